@@ -1,0 +1,108 @@
+"""rxconnector: crypto exchange feeds and REST calls as composable ReactiveX Observables.
+
+Layout: ``config``/``errors``/``models`` are the vocabulary; ``transport`` is the only
+place that touches aiohttp's client; ``streams`` holds the subscription hub and the
+order-book and trade-continuity logic; ``exchanges/<venue>`` holds pure venue knowledge;
+``operators`` holds the public Rx building blocks; ``connector`` is the facade.
+Only the names in ``__all__`` are public API (pinned by tests/test_public_api.py).
+"""
+
+from __future__ import annotations
+
+from rxconnector._version import __version__
+from rxconnector.config import (
+    BreakerConfig,
+    ClockSyncConfig,
+    Config,
+    ConnectionConfig,
+    RateLimitConfig,
+    Secret,
+)
+from rxconnector.errors import (
+    CircuitOpenError,
+    ClockSyncError,
+    ConfigError,
+    ConnectError,
+    ExchangeError,
+    FeedGapError,
+    NotSupportedError,
+    OrderRejectedError,
+    OrderStatusUnknownError,
+    ParseError,
+    RateLimitError,
+    RequestTimeoutError,
+    RxConnectorError,
+    SubscriptionError,
+    TransportError,
+    WebSocketClosedError,
+)
+from rxconnector.models import (
+    AvgPrice,
+    Balance,
+    BookTicker,
+    BreakerState,
+    BreakerStats,
+    ClockOffset,
+    ConnectionEvent,
+    ConnectionState,
+    DepthUpdate,
+    Execution,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    Order,
+    OrderBook,
+    OrderUpdate,
+    Position,
+    SymbolInfo,
+    Ticker,
+    Trade,
+)
+
+__all__ = [
+    "AvgPrice",
+    "Balance",
+    "BookTicker",
+    "BreakerConfig",
+    "BreakerState",
+    "BreakerStats",
+    "CircuitOpenError",
+    "ClockOffset",
+    "ClockSyncConfig",
+    "ClockSyncError",
+    "Config",
+    "ConfigError",
+    "ConnectError",
+    "ConnectionConfig",
+    "ConnectionEvent",
+    "ConnectionState",
+    "DepthUpdate",
+    "ExchangeError",
+    "Execution",
+    "FeedGapError",
+    "Kline",
+    "Liquidation",
+    "MarkPrice",
+    "MiniTicker",
+    "NotSupportedError",
+    "Order",
+    "OrderBook",
+    "OrderRejectedError",
+    "OrderStatusUnknownError",
+    "OrderUpdate",
+    "ParseError",
+    "Position",
+    "RateLimitConfig",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RxConnectorError",
+    "Secret",
+    "SubscriptionError",
+    "SymbolInfo",
+    "Ticker",
+    "Trade",
+    "TransportError",
+    "WebSocketClosedError",
+    "__version__",
+]

@@ -1,0 +1,356 @@
+"""Validated, frozen configuration.
+
+Every value is checked when the object is built, so a bad setting fails at the line that
+made it, with a :class:`~rxconnector.errors.ConfigError` naming the field and the rule,
+instead of as a confusing exchange error minutes later. All classes are frozen attrs
+classes: ``attrs.evolve(cfg, testnet=True)`` makes a changed copy.
+
+Secrets are held in :class:`Secret`, whose ``repr``/``str`` are redacted and which
+refuses to be pickled, so an API secret cannot leak through logs, tracebacks or pickles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Final, Literal, NoReturn
+
+import attrs
+
+from rxconnector.errors import ConfigError
+
+__all__ = [
+    "BreakerConfig",
+    "ClockSyncConfig",
+    "Config",
+    "ConnectionConfig",
+    "RateLimitConfig",
+    "Secret",
+    "ENV_VARS",
+]
+
+ExchangeName = Literal["binance", "binance_futures", "bybit"]
+Category = Literal["spot", "linear", "inverse"]
+
+EXCHANGES: Final = ("binance", "binance_futures", "bybit")
+BYBIT_CATEGORIES: Final = ("spot", "linear", "inverse")
+
+#: Binance documents recvWindow up to 60000 ms (PROTOCOL.md A3).
+MAX_RECV_WINDOW_MS: Final = 60_000
+
+
+class Secret:
+    """A string that never shows itself: redacted ``repr``/``str``, refuses pickling.
+
+    Call :meth:`reveal` at the single place that needs the value (signing).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value. Only signing code should call this."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "rxconnector.Secret cannot be pickled: secrets must not leave the process. "
+            "Rebuild the Config from the environment (Config.from_env) in the other process."
+        )
+
+
+def _to_secret(value: str | Secret | None) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    return Secret(value or "")
+
+
+def _positive(section: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            unit = " s" if "interval" in attribute.name or "timeout" in attribute.name else ""
+            raise ConfigError(f"{section}.{attribute.name}", f"must be > 0{unit}", value)
+
+    return check
+
+
+def _int_at_least(section: str, minimum: int) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(
+                f"{section}.{attribute.name}", f"must be an integer >= {minimum}", value
+            )
+
+    return check
+
+
+def _bool(section: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{section}.{attribute.name}", "must be True or False", value)
+
+    return check
+
+
+@attrs.frozen
+class RateLimitConfig:
+    """REST request-weight budget (Binance: 1200/min unless ``exchangeInfo`` says more)."""
+
+    enabled: bool = attrs.field(default=True, validator=_bool("rate_limit"))
+    max_weight_per_minute: int = attrs.field(default=1200, validator=_int_at_least("rate_limit", 1))
+
+
+@attrs.frozen
+class BreakerConfig:
+    """Circuit breaker: opens after ``max_failures`` consecutive failures for ``open_timeout`` s,
+    then lets ``half_open_max_calls`` trial calls through and closes after
+    ``success_threshold`` successes."""
+
+    enabled: bool = attrs.field(default=True, validator=_bool("breaker"))
+    max_failures: int = attrs.field(default=5, validator=_int_at_least("breaker", 1))
+    success_threshold: int = attrs.field(default=3, validator=_int_at_least("breaker", 1))
+    open_timeout: float = attrs.field(default=30.0, validator=_positive("breaker"))
+    half_open_max_calls: int = attrs.field(default=3, validator=_int_at_least("breaker", 1))
+
+
+@attrs.frozen
+class ClockSyncConfig:
+    """Clock sync: offset = server time - RTT midpoint, best of ``samples``, every
+    ``sync_interval`` s; an offset above ``max_offset`` ms is reported."""
+
+    enabled: bool = attrs.field(default=True, validator=_bool("clock_sync"))
+    max_offset: float = attrs.field(default=500.0, validator=_positive("clock_sync"))
+    sync_interval: float = attrs.field(default=300.0, validator=_positive("clock_sync"))
+    samples: int = attrs.field(default=3, validator=_int_at_least("clock_sync", 1))
+
+
+@attrs.frozen
+class ConnectionConfig:
+    """Timeouts and reconnect policy. ``max_reconnect_attempts=None`` retries forever.
+
+    ``stale_after=None`` uses the exchange's default; ``healthy_after`` is how long a
+    connection must stay up before the backoff starts again from ``reconnect_delay``.
+    """
+
+    rest_timeout: float = attrs.field(default=10.0, validator=_positive("connection"))
+    ping_interval: float = attrs.field(default=20.0, validator=_positive("connection"))
+    reconnect_delay: float = attrs.field(default=1.0, validator=_positive("connection"))
+    reconnect_max_delay: float = attrs.field(default=60.0, validator=_positive("connection"))
+    reconnect_jitter: float = attrs.field(default=1.0)
+    max_reconnect_attempts: int | None = attrs.field(
+        default=None, validator=_int_at_least("connection", 1)
+    )
+    stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
+    healthy_after: float = attrs.field(default=30.0, validator=_positive("connection"))
+    connection_lifetime: float = attrs.field(default=23.5 * 3600, validator=_positive("connection"))
+
+    @reconnect_jitter.validator
+    def _check_jitter(self, _attribute: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError("connection.reconnect_jitter", "must be >= 0 s", value)
+
+    def __attrs_post_init__(self) -> None:
+        if self.reconnect_max_delay < self.reconnect_delay:
+            raise ConfigError(
+                "connection.reconnect_max_delay",
+                f"must be >= connection.reconnect_delay ({self.reconnect_delay})",
+                self.reconnect_max_delay,
+            )
+
+
+_SECTIONS: Final[dict[str, type[Any]]] = {
+    "rate_limit": RateLimitConfig,
+    "breaker": BreakerConfig,
+    "clock_sync": ClockSyncConfig,
+    "connection": ConnectionConfig,
+}
+
+
+def _section(name: str, value: Any) -> Any:
+    cls = _SECTIONS[name]
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise ConfigError(name, f"has no such setting ({exc})", dict(value)) from None
+    raise ConfigError(name, f"must be a {cls.__name__} or a dict", value)
+
+
+def _to_rate_limit(value: RateLimitConfig | Mapping[str, Any]) -> RateLimitConfig:
+    result: RateLimitConfig = _section("rate_limit", value)
+    return result
+
+
+def _to_breaker(value: BreakerConfig | Mapping[str, Any]) -> BreakerConfig:
+    result: BreakerConfig = _section("breaker", value)
+    return result
+
+
+def _to_clock_sync(value: ClockSyncConfig | Mapping[str, Any]) -> ClockSyncConfig:
+    result: ClockSyncConfig = _section("clock_sync", value)
+    return result
+
+
+def _to_connection(value: ConnectionConfig | Mapping[str, Any]) -> ConnectionConfig:
+    result: ConnectionConfig = _section("connection", value)
+    return result
+
+
+def _url_validator(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigError(attribute.name, "must be an absolute URL such as https://host", value)
+
+
+@attrs.frozen
+class Config:
+    """Everything a :class:`~rxconnector.Connector` needs; build it with
+    :meth:`binance`, :meth:`binance_futures`, :meth:`bybit` or :meth:`from_env`.
+
+    ``rest_url``/``ws_url``/``ws_api_url``/``private_ws_url`` override the venue's
+    default endpoints (for instance to talk to the simulator on 127.0.0.1).
+    """
+
+    exchange: ExchangeName = attrs.field(default="binance")
+    category: Category = attrs.field(default="spot")
+    api_key: str = attrs.field(default="", repr=lambda k: f"'{k[:4]}…'" if k else "''")
+    api_secret: Secret = attrs.field(default=Secret(""), converter=_to_secret)
+    testnet: bool = attrs.field(default=False, validator=_bool("testnet"))
+    rest_url: str | None = attrs.field(default=None, validator=_url_validator)
+    ws_url: str | None = attrs.field(default=None, validator=_url_validator)
+    ws_api_url: str | None = attrs.field(default=None, validator=_url_validator)
+    private_ws_url: str | None = attrs.field(default=None, validator=_url_validator)
+    recv_window: int = attrs.field(default=5000)
+    rate_limit: RateLimitConfig = attrs.field(factory=RateLimitConfig, converter=_to_rate_limit)
+    breaker: BreakerConfig = attrs.field(factory=BreakerConfig, converter=_to_breaker)
+    clock_sync: ClockSyncConfig = attrs.field(factory=ClockSyncConfig, converter=_to_clock_sync)
+    connection: ConnectionConfig = attrs.field(factory=ConnectionConfig, converter=_to_connection)
+
+    @exchange.validator
+    def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:
+        if value not in EXCHANGES:
+            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", value)
+
+    @category.validator
+    def _check_category(self, _a: attrs.Attribute[str], value: str) -> None:
+        if value not in BYBIT_CATEGORIES:
+            raise ConfigError("category", f"must be one of {', '.join(BYBIT_CATEGORIES)}", value)
+        if self.exchange == "binance" and value != "spot":
+            raise ConfigError("category", "must be 'spot' for binance", value)
+        if self.exchange == "binance_futures" and value != "linear":
+            raise ConfigError("category", "must be 'linear' for binance_futures", value)
+
+    @api_key.validator
+    def _check_key(self, _a: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str):
+            raise ConfigError("api_key", "must be a string", type(value).__name__)
+
+    @recv_window.validator
+    def _check_recv_window(self, _a: attrs.Attribute[int], value: int) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not (0 < value <= MAX_RECV_WINDOW_MS)
+        ):
+            raise ConfigError("recv_window", f"must be 1..{MAX_RECV_WINDOW_MS} ms", value)
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when both an API key and a secret are set (needed for account calls)."""
+        return bool(self.api_key) and bool(self.api_secret)
+
+    @classmethod
+    def binance(cls, **overrides: Any) -> Config:
+        """Binance Spot with the seed-plan defaults; keyword overrides replace any field."""
+        return cls._build("binance", "spot", overrides)
+
+    @classmethod
+    def binance_futures(cls, **overrides: Any) -> Config:
+        """Binance USD-M futures (category ``linear``)."""
+        return cls._build("binance_futures", "linear", overrides)
+
+    @classmethod
+    def bybit(cls, category: Category = "spot", **overrides: Any) -> Config:
+        """Bybit v5 for ``category`` spot, linear or inverse."""
+        return cls._build("bybit", category, overrides)
+
+    @classmethod
+    def _build(cls, exchange: str, category: str, overrides: dict[str, Any]) -> Config:
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"is not a setting (known: {', '.join(sorted(known))})")
+        if "exchange" in overrides:
+            raise ConfigError("exchange", "is chosen by the constructor, not an override")
+        return cls(exchange=exchange, category=category, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls, exchange: ExchangeName = "binance", environ: Mapping[str, str] | None = None
+    ) -> Config:
+        """Read settings from environment variables (see :data:`ENV_VARS`).
+
+        Variables are prefixed by the exchange, e.g. ``RXC_BINANCE_API_KEY``; the
+        generic ``RXC_API_KEY`` is used when the prefixed one is absent.
+        """
+        env = os.environ if environ is None else environ
+        if exchange not in EXCHANGES:
+            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", exchange)
+        prefix = f"RXC_{exchange.upper()}_"
+        values: dict[str, Any] = {}
+        for field, suffix in ENV_VARS.items():
+            raw = env.get(prefix + suffix, env.get("RXC_" + suffix))
+            if raw is None:
+                continue
+            if field == "testnet":
+                values[field] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif field == "recv_window":
+                try:
+                    values[field] = int(raw)
+                except ValueError:
+                    raise ConfigError("recv_window", "must be an integer (ms)", raw) from None
+            else:
+                values[field] = raw
+        category = values.pop("category", None)
+        if exchange == "bybit":
+            return cls.bybit(category=category or "spot", **values)
+        if exchange == "binance_futures":
+            return cls.binance_futures(**values)
+        return cls.binance(**values)
+
+
+#: Config field → environment-variable suffix read by :meth:`Config.from_env`.
+ENV_VARS: Final[dict[str, str]] = {
+    "api_key": "API_KEY",
+    "api_secret": "API_SECRET",
+    "testnet": "TESTNET",
+    "rest_url": "REST_URL",
+    "ws_url": "WS_URL",
+    "ws_api_url": "WS_API_URL",
+    "private_ws_url": "PRIVATE_WS_URL",
+    "recv_window": "RECV_WINDOW",
+    "category": "CATEGORY",
+}

@@ -1,0 +1,243 @@
+"""The one exception tree of rxconnector.
+
+Every error the library raises or emits on an Observable's ``on_error`` (or on
+``Connector.errors``) is a :class:`RxConnectorError`. Leaves also inherit the builtin
+they resemble, so ``except TimeoutError`` or ``except ValueError`` keep working without
+importing anything from here::
+
+    RxConnectorError
+    ├── ConfigError (ValueError)               a Config field broke a rule
+    ├── TransportError                         the network, not the exchange, failed
+    │   ├── ConnectError (ConnectionError)     could not connect / connection reset
+    │   ├── RequestTimeoutError (TimeoutError) no answer within the timeout
+    │   └── WebSocketClosedError (ConnectionError) the server closed the socket
+    ├── ExchangeError                          the exchange answered with an error
+    │   ├── RateLimitError                     429 / 418 / Bybit 10006 / 403: wait retry_after
+    │   ├── OrderStatusUnknownError            a non-idempotent call may or may not have happened
+    │   └── OrderRejectedError (ValueError)    an order failed a symbol filter before sending
+    ├── CircuitOpenError                       the breaker refuses calls for retry_after seconds
+    ├── ClockSyncError                         local clock is further off than allowed
+    ├── SubscriptionError                      the exchange rejected a subscription
+    ├── ParseError (ValueError)                a frame or body could not be understood
+    ├── FeedGapError                           a book resync or a trade gap (reported, not fatal)
+    └── NotSupportedError (NotImplementedError) this venue does not have that feed/call
+
+aiohttp exceptions are translated in exactly one place (``rxconnector.transport.errors``)
+with ``raise ... from`` so the original stays reachable as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CircuitOpenError",
+    "ClockSyncError",
+    "ConfigError",
+    "ConnectError",
+    "ExchangeError",
+    "FeedGapError",
+    "NotSupportedError",
+    "OrderRejectedError",
+    "OrderStatusUnknownError",
+    "ParseError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RxConnectorError",
+    "SubscriptionError",
+    "TransportError",
+    "WebSocketClosedError",
+]
+
+
+class RxConnectorError(Exception):
+    """Root of every rxconnector error; catch this to catch them all."""
+
+
+class ConfigError(RxConnectorError, ValueError):
+    """A configuration value broke a rule; ``field`` names it, ``rule`` says what was expected."""
+
+    def __init__(self, field: str, rule: str, value: object = None) -> None:
+        self.field = field
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{field} {rule}, got {value!r}")
+
+
+class TransportError(RxConnectorError):
+    """The network failed before the exchange could answer (retrying may help)."""
+
+    retryable = True
+
+
+class ConnectError(TransportError, ConnectionError):
+    """A connection could not be opened or was reset."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No answer arrived within the configured timeout."""
+
+
+class WebSocketClosedError(TransportError, ConnectionError):
+    """The server closed a WebSocket; ``close_code`` is the WebSocket close code if known."""
+
+    def __init__(self, message: str, close_code: int | None = None) -> None:
+        self.close_code = close_code
+        super().__init__(message)
+
+
+class ExchangeError(RxConnectorError):
+    """The exchange answered with an error.
+
+    ``status`` is the HTTP status (0 for WebSocket answers), ``code`` the exchange's own
+    error code if it sent one, ``retryable`` whether trying again later can succeed
+    (5xx, overload) as opposed to a request that will always fail (unknown symbol).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exchange: str = "",
+        status: int = 0,
+        code: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.message = message
+        self.exchange = exchange
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [p for p in (self.exchange, f"HTTP {self.status}" if self.status else "") if p]
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        prefix = f"[{', '.join(parts)}] " if parts else ""
+        return f"{prefix}{self.message}"
+
+
+class RateLimitError(ExchangeError):
+    """A rate limit was hit or an IP ban is in force; nothing is sent for ``retry_after`` s."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        exchange: str = "",
+        status: int = 429,
+        code: int | None = None,
+        banned: bool = False,
+    ) -> None:
+        self.retry_after = retry_after
+        self.banned = banned
+        super().__init__(message, exchange=exchange, status=status, code=code, retryable=True)
+
+
+class OrderStatusUnknownError(ExchangeError):
+    """A non-idempotent call (placing an order) timed out or met a 5xx: it may have happened.
+
+    It is never retried blindly. Look the order up with ``get_order(symbol,
+    client_order_id=err.client_order_id)`` to learn what the exchange did.
+    """
+
+    def __init__(
+        self, message: str, *, client_order_id: str, exchange: str = "", status: int = 0
+    ) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            f"{message}; the order may or may not exist: reconcile with "
+            f"get_order(client_order_id={client_order_id!r})",
+            exchange=exchange,
+            status=status,
+            retryable=False,
+        )
+
+
+class OrderRejectedError(ExchangeError, ValueError):
+    """An order broke one of the symbol's filters and was not sent.
+
+    ``filter`` names the filter (``PRICE_FILTER``, ``LOT_SIZE``, ``MIN_NOTIONAL`` ...),
+    ``nearest_valid`` is the closest value that would pass, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, filter: str, nearest_valid: object = None, exchange: str = ""
+    ) -> None:
+        self.filter = filter
+        self.nearest_valid = nearest_valid
+        super().__init__(message, exchange=exchange, retryable=False)
+
+
+class CircuitOpenError(RxConnectorError):
+    """The circuit breaker ``breaker`` is open: calls fail fast for ``retry_after`` seconds."""
+
+    def __init__(self, breaker: str, retry_after: float) -> None:
+        self.breaker = breaker
+        self.retry_after = retry_after
+        super().__init__(f"circuit {breaker!r} is open; retry after {retry_after:.3f}s")
+
+
+class ClockSyncError(RxConnectorError):
+    """The local clock is ``offset_ms`` off the exchange's, more than ``limit_ms`` allows.
+
+    Signed requests keep working (they use the corrected time); this is a warning that
+    the machine's clock needs attention.
+    """
+
+    def __init__(self, offset_ms: float, limit_ms: float) -> None:
+        self.offset_ms = offset_ms
+        self.limit_ms = limit_ms
+        super().__init__(
+            f"local clock is off by {offset_ms:+.1f} ms, more than the {limit_ms:.0f} ms allowed"
+        )
+
+
+class SubscriptionError(RxConnectorError):
+    """The exchange rejected a subscription to ``topic`` (for instance an unknown symbol)."""
+
+    def __init__(self, topic: str, message: str, code: int | None = None) -> None:
+        self.topic = topic
+        self.code = code
+        super().__init__(f"subscription to {topic!r} rejected: {message}")
+
+
+class ParseError(RxConnectorError, ValueError):
+    """A frame or response body could not be understood; ``excerpt`` holds at most 200 chars."""
+
+    MAX_EXCERPT = 200
+
+    def __init__(self, message: str, raw: str | bytes | object = "") -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        self.excerpt = text[: self.MAX_EXCERPT]
+        super().__init__(f"{message}: {self.excerpt!r}" if self.excerpt else message)
+
+
+class FeedGapError(RxConnectorError):
+    """A feed noticed missing data: a book resync, or a trade id range that was lost.
+
+    Reported on ``Connector.errors``; the feed itself keeps running. For trades
+    ``first_missing``/``last_missing`` give the exact id range that could not be recovered.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        message: str,
+        *,
+        first_missing: int | None = None,
+        last_missing: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.first_missing = first_missing
+        self.last_missing = last_missing
+        super().__init__(f"{topic}: {message}")
+
+
+class NotSupportedError(RxConnectorError, NotImplementedError):
+    """The venue ``venue`` does not offer ``feature``."""
+
+    def __init__(self, venue: str, feature: str) -> None:
+        self.venue = venue
+        self.feature = feature
+        super().__init__(f"{venue} does not support {feature}")

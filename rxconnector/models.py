@@ -1,0 +1,435 @@
+"""Normalized, immutable market and account models.
+
+Every model is a frozen, slotted attrs class: cheap to build on the hot path, hashable,
+safe to share between subscribers (nobody can mutate what another subscriber sees).
+Prices and quantities are :class:`~decimal.Decimal` (parsed from the exchange's strings,
+never through float). Times are integers in milliseconds since the epoch:
+``event_time`` is the exchange's, ``received_at`` is when our socket got the frame
+(local clock, float ms), so ``received_at - event_time`` is the feed's latency.
+
+The same model describes the same thing on every venue: a pipeline written against
+``Ticker`` runs unchanged on Binance Spot, Binance USD-M and Bybit.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Literal
+
+import attrs
+
+__all__ = [
+    "AvgPrice",
+    "Balance",
+    "BookTicker",
+    "BreakerState",
+    "BreakerStats",
+    "ClockOffset",
+    "ConnectionEvent",
+    "ConnectionState",
+    "DepthUpdate",
+    "Execution",
+    "Kline",
+    "Level",
+    "Liquidation",
+    "MarkPrice",
+    "MiniTicker",
+    "Order",
+    "OrderBook",
+    "OrderUpdate",
+    "Position",
+    "Side",
+    "SymbolInfo",
+    "Ticker",
+    "Trade",
+]
+
+Side = Literal["buy", "sell"]
+#: One price level: (price, quantity).
+Level = tuple[Decimal, Decimal]
+
+_ZERO = Decimal(0)
+_TWO = Decimal(2)
+
+
+@attrs.frozen
+class Ticker:
+    """24-hour rolling ticker with the best bid/ask at the time of the update."""
+
+    symbol: str
+    last: Decimal
+    bid: Decimal | None
+    bid_qty: Decimal | None
+    ask: Decimal | None
+    ask_qty: Decimal | None
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class MiniTicker:
+    """24-hour rolling OHLC and volume, without the book."""
+
+    symbol: str
+    close: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class BookTicker:
+    """Best bid and ask, pushed on every change of the top of the book."""
+
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    update_id: int
+    event_time: int
+    received_at: float = 0.0
+
+    @property
+    def spread(self) -> Decimal:
+        return self.ask - self.bid
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.ask + self.bid) / _TWO
+
+
+@attrs.frozen
+class Trade:
+    """One trade (or one aggregate trade). ``side`` is the taker's side.
+
+    For aggregate trades ``trade_id`` is the aggregate id and ``first_trade_id`` /
+    ``last_trade_id`` the range of plain trades it covers. ``backfilled`` is True for
+    trades fetched over REST to close a gap after a reconnect.
+    """
+
+    symbol: str
+    trade_id: int
+    price: Decimal
+    quantity: Decimal
+    side: Side
+    time: int
+    event_time: int
+    received_at: float = 0.0
+    first_trade_id: int | None = None
+    last_trade_id: int | None = None
+    backfilled: bool = False
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.quantity
+
+
+@attrs.frozen
+class Kline:
+    """One candle; ``closed`` is True once the interval is over and the values are final."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades: int
+    closed: bool
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class AvgPrice:
+    """Binance's average price over ``interval`` (e.g. ``5m``)."""
+
+    symbol: str
+    interval: str
+    price: Decimal
+    last_trade_time: int
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class DepthUpdate:
+    """One diff-depth event: absolute quantities for changed levels (0 removes a level).
+
+    ``first_update_id``/``final_update_id`` are Binance's ``U``/``u`` (Bybit: both ``u``);
+    ``prev_final_update_id`` is USD-M's ``pu``; ``sequence`` is Bybit's ``seq``;
+    ``is_snapshot`` is True for Bybit snapshot messages, which replace the book.
+    """
+
+    symbol: str
+    first_update_id: int
+    final_update_id: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    event_time: int
+    received_at: float = 0.0
+    prev_final_update_id: int | None = None
+    sequence: int | None = None
+    is_snapshot: bool = False
+
+
+@attrs.frozen
+class OrderBook:
+    """An immutable view of a book: ``bids`` high→low, ``asks`` low→high, best first.
+
+    From ``order_book()`` it is only ever emitted while consistent with the exchange
+    (never during a resync, never crossed). From ``depth()`` it is the exchange's own
+    partial snapshot.
+    """
+
+    symbol: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    update_id: int
+    event_time: int
+    received_at: float = 0.0
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0][0] if self.asks else None
+
+    @property
+    def mid(self) -> Decimal | None:
+        if not self.bids or not self.asks:
+            return None
+        return (self.bids[0][0] + self.asks[0][0]) / _TWO
+
+    @property
+    def spread(self) -> Decimal | None:
+        if not self.bids or not self.asks:
+            return None
+        return self.asks[0][0] - self.bids[0][0]
+
+    @property
+    def is_crossed(self) -> bool:
+        return bool(self.bids and self.asks and self.bids[0][0] >= self.asks[0][0])
+
+
+@attrs.frozen
+class SymbolInfo:
+    """Trading rules of a symbol. ``None`` means the venue sets no such rule."""
+
+    symbol: str
+    status: str
+    base_asset: str
+    quote_asset: str
+    tick_size: Decimal | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    step_size: Decimal | None = None
+    min_qty: Decimal | None = None
+    max_qty: Decimal | None = None
+    min_notional: Decimal | None = None
+    max_notional: Decimal | None = None
+
+
+@attrs.frozen
+class Balance:
+    """Free and locked amount of one asset."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+    event_time: int = 0
+    received_at: float = 0.0
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@attrs.frozen
+class Order:
+    """An order as the REST API reports it."""
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+    side: Side
+    type: str
+    status: str
+    price: Decimal
+    quantity: Decimal
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    time_in_force: str | None
+    time: int
+    update_time: int = 0
+
+
+@attrs.frozen
+class OrderUpdate:
+    """An order event from the private stream (or from reconciliation after a reconnect)."""
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+    side: Side
+    type: str
+    status: str
+    execution_type: str
+    price: Decimal
+    quantity: Decimal
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    last_fill_price: Decimal
+    last_fill_quantity: Decimal
+    fee: Decimal
+    fee_asset: str | None
+    event_time: int
+    received_at: float = 0.0
+    reconciled: bool = False
+
+
+@attrs.frozen
+class Execution:
+    """One fill of one of our orders."""
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+    execution_id: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str | None
+    is_maker: bool
+    time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class Position:
+    """A derivatives position."""
+
+    symbol: str
+    side: str
+    size: Decimal
+    entry_price: Decimal
+    mark_price: Decimal | None
+    unrealised_pnl: Decimal | None
+    leverage: Decimal | None
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class MarkPrice:
+    """Futures mark price with the funding rate and the next funding time."""
+
+    symbol: str
+    mark_price: Decimal
+    index_price: Decimal | None
+    estimated_settle_price: Decimal | None
+    funding_rate: Decimal | None
+    next_funding_time: int | None
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class Liquidation:
+    """A forced liquidation order on a futures venue."""
+
+    symbol: str
+    side: Side
+    order_type: str
+    price: Decimal
+    quantity: Decimal
+    average_price: Decimal | None
+    status: str
+    time: int
+    event_time: int
+    received_at: float = 0.0
+
+
+@attrs.frozen
+class ClockOffset:
+    """One clock measurement: ``offset_ms`` = server time - local midpoint of the request.
+
+    ``conn.now()`` = local time + ``offset_ms``. ``rtt_ms`` bounds the error.
+    """
+
+    offset_ms: float
+    rtt_ms: float
+    server_time: int
+    measured_at: float
+
+
+class BreakerState(enum.Enum):
+    """Circuit breaker states."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+    def __repr__(self) -> str:
+        return f"BreakerState.{self.name}"
+
+
+@attrs.frozen
+class BreakerStats:
+    """Counters of a circuit breaker since it was built (or last ``reset()``)."""
+
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    rejections: int = 0
+    consecutive_failures: int = 0
+    last_failure_time: float | None = None
+    state: BreakerState = BreakerState.CLOSED
+
+
+class ConnectionState(enum.Enum):
+    """What a WebSocket connection is doing."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    STALE = "stale"
+    ROTATING = "rotating"
+    CLOSED = "closed"
+
+    def __repr__(self) -> str:
+        return f"ConnectionState.{self.name}"
+
+
+@attrs.frozen
+class ConnectionEvent:
+    """A change of one connection's state, on ``Connector.connection_state``.
+
+    ``attempt`` and ``delay`` (seconds) are set for ``RECONNECTING``; ``reason`` says why.
+    """
+
+    state: ConnectionState
+    connection_id: str
+    url: str
+    time: float
+    attempt: int = 0
+    delay: float = 0.0
+    reason: str = ""
