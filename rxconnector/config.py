@@ -81,13 +81,12 @@ def _to_secret(value: str | Secret | None) -> Secret:
     return Secret(value or "")
 
 
-def _positive(section: str) -> Any:
+def _positive(section: str, unit: str = "s") -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            unit = " s" if "interval" in attribute.name or "timeout" in attribute.name else ""
-            raise ConfigError(f"{section}.{attribute.name}", f"must be > 0{unit}", value)
+            raise ConfigError(f"{section}.{attribute.name}", f"must be > 0 {unit}", value)
 
     return check
 
@@ -139,7 +138,7 @@ class ClockSyncConfig:
     ``sync_interval`` s; an offset above ``max_offset`` ms is reported."""
 
     enabled: bool = attrs.field(default=True, validator=_bool("clock_sync"))
-    max_offset: float = attrs.field(default=500.0, validator=_positive("clock_sync"))
+    max_offset: float = attrs.field(default=500.0, validator=_positive("clock_sync", "ms"))
     sync_interval: float = attrs.field(default=300.0, validator=_positive("clock_sync"))
     samples: int = attrs.field(default=3, validator=_int_at_least("clock_sync", 1))
 
