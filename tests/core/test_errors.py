@@ -1,0 +1,75 @@
+"""The exception tree: one root, builtin-compatible leaves, useful messages."""
+
+from __future__ import annotations
+
+import pytest
+
+import rxconnector as rxc
+
+
+class TestTree:
+    @pytest.mark.parametrize(
+        "cls",
+        [
+            rxc.ConfigError,
+            rxc.TransportError,
+            rxc.ConnectError,
+            rxc.RequestTimeoutError,
+            rxc.WebSocketClosedError,
+            rxc.ExchangeError,
+            rxc.RateLimitError,
+            rxc.OrderStatusUnknownError,
+            rxc.OrderRejectedError,
+            rxc.CircuitOpenError,
+            rxc.ClockSyncError,
+            rxc.SubscriptionError,
+            rxc.ParseError,
+            rxc.FeedGapError,
+            rxc.NotSupportedError,
+        ],
+    )
+    def test_every_error_has_one_root(self, cls: type[Exception]) -> None:
+        """Catching RxConnectorError catches every library error."""
+        assert issubclass(cls, rxc.RxConnectorError)
+
+    def test_builtin_compatibility(self) -> None:
+        """Leaves also inherit the builtin they resemble."""
+        assert issubclass(rxc.RequestTimeoutError, TimeoutError)
+        assert issubclass(rxc.ConnectError, ConnectionError)
+        assert issubclass(rxc.ConfigError, ValueError)
+        assert issubclass(rxc.ParseError, ValueError)
+        assert issubclass(rxc.NotSupportedError, NotImplementedError)
+
+
+class TestMessages:
+    def test_exchange_error_carries_fields(self) -> None:
+        """ExchangeError keeps exchange, status, code, message and retryability."""
+        err = rxc.ExchangeError("Invalid symbol.", exchange="binance", status=400, code=-1121)
+        assert (err.status, err.code, err.retryable) == (400, -1121, False)
+        assert str(err) == "[binance, HTTP 400, code -1121] Invalid symbol."
+
+    def test_rate_limit_and_breaker_retry_after(self) -> None:
+        """Rate-limit and breaker errors say how long to wait."""
+        assert rxc.RateLimitError("slow down", retry_after=7).retry_after == 7
+        err = rxc.CircuitOpenError("rest", 12.5)
+        assert err.retry_after == 12.5
+        assert "12.500s" in str(err)
+
+    def test_order_status_unknown_names_client_order_id(self) -> None:
+        """The unknown-outcome error tells how to reconcile."""
+        err = rxc.OrderStatusUnknownError("HTTP 503", client_order_id="rxc42")
+        assert err.client_order_id == "rxc42"
+        assert "get_order(client_order_id='rxc42')" in str(err)
+
+    def test_parse_error_bounds_excerpt(self) -> None:
+        """A huge garbage frame is cut to a bounded excerpt."""
+        err = rxc.ParseError("bad frame", b"x" * 10_000)
+        assert len(err.excerpt) == rxc.ParseError.MAX_EXCERPT
+
+    def test_clock_and_gap_errors(self) -> None:
+        """Clock and gap errors keep their numbers."""
+        clock = rxc.ClockSyncError(3012.4, 500)
+        assert (clock.offset_ms, clock.limit_ms) == (3012.4, 500)
+        gap = rxc.FeedGapError("btcusdt@trade", "lost", first_missing=5, last_missing=9)
+        assert (gap.first_missing, gap.last_missing) == (5, 9)
+        assert rxc.NotSupportedError("bybit", "mark_price").venue == "bybit"
