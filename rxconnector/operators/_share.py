@@ -1,0 +1,209 @@
+"""A safe, resettable, isolating multicast (the implementation behind ``operators.share``).
+
+``reactivex.operators.share()`` is the wrong tool for a shared exchange connection
+(REACTIVEX.md §2.4/§2.5): its single ``Subject`` is created once, so after the upstream
+errors or completes every later subscriber gets the stale terminal event and nothing
+reconnects; and an exception raised in one subscriber's ``on_next`` climbs back into the
+producer, which then broadcasts that subscriber's bug to everybody and ends the feed.
+
+Here every connection gets its own :class:`_Hub`, created when the first subscriber
+arrives while there is no live connection, and each observer is called inside its own
+``try`` so that a faulty one is detached and reported while the others keep receiving.
+
+We do not subclass ``reactivex.subject.Subject``: the hub owns its observer list, so the
+only reactivex behaviour relied on is that ``Observable.subscribe`` wraps observers in an
+``AutoDetachObserver`` that re-raises from ``on_next`` and goes quiet once disposed. That
+is pinned by ``tests/operators/test_share.py::TestReactivexInternalsPinned``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
+
+from rxconnector.log import get_logger
+
+__all__ = ["isolate_", "share_"]
+
+_T = TypeVar("_T")
+
+_log = get_logger(component="share")
+
+
+def _log_subscriber_error(error: Exception) -> None:
+    _log.error("subscriber raised; it was detached from the shared stream", exc_info=error)
+
+
+def _safe_report(report: Callable[[Exception], None], error: Exception) -> None:
+    try:
+        report(error)
+    except Exception:  # a broken reporter must not break the stream
+        _log.exception("on_subscriber_error raised", original=repr(error))
+
+
+class _Hub(Generic[_T]):
+    """One upstream connection and the observers currently attached to it.
+
+    ``observers`` is a tuple replaced on every change (copy-on-write), so delivery
+    iterates without holding the lock and a subscriber may (un)subscribe from inside
+    ``on_next``. ``len(observers)`` is the reference count.
+    """
+
+    __slots__ = ("_lock", "_on_idle", "_report", "done", "observers", "upstream")
+
+    def __init__(
+        self,
+        report: Callable[[Exception], None],
+        on_idle: Callable[[_Hub[_T]], None],
+    ) -> None:
+        self._lock = threading.RLock()
+        self._report = report
+        self._on_idle = on_idle
+        self.observers: tuple[abc.ObserverBase[_T], ...] = ()
+        self.upstream = SingleAssignmentDisposable()
+        #: True once the upstream terminated or was disconnected: the hub is never reused.
+        self.done = False
+
+    # -- membership ----------------------------------------------------------------
+    def add(self, observer: abc.ObserverBase[_T]) -> None:
+        with self._lock:
+            self.observers = (*self.observers, observer)
+
+    def remove(self, observer: abc.ObserverBase[_T]) -> None:
+        """Detach ``observer``; disconnect the upstream when it was the last one."""
+        with self._lock:
+            before = self.observers
+            after = tuple(o for o in before if o is not observer)
+            if len(after) == len(before):
+                return  # already gone (disposed twice, or detached after an error)
+            self.observers = after
+            idle = not after and not self.done
+            if idle:
+                self.done = True
+        if idle:
+            self._on_idle(self)
+            self.upstream.dispose()
+
+    def _detach_faulty(self, observer: abc.ObserverBase[_T], error: Exception) -> None:
+        _safe_report(self._report, error)
+        # Stop the observer too (AutoDetachObserver.dispose), so it ignores anything a
+        # snapshot taken before the detach might still hand it; this also removes it.
+        dispose = getattr(observer, "dispose", None)
+        if callable(dispose):
+            try:
+                dispose()
+            except Exception as exc:
+                _safe_report(self._report, exc)
+        self.remove(observer)
+
+    # -- upstream observer ---------------------------------------------------------
+    def on_next(self, value: _T) -> None:
+        for observer in self.observers:
+            try:
+                observer.on_next(value)
+            except Exception as exc:
+                self._detach_faulty(observer, exc)
+
+    def _terminate(self) -> tuple[abc.ObserverBase[_T], ...]:
+        with self._lock:
+            observers, self.observers = self.observers, ()
+            self.done = True
+        self._on_idle(self)
+        return observers
+
+    def on_error(self, error: Exception) -> None:
+        for observer in self._terminate():
+            try:
+                observer.on_error(error)
+            except Exception as exc:
+                _safe_report(self._report, exc)
+
+    def on_completed(self) -> None:
+        for observer in self._terminate():
+            try:
+                observer.on_completed()
+            except Exception as exc:
+                _safe_report(self._report, exc)
+
+
+class _SharedSource(Generic[_T]):
+    """Ref-counted access to ``source`` through at most one live :class:`_Hub`."""
+
+    __slots__ = ("_hub", "_lock", "_report", "_source")
+
+    def __init__(self, source: Observable[_T], report: Callable[[Exception], None]) -> None:
+        self._source = source
+        self._report = report
+        self._lock = threading.RLock()
+        self._hub: _Hub[_T] | None = None
+
+    def _forget(self, hub: _Hub[_T]) -> None:
+        with self._lock:
+            if self._hub is hub:
+                self._hub = None
+
+    def subscribe(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        with self._lock:
+            hub = self._hub
+            connect = hub is None or hub.done
+            if connect:
+                hub = self._hub = _Hub(self._report, self._forget)
+            assert hub is not None
+            # Attach before connecting so values a synchronous source emits during
+            # connect reach the first subscriber.
+            hub.add(observer)
+        if connect:
+            hub.upstream.disposable = self._source.subscribe(
+                hub.on_next, hub.on_error, hub.on_completed, scheduler=scheduler
+            )
+        return Disposable(lambda: hub.remove(observer))
+
+
+def share_(
+    on_subscriber_error: Callable[[Exception], None] | None = None,
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    report = on_subscriber_error or _log_subscriber_error
+
+    def _share(source: Observable[_T]) -> Observable[_T]:
+        return Observable(_SharedSource(source, report).subscribe)
+
+    return _share
+
+
+def isolate_(
+    on_subscriber_error: Callable[[Exception], None] | None = None,
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    report = on_subscriber_error or _log_subscriber_error
+
+    def _isolate(source: Observable[_T]) -> Observable[_T]:
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            subscription = SingleAssignmentDisposable()
+            stopped = False
+
+            def on_next(value: _T) -> None:
+                nonlocal stopped
+                if stopped:
+                    return
+                try:
+                    observer.on_next(value)
+                except Exception as exc:
+                    stopped = True
+                    _safe_report(report, exc)
+                    subscription.dispose()
+
+            subscription.disposable = source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+            return subscription
+
+        return Observable(subscribe)
+
+    return _isolate
