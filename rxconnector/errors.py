@@ -10,7 +10,8 @@ importing anything from here::
     ├── TransportError                         the network, not the exchange, failed
     │   ├── ConnectError (ConnectionError)     could not connect / connection reset
     │   ├── RequestTimeoutError (TimeoutError) no answer within the timeout
-    │   └── WebSocketClosedError (ConnectionError) the server closed the socket
+    │   ├── WebSocketClosedError (ConnectionError) the server closed the socket
+    │   └── StaleConnectionError (TimeoutError)  no data on a subscribed socket
     ├── ExchangeError                          the exchange answered with an error
     │   ├── RateLimitError                     429 / 418 / Bybit 10006 / 403: wait retry_after
     │   ├── OrderStatusUnknownError            a non-idempotent call may or may not have happened
@@ -42,6 +43,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutError",
     "RxConnectorError",
+    "StaleConnectionError",
     "SubscriptionError",
     "TransportError",
     "WebSocketClosedError",
@@ -241,3 +243,12 @@ class NotSupportedError(RxConnectorError, NotImplementedError):
         self.venue = venue
         self.feature = feature
         super().__init__(f"{venue} does not support {feature}")
+
+
+class StaleConnectionError(TransportError, TimeoutError):
+    """A WebSocket delivered no data for ``stale_after`` seconds while topics were
+    subscribed: alive at the socket level perhaps, but useless. It is reconnected."""
+
+    def __init__(self, message: str, stale_after: float) -> None:
+        self.stale_after = stale_after
+        super().__init__(message)
