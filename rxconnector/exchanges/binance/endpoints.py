@@ -1,0 +1,133 @@
+"""Binance Spot REST endpoints, weights and error vocabulary, as named constants.
+
+Pure data. Paths, weights and parameter limits are from PROTOCOL.md §A2.4 (BS
+``rest-api.md``) unless a line says otherwise; error codes from §A2.6 (BS ``errors.md``).
+Weights change from time to time: the server's ``X-MBX-USED-WEIGHT-1M`` header keeps
+the limiter honest even when a constant here is stale.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from rxconnector.rest.dialect import ErrorDialect, code_msg_error
+
+__all__ = [
+    "ACCOUNT",
+    "AGG_TRADES",
+    "AVG_PRICE",
+    "BINANCE_ERRORS",
+    "CANCEL_ORDER",
+    "DEPTH",
+    "DEPTH_MAX_LIMIT",
+    "EXCHANGE_INFO",
+    "Endpoint",
+    "KLINES",
+    "KLINES_MAX_LIMIT",
+    "KLINE_INTERVALS",
+    "NEW_ORDER",
+    "OPEN_ORDERS",
+    "OPEN_ORDERS_ALL_WEIGHT",
+    "PING",
+    "QUERY_ORDER",
+    "TEST_ORDER",
+    "TEST_ORDER_COMMISSION_WEIGHT",
+    "TICKER_24H",
+    "TIME",
+    "TRADES",
+    "TRADES_MAX_LIMIT",
+    "depth_weight",
+]
+
+
+@attrs.frozen
+class Endpoint:
+    """One REST route: HTTP method, path, request weight, and whether it is SIGNED."""
+
+    method: str
+    path: str
+    weight: int
+    signed: bool = False
+
+
+# -- General (§A2.4) ------------------------------------------------------------------
+PING: Final = Endpoint("GET", "/api/v3/ping", 1)
+TIME: Final = Endpoint("GET", "/api/v3/time", 1)
+EXCHANGE_INFO: Final = Endpoint("GET", "/api/v3/exchangeInfo", 20)
+
+# -- Market data (§A2.4) --------------------------------------------------------------
+#: Weight depends on ``limit``: see :func:`depth_weight`.
+DEPTH: Final = Endpoint("GET", "/api/v3/depth", 5)
+DEPTH_MAX_LIMIT: Final = 5000
+TRADES: Final = Endpoint("GET", "/api/v3/trades", 25)
+TRADES_MAX_LIMIT: Final = 1000
+AGG_TRADES: Final = Endpoint("GET", "/api/v3/aggTrades", 4)
+KLINES: Final = Endpoint("GET", "/api/v3/klines", 2)
+KLINES_MAX_LIMIT: Final = 1000
+#: ``symbol`` given: 2 (§A2.4 ``ticker/24hr`` row).
+TICKER_24H: Final = Endpoint("GET", "/api/v3/ticker/24hr", 2)
+AVG_PRICE: Final = Endpoint("GET", "/api/v3/avgPrice", 2)
+
+# -- Account / trading, SIGNED (§A2.4, §A3) ------------------------------------------
+ACCOUNT: Final = Endpoint("GET", "/api/v3/account", 20, signed=True)
+NEW_ORDER: Final = Endpoint("POST", "/api/v3/order", 1, signed=True)
+TEST_ORDER: Final = Endpoint("POST", "/api/v3/order/test", 1, signed=True)
+#: ``order/test`` with ``computeCommissionRates=true`` weighs 20 (§A2.4).
+TEST_ORDER_COMMISSION_WEIGHT: Final = 20
+CANCEL_ORDER: Final = Endpoint("DELETE", "/api/v3/order", 1, signed=True)
+#: Not in §A2.4; BS ``rest-api.md`` "Query order (USER_DATA)": weight 4.
+QUERY_ORDER: Final = Endpoint("GET", "/api/v3/order", 4, signed=True)
+#: Not in §A2.4; BS ``rest-api.md`` "Current open orders (USER_DATA)": 6 for a single
+#: symbol, 80 when ``symbol`` is omitted.
+OPEN_ORDERS: Final = Endpoint("GET", "/api/v3/openOrders", 6, signed=True)
+OPEN_ORDERS_ALL_WEIGHT: Final = 80
+
+#: Kline intervals (BS ``enums.md`` "Kline/Candlestick chart intervals"; ``1s`` is Spot only).
+KLINE_INTERVALS: Final = (
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+    "1M",
+)
+
+#: ``GET /api/v3/depth`` weight by ``limit`` (§A2.4): (highest limit, weight).
+_DEPTH_WEIGHTS: Final = ((100, 5), (500, 25), (1000, 50), (5000, 250))
+
+
+def depth_weight(limit: int) -> int:
+    """Request weight of a depth snapshot of ``limit`` levels (1-100: 5, 101-500: 25,
+    501-1000: 50, 1001-5000: 250)."""
+    if limit < 1 or limit > DEPTH_MAX_LIMIT:
+        raise ValueError(f"depth limit must be 1..{DEPTH_MAX_LIMIT}, got {limit}")
+    for highest, weight in _DEPTH_WEIGHTS:
+        if limit <= highest:
+            return weight
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Binance's ``{"code", "msg"}`` error vocabulary (§A2.6); shared by Spot and USD-M.
+#: -1003 TOO_MANY_REQUESTS, -1007 TIMEOUT (backend; "execution status unknown"),
+#: -1008 SERVER_BUSY are worth retrying; -1007 on a write means the outcome is unknown;
+#: -1021 INVALID_TIMESTAMP calls for a clock re-sync; -1015 TOO_MANY_ORDERS is the
+#: account's order-count limit.
+BINANCE_ERRORS: Final = ErrorDialect(
+    extract=code_msg_error,
+    retryable_codes=frozenset({-1003, -1007, -1008}),
+    status_unknown_codes=frozenset({-1007}),
+    timestamp_codes=frozenset({-1021}),
+    order_rate_codes=frozenset({-1015}),
+)

@@ -1,0 +1,460 @@
+"""The REST pipeline of one venue, as cold Observables.
+
+Every call goes through the same stages, built lazily on subscription::
+
+    retry( guard( resync_once( acquire(weight) → sign → send → interpret ) ) )
+
+* ``acquire`` waits for request weight (:class:`~rxconnector.rest.limiter.RequestWeightLimiter`);
+* ``sign`` runs *after* the wait, so the timestamp is taken at send time from the
+  synced clock, never minutes early while queued;
+* ``send`` is one HTTP exchange through the transport (disposal cancels it);
+* ``interpret`` turns statuses and error bodies into the error tree: 429/418 become
+  :class:`~rxconnector.errors.RateLimitError` and put the limiter on hold; 5xx,
+  timeouts and "execution status unknown" codes on a non-idempotent call become
+  :class:`~rxconnector.errors.OrderStatusUnknownError` and are never retried;
+* ``resync_once``: a rejected timestamp (Binance -1021) calls the clock re-sync hook and
+  sends the request once more with a fresh timestamp; a second rejection is final;
+* ``guard`` (the circuit breaker) sees the outcome of every attempt;
+* ``retry`` (idempotent calls only) sits **outside** the guard, so each new attempt
+  asks the breaker again: once the breaker opens, a retry loop fails fast with
+  ``CircuitOpenError`` instead of hammering a venue that is down or has banned us.
+  Inside the guard, a retry loop would keep sending while the breaker is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import orjson
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+
+from rxconnector._scheduling import now_ms, resolve_scheduler
+from rxconnector.errors import (
+    ExchangeError,
+    OrderStatusUnknownError,
+    ParseError,
+    RateLimitError,
+    TransportError,
+)
+from rxconnector.log import get_logger
+from rxconnector.rest.dialect import ErrorDialect
+from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.query import encode_query
+from rxconnector.transport.errors import may_have_reached_server
+from rxconnector.transport.http import HttpResponse, Transport
+
+__all__ = [
+    "DEFAULT_BAN_SECONDS",
+    "DEFAULT_RETRY_AFTER_SECONDS",
+    "ORDER_RATE_RETRY_SECONDS",
+    "Operator",
+    "RestClient",
+    "RestReply",
+    "SignedRequest",
+    "Signer",
+]
+
+_T = TypeVar("_T")
+
+#: A pipeable operator (the breaker guard, the retry policy).
+Operator = Callable[[Observable[Any]], Observable[Any]]
+
+#: Used when a 418 carries neither ``Retry-After`` nor "banned until": the shortest ban
+#: Binance documents is 2 minutes (PROTOCOL.md §A2.3).
+DEFAULT_BAN_SECONDS = 120.0
+#: Used when a weight 429 has no ``Retry-After``: the weight window is one minute.
+DEFAULT_RETRY_AFTER_SECONDS = 60.0
+#: Order-count 429s come without ``Retry-After`` (BS rest-api.md "Order Rate Limits");
+#: the shortest order window is 10 seconds (``X-MBX-ORDER-COUNT-10S``).
+ORDER_RATE_RETRY_SECONDS = 10.0
+
+_BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
+_EXCERPT = 200
+_module_log = get_logger(component="rest")
+
+
+@attrs.frozen
+class SignedRequest:
+    """What a signer produces: the final query string (signature included), extra
+    headers (the API key) and an optional form body."""
+
+    query: str
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: str | None = None
+
+
+#: Called at send time with the call's parameters; adds timestamp and signature.
+Signer = Callable[[Mapping[str, Any]], SignedRequest]
+
+
+@attrs.frozen
+class RestReply:
+    """A successful answer: decoded JSON plus what models need from the envelope."""
+
+    data: Any
+    status: int
+    headers: Mapping[str, str]
+    received_at: float
+    elapsed: float
+
+
+class RestClient:
+    """Cold, cancellable REST calls for one venue, through limiter, breaker and retry.
+
+    ``transport_factory`` is called for every attempt, so the connector can create its
+    aiohttp session lazily on the running loop and replace it after a restart.
+    ``on_timestamp_rejected`` returns an Observable that re-syncs the clock (only its
+    completion, or first item, is awaited). ``dialect`` tells error bodies apart;
+    the default is Binance's ``{"code", "msg"}`` vocabulary (Spot and USD-M share it).
+    """
+
+    def __init__(
+        self,
+        transport_factory: Callable[[], Transport],
+        *,
+        base_url: str,
+        exchange: str,
+        limiter: RequestWeightLimiter | None = None,
+        guard: Operator | None = None,
+        retry: Operator | None = None,
+        on_timestamp_rejected: Callable[[], Observable[Any]] | None = None,
+        dialect: ErrorDialect | None = None,
+        scheduler: abc.SchedulerBase | None = None,
+        log: Any = None,
+    ) -> None:
+        self._transport_factory = transport_factory
+        self._base_url = base_url.rstrip("/")
+        self._exchange = exchange
+        self._limiter = limiter
+        self._guard = guard
+        self._retry = retry
+        self._on_timestamp_rejected = on_timestamp_rejected
+        self._dialect = dialect if dialect is not None else _default_dialect()
+        self._scheduler = scheduler
+        self._log = log if log is not None else get_logger(component="rest", exchange=exchange)
+
+    @property
+    def exchange(self) -> str:
+        return self._exchange
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def limiter(self) -> RequestWeightLimiter | None:
+        return self._limiter
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int,
+        signer: Signer | None = None,
+        idempotent: bool,
+        client_order_id: str | None = None,
+    ) -> Observable[Any]:
+        """The decoded JSON body of one call: emits once, then completes. Cold: each
+        subscription sends (at most) one request per attempt; disposing cancels it.
+
+        ``idempotent=False`` (placing an order) means: never retried, and an unknown
+        outcome is reported as ``OrderStatusUnknownError(client_order_id)``.
+        """
+        return self.request(
+            method,
+            path,
+            params,
+            weight=weight,
+            signer=signer,
+            idempotent=idempotent,
+            client_order_id=client_order_id,
+        ).pipe(ops.map(_reply_data))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int,
+        signer: Signer | None = None,
+        idempotent: bool,
+        client_order_id: str | None = None,
+    ) -> Observable[RestReply]:
+        """Like :meth:`call` but emits the whole :class:`RestReply` (receive time,
+        headers), which venue modules need to build models."""
+        frozen = dict(params or {})
+
+        def attempt() -> Observable[RestReply]:
+            send = _from_coroutine(
+                lambda: self._send(
+                    method, path, frozen, weight, signer, idempotent, client_order_id
+                )
+            )
+            if self._limiter is None:
+                return send
+            return self._limiter.acquire(weight).pipe(ops.flat_map(lambda _: send))
+
+        pipeline: Observable[Any] = self._resync_once(attempt, method, path)
+        if self._guard is not None:
+            pipeline = self._guard(pipeline)
+        if idempotent and self._retry is not None:
+            pipeline = self._retry(pipeline)
+        return pipeline
+
+    # -- stages -----------------------------------------------------------------------
+
+    def _resync_once(
+        self, attempt: Callable[[], Observable[RestReply]], method: str, path: str
+    ) -> Observable[RestReply]:
+        hook = self._on_timestamp_rejected
+        codes = self._dialect.timestamp_codes
+        if hook is None or not codes:
+            return reactivex.defer(lambda _: attempt())
+
+        def handler(exc: Exception, _source: Observable[RestReply]) -> Observable[RestReply]:
+            if not (isinstance(exc, ExchangeError) and exc.code in codes):
+                return reactivex.throw(exc)
+            self._log.warning(
+                "rest.timestamp_rejected", method=method, path=path, code=exc.code, action="resync"
+            )
+
+            def resync_failed(resync_exc: Exception, _src: Observable[Any]) -> Observable[Any]:
+                self._log.warning(
+                    "rest.resync_failed", method=method, path=path, error=repr(resync_exc)
+                )
+                return reactivex.throw(exc)
+
+            resync: Observable[Any] = reactivex.defer(lambda _: hook()).pipe(
+                ops.take(1), ops.ignore_elements(), ops.catch(resync_failed)
+            )
+            return resync.pipe(ops.concat(reactivex.defer(lambda _: attempt())))
+
+        return reactivex.defer(lambda _: attempt()).pipe(ops.catch(handler))
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        weight: int,
+        signer: Signer | None,
+        idempotent: bool,
+        client_order_id: str | None,
+    ) -> RestReply:
+        if signer is not None:
+            signed = signer(params)  # timestamp taken now, after any limiter wait
+            query, body, headers = signed.query, signed.body, signed.headers
+        else:
+            query, body, headers = encode_query(params), None, {}
+        url = self._base_url + path
+        transport = self._transport_factory()
+        try:
+            response = await transport.request(
+                method, url, params=query or None, body=body, headers=headers
+            )
+        except TransportError as exc:
+            if not idempotent and may_have_reached_server(exc):
+                self._log.error(
+                    "rest.status_unknown",
+                    method=method,
+                    path=path,
+                    client_order_id=client_order_id,
+                    error=type(exc).__name__,
+                )
+                raise OrderStatusUnknownError(
+                    f"{method} {path}: {exc}",
+                    client_order_id=client_order_id or "",
+                    exchange=self._exchange,
+                ) from exc
+            self._log.warning(
+                "rest.transport_error", method=method, path=path, error=type(exc).__name__
+            )
+            raise
+        if self._limiter is not None:
+            self._limiter.observe_headers(response.headers)
+        self._log.debug(
+            "rest.response",
+            method=method,
+            path=path,
+            status=response.status,
+            weight=weight,
+            used_weight=response.header("x-mbx-used-weight-1m"),
+            elapsed_ms=round(response.elapsed * 1000.0, 1),
+        )
+        return self._interpret(response, method, path, idempotent, client_order_id)
+
+    def _interpret(
+        self,
+        response: HttpResponse,
+        method: str,
+        path: str,
+        idempotent: bool,
+        client_order_id: str | None,
+    ) -> RestReply:
+        status = response.status
+        try:
+            data: Any = orjson.loads(response.body) if response.body else None
+            decoded = bool(response.body)
+        except orjson.JSONDecodeError:
+            data, decoded = None, False
+        error = self._dialect.extract(status, data) if decoded else None
+        code, message = error if error is not None else (None, _excerpt(response))
+        if status in (418, 429):
+            raise self._rate_limited(response, code, message, method, path)
+        if error is None and 200 <= status < 300:
+            if not decoded:
+                raise ParseError(f"{method} {path}: the answer is not JSON", response.body)
+            return RestReply(
+                data=data,
+                status=status,
+                headers=response.headers,
+                received_at=response.received_at,
+                elapsed=response.elapsed,
+            )
+        if not idempotent and (status >= 500 or code in self._dialect.status_unknown_codes):
+            self._log.error(
+                "rest.status_unknown",
+                method=method,
+                path=path,
+                status=status,
+                code=code,
+                client_order_id=client_order_id,
+            )
+            detail = f"code {code}: {message}" if code is not None else message
+            raise OrderStatusUnknownError(
+                f"{method} {path} answered HTTP {status} ({detail})",
+                client_order_id=client_order_id or "",
+                exchange=self._exchange,
+                status=status,
+            )
+        retryable = status >= 500 or code in self._dialect.retryable_codes
+        raise ExchangeError(
+            message, exchange=self._exchange, status=status, code=code, retryable=retryable
+        )
+
+    def _rate_limited(
+        self, response: HttpResponse, code: int | None, message: str, method: str, path: str
+    ) -> RateLimitError:
+        banned = response.status == 418
+        retry_after = _parse_retry_after(response.header("retry-after"))
+        hold = True
+        if retry_after is None:
+            if banned:
+                retry_after = self._ban_from_message(message) or DEFAULT_BAN_SECONDS
+            elif code in self._dialect.order_rate_codes:
+                # The account's order count, not the IP's weight: other calls may go on.
+                retry_after, hold = ORDER_RATE_RETRY_SECONDS, False
+            else:
+                retry_after = DEFAULT_RETRY_AFTER_SECONDS
+        if hold and self._limiter is not None:
+            self._limiter.hold_for(retry_after, banned=banned)
+        self._log.warning(
+            "rest.rate_limited",
+            method=method,
+            path=path,
+            status=response.status,
+            code=code,
+            retry_after=retry_after,
+            banned=banned,
+        )
+        return RateLimitError(
+            message,
+            retry_after=retry_after,
+            exchange=self._exchange,
+            status=response.status,
+            code=code,
+            banned=banned,
+        )
+
+    def _ban_from_message(self, message: str) -> float | None:
+        match = _BANNED_UNTIL.search(message)
+        if match is None:
+            return None
+        until = int(match.group(1))
+        if until > 10**14:  # microseconds
+            until //= 1000
+        remaining = (until - now_ms(resolve_scheduler(self._scheduler))) / 1000.0
+        return remaining if remaining > 0 else None
+
+
+def _default_dialect() -> ErrorDialect:
+    from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
+
+    return BINANCE_ERRORS
+
+
+def _reply_data(reply: RestReply) -> Any:
+    return reply.data
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds)
+
+
+def _excerpt(response: HttpResponse) -> str:
+    text = response.body[:_EXCERPT].decode("utf-8", "replace").strip()
+    return text or f"HTTP {response.status} with an empty body"
+
+
+def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observable[_T]:
+    """A cold Observable running ``factory()`` as a task per subscription.
+
+    The task is owned by the subscription: disposal cancels it; its done-callback
+    delivers the result or the error, so no exception is ever left unretrieved.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        task = asyncio.get_running_loop().create_task(factory())
+        disposed = False
+
+        def done(finished: asyncio.Task[_T]) -> None:
+            if finished.cancelled():
+                return
+            exc = finished.exception()
+            if disposed:
+                return  # the subscriber left; the outcome (retrieved above) is moot
+            try:
+                if exc is not None:
+                    observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                    return
+                observer.on_next(finished.result())
+                observer.on_completed()
+            except Exception:
+                # A subscriber without on_error raised: report it, never lose it.
+                _module_log.exception("rest.subscriber_raised")
+
+        task.add_done_callback(done)
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            task.cancel()
+
+        return Disposable(dispose)
+
+    return reactivex.create(subscribe)

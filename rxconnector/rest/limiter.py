@@ -1,0 +1,342 @@
+"""Request-weight budget for one IP, enforced before anything is sent.
+
+Binance counts request *weight* per IP in fixed one-minute windows that reset on the
+minute boundary, reports the running total in ``X-MBX-USED-WEIGHT-1M`` on every
+response, answers 429 (with ``Retry-After``) when the budget is broken and bans the IP
+(418, two minutes to three days) when a client keeps going (PROTOCOL.md §A2.3).
+This limiter makes both unreachable in normal operation:
+
+* every request first :meth:`~RequestWeightLimiter.acquire`\\ s its weight; if the
+  minute's budget cannot cover it, the request waits, on the scheduler, until the
+  window rolls. Waiting requests are released strictly first-in, first-out, so a heavy
+  request is never starved by a stream of light ones;
+* the server's header is the truth: :meth:`~RequestWeightLimiter.observe_headers` raises
+  the local count to it (other processes on the same IP spend the same budget);
+* after a 429 or 418, :meth:`~RequestWeightLimiter.hold_for` forbids sending anything
+  until ``Retry-After`` has passed.
+
+Decision on holds: while a hold is in force, :meth:`acquire` fails *at once* with
+``RateLimitError(retry_after=<remaining s>, banned=...)`` and every queued request
+fails the same way, instead of queueing silently for what may be three days. The
+error reaches the circuit breaker (which opens for ``retry_after`` on a ban) and the
+caller, who knows exactly how long to wait. Nothing is ever sent during a hold.
+
+All time is read from and scheduled on the Rx scheduler, so a ``TestScheduler`` drives
+the limiter in virtual time.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Mapping
+
+import attrs
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from rxconnector._scheduling import loop_scheduler, now_ms
+from rxconnector.errors import ConfigError, RateLimitError
+from rxconnector.log import get_logger
+
+__all__ = ["LimiterState", "RequestWeightLimiter", "WINDOW_MS"]
+
+#: Length of the weight window; Binance resets ``REQUEST_WEIGHT`` every minute on the
+#: minute boundary (PROTOCOL.md §A2.3, "1 MINUTE resets each minute").
+WINDOW_MS = 60_000
+
+_USED_WEIGHT = "x-mbx-used-weight-"
+_ORDER_COUNT = "x-mbx-order-count-"
+
+
+@attrs.frozen
+class LimiterState:
+    """A snapshot of the limiter, for health displays and tests.
+
+    ``used_weights``/``order_counts`` are the server's latest headers keyed by interval
+    (``"1M"``, ``"10S"``, ``"1D"``); ``held_for`` is seconds of hold left (0 if none).
+    """
+
+    limit: int
+    used: int
+    pending: int
+    held_for: float
+    banned: bool
+    used_weights: Mapping[str, int]
+    order_counts: Mapping[str, int]
+
+
+@attrs.define(eq=False)
+class _Ticket:
+    weight: int
+    observer: abc.ObserverBase[None]
+
+
+class RequestWeightLimiter:
+    """Fixed one-minute request-weight window with FIFO waiting and 429/418 holds.
+
+    ``scheduler`` (or the one passed at subscribe time, or the running loop's) provides
+    the clock and the timer that releases waiting requests at the minute boundary.
+    ``exchange`` only labels errors and log lines.
+    """
+
+    def __init__(
+        self,
+        max_weight_per_minute: int,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+        exchange: str = "",
+    ) -> None:
+        self._check_limit(max_weight_per_minute)
+        self._limit = max_weight_per_minute
+        self._scheduler = scheduler
+        self._seen_scheduler: abc.SchedulerBase | None = None
+        self._exchange = exchange
+        self._window = -1
+        self._used = 0
+        self._queue: collections.deque[_Ticket] = collections.deque()
+        self._timer: abc.DisposableBase | None = None
+        self._timer_window = -1
+        self._hold_until_ms = -math.inf
+        self._banned = False
+        self._used_weights: dict[str, int] = {}
+        self._order_counts: dict[str, int] = {}
+        self._log = get_logger(component="rate_limiter", exchange=exchange)
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        """The weight allowed per minute."""
+        return self._limit
+
+    @property
+    def used(self) -> int:
+        """Weight spent in the current window (local count raised to the server's)."""
+        self._roll(now_ms(self._clock()))
+        return self._used
+
+    @property
+    def order_counts(self) -> Mapping[str, int]:
+        """The account's order counts from ``X-MBX-ORDER-COUNT-*`` (``{"10S": 3, "1D": 9}``)."""
+        return dict(self._order_counts)
+
+    def state(self) -> LimiterState:
+        """A consistent snapshot of the budget, the queue and any hold."""
+        now = now_ms(self._clock())
+        self._roll(now)
+        held = max(0.0, (self._hold_until_ms - now) / 1000.0)
+        return LimiterState(
+            limit=self._limit,
+            used=self._used,
+            pending=len(self._queue),
+            held_for=held,
+            banned=self._banned and held > 0,
+            used_weights=dict(self._used_weights),
+            order_counts=dict(self._order_counts),
+        )
+
+    def acquire(self, weight: int) -> Observable[None]:
+        """Emit ``None`` and complete once ``weight`` may be spent; cold and lazy.
+
+        Nothing is reserved until subscription; disposing a waiting subscription gives
+        its place up. With a limit of 10 per minute and 6 already used at ``t``, a
+        weight-5 request waits for the boundary ``B``::
+
+            acquire(5):  t ---------- B(None,|)
+            hold active: t(#RateLimitError)
+
+        A weight above the whole limit can never be sent and errors with
+        :class:`~rxconnector.errors.ConfigError`.
+        """
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise ValueError(f"weight must be an integer >= 0, got {weight!r}")
+
+        def subscribe(
+            observer: abc.ObserverBase[None], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            scheduler = self._clock(scheduler_)
+            now = now_ms(scheduler)
+            refusal = self._refusal(now)
+            if refusal is not None:
+                observer.on_error(refusal)
+                return Disposable()
+            if weight > self._limit:
+                observer.on_error(
+                    ConfigError(
+                        "rate_limit.max_weight_per_minute",
+                        f"is below the weight of this request ({weight})",
+                        self._limit,
+                    )
+                )
+                return Disposable()
+            self._roll(now)
+            if not self._queue and self._used + weight <= self._limit:
+                self._used += weight
+                observer.on_next(None)
+                observer.on_completed()
+                return Disposable()
+            ticket = _Ticket(weight, observer)
+            self._queue.append(ticket)
+            if len(self._queue) == 1:
+                self._log.info(
+                    "rate_limit.waiting",
+                    used=self._used,
+                    limit=self._limit,
+                    weight=weight,
+                    wait_ms=round(self._next_boundary(now) - now),
+                )
+            self._arm(scheduler, now)
+
+            def cancel() -> None:
+                try:
+                    self._queue.remove(ticket)
+                except ValueError:
+                    return  # already released or failed
+                if not self._queue:
+                    self._disarm()
+                else:
+                    self._drain(now_ms(scheduler))
+
+            return Disposable(cancel)
+
+        return reactivex.create(subscribe)
+
+    def observe_headers(self, headers: Mapping[str, str]) -> None:
+        """Learn from a response's headers: ``X-MBX-USED-WEIGHT-*`` and
+        ``X-MBX-ORDER-COUNT-*`` (any case). The ``1M`` weight raises the local count
+        when the server has seen more than we sent (shared IP); it never lowers it, so
+        requests still in flight stay counted."""
+        for name, value in headers.items():
+            key = name.lower()
+            if key.startswith(_USED_WEIGHT):
+                target = self._used_weights
+                interval = key[len(_USED_WEIGHT) :].upper()
+            elif key.startswith(_ORDER_COUNT):
+                target = self._order_counts
+                interval = key[len(_ORDER_COUNT) :].upper()
+            else:
+                continue
+            try:
+                count = int(value)
+            except ValueError:
+                continue
+            target[interval] = count
+            if target is self._used_weights and interval == "1M":
+                self._roll(now_ms(self._clock()))
+                self._used = max(self._used, count)
+
+    def hold_for(self, seconds: float, *, banned: bool = False) -> None:
+        """Forbid every request for ``seconds`` (a 429's or 418's ``Retry-After``).
+
+        A shorter hold never shortens a longer one already in force. Requests waiting
+        in the queue fail now with :class:`~rxconnector.errors.RateLimitError`.
+        """
+        now = now_ms(self._clock())
+        until = now + max(0.0, seconds) * 1000.0
+        if until > self._hold_until_ms:
+            if self._hold_until_ms <= now:
+                self._banned = banned
+            else:
+                self._banned = self._banned or banned
+            self._hold_until_ms = until
+        elif banned:
+            self._banned = True
+        self._log.warning(
+            "rate_limit.hold",
+            seconds=round((self._hold_until_ms - now) / 1000.0, 3),
+            banned=self._banned,
+            failed_waiting=len(self._queue),
+        )
+        refusal = self._refusal(now)
+        if refusal is not None:
+            self._disarm()
+            while self._queue:
+                self._queue.popleft().observer.on_error(refusal)
+
+    def set_limit(self, max_weight_per_minute: int) -> None:
+        """Change the budget (from ``exchangeInfo.rateLimits``); waiting requests that now
+        fit are released at once."""
+        self._check_limit(max_weight_per_minute)
+        if max_weight_per_minute != self._limit:
+            self._log.info("rate_limit.limit_changed", old=self._limit, new=max_weight_per_minute)
+        self._limit = max_weight_per_minute
+        if self._queue:
+            self._drain(now_ms(self._clock()))
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _check_limit(value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError("rate_limit.max_weight_per_minute", "must be an integer >= 1", value)
+
+    def _clock(self, scheduler_: abc.SchedulerBase | None = None) -> abc.SchedulerBase:
+        if self._scheduler is not None:
+            return self._scheduler
+        if scheduler_ is not None:
+            self._seen_scheduler = scheduler_
+            return scheduler_
+        return self._seen_scheduler or loop_scheduler()
+
+    def _refusal(self, now: float) -> RateLimitError | None:
+        if now >= self._hold_until_ms:
+            return None
+        remaining = (self._hold_until_ms - now) / 1000.0
+        reason = "IP banned (HTTP 418)" if self._banned else "rate limit hit (HTTP 429)"
+        return RateLimitError(
+            f"{reason}: nothing may be sent for another {remaining:.3f}s",
+            retry_after=remaining,
+            banned=self._banned,
+            status=418 if self._banned else 429,
+            exchange=self._exchange,
+        )
+
+    @staticmethod
+    def _next_boundary(now: float) -> float:
+        return (math.floor(now / WINDOW_MS) + 1) * WINDOW_MS
+
+    def _roll(self, now: float, at_least: int = -1) -> None:
+        window = max(math.floor(now / WINDOW_MS), at_least)
+        if window > self._window:
+            self._window = window
+            self._used = 0
+
+    def _arm(self, scheduler: abc.SchedulerBase, now: float) -> None:
+        if self._timer is not None:
+            return
+        boundary = self._next_boundary(now)
+        self._timer_window = math.floor(boundary / WINDOW_MS)
+        self._timer = scheduler.schedule_relative(
+            (boundary - now) / 1000.0, lambda sch, _state: self._on_boundary(sch)
+        )
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.dispose()
+            self._timer = None
+
+    def _on_boundary(self, scheduler: abc.SchedulerBase) -> None:
+        self._timer = None
+        now = now_ms(scheduler)
+        # A loop timer may fire a hair before the wall clock shows the new minute.
+        self._roll(now, at_least=self._timer_window)
+        self._drain(now)
+        if self._queue:
+            self._arm(scheduler, max(now, self._timer_window * WINDOW_MS))
+
+    def _drain(self, now: float) -> None:
+        refusal = self._refusal(now)
+        while self._queue:
+            if refusal is not None:
+                self._queue.popleft().observer.on_error(refusal)
+                continue
+            head = self._queue[0]
+            if self._used + head.weight > self._limit:
+                return
+            self._queue.popleft()
+            self._used += head.weight
+            head.observer.on_next(None)
+            head.observer.on_completed()
+        self._disarm()
