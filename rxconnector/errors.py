@@ -21,7 +21,8 @@ importing anything from here::
     ├── SubscriptionError                      the exchange rejected a subscription
     ├── ParseError (ValueError)                a frame or body could not be understood
     ├── FeedGapError                           a book resync or a trade gap (reported, not fatal)
-    └── NotSupportedError (NotImplementedError) this venue does not have that feed/call
+    ├── NotSupportedError (NotImplementedError) this venue does not have that feed/call
+    └── NotScriptedError (LookupError)         a FakeConnector test did not set up a feed/answer
 
 aiohttp exceptions are translated in exactly one place (``rxconnector.transport.errors``)
 with ``raise ... from`` so the original stays reachable as ``__cause__``.
@@ -36,6 +37,7 @@ __all__ = [
     "ConnectError",
     "ExchangeError",
     "FeedGapError",
+    "NotScriptedError",
     "NotSupportedError",
     "OrderRejectedError",
     "OrderStatusUnknownError",
@@ -252,3 +254,15 @@ class StaleConnectionError(TransportError, TimeoutError):
     def __init__(self, message: str, stale_after: float) -> None:
         self.stale_after = stale_after
         super().__init__(message)
+
+
+class NotScriptedError(RxConnectorError, LookupError):
+    """A ``FakeConnector`` was asked for a feed or a REST answer the test did not set up.
+
+    ``method`` is the connector method, ``hint`` the call that would set it up.
+    """
+
+    def __init__(self, method: str, message: str, hint: str) -> None:
+        self.method = method
+        self.hint = hint
+        super().__init__(f"{message}; set it up with {hint}")
