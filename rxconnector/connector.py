@@ -1,0 +1,668 @@
+"""The facade: one object per venue account that turns feeds and REST calls into Observables.
+
+    async with rxc.Connector(rxc.Config.binance()) as conn:
+        conn.ticker("BTCUSDT").pipe(ops.map(lambda t: t.last)).subscribe(print)
+
+Feeds are cold and lazy: nothing is subscribed at the exchange until somebody
+subscribes; subscribers of the same feed share one exchange subscription and one parse
+of every message; the last dispose unsubscribes. Feeds survive disconnects, stalls and
+garbage (the hub reconnects and resubscribes), report problems on :attr:`errors` and
+:attr:`connection_state`, and complete when the connector stops.
+
+REST calls are cold Observables (``await`` them or pipe them) that pass through the
+request-weight limiter and the circuit breaker; the clock sync keeps signed requests'
+timestamps on the exchange's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.subject import Subject
+
+from rxconnector._scheduling import loop_scheduler
+from rxconnector.clock import ClockSync
+from rxconnector.config import Config
+from rxconnector.errors import NotSupportedError, ParseError, RxConnectorError
+from rxconnector.exchanges.base import FeedSpec
+from rxconnector.log import get_logger
+from rxconnector.models import (
+    AvgPrice,
+    BookTicker,
+    BreakerState,
+    ClockOffset,
+    ConnectionEvent,
+    ConnectionState,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    Order,
+    OrderBook,
+    SymbolInfo,
+    Ticker,
+    Trade,
+)
+from rxconnector.nonce import NonceGenerator
+from rxconnector.operators import (
+    CircuitBreaker,
+    breaker,
+    conflate,
+    default_retry_if,
+    retry_with_backoff,
+    share,
+)
+from rxconnector.rest.client import RestClient
+from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.streams.hub import SubscriptionHub
+from rxconnector.streams.messages import StreamRestart
+from rxconnector.transport.http import HttpTransport
+from rxconnector.venues import Venue, venue_for
+
+__all__ = ["Connector"]
+
+_T = TypeVar("_T")
+
+#: Recorder hook: (connection id, local receive time ms, raw frame).
+FrameHook = Callable[[str, float, "str | bytes"], None]
+
+
+class Connector:
+    """Feeds, REST calls and health of one venue as Observables.
+
+    Args:
+        config: the venue and its settings (:class:`~rxconnector.Config`).
+        scheduler: the scheduler time-based machinery runs on; defaults to the running
+            loop's ``AsyncIOScheduler``. Tests may pass a ``TestScheduler`` to the
+            operators directly instead.
+        session: an aiohttp ``ClientSession`` to use (not closed on stop); by default
+            the connector creates and closes its own.
+        on_frame: optional hook receiving every raw WebSocket frame (the recorder).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+        session: aiohttp.ClientSession | None = None,
+        on_frame: FrameHook | None = None,
+    ) -> None:
+        self.config = config
+        self.venue: Venue = venue_for(config)
+        self._scheduler_override = scheduler
+        self._scheduler: abc.SchedulerBase | None = None
+        self._session = session
+        self._owns_session = session is None
+        self._on_frame = on_frame
+        self._log = get_logger(exchange=config.exchange)
+        self._errors: Subject[Exception] = Subject()
+        self._states: Subject[ConnectionEvent] = Subject()
+        self._latest_states: dict[str, ConnectionEvent] = {}
+        self._hubs: dict[str, SubscriptionHub] = {}
+        self._specs: dict[str, FeedSpec] = {}
+        self._feeds: dict[tuple[Any, ...], Observable[Any]] = {}
+        self._nonce = NonceGenerator()
+        self._breaker = CircuitBreaker(
+            f"{config.exchange}-rest", config.breaker, scheduler=scheduler
+        )
+        self._rest: Any = None
+        self._clock: ClockSync | None = None
+        self._clock_subscription: abc.DisposableBase | None = None
+        self._started = False
+        self._stopped = False
+        self._start_lock: asyncio.Lock | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Connector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._started and not self._stopped
+
+    async def start(self) -> None:
+        """Open the HTTP session, start the clock sync and wait for its first result.
+
+        Idempotent. A failed first clock sync does not fail ``start`` (it is reported on
+        :attr:`errors` and retried every ``sync_interval``).
+        """
+        if self._stopped:
+            raise RxConnectorError("this Connector was stopped; create a new one")
+        if self._started:
+            return
+        self._scheduler = self._scheduler_override or loop_scheduler()
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        self._rest = self._build_rest()
+        self._started = True
+        self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
+        if self.config.clock_sync.enabled:
+            clock = self._clock = ClockSync(
+                lambda: self._rest.server_time(),
+                self.config.clock_sync,
+                scheduler=self._scheduler,
+                report=self._report,
+            )
+            first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def _first(_: ClockOffset) -> None:
+                if not first.done():
+                    first.set_result(None)
+
+            probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
+            self._clock_subscription = clock.start()
+            timeout = self.config.connection.rest_timeout * (self.config.clock_sync.samples + 1)
+            try:
+                await asyncio.wait_for(first, timeout)
+            except TimeoutError:
+                self._log.warning("first clock sync did not finish", timeout=timeout)
+            finally:
+                probe.dispose()
+
+    async def stop(self) -> None:
+        """Complete every feed, close every socket and the session, cancel every task.
+
+        Idempotent; safe to call from ``finally`` blocks and notebook cells.
+        """
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        if self._clock_subscription is not None:
+            self._clock_subscription.dispose()
+            self._clock_subscription = None
+        hubs = list(self._hubs.values())
+        self._hubs.clear()
+        for hub in hubs:
+            try:
+                await hub.close()
+            except Exception as exc:  # stopping must finish even if one hub misbehaves
+                self._log.warning("hub close failed", error=repr(exc))
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._states.on_completed()
+        self._errors.on_completed()
+        self._log.info("connector stopped")
+
+    @property
+    def scheduler(self) -> abc.SchedulerBase:
+        """The scheduler the connector's timing runs on (the loop's by default)."""
+        if self._scheduler is not None:
+            return self._scheduler
+        return self._scheduler_override or loop_scheduler()
+
+    # -- health -------------------------------------------------------------------------
+
+    @property
+    def errors(self) -> Observable[Exception]:
+        """Non-fatal problems: unparseable frames, rejected subscriptions, resyncs,
+        trade gaps, clock drift, subscriber exceptions. Hot; completes on stop."""
+        return self._errors
+
+    @property
+    def connection_state(self) -> Observable[ConnectionEvent]:
+        """Connection events of every WebSocket connection; a new subscriber first gets
+        the latest event of each connection, then live ones."""
+
+        def build(_: abc.SchedulerBase | None) -> Observable[ConnectionEvent]:
+            latest = list(self._latest_states.values())
+            return reactivex.from_iterable(latest).pipe(ops.concat(self._states))
+
+        return reactivex.defer(build)
+
+    @property
+    def clock(self) -> Observable[ClockOffset]:
+        """Clock measurements (the latest is replayed to new subscribers)."""
+        if self._clock is None:
+            return reactivex.empty()
+        return self._clock.offsets
+
+    def now(self) -> int:
+        """Exchange time in ms: the local clock corrected by the latest measured offset."""
+        if self._clock is not None:
+            return self._clock.now()
+        return int(time.time() * 1000)
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The REST circuit breaker (state, stats, reset)."""
+        return self._breaker
+
+    @property
+    def breaker_state(self) -> Observable[BreakerState]:
+        """The REST circuit breaker's state; the current one is replayed."""
+        return self._breaker.state
+
+    @property
+    def rest(self) -> Any:
+        """The venue's full REST API object (e.g. ``BinanceSpotRest``)."""
+        return self._require_rest()
+
+    # -- public market feeds --------------------------------------------------------------
+
+    def ticker(self, symbol: str) -> Observable[Ticker]:
+        """24 h rolling ticker of ``symbol``, about once a second."""
+        return self._public("ticker", symbol)
+
+    def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
+        """24 h rolling OHLC and volume of ``symbol``."""
+        return self._public("mini_ticker", symbol)
+
+    def book_ticker(self, symbol: str) -> Observable[BookTicker]:
+        """Best bid/ask of ``symbol`` on every change."""
+        return self._public("book_ticker", symbol)
+
+    def klines(self, symbol: str, interval: str) -> Observable[Kline]:
+        """Candles of ``symbol`` for ``interval`` (validated: a ValueError lists valid ones)."""
+        return self._public("klines", symbol, interval)
+
+    def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
+        """The exchange's partial book (top ``levels``) as pushed by the venue."""
+        return self._public("depth", symbol, levels)
+
+    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
+        """Binance's rolling average price."""
+        return self._public("avg_price", symbol)
+
+    def mark_price(self, symbol: str) -> Observable[MarkPrice]:
+        """Futures mark price with funding rate and next funding time."""
+        return self._public("mark_price", symbol)
+
+    def liquidations(self, symbol: str) -> Observable[Liquidation]:
+        """Futures forced liquidations of ``symbol``."""
+        return self._public("liquidations", symbol)
+
+    def diff_depth(self, symbol: str) -> Observable[Any]:
+        """The raw diff-depth stream (``DepthUpdate``), as used by :meth:`order_book`."""
+        return self._public("diff_depth", symbol)
+
+    def trades(self, symbol: str) -> Observable[Trade]:
+        """Every trade of ``symbol`` exactly once, in id order, across reconnects.
+
+        After a reconnect the missing id range is fetched over REST and emitted (marked
+        ``backfilled``) before live trades resume; a gap that cannot be recovered is
+        reported on :attr:`errors` with the exact missing id range.
+        """
+        return self._gapless("trades", symbol)
+
+    def agg_trades(self, symbol: str) -> Observable[Trade]:
+        """Every aggregate trade of ``symbol`` exactly once, in id order (see :meth:`trades`)."""
+        return self._gapless("agg_trades", symbol)
+
+    def order_book(self, symbol: str, depth: int = 20) -> Observable[OrderBook]:
+        """A locally maintained book, emitted only while consistent with the exchange.
+
+        Built from the diff stream and a REST snapshot following the venue's documented
+        procedure; a gap, a crossed book or a reconnect resyncs this symbol only (and is
+        reported on :attr:`errors`). Slow subscribers get the newest book, not a queue.
+        """
+        from rxconnector.streams.orderbook import maintain_order_book, snapshot_limit
+
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
+        key = ("order_book", spec.topic, depth)
+        cached = self._feeds.get(key)
+        if cached is not None:
+            return cached
+        diffs = self._parsed(spec, keep_restarts=True)
+        fetch: Callable[[], Observable[OrderBook]] | None = None
+        if self.venue.book_needs_snapshot:
+            limit = snapshot_limit(self.venue.name, depth)
+            norm = symbol.upper()
+
+            def fetch() -> Observable[OrderBook]:
+                return self._require_rest().depth_snapshot(norm, limit)
+
+        def build(_: abc.SchedulerBase | None) -> Observable[OrderBook]:
+            return maintain_order_book(
+                diffs,
+                fetch,
+                self.venue.book_rule(),
+                depth,
+                scheduler=self.scheduler,
+                report=self._report,
+                topic=spec.topic,
+            )
+
+        feed: Observable[OrderBook] = reactivex.defer(build).pipe(
+            conflate(scheduler=None),
+            share(on_subscriber_error=self._report),
+        )
+        self._feeds[key] = feed
+        return feed
+
+    # -- REST ---------------------------------------------------------------------------
+
+    def ping(self) -> Observable[None]:
+        """Round trip to the REST API."""
+        return self._call(lambda rest: rest.ping())
+
+    def server_time(self) -> Observable[int]:
+        """The exchange's clock, ms."""
+        return self._call(lambda rest: rest.server_time())
+
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> Observable[dict[str, SymbolInfo]]:
+        """Trading rules per symbol (tick size, step size, min notional...)."""
+        return self._call(lambda rest: rest.exchange_info(symbols))
+
+    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+        """A REST order-book snapshot (weight grows with ``limit``)."""
+        return self._call(lambda rest: rest.depth_snapshot(symbol, limit))
+
+    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
+        """The most recent trades over REST."""
+        return self._call(lambda rest: rest.recent_trades(symbol, limit))
+
+    def kline_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle between ``start`` and ``end`` (ms), walked page by page."""
+        return self._call(lambda rest: rest.klines_history(symbol, interval, start, end))
+
+    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
+        """The 24 h ticker over REST."""
+        return self._call(lambda rest: rest.ticker_24h(symbol))
+
+    def account(self) -> Observable[Any]:
+        """Balances and permissions (signed)."""
+        return self._call(lambda rest: rest.account())
+
+    def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        **extra: Any,
+    ) -> Observable[Order]:
+        """Place an order (signed, never retried blindly; see OrderStatusUnknownError)."""
+        return self._call(
+            lambda rest: rest.place_order(
+                symbol,
+                side,
+                type,
+                quantity=quantity,
+                price=price,
+                time_in_force=time_in_force,
+                client_order_id=client_order_id,
+                **extra,
+            )
+        )
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        time_in_force: str | None = None,
+        **extra: Any,
+    ) -> Observable[Any]:
+        """Validate an order at the exchange without placing it."""
+        return self._call(
+            lambda rest: rest.test_order(
+                symbol,
+                side,
+                type,
+                quantity=quantity,
+                price=price,
+                time_in_force=time_in_force,
+                **extra,
+            )
+        )
+
+    def cancel_order(
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Cancel one order by exchange id or client order id."""
+        return self._call(
+            lambda rest: rest.cancel_order(
+                symbol, order_id=order_id, client_order_id=client_order_id
+            )
+        )
+
+    def get_order(
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Look an order up (resolves an OrderStatusUnknownError)."""
+        return self._call(
+            lambda rest: rest.get_order(symbol, order_id=order_id, client_order_id=client_order_id)
+        )
+
+    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
+        """Open orders, of one symbol or all."""
+        return self._call(lambda rest: rest.open_orders(symbol))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _report(self, error: Exception) -> None:
+        if not self._stopped:
+            self._errors.on_next(error)
+
+    def _on_state(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CLOSED:
+            self._latest_states.pop(event.connection_id, None)
+        else:
+            self._latest_states[event.connection_id] = event
+        if not self._stopped:
+            self._states.on_next(event)
+
+    def _require_rest(self) -> Any:
+        if self._rest is None:
+            raise RxConnectorError(
+                "the Connector is not started: use 'async with Connector(...)' or "
+                "'await connector.start()' first"
+            )
+        return self._rest
+
+    def _call(self, make: Callable[[Any], Observable[_T]]) -> Observable[_T]:
+        """Defer to the venue REST object so errors of a not-started connector are
+        delivered as ``on_error`` at subscription, like every other failure."""
+        return reactivex.defer(lambda _: make(self._require_rest()))
+
+    def _build_rest(self) -> Any:
+        cfg = self.config
+        limiter = (
+            RequestWeightLimiter(cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler)
+            if cfg.rate_limit.enabled
+            else None
+        )
+        guard = breaker(self._breaker) if cfg.breaker.enabled else None
+        import tenacity
+
+        retry = retry_with_backoff(
+            wait=tenacity.wait_exponential(multiplier=0.5, max=8) + tenacity.wait_random(0, 0.25),
+            stop=tenacity.stop_after_attempt(3),
+            retry_if=default_retry_if,
+            scheduler=self._scheduler,
+        )
+        session_ref = self
+
+        def transport() -> HttpTransport:
+            if session_ref._session is None:
+                raise RxConnectorError("the Connector is stopped")
+            return HttpTransport(session_ref._session, timeout=cfg.connection.rest_timeout)
+
+        client = RestClient(
+            transport,
+            base_url=self.venue.rest_url,
+            exchange=cfg.exchange,
+            limiter=limiter,
+            guard=guard,
+            retry=retry,
+            on_timestamp_rejected=self._resync_clock,
+            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
+            scheduler=self._scheduler,
+            log=self._log.bind(component="rest"),
+        )
+        return self.venue.make_rest(client, cfg, self.now)
+
+    def _resync_clock(self) -> Observable[Any]:
+        if self._clock is None:
+            return reactivex.empty()
+        return self._clock.sync_now()
+
+    def _spec(self, feed: str, *args: Any) -> FeedSpec:
+        if feed not in self.venue.supported_feeds:
+            raise NotSupportedError(self.venue.name, feed)
+        spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
+        self._specs[spec.topic] = spec
+        return spec
+
+    def _book_topic_args(self, depth: int) -> tuple[Any, ...]:
+        return (depth,) if self.venue.name == "bybit" else ()
+
+    def _public(self, feed: str, *args: Any) -> Observable[Any]:
+        spec = self._spec(feed, *args)
+        return self._parsed(spec, keep_restarts=False)
+
+    def _parsed(self, spec: FeedSpec, *, keep_restarts: bool) -> Observable[Any]:
+        """The topic's messages parsed once and shared by every subscriber."""
+        key = ("parsed", spec.topic, keep_restarts)
+        cached = self._feeds.get(key)
+        if cached is not None:
+            return cached
+
+        def build(_: abc.SchedulerBase | None) -> Observable[Any]:
+            return self._hub_for(spec.topic).feed(spec.topic)
+
+        feed = reactivex.defer(build).pipe(
+            _parse_messages(spec, self._report, keep_restarts),
+            share(on_subscriber_error=self._report),
+        )
+        self._feeds[key] = feed
+        return feed
+
+    def _gapless(self, feed: str, symbol: str) -> Observable[Trade]:
+        from rxconnector.streams.continuity import gapless_trades
+
+        spec = self._spec(feed, symbol)
+        key = ("gapless", spec.topic)
+        cached = self._feeds.get(key)
+        if cached is not None:
+            return cached
+        live = self._parsed(spec, keep_restarts=True)
+        norm = symbol.upper()
+
+        def build(_: abc.SchedulerBase | None) -> Observable[Trade]:
+            backfill = self._require_rest().trade_backfill(feed, norm)
+            return gapless_trades(
+                live,
+                backfill,
+                topic=spec.topic,
+                report=self._report,
+                scheduler=self.scheduler,
+            )
+
+        result: Observable[Trade] = reactivex.defer(build).pipe(
+            share(on_subscriber_error=self._report)
+        )
+        self._feeds[key] = result
+        return result
+
+    def _hub_for(self, topic: str) -> SubscriptionHub:
+        if self._stopped or not self._started or self._session is None:
+            raise RxConnectorError(
+                "the Connector is not running: subscribe to feeds between start() and stop()"
+            )
+        endpoint = self.venue.protocol.endpoint_for(topic)
+        hub = self._hubs.get(endpoint)
+        if hub is None:
+            specs = self._specs
+
+            def sequence_of(topic: str, payload: Any) -> int | None:
+                spec = specs.get(topic)
+                if spec is None or spec.sequence is None:
+                    return None
+                return spec.sequence(payload)
+
+            session = self._session
+            hub = SubscriptionHub(
+                self.venue.protocol,
+                self.venue.ws_url,
+                lambda: session,
+                self.config.connection,
+                endpoint=endpoint,
+                scheduler=self.scheduler,
+                report_error=self._report,
+                report_state=self._on_state,
+                sequence_of=sequence_of,
+                on_frame=self._on_frame,
+            )
+            self._hubs[endpoint] = hub
+        return hub
+
+
+def _parse_messages(
+    spec: FeedSpec, report: Callable[[Exception], None], keep_restarts: bool
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Hub messages → models. A payload that fails to parse is reported and skipped,
+    never ending the feed; restart markers pass through only when asked for.
+
+    .. marble::
+        :alt: parse
+
+        ---(t,p1)---R---(t,garbage)---(t,p2)---|
+        [        _parse_messages(spec)          ]
+        ---m1-------R-----------------m2-------|      (garbage → errors)
+    """
+    parse = spec.parse
+    many = spec.many
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            emit = observer.on_next
+
+            def on_next(message: Any) -> None:
+                if type(message) is StreamRestart:
+                    if keep_restarts:
+                        emit(message)
+                    return
+                received_at, payload = message
+                try:
+                    model = parse(payload, received_at)
+                except ParseError as exc:
+                    report(exc)
+                    return
+                except Exception as exc:  # a parser bug must not end the feed
+                    report(ParseError(f"{spec.topic}: {exc!r}", repr(payload)))
+                    return
+                if many:
+                    for item in model:
+                        emit(item)
+                else:
+                    emit(model)
+
+            subscription = source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+            return Disposable(subscription.dispose)
+
+        return Observable(subscribe)
+
+    return operator
