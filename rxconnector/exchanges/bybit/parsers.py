@@ -1,0 +1,520 @@
+"""Bybit v5 public WebSocket messages → normalized models.
+
+Bybit parsers receive the WHOLE message (``topic``, ``type``, ``ts``, ``cts``, ``data``),
+not just ``data``: the snapshot/delta ``type`` and the system time ``ts`` live outside
+``data`` (PROTOCOL.md §C1 "Payload fields"). Same hot-path rules as the Binance parsers:
+one ``try`` per call, ``Decimal`` from strings, a :class:`~rxconnector.errors.ParseError`
+with an excerpt for anything malformed.
+
+Decisions worth knowing:
+
+* ``event_time`` is the message's ``ts`` (when Bybit's system produced the message),
+  which is what Binance's ``E`` means too; the matching-engine time ``cts`` has no
+  field in the models.
+* Trade ids are strings on Bybit: decimal digits on Spot, UUIDs on derivatives (see
+  the ``publicTrade`` example). :func:`bybit_trade_id` maps digits to that integer and
+  a UUID to its 128-bit integer (lossless: ``uuid.UUID(int=trade.trade_id)`` gives the
+  original back); anything else to a stable 64-bit BLAKE2b hash. Derivative trade ids
+  are therefore unique but NOT ordered.
+* Inverse contracts quote ``volume24h``/kline ``volume`` in contracts (USD) and
+  ``turnover`` in the coin, the reverse of Spot/linear (PROTOCOL.md §C3). Parsers built
+  with ``inverse=True`` swap them so ``volume`` is always base-asset volume and
+  ``quote_volume`` quote-asset volume. Sizes (trade quantity, book quantity) stay in
+  Bybit's unit (contracts on inverse), because converting would need a lossy division.
+* Bybit klines do not report a trade count: :attr:`Kline.trades` is 0 for them.
+* ``Kline.interval`` uses the canonical (Binance) spelling: ``"5"`` → ``"5m"``.
+
+Stateful helpers (linear/inverse tickers are snapshot + delta; partial books are
+snapshot + delta): :class:`BybitTickerMerger` and :class:`BybitBookMerger`. Each is owned
+by the feed set that created it and shared by every feed of its topic (a late subscriber
+to a topic that is already streaming sees only deltas, so it must reuse the state of the
+first one). Both are reset by every new snapshot, which Bybit sends after each
+(re)subscription, so a reconnect needs no extra step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+from rxconnector.exchanges.binance.parsers import MALFORMED, parse_levels, raise_malformed
+from rxconnector.exchanges.symbols import canonical_interval
+from rxconnector.models import (
+    BookTicker,
+    DepthUpdate,
+    Kline,
+    Level,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    OrderBook,
+    Side,
+    Ticker,
+    Trade,
+)
+
+__all__ = [
+    "BybitBookMerger",
+    "BybitTickerMerger",
+    "bybit_trade_id",
+    "kline_parser",
+    "mark_price_parser",
+    "mini_ticker_parser",
+    "parse_book_ticker",
+    "parse_depth",
+    "parse_liquidations",
+    "parse_trades",
+    "ticker_parser",
+]
+
+_SIDES: Final[dict[str, Side]] = {"Buy": "buy", "Sell": "sell"}
+#: allLiquidation ``S`` is the side of the liquidated POSITION; the order closing it
+#: goes the other way (a liquidated long is sold), which is what Liquidation.side means.
+_LIQUIDATION_ORDER_SIDE: Final[dict[str, Side]] = {"Buy": "sell", "Sell": "buy"}
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+
+
+def bybit_trade_id(raw: Any) -> int:
+    """Bybit's string trade id → int (see the module docstring for the mapping)."""
+    if type(raw) is int:
+        return raw
+    if not isinstance(raw, str) or not raw:
+        raise ValueError(f"trade id must be a non-empty string, got {raw!r}")
+    if raw.isdigit():
+        return int(raw)
+    if len(raw) == 36 and raw[8] == raw[13] == raw[18] == raw[23] == "-":
+        hex_digits = raw.replace("-", "")
+        if _HEX.issuperset(hex_digits):
+            return int(hex_digits, 16)
+    return int.from_bytes(hashlib.blake2b(raw.encode(), digest_size=8).digest(), "big")
+
+
+def _opt_decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def _is_snapshot(message: Any) -> bool:
+    # Spot/option tickers and trades are snapshot-only; a missing type means "whole".
+    kind: object = message.get("type", "snapshot")
+    return kind != "delta"
+
+
+# --------------------------------------------------------------------------- tickers
+
+
+class BybitTickerMerger:
+    """Rebuilds full tickers from ``tickers.{symbol}`` snapshot + delta messages.
+
+    Linear/inverse send a ``snapshot`` after subscribing, then ``delta`` messages in
+    which an absent field means "unchanged" (PROTOCOL.md §C1). The merger keeps the
+    last full ticker per symbol; a new snapshot REPLACES it (Bybit re-sends one after
+    every (re)subscription), a delta updates it. A delta for a symbol with no snapshot
+    yet cannot be completed and raises :class:`ValueError` (the parser reports it as a
+    ``ParseError``). Applying the same message twice gives the same state, which is
+    what lets several feeds of one topic share a merger.
+
+    Stateful and not thread-safe: owned by one feed set on one event loop.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[str, dict[str, Any]] = {}
+
+    def merge(self, message: Any) -> dict[str, Any]:
+        """Apply ``message`` and return the full ticker fields of its symbol.
+
+        The returned dict is the merger's own state: read it, do not keep or mutate it.
+        The message itself is never mutated (other feeds may be reading it).
+        """
+        data = message["data"]
+        symbol = data["symbol"]
+        if _is_snapshot(message):
+            full = dict(data)
+            self._last[symbol] = full
+            return full
+        last = self._last.get(symbol)
+        if last is None:
+            raise ValueError(f"ticker delta for {symbol} before any snapshot")
+        last.update(data)
+        return last
+
+    def reset(self, symbol: str | None = None) -> None:
+        """Forget one symbol's ticker (or all): the next message must be a snapshot."""
+        if symbol is None:
+            self._last.clear()
+        else:
+            self._last.pop(symbol, None)
+
+
+def _volumes(fields: dict[str, Any], inverse: bool) -> tuple[Decimal, Decimal]:
+    volume = Decimal(fields["volume24h"])
+    turnover = Decimal(fields["turnover24h"])
+    return (turnover, volume) if inverse else (volume, turnover)
+
+
+def ticker_parser(
+    merger: BybitTickerMerger, *, inverse: bool = False
+) -> Callable[[Any, float], Ticker]:
+    """``tickers.{symbol}`` → :class:`Ticker` (one per message, deltas merged).
+
+    Spot has no best bid/ask in its ticker: those are ``None``. ``open`` is
+    ``prevPrice24h`` (the price 24 h ago, as Binance's ``o``).
+    """
+
+    def parse(message: Any, received_at: float) -> Ticker:
+        try:
+            t = merger.merge(message)
+            D = Decimal
+            get = t.get
+            volume, quote_volume = _volumes(t, inverse)
+            return Ticker(
+                symbol=t["symbol"],
+                last=D(t["lastPrice"]),
+                bid=_opt_decimal(get("bid1Price")),
+                bid_qty=_opt_decimal(get("bid1Size")),
+                ask=_opt_decimal(get("ask1Price")),
+                ask_qty=_opt_decimal(get("ask1Size")),
+                open=D(t["prevPrice24h"]),
+                high=D(t["highPrice24h"]),
+                low=D(t["lowPrice24h"]),
+                volume=volume,
+                quote_volume=quote_volume,
+                event_time=int(message["ts"]),
+                received_at=received_at,
+            )
+        except MALFORMED as exc:
+            raise_malformed("bybit", "tickers", message, exc)
+
+    return parse
+
+
+def mini_ticker_parser(
+    merger: BybitTickerMerger, *, inverse: bool = False
+) -> Callable[[Any, float], MiniTicker]:
+    """``tickers.{symbol}`` → :class:`MiniTicker` (the OHLCV part of the ticker)."""
+
+    def parse(message: Any, received_at: float) -> MiniTicker:
+        try:
+            t = merger.merge(message)
+            D = Decimal
+            volume, quote_volume = _volumes(t, inverse)
+            return MiniTicker(
+                symbol=t["symbol"],
+                close=D(t["lastPrice"]),
+                open=D(t["prevPrice24h"]),
+                high=D(t["highPrice24h"]),
+                low=D(t["lowPrice24h"]),
+                volume=volume,
+                quote_volume=quote_volume,
+                event_time=int(message["ts"]),
+                received_at=received_at,
+            )
+        except MALFORMED as exc:
+            raise_malformed("bybit", "tickers", message, exc)
+
+    return parse
+
+
+_MARK_FIELDS: Final = (
+    "markPrice",
+    "indexPrice",
+    "fundingRate",
+    "nextFundingTime",
+    "predictedDeliveryPrice",
+)
+
+
+def mark_price_parser(merger: BybitTickerMerger) -> Callable[[Any, float], Sequence[MarkPrice]]:
+    """``tickers.{symbol}`` (linear/inverse) → :class:`MarkPrice` (``FeedSpec.many``).
+
+    Bybit has no mark-price topic; its tickers carry mark, index, funding rate and next
+    funding time. To behave like Binance's mark-price stream this emits only when a
+    snapshot arrives or a delta touches one of those fields (a delta that only moves
+    the last price yields nothing). ``predictedDeliveryPrice`` (dated futures) fills
+    ``estimated_settle_price``; perpetuals leave it ``None``.
+    """
+
+    def parse(message: Any, received_at: float) -> Sequence[MarkPrice]:
+        try:
+            t = merger.merge(message)
+            if not _is_snapshot(message):
+                data = message["data"]
+                if not any(f in data for f in _MARK_FIELDS):
+                    return ()
+            get = t.get
+            return (
+                MarkPrice(
+                    symbol=t["symbol"],
+                    mark_price=Decimal(t["markPrice"]),
+                    index_price=_opt_decimal(get("indexPrice")),
+                    estimated_settle_price=_opt_decimal(get("predictedDeliveryPrice")),
+                    funding_rate=_opt_decimal(get("fundingRate")),
+                    next_funding_time=_opt_int(get("nextFundingTime")),
+                    event_time=int(message["ts"]),
+                    received_at=received_at,
+                ),
+            )
+        except MALFORMED as exc:
+            raise_malformed("bybit", "tickers", message, exc)
+
+    return parse
+
+
+# --------------------------------------------------------------------------- order book
+
+
+def parse_depth(message: Any, received_at: float) -> DepthUpdate:
+    """``orderbook.{depth}.{symbol}`` / ``orderbook.full.{symbol}`` → :class:`DepthUpdate`.
+
+    ``first_update_id = final_update_id = u``; ``sequence = seq`` (cross sequence);
+    ``is_snapshot`` for ``type == "snapshot"`` and for ``u == 1``, which Bybit documents
+    as a snapshot after a service restart that must overwrite the book.
+    """
+    try:
+        data = message["data"]
+        u = int(data["u"])
+        return DepthUpdate(
+            symbol=data["s"],
+            first_update_id=u,
+            final_update_id=u,
+            bids=parse_levels(data["b"]),
+            asks=parse_levels(data["a"]),
+            event_time=int(message["ts"]),
+            received_at=received_at,
+            sequence=int(data["seq"]),
+            is_snapshot=message["type"] == "snapshot" or u == 1,
+        )
+    except MALFORMED as exc:
+        raise_malformed("bybit", "orderbook", message, exc)
+
+
+def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
+    """``orderbook.1.{symbol}`` → :class:`BookTicker` (``FeedSpec.many``).
+
+    Level 1 is snapshot-only on Spot and derivatives (PROTOCOL.md §C1), so each
+    message is the whole top of book. A message with an empty side (no bids or no
+    asks, e.g. a delisting) yields nothing rather than an error.
+    """
+    try:
+        data = message["data"]
+        bids = data["b"]
+        asks = data["a"]
+        if not bids or not asks:
+            return ()
+        D = Decimal
+        bid, bid_qty = bids[0]
+        ask, ask_qty = asks[0]
+        return (
+            BookTicker(
+                symbol=data["s"],
+                bid=D(bid),
+                bid_qty=D(bid_qty),
+                ask=D(ask),
+                ask_qty=D(ask_qty),
+                update_id=int(data["u"]),
+                event_time=int(message["ts"]),
+                received_at=received_at,
+            ),
+        )
+    except MALFORMED as exc:
+        raise_malformed("bybit", "orderbook.1", message, exc)
+
+
+class BybitBookMerger:
+    """Keeps the partial book of one ``orderbook.{depth}.{symbol}`` topic.
+
+    Snapshot → replace both sides; delta → size ``0`` deletes a level, any other size
+    sets it (PROTOCOL.md §C1 "Order book maintenance"); ``u == 1`` is a snapshot too.
+    After each message :meth:`apply` returns the top ``levels`` of each side as an
+    :class:`OrderBook`. This is the exchange's own depth-limited book, for ``depth()``;
+    the always-consistent ``order_book()`` with gap checks lives in streams/orderbook.
+
+    A delta before any snapshot raises :class:`ValueError` (reported as ParseError).
+    A malformed message is rejected before it changes anything. Applying a message
+    twice is harmless (sizes are absolute), so feeds of one topic can share a merger,
+    each cutting the book at its own ``levels``. Not thread-safe: owned by one feed set
+    on one event loop.
+    """
+
+    __slots__ = ("_asks", "_bids", "_synced")
+
+    def __init__(self) -> None:
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._synced = False
+
+    def apply(self, message: Any, received_at: float, levels: int) -> OrderBook:
+        """Apply one snapshot or delta message; return the top ``levels`` of each side."""
+        data = message["data"]
+        symbol = data["s"]
+        u = int(data["u"])
+        event_time = int(message["ts"])
+        bids = parse_levels(data["b"])
+        asks = parse_levels(data["a"])
+        if message["type"] == "snapshot" or u == 1:
+            self._bids = dict(bids)
+            self._asks = dict(asks)
+            self._synced = True
+        elif not self._synced:
+            raise ValueError(f"orderbook delta for {symbol} before any snapshot")
+        else:
+            _apply_side(self._bids, bids)
+            _apply_side(self._asks, asks)
+        return OrderBook(
+            symbol=symbol,
+            bids=_top(self._bids, levels, descending=True),
+            asks=_top(self._asks, levels, descending=False),
+            update_id=u,
+            event_time=event_time,
+            received_at=received_at,
+        )
+
+    def reset(self) -> None:
+        """Forget the book: the next message must be a snapshot."""
+        self._bids = {}
+        self._asks = {}
+        self._synced = False
+
+    def parser(self, levels: int) -> Callable[[Any, float], OrderBook]:
+        """A :data:`~rxconnector.exchanges.base.Parser` feeding this merger, cut at ``levels``."""
+
+        def parse(message: Any, received_at: float) -> OrderBook:
+            try:
+                return self.apply(message, received_at, levels)
+            except MALFORMED as exc:
+                raise_malformed("bybit", "orderbook", message, exc)
+
+        return parse
+
+
+def _apply_side(side: dict[Decimal, Decimal], levels: tuple[Level, ...]) -> None:
+    for price, qty in levels:
+        if qty:
+            side[price] = qty
+        else:
+            side.pop(price, None)
+
+
+def _top(side: dict[Decimal, Decimal], n: int, descending: bool) -> tuple[Level, ...]:
+    return tuple(sorted(side.items(), reverse=descending)[:n])
+
+
+# --------------------------------------------------------------------------- trades
+
+
+def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
+    """``publicTrade.{symbol}`` → one :class:`Trade` per entry (``FeedSpec.many``).
+
+    ``S`` is the taker side (``Buy``/``Sell``), ``T`` the fill time, ``event_time`` the
+    message ``ts``; ids per :func:`bybit_trade_id`.
+    """
+    try:
+        D = Decimal
+        sides = _SIDES
+        event_time = int(message["ts"])
+        return [
+            Trade(
+                symbol=t["s"],
+                trade_id=bybit_trade_id(t["i"]),
+                price=D(t["p"]),
+                quantity=D(t["v"]),
+                side=sides[t["S"]],
+                time=int(t["T"]),
+                event_time=event_time,
+                received_at=received_at,
+            )
+            for t in message["data"]
+        ]
+    except MALFORMED as exc:
+        raise_malformed("bybit", "publicTrade", message, exc)
+
+
+def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation]:
+    """``allLiquidation.{symbol}`` (linear/inverse) → :class:`Liquidation` (``many``).
+
+    Bybit reports the liquidated position's side, the executed size and the bankruptcy
+    price (docs ``websocket/public/all-liquidation``); ``side`` here is the closing
+    order's side (``Buy`` position → ``sell``), as on Binance. Bybit does not say the
+    order type, so ``order_type`` is ``""``; the size is executed, so ``status`` is
+    ``"FILLED"``; there is no average price.
+    """
+    try:
+        D = Decimal
+        sides = _LIQUIDATION_ORDER_SIDE
+        event_time = int(message["ts"])
+        return [
+            Liquidation(
+                symbol=x["s"],
+                side=sides[x["S"]],
+                order_type="",
+                price=D(x["p"]),
+                quantity=D(x["v"]),
+                average_price=None,
+                status="FILLED",
+                time=int(x["T"]),
+                event_time=event_time,
+                received_at=received_at,
+            )
+            for x in message["data"]
+        ]
+    except MALFORMED as exc:
+        raise_malformed("bybit", "allLiquidation", message, exc)
+
+
+# --------------------------------------------------------------------------- klines
+
+
+def kline_parser(symbol: str, *, inverse: bool = False) -> Callable[[Any, float], Sequence[Kline]]:
+    """``kline.{interval}.{symbol}`` → one :class:`Kline` per candle (``FeedSpec.many``).
+
+    Candles do not carry the symbol, so the parser is bound to it. ``closed`` is
+    ``confirm``; ``close_time`` is ``end``; ``trades`` is 0 (not reported by Bybit).
+    """
+
+    def parse(message: Any, received_at: float) -> Sequence[Kline]:
+        try:
+            D = Decimal
+            event_time = int(message["ts"])
+            out = []
+            for k in message["data"]:
+                confirm = k["confirm"]
+                if confirm is not True and confirm is not False:
+                    raise ValueError(f"confirm must be a JSON boolean, got {confirm!r}")
+                volume = D(k["volume"])
+                turnover = D(k["turnover"])
+                if inverse:
+                    volume, turnover = turnover, volume
+                out.append(
+                    Kline(
+                        symbol=symbol,
+                        interval=canonical_interval(k["interval"]),
+                        open_time=int(k["start"]),
+                        close_time=int(k["end"]),
+                        open=D(k["open"]),
+                        high=D(k["high"]),
+                        low=D(k["low"]),
+                        close=D(k["close"]),
+                        volume=volume,
+                        quote_volume=turnover,
+                        trades=0,
+                        closed=confirm,
+                        event_time=event_time,
+                        received_at=received_at,
+                    )
+                )
+            return out
+        except MALFORMED as exc:
+            raise_malformed("bybit", "kline", message, exc)
+
+    return parse
