@@ -1,0 +1,812 @@
+"""FakeConnector: the Connector's surface in virtual time, for testing strategies.
+
+A strategy is a function of a connector that returns an Observable. To unit-test it
+without a socket, hand it a :class:`FakeConnector` instead: the test says what each
+feed emits and when (a marble diagram, a list of timed values, or any Observable),
+what each REST call answers (a value, an error, a function of the arguments, after
+a virtual delay), then runs the strategy and compares what it emitted with a
+diagram::
+
+    fake = FakeConnector()
+    fake.set_feed("book_ticker", "BTCUSDT", book_tickers("-a-b-|", {"a": (100, 101), ...}))
+    assert fake.run(spread_alerts(fake)) == expected("-----x|", {"x": Decimal(7)})
+
+Time model (the one of ``reactivex.testing``): everything runs on one
+``TestScheduler``; :meth:`FakeConnector.run` subscribes the strategy at ``origin``
+(t=200) with that scheduler, so ``debounce(2)`` and friends in the strategy wait two
+*virtual* seconds. Feed diagrams start at ``origin``; numeric times (``at=``, timed
+lists) are absolute virtual times, like ``ReactiveTest.on_next(210, x)``. ``now()`` is
+the virtual clock in epoch milliseconds (tick 210 is 210000) plus the last clock offset.
+
+Feeds behave like the real ones: live and shared. A feed is started once at
+``origin`` whoever subscribes, every subscriber sees the same events from the moment
+it subscribes, and all feeds complete when the connector stops. REST calls are cold,
+like the real ones: nothing is "sent" (recorded) until the Observable is subscribed,
+and each subscription is one call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import attrs
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.notification import Notification, OnNext
+from reactivex.subject import BehaviorSubject, Subject
+from reactivex.testing import Recorded, TestScheduler
+from reactivex.testing.subscription import Subscription
+
+from rxconnector._scheduling import now_ms
+from rxconnector.errors import NotScriptedError
+from rxconnector.models import (
+    AvgPrice,
+    Balance,
+    BookTicker,
+    BreakerState,
+    ClockOffset,
+    ConnectionEvent,
+    ConnectionState,
+    Execution,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    Order,
+    OrderBook,
+    OrderUpdate,
+    Position,
+    Ticker,
+    Trade,
+)
+from rxconnector.testing.factories import make_clock_offset, make_connection_event
+from rxconnector.testing.marbles import (
+    CREATED,
+    DISPOSED,
+    SUBSCRIBED,
+    HotStream,
+    at_time,
+    hot,
+)
+
+__all__ = ["FEEDS", "REST_METHODS", "Call", "FakeConnector"]
+
+_T = TypeVar("_T")
+
+#: Feed methods of the Connector surface, in the order of the contract.
+FEEDS = (
+    "ticker",
+    "mini_ticker",
+    "book_ticker",
+    "trades",
+    "agg_trades",
+    "klines",
+    "depth",
+    "order_book",
+    "avg_price",
+    "mark_price",
+    "liquidations",
+    "orders",
+    "balances",
+    "executions",
+    "positions",
+)
+
+#: REST methods of the Connector surface.
+REST_METHODS = (
+    "ping",
+    "server_time",
+    "exchange_info",
+    "depth_snapshot",
+    "recent_trades",
+    "kline_history",
+    "ticker_24h",
+    "account",
+    "place_order",
+    "test_order",
+    "cancel_order",
+    "get_order",
+    "open_orders",
+)
+
+_FAKE_ID = "fake-1"
+_FAKE_URL = "wss://fake.invalid/ws"
+_FeedKey = tuple[str, tuple[Any, ...]]
+
+
+@attrs.frozen
+class Call:
+    """One REST call the strategy made: which method, its arguments, when (virtual s).
+
+    ``time`` is the virtual time of the *subscription*, when a real connector would
+    have sent the request.
+    """
+
+    method: str
+    kwargs: dict[str, Any] = attrs.field(eq=True, hash=False)
+    time: float
+
+
+@attrs.define
+class _Response:
+    result: Any
+    error: Exception | None
+    delay: float
+    remaining: int | None
+
+
+def _describe(key: _FeedKey) -> str:
+    feed, args = key
+    return f"{feed}({', '.join(map(repr, args))})"
+
+
+def _hint_args(args: tuple[Any, ...]) -> str:
+    return "".join(f", {arg!r}" for arg in args)
+
+
+class FakeConnector:
+    """The Connector's feeds, REST calls and health streams, scripted by a test.
+
+    Args:
+        scheduler: The ``TestScheduler`` everything runs on (a new one by default).
+        strict: If True (default), asking for a feed that was not set raises
+            :class:`~rxconnector.errors.NotScriptedError` naming the ``set_feed`` call
+            to add, and an unscripted REST call fails the same way. If False, unset
+            feeds are ``never()`` (a quiet market) and unscripted calls never answer.
+        timespan: Virtual seconds per marble character in feed diagrams.
+        origin: Virtual time at which :meth:`run` subscribes and feeds start.
+    """
+
+    def __init__(
+        self,
+        scheduler: TestScheduler | None = None,
+        *,
+        strict: bool = True,
+        timespan: float = 1.0,
+        origin: float = SUBSCRIBED,
+    ) -> None:
+        if origin <= 0:
+            raise ValueError("origin must be a positive virtual time")
+        self._scheduler = scheduler if scheduler is not None else TestScheduler()
+        self.strict = strict
+        self.timespan = timespan
+        self.origin = origin
+        self._feeds: dict[_FeedKey, Observable[Any]] = {}
+        self._feed_subscriptions: dict[_FeedKey, list[Subscription]] = {}
+        self._connections: list[abc.DisposableBase] = []
+        self._defaults: dict[str, _Response] = {}
+        self._queued: dict[str, list[_Response]] = {}
+        self._log: list[Call] = []
+        self._connection_state: Subject[ConnectionEvent] = Subject()
+        self._errors: Subject[Exception] = Subject()
+        self._clock: Subject[ClockOffset] = Subject()
+        self._last_clock: ClockOffset | None = None
+        self._breaker: BehaviorSubject[BreakerState] = BehaviorSubject(BreakerState.CLOSED)
+        self._stopped_flag: BehaviorSubject[bool] = BehaviorSubject(False)
+        self._stop_signal = self._stopped_flag.pipe(ops.filter(bool))
+        self._started = False
+        self._stopped = False
+        self._ran = False
+
+    # --------------------------------------------------------------------------------
+    # time
+    # --------------------------------------------------------------------------------
+    @property
+    def scheduler(self) -> TestScheduler:
+        """The scheduler feeds run on; pass it to time operators or subscribe with it."""
+        return self._scheduler
+
+    def now(self) -> int:
+        """Exchange time in ms: the virtual clock plus the last offset set by :meth:`set_clock`."""
+        offset = self._last_clock.offset_ms if self._last_clock is not None else 0.0
+        return int(now_ms(self._scheduler) + offset)
+
+    def advance_to(self, time: float) -> None:
+        """Run everything scheduled up to virtual ``time`` (for tests that subscribe by hand)."""
+        self._scheduler.advance_to(time)
+
+    def run(
+        self,
+        pipeline: Observable[_T] | Callable[[], Observable[_T]],
+        *,
+        until: float = DISPOSED,
+    ) -> list[Recorded[_T]]:
+        """Subscribe ``pipeline`` at ``origin`` on the scheduler, run until ``until``,
+        dispose it and return its records (compare with ``marbles.expected``).
+
+        A fake runs once: virtual time only moves forward.
+        """
+        if self._ran:
+            raise RuntimeError("FakeConnector.run can be called once; make a new fake")
+        if until <= self.origin:
+            raise ValueError(f"until ({until}) must be after origin ({self.origin})")
+        self._ran = True
+        factory = pipeline if callable(pipeline) else (lambda: pipeline)
+        observer = self._scheduler.start(
+            factory,
+            created=min(CREATED, self.origin / 2),
+            subscribed=self.origin,
+            disposed=until,
+        )
+        return observer.messages
+
+    # --------------------------------------------------------------------------------
+    # setting feeds up
+    # --------------------------------------------------------------------------------
+    def set_feed(
+        self,
+        feed: str,
+        *args: Any,
+        values: Mapping[str, Any] | None = None,
+        error: Exception | None = None,
+        live: bool = True,
+        **feed_kwargs: Any,
+    ) -> None:
+        """Say what ``feed(*args)`` emits; the LAST positional argument is the source.
+
+        The source is one of:
+
+        * a marble diagram (``str``) with ``values`` and ``error``, first column at
+          ``origin``: ``set_feed("ticker", "BTCUSDT", "-a-b-|", values={...})``;
+        * a list of ``(time, value)`` pairs or ``Recorded`` (``on_next(210, x)``), at
+          absolute virtual times;
+        * any Observable, e.g. ``marbles.ticks(...)``. With ``live=True`` (default)
+          it is started once at ``origin`` and shared, like a real feed; with
+          ``live=False`` it is handed to each subscriber as it is (a cold source then
+          plays again for every subscriber, from its subscription on). Sources that
+          are already hot should use ``live=False``.
+
+        Feed arguments with defaults may be given by keyword (``levels=5``); omitted
+        ones take the method's default, so ``set_feed("depth", "BTCUSDT", ...)`` is
+        what ``depth("BTCUSDT")`` (20 levels) returns.
+        """
+        if feed not in FEEDS:
+            raise ValueError(f"unknown feed {feed!r}; feeds are {', '.join(FEEDS)}")
+        if not args:
+            raise TypeError(
+                f"set_feed({feed!r}, ...) needs a source after the feed's arguments, "
+                f"e.g. set_feed({feed!r}, 'BTCUSDT', '-a-b-|', values={{...}})"
+            )
+        *feed_args, source = args
+        key = self._key(feed, tuple(feed_args), feed_kwargs)
+        self._feeds[key] = self._as_source(source, values, error, live)
+
+    def feed_subscriptions(self, feed: str, *args: Any, **kwargs: Any) -> list[Subscription]:
+        """When the strategy subscribed to ``feed(*args)`` and when it let go.
+
+        Compare with ``ReactiveTest.subscribe(start, end)``; an open subscription ends
+        at ``sys.maxsize`` ("Infinite").
+        """
+        return list(self._feed_subscriptions.get(self._key(feed, args, kwargs), []))
+
+    def _key(self, feed: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _FeedKey:
+        if feed not in FEEDS:
+            raise ValueError(f"unknown feed {feed!r}; feeds are {', '.join(FEEDS)}")
+        signature = inspect.signature(getattr(self, feed))
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{feed}{signature}: {exc}") from None
+        bound.apply_defaults()
+        return feed, tuple(bound.arguments.values())
+
+    def _as_source(
+        self,
+        source: object,
+        values: Mapping[str, Any] | None,
+        error: Exception | None,
+        live: bool,
+    ) -> Observable[Any]:
+        if isinstance(source, str):
+            return hot(
+                source,
+                values,
+                error,
+                scheduler=self._scheduler,
+                timespan=self.timespan,
+                origin=self.origin,
+            )
+        if values is not None or error is not None:
+            raise TypeError("values= and error= only go with a marble diagram source")
+        if isinstance(source, Observable):
+            if not live or isinstance(source, HotStream):
+                return source
+            return self._start_live(source)
+        if isinstance(source, Sequence):
+            return HotStream(self._scheduler, [self._timed(item) for item in source])
+        raise TypeError(
+            "a feed source is a marble diagram, a list of (time, value) or an Observable, "
+            f"not {type(source).__name__}"
+        )
+
+    @staticmethod
+    def _timed(item: object) -> tuple[float, Notification[Any]]:
+        if isinstance(item, Recorded):
+            if not isinstance(item.value, Notification):
+                raise TypeError("a predicate record cannot be emitted by a feed")
+            return float(item.time), item.value
+        if isinstance(item, tuple) and len(item) == 2:
+            time, value = item
+            return float(time), OnNext(value)
+        raise TypeError(f"expected (time, value) or a Recorded, got {item!r}")
+
+    def _start_live(self, source: Observable[Any]) -> Observable[Any]:
+        """Publish ``source`` and connect it at ``origin``: one shared run, like a feed."""
+        connectable = source.pipe(ops.publish())
+
+        def connect(_: abc.SchedulerBase, __: Any = None) -> None:
+            if not self._stopped:
+                connection = connectable.connect(scheduler=self._scheduler)
+                if connection is not None:
+                    self._connections.append(connection)
+
+        self._scheduler.schedule_absolute(max(self.origin, self._scheduler.clock), connect)
+        return connectable
+
+    # --------------------------------------------------------------------------------
+    # feeds (the Connector surface)
+    # --------------------------------------------------------------------------------
+    def _feed(self, feed: str, *args: Any) -> Observable[Any]:
+        key: _FeedKey = (feed, args)
+        source = self._feeds.get(key)
+        if source is None:
+            if self.strict:
+                known = ", ".join(_describe(k) for k in self._feeds) or "none"
+                raise NotScriptedError(
+                    feed,
+                    f"FakeConnector has no feed {_describe(key)} (feeds set: {known})",
+                    f"fake.set_feed({feed!r}{_hint_args(args)}, <diagram or Observable>)",
+                )
+            source = reactivex.never()
+        return self._tracked(key, source)
+
+    def _tracked(self, key: _FeedKey, source: Observable[Any]) -> Observable[Any]:
+        records = self._feed_subscriptions.setdefault(key, [])
+        until_stopped = source.pipe(ops.take_until(self._stop_signal))
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            record = Subscription(cast(int, self._scheduler.clock))
+            records.append(record)
+            inner = until_stopped.subscribe(observer, scheduler=scheduler_ or self._scheduler)
+
+            def dispose() -> None:
+                inner.dispose()
+                if record.unsubscribe == sys.maxsize:
+                    record.unsubscribe = cast(int, self._scheduler.clock)
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    def ticker(self, symbol: str) -> Observable[Ticker]:
+        """24 h rolling ticker of ``symbol``."""
+        return self._feed("ticker", symbol)
+
+    def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
+        """24 h rolling OHLC of ``symbol``."""
+        return self._feed("mini_ticker", symbol)
+
+    def book_ticker(self, symbol: str) -> Observable[BookTicker]:
+        """Best bid/ask of ``symbol``."""
+        return self._feed("book_ticker", symbol)
+
+    def trades(self, symbol: str) -> Observable[Trade]:
+        """Trades of ``symbol``."""
+        return self._feed("trades", symbol)
+
+    def agg_trades(self, symbol: str) -> Observable[Trade]:
+        """Aggregate trades of ``symbol``."""
+        return self._feed("agg_trades", symbol)
+
+    def klines(self, symbol: str, interval: str) -> Observable[Kline]:
+        """Candles of ``symbol`` at ``interval``."""
+        return self._feed("klines", symbol, interval)
+
+    def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
+        """Partial book snapshots of ``symbol``."""
+        return self._feed("depth", symbol, levels)
+
+    def order_book(self, symbol: str, depth: int = 20) -> Observable[OrderBook]:
+        """Locally maintained book of ``symbol``."""
+        return self._feed("order_book", symbol, depth)
+
+    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
+        """Average price of ``symbol``."""
+        return self._feed("avg_price", symbol)
+
+    def mark_price(self, symbol: str) -> Observable[MarkPrice]:
+        """Futures mark price of ``symbol``."""
+        return self._feed("mark_price", symbol)
+
+    def liquidations(self, symbol: str) -> Observable[Liquidation]:
+        """Forced liquidations of ``symbol``."""
+        return self._feed("liquidations", symbol)
+
+    def orders(self) -> Observable[OrderUpdate]:
+        """Our order updates."""
+        return self._feed("orders")
+
+    def balances(self) -> Observable[Balance]:
+        """Our balance updates."""
+        return self._feed("balances")
+
+    def executions(self) -> Observable[Execution]:
+        """Our fills."""
+        return self._feed("executions")
+
+    def positions(self) -> Observable[Position]:
+        """Our derivatives positions."""
+        return self._feed("positions")
+
+    # --------------------------------------------------------------------------------
+    # scripting REST
+    # --------------------------------------------------------------------------------
+    def script(
+        self,
+        method: str,
+        *,
+        result: Any = None,
+        error: Exception | None = None,
+        delay: float = 0.0,
+        times: int | None = None,
+    ) -> None:
+        """Say how REST ``method`` answers.
+
+        Args:
+            method: A REST method name, e.g. ``"place_order"``.
+            result: The value to emit, or a callable that receives the call's
+                arguments as keywords and returns it (or raises: that becomes the
+                error), e.g. ``lambda **req: make_order(status="FILLED", **req)``.
+            error: Fail the call with this exception instead.
+            delay: Virtual seconds between the call and the answer.
+            times: Answer this way for the next ``times`` calls only. Such answers
+                are used first, in the order scripted; after them (or with
+                ``times=None``) the method's standing answer, which each
+                ``times=None`` script replaces.
+        """
+        if method not in REST_METHODS:
+            raise ValueError(f"unknown REST method {method!r}; methods are {REST_METHODS}")
+        if result is not None and error is not None:
+            raise ValueError("script a result or an error, not both")
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, got {delay}")
+        if times is not None and times < 1:
+            raise ValueError(f"times must be >= 1, got {times}")
+        response = _Response(result, error, delay, times)
+        if times is None:
+            self._defaults[method] = response
+        else:
+            self._queued.setdefault(method, []).append(response)
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        """The arguments of every call of ``method`` so far, in order (copies)."""
+        if method not in REST_METHODS:
+            raise ValueError(f"unknown REST method {method!r}; methods are {REST_METHODS}")
+        return [dict(call.kwargs) for call in self._log if call.method == method]
+
+    @property
+    def call_log(self) -> list[Call]:
+        """Every REST call so far, all methods, in order, with its virtual time."""
+        return list(self._log)
+
+    def _take_response(self, method: str) -> _Response | None:
+        queue = self._queued.get(method)
+        if queue:
+            response = queue[0]
+            assert response.remaining is not None
+            response.remaining -= 1
+            if response.remaining == 0:
+                queue.pop(0)
+            return response
+        return self._defaults.get(method)
+
+    def _unscripted(self, method: str, kwargs: Mapping[str, Any]) -> tuple[Any, Exception | None]:
+        if method == "ping":
+            return {}, None
+        if method == "server_time":
+            return self.now(), None
+        return None, NotScriptedError(
+            method,
+            f"FakeConnector has no answer for {method}"
+            f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})",
+            f'fake.script("{method}", result=...) or error=...',
+        )
+
+    def _rest(self, method: str, **kwargs: Any) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            self._log.append(Call(method, dict(kwargs), self._scheduler.clock))
+            response = self._take_response(method)
+            delay = 0.0
+            if response is None:
+                value, error = self._unscripted(method, kwargs)
+                if error is not None and not self.strict:
+                    return Disposable()  # never answers
+            else:
+                delay, value, error = response.delay, response.result, response.error
+                if error is None and callable(value):
+                    try:
+                        value = value(**kwargs)
+                    except Exception as exc:
+                        value, error = None, exc
+
+            def answer(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
+                if error is not None:
+                    observer.on_error(error)
+                else:
+                    observer.on_next(value)
+                    observer.on_completed()
+
+            if delay > 0:
+                return self._scheduler.schedule_relative(delay, answer)
+            answer()
+            return Disposable()
+
+        return Observable(subscribe)
+
+    # --------------------------------------------------------------------------------
+    # REST (the Connector surface)
+    # --------------------------------------------------------------------------------
+    def ping(self) -> Observable[Any]:
+        """Connectivity check; answers ``{}`` unless scripted."""
+        return self._rest("ping")
+
+    def server_time(self) -> Observable[int]:
+        """Exchange time in ms; answers :meth:`now` unless scripted."""
+        return self._rest("server_time")
+
+    def exchange_info(self, symbols: Sequence[str] | None = None) -> Observable[Any]:
+        """Trading rules (script it with ``SymbolInfo`` values)."""
+        return self._rest("exchange_info", symbols=symbols)
+
+    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+        """A REST book snapshot."""
+        return self._rest("depth_snapshot", symbol=symbol, limit=limit)
+
+    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
+        """The latest trades."""
+        return self._rest("recent_trades", symbol=symbol, limit=limit)
+
+    def kline_history(
+        self, symbol: str, interval: str, start: int | None = None, end: int | None = None
+    ) -> Observable[list[Kline]]:
+        """Candles between ``start`` and ``end`` (ms)."""
+        return self._rest("kline_history", symbol=symbol, interval=interval, start=start, end=end)
+
+    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
+        """The 24 h ticker over REST."""
+        return self._rest("ticker_24h", symbol=symbol)
+
+    def account(self) -> Observable[Any]:
+        """Account information (balances)."""
+        return self._rest("account")
+
+    def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,  # same name as the Connector's parameter
+        quantity: Any = None,
+        price: Any = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Observable[Order]:
+        """Place an order (recorded; answered by the script)."""
+        return self._rest(
+            "place_order",
+            symbol=symbol,
+            side=side,
+            type=type,
+            quantity=quantity,
+            price=price,
+            time_in_force=time_in_force,
+            client_order_id=client_order_id,
+        )
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,  # same name as the Connector's parameter
+        quantity: Any = None,
+        price: Any = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Observable[Any]:
+        """Validate an order without placing it (recorded; answered by the script)."""
+        return self._rest(
+            "test_order",
+            symbol=symbol,
+            side=side,
+            type=type,
+            quantity=quantity,
+            price=price,
+            time_in_force=time_in_force,
+            client_order_id=client_order_id,
+        )
+
+    def cancel_order(
+        self, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Cancel an order (recorded; answered by the script)."""
+        return self._rest(
+            "cancel_order", symbol=symbol, order_id=order_id, client_order_id=client_order_id
+        )
+
+    def get_order(
+        self, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Look an order up (recorded; answered by the script)."""
+        return self._rest(
+            "get_order", symbol=symbol, order_id=order_id, client_order_id=client_order_id
+        )
+
+    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
+        """Our open orders (recorded; answered by the script)."""
+        return self._rest("open_orders", symbol=symbol)
+
+    # --------------------------------------------------------------------------------
+    # health
+    # --------------------------------------------------------------------------------
+    @property
+    def connection_state(self) -> Observable[ConnectionEvent]:
+        """Connection events pushed with :meth:`set_connection_state` (hot, no replay)."""
+        return self._connection_state
+
+    @property
+    def errors(self) -> Observable[Exception]:
+        """Non-fatal problems pushed with :meth:`emit_error` (hot, no replay)."""
+        return self._errors
+
+    @property
+    def clock(self) -> Observable[ClockOffset]:
+        """Clock measurements pushed with :meth:`set_clock`; a subscriber gets the latest."""
+
+        def latest(_: abc.SchedulerBase) -> Observable[ClockOffset]:
+            if self._last_clock is None or self._stopped:
+                return self._clock
+            return self._clock.pipe(ops.start_with(self._last_clock))
+
+        return reactivex.defer(latest)
+
+    @property
+    def breaker_state(self) -> Observable[BreakerState]:
+        """Breaker state: ``CLOSED`` at first, then what :meth:`set_breaker_state` pushes."""
+        return self._breaker
+
+    def _push(self, at: float | None, action: Callable[[], None]) -> None:
+        if at is None:
+            action()
+        else:
+            at_time(self._scheduler, at, action)
+
+    def set_connection_state(
+        self,
+        state: ConnectionState | ConnectionEvent,
+        *,
+        at: float | None = None,
+        attempt: int = 0,
+        delay: float = 0.0,
+        reason: str = "",
+    ) -> None:
+        """Emit a connection event now or at virtual time ``at``."""
+
+        def emit() -> None:
+            event = (
+                state
+                if isinstance(state, ConnectionEvent)
+                else make_connection_event(
+                    state,
+                    connection_id=_FAKE_ID,
+                    url=_FAKE_URL,
+                    time=now_ms(self._scheduler),
+                    attempt=attempt,
+                    delay=delay,
+                    reason=reason,
+                )
+            )
+            self._connection_state.on_next(event)
+
+        self._push(at, emit)
+
+    def simulate_reconnect(
+        self, at: float, *, downtime: float = 1.0, reason: str = "connection lost"
+    ) -> None:
+        """``RECONNECTING`` (attempt 1) at ``at`` and ``CONNECTED`` ``downtime`` later.
+
+        Only the health stream changes: what the feeds do around it (a silent gap,
+        re-delivered or backfilled data) is whatever their diagrams say.
+        """
+        self.set_connection_state(
+            ConnectionState.RECONNECTING, at=at, attempt=1, delay=downtime, reason=reason
+        )
+        self.set_connection_state(ConnectionState.CONNECTED, at=at + downtime)
+
+    def emit_error(self, error: Exception, *, at: float | None = None) -> None:
+        """Report a non-fatal problem on ``errors`` now or at virtual time ``at``."""
+        self._push(at, lambda: self._errors.on_next(error))
+
+    def set_clock(self, offset: float | ClockOffset, *, at: float | None = None) -> None:
+        """Publish a clock measurement (``offset_ms`` or a ``ClockOffset``); :meth:`now`
+        follows it from then on."""
+
+        def emit() -> None:
+            local = now_ms(self._scheduler)
+            measured = (
+                offset
+                if isinstance(offset, ClockOffset)
+                else make_clock_offset(
+                    float(offset), server_time=int(local + offset), measured_at=local
+                )
+            )
+            self._last_clock = measured
+            self._clock.on_next(measured)
+
+        self._push(at, emit)
+
+    def set_breaker_state(self, state: BreakerState, *, at: float | None = None) -> None:
+        """Publish a circuit-breaker state now or at virtual time ``at``."""
+        self._push(at, lambda: self._breaker.on_next(state))
+
+    # --------------------------------------------------------------------------------
+    # lifecycle
+    # --------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._started and not self._stopped
+
+    async def start(self) -> None:
+        """Mark the fake started (feeds work without it: there is nothing to connect)."""
+        if self._stopped:
+            raise RuntimeError("a stopped FakeConnector cannot start again")
+        self._started = True
+
+    async def stop(self) -> None:
+        """Complete every feed and health stream, like the real connector's stop."""
+        self._shutdown()
+
+    def stop_at(self, at: float) -> None:
+        """Stop at virtual time ``at`` (to test what a strategy does when feeds end)."""
+        at_time(self._scheduler, at, self._shutdown)
+
+    async def __aenter__(self) -> FakeConnector:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _shutdown(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._connection_state.on_next(
+            make_connection_event(
+                ConnectionState.CLOSED,
+                connection_id=_FAKE_ID,
+                url=_FAKE_URL,
+                time=now_ms(self._scheduler),
+                reason="stopped",
+            )
+        )
+        self._stopped_flag.on_next(True)
+        for connection in self._connections:
+            connection.dispose()
+        self._connections.clear()
+        for subject in (self._connection_state, self._errors, self._clock, self._breaker):
+            subject.on_completed()

@@ -1,0 +1,857 @@
+"""Typed marble diagrams and virtual-time runs for testing Rx pipelines.
+
+reactivex ships the machinery (``TestScheduler``, ``marbles_testing``) but three things
+make it awkward for users of a trading library, and this module fixes each of them:
+
+* **Typing.** ``marbles_testing``'s ``cold``/``hot``/``exp`` are typed as if every
+  argument were required, so ``cold("-a-|")`` does not type-check. Here ``cold(diagram,
+  values)`` returns ``Observable[T]`` where ``T`` is the type of ``values``.
+* **Traps.** reactivex's ``hot`` silently drops a marble in the first column, an
+  unknown token in a diagram silently becomes a string, and an expected error matches
+  any exception with the same message. Here the first column of ``hot`` is delivered,
+  a token missing from ``values`` is an error at once, and :func:`expected` compares
+  errors by type *and* message.
+* **Models.** Strategies consume ``Ticker``/``Trade``/``BookTicker``/``OrderBook``
+  objects, not letters. :func:`ticks`, :func:`trades_from`, :func:`book_tickers` and
+  :func:`books` turn a diagram plus a compact table into models whose ``event_time``
+  and ``received_at`` are the virtual time at which each one is emitted.
+
+The time frame is reactivex's: one marble character is ``timespan`` (default 1.0)
+virtual seconds, the subscription happens at t=200, and a ``cold`` diagram, a ``hot``
+diagram and an :func:`expected` diagram all put their first column at t=200, so they
+line up when written under each other::
+
+    run = MarbleRun()
+    prices = run.cold("-a-b-c-|", {"a": 1, "b": 5, "c": 9})
+    result = run.start(prices.pipe(ops.filter(lambda p: p > 2)))
+    assert result == run.expected("---b-c-|", {"b": 5, "c": 9})
+
+Virtual time is ``TestScheduler`` time: ``debounce(2)`` waits two ticks, and
+``now_ms(scheduler)`` is ``clock * 1000`` (tick 210 is epoch millisecond 210000).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, TypeVar, cast, overload
+
+from reactivex import Notification, Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.notification import OnError, OnNext
+from reactivex.observable.marbles import parse
+from reactivex.scheduler import VirtualTimeScheduler
+from reactivex.subject import Subject
+from reactivex.testing import Recorded, TestScheduler
+from reactivex.testing.subscription import Subscription
+
+from rxconnector._scheduling import now_ms, resolve_scheduler
+from rxconnector.models import BookTicker, OrderBook, Ticker, Trade
+from rxconnector.testing.factories import (
+    LevelSpec,
+    Num,
+    dec,
+    make_book_ticker,
+    make_order_book,
+    make_ticker,
+    make_trade,
+)
+
+__all__ = [
+    "CREATED",
+    "DISPOSED",
+    "SUBSCRIBED",
+    "ExpectedRecord",
+    "HotStream",
+    "MarbleRun",
+    "at_time",
+    "book_tickers",
+    "books",
+    "cold",
+    "emitted",
+    "exp",
+    "expected",
+    "hot",
+    "marble_run",
+    "stamped",
+    "ticks",
+    "trades_from",
+]
+
+_T = TypeVar("_T")
+_V = TypeVar("_V")
+
+#: reactivex.testing's conventional virtual times: the pipeline is built at 100,
+#: subscribed at 200 and disposed at 1000.
+CREATED = 100.0
+SUBSCRIBED = 200.0
+DISPOSED = 1000.0
+
+#: An element token of a diagram: anything that is not structure (``-()|#,`` or space).
+_TOKEN = re.compile(r"[^\s\-()|#,]+")
+
+#: Builds one model from a table entry and the virtual time of emission (epoch ms).
+_Make = Callable[[Any, float], Any]
+_Message = tuple[float, Notification[Any]]
+
+
+# ------------------------------------------------------------------------------------
+# diagrams
+# ------------------------------------------------------------------------------------
+def _as_number(token: str) -> int | float | None:
+    try:
+        return int(token)
+    except ValueError:
+        pass
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def _seconds(time: float | timedelta) -> float:
+    return time.total_seconds() if isinstance(time, timedelta) else float(time)
+
+
+def _parse(
+    diagram: str,
+    values: Mapping[str, Any] | None,
+    error: Exception | None,
+    *,
+    timespan: float,
+    origin: float = 0.0,
+    numbers_allowed: bool = True,
+) -> list[_Message]:
+    """Diagram -> ``[(time, notification)]``, refusing tokens that ``values`` lacks.
+
+    A numeric token may stand for itself unless ``numbers_allowed`` is False (tables of
+    trades or quotes, where a bare number cannot mean anything). reactivex's parser
+    casts numeric tokens before the lookup, so a key ``"1"`` would never match; both
+    spellings are put in the lookup to make ``{"1": x}`` work.
+    """
+    lookup: dict[str | float, Any] = {}
+    if values is not None:
+        for key, value in values.items():
+            lookup[key] = value
+            number = _as_number(key)
+            if number is not None:
+                lookup[number] = value
+        unknown = sorted(
+            {
+                t
+                for t in _TOKEN.findall(diagram)
+                if t not in values and not (numbers_allowed and _as_number(t) is not None)
+            }
+        )
+        if unknown:
+            raise ValueError(
+                f"marble diagram {diagram!r} uses {', '.join(map(repr, unknown))}, "
+                f"which values does not define (it defines {sorted(values)!r})"
+            )
+    messages = parse(
+        diagram,
+        timespan=timespan,
+        time_shift=origin,
+        lookup=lookup,
+        error=error,
+        raise_stopped=True,
+    )
+    return [(_seconds(time), notification) for time, notification in messages]
+
+
+def _emit(
+    notification: Notification[Any],
+    observer: abc.ObserverBase[Any],
+    make: _Make | None,
+    scheduler: abc.SchedulerBase,
+) -> None:
+    if make is None or not isinstance(notification, OnNext):
+        notification.accept(observer)
+        return
+    try:
+        value = make(notification.value, now_ms(scheduler))
+    except Exception as exc:  # a builder bug surfaces on the stream, not in the scheduler
+        observer.on_error(exc)
+        return
+    observer.on_next(value)
+
+
+def _timed_cold(
+    messages: Sequence[_Message],
+    make_factory: Callable[[], _Make] | None,
+    scheduler: abc.SchedulerBase | None,
+) -> Observable[Any]:
+    """A cold Observable emitting ``messages`` relative to each subscription.
+
+    ``make_factory`` is called once per subscription, so builders with running state
+    (a ticker's open/high/low, trade ids) start afresh for every subscriber.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        try:
+            sched = resolve_scheduler(scheduler, scheduler_)
+        except RuntimeError:
+            raise RuntimeError(
+                "a marble Observable needs a scheduler: subscribe with "
+                "scheduler=TestScheduler() (MarbleRun.start and FakeConnector.run do)"
+            ) from None
+        make = make_factory() if make_factory is not None else None
+        disposables = CompositeDisposable()
+        for due, notification in messages:
+
+            def action(
+                sch: abc.SchedulerBase, _: Any = None, n: Notification[Any] = notification
+            ) -> None:
+                _emit(n, observer, make, sch)
+
+            disposables.add(sched.schedule_relative(due, action))
+        return disposables
+
+    return Observable(subscribe)
+
+
+def at_time(
+    scheduler: VirtualTimeScheduler, time: float, action: Callable[[], None]
+) -> abc.DisposableBase:
+    """Run ``action`` at virtual ``time``, after everything already due at that instant.
+
+    Why the extra hop: a ``TestScheduler`` runs actions due at the same time in the
+    order they were scheduled. A test builds its sources first and subscribes later, so
+    an event at t=200 would otherwise fire before a subscription made at t=200 and be
+    lost (reactivex's ``hot`` drops its first column for exactly this reason). Hopping
+    once more at ``time`` puts the event behind everything scheduled for that instant.
+    """
+
+    def run(_: abc.SchedulerBase, __: Any = None) -> None:
+        action()
+
+    def hop(sch: abc.SchedulerBase, _: Any = None) -> abc.DisposableBase:
+        return sch.schedule(run)
+
+    return scheduler.schedule_absolute(time, hop)
+
+
+def _subscription(start: float) -> Subscription:
+    # Subscription is annotated with int but compares with ==, and virtual time is a
+    # float clock; reactivex's own Cold/HotObservable store the float the same way.
+    return Subscription(cast(int, start))
+
+
+class HotStream(Observable[_T]):
+    """A hot Observable whose notifications happen at absolute virtual times.
+
+    Every subscriber sees what is emitted while it is subscribed, nothing earlier; a
+    subscriber arriving after the end gets the terminal notification at once (like a
+    live feed that has closed). ``subscriptions`` records ``Subscription(start, end)``
+    in virtual time, comparable with ``ReactiveTest.subscribe(start, end)``.
+    """
+
+    def __init__(
+        self,
+        scheduler: VirtualTimeScheduler,
+        messages: Sequence[_Message],
+        make_factory: Callable[[], _Make] | None = None,
+    ) -> None:
+        super().__init__()
+        self.scheduler = scheduler
+        self.subscriptions: list[Subscription] = []
+        self._subject: Subject[_T] = Subject()
+        make = make_factory() if make_factory is not None else None
+        for time, notification in messages:
+
+            def action(n: Notification[Any] = notification) -> None:
+                _emit(n, self._subject, make, scheduler)
+
+            at_time(scheduler, time, action)
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        record = _subscription(self.scheduler.clock)
+        self.subscriptions.append(record)
+        inner = self._subject.subscribe(observer)
+
+        def dispose() -> None:
+            inner.dispose()
+            if record.unsubscribe == sys.maxsize:
+                record.unsubscribe = cast(int, self.scheduler.clock)
+
+        return Disposable(dispose)
+
+
+class ExpectedRecord(Recorded[_T]):
+    """A ``Recorded`` that compares errors by type and message, from either side of ``==``.
+
+    reactivex's ``OnError`` equality compares ``str(exception)`` only, so an expected
+    ``ValueError("x")`` matches an actual ``KeyError("x")``... and a predicate record
+    works only on the left of ``==``. Python tries a subclass's ``__eq__`` first, so an
+    ``ExpectedRecord`` decides the comparison wherever it stands.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Recorded):
+            return NotImplemented
+        if self.time != other.time:
+            return False
+        mine, theirs = self.value, other.value
+        if isinstance(mine, OnError) and isinstance(theirs, OnError):
+            return isinstance(theirs.exception, type(mine.exception)) and str(
+                theirs.exception
+            ) == str(mine.exception)
+        return bool(mine == theirs)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable record, like Recorded
+
+
+def _records(messages: Sequence[_Message]) -> list[Recorded[Any]]:
+    return [ExpectedRecord(cast(int, time), notification) for time, notification in messages]
+
+
+# ------------------------------------------------------------------------------------
+# generic helpers
+# ------------------------------------------------------------------------------------
+@overload
+def cold(
+    diagram: str,
+    values: None = None,
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Observable[Any]: ...
+
+
+@overload
+def cold(
+    diagram: str,
+    values: Mapping[str, _T],
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Observable[_T]: ...
+
+
+def cold(
+    diagram: str,
+    values: Mapping[str, Any] | None = None,
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Observable[Any]:
+    """A cold Observable that plays ``diagram`` from each subscription on.
+
+    ``-`` is one ``timespan`` of silence, a token is looked up in ``values`` (numbers
+    may stand for themselves), ``(a,b)`` emits together, ``|`` completes and ``#``
+    fails with ``error``. Time comes from ``scheduler`` or the subscriber's scheduler.
+
+    .. code-block:: text
+
+        cold("-a--b-|")     subscribed at 200:  201: a, 204: b, 206: completed
+    """
+    return _timed_cold(_parse(diagram, values, error, timespan=timespan), None, scheduler)
+
+
+@overload
+def hot(
+    diagram: str,
+    values: None = None,
+    error: Exception | None = None,
+    *,
+    scheduler: VirtualTimeScheduler,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> HotStream[Any]: ...
+
+
+@overload
+def hot(
+    diagram: str,
+    values: Mapping[str, _T],
+    error: Exception | None = None,
+    *,
+    scheduler: VirtualTimeScheduler,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> HotStream[_T]: ...
+
+
+def hot(
+    diagram: str,
+    values: Mapping[str, Any] | None = None,
+    error: Exception | None = None,
+    *,
+    scheduler: VirtualTimeScheduler,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> HotStream[Any]:
+    """A hot Observable on ``scheduler`` whose first column is virtual time ``origin``.
+
+    Unlike ``reactivex.testing``'s ``hot``, a marble in the first column is delivered to
+    a subscriber that subscribes at ``origin`` (see :func:`at_time`).
+
+    .. code-block:: text
+
+        hot("a-b-|")        any subscriber:     200: a, 202: b, 204: completed
+    """
+    messages = _parse(diagram, values, error, timespan=timespan, origin=origin)
+    return HotStream(scheduler, messages)
+
+
+@overload
+def expected(
+    diagram: str,
+    values: None = None,
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> list[Recorded[Any]]: ...
+
+
+@overload
+def expected(
+    diagram: str,
+    values: Mapping[str, _T],
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> list[Recorded[_T]]: ...
+
+
+def expected(
+    diagram: str,
+    values: Mapping[str, Any] | None = None,
+    error: Exception | None = None,
+    *,
+    timespan: float = 1.0,
+    origin: float = SUBSCRIBED,
+) -> list[Recorded[Any]]:
+    """The records a pipeline should produce, as a diagram whose first column is ``origin``.
+
+    Compare with ``==`` against ``MarbleRun.start`` / ``FakeConnector.run`` results
+    (either side). ``#`` expects ``error`` by type and message.
+    """
+    return _records(_parse(diagram, values, error, timespan=timespan, origin=origin))
+
+
+#: Short alias of :func:`expected`, as in ``reactivex.testing.marbles``.
+exp = expected
+
+
+def emitted(records: Sequence[Recorded[_T]]) -> list[_T]:
+    """Just the values of the ``on_next`` records, when the times do not matter."""
+    return [cast(_T, r.value.value) for r in records if isinstance(r.value, OnNext)]
+
+
+class MarbleRun:
+    """One virtual-time test: a ``TestScheduler`` and diagram helpers in its time frame.
+
+    Use it directly or as a context manager; ``start`` runs the scheduler once and
+    returns what the pipeline emitted, ready to compare with ``expected``::
+
+        with MarbleRun() as run:
+            src = run.hot("-a-b-|", {"a": 1, "b": 2})
+            assert run.start(src.pipe(ops.map(lambda x: x * 10))) == run.expected(
+                "-x-y-|", {"x": 10, "y": 20}
+            )
+    """
+
+    def __init__(
+        self,
+        scheduler: TestScheduler | None = None,
+        *,
+        timespan: float = 1.0,
+        created: float = CREATED,
+        subscribed: float = SUBSCRIBED,
+        disposed: float = DISPOSED,
+    ) -> None:
+        if not 0 < created < subscribed < disposed:
+            raise ValueError("need 0 < created < subscribed < disposed")
+        self.scheduler = scheduler if scheduler is not None else TestScheduler()
+        self.timespan = timespan
+        self.created = created
+        self.subscribed = subscribed
+        self.disposed = disposed
+        self._started = False
+
+    def __enter__(self) -> MarbleRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    @overload
+    def cold(
+        self, diagram: str, values: None = None, error: Exception | None = None
+    ) -> Observable[Any]: ...
+
+    @overload
+    def cold(
+        self, diagram: str, values: Mapping[str, _T], error: Exception | None = None
+    ) -> Observable[_T]: ...
+
+    def cold(
+        self, diagram: str, values: Mapping[str, Any] | None = None, error: Exception | None = None
+    ) -> Observable[Any]:
+        """:func:`cold` with this run's timespan."""
+        return cold(diagram, values, error, timespan=self.timespan)
+
+    @overload
+    def hot(
+        self, diagram: str, values: None = None, error: Exception | None = None
+    ) -> HotStream[Any]: ...
+
+    @overload
+    def hot(
+        self, diagram: str, values: Mapping[str, _T], error: Exception | None = None
+    ) -> HotStream[_T]: ...
+
+    def hot(
+        self, diagram: str, values: Mapping[str, Any] | None = None, error: Exception | None = None
+    ) -> HotStream[Any]:
+        """:func:`hot` on this run's scheduler, first column at the subscription time."""
+        return hot(
+            diagram,
+            values,
+            error,
+            scheduler=self.scheduler,
+            timespan=self.timespan,
+            origin=self.subscribed,
+        )
+
+    @overload
+    def expected(
+        self, diagram: str, values: None = None, error: Exception | None = None
+    ) -> list[Recorded[Any]]: ...
+
+    @overload
+    def expected(
+        self, diagram: str, values: Mapping[str, _T], error: Exception | None = None
+    ) -> list[Recorded[_T]]: ...
+
+    def expected(
+        self, diagram: str, values: Mapping[str, Any] | None = None, error: Exception | None = None
+    ) -> list[Recorded[Any]]:
+        """:func:`expected` in this run's time frame."""
+        return expected(diagram, values, error, timespan=self.timespan, origin=self.subscribed)
+
+    exp = expected
+
+    def start(self, pipeline: Observable[_T] | Callable[[], Observable[_T]]) -> list[Recorded[_T]]:
+        """Build (at ``created``), subscribe (at ``subscribed``, with this scheduler as the
+        subscribe-time scheduler), dispose (at ``disposed``) and return the records.
+
+        A run starts once: virtual time only moves forward.
+        """
+        if self._started:
+            raise RuntimeError("a MarbleRun can start only once; make a new one")
+        self._started = True
+        factory = pipeline if callable(pipeline) else (lambda: pipeline)
+        observer = self.scheduler.start(
+            factory, created=self.created, subscribed=self.subscribed, disposed=self.disposed
+        )
+        return observer.messages
+
+
+@contextmanager
+def marble_run(timespan: float = 1.0) -> Iterator[MarbleRun]:
+    """``with marble_run() as run:`` — a fresh :class:`MarbleRun` for one test."""
+    yield MarbleRun(timespan=timespan)
+
+
+# ------------------------------------------------------------------------------------
+# model builders
+# ------------------------------------------------------------------------------------
+def _stream(
+    messages: Sequence[_Message],
+    make_factory: Callable[[], _Make],
+    hot_on: VirtualTimeScheduler | None,
+    origin: float,
+) -> Observable[Any]:
+    if hot_on is not None:
+        shifted = [(time + origin, n) for time, n in messages]
+        return HotStream(hot_on, shifted, make_factory)
+    return _timed_cold(messages, make_factory, None)
+
+
+def _check_table(diagram: str, table: Mapping[str, Any], convert: Callable[[Any], Any]) -> None:
+    """Convert every entry the diagram uses now, so a bad one fails at the test's line."""
+    for token in set(_TOKEN.findall(diagram)):
+        if token in table:
+            try:
+                convert(table[token])
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ValueError(f"entry {token!r} of the table is not usable: {exc}") from exc
+
+
+def stamped(
+    diagram: str,
+    values: Mapping[str, _V],
+    make: Callable[[_V, int], _T],
+    *,
+    error: Exception | None = None,
+    timespan: float = 1.0,
+    hot_on: VirtualTimeScheduler | None = None,
+    origin: float = SUBSCRIBED,
+) -> Observable[_T]:
+    """Any model from a diagram: ``make(value, event_time_ms)`` runs at emission time.
+
+    Like every builder here it is cold (played from each subscription on, on the
+    subscriber's scheduler) unless ``hot_on`` names a virtual-time scheduler: then it is
+    a :class:`HotStream` on it with its first column at ``origin``, like a live feed.
+
+    .. code-block:: text
+
+        stamped("-a-|", {"a": 5}, lambda v, t: (v, t))   subscribed at 200:
+                                                          201: (5, 201000), 203: completed
+    """
+    messages = _parse(diagram, values, error, timespan=timespan, numbers_allowed=False)
+
+    def factory() -> _Make:
+        return lambda value, now: make(value, int(now))
+
+    return _stream(messages, factory, hot_on, origin)
+
+
+def ticks(
+    diagram: str,
+    prices: Mapping[str, Num] | None = None,
+    symbol: str = "BTCUSDT",
+    *,
+    error: Exception | None = None,
+    timespan: float = 1.0,
+    hot_on: VirtualTimeScheduler | None = None,
+    origin: float = SUBSCRIBED,
+    **fields: Any,
+) -> Observable[Ticker]:
+    """Tickers from a diagram: one per marble, ``last`` = its price, bid/ask around it.
+
+    ``prices`` maps tokens to prices; numeric tokens may stand for themselves
+    (``ticks("-100-101-|")``). Per subscription, ``open`` is the first price and
+    ``high``/``low`` track the running extremes. ``fields`` go to
+    :func:`~rxconnector.testing.factories.make_ticker` (``spread``, ``volume``, ...).
+    ``event_time`` and ``received_at`` are the virtual time of emission.
+
+    .. code-block:: text
+
+        ticks("-a--b-|", {"a": 100, "b": 101})
+              -T(100)--T(101)-|      T.event_time = emission tick * 1000
+    """
+    _check_table(diagram, prices or {}, dec)
+    messages = _parse(diagram, prices or {}, error, timespan=timespan)
+
+    def factory() -> _Make:
+        first: Decimal | None = None
+        high = low = Decimal(0)
+
+        def make(value: Num, now: float) -> Ticker:
+            nonlocal first, high, low
+            price = dec(value)
+            if first is None:
+                first, high, low = price, price, price
+            high, low = max(high, price), min(low, price)
+            options: dict[str, Any] = {"open": first, "high": high, "low": low, **fields}
+            return make_ticker(symbol, price, event_time=int(now), received_at=now, **options)
+
+        return make
+
+    return cast(Observable[Ticker], _stream(messages, factory, hot_on, origin))
+
+
+TradeSpec = tuple[Num, Num, str] | Trade
+
+
+def trades_from(
+    diagram: str,
+    table: Mapping[str, TradeSpec],
+    symbol: str = "BTCUSDT",
+    *,
+    first_id: int = 1,
+    error: Exception | None = None,
+    timespan: float = 1.0,
+    hot_on: VirtualTimeScheduler | None = None,
+    origin: float = SUBSCRIBED,
+    **fields: Any,
+) -> Observable[Trade]:
+    """Trades from a diagram and a table ``token -> (price, quantity, side)``.
+
+    Trade ids are given in order of first appearance, from ``first_id``; **the same
+    token twice is the same trade delivered twice** (same id and ``time``, a later
+    ``event_time``), which is what a feed that restarts may do. A ``Trade`` in the table
+    is emitted unchanged. ``fields`` go to :func:`~rxconnector.testing.factories.make_trade`.
+
+    .. code-block:: text
+
+        trades_from("-a-b--b-|", {"a": (100, 1, "buy"), "b": (101, 2, "sell")})
+                     -#1-#2--#2-|     (#2 delivered twice)
+    """
+
+    def convert(spec: TradeSpec) -> TradeSpec:
+        if isinstance(spec, Trade):
+            return spec
+        price, qty, side = spec
+        make_trade(symbol, price, qty, side)
+        return spec
+
+    _check_table(diagram, table, convert)
+    # Tag each entry with its token: identity of the trade is the token, not the value
+    # (two tokens may well describe equal trades).
+    tagged = {token: (token, spec) for token, spec in table.items()}
+    messages = _parse(diagram, tagged, error, timespan=timespan, numbers_allowed=False)
+
+    def factory() -> _Make:
+        seen: dict[str, Trade] = {}
+        next_id = first_id
+
+        def make(entry: tuple[str, TradeSpec], now: float) -> Trade:
+            nonlocal next_id
+            token, spec = entry
+            if isinstance(spec, Trade):
+                return spec
+            price, qty, side = spec
+            previous = seen.get(token)
+            trade_id = next_id if previous is None else previous.trade_id
+            trade = make_trade(
+                symbol,
+                price,
+                qty,
+                side,
+                trade_id=trade_id,
+                time=int(now) if previous is None else previous.time,
+                event_time=int(now),
+                received_at=now,
+                **fields,
+            )
+            if previous is None:
+                seen[token] = trade
+                next_id += 1
+            return trade
+
+        return make
+
+    return cast(Observable[Trade], _stream(messages, factory, hot_on, origin))
+
+
+QuoteSpec = tuple[Num, Num] | tuple[Num, Num, Num, Num] | BookTicker
+
+
+def book_tickers(
+    diagram: str,
+    quotes: Mapping[str, QuoteSpec],
+    symbol: str = "BTCUSDT",
+    *,
+    error: Exception | None = None,
+    timespan: float = 1.0,
+    hot_on: VirtualTimeScheduler | None = None,
+    origin: float = SUBSCRIBED,
+    **fields: Any,
+) -> Observable[BookTicker]:
+    """Best bid/ask updates from a table ``token -> (bid, ask)`` or ``(bid, ask, bid_qty,
+    ask_qty)``; ``update_id`` counts up from 1 per subscription.
+
+    .. code-block:: text
+
+        book_tickers("-a-b-|", {"a": (100, 101), "b": (100, 107)})
+                      -B(1)-B(6)-|      (spreads 1 and 7)
+    """
+
+    def convert(spec: QuoteSpec) -> BookTicker:
+        if isinstance(spec, BookTicker):
+            return spec
+        if len(spec) == 2:
+            return make_book_ticker(symbol, spec[0], spec[1], **fields)
+        bid, ask, bid_qty, ask_qty = spec
+        return make_book_ticker(symbol, bid, ask, bid_qty=bid_qty, ask_qty=ask_qty, **fields)
+
+    _check_table(diagram, quotes, convert)
+    messages = _parse(diagram, quotes, error, timespan=timespan, numbers_allowed=False)
+
+    def factory() -> _Make:
+        update_id = 0
+
+        def make(spec: QuoteSpec, now: float) -> BookTicker:
+            nonlocal update_id
+            if isinstance(spec, BookTicker):
+                return spec
+            update_id += 1
+            base = convert(spec)
+            return make_book_ticker(
+                symbol,
+                base.bid,
+                base.ask,
+                bid_qty=base.bid_qty,
+                ask_qty=base.ask_qty,
+                update_id=update_id,
+                event_time=int(now),
+                received_at=now,
+            )
+
+        return make
+
+    return cast(Observable[BookTicker], _stream(messages, factory, hot_on, origin))
+
+
+BookSpec = tuple[Sequence[LevelSpec], Sequence[LevelSpec]] | OrderBook
+
+
+def books(
+    diagram: str,
+    table: Mapping[str, BookSpec],
+    symbol: str = "BTCUSDT",
+    *,
+    error: Exception | None = None,
+    timespan: float = 1.0,
+    hot_on: VirtualTimeScheduler | None = None,
+    origin: float = SUBSCRIBED,
+) -> Observable[OrderBook]:
+    """Order books from a table ``token -> (bids, asks)`` of ``(price, qty)`` levels.
+
+    Levels may be in any order (they are sorted best first); ``update_id`` counts up
+    from 1 per subscription. An ``OrderBook`` in the table is emitted unchanged.
+
+    .. code-block:: text
+
+        books("-a-b-|", {"a": ([(99, 1)], [(101, 2)]), "b": ([(100, 1)], [(101, 1)])})
+               -B(99/101)-B(100/101)-|
+    """
+
+    def convert(spec: BookSpec) -> OrderBook:
+        if isinstance(spec, OrderBook):
+            return spec
+        bids, asks = spec
+        return make_order_book(symbol, bids, asks)
+
+    _check_table(diagram, table, convert)
+    messages = _parse(diagram, table, error, timespan=timespan, numbers_allowed=False)
+
+    def factory() -> _Make:
+        update_id = 0
+
+        def make(spec: BookSpec, now: float) -> OrderBook:
+            nonlocal update_id
+            if isinstance(spec, OrderBook):
+                return spec
+            update_id += 1
+            bids, asks = spec
+            return make_order_book(
+                symbol, bids, asks, update_id=update_id, event_time=int(now), received_at=now
+            )
+
+        return make
+
+    return cast(Observable[OrderBook], _stream(messages, factory, hot_on, origin))
