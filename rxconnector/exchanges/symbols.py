@@ -97,8 +97,8 @@ def normalize_symbol(symbol: str, venue: Venue = "binance") -> str:
     if _SYMBOL_RES[venue].match(upper) is not None:
         return upper
     hint = ""
-    squashed = re.sub(r"[^A-Z0-9]", "", upper)
-    if squashed and squashed != upper and _SYMBOL_RES[venue].match(squashed):
+    squashed = re.sub(r"[/:\s]", "", upper)  # BTC/USDT, BTC:USDT, "BTC USDT"
+    if squashed != upper and _SYMBOL_RES[venue].match(squashed):
         hint = f"; did you mean {squashed!r}?"
     raise ValueError(
         f"invalid {venue} symbol {symbol!r}: after upper-casing it must match "

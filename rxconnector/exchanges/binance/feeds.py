@@ -34,6 +34,7 @@ __all__ = [
     "BinanceFuturesFeeds",
     "BinanceSpotFeeds",
     "PARTIAL_DEPTH_LEVELS",
+    "SUPPORTED_FEEDS",
     "SPOT_DEPTH_SPEEDS_MS",
     "FUTURES_DEPTH_SPEEDS_MS",
 ]
@@ -70,6 +71,11 @@ BINANCE_FUTURES_SUPPORTED_FEEDS: Final[Mapping[str, str]] = MappingProxyType(
         "mark_price": "<symbol>@markPrice[@1s]",
         "liquidations": "<symbol>@forceOrder",
     }
+)
+
+#: Per venue name (as in ``Config.exchange``): feed → wire stream pattern.
+SUPPORTED_FEEDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {"binance": BINANCE_SPOT_SUPPORTED_FEEDS, "binance_futures": BINANCE_FUTURES_SUPPORTED_FEEDS}
 )
 
 

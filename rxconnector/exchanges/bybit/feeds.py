@@ -14,8 +14,8 @@ Feed → topic (and what differs from Binance):
 * ``klines`` → ``kline.{interval}.{S}``; ``"1h"`` and ``"60"`` both work.
 * ``depth(symbol, levels)`` → the smallest ``orderbook.{1|50|200|1000}`` that has
   ``levels``, merged into an :class:`~rxconnector.models.OrderBook` cut at ``levels``.
-* ``diff_depth(symbol, levels=200)`` → raw ``orderbook.{levels}`` snapshot/delta stream
-  as :class:`~rxconnector.models.DepthUpdate` (for the local order book).
+* ``diff_depth(symbol, levels=200)`` → raw snapshot/delta stream of the same topic
+  choice as :class:`~rxconnector.models.DepthUpdate` (for the local order book).
 * ``full_depth`` → ``orderbook.full.{S}`` (Spot only so far: linear/inverse are not
   live on mainnet per PROTOCOL.md §C1).
 * ``liquidations`` → ``allLiquidation.{S}`` (linear/inverse; Bybit docs
@@ -45,12 +45,14 @@ from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
-from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol, validate_choice
+from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 
 __all__ = [
     "BYBIT_SUPPORTED_FEEDS",
     "BybitFeeds",
     "DEPTH_LEVELS",
+    "SUPPORTED_FEEDS",
+    "topic_depth",
 ]
 
 #: ``orderbook.{depth}`` depths on Spot and linear/inverse (PROTOCOL.md §C1 Topics).
@@ -78,6 +80,17 @@ BYBIT_SUPPORTED_FEEDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType
         "inverse": MappingProxyType(dict(_DERIVATIVES)),
     }
 )
+
+
+#: The name the connector's venue table uses.
+SUPPORTED_FEEDS: Final = BYBIT_SUPPORTED_FEEDS
+
+
+def topic_depth(levels: int) -> int:
+    """The smallest Bybit ``orderbook.{depth}`` (1, 50, 200, 1000) holding ``levels``."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 1000:
+        raise ValueError(f"levels must be an int from 1 to 1000; got {levels!r}")
+    return next(d for d in DEPTH_LEVELS if d >= levels)
 
 
 def _ts_key(message: Any) -> int | None:
@@ -184,21 +197,23 @@ class BybitFeeds:
         ``orderbook.50``, 20 ms) and merges its snapshot + deltas; the result is cut
         to ``levels`` per side.
         """
-        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 1000:
-            raise ValueError(f"levels must be an int from 1 to 1000; got {levels!r}")
-        depth = next(d for d in DEPTH_LEVELS if d >= levels)
-        topic = f"orderbook.{depth}.{self._sym(symbol)}"
+        topic = f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}"
         parse = self._book_merger(topic).parser(levels)
         return FeedSpec(topic, parse, sequence=_seq_key)
 
     def diff_depth(self, symbol: str, levels: int = 200) -> FeedSpec:
-        """Raw ``orderbook.{levels}`` stream → :class:`~rxconnector.models.DepthUpdate`.
+        """Raw snapshot/delta stream for a local book of ``levels`` (1..1000).
 
-        ``levels`` ∈ 1, 50, 200, 1000 (10/20/100/200 ms). Snapshots have
+        → :class:`~rxconnector.models.DepthUpdate` from the smallest
+        ``orderbook.{1|50|200|1000}`` holding ``levels`` (10/20/100/200 ms), so
+        ``diff_depth(s, 20)`` subscribes ``orderbook.50``. Snapshots have
         ``is_snapshot=True`` and replace the book (the order-book engine's input).
         """
-        validate_choice("levels", levels, DEPTH_LEVELS)
-        return FeedSpec(f"orderbook.{levels}.{self._sym(symbol)}", p.parse_depth, sequence=_seq_key)
+        return FeedSpec(
+            f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}",
+            p.parse_depth,
+            sequence=_seq_key,
+        )
 
     def full_depth(self, symbol: str) -> FeedSpec:
         """Delta-only ``orderbook.full`` (Spot) → :class:`~rxconnector.models.DepthUpdate`.
