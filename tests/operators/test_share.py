@@ -274,12 +274,14 @@ class TestIsolate:
         reported: list[Exception] = []
         guarded = subject.pipe(isolate(reported.append))
 
+        bad_seen: list[int] = []
+
         def bad(value: int) -> None:
+            bad_seen.append(value)
             if value == 1:
                 raise Boom()
 
-        bad_seen: list[int] = []
-        guarded.subscribe(lambda v: (bad_seen.append(v), bad(v)))
+        guarded.subscribe(bad)
         good: list[int] = []
         guarded.subscribe(good.append)
         subject.on_next(1)  # must not raise here, at the producer
