@@ -22,7 +22,8 @@ importing anything from here::
     ├── ParseError (ValueError)                a frame or body could not be understood
     ├── FeedGapError                           a book resync or a trade gap (reported, not fatal)
     ├── NotSupportedError (NotImplementedError) this venue does not have that feed/call
-    └── NotScriptedError (LookupError)         a FakeConnector test did not set up a feed/answer
+    ├── NotScriptedError (LookupError)         a FakeConnector test did not set up a feed/answer
+    └── RecordingError (ValueError)            a recording file is unreadable or lacks what replay needs
 
 aiohttp exceptions are translated in exactly one place (``rxconnector.transport.errors``)
 with ``raise ... from`` so the original stays reachable as ``__cause__``.
@@ -43,6 +44,7 @@ __all__ = [
     "OrderStatusUnknownError",
     "ParseError",
     "RateLimitError",
+    "RecordingError",
     "RequestTimeoutError",
     "RxConnectorError",
     "StaleConnectionError",
@@ -266,3 +268,14 @@ class NotScriptedError(RxConnectorError, LookupError):
         self.method = method
         self.hint = hint
         super().__init__(f"{message}; set it up with {hint}")
+
+
+class RecordingError(RxConnectorError, ValueError):
+    """A recording file cannot be replayed: ``path`` is not a recording, has an unknown
+    format version, is truncated or corrupt at ``line`` (1-based; 0 when unknown)."""
+
+    def __init__(self, path: str, message: str, line: int = 0) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
