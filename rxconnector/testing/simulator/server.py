@@ -1,0 +1,394 @@
+"""``ExchangeSimulator``: an aiohttp server on 127.0.0.1 that fools a real client.
+
+It owns the event-loop side of the simulator: the aiohttp app and site, the market
+clock task, and the dialects mounted on the app (Binance Spot: ``/ws``, ``/stream``,
+``/api/v3``). Everything runs on the running loop; the clock task and every connection
+task are owned, cancelled on :meth:`ExchangeSimulator.stop`, and report exceptions.
+
+Typical use::
+
+    async with ExchangeSimulator(seed=7, symbols=("BTCUSDT", "ETHUSDT"),
+                                 tick_interval=0.02) as sim:
+        url = f"{sim.ws_url}/stream?streams=btcusdt@depth@100ms"
+        ...
+        bids, asks = sim.book_at("BTCUSDT", update_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from rxconnector.log import get_logger
+from rxconnector.testing.simulator.accounts import Accounts
+from rxconnector.testing.simulator.binance_rest import BinanceSpotRest, RestRecord
+from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
+from rxconnector.testing.simulator.config import SimulatorConfig
+from rxconnector.testing.simulator.connection import CLOSE_GOING_AWAY, SimConnection
+from rxconnector.testing.simulator.faults import Faults, garbage_frames
+from rxconnector.testing.simulator.market import Levels, Market, SymbolMarket
+from rxconnector.testing.simulator.state import ControlRecord, SimState
+from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
+
+__all__ = ["ExchangeSimulator"]
+
+_log = get_logger("rxconnector.testing.simulator")
+
+
+def _report(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("simulator task failed", task=task.get_name(), exc_info=task.exception())
+
+
+class ExchangeSimulator:
+    """A local exchange (Binance Spot dialect) with a seeded market and fault injection.
+
+    Construct with a :class:`SimulatorConfig` or with its fields as keyword arguments
+    (``ExchangeSimulator(seed=7, tick_interval=0.02)``). Start with ``async with`` or
+    :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:
+        config = config or SimulatorConfig()
+        if overrides:
+            config = attrs.evolve(config, **overrides)
+        self.config = config
+        self._faults = Faults(self._loop_time)
+        self._state = SimState(config, self._faults, self._loop_time)
+        self.accounts = Accounts(config.api_keys, config.symbol_specs())
+        self._spot_ws = BinanceStreamServer(self._state)
+        self._spot_rest = BinanceSpotRest(self._state, self.accounts)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._clock_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._paused = not config.autostart_market
+        self._tick_lock = asyncio.Lock()
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the server (``port=0``: a free port) and start the market clock."""
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        app = web.Application()
+        app.add_routes(self._spot_ws.routes())
+        app.add_routes(self._spot_rest.routes())
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server  # aiohttp exposes the bound socket only through it
+        sockets = getattr(server, "sockets", None) or []
+        self._port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self._clock_task = asyncio.get_running_loop().create_task(
+            self._clock(), name="sim-market-clock"
+        )
+        self._clock_task.add_done_callback(_report)
+
+    async def stop(self) -> None:
+        """Close every socket (1001 going away), cancel every task, release the port."""
+        if self._runner is None:
+            return
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            await asyncio.gather(self._clock_task, return_exceptions=True)
+            self._clock_task = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        conns = list(self._state.connections.values())
+        for conn in conns:
+            conn.close_now(CLOSE_GOING_AWAY, "Simulator stopping")
+        if conns:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.wait_closed()) for c in conns],
+                timeout=self.config.ws_close_timeout * 3,
+            )
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> ExchangeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_report)
+        return task
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def rest_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (endpoints under ``/api/v3``)."""
+        return f"http://{self.config.host}:{self._port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT`` (connect to ``/stream`` or ``/ws/<stream>``)."""
+        return f"ws://{self.config.host}:{self._port}"
+
+    # -- market clock -----------------------------------------------------------------
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.config.tick_interval
+        next_at = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at = max(next_at + interval, loop.time())
+            if not self._paused:
+                self._tick()
+
+    def _tick(self) -> None:
+        market = self._state.market
+        events = market.tick()
+        self._spot_ws.publish(events, market.tick_count)
+
+    def pause(self) -> None:
+        """Stop the market clock (``step`` still works): deterministic tests."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def step(self, n: int = 1) -> None:
+        """Generate ``n`` ticks now, then wait until their frames are handed to sockets."""
+        for _ in range(n):
+            self._tick()
+            await asyncio.sleep(0)
+        await self.flush()
+
+    async def flush(self, max_wait: float = 2.0) -> None:
+        """Wait (at most ``max_wait`` s) until every connection's outgoing queue is empty."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while loop.time() < deadline:
+            if all(c.pending_frames == 0 for c in self._state.connections.values()):
+                return
+            await asyncio.sleep(0.001)
+
+    # -- market introspection ---------------------------------------------------------
+
+    @property
+    def market(self) -> Market:
+        return self._state.market
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._state.market.symbols)
+
+    def symbol(self, symbol: str) -> SymbolMarket:
+        """The market of one symbol (book, tape, statistics)."""
+        return self._state.market[symbol]
+
+    def book_at(
+        self, symbol: str, update_id: int, depth: int | None = None
+    ) -> tuple[Levels, Levels]:
+        """(bids, asks) right after ``update_id`` (Decimal levels, best first).
+
+        Raises :class:`~rxconnector.testing.simulator.book.BookHistoryError` when the id is
+        older than the kept history (``book_history`` updates) or in the future.
+        """
+        return self._state.market[symbol].book_at(update_id, depth)
+
+    def current_update_id(self, symbol: str) -> int:
+        return self._state.market[symbol].book.update_id
+
+    def trades(self, symbol: str) -> list[SimTrade]:
+        """The trade tape of ``symbol``, oldest first (ids strictly increasing)."""
+        return self._state.market[symbol].tape.trades
+
+    def agg_trades(self, symbol: str) -> list[SimAggTrade]:
+        """The aggregate-trade tape of ``symbol``, oldest first."""
+        return self._state.market[symbol].tape.aggs
+
+    def server_time_ms(self) -> int:
+        """The server's clock (wall clock + ``clock_offset_ms``)."""
+        return self._state.server_time_ms()
+
+    # -- connection introspection -----------------------------------------------------
+
+    @property
+    def connections(self) -> list[SimConnection]:
+        """Open WebSocket connections, oldest first."""
+        return list(self._state.connections.values())
+
+    @property
+    def connection_history(self) -> list[SimConnection]:
+        """Every connection ever accepted (bounded), open or closed, oldest first."""
+        return list(self._state.history)
+
+    @property
+    def connection_count_total(self) -> int:
+        return self._state.connection_count_total
+
+    @property
+    def control_log(self) -> list[ControlRecord]:
+        """Every text frame any client sent, with loop time and connection id."""
+        return self._state.control_log
+
+    def active_streams(self) -> set[str]:
+        """Union of the streams of every open connection."""
+        return set().union(*(c.streams for c in self._state.connections.values()))
+
+    def max_message_rates(self) -> dict[int, int]:
+        """Connection id -> most frames received within any 1-second window."""
+        return {c.id: c.max_rate for c in self._state.history}
+
+    async def wait_for_connections(self, n: int, max_wait: float = 2.0) -> None:
+        """Wait until at least ``n`` connections are open (TimeoutError otherwise)."""
+        changed = self._state.connections_changed
+        async with asyncio.timeout(max_wait):
+            while len(self._state.connections) < n:
+                changed.clear()
+                await changed.wait()
+
+    @property
+    def rest_log(self) -> list[RestRecord]:
+        """Every REST request answered (method, path, params, status, weight)."""
+        return self._spot_rest.log
+
+    def rest_weight_used(self) -> int:
+        """Request weight used in the current minute (``X-MBX-USED-WEIGHT-1M``)."""
+        return self._spot_rest.limiter.used(self._state.server_time_ms())
+
+    def reset_rest_limits(self) -> None:
+        """Forget used weight, 429 strikes and bans."""
+        self._spot_rest.limiter.reset()
+
+    # -- faults -----------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    async def drop_connections(self) -> int:
+        """Abruptly drop every WebSocket (no close frame; clients see 1006). Returns count."""
+        conns = self.connections
+        for conn in conns:
+            conn.abort()
+        if conns:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.wait_closed()) for c in conns],
+                timeout=self.config.ws_close_timeout * 3,
+            )
+        return len(conns)
+
+    async def close_connections(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> int:
+        """Close every WebSocket with a proper close frame. Returns the count."""
+        conns = self.connections
+        for conn in conns:
+            conn.close_now(code, reason or "Closed by the simulator")
+        if conns:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.wait_closed()) for c in conns],
+                timeout=self.config.ws_close_timeout * 3,
+            )
+        return len(conns)
+
+    def stall(self, seconds: float) -> None:
+        """Stop sending market data for ``seconds``; pings and control answers go on."""
+        self._faults.stall(seconds)
+
+    def unstall(self) -> None:
+        self._faults.unstall()
+
+    def send_garbage(self, count: int = 1) -> None:
+        """Send ``count`` non-JSON / malformed frames to every connection."""
+        frames = garbage_frames(count)
+        for conn in self.connections:
+            for frame in frames:
+                if isinstance(frame, bytes):
+                    conn.send_binary(frame)
+                else:
+                    conn.send_text(frame)
+
+    async def server_shutdown(self, grace: float | None = None) -> int:
+        """Send ``serverShutdown`` to every current connection, close them after ``grace``
+        seconds (default ``config.shutdown_grace``). Returns the number notified."""
+        conns = self.connections
+        for conn in conns:
+            self._spot_ws.send_shutdown_notice(conn)
+        await asyncio.sleep(self.config.shutdown_grace if grace is None else grace)
+        for conn in conns:
+            conn.close_after_pending(CLOSE_GOING_AWAY, "Server shutdown")
+        if conns:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.wait_closed()) for c in conns],
+                timeout=self.config.ws_close_timeout * 3,
+            )
+        return len(conns)
+
+    def fail_rest(self, status: int = 500, count: int = 1, retry_after: int | None = None) -> None:
+        """The next ``count`` REST calls answer ``status`` (429/418: Retry-After, -1003)."""
+        self._faults.fail_rest(status, count, retry_after)
+
+    @property
+    def clock_offset_ms(self) -> int:
+        """Shift of the server's clock (``/api/v3/time``, event times, timestamp checks)."""
+        return self._faults.clock_offset_ms
+
+    @clock_offset_ms.setter
+    def clock_offset_ms(self, value: int) -> None:
+        self._faults.clock_offset_ms = int(value)
+
+    @property
+    def rest_latency(self) -> float:
+        """Seconds added to every REST response."""
+        return self._faults.rest_latency
+
+    @rest_latency.setter
+    def rest_latency(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("rest_latency must be >= 0")
+        self._faults.rest_latency = float(value)
+
+    def reject_timestamp_once(self) -> None:
+        """The next signed request is answered -1021."""
+        self._faults.reject_timestamp_once()
+
+    def drop_updates(self, symbol: str, n: int = 1) -> None:
+        """Skip the next ``n`` depth-diff events of ``symbol`` (creates a U/u gap)."""
+        if symbol not in self._state.market:
+            raise KeyError(symbol)
+        self._faults.drop_updates(symbol, n)
+
+    def add_api_key(self, api_key: str, secret: str) -> None:
+        """Accept another key on the signed endpoints."""
+        self.accounts.add(api_key, secret)
+
+    @property
+    def api_keys(self) -> Mapping[str, str]:
+        return dict(self.config.api_keys)

@@ -1,0 +1,101 @@
+"""What every dialect of one simulator shares: config, market, faults, sockets, logs.
+
+Dialects (Binance Spot today; futures and Bybit later) read and record here, and the
+simulator exposes it for introspection, so a test sees every connection and every
+control message regardless of which protocol produced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from rxconnector.testing.simulator.config import SimulatorConfig
+from rxconnector.testing.simulator.faults import Faults
+from rxconnector.testing.simulator.market import Market
+
+if TYPE_CHECKING:
+    from rxconnector.testing.simulator.connection import SimConnection
+
+__all__ = ["ControlRecord", "SimState"]
+
+
+@attrs.frozen(slots=True)
+class ControlRecord:
+    """One control (text) message a client sent: when (loop time), on which connection."""
+
+    at: float
+    connection_id: int
+    text: str
+    #: the decoded JSON, or None when the text was not valid JSON
+    message: Any
+
+
+class SimState:
+    """Shared, mutable state of one simulator instance."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        faults: Faults,
+        loop_time: Any,
+        *,
+        wall_ms: Any = None,
+    ) -> None:
+        self.config = config
+        self.faults = faults
+        self.loop_time = loop_time
+        self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
+        self.market = Market(
+            config.symbol_specs(),
+            config.seed,
+            self.server_time_ms,
+            book_levels=config.book_levels,
+            book_history=config.book_history,
+            trade_history=config.trade_history,
+        )
+        self.connections: dict[int, SimConnection] = {}
+        self.history: deque[SimConnection] = deque(maxlen=10_000)
+        self.control_log: list[ControlRecord] = []
+        self.connection_count_total = 0
+        #: set whenever a connection opens or closes (waiters clear it)
+        self.connections_changed = asyncio.Event()
+        self._attempts: deque[float] = deque()
+        self._next_id = 1
+
+    def server_time_ms(self) -> int:
+        """The server's clock: wall time shifted by the ``clock_offset_ms`` fault."""
+        return int(self._wall_ms()) + self.faults.clock_offset_ms
+
+    def allow_connection_attempt(self) -> bool:
+        """Binance's per-IP connection-attempt limit (300 per 5 minutes, §A1.1)."""
+        now = self.loop_time()
+        window = self.config.connection_window
+        while self._attempts and self._attempts[0] <= now - window:
+            self._attempts.popleft()
+        if len(self._attempts) >= self.config.max_connections_per_window:
+            return False
+        self._attempts.append(now)
+        return True
+
+    def next_connection_id(self) -> int:
+        conn_id = self._next_id
+        self._next_id += 1
+        return conn_id
+
+    def register(self, conn: SimConnection) -> None:
+        self.connections[conn.id] = conn
+        self.history.append(conn)
+        self.connection_count_total += 1
+        self.connections_changed.set()
+
+    def unregister(self, conn: SimConnection) -> None:
+        self.connections.pop(conn.id, None)
+        self.connections_changed.set()
+
+    def log_control(self, conn: SimConnection, text: str, message: Any) -> None:
+        self.control_log.append(ControlRecord(self.loop_time(), conn.id, text, message))
