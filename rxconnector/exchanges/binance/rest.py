@@ -1,0 +1,824 @@
+"""Binance Spot REST API as cold Observables of normalized models.
+
+Each method validates its arguments at once (a ``ValueError`` names what is wrong),
+then returns a cold Observable: nothing is sent until subscription, each subscription
+sends through the :class:`~rxconnector.rest.client.RestClient` pipeline (weight limiter,
+circuit breaker, retry for reads), and ``await`` works on every one of them::
+
+    rest = BinanceSpotRest(client, config, now_ms=clock.now)
+    info = await rest.exchange_info(["BTCUSDT"])
+    order = await rest.place_order("BTCUSDT", "buy", "LIMIT", quantity="0.01", price="50000")
+
+Signed calls add ``recvWindow`` (``config.recv_window``) and ``timestamp`` (from
+``now_ms``, the synced exchange clock, read when the request actually leaves), sign the
+exact query string and send the key in ``X-MBX-APIKEY`` (PROTOCOL.md §A3).
+
+Orders are checked against the symbol's filters before sending when its
+``exchangeInfo`` has been fetched through this object (:meth:`exchange_info` fills the
+cache), so a bad tick size fails locally with ``OrderRejectedError`` instead of
+spending a request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import orjson
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import (
+    CompositeDisposable,
+    Disposable,
+    SerialDisposable,
+    SingleAssignmentDisposable,
+)
+
+from rxconnector.config import Config
+from rxconnector.errors import ParseError
+from rxconnector.exchanges.binance import endpoints as ep
+from rxconnector.exchanges.binance.filters import check_order
+from rxconnector.exchanges.binance.signing import BinanceSigner
+from rxconnector.models import (
+    AvgPrice,
+    Balance,
+    Kline,
+    Order,
+    OrderBook,
+    Side,
+    SymbolInfo,
+    Ticker,
+    Trade,
+)
+from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
+from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.query import encode_query
+from rxconnector.transport.http import Transport
+
+__all__ = ["BinanceSpotRest", "binance_spot_client"]
+
+_T = TypeVar("_T")
+
+#: Binance's rule for ``newClientOrderId`` (BS ``rest-api.md`` "New order").
+_CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_SIDES = {"buy": "BUY", "sell": "SELL"}
+#: Order types that need a price / a time in force (BS ``rest-api.md`` "New order").
+_PRICED = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"})
+_TIMED = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+_DEFAULT_TIME_IN_FORCE = "GTC"
+#: ``newOrderRespType`` we ask for unless told otherwise: enough for a full Order.
+_DEFAULT_RESPONSE_TYPE = "RESULT"
+#: Status given to an order whose answer was only an ACK (``newOrderRespType=ACK``).
+ACK_STATUS = "ACK"
+
+
+def binance_spot_client(
+    transport_factory: Callable[[], Transport],
+    config: Config,
+    *,
+    base_url: str,
+    guard: Operator | None = None,
+    retry: Operator | None = None,
+    on_timestamp_rejected: Callable[[], Observable[Any]] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> RestClient:
+    """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
+    ``config.rate_limit.enabled``, a weight limiter of ``max_weight_per_minute``."""
+    limiter = (
+        RequestWeightLimiter(
+            config.rate_limit.max_weight_per_minute, scheduler=scheduler, exchange=config.exchange
+        )
+        if config.rate_limit.enabled
+        else None
+    )
+    return RestClient(
+        transport_factory,
+        base_url=base_url,
+        exchange=config.exchange,
+        limiter=limiter,
+        guard=guard,
+        retry=retry,
+        on_timestamp_rejected=on_timestamp_rejected,
+        dialect=ep.BINANCE_ERRORS,
+        scheduler=scheduler,
+    )
+
+
+class BinanceSpotRest:
+    """Binance Spot REST endpoints (PROTOCOL.md §A2.4) returning rxconnector models.
+
+    ``now_ms`` is the synced exchange clock used for signed timestamps and to tell
+    whether a kline is closed. ``client_order_id_factory`` makes ``newClientOrderId``
+    values when the caller gives none (default: ``rxconnector.nonce`` when present).
+    """
+
+    def __init__(
+        self,
+        client: RestClient,
+        config: Config,
+        now_ms: Callable[[], int | float],
+        *,
+        client_order_id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._now_ms = now_ms
+        self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
+        self._signer: BinanceSigner | None = None
+        self._symbols: dict[str, SymbolInfo] = {}
+        self._request_weight_limit: int | None = None
+
+    # -- cache and limits ---------------------------------------------------------------
+
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""
+        return self._symbols.get(symbol.upper())
+
+    @property
+    def request_weight_limit(self) -> int | None:
+        """The ``REQUEST_WEIGHT`` per minute the last ``exchangeInfo`` announced."""
+        return self._request_weight_limit
+
+    # -- general ------------------------------------------------------------------------
+
+    def ping(self) -> Observable[None]:
+        """``GET /api/v3/ping``: emits ``None`` when the API answers."""
+        return self._public(ep.PING, None, lambda _reply: None)
+
+    def server_time(self) -> Observable[int]:
+        """``GET /api/v3/time``: the server's clock in ms."""
+        return self._public(ep.TIME, None, lambda reply: int(reply.data["serverTime"]))
+
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> Observable[dict[str, SymbolInfo]]:
+        """``GET /api/v3/exchangeInfo``: trading rules by symbol.
+
+        Also caches them for order filter checks and, when ``rateLimits`` announces a
+        ``REQUEST_WEIGHT`` per 1 minute, sets the limiter to it.
+        """
+        params: dict[str, Any] = {}
+        if symbols is not None:
+            if isinstance(symbols, str):
+                symbols = [symbols]
+            names = [_symbol(s) for s in symbols]
+            if len(names) == 1:
+                params["symbol"] = names[0]
+            elif names:
+                params["symbols"] = names
+        return self._public(ep.EXCHANGE_INFO, params, self._on_exchange_info)
+
+    # -- market data --------------------------------------------------------------------
+
+    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+        """``GET /api/v3/depth``: a book snapshot of ``limit`` levels (1-5000); the weight
+        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none."""
+        sym = _symbol(symbol)
+        weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
+        return self._public(
+            ep.DEPTH,
+            {"symbol": sym, "limit": limit},
+            lambda reply: _order_book(sym, reply.data, reply.received_at),
+            weight=weight,
+        )
+
+    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
+        """``GET /api/v3/trades``: the latest ``limit`` (1-1000) trades, oldest first."""
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        return self._public(
+            ep.TRADES,
+            {"symbol": sym, "limit": limit},
+            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def agg_trades(
+        self,
+        symbol: str,
+        from_id: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Observable[list[Trade]]:
+        """``GET /api/v3/aggTrades``: aggregate trades from id ``from_id`` or in the time
+        range ``start``..``end`` (ms), at most ``limit`` (1-1000)."""
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        params = {
+            "symbol": sym,
+            "fromId": from_id,
+            "startTime": start,
+            "endTime": end,
+            "limit": limit,
+        }
+        return self._public(
+            ep.AGG_TRADES,
+            params,
+            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Observable[list[Kline]]:
+        """``GET /api/v3/klines``: up to ``limit`` (1-1000) candles, oldest first; without
+        ``start``/``end`` the most recent ones. ``closed`` is False for the running candle."""
+        sym = _symbol(symbol)
+        _interval(interval)
+        _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
+        return self._klines(sym, interval, start, end, limit)
+
+    def klines_history(self, symbol: str, interval: str, start: int, end: int) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms), one by one, in order.
+
+        .. marble::
+
+            pages:   --[k1..k1000]----[k1001..k2000]----[k2001..k2345]|
+            result:  --k1,k2,...k1000--k1001,...k2000---k2001,...k2345|
+
+        Walks the range in pages of 1000 candles; a page is requested only after the
+        previous one has been emitted, each through the weight limiter (weight 2), so a
+        long history paces itself within the budget instead of bursting. Disposing
+        stops the walk and cancels the request in flight.
+        """
+        sym = _symbol(symbol)
+        _interval(interval)
+        if start > end:
+            raise ValueError(f"start ({start}) must be <= end ({end})")
+
+        def subscribe(
+            observer: abc.ObserverBase[Kline], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            current = SerialDisposable()
+            stopped = False
+
+            def fetch(cursor: int) -> None:
+                if stopped:
+                    return
+                if cursor > end:
+                    observer.on_completed()
+                    return
+                page: list[Kline] = []
+
+                def on_page(candles: list[Kline]) -> None:
+                    page.extend(candles)
+                    for candle in candles:
+                        observer.on_next(candle)
+
+                def on_page_done() -> None:
+                    if len(page) < ep.KLINES_MAX_LIMIT:
+                        observer.on_completed()
+                    else:
+                        fetch(page[-1].open_time + 1)
+
+                holder = SingleAssignmentDisposable()
+                current.disposable = holder
+                holder.disposable = self._klines(
+                    sym, interval, cursor, end, ep.KLINES_MAX_LIMIT
+                ).subscribe(on_page, observer.on_error, on_page_done, scheduler=scheduler_)
+
+            def stop() -> None:
+                nonlocal stopped
+                stopped = True
+
+            fetch(start)
+            return CompositeDisposable(Disposable(stop), current)
+
+        return reactivex.create(subscribe)
+
+    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
+        """``GET /api/v3/ticker/24hr`` for one symbol (weight 2)."""
+        sym = _symbol(symbol)
+        return self._public(
+            ep.TICKER_24H, {"symbol": sym}, lambda reply: _ticker(reply.data, reply.received_at)
+        )
+
+    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
+        """``GET /api/v3/avgPrice``: the current average price and its window."""
+        sym = _symbol(symbol)
+        return self._public(
+            ep.AVG_PRICE,
+            {"symbol": sym},
+            lambda reply: _avg_price(sym, reply.data, reply.received_at),
+        )
+
+    # -- account (SIGNED) ---------------------------------------------------------------
+
+    def account(self, omit_zero_balances: bool = False) -> Observable[tuple[Balance, ...]]:
+        """``GET /api/v3/account`` (signed, weight 20): the balances."""
+        params = {"omitZeroBalances": True} if omit_zero_balances else {}
+        return self._signed_call(ep.ACCOUNT, params, lambda reply: _balances(reply.data))
+
+    def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None = None,
+        price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        **extra: Any,
+    ) -> Observable[Order]:
+        """``POST /api/v3/order`` (signed): place an order; emits the resulting Order.
+
+        ``extra`` passes any other Binance parameter by its Binance name (``stopPrice``,
+        ``quoteOrderQty``, ``icebergQty``, ``newOrderRespType`` ...). The client order id
+        is fixed now (generated if not given) so every subscription sends the same one.
+
+        Never retried. If the answer is lost (timeout, 5xx, -1007) the Observable errors
+        with :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that client
+        order id: look it up with :meth:`get_order` before trying again.
+        """
+        sym, params, coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        request = dict(params)
+        self._signing()  # missing credentials fail here, at the call
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
+            self._check_filters(sym, request)
+            return self._signed_call(
+                ep.NEW_ORDER,
+                request,
+                lambda reply: _order(reply.data, request),
+                idempotent=False,
+                client_order_id=coid,
+            )
+
+        return reactivex.defer(start)
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None = None,
+        price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        compute_commission_rates: bool = False,
+        **extra: Any,
+    ) -> Observable[dict[str, Any]]:
+        """``POST /api/v3/order/test`` (signed): validate an order without placing it.
+
+        Emits ``{}``, or the commission rates when ``compute_commission_rates`` (weight
+        20 instead of 1). Nothing is created, so it is safe to retry.
+        """
+        sym, params, _coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        request = dict(params)
+        weight = ep.TEST_ORDER.weight
+        if compute_commission_rates:
+            request["computeCommissionRates"] = True
+            weight = ep.TEST_ORDER_COMMISSION_WEIGHT
+        self._signing()  # missing credentials fail here, at the call
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
+            self._check_filters(sym, request)
+            return self._signed_call(
+                ep.TEST_ORDER, request, lambda reply: dict(reply.data), weight=weight
+            )
+
+        return reactivex.defer(start)
+
+    def cancel_order(
+        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """``DELETE /api/v3/order`` (signed): cancel by exchange id or client order id.
+
+        Cancelling is safe to repeat, so it may be retried; if a retry follows a lost
+        success, Binance answers -2011 (``ExchangeError``): confirm with :meth:`get_order`.
+        """
+        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        return self._signed_call(
+            ep.CANCEL_ORDER,
+            params,
+            lambda reply: _order(reply.data, params),
+        )
+
+    def get_order(
+        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """``GET /api/v3/order`` (signed, weight 4): one order's current state."""
+        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        return self._signed_call(ep.QUERY_ORDER, params, lambda reply: _order(reply.data, params))
+
+    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
+        """``GET /api/v3/openOrders`` (signed): open orders of one symbol (weight 6) or of
+        every symbol (weight 80)."""
+        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        weight = ep.OPEN_ORDERS.weight if symbol is not None else ep.OPEN_ORDERS_ALL_WEIGHT
+        return self._signed_call(
+            ep.OPEN_ORDERS, params, lambda reply: [_order(row) for row in reply.data], weight=weight
+        )
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _public(
+        self,
+        endpoint: ep.Endpoint,
+        params: Mapping[str, Any] | None,
+        parse: Callable[[RestReply], _T],
+        *,
+        weight: int | None = None,
+    ) -> Observable[_T]:
+        reply = self._client.request(
+            endpoint.method,
+            endpoint.path,
+            params,
+            weight=endpoint.weight if weight is None else weight,
+            idempotent=True,
+        )
+        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
+
+    def _signed_call(
+        self,
+        endpoint: ep.Endpoint,
+        params: Mapping[str, Any],
+        parse: Callable[[RestReply], _T],
+        *,
+        weight: int | None = None,
+        idempotent: bool = True,
+        client_order_id: str | None = None,
+    ) -> Observable[_T]:
+        reply = self._client.request(
+            endpoint.method,
+            endpoint.path,
+            params,
+            weight=endpoint.weight if weight is None else weight,
+            signer=self._signing(),
+            idempotent=idempotent,
+            client_order_id=client_order_id,
+        )
+        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
+
+    def _signing(self) -> Signer:
+        if self._signer is None:
+            self._signer = BinanceSigner(self._config.api_key, self._config.api_secret)
+        signer = self._signer
+        recv_window = self._config.recv_window
+        now_ms = self._now_ms
+
+        def sign(params: Mapping[str, Any]) -> SignedRequest:
+            query = encode_query(
+                [*params.items(), ("recvWindow", recv_window), ("timestamp", int(now_ms()))]
+            )
+            return SignedRequest(
+                query=f"{query}&{signer.sign_query(query)}",
+                headers={"X-MBX-APIKEY": signer.api_key},
+            )
+
+        return sign
+
+    def _klines(
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
+    ) -> Observable[list[Kline]]:
+        params = {
+            "symbol": symbol,
+            "interval": interval,
+            "startTime": start,
+            "endTime": end,
+            "limit": limit,
+        }
+
+        def parse(reply: RestReply) -> list[Kline]:
+            now = int(self._now_ms())
+            return [_kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
+
+        return self._public(ep.KLINES, params, parse)
+
+    def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
+        data = reply.data
+        infos = {info.symbol: info for info in (_symbol_info(s) for s in data["symbols"])}
+        self._symbols.update(infos)
+        for rule in data.get("rateLimits") or ():
+            if (
+                isinstance(rule, dict)
+                and rule.get("rateLimitType") == "REQUEST_WEIGHT"
+                and rule.get("interval") == "MINUTE"
+                and rule.get("intervalNum") == 1
+            ):
+                self._request_weight_limit = int(rule["limit"])
+                limiter = self._client.limiter
+                if limiter is not None:
+                    limiter.set_limit(self._request_weight_limit)
+        return infos
+
+    def _order_params(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None,
+        price: Decimal | str | int | None,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any], str]:
+        sym = _symbol(symbol)
+        wire_side = _SIDES.get(side.lower()) if isinstance(side, str) else None
+        if wire_side is None:
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        kind = type.upper()
+        qty = _decimal("quantity", quantity)
+        px = _decimal("price", price)
+        if kind in _PRICED and px is None:
+            raise ValueError(f"a {kind} order needs a price")
+        if kind == "MARKET":
+            if qty is None and "quoteOrderQty" not in extra:
+                raise ValueError("a MARKET order needs quantity or quoteOrderQty")
+        elif qty is None:
+            raise ValueError(f"a {kind} order needs a quantity")
+        tif = time_in_force.upper() if time_in_force else None
+        if tif is None and kind in _TIMED:
+            tif = _DEFAULT_TIME_IN_FORCE
+        coid = client_order_id if client_order_id is not None else self._new_client_order_id()
+        if not _CLIENT_ORDER_ID.match(coid):
+            raise ValueError(
+                f"client_order_id must match {_CLIENT_ORDER_ID.pattern} (Binance), got {coid!r}"
+            )
+        params: dict[str, Any] = {
+            "symbol": sym,
+            "side": wire_side,
+            "type": kind,
+            "timeInForce": tif,
+            "quantity": qty,
+            "price": px,
+            "newClientOrderId": coid,
+            "newOrderRespType": _DEFAULT_RESPONSE_TYPE,
+        }
+        params.update(extra)
+        return sym, params, coid
+
+    def _check_filters(self, symbol: str, params: Mapping[str, Any]) -> None:
+        info = self._symbols.get(symbol)
+        if info is not None:
+            check_order(info, params["side"], params["type"], params["quantity"], params["price"])
+
+    @staticmethod
+    def _order_ref(
+        symbol: str, order_id: int | str | None, client_order_id: str | None, name: str
+    ) -> dict[str, Any]:
+        if order_id is None and client_order_id is None:
+            raise ValueError("give order_id or client_order_id")
+        return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
+
+
+# -- argument checks -----------------------------------------------------------------------
+
+
+def _symbol(symbol: str) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+    return symbol.strip().upper()
+
+
+def _interval(interval: str) -> None:
+    if interval not in ep.KLINE_INTERVALS:
+        raise ValueError(
+            f"interval {interval!r} is not one of Binance's: {', '.join(ep.KLINE_INTERVALS)}"
+        )
+
+
+def _int_in(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _decimal(name: str, value: Decimal | str | int | None) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not number.is_finite() or number <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def _default_client_order_ids() -> Callable[[], str]:
+    """``rxconnector.nonce`` ids when that module exists, else random uuid-based ids."""
+    try:
+        nonce = importlib.import_module("rxconnector.nonce")
+        generator = nonce.NonceGenerator()
+    except (ImportError, AttributeError):
+        return lambda: f"rxc-{uuid.uuid4().hex[:28]}"
+    return lambda: f"rxc-{generator.next_str()}"
+
+
+# -- body parsers (REST answers → models) ----------------------------------------------
+
+
+def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply], _T]:
+    def run(reply: RestReply) -> _T:
+        try:
+            return parse(reply)
+        except ParseError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as exc:
+            raise ParseError(
+                f"unexpected {path} answer ({type(exc).__name__}: {exc})",
+                orjson.dumps(reply.data),
+            ) from exc
+
+    return run
+
+
+def _nonzero(value: Any) -> Decimal | None:
+    """A filter value; Binance disables a rule by setting it to 0 (§A2.5)."""
+    if value is None:
+        return None
+    number = Decimal(value)
+    return number if number != 0 else None
+
+
+def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
+    rules: dict[str, Decimal | None] = {}
+    for rule in data.get("filters") or ():
+        kind = rule.get("filterType")
+        if kind == "PRICE_FILTER":
+            rules["tick_size"] = _nonzero(rule.get("tickSize"))
+            rules["min_price"] = _nonzero(rule.get("minPrice"))
+            rules["max_price"] = _nonzero(rule.get("maxPrice"))
+        elif kind == "LOT_SIZE":
+            rules["step_size"] = _nonzero(rule.get("stepSize"))
+            rules["min_qty"] = _nonzero(rule.get("minQty"))
+            rules["max_qty"] = _nonzero(rule.get("maxQty"))
+        elif kind == "MIN_NOTIONAL":
+            rules.setdefault("min_notional", _nonzero(rule.get("minNotional")))
+        elif kind == "NOTIONAL":
+            rules["min_notional"] = _nonzero(rule.get("minNotional"))
+            rules["max_notional"] = _nonzero(rule.get("maxNotional"))
+    return SymbolInfo(
+        symbol=data["symbol"],
+        status=data["status"],
+        base_asset=data["baseAsset"],
+        quote_asset=data["quoteAsset"],
+        **rules,
+    )
+
+
+def _levels(rows: Iterable[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
+    return tuple((Decimal(price), Decimal(qty)) for price, qty, *_ in rows)
+
+
+def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> OrderBook:
+    return OrderBook(
+        symbol=symbol,
+        bids=_levels(data["bids"]),
+        asks=_levels(data["asks"]),
+        update_id=int(data["lastUpdateId"]),
+        event_time=0,
+        received_at=received_at,
+    )
+
+
+def _taker_side(buyer_is_maker: bool) -> Side:
+    return "sell" if buyer_is_maker else "buy"
+
+
+def _trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
+    time = int(row["time"])
+    return Trade(
+        symbol=symbol,
+        trade_id=int(row["id"]),
+        price=Decimal(row["price"]),
+        quantity=Decimal(row["qty"]),
+        side=_taker_side(bool(row["isBuyerMaker"])),
+        time=time,
+        event_time=time,
+        received_at=received_at,
+    )
+
+
+def _agg_trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
+    time = int(row["T"])
+    return Trade(
+        symbol=symbol,
+        trade_id=int(row["a"]),
+        price=Decimal(row["p"]),
+        quantity=Decimal(row["q"]),
+        side=_taker_side(bool(row["m"])),
+        time=time,
+        event_time=time,
+        received_at=received_at,
+        first_trade_id=int(row["f"]),
+        last_trade_id=int(row["l"]),
+    )
+
+
+def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, now: int) -> Kline:
+    close_time = int(row[6])
+    return Kline(
+        symbol=symbol,
+        interval=interval,
+        open_time=int(row[0]),
+        close_time=close_time,
+        open=Decimal(row[1]),
+        high=Decimal(row[2]),
+        low=Decimal(row[3]),
+        close=Decimal(row[4]),
+        volume=Decimal(row[5]),
+        quote_volume=Decimal(row[7]),
+        trades=int(row[8]),
+        closed=close_time < now,
+        event_time=min(close_time, now),
+        received_at=received_at,
+    )
+
+
+def _optional(data: Mapping[str, Any], key: str) -> Decimal | None:
+    value = data.get(key)
+    return Decimal(value) if value is not None else None
+
+
+def _ticker(data: Mapping[str, Any], received_at: float) -> Ticker:
+    return Ticker(
+        symbol=data["symbol"],
+        last=Decimal(data["lastPrice"]),
+        bid=_optional(data, "bidPrice"),
+        bid_qty=_optional(data, "bidQty"),
+        ask=_optional(data, "askPrice"),
+        ask_qty=_optional(data, "askQty"),
+        open=Decimal(data["openPrice"]),
+        high=Decimal(data["highPrice"]),
+        low=Decimal(data["lowPrice"]),
+        volume=Decimal(data["volume"]),
+        quote_volume=Decimal(data["quoteVolume"]),
+        event_time=int(data["closeTime"]),
+        received_at=received_at,
+    )
+
+
+def _avg_price(symbol: str, data: Mapping[str, Any], received_at: float) -> AvgPrice:
+    close_time = int(data["closeTime"])
+    return AvgPrice(
+        symbol=symbol,
+        interval=f"{int(data['mins'])}m",
+        price=Decimal(data["price"]),
+        last_trade_time=close_time,
+        event_time=close_time,
+        received_at=received_at,
+    )
+
+
+def _balances(data: Mapping[str, Any]) -> tuple[Balance, ...]:
+    update_time = int(data.get("updateTime") or 0)
+    return tuple(
+        Balance(
+            asset=row["asset"],
+            free=Decimal(row["free"]),
+            locked=Decimal(row["locked"]),
+            event_time=update_time,
+        )
+        for row in data["balances"]
+    )
+
+
+def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
+    """An Order from a RESULT/FULL/ACK order answer, a query or a cancel answer.
+
+    A cancel answer's ``clientOrderId`` is the cancel request's own id; the order's is
+    ``origClientOrderId``. ACK answers lack most fields: they are taken from ``sent``.
+    """
+    sent = sent or {}
+    executed = Decimal(data.get("executedQty", "0"))
+    average: Decimal | None = None
+    quote = data.get("cummulativeQuoteQty")
+    if quote is not None and executed > 0:
+        spent = Decimal(quote)
+        average = spent / executed if spent >= 0 else None  # negative: pre-2018 orders
+    transact = int(data.get("transactTime") or 0)
+    side = data.get("side", sent.get("side"))
+    price = data.get("price", sent.get("price"))
+    quantity = data.get("origQty", sent.get("quantity"))
+    return Order(
+        symbol=data["symbol"],
+        order_id=str(data["orderId"]),
+        client_order_id=data.get("origClientOrderId") or data["clientOrderId"],
+        side="buy" if str(side).upper() == "BUY" else "sell",
+        type=str(data.get("type", sent.get("type", ""))),
+        status=str(data.get("status", ACK_STATUS)),
+        price=Decimal(str(price)) if price is not None else Decimal(0),
+        quantity=Decimal(str(quantity)) if quantity is not None else Decimal(0),
+        filled_quantity=executed,
+        average_price=average,
+        time_in_force=data.get("timeInForce", sent.get("timeInForce")),
+        time=int(data.get("time") or transact),
+        update_time=int(data.get("updateTime") or data.get("workingTime") or transact),
+    )
