@@ -317,11 +317,13 @@ class Connector:
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
         spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
-        key = ("order_book", spec.topic, depth)
+        key = ("order_book", symbol.upper(), depth)
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
-        diffs = self._parsed(spec, keep_restarts=True)
+        diffs = self._parsed(
+            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+        )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         if self.venue.book_needs_snapshot:
             limit = snapshot_limit(self.venue.name, depth)
@@ -529,7 +531,9 @@ class Connector:
         if feed not in self.venue.supported_feeds:
             raise NotSupportedError(self.venue.name, feed)
         spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
-        self._specs[spec.topic] = spec
+        # Several feeds may share one wire topic (Bybit tickers.X serves ticker,
+        # mini_ticker and mark_price); their sequence keys agree, so the first is kept.
+        self._specs.setdefault(spec.topic, spec)
         return spec
 
     def _book_topic_args(self, depth: int) -> tuple[Any, ...]:
@@ -537,11 +541,18 @@ class Connector:
 
     def _public(self, feed: str, *args: Any) -> Observable[Any]:
         spec = self._spec(feed, *args)
-        return self._parsed(spec, keep_restarts=False)
+        # args[0] is the symbol (any case): the topic already normalizes it.
+        return self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False)
 
-    def _parsed(self, spec: FeedSpec, *, keep_restarts: bool) -> Observable[Any]:
-        """The topic's messages parsed once and shared by every subscriber."""
-        key = ("parsed", spec.topic, keep_restarts)
+    def _parsed(
+        self, spec: FeedSpec, feed_key: tuple[Any, ...], *, keep_restarts: bool
+    ) -> Observable[Any]:
+        """The feed's messages parsed once and shared by every subscriber.
+
+        Keyed by feed and arguments, not by wire topic: one topic can serve several
+        feeds with different parsers; the hub still shares one exchange subscription.
+        """
+        key = ("parsed", feed_key, keep_restarts)
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
@@ -560,11 +571,11 @@ class Connector:
         from rxconnector.streams.continuity import gapless_trades
 
         spec = self._spec(feed, symbol)
-        key = ("gapless", spec.topic)
+        key = ("gapless", feed, symbol.upper())
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
-        live = self._parsed(spec, keep_restarts=True)
+        live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
         norm = symbol.upper()
 
         def build(_: abc.SchedulerBase | None) -> Observable[Trade]:
