@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -44,7 +45,7 @@ from reactivex.testing import Recorded, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms
-from rxconnector.errors import NotScriptedError
+from rxconnector.errors import NotScriptedError, RxConnectorError
 from rxconnector.models import (
     AvgPrice,
     Balance,
@@ -53,6 +54,7 @@ from rxconnector.models import (
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
+    DepthUpdate,
     Execution,
     Kline,
     Liquidation,
@@ -62,6 +64,7 @@ from rxconnector.models import (
     OrderBook,
     OrderUpdate,
     Position,
+    SymbolInfo,
     Ticker,
     Trade,
 )
@@ -92,6 +95,7 @@ FEEDS = (
     "avg_price",
     "mark_price",
     "liquidations",
+    "diff_depth",
     "orders",
     "balances",
     "executions",
@@ -115,6 +119,8 @@ REST_METHODS = (
     "open_orders",
 )
 
+#: REST calls that emit many items (one per candle) rather than one answer.
+_MANY = frozenset({"kline_history"})
 _FAKE_ID = "fake-1"
 _FAKE_URL = "wss://fake.invalid/ws"
 _FeedKey = tuple[str, tuple[Any, ...]]
@@ -139,6 +145,21 @@ class _Response:
     error: Exception | None
     delay: float
     remaining: int | None
+
+
+def _replaying(subject: Subject[_T], latest: Callable[[], list[_T]]) -> Observable[_T]:
+    """``subject``, with ``latest()`` delivered first and synchronously to each new
+    subscriber (no scheduler hop, so nothing pushed meanwhile can slip between)."""
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if not subject.is_stopped:
+            for value in latest():
+                observer.on_next(value)
+        return subject.subscribe(observer)
+
+    return Observable(subscribe)
 
 
 def _describe(key: _FeedKey) -> str:
@@ -184,6 +205,7 @@ class FakeConnector:
         self._queued: dict[str, list[_Response]] = {}
         self._log: list[Call] = []
         self._connection_state: Subject[ConnectionEvent] = Subject()
+        self._latest_states: dict[str, ConnectionEvent] = {}
         self._errors: Subject[Exception] = Subject()
         self._clock: Subject[ClockOffset] = Subject()
         self._last_clock: ClockOffset | None = None
@@ -292,7 +314,10 @@ class FakeConnector:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{feed}{signature}: {exc}") from None
+            params = ", ".join(
+                str(p.replace(annotation=p.empty)) for p in signature.parameters.values()
+            )
+            raise TypeError(f"{feed}({params}): {exc}") from None
         bound.apply_defaults()
         return feed, tuple(bound.arguments.values())
 
@@ -430,6 +455,10 @@ class FakeConnector:
         """Forced liquidations of ``symbol``."""
         return self._feed("liquidations", symbol)
 
+    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
+        """Raw diff-depth events of ``symbol``."""
+        return self._feed("diff_depth", symbol)
+
     def orders(self) -> Observable[OrderUpdate]:
         """Our order updates."""
         return self._feed("orders")
@@ -510,7 +539,7 @@ class FakeConnector:
 
     def _unscripted(self, method: str, kwargs: Mapping[str, Any]) -> tuple[Any, Exception | None]:
         if method == "ping":
-            return {}, None
+            return None, None
         if method == "server_time":
             return self.now(), None
         return None, NotScriptedError(
@@ -542,9 +571,13 @@ class FakeConnector:
             def answer(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
                 if error is not None:
                     observer.on_error(error)
+                    return
+                if method in _MANY and isinstance(value, list | tuple):
+                    for item in value:
+                        observer.on_next(item)
                 else:
                     observer.on_next(value)
-                    observer.on_completed()
+                observer.on_completed()
 
             if delay > 0:
                 return self._scheduler.schedule_relative(delay, answer)
@@ -556,16 +589,18 @@ class FakeConnector:
     # --------------------------------------------------------------------------------
     # REST (the Connector surface)
     # --------------------------------------------------------------------------------
-    def ping(self) -> Observable[Any]:
-        """Connectivity check; answers ``{}`` unless scripted."""
+    def ping(self) -> Observable[None]:
+        """Connectivity check; answers ``None`` unless scripted."""
         return self._rest("ping")
 
     def server_time(self) -> Observable[int]:
         """Exchange time in ms; answers :meth:`now` unless scripted."""
         return self._rest("server_time")
 
-    def exchange_info(self, symbols: Sequence[str] | None = None) -> Observable[Any]:
-        """Trading rules (script it with ``SymbolInfo`` values)."""
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> Observable[dict[str, SymbolInfo]]:
+        """Trading rules per symbol (script a ``{symbol: SymbolInfo}`` dict)."""
         return self._rest("exchange_info", symbols=symbols)
 
     def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
@@ -577,9 +612,10 @@ class FakeConnector:
         return self._rest("recent_trades", symbol=symbol, limit=limit)
 
     def kline_history(
-        self, symbol: str, interval: str, start: int | None = None, end: int | None = None
-    ) -> Observable[list[Kline]]:
-        """Candles between ``start`` and ``end`` (ms)."""
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle between ``start`` and ``end`` (ms): a scripted list is emitted
+        item by item, as the real call walks the pages."""
         return self._rest("kline_history", symbol=symbol, interval=interval, start=start, end=end)
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
@@ -595,12 +631,14 @@ class FakeConnector:
         symbol: str,
         side: str,
         type: str,  # same name as the Connector's parameter
-        quantity: Any = None,
-        price: Any = None,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
         time_in_force: str | None = None,
         client_order_id: str | None = None,
+        **extra: Any,
     ) -> Observable[Order]:
-        """Place an order (recorded; answered by the script)."""
+        """Place an order (recorded with any ``extra`` venue parameters; answered by the
+        script)."""
         return self._rest(
             "place_order",
             symbol=symbol,
@@ -610,6 +648,7 @@ class FakeConnector:
             price=price,
             time_in_force=time_in_force,
             client_order_id=client_order_id,
+            **extra,
         )
 
     def test_order(
@@ -617,10 +656,10 @@ class FakeConnector:
         symbol: str,
         side: str,
         type: str,  # same name as the Connector's parameter
-        quantity: Any = None,
-        price: Any = None,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
         time_in_force: str | None = None,
-        client_order_id: str | None = None,
+        **extra: Any,
     ) -> Observable[Any]:
         """Validate an order without placing it (recorded; answered by the script)."""
         return self._rest(
@@ -631,11 +670,11 @@ class FakeConnector:
             quantity=quantity,
             price=price,
             time_in_force=time_in_force,
-            client_order_id=client_order_id,
+            **extra,
         )
 
     def cancel_order(
-        self, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
     ) -> Observable[Order]:
         """Cancel an order (recorded; answered by the script)."""
         return self._rest(
@@ -643,7 +682,7 @@ class FakeConnector:
         )
 
     def get_order(
-        self, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
     ) -> Observable[Order]:
         """Look an order up (recorded; answered by the script)."""
         return self._rest(
@@ -659,8 +698,9 @@ class FakeConnector:
     # --------------------------------------------------------------------------------
     @property
     def connection_state(self) -> Observable[ConnectionEvent]:
-        """Connection events pushed with :meth:`set_connection_state` (hot, no replay)."""
-        return self._connection_state
+        """Connection events pushed with :meth:`set_connection_state`; like the real
+        connector, a new subscriber first gets the latest event of each connection."""
+        return _replaying(self._connection_state, lambda: list(self._latest_states.values()))
 
     @property
     def errors(self) -> Observable[Exception]:
@@ -671,12 +711,9 @@ class FakeConnector:
     def clock(self) -> Observable[ClockOffset]:
         """Clock measurements pushed with :meth:`set_clock`; a subscriber gets the latest."""
 
-        def latest(_: abc.SchedulerBase) -> Observable[ClockOffset]:
-            if self._last_clock is None or self._stopped:
-                return self._clock
-            return self._clock.pipe(ops.start_with(self._last_clock))
-
-        return reactivex.defer(latest)
+        return _replaying(
+            self._clock, lambda: [self._last_clock] if self._last_clock is not None else []
+        )
 
     @property
     def breaker_state(self) -> Observable[BreakerState]:
@@ -714,9 +751,16 @@ class FakeConnector:
                     reason=reason,
                 )
             )
-            self._connection_state.on_next(event)
+            self._on_state(event)
 
         self._push(at, emit)
+
+    def _on_state(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CLOSED:
+            self._latest_states.pop(event.connection_id, None)
+        else:
+            self._latest_states[event.connection_id] = event
+        self._connection_state.on_next(event)
 
     def simulate_reconnect(
         self, at: float, *, downtime: float = 1.0, reason: str = "connection lost"
@@ -761,14 +805,14 @@ class FakeConnector:
     # lifecycle
     # --------------------------------------------------------------------------------
     @property
-    def running(self) -> bool:
+    def started(self) -> bool:
         """True between :meth:`start` and :meth:`stop`."""
         return self._started and not self._stopped
 
     async def start(self) -> None:
         """Mark the fake started (feeds work without it: there is nothing to connect)."""
         if self._stopped:
-            raise RuntimeError("a stopped FakeConnector cannot start again")
+            raise RxConnectorError("this FakeConnector was stopped; create a new one")
         self._started = True
 
     async def stop(self) -> None:
@@ -795,7 +839,7 @@ class FakeConnector:
         if self._stopped:
             return
         self._stopped = True
-        self._connection_state.on_next(
+        self._on_state(
             make_connection_event(
                 ConnectionState.CLOSED,
                 connection_id=_FAKE_ID,

@@ -227,6 +227,8 @@ def at_time(
     an event at t=200 would otherwise fire before a subscription made at t=200 and be
     lost (reactivex's ``hot`` drops its first column for exactly this reason). Hopping
     once more at ``time`` puts the event behind everything scheduled for that instant.
+    It cannot overtake a subscription that is itself deferred at that instant (``merge``
+    schedules its inner subscriptions): when in doubt, start diagrams with ``-``.
     """
 
     def run(_: abc.SchedulerBase, __: Any = None) -> None:
