@@ -145,6 +145,7 @@ class SymbolMarket:
         side = ASK if taker == "BUY" else BID
         remaining = rng.randint(max(1, self.lot // 4), self.lot * 2)
         changes: list[LevelChange] = []
+        uid = self.book.update_id + 1  # a sweep always changes the book: one update
         for price, level_qty in self.book.levels(side, 4):
             fill = min(remaining, level_qty)
             parts = rng.randint(1, min(3, fill))
@@ -166,6 +167,7 @@ class SymbolMarket:
                         agg_id,
                         price,
                         size,
+                        uid,
                     )
                 )
                 self._next_trade_id += 1
@@ -181,6 +183,7 @@ class SymbolMarket:
                     taker == "SELL",
                     price,
                     fill,
+                    uid,
                 )
             )
             changes.append((side, price, level_qty - fill))

@@ -32,6 +32,8 @@ class SimTrade:
     agg_id: int  # the aggregate trade this fill belongs to
     price_ticks: int
     qty_steps: int
+    #: the book update that took this fill's liquidity (the level shrank by ``qty`` there)
+    update_id: int = 0
 
     @property
     def buyer_is_maker(self) -> bool:
@@ -57,6 +59,8 @@ class SimAggTrade:
     buyer_is_maker: bool
     price_ticks: int
     qty_steps: int
+    #: the book update that took this aggregate's liquidity
+    update_id: int = 0
 
 
 def _trim(items: list[SimTrade] | list[SimAggTrade], bound: int) -> None:
