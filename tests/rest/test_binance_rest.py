@@ -551,3 +551,81 @@ class TestAccountAndOrders:
             await rest.test_order("BTCUSDT", "buy", "LIMIT", "0.0015", "1")
         assert info.value.filter == "LOT_SIZE"
         assert len(exchange.seen) == 1  # only exchangeInfo went out
+
+
+def _trade_rows(agg: bool, newest: int) -> Any:
+    """A server holding trades with ids 1..newest, answering fromId/limit pages."""
+
+    def handler(seen: Seen) -> Reply:
+        first, limit = int(seen.params["fromId"]), int(seen.params["limit"])
+        ids = range(first, min(first + limit, newest + 1))
+        if agg:
+            rows = [
+                {"a": i, "p": "1.5", "q": "2", "f": i * 10, "l": i * 10 + 1, "T": i, "m": False}
+                for i in ids
+            ]
+        else:
+            rows = [
+                {"id": i, "price": "1.5", "qty": "2", "time": i, "isBuyerMaker": True} for i in ids
+            ]
+        return Reply(body=rows)
+
+    return handler
+
+
+class TestTradeBackfill:
+    """trades_between closes an id gap page by page with backfilled trades."""
+
+    async def test_plain_trades_by_id_range(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.handle_with("GET", "/api/v3/historicalTrades", _trade_rows(False, 10_000))
+        rest = _rest(exchange, session)
+        trades = await rest.trades_between("trades", "btcusdt", 10, 2500).pipe(ops.to_list())
+        assert [t.trade_id for t in trades] == list(range(10, 2501))
+        assert all(t.backfilled and t.symbol == "BTCUSDT" for t in trades)
+        assert [s.params["fromId"] for s in exchange.seen] == ["10", "1010", "2010"]
+        assert _limiter(rest).used == 75
+
+    async def test_agg_trades_stop_at_the_newest_trade(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.handle_with("GET", "/api/v3/aggTrades", _trade_rows(True, 1500))
+        backfill = _rest(exchange, session).trade_backfill("agg_trades", "BTCUSDT")
+        trades = await backfill(1, 5000).pipe(ops.to_list())
+        assert len(trades) == 1500 and trades[-1].trade_id == 1500
+        assert trades[0].first_trade_id == 10 and trades[0].backfilled
+        assert len(exchange.seen) == 2
+
+    def test_bad_arguments(self, exchange: FakeExchange, session: aiohttp.ClientSession) -> None:
+        rest = _rest(exchange, session)
+        with pytest.raises(ValueError, match="feed"):
+            rest.trades_between("book", "BTCUSDT", 1, 2)
+        with pytest.raises(ValueError, match="first_id"):
+            rest.trades_between("trades", "BTCUSDT", 3, 2)
+
+
+class TestClientOrderIds:
+    """Generated client order ids come from the nonce generator and are all different."""
+
+    async def test_generated_ids_are_unique_and_valid(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession, examples: dict[str, Any]
+    ) -> None:
+        exchange.json("POST", "/api/v3/order/test", {})
+        rest = _rest(exchange, session)
+        for _ in range(3):
+            await rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1")
+        ids = [s.params["newClientOrderId"] for s in exchange.seen]
+        assert len(set(ids)) == 3
+        assert all(i.startswith("rxc") and len(i) <= 36 for i in ids)
+
+    async def test_factory_can_be_injected(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.json("POST", "/api/v3/order/test", {})
+        base = _rest(exchange, session)
+        rest = BinanceSpotRest(
+            base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+        )
+        await rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1")
+        assert exchange.seen[0].params["newClientOrderId"] == "fixed-id"

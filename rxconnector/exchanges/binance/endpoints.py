@@ -23,6 +23,7 @@ __all__ = [
     "DEPTH",
     "DEPTH_MAX_LIMIT",
     "EXCHANGE_INFO",
+    "HISTORICAL_TRADES",
     "Endpoint",
     "KLINES",
     "KLINES_MAX_LIMIT",
@@ -64,6 +65,8 @@ DEPTH_MAX_LIMIT: Final = 5000
 TRADES: Final = Endpoint("GET", "/api/v3/trades", 25)
 TRADES_MAX_LIMIT: Final = 1000
 AGG_TRADES: Final = Endpoint("GET", "/api/v3/aggTrades", 4)
+#: Not in §A2.4; BS ``rest-api.md`` "Old trade lookup": weight 25, by ``fromId``.
+HISTORICAL_TRADES: Final = Endpoint("GET", "/api/v3/historicalTrades", 25)
 KLINES: Final = Endpoint("GET", "/api/v3/klines", 2)
 KLINES_MAX_LIMIT: Final = 1000
 #: ``symbol`` given: 2 (§A2.4 ``ticker/24hr`` row).

@@ -21,13 +21,12 @@ spending a request.
 
 from __future__ import annotations
 
-import importlib
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+import attrs
 import orjson
 import reactivex
 from reactivex import Observable, abc
@@ -55,6 +54,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.rest.query import encode_query
@@ -114,7 +114,7 @@ class BinanceSpotRest:
 
     ``now_ms`` is the synced exchange clock used for signed timestamps and to tell
     whether a kline is closed. ``client_order_id_factory`` makes ``newClientOrderId``
-    values when the caller gives none (default: ``rxconnector.nonce`` when present).
+    values when the caller gives none (default: :class:`rxconnector.nonce.NonceGenerator`).
     """
 
     def __init__(
@@ -255,45 +255,61 @@ class BinanceSpotRest:
         if start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
 
-        def subscribe(
-            observer: abc.ObserverBase[Kline], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            current = SerialDisposable()
-            stopped = False
+        def fetch(cursor: int) -> Observable[list[Kline]]:
+            return self._klines(sym, interval, cursor, end, ep.KLINES_MAX_LIMIT)
 
-            def fetch(cursor: int) -> None:
-                if stopped:
-                    return
-                if cursor > end:
-                    observer.on_completed()
-                    return
-                page: list[Kline] = []
+        def advance(page: list[Kline]) -> int | None:
+            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= end:
+                return None
+            return page[-1].open_time + 1
 
-                def on_page(candles: list[Kline]) -> None:
-                    page.extend(candles)
-                    for candle in candles:
-                        observer.on_next(candle)
+        return _paged(start, fetch, advance)
 
-                def on_page_done() -> None:
-                    if len(page) < ep.KLINES_MAX_LIMIT:
-                        observer.on_completed()
-                    else:
-                        fetch(page[-1].open_time + 1)
+    def trades_between(
+        self, feed: str, symbol: str, first_id: int, last_id: int
+    ) -> Observable[Trade]:
+        """Trades (``feed="trades"``) or aggregate trades (``feed="agg_trades"``) with ids
+        ``first_id``..``last_id``, in order, marked ``backfilled``: how a gap in a live
+        trade feed is closed after a reconnect.
 
-                holder = SingleAssignmentDisposable()
-                current.disposable = holder
-                holder.disposable = self._klines(
-                    sym, interval, cursor, end, ep.KLINES_MAX_LIMIT
-                ).subscribe(on_page, observer.on_error, on_page_done, scheduler=scheduler_)
+        Pages of 1000 by ``fromId`` (``GET /api/v3/historicalTrades``, weight 25, or
+        ``GET /api/v3/aggTrades``, weight 4), each through the limiter, the next page only
+        after the previous one was emitted.
+        """
+        sym = _symbol(symbol)
+        if feed not in ("trades", "agg_trades"):
+            raise ValueError(f"feed must be 'trades' or 'agg_trades', got {feed!r}")
+        if first_id > last_id:
+            raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
+        endpoint = ep.HISTORICAL_TRADES if feed == "trades" else ep.AGG_TRADES
+        to_trade = _trade if feed == "trades" else _agg_trade
 
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
+        def parse(reply: RestReply) -> list[Trade]:
+            return [
+                attrs.evolve(trade, backfilled=True)
+                for trade in (to_trade(sym, row, reply.received_at) for row in reply.data)
+                if trade.trade_id <= last_id
+            ]
 
-            fetch(start)
-            return CompositeDisposable(Disposable(stop), current)
+        def fetch(cursor: int) -> Observable[list[Trade]]:
+            params = {"symbol": sym, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
+            return self._public(endpoint, params, parse)
 
-        return reactivex.create(subscribe)
+        def advance(page: list[Trade]) -> int | None:
+            # A short page: either no newer trades exist or ids past last_id were cut.
+            if len(page) < ep.TRADES_MAX_LIMIT or page[-1].trade_id >= last_id:
+                return None
+            return page[-1].trade_id + 1
+
+        return _paged(first_id, fetch, advance)
+
+    def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
+        """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
+        backfill function a gapless trade stream calls for each gap it finds."""
+        sym = _symbol(symbol)
+        if feed not in ("trades", "agg_trades"):
+            raise ValueError(f"feed must be 'trades' or 'agg_trades', got {feed!r}")
+        return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /api/v3/ticker/24hr`` for one symbol (weight 2)."""
@@ -575,6 +591,55 @@ class BinanceSpotRest:
         return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
 
 
+def _paged(
+    first: int,
+    fetch: Callable[[int], Observable[list[_T]]],
+    advance: Callable[[list[_T]], int | None],
+) -> Observable[_T]:
+    """Items of page after page, in order: ``fetch(cursor)`` gives a page, ``advance(page)``
+    the next cursor or ``None`` when the walk is over. The next page is requested only
+    after the previous one completed (pages never overlap in flight); disposal stops the
+    walk and cancels the page in flight."""
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        current = SerialDisposable()
+        stopped = False
+
+        def load(cursor: int) -> None:
+            if stopped:
+                return
+            page: list[_T] = []
+
+            def on_page(items: list[_T]) -> None:
+                page.extend(items)
+                for item in items:
+                    observer.on_next(item)
+
+            def on_page_done() -> None:
+                following = advance(page)
+                if following is None:
+                    observer.on_completed()
+                else:
+                    load(following)
+
+            holder = SingleAssignmentDisposable()
+            current.disposable = holder
+            holder.disposable = fetch(cursor).subscribe(
+                on_page, observer.on_error, on_page_done, scheduler=scheduler_
+            )
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+
+        load(first)
+        return CompositeDisposable(Disposable(stop), current)
+
+    return reactivex.create(subscribe)
+
+
 # -- argument checks -----------------------------------------------------------------------
 
 
@@ -612,13 +677,8 @@ def _decimal(name: str, value: Decimal | str | int | None) -> Decimal | None:
 
 
 def _default_client_order_ids() -> Callable[[], str]:
-    """``rxconnector.nonce`` ids when that module exists, else random uuid-based ids."""
-    try:
-        nonce = importlib.import_module("rxconnector.nonce")
-        generator = nonce.NonceGenerator()
-    except (ImportError, AttributeError):
-        return lambda: f"rxc-{uuid.uuid4().hex[:28]}"
-    return lambda: f"rxc-{generator.next_str()}"
+    """Unique, increasing ids from :class:`rxconnector.nonce.NonceGenerator` (``rxc...``)."""
+    return NonceGenerator().next_str
 
 
 # -- body parsers (REST answers → models) ----------------------------------------------
