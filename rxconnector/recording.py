@@ -1,0 +1,452 @@
+"""The recording file format: what ``rxconnector record`` writes and ``replay`` reads.
+
+A recording is a gzip-compressed JSON-lines file. The first line is a JSON object, the
+header; every other line is a JSON array whose first element says what it is and whose
+second is the local receive time in epoch milliseconds (the same clock as the models'
+``received_at``). Lines are written in the order things happened on the event loop, so
+reading the file top to bottom *is* the live order of events::
+
+    {"format": "rxconnector-recording", "version": 1, "exchange": "binance", ...}
+    ["f", 1700000000123.4, "binance-1", "{\"stream\":\"btcusdt@trade\",\"data\":{...}}"]
+    ["b", t, connection_id, "<base64>"]         a binary WebSocket frame
+    ["x", t, topic, reason]                     the hub restarted ``topic`` (StreamRestart)
+    ["s", t, <ConnectionEvent>]                 a connection-state event
+    ["o", t, <ClockOffset>]                     a clock measurement
+    ["q", t, call_id, key]                      a REST call was subscribed
+    ["n", t, call_id, <item>]                   ... it emitted ``item``
+    ["c", t, call_id]                           ... it completed
+    ["e", t, call_id, <exception>]              ... it failed
+    ["end", t]                                  the recorder stopped cleanly
+
+Why raw frames and not models: replay must go through the *same* decoding, routing,
+parsing and order-book code as live data, so the recording keeps what the exchange
+sent, byte for byte (text frames verbatim; binary frames base64). REST answers are kept
+one level higher, as the models the venue REST object produced (``q``/``n``/``c``/``e``),
+because they are consumed by the connector's own machinery (order-book snapshots, trade
+back-fill) whose *timing* matters more than their wire shape: the replayed snapshot
+arrives exactly between the same two frames as it did live.
+
+Why gzip JSON lines: appendable while recording, streamable while replaying (memory
+stays flat for any file size), readable with ``zcat | jq``, and a recording cut short
+by a crash is still readable up to its last complete line.
+
+Secrets never enter a recording: the header's config omits ``api_key`` and
+``api_secret``, and signed requests are never written (only what they returned).
+
+Values inside lines (models, decimals, enums, exceptions) use a small tagged encoding
+(:func:`encode_value` / :func:`decode_value`) that round-trips every model exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import enum
+import gzip
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import IO, Any, Final
+
+import attrs
+import orjson
+
+from rxconnector import errors as _errors
+from rxconnector import models as _models
+from rxconnector._version import __version__
+from rxconnector.config import Config
+from rxconnector.errors import RecordingError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Kind",
+    "RecordingHeader",
+    "RecordingReader",
+    "RecordingWriter",
+    "config_from_dict",
+    "config_to_dict",
+    "decode_value",
+    "encode_value",
+    "peek_header",
+]
+
+FORMAT: Final = "rxconnector-recording"
+FORMAT_VERSION: Final = 1
+
+#: Config fields that are never written to a recording.
+_SECRET_FIELDS: Final = frozenset({"api_key", "api_secret"})
+
+
+class Kind:
+    """The first element of every entry line."""
+
+    FRAME: Final = "f"
+    BINARY_FRAME: Final = "b"
+    RESTART: Final = "x"
+    STATE: Final = "s"
+    CLOCK: Final = "o"
+    REST_REQUEST: Final = "q"
+    REST_ITEM: Final = "n"
+    REST_COMPLETE: Final = "c"
+    REST_ERROR: Final = "e"
+    END: Final = "end"
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def encode_value(value: Any) -> Any:
+    """A JSON-ready form of ``value`` that :func:`decode_value` turns back into an equal
+    object: models (attrs classes of :mod:`rxconnector.models`), ``Decimal``, enums,
+    tuples, dicts with any keys and exceptions are tagged; JSON scalars pass through.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, enum.Enum):
+        return {"$enum": type(value).__name__, "v": value.value}
+    if attrs.has(type(value)):
+        cls = type(value)
+        if getattr(_models, cls.__name__, None) is not cls:
+            raise TypeError(f"only rxconnector.models classes can be recorded, not {cls!r}")
+        return {
+            "$model": cls.__name__,
+            "f": {a.name: encode_value(getattr(value, a.name)) for a in attrs.fields(cls)},
+        }
+    if isinstance(value, tuple):
+        return {"$tup": [encode_value(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {"$map": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, BaseException):
+        kept: dict[str, Any] = {}
+        for name, attr in vars(value).items():
+            try:
+                kept[name] = encode_value(attr)
+            except TypeError:
+                continue  # an attribute we cannot write (a response object...) is dropped
+        return {"$exc": type(value).__name__, "msg": str(value), "attrs": kept}
+    raise TypeError(f"cannot record a value of type {type(value).__name__}: {value!r}")
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of :func:`encode_value`."""
+    if isinstance(data, list):
+        return [decode_value(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "$dec" in data:
+        return Decimal(data["$dec"])
+    if "$model" in data:
+        cls = getattr(_models, data["$model"], None)
+        if cls is None or not attrs.has(cls):
+            raise ValueError(f"unknown model {data['$model']!r}")
+        return cls(**{k: decode_value(v) for k, v in data["f"].items()})
+    if "$tup" in data:
+        return tuple(decode_value(v) for v in data["$tup"])
+    if "$enum" in data:
+        enum_cls = getattr(_models, data["$enum"], None)
+        if enum_cls is None or not issubclass(enum_cls, enum.Enum):
+            raise ValueError(f"unknown enum {data['$enum']!r}")
+        return enum_cls(data["v"])
+    if "$map" in data:
+        return {decode_value(k): decode_value(v) for k, v in data["$map"]}
+    if "$bytes" in data:
+        return base64.b64decode(data["$bytes"])
+    if "$exc" in data:
+        return _decode_exception(data)
+    raise ValueError(f"unknown tagged value {sorted(data)!r}")
+
+
+def _decode_exception(data: Mapping[str, Any]) -> BaseException:
+    """Rebuild an exception of the same class with the same message and attributes.
+
+    The constructor is bypassed (error classes take different arguments); ``str()`` of
+    the result is the original message, and attributes such as ``retry_after`` or
+    ``code`` are restored so code that inspects them behaves as it did live.
+    """
+    name = data["$exc"]
+    cls = getattr(_errors, name, None) or getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        return _errors.RxConnectorError(f"{name}: {data['msg']}")
+    exc = cls.__new__(cls)
+    BaseException.__init__(exc, data["msg"])
+    for key, value in data.get("attrs", {}).items():
+        try:
+            setattr(exc, key, decode_value(value))
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return exc
+
+
+# -- config -------------------------------------------------------------------------------
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain data, **without** ``api_key`` and ``api_secret``."""
+    return attrs.asdict(config, filter=lambda a, _v: a.name not in _SECRET_FIELDS)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """A :class:`Config` equal to the recorded one (minus the secrets it never had)."""
+    values = {k: v for k, v in data.items() if k not in _SECRET_FIELDS}
+    return Config(**values)
+
+
+# -- header -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RecordingHeader:
+    """The first line of a recording: what was recorded, where, when and by what.
+
+    ``feeds`` are the feed specs as given to ``rxconnector record`` (``"ticker"``,
+    ``"klines:1m"``, ``"order_book:10"``); ``started_at`` is epoch ms.
+    """
+
+    exchange: str
+    category: str
+    config: Mapping[str, Any]
+    feeds: tuple[str, ...]
+    symbols: tuple[str, ...]
+    started_at: float
+    library_version: str = __version__
+    format: str = FORMAT
+    version: int = FORMAT_VERSION
+
+    @classmethod
+    def for_config(
+        cls,
+        config: Config,
+        feeds: Sequence[str],
+        symbols: Sequence[str],
+        started_at: float,
+    ) -> RecordingHeader:
+        """A header for a recording of ``feeds`` x ``symbols`` made with ``config``."""
+        return cls(
+            exchange=config.exchange,
+            category=config.category,
+            config=config_to_dict(config),
+            feeds=tuple(feeds),
+            symbols=tuple(symbols),
+            started_at=started_at,
+        )
+
+    def to_json(self) -> bytes:
+        data = attrs.asdict(self)
+        data["feeds"] = list(self.feeds)
+        data["symbols"] = list(self.symbols)
+        # format first, so ``zcat file | head -c 60`` says what the file is
+        ordered = {"format": data.pop("format"), "version": data.pop("version"), **data}
+        return orjson.dumps(ordered)
+
+    @classmethod
+    def from_json(cls, raw: bytes, path: str) -> RecordingHeader:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise RecordingError(path, "not an rxconnector recording (no JSON header)", 1) from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RecordingError(
+                path, f"not an rxconnector recording (format is not {FORMAT!r})", 1
+            )
+        version = data.get("version")
+        if version != FORMAT_VERSION:
+            raise RecordingError(
+                path,
+                f"recording format version {version!r} is not supported by rxconnector "
+                f"{__version__} (it reads version {FORMAT_VERSION})",
+                1,
+            )
+        try:
+            return cls(
+                exchange=data["exchange"],
+                category=data["category"],
+                config=data["config"],
+                feeds=tuple(data["feeds"]),
+                symbols=tuple(data["symbols"]),
+                started_at=float(data["started_at"]),
+                library_version=data.get("library_version", "?"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordingError(path, f"header is incomplete ({exc!r})", 1) from None
+
+    def make_config(self) -> Config:
+        """The recorded config, rebuilt (without secrets)."""
+        return config_from_dict(self.config)
+
+
+# -- writer -------------------------------------------------------------------------------
+
+
+class RecordingWriter:
+    """Appends entries to a recording; one method per entry kind.
+
+    Writes are synchronous but cheap: gzip compresses incrementally into a buffered
+    file, so a call costs microseconds and never waits on the disk for long. Counters
+    (``frames``, ``frame_bytes``, ``file_bytes``) feed the CLI's progress line.
+    Close it (or use ``with``) to write the ``end`` line and the gzip trailer; a file
+    that was not closed is still readable up to its last complete line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: RecordingHeader) -> None:
+        self.path = os.fspath(path)
+        self.header = header
+        self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=5, mtime=0)
+        self.frames = 0
+        self.frame_bytes = 0
+        self.entries = 0
+        self.closed = False
+        self._gz.write(header.to_json() + b"\n")
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def file_bytes(self) -> int:
+        """Compressed bytes on disk so far (grows in steps as gzip flushes blocks)."""
+        return self._raw.tell() if not self._raw.closed else os.path.getsize(self.path)
+
+    def _line(self, entry: list[Any]) -> None:
+        if self.closed:
+            return  # late events after stop (a socket closing) are not part of the recording
+        self._gz.write(orjson.dumps(entry) + b"\n")
+        self.entries += 1
+
+    def frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
+        """A raw WebSocket frame exactly as received (the ``Connector(on_frame=)`` hook)."""
+        if isinstance(frame, str):
+            self._line([Kind.FRAME, received_at, connection_id, frame])
+            self.frame_bytes += len(frame)
+        else:
+            encoded = base64.b64encode(frame).decode("ascii")
+            self._line([Kind.BINARY_FRAME, received_at, connection_id, encoded])
+            self.frame_bytes += len(frame)
+        self.frames += 1
+
+    def restart(self, at: float, topic: str, reason: str) -> None:
+        """The hub resubscribed ``topic``: messages before this point may be missing."""
+        self._line([Kind.RESTART, at, topic, reason])
+
+    def state(self, at: float, event: Any) -> None:
+        """A :class:`~rxconnector.models.ConnectionEvent`."""
+        self._line([Kind.STATE, at, encode_value(event)])
+
+    def clock(self, at: float, offset: Any) -> None:
+        """A :class:`~rxconnector.models.ClockOffset`."""
+        self._line([Kind.CLOCK, at, encode_value(offset)])
+
+    def rest_request(self, at: float, call_id: int, key: Sequence[Any]) -> None:
+        """REST call ``call_id`` started; ``key`` (its method path and arguments, already
+        JSON-ready) is written as is, so replay can compare it byte for byte."""
+        self._line([Kind.REST_REQUEST, at, call_id, list(key)])
+
+    def rest_item(self, at: float, call_id: int, item: Any) -> None:
+        self._line([Kind.REST_ITEM, at, call_id, encode_value(item)])
+
+    def rest_complete(self, at: float, call_id: int) -> None:
+        self._line([Kind.REST_COMPLETE, at, call_id])
+
+    def rest_error(self, at: float, call_id: int, error: BaseException) -> None:
+        self._line([Kind.REST_ERROR, at, call_id, encode_value(error)])
+
+    def close(self, ended_at: float | None = None) -> None:
+        """Write the ``end`` line (when ``ended_at`` is given) and finish the file."""
+        if self.closed:
+            return
+        if ended_at is not None:
+            self._line([Kind.END, ended_at])
+        self.closed = True
+        try:
+            self._gz.close()
+        finally:
+            self._raw.close()
+
+
+# -- reader -------------------------------------------------------------------------------
+
+
+class RecordingReader:
+    """Reads a recording lazily: :attr:`header` at once, entries as you iterate.
+
+    Iterating yields each entry as the decoded JSON array (``entry[0]`` is the
+    :class:`Kind`, ``entry[1]`` the time); values inside are still encoded (use
+    :func:`decode_value`). A file cut short (the recorder was killed) ends the
+    iteration at the last complete line and sets :attr:`truncated`; anything else
+    unreadable raises :class:`~rxconnector.errors.RecordingError` with the line number.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.truncated = False
+        self.ended_at: float | None = None
+        try:
+            self._file = gzip.GzipFile(self.path, "rb")
+            first = self._file.readline()
+        except FileNotFoundError:
+            raise RecordingError(self.path, "no such file") from None
+        except (gzip.BadGzipFile, EOFError, OSError) as exc:
+            raise RecordingError(self.path, f"not a gzip recording ({exc})") from None
+        self.header = RecordingHeader.from_json(first, self.path)
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        number = 1
+        lines = self._lines()
+        pending: bytes | None = None
+        for line in lines:
+            number += 1
+            if pending is not None:
+                # the previous line did not parse and was not the last one: corrupt
+                raise RecordingError(self.path, "corrupt line", number - 1)
+            try:
+                entry = loads(line)
+            except decode_error:
+                pending = line
+                continue
+            if type(entry) is not list or not entry:
+                raise RecordingError(self.path, "an entry must be a non-empty JSON array", number)
+            if entry[0] == Kind.END:
+                self.ended_at = entry[1]
+            yield entry
+        if pending is not None:
+            self.truncated = True  # a half-written last line: the recorder died mid-write
+
+    def _lines(self) -> Iterator[bytes]:
+        try:
+            yield from self._file
+        except EOFError:
+            self.truncated = True  # the gzip stream has no trailer: recorder was killed
+        except (gzip.BadGzipFile, OSError) as exc:
+            raise RecordingError(self.path, f"the compressed data is damaged ({exc})") from None
+
+
+def peek_header(path: str | os.PathLike[str]) -> RecordingHeader:
+    """Read only the header of a recording."""
+    with RecordingReader(path) as reader:
+        return reader.header
