@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -77,7 +76,6 @@ __all__ = [
     "exp",
     "expected",
     "hot",
-    "marble_run",
     "stamped",
     "ticks",
     "trades_from",
@@ -289,7 +287,8 @@ class HotStream(Observable[_T]):
 
 
 class ExpectedRecord(Recorded[_T]):
-    """A ``Recorded`` that compares errors by type and message, from either side of ``==``.
+    """A ``Recorded`` that compares errors by type (``isinstance``) and message, from
+    either side of ``==``.
 
     reactivex's ``OnError`` equality compares ``str(exception)`` only, so an expected
     ``ValueError("x")`` matches an actual ``KeyError("x")``... and a predicate record
@@ -568,12 +567,6 @@ class MarbleRun:
             factory, created=self.created, subscribed=self.subscribed, disposed=self.disposed
         )
         return observer.messages
-
-
-@contextmanager
-def marble_run(timespan: float = 1.0) -> Iterator[MarbleRun]:
-    """``with marble_run() as run:`` — a fresh :class:`MarbleRun` for one test."""
-    yield MarbleRun(timespan=timespan)
 
 
 # ------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from rxconnector.testing.marbles import (
     exp,
     expected,
     hot,
-    marble_run,
     stamped,
     ticks,
     trades_from,
@@ -174,7 +173,7 @@ class TestMarbleRun:
     """MarbleRun: one scheduler, one time frame, one start."""
 
     def test_context_manager_and_factory(self) -> None:
-        with marble_run() as run:
+        with MarbleRun() as run:
             built: list[float] = []
 
             def create() -> Observable[int]:
