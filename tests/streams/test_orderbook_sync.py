@@ -1,0 +1,578 @@
+"""Venue sync rules: scripted scenarios and property tests against a reference book."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rxconnector.models import DepthUpdate, Level, OrderBook
+from rxconnector.streams.orderbook import (
+    APPLIED,
+    BUFFERED,
+    IGNORED,
+    BinanceFuturesSync,
+    BinanceSpotSync,
+    BookRule,
+    BookSync,
+    BybitDepthSync,
+    BybitFullSync,
+    Refetch,
+    Resync,
+    make_sync,
+    snapshot_limit_for,
+    snapshot_retry_delay,
+)
+
+D = Decimal
+
+
+def lv(price: int | str, qty: int | str) -> Level:
+    return (D(price), D(qty))
+
+
+def upd(
+    first: int,
+    final: int,
+    bids: tuple[Level, ...] = (),
+    asks: tuple[Level, ...] = (),
+    *,
+    pu: int | None = None,
+    seq: int | None = None,
+    snapshot: bool = False,
+    symbol: str = "BTCUSDT",
+) -> DepthUpdate:
+    return DepthUpdate(
+        symbol, first, final, bids, asks, event_time=1000 + final, received_at=2000.0 + final,
+        prev_final_update_id=pu, sequence=seq, is_snapshot=snapshot,
+    )  # fmt: skip
+
+
+def snap(
+    update_id: int, bids: tuple[Level, ...], asks: tuple[Level, ...], symbol: str = "BTCUSDT"
+) -> OrderBook:
+    return OrderBook(symbol, bids, asks, update_id, event_time=0, received_at=3000.0)
+
+
+BIDS = (lv(10, 1), lv(9, 1))
+ASKS = (lv(11, 1), lv(12, 1))
+
+
+class TestSnapshotLimits:
+    """The REST snapshot size follows the shown depth with headroom, within the weight tiers."""
+
+    def test_binance_spot_tiers(self) -> None:
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5) == 100
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 10) == 100
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 20) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 100) == 1000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 101) == 5000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5000) == 5000
+
+    def test_other_venues(self) -> None:
+        assert snapshot_limit_for(BookRule.BINANCE_USDM, 20) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_USDM, 500) == 1000
+        assert snapshot_limit_for(BookRule.BYBIT_DEPTH, 50) is None
+        assert snapshot_limit_for(BookRule.BYBIT_FULL, 50) == 10_000
+
+    def test_depth_beyond_any_snapshot_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="deeper than the snapshot limit"):
+            make_sync(BookRule.BINANCE_USDM, 2000)
+        with pytest.raises(ValueError, match="depth must be >= 1"):
+            make_sync(BookRule.BINANCE_SPOT, 0)
+        with pytest.raises(ValueError, match="window"):
+            make_sync(BookRule.BYBIT_DEPTH, 50, window=20)
+
+    def test_retry_delay_is_capped_exponential(self) -> None:
+        assert [snapshot_retry_delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+        assert snapshot_retry_delay(50) == 30.0
+
+    def test_make_sync_picks_the_machine(self) -> None:
+        assert isinstance(make_sync(BookRule.BINANCE_SPOT, 5), BinanceSpotSync)
+        assert isinstance(make_sync(BookRule.BINANCE_USDM, 5), BinanceFuturesSync)
+        assert isinstance(make_sync(BookRule.BYBIT_DEPTH, 5), BybitDepthSync)
+        assert isinstance(make_sync(BookRule.BYBIT_FULL, 5), BybitFullSync)
+        assert repr(BookRule.BYBIT_FULL) == "BookRule.BYBIT_FULL"
+        assert repr(APPLIED) == "Step.APPLIED"
+
+
+class TestBinanceSpot:
+    """PROTOCOL.md §A1.5, step by step."""
+
+    def test_buffer_then_sync_applies_the_overlapping_event(self) -> None:
+        sync = BinanceSpotSync(2)
+        assert sync.on_update(upd(1, 3, (lv(10, 5),))) is BUFFERED
+        assert sync.wants_snapshot
+        assert sync.on_update(upd(4, 6, (), (lv(11, 7),))) is BUFFERED
+        assert sync.on_snapshot(snap(4, BIDS, ASKS)) is APPLIED  # drops 1..3, applies 4..6
+        assert sync.live and not sync.wants_snapshot
+        view = sync.view()
+        assert view.bids == BIDS and view.asks == (lv(11, 7), lv(12, 1))
+        assert (view.update_id, view.event_time, view.received_at) == (6, 1006, 2006.0)
+
+    def test_snapshot_older_than_first_event_is_refetched(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(10, 12))
+        outcome = sync.on_snapshot(snap(9, BIDS, ASKS))
+        assert isinstance(outcome, Refetch) and "9 < first buffered U 10" in outcome.reason
+        assert sync.wants_snapshot and not sync.live
+        assert sync.on_snapshot(snap(10, BIDS, ASKS)) is APPLIED
+
+    def test_snapshot_newer_than_every_buffered_event(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 3))
+        assert sync.on_snapshot(snap(8, BIDS, ASKS)) is APPLIED
+        view = sync.view()
+        assert (view.update_id, view.received_at, view.symbol) == (8, 3000.0, "BTCUSDT")
+        assert sync.on_update(upd(5, 8)) is APPLIED  # u == local: harmless re-apply
+        assert sync.on_update(upd(4, 7)) is IGNORED  # u < local
+        assert sync.on_update(upd(9, 9, (lv(10, 2),))) is APPLIED
+        assert sync.view().bids[0] == lv(10, 2)
+
+    def test_live_gap_resyncs_and_rebuffers_the_event(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        outcome = sync.on_update(upd(3, 4))
+        assert isinstance(outcome, Resync) and "gap" in outcome.reason
+        assert not sync.live and sync.buffered == 1 and sync.wants_snapshot
+
+    def test_gap_while_buffering_restarts_the_buffer(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 2))
+        sync.on_update(upd(5, 6))  # 3..4 missing: only this event stays
+        assert sync.buffered == 1
+        assert sync.on_update(upd(3, 4)) is IGNORED  # stale relative to the buffer
+        assert isinstance(sync.on_snapshot(snap(2, BIDS, ASKS)), Refetch)  # 2 < U 5
+
+    def test_snapshot_without_buffer_or_when_live_is_ignored(self) -> None:
+        sync = BinanceSpotSync(2)
+        assert sync.on_snapshot(snap(1, BIDS, ASKS)) is IGNORED
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        assert sync.on_snapshot(snap(5, (), ())) is IGNORED
+
+    def test_crossed_book_is_corruption(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        outcome = sync.on_update(upd(2, 2, (lv(11, 1),)))
+        assert isinstance(outcome, Resync) and "crossed" in outcome.reason
+        assert not sync.live and sync.buffered == 0
+
+    def test_coverage_exhaustion_resyncs(self) -> None:
+        sync = BinanceSpotSync(2, snapshot_limit=2)
+        sync.on_update(upd(1, 1))
+        assert sync.on_snapshot(snap(1, BIDS, ASKS)) is APPLIED
+        outcome = sync.on_update(upd(2, 2, (lv(10, 0),)))
+        assert isinstance(outcome, Resync) and "coverage" in outcome.reason
+
+    def test_restart_marker(self) -> None:
+        sync = BinanceSpotSync(2)
+        assert sync.restart("reconnect") is IGNORED  # nothing to lose yet
+        sync.on_update(upd(1, 1))
+        outcome = sync.restart("reconnect")
+        assert isinstance(outcome, Resync) and "reconnect" in outcome.reason
+        assert sync.buffered == 0 and not sync.wants_snapshot
+
+    def test_buffer_overflow_restarts_buffering(self) -> None:
+        sync = BinanceSpotSync(2, max_buffer=3)
+        for i in range(1, 6):
+            sync.on_update(upd(i, i))
+        assert sync.buffered == 2  # cleared at the 4th, then 4 and 5
+
+    def test_first_remaining_event_must_contain_last_update_id_plus_one(self) -> None:
+        """Cannot happen with a gap-free buffer; guarded anyway as §A1.5 step 5 demands."""
+        sync = BinanceSpotSync(2)
+        sync._buffer.extend([upd(1, 2), upd(6, 7)])  # forge a gapped buffer
+        outcome = sync.on_snapshot(snap(3, BIDS, ASKS))
+        assert isinstance(outcome, Refetch) and "does not contain" in outcome.reason
+        assert sync.buffered == 0
+
+
+class TestBinanceFutures:
+    """PROTOCOL.md §B: U <= lastUpdateId <= u for the first event, then pu == previous u."""
+
+    def test_pu_chain(self) -> None:
+        sync = BinanceFuturesSync(2)
+        sync.on_update(upd(100, 105, pu=90))
+        sync.on_update(upd(108, 110, (lv(10, 3),), pu=105))
+        # lastUpdateId 107 falls in the hole before U=108: §B step 5 does not hold
+        assert isinstance(sync.on_snapshot(snap(107, BIDS, ASKS)), Refetch)
+        assert sync.on_snapshot(snap(108, BIDS, ASKS)) is APPLIED
+        assert sync.view().bids[0] == lv(10, 3)
+        assert sync.on_update(upd(115, 120, pu=110)) is APPLIED
+        assert sync.on_update(upd(115, 120, pu=110)) is IGNORED  # duplicate
+        outcome = sync.on_update(upd(130, 131, pu=125))
+        assert isinstance(outcome, Resync) and "pu=125 != previous u 120" in outcome.reason
+        assert sync.wants_snapshot
+
+    def test_first_event_must_straddle_the_snapshot(self) -> None:
+        sync = BinanceFuturesSync(2)
+        sync.on_update(upd(100, 105, pu=90))
+        assert isinstance(sync.on_snapshot(snap(99, BIDS, ASKS)), Refetch)
+        assert sync.on_snapshot(snap(105, BIDS, ASKS)) is APPLIED  # u == lastUpdateId kept
+
+    def test_snapshot_newer_than_buffer_waits_for_the_straddling_event(self) -> None:
+        sync = BinanceFuturesSync(2)
+        sync.on_update(upd(100, 105, pu=90))
+        assert sync.on_snapshot(snap(107, BIDS, ASKS)) is APPLIED  # book = snapshot
+        assert sync.on_update(upd(100, 106, pu=90)) is IGNORED  # u < lastUpdateId
+        assert sync.on_update(upd(106, 109, pu=105)) is APPLIED  # 106 <= 107 <= 109
+        outcome = BinanceFuturesSync(2)
+        outcome.on_update(upd(100, 105, pu=90))
+        outcome.on_snapshot(snap(107, BIDS, ASKS))
+        gap = outcome.on_update(upd(108, 109, pu=105))
+        assert isinstance(gap, Resync) and "U=108 > lastUpdateId 107" in gap.reason
+
+    def test_chain_break_while_buffering(self) -> None:
+        sync = BinanceFuturesSync(2)
+        sync.on_update(upd(100, 105, pu=90))
+        sync.on_update(upd(110, 112, pu=107))
+        assert sync.buffered == 1
+        assert sync.on_update(upd(100, 105, pu=90)) is IGNORED
+
+
+class TestBybitDepth:
+    """§C1 orderbook.{depth}: snapshots reset, deltas apply, stale data is ignored."""
+
+    def test_delta_before_snapshot_waits(self) -> None:
+        sync = BybitDepthSync(2)
+        assert sync.on_update(upd(5, 5, (lv(10, 1),), seq=50)) is IGNORED
+        assert not sync.wants_snapshot  # no REST for this rule
+        assert sync.on_update(upd(6, 6, BIDS, ASKS, seq=60, snapshot=True)) is APPLIED
+        assert sync.on_update(upd(7, 7, (lv(10, 4),), seq=70)) is APPLIED
+        assert sync.view().bids == (lv(10, 4), lv(9, 1))
+
+    def test_stale_and_backwards_messages_are_ignored(self) -> None:
+        sync = BybitDepthSync(2)
+        sync.on_update(upd(6, 6, BIDS, ASKS, seq=60, snapshot=True))
+        assert sync.on_update(upd(7, 7, (lv(10, 4),), seq=55)) is IGNORED  # seq backwards
+        assert sync.on_update(upd(6, 6, (lv(10, 4),), seq=61)) is IGNORED  # u not above
+        assert sync.on_update(upd(5, 5, (), (), seq=50, snapshot=True)) is IGNORED  # old snapshot
+        assert sync.view().bids == BIDS
+
+    def test_u_equals_one_overwrites(self) -> None:
+        sync = BybitDepthSync(2)
+        sync.on_update(upd(500, 500, BIDS, ASKS, seq=60, snapshot=True))
+        assert sync.on_update(upd(1, 1, (lv(8, 1),), (lv(13, 1),), seq=1, snapshot=True)) is APPLIED
+        assert sync.view().bids == (lv(8, 1),) and sync.view().update_id == 1
+        assert sync.on_update(upd(2, 2, (lv(8, 2),), seq=2)) is APPLIED
+
+    def test_window_trims_levels_that_left_it(self) -> None:
+        sync = BybitDepthSync(1, window=2)
+        sync.on_update(upd(1, 1, BIDS, ASKS, snapshot=True))
+        sync.on_update(upd(2, 2, (lv("10.5", 1),)))
+        assert sync.book.bid_count == 2
+
+    def test_crossed_waits_for_the_next_snapshot(self) -> None:
+        sync = BybitDepthSync(2)
+        sync.on_update(upd(1, 1, BIDS, ASKS, snapshot=True))
+        outcome = sync.on_update(upd(2, 2, (lv(12, 1),)))
+        assert isinstance(outcome, Resync) and "crossed" in outcome.reason
+        assert sync.on_update(upd(3, 3, (lv(9, 2),))) is IGNORED
+        assert sync.on_update(upd(4, 4, BIDS, ASKS, snapshot=True)) is APPLIED
+
+
+class TestBybitFull:
+    """§C1 orderbook.full: consecutive u with a REST snapshot."""
+
+    def test_sync_and_gap(self) -> None:
+        sync = BybitFullSync(2)
+        for u in (10, 11, 12):
+            assert sync.on_update(upd(u, u, (lv(10, u),), seq=u * 10)) is BUFFERED
+        assert isinstance(sync.on_snapshot(snap(8, BIDS, ASKS)), Refetch)  # 8 + 1 < 10
+        assert sync.on_snapshot(snap(11, BIDS, ASKS)) is APPLIED  # applies 12 only
+        assert sync.view().bids[0] == lv(10, 12)
+        assert sync.on_update(upd(12, 12)) is IGNORED
+        outcome = sync.on_update(upd(14, 14))
+        assert isinstance(outcome, Resync) and "u=14 after local u 12" in outcome.reason
+        assert sync.wants_snapshot
+
+    def test_u_one_restarts(self) -> None:
+        sync = BybitFullSync(2)
+        sync.on_update(upd(10, 10))
+        sync.on_snapshot(snap(10, BIDS, ASKS))
+        outcome = sync.on_update(upd(1, 1, snapshot=True))
+        assert isinstance(outcome, Resync) and "u == 1" in outcome.reason
+        assert sync.on_snapshot(snap(1, BIDS, ASKS)) is APPLIED
+
+    def test_buffer_rules(self) -> None:
+        sync = BybitFullSync(2)
+        sync.on_update(upd(10, 10, seq=100))
+        assert sync.on_update(upd(11, 11, seq=90)) is IGNORED  # seq went backwards
+        sync.on_update(upd(13, 13, seq=130))  # discontinuity: restart at 13
+        assert sync.buffered == 1
+        assert sync.on_snapshot(snap(12, BIDS, ASKS)) is APPLIED
+
+
+# ------------------------------------------------------------------------------------
+# Property tests: a random true history, a perturbed delivery, snapshots at random
+# times; every emitted view must equal the reference book at its update id.
+# ------------------------------------------------------------------------------------
+
+BID_PRICES = [D(p) for p in range(1, 9)]
+ASK_PRICES = [D(p) for p in range(11, 19)]
+QTYS = [D(0), D(1), D(2), D("3.5")]
+
+change = st.tuples(st.booleans(), st.integers(0, 7), st.sampled_from(QTYS))
+initial_side = st.dictionaries(st.integers(0, 7), st.sampled_from(QTYS[1:]))
+
+
+class Truth:
+    """The exchange's real book: atomic changes with ids; events aggregate id ranges."""
+
+    def __init__(self, bids: dict[int, Decimal], asks: dict[int, Decimal]) -> None:
+        self.initial = ({BID_PRICES[i]: q for i, q in bids.items()},
+                        {ASK_PRICES[i]: q for i, q in asks.items()})  # fmt: skip
+        self.changes: list[tuple[int, bool, Decimal, Decimal]] = []
+
+    def state(self, upto: int) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        bids, asks = dict(self.initial[0]), dict(self.initial[1])
+        for ident, is_bid, price, qty in self.changes:
+            if ident > upto:
+                break
+            side = bids if is_bid else asks
+            if qty:
+                side[price] = qty
+            else:
+                side.pop(price, None)
+        return bids, asks
+
+    def top(self, upto: int, depth: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        bids, asks = self.state(upto)
+        return (tuple(sorted(bids.items(), reverse=True)[:depth]),
+                tuple(sorted(asks.items())[:depth]))  # fmt: skip
+
+    def snapshot(self, upto: int, limit: int | None) -> OrderBook:
+        bids, asks = self.top(upto, limit or 10**6)
+        return snap(upto, bids, asks)
+
+
+@st.composite
+def histories(draw: st.DrawFn, holes: bool) -> tuple[Truth, list[DepthUpdate]]:
+    truth = Truth(draw(initial_side), draw(initial_side))
+    events: list[DepthUpdate] = []
+    ident = draw(st.integers(1, 5))
+    previous_final = ident - 1
+    for _ in range(draw(st.integers(1, 14))):
+        merged: dict[tuple[bool, Decimal], Decimal] = {}
+        first = None
+        for _ in range(draw(st.integers(1, 3))):
+            if holes:
+                ident += draw(st.integers(0, 2))
+            is_bid, index, qty = draw(change)
+            price = (BID_PRICES if is_bid else ASK_PRICES)[index]
+            truth.changes.append((ident, is_bid, price, qty))
+            merged[(is_bid, price)] = qty
+            first = ident if first is None else first
+            ident += 1
+        assert first is not None
+        final = ident - 1
+        bids = tuple((p, q) for (b, p), q in merged.items() if b)
+        asks = tuple((p, q) for (b, p), q in merged.items() if not b)
+        events.append(upd(first, final, bids, asks, pu=previous_final, seq=final * 10))
+        previous_final = final
+    return truth, events
+
+
+ACTIONS = st.sampled_from(["send", "send", "send", "drop", "dup", "swap", "replay"])
+
+
+def deliver(
+    events: list[DepthUpdate], actions: list[str], replay_picks: list[int]
+) -> list[DepthUpdate]:
+    """The stream as received: events dropped, duplicated, swapped or replayed late."""
+    out: list[DepthUpdate] = []
+    i = 0
+    picks = iter(replay_picks)
+    while i < len(events):
+        action = actions[i % len(actions)] if actions else "send"
+        if action == "drop":
+            i += 1
+            continue
+        if action == "swap" and i + 1 < len(events):
+            out += [events[i + 1], events[i]]
+            i += 2
+            continue
+        out.append(events[i])
+        if action == "dup":
+            out.append(events[i])
+        if action == "replay":
+            out.append(events[next(picks, 0) % (i + 1)])
+        i += 1
+    return out
+
+
+def run_rest_rule(
+    sync: BookSync,
+    truth: Truth,
+    stream: list[DepthUpdate],
+    data: st.DataObject,
+    limit: int | None,
+    depth: int,
+    final_id: int,
+) -> int:
+    """Feed ``stream``; snapshots arrive at random times with random freshness.
+
+    Returns how many views were checked against the reference.
+    """
+    checked = 0
+    position = 0  # the newest id the exchange has reached
+
+    def check(outcome: object) -> None:
+        nonlocal checked
+        if outcome is APPLIED:
+            view = sync.view()
+            assert (view.bids, view.asks) == truth.top(view.update_id, depth), (
+                f"wrong book at update {view.update_id}"
+            )
+            checked += 1
+        if isinstance(outcome, Resync):
+            assert not sync.live
+
+    def offer_snapshot() -> None:
+        while sync.wants_snapshot and data.draw(st.booleans(), label="snapshot now"):
+            lag = data.draw(st.integers(-6, 3), label="snapshot lag")
+            at = max(0, min(final_id, position + lag))
+            check(sync.on_snapshot(truth.snapshot(at, limit)))
+
+    for event in stream:
+        position = max(position, event.final_update_id)
+        check(sync.on_update(event))
+        offer_snapshot()
+    return checked
+
+
+class TestNeverWrong:
+    """Gaps, duplicates, stale and out-of-order events yield the reference book or a resync."""
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        histories(holes=False),
+        st.lists(ACTIONS, max_size=14),
+        st.lists(st.integers(0, 100), max_size=5),
+        st.sampled_from([None, 2, 3, 5]),
+        st.data(),
+    )
+    def test_binance_spot(self, history, actions, picks, limit, data) -> None:  # type: ignore[no-untyped-def]
+        truth, events = history
+        depth = 2
+        sync = BinanceSpotSync(depth, snapshot_limit=limit)
+        stream = deliver(events, actions, picks)
+        run_rest_rule(sync, truth, stream, data, limit, depth, events[-1].final_update_id)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        histories(holes=True),
+        st.lists(ACTIONS, max_size=14),
+        st.lists(st.integers(0, 100), max_size=5),
+        st.sampled_from([None, 2, 3, 5]),
+        st.data(),
+    )
+    def test_binance_futures(self, history, actions, picks, limit, data) -> None:  # type: ignore[no-untyped-def]
+        truth, events = history
+        depth = 2
+        sync = BinanceFuturesSync(depth, snapshot_limit=limit)
+        stream = deliver(events, actions, picks)
+        run_rest_rule(sync, truth, stream, data, limit, depth, events[-1].final_update_id)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        histories(holes=False),
+        st.lists(ACTIONS, max_size=14),
+        st.lists(st.integers(0, 100), max_size=5),
+        st.data(),
+    )
+    def test_bybit_full(self, history, actions, picks, data) -> None:  # type: ignore[no-untyped-def]
+        truth, events = history
+        # orderbook.full: one u per packet. Re-express each event as a single-id packet
+        # whose u is its position (the atomic history is re-based the same way).
+        rebased = Truth({}, {})
+        rebased.initial = truth.initial
+        packets = []
+        for n, event in enumerate(events, start=1):
+            for ident, is_bid, price, qty in truth.changes:
+                if event.first_update_id <= ident <= event.final_update_id:
+                    rebased.changes.append((n, is_bid, price, qty))
+            packets.append(upd(n, n, event.bids, event.asks, seq=n * 10))
+        depth = 2
+        sync = BybitFullSync(depth, snapshot_limit=None)
+        stream = deliver(packets, actions, picks)
+        run_rest_rule(sync, rebased, stream, data, None, depth, len(packets))
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        histories(holes=False),
+        st.lists(st.sampled_from(["send", "send", "dup", "replay", "snapshot"]), max_size=14),
+        st.lists(st.integers(0, 100), max_size=5),
+        st.integers(0, 3),
+    )
+    def test_bybit_depth(self, history, actions, picks, lead_in) -> None:  # type: ignore[no-untyped-def]
+        """Detectable faults only: lost or reordered deltas are invisible on these streams."""
+        truth, events = history
+        depth = 2
+        sync = BybitDepthSync(depth)
+        stream: list[DepthUpdate] = []
+        # Deltas may arrive before the first snapshot; the snapshot is the state at the
+        # last lead-in event, as Bybit sends it after subscribing.
+        lead = min(lead_in, len(events) - 1)
+        stream += events[:lead]
+        base = events[lead - 1].final_update_id if lead else events[0].first_update_id - 1
+        bids, asks = truth.top(base, 10**6)
+        stream.append(upd(base, base, bids, asks, seq=base * 10, snapshot=True))
+        body = events[lead:]
+        pick = iter(picks)
+        for i, event in enumerate(body):
+            action = actions[i % len(actions)] if actions else "send"
+            stream.append(event)
+            if action == "dup":
+                stream.append(event)
+            elif action == "replay":
+                stream.append(body[next(pick, 0) % (i + 1)])
+            elif action == "snapshot":
+                u = event.final_update_id
+                b, a = truth.top(u, 10**6)
+                stream.append(upd(u, u, b, a, seq=u * 10, snapshot=True))
+        checked = 0
+        for message in stream:
+            outcome = sync.on_update(message)
+            if outcome is APPLIED:
+                view = sync.view()
+                assert (view.bids, view.asks) == truth.top(view.update_id, depth)
+                checked += 1
+        assert checked >= 1
+
+
+class TestLiveness:
+    """With a clean stream and a fresh snapshot every REST rule goes live and stays right."""
+
+    @settings(max_examples=100, deadline=None)
+    @given(histories(holes=False), st.integers(0, 3))
+    def test_spot_reaches_the_end(self, history, snapshot_after) -> None:  # type: ignore[no-untyped-def]
+        truth, events = history
+        sync = BinanceSpotSync(3)
+        n = min(snapshot_after, len(events) - 1)
+        for event in events[: n + 1]:
+            sync.on_update(event)
+        assert sync.on_snapshot(truth.snapshot(events[n].first_update_id, None)) is APPLIED
+        for event in events[n + 1 :]:
+            assert sync.on_update(event) is APPLIED
+        final = events[-1].final_update_id
+        assert (sync.view().bids, sync.view().asks) == truth.top(final, 3)
+
+    @settings(max_examples=100, deadline=None)
+    @given(histories(holes=True), st.integers(0, 3))
+    def test_futures_reaches_the_end(self, history, snapshot_after) -> None:  # type: ignore[no-untyped-def]
+        truth, events = history
+        sync = BinanceFuturesSync(3)
+        n = min(snapshot_after, len(events) - 1)
+        for event in events[: n + 1]:
+            sync.on_update(event)
+        assert sync.on_snapshot(truth.snapshot(events[n].final_update_id, None)) is APPLIED
+        for event in events[n + 1 :]:
+            assert sync.on_update(event) is APPLIED
+        final = events[-1].final_update_id
+        assert (sync.view().bids, sync.view().asks) == truth.top(final, 3)
