@@ -9,7 +9,10 @@ reading the file top to bottom *is* the live order of events::
     {"format": "rxconnector-recording", "version": 1, "exchange": "binance", ...}
     ["f", 1700000000123.4, "binance-1", "{\"stream\":\"btcusdt@trade\",\"data\":{...}}"]
     ["b", t, connection_id, "<base64>"]         a binary WebSocket frame
-    ["x", t, topic, reason]                     the hub restarted ``topic`` (StreamRestart)
+    ["d", t, connection_id, frame]              a frame the live hub did not deliver
+    ["D", t, connection_id, "<base64>"]         ... binary
+    ["x", t, topic, reason]                     the next message of ``topic`` was preceded
+                                                by a StreamRestart marker
     ["s", t, <ConnectionEvent>]                 a connection-state event
     ["o", t, <ClockOffset>]                     a clock measurement
     ["q", t, call_id, key]                      a REST call was subscribed
@@ -25,6 +28,14 @@ one level higher, as the models the venue REST object produced (``q``/``n``/``c`
 because they are consumed by the connector's own machinery (order-book snapshots, trade
 back-fill) whose *timing* matters more than their wire shape: the replayed snapshot
 arrives exactly between the same two frames as it did live.
+
+Why ``d`` lines: the live hub drops some frames it receives (control messages, the
+old connection's copies during a make-before-break rotation, frames of a topic just
+unsubscribed). A recording connector notes which frames the hub actually delivered, so
+replay delivers exactly those, without re-deriving the hub's connection bookkeeping.
+A writer used without that tracking (``track_delivery=False``) writes every frame as
+delivered. Likewise the ``x`` line is written *before* the frame whose message the
+marker preceded, so replay emits it at the same place.
 
 Why gzip JSON lines: appendable while recording, streamable while replaying (memory
 stays flat for any file size), readable with ``zcat | jq``, and a recording cut short
@@ -84,6 +95,8 @@ class Kind:
 
     FRAME: Final = "f"
     BINARY_FRAME: Final = "b"
+    DROPPED_FRAME: Final = "d"
+    DROPPED_BINARY_FRAME: Final = "D"
     RESTART: Final = "x"
     STATE: Final = "s"
     CLOCK: Final = "o"
@@ -293,17 +306,31 @@ class RecordingWriter:
     (``frames``, ``frame_bytes``, ``file_bytes``) feed the CLI's progress line.
     Close it (or use ``with``) to write the ``end`` line and the gzip trailer; a file
     that was not closed is still readable up to its last complete line.
+
+    With ``track_delivery=True`` the newest frame is held back until the next entry:
+    :meth:`delivered` marks it as delivered by the hub (else it is written as a ``d``
+    line), and a :meth:`restart` marker is written before it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], header: RecordingHeader) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: RecordingHeader,
+        *,
+        track_delivery: bool = False,
+    ) -> None:
         self.path = os.fspath(path)
         self.header = header
+        self._track = track_delivery
         self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=5, mtime=0)
         self.frames = 0
         self.frame_bytes = 0
         self.entries = 0
         self.closed = False
+        #: the held frame (track_delivery): [kind, t, connection id, data] and its state
+        self._held: list[Any] | None = None
+        self._held_delivered = False
         self._gz.write(header.to_json() + b"\n")
 
     def __enter__(self) -> RecordingWriter:
@@ -322,26 +349,58 @@ class RecordingWriter:
         """Compressed bytes on disk so far (grows in steps as gzip flushes blocks)."""
         return self._raw.tell() if not self._raw.closed else os.path.getsize(self.path)
 
-    def _line(self, entry: list[Any]) -> None:
-        if self.closed:
-            return  # late events after stop (a socket closing) are not part of the recording
+    def _write(self, entry: list[Any]) -> None:
         self._gz.write(orjson.dumps(entry) + b"\n")
         self.entries += 1
 
+    def _flush_held(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._held_delivered:
+                held[0] = Kind.DROPPED_FRAME if held[0] == Kind.FRAME else Kind.DROPPED_BINARY_FRAME
+            self._write(held)
+
+    def _line(self, entry: list[Any]) -> None:
+        if self.closed:
+            return  # late events after stop (a socket closing) are not part of the recording
+        if self._held is not None:
+            self._flush_held()
+        self._write(entry)
+
     def frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
         """A raw WebSocket frame exactly as received (the ``Connector(on_frame=)`` hook)."""
+        if self.closed:
+            return
         if isinstance(frame, str):
-            self._line([Kind.FRAME, received_at, connection_id, frame])
-            self.frame_bytes += len(frame)
+            entry = [Kind.FRAME, received_at, connection_id, frame]
         else:
-            encoded = base64.b64encode(frame).decode("ascii")
-            self._line([Kind.BINARY_FRAME, received_at, connection_id, encoded])
-            self.frame_bytes += len(frame)
+            entry = [
+                Kind.BINARY_FRAME,
+                received_at,
+                connection_id,
+                base64.b64encode(frame).decode(),
+            ]
         self.frames += 1
+        self.frame_bytes += len(frame)
+        if self._track:
+            if self._held is not None:
+                self._flush_held()
+            self._held = entry
+            self._held_delivered = False
+        else:
+            self._write(entry)
+
+    def delivered(self) -> None:
+        """The hub delivered (a message of) the newest frame to a feed."""
+        self._held_delivered = True
 
     def restart(self, at: float, topic: str, reason: str) -> None:
-        """The hub resubscribed ``topic``: messages before this point may be missing."""
-        self._line([Kind.RESTART, at, topic, reason])
+        """The hub resubscribed ``topic``: messages before this point may be missing.
+
+        Written before a held frame: the marker precedes that frame's message."""
+        if not self.closed:
+            self._write([Kind.RESTART, at, topic, reason])
 
     def state(self, at: float, event: Any) -> None:
         """A :class:`~rxconnector.models.ConnectionEvent`."""
@@ -369,6 +428,7 @@ class RecordingWriter:
         """Write the ``end`` line (when ``ended_at`` is given) and finish the file."""
         if self.closed:
             return
+        self._flush_held()
         if ended_at is not None:
             self._line([Kind.END, ended_at])
         self.closed = True

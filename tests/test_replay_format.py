@@ -285,3 +285,57 @@ class TestDamagedFiles:
         assert 0 < len(entries) < 5000
         assert [e[1] for e in entries] == [T0 + i for i in range(len(entries))]
         assert all(orjson.loads(e[3])["i"] == i for i, e in enumerate(entries))
+
+
+class TestDeliveryTracking:
+    """With track_delivery the writer marks frames the hub did not deliver and puts
+    restart markers before the frame whose message they preceded."""
+
+    def _entries(self, path: Path) -> list[list[object]]:
+        with RecordingReader(path) as reader:
+            return list(reader)
+
+    def test_undelivered_frames_become_d_lines(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.gz"
+        with RecordingWriter(path, _header(), track_delivery=True) as writer:
+            writer.frame("c1", T0 + 1, '{"a":1}')
+            writer.delivered()
+            writer.frame("c1", T0 + 2, '{"result":null,"id":1}')
+            writer.frame("c2", T0 + 3, b"\x01")
+            writer.frame("c2", T0 + 4, b"\x02")
+            writer.delivered()
+            writer.frame("c1", T0 + 5, '{"a":2}')
+        kinds = [(e[0], e[1]) for e in self._entries(path)]
+        assert kinds == [("f", T0 + 1), ("d", T0 + 2), ("D", T0 + 3), ("b", T0 + 4), ("d", T0 + 5)]
+
+    def test_restart_goes_before_the_held_frame(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.gz"
+        with RecordingWriter(path, _header(), track_delivery=True) as writer:
+            writer.frame("c1", T0 + 1, '{"a":1}')
+            writer.delivered()
+            writer.frame("c1", T0 + 2, '{"a":2}')
+            writer.restart(T0 + 2.5, "a", "reconnected")
+            writer.delivered()
+            writer.rest_request(T0 + 3, 1, [["depth_snapshot", ["X", 5], {}]])
+            writer.close(T0 + 4)
+        kinds = [e[0] for e in self._entries(path)]
+        assert kinds == ["f", "x", "f", "q", "end"]
+
+    def test_other_lines_flush_the_held_frame_first(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.gz"
+        with RecordingWriter(path, _header(), track_delivery=True) as writer:
+            writer.frame("c1", T0 + 1, '{"a":1}')
+            writer.delivered()
+            writer.state(T0 + 2, ConnectionEvent(ConnectionState.STALE, "c1", "ws://x", T0))
+            writer.delivered()  # nothing held any more: no effect on the next frame
+            writer.frame("c1", T0 + 3, '{"a":2}')
+        kinds = [e[0] for e in self._entries(path)]
+        assert kinds == ["f", "s", "d"]
+
+    def test_without_tracking_every_frame_is_delivered(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.gz"
+        with RecordingWriter(path, _header()) as writer:
+            writer.frame("c1", T0 + 1, '{"a":1}')
+            writer.restart(T0 + 2, "a", "why")
+            writer.frame("c1", T0 + 3, '{"a":2}')
+        assert [e[0] for e in self._entries(path)] == ["f", "x", "f"]
