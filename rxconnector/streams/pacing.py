@@ -59,15 +59,20 @@ class RollingWindow:
         times = self._times
         if not times:
             return 0.0
-        if times[-1] - now > self.window:
-            # The clock went backwards (wall clock stepped by NTP): the recorded times are
-            # meaningless now; forget them rather than stall for the size of the step.
-            times.clear()
-            return 0.0
         earliest = times[-1] if times[-1] > now else now
         if len(times) == self.limit:
             earliest = max(earliest, times[0] + self.window)
         return earliest - now
+
+    def forget_if_ahead_of(self, now: float) -> None:
+        """Drop the history if its newest event lies more than a window after ``now``.
+
+        Only for callers that record events at "now" (the :class:`Pacer`): for them that
+        can only mean the clock was stepped back (an NTP step of the wall clock), and the
+        old times would otherwise stall sending for the size of the step.
+        """
+        if self._times and self._times[-1] - now > self.window:
+            self._times.clear()
 
     def record(self, at: float) -> None:
         """Count one event at time ``at``."""
@@ -147,6 +152,7 @@ class Pacer(Generic[_T]):
         try:
             while (self._urgent or self._normal) and not self._disposed:
                 now = scheduler_seconds(self._scheduler)
+                self._window.forget_if_ahead_of(now)
                 wait = self._window.delay(now)
                 if wait > 0.0:
                     self._timer = self._scheduler.schedule_relative(wait, self._on_timer)

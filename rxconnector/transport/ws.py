@@ -376,7 +376,7 @@ def stale_watchdog(
 
         -C-f-f---------
         [ stale_watchdog(4) ]
-        -C-f-f-----(S#)        S: STALE event, #: StaleConnectionError
+        -C-f-f---(S,#)         S: STALE event, #: StaleConnectionError
 
     Watching starts at :class:`Connected`. ``data_count()`` is the number of data
     messages so far (default: frames seen here; the hub counts routed data only, so acks

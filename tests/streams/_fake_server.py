@@ -64,12 +64,15 @@ class FakeBinanceServer:
         window: float = 1.0,
         reject: Iterable[str] = (),
         acknowledge: bool = True,
+        refuse_with: int | None = None,
     ) -> None:
         self.max_streams = max_streams
         self.max_messages = max_messages
         self.window = window
         self.reject = set(reject)
         self.acknowledge = acknowledge
+        self.refuse_with = refuse_with  # HTTP status for every handshake (429, 418 ...)
+        self.refused = 0
         self.connections: list[ServerConn] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -141,7 +144,10 @@ class FakeBinanceServer:
 
     # ------------------------------------------------------------------ protocol
 
-    async def _handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_with is not None:
+            self.refused += 1
+            return web.Response(status=self.refuse_with, headers={"Retry-After": "7"})
         ws = web.WebSocketResponse(autoping=False)  # see (and count) pings and pongs
         await ws.prepare(request)
         conn = ServerConn(len(self.connections) + 1, request.path, ws)

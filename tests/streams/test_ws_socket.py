@@ -1,0 +1,237 @@
+"""The WebSocket source on real sockets (127.0.0.1): frames, pongs, pacing, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from _fake_server import FakeBinanceServer
+from reactivex import Observable
+
+from rxconnector.config import ConnectionConfig
+from rxconnector.errors import (
+    ConnectError,
+    RateLimitError,
+    TransportError,
+    WebSocketClosedError,
+)
+from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.transport.ws import (
+    Connected,
+    OwnedTasks,
+    SocketSpec,
+    WsItem,
+    connect_once,
+    websocket,
+)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBinanceServer]:
+    async with FakeBinanceServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+class Collector:
+    """Observer that keeps items and the terminal error."""
+
+    def __init__(self) -> None:
+        self.items: list[WsItem] = []
+        self.error: Exception | None = None
+
+    def on_next(self, item: WsItem) -> None:
+        self.items.append(item)
+
+    def on_error(self, error: Exception) -> None:
+        self.error = error
+
+    @property
+    def frames(self) -> list[tuple[float, Any]]:
+        return [i for i in self.items if isinstance(i, tuple)]
+
+    @property
+    def link(self) -> Any:
+        return next(i.link for i in self.items if isinstance(i, Connected))
+
+    async def wait(self, predicate: Any, within: float = 3.0) -> None:
+        deadline = time.monotonic() + within
+        while not predicate():
+            assert time.monotonic() < deadline, (
+                f"timed out; items={self.items} error={self.error!r}"
+            )
+            await asyncio.sleep(0.005)
+
+
+def spec_for(url: str, **kw: Any) -> SocketSpec:
+    return SocketSpec(url, "test#1", **{"max_messages": 5, "message_window": 1.2, **kw})
+
+
+async def open_socket(source: Observable[WsItem], collector: Collector) -> Any:
+    subscription = source.subscribe(collector.on_next, collector.on_error)
+    await collector.wait(lambda: bool(collector.items) or collector.error is not None)
+    return subscription
+
+
+class TestConnectOnce:
+    """One attempt: Connected, raw frames stamped with receive time, an error at the end."""
+
+    async def test_emits_connected_then_stamped_raw_frames(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        sub = await open_socket(
+            connect_once(spec_for(server.url + "/stream"), lambda: session, tasks), out
+        )
+        first = out.items[0]
+        assert isinstance(first, Connected)
+        assert first.event.state is ConnectionState.CONNECTED
+        assert first.event.connection_id == "test#1"
+        conn = server.connections[0]
+        before = time.time() * 1000.0
+        await server.send_raw(conn, '{"stream":"a@trade","data":{"p":"1.5"}}')
+        await out.wait(lambda: bool(out.frames))
+        received_at, data = out.frames[0]
+        assert data == b'{"stream":"a@trade","data":{"p":"1.5"}}'  # raw bytes: no decode
+        assert before - 1.0 <= received_at <= time.time() * 1000.0 + 1.0
+        sub.dispose()
+        await tasks.wait()
+        await server.wait_until(lambda: conn.closed)
+        assert out.error is None  # disposal is not an error
+
+    async def test_a_server_close_is_an_error(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        await open_socket(
+            connect_once(spec_for(server.url + "/stream"), lambda: session, tasks), out
+        )
+        await server.drop(server.connections[0], code=4000)
+        await out.wait(lambda: out.error is not None)
+        assert isinstance(out.error, WebSocketClosedError)
+        assert out.error.close_code == 4000
+        await tasks.wait()
+
+    async def test_pings_are_answered_with_their_payload(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        sub = await open_socket(
+            connect_once(spec_for(server.url + "/stream"), lambda: session, tasks), out
+        )
+        conn = server.connections[0]
+        await server.ping(conn, b"abc123")
+        await server.ping(conn, b"")
+        await server.wait_until(lambda: len(conn.pongs) == 2)
+        assert conn.pongs == [b"abc123", b""]
+        sub.dispose()
+        await tasks.wait()
+
+    async def test_writes_are_paced_by_the_window(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        spec = spec_for(server.url + "/stream", max_messages=2, message_window=0.3)
+        sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
+        conn = server.connections[0]
+        for n in range(5):
+            out.link.send(lambda n=n: f'{{"method":"LIST_SUBSCRIPTIONS","id":{n}}}')
+        await server.wait_until(lambda: len(conn.requests) == 5)
+        times = conn.frame_times
+        assert [r["id"] for r in conn.requests] == [0, 1, 2, 3, 4]
+        assert times[2] - times[0] >= 0.29 and times[4] - times[2] >= 0.29
+        sub.dispose()
+        await tasks.wait()
+
+    async def test_application_pings_are_sent_periodically(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        spec = spec_for(server.url + "/stream", ping_message='{"op":"ping"}', ping_interval=0.05)
+        sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
+        conn = server.connections[0]
+        await server.wait_until(lambda: len(conn.requests) >= 3)
+        assert conn.requests[:3] == [{"op": "ping"}] * 3
+        sub.dispose()
+        await tasks.wait()
+
+    async def test_handshake_refusals_are_translated(self, session: aiohttp.ClientSession) -> None:
+        async with FakeBinanceServer(refuse_with=429) as limited:
+            out = Collector()
+            tasks = OwnedTasks()
+            await open_socket(
+                connect_once(spec_for(limited.url + "/stream"), lambda: session, tasks), out
+            )
+            await out.wait(lambda: out.error is not None)
+            assert isinstance(out.error, RateLimitError)
+            assert out.error.retry_after == 7.0 and out.error.status == 429
+        async with FakeBinanceServer() as server:
+            out = Collector()
+            await open_socket(
+                connect_once(spec_for(server.url + "/nope"), lambda: session, tasks), out
+            )
+            await out.wait(lambda: out.error is not None)
+            assert isinstance(out.error, TransportError)
+            assert isinstance(out.error.__cause__, aiohttp.WSServerHandshakeError)
+        await tasks.wait()
+
+    async def test_connection_refused_is_a_connect_error(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        async with FakeBinanceServer() as server:
+            url = server.url
+        out = Collector()  # the server is gone: nothing listens on that port any more
+        tasks = OwnedTasks()
+        await open_socket(connect_once(spec_for(url + "/stream"), lambda: session, tasks), out)
+        await out.wait(lambda: out.error is not None)
+        assert isinstance(out.error, ConnectError)
+        await tasks.wait()
+
+
+class TestReconnectingSource:
+    """websocket(): the real source reconnects after a server close and reports it."""
+
+    async def test_reconnects_after_a_drop(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        config = ConnectionConfig(reconnect_delay=0.02, reconnect_jitter=0.0)
+        source = websocket(spec_for(server.url + "/stream"), lambda: session, config, tasks=tasks)
+        sub = source.subscribe(out.on_next, out.on_error)
+        await server.wait_until(lambda: len(server.open_connections) == 1)
+        await server.drop(server.connections[0])
+        await server.wait_until(
+            lambda: len(server.connections) == 2 and not server.connections[1].closed
+        )
+        await out.wait(lambda: sum(isinstance(i, Connected) for i in out.items) == 2)
+        events = [
+            i.event.state if isinstance(i, Connected) else i.state
+            for i in out.items
+            if isinstance(i, Connected | ConnectionEvent)
+        ]
+        assert events == [
+            ConnectionState.CONNECTING,
+            ConnectionState.CONNECTED,
+            ConnectionState.RECONNECTING,
+            ConnectionState.CONNECTING,
+            ConnectionState.CONNECTED,
+        ]
+        sub.dispose()
+        await tasks.wait()
+        await server.wait_until(lambda: not server.open_connections)
+        assert out.error is None and len(tasks) == 0
