@@ -166,7 +166,11 @@ class RestClient:
         client_order_id: str | None = None,
     ) -> Observable[Any]:
         """The decoded JSON body of one call: emits once, then completes. Cold: each
-        subscription sends (at most) one request per attempt; disposing cancels it.
+        subscription sends (at most) one request per attempt; disposing cancels it::
+
+            subscribe ──(wait for weight)──(send)────(body|)     success
+            subscribe ──(wait for weight)──(send)────#           error from the tree
+            subscribe ─#                                          limiter hold / breaker open
 
         ``idempotent=False`` (placing an order) means: never retried, and an unknown
         outcome is reported as ``OrderStatusUnknownError(client_order_id)``.
@@ -437,7 +441,10 @@ def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observabl
                 return
             exc = finished.exception()
             if disposed:
-                return  # the subscriber left; the outcome (retrieved above) is moot
+                # The subscriber left; the outcome (retrieved above) is moot, but say so.
+                if exc is not None:
+                    _module_log.debug("rest.error_after_dispose", error=repr(exc))
+                return
             try:
                 if exc is not None:
                     observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
