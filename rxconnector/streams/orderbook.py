@@ -201,6 +201,7 @@ class BookSync:
         "live",
         "max_buffer",
         "snapshot_limit",
+        "symbol",
         "update_id",
     )
 
@@ -217,6 +218,8 @@ class BookSync:
         self.live = False
         #: The update id the book is at (the last applied ``u``, or the snapshot's).
         self.update_id = 0
+        #: The symbol of the first event or snapshot seen (kept across resyncs).
+        self.symbol = ""
         self._buffer: list[DepthUpdate] = []
         self._last: DepthUpdate | None = None  # last applied event: time and symbol
         self._snapshot: OrderBook | None = None  # snapshot the book was built from
@@ -299,6 +302,7 @@ class BookSync:
         self.live = True
         self._last = None
         self._snapshot = snapshot
+        self.symbol = self.symbol or snapshot.symbol
 
     def _check(self) -> Outcome:
         """After applying: a crossed book or an uncovered top N is corruption."""
@@ -330,6 +334,7 @@ class BookSync:
             )
             self._buffer.clear()
         self._buffer.append(update)
+        self.symbol = self.symbol or update.symbol
 
 
 class BinanceSpotSync(BookSync):
@@ -523,6 +528,7 @@ class BybitDepthSync(BookSync):
                 return IGNORED  # a replayed old snapshot would roll the book back
             book.load_snapshot(update.bids, update.asks)
             self.live = True
+            self.symbol = update.symbol
         elif not self.live:
             return IGNORED
         else:
@@ -876,16 +882,9 @@ def maintain_order_book(
         name = topic
 
         def feed_name() -> str:
-            nonlocal name
-            if name is None:
-                last = sync._last
-                symbol = last.symbol if last is not None else ""
-                if not symbol and sync._buffer:
-                    symbol = sync._buffer[0].symbol
-                if not symbol:
-                    return "order book"
-                name = f"{symbol} order book"
-            return name
+            if name is not None:
+                return name
+            return f"{sync.symbol} order book" if sync.symbol else "order book"
 
         def tell(error: Exception) -> None:
             if report is None:

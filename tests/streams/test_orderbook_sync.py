@@ -45,9 +45,17 @@ def upd(
     symbol: str = "BTCUSDT",
 ) -> DepthUpdate:
     return DepthUpdate(
-        symbol, first, final, bids, asks, event_time=1000 + final, received_at=2000.0 + final,
-        prev_final_update_id=pu, sequence=seq, is_snapshot=snapshot,
-    )  # fmt: skip
+        symbol,
+        first,
+        final,
+        bids,
+        asks,
+        event_time=1000 + final,
+        received_at=2000.0 + final,
+        prev_final_update_id=pu,
+        sequence=seq,
+        is_snapshot=snapshot,
+    )
 
 
 def snap(
@@ -325,8 +333,10 @@ class Truth:
     """The exchange's real book: atomic changes with ids; events aggregate id ranges."""
 
     def __init__(self, bids: dict[int, Decimal], asks: dict[int, Decimal]) -> None:
-        self.initial = ({BID_PRICES[i]: q for i, q in bids.items()},
-                        {ASK_PRICES[i]: q for i, q in asks.items()})  # fmt: skip
+        self.initial = (
+            {BID_PRICES[i]: q for i, q in bids.items()},
+            {ASK_PRICES[i]: q for i, q in asks.items()},
+        )
         self.changes: list[tuple[int, bool, Decimal, Decimal]] = []
 
     def state(self, upto: int) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
@@ -343,8 +353,10 @@ class Truth:
 
     def top(self, upto: int, depth: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         bids, asks = self.state(upto)
-        return (tuple(sorted(bids.items(), reverse=True)[:depth]),
-                tuple(sorted(asks.items())[:depth]))  # fmt: skip
+        return (
+            tuple(sorted(bids.items(), reverse=True)[:depth]),
+            tuple(sorted(asks.items())[:depth]),
+        )
 
     def snapshot(self, upto: int, limit: int | None) -> OrderBook:
         bids, asks = self.top(upto, limit or 10**6)
