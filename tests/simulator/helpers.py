@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 
 
-async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> Any:
+async def recv_json(ws: aiohttp.ClientWebSocketResponse, wait: float = 2.0) -> Any:
     """The next text frame, decoded; fails on close or timeout."""
-    msg = await ws.receive(timeout=timeout)
+    msg = await ws.receive(timeout=wait)
     assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
     return json.loads(msg.data)
 
@@ -20,21 +20,21 @@ async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -
 async def recv_until(
     ws: aiohttp.ClientWebSocketResponse,
     predicate: Callable[[Any], bool],
-    timeout: float = 2.0,
+    wait: float = 2.0,
     limit: int = 10_000,
 ) -> Any:
     """The first decoded text frame satisfying ``predicate`` (others are skipped)."""
     for _ in range(limit):
-        data = await recv_json(ws, timeout)
+        data = await recv_json(ws, wait)
         if predicate(data):
             return data
     raise AssertionError("no matching frame")
 
 
-async def wait_closed(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> int | None:
+async def wait_closed(ws: aiohttp.ClientWebSocketResponse, wait: float = 2.0) -> int | None:
     """Read until the server closes; return the close code the client saw."""
     while True:
-        msg = await ws.receive(timeout=timeout)
+        msg = await ws.receive(timeout=wait)
         if msg.type in (
             aiohttp.WSMsgType.CLOSE,
             aiohttp.WSMsgType.CLOSING,

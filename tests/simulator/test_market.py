@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -154,7 +155,7 @@ class TestTradeTape:
         by_id = {t.id: t for t in trades}
         assert aggs[0].first_trade_id == trades[0].id
         assert aggs[-1].last_trade_id == trades[-1].id
-        for prev, agg in zip(aggs, aggs[1:], strict=False):
+        for prev, agg in itertools.pairwise(aggs):
             assert agg.first_trade_id == prev.last_trade_id + 1
         for agg in aggs:
             members = [by_id[i] for i in range(agg.first_trade_id, agg.last_trade_id + 1)]
@@ -195,7 +196,7 @@ class TestRollingWindow:
     """Incremental window statistics equal a brute-force recomputation."""
 
     def test_matches_brute_force(self) -> None:
-        market, now = make_market()
+        market, _now = make_market()
         run(market, 600)
         m = market["BTCUSDT"]
         window = RollingWindow(10_000)
@@ -251,7 +252,7 @@ class TestKlines:
         ka = a["BTCUSDT"].klines("1h", start, None, 100)
         kb = b["BTCUSDT"].klines("1h", start, None, 100)
         assert ka == kb and len(ka) == 100
-        for prev, nxt in zip(ka, ka[1:], strict=False):
+        for prev, nxt in itertools.pairwise(ka):
             assert nxt.open_time == prev.close_time + 1
             assert nxt.open == prev.close
             assert nxt.low <= min(nxt.open, nxt.close) <= max(nxt.open, nxt.close) <= nxt.high

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -90,7 +91,7 @@ class TestRawStreams:
     ) -> None:
         async with session.ws_connect(f"{sim.ws_url}/ws/btcusdt@depth@100ms") as ws:
             events = [await recv_json(ws) for _ in range(20)]
-        for prev, nxt in zip(events, events[1:], strict=False):
+        for prev, nxt in itertools.pairwise(events):
             assert nxt["U"] == prev["u"] + 1
             assert nxt["u"] >= nxt["U"]
 
@@ -104,7 +105,7 @@ class TestRawStreams:
             await sim.step(6)
             events = [await recv_json(ws) for _ in range(3)]
         assert events[0]["U"] == start + 1  # ticks 1-2, 3-4, 5-6
-        for prev, nxt in zip(events, events[1:], strict=False):
+        for prev, nxt in itertools.pairwise(events):
             assert nxt["U"] == prev["u"] + 1
         assert events[-1]["u"] == sim.current_update_id("BTCUSDT")
 

@@ -174,7 +174,15 @@ class BinanceStreamServer:
         try:
             await conn.serve(self._on_text)
         finally:
-            self._unsubscribe(conn, [self._parse(n) for n in conn.stream_list])
+            # leave conn.streams as they were at close time: tests inspect them
+            for name in conn.stream_list:
+                key = self._parse(name)
+                by_name = self._index.get(key.symbol, {})
+                entry = by_name.get(name)
+                if entry is not None:
+                    entry[1].discard(conn)
+                    if not entry[1]:
+                        del by_name[name]
             self._connections.discard(conn)
             state.unregister(conn)
         return ws

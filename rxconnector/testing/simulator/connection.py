@@ -1,12 +1,15 @@
 """One server-side WebSocket: ordered sending, keepalive, and the per-connection limits.
 
 Venue-agnostic. Each connection owns two tasks: a writer (one ordered queue for data,
-control answers, pings and the final close, so an error answer is always delivered
-before the close that follows it) and a keepalive (server pings, the pong deadline, the
-connection lifetime). The handler coroutine that aiohttp runs for the request is the
-reader: :meth:`SimConnection.serve`. The socket is created with ``autoping=False`` so
-that PING and PONG frames reach the reader, are counted against the message-rate limit
-like Binance counts them, and pongs can be matched to the pings they answer.
+control answers and pings, so an error answer is always delivered before the close
+that follows it) and a keepalive (server pings, the pong deadline, the connection
+lifetime). The handler coroutine that aiohttp runs for the request is the reader,
+:meth:`SimConnection.serve`, and it also performs every close: aiohttp skips waiting for
+the client's close reply when ``close()`` runs concurrently with ``receive()``, and a
+client would then see 1006 instead of the code the simulator chose. The socket is
+created with ``autoping=False`` so that PING and PONG frames reach the reader, are
+counted against the message-rate limit like Binance counts them, and pongs can be
+matched to the pings they answer.
 """
 
 from __future__ import annotations
@@ -109,9 +112,9 @@ class SimConnection:
         self._wake = asyncio.Event()
         self._closing = False
         self._closed = asyncio.Event()
+        self._close_requested = asyncio.Event()
+        self._close_request: tuple[int, str] = (CLOSE_NORMAL, "")
         self._tasks: list[asyncio.Task[None]] = []
-        self._abort_handle: asyncio.TimerHandle | None = None
-        self._writer_closing = False
 
     def __repr__(self) -> str:
         return f"<SimConnection id={self.id} path={self.path} streams={len(self._streams)}>"
@@ -188,17 +191,19 @@ class SimConnection:
         self._queue.append(("close", reason, code))
         self._closing = True
         self._wake.set()
-        self._arm_abort()
 
     def close_now(self, code: int, reason: str) -> None:
         """Close at once, discarding queued frames (limit violations)."""
         if self._closed.is_set():
             return
         self._queue.clear()
-        self._queue.append(("close", reason, code))
         self._closing = True
-        self._wake.set()
-        self._arm_abort()
+        self._request_close(code, reason)
+
+    def _request_close(self, code: int, reason: str) -> None:
+        if not self._close_requested.is_set():
+            self._close_request = (code, reason)
+            self._close_requested.set()
 
     def abort(self) -> None:
         """Drop the TCP connection without a close handshake (the client sees 1006)."""
@@ -208,12 +213,6 @@ class SimConnection:
         transport = self._request.transport
         if transport is not None:
             transport.abort()
-
-    def _arm_abort(self) -> None:
-        # A writer stuck on a client that does not read would never send the close.
-        if self._abort_handle is None:
-            loop = asyncio.get_running_loop()
-            self._abort_handle = loop.call_later(self._policy.close_timeout * 2, self.abort)
 
     async def _writer(self) -> None:
         ws = self._ws
@@ -232,10 +231,7 @@ class SimConnection:
                 elif kind == "pong":
                     await ws.pong(data)  # type: ignore[arg-type]
                 else:
-                    self._writer_closing = True
-                    if self.close_code is None:
-                        self.close_code, self.close_reason = code, str(data)
-                    await ws.close(code=code, message=str(data).encode())
+                    self._request_close(code, str(data))  # the reader closes
                     return
             except (ConnectionError, RuntimeError):
                 return  # the socket went away under us; the reader will notice
@@ -300,40 +296,60 @@ class SimConnection:
             self._tasks.append(task)
 
     async def serve(self, on_text: Callable[[SimConnection, str], Awaitable[None] | None]) -> None:
-        """Read frames until the socket closes, then stop this connection's tasks."""
+        """Read frames until the socket closes or a close is requested, then close with
+        a proper handshake and stop this connection's tasks."""
         self._start()
         ws = self._ws
+        close_wait = asyncio.ensure_future(self._close_requested.wait())
         try:
             while True:
-                msg = await ws.receive()
+                receive = asyncio.ensure_future(ws.receive())
+                await asyncio.wait({receive, close_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not receive.done():
+                    receive.cancel()  # aiohttp keeps unread frames queued on cancellation
+                    await asyncio.gather(receive, return_exceptions=True)
+                    break
+                msg = receive.result()
                 kind = _KINDS.get(msg.type)
                 if kind is None:  # CLOSE, CLOSING, CLOSED, ERROR
                     break
-                if not self._note_incoming(kind, msg.data) or self._closing:
+                data = msg.data if isinstance(msg.data, str) else bytes(msg.data)
+                if not self._note_incoming(kind, data) or self._closing:
                     continue
                 if msg.type is WSMsgType.PING:
-                    self._enqueue(("pong", msg.data, 0))
+                    self._enqueue(("pong", data, 0))
                 elif msg.type is WSMsgType.PONG:
-                    self._on_pong(msg.data)
+                    self._on_pong(data)  # type: ignore[arg-type]
                 elif msg.type is WSMsgType.TEXT:
                     result = on_text(self, msg.data)
                     if result is not None:
                         await result
+            if self._close_requested.is_set() and not ws.closed:
+                await self._close_handshake()
         finally:
+            close_wait.cancel()
             await self._finish()
 
+    async def _close_handshake(self) -> None:
+        code, reason = self._close_request
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        writer = self._tasks[0]
+        writer.cancel()  # nothing more may be written after the close frame
+        await asyncio.gather(writer, return_exceptions=True)
+        try:
+            # waits for the client's close reply (bounded by the socket's close timeout);
+            # a client that reads nothing cannot block it past twice that
+            async with asyncio.timeout(self._policy.close_timeout * 2):
+                await self._ws.close(code=code, message=reason.encode())
+        except TimeoutError:
+            self.abort()
+
     async def _finish(self) -> None:
-        writer, keepalive = self._tasks
-        keepalive.cancel()
-        if not writer.done():
-            if self._writer_closing or (self._queue and self._queue[-1][0] == "close"):
-                # let a close in progress finish its handshake (bounded by the ws timeout)
-                await asyncio.wait({writer}, timeout=self._policy.close_timeout * 2)
-            writer.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._abort_handle is not None:
-            self._abort_handle.cancel()
         self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.close_code is None:
             self.close_code = self._ws.close_code
             self.close_reason = "closed by the client"
