@@ -148,11 +148,13 @@ class _Request:
 class _Topic:
     """One topic: its observers and where its messages come from.
 
-    ``slow`` is the one flag the hot path tests: set while a restart marker is pending
-    or a rotation overlap needs deduplication.
+    ``slow`` is the one flag the hot path tests: set while a restart marker is pending,
+    a rotation overlap needs deduplication, or the new connection of a finished rotation
+    still lags behind what the old one delivered (``catching_up``).
     """
 
     __slots__ = (
+        "catching_up",
         "conn",
         "last_key",
         "last_payload",
@@ -173,9 +175,14 @@ class _Topic:
         self.slow = False
         self.overlap = False
         self.new_seen = False
+        self.catching_up = False
         self.restart: str | None = None
         self.last_key: int | None = None
         self.last_payload: Any = None
+
+    def refresh(self) -> None:
+        """Recompute the hot path's ``slow`` flag."""
+        self.slow = self.overlap or self.catching_up or self.restart is not None
 
 
 class _Shard:
@@ -808,6 +815,7 @@ class SubscriptionHub:
                 topic = shard.topics.get(name)
                 if topic is not None:
                     topic.restart = reason
+                    topic.catching_up = False
                     topic.slow = True
 
     def _on_conn_failed(self, conn: _Conn, error: Exception) -> None:
@@ -911,8 +919,11 @@ class SubscriptionHub:
             shard.overlap_timer = None
         shard.unseen = 0
         for topic in shard.topics.values():
+            # The new socket may still lag behind the last message the old one delivered:
+            # keep dropping keys already seen until it catches up.
+            topic.catching_up = topic.overlap and topic.last_key is not None
             topic.overlap = topic.new_seen = False
-            topic.slow = topic.restart is not None
+            topic.refresh()
 
     def _key(self, topic: _Topic, payload: Any) -> int | None:
         sequence_of = self._sequence_of
@@ -989,13 +1000,19 @@ class SubscriptionHub:
             return
         if conn is not topic.conn:
             return
+        if topic.catching_up:
+            key = self._key(topic, payload)
+            if key is not None and topic.last_key is not None and key <= topic.last_key:
+                return
+            topic.catching_up = False
+            topic.refresh()
         self._emit(topic, received_at, payload)
 
     def _emit(self, topic: _Topic, received_at: float, payload: Any) -> None:
         if topic.restart is not None:
             marker = StreamRestart(topic.name, topic.restart)
             topic.restart = None
-            topic.slow = topic.overlap
+            topic.refresh()
             self._fan_out(topic, marker)
         topic.last_payload = payload
         self._fan_out(topic, (received_at, payload))
