@@ -145,7 +145,8 @@ class TestServerShutdown:
             shutdown = asyncio.create_task(sim.server_shutdown(grace=0.3))
             await recv_until(ws, lambda f: f.get("e") == "serverShutdown")
             assert (await recv_json(ws))["e"] == "depthUpdate"
-            await shutdown
+            assert await wait_closed(ws) == 1001
+            assert await shutdown == 1
 
 
 class TestRestFaults:
