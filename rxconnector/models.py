@@ -22,6 +22,7 @@ import attrs
 __all__ = [
     "AvgPrice",
     "Balance",
+    "BalanceDelta",
     "BookTicker",
     "BreakerState",
     "BreakerStats",
@@ -249,13 +250,18 @@ class SymbolInfo:
 
 @attrs.frozen
 class Balance:
-    """Free and locked amount of one asset."""
+    """Free and locked amount of one asset.
+
+    ``reconciled`` is True for a balance fetched over REST after a private-stream
+    reconnect because it changed while the stream was down.
+    """
 
     asset: str
     free: Decimal
     locked: Decimal
     event_time: int = 0
     received_at: float = 0.0
+    reconciled: bool = False
 
     @property
     def total(self) -> Decimal:
@@ -433,3 +439,21 @@ class ConnectionEvent:
     attempt: int = 0
     delay: float = 0.0
     reason: str = ""
+
+
+@attrs.frozen
+class BalanceDelta:
+    """A change of one asset's balance, as Binance reports it besides the new totals.
+
+    ``kind`` is ``"balance"`` (deposit, withdrawal, transfer: Binance ``balanceUpdate``)
+    or ``"external_lock"`` (an amount locked, or unlocked when negative, by another
+    system: ``externalLockUpdate``). ``time`` is when the change cleared. The new
+    absolute amounts arrive separately as :class:`Balance` (``outboundAccountPosition``).
+    """
+
+    asset: str
+    delta: Decimal
+    kind: str
+    time: int
+    event_time: int
+    received_at: float = 0.0
