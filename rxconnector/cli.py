@@ -1,0 +1,1049 @@
+"""The ``rxconnector`` command line: demo, watch, sim, record, replay, history.
+
+This module and ``__main__`` are the only places allowed to own an event loop
+(``asyncio.run`` in :func:`main`); everything they run is ordinary library code. Every
+argument is validated before anything connects, with the same checks the connector
+applies (venue, feed, symbol spelling, kline interval, depth), so a typo fails at once
+with exit status 2 and a message that lists what is valid. Ctrl-C stops cleanly: the
+connector is stopped, files are finished, a summary is printed, and the exit status
+is 130 without a traceback. Other failures print one line and exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final, TextIO
+
+import attrs
+from reactivex import Observable
+from reactivex import operators as ops
+
+from rxconnector._version import __version__
+from rxconnector.config import Config
+from rxconnector.errors import ConfigError, NotSupportedError, RecordingError, RxConnectorError
+from rxconnector.models import (
+    BreakerState,
+    ClockOffset,
+    ConnectionEvent,
+    ConnectionState,
+    Kline,
+    OrderBook,
+    Ticker,
+    Trade,
+)
+from rxconnector.terminal import (
+    LiveView,
+    ProgressLine,
+    describe,
+    estimate_eta,
+    format_bytes,
+    format_duration,
+    progress_bar,
+)
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "FEEDS",
+    "VENUES",
+    "FeedRequest",
+    "UsageError",
+    "build_parser",
+    "main",
+    "parse_feed",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+#: CLI venue name -> Config factory. ``bybit`` is Bybit spot.
+VENUES: Final[dict[str, Callable[..., Config]]] = {
+    "binance": Config.binance,
+    "binance_futures": Config.binance_futures,
+    "binance-futures": Config.binance_futures,
+    "bybit": lambda **kw: Config.bybit("spot", **kw),
+    "bybit-spot": lambda **kw: Config.bybit("spot", **kw),
+    "bybit-linear": lambda **kw: Config.bybit("linear", **kw),
+    "bybit-inverse": lambda **kw: Config.bybit("inverse", **kw),
+}
+
+#: Feed name (a Connector method) -> its extra arguments: (name, type, required).
+FEEDS: Final[dict[str, tuple[tuple[str, type, bool], ...]]] = {
+    "ticker": (),
+    "mini_ticker": (),
+    "book_ticker": (),
+    "trades": (),
+    "agg_trades": (),
+    "klines": (("interval", str, True),),
+    "depth": (("levels", int, False),),
+    "order_book": (("depth", int, False),),
+    "diff_depth": (),
+    "avg_price": (),
+    "mark_price": (),
+    "liquidations": (),
+}
+
+_REFRESH: Final = 0.25  # seconds between redraws of live views (~4/s)
+
+
+class UsageError(Exception):
+    """A bad command-line argument: printed with the command's usage, exit status 2."""
+
+
+# -- argument helpers -------------------------------------------------------------------
+
+
+@attrs.frozen
+class FeedRequest:
+    """A feed named on the command line: ``klines:1m`` is ``FeedRequest("klines", ("1m",))``."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return ":".join([self.name, *(str(a) for a in self.args)])
+
+    def open(self, connector: Any, symbol: str) -> Observable[Any]:
+        """``connector.<name>(symbol, *args)``."""
+        feed: Observable[Any] = getattr(connector, self.name)(symbol, *self.args)
+        return feed
+
+
+def parse_feed(text: str, extra: Sequence[str] = ()) -> FeedRequest:
+    """``"klines:1m"`` (or ``"klines"`` + ``extra=["1m"]``) -> FeedRequest; UsageError if bad."""
+    name, *inline = text.strip().split(":")
+    name = name.strip().lower().replace("-", "_")
+    if name not in FEEDS:
+        raise UsageError(f"unknown feed {text!r}; choose from: {', '.join(FEEDS)}")
+    raw = [*inline, *extra]
+    spec = FEEDS[name]
+    if len(raw) > len(spec):
+        wanted = " ".join(f"[{n}]" for n, _t, _r in spec) or "no arguments"
+        raise UsageError(f"feed {name!r} takes {wanted}, got {' '.join(raw)!r}")
+    args: list[Any] = []
+    for (arg_name, kind, required), value in zip(spec, [*raw, *[None] * len(spec)], strict=False):
+        if value is None:
+            if required:
+                example = " e.g. klines:1m" if name == "klines" else ""
+                raise UsageError(f"feed {name!r} needs its {arg_name}{example}")
+            break
+        if kind is int:
+            try:
+                args.append(int(value))
+            except ValueError:
+                raise UsageError(
+                    f"{name} {arg_name} must be a whole number, got {value!r}"
+                ) from None
+        else:
+            args.append(value)
+    return FeedRequest(name, tuple(args))
+
+
+def parse_list(text: str, what: str) -> tuple[str, ...]:
+    """``"a,b , c"`` -> ``("a", "b", "c")``; empty items are an error."""
+    items = tuple(part.strip() for part in text.split(","))
+    if not items or any(not part for part in items):
+        raise UsageError(f"{what} must be a comma-separated list without empty items, got {text!r}")
+    return items
+
+
+def make_config(
+    venue: str, rest_url: str | None = None, ws_url: str | None = None, **extra: Any
+) -> Config:
+    """The Config of a CLI venue name with optional URL overrides (UsageError if invalid)."""
+    factory = VENUES.get(venue.strip().lower())
+    if factory is None:
+        raise UsageError(f"unknown venue {venue!r}; choose from: {', '.join(VENUES)}")
+    overrides = dict(extra)
+    if rest_url:
+        overrides["rest_url"] = rest_url
+    if ws_url:
+        overrides["ws_url"] = ws_url
+    try:
+        return factory(**overrides)
+    except ConfigError as exc:
+        raise UsageError(f"--{exc.field.replace('_', '-')}: {exc}") from None
+
+
+def check_feed(config: Config, feed: FeedRequest, symbol: str) -> str:
+    """Validate ``feed`` for ``symbol`` exactly as the connector would; returns the symbol
+    normalized. Building a feed is lazy and offline, so this connects nowhere."""
+    from rxconnector.connector import Connector
+
+    connector = Connector(config)
+    try:
+        feed.open(connector, symbol)
+    except NotSupportedError as exc:
+        raise UsageError(f"{exc}; feeds of {config.exchange}: {_supported(connector)}") from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    return symbol.strip().upper()
+
+
+def _supported(connector: Any) -> str:
+    names = set(connector.venue.supported_feeds)
+    if "diff_depth" in names:
+        names.add("order_book")
+    return ", ".join(n for n in FEEDS if n in names)
+
+
+def parse_time(text: str, option: str) -> int:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise) -> epoch ms."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option}: invalid date {text!r}; use ISO 8601 like 2024-01-31 or 2024-01-31T12:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
+    return value
+
+
+# -- small runtime helpers --------------------------------------------------------------
+
+
+def _report_task(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("rxconnector.cli").error(
+            "background task failed: %r", task.exception(), exc_info=task.exception()
+        )
+
+
+async def _run_for(
+    seconds: float | None, tick: Callable[[], None], done: asyncio.Future[Any] | None = None
+) -> None:
+    """Call ``tick`` every ~0.25 s until ``seconds`` passed (forever if None) or ``done``."""
+    loop = asyncio.get_running_loop()
+    deadline = None if seconds is None else loop.time() + seconds
+    while True:
+        tick()
+        if done is not None and done.done():
+            return
+        if deadline is not None:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            wait = min(_REFRESH, left)
+        else:
+            wait = _REFRESH
+        if done is not None:
+            await asyncio.wait([done], timeout=wait)
+        else:
+            await asyncio.sleep(wait)
+
+
+def _out(stream: TextIO, text: str) -> None:
+    stream.write(text + "\n")
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+class _DemoState:
+    """What the demo view shows, updated by the pipelines' subscribers."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.ticks = 0
+        self.ticker: Ticker | None = None
+        self.trades = 0
+        self.windows = 0
+        self.vwap: Decimal | None = None
+        self.window_count = 0
+        self.books = 0
+        self.crossed_books = 0
+        self.book: OrderBook | None = None
+        self.states: dict[str, ConnectionState] = {}
+        self.last_event = ""
+        self.reconnects = 0
+        self.breaker: BreakerState | None = None
+        self.offset: ClockOffset | None = None
+        self.errors = 0
+        self.last_error = ""
+        self.faults: list[str] = []
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        self.ticks += 1
+        self.ticker = ticker
+
+    def on_window(self, window: list[Trade]) -> None:
+        self.windows += 1
+        self.trades += len(window)
+        self.window_count = len(window)
+        volume = sum((t.quantity for t in window), Decimal(0))
+        if volume:
+            notional = sum((t.price * t.quantity for t in window), Decimal(0))
+            self.vwap = (notional / volume).quantize(window[0].price)
+
+    def on_book(self, book: OrderBook) -> None:
+        self.books += 1
+        self.book = book
+        if book.is_crossed:
+            self.crossed_books += 1
+
+    def on_state(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CLOSED:
+            self.states.pop(event.connection_id, None)
+        else:
+            self.states[event.connection_id] = event.state
+        if event.state is ConnectionState.RECONNECTING:
+            self.reconnects += 1
+            self.last_event = (
+                f"reconnecting {event.connection_id} (attempt {event.attempt}, "
+                f"in {event.delay:.1f}s): {event.reason}"
+            )
+        else:
+            reason = f": {event.reason}" if event.reason else ""
+            self.last_event = f"{event.state.value} {event.connection_id}{reason}"
+
+    def on_error(self, error: Exception) -> None:
+        self.errors += 1
+        self.last_error = f"{type(error).__name__}: {error}"[:100]
+
+    def lines(self, header: str) -> list[str]:
+        sym = self.symbol
+        t = self.ticker
+        ticker = (
+            f"last {t.last:f}  high {t.high:f}  low {t.low:f}  vol {t.volume:f}"
+            if t is not None
+            else "waiting..."
+        )
+        vwap = f"{self.vwap:f}" if self.vwap is not None else "-"
+        book = self.book
+        if book is not None and book.bids and book.asks:
+            shown = (
+                f"bid {book.bids[0][0]:f} x {book.bids[0][1]:f} | ask {book.asks[0][0]:f} x "
+                f"{book.asks[0][1]:f}  spread {book.spread:f}"
+            )
+        else:
+            shown = "waiting for a consistent book..."
+        states = ", ".join(s.value for s in self.states.values()) or "none"
+        breaker = self.breaker.value if self.breaker is not None else "?"
+        offset = f"{self.offset.offset_ms:+.1f} ms" if self.offset is not None else "?"
+        return [
+            header,
+            f"{sym} ticker     {ticker}   ticks {self.ticks}",
+            f"trades (1 s)      vwap {vwap}  count {self.window_count}   total {self.trades}",
+            f"book (depth 10)   {shown}   books {self.books}",
+            f"health            ws {states}  breaker {breaker}  clock {offset}  "
+            f"errors {self.errors}  reconnects {self.reconnects}",
+            f"last event        {self.last_event or '-'}",
+            f"last error        {self.last_error or '-'}",
+            f"faults            {', '.join(self.faults[-3:]) or '-'}",
+        ]
+
+    def summary(self, seconds: float) -> list[str]:
+        book = self.book
+        consistent = (
+            "all consistent" if self.crossed_books == 0 else f"{self.crossed_books} CROSSED"
+        )
+        lines = [
+            f"summary after {seconds:.1f}s: ticks={self.ticks} trades={self.trades} "
+            f"books={self.books} ({consistent}) reconnects={self.reconnects} "
+            f"errors={self.errors}",
+        ]
+        if book is not None and book.bids and book.asks:
+            lines.append(
+                f"last book: {self.symbol} #{book.update_id} bid {book.bids[0][0]:f} "
+                f"ask {book.asks[0][0]:f} spread {book.spread:f} "
+                f"({len(book.bids)} bids / {len(book.asks)} asks, crossed={book.is_crossed})"
+            )
+        if self.ticker is not None:
+            lines.append(f"last ticker: {describe(self.ticker)}")
+        return lines
+
+
+async def _inject_faults(sim: Any, state: _DemoState, every: float) -> None:
+    """Alternate an abrupt disconnect and a stall every ``every`` seconds."""
+    n = 0
+    while True:
+        await asyncio.sleep(every)
+        n += 1
+        if n % 2:
+            dropped = await sim.drop_connections()
+            state.faults.append(f"#{n} dropped {dropped} connection(s)")
+        else:
+            stall = max(every * 0.6, 2.0)
+            sim.stall(stall)
+            state.faults.append(f"#{n} stalled {stall:.1f}s")
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from rxconnector.connector import Connector
+    from rxconnector.testing.simulator import ExchangeSimulator
+
+    symbol: str = args.symbol
+    state = _DemoState(symbol)
+    view = LiveView(sys.stdout)
+    started = time.monotonic()
+    faults: asyncio.Task[None] | None = None
+    async with ExchangeSimulator(
+        seed=args.seed, symbols=(symbol,), tick_interval=0.05, periodic_ticks=20
+    ) as sim:
+        config = Config.binance(
+            rest_url=sim.rest_url,
+            ws_url=sim.ws_url,
+            connection={"reconnect_delay": 0.2, "reconnect_max_delay": 2.0, "stale_after": 1.5},
+        )
+        header = (
+            f"rxconnector demo  simulator {sim.ws_url}  "
+            f"{'faults on  ' if args.faults else ''}Ctrl-C to stop"
+        )
+        try:
+            async with Connector(config) as conn:
+                subscriptions = [
+                    conn.ticker(symbol).subscribe(state.on_ticker, state.on_error),
+                    conn.trades(symbol)
+                    .pipe(ops.buffer_with_time(1.0, scheduler=conn.scheduler))
+                    .subscribe(state.on_window, state.on_error),
+                    conn.order_book(symbol, depth=10).subscribe(state.on_book, state.on_error),
+                    conn.connection_state.subscribe(state.on_state),
+                    conn.breaker_state.subscribe(lambda s: setattr(state, "breaker", s)),
+                    conn.clock.subscribe(lambda o: setattr(state, "offset", o)),
+                    conn.errors.subscribe(state.on_error),
+                ]
+                if args.faults:
+                    faults = asyncio.get_running_loop().create_task(
+                        _inject_faults(sim, state, every=3.0), name="demo-faults"
+                    )
+                    faults.add_done_callback(_report_task)
+
+                def redraw() -> None:
+                    elapsed = time.monotonic() - started
+                    limit = f" / {args.seconds:g}s" if args.seconds else ""
+                    view.render(state.lines(f"{header}  {elapsed:5.1f}s{limit}"))
+
+                try:
+                    await _run_for(args.seconds, redraw)
+                finally:
+                    if faults is not None:
+                        faults.cancel()
+                        await asyncio.gather(faults, return_exceptions=True)
+                    for subscription in subscriptions:
+                        subscription.dispose()
+        finally:
+            view.render(state.lines(header), force=True)
+            for line in state.summary(time.monotonic() - started):
+                _out(sys.stdout, line)
+            sys.stdout.flush()
+    return EXIT_OK if state.crossed_books == 0 else EXIT_FAILURE
+
+
+# -- watch ----------------------------------------------------------------------------------
+
+
+async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, symbol: str) -> int:
+    from rxconnector.connector import Connector
+
+    count = 0
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[BaseException | None] = loop.create_future()
+
+    def on_next(model: Any) -> None:
+        nonlocal count
+        count += 1
+        _out(sys.stdout, describe(model))
+
+    def on_error(error: Exception) -> None:
+        if not done.done():
+            done.set_result(error)
+
+    def on_completed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    async with Connector(config) as conn:
+        errors = conn.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
+        subscription = feed.open(conn, symbol).subscribe(on_next, on_error, on_completed)
+        try:
+            await _run_for(args.seconds, sys.stdout.flush, done)
+        finally:
+            subscription.dispose()
+            errors.dispose()
+            sys.stdout.flush()
+    error = done.result() if done.done() else None
+    if error is not None:
+        _out(sys.stderr, f"rxconnector watch: {feed.label} {symbol} failed: {error}")
+        return EXIT_FAILURE
+    _out(sys.stderr, f"{count} {feed.label} message(s) from {config.exchange} {symbol}")
+    return EXIT_OK
+
+
+# -- sim ------------------------------------------------------------------------------------
+
+
+async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
+    from rxconnector.testing.simulator import ExchangeSimulator
+
+    async with ExchangeSimulator(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        symbols=symbols,
+        tick_interval=args.tick_interval,
+    ) as sim:
+        _out(
+            sys.stdout,
+            f"simulator (Binance Spot dialect) seed={args.seed} symbols={','.join(symbols)}",
+        )
+        _out(sys.stdout, f"  REST       {sim.rest_url}/api/v3/...")
+        _out(sys.stdout, f"  WebSocket  {sim.ws_url}/stream")
+        _out(
+            sys.stdout,
+            f"  try        rxconnector watch binance ticker {symbols[0]} "
+            f"--rest-url {sim.rest_url} --ws-url {sim.ws_url}",
+        )
+        _out(sys.stdout, "Ctrl-C to stop")
+        sys.stdout.flush()
+        tasks: list[asyncio.Task[None]] = []
+        if args.faults_every:
+            state = _DemoState(symbols[0])
+
+            async def announce() -> None:
+                seen = 0
+                while True:
+                    await asyncio.sleep(0.1)
+                    for text in state.faults[seen:]:
+                        _out(sys.stdout, f"fault {text}")
+                        sys.stdout.flush()
+                    seen = len(state.faults)
+
+            loop = asyncio.get_running_loop()
+            tasks.append(loop.create_task(_inject_faults(sim, state, args.faults_every)))
+            tasks.append(loop.create_task(announce()))
+            for task in tasks:
+                task.add_done_callback(_report_task)
+        try:
+            await _run_for(args.seconds, lambda: None)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            _out(sys.stdout, "simulator stopped")
+    return EXIT_OK
+
+
+# -- record ---------------------------------------------------------------------------------
+
+
+async def _record(
+    args: argparse.Namespace,
+    config: Config,
+    feeds: list[FeedRequest],
+    symbols: tuple[str, ...],
+) -> int:
+    from rxconnector.replay import RecordingConnector
+
+    progress = ProgressLine(sys.stdout)
+    failures: list[str] = []
+    started = time.monotonic()
+    conn = RecordingConnector(config, args.output, feeds=[f.label for f in feeds], symbols=symbols)
+
+    def status() -> str:
+        writer = conn.writer
+        if writer is None:
+            return "starting..."
+        elapsed = max(time.monotonic() - started, 1e-9)
+        return (
+            f"recording {writer.frames} frames  {format_bytes(writer.frame_bytes)} received  "
+            f"{format_bytes(writer.file_bytes)} written  "
+            f"{writer.frames / elapsed:.1f} frames/s  {format_duration(elapsed)}"
+        )
+
+    try:
+        async with conn:
+            subscriptions = []
+            for feed in feeds:
+                for symbol in symbols:
+
+                    def failed(error: Exception, label: str = f"{feed.label} {symbol}") -> None:
+                        failures.append(f"{label}: {error}")
+
+                    subscriptions.append(feed.open(conn, symbol).subscribe(on_error=failed))
+            try:
+                await _run_for(args.seconds, lambda: progress.update(status()))
+            finally:
+                for subscription in subscriptions:
+                    subscription.dispose()
+    finally:
+        writer = conn.writer
+        if writer is not None:
+            progress.finish(
+                f"wrote {args.output}: {writer.frames} frames, {format_bytes(writer.file_bytes)} "
+                f"in {format_duration(time.monotonic() - started)}"
+            )
+        else:
+            progress.finish()
+        for failure in failures:
+            _out(sys.stderr, f"! {failure}")
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from rxconnector.replay import ReplayConnector
+
+    try:
+        replay = ReplayConnector(args.file)
+    except RecordingError as exc:
+        raise UsageError(f"cannot replay: {exc}") from None
+    header = replay.header
+    try:
+        recorded = [parse_feed(label) for label in header.feeds]
+    except UsageError as exc:
+        replay.close()
+        raise UsageError(
+            f"{args.file}: the header lists a feed this version cannot open ({exc})"
+        ) from None
+    chosen = recorded
+    if args.feed:
+        wanted = parse_feed(args.feed)
+        chosen = [f for f in recorded if f == wanted or (not wanted.args and f.name == wanted.name)]
+        if not chosen:
+            replay.close()
+            available = ", ".join(f.label for f in recorded) or "none"
+            raise UsageError(
+                f"--feed {args.feed!r} is not in this recording; it holds: {available}"
+            )
+    symbols = header.symbols
+    if not chosen or not symbols:
+        replay.close()
+        raise UsageError(f"{args.file}: the header names no feeds/symbols to replay")
+    count = 0
+    stdout = sys.stdout
+
+    def show(model: Any) -> None:
+        nonlocal count
+        count += 1
+        stdout.write(describe(model) + "\n")
+
+    for feed in chosen:
+        for symbol in symbols:
+            feed.open(replay, symbol).subscribe(
+                show, lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}")
+            )
+    replay.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
+    speed = None if args.as_fast_as_possible else args.speed
+    stats = await replay.play(speed=speed)
+    stdout.flush()
+    when = datetime.fromtimestamp(header.started_at / 1000, tz=UTC).isoformat(timespec="seconds")
+    _out(
+        sys.stderr,
+        f"replayed {header.exchange} recording of {when}: {stats.frames} frames, {count} "
+        f"model(s) printed, {stats.recorded_ms / 1000:.1f}s of recording in "
+        f"{stats.wall_seconds:.2f}s ({stats.speedup:.0f}x)"
+        + ("; the file was cut short" if stats.truncated else ""),
+    )
+    return EXIT_OK
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+_CSV_COLUMNS: Final = (
+    "open_time",
+    "close_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+)
+
+
+async def _history(
+    args: argparse.Namespace, config: Config, symbol: str, start: int, end: int
+) -> int:
+    from rxconnector.connector import Connector
+
+    progress = ProgressLine(sys.stdout)
+    started = time.monotonic()
+    span = end - start
+    rows = 0
+    partial = args.output + ".part"  # renamed on success: no half file under the real name
+
+    with _csv_file(partial) as writer:
+        writer.writerow(_CSV_COLUMNS)
+
+        def on_kline(kline: Kline) -> None:
+            nonlocal rows
+            rows += 1
+            writer.writerow(
+                (
+                    kline.open_time,
+                    kline.close_time,
+                    kline.open,
+                    kline.high,
+                    kline.low,
+                    kline.close,
+                    kline.volume,
+                    kline.quote_volume,
+                    kline.trades,
+                )
+            )
+            done = min(span, max(0, kline.close_time + 1 - start))
+            elapsed = time.monotonic() - started
+            eta = estimate_eta(done, span, elapsed)
+            progress.update(
+                f"{progress_bar(done / span)} {100 * done / span:5.1f}%  {rows} candles  "
+                f"ETA {format_duration(eta)}"
+            )
+
+        async with Connector(config) as conn:
+            candles: Observable[Kline] = conn.kline_history(symbol, args.interval, start, end)
+            tapped: Observable[Kline] = candles.pipe(ops.do_action(on_kline))
+            counted: Observable[int] = tapped.pipe(ops.count())
+            total = await counted
+    os.replace(partial, args.output)
+    progress.finish(
+        f"wrote {args.output}: {total} {args.interval} candles of {symbol} in "
+        f"{format_duration(time.monotonic() - started)}"
+    )
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _csv_file(path: str) -> Iterator[Any]:
+    """A csv writer on ``path``; the file is removed again if the download fails."""
+    handle = open(path, "w", newline="")  # noqa: SIM115 - closed below
+    try:
+        yield csv.writer(handle)
+    except BaseException:
+        handle.close()
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
+    handle.close()
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every sub-command has ``--help`` with examples)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="rxconnector",
+        description="Crypto exchange feeds as ReactiveX streams: try them from the shell.",
+        epilog=_examples(
+            "rxconnector demo --seconds 20 --faults",
+            "rxconnector watch binance ticker BTCUSDT",
+            "rxconnector record binance trades,order_book:10 BTCUSDT -o btc.jsonl.gz --seconds 60",
+            "rxconnector replay btc.jsonl.gz --feed trades",
+        ),
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"rxconnector {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    venues = ", ".join(VENUES)
+    feeds = ", ".join(FEEDS)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a live pipeline against a local exchange simulator",
+        description=(
+            "Start the exchange simulator on 127.0.0.1 and run a real pipeline against it "
+            "through the ordinary Connector: ticker, a 1-second VWAP and trade count, the "
+            "best bid/ask of a depth-10 order book, and health (connections, breaker, "
+            "clock offset, errors). Redrawn in place on a terminal, plain lines otherwise."
+        ),
+        epilog=_examples(
+            "rxconnector demo",
+            "rxconnector demo --seconds 15",
+            "rxconnector demo --faults --symbol ETHUSDT",
+        ),
+        formatter_class=fmt,
+    )
+    demo.set_defaults(command_parser=demo)
+    demo.add_argument("--seconds", type=_positive_float, help="stop after N seconds (exit 0)")
+    demo.add_argument(
+        "--faults", action="store_true", help="inject disconnects and stalls to show recovery"
+    )
+    demo.add_argument("--symbol", default="BTCUSDT", help="symbol to simulate (default BTCUSDT)")
+    demo.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+
+    watch = commands.add_parser(
+        "watch",
+        help="print one feed of one venue live",
+        description=f"Print a feed live. Venues: {venues}. Feeds: {feeds}.",
+        epilog=_examples(
+            "rxconnector watch binance ticker BTCUSDT",
+            "rxconnector watch binance klines BTCUSDT 1m --seconds 30",
+            "rxconnector watch binance order_book BTCUSDT 10",
+            "rxconnector watch binance_futures mark_price BTCUSDT",
+            "rxconnector watch bybit-linear trades BTCUSDT",
+            "rxconnector watch binance trades BTCUSDT --rest-url http://127.0.0.1:8765 "
+            "--ws-url ws://127.0.0.1:8765",
+        ),
+        formatter_class=fmt,
+    )
+    watch.set_defaults(command_parser=watch)
+    watch.add_argument("venue", metavar="VENUE", help=f"one of: {venues}")
+    watch.add_argument("feed", metavar="FEED", help=f"one of: {feeds}")
+    watch.add_argument("symbol", metavar="SYMBOL", help="e.g. BTCUSDT")
+    watch.add_argument("args", metavar="ARGS", nargs="*", help="feed arguments (klines: 1m)")
+    _add_urls(watch)
+    watch.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
+
+    sim = commands.add_parser(
+        "sim",
+        help="run the exchange simulator standalone",
+        description="Run the exchange simulator (Binance Spot dialect) until Ctrl-C.",
+        epilog=_examples(
+            "rxconnector sim",
+            "rxconnector sim --port 8765 --symbols BTCUSDT,ETHUSDT,SOLUSDT",
+            "rxconnector sim --faults-every 10 --seed 7",
+        ),
+        formatter_class=fmt,
+    )
+    sim.set_defaults(command_parser=sim)
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 = any)")
+    sim.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
+    sim.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated symbols")
+    sim.add_argument(
+        "--tick-interval", type=_positive_float, default=0.05, help="seconds per market tick"
+    )
+    sim.add_argument(
+        "--faults-every",
+        type=_positive_float,
+        metavar="S",
+        help="alternate a disconnect and a stall every S seconds",
+    )
+    sim.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
+
+    record = commands.add_parser(
+        "record",
+        help="record raw feeds to a gzip JSON-lines file",
+        description=(
+            "Subscribe FEEDS x SYMBOLS and write every raw frame with its receive time (and "
+            "the REST snapshots the order book needed) to FILE, for 'rxconnector replay' "
+            "and rxconnector.replay.open(). API keys are never written."
+        ),
+        epilog=_examples(
+            "rxconnector record binance trades,ticker BTCUSDT,ETHUSDT -o md.jsonl.gz",
+            "rxconnector record binance order_book:10,klines:1m BTCUSDT -o btc.jsonl.gz "
+            "--seconds 300",
+        ),
+        formatter_class=fmt,
+    )
+    record.set_defaults(command_parser=record)
+    record.add_argument("venue", metavar="VENUE", help=f"one of: {venues}")
+    record.add_argument("feeds", metavar="FEEDS", help="comma-separated, e.g. trades,klines:1m")
+    record.add_argument("symbols", metavar="SYMBOLS", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    record.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    record.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
+    _add_urls(record)
+
+    replay = commands.add_parser(
+        "replay",
+        help="print what a recording holds, through the normal parsers",
+        description=(
+            "Replay a recording through the same parsers and order-book code as live data "
+            "and print the models. As fast as possible unless --speed is given."
+        ),
+        epilog=_examples(
+            "rxconnector replay btc.jsonl.gz",
+            "rxconnector replay btc.jsonl.gz --feed order_book --as-fast-as-possible",
+            "rxconnector replay btc.jsonl.gz --speed 1   # real time",
+        ),
+        formatter_class=fmt,
+    )
+    replay.set_defaults(command_parser=replay)
+    replay.add_argument("file", metavar="FILE", help="a recording made by 'rxconnector record'")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive_float, help="X times real time (1 = real time)")
+    pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing (the default)")
+    replay.add_argument("--feed", metavar="F", help="only this recorded feed (e.g. trades)")
+
+    history = commands.add_parser(
+        "history",
+        help="download klines over a date range to CSV",
+        description="Download every candle between --start and --end (UTC) to a CSV file.",
+        epilog=_examples(
+            "rxconnector history binance BTCUSDT 1h --start 2024-01-01 --end 2024-02-01 "
+            "-o btc-1h.csv",
+            "rxconnector history bybit ETHUSDT 1d --start 2023-01-01 --end 2024-01-01 -o eth.csv",
+        ),
+        formatter_class=fmt,
+    )
+    history.set_defaults(command_parser=history)
+    history.add_argument("venue", metavar="VENUE", help=f"one of: {venues}")
+    history.add_argument("symbol", metavar="SYMBOL")
+    history.add_argument("interval", metavar="INTERVAL", help="kline interval, e.g. 1m, 1h, 1d")
+    history.add_argument("--start", required=True, help="ISO date/time (UTC), inclusive")
+    history.add_argument("--end", required=True, help="ISO date/time (UTC), exclusive")
+    history.add_argument("-o", "--output", required=True, metavar="FILE.csv")
+    _add_urls(history)
+    return parser
+
+
+def _add_urls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rest-url", metavar="URL", help="REST base URL (e.g. the simulator)")
+    parser.add_argument("--ws-url", metavar="URL", help="WebSocket base URL")
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
+    """Validate everything for ``args.command``; return the coroutine factory to run."""
+    command = args.command
+    if command == "demo":
+        args.symbol = _simulated_symbol(args.symbol, "--symbol")
+        return lambda: _demo(args)
+    if command == "watch":
+        config = make_config(args.venue, args.rest_url, args.ws_url)
+        feed = parse_feed(args.feed, args.args)
+        symbol = check_feed(config, feed, args.symbol)
+        return lambda: _watch(args, config, feed, symbol)
+    if command == "sim":
+        symbols = tuple(
+            _simulated_symbol(symbol, "--symbols")
+            for symbol in parse_list(args.symbols, "--symbols")
+        )
+        return lambda: _sim(args, symbols)
+    if command == "record":
+        config = make_config(args.venue, args.rest_url, args.ws_url)
+        feeds = [parse_feed(text) for text in parse_list(args.feeds, "FEEDS")]
+        symbols = tuple(
+            check_feed(config, feed, symbol)
+            for symbol in parse_list(args.symbols, "SYMBOLS")
+            for feed in feeds
+        )
+        symbols = tuple(dict.fromkeys(symbols))
+        _check_output(args.output)
+        return lambda: _record(args, config, feeds, symbols)
+    if command == "replay":
+        if not os.path.exists(args.file):
+            raise UsageError(f"no such file: {args.file}")
+        return lambda: _replay(args)
+    if command == "history":
+        config = make_config(args.venue, args.rest_url, args.ws_url)
+        symbol = check_feed(config, FeedRequest("klines", (args.interval,)), args.symbol)
+        start = parse_time(args.start, "--start")
+        end = parse_time(args.end, "--end")
+        if end <= start:
+            raise UsageError(f"--end ({args.end}) must be after --start ({args.start})")
+        _check_output(args.output)
+        return lambda: _history(args, config, symbol, start, end)
+    raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
+
+
+def _simulated_symbol(symbol: str, option: str) -> str:
+    """The simulator lists plain alphanumeric symbols (``BTCUSDT``): check it up front."""
+    from rxconnector.testing.simulator.config import symbol_spec
+
+    upper = symbol.strip().upper()
+    try:
+        symbol_spec(upper)
+    except ValueError as exc:
+        raise UsageError(f"{option}: the simulator cannot list {symbol!r}: {exc}") from None
+    return upper
+
+
+def _check_output(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: it is a folder")
+
+
+def _log_handler(verbose: int, command: str) -> logging.Handler:
+    """Library logs to stderr: warnings by default (errors only under the live demo view)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    default = logging.ERROR if command == "demo" else logging.WARNING
+    level = {0: default, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler.setLevel(level)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 bad arguments, 130 Ctrl-C)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, argparse's own errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    subparser: argparse.ArgumentParser = args.command_parser
+    try:
+        factory = _prepare(args)
+    except UsageError as exc:
+        subparser.print_usage(sys.stderr)
+        _out(sys.stderr, f"rxconnector {args.command}: error: {exc}")
+        return EXIT_USAGE
+
+    logger = logging.getLogger("rxconnector")
+    handler = _log_handler(args.verbose, args.command)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(handler.level, logging.WARNING))
+    try:
+        return asyncio.run(factory())
+    except UsageError as exc:
+        subparser.print_usage(sys.stderr)
+        _out(sys.stderr, f"rxconnector {args.command}: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _out(sys.stderr, f"rxconnector {args.command}: interrupted")
+        return EXIT_INTERRUPTED
+    except (RxConnectorError, OSError) as exc:
+        _out(sys.stderr, f"rxconnector {args.command}: error: {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
