@@ -1,0 +1,524 @@
+"""Trades with no gaps: every trade once, in order, across reconnects (or a precise report).
+
+A WebSocket reconnect loses whatever traded while the socket was down; the hub marks the
+spot with a :class:`~rxconnector.streams.messages.StreamRestart`. Two venue situations:
+
+* **Consecutive ids** (Binance ``trade`` ids, ``aggTrade`` aggregate ids):
+  :func:`gapless_trades` notices any jump in ids, holds the live trades back, fetches the
+  missing range over REST page by page (``backfill(from_id)``), emits it marked
+  ``backfilled=True``, then releases the held trades. Duplicates (ids already delivered)
+  are dropped. What cannot be fetched (range too large, REST failing after retries) is
+  reported as :class:`~rxconnector.errors.FeedGapError` with the exact id range.
+* **No usable ids** (Bybit: trade ids are UUIDs or per-venue numbers with no range
+  queries): :func:`gapless_trades_by_overlap` fetches the recent trades after a restart,
+  emits the ones not yet delivered, and reports a *possible* gap when the recent trades
+  do not overlap what was delivered before the restart.
+
+Neither operator ever errors because of a gap or a REST failure; they forward the live
+stream's error or completion.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import attrs
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
+
+from rxconnector._scheduling import resolve_scheduler
+from rxconnector.errors import FeedGapError
+from rxconnector.log import get_logger
+from rxconnector.models import Trade
+from rxconnector.streams.messages import StreamRestart
+
+__all__ = [
+    "DEFAULT_MAX_BACKFILL",
+    "backfill_retry_delay",
+    "gapless_trades",
+    "gapless_trades_by_overlap",
+]
+
+_log = get_logger(component="continuity")
+
+#: Largest id gap fetched over REST by default: 5 pages of 1000. On Binance that is
+#: 5 x 4 = 20 weight with ``/api/v3/aggTrades`` (PROTOCOL.md §A2.4); bigger gaps are
+#: reported instead of stalling the live feed behind a long backfill.
+DEFAULT_MAX_BACKFILL = 5_000
+
+
+def backfill_retry_delay(attempt: int) -> float:
+    """Seconds before retry ``attempt`` of a failed backfill page: 0.5, 1, 2 ... max 10."""
+    return float(min(0.5 * 2.0 ** (attempt - 1), 10.0))
+
+
+def _make_reporter(report: Callable[[Exception], None] | None) -> Callable[[Exception], None]:
+    def tell(error: Exception) -> None:
+        if report is None:
+            _log.warning("trade feed problem", error=str(error), kind=type(error).__name__)
+            return
+        try:
+            report(error)
+        except Exception:
+            _log.exception("trade report callback raised")
+
+    return tell
+
+
+def gapless_trades(
+    live: Observable[Trade | StreamRestart],
+    backfill: Callable[[int], Observable[list[Trade]]],
+    *,
+    topic: str,
+    max_backfill: int = DEFAULT_MAX_BACKFILL,
+    retries: int = 3,
+    retry_delay: Callable[[int], float] = backfill_retry_delay,
+    report: Callable[[Exception], None] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Observable[Trade]:
+    """Every trade exactly once, in id order, with id gaps filled over REST.
+
+    .. marble::
+        :alt: gapless_trades
+
+        live:      -1-2-R--6-7--8----|      R = StreamRestart; 3..5 were lost
+        backfill:         (3,4,5)           backfill(3) -> one page
+        [ gapless_trades(live, backfill, topic="btcusdt@trade") ]
+                   -1-2----(3',4',5',6,7)-8-|   3',4',5' have backfilled=True
+
+    * A live trade with id ``last + 1`` passes straight through (the hot path).
+    * An id at or below the last delivered one is a duplicate and is dropped.
+    * A higher id starts a backfill: live trades are held (ordered by id, duplicates
+      merged); ``backfill(last + 1)`` is subscribed and each page's trades that close the
+      gap are emitted with ``backfilled=True``; pages are requested until the gap is
+      closed, then the held trades are released (a new gap among them starts another
+      backfill).
+    * A gap wider than ``max_backfill`` ids is not fetched: it is reported as
+      ``FeedGapError(topic, ..., first_missing=a, last_missing=b)`` and skipped. A page
+      request that errors, or that brings no new trade, is retried after
+      ``retry_delay(n)`` seconds on the scheduler, ``retries`` times; then the remaining
+      range is reported the same way and skipped. Nothing is lost silently.
+    * If the live stream completes during a backfill, the unfilled range is reported,
+      the held trades are emitted, and the completion follows; an error is forwarded.
+
+    Args:
+        live: Parsed trades of one symbol with ``StreamRestart`` markers (markers need
+            no action here: gaps are found from the ids).
+        backfill: ``backfill(from_id)`` makes a cold request for one page of trades
+            starting at ``from_id`` (Binance ``aggTrades?fromId=`` or
+            ``historicalTrades?fromId=``), ascending.
+        topic: Names the feed in reports.
+        max_backfill: Largest gap (in ids) fetched over REST.
+        retries: Extra attempts per page after a failure.
+        retry_delay: Delay before retry ``n`` (1-based).
+        report: Receives each :class:`FeedGapError` (default: logged).
+        scheduler: Times the retries; default: subscribe-time scheduler, then the loop's.
+
+    Returns:
+        An Observable of trades in id order.
+    """
+    if max_backfill < 0:
+        raise ValueError(f"max_backfill must be >= 0, got {max_backfill}")
+    tell = _make_reporter(report)
+
+    def subscribe(
+        observer: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        last: int | None = None
+        held: dict[int, Trade] = {}
+        order: list[int] = []  # heap of held ids
+        backfilling = False
+        failures = 0
+        stopped = False
+        request = SerialDisposable()
+        timer = SerialDisposable()
+        source = SingleAssignmentDisposable()
+
+        def hold(trade: Trade) -> None:
+            if trade.trade_id not in held:
+                held[trade.trade_id] = trade
+                heapq.heappush(order, trade.trade_id)
+
+        def give_up(first_missing: int, last_missing: int, why: str) -> None:
+            nonlocal last
+            tell(
+                FeedGapError(
+                    topic,
+                    f"trades {first_missing}..{last_missing} "
+                    f"({last_missing - first_missing + 1} ids) lost: {why}",
+                    first_missing=first_missing,
+                    last_missing=last_missing,
+                )
+            )
+            last = last_missing
+
+        def release() -> None:
+            """Emit held trades while they follow on; start a backfill at the next hole."""
+            nonlocal last, backfilling, failures
+            assert last is not None
+            while order:
+                tid = order[0]
+                if tid <= last:
+                    heapq.heappop(order)
+                    del held[tid]
+                    continue
+                if tid == last + 1:
+                    heapq.heappop(order)
+                    last = tid
+                    observer.on_next(held.pop(tid))
+                    continue
+                first_missing, last_missing = last + 1, tid - 1
+                size = last_missing - first_missing + 1
+                if size > max_backfill:
+                    give_up(first_missing, last_missing, f"gap larger than {max_backfill}")
+                    continue
+                backfilling = True
+                failures = 0
+                fetch()
+                return
+            backfilling = False
+
+        def fetch() -> None:
+            assert last is not None
+            start = last + 1
+            current = SingleAssignmentDisposable()
+            request.disposable = current
+            progress = False
+            finished = False
+
+            def on_page(page: Iterable[Trade]) -> None:
+                nonlocal last, progress
+                if finished or stopped or not order:
+                    return
+                target = order[0]
+                for trade in sorted(page, key=_trade_id):
+                    tid = trade.trade_id
+                    assert last is not None
+                    if tid <= last:
+                        continue
+                    if tid >= target:
+                        break
+                    if tid != last + 1:
+                        # The venue's own history skips these ids: say so, carry on.
+                        give_up(last + 1, tid - 1, "absent from the venue's trade history")
+                    last = tid
+                    progress = True
+                    observer.on_next(attrs.evolve(trade, backfilled=True))
+
+            def on_error(error: Exception) -> None:
+                nonlocal finished
+                if finished or stopped:
+                    return
+                finished = True
+                failed(start, error)
+
+            def on_completed() -> None:
+                nonlocal finished, failures
+                if finished or stopped:
+                    return
+                finished = True
+                assert last is not None
+                if not order or last + 1 >= order[0]:
+                    release()
+                elif progress:
+                    failures = 0
+                    fetch()  # the next page
+                else:
+                    failed(start, None)
+
+            try:
+                page_request = backfill(start)
+            except Exception as exc:
+                finished = True
+                failed(start, exc)
+                return
+            current.disposable = page_request.subscribe(
+                on_page, on_error, on_completed, scheduler=scheduler_
+            )
+
+        def failed(start: int, error: Exception | None) -> None:
+            nonlocal failures
+            failures += 1
+            why = f"backfill failed: {error!r}" if error else "backfill returned no new trade"
+            if failures > retries:
+                assert last is not None
+                give_up(last + 1, order[0] - 1, f"{why} (after {retries} retries)")
+                release()
+                return
+            _log.info("trade backfill retry", topic=topic, from_id=start, reason=why)
+
+            def again(_: abc.SchedulerBase, __: Any = None) -> None:
+                if not stopped:
+                    fetch()
+
+            clock = resolve_scheduler(scheduler, scheduler_)
+            timer.disposable = clock.schedule_relative(retry_delay(failures), again)
+
+        def on_next(item: Trade | StreamRestart) -> None:
+            nonlocal last
+            if isinstance(item, StreamRestart):
+                return
+            tid = item.trade_id
+            if backfilling:
+                if last is None or tid > last:
+                    hold(item)
+                return
+            if last is None or tid == last + 1:
+                last = tid
+                observer.on_next(item)
+            elif tid > last:
+                hold(item)
+                release()
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            request.dispose()
+            timer.dispose()
+
+        def on_error(error: Exception) -> None:
+            stop()
+            observer.on_error(error)
+
+        def on_completed() -> None:
+            nonlocal last
+            stop()
+            while order and last is not None:
+                tid = heapq.heappop(order)
+                trade = held.pop(tid)
+                if tid <= last:
+                    continue
+                if tid > last + 1:
+                    give_up(last + 1, tid - 1, "the live stream ended before the backfill")
+                last = tid
+                observer.on_next(trade)
+            observer.on_completed()
+
+        source.disposable = live.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
+        return CompositeDisposable(source, request, timer)
+
+    return Observable(subscribe)
+
+
+def _trade_id(trade: Trade) -> int:
+    return trade.trade_id
+
+
+def _default_key(trade: Trade) -> Hashable:
+    return trade.trade_id
+
+
+def gapless_trades_by_overlap(
+    live: Observable[Trade | StreamRestart],
+    recent: Callable[[], Observable[list[Trade]]],
+    *,
+    topic: str,
+    key: Callable[[Trade], Hashable] = _default_key,
+    memory: int = 10_000,
+    retries: int = 3,
+    retry_delay: Callable[[int], float] = backfill_retry_delay,
+    report: Callable[[Exception], None] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Observable[Trade]:
+    """Trades once each across reconnects, for venues without id-range queries (Bybit).
+
+    .. marble::
+        :alt: gapless_trades_by_overlap
+
+        live:    -a-b-R----e-f--|        R = StreamRestart; c, d traded meanwhile
+        recent:       (b,c,d,e)          the venue's recent trades, fetched after R
+        [ gapless_trades_by_overlap(live, recent, topic="publicTrade.BTCUSDT") ]
+                 -a-b------(c',d',e)-f-|   c', d' have backfilled=True; b, e not repeated
+
+    * Live trades pass through; a trade whose ``key`` (default ``trade_id``) was already
+      delivered is dropped. The last ``memory`` keys are remembered.
+    * After a ``StreamRestart`` (once something was delivered) live trades are held and
+      ``recent()`` is fetched. Its trades not yet delivered, and not older than the last
+      delivered trade, are emitted marked ``backfilled=True``, merged in time order with
+      the held live trades.
+    * If none of the recent trades was delivered before, the recent window may not reach
+      back far enough: a *possible* gap is reported as ``FeedGapError(topic, ...)``
+      (without an id range; these venues have none). So is a ``recent()`` that still
+      fails after ``retries`` retries; the held trades are then released.
+
+    Args:
+        live: Parsed trades with ``StreamRestart`` markers.
+        recent: Makes a cold request for the venue's most recent trades (any order).
+        topic: Names the feed in reports.
+        key: Identity of a trade, equal for the WebSocket and the REST version.
+        memory: How many delivered keys are remembered for de-duplication.
+        retries: Extra attempts of ``recent()`` after a failure.
+        retry_delay: Delay before retry ``n`` (1-based).
+        report: Receives each :class:`FeedGapError` (default: logged).
+        scheduler: Times the retries; default: subscribe-time scheduler, then the loop's.
+
+    Returns:
+        An Observable of trades.
+    """
+    if memory < 1:
+        raise ValueError(f"memory must be >= 1, got {memory}")
+    tell = _make_reporter(report)
+
+    def subscribe(
+        observer: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        seen: set[Hashable] = set()
+        remembered: deque[Hashable] = deque()
+        last_time: int | None = None
+        recovering = False
+        held: list[Trade] = []
+        failures = 0
+        stopped = False
+        request = SerialDisposable()
+        timer = SerialDisposable()
+        source = SingleAssignmentDisposable()
+
+        def deliver(trade: Trade, k: Hashable) -> None:
+            nonlocal last_time
+            seen.add(k)
+            remembered.append(k)
+            if len(remembered) > memory:
+                seen.discard(remembered.popleft())
+            if last_time is None or trade.time > last_time:
+                last_time = trade.time
+            observer.on_next(trade)
+
+        def finish(backfilled: list[Trade]) -> None:
+            nonlocal recovering, held
+            recovering = False
+            pending, held = held, []
+            live_keys = {key(t) for t in pending}  # prefer the live copy of a trade
+            backfilled = [t for t in backfilled if key(t) not in live_keys]
+            merged = sorted(
+                [(t.time, 0, n, t) for n, t in enumerate(backfilled)]
+                + [(t.time, 1, n, t) for n, t in enumerate(pending)],
+                key=lambda row: row[:3],
+            )
+            for _, _, _, trade in merged:
+                k = key(trade)
+                if k not in seen:
+                    deliver(trade, k)
+
+        def fetch() -> None:
+            current = SingleAssignmentDisposable()
+            request.disposable = current
+            pages: list[Trade] = []
+            finished = False
+
+            def on_page(page: Iterable[Trade]) -> None:
+                if not finished:
+                    pages.extend(page)
+
+            def on_error(error: Exception) -> None:
+                nonlocal finished
+                if finished or stopped:
+                    return
+                finished = True
+                failed(error)
+
+            def on_completed() -> None:
+                nonlocal finished, failures
+                if finished or stopped:
+                    return
+                finished = True
+                failures = 0
+                trades = pages
+                if len(trades) > 1 and trades[0].time > trades[-1].time:
+                    trades = trades[::-1]  # newest-first answer: put it oldest-first
+                trades = sorted(trades, key=_trade_time)
+                overlap = any(key(t) in seen for t in trades)
+                if trades and not overlap:
+                    tell(
+                        FeedGapError(
+                            topic,
+                            "possible trade gap after a stream restart: the recent trades "
+                            f"do not reach back to the last delivered one (time {last_time})",
+                        )
+                    )
+                floor = last_time if last_time is not None else 0
+                missing = [
+                    attrs.evolve(t, backfilled=True)
+                    for t in trades
+                    if t.time >= floor and key(t) not in seen
+                ]
+                finish(missing)
+
+            try:
+                page_request = recent()
+            except Exception as exc:
+                finished = True
+                failed(exc)
+                return
+            current.disposable = page_request.subscribe(
+                on_page, on_error, on_completed, scheduler=scheduler_
+            )
+
+        def failed(error: Exception) -> None:
+            nonlocal failures
+            failures += 1
+            if failures > retries:
+                tell(
+                    FeedGapError(
+                        topic,
+                        "possible trade gap after a stream restart: recent trades "
+                        f"unavailable ({error!r}, after {retries} retries)",
+                    )
+                )
+                failures = 0
+                finish([])
+                return
+
+            def again(_: abc.SchedulerBase, __: Any = None) -> None:
+                if not stopped:
+                    fetch()
+
+            clock = resolve_scheduler(scheduler, scheduler_)
+            timer.disposable = clock.schedule_relative(retry_delay(failures), again)
+
+        def on_next(item: Trade | StreamRestart) -> None:
+            nonlocal recovering, failures
+            if isinstance(item, StreamRestart):
+                if last_time is None:
+                    return  # nothing delivered yet: nothing to continue from
+                recovering = True
+                failures = 0
+                timer.disposable = SingleAssignmentDisposable()
+                fetch()  # (again, if already recovering: the older answer may miss data)
+                return
+            if recovering:
+                held.append(item)
+                return
+            k = key(item)
+            if k not in seen:
+                deliver(item, k)
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            request.dispose()
+            timer.dispose()
+
+        def on_error(error: Exception) -> None:
+            stop()
+            observer.on_error(error)
+
+        def on_completed() -> None:
+            stop()
+            if recovering:
+                tell(
+                    FeedGapError(topic, "possible trade gap: the live stream ended during recovery")
+                )
+                finish([])
+            observer.on_completed()
+
+        source.disposable = live.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
+        return CompositeDisposable(source, request, timer)
+
+    return Observable(subscribe)
+
+
+def _trade_time(trade: Trade) -> int:
+    return trade.time
