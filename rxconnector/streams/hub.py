@@ -586,6 +586,8 @@ class SubscriptionHub:
                 observer.on_error(error)
         if not shard.topics:
             self._start_idle(shard)
+        elif shard.replacement is not None:
+            self._check_rotation(shard)
 
     # ================================================================ shards
 

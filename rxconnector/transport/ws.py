@@ -34,6 +34,7 @@ carrying the ping's payload, ahead of queued control messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeAlias
@@ -350,7 +351,9 @@ def connect_once(
 
         def dispose() -> None:
             if not task.done():
-                task.cancel()
+                # RuntimeError: the loop is closed already, nothing is left to stop
+                with contextlib.suppress(RuntimeError):
+                    task.cancel()
 
         return Disposable(dispose)
 

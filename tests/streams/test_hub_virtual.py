@@ -639,3 +639,36 @@ def test_pacing_window_from_the_venue_rate(rate: float, expected: tuple[int, flo
     rig.run(0.1)
     spec = rig.transport.sockets[0].spec
     assert (spec.max_messages, spec.message_window) == pytest.approx(expected)
+
+
+class TestOtherVenues:
+    """The hub is venue-agnostic: Bybit's protocol works through the same seam."""
+
+    def test_bybit_batches_by_10_pings_and_routes_topics(self) -> None:
+        from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
+
+        rig = Rig(BybitWsProtocol("spot"), auto_answer=False)
+        feeds = {f"publicTrade.S{n}USDT": rig.collect(f"publicTrade.S{n}USDT") for n in range(25)}
+        rig.run(0.5)
+        socket = rig.transport.sockets[0]
+        assert socket.spec.url == "wss://venue.test/v5/public/spot"
+        subscribes = [r for r in socket.requests if r.get("op") == "subscribe"]
+        assert [len(r["args"]) for r in subscribes] == [10, 10, 5]
+        for request in subscribes:
+            socket.push(
+                {
+                    "success": True,
+                    "ret_msg": "subscribe",
+                    "conn_id": "c1",
+                    "req_id": request["req_id"],
+                    "op": "subscribe",
+                }
+            )
+        assert rig.hub.pending_requests == ()
+        # Bybit wants an application ping every 20 s (sent by the socket's link)
+        assert (socket.spec.ping_message, socket.spec.ping_interval) == ('{"op":"ping"}', 20.0)
+        socket.push({"success": True, "ret_msg": "pong", "conn_id": "c1", "op": "ping"})
+        message = {"topic": "publicTrade.S1USDT", "type": "snapshot", "ts": 1, "data": []}
+        socket.push(message)
+        assert feeds["publicTrade.S1USDT"][0][0][1] == message
+        assert rig.errors == []
