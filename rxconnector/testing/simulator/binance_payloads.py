@@ -142,6 +142,18 @@ class SpotPayloads:
             "asks": _levels(m, m.book.levels(ASK, levels)),
         }
 
+    def partial_depth_event(self, m: SymbolMarket, levels: int, event_time: int) -> dict[str, Any]:
+        """The ``@depthN`` stream payload (Spot: the same object as the REST snapshot)."""
+        return self.partial_depth(m, levels)
+
+    def mark_price(self, m: SymbolMarket, event_time: int) -> dict[str, Any]:
+        raise NotImplementedError("Binance Spot has no mark price")
+
+    def force_order(
+        self, m: SymbolMarket, aggs: tuple[SimAggTrade, ...], event_time: int
+    ) -> dict[str, Any] | None:
+        raise NotImplementedError("Binance Spot has no liquidation stream")
+
     def book_ticker(self, m: SymbolMarket) -> dict[str, Any]:
         (bp, bq), (ap, aq) = m.book.levels(BID, 1)[0], m.book.levels(ASK, 1)[0]
         pe, qe = m.price_exp, m.qty_exp

@@ -32,7 +32,15 @@ from rxconnector.testing.simulator.state import SimState
 from rxconnector.testing.simulator.tape import SimTrade
 from rxconnector.testing.simulator.weights import WeightLimiter
 
-__all__ = ["ApiError", "BinanceSpotRest", "RestRecord", "depth_weight"]
+__all__ = [
+    "ApiError",
+    "BinanceSpotRest",
+    "Endpoint",
+    "RestRecord",
+    "depth_weight",
+    "int_param",
+    "mandatory",
+]
 
 _HOUR_MS = 3_600_000
 _WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -88,7 +96,7 @@ def _symbols_weight(params: dict[str, str], single: int, few: int, many: int, al
     return all_
 
 
-def _int(params: dict[str, str], name: str, default: int | None = None) -> int | None:
+def int_param(params: dict[str, str], name: str, default: int | None = None) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return default
@@ -102,7 +110,7 @@ def _int(params: dict[str, str], name: str, default: int | None = None) -> int |
         ) from None
 
 
-def _mandatory(name: str) -> ApiError:
+def mandatory(name: str) -> ApiError:
     return ApiError(
         400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
@@ -112,7 +120,7 @@ Handler = Callable[[dict[str, str], int, Account | None], Awaitable[Any] | Any]
 
 
 @attrs.frozen
-class _Endpoint:
+class Endpoint:
     method: str
     path: str
     handler: Handler
@@ -131,6 +139,7 @@ class BinanceSpotRest:
         payloads: SpotPayloads | None = None,
         *,
         prefix: str = "/api/v3",
+        weight_limit: int | None = None,
     ) -> None:
         self._state = state
         self._accounts = accounts
@@ -138,7 +147,7 @@ class BinanceSpotRest:
         self._prefix = prefix
         cfg = state.config
         self.limiter = WeightLimiter(
-            cfg.weight_limit,
+            weight_limit or cfg.weight_limit,
             ban_after_429s=cfg.ban_after_429s,
             ban_ms=int(cfg.ban_seconds * 1000),
         )
@@ -147,15 +156,15 @@ class BinanceSpotRest:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _endpoints(self) -> list[_Endpoint]:
+    def _endpoints(self) -> list[Endpoint]:
         sym = frozenset({"symbol"})
         signed = frozenset({"recvWindow", "timestamp", "signature"})
         klines = sym | {"interval", "startTime", "endTime", "timeZone", "limit"}
         tickers = frozenset({"symbol", "symbols", "symbolStatus"})
         return [
-            _Endpoint("GET", "/ping", self._ping, lambda p: 1, frozenset()),
-            _Endpoint("GET", "/time", self._time, lambda p: 1, frozenset()),
-            _Endpoint(
+            Endpoint("GET", "/ping", self._ping, lambda p: 1, frozenset()),
+            Endpoint("GET", "/time", self._time, lambda p: 1, frozenset()),
+            Endpoint(
                 "GET",
                 "/exchangeInfo",
                 self._exchange_info,
@@ -164,53 +173,53 @@ class BinanceSpotRest:
                     {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
                 ),
             ),
-            _Endpoint(
+            Endpoint(
                 "GET",
                 "/depth",
                 self._depth,
-                lambda p: depth_weight(min(5000, _int(p, "limit", 100) or 100)),
+                lambda p: depth_weight(min(5000, int_param(p, "limit", 100) or 100)),
                 sym | {"limit", "symbolStatus"},
             ),
-            _Endpoint("GET", "/trades", self._trades, lambda p: 25, sym | {"limit"}),
-            _Endpoint(
+            Endpoint("GET", "/trades", self._trades, lambda p: 25, sym | {"limit"}),
+            Endpoint(
                 "GET",
                 "/historicalTrades",
                 self._historical,
                 lambda p: 25,
                 sym | {"limit", "fromId"},
             ),
-            _Endpoint(
+            Endpoint(
                 "GET",
                 "/aggTrades",
                 self._agg_trades,
                 lambda p: 4,
                 sym | {"fromId", "startTime", "endTime", "limit"},
             ),
-            _Endpoint("GET", "/klines", self._klines, lambda p: 2, klines),
-            _Endpoint("GET", "/uiKlines", self._klines, lambda p: 2, klines),
-            _Endpoint(
+            Endpoint("GET", "/klines", self._klines, lambda p: 2, klines),
+            Endpoint("GET", "/uiKlines", self._klines, lambda p: 2, klines),
+            Endpoint(
                 "GET",
                 "/ticker/24hr",
                 self._ticker_24hr,
                 lambda p: _symbols_weight(p, 2, 40, 80, 80),
                 tickers | {"type"},
             ),
-            _Endpoint(
+            Endpoint(
                 "GET",
                 "/ticker/price",
                 self._ticker_price,
                 lambda p: _symbols_weight(p, 2, 4, 4, 4),
                 tickers,
             ),
-            _Endpoint(
+            Endpoint(
                 "GET",
                 "/ticker/bookTicker",
                 self._book_ticker,
                 lambda p: _symbols_weight(p, 2, 4, 4, 4),
                 tickers,
             ),
-            _Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
-            _Endpoint(
+            Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
+            Endpoint(
                 "GET",
                 "/account",
                 self._account,
@@ -267,7 +276,7 @@ class BinanceSpotRest:
                 params[key] = str(source[key])
         return params
 
-    def _wrap(self, endpoint: _Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _wrap(self, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             state = self._state
             faults = state.faults
@@ -324,7 +333,7 @@ class BinanceSpotRest:
             raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
         for name in ("timestamp", "signature"):
             if not params.get(name):
-                raise _mandatory(name)
+                raise mandatory(name)
         body = (await request.text()) if request.can_read_body else ""
         payload = "&".join(
             part
@@ -338,10 +347,10 @@ class BinanceSpotRest:
         try:
             recv_window = float(params.get("recvWindow", "5000"))
         except ValueError:
-            raise _mandatory("recvWindow") from None
+            raise mandatory("recvWindow") from None
         if recv_window > 60_000:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
-        timestamp = _int(params, "timestamp") or 0
+        timestamp = int_param(params, "timestamp") or 0
         if timestamp > 10**14:  # microseconds (§A2.1)
             timestamp //= 1000
         if self._state.faults.take_timestamp_rejection() or now - timestamp > recv_window:
@@ -357,7 +366,7 @@ class BinanceSpotRest:
     def _market(self, params: dict[str, str]) -> SymbolMarket:
         symbol = params.get("symbol")
         if not symbol:
-            raise _mandatory("symbol")
+            raise mandatory("symbol")
         return self._lookup(symbol)
 
     def _lookup(self, symbol: str) -> SymbolMarket:
@@ -376,16 +385,16 @@ class BinanceSpotRest:
             try:
                 names = json.loads(params["symbols"])
             except ValueError:
-                raise _mandatory("symbols") from None
+                raise mandatory("symbols") from None
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise _mandatory("symbols")
+                raise mandatory("symbols")
             return [self._lookup(n) for n in names], False
         return list(self._state.market.symbols.values()), False
 
     def _limit(self, params: dict[str, str], default: int, maximum: int) -> int:
-        limit = _int(params, "limit", default) or default
+        limit = int_param(params, "limit", default) or default
         if limit < 1:
-            raise _mandatory("limit")
+            raise mandatory("limit")
         return min(limit, maximum)
 
     def _trade(self, m: SymbolMarket, t: SimTrade) -> dict[str, Any]:
@@ -518,7 +527,7 @@ class BinanceSpotRest:
     def _historical(self, params: dict[str, str], now: int, _a: Account | None) -> Any:
         m = self._market(params)
         limit = self._limit(params, 500, 1000)
-        from_id = _int(params, "fromId")
+        from_id = int_param(params, "fromId")
         trades = (
             m.tape.recent_trades(limit) if from_id is None else m.tape.trades_from(from_id, limit)
         )
@@ -527,8 +536,8 @@ class BinanceSpotRest:
     def _agg_trades(self, params: dict[str, str], now: int, _a: Account | None) -> Any:
         m = self._market(params)
         limit = self._limit(params, 500, 1000)
-        from_id = _int(params, "fromId")
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        from_id = int_param(params, "fromId")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if from_id is not None and (start is not None or end is not None):
             raise ApiError(400, -1128, "Combination of optional parameters invalid.")
         if start is not None and end is not None and end - start > _HOUR_MS:
@@ -549,14 +558,17 @@ class BinanceSpotRest:
         return out
 
     def _klines(self, params: dict[str, str], now: int, _a: Account | None) -> Any:
+        return self._kline_rows(params, 1000)
+
+    def _kline_rows(self, params: dict[str, str], max_limit: int) -> list[list[Any]]:
         m = self._market(params)
         interval = params.get("interval")
         if not interval:
-            raise _mandatory("interval")
+            raise mandatory("interval")
         if interval not in INTERVALS:
             raise ApiError(400, -1120, "Invalid interval.")
-        limit = self._limit(params, 500, 1000)
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        limit = self._limit(params, 500, max_limit)
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if start is not None and start > 10**14:
             start //= 1000
         if end is not None and end > 10**14:

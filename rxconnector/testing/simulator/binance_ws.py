@@ -32,7 +32,7 @@ Simulator choices where Binance's behaviour is not documented or would hide clie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -40,7 +40,12 @@ from aiohttp import web
 
 from rxconnector.testing.simulator.binance_control import ControlRequest, parse_control
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads
-from rxconnector.testing.simulator.binance_streams import StreamKey, StreamNameError, parse_stream
+from rxconnector.testing.simulator.binance_streams import (
+    SPOT_KINDS,
+    StreamKey,
+    StreamNameError,
+    parse_stream,
+)
 from rxconnector.testing.simulator.connection import (
     CLOSE_POLICY_VIOLATION,
     ConnectionPolicy,
@@ -97,6 +102,8 @@ class BinanceStreamServer:
         *,
         prefix: str = "",
         policy: ConnectionPolicy | None = None,
+        kinds: Mapping[str, tuple[str, ...]] = SPOT_KINDS,
+        serves: Callable[[StreamKey], bool] | None = None,
     ) -> None:
         self._state = state
         self._payloads = payloads or SpotPayloads()
@@ -111,6 +118,9 @@ class BinanceStreamServer:
             close_timeout=cfg.ws_close_timeout,
         )
         self._max_streams = cfg.max_streams_per_connection
+        self._kinds = kinds
+        # which accepted streams push data here (USD-M routes /public vs /market)
+        self._serves = serves or (lambda key: True)
         # symbol -> stream name -> (key, subscribed connections)
         self._index: dict[str, dict[str, tuple[StreamKey, set[SimConnection]]]] = {}
         self._slow_depth = {s: _SlowDepth() for s in state.market.symbols}
@@ -129,7 +139,7 @@ class BinanceStreamServer:
         ]
 
     def _parse(self, name: str) -> StreamKey:
-        return parse_stream(name, self._state.market.symbols)
+        return parse_stream(name, self._state.market.symbols, self._kinds)
 
     # -- connection lifecycle ---------------------------------------------------------
 
@@ -254,16 +264,17 @@ class BinanceStreamServer:
 
     # -- data -------------------------------------------------------------------------
 
-    def publish(self, events: list[TickEvents], tick: int) -> None:
-        """Turn one market tick into frames for every subscribed connection."""
+    def publish(self, events: list[TickEvents], tick: int, dropped: set[str]) -> None:
+        """Turn one market tick into frames for every subscribed connection; the depth
+        events of the symbols in ``dropped`` are lost (the ``drop_updates`` fault)."""
         state = self._state
         faults = state.faults
         periodic = tick % state.config.periodic_ticks == 0
         stalled = faults.stalled
         for ev in events:
-            dropped = faults.take_depth_drop(ev.symbol)
+            lost = ev.symbol in dropped
             acc = self._slow_depth[ev.symbol]
-            if dropped or stalled:
+            if lost or stalled:
                 acc.reset()  # those updates are lost for the slow stream too
             else:
                 acc.add(ev)
@@ -273,7 +284,9 @@ class BinanceStreamServer:
                 continue
             m = state.market.symbols[ev.symbol]
             for name, (key, conns) in list(subs.items()):
-                for payload in self._build(key, m, ev, periodic, dropped, slow):
+                if not self._serves(key):
+                    continue
+                for payload in self._build(key, m, ev, periodic, lost, slow):
                     self._send(name, payload, conns)
 
     def _send(self, name: str, payload: dict[str, Any], conns: set[SimConnection]) -> None:
@@ -314,16 +327,20 @@ class BinanceStreamServer:
         if kind == "bookTicker":
             return [p.book_ticker(m)] if ev.top_changed else []
         if kind == "partialDepth" and (key.fast or periodic):
-            return [p.partial_depth(m, int(key.param))]
+            return [p.partial_depth_event(m, int(key.param), now)]
         if not periodic:
             return []
         builders: dict[str, Callable[[SymbolMarket, int], dict[str, Any]]] = {
             "ticker": p.ticker,
             "miniTicker": p.mini_ticker,
             "avgPrice": p.avg_price,
+            "markPrice": p.mark_price,
         }
         if kind in builders:
             return [builders[kind](m, now)]
+        if kind == "forceOrder":
+            liquidation = p.force_order(m, ev.aggs, now)
+            return [liquidation] if liquidation else []
         if kind == "kline":
             closed, current = m.kline_tracker(key.param).poll(now)
             out = [p.kline(m, key.param, k, True, now) for k in closed]

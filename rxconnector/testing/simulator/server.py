@@ -2,8 +2,9 @@
 
 It owns the event-loop side of the simulator: the aiohttp app and site, the market
 clock task, and the dialects mounted on the app (Binance Spot: ``/ws``, ``/stream``,
-``/api/v3``). Everything runs on the running loop; the clock task and every connection
-task are owned, cancelled on :meth:`ExchangeSimulator.stop`, and report exceptions.
+``/api/v3``; USD-M futures: ``/public/ws|stream``, ``/market/ws|stream``, ``/fapi/v1``).
+Everything runs on the running loop; the clock task and every connection task are owned,
+cancelled on :meth:`ExchangeSimulator.stop`, and report exceptions.
 
 Typical use::
 
@@ -26,6 +27,10 @@ from aiohttp import web
 
 from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Accounts
+from rxconnector.testing.simulator.binance_futures import (
+    BinanceFuturesRest,
+    futures_stream_servers,
+)
 from rxconnector.testing.simulator.binance_rest import BinanceSpotRest, RestRecord
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
 from rxconnector.testing.simulator.config import SimulatorConfig
@@ -46,7 +51,9 @@ def _report(task: asyncio.Task[Any]) -> None:
 
 
 class ExchangeSimulator:
-    """A local exchange (Binance Spot dialect) with a seeded market and fault injection.
+    """A local exchange with a seeded market and fault injection, speaking Binance Spot
+    (``/ws``, ``/stream``, ``/api/v3``) and Binance USD-M futures (``/public/...``,
+    ``/market/...``, ``/fapi/v1``) on one port, both over the same market.
 
     Construct with a :class:`SimulatorConfig` or with its fields as keyword arguments
     (``ExchangeSimulator(seed=7, tick_interval=0.02)``). Start with ``async with`` or
@@ -63,6 +70,9 @@ class ExchangeSimulator:
         self.accounts = Accounts(config.api_keys, config.symbol_specs())
         self._spot_ws = BinanceStreamServer(self._state)
         self._spot_rest = BinanceSpotRest(self._state, self.accounts)
+        self._futures_ws = futures_stream_servers(self._state)
+        self._futures_rest = BinanceFuturesRest(self._state, self.accounts)
+        self._stream_servers = [self._spot_ws, *self._futures_ws]
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._clock_task: asyncio.Task[None] | None = None
@@ -81,8 +91,10 @@ class ExchangeSimulator:
         if self._runner is not None:
             raise RuntimeError("simulator already started")
         app = web.Application()
-        app.add_routes(self._spot_ws.routes())
+        for stream_server in self._stream_servers:
+            app.add_routes(stream_server.routes())
         app.add_routes(self._spot_rest.routes())
+        app.add_routes(self._futures_rest.routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -170,7 +182,10 @@ class ExchangeSimulator:
     def _tick(self) -> None:
         market = self._state.market
         events = market.tick()
-        self._spot_ws.publish(events, market.tick_count)
+        # decided once per tick: every endpoint loses the same depth events
+        dropped = {ev.symbol for ev in events if self._faults.take_depth_drop(ev.symbol)}
+        for stream_server in self._stream_servers:
+            stream_server.publish(events, market.tick_count, dropped)
 
     def pause(self) -> None:
         """Stop the market clock (``step`` still works): deterministic tests."""
@@ -277,16 +292,22 @@ class ExchangeSimulator:
 
     @property
     def rest_log(self) -> list[RestRecord]:
-        """Every REST request answered (method, path, params, status, weight)."""
-        return self._spot_rest.log
+        """Every REST request answered (method, path, params, status, weight), Spot and
+        futures merged in time order."""
+        return sorted([*self._spot_rest.log, *self._futures_rest.log], key=lambda r: r.at)
 
     def rest_weight_used(self) -> int:
         """Request weight used in the current minute (``X-MBX-USED-WEIGHT-1M``)."""
         return self._spot_rest.limiter.used(self._state.server_time_ms())
 
+    def futures_weight_used(self) -> int:
+        """USD-M request weight used in the current minute."""
+        return self._futures_rest.limiter.used(self._state.server_time_ms())
+
     def reset_rest_limits(self) -> None:
-        """Forget used weight, 429 strikes and bans."""
+        """Forget used weight, 429 strikes and bans (Spot and futures)."""
         self._spot_rest.limiter.reset()
+        self._futures_rest.limiter.reset()
 
     # -- faults -----------------------------------------------------------------------
 
@@ -339,8 +360,9 @@ class ExchangeSimulator:
         """Send ``serverShutdown`` to every current connection, close them after ``grace``
         seconds (default ``config.shutdown_grace``). Returns the number notified."""
         conns = self.connections
-        for conn in conns:
-            self._spot_ws.send_shutdown_notice(conn)
+        for stream_server in self._stream_servers:
+            for conn in stream_server.connections:
+                stream_server.send_shutdown_notice(conn)
         await asyncio.sleep(self.config.shutdown_grace if grace is None else grace)
         for conn in conns:
             conn.close_after_pending(CLOSE_GOING_AWAY, "Server shutdown")
