@@ -44,11 +44,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-import attrs
 import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -60,22 +58,29 @@ from rxconnector.errors import (
     ParseError,
     RequestTimeoutError,
     SubscriptionError,
-    WebSocketClosedError,
 )
 from rxconnector.exchanges.base import Control, ControlKind, WsProtocol
 from rxconnector.log import get_logger
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.streams._hub_state import (
+    MAX_REQUEST_CHARS,
+    Conn,
+    ConnectionInfo,
+    PendingRequest,
+    Request,
+    Shard,
+    TopicState,
+    take_batch,
+)
 from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.messages import StreamRestart, TopicMessage
 from rxconnector.transport.ws import (
     Connected,
     ConnectFn,
-    ControlSender,
     Frame,
     OwnedTasks,
     SessionFactory,
     SocketSpec,
-    WsItem,
     connect_once,
     describe_error,
     websocket,
@@ -91,10 +96,6 @@ __all__ = [
 
 _log = get_logger(component="hub")
 
-#: Upper bound on the stream names of one request, in JSON characters. Binance documents
-#: no frame limit for requests; Bybit caps ``args`` of a whole connection at 21 000
-#: characters (PROTOCOL.md §C1). 8 000 keeps every request frame small.
-MAX_REQUEST_CHARS: Final = 8_000
 #: Seconds added to the venue's 1 s message window. Frames we space exactly 1 s apart
 #: can arrive closer together after network jitter; the margin keeps the server's own
 #: count within the limit even then.
@@ -102,246 +103,6 @@ PACING_MARGIN: Final = 0.2
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-
-
-@attrs.frozen
-class ConnectionInfo:
-    """Introspection: one connection of the hub.
-
-    ``role`` is ``"primary"`` or ``"replacement"`` (during a rotation); ``assigned`` are
-    the topics this connection should carry, ``requested`` those sent to the server on
-    the current socket, ``acknowledged`` the subset the server confirmed.
-    """
-
-    connection_id: str
-    endpoint: str
-    url: str
-    role: str
-    connected: bool
-    assigned: frozenset[str]
-    requested: frozenset[str]
-    acknowledged: frozenset[str]
-
-
-@attrs.frozen
-class PendingRequest:
-    """Introspection: a request sent and not answered yet."""
-
-    connection_id: str
-    request_id: int
-    method: str
-    topics: tuple[str, ...]
-
-
-class _Request:
-    __slots__ = ("request_id", "subscribe", "timer", "topics")
-
-    def __init__(
-        self, request_id: int, subscribe: bool, topics: tuple[str, ...], timer: abc.DisposableBase
-    ) -> None:
-        self.request_id = request_id
-        self.subscribe = subscribe
-        self.topics = topics
-        self.timer = timer
-
-
-class _Topic:
-    """One topic: its observers and where its messages come from.
-
-    ``slow`` is the one flag the hot path tests: set while a restart marker is pending,
-    a rotation overlap needs deduplication, or the new connection of a finished rotation
-    still lags behind what the old one delivered (``catching_up``).
-    """
-
-    __slots__ = (
-        "catching_up",
-        "conn",
-        "last_key",
-        "last_payload",
-        "name",
-        "new_seen",
-        "observers",
-        "overlap",
-        "restart",
-        "shard",
-        "slow",
-    )
-
-    def __init__(self, name: str, shard: _Shard) -> None:
-        self.name = name
-        self.shard = shard
-        self.conn: _Conn | None = shard.primary
-        self.observers: tuple[abc.ObserverBase[TopicMessage], ...] = ()
-        self.slow = False
-        self.overlap = False
-        self.new_seen = False
-        self.catching_up = False
-        self.restart: str | None = None
-        self.last_key: int | None = None
-        self.last_payload: Any = None
-
-    def refresh(self) -> None:
-        """Recompute the hot path's ``slow`` flag."""
-        self.slow = self.overlap or self.catching_up or self.restart is not None
-
-
-class _Shard:
-    """A group of at most ``max_streams_per_connection`` topics on one endpoint, carried
-    by a primary connection (and a replacement while rotating)."""
-
-    __slots__ = (
-        "endpoint",
-        "idle_timer",
-        "overlap_timer",
-        "primary",
-        "replacement",
-        "topics",
-        "unseen",
-        "url",
-    )
-
-    def __init__(self, endpoint: str, url: str) -> None:
-        self.endpoint = endpoint
-        self.url = url
-        self.topics: dict[str, _Topic] = {}
-        self.primary: _Conn | None = None
-        self.replacement: _Conn | None = None
-        self.idle_timer: abc.DisposableBase | None = None
-        self.overlap_timer: abc.DisposableBase | None = None
-        self.unseen = 0
-
-
-class _Conn:
-    """One logical connection: a reconnecting source plus what was sent on its socket."""
-
-    __slots__ = (
-        "acked",
-        "data_count",
-        "disposed",
-        "epoch",
-        "hub",
-        "id",
-        "inflight",
-        "lifetime_timer",
-        "link",
-        "retry_batches",
-        "retrying",
-        "shard",
-        "slot_queued",
-        "spec",
-        "subscription",
-        "wanted",
-    )
-
-    def __init__(self, hub: SubscriptionHub, shard: _Shard, spec: SocketSpec) -> None:
-        self.hub = hub
-        self.id = spec.connection_id
-        self.shard = shard
-        self.spec = spec
-        self.subscription: abc.DisposableBase | None = None
-        self.link: ControlSender | None = None
-        self.wanted: dict[str, None] = {}  # requested on this socket (ordered set)
-        self.acked: set[str] = set()
-        self.inflight: dict[int, _Request] = {}
-        self.retry_batches: deque[list[str]] = deque()
-        self.retrying: set[str] = set()
-        self.slot_queued = False
-        self.data_count = 0
-        self.epoch = 0
-        self.disposed = False
-        self.lifetime_timer: abc.DisposableBase | None = None
-
-    # -- source observer ----------------------------------------------------------
-
-    def on_next(self, item: WsItem) -> None:
-        if type(item) is tuple:
-            self.hub._on_frame(self, item)
-        elif type(item) is Connected:
-            self.hub._on_connected(self, item)
-        elif isinstance(item, ConnectionEvent):
-            self.hub._on_conn_event(self, item)
-
-    def on_error(self, error: Exception) -> None:
-        self.hub._on_conn_failed(self, error)
-
-    def on_completed(self) -> None:
-        self.hub._on_conn_failed(self, WebSocketClosedError(f"{self.id}: source completed"))
-
-    # -- watchdog probes ----------------------------------------------------------
-
-    def count_data(self) -> int:
-        return self.data_count
-
-    def is_active(self) -> bool:
-        return bool(self.wanted)
-
-    # -- socket state -------------------------------------------------------------
-
-    def reset_socket(self) -> None:
-        """Forget everything about the socket that is gone."""
-        self.link = None
-        self.wanted.clear()
-        self.acked.clear()
-        for request in self.inflight.values():
-            request.timer.dispose()
-        self.inflight.clear()
-        self.retry_batches.clear()
-        self.retrying.clear()
-        self.slot_queued = False
-        if self.lifetime_timer is not None:
-            self.lifetime_timer.dispose()
-            self.lifetime_timer = None
-
-    def has_work(self) -> bool:
-        if self.retry_batches:
-            return True
-        desired, wanted, retrying = self.shard.topics, self.wanted, self.retrying
-        for name in wanted:
-            if name not in desired:
-                return True
-        return any(name not in wanted and name not in retrying for name in desired)
-
-    def settled(self) -> bool:
-        """Every assigned topic requested and answered on the current socket."""
-        if self.link is None or self.retry_batches:
-            return False
-        if any(request.subscribe for request in self.inflight.values()):
-            return False
-        wanted = self.wanted
-        return all(name in wanted for name in self.shard.topics)
-
-    def pump(self) -> None:
-        """Ask the limiter for a slot if there is something to (un)subscribe."""
-        link = self.link
-        if self.disposed or link is None or self.slot_queued or not self.has_work():
-            return
-        self.slot_queued = True
-        link.send(self.grant)
-
-    def grant(self) -> str | None:
-        """The limiter's slot: build the request now, from what is pending now."""
-        self.slot_queued = False
-        link = self.link
-        if self.disposed or link is None:
-            return None
-        text = self.hub._next_request(self)
-        if text is not None and self.has_work():
-            self.slot_queued = True
-            link.send(self.grant)
-        return text
-
-
-def _take(names: list[str], limit: int) -> list[str]:
-    """The longest prefix of ``names`` within ``limit`` topics and MAX_REQUEST_CHARS."""
-    batch: list[str] = []
-    chars = 0
-    for name in names:
-        cost = len(name) + 3  # quotes and separator
-        if batch and (len(batch) >= limit or chars + cost > MAX_REQUEST_CHARS):
-            break
-        batch.append(name)
-        chars += cost
-    return batch
 
 
 class SubscriptionHub:
@@ -410,9 +171,9 @@ class SubscriptionHub:
         rate = float(protocol.max_messages_per_second)
         self._max_messages = max(1, math.floor(rate))
         self._message_window = self._max_messages / rate + PACING_MARGIN
-        self._topics: dict[str, _Topic] = {}
-        self._shards: dict[str, list[_Shard]] = {}
-        self._dirty: dict[_Shard, None] = {}
+        self._topics: dict[str, TopicState] = {}
+        self._shards: dict[str, list[Shard]] = {}
+        self._dirty: dict[Shard, None] = {}
         self._sync_pending = False
         self._request_ids = itertools.count(1)
         self._conn_ids = itertools.count(1)
@@ -538,10 +299,10 @@ class SubscriptionHub:
             self._scheduler = resolve_scheduler(self._scheduler_arg, None)
         return self._scheduler
 
-    def _add_topic(self, name: str) -> _Topic:
+    def _add_topic(self, name: str) -> TopicState:
         endpoint = self._protocol.endpoint_for(name)
         shard = self._shard_with_room(endpoint)
-        topic = _Topic(name, shard)
+        topic = TopicState(name, shard)
         if shard.replacement is not None:  # joins a rotation in progress: dedupe it too
             topic.overlap = topic.slow = True
             shard.unseen += 1
@@ -550,7 +311,7 @@ class SubscriptionHub:
         self._touch(shard)
         return topic
 
-    def _detach(self, topic: _Topic, observer: abc.ObserverBase[TopicMessage]) -> None:
+    def _detach(self, topic: TopicState, observer: abc.ObserverBase[TopicMessage]) -> None:
         observers = topic.observers
         if observer not in observers:
             return
@@ -558,7 +319,7 @@ class SubscriptionHub:
         if not topic.observers and self._topics.get(topic.name) is topic:
             self._release(topic)
 
-    def _release(self, topic: _Topic) -> None:
+    def _release(self, topic: TopicState) -> None:
         del self._topics[topic.name]
         shard = topic.shard
         shard.topics.pop(topic.name, None)
@@ -591,7 +352,7 @@ class SubscriptionHub:
 
     # ================================================================ shards
 
-    def _shard_with_room(self, endpoint: str) -> _Shard:
+    def _shard_with_room(self, endpoint: str) -> Shard:
         cap = self._protocol.max_streams_per_connection
         group = self._shards.setdefault(endpoint, [])
         for shard in group:
@@ -600,12 +361,12 @@ class SubscriptionHub:
                     shard.idle_timer.dispose()
                     shard.idle_timer = None
                 return shard
-        shard = _Shard(endpoint, self._protocol.connection_url(self._base_url, endpoint))
+        shard = Shard(endpoint, self._protocol.connection_url(self._base_url, endpoint))
         group.append(shard)
         shard.primary = self._open_conn(shard)
         return shard
 
-    def _open_conn(self, shard: _Shard) -> _Conn:
+    def _open_conn(self, shard: Shard) -> Conn:
         number = next(self._conn_ids)
         label = f"{self._protocol.name}/{shard.endpoint}" if shard.endpoint else self._protocol.name
         ping_interval = self._protocol.client_ping_interval
@@ -618,7 +379,7 @@ class SubscriptionHub:
             ping_interval=ping_interval,
             connect_timeout=self._config.rest_timeout,
         )
-        conn = _Conn(self, shard, spec)
+        conn = Conn(self, shard, spec)
         if self._attempt_limiter is None:
             self._attempt_limiter = shared_attempt_limiter(
                 self._protocol.name,
@@ -643,7 +404,7 @@ class SubscriptionHub:
         )
         return conn
 
-    def _start_idle(self, shard: _Shard) -> None:
+    def _start_idle(self, shard: Shard) -> None:
         if shard.idle_timer is None and not self._closed:
 
             def expire(_s: abc.SchedulerBase, _state: Any = None) -> None:
@@ -653,14 +414,14 @@ class SubscriptionHub:
 
             shard.idle_timer = self._sched.schedule_relative(self._idle_close_after, expire)
 
-    def _remove_shard(self, shard: _Shard, reason: str) -> None:
+    def _remove_shard(self, shard: Shard, reason: str) -> None:
         group = self._shards.get(shard.endpoint)
         if group is not None and shard in group:
             group.remove(shard)
         self._dirty.pop(shard, None)
         self._dispose_shard(shard, reason)
 
-    def _dispose_shard(self, shard: _Shard, reason: str) -> None:
+    def _dispose_shard(self, shard: Shard, reason: str) -> None:
         for timer in (shard.idle_timer, shard.overlap_timer):
             if timer is not None:
                 timer.dispose()
@@ -669,7 +430,7 @@ class SubscriptionHub:
             if conn is not None:
                 self._close_conn(conn, reason)
 
-    def _close_conn(self, conn: _Conn, reason: str) -> None:
+    def _close_conn(self, conn: Conn, reason: str) -> None:
         if conn.disposed:
             return
         conn.disposed = True
@@ -684,7 +445,7 @@ class SubscriptionHub:
 
     # ================================================================ requests
 
-    def _touch(self, shard: _Shard) -> None:
+    def _touch(self, shard: Shard) -> None:
         """Reconcile ``shard`` soon: once per loop tick, so same-tick changes batch."""
         self._dirty[shard] = None
         if not self._sync_pending and not self._closed:
@@ -700,14 +461,14 @@ class SubscriptionHub:
                 if conn is not None:
                     conn.pump()
 
-    def _next_request(self, conn: _Conn) -> str | None:
+    def _next_request(self, conn: Conn) -> str | None:
         """Build the next request for ``conn``: unsubscribes first (they free room on
         the server before new streams arrive), then split-off retries, then new topics."""
         desired, wanted = conn.shard.topics, conn.wanted
         limit = self._protocol.max_topics_per_request
         stale = [name for name in wanted if name not in desired]
         if stale:
-            batch = _take(stale, limit)
+            batch = take_batch(stale, limit)
             text = self._register(conn, False, batch)
             for name in batch:
                 del wanted[name]
@@ -730,12 +491,12 @@ class SubscriptionHub:
                     break
         if not fresh:
             return None
-        batch = _take(fresh, limit)
+        batch = take_batch(fresh, limit)
         text = self._register(conn, True, batch)
         wanted.update(dict.fromkeys(batch))
         return text
 
-    def _register(self, conn: _Conn, subscribe: bool, batch: list[str]) -> str:
+    def _register(self, conn: Conn, subscribe: bool, batch: list[str]) -> str:
         request_id = next(self._request_ids)
         protocol = self._protocol
         build = protocol.subscribe_message if subscribe else protocol.unsubscribe_message
@@ -745,10 +506,10 @@ class SubscriptionHub:
             self._ack_timed_out(conn, request_id)
 
         timer = self._sched.schedule_relative(self._ack_timeout, timed_out)
-        conn.inflight[request_id] = _Request(request_id, subscribe, tuple(batch), timer)
+        conn.inflight[request_id] = Request(request_id, subscribe, tuple(batch), timer)
         return text
 
-    def _take_request(self, conn: _Conn, request_id: Any) -> _Request | None:
+    def _take_request(self, conn: Conn, request_id: Any) -> Request | None:
         if request_id is None:
             # Venues that echo no id (Bybit linear's ``req_id:""``) answer in order.
             if not conn.inflight:
@@ -759,7 +520,7 @@ class SubscriptionHub:
             request.timer.dispose()
         return request
 
-    def _ack_timed_out(self, conn: _Conn, request_id: int) -> None:
+    def _ack_timed_out(self, conn: Conn, request_id: int) -> None:
         request = conn.inflight.pop(request_id, None)
         if request is None:
             return
@@ -776,7 +537,7 @@ class SubscriptionHub:
 
     # ================================================================ connection events
 
-    def _on_connected(self, conn: _Conn, item: Connected) -> None:
+    def _on_connected(self, conn: Conn, item: Connected) -> None:
         if conn.disposed:
             return
         self._report_state(item.event)
@@ -797,7 +558,7 @@ class SubscriptionHub:
         )
         self._touch(conn.shard)
 
-    def _on_conn_event(self, conn: _Conn, event: ConnectionEvent) -> None:
+    def _on_conn_event(self, conn: Conn, event: ConnectionEvent) -> None:
         if conn.disposed:
             return
         self._report_state(event)
@@ -820,7 +581,7 @@ class SubscriptionHub:
                     topic.catching_up = False
                     topic.slow = True
 
-    def _on_conn_failed(self, conn: _Conn, error: Exception) -> None:
+    def _on_conn_failed(self, conn: Conn, error: Exception) -> None:
         """The source gave up (``max_reconnect_attempts`` ran out)."""
         if conn.disposed:
             return
@@ -853,7 +614,7 @@ class SubscriptionHub:
 
     # ================================================================ rotation
 
-    def _rotate(self, shard: _Shard, reason: str) -> None:
+    def _rotate(self, shard: Shard, reason: str) -> None:
         old = shard.primary
         if self._closed or shard.replacement is not None or old is None:
             return
@@ -873,7 +634,7 @@ class SubscriptionHub:
         shard.unseen = len(shard.topics)
         shard.replacement = self._open_conn(shard)
 
-    def _check_rotation(self, shard: _Shard) -> None:
+    def _check_rotation(self, shard: Shard) -> None:
         new = shard.replacement
         if new is None or not new.settled():
             return
@@ -890,7 +651,7 @@ class SubscriptionHub:
             shard.overlap_timer = self._sched.schedule_relative(self._rotation_overlap, expire)
 
     def _finish_rotation(
-        self, shard: _Shard, lost: set[str] | None = None, reason: str = ""
+        self, shard: Shard, lost: set[str] | None = None, reason: str = ""
     ) -> None:
         """Make the replacement primary and close the old connection.
 
@@ -915,7 +676,7 @@ class SubscriptionHub:
         self._close_conn(old, "rotated" if lost is None else f"ended during rotation: {reason}")
         self._touch(shard)
 
-    def _end_overlap(self, shard: _Shard) -> None:
+    def _end_overlap(self, shard: Shard) -> None:
         if shard.overlap_timer is not None:
             shard.overlap_timer.dispose()
             shard.overlap_timer = None
@@ -927,7 +688,7 @@ class SubscriptionHub:
             topic.overlap = topic.new_seen = False
             topic.refresh()
 
-    def _key(self, topic: _Topic, payload: Any) -> int | None:
+    def _key(self, topic: TopicState, payload: Any) -> int | None:
         sequence_of = self._sequence_of
         if sequence_of is None:
             return None
@@ -939,7 +700,7 @@ class SubscriptionHub:
 
     # ================================================================ frames
 
-    def _on_frame(self, conn: _Conn, frame: Frame) -> None:
+    def _on_frame(self, conn: Conn, frame: Frame) -> None:
         received_at, data = frame
         hook = self._on_frame_hook
         if hook is not None:
@@ -976,7 +737,9 @@ class SubscriptionHub:
             except Exception as exc:
                 self._observer_failed(topic, observer, exc)
 
-    def _deliver_slow(self, conn: _Conn, topic: _Topic, received_at: float, payload: Any) -> None:
+    def _deliver_slow(
+        self, conn: Conn, topic: TopicState, received_at: float, payload: Any
+    ) -> None:
         """Delivery with a pending marker, a rotation overlap, or from a stray socket."""
         shard = topic.shard
         if topic.overlap:
@@ -1010,7 +773,7 @@ class SubscriptionHub:
             topic.refresh()
         self._emit(topic, received_at, payload)
 
-    def _emit(self, topic: _Topic, received_at: float, payload: Any) -> None:
+    def _emit(self, topic: TopicState, received_at: float, payload: Any) -> None:
         if topic.restart is not None:
             marker = StreamRestart(topic.name, topic.restart)
             topic.restart = None
@@ -1019,7 +782,7 @@ class SubscriptionHub:
         topic.last_payload = payload
         self._fan_out(topic, (received_at, payload))
 
-    def _fan_out(self, topic: _Topic, value: TopicMessage) -> None:
+    def _fan_out(self, topic: TopicState, value: TopicMessage) -> None:
         for observer in topic.observers:
             try:
                 observer.on_next(value)
@@ -1027,7 +790,7 @@ class SubscriptionHub:
                 self._observer_failed(topic, observer, exc)
 
     def _observer_failed(
-        self, topic: _Topic, observer: abc.ObserverBase[TopicMessage], error: Exception
+        self, topic: TopicState, observer: abc.ObserverBase[TopicMessage], error: Exception
     ) -> None:
         """An observer (or its pipeline) raised: report it, detach it, tell it."""
         self._report_error(error)
@@ -1035,7 +798,7 @@ class SubscriptionHub:
         with contextlib.suppress(Exception):  # no on_error given: the default re-raises
             observer.on_error(error)
 
-    def _on_control(self, conn: _Conn, message: Any, raw: bytes | str) -> None:
+    def _on_control(self, conn: Conn, message: Any, raw: bytes | str) -> None:
         try:
             control = self._protocol.control(message)
         except Exception as exc:
@@ -1052,7 +815,7 @@ class SubscriptionHub:
         elif kind is ControlKind.UNKNOWN:
             self._report_error(ParseError(f"unrecognised message on {conn.id}", raw))
 
-    def _on_ack(self, conn: _Conn, control: Control) -> None:
+    def _on_ack(self, conn: Conn, control: Control) -> None:
         request = self._take_request(conn, control.request_id)
         if request is None:
             return
@@ -1062,7 +825,7 @@ class SubscriptionHub:
             if conn is conn.shard.replacement:
                 self._check_rotation(conn.shard)
 
-    def _on_request_error(self, conn: _Conn, control: Control) -> None:
+    def _on_request_error(self, conn: Conn, control: Control) -> None:
         request = self._take_request(conn, control.request_id)
         if request is None:
             self._report_error(
