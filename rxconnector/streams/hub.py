@@ -113,6 +113,9 @@ class SubscriptionHub:
         base_url: WebSocket base URL, e.g. ``wss://stream.binance.com:9443``.
         session: Returns the aiohttp session to connect with (called per attempt).
         config: Reconnect policy, stale threshold, connection lifetime.
+        endpoint: Serve only this endpoint's topics (``protocol.endpoint_for``); a feed
+            of another endpoint errors with ``ValueError``. Default: every endpoint,
+            each topic routed to connections of its own endpoint.
         scheduler: Timing (pacing, backoff, watchdog, timeouts); default the running
             loop's. A ``TestScheduler`` drives the hub in virtual time.
         report_error: Non-fatal problems (parse errors, rejected subscriptions,
@@ -138,6 +141,7 @@ class SubscriptionHub:
         session: SessionFactory,
         config: ConnectionConfig,
         *,
+        endpoint: str | None = None,
         scheduler: abc.SchedulerBase | None = None,
         report_error: Callable[[Exception], None],
         report_state: Callable[[ConnectionEvent], None],
@@ -152,6 +156,7 @@ class SubscriptionHub:
         self._protocol = protocol
         self._route = protocol.route
         self._base_url = base_url
+        self._endpoint = endpoint
         self._session = session
         self._config = config
         self._scheduler_arg = scheduler
@@ -301,6 +306,11 @@ class SubscriptionHub:
 
     def _add_topic(self, name: str) -> TopicState:
         endpoint = self._protocol.endpoint_for(name)
+        if self._endpoint is not None and endpoint != self._endpoint:
+            raise ValueError(
+                f"topic {name!r} is served by endpoint {endpoint!r}; "
+                f"this hub serves {self._endpoint!r}"
+            )
         shard = self._shard_with_room(endpoint)
         topic = TopicState(name, shard)
         if shard.replacement is not None:  # joins a rotation in progress: dedupe it too

@@ -263,6 +263,14 @@ class TestPacingAndSharding:
         # USD-M: 10 messages per second per connection
         assert rig.transport.sockets[0].spec.max_messages == 10
 
+    def test_a_hub_restricted_to_one_endpoint_refuses_other_topics(self) -> None:
+        rig = Rig(BinanceFuturesWsProtocol(), endpoint="market")
+        got, errors, _s = rig.collect("btcusdt@depth")
+        rig.collect("btcusdt@aggTrade")
+        rig.run(1.0)
+        assert got == [] and isinstance(errors[0], ValueError)
+        assert [s.spec.url for s in rig.transport.sockets] == ["wss://venue.test/market/stream"]
+
     def test_futures_shard_at_200_streams(self) -> None:
         rig = Rig(BinanceFuturesWsProtocol())
         for n in range(450):
