@@ -13,6 +13,7 @@ reading the file top to bottom *is* the live order of events::
     ["D", t, connection_id, "<base64>"]         ... binary
     ["x", t, topic, reason]                     the next message of ``topic`` was preceded
                                                 by a StreamRestart marker
+    ["u", t, topic]                             the first subscriber of ``topic`` arrived
     ["s", t, <ConnectionEvent>]                 a connection-state event
     ["o", t, <ClockOffset>]                     a clock measurement
     ["q", t, call_id, key]                      a REST call was subscribed
@@ -98,6 +99,7 @@ class Kind:
     DROPPED_FRAME: Final = "d"
     DROPPED_BINARY_FRAME: Final = "D"
     RESTART: Final = "x"
+    SUBSCRIBED: Final = "u"
     STATE: Final = "s"
     CLOCK: Final = "o"
     REST_REQUEST: Final = "q"
@@ -401,6 +403,11 @@ class RecordingWriter:
         Written before a held frame: the marker precedes that frame's message."""
         if not self.closed:
             self._write([Kind.RESTART, at, topic, reason])
+
+    def subscribed(self, at: float, topic: str) -> None:
+        """A feed of ``topic`` got its first subscriber (replay starts its clock at the
+        first of these, so windows of time-based operators line up with live)."""
+        self._line([Kind.SUBSCRIBED, at, topic])
 
     def state(self, at: float, event: Any) -> None:
         """A :class:`~rxconnector.models.ConnectionEvent`."""

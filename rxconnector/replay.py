@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -89,6 +90,11 @@ __all__ = [
 ]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_FRAME_KINDS: Final = frozenset(
+    {Kind.FRAME, Kind.BINARY_FRAME, Kind.DROPPED_FRAME, Kind.DROPPED_BINARY_FRAME}
+)
+#: Start-up lines read ahead while looking for the first subscription mark.
+_MAX_LOOKAHEAD: Final = 10_000
 #: Frames delivered between two yields to the event loop in :meth:`ReplayConnector.play`.
 _YIELD_EVERY: Final = 2000
 
@@ -292,9 +298,11 @@ class RecordingConnector(Connector):
         return _RecordingRest(rest, self.writer) if self.writer is not None else rest
 
     def _hub_for(self, topic: str) -> Any:
+        # Called when a topic's shared feed connects, i.e. at its first subscription.
         hub = super()._hub_for(topic)
         if self.writer is None:
             return hub
+        self.writer.subscribed(_wall_ms(), topic)
         return _DeliveryTap(hub, self.writer, self._last_restart)
 
 
@@ -601,6 +609,29 @@ def _on_scheduler(source: Observable[Any], scheduler: abc.SchedulerBase) -> Obse
     return Observable(subscribe)
 
 
+def _start_of_feeds(reader: RecordingReader) -> tuple[Iterator[list[Any]], float]:
+    """Where replay time starts: when the live feeds were first subscribed.
+
+    A user subscribes before :meth:`ReplayConnector.run`, i.e. at the replay's initial
+    clock; starting that clock at the first recorded subscription (not at the header's
+    start, which precedes the connector's start-up) puts the windows of time-based
+    operators where they were live. Reads ahead only up to that line (a handful of
+    start-up lines), then hands back an iterator over every entry, those included.
+    """
+    entries = iter(reader)
+    ahead: list[list[Any]] = []
+    start = reader.header.started_at
+    for entry in entries:
+        ahead.append(entry)
+        kind = entry[0]
+        if kind == Kind.SUBSCRIBED:
+            start = max(start, entry[1])
+            break
+        if kind in _FRAME_KINDS or len(ahead) >= _MAX_LOOKAHEAD:
+            break  # a recording made without subscription marks
+    return itertools.chain(ahead, entries), start
+
+
 class ReplayConnector(Connector):
     """A Connector whose feeds come from a recording (see the module docstring).
 
@@ -620,7 +651,8 @@ class ReplayConnector(Connector):
     ) -> None:
         self._reader = RecordingReader(path)
         self.header: RecordingHeader = self._reader.header
-        start = _to_datetime(self.header.started_at)
+        self._source, start_ms = _start_of_feeds(self._reader)
+        start = _to_datetime(start_ms)
         sched = scheduler if scheduler is not None else HistoricalScheduler(start)
         if not isinstance(sched, VirtualTimeScheduler):
             raise TypeError(
@@ -639,7 +671,7 @@ class ReplayConnector(Connector):
         self._offsets: Subject[ClockOffset] = Subject()
         self._latest_offset: ClockOffset | None = None
         self._started = True
-        self._clock_ms = self.header.started_at
+        self._clock_ms = start_ms
         self._entries = 0
         self._ran = False
         self._wall = 0.0
@@ -704,7 +736,7 @@ class ReplayConnector(Connector):
         self._begin()
         started = time.perf_counter()
         step = self._step
-        for entry in self._reader:
+        for entry in self._source:
             step(entry)
         self._wall += time.perf_counter() - started
         return self._end()
@@ -724,7 +756,7 @@ class ReplayConnector(Connector):
         first: float | None = None
         step = self._step
         started = time.perf_counter()
-        for count, entry in enumerate(self._reader, 1):
+        for count, entry in enumerate(self._source, 1):
             if speed is not None:
                 if first is None:
                     first = entry[1]
