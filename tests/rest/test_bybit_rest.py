@@ -1049,6 +1049,8 @@ class TestTradeBackfill:
         backfill = _rest(exchange, session, category="linear").trade_backfill("trades", "btcusdt")
         (trade,) = await backfill(12345)
         assert trade.backfilled and trade.symbol == "BTCUSDT"
+        (again,) = await backfill()  # the overlap operator calls it without an id
+        assert again.trade_id == trade.trade_id and again.backfilled
         assert exchange.seen[0].params == {
             "category": "linear",
             "symbol": "BTCUSDT",

@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import unquote
 
 import attrs
@@ -81,7 +81,7 @@ from rxconnector.rest.dialect import ErrorDialect
 from rxconnector.rest.query import encode_query, format_param
 from rxconnector.streams.pacing import RollingWindow
 
-__all__ = ["BybitRest", "bybit_dialect", "order_status"]
+__all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
 
 _T = TypeVar("_T")
 _C = TypeVar("_C")
@@ -135,6 +135,15 @@ _INTERVAL_MS: Final = {
     "W": 7 * _DAY_MS,
     "M": 28 * _DAY_MS,  # the SHORTEST month: a window of N of these holds <= N candles
 }
+
+
+class RecentTradesBackfill(Protocol):
+    """What :meth:`BybitRest.trade_backfill` returns: callable as ``backfill(from_id)``
+    (the id-gap contract) and as ``backfill()`` (the overlap contract of
+    :func:`rxconnector.streams.continuity.gapless_trades_by_overlap`); ``from_id`` is
+    ignored because Bybit cannot look trades up by id."""
+
+    def __call__(self, from_id: int | None = None, /) -> Observable[list[Trade]]: ...
 
 
 def bybit_dialect() -> ErrorDialect:
@@ -358,21 +367,23 @@ class BybitRest:
 
         return self._call(ep.TICKERS, {"category": self._category, "symbol": sym}, parse)
 
-    def trade_backfill(self, feed: str, symbol: str) -> Callable[[int], Observable[list[Trade]]]:
+    def trade_backfill(self, feed: str, symbol: str) -> RecentTradesBackfill:
         """What the gapless trade feed calls after a reconnect: ``(from_id) → trades``.
 
         Bybit has no trade lookup by id, so this returns the most recent trades (60 on
         spot, 1000 on derivatives) whatever ``from_id`` is, marked ``backfilled``. The
-        continuity logic drops those it already delivered and reports a possible gap
-        when the oldest one returned is newer than the last one it saw. Derivatives
-        trade ids are UUIDs (mapped to integers, not ordered), so only spot can tell.
+        continuity logic drops those it already delivered and reports a *possible* gap
+        when none of them overlaps what it delivered before the reconnect. Derivative
+        trade ids are UUIDs (mapped to integers, not ordered), so id ranges mean nothing
+        there: use it with ``gapless_trades_by_overlap``, which the returned callable
+        also fits (``backfill()``).
         """
         if feed != "trades":
             raise NotSupportedError("bybit", f"trade_backfill({feed!r})")
         sym = normalize_symbol(symbol, "bybit")
         limit = ep.RECENT_TRADE_MAX_LIMIT[self._category]
 
-        def backfill(_from_id: int) -> Observable[list[Trade]]:
+        def backfill(_from_id: int | None = None, /) -> Observable[list[Trade]]:
             return self.recent_trades(sym, limit).pipe(ops.map(_mark_backfilled))
 
         return backfill

@@ -1,0 +1,464 @@
+"""Binance USD-M futures REST API (``/fapi``) as cold Observables of normalized models.
+
+USD-M speaks the same REST dialect as Spot: ``{"code", "msg"}`` errors, request weights
+with ``X-MBX-USED-WEIGHT-1M``, HMAC query signing with ``recvWindow``/``timestamp`` and
+``X-MBX-APIKEY``, the same trade, aggregate-trade, kline and ticker layouts. So
+:class:`BinanceFuturesRest` *is* a :class:`~rxconnector.exchanges.binance.rest.BinanceSpotRest`
+with other routes, weights and limits; the plumbing (signing, pipeline, parsers, filter
+checks, paging) is inherited, not copied.
+
+What differs from Spot (PROTOCOL.md §B; BPY ``market_data_api.py``, ``trade_api.py``,
+``account_api.py`` docstrings for weights):
+
+* ``GET /fapi/v1/depth`` takes only ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000}, weighs
+  2/2/2/2/5/10/20 and its answer carries ``E`` (used as ``event_time``) and ``T``;
+* ``GET /fapi/v1/exchangeInfo`` (weight 1) has no ``symbol`` filter: it is filtered
+  here; USD-M's ``MIN_NOTIONAL`` filter names its value ``notional``;
+* klines weigh by ``limit`` (1 / 2 / 5 / 10) and go up to 1500; no ``1s`` interval;
+* ``aggTrades`` weighs 20 and ``trades`` 5; there is no trade stream on USD-M, so trade
+  backfill exists for ``agg_trades`` only (exact, by ``fromId``);
+* account balances come from ``GET /fapi/v3/balance``; orders live under
+  ``/fapi/v1/order`` and answer with ``avgPrice`` and ``updateTime``;
+* there is no ``avgPrice`` endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+import reactivex
+from reactivex import Observable, abc
+
+from rxconnector.errors import NotSupportedError
+from rxconnector.exchanges.binance.endpoints import Endpoint
+from rxconnector.exchanges.binance.rest import (
+    BinanceSpotRest,
+    _agg_trade,
+    _int_in,
+    _kline,
+    _nonzero,
+    _order,
+    _order_book,
+    _paged,
+    _symbol,
+    _ticker,
+    _trade,
+)
+from rxconnector.exchanges.symbols import binance_interval
+from rxconnector.models import AvgPrice, Balance, Kline, Order, OrderBook, SymbolInfo, Ticker, Trade
+from rxconnector.rest.client import RestReply
+
+__all__ = [
+    "BinanceFuturesRest",
+    "DEPTH_LIMITS",
+    "depth_weight",
+    "klines_weight",
+]
+
+VENUE: Final = "binance_futures"
+
+# -- Routes and weights (BPY docstrings; PROTOCOL.md §B) ---------------------------------
+PING: Final = Endpoint("GET", "/fapi/v1/ping", 1)
+TIME: Final = Endpoint("GET", "/fapi/v1/time", 1)
+EXCHANGE_INFO: Final = Endpoint("GET", "/fapi/v1/exchangeInfo", 1)
+#: Weight depends on ``limit``: see :func:`depth_weight`.
+DEPTH: Final = Endpoint("GET", "/fapi/v1/depth", 5)
+TRADES: Final = Endpoint("GET", "/fapi/v1/trades", 5)
+AGG_TRADES: Final = Endpoint("GET", "/fapi/v1/aggTrades", 20)
+#: Weight depends on ``limit``: see :func:`klines_weight`.
+KLINES: Final = Endpoint("GET", "/fapi/v1/klines", 5)
+#: ``symbol`` given: 1 (40 for every symbol).
+TICKER_24H: Final = Endpoint("GET", "/fapi/v1/ticker/24hr", 1)
+BALANCE: Final = Endpoint("GET", "/fapi/v3/balance", 5, signed=True)
+#: Placing an order costs 0 IP weight (it counts against the order rate limits).
+NEW_ORDER: Final = Endpoint("POST", "/fapi/v1/order", 0, signed=True)
+TEST_ORDER: Final = Endpoint("POST", "/fapi/v1/order/test", 1, signed=True)
+CANCEL_ORDER: Final = Endpoint("DELETE", "/fapi/v1/order", 1, signed=True)
+QUERY_ORDER: Final = Endpoint("GET", "/fapi/v1/order", 1, signed=True)
+OPEN_ORDERS: Final = Endpoint("GET", "/fapi/v1/openOrders", 1, signed=True)
+OPEN_ORDERS_ALL_WEIGHT: Final = 40
+
+#: ``GET /fapi/v1/depth`` limits and their weights (PROTOCOL.md §B).
+_DEPTH_WEIGHTS: Final = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
+DEPTH_LIMITS: Final = tuple(_DEPTH_WEIGHTS)
+#: ``GET /fapi/v1/klines`` ``limit`` tiers: [1,100) → 1, [100,500) → 2, [500,1000] → 5,
+#: above → 10; at most 1500 candles.
+_KLINE_WEIGHTS: Final = ((99, 1), (499, 2), (1000, 5), (1500, 10))
+KLINES_MAX_LIMIT: Final = 1500
+#: Pages of ``klines_history``: 1000 candles cost 5, the cheapest weight per candle.
+KLINES_PAGE: Final = 1000
+TRADES_MAX_LIMIT: Final = 1000
+
+
+def depth_weight(limit: int) -> int:
+    """Request weight of a USD-M depth snapshot; ``limit`` must be one of :data:`DEPTH_LIMITS`."""
+    weight = _DEPTH_WEIGHTS.get(limit) if not isinstance(limit, bool) else None
+    if weight is None:
+        raise ValueError(
+            f"USD-M depth limit must be one of {', '.join(map(str, DEPTH_LIMITS))}, got {limit!r}"
+        )
+    return weight
+
+
+def klines_weight(limit: int) -> int:
+    """Request weight of a USD-M klines request of ``limit`` (1-1500) candles."""
+    _int_in("limit", limit, 1, KLINES_MAX_LIMIT)
+    return next(weight for highest, weight in _KLINE_WEIGHTS if limit <= highest)
+
+
+class BinanceFuturesRest(BinanceSpotRest):
+    """Binance USD-M futures REST endpoints returning rxconnector models.
+
+    Built like the Spot class: ``BinanceFuturesRest(client, config, now_ms)``, where the
+    client uses Binance's error dialect (the default) and ``now_ms`` is the synced clock.
+    Every public method of the Spot class is overridden here (a test keeps it so), so
+    no call can reach a Spot route on the futures host.
+    """
+
+    # -- general ------------------------------------------------------------------------
+
+    def ping(self) -> Observable[None]:
+        """``GET /fapi/v1/ping``: emits ``None`` when the API answers."""
+        return self._public(PING, None, lambda _reply: None)
+
+    def server_time(self) -> Observable[int]:
+        """``GET /fapi/v1/time``: the server's clock in ms."""
+        return self._public(TIME, None, lambda reply: int(reply.data["serverTime"]))
+
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> Observable[dict[str, SymbolInfo]]:
+        """``GET /fapi/v1/exchangeInfo`` (weight 1): trading rules by symbol.
+
+        USD-M cannot filter by symbol, so every symbol is fetched (and cached, and the
+        ``REQUEST_WEIGHT`` limit applied to the limiter) and the answer keeps the ones
+        asked for.
+        """
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        wanted = {_symbol(s) for s in symbols} if symbols is not None else None
+
+        def parse(reply: RestReply) -> dict[str, SymbolInfo]:
+            infos = self._on_exchange_info(reply)
+            if wanted is None:
+                return infos
+            return {name: info for name, info in infos.items() if name in wanted}
+
+        return self._public(EXCHANGE_INFO, None, parse)
+
+    # -- market data --------------------------------------------------------------------
+
+    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+        """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
+        weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
+        sym = _symbol(symbol)
+        weight = depth_weight(limit)
+
+        def parse(reply: RestReply) -> OrderBook:
+            book = _order_book(sym, reply.data, reply.received_at)
+            return attrs.evolve(book, event_time=int(reply.data["E"]))
+
+        return self._public(DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight)
+
+    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
+        """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
+        first (market trades only: no insurance-fund or ADL trades)."""
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, TRADES_MAX_LIMIT)
+        return self._public(
+            TRADES,
+            {"symbol": sym, "limit": limit},
+            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def agg_trades(
+        self,
+        symbol: str,
+        from_id: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Observable[list[Trade]]:
+        """``GET /fapi/v1/aggTrades`` (weight 20): aggregate trades from id ``from_id`` or
+        in ``start``..``end`` (ms, less than one hour apart), at most ``limit`` (1-1000).
+        Binance advises against sending ``from_id`` together with a time range."""
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, TRADES_MAX_LIMIT)
+        params = {
+            "symbol": sym,
+            "fromId": from_id,
+            "startTime": start,
+            "endTime": end,
+            "limit": limit,
+        }
+        return self._public(
+            AGG_TRADES,
+            params,
+            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Observable[list[Kline]]:
+        """``GET /fapi/v1/klines``: up to ``limit`` (1-1500) candles, oldest first; weight
+        1 / 2 / 5 / 10 by ``limit`` (see :func:`klines_weight`). No ``1s`` candles."""
+        sym = _symbol(symbol)
+        binance_interval(interval, futures=True)
+        klines_weight(limit)
+        return self._klines(sym, interval, start, end, limit)
+
+    def klines_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms; ``end=None``: now), in order.
+
+        .. marble::
+
+            pages:   --[k1..k1000]----[k1001..k2000]----[k2001..k2345]|
+            result:  --k1,k2,...k1000--k1001,...k2000---k2001,...k2345|
+
+        Pages of 1000 candles (weight 5 each, the cheapest per candle), each requested
+        after the previous one was emitted, through the weight limiter.
+        """
+        sym = _symbol(symbol)
+        binance_interval(interval, futures=True)
+        if end is not None:
+            return BinanceSpotRest.klines_history(self, sym, interval, start, end)
+
+        def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
+            return BinanceSpotRest.klines_history(self, sym, interval, start, int(self._now_ms()))
+
+        return reactivex.defer(until_now)
+
+    def trades_between(
+        self, feed: str, symbol: str, first_id: int, last_id: int
+    ) -> Observable[Trade]:
+        """Aggregate trades with ids ``first_id``..``last_id``, in order, marked
+        ``backfilled``: pages of 1000 by ``fromId`` (``GET /fapi/v1/aggTrades``, weight
+        20), the next page only after the previous one was emitted. USD-M has no trade
+        stream, so ``feed`` must be ``"agg_trades"``."""
+        sym = _symbol(symbol)
+        if feed != "agg_trades":
+            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+        if first_id > last_id:
+            raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
+
+        def parse(reply: RestReply) -> list[Trade]:
+            trades = (_agg_trade(sym, row, reply.received_at) for row in reply.data)
+            return [attrs.evolve(t, backfilled=True) for t in trades if t.trade_id <= last_id]
+
+        def fetch(cursor: int) -> Observable[list[Trade]]:
+            params = {"symbol": sym, "fromId": cursor, "limit": TRADES_MAX_LIMIT}
+            return self._public(AGG_TRADES, params, parse)
+
+        def advance(page: list[Trade]) -> int | None:
+            if len(page) < TRADES_MAX_LIMIT or page[-1].trade_id >= last_id:
+                return None
+            return page[-1].trade_id + 1
+
+        return _paged(first_id, fetch, advance)
+
+    def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
+        """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
+        ``fromId`` (see :meth:`trades_between`); ``feed`` must be ``"agg_trades"``."""
+        sym = _symbol(symbol)
+        if feed != "agg_trades":
+            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+        return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
+
+    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
+        """``GET /fapi/v1/ticker/24hr`` for one symbol (weight 1). USD-M's ticker has no
+        best bid/ask: those are ``None``."""
+        sym = _symbol(symbol)
+        return self._public(
+            TICKER_24H, {"symbol": sym}, lambda reply: _ticker(reply.data, reply.received_at)
+        )
+
+    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
+        """USD-M has no average-price endpoint."""
+        raise NotSupportedError(VENUE, "avg_price")
+
+    # -- account and trading (SIGNED) ---------------------------------------------------
+
+    def account(self, omit_zero_balances: bool = False) -> Observable[tuple[Balance, ...]]:
+        """``GET /fapi/v3/balance`` (signed, weight 5): one Balance per margin asset.
+
+        ``free`` is ``availableBalance`` (what new positions and orders may use);
+        ``locked`` is the rest of the wallet ``balance`` (margin in use), never negative,
+        so ``total`` is the wallet balance unless unrealized profit makes more available.
+        """
+
+        def parse(reply: RestReply) -> tuple[Balance, ...]:
+            balances = (_balance(row) for row in reply.data)
+            return tuple(b for b in balances if not (omit_zero_balances and b.total == 0))
+
+        return self._signed_call(BALANCE, {}, parse)
+
+    def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None = None,
+        price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        **extra: Any,
+    ) -> Observable[Order]:
+        """``POST /fapi/v1/order`` (signed; 0 IP weight, 1 order count): place an order.
+
+        ``extra`` passes USD-M parameters by their Binance names (``positionSide``,
+        ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...). Like Spot:
+        the client order id is fixed now, the call is never retried, and a lost answer is
+        :class:`~rxconnector.errors.OrderStatusUnknownError` (reconcile with
+        :meth:`get_order`).
+        """
+        sym, params, coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        request = dict(params)
+        self._signing()  # missing credentials fail here, at the call
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
+            self._check_filters(sym, request)
+            return self._signed_call(
+                NEW_ORDER,
+                request,
+                lambda reply: _futures_order(reply.data, request),
+                idempotent=False,
+                client_order_id=coid,
+            )
+
+        return reactivex.defer(start)
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None = None,
+        price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        compute_commission_rates: bool = False,
+        **extra: Any,
+    ) -> Observable[dict[str, Any]]:
+        """``POST /fapi/v1/order/test`` (signed): validate an order without placing it.
+        USD-M does not compute commissions here (``compute_commission_rates`` is not
+        supported)."""
+        if compute_commission_rates:
+            raise NotSupportedError(VENUE, "test_order(compute_commission_rates=True)")
+        sym, params, _coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        request = dict(params)
+        self._signing()
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
+            self._check_filters(sym, request)
+            return self._signed_call(TEST_ORDER, request, lambda reply: dict(reply.data))
+
+        return reactivex.defer(start)
+
+    def cancel_order(
+        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """``DELETE /fapi/v1/order`` (signed, weight 1): cancel by id or client order id;
+        emits the cancelled order. Safe to retry (a retry after a lost success gets
+        ``-2011``: confirm with :meth:`get_order`)."""
+        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        return self._signed_call(
+            CANCEL_ORDER, params, lambda reply: _futures_order(reply.data, params)
+        )
+
+    def get_order(
+        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
+        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        return self._signed_call(
+            QUERY_ORDER, params, lambda reply: _futures_order(reply.data, params)
+        )
+
+    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
+        """``GET /fapi/v1/openOrders`` (signed): open orders of one symbol (weight 1) or of
+        every symbol (weight 40)."""
+        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        weight = OPEN_ORDERS.weight if symbol is not None else OPEN_ORDERS_ALL_WEIGHT
+        return self._signed_call(
+            OPEN_ORDERS,
+            params,
+            lambda reply: [_futures_order(row) for row in reply.data],
+            weight=weight,
+        )
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _klines(
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
+    ) -> Observable[list[Kline]]:
+        params = {
+            "symbol": symbol,
+            "interval": interval,
+            "startTime": start,
+            "endTime": end,
+            "limit": limit,
+        }
+
+        def parse(reply: RestReply) -> list[Kline]:
+            now = int(self._now_ms())
+            return [_kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
+
+        return self._public(KLINES, params, parse, weight=klines_weight(limit))
+
+    def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
+        infos = super()._on_exchange_info(reply)
+        for row in reply.data["symbols"]:
+            info = infos.get(row["symbol"])
+            notional = _min_notional(row)
+            if info is not None and info.min_notional is None and notional is not None:
+                infos[info.symbol] = attrs.evolve(info, min_notional=notional)
+        self._symbols.update(infos)
+        return infos
+
+
+def _min_notional(row: Mapping[str, Any]) -> Decimal | None:
+    """USD-M's ``MIN_NOTIONAL`` filter: ``{"filterType": "MIN_NOTIONAL", "notional": "5"}``."""
+    for rule in row.get("filters") or ():
+        if rule.get("filterType") == "MIN_NOTIONAL" and "notional" in rule:
+            return _nonzero(rule["notional"])
+    return None
+
+
+def _balance(row: Mapping[str, Any]) -> Balance:
+    wallet = Decimal(row["balance"])
+    available = Decimal(row["availableBalance"])
+    return Balance(
+        asset=row["asset"],
+        free=available,
+        locked=max(wallet - available, Decimal(0)),
+        event_time=int(row.get("updateTime") or 0),
+    )
+
+
+def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
+    """A USD-M order answer → Order: Spot's mapping, plus ``avgPrice`` (Spot derives the
+    average from ``cummulativeQuoteQty``, which USD-M does not send) and ``time`` falling
+    back to ``updateTime`` (an order answer has no ``time``)."""
+    order = _order(data, sent)
+    average = _nonzero(data.get("avgPrice"))
+    update_time = int(data.get("updateTime") or 0)
+    return attrs.evolve(
+        order,
+        average_price=average if average is not None else order.average_price,
+        time=order.time or update_time,
+        update_time=order.update_time or update_time,
+    )
