@@ -472,8 +472,17 @@ class SubscriptionHub:
                     conn.pump()
 
     def _next_request(self, conn: Conn) -> str | None:
-        """Build the next request for ``conn``: unsubscribes first (they free room on
-        the server before new streams arrive), then split-off retries, then new topics."""
+        """Build the next request for ``conn`` (called when the limiter grants a slot)."""
+        try:
+            return self._build_request(conn)
+        except Exception as exc:  # a protocol bug: report it, keep the connection
+            self._report_error(exc)
+            return None
+
+    def _build_request(self, conn: Conn) -> str | None:
+        """Unsubscribes first (they free room on the server before new streams arrive),
+        then split-off retries, then new topics. State changes only once the frame
+        is built, so a failure leaves everything as it was."""
         desired, wanted = conn.shard.topics, conn.wanted
         limit = self._protocol.max_topics_per_request
         stale = [name for name in wanted if name not in desired]
@@ -520,6 +529,8 @@ class SubscriptionHub:
         return text
 
     def _take_request(self, conn: Conn, request_id: Any) -> Request | None:
+        if not isinstance(request_id, int | str | None):
+            return None  # not an id we could have sent (a list, an object ...)
         if request_id is None:
             # Venues that echo no id (Bybit linear's ``req_id:""``) answer in order.
             if not conn.inflight:
@@ -815,15 +826,18 @@ class SubscriptionHub:
             self._report_error(ParseError(f"cannot classify frame on {conn.id} ({exc!r})", raw))
             return
         kind = control.kind
-        if kind is ControlKind.ACK:
-            self._on_ack(conn, control)
-        elif kind is ControlKind.ERROR:
-            self._on_request_error(conn, control)
-        elif kind is ControlKind.SHUTDOWN:
-            if conn is conn.shard.primary:
-                self._rotate(conn.shard, control.message or "server shutdown")
-        elif kind is ControlKind.UNKNOWN:
-            self._report_error(ParseError(f"unrecognised message on {conn.id}", raw))
+        try:
+            if kind is ControlKind.ACK:
+                self._on_ack(conn, control)
+            elif kind is ControlKind.ERROR:
+                self._on_request_error(conn, control)
+            elif kind is ControlKind.SHUTDOWN:
+                if conn is conn.shard.primary:
+                    self._rotate(conn.shard, control.message or "server shutdown")
+            elif kind is ControlKind.UNKNOWN:
+                self._report_error(ParseError(f"unrecognised message on {conn.id}", raw))
+        except Exception as exc:  # never let one odd answer look like a dead socket
+            self._report_error(exc)
 
     def _on_ack(self, conn: Conn, control: Control) -> None:
         request = self._take_request(conn, control.request_id)

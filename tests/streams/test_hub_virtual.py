@@ -371,6 +371,28 @@ class TestAnswers:
         assert isinstance(errors[0], SubscriptionError)
         assert rig.hub.pending_requests == ()
 
+    def test_an_answer_with_a_malformed_id_keeps_the_connection(self) -> None:
+        rig = Rig(auto_answer=False)
+        rig.collect("x@trade")
+        rig.run(0.5)
+        socket = rig.transport.sockets[0]
+        socket.push({"result": None, "id": [1]})
+        socket.push({"code": 2, "msg": "odd", "id": {"n": 1}})
+        assert not socket.disposed and len(rig.transport.sockets) == 1
+        assert len(rig.hub.pending_requests) == 1
+        assert [type(e) for e in rig.errors] == [ExchangeError]
+
+    def test_a_protocol_that_cannot_build_a_request_is_reported(self) -> None:
+        class Broken(BinanceSpotWsProtocol):
+            def subscribe_message(self, topics: Any, request_id: int) -> str:
+                raise ValueError("cannot build")
+
+        rig = Rig(Broken())
+        _got, errors, _s = rig.collect("x@trade")
+        rig.run(1.0)
+        assert [type(e) for e in rig.errors] == [ValueError]
+        assert errors == [] and not rig.transport.sockets[0].disposed
+
     def test_an_error_nobody_asked_for_is_reported(self) -> None:
         rig = Rig()
         rig.collect("x@trade")

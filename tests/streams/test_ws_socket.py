@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -121,6 +122,22 @@ class TestConnectOnce:
         await out.wait(lambda: out.error is not None)
         assert isinstance(out.error, WebSocketClosedError)
         assert out.error.close_code == 4000
+        await tasks.wait()
+
+    async def test_an_error_frame_is_an_error(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        await open_socket(
+            connect_once(spec_for(server.url + "/stream"), lambda: session, tasks), out
+        )
+        with contextlib.suppress(ConnectionError):  # the client hangs up mid-frame
+            await server.send_raw(server.connections[0], "x" * (4 * 1024 * 1024 + 1))
+        await out.wait(lambda: out.error is not None)
+        assert isinstance(out.error, WebSocketClosedError)
+        assert "protocol error" in str(out.error)
+        assert out.error.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         await tasks.wait()
 
     async def test_pings_are_answered_with_their_payload(
