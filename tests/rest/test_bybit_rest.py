@@ -1064,6 +1064,31 @@ class TestTradeBackfill:
             _rest(exchange, session).trade_backfill("agg_trades", "BTCUSDT")
 
 
+class TestSpotShape:
+    """Every public method of the Spot REST class exists here; the ones Bybit lacks say so."""
+
+    def test_same_method_names_as_binance_spot(self) -> None:
+        from rxconnector.exchanges.binance.rest import BinanceSpotRest
+
+        spot = {name for name in dir(BinanceSpotRest) if not name.startswith("_")}
+        assert spot - set(dir(BybitRest)) == set()
+
+    def test_missing_features_raise_not_supported(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        rest = _rest(exchange, session)
+        calls: list[Callable[[], Any]] = [
+            lambda: rest.agg_trades("BTCUSDT"),
+            lambda: rest.avg_price("BTCUSDT"),
+            lambda: rest.trades_between("trades", "BTCUSDT", 1, 2),
+            lambda: rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1"),
+        ]
+        for call in calls:
+            with pytest.raises(NotSupportedError):
+                call()
+        assert rest.request_weight_limit is None and exchange.seen == []
+
+
 class TestSecrecy:
     """The API secret never reaches errors, logs or reprs."""
 

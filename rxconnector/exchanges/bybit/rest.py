@@ -50,12 +50,6 @@ import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import (
-    CompositeDisposable,
-    Disposable,
-    SerialDisposable,
-    SingleAssignmentDisposable,
-)
 
 from rxconnector._scheduling import now_ms as scheduler_now_ms
 from rxconnector._scheduling import resolve_scheduler
@@ -69,7 +63,7 @@ from rxconnector.errors import (
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.parsers import MALFORMED, parse_levels, raise_malformed
-from rxconnector.exchanges.binance.rest import ACK_STATUS, _decimal
+from rxconnector.exchanges.binance.rest import ACK_STATUS, _decimal, _paged
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
 from rxconnector.exchanges.bybit.signing import rest_headers
@@ -225,6 +219,12 @@ class BybitRest:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""
         return self._symbols.get(symbol.upper())
 
+    @property
+    def request_weight_limit(self) -> int | None:
+        """Always ``None``: Bybit counts requests, not weights (see
+        :attr:`ip_requests_per_window`)."""
+        return None
+
     # -- general ------------------------------------------------------------------------
 
     def ping(self) -> Observable[None]:
@@ -356,6 +356,27 @@ class BybitRest:
 
         return reactivex.defer(walk)
 
+    def agg_trades(
+        self,
+        symbol: str,
+        from_id: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Observable[list[Trade]]:
+        """Bybit has no aggregate trades."""
+        raise NotSupportedError("bybit", "agg_trades")
+
+    def avg_price(self, symbol: str) -> Observable[Any]:
+        """Bybit has no average-price endpoint."""
+        raise NotSupportedError("bybit", "avg_price")
+
+    def trades_between(
+        self, feed: str, symbol: str, first_id: int, last_id: int
+    ) -> Observable[Trade]:
+        """Bybit cannot fetch trades by id range; see :meth:`trade_backfill`."""
+        raise NotSupportedError("bybit", "trades_between (trades by id range)")
+
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /v5/market/tickers`` for one symbol; ``open`` is ``prevPrice24h``, volumes
         are base / quote on every category (inverse's are swapped back)."""
@@ -474,6 +495,21 @@ class BybitRest:
             )
 
         return reactivex.defer(start)
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None = None,
+        price: Decimal | str | int | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        **extra: Any,
+    ) -> Observable[dict[str, Any]]:
+        """Bybit has no order-validation endpoint (``/v5/order/pre-check`` computes margin
+        changes for unified accounts; it does not validate an order like Binance's test)."""
+        raise NotSupportedError("bybit", "test_order")
 
     def cancel_order(
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
@@ -800,51 +836,39 @@ def _walk(
     """Fetch pages one after another, emitting their items in order.
 
     ``page(cursor)`` emits ``(items, next_cursor)`` once; ``next_cursor=None`` ends the
-    walk. The next page is requested only after the previous one's items were emitted;
-    disposing stops the walk and cancels the page in flight::
+    walk. Built on the Spot pager (page numbers stand for Bybit's cursors), so the next
+    page is requested only after the previous one's items were emitted and disposing
+    stops the walk and cancels the page in flight::
 
         page(c0) --(items0, c1)|
         page(c1)                --(items1, None)|
         result   --i0,i0,...----i1,i1,...|
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        current = SerialDisposable()
-        stopped = False
+    def start(_scheduler: abc.SchedulerBase | None) -> Observable[_T]:
+        cursors: list[_C] = [first]
+        ended = False
 
-        def fetch(cursor: _C) -> None:
-            if stopped:
-                return
-            got: list[tuple[Sequence[_T], _C | None]] = []
+        def fetch(number: int) -> Observable[list[_T]]:
+            nonlocal ended
+            ended = True  # until this page names a next cursor
 
-            def on_completed() -> None:
-                if not got:
-                    observer.on_completed()
-                    return
-                items, following = got[0]
-                for item in items:
-                    observer.on_next(item)
-                if following is None:
-                    observer.on_completed()
-                else:
-                    fetch(following)
+            def unpack(got: tuple[Sequence[_T], _C | None]) -> list[_T]:
+                nonlocal ended
+                items, following = got
+                if following is not None:
+                    cursors.append(following)
+                    ended = False
+                return list(items)
 
-            holder = SingleAssignmentDisposable()
-            current.disposable = holder
-            holder.disposable = page(cursor).subscribe(
-                got.append, observer.on_error, on_completed, scheduler=scheduler_
-            )
+            return page(cursors[number]).pipe(ops.map(unpack))
 
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
+        def advance(_items: list[_T]) -> int | None:
+            return None if ended else len(cursors) - 1
 
-        fetch(first)
-        return CompositeDisposable(Disposable(stop), current)
+        return _paged(0, fetch, advance)
 
-    return reactivex.create(subscribe)
+    return reactivex.defer(start)
 
 
 def _next_cursor(result: Mapping[str, Any], current: str) -> str | None:
