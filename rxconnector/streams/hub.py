@@ -28,15 +28,21 @@ base URL. ``hub.feed(topic)`` is a cold Observable of
   ``ConnectionConfig.connection_lifetime``: a replacement connection subscribes the same
   topics while the old one keeps delivering; both deliver during the overlap and
   ``sequence_of(topic, payload)`` drops what was already delivered; once every topic has
-  been seen on the new connection (or after ``rotation_overlap`` s) the old one closes.
-  No loss, no duplicate, no marker.
+  been seen on the new connection (or after ``rotation_overlap`` s) the old one closes,
+  and a topic whose new socket still lags keeps dropping old keys until it catches up.
+  No loss, no duplicate, no marker. If the old connection dies before the new one has
+  taken a topic over, that topic gets a marker (messages may have been missed).
 * **Isolation.** Fan-out is done here, per observer: an observer that raises (its own
   pipeline included) is reported via ``report_error``, sent ``on_error`` and detached;
   the others and the connection carry on. Undecodable and unknown frames are reported
   as :class:`~rxconnector.errors.ParseError` and never end a feed.
 
 The hot path per frame: one ``orjson.loads``, ``protocol.route`` (one dict lookup), one
-dict lookup topic → state, one tuple per delivered message; no logging.
+dict lookup topic → state, one tuple per delivered message; no logging (about 1.5 µs
+per frame with one subscriber, including the decode). The per-topic and per-connection
+state lives in :mod:`rxconnector.streams._hub_state`.
+
+Use the hub on the event loop's thread only (like everything built on it).
 """
 
 from __future__ import annotations
