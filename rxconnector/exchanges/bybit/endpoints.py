@@ -33,6 +33,7 @@ __all__ = [
     "ORDERBOOK_MAX_LIMIT",
     "ORDER_CANCEL",
     "ORDER_CREATE",
+    "ORDER_HISTORY",
     "ORDER_LINK_ID_RULE",
     "ORDER_REALTIME",
     "OPEN_ORDERS_PAGE_LIMIT",
@@ -82,6 +83,8 @@ ORDER_CANCEL: Final = Endpoint("POST", "/v5/order/cancel", 1, signed=True)
 #: queried by ``orderId``/``orderLinkId``; pages of at most 50.
 ORDER_REALTIME: Final = Endpoint("GET", "/v5/order/realtime", 1, signed=True)
 OPEN_ORDERS_PAGE_LIMIT: Final = 50
+#: BY ``order/order-list.mdx``: same rows as realtime, for orders no longer listed there.
+ORDER_HISTORY: Final = Endpoint("GET", "/v5/order/history", 1, signed=True)
 #: BY ``order/create-order.mdx`` "orderLinkId": at most 36 of letters, digits, ``-``, ``_``.
 ORDER_LINK_ID_RULE: Final = r"^[A-Za-z0-9_-]{1,36}$"
 

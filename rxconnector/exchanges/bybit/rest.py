@@ -113,8 +113,6 @@ _OPEN_STATUSES: Final = frozenset({"NEW", "PARTIALLY_FILLED"})
 #: Reported by :meth:`BybitRest.cancel_order` when the order still looks open right
 #: after Bybit acknowledged the cancel (Bybit cancels asynchronously).
 PENDING_CANCEL: Final = "PENDING_CANCEL"
-#: Bybit's order history (BY ``order/order-list.mdx``), for orders no longer in realtime.
-_ORDER_HISTORY: Final = Endpoint("GET", "/v5/order/history", 1, signed=True)
 _ORDER_LINK_ID: Final = re.compile(ep.ORDER_LINK_ID_RULE)
 #: A word boundary inside CamelCase (``PostOnly`` → ``Post_Only``; ``GTC`` stays whole).
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -800,7 +798,7 @@ class BybitRest:
                     )
                 return order
 
-            return self._call(_ORDER_HISTORY, params, required, signed=True)
+            return self._call(ep.ORDER_HISTORY, params, required, signed=True)
 
         return self._call(ep.ORDER_REALTIME, params, first, signed=True).pipe(
             ops.flat_map(from_history)
