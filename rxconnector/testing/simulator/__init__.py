@@ -1,12 +1,14 @@
-"""A local Binance-Spot-speaking exchange for tests: ``ExchangeSimulator``.
+"""A local exchange for tests: ``ExchangeSimulator`` (Binance Spot and USD-M futures).
 
 Layout (one job per module): ``config`` (settings), ``market`` with ``book``, ``tape``
 and ``klines`` (the venue-agnostic seeded market), ``connection`` (one server-side
 WebSocket with keepalive and limits), ``state`` (what dialects share), ``faults``,
 ``weights`` (REST weight limiter), ``accounts``, and the Binance Spot dialect:
 ``binance_streams`` (stream names), ``binance_control`` (live-subscription protocol),
-``binance_payloads`` (wire shapes), ``binance_ws`` and ``binance_rest`` (endpoints).
-Other venues add their own dialect modules on the same market and state.
+``binance_payloads`` (wire shapes), ``binance_ws`` and ``binance_rest`` (endpoints);
+the USD-M futures dialect ``binance_futures`` reuses them with its own routes, limits
+and payload differences. Other venues (Bybit v5) add their own dialect modules on the
+same market and state.
 """
 
 from __future__ import annotations

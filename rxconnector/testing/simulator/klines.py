@@ -197,6 +197,7 @@ class KlineTracker:
         cur = self.current
         if t_ms > cur.close_time:
             self._closed.append(cur)
+            del self._closed[:-10]  # nobody polled for a while: keep the latest few
             o = bucket_open(self.interval, t_ms)
             p = cur.close
             self.current = KlineAgg(o, bucket_close(self.interval, o), p, p, p, p)

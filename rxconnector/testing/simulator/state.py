@@ -99,3 +99,5 @@ class SimState:
 
     def log_control(self, conn: SimConnection, text: str, message: Any) -> None:
         self.control_log.append(ControlRecord(self.loop_time(), conn.id, text, message))
+        if len(self.control_log) > 100_000:  # bounded for long-running simulators
+            del self.control_log[:10_000]
