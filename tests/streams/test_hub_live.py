@@ -12,8 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _fake_server import FakeBinanceServer, ServerConn
 
+try:
+    from _fake_server import FakeBinanceServer, ServerConn
+except ImportError:  # tests/streams turned into a package
+    from ._fake_server import FakeBinanceServer, ServerConn  # type: ignore[no-redef]
 from rxconnector.config import ConnectionConfig
 from rxconnector.errors import ParseError, SubscriptionError
 from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol

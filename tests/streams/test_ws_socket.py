@@ -10,9 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _fake_server import FakeBinanceServer
 from reactivex import Observable
 
+try:
+    from _fake_server import FakeBinanceServer
+except ImportError:  # tests/streams turned into a package
+    from ._fake_server import FakeBinanceServer  # type: ignore[no-redef]
 from rxconnector.config import ConnectionConfig
 from rxconnector.errors import (
     ConnectError,
