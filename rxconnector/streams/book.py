@@ -36,6 +36,11 @@ from rxconnector.models import Level
 
 __all__ = ["LocalBook"]
 
+#: Levels next to the touch searched first. Most changes land there, and a bisect over
+#: 32 Decimal keys costs about a quarter of one over 1000 (Decimal comparisons are the
+#: dominant cost of ``apply``); a miss costs one extra comparison before the full search.
+_TOP_WINDOW = 32
+
 
 def _sorted_side(levels: Iterable[Level], *, descending: bool) -> list[Level]:
     """Levels of one side without zero quantities or repeated prices (last one wins)."""
@@ -107,8 +112,9 @@ class LocalBook:
     def apply(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         """Apply absolute level updates (quantity 0 removes) to both sides.
 
-        This is the hot path: one bisect per level, a slot write for a changed quantity,
-        a list insert/delete for a new/removed level. Levels outside a truncated
+        This is the hot path: one bisect per level (the 32 levels next to the touch
+        first), a slot write for a changed quantity, a list insert/delete for a
+        new/removed level. Levels outside a truncated
         snapshot's coverage are ignored.
         """
         if bids:
@@ -119,8 +125,15 @@ class LocalBook:
                 price = level[0]
                 if floor is not None and price < floor:
                     continue
-                i = bisect_left(keys, price)
-                if i != len(keys) and keys[i] == price:
+                n = len(keys)
+                lo = n - _TOP_WINDOW
+                if lo <= 0:
+                    i = bisect_left(keys, price)
+                elif price < keys[lo]:
+                    i = bisect_left(keys, price, 0, lo)
+                else:
+                    i = bisect_left(keys, price, lo)
+                if i != n and keys[i] == price:
                     if level[1]:
                         levels[i] = level
                     else:
@@ -138,8 +151,15 @@ class LocalBook:
                 if ceiling is not None and price > ceiling:
                     continue
                 key = price.copy_negate()
-                i = bisect_left(keys, key)
-                if i != len(keys) and keys[i] == key:
+                n = len(keys)
+                lo = n - _TOP_WINDOW
+                if lo <= 0:
+                    i = bisect_left(keys, key)
+                elif key < keys[lo]:
+                    i = bisect_left(keys, key, 0, lo)
+                else:
+                    i = bisect_left(keys, key, lo)
+                if i != n and keys[i] == key:
                     if level[1]:
                         levels[i] = level
                     else:

@@ -171,3 +171,29 @@ class TestAgainstDictModel:
             assert list(book.asks()) == sorted(ref_asks.items())
             assert book.top_bids(3) == tuple(sorted(ref_bids.items(), reverse=True)[:3])
             assert book.top_asks(3) == tuple(sorted(ref_asks.items())[:3])
+
+
+wide_prices = st.integers(min_value=1, max_value=400).map(lambda i: Decimal(i) / 4)
+wide_levels = st.lists(st.tuples(wide_prices, qtys), max_size=12)
+
+
+class TestLargeBooks:
+    """Books deeper than the search window near the touch stay exact everywhere."""
+
+    @given(st.lists(st.tuples(wide_levels, wide_levels), max_size=40))
+    def test_matches_reference_beyond_the_top_window(
+        self, updates: list[tuple[list[Level], list[Level]]]
+    ) -> None:
+        ref_bids = {Decimal(i) / 4: Decimal(1) for i in range(1, 401, 2)}  # 200 levels
+        ref_asks = dict(ref_bids)
+        book = book_of(list(ref_bids.items()), list(ref_asks.items()))
+        for bids, asks in updates:
+            book.apply(bids, asks)
+            for side, changes in ((ref_bids, bids), (ref_asks, asks)):
+                for p, q in changes:
+                    if q:
+                        side[p] = q
+                    else:
+                        side.pop(p, None)
+        assert list(book.bids()) == sorted(ref_bids.items(), reverse=True)
+        assert list(book.asks()) == sorted(ref_asks.items())
