@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import reactivex
 from reactivex import Observable
+from reactivex import operators as ops
 
 from rxconnector.models import Balance, Order
 
@@ -110,7 +111,7 @@ class ScriptedRest:
         self.balances: list[Balance] = []
         self.calls: list[tuple[str, ...]] = []
         self.fail: set[str] = set()
-        self._scheduler = scheduler
+        self.scheduler = scheduler
         self._delay = delay
 
     def _answer(self, name: str, value: Callable[[], Any]) -> Observable[Any]:
@@ -120,9 +121,9 @@ class ScriptedRest:
             return reactivex.of(value())
 
         source = reactivex.defer(build)
-        if self._delay and self._scheduler is not None:
-            return reactivex.timer(self._delay, scheduler=self._scheduler).pipe(
-                reactivex.operators.flat_map(lambda _: source)
+        if self._delay and self.scheduler is not None:
+            return reactivex.timer(self._delay, scheduler=self.scheduler).pipe(
+                ops.flat_map(lambda _: source)
             )
         return source
 
