@@ -9,6 +9,7 @@ Only the names in ``__all__`` are public API (pinned by tests/test_public_api.py
 
 from __future__ import annotations
 
+from rxconnector import operators, replay, testing
 from rxconnector._version import __version__
 from rxconnector.config import (
     BreakerConfig,
@@ -18,6 +19,7 @@ from rxconnector.config import (
     RateLimitConfig,
     Secret,
 )
+from rxconnector.connector import Connector
 from rxconnector.errors import (
     CircuitOpenError,
     ClockSyncError,
@@ -73,6 +75,7 @@ __all__ = [
     "ClockSyncError",
     "Config",
     "ConfigError",
+    "Connector",
     "ConnectError",
     "ConnectionConfig",
     "ConnectionEvent",
@@ -105,4 +108,7 @@ __all__ = [
     "TransportError",
     "WebSocketClosedError",
     "__version__",
+    "operators",
+    "replay",
+    "testing",
 ]

@@ -63,12 +63,23 @@ from rxconnector.operators import (
 )
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
+from rxconnector.streams.orderbook import (
+    SnapshotGate,
+    maintain_order_book,
+    snapshot_limit_for,
+)
 from rxconnector.transport.http import HttpTransport
 from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
+
+#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight).
+SNAPSHOTS_IN_FLIGHT = 2
+#: Trades asked for per backfill page (Binance's REST maximum per call).
+BACKFILL_PAGE = 1000
 
 _T = TypeVar("_T")
 
@@ -120,7 +131,7 @@ class Connector:
         self._clock_subscription: abc.DisposableBase | None = None
         self._started = False
         self._stopped = False
-        self._start_lock: asyncio.Lock | None = None
+        self._snapshot_gate: SnapshotGate | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -149,6 +160,7 @@ class Connector:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         self._rest = self._build_rest()
+        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
         self._started = True
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
@@ -312,39 +324,45 @@ class Connector:
         procedure; a gap, a crossed book or a reconnect resyncs this symbol only (and is
         reported on :attr:`errors`). Slow subscribers get the newest book, not a queue.
         """
-        from rxconnector.streams.orderbook import maintain_order_book, snapshot_limit
-
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
         spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
-        key = ("order_book", symbol.upper(), depth)
+        key = ("order_book", spec.topic, depth)
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
+        rule = self.venue.book_rule
         diffs = self._parsed(
             spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
-        if self.venue.book_needs_snapshot:
-            limit = snapshot_limit(self.venue.name, depth)
+        limit = snapshot_limit_for(rule, depth)
+        if rule.uses_rest and limit is not None:
             norm = symbol.upper()
+            snapshot_limit = limit
 
             def fetch() -> Observable[OrderBook]:
-                return self._require_rest().depth_snapshot(norm, limit)
+                book: Observable[OrderBook] = self._require_rest().depth_snapshot(
+                    norm, snapshot_limit
+                )
+                return book
 
         def build(_: abc.SchedulerBase | None) -> Observable[OrderBook]:
             return maintain_order_book(
                 diffs,
                 fetch,
-                self.venue.book_rule(),
+                rule,
                 depth,
+                topic=spec.topic,
+                snapshot_limit=limit,
+                window=self.venue.book_window(depth),
+                gate=self._snapshot_gate,
                 scheduler=self.scheduler,
                 report=self._report,
-                topic=spec.topic,
             )
 
         feed: Observable[OrderBook] = reactivex.defer(build).pipe(
-            conflate(scheduler=None),
+            conflate(),
             share(on_subscriber_error=self._report),
         )
         self._feeds[key] = feed
@@ -568,10 +586,8 @@ class Connector:
         return feed
 
     def _gapless(self, feed: str, symbol: str) -> Observable[Trade]:
-        from rxconnector.streams.continuity import gapless_trades
-
         spec = self._spec(feed, symbol)
-        key = ("gapless", feed, symbol.upper())
+        key = ("gapless", feed, spec.topic)
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
@@ -579,13 +595,25 @@ class Connector:
         norm = symbol.upper()
 
         def build(_: abc.SchedulerBase | None) -> Observable[Trade]:
-            backfill = self._require_rest().trade_backfill(feed, norm)
+            rest = self._require_rest()
+            if self.venue.trade_continuity == "overlap":
+                recent = rest.trade_backfill(feed, norm)
+                return gapless_trades_by_overlap(
+                    live,
+                    lambda: recent(),
+                    topic=spec.topic,
+                    report=self._report,
+                    scheduler=self.scheduler,
+                )
+
+            def backfill(from_id: int) -> Observable[list[Trade]]:
+                page: Observable[Trade] = rest.trades_between(
+                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1
+                )
+                return page.pipe(ops.to_list())
+
             return gapless_trades(
-                live,
-                backfill,
-                topic=spec.topic,
-                report=self._report,
-                scheduler=self.scheduler,
+                live, backfill, topic=spec.topic, report=self._report, scheduler=self.scheduler
             )
 
         result: Observable[Trade] = reactivex.defer(build).pipe(

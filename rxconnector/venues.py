@@ -13,6 +13,7 @@ import attrs
 
 from rxconnector.config import Config
 from rxconnector.exchanges.base import WsProtocol
+from rxconnector.streams.orderbook import BookRule
 
 __all__ = ["Venue", "venue_for"]
 
@@ -43,11 +44,15 @@ class Venue:
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
     make_dialect: Callable[[], Any] | None
-    #: Order-book rule factory (``streams.orderbook``) and whether books need a REST snapshot.
-    book_rule: Callable[[], Any]
-    book_needs_snapshot: bool
-    #: Book depth topic levels for venues that stream snapshots (Bybit), else None.
+    #: The documented order-book procedure (``streams.orderbook.BookRule``).
+    book_rule: BookRule
+    #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
+    #: ``"overlap"`` (recent trades matched against what was delivered, Bybit).
+    trade_continuity: str
     supported_feeds: frozenset[str]
+    #: Levels the venue's book topic carries for a requested depth (Bybit
+    #: ``orderbook.{1|50|200|1000}``); ``None`` for diff streams without a window.
+    book_window: Callable[[int], int | None] = attrs.field(default=lambda _depth: None)
 
 
 def venue_for(config: Config) -> Venue:
@@ -59,7 +64,6 @@ def venue_for(config: Config) -> Venue:
         from rxconnector.exchanges.binance import feeds as bfeeds
         from rxconnector.exchanges.binance.rest import BinanceSpotRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
-        from rxconnector.streams.orderbook import BinanceSpotRule
 
         return Venue(
             name="binance",
@@ -69,15 +73,14 @@ def venue_for(config: Config) -> Venue:
             feeds=bfeeds.BinanceSpotFeeds(),
             make_rest=BinanceSpotRest,
             make_dialect=None,
-            book_rule=BinanceSpotRule,
-            book_needs_snapshot=True,
+            book_rule=BookRule.BINANCE_SPOT,
+            trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance"]),
         )
     if config.exchange == "binance_futures":
         from rxconnector.exchanges.binance import feeds as bfeeds
         from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
-        from rxconnector.streams.orderbook import BinanceFuturesRule
 
         return Venue(
             name="binance_futures",
@@ -87,14 +90,13 @@ def venue_for(config: Config) -> Venue:
             feeds=bfeeds.BinanceFuturesFeeds(),
             make_rest=BinanceFuturesRest,
             make_dialect=None,
-            book_rule=BinanceFuturesRule,
-            book_needs_snapshot=True,
+            book_rule=BookRule.BINANCE_USDM,
+            trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance_futures"]),
         )
     from rxconnector.exchanges.bybit import feeds as yfeeds
     from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
-    from rxconnector.streams.orderbook import BybitRule
 
     return Venue(
         name="bybit",
@@ -104,7 +106,8 @@ def venue_for(config: Config) -> Venue:
         feeds=yfeeds.BybitFeeds(config.category),
         make_rest=BybitRest,
         make_dialect=bybit_dialect,
-        book_rule=BybitRule,
-        book_needs_snapshot=False,
+        book_rule=BookRule.BYBIT_DEPTH,
+        trade_continuity="overlap",
         supported_feeds=frozenset(yfeeds.SUPPORTED_FEEDS[config.category]),
+        book_window=yfeeds.topic_depth,
     )
