@@ -5,12 +5,14 @@ resubscription and REST reconciliation. The socket is an in-process scripted exc
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import Observable
+from reactivex.disposable import Disposable
 from reactivex.testing import TestScheduler
 
 from rxconnector._scheduling import now_ms
@@ -32,6 +34,7 @@ from rxconnector.models import (
     Position,
 )
 from rxconnector.streams.account import AccountStreams
+from rxconnector.transport.ws import Connected, OwnedTasks, WsLink
 
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order
 from .scripted import ScriptedBinance, ScriptedBybit
@@ -693,3 +696,59 @@ class TestReporting:
     def test_repr_names_the_venue_not_the_secret(self) -> None:
         text = repr(Harness().streams)
         assert "BinanceUserStream" in text and SECRET not in text
+
+
+class _RecordingSocket:
+    """Stands in for an aiohttp socket under the real WsLink: records what is written."""
+
+    def __init__(self, scheduler: TestScheduler) -> None:
+        self.scheduler = scheduler
+        self.written: list[tuple[float, str]] = []
+
+    async def send_str(self, text: str) -> None:
+        self.written.append((now_ms(self.scheduler) / 1000.0, text))
+
+    async def pong(self, _payload: bytes) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class TestPingCadence:
+    """The private socket pings every ``ping_interval`` (20 s by default), in virtual time."""
+
+    async def test_bybit_pings_every_20_seconds_through_the_real_link(self) -> None:
+        scheduler = TestScheduler()
+        socket = _RecordingSocket(scheduler)
+        tasks = OwnedTasks()
+
+        def connect(spec: Any, _session: Any, _tasks: Any) -> Observable[Any]:
+            def subscribe(observer: Any, _scheduler: Any = None) -> Any:
+                link = WsLink(socket, spec, scheduler, tasks)  # type: ignore[arg-type]
+                event = ConnectionEvent(ConnectionState.CONNECTED, spec.connection_id, "", 0)
+                observer.on_next(Connected(event, link))
+                return Disposable(link.close)
+
+            return Observable(subscribe)
+
+        streams = AccountStreams(
+            BybitPrivateStream(API_KEY, Secret(SECRET), lambda: int(now_ms(scheduler))),
+            "ws://fake/v5/private",
+            lambda: None,  # type: ignore[arg-type,return-value]
+            ConnectionConfig(stale_after=3600.0),  # default ping_interval: 20 s
+            scheduler=scheduler,
+            connect=connect,
+        )
+        subscription = streams.orders().subscribe(lambda _: None)
+        for _ in range(13):
+            scheduler.advance_by(5.0)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        pings = [t for t, text in socket.written if text == '{"op":"ping"}']
+        assert pings == [20.0, 40.0, 60.0]
+        assert '"op":"auth"' in socket.written[0][1]
+        subscription.dispose()
+        tasks.cancel_all()
+        await tasks.wait()
+        await streams.close()
