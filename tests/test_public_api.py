@@ -1,0 +1,57 @@
+"""The public API is exactly what ``__all__`` says: pinned so it cannot drift silently."""
+
+from __future__ import annotations
+
+import rxconnector as rxc
+import rxconnector.operators as rxops
+import rxconnector.testing as rxtesting
+
+EXPECTED_TOP_LEVEL = {
+    # lifecycle and configuration
+    "Connector", "Config", "Secret", "BreakerConfig", "ClockSyncConfig", "ConnectionConfig",
+    "RateLimitConfig",
+    # errors
+    "RxConnectorError", "ConfigError", "TransportError", "ConnectError", "RequestTimeoutError",
+    "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
+    "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
+    "FeedGapError", "NotSupportedError",
+    # models
+    "AvgPrice", "Balance", "BookTicker", "BreakerState", "BreakerStats", "ClockOffset",
+    "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline", "Liquidation",
+    "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
+    "Ticker", "Trade",
+    # sub-modules
+    "operators", "replay", "testing", "__version__",
+}  # fmt: skip
+
+
+class TestPublicApi:
+    def test_top_level_all_is_pinned(self) -> None:
+        """rxconnector.__all__ is exactly the expected set, without duplicates."""
+        assert set(rxc.__all__) == EXPECTED_TOP_LEVEL
+        assert len(rxc.__all__) == len(set(rxc.__all__))
+
+    def test_every_exported_name_exists(self) -> None:
+        """Every name in __all__ of each public module resolves."""
+        for module in (rxc, rxops, rxtesting):
+            for name in module.__all__:
+                assert hasattr(module, name), f"{module.__name__}.{name}"
+
+    def test_operators_surface(self) -> None:
+        """The Rx building blocks users can apply to their own streams."""
+        assert {"breaker", "retry_with_backoff", "share", "conflate", "CircuitBreaker"} <= set(
+            rxops.__all__
+        )
+
+    def test_testing_surface(self) -> None:
+        """The testing kit exposes the simulator, FakeConnector and marble helpers."""
+        assert {"ExchangeSimulator", "FakeConnector", "cold", "hot", "expected", "ticks"} <= set(
+            rxtesting.__all__
+        )
+
+    def test_errors_share_one_root(self) -> None:
+        """Every exported exception derives from RxConnectorError."""
+        for name in rxc.__all__:
+            obj = getattr(rxc, name)
+            if isinstance(obj, type) and issubclass(obj, BaseException):
+                assert issubclass(obj, rxc.RxConnectorError), name
