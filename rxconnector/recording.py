@@ -8,7 +8,9 @@ reading the file top to bottom *is* the live order of events::
 
     {"format": "rxconnector-recording", "version": 1, "exchange": "binance", ...}
     ["f", 1700000000123.4, "binance-1", "{\"stream\":\"btcusdt@trade\",\"data\":{...}}"]
-    ["b", t, connection_id, "<base64>"]         a binary WebSocket frame
+    ["g", t, connection_id, frame]              a frame handled in the same event-loop step
+                                                as the previous one (see below)
+    ["b", t, connection_id, "<base64>"]         a frame that is not UTF-8 text
     ["d", t, connection_id, frame]              a frame the live hub did not deliver
     ["D", t, connection_id, "<base64>"]         ... binary
     ["x", t, topic, reason]                     the next message of ``topic`` was preceded
@@ -37,6 +39,12 @@ replay delivers exactly those, without re-deriving the hub's connection bookkeep
 A writer used without that tracking (``track_delivery=False``) writes every frame as
 delivered. Likewise the ``x`` line is written *before* the frame whose message the
 marker preceded, so replay emits it at the same place.
+
+Why ``g`` lines: frames that arrive in one socket read are handled in one event-loop
+step, with no timer or ``call_soon`` callback running between them; a ``conflate``d
+order book then emits only the state after the last of them. Replay delivers a ``g``
+frame right after the previous frame without advancing virtual time (so nothing
+scheduled runs in between), reproducing that coalescing exactly.
 
 Why gzip JSON lines: appendable while recording, streamable while replaying (memory
 stays flat for any file size), readable with ``zcat | jq``, and a recording cut short
@@ -95,6 +103,7 @@ class Kind:
     """The first element of every entry line."""
 
     FRAME: Final = "f"
+    FRAME_SAME_STEP: Final = "g"
     BINARY_FRAME: Final = "b"
     DROPPED_FRAME: Final = "d"
     DROPPED_BINARY_FRAME: Final = "D"
@@ -360,7 +369,9 @@ class RecordingWriter:
         if held is not None:
             self._held = None
             if not self._held_delivered:
-                held[0] = Kind.DROPPED_FRAME if held[0] == Kind.FRAME else Kind.DROPPED_BINARY_FRAME
+                kind = held[0]
+                text = kind == Kind.FRAME or kind == Kind.FRAME_SAME_STEP
+                held[0] = Kind.DROPPED_FRAME if text else Kind.DROPPED_BINARY_FRAME
             self._write(held)
 
     def _line(self, entry: list[Any]) -> None:
@@ -370,19 +381,31 @@ class RecordingWriter:
             self._flush_held()
         self._write(entry)
 
-    def frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
-        """A raw WebSocket frame exactly as received (the ``Connector(on_frame=)`` hook)."""
+    def frame(
+        self,
+        connection_id: str,
+        received_at: float,
+        frame: str | bytes,
+        *,
+        same_step: bool = False,
+    ) -> None:
+        """A raw WebSocket frame exactly as received (the ``Connector(on_frame=)`` hook).
+
+        ``same_step``: it was handled in the same event-loop step as the previous frame.
+        """
         if self.closed:
             return
+        kind = Kind.FRAME_SAME_STEP if same_step else Kind.FRAME
         if isinstance(frame, str):
-            entry = [Kind.FRAME, received_at, connection_id, frame]
+            entry = [kind, received_at, connection_id, frame]
         else:
-            entry = [
-                Kind.BINARY_FRAME,
-                received_at,
-                connection_id,
-                base64.b64encode(frame).decode(),
-            ]
+            # The transport hands text frames over as their raw UTF-8 bytes: keep them
+            # readable (and smaller than base64); only bytes that are not UTF-8 stay binary.
+            try:
+                entry = [kind, received_at, connection_id, frame.decode("utf-8")]
+            except UnicodeDecodeError:
+                data = base64.b64encode(frame).decode("ascii")
+                entry = [Kind.BINARY_FRAME, received_at, connection_id, data]
         self.frames += 1
         self.frame_bytes += len(frame)
         if self._track:

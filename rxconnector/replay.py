@@ -91,7 +91,13 @@ __all__ = [
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FRAME_KINDS: Final = frozenset(
-    {Kind.FRAME, Kind.BINARY_FRAME, Kind.DROPPED_FRAME, Kind.DROPPED_BINARY_FRAME}
+    {
+        Kind.FRAME,
+        Kind.FRAME_SAME_STEP,
+        Kind.BINARY_FRAME,
+        Kind.DROPPED_FRAME,
+        Kind.DROPPED_BINARY_FRAME,
+    }
 )
 #: Start-up lines read ahead while looking for the first subscription mark.
 _MAX_LOOKAHEAD: Final = 10_000
@@ -139,58 +145,67 @@ class _RecordingRest:
     as key. Plain attributes pass through untouched.
     """
 
-    def __init__(self, target: Any, writer: RecordingWriter, path: tuple[Any, ...] = ()) -> None:
+    def __init__(
+        self, target: Any, writer: RecordingWriter, clock: Callable[[], float] = _wall_ms
+    ) -> None:
         self._target = target
         self._writer = writer
-        self._path = path
+        self._clock = clock
         self._ids = [0]
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
         if not callable(attr):
             return attr
-        return _recording_callable(attr, self._writer, self._path, name, self._ids)
+        return _recording_callable(attr, _CallLog(self._writer, self._clock, self._ids), (), name)
+
+
+@attrs.frozen
+class _CallLog:
+    """Where recorded REST calls go: the writer, the line clock, the call-id counter."""
+
+    writer: RecordingWriter
+    clock: Callable[[], float]
+    ids: list[int]
 
 
 def _recording_callable(
-    fn: Callable[..., Any],
-    writer: RecordingWriter,
-    path: tuple[Any, ...],
-    name: str,
-    ids: list[int],
+    fn: Callable[..., Any], log: _CallLog, path: tuple[Any, ...], name: str
 ) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         result = fn(*args, **kwargs)
         key = (*path, _segment(name, args, kwargs))
         if isinstance(result, Observable):
-            return _recording_observable(result, writer, key, ids)
+            return _recording_observable(result, log, key)
         if callable(result):
-            return _recording_callable(result, writer, key, "()", ids)
+            return _recording_callable(result, log, key, "()")
         return result
 
     return call
 
 
 def _recording_observable(
-    source: Observable[Any], writer: RecordingWriter, key: tuple[Any, ...], ids: list[int]
+    source: Observable[Any], log: _CallLog, key: tuple[Any, ...]
 ) -> Observable[Any]:
+    writer, clock = log.writer, log.clock
+
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        ids[0] += 1
-        call_id = ids[0]
-        writer.rest_request(_wall_ms(), call_id, key)
+        log.ids[0] += 1
+        call_id = log.ids[0]
+        writer.rest_request(clock(), call_id, key)
 
         def on_next(item: Any) -> None:
-            writer.rest_item(_wall_ms(), call_id, item)
+            writer.rest_item(clock(), call_id, item)
             observer.on_next(item)
 
         def on_error(error: Exception) -> None:
-            writer.rest_error(_wall_ms(), call_id, error)
+            writer.rest_error(clock(), call_id, error)
             observer.on_error(error)
 
         def on_completed() -> None:
-            writer.rest_complete(_wall_ms(), call_id)
+            writer.rest_complete(clock(), call_id)
             observer.on_completed()
 
         return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
@@ -202,21 +217,29 @@ class _DeliveryTap:
     """A hub wrapper whose topic feeds tell the writer what the hub delivered: which
     frames reached a feed (the others become ``d`` lines) and restart markers."""
 
-    def __init__(self, hub: Any, writer: RecordingWriter, last: dict[str, StreamRestart]) -> None:
+    def __init__(
+        self,
+        hub: Any,
+        writer: RecordingWriter,
+        last: dict[str, StreamRestart],
+        clock: Callable[[], float],
+    ) -> None:
         self._hub = hub
         self._writer = writer
         self._last = last
+        self._clock = clock
 
     def feed(self, topic: str) -> Observable[TopicMessage]:
         writer = self._writer
         last = self._last
+        clock = self._clock
 
         def tap(message: TopicMessage) -> None:
             if type(message) is StreamRestart:
                 # every subscription of the topic sees the same marker object: write it once
                 if last.get(message.topic) is not message:
                     last[message.topic] = message
-                    writer.restart(_wall_ms(), message.topic, message.reason)
+                    writer.restart(clock(), message.topic, message.reason)
             else:
                 writer.delivered()
 
@@ -225,6 +248,49 @@ class _DeliveryTap:
 
     async def close(self) -> None:
         await self._hub.close()
+
+
+class _StepClock:
+    """Times for recorded lines, grouped by event-loop step.
+
+    The first line written in a loop step opens the step (a ``call_soon`` callback
+    closes it: it runs after everything already queued in this loop iteration, which
+    is exactly when a ``conflate`` delivery scheduled during the step runs too). Frames
+    keep their own receive time and say whether they opened the step; every other line
+    gets the step's opening time, so replay never advances virtual time, and never runs
+    anything scheduled, between things that happened in one step live.
+    """
+
+    def __init__(self) -> None:
+        self._open = False
+        self._time = 0.0
+
+    def _start(self, at: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no steps: every line stands alone
+        self._open = True
+        self._time = at
+        loop.call_soon(self._close)
+
+    def _close(self) -> None:
+        self._open = False
+
+    def frame(self, received_at: float) -> bool:
+        """Note a frame; True when it belongs to the step the previous line opened."""
+        if self._open:
+            return True
+        self._start(received_at)
+        return False
+
+    def now(self) -> float:
+        """The time for a non-frame line."""
+        if self._open:
+            return self._time
+        at = _wall_ms()
+        self._start(at)
+        return at
 
 
 class RecordingConnector(Connector):
@@ -258,10 +324,13 @@ class RecordingConnector(Connector):
         self.writer: RecordingWriter | None = None
         self._last_restart: dict[str, StreamRestart] = {}
         self._taps: list[abc.DisposableBase] = []
+        self._steps = _StepClock()
 
     def _frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
-        if self.writer is not None:
-            self.writer.frame(connection_id, received_at, frame)
+        writer = self.writer
+        if writer is not None:
+            same_step = self._steps.frame(received_at)
+            writer.frame(connection_id, received_at, frame, same_step=same_step)
 
     async def start(self) -> None:
         if self.writer is None and not self._stopped:
@@ -271,14 +340,16 @@ class RecordingConnector(Connector):
             self.writer = RecordingWriter(self.path, header, track_delivery=True)
             writer = self.writer
             self._taps.append(
-                self._states.subscribe(lambda e: writer.state(_wall_ms(), e), lambda _e: None)
+                self._states.subscribe(
+                    lambda e: writer.state(self._steps.now(), e), lambda _e: None
+                )
             )
         await super().start()
         if self._clock is not None and self.writer is not None:
             writer = self.writer
             self._taps.append(
                 self._clock.offsets.subscribe(
-                    lambda o: writer.clock(_wall_ms(), o), lambda _e: None
+                    lambda o: writer.clock(self._steps.now(), o), lambda _e: None
                 )
             )
 
@@ -295,15 +366,17 @@ class RecordingConnector(Connector):
 
     def _build_rest(self) -> Any:
         rest = super()._build_rest()
-        return _RecordingRest(rest, self.writer) if self.writer is not None else rest
+        if self.writer is None:
+            return rest
+        return _RecordingRest(rest, self.writer, self._steps.now)
 
     def _hub_for(self, topic: str) -> Any:
         # Called when a topic's shared feed connects, i.e. at its first subscription.
         hub = super()._hub_for(topic)
         if self.writer is None:
             return hub
-        self.writer.subscribed(_wall_ms(), topic)
-        return _DeliveryTap(hub, self.writer, self._last_restart)
+        self.writer.subscribed(self._steps.now(), topic)
+        return _DeliveryTap(hub, self.writer, self._last_restart, self._steps.now)
 
 
 # -- replay: the hub ------------------------------------------------------------------------
@@ -671,7 +744,7 @@ class ReplayConnector(Connector):
         self._offsets: Subject[ClockOffset] = Subject()
         self._latest_offset: ClockOffset | None = None
         self._started = True
-        self._clock_ms = start_ms
+        self._clock_ms = self._start_ms = start_ms
         self._entries = 0
         self._ran = False
         self._wall = 0.0
@@ -783,6 +856,9 @@ class ReplayConnector(Connector):
         self._entries += 1
         kind = entry[0]
         at = entry[1]
+        if kind == "g":
+            self.hub.dispatch_frame(at, entry[3])  # same loop step: nothing runs between
+            return
         if at > self._clock_ms:
             self._clock_ms = at
             self._vscheduler.advance_to(_EPOCH + timedelta(milliseconds=at))
@@ -822,7 +898,7 @@ class ReplayConnector(Connector):
             entries=self._entries,
             frames=self.hub.frames,
             delivered=self.hub.delivered,
-            recorded_ms=self._clock_ms - self.header.started_at,
+            recorded_ms=self._clock_ms - self._start_ms,
             wall_seconds=self._wall,
             truncated=self._reader.truncated,
         )

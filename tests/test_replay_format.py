@@ -177,7 +177,7 @@ class TestWriterAndReader:
         with RecordingWriter(path, _header()) as writer:
             writer.state(T0, event)
             writer.frame("c1", T0 + 1, '{"stream":"a","data":{"p":"1.0"}}')
-            writer.frame("c1", T0 + 2, b"\x01\x02")
+            writer.frame("c1", T0 + 2, b"\xff\xfe")
             writer.restart(T0 + 3, "a", "reconnected")
             writer.rest_request(T0 + 4, 1, [["depth_snapshot", ["BTCUSDT", 100], {}]])
             writer.rest_item(T0 + 5, 1, _book())
@@ -301,8 +301,8 @@ class TestDeliveryTracking:
             writer.frame("c1", T0 + 1, '{"a":1}')
             writer.delivered()
             writer.frame("c1", T0 + 2, '{"result":null,"id":1}')
-            writer.frame("c2", T0 + 3, b"\x01")
-            writer.frame("c2", T0 + 4, b"\x02")
+            writer.frame("c2", T0 + 3, b"\xff")
+            writer.frame("c2", T0 + 4, b"\xfe")
             writer.delivered()
             writer.frame("c1", T0 + 5, '{"a":2}')
         kinds = [(e[0], e[1]) for e in self._entries(path)]
