@@ -32,7 +32,13 @@ from reactivex.subject import Subject
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.clock import ClockSync
 from rxconnector.config import Config
-from rxconnector.errors import NotSupportedError, ParseError, RxConnectorError
+from rxconnector.errors import (
+    CircuitOpenError,
+    NotSupportedError,
+    ParseError,
+    RateLimitError,
+    RxConnectorError,
+)
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
@@ -516,7 +522,7 @@ class Connector:
         retry = retry_with_backoff(
             wait=tenacity.wait_exponential(multiplier=0.5, max=8) + tenacity.wait_random(0, 0.25),
             stop=tenacity.stop_after_attempt(3),
-            retry_if=default_retry_if,
+            retry_if=_rest_retryable,
             scheduler=self._scheduler,
         )
         session_ref = self
@@ -653,6 +659,18 @@ class Connector:
             )
             self._hubs[endpoint] = hub
         return hub
+
+
+def _rest_retryable(error: Exception) -> bool:
+    """Which REST failures an idempotent call retries (3 attempts, short backoff).
+
+    An open circuit and a rate limit are answers, not accidents: retrying would either
+    wait out the breaker's whole open window (no longer "failing fast") or queue behind
+    a ban, so they go straight to the caller, who sees ``retry_after``.
+    """
+    if isinstance(error, CircuitOpenError | RateLimitError):
+        return False
+    return default_retry_if(error)
 
 
 def _parse_messages(
