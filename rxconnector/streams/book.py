@@ -225,6 +225,16 @@ class LocalBook:
         """True if the best bid is at or above the best ask: a corrupted book."""
         return bool(self._bids and self._asks and self._bids[-1][0] >= self._asks[-1][0])
 
+    def is_consistent(self, n: int) -> bool:
+        """Not crossed and :meth:`covers` ``n``: one call on the hot path for both checks."""
+        bids = self._bids
+        asks = self._asks
+        if bids and asks and bids[-1][0] >= asks[-1][0]:
+            return False
+        if self._bid_floor is not None and len(bids) < n:
+            return False
+        return not (self._ask_ceiling is not None and len(asks) < n)
+
     def covers(self, n: int) -> bool:
         """Whether the known part of the book holds the true top ``n`` of both sides.
 

@@ -307,6 +307,8 @@ class BookSync:
     def _check(self) -> Outcome:
         """After applying: a crossed book or an uncovered top N is corruption."""
         book = self.book
+        if book.is_consistent(self.depth):
+            return APPLIED
         if book.is_crossed:
             bid = book.best_bid
             ask = book.best_ask

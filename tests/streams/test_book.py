@@ -92,6 +92,17 @@ class TestSnapshot:
         book.apply([], [lv("11.5", "1")])
         assert book.covers(2)
 
+    def test_is_consistent_combines_both_checks(self) -> None:
+        book = book_of([lv("10", "1"), lv("9", "1")], [lv("11", "1"), lv("12", "1")], limit=2)
+        assert book.is_consistent(2)
+        book.apply([lv("11", "1")], [])
+        assert not book.is_consistent(2)  # crossed
+        book = book_of([lv("10", "1"), lv("9", "1")], [lv("11", "1"), lv("12", "1")], limit=2)
+        book.apply([lv("10", "0")], [])
+        assert not book.is_consistent(2) and book.is_consistent(1)  # bids ran out
+        book.apply([lv("10", "1")], [lv("11", "0")])
+        assert not book.is_consistent(2)  # asks ran out
+
     def test_complete_book_always_covers(self) -> None:
         book = book_of([lv("10", "1")], [], limit=5)
         assert book.covers(100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -588,3 +589,41 @@ class TestLiveness:
             assert sync.on_update(event) is APPLIED
         final = events[-1].final_update_id
         assert (sync.view().bids, sync.view().asks) == truth.top(final, 3)
+
+
+class TestWithVenueParsers:
+    """The parsers' models of the documented examples drive the rules as intended."""
+
+    def test_binance_spot_documented_event(self, examples: dict[str, Any]) -> None:
+        from rxconnector.exchanges.binance.parsers import parse_depth_update
+
+        event = parse_depth_update(examples["binance.spot.ws.depthUpdate"], 5.0)  # U 157 u 160
+        sync = BinanceSpotSync(5)
+        assert sync.on_update(event) is BUFFERED
+        book = snap(158, (lv("0.0023", 5),), (lv("0.0027", 1),), symbol="BNBBTC")
+        assert sync.on_snapshot(book) is APPLIED
+        view = sync.view()
+        assert view.symbol == "BNBBTC" and view.update_id == 160
+        assert view.bids == (lv("0.0024", 10), lv("0.0023", 5))
+        assert view.asks == (lv("0.0026", 100), lv("0.0027", 1))
+
+    def test_binance_usdm_documented_event_carries_pu(self, examples: dict[str, Any]) -> None:
+        from rxconnector.exchanges.binance.parsers import parse_depth_update
+
+        event = parse_depth_update(examples["binance.usdm.ws.depthUpdate"], 5.0)  # pu 149
+        sync = BinanceFuturesSync(5)
+        sync.on_update(upd(140, 149, pu=130, symbol="BTCUSDT"))
+        assert sync.on_update(event) is BUFFERED  # pu 149 continues the chain
+        assert sync.on_snapshot(snap(158, (), ())) is APPLIED
+        assert sync.view().bids == (lv("0.0024", 10),) and sync.view().update_id == 160
+
+    def test_bybit_documented_snapshot(self, examples: dict[str, Any]) -> None:
+        from rxconnector.exchanges.bybit.parsers import parse_depth
+
+        message = parse_depth(examples["bybit.v5.ws.orderbook.snapshot"], 5.0)
+        sync = BybitDepthSync(2, window=50)
+        assert sync.on_update(message) is APPLIED
+        view = sync.view()
+        assert view.bids == (lv("16493.50", "0.006"), lv("16493.00", "0.100"))
+        assert view.asks == (lv("16611.00", "0.029"), lv("16612.00", "0.213"))
+        assert (view.update_id, view.event_time) == (18521288, 1672304484978)
