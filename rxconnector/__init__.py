@@ -34,6 +34,7 @@ from rxconnector.errors import (
     RateLimitError,
     RequestTimeoutError,
     RxConnectorError,
+    StaleConnectionError,
     SubscriptionError,
     TransportError,
     WebSocketClosedError,
@@ -41,6 +42,7 @@ from rxconnector.errors import (
 from rxconnector.models import (
     AvgPrice,
     Balance,
+    BalanceDelta,
     BookTicker,
     BreakerState,
     BreakerStats,
@@ -65,6 +67,7 @@ from rxconnector.models import (
 __all__ = [
     "AvgPrice",
     "Balance",
+    "BalanceDelta",
     "BookTicker",
     "BreakerConfig",
     "BreakerState",
@@ -101,6 +104,7 @@ __all__ = [
     "RequestTimeoutError",
     "RxConnectorError",
     "Secret",
+    "StaleConnectionError",
     "SubscriptionError",
     "SymbolInfo",
     "Ticker",

@@ -43,17 +43,21 @@ from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AvgPrice,
+    Balance,
     BookTicker,
     BreakerState,
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
+    Execution,
     Kline,
     Liquidation,
     MarkPrice,
     MiniTicker,
     Order,
     OrderBook,
+    OrderUpdate,
+    Position,
     SymbolInfo,
     Ticker,
     Trade,
@@ -69,6 +73,7 @@ from rxconnector.operators import (
 )
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
@@ -138,6 +143,7 @@ class Connector:
         self._started = False
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
+        self._accounts: AccountStreams | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -204,6 +210,12 @@ class Connector:
         if self._clock_subscription is not None:
             self._clock_subscription.dispose()
             self._clock_subscription = None
+        if self._accounts is not None:
+            accounts, self._accounts = self._accounts, None
+            try:
+                await accounts.close()
+            except Exception as exc:
+                self._log.warning("account streams close failed", error=repr(exc))
         hubs = list(self._hubs.values())
         self._hubs.clear()
         for hub in hubs:
@@ -373,6 +385,78 @@ class Connector:
         )
         self._feeds[key] = feed
         return feed
+
+    # -- account feeds (API key needed) ----------------------------------------------
+
+    def orders(self) -> Observable[OrderUpdate]:
+        """Your order updates (new, fills, cancels) from the private stream.
+
+        After any reconnect, open orders are fetched over REST and what changed while
+        disconnected is emitted with ``reconciled=True``, so the view is never silently
+        stale. One exchange subscription serves every subscriber.
+        """
+        return self._account_feed(lambda a: a.orders())
+
+    def balances(self) -> Observable[Balance]:
+        """Balance changes from the private stream (reconciled after reconnects)."""
+        return self._account_feed(lambda a: a.balances())
+
+    def executions(self) -> Observable[Execution]:
+        """Your fills, one per execution."""
+        return self._account_feed(lambda a: a.executions())
+
+    def positions(self) -> Observable[Position]:
+        """Derivatives positions (Bybit)."""
+        return self._account_feed(lambda a: a.positions())
+
+    def _account_feed(self, pick: Callable[[AccountStreams], Observable[_T]]) -> Observable[_T]:
+        def build(_: abc.SchedulerBase | None) -> Observable[_T]:
+            return pick(self._account_streams())
+
+        return reactivex.defer(build)
+
+    def _account_streams(self) -> AccountStreams:
+        if self._accounts is not None:
+            return self._accounts
+        if self._stopped or not self._started or self._session is None:
+            raise RxConnectorError(
+                "the Connector is not running: subscribe to feeds between start() and stop()"
+            )
+        cfg = self.config
+        if not cfg.has_credentials:
+            raise RxConnectorError(
+                "account feeds need api_key and api_secret in the Config (Config.from_env)"
+            )
+        protocol: Any
+        if cfg.exchange == "binance":
+            from rxconnector.exchanges.binance.user_stream import BinanceUserStream, ws_api_url
+
+            protocol = BinanceUserStream(
+                cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
+            )
+            url = cfg.ws_api_url or ws_api_url(cfg.testnet)
+        elif cfg.exchange == "bybit":
+            from rxconnector.exchanges.bybit.private import BybitPrivateStream, private_url
+
+            protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
+            url = cfg.private_ws_url or private_url(cfg.testnet)
+        else:
+            raise NotSupportedError(cfg.exchange, "account streams")
+        session = self._session
+        self._accounts = AccountStreams(
+            protocol,
+            url,
+            lambda: session,
+            cfg.connection,
+            fetch_open_orders=lambda: self.open_orders(),
+            fetch_balances=lambda: self.account(),
+            fetch_order=lambda symbol, order_id: self.get_order(symbol, order_id=order_id),
+            resync_clock=self._resync_clock,
+            scheduler=self.scheduler,
+            report_error=self._report,
+            report_state=self._on_state,
+        )
+        return self._accounts
 
     # -- REST ---------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ EXPECTED_TOP_LEVEL = {
     "RxConnectorError", "ConfigError", "TransportError", "ConnectError", "RequestTimeoutError",
     "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
-    "FeedGapError", "NotSupportedError",
+    "FeedGapError", "NotSupportedError", "StaleConnectionError",
     # models
-    "AvgPrice", "Balance", "BookTicker", "BreakerState", "BreakerStats", "ClockOffset",
+    "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats", "ClockOffset",
     "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline", "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
