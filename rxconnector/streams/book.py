@@ -112,10 +112,11 @@ class LocalBook:
     def apply(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         """Apply absolute level updates (quantity 0 removes) to both sides.
 
-        This is the hot path: one bisect per level (the 32 levels next to the touch
-        first), a slot write for a changed quantity, a list insert/delete for a
-        new/removed level. Levels outside a truncated
-        snapshot's coverage are ignored.
+        This is the hot path: per level one bisect (over the 32 levels next to the
+        touch when the price falls there, else over the rest), then a slot write for a
+        changed quantity or a list insert/delete for a new/removed level. Levels
+        outside a truncated snapshot's coverage are ignored; only prices deeper than
+        the window need that check, since the window lies inside the coverage.
         """
         if bids:
             keys = self._bid_keys
@@ -123,16 +124,14 @@ class LocalBook:
             floor = self._bid_floor
             for level in bids:
                 price = level[0]
-                if floor is not None and price < floor:
-                    continue
                 n = len(keys)
                 lo = n - _TOP_WINDOW
-                if lo <= 0:
-                    i = bisect_left(keys, price)
-                elif price < keys[lo]:
-                    i = bisect_left(keys, price, 0, lo)
-                else:
+                if lo > 0 and price >= keys[lo]:
                     i = bisect_left(keys, price, lo)
+                else:
+                    if floor is not None and price < floor:
+                        continue
+                    i = bisect_left(keys, price, 0, lo if lo > 0 else n)
                 if i != n and keys[i] == price:
                     if level[1]:
                         levels[i] = level
@@ -148,17 +147,15 @@ class LocalBook:
             ceiling = self._ask_ceiling
             for level in asks:
                 price = level[0]
-                if ceiling is not None and price > ceiling:
-                    continue
                 key = price.copy_negate()
                 n = len(keys)
                 lo = n - _TOP_WINDOW
-                if lo <= 0:
-                    i = bisect_left(keys, key)
-                elif key < keys[lo]:
-                    i = bisect_left(keys, key, 0, lo)
-                else:
+                if lo > 0 and key >= keys[lo]:
                     i = bisect_left(keys, key, lo)
+                else:
+                    if ceiling is not None and price > ceiling:
+                        continue
+                    i = bisect_left(keys, key, 0, lo if lo > 0 else n)
                 if i != n and keys[i] == key:
                     if level[1]:
                         levels[i] = level

@@ -83,6 +83,12 @@ class TestSnapshot:
         assert book.top_bids(5) == (lv("10", "1"), lv("9", "1"))
         assert book.top_asks(5) == (lv("11", "1"), lv("20", "5"))
 
+    def test_the_boundary_level_itself_is_known(self) -> None:
+        book = book_of([lv("10", "1"), lv("9", "1")], [lv("11", "1"), lv("12", "1")], limit=2)
+        book.apply([lv("9", "4"), lv("8.99", "1")], [lv("12", "5"), lv("12.01", "1")])
+        assert book.top_bids(5) == (lv("10", "1"), lv("9", "4"))
+        assert book.top_asks(5) == (lv("11", "1"), lv("12", "5"))
+
     def test_coverage_runs_out_when_known_levels_are_consumed(self) -> None:
         book = book_of([lv("10", "1"), lv("9", "1")], [lv("11", "1"), lv("12", "1")], limit=2)
         assert book.covers(2)
