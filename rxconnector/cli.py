@@ -440,7 +440,7 @@ async def _demo(args: argparse.Namespace) -> int:
                 ]
                 if args.faults:
                     faults = asyncio.get_running_loop().create_task(
-                        _inject_faults(sim, state, every=3.0), name="demo-faults"
+                        _inject_faults(sim, state, every=2.5), name="demo-faults"
                     )
                     faults.add_done_callback(_report_task)
 
@@ -730,7 +730,8 @@ async def _history(
             )
 
         async with Connector(config) as conn:
-            candles: Observable[Kline] = conn.kline_history(symbol, args.interval, start, end)
+            # --end is exclusive; the REST walk includes a candle opening at its end
+            candles: Observable[Kline] = conn.kline_history(symbol, args.interval, start, end - 1)
             tapped: Observable[Kline] = candles.pipe(ops.do_action(on_kline))
             counted: Observable[int] = tapped.pipe(ops.count())
             total = await counted

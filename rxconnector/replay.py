@@ -17,29 +17,44 @@ Replaying::
 
 :class:`ReplayConnector` *is* a :class:`~rxconnector.connector.Connector`: its feeds are
 built by the very same code (feed specs, parsers, order-book maintenance, trade
-continuity, sharing), only the subscription hub is replaced by a :class:`ReplayHub` fed
-from the file and the REST API by :class:`ReplayRest`, which answers from the REST
-calls the live connector made. Time is a ``HistoricalScheduler`` whose clock is set to
-each recorded receive time before that frame is delivered, so every time-based
-operator on :attr:`ReplayConnector.scheduler` sees the same clock it saw live.
+continuity, sharing); only the subscription hub is replaced by a :class:`ReplayHub` fed
+from the file, and the REST API by :class:`ReplayRest`, which answers with what the live
+connector's REST calls returned. Time is a ``HistoricalScheduler`` (any
+``VirtualTimeScheduler`` may be passed) advanced to each entry's recorded time before
+the entry is applied.
 
-**Reproduced exactly**: every recorded frame, in order, with its original receive time
-(``received_at`` of every model), decoded, routed and parsed as live; the hub's
-``StreamRestart`` markers (after a reconnect) at the same positions; REST answers the
-connector's machinery asked for (order-book snapshots, trade back-fill) delivered
-between the same two frames as live, so books and gap-free trades are rebuilt the same
-way; connection-state events and clock offsets (``connection_state``, ``clock``,
-``now()``); windows of time-based operators run on :attr:`scheduler`.
+**Reproduced exactly**
 
-**Not reproduced**: anything the recording did not receive (topics that were not
-subscribed live cannot be replayed; a REST call nobody made live gets no answer and
-raises :class:`~rxconnector.errors.RecordingError`); the exact interleaving of
-``conflate`` deliveries with frames that arrived in one socket read (replay delivers
-frames with equal receive times back to back, as one read did live); rate limits,
-circuit-breaker timing and clock-sync requests (no network); exceptions carried by
-recorded REST failures are rebuilt with their class, message and attributes but not
-their traceback. ``on_frame``-level details the hub discards live (control messages,
-acks) are read and ignored.
+* Every frame the live hub delivered, in order, with its original receive time (the
+  ``received_at`` of every model), decoded, routed and parsed by the live code; frames
+  the live hub dropped (control messages, a rotation's duplicates, a topic just
+  unsubscribed) are skipped, as live.
+* The hub's ``StreamRestart`` markers, right before the same message as live.
+* REST answers the connector's machinery asked for (order-book snapshots, trade
+  back-fill; any call through the venue REST object), delivered between the same two
+  frames as live, so books resync and trades back-fill exactly as they did.
+* Event-loop steps: frames handled in one loop step live (one socket read) are
+  delivered back to back with nothing scheduled running between them, so a
+  ``conflate``d order book skips the same intermediate states it skipped live.
+* The clock: replay time starts where the live feeds were first subscribed and is the
+  recorded time of each entry, so operators on :attr:`ReplayConnector.scheduler`
+  (``buffer_with_time``, ``debounce``...) see the recorded clock; ``connection_state``
+  events, ``clock`` offsets and ``now()`` are the recorded ones.
+
+**Not reproduced**
+
+* What the recording does not hold: topics nobody subscribed live, REST calls the live
+  connector never made (they get :class:`~rxconnector.errors.RecordingError` when the
+  recording ends). Subscribe to the recorded feeds before :meth:`~ReplayConnector.run`.
+* Timer jitter: live timers fire slightly late and drift; replay timers fire exactly on
+  time, so a message that arrived within that jitter of a window boundary may fall in
+  the neighbouring window on replay.
+* Problems only the live hub saw (garbage frames, rejected subscriptions, unanswered
+  requests) are not re-reported on :attr:`errors`; problems the pipeline itself finds
+  (resyncs, gaps, unparseable payloads) are.
+* The network: rate limits, circuit-breaker timing, clock-sync requests. Recorded REST
+  failures come back as the same exception class with the same message and attributes,
+  without the traceback.
 """
 
 from __future__ import annotations
@@ -811,6 +826,8 @@ class ReplayConnector(Connector):
         step = self._step
         for entry in self._source:
             step(entry)
+            if self._stopped:
+                break  # a subscriber called close(): the rest is not wanted
         self._wall += time.perf_counter() - started
         return self._end()
 
@@ -826,14 +843,12 @@ class ReplayConnector(Connector):
         self._begin()
         loop = asyncio.get_running_loop()
         wall_start = loop.time()
-        first: float | None = None
+        origin = self._start_ms
         step = self._step
         started = time.perf_counter()
         for count, entry in enumerate(self._source, 1):
             if speed is not None:
-                if first is None:
-                    first = entry[1]
-                ahead = (entry[1] - first) / 1000.0 / speed - (loop.time() - wall_start)
+                ahead = (entry[1] - origin) / 1000.0 / speed - (loop.time() - wall_start)
                 if ahead > 0.002:
                     await asyncio.sleep(ahead)
             step(entry)
@@ -888,12 +903,13 @@ class ReplayConnector(Connector):
         # Kind.END and unknown kinds (from a newer minor writer) carry nothing to apply
 
     def _end(self) -> ReplayStats:
-        end = self._reader.ended_at
-        if end is not None and end > self._clock_ms:
-            self._clock_ms = end
-            self._vscheduler.advance_to(_to_datetime(end))
-        # Run what the last frame scheduled "now" (a conflated book, say) before the end.
-        self._vscheduler.advance_by(timedelta(microseconds=1))
+        if not self._stopped:
+            end = self._reader.ended_at
+            if end is not None and end > self._clock_ms:
+                self._clock_ms = end
+                self._vscheduler.advance_to(_to_datetime(end))
+            # Run what the last frame scheduled "now" (a conflated book...) before the end.
+            self._vscheduler.advance_by(timedelta(microseconds=1))
         stats = ReplayStats(
             entries=self._entries,
             frames=self.hub.frames,

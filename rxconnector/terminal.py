@@ -95,7 +95,8 @@ class LiveView:
         ):
             return
         self._last_plain = now
-        self._stream.write(self._sep.join(line.strip() for line in lines) + "\n")
+        # column padding is for the TTY layout: one space is enough in a log line
+        self._stream.write(self._sep.join(" ".join(line.split()) for line in lines) + "\n")
         self._stream.flush()
 
 
