@@ -145,6 +145,13 @@ class SimulatorConfig:
     futures_pong_timeout: float = attrs.field(default=600.0, validator=_positive)
     futures_max_messages_per_second: int = attrs.field(default=10, validator=_positive)
     futures_weight_limit: int = attrs.field(default=2400, validator=_positive)
+    # Bybit v5 (PROTOCOL.md §C1, §C3): idle cut without ping or data; REST requests per
+    # IP per 5 s (HTTP 403 beyond); requests per endpoint per second (retCode 10006
+    # beyond; Bybit documents these per UID for private routes only, the simulator
+    # applies one to its market routes so clients meet the X-Bapi-Limit* headers)
+    bybit_idle_timeout: float = attrs.field(default=600.0, validator=_positive)
+    bybit_ip_limit: int = attrs.field(default=600, validator=_positive)
+    bybit_endpoint_limit: int = attrs.field(default=100, validator=_positive)
     # REST limits (PROTOCOL.md §A2.3)
     weight_limit: int = attrs.field(default=1200, validator=_positive)
     ban_after_429s: int = attrs.field(default=5, validator=_positive)
