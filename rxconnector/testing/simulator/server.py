@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -31,14 +32,17 @@ from rxconnector.testing.simulator.binance_futures import (
     BinanceFuturesRest,
     futures_stream_servers,
 )
-from rxconnector.testing.simulator.binance_rest import BinanceSpotRest, RestRecord
+from rxconnector.testing.simulator.binance_rest import RestRecord
+from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
-from rxconnector.testing.simulator.bybit_rest import BybitMarketRest
-from rxconnector.testing.simulator.bybit_ws import BybitStreamServer
+from rxconnector.testing.simulator.binance_wsapi import BinanceWsApi
+from rxconnector.testing.simulator.bybit_private import BybitPrivateServer
+from rxconnector.testing.simulator.bybit_trading import BybitTradingRest
 from rxconnector.testing.simulator.config import SimulatorConfig
 from rxconnector.testing.simulator.connection import CLOSE_GOING_AWAY, SimConnection
 from rxconnector.testing.simulator.faults import Faults, garbage_frames
 from rxconnector.testing.simulator.market import Levels, Market, SymbolMarket
+from rxconnector.testing.simulator.matching import MatchingEngine, SimOrder
 from rxconnector.testing.simulator.state import ControlRecord, SimState
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
@@ -54,10 +58,8 @@ def _report(task: asyncio.Task[Any]) -> None:
 
 class ExchangeSimulator:
     """A local exchange with a seeded market and fault injection, speaking Binance Spot
-    (``/ws``, ``/stream``, ``/api/v3``), Binance USD-M futures (``/public/...``,
-    ``/market/...``, ``/fapi/v1``) and Bybit v5 (``/v5/public/spot|linear``,
-    ``/v5/market/...``; introspection on :attr:`bybit`) on one port, all over the same
-    market.
+    (``/ws``, ``/stream``, ``/api/v3``) and Binance USD-M futures (``/public/...``,
+    ``/market/...``, ``/fapi/v1``) on one port, both over the same market.
 
     Construct with a :class:`SimulatorConfig` or with its fields as keyword arguments
     (``ExchangeSimulator(seed=7, tick_interval=0.02)``). Start with ``async with`` or
@@ -73,18 +75,22 @@ class ExchangeSimulator:
         self._state = SimState(config, self._faults, self._loop_time)
         self.accounts = Accounts(config.api_keys, config.symbol_specs())
         self._spot_ws = BinanceStreamServer(self._state)
-        self._spot_rest = BinanceSpotRest(self._state, self.accounts)
+        #: the matching engine behind every venue's order endpoints and private streams
+        self.engine = MatchingEngine(self._state.market, self.accounts)
+        self._spot_rest = BinanceSpotTradingRest(self._state, self.accounts, self.engine)
+        self._ws_api = BinanceWsApi(self._state, self.accounts, self._spot_rest.limiter)
+        self._bybit_trading = BybitTradingRest(
+            self._state, self.accounts, self.engine, log=self._spot_rest.log
+        )
+        self._bybit_private = BybitPrivateServer(self._state, self.accounts)
+        # private (account) endpoints: routes and shutdown notices, no market data
+        self._private_servers: list[BinanceWsApi | BybitPrivateServer] = [
+            self._ws_api,
+            self._bybit_private,
+        ]
         self._futures_ws = futures_stream_servers(self._state)
         self._futures_rest = BinanceFuturesRest(self._state, self.accounts)
-        #: Bybit v5 public streams (``/v5/public/spot|linear``) and their introspection
-        self.bybit = BybitStreamServer(self._state)
-        #: Bybit v5 market REST (``/v5/market/...``)
-        self.bybit_rest = BybitMarketRest(self._state, self.bybit.windows, self.bybit.directions)
-        self._stream_servers: list[BinanceStreamServer | BybitStreamServer] = [
-            self._spot_ws,
-            *self._futures_ws,
-            self.bybit,
-        ]
+        self._stream_servers = [self._spot_ws, *self._futures_ws]
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._clock_task: asyncio.Task[None] | None = None
@@ -105,9 +111,11 @@ class ExchangeSimulator:
         app = web.Application()
         for stream_server in self._stream_servers:
             app.add_routes(stream_server.routes())
+        for private_server in self._private_servers:
+            app.add_routes(private_server.routes())
+        app.add_routes(self._bybit_trading.routes())
         app.add_routes(self._spot_rest.routes())
         app.add_routes(self._futures_rest.routes())
-        app.add_routes(self.bybit_rest.routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -199,6 +207,7 @@ class ExchangeSimulator:
         dropped = {ev.symbol for ev in events if self._faults.take_depth_drop(ev.symbol)}
         for stream_server in self._stream_servers:
             stream_server.publish(events, market.tick_count, dropped)
+        self.engine.on_tick(events)
 
     def pause(self) -> None:
         """Stop the market clock (``step`` still works): deterministic tests."""
@@ -305,10 +314,9 @@ class ExchangeSimulator:
 
     @property
     def rest_log(self) -> list[RestRecord]:
-        """Every REST request answered (method, path, params, status, weight), Spot,
-        futures and Bybit merged in time order."""
-        logs = [*self._spot_rest.log, *self._futures_rest.log, *self.bybit_rest.log]
-        return sorted(logs, key=lambda r: r.at)
+        """Every REST request answered (method, path, params, status, weight), Spot and
+        futures merged in time order."""
+        return sorted([*self._spot_rest.log, *self._futures_rest.log], key=lambda r: r.at)
 
     def rest_weight_used(self) -> int:
         """Request weight used in the current minute (``X-MBX-USED-WEIGHT-1M``)."""
@@ -319,10 +327,9 @@ class ExchangeSimulator:
         return self._futures_rest.limiter.used(self._state.server_time_ms())
 
     def reset_rest_limits(self) -> None:
-        """Forget used weight, 429 strikes and bans (Spot, futures and Bybit)."""
+        """Forget used weight, 429 strikes and bans (Spot and futures)."""
         self._spot_rest.limiter.reset()
         self._futures_rest.limiter.reset()
-        self.bybit_rest.reset_limits()
 
     # -- faults -----------------------------------------------------------------------
 
@@ -378,6 +385,9 @@ class ExchangeSimulator:
         for stream_server in self._stream_servers:
             for conn in stream_server.connections:
                 stream_server.send_shutdown_notice(conn)
+        for private_server in self._private_servers:
+            for conn in private_server.connections:
+                private_server.send_shutdown_notice(conn)
         await asyncio.sleep(self.config.shutdown_grace if grace is None else grace)
         for conn in conns:
             conn.close_after_pending(CLOSE_GOING_AWAY, "Server shutdown")
@@ -423,8 +433,40 @@ class ExchangeSimulator:
         self._faults.drop_updates(symbol, n)
 
     def add_api_key(self, api_key: str, secret: str) -> None:
-        """Accept another key on the signed endpoints."""
+        """Accept another key on the signed endpoints (with the default balances)."""
         self.accounts.add(api_key, secret)
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def set_balance(self, api_key: str, asset: str, free: Decimal | str | int) -> None:
+        """Make ``asset``'s FREE amount ``free`` (a deposit or withdrawal of the
+        difference); private streams see ``balanceUpdate`` / ``wallet`` events."""
+        self.engine.set_balance(api_key, asset, free, self._state.server_time_ms())
+
+    def balance(self, api_key: str, asset: str) -> tuple[Decimal, Decimal]:
+        """``(free, locked)`` of ``asset`` on the account of ``api_key``."""
+        account = self.accounts[api_key]
+        return account.free(asset), account.locked(asset)
+
+    def orders(self, api_key: str | None = None) -> list[SimOrder]:
+        """Orders the matching engine accepted (of one key, or all), oldest first."""
+        if api_key is None:
+            return self.engine.orders
+        return self.engine.orders_of(api_key)
+
+    def terminate_user_streams(self) -> int:
+        """End every Binance user data subscription with ``eventStreamTerminated``
+        (the sockets stay open; clients must subscribe again). Returns the count."""
+        return self._ws_api.terminate_user_streams()
+
+    def user_stream_subscriptions(self) -> list[tuple[int, int, str]]:
+        """Live Binance user data subscriptions: ``(connection id, subscription id,
+        api key)``."""
+        return self._ws_api.active_subscriptions()
+
+    def private_subscriptions(self) -> list[tuple[int, str, list[str]]]:
+        """Open Bybit private connections: ``(connection id, api key or "", topics)``."""
+        return self._bybit_private.subscriptions()
 
     @property
     def api_keys(self) -> Mapping[str, str]:

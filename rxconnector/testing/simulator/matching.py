@@ -1,0 +1,695 @@
+"""A simple matching engine: the simulator's accounts trade against its own market.
+
+Venue-agnostic: the Binance and Bybit dialects turn HTTP/WebSocket requests into an
+:class:`OrderRequest`, map a :class:`Rejection` to their own error codes, and turn the
+:class:`OrderEvent` / :class:`~rxconnector.testing.simulator.accounts.BalanceChange`
+announcements into their own wire events.
+
+How orders meet the market (simple on purpose, deterministic given the seed):
+
+* **Taking.** A MARKET order, or a LIMIT order whose price crosses the book when it
+  arrives, walks the opposite side of the simulator's book from the best level, one
+  fill per level (taker fills at the level's price), as far as its limit price allows.
+* **Resting.** What a LIMIT GTC order does not fill rests. After every market tick the
+  engine looks at that tick: a resting BUY at ``p`` fills completely (as maker, at
+  ``p``) when the market traded *through* it - the best ask is at or below ``p``, or a
+  taker sold below ``p`` - and fills partially by the quantity takers sold exactly at
+  ``p``; SELL orders mirror that. Resting orders of one symbol share that at-price
+  quantity first come, first served.
+* **No market impact.** Our fills do not consume the public book or appear on the
+  public tape: the public market stays exactly what the seed makes it (every client
+  of the simulator sees the same market), and an account is a price taker.
+* IOC and MARKET remainders expire (``EXPIRED``); FOK expires unfilled unless the book
+  can fill it completely now; a post-only order (Binance ``LIMIT_MAKER``, Bybit
+  ``PostOnly``) that would take is rejected or cancelled, as the request says.
+
+Balances (exact ``Decimal``): an order reserves (locks) what it may spend when it is
+accepted - a BUY LIMIT ``price * quantity`` of the quote asset, a MARKET BUY the cost
+of walking the book (or its quote quantity), a SELL its quantity of the base asset -
+and insufficient free balance rejects it. Each fill spends from the reservation and
+credits the received asset minus the fee (:data:`FEE_RATE`, charged in the received
+asset, as Binance and Bybit spot do); a BUY LIMIT filled below its price gets the
+difference back at once; whatever is left when the order ends is unlocked.
+
+Trading rules (:class:`SymbolRules`) are the ones Binance's ``exchangeInfo`` of the
+simulator publishes: price multiple of the tick in ``[tick, 100 x initial price]``,
+quantity multiple of the step in ``[step, 10000 lots]`` (MARKET: at most 1000 lots),
+notional at least :data:`MIN_NOTIONAL` of the quote asset, at most
+:data:`MAX_OPEN_ORDERS` open orders per symbol and account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_FLOOR, Decimal
+from typing import Literal
+
+import attrs
+
+from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceChange
+from rxconnector.testing.simulator.book import ASK, BID
+from rxconnector.testing.simulator.market import Market, SymbolMarket, TickEvents
+from rxconnector.testing.simulator.numbers import to_decimal
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "FEE_RATE",
+    "MAX_OPEN_ORDERS",
+    "MIN_NOTIONAL",
+    "OPEN_STATUSES",
+    "Fill",
+    "MatchingEngine",
+    "OrderEvent",
+    "OrderRequest",
+    "Rejection",
+    "SimOrder",
+    "SymbolRules",
+]
+
+#: Maker and taker fee of every account (Binance's default 0.1 %, ``makerCommission=10``).
+FEE_RATE = Decimal("0.001")
+#: Binance ``NOTIONAL.minNotional`` of the simulator's ``exchangeInfo``.
+MIN_NOTIONAL = Decimal(5)
+#: Binance ``MAX_NUM_ORDERS`` of the simulator's ``exchangeInfo``.
+MAX_OPEN_ORDERS = 200
+#: Most decimals a price or quantity may be written with (Binance's asset precision).
+MAX_DECIMALS = 8
+#: Our fills get trade ids from here up, far above the public tape's ids.
+FIRST_TRADE_ID = 900_000_000
+FIRST_ORDER_ID = 7_000_000
+
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
+
+Side = Literal["BUY", "SELL"]
+_ZERO = Decimal(0)
+
+
+class Rejection(Exception):
+    """The engine refused a request; dialects map ``reason`` to their error codes.
+
+    ``reason``: ``"unknown_symbol"``, ``"unsupported"``, ``"precision"``, ``"filter"``,
+    ``"duplicate_client_id"``, ``"would_take"``, ``"insufficient_balance"``,
+    ``"unknown_order"``. ``detail`` names the filter (``"PRICE_FILTER"``,
+    ``"LOT_SIZE"``, ``"MARKET_LOT_SIZE"``, ``"NOTIONAL"``, ``"MAX_NUM_ORDERS"``) or the
+    parameter; ``bound`` is ``"min"``, ``"max"`` or ``"step"`` for range filters.
+    """
+
+    def __init__(self, reason: str, detail: str = "", bound: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail, self.bound = reason, detail, bound
+
+
+@attrs.frozen
+class SymbolRules:
+    """The trading rules of one symbol, in exchange units and in integer units."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    price_exp: int
+    qty_exp: int
+    tick_size: Decimal
+    step_size: Decimal
+    min_price: Decimal
+    max_price: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    market_max_qty: Decimal
+    min_notional: Decimal
+
+    @classmethod
+    def of(cls, m: SymbolMarket) -> SymbolRules:
+        pe, qe = m.price_exp, m.qty_exp
+        return cls(
+            symbol=m.symbol,
+            base_asset=m.spec.base_asset,
+            quote_asset=m.spec.quote_asset,
+            price_exp=pe,
+            qty_exp=qe,
+            tick_size=to_decimal(1, pe),
+            step_size=to_decimal(1, qe),
+            min_price=to_decimal(1, pe),
+            max_price=to_decimal(m.initial_ticks * 100, pe),
+            min_qty=to_decimal(1, qe),
+            max_qty=to_decimal(m.lot * 10_000, qe),
+            market_max_qty=to_decimal(m.lot * 1_000, qe),
+            min_notional=MIN_NOTIONAL,
+        )
+
+
+@attrs.frozen
+class OrderRequest:
+    """A new order as the engine understands it (dialects translate their params).
+
+    ``quantity`` is in the base asset; a MARKET BUY may give ``quote_quantity``
+    instead (Binance ``quoteOrderQty``, Bybit spot Market Buy in quote coin).
+    ``client_ids_unique``: ``"open"`` - a client id may not repeat among OPEN orders
+    (Binance); ``"all"`` - among all orders (Bybit ``orderLinkId``); empty ids are
+    never checked. ``post_only_rejects``: a post-only order that would take is
+    refused (Binance ``LIMIT_MAKER``) instead of being accepted and cancelled (Bybit).
+    """
+
+    venue: str
+    symbol: str
+    side: Side
+    type: str  # LIMIT | MARKET
+    quantity: Decimal | None
+    price: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    time_in_force: str = "GTC"  # GTC | IOC | FOK
+    post_only: bool = False
+    post_only_rejects: bool = True
+    client_order_id: str = ""
+    client_ids_unique: Literal["open", "all"] = "open"
+    category: str = "spot"
+    #: what the venue calls the order type (Binance ``LIMIT_MAKER``); default ``type``
+    label: str = ""
+
+
+@attrs.frozen
+class Fill:
+    """One execution of one of our orders."""
+
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    maker: bool
+    time: int
+
+
+@attrs.define(eq=False)
+class SimOrder:
+    """An order of an account; mutated by the engine as it fills or ends."""
+
+    id: int
+    venue: str
+    api_key: str
+    symbol: str
+    side: Side
+    type: str
+    time_in_force: str
+    post_only: bool
+    category: str
+    rules: SymbolRules = attrs.field(repr=False)
+    price_ticks: int  # 0 for MARKET
+    qty_steps: int  # for a quote-quantity MARKET order: what it filled, once done
+    quote_quantity: Decimal | None
+    client_order_id: str
+    created: int
+    updated: int
+    status: str = "NEW"
+    filled_steps: int = 0
+    cum_quote: Decimal = _ZERO
+    cum_fee: Decimal = _ZERO
+    #: what is still locked for this order, in ``reserve_asset``
+    reserve: Decimal = _ZERO
+    reserve_asset: str = ""
+    label: str = ""
+    fills: list[Fill] = attrs.field(factory=list, repr=False)
+    #: why it ended when not filled: ``""``, ``"CANCELED"``, ``"EXPIRED"``, ``"POST_ONLY"``
+    end_reason: str = ""
+
+    @property
+    def price(self) -> Decimal:
+        return to_decimal(self.price_ticks, self.rules.price_exp)
+
+    @property
+    def quantity(self) -> Decimal:
+        return to_decimal(self.qty_steps, self.rules.qty_exp)
+
+    @property
+    def filled(self) -> Decimal:
+        return to_decimal(self.filled_steps, self.rules.qty_exp)
+
+    @property
+    def remaining(self) -> Decimal:
+        return to_decimal(self.qty_steps - self.filled_steps, self.rules.qty_exp)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def average_price(self) -> Decimal | None:
+        return self.cum_quote / self.filled if self.filled_steps else None
+
+    @property
+    def fee_asset(self) -> str:
+        rules = self.rules
+        return rules.base_asset if self.side == "BUY" else rules.quote_asset
+
+
+@attrs.frozen
+class OrderEvent:
+    """An order changed: ``kind`` is ``NEW``, ``TRADE`` (with ``fill``), ``CANCELED``
+    or ``EXPIRED``. Delivered synchronously, so ``order`` shows the state right after
+    this change (cumulative quantities include ``fill`` and nothing later).
+    ``cancel_client_order_id`` is the id a Binance cancel request gave itself."""
+
+    order: SimOrder
+    kind: str
+    time: int
+    fill: Fill | None = None
+    cancel_client_order_id: str = ""
+
+
+def _ticks(value: Decimal, exp: int) -> Decimal:
+    """``value`` in units of ``10**-exp`` (may be fractional: the caller checks)."""
+    return value.scaleb(exp)
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+class MatchingEngine:
+    """Orders of every account, matched against ``market`` (see the module docstring)."""
+
+    def __init__(self, market: Market, accounts: Accounts, fee_rate: Decimal = FEE_RATE) -> None:
+        self._market = market
+        self._accounts = accounts
+        self.fee_rate = fee_rate
+        self._rules = {s: SymbolRules.of(m) for s, m in market.symbols.items()}
+        self._orders: dict[int, SimOrder] = {}
+        self._resting: dict[str, list[SimOrder]] = {s: [] for s in market.symbols}
+        self._by_account: dict[str, list[SimOrder]] = {}
+        self._next_order_id = FIRST_ORDER_ID
+        self._next_trade_id = FIRST_TRADE_ID
+
+    # -- queries --------------------------------------------------------------------------
+
+    def rules(self, symbol: str) -> SymbolRules:
+        """The trading rules of ``symbol`` (``Rejection("unknown_symbol")`` if unlisted)."""
+        rules = self._rules.get(symbol)
+        if rules is None:
+            raise Rejection("unknown_symbol", symbol)
+        return rules
+
+    @property
+    def orders(self) -> list[SimOrder]:
+        """Every order ever accepted, oldest first."""
+        return list(self._orders.values())
+
+    def orders_of(self, api_key: str, venue: str | None = None) -> list[SimOrder]:
+        """Orders of one account (optionally of one venue), oldest first."""
+        return [o for o in self._by_account.get(api_key, []) if venue in (None, o.venue)]
+
+    def open_orders(
+        self,
+        api_key: str,
+        venue: str | None = None,
+        symbol: str | None = None,
+        category: str | None = None,
+    ) -> list[SimOrder]:
+        return [
+            o
+            for o in self.orders_of(api_key, venue)
+            if o.is_open and symbol in (None, o.symbol) and category in (None, o.category)
+        ]
+
+    def find(
+        self,
+        api_key: str,
+        venue: str,
+        symbol: str,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> SimOrder | None:
+        """The order with ``order_id``, else the latest one with ``client_order_id``, of
+        this account, venue and symbol."""
+        if order_id is not None:
+            order = self._orders.get(order_id)
+            if order and (order.api_key, order.venue, order.symbol) == (api_key, venue, symbol):
+                return order
+            return None
+        if not client_order_id:
+            return None
+        for order in reversed(self.orders_of(api_key, venue)):
+            if order.symbol == symbol and order.client_order_id == client_order_id:
+                return order
+        return None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def validate(self, account: Account, req: OrderRequest) -> tuple[int, int]:
+        """Check ``req`` against the symbol's rules and the account's open orders
+        (what Binance's ``order/test`` checks); ``(price ticks, quantity steps)``."""
+        rules = self.rules(req.symbol)
+        if req.type not in ("LIMIT", "MARKET"):
+            raise Rejection("unsupported", req.type)
+        if req.time_in_force not in ("GTC", "IOC", "FOK"):
+            raise Rejection("unsupported", req.time_in_force)
+        price_ticks = 0
+        if req.type == "LIMIT":
+            if req.price is None:
+                raise Rejection("precision", "price")
+            price_ticks = self._price_ticks(req.price, rules)
+        qty_steps = 0
+        if req.quantity is not None:
+            qty_steps = self._qty_steps(req.quantity, rules, market=req.type == "MARKET")
+        elif not (req.type == "MARKET" and req.side == "BUY" and req.quote_quantity):
+            raise Rejection("precision", "quantity")
+        notional = self._notional(req, rules, price_ticks, qty_steps)
+        if notional < rules.min_notional:
+            raise Rejection("filter", "NOTIONAL", "min")
+        open_here = self.open_orders(account.api_key, req.venue, req.symbol)
+        if len(open_here) >= MAX_OPEN_ORDERS:
+            raise Rejection("filter", "MAX_NUM_ORDERS", "max")
+        self._check_client_id(account, req)
+        return price_ticks, qty_steps
+
+    def place(self, account: Account, req: OrderRequest, now: int) -> SimOrder:
+        """Accept, match and (if anything is left) rest a new order; announce it.
+
+        Raises :class:`Rejection` without changing anything when the order is refused.
+        """
+        price_ticks, qty_steps = self.validate(account, req)
+        rules = self.rules(req.symbol)
+        m = self._market[req.symbol]
+        crosses = req.type == "MARKET" or self._crosses(m, req.side, price_ticks)
+        if req.post_only and crosses and req.post_only_rejects:
+            raise Rejection("would_take")
+        asset, reserve = self._reservation(m, rules, req, price_ticks, qty_steps)
+        if account.free(asset) < reserve:
+            raise Rejection("insufficient_balance", asset)
+        order = SimOrder(
+            id=self._next_order_id,
+            venue=req.venue,
+            api_key=account.api_key,
+            symbol=req.symbol,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force,
+            post_only=req.post_only,
+            category=req.category,
+            rules=rules,
+            price_ticks=price_ticks,
+            qty_steps=qty_steps,
+            quote_quantity=req.quote_quantity if req.quantity is None else None,
+            client_order_id=req.client_order_id,
+            created=now,
+            updated=now,
+            reserve=reserve,
+            reserve_asset=asset,
+            label=req.label or req.type,
+        )
+        self._next_order_id += 1
+        self._orders[order.id] = order
+        self._by_account.setdefault(account.api_key, []).append(order)
+        account.move(asset, free=-reserve, locked=reserve)
+        changed = {asset: None}
+        if order.quote_quantity is not None:
+            order.qty_steps = self._quote_steps(m, order)
+        self._announce(OrderEvent(order, "NEW", now))
+        if req.post_only and crosses:
+            self._end(order, "CANCELED", now, changed, reason="POST_ONLY")
+        elif req.time_in_force == "FOK" and not self._fillable(m, order):
+            self._end(order, "EXPIRED", now, changed)
+        else:
+            if crosses:
+                self._take(m, order, now, changed)
+            if order.is_open:
+                if order.type == "MARKET" or order.time_in_force != "GTC":
+                    self._end(order, "EXPIRED", now, changed)
+                else:
+                    self._resting[order.symbol].append(order)
+        self._balances(account, changed, now)
+        return order
+
+    def cancel(
+        self,
+        account: Account,
+        venue: str,
+        symbol: str,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        *,
+        now: int,
+        cancel_client_order_id: str = "",
+    ) -> SimOrder:
+        """Cancel an open order; ``Rejection("unknown_order")`` if there is none."""
+        self.rules(symbol)
+        order = self.find(account.api_key, venue, symbol, order_id, client_order_id)
+        if order is None or not order.is_open:
+            raise Rejection("unknown_order")
+        changed: dict[str, None] = {}
+        self._end(order, "CANCELED", now, changed, cancel_client_order_id=cancel_client_order_id)
+        self._balances(account, changed, now)
+        return order
+
+    def set_balance(self, api_key: str, asset: str, free: Decimal | str | int, now: int) -> None:
+        """A deposit or withdrawal that makes ``asset``'s free amount ``free``."""
+        self._accounts.set_balance(api_key, asset, free, now)
+
+    # -- the market moves -----------------------------------------------------------------
+
+    def on_tick(self, events: Iterable[TickEvents]) -> None:
+        """Fill resting orders the tick's trades and book went through."""
+        for ev in events:
+            resting = self._resting.get(ev.symbol)
+            if not resting:
+                continue
+            m = self._market[ev.symbol]
+            best_bid, best_ask = m.book.best_bid(), m.book.best_ask()
+            at_price: dict[tuple[str, int], int] = {}
+            lowest_sold: int | None = None
+            highest_bought: int | None = None
+            for t in ev.trades:
+                key = (t.taker_side, t.price_ticks)
+                at_price[key] = at_price.get(key, 0) + t.qty_steps
+                if t.taker_side == "SELL":
+                    if lowest_sold is None or t.price_ticks < lowest_sold:
+                        lowest_sold = t.price_ticks
+                elif highest_bought is None or t.price_ticks > highest_bought:
+                    highest_bought = t.price_ticks
+            touched: dict[str, dict[str, None]] = {}
+            for order in list(resting):
+                price = order.price_ticks
+                if order.side == "BUY":
+                    through = (best_ask is not None and best_ask <= price) or (
+                        lowest_sold is not None and lowest_sold < price
+                    )
+                    key = ("SELL", price)
+                else:
+                    through = (best_bid is not None and best_bid >= price) or (
+                        highest_bought is not None and highest_bought > price
+                    )
+                    key = ("BUY", price)
+                left = order.qty_steps - order.filled_steps
+                qty = left if through else min(left, at_price.get(key, 0))
+                if qty <= 0:
+                    continue
+                if not through:
+                    at_price[key] -= qty
+                changed = touched.setdefault(order.api_key, {})
+                self._execute(order, price, qty, maker=True, now=ev.time, changed=changed)
+            for api_key, changed in touched.items():
+                self._balances(self._accounts[api_key], changed, ev.time)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _price_ticks(self, price: Decimal, rules: SymbolRules) -> int:
+        if not price.is_finite() or _decimals(price) > MAX_DECIMALS:
+            raise Rejection("precision", "price")
+        ticks = _ticks(price, rules.price_exp)
+        if price < rules.min_price:
+            raise Rejection("filter", "PRICE_FILTER", "min")
+        if price > rules.max_price:
+            raise Rejection("filter", "PRICE_FILTER", "max")
+        if ticks != ticks.to_integral_value():
+            raise Rejection("filter", "PRICE_FILTER", "step")
+        return int(ticks)
+
+    def _qty_steps(self, qty: Decimal, rules: SymbolRules, *, market: bool) -> int:
+        if not qty.is_finite() or _decimals(qty) > MAX_DECIMALS:
+            raise Rejection("precision", "quantity")
+        steps = _ticks(qty, rules.qty_exp)
+        if qty < rules.min_qty:
+            raise Rejection("filter", "LOT_SIZE", "min")
+        if qty > rules.max_qty:
+            raise Rejection("filter", "LOT_SIZE", "max")
+        if steps != steps.to_integral_value():
+            raise Rejection("filter", "LOT_SIZE", "step")
+        if market and qty > rules.market_max_qty:
+            raise Rejection("filter", "MARKET_LOT_SIZE", "max")
+        return int(steps)
+
+    def _notional(
+        self, req: OrderRequest, rules: SymbolRules, price_ticks: int, qty_steps: int
+    ) -> Decimal:
+        if req.type == "LIMIT":
+            return to_decimal(price_ticks * qty_steps, rules.price_exp + rules.qty_exp)
+        if req.quantity is None:
+            return req.quote_quantity or _ZERO
+        last = self._market[req.symbol].last_price_ticks()
+        return to_decimal(last * qty_steps, rules.price_exp + rules.qty_exp)
+
+    def _check_client_id(self, account: Account, req: OrderRequest) -> None:
+        cid = req.client_order_id
+        if not cid:
+            return
+        for order in self.orders_of(account.api_key, req.venue):
+            if order.client_order_id == cid and (req.client_ids_unique == "all" or order.is_open):
+                raise Rejection("duplicate_client_id", cid)
+
+    @staticmethod
+    def _crosses(m: SymbolMarket, side: str, price_ticks: int) -> bool:
+        if side == "BUY":
+            ask = m.book.best_ask()
+            return ask is not None and ask <= price_ticks
+        bid = m.book.best_bid()
+        return bid is not None and bid >= price_ticks
+
+    @staticmethod
+    def _levels(m: SymbolMarket, order: SimOrder) -> list[tuple[int, int]]:
+        """The opposite side's levels this order may take, best first."""
+        levels = m.book.levels(ASK if order.side == "BUY" else BID)
+        if order.type == "MARKET":
+            return levels
+        limit = order.price_ticks
+        if order.side == "BUY":
+            return [(p, q) for p, q in levels if p <= limit]
+        return [(p, q) for p, q in levels if p >= limit]
+
+    def _fillable(self, m: SymbolMarket, order: SimOrder) -> bool:
+        return sum(q for _, q in self._levels(m, order)) >= order.qty_steps
+
+    def _reservation(
+        self,
+        m: SymbolMarket,
+        rules: SymbolRules,
+        req: OrderRequest,
+        price_ticks: int,
+        qty_steps: int,
+    ) -> tuple[str, Decimal]:
+        """``(asset, amount)`` to lock while the order lives."""
+        if req.side == "SELL":
+            return rules.base_asset, to_decimal(qty_steps, rules.qty_exp)
+        scale = rules.price_exp + rules.qty_exp
+        if req.type == "LIMIT":
+            return rules.quote_asset, to_decimal(price_ticks * qty_steps, scale)
+        if req.quantity is None:
+            return rules.quote_asset, req.quote_quantity or _ZERO
+        cost, left = 0, qty_steps
+        for price, qty in m.book.levels(ASK):
+            take = min(left, qty)
+            cost += price * take
+            left -= take
+            if not left:
+                break
+        return rules.quote_asset, to_decimal(cost, scale)
+
+    @staticmethod
+    def _quote_steps(m: SymbolMarket, order: SimOrder) -> int:
+        """How much a quote-quantity MARKET BUY buys walking the asks now."""
+        rules = order.rules
+        budget = (order.quote_quantity or _ZERO).scaleb(rules.price_exp + rules.qty_exp)
+        left = int(budget.to_integral_value(ROUND_FLOOR))
+        steps = 0
+        for price, qty in m.book.levels(ASK):
+            take = min(qty, left // price)
+            steps += take
+            left -= take * price
+            if take < qty:
+                break
+        return steps
+
+    def _take(self, m: SymbolMarket, order: SimOrder, now: int, changed: dict[str, None]) -> None:
+        for price, available in self._levels(m, order):
+            qty = min(available, order.qty_steps - order.filled_steps)
+            if qty <= 0:
+                break
+            self._execute(order, price, qty, maker=False, now=now, changed=changed)
+            if not order.is_open:
+                break
+
+    def _execute(
+        self,
+        order: SimOrder,
+        price_ticks: int,
+        qty_steps: int,
+        *,
+        maker: bool,
+        now: int,
+        changed: dict[str, None],
+    ) -> None:
+        """One fill: move balances, update the order, announce the trade."""
+        rules = order.rules
+        account = self._accounts[order.api_key]
+        price = to_decimal(price_ticks, rules.price_exp)
+        qty = to_decimal(qty_steps, rules.qty_exp)
+        quote = price * qty
+        base_asset, quote_asset = rules.base_asset, rules.quote_asset
+        if order.side == "BUY":
+            fee = qty * self.fee_rate
+            account.move(quote_asset, locked=-quote)
+            account.move(base_asset, free=qty - fee)
+            order.reserve -= quote
+        else:
+            fee = quote * self.fee_rate
+            account.move(base_asset, locked=-qty)
+            account.move(quote_asset, free=quote - fee)
+            order.reserve -= qty
+        changed[base_asset] = changed[quote_asset] = None
+        order.filled_steps += qty_steps
+        order.cum_quote += quote
+        order.cum_fee += fee
+        order.updated = now
+        done = order.filled_steps >= order.qty_steps
+        order.status = "FILLED" if done else "PARTIALLY_FILLED"
+        if order.side == "BUY" and order.type == "LIMIT":
+            # keep exactly price * remaining locked; a better price is refunded now
+            target = order.price * order.remaining
+            excess = order.reserve - target
+            if excess > 0:
+                account.move(quote_asset, free=excess, locked=-excess)
+                order.reserve = target
+        fill = Fill(self._next_trade_id, price, qty, quote, fee, order.fee_asset, maker, now)
+        self._next_trade_id += 1
+        order.fills.append(fill)
+        if done:
+            self._release(order, changed)
+        self._announce(OrderEvent(order, "TRADE", now, fill))
+
+    def _end(
+        self,
+        order: SimOrder,
+        status: str,
+        now: int,
+        changed: dict[str, None],
+        *,
+        reason: str = "",
+        cancel_client_order_id: str = "",
+    ) -> None:
+        """End an open order as CANCELED or EXPIRED: unlock what it still holds."""
+        order.status = status
+        order.end_reason = reason or status
+        order.updated = now
+        self._release(order, changed)
+        self._announce(
+            OrderEvent(order, status, now, cancel_client_order_id=cancel_client_order_id)
+        )
+
+    def _release(self, order: SimOrder, changed: dict[str, None]) -> None:
+        if order.reserve:
+            account = self._accounts[order.api_key]
+            account.move(order.reserve_asset, free=order.reserve, locked=-order.reserve)
+            changed[order.reserve_asset] = None
+            order.reserve = _ZERO
+        resting = self._resting[order.symbol]
+        if order in resting:
+            resting.remove(order)
+
+    def _balances(self, account: Account, changed: dict[str, None], now: int) -> None:
+        if not changed:
+            return
+        account.update_time = now
+        self._accounts.emit(BalanceChange(account, account.snapshot(changed), now))
+
+    def _announce(self, event: OrderEvent) -> None:
+        self._accounts.emit(event)
