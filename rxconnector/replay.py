@@ -45,7 +45,9 @@ the entry is applied.
 
 * What the recording does not hold: topics nobody subscribed live, REST calls the live
   connector never made (they get :class:`~rxconnector.errors.RecordingError` when the
-  recording ends). Subscribe to the recorded feeds before :meth:`~ReplayConnector.run`.
+  recording ends), account feeds (private streams are not recorded: ``orders()`` and
+  the like fail with :class:`~rxconnector.errors.NotSupportedError`). Subscribe to the
+  recorded feeds before :meth:`~ReplayConnector.run`.
 * Timer jitter: live timers fire slightly late and drift; replay timers fire exactly on
   time, so a message that arrived within that jitter of a window boundary may fall in
   the neighbouring window on replay.
@@ -81,8 +83,8 @@ from reactivex.subject import Subject
 
 from rxconnector._scheduling import now_ms
 from rxconnector.config import Config
-from rxconnector.connector import Connector
-from rxconnector.errors import ParseError, RecordingError, RxConnectorError
+from rxconnector.connector import SNAPSHOTS_IN_FLIGHT, Connector
+from rxconnector.errors import NotSupportedError, ParseError, RecordingError, RxConnectorError
 from rxconnector.exchanges.base import WsProtocol
 from rxconnector.models import ClockOffset, ConnectionEvent, OrderBook, Trade
 from rxconnector.recording import (
@@ -94,6 +96,7 @@ from rxconnector.recording import (
     encode_value,
 )
 from rxconnector.streams.messages import StreamRestart, TopicMessage
+from rxconnector.streams.orderbook import SnapshotGate
 
 __all__ = [
     "RecordingConnector",
@@ -754,6 +757,8 @@ class ReplayConnector(Connector):
         self._vscheduler = sched
         self._scheduler = sched
         self.hub = ReplayHub(self.venue.protocol, report_error=self._report)
+        # what start() would set up, minus the network: the same snapshot pacing as live
+        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=sched)
         self._ledger = _RestLedger(sched)
         self._rest = ReplayRest(self._ledger)
         self._offsets: Subject[ClockOffset] = Subject()
@@ -930,6 +935,9 @@ class ReplayConnector(Connector):
 
     def _require_rest(self) -> Any:
         return self._rest
+
+    def _account_streams(self) -> Any:
+        raise NotSupportedError("replay", "account feeds (private streams are not recorded)")
 
     def _public(self, feed: str, *args: Any) -> Observable[Any]:
         return _on_scheduler(super()._public(feed, *args), self._vscheduler)

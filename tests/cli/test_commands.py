@@ -1,0 +1,247 @@
+"""The commands end to end against the exchange simulator on 127.0.0.1: in-process
+``main([...])`` (in a worker thread when the test's loop runs the simulator) and real
+``python -m rxconnector`` subprocesses for the exit statuses a shell sees."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rxconnector.cli import EXIT_INTERRUPTED, EXIT_OK, main
+from rxconnector.recording import RecordingReader
+from rxconnector.testing.simulator import ExchangeSimulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _summary(out: str) -> dict[str, int]:
+    match = re.search(
+        r"ticks=(\d+) trades=(\d+) books=(\d+) \((all consistent)\) reconnects=(\d+) errors=(\d+)",
+        out,
+    )
+    assert match is not None, out[-2000:]
+    ticks, trades, books, _, reconnects, errors = match.groups()
+    return {
+        "ticks": int(ticks),
+        "trades": int(trades),
+        "books": int(books),
+        "reconnects": int(reconnects),
+        "errors": int(errors),
+    }
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class TestDemo:
+    """The demo runs a real pipeline against the simulator and summarizes it."""
+
+    def test_runs_for_n_seconds_and_summarizes(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["demo", "--seconds", "2.5"]) == EXIT_OK
+        out = capsys.readouterr().out
+        summary = _summary(out)
+        assert summary["ticks"] >= 1
+        assert summary["trades"] >= 1
+        assert summary["books"] >= 1
+        assert "last book: BTCUSDT" in out
+        assert "crossed=False" in out
+        assert "\x1b[" not in out  # not a TTY: plain lines only
+        assert "health" in out
+
+    def test_faults_show_recovery(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["demo", "--seconds", "4.5", "--faults", "--symbol", "ethusdt"]) == EXIT_OK
+        out = capsys.readouterr().out
+        summary = _summary(out)
+        assert summary["reconnects"] >= 1
+        assert "dropped" in out
+        assert "last book: ETHUSDT" in out
+        # data kept flowing after the fault
+        assert summary["books"] >= 5
+
+    def test_subprocess_demo_exits_0(self) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "rxconnector", "demo", "--seconds", "5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(),
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        summary = _summary(done.stdout)
+        assert summary["ticks"] >= 2
+        assert summary["trades"] >= 5
+        assert summary["books"] >= 5
+        assert "crossed=False" in done.stdout
+        assert "Traceback" not in done.stderr
+
+    def test_ctrl_c_stops_cleanly_with_130(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rxconnector", "demo"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()  # the first plain view line: it is running
+            assert "rxconnector demo" in first
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == EXIT_INTERRUPTED, err
+        assert "Traceback" not in err
+        assert "interrupted" in err
+        assert "summary after" in out  # the connector stopped and the summary was printed
+        assert "Unclosed" not in err
+
+
+class TestSim:
+    """The standalone simulator prints its URLs and stops by itself or on Ctrl-C."""
+
+    def test_prints_urls(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["sim", "--port", "0", "--seconds", "0.5", "--symbols", "btcusdt"]) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"REST\s+http://127\.0\.0\.1:\d+", out)
+        assert re.search(r"WebSocket\s+ws://127\.0\.0\.1:\d+", out)
+        assert "symbols=BTCUSDT" in out
+        assert "simulator stopped" in out
+
+    def test_faults_every(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["sim", "--port", "0", "--seconds", "0.9", "--faults-every", "0.2"]) == 0
+        out = capsys.readouterr().out
+        assert "fault #1 dropped" in out
+        assert "fault #2 stalled" in out
+
+    def test_subprocess_ctrl_c(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rxconnector", "sim", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            assert "simulator" in proc.stdout.readline()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == EXIT_INTERRUPTED
+        assert "Traceback" not in err
+        assert "simulator stopped" in out
+
+
+class TestAgainstASimulator:
+    """watch, record, replay and history talking to a simulator the test runs."""
+
+    async def test_watch(self, capsys: pytest.CaptureFixture[str]) -> None:
+        async with ExchangeSimulator(seed=2, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["watch", "binance", "trades", "btcusdt", "--seconds", "1.0",
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        assert code == EXIT_OK
+        captured = capsys.readouterr()
+        lines = [line for line in captured.out.splitlines() if " BTCUSDT trade #" in line]
+        assert len(lines) >= 3
+        assert "trades message(s) from binance BTCUSDT" in captured.err
+
+    async def test_watch_klines_with_an_argument(self, capsys: pytest.CaptureFixture[str]) -> None:
+        async with ExchangeSimulator(
+            seed=2, symbols=("BTCUSDT",), tick_interval=0.02, periodic_ticks=5
+        ) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["watch", "binance", "klines", "BTCUSDT", "1m", "--seconds", "0.8",
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        assert code == EXIT_OK
+        assert "kline 1m" in capsys.readouterr().out
+
+    async def test_record_then_replay(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "btc.jsonl.gz"
+        async with ExchangeSimulator(
+            seed=4, symbols=("BTCUSDT", "ETHUSDT"), tick_interval=0.02, periodic_ticks=5
+        ) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["record", "binance", "ticker,trades,order_book:5", "BTCUSDT,ethusdt",
+                 "-o", str(path), "--seconds", "1.2",
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        assert code == EXIT_OK
+        out = capsys.readouterr().out
+        assert re.search(r"recording \d+ frames", out)
+        assert f"wrote {path}" in out
+        with RecordingReader(path) as reader:
+            assert reader.header.feeds == ("ticker", "trades", "order_book:5")
+            assert reader.header.symbols == ("BTCUSDT", "ETHUSDT")
+            assert "api_key" not in reader.header.config
+            assert sum(1 for e in reader if e[0] == "f") > 20
+            assert reader.ended_at is not None
+
+        # main() owns its event loop: run it off this test's loop
+        assert await asyncio.to_thread(main, ["replay", str(path)]) == EXIT_OK
+        captured = capsys.readouterr()
+        assert "BTCUSDT ticker" in captured.out
+        assert "ETHUSDT trade #" in captured.out
+        assert "BTCUSDT book #" in captured.out
+        assert re.search(r"replayed binance recording of .*: \d+ frames", captured.err)
+
+        code = await asyncio.to_thread(
+            main, ["replay", str(path), "--feed", "trades", "--speed", "50"]
+        )
+        assert code == EXIT_OK
+        captured = capsys.readouterr()
+        assert "trade #" in captured.out
+        assert "ticker" not in captured.out
+        assert "book #" not in captured.out
+
+        code = await asyncio.to_thread(main, ["replay", str(path), "--feed", "klines:1m"])
+        assert code == 2
+        assert "not in this recording; it holds: ticker, trades, order_book:5" in (
+            capsys.readouterr().err
+        )
+
+    async def test_history_to_csv(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        out = tmp_path / "k.csv"
+        async with ExchangeSimulator(seed=2, symbols=("BTCUSDT",)) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["history", "binance", "BTCUSDT", "1h", "--start", "2024-01-01",
+                 "--end", "2024-03-01T00:00:00Z", "-o", str(out),
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        assert code == EXIT_OK, capsys.readouterr().err
+        printed = capsys.readouterr().out
+        with out.open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 60 * 24  # Jan + Feb 2024, hourly
+        assert rows[0]["open_time"] == "1704067200000"
+        assert int(rows[-1]["open_time"]) == 1709247600000
+        assert "wrote" in printed and "1440 1h candles" in printed
+        assert not (tmp_path / "k.csv.part").exists()
