@@ -122,6 +122,13 @@ class TestBadArguments:
             "1m 3m 5m",
         )
 
+    def test_bad_bybit_interval(self, capsys: pytest.CaptureFixture[str]) -> None:
+        _fails(
+            capsys,
+            ["watch", "bybit-linear", "klines", "BTCUSDT", "7"],
+            "invalid Bybit kline interval '7'",
+        )
+
     def test_missing_interval(self, capsys: pytest.CaptureFixture[str]) -> None:
         _fails(capsys, ["watch", "binance", "klines", "BTCUSDT"], "needs its interval")
 

@@ -113,6 +113,45 @@ class TestDemo:
         assert "Unclosed" not in err
 
 
+class TestTerminalView:
+    """On a TTY the demo redraws its view in place with ANSI sequences, ~4 times a second."""
+
+    def test_demo_on_a_pseudo_terminal(self) -> None:
+        pty = pytest.importorskip("pty")  # POSIX only
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rxconnector", "demo", "--seconds", "2.5"],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env=_env(),
+            cwd=ROOT,
+        )
+        os.close(follower)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            proc.wait(timeout=30)
+        finally:
+            os.close(leader)
+            if proc.poll() is None:
+                proc.kill()
+            if proc.stderr is not None:
+                proc.stderr.close()
+        text = b"".join(chunks).decode("utf-8", "replace")
+        assert proc.returncode == 0
+        redraws = text.count("\x1b[J")  # one clear-below per redraw
+        assert 6 <= redraws <= 20  # ~4/s for 2.5 s, plus the final frame
+        assert "\x1b[8F" in text  # moved up over the previous 8-line block
+        assert "summary after" in text
+
+
 class TestSim:
     """The standalone simulator prints its URLs and stops by itself or on Ctrl-C."""
 
@@ -226,6 +265,30 @@ class TestAgainstASimulator:
         assert "not in this recording; it holds: ticker, trades, order_book:5" in (
             capsys.readouterr().err
         )
+
+    async def test_record_ctrl_c_leaves_a_complete_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "cut.jsonl.gz"
+        async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rxconnector", "record", "binance", "trades,ticker",
+                "BTCUSDT", "-o", str(path), "--rest-url", sim.rest_url, "--ws-url", sim.ws_url,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=_env(), cwd=ROOT,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            first = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert b"recording" in first
+            await asyncio.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == EXIT_INTERRUPTED, err.decode()
+        assert b"Traceback" not in err
+        assert f"wrote {path}".encode() in out
+        with RecordingReader(path) as reader:
+            frames = sum(1 for e in reader if e[0] in ("f", "g"))
+            assert not reader.truncated
+            assert reader.ended_at is not None  # the connector was stopped cleanly
+        assert frames > 10
 
     async def test_history_to_csv(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         out = tmp_path / "k.csv"
