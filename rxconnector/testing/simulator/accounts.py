@@ -230,4 +230,4 @@ class Accounts:
             try:
                 listener(event)
             except Exception:
-                _log.exception("account listener failed", event=type(event).__name__)
+                _log.exception("account listener failed", announcement=type(event).__name__)
