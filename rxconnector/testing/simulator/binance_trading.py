@@ -35,6 +35,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from aiohttp import web
+
 from rxconnector.testing.simulator.accounts import Account, Accounts
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads
 from rxconnector.testing.simulator.binance_rest import (
@@ -183,6 +185,45 @@ class BinanceSpotTradingRest(BinanceSpotRest):
         super().__init__(state, accounts, payloads)
         self._engine = engine
         self._generated_ids = 0
+
+    async def _verify(self, request: web.Request, params: dict[str, str], now: int) -> Account:
+        """Binance's SIGNED checks (§A3, §A4) for every endpoint of the dialect.
+
+        Replaces the Spot dialect's check so that signatures are verified with any key
+        type the account holds (HMAC hex, Ed25519 or RSA base64, :meth:`Account.verify`).
+        """
+        key = request.headers.get("X-MBX-APIKEY", "")
+        if not key:
+            raise ApiError(401, -2014, "API-key format invalid.")
+        account = self._accounts.get(key)
+        if account is None:
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        for name in ("timestamp", "signature"):
+            if not params.get(name):
+                raise mandatory(name)
+        body = (await request.text()) if request.can_read_body else ""
+        unsigned = [
+            "&".join(p for p in part.split("&") if p and not p.startswith("signature="))
+            for part in (request.rel_url.raw_query_string, body)
+        ]
+        if not account.verify("".join(unsigned), params["signature"]):
+            raise ApiError(400, -1022, "Signature for this request is not valid.")
+        try:
+            recv_window = float(params.get("recvWindow", "5000"))
+        except ValueError:
+            raise mandatory("recvWindow") from None
+        if recv_window > 60_000:
+            raise ApiError(400, -1131, "recvWindow must be less than 60000")
+        timestamp = int_param(params, "timestamp") or 0
+        if timestamp > 10**14:  # microseconds (§A2.1)
+            timestamp //= 1000
+        if self._state.faults.take_timestamp_rejection() or now - timestamp > recv_window:
+            raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if timestamp >= now + 1000:
+            raise ApiError(
+                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
+        return account
 
     def _endpoints(self) -> list[Endpoint]:
         order = _ORDER_PARAMS | _SIGNED
@@ -445,7 +486,11 @@ class BinanceSpotTradingRest(BinanceSpotRest):
             "orderListId": -1,
             "clientOrderId": new_id,
             "transactTime": now,
-            **{k: v for k, v in body.items() if k not in ("symbol", "orderId", "orderListId")},
+            **{
+                k: v
+                for k, v in body.items()
+                if k not in ("symbol", "orderId", "orderListId", "clientOrderId")
+            },
         }
 
     def _query_order(self, params: dict[str, str], now: int, account: Account | None) -> Any:

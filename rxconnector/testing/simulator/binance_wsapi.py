@@ -57,6 +57,9 @@ from rxconnector.testing.simulator.weights import WeightLimiter
 
 __all__ = ["BinanceWsApi", "WsApiError", "execution_report", "ws_signature_payload"]
 
+#: Binance documents no incoming-message cap for the WebSocket API (request weight
+#: limits it); this only stops floods.
+MAX_FRAMES_PER_SECOND = 100
 _CONNECT_WEIGHT = 2
 _WEIGHTS = {"ping": 1, "time": 1}
 _DEFAULT_WEIGHT = 2
@@ -164,7 +167,7 @@ class BinanceWsApi:
         self._policy = ConnectionPolicy(
             ping_interval=cfg.ping_interval,
             pong_timeout=cfg.pong_timeout,
-            max_messages_per_second=cfg.max_messages_per_second,
+            max_messages_per_second=MAX_FRAMES_PER_SECOND,
             lifetime=cfg.connection_lifetime,
             max_pending_frames=cfg.max_pending_frames,
             close_timeout=cfg.ws_close_timeout,
