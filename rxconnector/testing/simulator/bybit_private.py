@@ -352,8 +352,10 @@ class BybitPrivateServer:
 def _order_row(order: SimOrder) -> dict[str, Any]:
     """The ``order`` topic entry: the REST row plus the WebSocket-only fields."""
     row = bybit_order_row(order)
+    del row["isLeverage"]
     fee = order.cum_fee
     row.update(
+        closedPnl="0",
         category=order.category,
         feeCurrency=order.fee_asset if fee else "",
         cumFeeDetail={order.fee_asset: bybit_amount(fee)} if fee else {},

@@ -497,24 +497,24 @@ class MatchingEngine:
         if not price.is_finite() or _decimals(price) > MAX_DECIMALS:
             raise Rejection("precision", "price")
         ticks = _ticks(price, rules.price_exp)
+        if ticks != ticks.to_integral_value():
+            raise Rejection("filter", "PRICE_FILTER", "step")
         if price < rules.min_price:
             raise Rejection("filter", "PRICE_FILTER", "min")
         if price > rules.max_price:
             raise Rejection("filter", "PRICE_FILTER", "max")
-        if ticks != ticks.to_integral_value():
-            raise Rejection("filter", "PRICE_FILTER", "step")
         return int(ticks)
 
     def _qty_steps(self, qty: Decimal, rules: SymbolRules, *, market: bool) -> int:
         if not qty.is_finite() or _decimals(qty) > MAX_DECIMALS:
             raise Rejection("precision", "quantity")
         steps = _ticks(qty, rules.qty_exp)
+        if steps != steps.to_integral_value():
+            raise Rejection("filter", "LOT_SIZE", "step")
         if qty < rules.min_qty:
             raise Rejection("filter", "LOT_SIZE", "min")
         if qty > rules.max_qty:
             raise Rejection("filter", "LOT_SIZE", "max")
-        if steps != steps.to_integral_value():
-            raise Rejection("filter", "LOT_SIZE", "step")
         if market and qty > rules.market_max_qty:
             raise Rejection("filter", "MARKET_LOT_SIZE", "max")
         return int(steps)
