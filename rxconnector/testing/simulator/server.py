@@ -37,7 +37,9 @@ from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
 from rxconnector.testing.simulator.binance_wsapi import BinanceWsApi
 from rxconnector.testing.simulator.bybit_private import BybitPrivateServer
+from rxconnector.testing.simulator.bybit_rest import BybitMarketRest
 from rxconnector.testing.simulator.bybit_trading import BybitTradingRest
+from rxconnector.testing.simulator.bybit_ws import BybitStreamServer
 from rxconnector.testing.simulator.config import SimulatorConfig
 from rxconnector.testing.simulator.connection import CLOSE_GOING_AWAY, SimConnection
 from rxconnector.testing.simulator.faults import Faults, garbage_frames
@@ -58,8 +60,10 @@ def _report(task: asyncio.Task[Any]) -> None:
 
 class ExchangeSimulator:
     """A local exchange with a seeded market and fault injection, speaking Binance Spot
-    (``/ws``, ``/stream``, ``/api/v3``) and Binance USD-M futures (``/public/...``,
-    ``/market/...``, ``/fapi/v1``) on one port, both over the same market.
+    (``/ws``, ``/stream``, ``/api/v3``), Binance USD-M futures (``/public/...``,
+    ``/market/...``, ``/fapi/v1``) and Bybit v5 (``/v5/public/spot|linear``,
+    ``/v5/market/...``; introspection on :attr:`bybit`) on one port, all over the same
+    market.
 
     Construct with a :class:`SimulatorConfig` or with its fields as keyword arguments
     (``ExchangeSimulator(seed=7, tick_interval=0.02)``). Start with ``async with`` or
@@ -90,7 +94,15 @@ class ExchangeSimulator:
         ]
         self._futures_ws = futures_stream_servers(self._state)
         self._futures_rest = BinanceFuturesRest(self._state, self.accounts)
-        self._stream_servers = [self._spot_ws, *self._futures_ws]
+        #: Bybit v5 public streams (``/v5/public/spot|linear``) and their introspection
+        self.bybit = BybitStreamServer(self._state)
+        #: Bybit v5 market REST (``/v5/market/...``)
+        self.bybit_rest = BybitMarketRest(self._state, self.bybit.windows, self.bybit.directions)
+        self._stream_servers: list[BinanceStreamServer | BybitStreamServer] = [
+            self._spot_ws,
+            *self._futures_ws,
+            self.bybit,
+        ]
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._clock_task: asyncio.Task[None] | None = None
@@ -116,6 +128,7 @@ class ExchangeSimulator:
         app.add_routes(self._bybit_trading.routes())
         app.add_routes(self._spot_rest.routes())
         app.add_routes(self._futures_rest.routes())
+        app.add_routes(self.bybit_rest.routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -314,9 +327,10 @@ class ExchangeSimulator:
 
     @property
     def rest_log(self) -> list[RestRecord]:
-        """Every REST request answered (method, path, params, status, weight), Spot and
-        futures merged in time order."""
-        return sorted([*self._spot_rest.log, *self._futures_rest.log], key=lambda r: r.at)
+        """Every REST request answered (method, path, params, status, weight), Spot,
+        futures and Bybit merged in time order."""
+        logs = [*self._spot_rest.log, *self._futures_rest.log, *self.bybit_rest.log]
+        return sorted(logs, key=lambda r: r.at)
 
     def rest_weight_used(self) -> int:
         """Request weight used in the current minute (``X-MBX-USED-WEIGHT-1M``)."""
@@ -327,9 +341,10 @@ class ExchangeSimulator:
         return self._futures_rest.limiter.used(self._state.server_time_ms())
 
     def reset_rest_limits(self) -> None:
-        """Forget used weight, 429 strikes and bans (Spot and futures)."""
+        """Forget used weight, 429 strikes and bans (Spot, futures and Bybit)."""
         self._spot_rest.limiter.reset()
         self._futures_rest.limiter.reset()
+        self.bybit_rest.reset_limits()
 
     # -- faults -----------------------------------------------------------------------
 
