@@ -22,9 +22,12 @@ documented as the exchange's clock and mixing clocks would make latency maths li
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, ParamSpec, TypeVar, cast
+
+import attrs
 
 from rxconnector.errors import ParseError
 from rxconnector.models import (
@@ -44,6 +47,7 @@ from rxconnector.models import (
 
 __all__ = [
     "MALFORMED",
+    "model_builder",
     "parse_agg_trade",
     "parse_avg_price",
     "parse_book_ticker",
@@ -65,6 +69,86 @@ __all__ = [
 MALFORMED: Final = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)
 
 _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
+
+_P = ParamSpec("_P")
+_M = TypeVar("_M")
+
+
+def _plain_model(cls: Any) -> bool:
+    """True if writing ``cls``'s slots directly is exactly what its ``__init__`` does.
+
+    That holds for a slotted attrs class whose ``__init__`` attrs generated, with no
+    pre/post-init hook, no slot besides its fields (``cache_hash`` adds one), and fields
+    that ``__init__`` simply stores: no validator, converter, factory default, alias or
+    keyword-only marker.
+    """
+    if not (isinstance(cls, type) and attrs.has(cls)) or "__slots__" not in vars(cls):
+        return False
+    if cls.__new__ is not object.__new__:
+        return False
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return False
+    code = getattr(cls.__init__, "__code__", None)
+    if code is None or "attrs generated" not in code.co_filename:
+        return False
+    fields = attrs.fields(cls)
+    slots: set[str] = set()
+    for klass in cls.__mro__:
+        declared = vars(klass).get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    if slots - {"__weakref__", "__dict__"} != {field.name for field in fields}:
+        return False
+    return all(
+        field.init
+        and not field.kw_only
+        and field.validator is None
+        and field.converter is None
+        and not isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+        and field.alias == field.name
+        and type(getattr(cls, field.name, None)) is types.MemberDescriptorType
+        for field in fields
+    )
+
+
+def model_builder(cls: Callable[_P, _M]) -> Callable[_P, _M]:
+    """A drop-in constructor for the model class ``cls`` that is cheaper to call.
+
+    Why: a frozen attrs class stores every field through ``object.__setattr__``, found
+    by name per field. A parser builds one model per market-data frame, and that was its
+    largest cost (a :class:`Trade`: ~0.85 µs of a ~1.6 µs parse). The builder writes the
+    slots through their descriptors instead and returns the very same object (same
+    class, equal, hashable, still frozen) in ~0.5 µs. It takes the same parameters as
+    ``cls`` (same names, order and defaults), so type checkers check calls like
+    ``cls(...)``.
+
+    Only for models where that is exactly what ``__init__`` does (see
+    :func:`_plain_model`); any other class - one that gains a validator or converter,
+    say - gets ``cls`` itself back, so nothing a model enforces is ever skipped.
+    """
+    if not _plain_model(cls):
+        return cls
+    model = cast(type, cls)
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": model}
+    params: list[str] = []
+    body: list[str] = []
+    for field in attrs.fields(model):
+        name = field.name
+        namespace[f"_set_{name}"] = getattr(model, name).__set__
+        if field.default is attrs.NOTHING:
+            params.append(name)
+        else:
+            namespace[f"_default_{name}"] = field.default
+            params.append(f"{name}=_default_{name}")
+        body.append(f"    _set_{name}(self, {name})")
+    source = (
+        f"def build({', '.join(params)}):\n"
+        "    self = _new(_cls)\n" + "\n".join(body) + "\n    return self\n"
+    )
+    exec(compile(source, f"<model_builder {model.__qualname__}>", "exec"), namespace)
+    build = namespace["build"]
+    build.__qualname__ = build.__name__ = f"build_{model.__name__}"
+    build.__doc__ = f"Construct a {model.__qualname__} (see model_builder)."
+    return cast(Callable[_P, _M], build)
 
 
 def raise_malformed(venue: str, kind: str, payload: Any, exc: BaseException) -> NoReturn:
@@ -107,6 +191,19 @@ def _opt_decimal(value: Any) -> Decimal | None:
     return Decimal(value)
 
 
+#: The models the parsers build, through :func:`model_builder` (hot path).
+_AvgPrice: Final = model_builder(AvgPrice)
+_BookTicker: Final = model_builder(BookTicker)
+_DepthUpdate: Final = model_builder(DepthUpdate)
+_Kline: Final = model_builder(Kline)
+_Liquidation: Final = model_builder(Liquidation)
+_MarkPrice: Final = model_builder(MarkPrice)
+_MiniTicker: Final = model_builder(MiniTicker)
+_OrderBook: Final = model_builder(OrderBook)
+_Ticker: Final = model_builder(Ticker)
+_Trade: Final = model_builder(Trade)
+
+
 # --------------------------------------------------------------------------- tickers
 
 
@@ -122,7 +219,7 @@ def parse_ticker(payload: Any, received_at: float) -> Ticker:
         bid_qty = get("B")
         ask = get("a")
         ask_qty = get("A")
-        return Ticker(
+        return _Ticker(
             symbol=payload["s"],
             last=D(payload["c"]),
             bid=None if bid is None else D(bid),
@@ -145,7 +242,7 @@ def parse_mini_ticker(payload: Any, received_at: float) -> MiniTicker:
     """``24hrMiniTicker`` (``<symbol>@miniTicker``) → :class:`MiniTicker`."""
     try:
         D = Decimal
-        return MiniTicker(
+        return _MiniTicker(
             symbol=payload["s"],
             close=D(payload["c"]),
             open=D(payload["o"]),
@@ -168,7 +265,7 @@ def parse_book_ticker(payload: Any, received_at: float) -> BookTicker:
     """
     try:
         D = Decimal
-        return BookTicker(
+        return _BookTicker(
             symbol=payload["s"],
             bid=D(payload["b"]),
             bid_qty=D(payload["B"]),
@@ -185,7 +282,7 @@ def parse_book_ticker(payload: Any, received_at: float) -> BookTicker:
 def parse_avg_price(payload: Any, received_at: float) -> AvgPrice:
     """``avgPrice`` (``<symbol>@avgPrice``, Spot only) → :class:`AvgPrice`."""
     try:
-        return AvgPrice(
+        return _AvgPrice(
             symbol=payload["s"],
             interval=payload["i"],
             price=Decimal(payload["w"]),
@@ -207,7 +304,7 @@ def parse_trade(payload: Any, received_at: float) -> Trade:
     aggressor sold.
     """
     try:
-        return Trade(
+        return _Trade(
             symbol=payload["s"],
             trade_id=int(payload["t"]),
             price=Decimal(payload["p"]),
@@ -228,7 +325,7 @@ def parse_agg_trade(payload: Any, received_at: float) -> Trade:
     as in :func:`parse_trade`.
     """
     try:
-        return Trade(
+        return _Trade(
             symbol=payload["s"],
             trade_id=int(payload["a"]),
             price=Decimal(payload["p"]),
@@ -252,7 +349,7 @@ def parse_kline(payload: Any, received_at: float) -> Kline:
     try:
         D = Decimal
         k = payload["k"]
-        return Kline(
+        return _Kline(
             symbol=payload["s"],
             interval=k["i"],
             open_time=int(k["t"]),
@@ -284,7 +381,7 @@ def parse_depth_update(payload: Any, received_at: float) -> DepthUpdate:
     """
     try:
         pu = payload.get("pu")
-        return DepthUpdate(
+        return _DepthUpdate(
             symbol=payload["s"],
             first_update_id=int(payload["U"]),
             final_update_id=int(payload["u"]),
@@ -317,7 +414,7 @@ def parse_partial_depth(payload: Any, received_at: float, symbol: str) -> OrderB
     from the feed (see :func:`partial_depth_parser`), ``event_time`` is 0.
     """
     try:
-        return OrderBook(
+        return _OrderBook(
             symbol=symbol,
             bids=_best_first(parse_levels(payload["bids"]), descending=True),
             asks=_best_first(parse_levels(payload["asks"]), descending=False),
@@ -337,7 +434,7 @@ def parse_futures_partial_depth(payload: Any, received_at: float) -> OrderBook:
     and event time are in the payload; ``update_id`` is ``u``.
     """
     try:
-        return OrderBook(
+        return _OrderBook(
             symbol=payload["s"],
             bids=_best_first(parse_levels(payload["b"]), descending=True),
             asks=_best_first(parse_levels(payload["a"]), descending=False),
@@ -376,7 +473,7 @@ def parse_mark_price(payload: Any, received_at: float) -> MarkPrice:
     """
     try:
         get = payload.get
-        return MarkPrice(
+        return _MarkPrice(
             symbol=payload["s"],
             mark_price=Decimal(payload["p"]),
             index_price=_opt_decimal(get("i")),
@@ -397,7 +494,7 @@ def parse_force_order(payload: Any, received_at: float) -> Liquidation:
     """
     try:
         o = payload["o"]
-        return Liquidation(
+        return _Liquidation(
             symbol=o["s"],
             side=_order_side(o["S"]),
             order_type=o["o"],

@@ -1,0 +1,215 @@
+"""``model_builder``: the parsers' cheaper model constructor must build the very same objects."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+
+from rxconnector.exchanges.binance import parsers as p
+from rxconnector.models import (
+    AvgPrice,
+    BookTicker,
+    DepthUpdate,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    OrderBook,
+    Ticker,
+    Trade,
+)
+
+D = Decimal
+
+#: (examples.json key, parser) for every model class the Binance parsers build.
+PARSED = [
+    ("binance.spot.ws.ticker", p.parse_ticker),
+    ("binance.spot.ws.miniTicker", p.parse_mini_ticker),
+    ("binance.spot.ws.bookTicker", p.parse_book_ticker),
+    ("binance.spot.ws.trade", p.parse_trade),
+    ("binance.spot.ws.aggTrade", p.parse_agg_trade),
+    ("binance.spot.ws.kline", p.parse_kline),
+    ("binance.spot.ws.depthUpdate", p.parse_depth_update),
+    ("binance.spot.ws.avgPrice", p.parse_avg_price),
+    ("binance.usdm.ws.markPriceUpdate", p.parse_mark_price),
+    ("binance.usdm.ws.forceOrder", p.parse_force_order),
+    ("binance.spot.ws.partialDepth", p.partial_depth_parser("BNBBTC")),
+]
+
+MODELS = [
+    AvgPrice,
+    BookTicker,
+    DepthUpdate,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    OrderBook,
+    Ticker,
+    Trade,
+]
+
+
+def _trade_kwargs() -> dict[str, Any]:
+    return {
+        "symbol": "BTCUSDT",
+        "trade_id": 7,
+        "price": D("60000.01"),
+        "quantity": D("0.5"),
+        "side": "buy",
+        "time": 1,
+        "event_time": 2,
+    }
+
+
+class TestSameObjects:
+    """What a builder returns is indistinguishable from what the class builds."""
+
+    @pytest.mark.parametrize(("key", "parse"), PARSED, ids=[k for k, _ in PARSED])
+    def test_parsed_models_equal_class_built_ones(
+        self, examples: dict[str, Any], key: str, parse: Any
+    ) -> None:
+        built = parse(examples[key], 1.5)
+        again = type(built)(**attrs.asdict(built, recurse=False))
+        assert type(built) is type(again)
+        assert built == again
+        assert hash(built) == hash(again)
+        assert repr(built) == repr(again)
+
+    def test_every_field_is_set_and_defaults_apply(self) -> None:
+        build = p.model_builder(Trade)
+        built = build(**_trade_kwargs())
+        assert built == Trade(**_trade_kwargs())
+        for field in attrs.fields(Trade):
+            assert getattr(built, field.name) == getattr(Trade(**_trade_kwargs()), field.name)
+        assert built.backfilled is False and built.first_trade_id is None
+
+    def test_positional_and_keyword_calls_match_the_class(self) -> None:
+        build = p.model_builder(Trade)
+        args = tuple(_trade_kwargs().values())
+        assert build(*args, 3.0) == Trade(*args, 3.0)
+        assert build(*args, received_at=3.0) == Trade(*args, received_at=3.0)
+
+    def test_still_frozen(self) -> None:
+        built = p.model_builder(Trade)(**_trade_kwargs())
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            built.price = D(1)  # type: ignore[misc]
+
+    def test_evolve_works_on_built_models(self) -> None:
+        built = p.model_builder(Trade)(**_trade_kwargs())
+        assert attrs.evolve(built, backfilled=True).backfilled is True
+
+    def test_wrong_arguments_fail_like_the_class(self) -> None:
+        build: Any = p.model_builder(Trade)
+        with pytest.raises(TypeError):
+            build(**_trade_kwargs(), bogus=1)
+        missing = _trade_kwargs()
+        del missing["price"]
+        with pytest.raises(TypeError):
+            build(**missing)
+
+    @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])
+    def test_the_shipped_models_take_the_fast_path(self, model: type) -> None:
+        # A model that gains a validator falls back to its class (correct, only slower);
+        # this says so, so the cost does not come back unnoticed.
+        assert p.model_builder(model) is not model
+
+
+@attrs.frozen
+class _Validated:
+    x: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+
+@attrs.frozen
+class _Converted:
+    x: Decimal = attrs.field(converter=Decimal)
+
+
+@attrs.frozen
+class _PostInit:
+    x: int
+
+    def __attrs_post_init__(self) -> None:
+        if self.x < 0:
+            raise ValueError("negative")
+
+
+@attrs.frozen
+class _FactoryDefault:
+    x: list[int] = attrs.field(factory=list)
+
+
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    x: int
+
+
+@attrs.frozen(slots=False)
+class _NoSlots:
+    x: int
+
+
+@attrs.frozen
+class _Private:
+    _x: int
+
+
+@attrs.frozen
+class _KwOnly:
+    x: int = attrs.field(kw_only=True)
+
+
+class _NotAttrs:
+    __slots__ = ("x",)
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+class TestFallsBackToTheClass:
+    """Whatever ``__init__`` does beyond storing fields is never skipped."""
+
+    @pytest.mark.parametrize(
+        "cls",
+        [
+            _Validated,
+            _Converted,
+            _PostInit,
+            _FactoryDefault,
+            _CachedHash,
+            _NoSlots,
+            _Private,
+            _KwOnly,
+            _NotAttrs,
+        ],
+        ids=lambda c: c.__name__,
+    )
+    def test_non_plain_classes_get_the_class_back(self, cls: type) -> None:
+        assert p.model_builder(cls) is cls
+
+    def test_a_validator_still_runs(self) -> None:
+        with pytest.raises(TypeError):
+            p.model_builder(_Validated)(x="1")  # type: ignore[arg-type]
+
+    def test_post_init_still_runs(self) -> None:
+        with pytest.raises(ValueError, match="negative"):
+            p.model_builder(_PostInit)(x=-1)
+
+    def test_cached_hash_class_hashes(self) -> None:
+        built = p.model_builder(_CachedHash)(x=1)
+        assert hash(built) == hash(_CachedHash(x=1))
+
+    def test_plain_local_class_is_fast_and_equal(self) -> None:
+        @attrs.frozen
+        class Plain:
+            a: int
+            b: str = "d"
+
+        build = p.model_builder(Plain)
+        assert build is not Plain
+        assert build(1) == Plain(1)
+        assert build(1, "x") == Plain(1, "x")
+        assert build(b="y", a=2) == Plain(b="y", a=2)
