@@ -1047,8 +1047,10 @@ def _trades(reply: RestReply, result: Any) -> list[Trade]:
         )
         for row in result["list"]
     ]
-    if len(trades) > 1 and trades[0].time > trades[-1].time:
-        trades.reverse()  # newest first on the wire; keep same-ms trades in wire order
+    if len(trades) > 1 and trades[0].time >= trades[-1].time:
+        # newest first on the wire (also when every trade shares one ms, as a sweep's
+        # fills do): reversed, same-ms trades come out in the order they happened
+        trades.reverse()
     trades.sort(key=_trade_time)
     return trades
 

@@ -82,6 +82,7 @@ STALE_AFTER: Final = 90.0
 
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
 _TOPIC_MARK: Final = "topic:"
+_LIST_OPEN: Final = ":["
 
 
 def _request_id(raw: Any) -> int | str | None:
@@ -96,12 +97,24 @@ def _request_id(raw: Any) -> int | str | None:
 
 
 def _failed_topic(ret_msg: str) -> tuple[str, ...] | None:
-    """``"error:handler not found,topic:dcp.future"`` → ``("dcp.future",)``."""
-    at = ret_msg.find(_TOPIC_MARK)
-    if at < 0:
-        return None
-    topic = ret_msg[at + len(_TOPIC_MARK) :].split(",", 1)[0].strip()
-    return (topic,) if topic else None
+    """The topics a failure names, or ``None``.
+
+    Two shapes are seen from Bybit: ``"error:handler not found,topic:dcp.future"`` →
+    ``("dcp.future",)`` and, for an unknown symbol, ``"Invalid symbol :[tickers.XUSDT]"``
+    → ``("tickers.XUSDT",)``; several topics are comma-separated. The hub keeps only
+    names it asked for, so anything else a message happens to contain is ignored.
+    """
+    open_at = ret_msg.find(_LIST_OPEN)
+    close_at = ret_msg.find("]", open_at + 1)
+    if open_at >= 0 and close_at > open_at:
+        inside = ret_msg[open_at + len(_LIST_OPEN) : close_at]
+    else:
+        at = ret_msg.find(_TOPIC_MARK)
+        if at < 0:
+            return None
+        inside = ret_msg[at + len(_TOPIC_MARK) :]
+    topics = tuple(t.strip() for t in inside.split(",") if t.strip())
+    return topics or None
 
 
 def _excerpt(message: Any) -> str:
