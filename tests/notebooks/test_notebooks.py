@@ -35,7 +35,7 @@ NOTEBOOK_TIMEOUT = 60
 EXPECTED_TEXT = {
     "01_quickstart.ipynb": ["trades  VWAP", "stopped after 4 items", "stopped\n"],
     "02_order_book.ipynb": ["---- spread", "crossed: False"],
-    "03_resilience.ipynb": ["stale events", "server_time answers again", "latest offset: +3"],
+    "03_resilience.ipynb": ["stale events", "server_time answers again", "latest offset:"],
     "04_testing_your_pipeline.ipynb": ["passed: test_a_quiet_market", "second replay: the same"],
 }
 #: Text in a stream output that means something failed even though no cell raised.
@@ -47,6 +47,8 @@ HIDDEN_FAILURES = (
     "was never awaited",
     "Exception in callback",
     "Task exception was never retrieved",
+    "ResourceWarning",
+    "RuntimeWarning",
 )
 
 
