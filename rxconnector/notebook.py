@@ -382,8 +382,9 @@ def to_dataframe(
     ``ops.timestamp()`` records give a ``timestamp`` column plus their value's columns;
     anything else is one ``value`` column. ``Decimal`` prices become floats so they can
     be plotted and averaged (``decimals="decimal"`` keeps them exact, as objects); enums
-    become their values. ``time_index`` names an epoch-milliseconds column (such as
-    ``event_time`` or ``received_at``) to turn into a UTC ``DatetimeIndex``.
+    become their values; nested values (a book's ``bids`` levels) are kept as they are.
+    ``time_index`` names an epoch-milliseconds column (such as ``event_time`` or
+    ``received_at``) to turn into a UTC ``DatetimeIndex``.
     """
     if decimals not in ("float", "decimal"):
         raise ValueError(f"decimals must be 'float' or 'decimal', got {decimals!r}")
@@ -492,7 +493,7 @@ def timeline(
 ) -> Any:
     """One matplotlib ``Figure`` with a row per track on a shared time axis (seconds).
 
-    A track is a sequence of events in time order: ``ConnectionEvent`` (placed at its
+    A track is a sequence of events (sorted by time here): ``ConnectionEvent`` (at its
     ``time``, one lane per connection), ``ClockOffset`` (``offset_ms`` at
     ``measured_at``), records of ``ops.timestamp(scheduler=...)`` (for streams without
     a time of their own, such as ``breaker_state``), or ``(epoch_ms, value)`` pairs.
@@ -505,7 +506,10 @@ def timeline(
     if not tracks:
         raise ValueError("timeline needs at least one track")
     figure_module = _optional("matplotlib.figure", "timeline")
-    points = {name: [_point(event, name) for event in events] for name, events in tracks.items()}
+    points = {
+        name: sorted((_point(event, name) for event in events), key=lambda p: p.time_ms)
+        for name, events in tracks.items()
+    }
     times = [p.time_ms for track_points in points.values() for p in track_points]
     if start is None:
         start = min(times) if times else 0.0

@@ -459,6 +459,12 @@ class TestTimeline:
             "reconnecting",
         ]
 
+    def test_events_out_of_order_are_sorted_by_time(self) -> None:
+        late = make_connection_event(ConnectionState.RECONNECTING, time=2000)
+        early = make_connection_event(ConnectionState.CONNECTED, time=0)
+        (ax,) = timeline({"ws": [late, early]}, start=0, end=3000).axes
+        assert [(x, width) for x, width, _ in _spans(ax)] == [(0.0, 2.0), (2.0, 1.0)]
+
     def test_each_connection_gets_its_own_lane(self) -> None:
         events = [
             make_connection_event(ConnectionState.CONNECTED, connection_id="a", time=0),
