@@ -458,8 +458,8 @@ def _fake_connect(
 ) -> Any:
     """A ``ConnectFn`` for the hub/transport: a socket that answers every request at
     once and, after a SUBSCRIBE, pushes ``frames`` synchronously as
-    ``(received_at_ms, data)`` items -- exactly what ``_run_socket`` emits -- and records
-    the CPU and wall time the push took (everything downstream runs inside it)."""
+    ``(received_at_ms, data)`` items -- exactly as ``_run_socket`` delivers them -- and
+    records the CPU and wall time the push took (everything downstream runs inside it)."""
     from reactivex import Observable
     from reactivex.disposable import Disposable
 
@@ -478,10 +478,13 @@ def _fake_connect(
                 observer.on_next((time.time() * 1000.0, ack))
                 if request["method"] != "SUBSCRIBE":
                     return
-                on_next, clock = observer.on_next, time.time
+                # as _run_socket: the spec's frame sink if any, and a liveness check
+                deliver = getattr(spec, "frame_sink", None) or observer.on_next
+                clock = time.time
                 cpu, wall = time.process_time(), time.perf_counter()
                 for frame in frames:
-                    on_next((clock() * 1000.0, frame))
+                    if alive[0]:
+                        deliver((clock() * 1000.0, frame))
                 timings.append((time.process_time() - cpu, time.perf_counter() - wall))
                 finished.set()
 

@@ -37,9 +37,11 @@ base URL. ``hub.feed(topic)`` is a cold Observable of
   the others and the connection carry on. Undecodable and unknown frames are reported
   as :class:`~rxconnector.errors.ParseError` and never end a feed.
 
-The hot path per frame: one ``orjson.loads``, ``protocol.route`` (one dict lookup), one
-dict lookup topic → state, one tuple per delivered message; no logging (about 1.5 µs
-per frame with one subscriber, including the decode). The per-topic and per-connection
+The hot path per frame: the socket hands the frame straight to :meth:`_on_frame` (no Rx
+layer in between, see ``SocketSpec.frame_sink``); one ``orjson.loads``,
+``protocol.route`` (one dict lookup), one dict lookup topic → state, one tuple per
+delivered message; no logging (about 1.5 µs per frame with one subscriber, including
+the decode; ``benchmarks/bench_feeds.py`` measures it). The per-topic and per-connection
 state lives in :mod:`rxconnector.streams._hub_state`.
 
 Use the hub on the event loop's thread only (like everything built on it).
@@ -48,11 +50,13 @@ Use the hub on the event loop's thread only (like everything built on it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Final
 
+import attrs
 import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -396,6 +400,9 @@ class SubscriptionHub:
             connect_timeout=self._config.rest_timeout,
         )
         conn = Conn(self, shard, spec)
+        # Frames skip the source's Rx layers and come straight here (see SocketSpec);
+        # a ``connect`` that emits them in band (tests, replay) works as well.
+        conn.spec = spec = attrs.evolve(spec, frame_sink=functools.partial(self._on_frame, conn))
         if self._attempt_limiter is None:
             self._attempt_limiter = shared_attempt_limiter(
                 self._protocol.name,

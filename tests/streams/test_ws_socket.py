@@ -222,6 +222,68 @@ class TestConnectOnce:
         await tasks.wait()
 
 
+class TestFrameSink:
+    """SocketSpec.frame_sink: frames skip the Observable, and stop at dispose as in band."""
+
+    async def test_frames_go_to_the_sink_events_stay_in_band(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        tasks = OwnedTasks()
+        out = Collector()
+        got: list[tuple[float, Any]] = []
+        spec = spec_for(server.url + "/stream", frame_sink=got.append)
+        sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
+        assert isinstance(out.items[0], Connected)
+        conn = server.connections[0]
+        for n in range(20):
+            await server.send_raw(conn, f'{{"n":{n}}}')
+        await out.wait(lambda: len(got) == 20)
+        assert [data for _, data in got] == [f'{{"n":{n}}}'.encode() for n in range(20)]
+        assert all(isinstance(received_at, float) for received_at, _ in got)
+        assert not out.frames  # nothing in band
+        sub.dispose()
+        await tasks.wait()
+        assert out.error is None
+
+    async def test_no_frame_reaches_the_sink_after_dispose(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        # The 20 frames arrive in one read; receive() hands out buffered frames without
+        # suspending, so the cancelled task keeps reading them for a moment.
+        tasks = OwnedTasks()
+        out = Collector()
+        got: list[tuple[float, Any]] = []
+        subscription: list[Any] = []
+
+        def sink(frame: tuple[float, Any]) -> None:
+            got.append(frame)
+            subscription[0].dispose()
+
+        spec = spec_for(server.url + "/stream", frame_sink=sink)
+        subscription.append(await open_socket(connect_once(spec, lambda: session, tasks), out))
+        conn = server.connections[0]
+        for n in range(20):
+            await server.send_raw(conn, f'{{"n":{n}}}')
+        await out.wait(lambda: bool(got))
+        await tasks.wait()
+        assert [data for _, data in got] == [b'{"n":0}']
+        assert out.error is None
+
+    def test_a_sink_with_a_self_counting_watchdog_is_refused(self) -> None:
+        spec = spec_for("ws://127.0.0.1:1/stream", frame_sink=lambda _frame: None)
+        with pytest.raises(ValueError, match="data_count"):
+            websocket(spec, lambda: None, ConnectionConfig(), tasks=OwnedTasks(), stale_after=5)  # type: ignore[arg-type,return-value]
+        websocket(  # fine with a data_count, or without a watchdog
+            spec,
+            lambda: None,  # type: ignore[arg-type,return-value]
+            ConnectionConfig(),
+            tasks=OwnedTasks(),
+            stale_after=5,
+            data_count=lambda: 0,
+        )
+        websocket(spec, lambda: None, ConnectionConfig(), tasks=OwnedTasks())  # type: ignore[arg-type,return-value]
+
+
 class TestReconnectingSource:
     """websocket(): the real source reconnects after a server close and reports it."""
 
