@@ -9,7 +9,7 @@ Only the names in ``__all__`` are public API (pinned by tests/test_public_api.py
 
 from __future__ import annotations
 
-from rxconnector import operators, replay, testing
+from rxconnector import notebook, operators, replay, testing
 from rxconnector._version import __version__
 from rxconnector.config import (
     BreakerConfig,
@@ -112,6 +112,7 @@ __all__ = [
     "TransportError",
     "WebSocketClosedError",
     "__version__",
+    "notebook",
     "operators",
     "replay",
     "testing",

@@ -23,7 +23,7 @@ importing anything from here::
     ├── FeedGapError                           a book resync or a trade gap (reported, not fatal)
     ├── NotSupportedError (NotImplementedError) this venue does not have that feed/call
     ├── NotScriptedError (LookupError)         a FakeConnector test did not set up a feed/answer
-    └── RecordingError (ValueError)            a recording file is unreadable or lacks what replay needs
+    └── RecordingError (ValueError)            a recording is unreadable or lacks what replay needs
 
 aiohttp exceptions are translated in exactly one place (``rxconnector.transport.errors``)
 with ``raise ... from`` so the original stays reachable as ``__cause__``.

@@ -16,12 +16,12 @@ EXPECTED_TOP_LEVEL = {
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
     "FeedGapError", "NotSupportedError", "StaleConnectionError",
     # models
-    "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats", "ClockOffset",
-    "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline", "Liquidation",
+    "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
+    "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline", "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
     # sub-modules
-    "operators", "replay", "testing", "__version__",
+    "notebook", "operators", "replay", "testing", "__version__",
 }  # fmt: skip
 
 
