@@ -17,7 +17,8 @@ EXPECTED_TOP_LEVEL = {
     "FeedGapError", "NotSupportedError", "StaleConnectionError",
     # models
     "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
-    "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline", "Liquidation",
+    "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline",
+    "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
     # sub-modules
