@@ -4,8 +4,9 @@ Binance Spot (REST + WebSocket-API user data) and Bybit spot (REST + private str
 with the same flow: place a limit order, see it NEW on ``conn.orders()``, let the market
 go through it, see the fill on ``orders()`` / ``executions()`` and the new amounts on
 ``balances()``; cancel another; and the faults a trading client must survive: a wrong
-secret, a server clock that jumped, a private stream that drops while an order fills.
-Every test captures all log output and checks the secret never appears in it.
+secret, a server clock that jumped, a private stream that drops while an order fills;
+and on Bybit linear, the position feed. Every test captures all log output and checks
+the secret never appears in it.
 
 The simulator is paused: the market moves only when a test steps it, so fills happen
 exactly when the test says (seed 7 crosses the orders placed here within a few ticks).
@@ -325,3 +326,30 @@ class TestFaults:
             account.close()
         text = caplog.text
         assert "private stream subscribed" in text and "/order" in text
+
+
+class TestBybitLinear:
+    """USDT perpetuals through the Connector: the position feed follows the fills."""
+
+    async def test_positions_follow_market_orders(self, sim: ExchangeSimulator) -> None:
+        config = _bybit_config(sim)
+        async with rxc.Connector(attrs.evolve(config, category="linear")) as conn:
+            positions: list[rxc.Position] = []
+            failures: list[Exception] = []
+            subscription = conn.positions().subscribe(positions.append, failures.append)
+            await until(lambda: VENUES[1].subscribed(sim))
+            await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.05"))
+            await until(lambda: any(p.side == "long" for p in positions))
+            long = positions[-1]
+            engine = sim.engine.position(KEY, SYMBOL)
+            assert (long.size, long.entry_price, long.leverage) == (
+                D("0.05"),
+                engine.entry_price,
+                D(10),
+            )
+            await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.05"))
+            await until(lambda: positions[-1].side == "flat")
+            assert engine.size == 0 and sim.balance(KEY, "USDT")[1] == 0
+            assert await conn.open_orders() == []
+            subscription.dispose()
+            assert failures == []

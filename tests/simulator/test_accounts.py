@@ -20,10 +20,12 @@ from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceCha
 from rxconnector.testing.simulator.book import ASK, BID
 from rxconnector.testing.simulator.market import Market, SymbolMarket, TickEvents
 from rxconnector.testing.simulator.matching import (
+    LEVERAGE,
     MAX_OPEN_ORDERS,
     MatchingEngine,
     OrderEvent,
     OrderRequest,
+    PositionEvent,
     Rejection,
     SimOrder,
 )
@@ -60,6 +62,8 @@ class Bench:
     def _record(self, event: Any) -> None:
         if isinstance(event, OrderEvent):
             self.events.append((event.kind, event.order.status, event.order.filled, event.fill))
+        elif isinstance(event, PositionEvent):
+            self.events.append(("POSITION", event.position.size))
         else:
             self.events.append(event)
 
@@ -474,6 +478,68 @@ class TestRules:
         bench.place(**{**fields, "symbol": "ETHUSDT", "price": D("1000"), "quantity": D("0.01")})
 
 
+class TestLinear:
+    """Linear orders lock margin and build a position; closing realizes the PnL."""
+
+    def linear(self, bench: Bench, **fields: Any) -> SimOrder:
+        return bench.place(venue="bybit", category="linear", **fields)
+
+    def test_an_order_locks_its_margin_and_announces_the_position(self, bench: Bench) -> None:
+        bid = bench.btc.book.best_bid()
+        assert bid is not None
+        order = self.linear(bench, side="SELL", type="LIMIT", price=price(bid + 50),
+                            quantity=qty(10_000))  # fmt: skip
+        assert order.status == "NEW"
+        assert bench.locked("USDT") == order.price * qty(10_000) / LEVERAGE
+        assert bench.locked("BTC") == 0 and bench.free("BTC") == BTC0
+        assert [e for e in bench.events if isinstance(e, tuple)] == [
+            ("NEW", "NEW", 0, None),
+            ("POSITION", 0),
+        ]
+
+    def test_open_then_close_realizes_the_difference(self, bench: Bench) -> None:
+        opened = self.linear(bench, side="BUY", type="MARKET", quantity=qty(10_000))
+        entry = opened.average_price
+        assert entry is not None
+        position = bench.engine.position(KEY, "BTCUSDT")
+        assert (position.size, position.entry_price) == (qty(10_000), entry)
+        assert bench.locked("USDT") == position.margin == opened.cum_quote / LEVERAGE
+        closed = self.linear(bench, side="SELL", type="MARKET", quantity=qty(10_000))
+        assert closed.average_price is not None
+        pnl = (closed.average_price - entry) * qty(10_000)
+        assert (position.size, position.margin, position.realized) == (0, 0, pnl)
+        fees = (opened.cum_quote + closed.cum_quote) * RATE
+        assert opened.fills[0].fee_asset == "USDT" and opened.cum_fee + closed.cum_fee == fees
+        assert (bench.free("USDT"), bench.locked("USDT")) == (USDT0 + pnl - fees, 0)
+
+    def test_a_bigger_opposite_fill_flips_the_position(self, bench: Bench) -> None:
+        (bid, depth) = bench.btc.book.levels(BID, 1)[0]
+        steps = depth // 4  # the sell below fits in the best bid level
+        bought = self.linear(bench, side="BUY", type="MARKET", quantity=qty(steps))
+        entry = bought.average_price
+        assert entry is not None
+        flip = self.linear(bench, side="SELL", type="MARKET", quantity=qty(3 * steps))
+        assert [f.price for f in flip.fills] == [price(bid)]
+        position = bench.engine.position(KEY, "BTCUSDT")
+        assert (position.size, position.side, position.entry_price) == (
+            -qty(2 * steps),
+            "SELL",
+            price(bid),
+        )
+        assert position.margin == price(bid) * qty(2 * steps) / LEVERAGE
+        assert position.realized == (price(bid) - entry) * qty(steps)
+
+    def test_margin_decides_what_a_linear_order_may_be(self, bench: Bench) -> None:
+        bench.accounts.set_balance(KEY, "USDT", "1000", T0)
+        bid = bench.btc.book.best_bid()
+        assert bid is not None
+        fields = {"side": "BUY", "type": "LIMIT", "price": price(bid - 10)}
+        self.linear(bench, quantity=D("0.16"), **fields)  # 9600 notional: 960 margin
+        with pytest.raises(Rejection) as info:
+            self.linear(bench, quantity=D("0.01"), **fields)
+        assert info.value.reason == "insufficient_balance"
+
+
 _OPS = st.lists(
     st.one_of(
         st.tuples(
@@ -494,9 +560,12 @@ _OPS = st.lists(
 class TestInvariants:
     """Whatever happens, balances are exactly what the fills and fees say."""
 
+    @pytest.mark.parametrize("category", ["spot", "linear"])
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(ops=_OPS)
-    def test_balances_locks_and_fills_agree(self, ops: list[tuple[Any, ...]]) -> None:
+    def test_balances_locks_and_fills_agree(
+        self, category: str, ops: list[tuple[Any, ...]]
+    ) -> None:
         bench = Bench(seed=3)
         for op in ops:
             if op[0] == "place":
@@ -504,7 +573,13 @@ class TestInvariants:
                 bid, ask = bench.btc.book.best_bid(), bench.btc.book.best_ask()
                 assert bid is not None and ask is not None
                 touch = bid if side == "BUY" else ask
-                fields: dict[str, Any] = {"side": side, "type": kind, "quantity": qty(steps)}
+                fields: dict[str, Any] = {
+                    "side": side,
+                    "type": kind,
+                    "quantity": qty(steps),
+                    "category": category,
+                    "venue": "bybit" if category == "linear" else "binance",
+                }
                 if kind == "LIMIT":
                     fields.update(price=price(max(1, touch + offset)), time_in_force=tif)
                 with contextlib.suppress(Rejection):
@@ -513,11 +588,32 @@ class TestInvariants:
                 live = bench.engine.open_orders(KEY)
                 if live:
                     target = live[op[1] % len(live)]
-                    bench.engine.cancel(bench.account, "binance", "BTCUSDT", target.id, now=T0)
+                    bench.engine.cancel(bench.account, target.venue, "BTCUSDT", target.id, now=T0)
             else:
                 for _ in range(op[1]):
                     bench.engine.on_tick(bench.market.tick())
-            self.check(bench)
+            if category == "linear":
+                self.check_linear(bench)
+            else:
+                self.check(bench)
+
+    @staticmethod
+    def check_linear(bench: Bench) -> None:
+        orders = bench.engine.orders
+        position = bench.engine.position(KEY, "BTCUSDT")
+        fees = sum((o.cum_fee for o in orders), D(0))
+        assert bench.free("BTC") + bench.locked("BTC") == BTC0
+        assert bench.free("USDT") + bench.locked("USDT") == USDT0 + position.realized - fees
+        held = sum((o.reserve for o in orders), D(0))
+        assert bench.locked("USDT") == held + position.margin
+        filled = sum((o.filled if o.side == "BUY" else -o.filled for o in orders), D(0))
+        assert position.size == filled
+        assert (position.margin == 0) == (position.size == 0)
+        for o in orders:
+            if o.is_open and o.type == "LIMIT":
+                assert o.reserve == o.price * o.remaining / LEVERAGE
+            elif not o.is_open:
+                assert o.reserve == 0
 
     @staticmethod
     def check(bench: Bench) -> None:

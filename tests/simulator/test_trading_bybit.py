@@ -203,7 +203,7 @@ class TestOrders:
     @pytest.mark.parametrize(
         ("fields", "code"),
         [
-            ({"category": "linear"}, 10001),
+            ({"category": "inverse"}, 10001),
             ({"category": None}, 10001),
             ({"symbol": "DOGEUSDT"}, 170121),
             ({"side": "Hold"}, 170117),
@@ -219,6 +219,7 @@ class TestOrders:
             ({"qty": "10"}, 170131),
             ({"orderLinkId": "no spaces"}, 10001),
             ({"triggerPrice": "50000"}, 10001),
+            ({"reduceOnly": True}, 10001),
         ],
     )
     async def test_create_errors(
@@ -464,3 +465,72 @@ class TestPrivateStream:
         assert await sim.drop_connections() == 1
         assert await wait_closed(private.ws) is not None
         assert sim.private_subscriptions() == []
+
+
+def linear(sim: ExchangeSimulator, **fields: Any) -> dict[str, Any]:
+    return limit(sim, category="linear", **fields)
+
+
+class TestLinear:
+    """USDT perpetuals: margin, positions on REST and on the position topic."""
+
+    async def test_a_position_opens_on_a_fill_and_shows_everywhere(
+        self, sim: ExchangeSimulator, rest: Rest, private: Private, examples: dict[str, Any]
+    ) -> None:
+        await private.auth()
+        await private.send({"op": "subscribe", "args": ["order", "position", "wallet"]})
+        market = linear(sim, orderType="Market", qty="0.1", price=None)
+        created = await rest.ok("POST", "/v5/order/create", market)
+        (order,) = sim.orders()
+        assert order.status == "FILLED" and order.category == "linear"
+        position = await private.topic("position")  # on create: still flat
+        assert set(position["data"][0]) == set(examples["bybit.v5.ws.private.position"]["data"][0])
+        assert position["data"][0]["side"] == ""
+        position = await private.topic("position")  # after the fill
+        row = position["data"][0]
+        entry = order.average_price
+        assert entry is not None
+        assert (row["side"], row["size"], D(row["entryPrice"])) == ("Buy", "0.10000", entry)
+        assert D(row["positionIM"]) == entry * D("0.1") / 10 == sim.balance(KEY, "USDT")[1]
+        listed = await rest.ok(
+            "GET", "/v5/position/list", {"category": "linear", "settleCoin": "USDT"}
+        )
+        assert listed["list"][0]["size"] == "0.10000"
+        assert listed["list"][0]["seq"] == 0 and row["seq"] > 0
+        found = await rest.ok(
+            "GET",
+            "/v5/order/realtime",
+            {"category": "linear", "symbol": "BTCUSDT", "orderId": created["orderId"]},
+        )
+        assert found["list"][0]["orderStatus"] == "Filled"
+        assert sim.balance(KEY, "BTC") == (D(1), 0)  # linear never touches the base coin
+
+    async def test_closing_realizes_pnl(self, sim: ExchangeSimulator, rest: Rest) -> None:
+        buy = linear(sim, orderType="Market", qty="0.1", price=None)
+        await rest.ok("POST", "/v5/order/create", buy)
+        await rest.ok("POST", "/v5/order/create", {**buy, "side": "Sell"})
+        opened, closed = sim.orders()
+        assert opened.average_price is not None and closed.average_price is not None
+        pnl = (closed.average_price - opened.average_price) * D("0.1")
+        fees = opened.cum_fee + closed.cum_fee
+        assert sim.balance(KEY, "USDT") == (D(100_000) + pnl - fees, 0)
+        result = await rest.ok(
+            "GET", "/v5/position/list", {"category": "linear", "symbol": "BTCUSDT"}
+        )
+        (row,) = result["list"]
+        assert (row["side"], D(row["cumRealisedPnl"])) == ("", pnl)
+
+    async def test_linear_queries_and_errors(self, sim: ExchangeSimulator, rest: Rest) -> None:
+        assert await rest.code("GET", "/v5/order/realtime", {"category": "linear"}) == 10001
+        usdc = {"category": "linear", "settleCoin": "USDC"}
+        assert (await rest.ok("GET", "/v5/order/realtime", usdc))["list"] == []
+        assert await rest.code("POST", "/v5/order/create", linear(sim, qty="20")) == 110007
+        assert await rest.code("POST", "/v5/order/create", linear(sim, qty="0.00001")) == 110094
+        created = await rest.ok("POST", "/v5/order/create", linear(sim, orderLinkId="lin"))
+        assert await rest.code("POST", "/v5/order/create", linear(sim, orderLinkId="lin")) == 110072
+        spot_ref = {"category": "spot", "symbol": "BTCUSDT", "orderId": created["orderId"]}
+        assert await rest.code("POST", "/v5/order/cancel", spot_ref) == 170213
+        ref = {**spot_ref, "category": "linear"}
+        await rest.ok("POST", "/v5/order/cancel", ref)
+        assert await rest.code("POST", "/v5/order/cancel", ref) == 110001
+        assert sim.balance(KEY, "USDT") == (D(100_000), 0)

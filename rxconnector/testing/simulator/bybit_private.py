@@ -24,9 +24,10 @@ Pushed as ``{"id", "topic", "creationTime", "data": [...]}`` to every authentica
 connection of the account that subscribed the topic: ``order`` on every change of a
 Bybit order (New, PartiallyFilled, Filled, Cancelled, PartiallyFilledCanceled),
 ``execution`` per fill (``execType`` ``Trade``) and ``wallet`` with the changed coins
-whenever the account's balances move (whichever venue moved them: accounts are shared).
-Spot has no positions, so ``position`` is accepted and stays silent; so do the other
-topics the simulator has nothing for.
+whenever the account's balances move (whichever venue moved them: accounts are shared),
+and ``position`` on every change of a linear order (create, fill, cancel - Bybit sends
+one on each), with the position of that symbol. The other accepted topics
+(``greeks``, ``execution.fast``) stay silent.
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceCha
 from rxconnector.testing.simulator.bybit_trading import (
     bybit_amount,
     bybit_order_row,
+    position_row,
     usdt_prices,
     wallet_account,
 )
 from rxconnector.testing.simulator.connection import ConnectionPolicy, SimConnection
 from rxconnector.testing.simulator.market import TickEvents
-from rxconnector.testing.simulator.matching import Fill, OrderEvent, SimOrder
+from rxconnector.testing.simulator.matching import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.numbers import scaled
 from rxconnector.testing.simulator.state import SimState
 
@@ -301,6 +303,11 @@ class BybitPrivateServer:
             if event.fill is not None:
                 rows = [self._execution_row(order, event.fill)]
                 self._push(key, "execution", category, rows, event.time)
+        elif isinstance(event, PositionEvent):
+            position = event.position
+            m = self._state.market[position.symbol]
+            row = position_row(position, m, next(self._seq))
+            self._push(position.api_key, "position", "linear", [row], event.time)
         elif isinstance(event, BalanceChange):
             account = event.account
             if self._targets(account.api_key, "wallet", None):

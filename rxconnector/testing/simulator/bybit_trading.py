@@ -1,6 +1,6 @@
 """Bybit v5 signed REST on the simulator's matching engine (PROTOCOL.md §C3).
 
-Endpoints (``category=spot``; see "Not simulated" below):
+Endpoints (``category=spot`` and ``category=linear``; see "Not simulated" below):
 
 =================================  ====================================================
 ``POST /v5/order/create``          JSON body; answers ``{"orderId", "orderLinkId"}``
@@ -10,6 +10,7 @@ Endpoints (``category=spot``; see "Not simulated" below):
                                    closed one; ``openOnly=1`` the recent closed ones
 ``GET /v5/order/history``          orders that ended, newest first
 ``GET /v5/account/wallet-balance`` ``accountType=UNIFIED``, optional ``coin=A,B``
+``GET /v5/position/list``          linear positions (``symbol`` or ``settleCoin``)
 =================================  ====================================================
 
 Every answer is Bybit's envelope ``{"retCode", "retMsg", "result", "retExtInfo",
@@ -28,17 +29,22 @@ queries 50/s); every answer carries ``X-Bapi-Limit``, ``X-Bapi-Limit-Status`` an
 ``Too many visits!``. The ``rest_latency`` and ``fail_rest`` faults apply (5xx with
 retCode 10016; 429; 418 is Bybit's IP ban, HTTP 403 ``access too frequent``).
 
-Engine refusals use Bybit's spot codes: 170121 invalid symbol, 170131 insufficient
-balance, 170141 duplicate ``orderLinkId`` (unique among ALL orders of the account),
-170132/170133/170134 price too high / too low / too many decimals, 170135/170136/170137
-quantity too large / too small / too many decimals, 170140 order value below the
-minimum, 170213 unknown order on cancel. A ``PostOnly`` order that would take is
-accepted and then cancelled (``rejectReason`` ``EC_PostOnlyWillTakeLiquidity``), as
-Bybit does. A spot Market Buy's ``qty`` is in the quote coin unless
-``marketUnit=baseCoin``.
+Linear orders trade the matching engine's linear model (USDT margin, one-way mode,
+leverage 10; see :mod:`~rxconnector.testing.simulator.matching`); linear queries need
+``symbol``, ``settleCoin`` or ``baseCoin`` (10001 otherwise). Engine refusals of linear
+orders: 10001 invalid symbol / price / quantity, 110094 order value below the minimum,
+110007 ``ab not enough for new order``, 110072 duplicate ``orderLinkId``, 110001 unknown
+order on cancel. Engine refusals of spot orders use Bybit's spot codes: 170121
+invalid symbol, 170131 insufficient balance, 170141 duplicate ``orderLinkId`` (unique
+among ALL orders of the account), 170132/170133/170134 price too high / too low / too
+many decimals, 170135/170136/170137 quantity too large / too small / too many decimals,
+170140 order value below the minimum, 170213 unknown order on cancel. A ``PostOnly``
+order that would take is accepted and then cancelled (``rejectReason``
+``EC_PostOnlyWillTakeLiquidity``), as Bybit does. A spot Market Buy's ``qty`` is in the
+quote coin unless ``marketUnit=baseCoin``.
 
-Not simulated: ``category=linear`` trading (positions, margin) is answered retCode
-10001 with a message saying so; conditional, TP/SL and leveraged orders likewise.
+Not simulated: ``inverse`` and ``option`` (retCode 10001 saying so); conditional,
+TP/SL, reduce-only and spot margin orders likewise; hedge-mode ``positionIdx`` 1/2.
 """
 
 from __future__ import annotations
@@ -56,12 +62,15 @@ from aiohttp import web
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
 from rxconnector.testing.simulator.binance_rest import RestRecord
-from rxconnector.testing.simulator.market import Market
+from rxconnector.testing.simulator.book import ASK, BID
+from rxconnector.testing.simulator.market import Market, SymbolMarket
 from rxconnector.testing.simulator.matching import (
+    LEVERAGE,
     MatchingEngine,
     OrderRequest,
     Rejection,
     SimOrder,
+    SimPosition,
 )
 from rxconnector.testing.simulator.numbers import scaled
 from rxconnector.testing.simulator.state import SimState
@@ -72,6 +81,7 @@ __all__ = [
     "bybit_amount",
     "bybit_order_row",
     "bybit_status",
+    "position_row",
     "usdt_prices",
     "wallet_account",
 ]
@@ -83,6 +93,7 @@ ENDPOINT_LIMITS: Final = {
     "/v5/order/realtime": 50,
     "/v5/order/history": 50,
     "/v5/account/wallet-balance": 50,
+    "/v5/position/list": 50,
 }
 DEFAULT_RECV_WINDOW: Final = 5000
 MAX_PAGE: Final = 50
@@ -155,7 +166,7 @@ def bybit_order_row(order: SimOrder) -> dict[str, Any]:
         "price": scaled(order.price_ticks, pe, 0) if order.type == "LIMIT" else "0",
         "qty": scaled(order.qty_steps, qe, 0),
         "side": "Buy" if order.side == "BUY" else "Sell",
-        "isLeverage": "0",
+        "isLeverage": "0" if order.category == "spot" else "",
         "positionIdx": 0,
         "orderStatus": bybit_status(order),
         "cancelType": "CancelByUser" if order.end_reason == "CANCELED" else "UNKNOWN",
@@ -260,8 +271,28 @@ def wallet_account(
     }
 
 
-def bybit_rejection(rejection: Rejection) -> BybitApiError:
-    """The spot retCode of an engine refusal (see the module docstring)."""
+def _linear_rejection(rejection: Rejection) -> BybitApiError:
+    reason, detail, bound = rejection.reason, rejection.detail, rejection.bound
+    if reason == "insufficient_balance":
+        return BybitApiError(110007, "ab not enough for new order")
+    if reason == "duplicate_client_id":
+        return BybitApiError(110072, "OrderLinkedID is duplicate")
+    if reason == "unknown_order":
+        return BybitApiError(110001, "order not exists or too late to cancel")
+    if reason == "filter" and detail == "NOTIONAL":
+        return BybitApiError(110094, "Order does not meet minimum order value 5USDT")
+    if reason == "unknown_symbol":
+        return BybitApiError(10001, "params error: symbol invalid")
+    if reason in ("filter", "precision"):
+        what = "price" if detail in ("PRICE_FILTER", "price") else "qty"
+        return BybitApiError(10001, f"params error: {what} invalid ({bound or 'precision'})")
+    return BybitApiError(10001, f"The simulator does not support {detail or reason}.")
+
+
+def bybit_rejection(rejection: Rejection, category: str = "spot") -> BybitApiError:
+    """The retCode of an engine refusal (see the module docstring)."""
+    if category == "linear":
+        return _linear_rejection(rejection)
     reason, detail, bound = rejection.reason, rejection.detail, rejection.bound
     if reason == "unknown_symbol":
         return BybitApiError(170121, "Invalid symbol.")
@@ -309,6 +340,56 @@ def usdt_prices(market: Market) -> dict[str, Decimal]:
     }
 
 
+def position_row(position: SimPosition, m: SymbolMarket, seq: int) -> dict[str, Any]:
+    """A linear position as ``/v5/position/list`` and the ``position`` topic show it."""
+    pe, qe = m.price_exp, m.qty_exp
+    (bid, _), (ask, _) = m.book.levels(BID, 1)[0], m.book.levels(ASK, 1)[0]
+    mark = to_qty(bid + ask, pe) / 2
+    size = abs(position.size)
+    entry = position.entry_price
+    unrealised = position.size * (mark - entry) if size else _ZERO
+    side = {"BUY": "Buy", "SELL": "Sell"}.get(position.side, "")
+    return {
+        "positionIdx": 0,
+        "tradeMode": 0,
+        "riskId": 1,
+        "riskLimitValue": "2000000",
+        "symbol": position.symbol,
+        "side": side,
+        "size": f"{size:.{qe}f}",
+        "entryPrice": bybit_amount(entry),
+        "leverage": bybit_amount(LEVERAGE),
+        "breakEvenPrice": bybit_amount(entry),
+        "positionValue": bybit_amount(size * entry),
+        "positionBalance": bybit_amount(position.margin),
+        "markPrice": bybit_amount(mark),
+        "positionIM": bybit_amount(position.margin),
+        "positionIMByMp": bybit_amount(position.margin),
+        "positionMM": bybit_amount(position.margin / 2),
+        "positionMMByMp": bybit_amount(position.margin / 2),
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "trailingStop": "0",
+        "unrealisedPnl": bybit_amount(unrealised),
+        "curRealisedPnl": bybit_amount(position.last_realized),
+        "cumRealisedPnl": bybit_amount(position.realized),
+        "sessionAvgPrice": "0",
+        "createdTime": str(position.created),
+        "updatedTime": str(position.updated),
+        "tpslMode": "Full",
+        "liqPrice": "",
+        "bustPrice": "",
+        "category": "linear",
+        "positionStatus": "Normal",
+        "adlRankIndicator": 2 if size else 0,
+        "autoAddMargin": 0,
+        "leverageSysUpdatedTime": "",
+        "mmrSysUpdatedTime": "",
+        "seq": seq,
+        "isReduceOnly": False,
+    }
+
+
 Handler = Callable[[dict[str, Any], int, Account], Any]
 
 
@@ -345,6 +426,7 @@ class BybitTradingRest:
             _Route("GET", "/v5/order/realtime", self._realtime),
             _Route("GET", "/v5/order/history", self._history),
             _Route("GET", "/v5/account/wallet-balance", self._wallet),
+            _Route("GET", "/v5/position/list", self._position_list),
         ]
         return [web.route(r.method, r.path, self._wrap(r)) for r in table]
 
@@ -474,10 +556,12 @@ class BybitTradingRest:
     @staticmethod
     def _category(params: dict[str, Any]) -> str:
         category = params.get("category")
-        if category == "spot":
-            return "spot"
-        if category in ("linear", "inverse", "option"):
-            raise BybitApiError(10001, f"The simulator trades category spot only, not {category}.")
+        if category == "spot" or category == "linear":
+            return str(category)
+        if category in ("inverse", "option"):
+            raise BybitApiError(
+                10001, f"The simulator trades categories spot and linear, not {category}."
+            )
         raise BybitApiError(10001, "Illegal category")
 
     def _symbol(self, params: dict[str, Any], *, required: bool = True) -> str | None:
@@ -531,9 +615,17 @@ class BybitTradingRest:
         kind = params.get("orderType")
         if kind not in ("Limit", "Market"):
             raise BybitApiError(170116, "Invalid orderType.")
-        for name in ("triggerPrice", "takeProfit", "stopLoss", "orderFilter", "isLeverage"):
+        for name in (
+            "triggerPrice",
+            "takeProfit",
+            "stopLoss",
+            "orderFilter",
+            "isLeverage",
+            "reduceOnly",
+            "positionIdx",
+        ):
             value = params.get(name)
-            if value not in (None, "", "0", 0, "Order"):
+            if value not in (None, "", "0", 0, False, "Order"):
                 raise BybitApiError(10001, f"The simulator does not support '{name}'.")
         qty = self._amount(params, "qty")
         if qty is None:
@@ -544,7 +636,8 @@ class BybitTradingRest:
             raise BybitApiError(170115, "Invalid timeInForce.")
         if kind == "Limit" and price is None:
             raise BybitApiError(170130, "Data sent for paramter 'price' is not valid.")
-        unit = params.get("marketUnit") or ("quoteCoin" if side == "BUY" else "baseCoin")
+        spot_buy = category == "spot" and side == "BUY"
+        unit = params.get("marketUnit") or ("quoteCoin" if spot_buy else "baseCoin")
         if unit not in ("baseCoin", "quoteCoin"):
             raise BybitApiError(10001, "params error: marketUnit invalid")
         in_quote = kind == "Market" and unit == "quoteCoin"
@@ -573,34 +666,42 @@ class BybitTradingRest:
         try:
             order = self._engine.place(account, req, now)
         except Rejection as exc:
-            raise bybit_rejection(exc) from None
+            raise bybit_rejection(exc, req.category) from None
         return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
 
     def _cancel(self, params: dict[str, Any], now: int, account: Account) -> Any:
-        self._category(params)
+        category = self._category(params)
         symbol = self._symbol(params)
         assert symbol is not None
         order_id, link_id = self._order_id(params), self._link_id(params)
         if order_id is None and not link_id:
             raise BybitApiError(10001, "params error: orderId or orderLinkId is required")
         try:
+            found = self._engine.find(account.api_key, "bybit", symbol, order_id, link_id)
+            if found is not None and found.category != category:
+                raise Rejection("unknown_order")
             order = self._engine.cancel(
                 account, "bybit", symbol, order_id, link_id or None, now=now
             )
         except Rejection as exc:
-            raise bybit_rejection(exc) from None
+            raise bybit_rejection(exc, category) from None
         return {"orderId": str(order.id), "orderLinkId": order.client_order_id}
 
     def _select(self, params: dict[str, Any], account: Account) -> list[SimOrder]:
-        """Orders of the account matching symbol / orderId / orderLinkId, newest first."""
-        self._category(params)
+        """Orders of the account matching category, symbol / orderId / orderLinkId,
+        baseCoin, settleCoin; newest first."""
+        category = self._category(params)
         symbol = self._symbol(params, required=False)
         order_id, link_id = self._order_id(params), self._link_id(params)
         base = params.get("baseCoin")
         settle = params.get("settleCoin")
+        if category == "linear" and not (symbol or base or settle):
+            raise BybitApiError(10001, "params error: symbol, baseCoin or settleCoin is required")
         out = []
         for order in reversed(self._engine.orders_of(account.api_key, "bybit")):
             rules = order.rules
+            if order.category != category:
+                continue
             if symbol is not None and order.symbol != symbol:
                 continue
             if order_id is not None and order.id != order_id:
@@ -640,11 +741,28 @@ class BybitTradingRest:
             orders = [o for o in orders if o.is_open or o in closed]
         else:
             orders = [o for o in orders if not o.is_open][:RECENT_CLOSED]
-        return self._page(params, orders, "spot")
+        return self._page(params, orders, self._category(params))
 
     def _history(self, params: dict[str, Any], now: int, account: Account) -> Any:
         orders = [o for o in self._select(params, account) if not o.is_open]
-        return self._page(params, orders, "spot")
+        return self._page(params, orders, self._category(params))
+
+    def _position_list(self, params: dict[str, Any], now: int, account: Account) -> Any:
+        if self._category(params) != "linear":
+            raise BybitApiError(10001, "params error: positions exist for category linear")
+        symbol = self._symbol(params, required=False)
+        settle = params.get("settleCoin")
+        if not (symbol or settle):
+            raise BybitApiError(10001, "params error: symbol or settleCoin is required")
+        rows = []
+        for position in self._engine.positions(account.api_key):
+            m = self._state.market[position.symbol]
+            if symbol is not None and position.symbol != symbol:
+                continue
+            if settle and m.spec.quote_asset != settle:
+                continue
+            rows.append(position_row(position, m, 0))
+        return {"list": rows, "nextPageCursor": "", "category": "linear"}
 
     def _wallet(self, params: dict[str, Any], now: int, account: Account) -> Any:
         if params.get("accountType") != "UNIFIED":

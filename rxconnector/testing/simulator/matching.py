@@ -31,6 +31,17 @@ credits the received asset minus the fee (:data:`FEE_RATE`, charged in the recei
 asset, as Binance and Bybit spot do); a BUY LIMIT filled below its price gets the
 difference back at once; whatever is left when the order ends is unlocked.
 
+Linear (USDT-margined perpetual, Bybit ``category=linear``) orders trade the same
+book but settle in the quote asset only, one-way mode, fixed :data:`LEVERAGE`: an
+order locks its initial margin (notional / leverage); a fill moves that margin into the
+account's :class:`SimPosition` of the symbol (average entry price; a fill against the
+position realizes ``closed size x (price - entry)`` into the free balance and unlocks
+the closed part's margin; a fill larger than the position flips it), and pays the fee
+in the quote asset. Every change of a linear order also announces the position
+(:class:`PositionEvent`; Bybit sends ``position`` on every order create and cancel).
+Not simulated: liquidation, funding, mark-price margin; a loss or fee larger than the
+free balance takes the free balance to 0 and no further.
+
 Trading rules (:class:`SymbolRules`) are the ones Binance's ``exchangeInfo`` of the
 simulator publishes: price multiple of the tick in ``[tick, 100 x initial price]``,
 quantity multiple of the step in ``[step, 10000 lots]`` (MARKET: at most 1000 lots),
@@ -56,13 +67,16 @@ __all__ = [
     "FEE_RATE",
     "MAX_OPEN_ORDERS",
     "MIN_NOTIONAL",
+    "LEVERAGE",
     "OPEN_STATUSES",
     "Fill",
     "MatchingEngine",
     "OrderEvent",
     "OrderRequest",
+    "PositionEvent",
     "Rejection",
     "SimOrder",
+    "SimPosition",
     "SymbolRules",
 ]
 
@@ -78,11 +92,18 @@ MAX_DECIMALS = 8
 FIRST_TRADE_ID = 900_000_000
 FIRST_ORDER_ID = 7_000_000
 
+#: Leverage of every linear position (what Bybit's ``position`` messages show).
+LEVERAGE = Decimal(10)
+
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
 
 Side = Literal["BUY", "SELL"]
 _ZERO = Decimal(0)
+_E8 = Decimal("1e-8")
+#: Partial closes split the position's cost and margin at this precision; the amounts
+#: moved are what the position keeps track of, so balances stay exactly conserved.
+_SPLIT = Decimal("1e-12")
 
 
 class Rejection(Exception):
@@ -240,7 +261,36 @@ class SimOrder:
     @property
     def fee_asset(self) -> str:
         rules = self.rules
-        return rules.base_asset if self.side == "BUY" else rules.quote_asset
+        linear = self.category == "linear"
+        return rules.base_asset if self.side == "BUY" and not linear else rules.quote_asset
+
+
+@attrs.define(eq=False)
+class SimPosition:
+    """A linear position of one account in one symbol (one-way mode)."""
+
+    api_key: str
+    symbol: str
+    #: signed: positive long, negative short, 0 flat
+    size: Decimal = _ZERO
+    #: what the open size cost (sum of price x quantity; the average entry price basis)
+    cost: Decimal = _ZERO
+    #: initial margin locked for it (quote asset)
+    margin: Decimal = _ZERO
+    realized: Decimal = _ZERO
+    #: realized by the latest fill
+    last_realized: Decimal = _ZERO
+    created: int = 0
+    updated: int = 0
+
+    @property
+    def side(self) -> str:
+        return "BUY" if self.size > 0 else "SELL" if self.size < 0 else ""
+
+    @property
+    def entry_price(self) -> Decimal:
+        """Average entry price (8 decimals), 0 when flat."""
+        return (self.cost / abs(self.size)).quantize(_E8) if self.size else _ZERO
 
 
 @attrs.frozen
@@ -255,6 +305,15 @@ class OrderEvent:
     time: int
     fill: Fill | None = None
     cancel_client_order_id: str = ""
+
+
+@attrs.frozen
+class PositionEvent:
+    """A linear order of the position's account and symbol changed (delivered right
+    after its :class:`OrderEvent`, synchronously: ``position`` is the current state)."""
+
+    position: SimPosition
+    time: int
 
 
 def _ticks(value: Decimal, exp: int) -> Decimal:
@@ -278,6 +337,7 @@ class MatchingEngine:
         self._orders: dict[int, SimOrder] = {}
         self._resting: dict[str, list[SimOrder]] = {s: [] for s in market.symbols}
         self._by_account: dict[str, list[SimOrder]] = {}
+        self._positions: dict[tuple[str, str], SimPosition] = {}
         self._next_order_id = FIRST_ORDER_ID
         self._next_trade_id = FIRST_TRADE_ID
 
@@ -289,6 +349,18 @@ class MatchingEngine:
         if rules is None:
             raise Rejection("unknown_symbol", symbol)
         return rules
+
+    def position(self, api_key: str, symbol: str) -> SimPosition:
+        """The linear position of an account in ``symbol`` (flat if it never traded)."""
+        key = (api_key, symbol)
+        found = self._positions.get(key)
+        if found is None:
+            found = self._positions[key] = SimPosition(api_key, symbol)
+        return found
+
+    def positions(self, api_key: str) -> list[SimPosition]:
+        """Every position of the account that ever traded, by symbol."""
+        return [p for (key, _s), p in sorted(self._positions.items()) if key == api_key]
 
     @property
     def orders(self) -> list[SimOrder]:
@@ -568,21 +640,32 @@ class MatchingEngine:
         qty_steps: int,
     ) -> tuple[str, Decimal]:
         """``(asset, amount)`` to lock while the order lives."""
+        scale = rules.price_exp + rules.qty_exp
+        if req.category == "linear":
+            if req.type == "LIMIT":
+                notional = price_ticks * qty_steps
+            else:
+                notional = self._walk_cost(m, ASK if req.side == "BUY" else BID, qty_steps)
+            return rules.quote_asset, to_decimal(notional, scale) / LEVERAGE
         if req.side == "SELL":
             return rules.base_asset, to_decimal(qty_steps, rules.qty_exp)
-        scale = rules.price_exp + rules.qty_exp
         if req.type == "LIMIT":
             return rules.quote_asset, to_decimal(price_ticks * qty_steps, scale)
         if req.quantity is None:
             return rules.quote_asset, req.quote_quantity or _ZERO
+        return rules.quote_asset, to_decimal(self._walk_cost(m, ASK, qty_steps), scale)
+
+    @staticmethod
+    def _walk_cost(m: SymbolMarket, side: int, qty_steps: int) -> int:
+        """Ticks x steps it costs to take ``qty_steps`` from ``side`` now (or all of it)."""
         cost, left = 0, qty_steps
-        for price, qty in m.book.levels(ASK):
+        for price, qty in m.book.levels(side):
             take = min(left, qty)
             cost += price * take
             left -= take
             if not left:
                 break
-        return rules.quote_asset, to_decimal(cost, scale)
+        return cost
 
     @staticmethod
     def _quote_steps(m: SymbolMarket, order: SimOrder) -> int:
@@ -625,7 +708,10 @@ class MatchingEngine:
         qty = to_decimal(qty_steps, rules.qty_exp)
         quote = price * qty
         base_asset, quote_asset = rules.base_asset, rules.quote_asset
-        if order.side == "BUY":
+        if order.category == "linear":
+            fee = self._settle_linear(account, order, price, qty, now)
+            changed[quote_asset] = None
+        elif order.side == "BUY":
             fee = qty * self.fee_rate
             account.move(quote_asset, locked=-quote)
             account.move(base_asset, free=qty - fee)
@@ -635,14 +721,15 @@ class MatchingEngine:
             account.move(base_asset, locked=-qty)
             account.move(quote_asset, free=quote - fee)
             order.reserve -= qty
-        changed[base_asset] = changed[quote_asset] = None
+        if order.category != "linear":
+            changed[base_asset] = changed[quote_asset] = None
         order.filled_steps += qty_steps
         order.cum_quote += quote
         order.cum_fee += fee
         order.updated = now
         done = order.filled_steps >= order.qty_steps
         order.status = "FILLED" if done else "PARTIALLY_FILLED"
-        if order.side == "BUY" and order.type == "LIMIT":
+        if order.side == "BUY" and order.type == "LIMIT" and order.category != "linear":
             # keep exactly price * remaining locked; a better price is refunded now
             target = order.price * order.remaining
             excess = order.reserve - target
@@ -693,3 +780,53 @@ class MatchingEngine:
 
     def _announce(self, event: OrderEvent) -> None:
         self._accounts.emit(event)
+        order = event.order
+        if order.category == "linear":
+            position = self.position(order.api_key, order.symbol)
+            self._accounts.emit(PositionEvent(position, event.time))
+
+    def _settle_linear(
+        self, account: Account, order: SimOrder, price: Decimal, qty: Decimal, now: int
+    ) -> Decimal:
+        """A linear fill: the order's margin for ``qty`` becomes position margin (or is
+        released where the fill closes the position), PnL is realized, the fee paid.
+        Returns the fee."""
+        asset = order.rules.quote_asset
+        basis = order.price if order.type == "LIMIT" else price
+        order_margin = min(order.reserve, basis * qty / LEVERAGE)
+        account.move(asset, free=order_margin, locked=-order_margin)
+        order.reserve -= order_margin
+        pos = self.position(order.api_key, order.symbol)
+        if not pos.created:
+            pos.created = now
+        signed = qty if order.side == "BUY" else -qty
+        realized = _ZERO
+        opening = qty
+        if pos.size and (pos.size > 0) != (signed > 0):  # against the position
+            held = abs(pos.size)
+            closed = min(qty, held)
+            direction = 1 if pos.size > 0 else -1
+            if closed == held:
+                cost, released = pos.cost, pos.margin
+            else:
+                cost = (pos.cost * closed / held).quantize(_SPLIT)
+                released = (pos.margin * closed / held).quantize(_SPLIT)
+            realized = (price * closed - cost) * direction
+            account.move(asset, free=released, locked=-released)
+            pos.cost -= cost
+            pos.margin -= released
+            pos.size += closed if pos.size < 0 else -closed
+            opening = qty - closed
+        if opening:
+            pos.cost += price * opening
+            pos.size += opening if signed > 0 else -opening
+            margin = min(account.free(asset), price * opening / LEVERAGE)
+            account.move(asset, free=-margin, locked=margin)
+            pos.margin += margin
+        fee = price * qty * self.fee_rate
+        net = realized - fee
+        account.move(asset, free=max(net, -account.free(asset)))
+        pos.realized += realized
+        pos.last_realized = realized
+        pos.updated = now
+        return fee
