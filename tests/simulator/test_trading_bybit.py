@@ -3,6 +3,7 @@ sockets, signed here with our own HMAC code (not the library's)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -132,6 +133,8 @@ class TestOrders:
         )
         assert by_link["list"] == [row]
         assert sim.balance(KEY, "USDT")[1] == D(row["price"]) * D("0.01")
+        logged = [(r.method, r.path, r.status) for r in sim.rest_log]
+        assert ("POST", "/v5/order/create", 200) in logged
 
     async def test_cancel_unlocks_and_the_order_moves_to_history(
         self, sim: ExchangeSimulator, rest: Rest
@@ -456,6 +459,22 @@ class TestPrivateStream:
         sim.set_balance(KEY, "ETH", "7")
         (eth,) = parse_wallet(await private.topic("wallet"), 0.0)
         assert (eth.asset, eth.free) == ("ETH", D(7))
+
+    async def test_idle_connections_are_cut_unless_they_ping(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        sim = ExchangeSimulator(autostart_market=False, bybit_idle_timeout=0.4)
+        async with (
+            sim,
+            session.ws_connect(f"{sim.ws_url}/v5/private") as idle,
+            session.ws_connect(f"{sim.ws_url}/v5/private") as alive,
+        ):
+            pinger = Private(alive, sim)
+            for _ in range(6):
+                await pinger.send({"op": "ping"})
+                await asyncio.sleep(0.1)
+            assert await wait_closed(idle) == 1001
+            assert not alive.closed
 
     async def test_a_dropped_connection_forgets_its_session(
         self, sim: ExchangeSimulator, private: Private

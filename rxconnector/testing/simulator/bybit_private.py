@@ -17,8 +17,11 @@ Protocol (the ``bybit.v5.ws.auth.*``, ``bybit.v5.ws.private.*`` examples):
   unknown topic fails the request (``"error:handler not found,topic:<t>"``) and nothing
   of it is subscribed. ``unsubscribe`` mirrors it.
 * ``{"op":"ping"}`` → ``{"req_id", "op":"pong", "args":[server ms], "conn_id"}``. The
-  server sends no pings of its own (Bybit does not); at most 500 connection attempts
-  per 5 minutes, more than 100 incoming frames per second closes the connection.
+  server sends no pings of its own (Bybit does not); a connection that neither pings nor
+  receives anything for ``bybit_idle_timeout`` seconds (Bybit: 10 minutes, §C1
+  "Heartbeat") is closed 1001, checked every quarter of the timeout; at most 500
+  connection attempts per 5 minutes, more than 100 incoming frames per second closes
+  the connection.
 
 Pushed as ``{"id", "topic", "creationTime", "data": [...]}`` to every authenticated
 connection of the account that subscribed the topic: ``order`` on every change of a
@@ -32,6 +35,7 @@ one on each), with the position of that symbol. The other accepted topics
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import uuid
@@ -42,6 +46,7 @@ import attrs
 import orjson
 from aiohttp import web
 
+from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceChange
 from rxconnector.testing.simulator.bybit_trading import (
     bybit_amount,
@@ -50,7 +55,11 @@ from rxconnector.testing.simulator.bybit_trading import (
     usdt_prices,
     wallet_account,
 )
-from rxconnector.testing.simulator.connection import ConnectionPolicy, SimConnection
+from rxconnector.testing.simulator.connection import (
+    CLOSE_GOING_AWAY,
+    ConnectionPolicy,
+    SimConnection,
+)
 from rxconnector.testing.simulator.market import TickEvents
 from rxconnector.testing.simulator.matching import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.numbers import scaled
@@ -75,6 +84,12 @@ _CATEGORISED: Final = frozenset(
     + [f"position.{c}" for c in ("linear", "inverse", "option")]
 )  # fmt: skip
 _AUTH_PREFIX: Final = "GET/realtime"
+_log = get_logger("rxconnector.testing.simulator")
+
+
+def _report(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("bybit private task failed", task=task.get_name(), exc_info=task.exception())
 
 
 def auth_signature_payload(expires: int) -> str:
@@ -98,6 +113,7 @@ def parse_private_topic(topic: object) -> tuple[str, str | None]:
 class _Session:
     conn: SimConnection
     conn_id: str
+    last_ping: float = 0.0
     account: Account | None = None
     topics: dict[str, None] = attrs.field(factory=dict)
 
@@ -175,14 +191,37 @@ class BybitPrivateServer:
             server_time_ms=state.server_time_ms,
         )
         conn_id = str(uuid.UUID(int=self._conn_ids.getrandbits(128), version=4))
-        self._sessions[conn] = _Session(conn, conn_id)
+        session = _Session(conn, conn_id, state.loop_time())
+        self._sessions[conn] = session
         state.register(conn)
+        watchdog = asyncio.get_running_loop().create_task(
+            self._watch_idle(session), name=f"sim-bybit-private-{conn.id}-idle"
+        )
+        watchdog.add_done_callback(_report)
         try:
             await conn.serve(self._on_text)
         finally:
+            # forget the session before yielding: whoever awaited the close sees it gone
             self._sessions.pop(conn, None)
             state.unregister(conn)
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
         return ws
+
+    async def _watch_idle(self, session: _Session) -> None:
+        """Close the connection after ``bybit_idle_timeout`` s without a ping or data."""
+        conn = session.conn
+        timeout = self._state.config.bybit_idle_timeout
+        loop_time = self._state.loop_time
+        sent, active = conn.frames_sent, loop_time()
+        while not conn.closing:
+            await asyncio.sleep(timeout / 4)
+            now = loop_time()
+            if conn.frames_sent != sent or session.last_ping > active:
+                sent, active = conn.frames_sent, now
+            elif now - active >= timeout:
+                conn.close_now(CLOSE_GOING_AWAY, f"Idle for {timeout:g}s: no ping and no data")
+                return
 
     # -- control ----------------------------------------------------------------------
 
@@ -211,6 +250,7 @@ class BybitPrivateServer:
         op, req_id = message.get("op"), message.get("req_id")
         args = message.get("args")
         if op == "ping":
+            session.last_ping = self._state.loop_time()
             pong: dict[str, Any] = {"req_id": req_id} if req_id is not None else {}
             pong.update(
                 op="pong", args=[str(self._state.server_time_ms())], conn_id=session.conn_id
