@@ -65,6 +65,13 @@ class ExchangeSimulator:
     ``/v5/market/...``; introspection on :attr:`bybit`) on one port, all over the same
     market.
 
+    Accounts (``api_keys``, :meth:`add_api_key`) trade on the same market through one
+    matching engine (:attr:`engine`): Binance ``/api/v3/order...`` and the WebSocket API
+    user data stream ``/ws-api/v3``; Bybit ``/v5/order/...``, ``/v5/account/...``,
+    ``/v5/position/list`` and the private stream ``/v5/private``. :meth:`set_balance`,
+    :meth:`balance`, :meth:`orders` and :meth:`terminate_user_streams` drive and inspect
+    them.
+
     Construct with a :class:`SimulatorConfig` or with its fields as keyword arguments
     (``ExchangeSimulator(seed=7, tick_interval=0.02)``). Start with ``async with`` or
     :meth:`start` / :meth:`stop`.
