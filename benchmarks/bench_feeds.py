@@ -85,14 +85,12 @@ MODES = (
 LABELS = {
     "aiohttp": "(a)  plain aiohttp + orjson (baseline)",
     "aiohttp-raw": "(a') aiohttp bytes + receive() + orjson",
-    "ws-source": "     transport.ws.websocket + orjson",
+    "ws-source": "     transport.ws.websocket (in band) + orjson",
     "hub": "     SubscriptionHub.feed (decode+route)",
     "book-ticker": "(c)  conn.book_ticker (no continuity)",
     "trades-plain": "     parsed trades, no gapless operator",
     "trades": "(b)  conn.trades (full product path)",
 }
-#: What each configuration subscribes to on the loopback server.
-STREAM_OF = {mode: TRADE_STREAM for mode in MODES} | {"book-ticker": BOOK_TICKER_STREAM}
 
 
 # =====================================================================================
@@ -616,8 +614,8 @@ def _protocol() -> Any:
 PIPELINE_MODES = ("decode", "ws-source", "hub", "book-ticker", "trades-plain", "trades")
 PIPELINE_LABELS = {
     "decode": "orjson.loads + receive stamp (the floor)",
-    "ws-source": "+ transport.ws.websocket layers",
-    "hub": "+ hub: route, dispatch, fan-out",
+    "ws-source": "transport.ws.websocket, frames in band",
+    "hub": "hub: frame_sink, route, fan-out",
     "book-ticker": "(c) conn.book_ticker",
     "trades-plain": "parsed trades, no gapless operator",
     "trades": "(b) conn.trades",
@@ -819,40 +817,61 @@ def loopback_server(frames: int) -> Any:
             server.wait()
 
 
-def bench_throughput(frames: int, runs: int, modes: list[str], trace_frames: int) -> list[str]:
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+def bench_throughput(
+    frames: int, runs: int, modes: list[str], trace_frames: int, against: str | None = None
+) -> list[str]:
+    """Loopback-socket runs of each configuration, interleaved, medians.
+
+    ``against``: another checkout's directory; its ``benchmarks/bench_feeds.py`` clients
+    run interleaved with ours (same server), as rows marked ``[other]`` - a before/after
+    comparison under the same machine load.
+    """
+    trees = [("", _self())]
+    if against:
+        trees.append(
+            (" [other]", [sys.executable, str(Path(against) / "benchmarks" / "bench_feeds.py")])
+        )
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     traces: dict[str, float] = {}
     with loopback_server(frames) as port:
         for n in range(runs):
             for mode in modes:
-                result = _child(
-                    _self("--client", mode, "--port", str(port), "--frames", str(frames))
-                )
-                if result["count"] != frames:
-                    raise RuntimeError(f"{mode}: {result['count']} of {frames} delivered")
-                results[mode].append(result)
+                for tag, command in trees:
+                    args = ["--client", mode, "--port", str(port), "--frames", str(frames)]
+                    result = _child([*command, *args])
+                    if result["count"] != frames:
+                        raise RuntimeError(f"{mode}: {result['count']} of {frames} delivered")
+                    results.setdefault((mode, tag), []).append(result)
             print(f"  round {n + 1}/{runs} done", file=sys.stderr, flush=True)
     if trace_frames:
         with loopback_server(trace_frames) as port:
             for mode in modes:
                 args = ["--client", mode, "--port", str(port), "--frames", str(trace_frames)]
                 traces[mode] = _child(_self(*args, "--trace"))["trace_peak_kib"]
-    base = statistics.median(r["rate"] for r in results[modes[0]])
+    base_rows = results[(modes[0], "")]
+    base_rate = statistics.median(r["rate"] for r in base_rows)
+    base_cpu = statistics.median(r["cpu_us"] for r in base_rows)
     lines = [
-        f"{'configuration':44s} {'msgs/s (median)':>16s} {'min..max':>19s} {'vs (a)':>7s} "
-        f"{'CPU us/msg':>10s} {'peak RSS':>9s} {'tracemalloc':>11s}"
+        f"{'configuration':52s} {'msgs/s (median)':>16s} {'min..max':>19s} {'vs (a)':>7s} "
+        f"{'CPU us/msg':>10s} {'CPU vs (a)':>10s} {'peak RSS':>9s} {'tracemalloc':>11s}"
     ]
     for mode in modes:
-        rows = results[mode]
-        rates = [r["rate"] for r in rows]
-        rate = statistics.median(rates)
-        cpu = statistics.median(r["cpu_us"] for r in rows)
-        rss = statistics.median(r["maxrss_kib"] for r in rows) / 1024
-        trace = f"{traces[mode] / 1024:8.2f} MiB" if mode in traces else ""
-        lines.append(
-            f"{LABELS[mode]:44s} {rate:>16,.0f} {min(rates):>9,.0f}..{max(rates):<9,.0f}"
-            f" {rate / base:>6.0%} {cpu:>10.2f} {rss:>5.1f} MiB {trace:>11s}"
-        )
+        for tag, _command in trees:
+            rows = results[(mode, tag)]
+            rates = [r["rate"] for r in rows]
+            rate = statistics.median(rates)
+            cpu = statistics.median(r["cpu_us"] for r in rows)
+            rss = statistics.median(r["maxrss_kib"] for r in rows) / 1024
+            trace = f"{traces[mode] / 1024:8.2f} MiB" if mode in traces and not tag else ""
+            lines.append(
+                f"{LABELS[mode] + tag:52s} {rate:>16,.0f} {min(rates):>9,.0f}..{max(rates):<9,.0f}"
+                f" {rate / base_rate:>6.0%} {cpu:>10.2f} {base_cpu / cpu:>10.0%}"
+                f" {rss:>5.1f} MiB {trace:>11s}"
+            )
+    lines.append(
+        "vs (a): median rate / median rate of (a); CPU vs (a): CPU per message of (a) / this "
+        "one (= the throughput ratio when the client has a core to itself)"
+    )
     return lines
 
 
@@ -943,6 +962,9 @@ def main() -> None:
     parser.add_argument("--only-symbols", action="store_true")
     parser.add_argument("--profile", metavar="MODE", help="cProfile one run of MODE instead")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--against", metavar="DIR", help="also run DIR's clients, interleaved (before/after)"
+    )
     # internal: child processes
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -992,7 +1014,8 @@ def main() -> None:
             f"\n== throughput: {args.frames:,} frames per run, {args.runs} runs per "
             "configuration (interleaved), median; server in its own process"
         )
-        print("\n".join(bench_throughput(args.frames, args.runs, modes, args.trace_frames)))
+        table = bench_throughput(args.frames, args.runs, modes, args.trace_frames, args.against)
+        print("\n".join(table))
     if not args.skip_symbols:
         print(f"\n== (e) {args.symbols:,} symbols x ticker against the ExchangeSimulator")
         print("\n".join(bench_symbols(args.symbols, args.symbol_runs)))
