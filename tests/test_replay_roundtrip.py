@@ -11,7 +11,7 @@ from reactivex import operators as ops
 
 import rxconnector.replay as rxreplay
 from rxconnector.config import Config
-from rxconnector.errors import FeedGapError
+from rxconnector.errors import FeedGapError, RateLimitError
 from rxconnector.models import OrderBook, Ticker, Trade
 from rxconnector.recording import Kind, RecordingReader
 from rxconnector.replay import RecordingConnector
@@ -86,6 +86,32 @@ class TestRoundTrip:
         assert _snapshot_requests(path) >= 2
         # the resync the live book reported is reported again by the replay
         assert _resyncs(replayed.errors) == _resyncs(live.errors) >= 1
+
+    async def test_a_failed_snapshot_and_its_retry_replay_the_same(self, tmp_path: Path) -> None:
+        path = tmp_path / "failed.jsonl.gz"
+        books: list[OrderBook] = []
+        errors: list[Exception] = []
+        async with (
+            ExchangeSimulator(seed=8, symbols=(SYM,), tick_interval=0.02, periodic_ticks=5) as sim,
+            RecordingConnector(_config(sim), path, feeds=["order_book:5"], symbols=[SYM]) as conn,
+        ):
+            sim.fail_rest(status=429, count=1, retry_after=1)  # the book retries, not REST
+            conn.errors.subscribe(errors.append)
+            conn.order_book(SYM, depth=5).subscribe(books.append)
+            await asyncio.sleep(2.0)
+        assert len(books) >= 5, [repr(e) for e in errors]
+        assert any(isinstance(e, RateLimitError) for e in errors)
+        with RecordingReader(path) as reader:
+            assert any(e[0] == Kind.REST_ERROR for e in reader)
+
+        replay = rxreplay.open(path)
+        replayed: list[OrderBook] = []
+        replay_errors: list[Exception] = []
+        replay.errors.subscribe(replay_errors.append)
+        replay.order_book(SYM, depth=5).subscribe(replayed.append)
+        replay.run()
+        assert replayed == books
+        assert [str(e) for e in replay_errors] == [str(e) for e in errors]
 
     async def test_windows_equal_live(self, tmp_path: Path) -> None:
         """buffer_with_time windows: trades are produced mid-window (the simulator is
