@@ -1,34 +1,53 @@
-"""A local exchange for tests: ``ExchangeSimulator`` (Binance Spot and USD-M futures).
+"""A local exchange for tests: ``ExchangeSimulator`` (Binance Spot, USD-M futures, Bybit v5).
 
 Layout (one job per module): ``config`` (settings), ``market`` with ``book``, ``tape``
 and ``klines`` (the venue-agnostic seeded market), ``connection`` (one server-side
 WebSocket with keepalive and limits), ``state`` (what dialects share), ``faults``,
-``weights`` (REST weight limiter), ``accounts``, and the Binance Spot dialect:
-``binance_streams`` (stream names), ``binance_control`` (live-subscription protocol),
-``binance_payloads`` (wire shapes), ``binance_ws`` and ``binance_rest`` (endpoints);
-the USD-M futures dialect ``binance_futures`` reuses them with its own routes, limits
-and payload differences. Other venues (Bybit v5) add their own dialect modules on the
-same market and state.
+``weights`` (REST weight limiter), ``accounts`` (keys, balances, signature checks) and
+``matching`` (the matching engine behind both venues' trading endpoints).
+
+Dialects on top of the one market: Binance Spot — ``binance_streams`` (stream names),
+``binance_control`` (live-subscription protocol), ``binance_payloads`` (wire shapes),
+``binance_ws`` and ``binance_rest`` (endpoints), ``binance_trading`` (signed order
+endpoints) and ``binance_wsapi`` (the WebSocket API user-data stream); USD-M futures —
+``binance_futures`` (its own routes, limits and payload differences); Bybit v5 —
+``bybit_topics``, ``bybit_payloads``, ``bybit_books``, ``bybit_market``, ``bybit_ws``
+(public streams), ``bybit_rest`` (market REST), ``bybit_trading`` and ``bybit_private``
+(signed REST and the private stream).
 """
 
 from __future__ import annotations
 
+from rxconnector.testing.simulator.accounts import BalanceChange
 from rxconnector.testing.simulator.book import BookHistoryError
 from rxconnector.testing.simulator.config import SimulatorConfig, SymbolSpec, symbol_spec
 from rxconnector.testing.simulator.connection import Received, SimConnection
 from rxconnector.testing.simulator.market import Levels, TickEvents
+from rxconnector.testing.simulator.matching import (
+    MatchingEngine,
+    OrderRequest,
+    Rejection,
+    SimOrder,
+    SimPosition,
+)
 from rxconnector.testing.simulator.server import ExchangeSimulator
 from rxconnector.testing.simulator.state import ControlRecord
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
 __all__ = [
+    "BalanceChange",
     "BookHistoryError",
     "ControlRecord",
     "ExchangeSimulator",
     "Levels",
+    "MatchingEngine",
+    "OrderRequest",
     "Received",
+    "Rejection",
     "SimAggTrade",
     "SimConnection",
+    "SimOrder",
+    "SimPosition",
     "SimTrade",
     "SimulatorConfig",
     "SymbolSpec",
