@@ -740,20 +740,29 @@ class ReplayConnector(Connector):
         *,
         scheduler: VirtualTimeScheduler | None = None,
     ) -> None:
-        self._reader = RecordingReader(path)
-        self.header: RecordingHeader = self._reader.header
-        self._source, start_ms = _start_of_feeds(self._reader)
-        start = _to_datetime(start_ms)
-        sched = scheduler if scheduler is not None else HistoricalScheduler(start)
-        if not isinstance(sched, VirtualTimeScheduler):
+        if scheduler is not None and not isinstance(scheduler, VirtualTimeScheduler):
             raise TypeError(
                 "a replay needs a virtual-time scheduler (HistoricalScheduler, "
-                f"TestScheduler...), got {type(sched).__name__}"
+                f"TestScheduler...), got {type(scheduler).__name__}"
             )
-        if sched.now < start:
-            sched.advance_to(start)
-        config = attrs.evolve(self.header.make_config(), clock_sync={"enabled": False})
-        super().__init__(config, scheduler=sched)
+        self._reader = reader = RecordingReader(path)
+        self.header: RecordingHeader = reader.header
+        try:
+            self._source, start_ms = _start_of_feeds(reader)
+            try:
+                config = attrs.evolve(self.header.make_config(), clock_sync={"enabled": False})
+            except (TypeError, ValueError) as exc:
+                raise RecordingError(
+                    reader.path, f"the header's config is unusable: {exc}", 1
+                ) from exc
+            start = _to_datetime(start_ms)
+            sched = scheduler if scheduler is not None else HistoricalScheduler(start)
+            if sched.now < start:
+                sched.advance_to(start)
+            super().__init__(config, scheduler=sched)
+        except BaseException:
+            reader.close()
+            raise
         self._vscheduler = sched
         self._scheduler = sched
         self.hub = ReplayHub(self.venue.protocol, report_error=self._report)

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from reactivex import operators as ops
+from reactivex.scheduler import HistoricalScheduler, ImmediateScheduler
 
 import rxconnector.replay as rxreplay
 from rxconnector.config import Config
-from rxconnector.errors import NotSupportedError, RxConnectorError
+from rxconnector.errors import NotSupportedError, RecordingError, RxConnectorError
 from rxconnector.models import ConnectionEvent, ConnectionState, Ticker, Trade
 from rxconnector.recording import RecordingHeader, RecordingWriter
 from rxconnector.replay import ReplayConnector, _StepClock
@@ -114,6 +116,16 @@ class TestFeedsAndTimes:
         replay.run()
         assert seen == [int(T0 + 150), int(T0 + 900), int(T0 + 1_050), int(T0 + 2_300)]
 
+    def test_a_scheduler_of_your_own(self, trades_file: Path) -> None:
+        scheduler = HistoricalScheduler()  # starts at 1970: moved to the recording
+        replay = rxreplay.open(trades_file, scheduler=scheduler)
+        assert replay.scheduler is scheduler
+        assert scheduler.now == EPOCH + timedelta(milliseconds=T0 + 100)
+        replay.run()
+        assert scheduler.now >= EPOCH + timedelta(milliseconds=T0 + 3_400)
+        with pytest.raises(TypeError, match="virtual-time scheduler"):
+            rxreplay.open(trades_file, scheduler=ImmediateScheduler())  # type: ignore[arg-type]
+
     def test_subscribers_may_pass_any_scheduler(self, trades_file: Path) -> None:
         replay = rxreplay.open(trades_file)
         tickers: list[Ticker] = []
@@ -149,6 +161,14 @@ class TestLifecycle:
         assert len(late) == 1
         assert isinstance(late[0], RxConnectorError)
         assert "replay is over" in str(late[0])
+
+    def test_a_header_with_an_unusable_config(self, tmp_path: Path) -> None:
+        path = tmp_path / "bad.gz"
+        header = RecordingHeader.for_config(Config.binance(), ["ticker"], ["BTCUSDT"], T0)
+        broken = attrs.evolve(header, config={**header.config, "exchange": "kraken"})
+        RecordingWriter(path, broken).close(T0)
+        with pytest.raises(RecordingError, match="config is unusable"):
+            rxreplay.open(path)
 
     def test_account_feeds_are_not_recorded(self, trades_file: Path) -> None:
         replay = rxreplay.open(trades_file)
