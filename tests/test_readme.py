@@ -34,3 +34,16 @@ def test_readme_example_runs(index: int) -> None:
     code = _blocks()[index]
     namespace: dict[str, object] = {"__name__": f"readme_example_{index}"}
     exec(compile(code, f"README.rst[example {index}]", "exec"), namespace)
+    # An example written as pytest tests: run what it defines, so it cannot rot.
+    ran = 0
+    for name, obj in list(namespace.items()):
+        if name.startswith("Test") and isinstance(obj, type):
+            instance = obj()
+            for attr in dir(instance):
+                if attr.startswith("test_"):
+                    getattr(instance, attr)()
+                    ran += 1
+        elif name.startswith("test_") and callable(obj):
+            obj()
+            ran += 1
+    assert ran > 0 or "def test_" not in code
