@@ -655,15 +655,19 @@ async def _replay(args: argparse.Namespace) -> int:
         count += 1
         stdout.write(describe(model) + "\n")
 
-    for feed in chosen:
-        for symbol in symbols:
-            feed.open(replay, symbol).subscribe(
-                show, lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}")
-            )
-    replay.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
-    speed = None if args.as_fast_as_possible else args.speed
-    stats = await replay.play(speed=speed)
-    stdout.flush()
+    def problem(error: Exception) -> None:
+        _out(sys.stderr, f"! {type(error).__name__}: {error}")
+
+    try:
+        for feed in chosen:
+            for symbol in symbols:
+                feed.open(replay, symbol).subscribe(show, problem)
+        replay.errors.subscribe(problem)
+        speed = None if args.as_fast_as_possible else args.speed
+        stats = await replay.play(speed=speed)
+    finally:
+        replay.close()
+        stdout.flush()
     when = datetime.fromtimestamp(header.started_at / 1000, tz=UTC).isoformat(timespec="seconds")
     _out(
         sys.stderr,

@@ -850,7 +850,8 @@ class ReplayConnector(Connector):
 
         ``speed=None`` goes as fast as possible (yielding every few thousand frames so
         the loop stays responsive); ``speed=2.0`` paces the replay at twice the
-        recorded pace, ``1.0`` in real time.
+        recorded pace, ``1.0`` in real time. Cancelling it ends the replay: every feed
+        completes and the file is closed.
         """
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
@@ -860,16 +861,20 @@ class ReplayConnector(Connector):
         origin = self._start_ms
         step = self._step
         started = time.perf_counter()
-        for count, entry in enumerate(self._source, 1):
-            if speed is not None:
-                ahead = (entry[1] - origin) / 1000.0 / speed - (loop.time() - wall_start)
-                if ahead > 0.002:
-                    await asyncio.sleep(ahead)
-            step(entry)
-            if count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-            if self._stopped:
-                break
+        try:
+            for count, entry in enumerate(self._source, 1):
+                if speed is not None:
+                    ahead = (entry[1] - origin) / 1000.0 / speed - (loop.time() - wall_start)
+                    if ahead > 0.002:
+                        await asyncio.sleep(ahead)
+                step(entry)
+                if count % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                if self._stopped:
+                    break
+        except BaseException:
+            self.close()
+            raise
         self._wall += time.perf_counter() - started
         return self._end()
 

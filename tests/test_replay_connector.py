@@ -240,6 +240,17 @@ class TestPacing:
         elapsed = time.perf_counter() - started
         assert 0.2 <= elapsed < 1.0
 
+    async def test_cancelling_play_ends_the_replay(self, trades_file: Path) -> None:
+        replay = rxreplay.open(trades_file)
+        done: list[bool] = []
+        replay.trades("BTCUSDT").subscribe(on_completed=lambda: done.append(True))
+        task = asyncio.get_running_loop().create_task(replay.play(speed=1.0))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert done == [True]
+
     async def test_speed_must_be_positive(self, trades_file: Path) -> None:
         with pytest.raises(ValueError, match="speed"):
             await rxreplay.open(trades_file).play(speed=0)
