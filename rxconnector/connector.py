@@ -375,6 +375,7 @@ class Connector:
                 snapshot_limit=limit,
                 window=self.venue.book_window(depth),
                 gate=self._snapshot_gate,
+                request_resubscribe=lambda: self._hub_for(spec.topic).resubscribe(spec.topic),
                 scheduler=self.scheduler,
                 report=self._report,
             )

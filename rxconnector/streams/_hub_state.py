@@ -81,15 +81,24 @@ class PendingRequest:
 
 
 class Request:
-    __slots__ = ("request_id", "subscribe", "timer", "topics")
+    """A request sent and not answered yet. ``renewing`` (UNSUBSCRIBE only) names the
+    topics taken off to be subscribed again (:meth:`SubscriptionHub.resubscribe`)."""
+
+    __slots__ = ("renewing", "request_id", "subscribe", "timer", "topics")
 
     def __init__(
-        self, request_id: int, subscribe: bool, topics: tuple[str, ...], timer: abc.DisposableBase
+        self,
+        request_id: int,
+        subscribe: bool,
+        topics: tuple[str, ...],
+        timer: abc.DisposableBase,
+        renewing: tuple[str, ...] = (),
     ) -> None:
         self.request_id = request_id
         self.subscribe = subscribe
         self.topics = topics
         self.timer = timer
+        self.renewing = renewing
 
 
 class TopicState:
@@ -137,6 +146,7 @@ class Shard:
     by a primary connection (and a replacement while rotating)."""
 
     __slots__ = (
+        "deferred_renewals",
         "endpoint",
         "idle_timer",
         "overlap_timer",
@@ -156,6 +166,8 @@ class Shard:
         self.idle_timer: abc.DisposableBase | None = None
         self.overlap_timer: abc.DisposableBase | None = None
         self.unseen = 0
+        #: topics asked to be resubscribed during a rotation: renewed once it ends
+        self.deferred_renewals: dict[str, None] = {}
 
 
 class Conn:
@@ -171,6 +183,7 @@ class Conn:
         "inflight",
         "lifetime_timer",
         "link",
+        "renew",
         "retry_batches",
         "retrying",
         "shard",
@@ -188,6 +201,8 @@ class Conn:
         self.subscription: abc.DisposableBase | None = None
         self.link: ControlSender | None = None
         self.wanted: dict[str, None] = {}  # requested on this socket (ordered set)
+        #: requested topics to take off and subscribe again on this socket (ordered set)
+        self.renew: dict[str, None] = {}
         self.acked: set[str] = set()
         self.inflight: dict[int, Request] = {}
         self.retry_batches: deque[list[str]] = deque()
@@ -228,6 +243,7 @@ class Conn:
         """Forget everything about the socket that is gone."""
         self.link = None
         self.wanted.clear()
+        self.renew.clear()
         self.acked.clear()
         for request in self.inflight.values():
             request.timer.dispose()
@@ -243,6 +259,9 @@ class Conn:
         if self.retry_batches:
             return True
         desired, wanted, retrying = self.shard.topics, self.wanted, self.retrying
+        for name in self.renew:
+            if name in wanted:
+                return True
         for name in wanted:
             if name not in desired:
                 return True

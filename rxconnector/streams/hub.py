@@ -24,6 +24,11 @@ base URL. ``hub.feed(topic)`` is a cold Observable of
   subscribed again in legal batches; its subscribers see no error, only a
   :class:`~rxconnector.streams.messages.StreamRestart` marker before the first message
   of the new connection.
+* **Resubscribing one topic** (:meth:`SubscriptionHub.resubscribe`): UNSUBSCRIBE then
+  SUBSCRIBE on the topic's socket, through the same paced, batched requests; repeated
+  calls coalesce. Venues that send a snapshot on subscribe (Bybit) thereby send a fresh
+  one; observers stay attached and get a :class:`StreamRestart` marker right before the
+  first message of the new subscription (what the venue sent in between is lost).
 * **Make-before-break rotation** on ``serverShutdown`` and after
   ``ConnectionConfig.connection_lifetime``: a replacement connection subscribes the same
   topics while the old one keeps delivering; both deliver during the overlap and
@@ -236,6 +241,50 @@ class SubscriptionHub:
             return Disposable(dispose)
 
         return Observable(subscribe)
+
+    def resubscribe(self, topic: str) -> None:
+        """Take ``topic`` off its connection and subscribe it again, keeping its observers.
+
+        For a venue that answers a subscription with a snapshot (Bybit order books, linear
+        tickers), this is how a consumer that lost track - an order book that saw a gap -
+        gets a fresh snapshot without disturbing anything else on the connection. The
+        UNSUBSCRIBE and the SUBSCRIBE are ordinary requests: paced by the connection's
+        message limiter, batched with whatever else is pending. Observers see no error,
+        only a :class:`StreamRestart` marker (reason ``"resubscribed ..."``) right before
+        the first message of the new subscription.
+
+        Calls coalesce: nothing more is sent while a renewal of ``topic`` is pending, while
+        its SUBSCRIBE is being sent or answered (a snapshot is on its way anyway), or while
+        its socket reconnects (the reconnect resubscribes it). During a rotation the
+        renewal waits until the replacement has taken over. An unknown topic, one without
+        subscribers, or a closed hub: nothing happens.
+
+        .. marble::
+            :alt: resubscribe(t) while the feed runs
+
+            exchange: --a--b--(unsub,sub)--S--c--|   S: the venue's snapshot on subscribe
+            [ hub.resubscribe(t) at the first b ]
+            feed:     --a--b--------------(RS)-c--|   R: StreamRestart(t, "resubscribed ...")
+        """
+        state = self._topics.get(topic)
+        if state is None or self._closed:
+            return
+        shard = state.shard
+        if shard.replacement is not None:
+            shard.deferred_renewals[topic] = None
+            return
+        conn = shard.primary
+        if (
+            conn is None
+            or conn.disposed
+            or conn.link is None
+            or topic not in conn.wanted
+            or topic in conn.renew
+            or any(r.subscribe and topic in r.topics for r in conn.inflight.values())
+        ):
+            return
+        conn.renew[topic] = None
+        self._touch(shard)
 
     async def close(self) -> None:
         """Complete every feed, close every socket, wait for every task. Idempotent."""
@@ -496,14 +545,18 @@ class SubscriptionHub:
         """Unsubscribes first (they free room on the server before new streams arrive),
         then split-off retries, then new topics. State changes only once the frame
         is built, so a failure leaves everything as it was."""
-        desired, wanted = conn.shard.topics, conn.wanted
+        desired, wanted, renew = conn.shard.topics, conn.wanted, conn.renew
         limit = self._protocol.max_topics_per_request
-        stale = [name for name in wanted if name not in desired]
+        stale = [name for name in wanted if name not in desired or name in renew]
         if stale:
+            # A renewed topic goes off here and, still desired, is subscribed again
+            # below, by the next request the limiter allows.
             batch = take_batch(stale, limit)
-            text = self._register(conn, False, batch)
+            renewing = tuple(name for name in batch if name in renew and name in desired)
+            text = self._register(conn, False, batch, renewing)
             for name in batch:
                 del wanted[name]
+                renew.pop(name, None)
                 conn.acked.discard(name)
             return text
         while conn.retry_batches:
@@ -528,7 +581,9 @@ class SubscriptionHub:
         wanted.update(dict.fromkeys(batch))
         return text
 
-    def _register(self, conn: Conn, subscribe: bool, batch: list[str]) -> str:
+    def _register(
+        self, conn: Conn, subscribe: bool, batch: list[str], renewing: tuple[str, ...] = ()
+    ) -> str:
         request_id = next(self._request_ids)
         protocol = self._protocol
         build = protocol.subscribe_message if subscribe else protocol.unsubscribe_message
@@ -538,7 +593,7 @@ class SubscriptionHub:
             self._ack_timed_out(conn, request_id)
 
         timer = self._sched.schedule_relative(self._ack_timeout, timed_out)
-        conn.inflight[request_id] = Request(request_id, subscribe, tuple(batch), timer)
+        conn.inflight[request_id] = Request(request_id, subscribe, tuple(batch), timer, renewing)
         return text
 
     def _take_request(self, conn: Conn, request_id: Any) -> Request | None:
@@ -558,6 +613,7 @@ class SubscriptionHub:
         request = conn.inflight.pop(request_id, None)
         if request is None:
             return
+        self._renewed(conn, request)
         method = "SUBSCRIBE" if request.subscribe else "UNSUBSCRIBE"
         self._report_error(
             RequestTimeoutError(
@@ -721,6 +777,24 @@ class SubscriptionHub:
             topic.catching_up = topic.overlap and topic.last_key is not None
             topic.overlap = topic.new_seen = False
             topic.refresh()
+        deferred = list(shard.deferred_renewals)
+        shard.deferred_renewals.clear()
+        for name in deferred:
+            self.resubscribe(name)
+
+    def _renewed(self, conn: Conn, request: Request) -> None:
+        """An UNSUBSCRIBE of a renewal was answered (or timed out): on this socket, the
+        next message of each renewed topic belongs to the new subscription, so it gets
+        a :class:`StreamRestart` marker first (what was sent in between is lost)."""
+        for name in request.renewing:
+            topic = self._topics.get(name)
+            if topic is None or topic.conn is not conn:
+                continue
+            topic.restart = f"resubscribed on {conn.id}"
+            # The new subscription restarts the topic's keys (a snapshot repeats the
+            # last key): nothing after this point is a duplicate to drop.
+            topic.catching_up = False
+            topic.refresh()
 
     def _key(self, topic: TopicState, payload: Any) -> int | None:
         sequence_of = self._sequence_of
@@ -856,6 +930,7 @@ class SubscriptionHub:
         request = self._take_request(conn, control.request_id)
         if request is None:
             return
+        self._renewed(conn, request)
         if request.subscribe:
             wanted = conn.wanted
             conn.acked.update(name for name in request.topics if name in wanted)
@@ -875,6 +950,7 @@ class SubscriptionHub:
             return
         message = control.message or "rejected"
         if not request.subscribe:
+            self._renewed(conn, request)
             self._report_error(
                 SubscriptionError(
                     request.topics[0],
@@ -894,6 +970,7 @@ class SubscriptionHub:
             conn.acked.update(n for n in request.topics if n not in named and n in conn.wanted)
         for name in failed:
             conn.wanted.pop(name, None)
+            conn.renew.pop(name, None)
         shard = conn.shard
         live = [name for name in failed if name in shard.topics]
         if len(live) == 1 or (named and live):

@@ -59,10 +59,13 @@ __all__ = [
     "Outcome",
     "Refetch",
     "Resync",
+    "RESUBSCRIBE_RETRY_MAX",
+    "SEQUENCED_AFTER",
     "SnapshotGate",
     "Step",
     "maintain_order_book",
     "make_sync",
+    "resubscribe_retry_delay",
     "snapshot_limit_for",
     "snapshot_retry_delay",
 ]
@@ -139,6 +142,11 @@ BINANCE_USDM_SNAPSHOT_LIMITS = (100, 500, 1000)
 BYBIT_FULL_SNAPSHOT_LIMIT = 10_000
 #: Snapshot levels asked for per level shown (see :func:`snapshot_limit_for`).
 SNAPSHOT_HEADROOM = 10
+#: Consecutive ``u`` + 1 deltas after which a Bybit ``orderbook.{depth}`` topic counts as
+#: sequenced (:class:`BybitDepthSync`). At the 20 ms push rate of ``orderbook.50`` that
+#: is under half a second of a busy book; a stream that numbers ``u`` any other way
+#: would have to step by exactly 1 twenty times running to be mistaken for sequenced.
+SEQUENCED_AFTER = 20
 
 
 def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
@@ -176,6 +184,23 @@ def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
 def snapshot_retry_delay(attempt: int) -> float:
     """Seconds before snapshot attempt ``attempt + 1``: 0.5, 1, 2, 4 ... capped at 30."""
     return float(min(0.5 * 2.0 ** (attempt - 1), 30.0))
+
+
+#: Longest wait (s) between two resubscribe requests of a book that gets no snapshot.
+RESUBSCRIBE_RETRY_MAX = 120.0
+
+
+def resubscribe_retry_delay(attempt: int) -> float:
+    """Seconds a WebSocket-snapshot book waits for its snapshot before asking again,
+    after ``attempt`` requests: 30, 60, 120, 120 ...
+
+    A resubscribe normally brings the snapshot within a round trip; this is the last
+    resort for one that never came (an unanswered request, a lost snapshot), long
+    enough not to pile requests onto a slow connection (the hub's answer timeout is
+    10 s) and harmless when repeated (the hub coalesces, and does nothing while the
+    socket is reconnecting).
+    """
+    return float(min(30.0 * 2.0 ** (attempt - 1), RESUBSCRIBE_RETRY_MAX))
 
 
 # =====================================================================================
@@ -499,65 +524,117 @@ class BybitDepthSync(BookSync):
     above the last one, is stale and ignored. ``window`` (the stream's depth, e.g. 50)
     trims levels that left the window so they cannot come back as stale data.
 
-    What cannot be detected: Bybit documents no continuity rule for ``u`` on these
-    streams, so a lost or reordered delta in the middle of a session goes unnoticed until
-    the next snapshot (Bybit re-sends one when it has a problem) or a crossed book.
+    **Lost deltas: an adaptive continuity check.** Bybit documents strict ``u`` + 1
+    continuity only for ``orderbook.full``; for these streams it documents none. Yet a
+    lost delta leaves wrong levels that nothing else reveals (they stay until they leave
+    the window; a crossed book is only the luckiest case), and the simulator - and Bybit,
+    as far as observed - numbers each message of a topic ``u`` + 1. Trusting that blindly
+    would turn every jump into a resync, forever, on a venue (or a future Bybit) that
+    numbers differently; ignoring it shows wrong books. So the rule is *learned* per
+    topic: once ``sequenced_after`` consecutive deltas have each had ``u == previous + 1``
+    (the first one counted against the snapshot's ``u``) the topic is known to be
+    sequenced, and from then on a jump (``u > previous + 1``) is a gap: the book is
+    dropped (:class:`Resync`, reported as ``FeedGapError``) until the next snapshot,
+    which the operator asks for with ``request_resubscribe``. A jump while still learning
+    only restarts the count, so a venue that does not sequence ``u`` never resyncs on
+    continuity alone. The price is a blind spot: a delta lost before the rule is learned
+    (the first ``sequenced_after`` deltas of a subscription) goes unnoticed, as before.
+
+    What is learned is kept for the life of the machine (across snapshots and resyncs:
+    it describes the topic, not one session), with one exception that keeps a
+    misjudgement from looping: a jump at the first delta after a snapshot still resyncs,
+    but also forgets the rule (a venue might number snapshots differently from deltas;
+    then every resubscribe would meet the same jump again). Learning starts over.
     """
 
     uses_rest: ClassVar[bool] = False
-    __slots__ = ("_sequence", "window")
+    __slots__ = ("_fresh", "_run", "_sequence", "sequenced", "sequenced_after", "window")
 
     def __init__(
         self,
         depth: int,
         *,
         window: int | None = None,
+        sequenced_after: int = SEQUENCED_AFTER,
         snapshot_limit: int | None = None,
         max_buffer: int = 10_000,
     ) -> None:
         super().__init__(depth, snapshot_limit=snapshot_limit, max_buffer=max_buffer)
         if window is not None and window < depth:
             raise ValueError(f"window {window} is smaller than depth {depth}")
+        if sequenced_after < 1:
+            raise ValueError(f"sequenced_after must be >= 1, got {sequenced_after}")
         self.window = window
+        self.sequenced_after = sequenced_after
+        #: True once ``u`` is known to grow by exactly 1 per message on this topic.
+        self.sequenced = False
         self._sequence: int | None = None
+        self._run = 0  # consecutive u + 1 steps while learning
+        self._fresh = False  # the next delta is the first after a snapshot
 
     def on_update(self, update: DepthUpdate) -> Outcome:
         book = self.book
         sequence = update.sequence
+        final = update.final_update_id
         older = sequence is not None and self._sequence is not None and sequence < self._sequence
         if update.is_snapshot:
-            if older and self.live and update.final_update_id != 1:
+            if older and self.live and final != 1:
                 return IGNORED  # a replayed old snapshot would roll the book back
             book.load_snapshot(update.bids, update.asks)
             self.live = True
             self.symbol = update.symbol
+            self._fresh = True
         elif not self.live:
             return IGNORED
         else:
-            if older or update.final_update_id <= self.update_id:
+            previous = self.update_id
+            if older or final <= previous:
                 return IGNORED
+            if final == previous + 1:
+                if not self.sequenced:
+                    self._run += 1
+                    self.sequenced = self._run >= self.sequenced_after
+            elif self.sequenced:
+                return self._gap(final, previous)
+            else:
+                self._run = 0
+            self._fresh = False
             book.apply(update.bids, update.asks)
-        self.update_id = update.final_update_id
-        if update.sequence is not None:
-            self._sequence = update.sequence
+        self.update_id = final
+        if sequence is not None:
+            self._sequence = sequence
         self._last = update
         if self.window is not None:
             book.trim(self.window)
         return self._check()
 
+    def _gap(self, final: int, previous: int) -> Outcome:
+        reason = (
+            f"gap: u={final} after u={previous} ({final - previous - 1} message(s) lost; "
+            "this topic's u grows by 1 per message); waiting for the next snapshot"
+        )
+        if self._fresh:  # see the class docstring: never loop on a snapshot's numbering
+            self.sequenced = False
+            reason += "; u + 1 after a snapshot is no longer assumed"
+        return self.fail(reason)
+
     def _check(self) -> Outcome:
         # Bybit's window always holds the true top: no snapshot coverage to run out of.
         book = self.book
         if book.is_crossed:
+            bid = book.best_bid
+            ask = book.best_ask
             return self.fail(
-                f"crossed book at u={self.update_id}: best bid {book.best_bid} >= "
-                f"best ask {book.best_ask}; waiting for the next snapshot"
+                f"crossed book at u={self.update_id}: best bid {bid[0] if bid else None} "
+                f">= best ask {ask[0] if ask else None}; waiting for the next snapshot"
             )
         return APPLIED
 
     def _drop(self) -> None:
         super()._drop()
         self._sequence = None
+        self._run = 0
+        self._fresh = False
 
 
 class BybitFullSync(BookSync):
@@ -803,6 +880,7 @@ def maintain_order_book(
     gate: SnapshotGate | None = None,
     retry_delay: Callable[[int], float] = snapshot_retry_delay,
     request_resubscribe: Callable[[], None] | None = None,
+    resubscribe_retry: Callable[[int], float] = resubscribe_retry_delay,
     max_buffer: int = 10_000,
     scheduler: abc.SchedulerBase | None = None,
     report: Callable[[Exception], None] | None = None,
@@ -830,7 +908,13 @@ def maintain_order_book(
       malformed event) is reported as ``FeedGapError(topic, "order book resync: ...")``
       through ``report``; the book then resyncs by itself (REST rules fetch a new
       snapshot; Bybit ``orderbook.{depth}`` waits for the next WebSocket snapshot and
-      calls ``request_resubscribe`` if given, to make one come).
+      calls ``request_resubscribe`` if given, to make one come - except after a
+      ``StreamRestart``: the stream was just subscribed again and its snapshot follows).
+    * Bybit ``orderbook.{depth}`` with ``request_resubscribe``: a book that waits for a
+      WebSocket snapshot (since subscribing, or since a resync) and gets none within
+      ``resubscribe_retry(n)`` seconds asks again, ``n`` counting the requests since the
+      book was last consistent - so a lost snapshot or an unanswered request cannot
+      leave the feed silent for good.
     * REST rules fetch the snapshot once the first event is buffered (PROTOCOL.md §A1.5
       step 3 comes after step 2). A failed or unusable snapshot is reported (failures
       only) and fetched again after ``retry_delay(attempt)`` seconds on the scheduler
@@ -854,7 +938,9 @@ def maintain_order_book(
         retry_delay: Seconds to wait before the next snapshot after ``attempt``
             consecutive failed or unusable ones.
         request_resubscribe: Called when a Bybit depth book was dropped and only a new
-            WebSocket snapshot can restore it.
+            WebSocket snapshot can restore it (e.g. ``hub.resubscribe(topic)``).
+        resubscribe_retry: Seconds to wait for that snapshot before asking again, after
+            ``n`` requests (at least 1); default :func:`resubscribe_retry_delay`.
         max_buffer: Events kept while waiting for a snapshot before buffering restarts.
         scheduler: Times the retries; default: the subscribe-time scheduler, then the
             running loop's.
@@ -877,11 +963,16 @@ def maintain_order_book(
         source = SingleAssignmentDisposable()
         request = SerialDisposable()
         timer = SerialDisposable()
+        watchdog = SerialDisposable()
         fetching = False
         cooling = False
         stopped = False
         attempts = 0
         name = topic
+        # WebSocket-snapshot book (Bybit depth): waiting for a snapshot, requests made
+        renews = not rule.uses_rest and request_resubscribe is not None
+        waiting = False
+        renewals = 0
 
         def feed_name() -> str:
             if name is not None:
@@ -897,22 +988,59 @@ def maintain_order_book(
             except Exception:
                 _log.exception("order book report callback raised")
 
-        def handle(outcome: Outcome) -> None:
+        def handle(outcome: Outcome, restarted: bool = False) -> None:
             nonlocal attempts
             if outcome is APPLIED:
+                if waiting:
+                    settled()
                 observer.on_next(sync.view())
             elif isinstance(outcome, Resync):
                 tell(FeedGapError(feed_name(), f"order book resync: {outcome.reason}"))
-                if not rule.uses_rest and request_resubscribe is not None:
-                    try:
-                        request_resubscribe()
-                    except Exception:
-                        _log.exception("request_resubscribe raised")
+                if renews:
+                    if not restarted:
+                        resubscribe()
+                    wait_for_snapshot()
             elif isinstance(outcome, Refetch):
                 attempts += 1
                 _log.info("order book snapshot unusable", topic=feed_name(), reason=outcome.reason)
                 cool_down(retry_delay(attempts))
             maybe_fetch()
+
+        def resubscribe() -> None:
+            nonlocal renewals
+            assert request_resubscribe is not None
+            renewals += 1
+            try:
+                request_resubscribe()
+            except Exception:
+                _log.exception("request_resubscribe raised", topic=feed_name())
+
+        def wait_for_snapshot() -> None:
+            """(Re)start the wait for a WebSocket snapshot; ask again when it runs out."""
+            nonlocal waiting
+            waiting = True
+
+            def expired(_: abc.SchedulerBase, __: Any = None) -> None:
+                if stopped or sync.live:
+                    return
+                _log.info(
+                    "order book got no snapshot; resubscribing again",
+                    topic=feed_name(),
+                    requests=renewals,
+                )
+                resubscribe()
+                wait_for_snapshot()
+
+            clock = resolve_scheduler(scheduler, scheduler_)
+            delay = max(resubscribe_retry(max(renewals, 1)), 0.0)
+            watchdog.disposable = clock.schedule_relative(delay, expired)
+
+        def settled() -> None:
+            """The book is consistent again: stop waiting for a snapshot."""
+            nonlocal waiting, renewals
+            waiting = False
+            renewals = 0
+            watchdog.disposable = Disposable()
 
         def maybe_fetch() -> None:
             if not fetching and not cooling and not stopped and sync.wants_snapshot:
@@ -986,23 +1114,27 @@ def maintain_order_book(
             )
 
         def on_next(item: DepthUpdate | StreamRestart) -> None:
+            restarted = False
             try:
                 if isinstance(item, StreamRestart):
+                    restarted = True
                     outcome = sync.restart(item.reason)
                 else:
                     outcome = sync.on_update(item)
             except Exception as exc:  # a malformed event: drop the book, do not die
+                restarted = False
                 outcome = sync.fail(f"could not apply an event: {exc!r}")
-            if outcome is APPLIED:
+            if outcome is APPLIED and not waiting:
                 observer.on_next(sync.view())
             elif outcome is not IGNORED or sync.wants_snapshot:
-                handle(outcome)
+                handle(outcome, restarted)
 
         def stop() -> None:
             nonlocal stopped
             stopped = True
             request.dispose()
             timer.dispose()
+            watchdog.dispose()
 
         def on_error(error: Exception) -> None:
             stop()
@@ -1012,6 +1144,8 @@ def maintain_order_book(
             stop()
             observer.on_completed()
 
+        if renews:
+            wait_for_snapshot()  # for the snapshot the subscription brings
         source.disposable = diffs.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
         return CompositeDisposable(source, Disposable(stop))
 
