@@ -577,7 +577,7 @@ class BybitDepthSync(BookSync):
         sequence = update.sequence
         final = update.final_update_id
         older = sequence is not None and self._sequence is not None and sequence < self._sequence
-        if update.is_snapshot:
+        if update.is_snapshot or final == 1:  # u == 1: a restart snapshot (§C1)
             if older and self.live and final != 1:
                 return IGNORED  # a replayed old snapshot would roll the book back
             book.load_snapshot(update.bids, update.asks)

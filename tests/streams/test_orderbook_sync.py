@@ -270,6 +270,12 @@ class TestBybitDepth:
         assert sync.view().bids == (lv(8, 1),) and sync.view().update_id == 1
         assert sync.on_update(upd(2, 2, (lv(8, 2),), seq=2)) is APPLIED
 
+    def test_u_one_overwrites_even_if_not_marked_as_snapshot(self) -> None:
+        sync = BybitDepthSync(2)
+        sync.on_update(upd(500, 500, BIDS, ASKS, seq=60, snapshot=True))
+        assert sync.on_update(upd(1, 1, (lv(8, 1),), (lv(13, 1),), seq=70)) is APPLIED
+        assert sync.view().bids == (lv(8, 1),) and sync.view().asks == (lv(13, 1),)
+
     def test_window_trims_levels_that_left_it(self) -> None:
         sync = BybitDepthSync(1, window=2)
         sync.on_update(upd(1, 1, BIDS, ASKS, snapshot=True))
@@ -368,7 +374,7 @@ class Truth:
 def histories(draw: st.DrawFn, holes: bool) -> tuple[Truth, list[DepthUpdate]]:
     truth = Truth(draw(initial_side), draw(initial_side))
     events: list[DepthUpdate] = []
-    ident = draw(st.integers(1, 5))
+    ident = draw(st.integers(2, 6))  # u == 1 means a restart snapshot on Bybit
     previous_final = ident - 1
     for _ in range(draw(st.integers(1, 14))):
         merged: dict[tuple[bool, Decimal], Decimal] = {}
