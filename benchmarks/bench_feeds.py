@@ -671,7 +671,14 @@ def sim_main(symbols: int) -> None:
                 if not line:
                     return
                 rates = sim.max_message_rates()
+                methods = [
+                    record.message.get("method")
+                    for record in sim.control_log
+                    if isinstance(record.message, dict)
+                ]
                 report = {
+                    "subscribe_requests": methods.count("SUBSCRIBE"),
+                    "unsubscribe_requests": methods.count("UNSUBSCRIBE"),
                     "open_connections": len(sim.connections),
                     "connections_total": sim.connection_count_total,
                     "active_streams": len(sim.active_streams()),
@@ -932,6 +939,8 @@ def bench_symbols(count: int, runs: int) -> list[str]:
         f"all unsubscribed (acked) after         {med('unsubscribe_s') * 1000:8.1f} ms",
         f"WebSocket connections used             {conns} (simulator's count)",
         f"max frames/s any connection sent       {worst} (limit 5; simulator's record)",
+        f"SUBSCRIBE / UNSUBSCRIBE requests       {reports[0]['subscribe_requests']} / "
+        f"{reports[0]['unsubscribe_requests']} (first run)",
         f"RSS growth for the {count} feeds        {med('rss_growth_kib') / 1024:8.1f} MiB",
         f"tracemalloc (separate run): now {rows[-1]['trace_current_kib'] / 1024:.1f} MiB, "
         f"peak {rows[-1]['trace_peak_kib'] / 1024:.1f} MiB",
