@@ -95,6 +95,10 @@ __all__ = [
 FORMAT: Final = "rxconnector-recording"
 FORMAT_VERSION: Final = 1
 
+#: The integer range orjson (and most JSON readers) round-trip exactly.
+_I64: Final = -(2**63)
+_U64: Final = 2**64 - 1
+
 #: Config fields that are never written to a recording.
 _SECRET_FIELDS: Final = frozenset({"api_key", "api_secret"})
 
@@ -124,8 +128,11 @@ class Kind:
 def encode_value(value: Any) -> Any:
     """A JSON-ready form of ``value`` that :func:`decode_value` turns back into an equal
     object: models (attrs classes of :mod:`rxconnector.models`), ``Decimal``, enums,
-    tuples, dicts with any keys and exceptions are tagged; JSON scalars pass through.
+    tuples, dicts with any keys, integers beyond 64 bits and exceptions are tagged; JSON
+    scalars pass through.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and not _I64 <= value <= _U64:
+        return {"$int": str(value)}  # JSON numbers this large do not survive (Bybit ids)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Decimal):
@@ -167,6 +174,8 @@ def decode_value(data: Any) -> Any:
         return data
     if "$dec" in data:
         return Decimal(data["$dec"])
+    if "$int" in data:
+        return int(data["$int"])
     if "$model" in data:
         cls = getattr(_models, data["$model"], None)
         if cls is None or not attrs.has(cls):
@@ -318,9 +327,13 @@ class RecordingWriter:
     Close it (or use ``with``) to write the ``end`` line and the gzip trailer; a file
     that was not closed is still readable up to its last complete line.
 
-    With ``track_delivery=True`` the newest frame is held back until the next entry:
+    With ``track_delivery=True`` the newest frame is held back, with every line written
+    after it, until the hub is done with it: until the next frame, :meth:`flush` (the
+    recording connector calls it when the event-loop step ends) or :meth:`close`.
     :meth:`delivered` marks it as delivered by the hub (else it is written as a ``d``
-    line), and a :meth:`restart` marker is written before it.
+    line), and a :meth:`restart` marker is written before it. Lines the frame's own
+    processing caused (a REST call after a restart marker, say) thus stay after it, and
+    its delivery is known before it is written.
     """
 
     def __init__(
@@ -339,9 +352,11 @@ class RecordingWriter:
         self.frame_bytes = 0
         self.entries = 0
         self.closed = False
-        #: the held frame (track_delivery): [kind, t, connection id, data] and its state
+        #: the held frame (track_delivery): [kind, t, connection id, data], whether the hub
+        #: delivered it, and the lines written since (they follow it in the file)
         self._held: list[Any] | None = None
         self._held_delivered = False
+        self._after: list[list[Any]] = []
         self._gz.write(header.to_json() + b"\n")
 
     def __enter__(self) -> RecordingWriter:
@@ -364,22 +379,28 @@ class RecordingWriter:
         self._gz.write(orjson.dumps(entry) + b"\n")
         self.entries += 1
 
-    def _flush_held(self) -> None:
+    def flush(self) -> None:
+        """Write the held frame (now that its delivery is known) and the lines after it."""
         held = self._held
-        if held is not None:
-            self._held = None
-            if not self._held_delivered:
-                kind = held[0]
-                text = kind == Kind.FRAME or kind == Kind.FRAME_SAME_STEP
-                held[0] = Kind.DROPPED_FRAME if text else Kind.DROPPED_BINARY_FRAME
-            self._write(held)
+        if held is None:
+            return
+        self._held = None
+        if not self._held_delivered:
+            kind = held[0]
+            text = kind == Kind.FRAME or kind == Kind.FRAME_SAME_STEP
+            held[0] = Kind.DROPPED_FRAME if text else Kind.DROPPED_BINARY_FRAME
+        self._write(held)
+        after, self._after = self._after, []
+        for entry in after:
+            self._write(entry)
 
     def _line(self, entry: list[Any]) -> None:
         if self.closed:
             return  # late events after stop (a socket closing) are not part of the recording
         if self._held is not None:
-            self._flush_held()
-        self._write(entry)
+            self._after.append(entry)
+        else:
+            self._write(entry)
 
     def frame(
         self,
@@ -409,8 +430,7 @@ class RecordingWriter:
         self.frames += 1
         self.frame_bytes += len(frame)
         if self._track:
-            if self._held is not None:
-                self._flush_held()
+            self.flush()
             self._held = entry
             self._held_delivered = False
         else:
@@ -458,7 +478,7 @@ class RecordingWriter:
         """Write the ``end`` line (when ``ended_at`` is given) and finish the file."""
         if self.closed:
             return
-        self._flush_held()
+        self.flush()
         if ended_at is not None:
             self._line([Kind.END, ended_at])
         self.closed = True

@@ -164,27 +164,41 @@ class _RecordingRest:
     """
 
     def __init__(
-        self, target: Any, writer: RecordingWriter, clock: Callable[[], float] = _wall_ms
+        self,
+        target: Any,
+        writer: RecordingWriter,
+        clock: Callable[[], float] = _wall_ms,
+        report: Callable[[Exception], None] | None = None,
     ) -> None:
         self._target = target
-        self._writer = writer
-        self._clock = clock
-        self._ids = [0]
+        self._log = _CallLog(writer, clock, [0], report)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
         if not callable(attr):
             return attr
-        return _recording_callable(attr, _CallLog(self._writer, self._clock, self._ids), (), name)
+        return _recording_callable(attr, self._log, (), name)
 
 
 @attrs.frozen
 class _CallLog:
-    """Where recorded REST calls go: the writer, the line clock, the call-id counter."""
+    """Where recorded REST calls go: the writer, the line clock, the call-id counter,
+    and where a failure to record is reported."""
 
     writer: RecordingWriter
     clock: Callable[[], float]
     ids: list[int]
+    report: Callable[[Exception], None] | None
+
+    def write(self, line: Callable[..., None], *args: Any) -> None:
+        """Write one line; a failure is reported, never raised into the live call."""
+        try:
+            line(self.clock(), *args)
+        except Exception as exc:
+            if self.report is not None:
+                self.report(
+                    RecordingError(self.writer.path, f"could not record a REST line: {exc!r}")
+                )
 
 
 def _recording_callable(
@@ -205,25 +219,25 @@ def _recording_callable(
 def _recording_observable(
     source: Observable[Any], log: _CallLog, key: tuple[Any, ...]
 ) -> Observable[Any]:
-    writer, clock = log.writer, log.clock
+    writer, write = log.writer, log.write
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         log.ids[0] += 1
         call_id = log.ids[0]
-        writer.rest_request(clock(), call_id, key)
+        write(writer.rest_request, call_id, key)
 
         def on_next(item: Any) -> None:
-            writer.rest_item(clock(), call_id, item)
+            write(writer.rest_item, call_id, item)
             observer.on_next(item)
 
         def on_error(error: Exception) -> None:
-            writer.rest_error(clock(), call_id, error)
+            write(writer.rest_error, call_id, error)
             observer.on_error(error)
 
         def on_completed() -> None:
-            writer.rest_complete(clock(), call_id)
+            write(writer.rest_complete, call_id)
             observer.on_completed()
 
         return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
@@ -267,6 +281,9 @@ class _DeliveryTap:
     async def close(self) -> None:
         await self._hub.close()
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hub, name)  # resubscribe() and whatever else the hub offers
+
 
 class _StepClock:
     """Times for recorded lines, grouped by event-loop step.
@@ -279,9 +296,10 @@ class _StepClock:
     anything scheduled, between things that happened in one step live.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_close: Callable[[], None] | None = None) -> None:
         self._open = False
         self._time = 0.0
+        self._on_close = on_close
 
     def _start(self, at: float) -> None:
         try:
@@ -294,6 +312,8 @@ class _StepClock:
 
     def _close(self) -> None:
         self._open = False
+        if self._on_close is not None:
+            self._on_close()
 
     def frame(self, received_at: float) -> bool:
         """Note a frame; True when it belongs to the step the previous line opened."""
@@ -342,7 +362,12 @@ class RecordingConnector(Connector):
         self.writer: RecordingWriter | None = None
         self._last_restart: dict[str, StreamRestart] = {}
         self._taps: list[abc.DisposableBase] = []
-        self._steps = _StepClock()
+        self._steps = _StepClock(self._step_ended)
+
+    def _step_ended(self) -> None:
+        # the hub is done with this step's frames: their delivery is known, write them
+        if self.writer is not None and not self.writer.closed:
+            self.writer.flush()
 
     def _frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
         writer = self.writer
@@ -386,7 +411,7 @@ class RecordingConnector(Connector):
         rest = super()._build_rest()
         if self.writer is None:
             return rest
-        return _RecordingRest(rest, self.writer, self._steps.now)
+        return _RecordingRest(rest, self.writer, self._steps.now, self._report)
 
     def _hub_for(self, topic: str) -> Any:
         # Called when a topic's shared feed connects, i.e. at its first subscription.
@@ -474,6 +499,10 @@ class ReplayHub:
                 observers = self._observers.get(topic, ())
         self.delivered += 1
         self._deliver(topic, observers, (received_at, payload))
+
+    def resubscribe(self, topic: str) -> None:
+        """Nothing to do: what the live resubscription brought (a restart marker, a fresh
+        snapshot) is in the recording and is replayed where it happened."""
 
     def dispatch_restart(self, topic: str, reason: str) -> None:
         """A recorded restart marker: emitted before ``topic``'s next message."""

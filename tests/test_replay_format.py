@@ -70,6 +70,9 @@ class TestValueEncoding:
             {"a": 1, 2: Decimal("3")},
             ConnectionState.STALE,
             b"\x00\xffraw",
+            2**64,
+            -(2**63) - 1,
+            249219812206925761040144914275522389451,  # a Bybit trade id
         ],
     )
     def test_plain_values_round_trip(self, value: object) -> None:
@@ -321,16 +324,19 @@ class TestDeliveryTracking:
         kinds = [e[0] for e in self._entries(path)]
         assert kinds == ["f", "x", "f", "q", "end"]
 
-    def test_other_lines_flush_the_held_frame_first(self, tmp_path: Path) -> None:
+    def test_lines_caused_by_the_held_frame_stay_after_it(self, tmp_path: Path) -> None:
         path = tmp_path / "r.gz"
         with RecordingWriter(path, _header(), track_delivery=True) as writer:
             writer.frame("c1", T0 + 1, '{"a":1}')
-            writer.delivered()
-            writer.state(T0 + 2, ConnectionEvent(ConnectionState.STALE, "c1", "ws://x", T0))
-            writer.delivered()  # nothing held any more: no effect on the next frame
+            writer.restart(T0 + 1, "a", "reconnected")  # the marker before its message...
+            writer.rest_request(T0 + 1, 1, [["recent", [], {}]])  # ...a call it caused...
+            writer.delivered()  # ...and only then the message itself
             writer.frame("c1", T0 + 3, '{"a":2}')
+            writer.state(T0 + 4, ConnectionEvent(ConnectionState.STALE, "c1", "ws://x", T0))
+            writer.flush()  # the loop step ended: undelivered
+            writer.delivered()  # nothing held any more: no effect
         kinds = [e[0] for e in self._entries(path)]
-        assert kinds == ["f", "s", "d"]
+        assert kinds == ["x", "f", "q", "d", "s"]
 
     def test_without_tracking_every_frame_is_delivered(self, tmp_path: Path) -> None:
         path = tmp_path / "r.gz"

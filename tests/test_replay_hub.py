@@ -277,6 +277,27 @@ class TestRestRoundTrip:
         assert all(isinstance(e, RecordingError) for e in errors)
         assert "ended before" in str(errors[0])
 
+    def test_an_unrecordable_answer_still_reaches_the_live_caller(self, tmp_path: Path) -> None:
+        class Odd:
+            pass
+
+        odd = Odd()
+
+        class Venue:
+            def odd(self) -> Observable[Odd]:
+                return reactivex.of(odd)
+
+        header = RecordingHeader.for_config(Config.binance(), [], [], T0)
+        reports: list[Exception] = []
+        got: list[Any] = []
+        with RecordingWriter(tmp_path / "r.gz", header) as writer:
+            rest: Any = _RecordingRest(Venue(), writer, report=reports.append)
+            rest.odd().subscribe(got.append)
+        assert got == [odd]
+        assert len(reports) == 1
+        assert isinstance(reports[0], RecordingError)
+        assert "could not record" in str(reports[0])
+
     def test_disposed_call_gets_nothing(self, tmp_path: Path) -> None:
         path = tmp_path / "r.gz"
         _record(path)
