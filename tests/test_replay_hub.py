@@ -17,7 +17,14 @@ from rxconnector.config import Config
 from rxconnector.errors import ParseError, RecordingError
 from rxconnector.models import OrderBook, Trade
 from rxconnector.recording import Kind, RecordingHeader, RecordingReader, RecordingWriter
-from rxconnector.replay import ReplayHub, ReplayRest, _key_id, _RecordingRest, _RestLedger
+from rxconnector.replay import (
+    ReplayHub,
+    ReplayRest,
+    _DeliveryTap,
+    _key_id,
+    _RecordingRest,
+    _RestLedger,
+)
 from rxconnector.streams.messages import StreamRestart
 
 T0 = 1_700_000_000_000.0
@@ -106,6 +113,33 @@ class TestReplayHubRouting:
         hub.complete()
         hub.feed("a").subscribe(on_completed=lambda: done.append("late"))
         assert done == ["a", "b", "late"]
+
+
+class TestHubSeams:
+    """The recording wrapper forwards the hub's other methods; replay's resubscribe is a
+    no-op because what followed the live one is in the recording."""
+
+    def test_wrapper_forwards_resubscribe(self, tmp_path: Path) -> None:
+        calls: list[str] = []
+
+        class Hub:
+            def resubscribe(self, topic: str) -> None:
+                calls.append(topic)
+
+        header = RecordingHeader.for_config(Config.binance(), [], [], T0)
+        with RecordingWriter(tmp_path / "r.gz", header) as writer:
+            tap: Any = _DeliveryTap(Hub(), writer, {}, lambda: T0)
+            tap.resubscribe("orderbook.50.BTCUSDT")
+        assert calls == ["orderbook.50.BTCUSDT"]
+
+    def test_replay_resubscribe_changes_nothing(self) -> None:
+        hub, errors = _hub()
+        got: list[Any] = []
+        hub.feed("a").subscribe(got.append)
+        hub.resubscribe("a")
+        hub.dispatch_frame(T0, _frame("a", 1))
+        assert got == [(T0, {"n": 1})]
+        assert errors == []
 
 
 class TestReplayHubRestarts:
