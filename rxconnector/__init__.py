@@ -9,7 +9,10 @@ Only the names in ``__all__`` are public API (pinned by tests/test_public_api.py
 
 from __future__ import annotations
 
-from rxconnector import notebook, operators, replay, testing
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rxconnector import operators
 from rxconnector._version import __version__
 from rxconnector.config import (
     BreakerConfig,
@@ -117,3 +120,18 @@ __all__ = [
     "replay",
     "testing",
 ]
+
+#: Sub-modules loaded on first attribute access: the simulator (aiohttp.web), replay and
+#: notebook helpers are not needed by a plain connector, so ``import rxconnector`` stays cheap.
+_LAZY_SUBMODULES = frozenset({"notebook", "replay", "testing"})
+
+if TYPE_CHECKING:
+    from rxconnector import notebook, replay, testing
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"rxconnector.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'rxconnector' has no attribute {name!r}")
