@@ -176,17 +176,24 @@ class Connector:
         self._started = True
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
+            first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def _first(_: object) -> None:
+                if not first.done():
+                    first.set_result(None)
+
+            def clock_report(error: Exception) -> None:
+                # The first sync failed (reported, retried every sync_interval): start()
+                # need not wait any longer for it.
+                _first(error)
+                self._report(error)
+
             clock = self._clock = ClockSync(
                 lambda: self._rest.server_time(),
                 self.config.clock_sync,
                 scheduler=self._scheduler,
-                report=self._report,
+                report=clock_report,
             )
-            first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-            def _first(_: ClockOffset) -> None:
-                if not first.done():
-                    first.set_result(None)
 
             probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
             self._clock_subscription = clock.start()

@@ -14,7 +14,7 @@ EXPECTED_TOP_LEVEL = {
     "RxConnectorError", "ConfigError", "TransportError", "ConnectError", "RequestTimeoutError",
     "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
-    "FeedGapError", "NotSupportedError", "StaleConnectionError",
+    "FeedGapError", "NotSupportedError", "StaleConnectionError", "RecordingError",
     # models
     "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
     "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline",

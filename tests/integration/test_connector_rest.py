@@ -154,3 +154,25 @@ class TestSecrets:
                 assert SECRET not in repr(info.value) and SECRET not in str(info.value)
         assert caplog.records
         assert SECRET not in caplog.text
+
+
+class TestStart:
+    async def test_start_does_not_wait_out_an_unreachable_rest_api(self) -> None:
+        """With REST unreachable, start() returns as soon as the first clock sync has
+        failed (reported on errors), not after a long timeout."""
+        import socket
+
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        cfg = rxc.Config.binance(
+            rest_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}"
+        )
+        conn = rxc.Connector(cfg)
+        errors: list[Exception] = []
+        conn.errors.subscribe(errors.append)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        async with conn:
+            assert loop.time() - began < 10  # was rest_timeout * (samples + 1) = 40 s
+        assert any(isinstance(e, rxc.ConnectError) for e in errors)
