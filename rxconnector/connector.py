@@ -62,12 +62,12 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.nonce import NonceGenerator
 from rxconnector.operators import (
     CircuitBreaker,
     breaker,
     conflate,
     default_retry_if,
+    isolate,
     retry_with_backoff,
     share,
 )
@@ -129,11 +129,14 @@ class Connector:
         self._log = get_logger(exchange=config.exchange)
         self._errors: Subject[Exception] = Subject()
         self._states: Subject[ConnectionEvent] = Subject()
+        # A raising subscriber of a health stream is logged and detached; it must not
+        # reach the hub or parser that reported the event (nor the other subscribers).
+        self._errors_view: Observable[Exception] = self._errors.pipe(isolate())
+        self._states_view: Observable[ConnectionEvent] = self._states.pipe(isolate())
         self._latest_states: dict[str, ConnectionEvent] = {}
         self._hubs: dict[str, SubscriptionHub] = {}
         self._specs: dict[str, FeedSpec] = {}
         self._feeds: dict[tuple[Any, ...], Observable[Any]] = {}
-        self._nonce = NonceGenerator()
         self._breaker = CircuitBreaker(
             f"{config.exchange}-rest", config.breaker, scheduler=scheduler
         )
@@ -217,6 +220,8 @@ class Connector:
         if self._clock_subscription is not None:
             self._clock_subscription.dispose()
             self._clock_subscription = None
+        if self._clock is not None:
+            self._clock.close()
         if self._accounts is not None:
             accounts, self._accounts = self._accounts, None
             try:
@@ -250,7 +255,7 @@ class Connector:
     def errors(self) -> Observable[Exception]:
         """Non-fatal problems: unparseable frames, rejected subscriptions, resyncs,
         trade gaps, clock drift, subscriber exceptions. Hot; completes on stop."""
-        return self._errors
+        return self._errors_view
 
     @property
     def connection_state(self) -> Observable[ConnectionEvent]:
@@ -259,7 +264,7 @@ class Connector:
 
         def build(_: abc.SchedulerBase | None) -> Observable[ConnectionEvent]:
             latest = list(self._latest_states.values())
-            return reactivex.from_iterable(latest).pipe(ops.concat(self._states))
+            return reactivex.from_iterable(latest).pipe(ops.concat(self._states_view))
 
         return reactivex.defer(build)
 

@@ -216,3 +216,27 @@ class TestOrderBookAndTapes:
         resyncs = [e for e in errors if isinstance(e, rxc.FeedGapError)]
         assert resyncs  # resyncs are reported, never silent
         assert isinstance(books[-1].bids[0][0], Decimal)
+
+
+class TestHealthStreams:
+    async def test_a_raising_errors_subscriber_does_not_break_the_feed(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        """A subscriber of conn.errors that raises is detached; feeds and other error
+        subscribers carry on (the exception never reaches the hub that reported)."""
+        async with rxc.Connector(_config(sim)) as conn:
+            seen: list[Exception] = []
+
+            def bad(_: Exception) -> None:
+                raise RuntimeError("bad errors subscriber")
+
+            conn.errors.subscribe(bad)
+            conn.errors.subscribe(seen.append)
+            got: list[rxc.BookTicker] = []
+            conn.book_ticker("BTCUSDT").subscribe(got.append)
+            await until(lambda: len(got) > 3)
+            sim.send_garbage(2)
+            await until(lambda: len(seen) >= 2)
+            mark = len(got)
+            await until(lambda: len(got) > mark + 3)
+            assert all(isinstance(e, rxc.ParseError) for e in seen)
