@@ -516,6 +516,23 @@ class TestAccountAndOrders:
             rest.cancel_order("BTCUSDT")
         assert exchange.seen == []
 
+    @pytest.mark.parametrize("name", ["newClientOrderId", "recvWindow", "timestamp", "signature"])
+    def test_extra_cannot_replace_the_id_or_the_signing_fields(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession, name: str
+    ) -> None:
+        rest = _rest(exchange, session)
+        with pytest.raises(ValueError, match=name):
+            rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "1", **{name: "x"})
+        with pytest.raises(ValueError, match=name):
+            rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1", **{name: "x"})
+        assert exchange.seen == []
+
+    def test_order_type_must_be_a_string(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        with pytest.raises(ValueError, match="type"):
+            _rest(exchange, session).place_order("BTCUSDT", "buy", None, "1", "1")  # type: ignore[arg-type]
+
     def test_market_order_by_quote_amount(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:

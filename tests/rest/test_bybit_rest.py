@@ -889,6 +889,14 @@ class TestOrders:
         with pytest.raises(ValueError, match="time_in_force"):
             rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "1", time_in_force="GTX")
 
+    @pytest.mark.parametrize("name", ["category", "orderType", "qty", "orderLinkId"])
+    def test_extra_cannot_replace_a_checked_field(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession, name: str
+    ) -> None:
+        with pytest.raises(ValueError, match=name):
+            _rest(exchange, session).place_order("BTCUSDT", "buy", "LIMIT", "1", "1", **{name: "x"})
+        assert exchange.seen == []
+
     async def test_cached_rules_reject_a_bad_tick_locally(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:

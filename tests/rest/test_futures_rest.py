@@ -551,6 +551,15 @@ class TestSigned:
         )
         assert isinstance(error, OrderStatusUnknownError) and error.client_order_id == "lost-1"
 
+    def test_extra_cannot_replace_the_client_order_id(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        with pytest.raises(ValueError, match="newClientOrderId"):
+            _rest(exchange, session).place_order(
+                "BTCUSDT", "buy", "LIMIT", "1", "1", newClientOrderId="other"
+            )
+        assert exchange.seen == []
+
     async def test_cached_filters_reject_a_bad_lot_locally(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:

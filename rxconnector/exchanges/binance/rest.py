@@ -75,6 +75,10 @@ _DEFAULT_TIME_IN_FORCE = "GTC"
 _DEFAULT_RESPONSE_TYPE = "RESULT"
 #: Status given to an order whose answer was only an ACK (``newOrderRespType=ACK``).
 ACK_STATUS = "ACK"
+#: Wire names an order's ``extra`` may not carry: the client order id has its own
+#: argument (and must be the one an ``OrderStatusUnknownError`` reports), the rest are
+#: added by signing (a second copy would be a duplicate parameter).
+_RESERVED_EXTRA = frozenset({"newClientOrderId", "recvWindow", "timestamp", "signature"})
 
 
 def binance_spot_client(
@@ -546,6 +550,14 @@ class BinanceSpotRest:
         wire_side = _SIDES.get(side.lower()) if isinstance(side, str) else None
         if wire_side is None:
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        if not isinstance(type, str) or not type:
+            raise ValueError(f"type must be a Binance order type such as 'LIMIT', got {type!r}")
+        reserved = sorted(_RESERVED_EXTRA.intersection(extra))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} cannot be passed as extra parameters "
+                "(give the client order id as client_order_id=; signing adds the rest)"
+            )
         kind = type.upper()
         qty = _decimal("quantity", quantity)
         px = _decimal("price", price)

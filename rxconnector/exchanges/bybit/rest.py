@@ -114,6 +114,10 @@ _OPEN_STATUSES: Final = frozenset({"NEW", "PARTIALLY_FILLED"})
 #: after Bybit acknowledged the cancel (Bybit cancels asynchronously).
 PENDING_CANCEL: Final = "PENDING_CANCEL"
 _ORDER_LINK_ID: Final = re.compile(ep.ORDER_LINK_ID_RULE)
+#: Wire names an order's ``extra`` may not carry: each is set from a checked argument
+#: (an ``orderLinkId`` there would differ from the id an ``OrderStatusUnknownError``
+#: reports; a ``qty`` or ``orderType`` would skip the checks and the filters).
+_RESERVED_EXTRA: Final = frozenset({"category", "orderType", "qty", "orderLinkId"})
 #: A word boundary inside CamelCase (``PostOnly`` → ``Post_Only``; ``GTC`` stays whole).
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MINUTE_MS: Final = 60_000
@@ -445,6 +449,12 @@ class BybitRest:
         wire_side = _SIDES.get(side.lower()) if isinstance(side, str) else None
         if wire_side is None:
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        reserved = sorted(_RESERVED_EXTRA.intersection(extra))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} cannot be passed as extra parameters "
+                "(they come from the category, type, quantity and client_order_id arguments)"
+            )
         kind = _ORDER_TYPES.get(type.upper()) if isinstance(type, str) else None
         if kind is None:
             raise ValueError(f"Bybit order type must be 'LIMIT' or 'MARKET', got {type!r}")
