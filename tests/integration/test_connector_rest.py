@@ -67,6 +67,10 @@ class TestClockSync:
         async with rxc.Connector(_config(sim)) as conn:
             balances = await conn.account()
             assert balances is not None
+        # The first request already carried the corrected time: a -1021 followed by the
+        # re-sync-and-retry path would also end in balances, but with two requests.
+        accounts = [r for r in sim.rest_log if r.path.endswith("/account")]
+        assert [r.status for r in accounts] == [200]
 
     async def test_minus_1021_triggers_resync_and_one_retry(self, sim: ExchangeSimulator) -> None:
         """A -1021 answer re-syncs the clock and retries the request once."""
