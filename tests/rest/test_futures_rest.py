@@ -641,4 +641,7 @@ class TestNoSpotRouteLeaks:
         }
         not_overridden = {name for name in spot if name not in vars(BinanceFuturesRest)}
         assert not_overridden == set()
-        assert callable(BinanceFuturesRest._klines) and "_klines" in vars(BinanceFuturesRest)
+        # the one protected hook that picks a route itself (the others take the endpoint)
+        assert "_klines_route" in vars(BinanceFuturesRest)
+        route, weight = BinanceFuturesRest.__new__(BinanceFuturesRest)._klines_route(1000)
+        assert (route.path, weight) == ("/fapi/v1/klines", 5)

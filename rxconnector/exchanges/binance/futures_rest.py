@@ -38,14 +38,11 @@ from rxconnector.exchanges.binance.rest import (
     BinanceSpotRest,
     _agg_trade,
     _int_in,
-    _kline,
     _nonzero,
     _order,
     _order_book,
-    _paged,
     _symbol,
     _ticker,
-    _trade,
 )
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import AvgPrice, Balance, Kline, Order, OrderBook, SymbolInfo, Ticker, Trade
@@ -88,9 +85,8 @@ DEPTH_LIMITS: Final = tuple(_DEPTH_WEIGHTS)
 #: above → 10; at most 1500 candles.
 _KLINE_WEIGHTS: Final = ((99, 1), (499, 2), (1000, 5), (1500, 10))
 KLINES_MAX_LIMIT: Final = 1500
-#: Pages of ``klines_history``: 1000 candles cost 5, the cheapest weight per candle.
-KLINES_PAGE: Final = 1000
-TRADES_MAX_LIMIT: Final = 1000
+#: ``klines_history`` pages by Spot's 1000 candles (weight 5 here, the cheapest per
+#: candle); trade limits (1000) are Spot's too, so the inherited helpers apply as is.
 
 
 def depth_weight(limit: int) -> int:
@@ -166,13 +162,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
         first (market trades only: no insurance-fund or ADL trades)."""
-        sym = _symbol(symbol)
-        _int_in("limit", limit, 1, TRADES_MAX_LIMIT)
-        return self._public(
-            TRADES,
-            {"symbol": sym, "limit": limit},
-            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
-        )
+        return self._recent_trades(TRADES, symbol, limit)
 
     def agg_trades(
         self,
@@ -185,20 +175,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/aggTrades`` (weight 20): aggregate trades from id ``from_id`` or
         in ``start``..``end`` (ms, less than one hour apart), at most ``limit`` (1-1000).
         Binance advises against sending ``from_id`` together with a time range."""
-        sym = _symbol(symbol)
-        _int_in("limit", limit, 1, TRADES_MAX_LIMIT)
-        params = {
-            "symbol": sym,
-            "fromId": from_id,
-            "startTime": start,
-            "endTime": end,
-            "limit": limit,
-        }
-        return self._public(
-            AGG_TRADES,
-            params,
-            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
-        )
+        return self._agg_trades(AGG_TRADES, symbol, from_id, start, end, limit)
 
     def klines(
         self,
@@ -250,21 +227,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-
-        def parse(reply: RestReply) -> list[Trade]:
-            trades = (_agg_trade(sym, row, reply.received_at) for row in reply.data)
-            return [attrs.evolve(t, backfilled=True) for t in trades if t.trade_id <= last_id]
-
-        def fetch(cursor: int) -> Observable[list[Trade]]:
-            params = {"symbol": sym, "fromId": cursor, "limit": TRADES_MAX_LIMIT}
-            return self._public(AGG_TRADES, params, parse)
-
-        def advance(page: list[Trade]) -> int | None:
-            if len(page) < TRADES_MAX_LIMIT or page[-1].trade_id >= last_id:
-                return None
-            return page[-1].trade_id + 1
-
-        return _paged(first_id, fetch, advance)
+        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
@@ -321,23 +284,18 @@ class BinanceFuturesRest(BinanceSpotRest):
         :class:`~rxconnector.errors.OrderStatusUnknownError` (reconcile with
         :meth:`get_order`).
         """
-        sym, params, coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        return self._new_order(
+            NEW_ORDER,
+            _futures_order,
+            symbol,
+            side,
+            type,
+            quantity,
+            price,
+            time_in_force,
+            client_order_id,
+            extra,
         )
-        request = dict(params)
-        self._signing()  # missing credentials fail here, at the call
-
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
-            return self._signed_call(
-                NEW_ORDER,
-                request,
-                lambda reply: _futures_order(reply.data, request),
-                idempotent=False,
-                client_order_id=coid,
-            )
-
-        return reactivex.defer(start)
 
     def test_order(
         self,
@@ -356,17 +314,18 @@ class BinanceFuturesRest(BinanceSpotRest):
         supported)."""
         if compute_commission_rates:
             raise NotSupportedError(VENUE, "test_order(compute_commission_rates=True)")
-        sym, params, _coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        return self._order_test(
+            TEST_ORDER,
+            TEST_ORDER.weight,
+            symbol,
+            side,
+            type,
+            quantity,
+            price,
+            time_in_force,
+            client_order_id,
+            extra,
         )
-        request = dict(params)
-        self._signing()
-
-        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
-            self._check_filters(sym, request)
-            return self._signed_call(TEST_ORDER, request, lambda reply: dict(reply.data))
-
-        return reactivex.defer(start)
 
     def cancel_order(
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
@@ -402,22 +361,8 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _klines(
-        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
-    ) -> Observable[list[Kline]]:
-        params = {
-            "symbol": symbol,
-            "interval": interval,
-            "startTime": start,
-            "endTime": end,
-            "limit": limit,
-        }
-
-        def parse(reply: RestReply) -> list[Kline]:
-            now = int(self._now_ms())
-            return [_kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
-
-        return self._public(KLINES, params, parse, weight=klines_weight(limit))
+    def _klines_route(self, limit: int) -> tuple[Endpoint, int]:
+        return KLINES, klines_weight(limit)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         infos = super()._on_exchange_info(reply)

@@ -193,13 +193,7 @@ class BinanceSpotRest:
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /api/v3/trades``: the latest ``limit`` (1-1000) trades, oldest first."""
-        sym = _symbol(symbol)
-        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
-        return self._public(
-            ep.TRADES,
-            {"symbol": sym, "limit": limit},
-            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
-        )
+        return self._recent_trades(ep.TRADES, symbol, limit)
 
     def agg_trades(
         self,
@@ -211,20 +205,7 @@ class BinanceSpotRest:
     ) -> Observable[list[Trade]]:
         """``GET /api/v3/aggTrades``: aggregate trades from id ``from_id`` or in the time
         range ``start``..``end`` (ms), at most ``limit`` (1-1000)."""
-        sym = _symbol(symbol)
-        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
-        params = {
-            "symbol": sym,
-            "fromId": from_id,
-            "startTime": start,
-            "endTime": end,
-            "limit": limit,
-        }
-        return self._public(
-            ep.AGG_TRADES,
-            params,
-            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
-        )
+        return self._agg_trades(ep.AGG_TRADES, symbol, from_id, start, end, limit)
 
     def klines(
         self,
@@ -285,27 +266,9 @@ class BinanceSpotRest:
             raise ValueError(f"feed must be 'trades' or 'agg_trades', got {feed!r}")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        endpoint = ep.HISTORICAL_TRADES if feed == "trades" else ep.AGG_TRADES
-        to_trade = _trade if feed == "trades" else _agg_trade
-
-        def parse(reply: RestReply) -> list[Trade]:
-            return [
-                attrs.evolve(trade, backfilled=True)
-                for trade in (to_trade(sym, row, reply.received_at) for row in reply.data)
-                if trade.trade_id <= last_id
-            ]
-
-        def fetch(cursor: int) -> Observable[list[Trade]]:
-            params = {"symbol": sym, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
-            return self._public(endpoint, params, parse)
-
-        def advance(page: list[Trade]) -> int | None:
-            # A short page: either no newer trades exist or ids past last_id were cut.
-            if len(page) < ep.TRADES_MAX_LIMIT or page[-1].trade_id >= last_id:
-                return None
-            return page[-1].trade_id + 1
-
-        return _paged(first_id, fetch, advance)
+        if feed == "trades":
+            return self._trades_by_id(ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id)
+        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -359,23 +322,18 @@ class BinanceSpotRest:
         with :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that client
         order id: look it up with :meth:`get_order` before trying again.
         """
-        sym, params, coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        return self._new_order(
+            ep.NEW_ORDER,
+            _order,
+            symbol,
+            side,
+            type,
+            quantity,
+            price,
+            time_in_force,
+            client_order_id,
+            extra,
         )
-        request = dict(params)
-        self._signing()  # missing credentials fail here, at the call
-
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
-            return self._signed_call(
-                ep.NEW_ORDER,
-                request,
-                lambda reply: _order(reply.data, request),
-                idempotent=False,
-                client_order_id=coid,
-            )
-
-        return reactivex.defer(start)
 
     def test_order(
         self,
@@ -394,23 +352,22 @@ class BinanceSpotRest:
         Emits ``{}``, or the commission rates when ``compute_commission_rates`` (weight
         20 instead of 1). Nothing is created, so it is safe to retry.
         """
-        sym, params, _coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
-        )
-        request = dict(params)
         weight = ep.TEST_ORDER.weight
         if compute_commission_rates:
-            request["computeCommissionRates"] = True
+            extra = {**extra, "computeCommissionRates": True}
             weight = ep.TEST_ORDER_COMMISSION_WEIGHT
-        self._signing()  # missing credentials fail here, at the call
-
-        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
-            self._check_filters(sym, request)
-            return self._signed_call(
-                ep.TEST_ORDER, request, lambda reply: dict(reply.data), weight=weight
-            )
-
-        return reactivex.defer(start)
+        return self._order_test(
+            ep.TEST_ORDER,
+            weight,
+            symbol,
+            side,
+            type,
+            quantity,
+            price,
+            time_in_force,
+            client_order_id,
+            extra,
+        )
 
     def cancel_order(
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
@@ -501,9 +458,14 @@ class BinanceSpotRest:
 
         return sign
 
+    def _klines_route(self, limit: int) -> tuple[ep.Endpoint, int]:
+        """The klines endpoint and the weight of a request for ``limit`` candles."""
+        return ep.KLINES, ep.KLINES.weight
+
     def _klines(
         self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
     ) -> Observable[list[Kline]]:
+        endpoint, weight = self._klines_route(limit)
         params = {
             "symbol": symbol,
             "interval": interval,
@@ -516,7 +478,131 @@ class BinanceSpotRest:
             now = int(self._now_ms())
             return [_kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
 
-        return self._public(ep.KLINES, params, parse)
+        return self._public(endpoint, params, parse, weight=weight)
+
+    def _recent_trades(
+        self, endpoint: ep.Endpoint, symbol: str, limit: int
+    ) -> Observable[list[Trade]]:
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        return self._public(
+            endpoint,
+            {"symbol": sym, "limit": limit},
+            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def _agg_trades(
+        self,
+        endpoint: ep.Endpoint,
+        symbol: str,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> Observable[list[Trade]]:
+        sym = _symbol(symbol)
+        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        params = {
+            "symbol": sym,
+            "fromId": from_id,
+            "startTime": start,
+            "endTime": end,
+            "limit": limit,
+        }
+        return self._public(
+            endpoint,
+            params,
+            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
+        )
+
+    def _trades_by_id(
+        self,
+        endpoint: ep.Endpoint,
+        to_trade: Callable[[str, Mapping[str, Any], float], Trade],
+        symbol: str,
+        first_id: int,
+        last_id: int,
+    ) -> Observable[Trade]:
+        """Trades ``first_id``..``last_id`` of ``endpoint``, marked ``backfilled``: pages
+        of 1000 by ``fromId``, the next page only after the previous one was emitted."""
+
+        def parse(reply: RestReply) -> list[Trade]:
+            return [
+                attrs.evolve(trade, backfilled=True)
+                for trade in (to_trade(symbol, row, reply.received_at) for row in reply.data)
+                if trade.trade_id <= last_id
+            ]
+
+        def fetch(cursor: int) -> Observable[list[Trade]]:
+            params = {"symbol": symbol, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
+            return self._public(endpoint, params, parse)
+
+        def advance(page: list[Trade]) -> int | None:
+            # A short page: either no newer trades exist or ids past last_id were cut.
+            if len(page) < ep.TRADES_MAX_LIMIT or page[-1].trade_id >= last_id:
+                return None
+            return page[-1].trade_id + 1
+
+        return _paged(first_id, fetch, advance)
+
+    def _new_order(
+        self,
+        endpoint: ep.Endpoint,
+        to_order: Callable[[Mapping[str, Any], Mapping[str, Any] | None], Order],
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None,
+        price: Decimal | str | int | None,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> Observable[Order]:
+        """An order placed at ``endpoint``: arguments checked and the client order id fixed
+        now; filters checked and the request sent on subscription, never retried."""
+        sym, request, coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        self._signing()  # missing credentials fail here, at the call
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
+            self._check_filters(sym, request)
+            return self._signed_call(
+                endpoint,
+                request,
+                lambda reply: to_order(reply.data, request),
+                idempotent=False,
+                client_order_id=coid,
+            )
+
+        return reactivex.defer(start)
+
+    def _order_test(
+        self,
+        endpoint: ep.Endpoint,
+        weight: int,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None,
+        price: Decimal | str | int | None,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> Observable[dict[str, Any]]:
+        """An order validated at ``endpoint`` (nothing is created, so reads' retry applies)."""
+        sym, request, _coid = self._order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        )
+        self._signing()  # missing credentials fail here, at the call
+
+        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
+            self._check_filters(sym, request)
+            return self._signed_call(
+                endpoint, request, lambda reply: dict(reply.data), weight=weight
+            )
+
+        return reactivex.defer(start)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
