@@ -144,6 +144,7 @@ class TestSchedule:
         # each attempt fails 1 tick after it starts (ColdObservable truncates unsubscribe
         # times to int, so derive the waits from the start times)
         gaps = [later - earlier - 1 for earlier, later in itertools.pairwise(starts)]
+        assert len(gaps) >= 6  # 1+2+4+8+16+32 s (+ jitter) of waits fit before 400
         for n, gap in enumerate(gaps[:6], start=1):
             base = 2 ** (n - 1)
             assert base <= gap <= base + 1, (n, gap)
