@@ -8,7 +8,9 @@ from typing import Any
 import attrs
 import pytest
 
+from rxconnector.exchanges._parsing import model_builder
 from rxconnector.exchanges.binance import parsers as p
+from rxconnector.exchanges.bybit import parsers as yp
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -21,6 +23,8 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+
+from .test_bybit_parsers import ALL_LIQUIDATION
 
 D = Decimal
 
@@ -38,6 +42,22 @@ PARSED = [
     ("binance.usdm.ws.forceOrder", p.parse_force_order),
     ("binance.spot.ws.partialDepth", p.partial_depth_parser("BNBBTC")),
 ]
+
+
+def _bybit_parsed() -> list[tuple[str, Any]]:
+    """(examples.json key, parser) for every model class the Bybit parsers build."""
+    return [
+        ("bybit.v5.ws.tickers.linear_perpetual", yp.ticker_parser(yp.BybitTickerMerger())),
+        ("bybit.v5.ws.tickers.linear_perpetual", yp.mini_ticker_parser(yp.BybitTickerMerger())),
+        ("bybit.v5.ws.tickers.linear_perpetual", yp.mark_price_parser(yp.BybitTickerMerger())),
+        ("bybit.v5.ws.orderbook.snapshot", yp.parse_depth),
+        ("bybit.v5.ws.orderbook.snapshot", yp.BybitBookMerger().parser(50)),
+        ("bybit.v5.ws.orderbook.snapshot", yp.parse_book_ticker),
+        ("bybit.v5.ws.publicTrade", yp.parse_trades),
+        ("allLiquidation", yp.parse_liquidations),
+        ("bybit.v5.ws.kline", yp.kline_parser("BTCUSDT")),
+    ]
+
 
 MODELS = [
     AvgPrice,
@@ -79,8 +99,23 @@ class TestSameObjects:
         assert hash(built) == hash(again)
         assert repr(built) == repr(again)
 
+    @pytest.mark.parametrize("index", range(len(_bybit_parsed())))
+    def test_bybit_parsed_models_equal_class_built_ones(
+        self, examples: dict[str, Any], index: int
+    ) -> None:
+        key, parse = _bybit_parsed()[index]
+        parsed = parse(ALL_LIQUIDATION if key == "allLiquidation" else examples[key], 1.5)
+        models = list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+        assert models
+        for built in models:
+            again = type(built)(**attrs.asdict(built, recurse=False))
+            assert type(built) is type(again)
+            assert built == again
+            assert hash(built) == hash(again)
+            assert repr(built) == repr(again)
+
     def test_every_field_is_set_and_defaults_apply(self) -> None:
-        build = p.model_builder(Trade)
+        build = model_builder(Trade)
         built = build(**_trade_kwargs())
         assert built == Trade(**_trade_kwargs())
         for field in attrs.fields(Trade):
@@ -88,22 +123,22 @@ class TestSameObjects:
         assert built.backfilled is False and built.first_trade_id is None
 
     def test_positional_and_keyword_calls_match_the_class(self) -> None:
-        build = p.model_builder(Trade)
+        build = model_builder(Trade)
         args = tuple(_trade_kwargs().values())
         assert build(*args, 3.0) == Trade(*args, 3.0)
         assert build(*args, received_at=3.0) == Trade(*args, received_at=3.0)
 
     def test_still_frozen(self) -> None:
-        built = p.model_builder(Trade)(**_trade_kwargs())
+        built = model_builder(Trade)(**_trade_kwargs())
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             built.price = D(1)  # type: ignore[misc]
 
     def test_evolve_works_on_built_models(self) -> None:
-        built = p.model_builder(Trade)(**_trade_kwargs())
+        built = model_builder(Trade)(**_trade_kwargs())
         assert attrs.evolve(built, backfilled=True).backfilled is True
 
     def test_wrong_arguments_fail_like_the_class(self) -> None:
-        build: Any = p.model_builder(Trade)
+        build: Any = model_builder(Trade)
         with pytest.raises(TypeError):
             build(**_trade_kwargs(), bogus=1)
         missing = _trade_kwargs()
@@ -115,7 +150,7 @@ class TestSameObjects:
     def test_the_shipped_models_take_the_fast_path(self, model: type) -> None:
         # A model that gains a validator falls back to its class (correct, only slower);
         # this says so, so the cost does not come back unnoticed.
-        assert p.model_builder(model) is not model
+        assert model_builder(model) is not model
 
 
 @attrs.frozen
@@ -188,18 +223,18 @@ class TestFallsBackToTheClass:
         ids=lambda c: c.__name__,
     )
     def test_non_plain_classes_get_the_class_back(self, cls: type) -> None:
-        assert p.model_builder(cls) is cls
+        assert model_builder(cls) is cls
 
     def test_a_validator_still_runs(self) -> None:
         with pytest.raises(TypeError):
-            p.model_builder(_Validated)(x="1")  # type: ignore[arg-type]
+            model_builder(_Validated)(x="1")  # type: ignore[arg-type]
 
     def test_post_init_still_runs(self) -> None:
         with pytest.raises(ValueError, match="negative"):
-            p.model_builder(_PostInit)(x=-1)
+            model_builder(_PostInit)(x=-1)
 
     def test_cached_hash_class_hashes(self) -> None:
-        built = p.model_builder(_CachedHash)(x=1)
+        built = model_builder(_CachedHash)(x=1)
         assert hash(built) == hash(_CachedHash(x=1))
 
     def test_plain_local_class_is_fast_and_equal(self) -> None:
@@ -208,7 +243,7 @@ class TestFallsBackToTheClass:
             a: int
             b: str = "d"
 
-        build = p.model_builder(Plain)
+        build = model_builder(Plain)
         assert build is not Plain
         assert build(1) == Plain(1)
         assert build(1, "x") == Plain(1, "x")

@@ -22,14 +22,20 @@ documented as the exchange's clock and mixing clocks would make latency maths li
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, NoReturn, ParamSpec, TypeVar, cast
+from typing import Any, Final
 
-import attrs
-
-from rxconnector.errors import ParseError
+# MALFORMED, model_builder, parse_levels and raise_malformed are re-exported: other
+# modules (user stream, Bybit REST/private) import them from here.
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_flag,
+    model_builder,
+    opt_decimal,
+    parse_levels,
+    raise_malformed,
+)
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -65,103 +71,7 @@ __all__ = [
     "raise_malformed",
 ]
 
-#: What a malformed payload raises inside a parser (InvalidOperation is an ArithmeticError).
-MALFORMED: Final = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)
-
 _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
-
-_P = ParamSpec("_P")
-_M = TypeVar("_M")
-
-
-def _plain_model(cls: Any) -> bool:
-    """True if writing ``cls``'s slots directly is exactly what its ``__init__`` does.
-
-    That holds for a slotted attrs class whose ``__init__`` attrs generated, with no
-    pre/post-init hook, no slot besides its fields (``cache_hash`` adds one), and fields
-    that ``__init__`` simply stores: no validator, converter, factory default, alias or
-    keyword-only marker.
-    """
-    if not (isinstance(cls, type) and attrs.has(cls)) or "__slots__" not in vars(cls):
-        return False
-    if cls.__new__ is not object.__new__:
-        return False
-    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
-        return False
-    code = getattr(cls.__init__, "__code__", None)
-    if code is None or "attrs generated" not in code.co_filename:
-        return False
-    fields = attrs.fields(cls)
-    slots: set[str] = set()
-    for klass in cls.__mro__:
-        declared = vars(klass).get("__slots__", ())
-        slots.update((declared,) if isinstance(declared, str) else declared)
-    if slots - {"__weakref__", "__dict__"} != {field.name for field in fields}:
-        return False
-    return all(
-        field.init
-        and not field.kw_only
-        and field.validator is None
-        and field.converter is None
-        and not isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
-        and field.alias == field.name
-        and type(getattr(cls, field.name, None)) is types.MemberDescriptorType
-        for field in fields
-    )
-
-
-def model_builder(cls: Callable[_P, _M]) -> Callable[_P, _M]:
-    """A drop-in constructor for the model class ``cls`` that is cheaper to call.
-
-    Why: a frozen attrs class stores every field through ``object.__setattr__``, found
-    by name per field. A parser builds one model per market-data frame, and that was its
-    largest cost (a :class:`Trade`: ~0.85 µs of a ~1.6 µs parse). The builder writes the
-    slots through their descriptors instead and returns the very same object (same
-    class, equal, hashable, still frozen) in ~0.5 µs. It takes the same parameters as
-    ``cls`` (same names, order and defaults), so type checkers check calls like
-    ``cls(...)``.
-
-    Only for models where that is exactly what ``__init__`` does (see
-    :func:`_plain_model`); any other class - one that gains a validator or converter,
-    say - gets ``cls`` itself back, so nothing a model enforces is ever skipped.
-    """
-    if not _plain_model(cls):
-        return cls
-    model = cast(type, cls)
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": model}
-    params: list[str] = []
-    body: list[str] = []
-    for field in attrs.fields(model):
-        name = field.name
-        namespace[f"_set_{name}"] = getattr(model, name).__set__
-        if field.default is attrs.NOTHING:
-            params.append(name)
-        else:
-            namespace[f"_default_{name}"] = field.default
-            params.append(f"{name}=_default_{name}")
-        body.append(f"    _set_{name}(self, {name})")
-    source = (
-        f"def build({', '.join(params)}):\n"
-        "    self = _new(_cls)\n" + "\n".join(body) + "\n    return self\n"
-    )
-    exec(compile(source, f"<model_builder {model.__qualname__}>", "exec"), namespace)
-    build = namespace["build"]
-    build.__qualname__ = build.__name__ = f"build_{model.__name__}"
-    build.__doc__ = f"Construct a {model.__qualname__} (see model_builder)."
-    return cast(Callable[_P, _M], build)
-
-
-def raise_malformed(venue: str, kind: str, payload: Any, exc: BaseException) -> NoReturn:
-    """Raise the :class:`ParseError` for a payload a parser could not read.
-
-    Shared by every venue's parsers so the messages look alike:
-    ``malformed binance trade payload (missing key 'p'): "{'e': 'trade', ...}"``.
-    """
-    if isinstance(exc, KeyError):
-        reason = f"missing key {exc.args[0]!r}" if exc.args else "missing key"
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    raise ParseError(f"malformed {venue} {kind} payload ({reason})", payload) from exc
 
 
 def _order_side(value: Any) -> Side:
@@ -169,26 +79,6 @@ def _order_side(value: Any) -> Side:
     if side is None:
         raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
     return side
-
-
-def _flag(value: Any) -> bool:
-    """A JSON boolean, strictly: anything else is malformed (``"false"`` is truthy)."""
-    if value is True or value is False:
-        return value
-    raise ValueError(f"expected a JSON boolean, got {value!r}")
-
-
-def parse_levels(raw: Any) -> tuple[Level, ...]:
-    """``[["price", "qty"], ...]`` → ``((Decimal, Decimal), ...)`` in the order given."""
-    D = Decimal
-    return tuple([(D(p), D(q)) for p, q in raw])
-
-
-def _opt_decimal(value: Any) -> Decimal | None:
-    """Optional price: absent (``None``) or empty string → ``None``."""
-    if value is None or value == "":
-        return None
-    return Decimal(value)
 
 
 #: The models the parsers build, through :func:`model_builder` (hot path).
@@ -309,7 +199,7 @@ def parse_trade(payload: Any, received_at: float) -> Trade:
             trade_id=int(payload["t"]),
             price=Decimal(payload["p"]),
             quantity=Decimal(payload["q"]),
-            side="sell" if _flag(payload["m"]) else "buy",
+            side="sell" if json_flag(payload["m"]) else "buy",
             time=int(payload["T"]),
             event_time=int(payload["E"]),
             received_at=received_at,
@@ -330,7 +220,7 @@ def parse_agg_trade(payload: Any, received_at: float) -> Trade:
             trade_id=int(payload["a"]),
             price=Decimal(payload["p"]),
             quantity=Decimal(payload["q"]),
-            side="sell" if _flag(payload["m"]) else "buy",
+            side="sell" if json_flag(payload["m"]) else "buy",
             time=int(payload["T"]),
             event_time=int(payload["E"]),
             received_at=received_at,
@@ -361,7 +251,7 @@ def parse_kline(payload: Any, received_at: float) -> Kline:
             volume=D(k["v"]),
             quote_volume=D(k["q"]),
             trades=int(k["n"]),
-            closed=_flag(k["x"]),
+            closed=json_flag(k["x"]),
             event_time=int(payload["E"]),
             received_at=received_at,
         )
@@ -476,9 +366,9 @@ def parse_mark_price(payload: Any, received_at: float) -> MarkPrice:
         return _MarkPrice(
             symbol=payload["s"],
             mark_price=Decimal(payload["p"]),
-            index_price=_opt_decimal(get("i")),
-            estimated_settle_price=_opt_decimal(get("P")),
-            funding_rate=_opt_decimal(get("r")),
+            index_price=opt_decimal(get("i")),
+            estimated_settle_price=opt_decimal(get("P")),
+            funding_rate=opt_decimal(get("r")),
             next_funding_time=_opt_time(get("T")),
             event_time=int(payload["E"]),
             received_at=received_at,
@@ -500,7 +390,7 @@ def parse_force_order(payload: Any, received_at: float) -> Liquidation:
             order_type=o["o"],
             price=Decimal(o["p"]),
             quantity=Decimal(o["q"]),
-            average_price=_opt_decimal(o.get("ap")),
+            average_price=opt_decimal(o.get("ap")),
             status=o["X"],
             time=int(o["T"]),
             event_time=int(payload["E"]),

@@ -39,7 +39,13 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from rxconnector.exchanges.binance.parsers import MALFORMED, parse_levels, raise_malformed
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    model_builder,
+    opt_decimal,
+    parse_levels,
+    raise_malformed,
+)
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
     BookTicker,
@@ -91,12 +97,6 @@ def bybit_trade_id(raw: Any) -> int:
     return int.from_bytes(hashlib.blake2b(raw.encode(), digest_size=8).digest(), "big")
 
 
-def _opt_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(value)
-
-
 def _opt_int(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -107,6 +107,18 @@ def _is_snapshot(message: Any) -> bool:
     # Spot/option tickers and trades are snapshot-only; a missing type means "whole".
     kind: object = message.get("type", "snapshot")
     return kind != "delta"
+
+
+#: The models the parsers build, through :func:`model_builder` (hot path).
+_BookTicker: Final = model_builder(BookTicker)
+_DepthUpdate: Final = model_builder(DepthUpdate)
+_Kline: Final = model_builder(Kline)
+_Liquidation: Final = model_builder(Liquidation)
+_MarkPrice: Final = model_builder(MarkPrice)
+_MiniTicker: Final = model_builder(MiniTicker)
+_OrderBook: Final = model_builder(OrderBook)
+_Ticker: Final = model_builder(Ticker)
+_Trade: Final = model_builder(Trade)
 
 
 # --------------------------------------------------------------------------- tickers
@@ -178,13 +190,13 @@ def ticker_parser(
             D = Decimal
             get = t.get
             volume, quote_volume = _volumes(t, inverse)
-            return Ticker(
+            return _Ticker(
                 symbol=t["symbol"],
                 last=D(t["lastPrice"]),
-                bid=_opt_decimal(get("bid1Price")),
-                bid_qty=_opt_decimal(get("bid1Size")),
-                ask=_opt_decimal(get("ask1Price")),
-                ask_qty=_opt_decimal(get("ask1Size")),
+                bid=opt_decimal(get("bid1Price")),
+                bid_qty=opt_decimal(get("bid1Size")),
+                ask=opt_decimal(get("ask1Price")),
+                ask_qty=opt_decimal(get("ask1Size")),
                 open=D(t["prevPrice24h"]),
                 high=D(t["highPrice24h"]),
                 low=D(t["lowPrice24h"]),
@@ -209,7 +221,7 @@ def mini_ticker_parser(
             t = merger.merge(message)
             D = Decimal
             volume, quote_volume = _volumes(t, inverse)
-            return MiniTicker(
+            return _MiniTicker(
                 symbol=t["symbol"],
                 close=D(t["lastPrice"]),
                 open=D(t["prevPrice24h"]),
@@ -254,12 +266,12 @@ def mark_price_parser(merger: BybitTickerMerger) -> Callable[[Any, float], Seque
                     return ()
             get = t.get
             return (
-                MarkPrice(
+                _MarkPrice(
                     symbol=t["symbol"],
                     mark_price=Decimal(t["markPrice"]),
-                    index_price=_opt_decimal(get("indexPrice")),
-                    estimated_settle_price=_opt_decimal(get("predictedDeliveryPrice")),
-                    funding_rate=_opt_decimal(get("fundingRate")),
+                    index_price=opt_decimal(get("indexPrice")),
+                    estimated_settle_price=opt_decimal(get("predictedDeliveryPrice")),
+                    funding_rate=opt_decimal(get("fundingRate")),
                     next_funding_time=_opt_int(get("nextFundingTime")),
                     event_time=int(message["ts"]),
                     received_at=received_at,
@@ -284,7 +296,7 @@ def parse_depth(message: Any, received_at: float) -> DepthUpdate:
     try:
         data = message["data"]
         u = int(data["u"])
-        return DepthUpdate(
+        return _DepthUpdate(
             symbol=data["s"],
             first_update_id=u,
             final_update_id=u,
@@ -316,7 +328,7 @@ def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
         bid, bid_qty = bids[0]
         ask, ask_qty = asks[0]
         return (
-            BookTicker(
+            _BookTicker(
                 symbol=data["s"],
                 bid=D(bid),
                 bid_qty=D(bid_qty),
@@ -371,7 +383,7 @@ class BybitBookMerger:
         else:
             _apply_side(self._bids, bids)
             _apply_side(self._asks, asks)
-        return OrderBook(
+        return _OrderBook(
             symbol=symbol,
             bids=_top(self._bids, levels, descending=True),
             asks=_top(self._asks, levels, descending=False),
@@ -424,7 +436,7 @@ def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
         sides = _SIDES
         event_time = int(message["ts"])
         return [
-            Trade(
+            _Trade(
                 symbol=t["s"],
                 trade_id=bybit_trade_id(t["i"]),
                 price=D(t["p"]),
@@ -454,7 +466,7 @@ def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation
         sides = _LIQUIDATION_ORDER_SIDE
         event_time = int(message["ts"])
         return [
-            Liquidation(
+            _Liquidation(
                 symbol=x["s"],
                 side=sides[x["S"]],
                 order_type="",
@@ -496,7 +508,7 @@ def kline_parser(symbol: str, *, inverse: bool = False) -> Callable[[Any, float]
                 if inverse:
                     volume, turnover = turnover, volume
                 out.append(
-                    Kline(
+                    _Kline(
                         symbol=symbol,
                         interval=canonical_interval(k["interval"]),
                         open_time=int(k["start"]),

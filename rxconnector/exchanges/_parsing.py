@@ -1,0 +1,158 @@
+"""Helpers every venue's payload parsers share (Binance, Bybit; WS and REST).
+
+They live here, not in one venue's module, because the rules they carry are the
+project's, not a venue's: which exceptions count as "malformed payload" and how that is
+reported (:data:`MALFORMED`, :func:`raise_malformed`), how a price level or an optional
+number is read (:func:`parse_levels`, :func:`opt_decimal`), what a strict JSON boolean is
+(:func:`json_flag`), and how a model is constructed cheaply on the hot path
+(:func:`model_builder`). Keeping one copy means a fix to any of them reaches every feed.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final, NoReturn, ParamSpec, TypeVar, cast
+
+import attrs
+
+from rxconnector.errors import ParseError
+from rxconnector.models import Level
+
+__all__ = [
+    "MALFORMED",
+    "json_flag",
+    "model_builder",
+    "opt_decimal",
+    "parse_levels",
+    "raise_malformed",
+]
+
+#: What a malformed payload raises inside a parser (InvalidOperation is an ArithmeticError).
+MALFORMED: Final = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)
+
+_P = ParamSpec("_P")
+_M = TypeVar("_M")
+
+
+def raise_malformed(venue: str, kind: str, payload: Any, exc: BaseException) -> NoReturn:
+    """Raise the :class:`ParseError` for a payload a parser could not read.
+
+    Shared by every venue's parsers so the messages look alike:
+    ``malformed binance trade payload (missing key 'p'): "{'e': 'trade', ...}"``.
+    """
+    if isinstance(exc, KeyError):
+        reason = f"missing key {exc.args[0]!r}" if exc.args else "missing key"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    raise ParseError(f"malformed {venue} {kind} payload ({reason})", payload) from exc
+
+
+def json_flag(value: Any) -> bool:
+    """A JSON boolean, strictly: anything else is malformed.
+
+    ``bool(...)`` would be wrong: ``"false"`` is a truthy string, and a trade's side or a
+    candle's "closed" would silently invert.
+    """
+    if value is True or value is False:
+        return value
+    raise ValueError(f"expected a JSON boolean, got {value!r}")
+
+
+def parse_levels(raw: Any) -> tuple[Level, ...]:
+    """``[["price", "qty"], ...]`` → ``((Decimal, Decimal), ...)`` in the order given.
+
+    Both venues send book levels in this shape; ``Decimal`` straight from the strings,
+    never via float.
+    """
+    D = Decimal
+    return tuple([(D(p), D(q)) for p, q in raw])
+
+
+def opt_decimal(value: Any) -> Decimal | None:
+    """Optional number: absent (``None``) or empty string → ``None``.
+
+    Venues send ``""`` for "not applicable" (a delivery contract's funding rate, say);
+    ``None`` says so instead of a fake zero.
+    """
+    if value is None or value == "":
+        return None
+    return Decimal(value)
+
+
+def _plain_model(cls: Any) -> bool:
+    """True if writing ``cls``'s slots directly is exactly what its ``__init__`` does.
+
+    That holds for a slotted attrs class whose ``__init__`` attrs generated, with no
+    pre/post-init hook, no slot besides its fields (``cache_hash`` adds one), and fields
+    that ``__init__`` simply stores: no validator, converter, factory default, alias or
+    keyword-only marker.
+    """
+    if not (isinstance(cls, type) and attrs.has(cls)) or "__slots__" not in vars(cls):
+        return False
+    if cls.__new__ is not object.__new__:
+        return False
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return False
+    code = getattr(cls.__init__, "__code__", None)
+    if code is None or "attrs generated" not in code.co_filename:
+        return False
+    fields = attrs.fields(cls)
+    slots: set[str] = set()
+    for klass in cls.__mro__:
+        declared = vars(klass).get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    if slots - {"__weakref__", "__dict__"} != {field.name for field in fields}:
+        return False
+    return all(
+        field.init
+        and not field.kw_only
+        and field.validator is None
+        and field.converter is None
+        and not isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+        and field.alias == field.name
+        and type(getattr(cls, field.name, None)) is types.MemberDescriptorType
+        for field in fields
+    )
+
+
+def model_builder(cls: Callable[_P, _M]) -> Callable[_P, _M]:
+    """A drop-in constructor for the model class ``cls`` that is cheaper to call.
+
+    Why: a frozen attrs class stores every field through ``object.__setattr__``, found
+    by name per field. A parser builds one model per market-data frame, and that was its
+    largest cost (a :class:`Trade`: ~0.85 µs of a ~1.6 µs parse). The builder writes the
+    slots through their descriptors instead and returns the very same object (same
+    class, equal, hashable, still frozen) in ~0.5 µs. It takes the same parameters as
+    ``cls`` (same names, order and defaults), so type checkers check calls like
+    ``cls(...)``.
+
+    Only for models where that is exactly what ``__init__`` does (see
+    :func:`_plain_model`); any other class - one that gains a validator or converter,
+    say - gets ``cls`` itself back, so nothing a model enforces is ever skipped.
+    """
+    if not _plain_model(cls):
+        return cls
+    model = cast(type, cls)
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": model}
+    params: list[str] = []
+    body: list[str] = []
+    for field in attrs.fields(model):
+        name = field.name
+        namespace[f"_set_{name}"] = getattr(model, name).__set__
+        if field.default is attrs.NOTHING:
+            params.append(name)
+        else:
+            namespace[f"_default_{name}"] = field.default
+            params.append(f"{name}=_default_{name}")
+        body.append(f"    _set_{name}(self, {name})")
+    source = (
+        f"def build({', '.join(params)}):\n"
+        "    self = _new(_cls)\n" + "\n".join(body) + "\n    return self\n"
+    )
+    exec(compile(source, f"<model_builder {model.__qualname__}>", "exec"), namespace)
+    build = namespace["build"]
+    build.__qualname__ = build.__name__ = f"build_{model.__name__}"
+    build.__doc__ = f"Construct a {model.__qualname__} (see model_builder)."
+    return cast(Callable[_P, _M], build)
