@@ -80,6 +80,7 @@ class TestFeedParsing:
     def test_every_feed_is_a_connector_method(self) -> None:
         from rxconnector.connector import Connector
 
+        assert {"ticker", "trades", "klines", "order_book", "mark_price"} <= set(FEEDS)
         for name in FEEDS:
             assert callable(getattr(Connector, name))
         assert set(VENUES) >= {"binance", "binance_futures", "bybit", "bybit-linear"}
