@@ -21,6 +21,7 @@ from rxconnector.errors import (
     ExchangeError,
     FeedGapError,
     NotSupportedError,
+    ParseError,
     StaleConnectionError,
 )
 from rxconnector.exchanges.binance.user_stream import BinanceUserStream
@@ -280,7 +281,7 @@ class TestOneConnection:
         conn = h.exchange.live
         conn.observer.on_next((0.0, b"{not json"))
         h.exchange.push(report(1, "NEW", "NEW"))
-        assert len(orders.values) == 1 and len(h.errors) == 1
+        assert len(orders.values) == 1 and [type(e) for e in h.errors] == [ParseError]
 
 
 class TestLogin:
