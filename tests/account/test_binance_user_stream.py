@@ -374,6 +374,7 @@ class TestSessionEvents:
         session.on_message(examples[key], 42.0, out)
         assert out.emitted[0] == (42.0, examples[key]["event"])
         assert [type(m) for m in out.models()] == models
+        assert [m.received_at for m in out.models()] == [42.0] * len(models)
         assert not out.reports and not out.failures
 
     def test_a_fill_emits_order_update_then_execution(self, examples: dict[str, Any]) -> None:

@@ -289,6 +289,7 @@ class TestData:
         stream().new_session().on_message(examples[key], 8.0, out)
         assert out.emitted[0] == (8.0, examples[key])
         assert [type(m) for m in out.models()] == [model]
+        assert [m.received_at for m in out.models()] == [8.0]
 
     def test_categorised_topic(self, examples: dict[str, Any]) -> None:
         out = RecordingOutput()
