@@ -110,6 +110,9 @@ class TestSimulator:
         await until(lambda: any(isinstance(m, StreamRestart) for m in got))
         marker_at = next(i for i, m in enumerate(got) if isinstance(m, StreamRestart))
         await until(lambda: len(got) > marker_at + 3)
+        markers = [m for m in got if isinstance(m, StreamRestart)]
+        assert len(markers) == 1 and markers[0].topic == "btcusdt@trade"
+        assert all(isinstance(m, tuple) for m in got[marker_at + 1 :])  # data flows again
         assert sim.active_streams() == {"btcusdt@trade", "ethusdt@bookTicker"}
         assert rig.count(ConnectionState.RECONNECTING) == 1
         await rig.hub.close()
