@@ -63,7 +63,13 @@ from rxconnector.errors import (
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.parsers import MALFORMED, parse_levels, raise_malformed
-from rxconnector.exchanges.binance.rest import ACK_STATUS, _decimal, _paged
+from rxconnector.exchanges.binance.rest import (
+    ACK_STATUS,
+    _decimal,
+    _default_client_order_ids,
+    _int_in,
+    _paged,
+)
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
 from rxconnector.exchanges.bybit.signing import rest_headers
@@ -186,7 +192,7 @@ class BybitRest:
         self._config = config
         self._category: str = config.category
         self._now_ms = now_ms
-        self._new_link_id = client_order_id_factory or _default_link_ids()
+        self._new_link_id = client_order_id_factory or _default_client_order_ids()
         self._scheduler = scheduler
         self._symbols: dict[str, SymbolInfo] = {}
         if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
@@ -894,18 +900,6 @@ def _next_cursor(result: Mapping[str, Any], current: str) -> str | None:
 
 
 # -- small helpers -----------------------------------------------------------------------
-
-
-def _default_link_ids() -> Callable[[], str]:
-    from rxconnector.nonce import NonceGenerator
-
-    return NonceGenerator().next_str
-
-
-def _int_in(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
-    return value
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
