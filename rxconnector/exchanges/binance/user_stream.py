@@ -42,7 +42,7 @@ import orjson
 
 from rxconnector.config import Secret
 from rxconnector.errors import ExchangeError, ParseError, RateLimitError, WebSocketClosedError
-from rxconnector.exchanges.binance.parsers import MALFORMED, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
@@ -110,12 +110,6 @@ def _side(value: Any) -> Side:
     return side
 
 
-def _flag(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    raise ValueError(f"expected a JSON boolean, got {value!r}")
-
-
 def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
     """``executionReport`` → :class:`OrderUpdate` (§A5.1 key meanings).
 
@@ -172,7 +166,7 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
             quantity=Decimal(event["l"]),
             fee=Decimal(event["n"]),
             fee_asset=event["N"],
-            is_maker=_flag(event["m"]),
+            is_maker=json_flag(event["m"]),
             time=int(event["T"]),
             received_at=received_at,
         )

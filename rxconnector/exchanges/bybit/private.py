@@ -39,7 +39,7 @@ import orjson
 
 from rxconnector.config import Secret
 from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
-from rxconnector.exchanges.binance.parsers import MALFORMED, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
     CONNECTION_ATTEMPT_WINDOW,
@@ -133,12 +133,6 @@ def _average(value: Any) -> Decimal | None:
     return average if average else None
 
 
-def _flag(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    raise ValueError(f"expected a JSON boolean, got {value!r}")
-
-
 def _event_time(message: Any) -> int:
     return int(message["creationTime"])
 
@@ -195,7 +189,7 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     quantity=Decimal(row["execQty"]),
                     fee=_dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
-                    is_maker=_flag(row["isMaker"]),
+                    is_maker=json_flag(row["isMaker"]),
                     time=int(row["execTime"]),
                     received_at=received_at,
                 )

@@ -60,9 +60,9 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
+from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
-from rxconnector.exchanges.binance.parsers import MALFORMED, parse_levels, raise_malformed
 from rxconnector.exchanges.binance.rest import (
     ACK_STATUS,
     _decimal,
