@@ -387,7 +387,14 @@ class RecordingConnector(Connector):
                     lambda e: writer.state(self._steps.now(), e), lambda _e: None
                 )
             )
-        await super().start()
+        try:
+            await super().start()
+        except BaseException:
+            # Cancelled (Ctrl-C) or failed while waiting for the first clock sync: ``async
+            # with`` never reaches __aexit__ then, so stop here, or the session, the clock
+            # sync and the file would stay open.
+            await self.stop()
+            raise
         if self._clock is not None and self.writer is not None:
             writer = self.writer
             self._taps.append(

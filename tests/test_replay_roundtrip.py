@@ -214,3 +214,45 @@ def _snapshot_requests(path: Path) -> int:
 
 def _resyncs(errors: list[Exception]) -> int:
     return sum(1 for e in errors if isinstance(e, FeedGapError))
+
+
+class TestRecorderInterruptedAtStart:
+    """Ctrl-C while start() waits for the first clock sync stops the recorder: the file
+    is finished and the HTTP session is closed (``async with`` never reaches __aexit__
+    when __aenter__ is what was cancelled)."""
+
+    async def test_cancel_during_the_first_clock_sync(self, tmp_path: Path) -> None:
+        from aiohttp import web
+        from aiohttp.test_utils import TestServer
+
+        asked = asyncio.Event()
+        never = asyncio.Event()
+
+        async def time_endpoint(_request: web.Request) -> web.Response:
+            asked.set()
+            await never.wait()  # the first clock sync never finishes
+            return web.json_response({"serverTime": 0})
+
+        app = web.Application()
+        app.router.add_get("/api/v3/time", time_endpoint)
+        path = tmp_path / "cut.jsonl.gz"
+        async with TestServer(app, host="127.0.0.1") as server:
+            config = Config.binance(
+                rest_url=str(server.make_url("")).rstrip("/"),
+                ws_url="ws://127.0.0.1:9",
+                clock_sync={"samples": 1},
+                connection={"rest_timeout": 30.0},
+            )
+            conn = RecordingConnector(config, path, feeds=["trades"], symbols=[SYM])
+            starting = asyncio.get_running_loop().create_task(conn.start())
+            await asyncio.wait_for(asked.wait(), 2.0)
+            starting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await starting
+            assert not conn.started
+            assert conn.writer is not None and conn.writer.closed
+            never.set()
+        with RecordingReader(path) as reader:
+            entries = list(reader)
+        assert not reader.truncated
+        assert entries[-1][0] == Kind.END
