@@ -19,10 +19,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
 import attrs
 from reactivex import Observable
@@ -50,6 +50,9 @@ from rxconnector.terminal import (
     format_duration,
     progress_bar,
 )
+
+if TYPE_CHECKING:
+    from rxconnector.connector import Connector
 
 __all__ = [
     "EXIT_FAILURE",
@@ -268,6 +271,21 @@ async def _run_for(
             await asyncio.sleep(wait)
 
 
+_C = TypeVar("_C", bound="Connector")
+
+
+@contextlib.asynccontextmanager
+async def _running(conn: _C) -> AsyncIterator[_C]:
+    """``async with conn`` that also stops ``conn`` when ``start()`` itself is cancelled
+    or fails: Ctrl-C while start() waits for the first clock sync must not leave the
+    HTTP session and the clock-sync task open (``__aexit__`` is never reached then)."""
+    try:
+        await conn.start()
+        yield conn
+    finally:
+        await conn.stop()
+
+
 def _out(stream: TextIO, text: str) -> None:
     stream.write(text + "\n")
 
@@ -426,7 +444,7 @@ async def _demo(args: argparse.Namespace) -> int:
             f"{'faults on  ' if args.faults else ''}Ctrl-C to stop"
         )
         try:
-            async with Connector(config) as conn:
+            async with _running(Connector(config)) as conn:
                 subscriptions = [
                     conn.ticker(symbol).subscribe(state.on_ticker, state.on_error),
                     conn.trades(symbol)
@@ -488,7 +506,7 @@ async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sy
         if not done.done():
             done.set_result(None)
 
-    async with Connector(config) as conn:
+    async with _running(Connector(config)) as conn:
         errors = conn.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
         subscription = feed.open(conn, symbol).subscribe(on_next, on_error, on_completed)
         try:
@@ -587,7 +605,7 @@ async def _record(
         )
 
     try:
-        async with conn:
+        async with _running(conn):
             subscriptions = []
             for feed in feeds:
                 for symbol in symbols:
@@ -733,7 +751,7 @@ async def _history(
                 f"ETA {format_duration(eta)}"
             )
 
-        async with Connector(config) as conn:
+        async with _running(Connector(config)) as conn:
             # --end is exclusive; the REST walk includes a candle opening at its end
             candles: Observable[Kline] = conn.kline_history(symbol, args.interval, start, end - 1)
             tapped: Observable[Kline] = candles.pipe(ops.do_action(on_kline))

@@ -308,3 +308,58 @@ class TestAgainstASimulator:
         assert int(rows[-1]["open_time"]) == 1709247600000
         assert "wrote" in printed and "1440 1h candles" in printed
         assert not (tmp_path / "k.csv.part").exists()
+
+
+class TestInterruptedStart:
+    """Ctrl-C while a command's connector waits for its first clock sync still stops the
+    connector (its session and clock-sync task are closed)."""
+
+    async def test_watch_cancelled_during_start_stops_the_connector(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import argparse
+
+        from aiohttp import web
+        from aiohttp.test_utils import TestServer
+
+        from rxconnector import cli
+        from rxconnector.config import Config
+        from rxconnector.connector import Connector
+
+        asked = asyncio.Event()
+        never = asyncio.Event()
+
+        async def time_endpoint(_request: web.Request) -> web.Response:
+            asked.set()
+            await never.wait()  # the first clock sync never finishes
+            return web.json_response({"serverTime": 0})
+
+        made: list[Connector] = []
+        real_start = Connector.start
+
+        async def start(self: Connector) -> None:
+            made.append(self)
+            await real_start(self)
+
+        monkeypatch.setattr(Connector, "start", start)
+        app = web.Application()
+        app.router.add_get("/api/v3/time", time_endpoint)
+        async with TestServer(app, host="127.0.0.1") as server:
+            config = Config.binance(
+                rest_url=str(server.make_url("")).rstrip("/"),
+                ws_url="ws://127.0.0.1:9",
+                clock_sync={"samples": 1},
+                connection={"rest_timeout": 30.0},
+            )
+            args = argparse.Namespace(seconds=None)
+            task = asyncio.get_running_loop().create_task(
+                cli._watch(args, config, cli.FeedRequest("ticker"), "BTCUSDT")
+            )
+            await asyncio.wait_for(asked.wait(), 2.0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            never.set()
+        assert len(made) == 1
+        assert not made[0].started
+        assert made[0]._session is None  # closed and dropped by stop()
