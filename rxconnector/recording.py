@@ -507,12 +507,20 @@ class RecordingReader:
         self.ended_at: float | None = None
         try:
             self._file = gzip.GzipFile(self.path, "rb")
-            first = self._file.readline()
         except FileNotFoundError:
             raise RecordingError(self.path, "no such file") from None
-        except (gzip.BadGzipFile, EOFError, OSError) as exc:
+        except OSError as exc:
             raise RecordingError(self.path, f"not a gzip recording ({exc})") from None
-        self.header = RecordingHeader.from_json(first, self.path)
+        try:
+            first = self._file.readline()
+        except (gzip.BadGzipFile, EOFError, OSError) as exc:
+            self._file.close()
+            raise RecordingError(self.path, f"not a gzip recording ({exc})") from None
+        try:
+            self.header = RecordingHeader.from_json(first, self.path)
+        except RecordingError:
+            self._file.close()  # the caller never gets a reader to close
+            raise
 
     def __enter__(self) -> RecordingReader:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -273,6 +274,30 @@ class TestDamagedFiles:
         path.write_bytes(gzip.compress(_header().to_json() + b'\n{"f": 1}\n'))
         with RecordingReader(path) as reader, pytest.raises(RecordingError, match="array"):
             list(reader)
+
+    @pytest.mark.parametrize(
+        "content",
+        [b"plain text, not gzip", gzip.compress(b'{"hello": 1}\n'), gzip.compress(b"")],
+        ids=["not gzip", "not a recording", "empty"],
+    )
+    def test_a_refused_file_is_closed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes
+    ) -> None:
+        opened: list[gzip.GzipFile] = []
+        real = gzip.GzipFile
+
+        class Tracked(real):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                opened.append(self)
+
+        monkeypatch.setattr(gzip, "GzipFile", Tracked)
+        path = tmp_path / "refused.gz"
+        path.write_bytes(content)
+        with pytest.raises(RecordingError):
+            RecordingReader(path)
+        assert len(opened) == 1
+        assert opened[0].closed  # no reader came back to close it: the refusal did
 
     def test_recording_cut_short_reads_up_to_the_last_complete_line(self, tmp_path: Path) -> None:
         full = tmp_path / "full.gz"
