@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from reactivex import operators as ops
 
@@ -256,3 +257,39 @@ class TestRecorderInterruptedAtStart:
             entries = list(reader)
         assert not reader.truncated
         assert entries[-1][0] == Kind.END
+
+
+class TestNoSecretsInRecordings:
+    """Signed REST calls made through a recording connector leave no key, secret or
+    signature in the file, on success and on failure."""
+
+    async def test_signed_calls_record_answers_only(self, tmp_path: Path) -> None:
+        import gzip
+
+        key, secret = "KEY-rec-4f1c9a", "SECRET-rec-77d02b"
+        path = tmp_path / "signed.jsonl.gz"
+        async with ExchangeSimulator(
+            seed=5, symbols=(SYM,), tick_interval=0.02, api_keys={key: secret}
+        ) as sim:
+            config = Config.binance(
+                rest_url=sim.rest_url,
+                ws_url=sim.ws_url,
+                api_key=key,
+                api_secret=secret,
+                clock_sync={"samples": 1},
+            )
+            async with RecordingConnector(config, path, feeds=["ticker"], symbols=[SYM]) as conn:
+                balances = await conn.account()
+                failed: list[Exception] = []
+                try:
+                    await conn.get_order(SYM, order_id=987654321)
+                except Exception as exc:  # an unknown order: the venue's error
+                    failed.append(exc)
+        assert balances is not None
+        assert len(failed) == 1
+        text = gzip.decompress(path.read_bytes()).decode()
+        kinds = [orjson.loads(line)[0] for line in text.splitlines()[1:]]
+        assert kinds.count(Kind.REST_REQUEST) >= 2
+        assert Kind.REST_ITEM in kinds and Kind.REST_ERROR in kinds
+        for leaked in (key, secret, "signature", "X-MBX-APIKEY", "api_key", "api_secret"):
+            assert leaked.lower() not in text.lower(), leaked
