@@ -362,6 +362,7 @@ class RecordingConnector(Connector):
         self.writer: RecordingWriter | None = None
         self._last_restart: dict[str, StreamRestart] = {}
         self._taps: list[abc.DisposableBase] = []
+        self._clock_tapped = False
         self._steps = _StepClock(self._step_ended)
 
     def _step_ended(self) -> None:
@@ -395,7 +396,9 @@ class RecordingConnector(Connector):
             # sync and the file would stay open.
             await self.stop()
             raise
-        if self._clock is not None and self.writer is not None:
+        if self._clock is not None and self.writer is not None and not self._clock_tapped:
+            # once: a second start() (idempotent) would record each offset twice
+            self._clock_tapped = True
             writer = self.writer
             self._taps.append(
                 self._clock.offsets.subscribe(

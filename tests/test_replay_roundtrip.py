@@ -293,3 +293,22 @@ class TestNoSecretsInRecordings:
         assert Kind.REST_ITEM in kinds and Kind.REST_ERROR in kinds
         for leaked in (key, secret, "signature", "X-MBX-APIKEY", "api_key", "api_secret"):
             assert leaked.lower() not in text.lower(), leaked
+
+
+class TestRecorderStartIsIdempotent:
+    """A second start() (Connector.start is idempotent) does not record each clock
+    offset twice."""
+
+    async def test_clock_lines_once_per_offset(self, tmp_path: Path) -> None:
+        path = tmp_path / "twice.jsonl.gz"
+        async with ExchangeSimulator(seed=2, symbols=(SYM,), tick_interval=0.02) as sim:
+            conn = RecordingConnector(_config(sim), path, feeds=["ticker"], symbols=[SYM])
+            await conn.start()
+            await conn.start()
+            offsets: list[Any] = []
+            conn.clock.subscribe(offsets.append)
+            await conn.stop()
+        with RecordingReader(path) as reader:
+            clock_lines = [e for e in reader if e[0] == Kind.CLOCK]
+        assert len(offsets) >= 1
+        assert len(clock_lines) == 1
