@@ -61,13 +61,14 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import enum
 import gzip
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NoReturn
 
 import attrs
 import orjson
@@ -376,8 +377,27 @@ class RecordingWriter:
         return self._raw.tell() if not self._raw.closed else os.path.getsize(self.path)
 
     def _write(self, entry: list[Any]) -> None:
-        self._gz.write(orjson.dumps(entry) + b"\n")
+        try:
+            self._gz.write(orjson.dumps(entry) + b"\n")
+        except OSError as exc:
+            self._fail(exc)
         self.entries += 1
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        """The file cannot be written (disk full...): stop recording for good.
+
+        A recording with a hole in it would replay into different books and tapes, so
+        the writer closes (later lines are ignored) and the file stays readable up to
+        what reached the disk. Raised once, as a RecordingError, for the caller to report.
+        """
+        self.closed = True
+        self._held = None
+        self._after = []
+        with contextlib.suppress(OSError):
+            self._gz.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        raise RecordingError(self.path, f"recording stopped: cannot write ({exc})") from exc
 
     def flush(self) -> None:
         """Write the held frame (now that its delivery is known) and the lines after it."""
@@ -484,8 +504,9 @@ class RecordingWriter:
         self.closed = True
         try:
             self._gz.close()
-        finally:
             self._raw.close()
+        except OSError as exc:
+            self._fail(exc)
 
 
 # -- reader -------------------------------------------------------------------------------

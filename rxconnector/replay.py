@@ -255,23 +255,26 @@ class _DeliveryTap:
         writer: RecordingWriter,
         last: dict[str, StreamRestart],
         clock: Callable[[], float],
+        safely: Callable[..., None] = lambda write, *args: write(*args),
     ) -> None:
         self._hub = hub
         self._writer = writer
         self._last = last
         self._clock = clock
+        self._safely = safely  # writes without raising into the feed (RecordingConnector)
 
     def feed(self, topic: str) -> Observable[TopicMessage]:
         writer = self._writer
         last = self._last
         clock = self._clock
+        safely = self._safely
 
         def tap(message: TopicMessage) -> None:
             if type(message) is StreamRestart:
                 # every subscription of the topic sees the same marker object: write it once
                 if last.get(message.topic) is not message:
                     last[message.topic] = message
-                    writer.restart(clock(), message.topic, message.reason)
+                    safely(writer.restart, clock(), message.topic, message.reason)
             else:
                 writer.delivered()
 
@@ -342,7 +345,9 @@ class RecordingConnector(Connector):
     uses them to know what to print); what is recorded is whatever gets subscribed.
 
     The file is created on :meth:`start` and finished on :meth:`stop`. API keys and
-    secrets are never written.
+    secrets are never written. If the file cannot be written (disk full), recording
+    stops there with one :class:`~rxconnector.errors.RecordingError` on :attr:`errors`
+    (or raised by :meth:`stop` when finishing the file fails); the live feeds go on.
     """
 
     def __init__(
@@ -368,7 +373,17 @@ class RecordingConnector(Connector):
     def _step_ended(self) -> None:
         # the hub is done with this step's frames: their delivery is known, write them
         if self.writer is not None and not self.writer.closed:
-            self.writer.flush()
+            self._safely(self.writer.flush)
+
+    def _safely(self, write: Callable[..., None], *args: Any) -> None:
+        """Write a line; a failure (disk full: the writer stops recording) is reported on
+        :attr:`errors`, never raised into the hub, a feed or the event loop."""
+        try:
+            write(*args)
+        except RecordingError as exc:
+            self._report(exc)
+        except Exception as exc:
+            self._report(RecordingError(self.path, f"could not record a line: {exc!r}"))
 
     def _frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
         writer = self.writer
@@ -385,7 +400,7 @@ class RecordingConnector(Connector):
             writer = self.writer
             self._taps.append(
                 self._states.subscribe(
-                    lambda e: writer.state(self._steps.now(), e), lambda _e: None
+                    lambda e: self._safely(writer.state, self._steps.now(), e), lambda _e: None
                 )
             )
         try:
@@ -402,7 +417,7 @@ class RecordingConnector(Connector):
             writer = self.writer
             self._taps.append(
                 self._clock.offsets.subscribe(
-                    lambda o: writer.clock(self._steps.now(), o), lambda _e: None
+                    lambda o: self._safely(writer.clock, self._steps.now(), o), lambda _e: None
                 )
             )
 
@@ -428,8 +443,8 @@ class RecordingConnector(Connector):
         hub = super()._hub_for(topic)
         if self.writer is None:
             return hub
-        self.writer.subscribed(self._steps.now(), topic)
-        return _DeliveryTap(hub, self.writer, self._last_restart, self._steps.now)
+        self._safely(self.writer.subscribed, self._steps.now(), topic)
+        return _DeliveryTap(hub, self.writer, self._last_restart, self._steps.now, self._safely)
 
 
 # -- replay: the hub ------------------------------------------------------------------------

@@ -315,6 +315,47 @@ class TestDamagedFiles:
         assert all(orjson.loads(e[3])["i"] == i for i, e in enumerate(entries))
 
 
+class TestWriteFailures:
+    """A file that cannot be written stops the recording once, with a RecordingError, and
+    leaves what reached the disk readable."""
+
+    def test_first_failure_raises_then_the_writer_is_closed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "full.gz"
+        writer = RecordingWriter(path, _header())
+        writer.frame("c1", T0, '{"i":0}')
+
+        def full(_data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(writer._gz, "write", full)
+        with pytest.raises(RecordingError, match="recording stopped: cannot write") as info:
+            writer.frame("c1", T0 + 1, '{"i":1}')
+        assert isinstance(info.value.__cause__, OSError)
+        assert writer.closed
+        writer.frame("c1", T0 + 2, '{"i":2}')  # ignored, no second error
+        writer.state(T0 + 2, None)
+        writer.close(T0 + 3)
+        with RecordingReader(path) as reader:
+            entries = list(reader)
+        assert [e[1] for e in entries] == [T0]
+
+    def test_a_failure_while_finishing_the_file_is_a_recording_error(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        writer = RecordingWriter(tmp_path / "end.gz", _header())
+
+        def full() -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(writer._gz, "close", full)
+        with pytest.raises(RecordingError, match="cannot write"):
+            writer.close(T0)
+        assert writer.closed
+        assert writer._raw.closed
+
+
 class TestDeliveryTracking:
     """With track_delivery the writer marks frames the hub did not deliver and puts
     restart markers before the frame whose message they preceded."""

@@ -13,7 +13,7 @@ from reactivex import operators as ops
 
 import rxconnector.replay as rxreplay
 from rxconnector.config import Config
-from rxconnector.errors import FeedGapError, RateLimitError
+from rxconnector.errors import FeedGapError, RateLimitError, RecordingError
 from rxconnector.models import OrderBook, Ticker, Trade
 from rxconnector.recording import Kind, RecordingReader
 from rxconnector.replay import RecordingConnector
@@ -312,3 +312,43 @@ class TestRecorderStartIsIdempotent:
             clock_lines = [e for e in reader if e[0] == Kind.CLOCK]
         assert len(offsets) >= 1
         assert len(clock_lines) == 1
+
+
+class TestDiskFullWhileRecording:
+    """A recording that cannot be written (disk full) is reported on ``errors``; the live
+    feeds keep running through a reconnect, whose state events and restart markers are
+    the lines that fail to be written."""
+
+    async def test_write_failures_are_reported_not_raised_into_feeds(self, tmp_path: Path) -> None:
+        path = tmp_path / "full.jsonl.gz"
+        tickers: list[Ticker] = []
+        trades: list[Trade] = []
+        feed_errors: list[Exception] = []
+        reported: list[Exception] = []
+        async with (
+            ExchangeSimulator(seed=4, symbols=(SYM,), tick_interval=0.02, periodic_ticks=5) as sim,
+            RecordingConnector(_config(sim), path, feeds=["ticker"], symbols=[SYM]) as conn,
+        ):
+            conn.errors.subscribe(reported.append)
+            conn.ticker(SYM).subscribe(tickers.append, feed_errors.append)
+            conn.trades(SYM).subscribe(trades.append, feed_errors.append)
+            await asyncio.sleep(0.4)
+            assert conn.writer is not None
+
+            def full(_entry: Any) -> None:
+                raise OSError(28, "No space left on device")
+
+            conn.writer._gz.write = full  # type: ignore[method-assign]
+            before = len(trades)
+            await sim.drop_connections()
+            await asyncio.sleep(0.8)
+        assert feed_errors == []
+        assert len(trades) > before  # the feeds outlived the reconnect
+        recording_errors = [e for e in reported if "No space left" in str(e)]
+        assert recording_errors
+        assert all(isinstance(e, RecordingError) for e in recording_errors)
+        assert len(recording_errors) == 1  # the recorder stops at the first failure
+        with RecordingReader(path) as reader:  # what reached the file still reads
+            kinds = [e[0] for e in reader]
+        assert Kind.FRAME in kinds
+        assert Kind.END not in kinds
