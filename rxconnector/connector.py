@@ -205,6 +205,12 @@ class Connector:
                 await asyncio.wait_for(first, timeout)
             except TimeoutError:
                 self._log.warning("first clock sync did not finish", timeout=timeout)
+            except BaseException:
+                # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
+                # reaches __aexit__, so release the session and the clock sync here.
+                probe.dispose()
+                await asyncio.shield(self.stop())
+                raise
             finally:
                 probe.dispose()
 

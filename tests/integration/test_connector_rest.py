@@ -181,3 +181,17 @@ class TestStart:
         async with conn:
             assert loop.time() - began < 10  # was rest_timeout * (samples + 1) = 40 s
         assert any(isinstance(e, rxc.ConnectError) for e in errors)
+
+    async def test_cancelled_start_releases_everything(self, sim: ExchangeSimulator) -> None:
+        """A start() cancelled during the first clock sync stops the connector itself
+        (no open session, no running clock sync) and the cancellation propagates."""
+        sim.rest_latency = 1.0
+        conn = rxc.Connector(_config(sim))
+        task = asyncio.ensure_future(conn.start())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not conn.started
+        assert conn._session is None  # closed and released
+        assert conn._clock_subscription is None
