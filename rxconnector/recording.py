@@ -51,7 +51,8 @@ stays flat for any file size), readable with ``zcat | jq``, and a recording cut 
 by a crash is still readable up to its last complete line.
 
 Secrets never enter a recording: the header's config omits ``api_key`` and
-``api_secret``, and signed requests are never written (only what they returned).
+``api_secret``, and a REST call is written as its method and arguments (symbol, order
+id...) and what it returned, never as the signed query, headers or signature.
 
 Values inside lines (models, decimals, enums, exceptions) use a small tagged encoding
 (:func:`encode_value` / :func:`decode_value`) that round-trips every model exactly.
