@@ -332,12 +332,16 @@ class AccountStreams:
         return self._closed
 
     async def close(self) -> None:
-        """Complete every feed, close the socket and wait until it is closed."""
+        """Complete every feed, close the socket and wait until it is closed.
+
+        The socket gets a full close handshake (bounded by twice the socket's close
+        timeout, see :func:`~rxconnector.transport.ws.connect_once`); cancelling its
+        task instead would drop the connection with code 1006.
+        """
         self._closed = True
         run = self._run
         if run is not None:
             run.finish()
-        self._tasks.cancel_all()
         await self._tasks.wait()
 
     # -- internals ----------------------------------------------------------------------

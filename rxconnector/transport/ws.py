@@ -273,18 +273,49 @@ def _retry_after(headers: Any) -> float:
 
 
 class _Attempt:
-    """Whether the subscription of one attempt is still live.
+    """Whether the subscription of one attempt is still live, and its open socket.
 
-    Disposing cancels the socket task, but the cancellation lands only at the task's
-    next real suspension, and ``ws.receive()`` returns buffered frames without
-    suspending: frames read in between are dropped here (in band, the
-    ``AutoDetachObserver`` would drop them; a frame sink has no such layer).
+    Disposing stops the socket task, but that lands only at the task's next real
+    suspension, and ``ws.receive()`` returns buffered frames without suspending: frames
+    read in between are dropped here (in band, the ``AutoDetachObserver`` would drop
+    them; a frame sink has no such layer).
     """
 
-    __slots__ = ("live",)
+    __slots__ = ("live", "ws")
 
     def __init__(self) -> None:
         self.live = True
+        self.ws: aiohttp.ClientWebSocketResponse[Any] | None = None
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _close_from_outside(
+    ws: aiohttp.ClientWebSocketResponse[Any], reader: asyncio.Task[Any], limit: float
+) -> None:
+    """Close a disposed attempt's socket with a full close handshake.
+
+    Cancelling the reader while it waits in ``ws.receive()`` would make aiohttp mark the
+    socket abnormally closed (1006): it would then send its close frame and drop the
+    connection without waiting for the server's reply, and the server, whose reply
+    fails, records 1006 too. aiohttp lets another task call ``close()``: that wakes the
+    reader (it ends by itself and finishes the handshake). The reader is cancelled only
+    if the whole close takes longer than ``limit`` seconds.
+    """
+    try:
+        async with asyncio.timeout(limit):
+            await ws.close()
+            await asyncio.wait({reader})
+    except TimeoutError:
+        _log.debug("close_handshake_timed_out", limit=limit)
+    finally:
+        reader.cancel()
 
 
 async def _run_socket(
@@ -315,6 +346,7 @@ async def _run_socket(
                         banned=exc.status == 418,
                     ) from exc
                 raise
+            attempt.ws = ws
             link = WsLink(ws, spec, scheduler, tasks)
             try:
                 connected = _event(scheduler, spec, ConnectionState.CONNECTED)
@@ -322,7 +354,7 @@ async def _run_socket(
                 deliver = spec.frame_sink or observer.on_next
                 clock, receive = time.time, ws.receive
                 text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
-                while True:
+                while attempt.live:
                     msg = await receive()
                     kind = msg.type
                     if kind is text or kind is binary:
@@ -353,7 +385,8 @@ async def _run_socket(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        observer.on_error(exc)
+        if attempt.live:  # after a dispose, the end of the socket is nobody's error
+            observer.on_error(exc)
 
 
 def connect_once(
@@ -363,8 +396,9 @@ def connect_once(
 
     Emits :class:`Connected` once the handshake succeeded, then frames (or hands them
     to ``spec.frame_sink``); it never completes: however the socket ends, it ends with
-    an error. Disposing cancels the owned task, which closes the socket; no frame is
-    delivered after the dispose.
+    an error. Disposing an open socket closes it with a close handshake (bounded by
+    twice ``spec.close_timeout``) in an owned task; disposing during the handshake
+    cancels the attempt. No frame is delivered after the dispose.
     """
 
     def subscribe(
@@ -379,10 +413,19 @@ def connect_once(
 
         def dispose() -> None:
             attempt.live = False
-            if not task.done():
-                # RuntimeError: the loop is closed already, nothing is left to stop
-                with contextlib.suppress(RuntimeError):
-                    task.cancel()
+            if task.done():
+                return
+            ws = attempt.ws
+            if ws is not None and _loop_running():
+                tasks.spawn(
+                    _close_from_outside(ws, task, 2.0 * spec.close_timeout),
+                    name=f"rxconnector-ws-close:{spec.connection_id}",
+                )
+                return
+            # still connecting (nothing to close cleanly), or no loop runs to close on;
+            # RuntimeError: the loop is closed already, nothing is left to stop
+            with contextlib.suppress(RuntimeError):
+                task.cancel()
 
         return Disposable(dispose)
 

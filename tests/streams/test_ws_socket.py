@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from reactivex import Observable
 
 try:
@@ -317,3 +318,97 @@ class TestReconnectingSource:
         await tasks.wait()
         await server.wait_until(lambda: not server.open_connections)
         assert out.error is None and len(tasks) == 0
+
+
+class SlowCloser:
+    """A server that answers a client's close frame only after ``delay`` seconds and
+    records the close code its own side ends with (1006 when the reply cannot be sent
+    because the client dropped the connection without waiting for it)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.url = ""
+        self.close_codes: list[int | None] = []
+        self.client_codes: list[Any] = []
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> SlowCloser:
+        app = web.Application()
+        app.router.add_get("/stream", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"ws://127.0.0.1:{port}/stream"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoclose=False, autoping=False)
+        await ws.prepare(request)
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    await ws.send_str(msg.data)
+            # the async iterator stops at the client's CLOSE frame
+            self.client_codes.append(ws.close_code)
+            await asyncio.sleep(self.delay)
+            await ws.close()
+        finally:
+            self.close_codes.append(ws.close_code)
+        return ws
+
+
+class TestCleanClose:
+    """Disposing a connected socket closes it with a full close handshake (code 1000 on
+    both sides), bounded by the spec's close timeout."""
+
+    @pytest.mark.parametrize("sink", [False, True])
+    async def test_dispose_waits_for_the_servers_close_reply(
+        self, session: aiohttp.ClientSession, sink: bool
+    ) -> None:
+        async with SlowCloser(delay=0.1) as server:
+            tasks = OwnedTasks()
+            out = Collector()
+            got: list[Any] = []
+            spec = spec_for(server.url, frame_sink=got.append if sink else None)
+            sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
+            out.link.send(lambda: "hello")
+            await out.wait(lambda: bool(got or out.frames))
+            sub.dispose()
+            await tasks.wait()
+            assert server.client_codes == [aiohttp.WSCloseCode.OK]  # the client sent 1000
+            assert server.close_codes == [aiohttp.WSCloseCode.OK]  # and took the reply
+            assert out.error is None and len(tasks) == 0
+
+    async def test_a_server_that_never_replies_is_cut_off_after_the_close_timeout(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        async with SlowCloser(delay=5.0) as server:
+            tasks = OwnedTasks()
+            out = Collector()
+            spec = spec_for(server.url, close_timeout=0.2)
+            sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
+            started = time.monotonic()
+            sub.dispose()
+            await tasks.wait()
+            assert 0.15 <= time.monotonic() - started < 1.0
+            assert out.error is None and len(tasks) == 0
+
+    async def test_dispose_during_the_handshake_cancels_the_attempt(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        async with SlowCloser(delay=0.0) as server:
+            tasks = OwnedTasks()
+            out = Collector()
+            sub = connect_once(spec_for(server.url), lambda: session, tasks).subscribe(
+                out.on_next, out.on_error
+            )
+            sub.dispose()  # before the task even started
+            await tasks.wait()
+            assert out.items == [] and out.error is None
+            assert server.close_codes == []
