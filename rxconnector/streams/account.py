@@ -420,6 +420,8 @@ class _Run(SessionOutput):
         self._log = owner._log.bind(connection=connection_id)
         self._source = SingleAssignmentDisposable()
         self._reconciliation = SerialDisposable()
+        #: the clock resync asked for by the last refused login (a REST call in flight)
+        self._resync_call = SerialDisposable()
         self._fail_attempt: Callable[[Exception], None] | None = None
         self._link: ControlSender | None = None
         self._session: PrivateSession | None = None
@@ -480,6 +482,7 @@ class _Run(SessionOutput):
             return False
         self._done = True
         self._reconciliation.dispose()
+        self._resync_call.dispose()
         self._source.dispose()
         self._state(ConnectionState.CLOSED, reason)
         self._log.info("private stream closed", reason=reason)
@@ -663,7 +666,9 @@ class _Run(SessionOutput):
         resync = self._owner._resync_clock
         assert resync is not None
         try:
-            resync().subscribe(on_error=lambda exc: self._owner._report(exc), scheduler=self._sched)
+            self._resync_call.disposable = resync().subscribe(
+                on_error=lambda exc: self._owner._report(exc), scheduler=self._sched
+            )
         except Exception as exc:
             self._owner._report(exc)
 

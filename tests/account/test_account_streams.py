@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import Observable
+from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.testing import TestScheduler
 
@@ -319,6 +320,20 @@ class TestLogin:
         reconnecting = h.states_of(ConnectionState.RECONNECTING)
         assert [(r.attempt, r.delay) for r in reconnecting] == [(1, 1.0)]
         assert "-1021" in reconnecting[0].reason
+
+    def test_a_resync_still_running_is_disposed_when_the_stream_stops(self) -> None:
+        disposed: list[int] = []
+
+        def resync() -> Observable[Any]:
+            return reactivex.never().pipe(ops.finally_action(lambda: disposed.append(1)))
+
+        h = Harness(resync_clock=resync)
+        h.exchange.rejections = [(400, -1021, "Timestamp for this request is outside recvWindow.")]
+        subscription = h.streams.orders().subscribe(lambda _o: None)
+        h.run(0.5)
+        assert disposed == []  # the resync is still in flight
+        subscription.dispose()
+        assert disposed == [1]
 
     def test_a_server_error_reconnects_with_backoff(self) -> None:
         h = Harness()
