@@ -54,14 +54,24 @@ class RollingWindow:
         self.window = float(window)
         self._times: deque[float] = deque(maxlen=limit)
 
-    def delay(self, now: float) -> float:
-        """Seconds from ``now`` until the next event is allowed (0.0 when allowed now)."""
+    def delay(self, now: float, *, unrecorded: int = 0) -> float:
+        """Seconds from ``now`` until the next event is allowed (0.0 when allowed now).
+
+        ``unrecorded`` events already happened (or are under way) but are not recorded
+        yet; they come before the next one, so it is the event ``limit - unrecorded``
+        places back in the record that must lie a full window earlier. The caller must
+        not ask with ``unrecorded >= limit``: then the constraining event's time is not
+        known yet.
+        """
+        if unrecorded >= self.limit:
+            raise ValueError(f"{unrecorded} unrecorded events fill the whole limit")
         times = self._times
         if not times:
             return 0.0
         earliest = times[-1] if times[-1] > now else now
-        if len(times) == self.limit:
-            earliest = max(earliest, times[0] + self.window)
+        back = self.limit - unrecorded
+        if len(times) >= back:
+            earliest = max(earliest, times[-back] + self.window)
         return earliest - now
 
     def forget_if_ahead_of(self, now: float) -> None:
@@ -75,8 +85,9 @@ class RollingWindow:
             self._times.clear()
 
     def record(self, at: float) -> None:
-        """Count one event at time ``at``."""
-        self._times.append(at)
+        """Count one event at time ``at`` (never before the last one: events stay in order)."""
+        times = self._times
+        self._times.append(at if not times or at >= times[-1] else times[-1])
 
     def reserve(self, now: float) -> float:
         """Book the next allowed slot; returns how long to wait for it (seconds)."""
@@ -101,6 +112,14 @@ class Pacer(Generic[_T]):
         submit: abcd------
         emit:   ab--------cd--
 
+    With ``confirm_writes=True`` an emitted item counts in the window at the time the
+    caller reports it really went out (:meth:`written`), not at the time it was handed
+    over. Why: the hand-over goes to a writer task, and on a busy event loop that task
+    can write one frame late and the next on time, so frames we released a window apart
+    left the socket closer together and the server counted too many in one of its
+    seconds. Until the frame ``limit`` places back is confirmed, nothing more is
+    released.
+
     Not thread-safe: use it on the loop thread (or a TestScheduler).
     """
 
@@ -111,11 +130,14 @@ class Pacer(Generic[_T]):
         scheduler: abc.SchedulerBase,
         *,
         on_error: Callable[[Exception], None] | None = None,
+        confirm_writes: bool = False,
     ) -> None:
         self._window = window
         self._emit = emit
         self._scheduler = scheduler
         self._on_error = on_error
+        self._confirm_writes = confirm_writes
+        self._in_flight = 0
         self._urgent: deque[Callable[[], _T | None]] = deque()
         self._normal: deque[Callable[[], _T | None]] = deque()
         self._timer: abc.DisposableBase | None = None
@@ -126,6 +148,22 @@ class Pacer(Generic[_T]):
     def pending(self) -> int:
         """Number of queued submissions."""
         return len(self._urgent) + len(self._normal)
+
+    @property
+    def in_flight(self) -> int:
+        """Emitted items not yet confirmed by :meth:`written` (``confirm_writes`` only)."""
+        return self._in_flight
+
+    def written(self, at: float) -> None:
+        """Confirm that the oldest unconfirmed emitted item went out at ``at`` (scheduler
+        seconds); it now counts in the window from then. Only with ``confirm_writes``."""
+        if not self._confirm_writes:
+            raise RuntimeError("written() needs a Pacer made with confirm_writes=True")
+        if self._in_flight == 0 or self._disposed:
+            return
+        self._in_flight -= 1
+        self._window.record(at)
+        self._drain()
 
     def submit(self, build: Callable[[], _T | None], *, urgent: bool = False) -> None:
         """Queue ``build``; it runs (and its item is emitted) as soon as the window allows."""
@@ -151,10 +189,16 @@ class Pacer(Generic[_T]):
         self._draining = True
         try:
             while (self._urgent or self._normal) and not self._disposed:
+                if self._in_flight >= self._window.limit:
+                    return  # written() drains again once the oldest one went out
                 now = scheduler_seconds(self._scheduler)
                 self._window.forget_if_ahead_of(now)
-                wait = self._window.delay(now)
+                wait = self._window.delay(now, unrecorded=self._in_flight)
                 if wait > 0.0:
+                    # Scheduler clocks tick in microseconds: a float remainder below one
+                    # (t + window - now == 4e-15) would be scheduled "now" and come back
+                    # here at the same instant forever. Wait at least one tick.
+                    wait = max(round(wait, 6), 1e-6)
                     self._timer = self._scheduler.schedule_relative(wait, self._on_timer)
                     return
                 build = self._urgent.popleft() if self._urgent else self._normal.popleft()
@@ -162,8 +206,16 @@ class Pacer(Generic[_T]):
                     item = build()
                     if item is None:
                         continue
-                    self._window.record(now)
-                    self._emit(item)
+                    if self._confirm_writes:
+                        self._in_flight += 1  # before emit: a writer may confirm inside it
+                        try:
+                            self._emit(item)
+                        except Exception:
+                            self._in_flight -= 1  # never handed over, never confirmed
+                            raise
+                    else:
+                        self._window.record(now)
+                        self._emit(item)
                 except Exception as exc:  # never let a caller's bug stall the queue
                     self._report(exc)
         finally:

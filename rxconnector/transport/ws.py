@@ -197,8 +197,11 @@ def _event(
 class WsLink:
     """The write side of one open socket: paced frames written in order by one task.
 
-    The pacer decides *when* (on the scheduler); the writer task only keeps the order of
-    the asynchronous writes. Text frames are ``str``, pong payloads ``bytes``.
+    The pacer decides *when* (on the scheduler); the writer task keeps the order of the
+    asynchronous writes and tells the pacer when each frame really left, so a writer
+    that lags on a busy loop cannot squeeze frames closer together than the venue allows
+    (the pacer holds the next ones until it knows). Text frames are ``str``, pong
+    payloads ``bytes``.
     """
 
     def __init__(
@@ -214,7 +217,9 @@ class WsLink:
             RollingWindow(spec.max_messages, spec.message_window),
             self._queue.put_nowait,
             scheduler,
+            confirm_writes=True,
         )
+        self._scheduler = scheduler
         self.write_error: Exception | None = None
         self._writer = tasks.spawn(
             self._write(), name=f"rxconnector-ws-writer:{spec.connection_id}"
@@ -249,7 +254,7 @@ class WsLink:
         self._writer.cancel()
 
     async def _write(self) -> None:
-        ws, queue = self._ws, self._queue
+        ws, queue, pacer, scheduler = self._ws, self._queue, self._pacer, self._scheduler
         try:
             while True:
                 item = await queue.get()
@@ -257,6 +262,8 @@ class WsLink:
                     await ws.pong(item)
                 else:
                     await ws.send_str(item)
+                # the limit counts frames when they leave, not when the pacer let them go
+                pacer.written(scheduler_seconds(scheduler))
         except Exception as exc:
             # A failed write means a dead socket; close it so the reader notices now
             # (and reports why) instead of waiting for the stale watchdog.

@@ -177,6 +177,136 @@ class TestPacer:
         assert pacer.pending == 0
 
 
+class LaggingWriter:
+    """A writer task in virtual time: takes what the pacer hands over and confirms each
+    frame ``lag`` seconds later (one frame at a time, in order), like a writer on a
+    busy loop."""
+
+    def __init__(self, scheduler: TestScheduler, lags: list[float]) -> None:
+        self.scheduler = scheduler
+        self.lags = list(lags)
+        self.queue: list[Any] = []
+        self.wire: list[tuple[float, Any]] = []
+        self.pacer: Pacer[Any] | None = None
+        self.busy = False
+
+    def __call__(self, item: Any) -> None:
+        self.queue.append(item)
+        if not self.busy:
+            self._next()
+
+    def _next(self) -> None:
+        if not self.queue:
+            self.busy = False
+            return
+        self.busy = True
+        lag = self.lags.pop(0) if self.lags else 0.0
+        self.scheduler.schedule_relative(lag, self._write)
+
+    def _write(self, _s: Any = None, _state: Any = None) -> None:
+        assert self.pacer is not None
+        item = self.queue.pop(0)
+        now = self.scheduler.clock
+        self.wire.append((now, item))
+        self.pacer.written(now)
+        self._next()
+
+
+class TestConfirmedWrites:
+    """``confirm_writes``: the window counts frames when they left, not when released."""
+
+    def make(
+        self, lags: list[float], limit: int = 5, window: float = 1.0
+    ) -> tuple[TestScheduler, LaggingWriter, Pacer[Any]]:
+        scheduler = TestScheduler()
+        writer = LaggingWriter(scheduler, lags)
+        pacer: Pacer[Any] = Pacer(
+            RollingWindow(limit, window), writer, scheduler, confirm_writes=True
+        )
+        writer.pacer = pacer
+        return scheduler, writer, pacer
+
+    def test_a_late_write_pushes_the_next_window_back(self) -> None:
+        # the 5th frame of the first burst leaves 0.3 s late; the 6th must wait a full
+        # window after *that*, not after the moment the pacer let the 5th go
+        scheduler, writer, pacer = self.make([0.0, 0.0, 0.0, 0.0, 0.3])
+        for n in range(10):
+            pacer.submit(lambda n=n: n)
+        scheduler.advance_to(10.0)
+        times = [at for at, _ in writer.wire]
+        assert [item for _, item in writer.wire] == list(range(10))
+        assert times[:5] == [0.0, 0.0, 0.0, 0.0, 0.3]
+        assert times[5:] == [1.0, 1.0, 1.0, 1.0, 1.3]
+        assert most_in_any_window(times, 1.0) <= 5
+
+    def test_nothing_is_released_while_the_whole_limit_is_unconfirmed(self) -> None:
+        scheduler, writer, pacer = self.make([5.0], limit=2)
+        for n in range(3):
+            pacer.submit(lambda n=n: n)
+        scheduler.advance_to(4.0)
+        assert writer.queue == [0, 1] and pacer.in_flight == 2 and pacer.pending == 1
+        scheduler.advance_to(20.0)
+        assert writer.wire == [(5.0, 0), (5.0, 1), (6.0, 2)]
+        assert pacer.in_flight == 0
+
+    def test_confirming_without_the_mode_is_a_bug(self) -> None:
+        scheduler = TestScheduler()
+        pacer: Pacer[Any] = Pacer(RollingWindow(1, 1.0), Recorder(scheduler), scheduler)
+        with pytest.raises(RuntimeError, match="confirm_writes"):
+            pacer.written(0.0)
+
+    def test_a_failing_hand_over_does_not_hold_a_slot(self) -> None:
+        scheduler = TestScheduler()
+        errors: list[Exception] = []
+        handed: list[Any] = []
+
+        def emit(item: Any) -> None:
+            if item == "bad":
+                raise RuntimeError("queue closed")
+            handed.append(item)
+
+        pacer: Pacer[Any] = Pacer(
+            RollingWindow(1, 1.0), emit, scheduler, on_error=errors.append, confirm_writes=True
+        )
+        pacer.submit(lambda: "bad")
+        pacer.submit(lambda: "good")
+        assert handed == ["good"] and pacer.in_flight == 1
+        assert [str(e) for e in errors] == ["queue closed"]
+
+    @given(
+        limit=st.integers(1, 6),
+        count=st.integers(1, 40),
+        lags=st.lists(st.floats(0.0, 3.0, allow_nan=False), max_size=40),
+    )
+    def test_frames_on_the_wire_never_exceed_the_limit(
+        self, limit: int, count: int, lags: list[float]
+    ) -> None:
+        scheduler, writer, pacer = self.make(lags, limit=limit)
+        for n in range(count):
+            pacer.submit(lambda n=n: n)
+        scheduler.advance_to(1_000.0)
+        assert [item for _, item in writer.wire] == list(range(count))
+        assert most_in_any_window([at for at, _ in writer.wire], 1.0) <= limit
+
+
+class TestRollingWindowUnrecorded:
+    def test_unrecorded_events_move_the_constraint_back(self) -> None:
+        window = RollingWindow(3, 1.0)
+        for at in (0.0, 0.2, 0.4):
+            window.record(at)
+        assert window.delay(0.5) == pytest.approx(0.5)  # the 0.0 one is 3 back
+        # one more already under way: the event 2 back (0.2) constrains the next
+        assert window.delay(0.5, unrecorded=1) == pytest.approx(0.7)
+        with pytest.raises(ValueError):
+            window.delay(0.5, unrecorded=3)
+
+    def test_record_keeps_events_in_order(self) -> None:
+        window = RollingWindow(2, 1.0)
+        window.record(5.0)
+        window.record(4.0)  # a late report of an earlier time counts at the later one
+        assert window.delay(5.5) == pytest.approx(0.5)
+
+
 class TestAttemptLimiter:
     """Connection attempts share one venue-wide rolling budget."""
 

@@ -3,10 +3,11 @@
 Venue-agnostic. Each connection owns two tasks: a writer (one ordered queue for data,
 control answers and pings, so an error answer is always delivered before the close
 that follows it) and a keepalive (server pings, the pong deadline, the connection
-lifetime). The handler coroutine that aiohttp runs for the request is the reader,
-:meth:`SimConnection.serve`, and it also performs every close: aiohttp skips waiting for
-the client's close reply when ``close()`` runs concurrently with ``receive()``, and a
-client would then see 1006 instead of the code the simulator chose. The socket is
+lifetime). The handler coroutine that aiohttp runs for the request,
+:meth:`SimConnection.serve`, runs the reader and performs every close once the reader
+has stopped: aiohttp skips waiting for the client's close reply when ``close()`` runs
+concurrently with ``receive()``, and a client would then see 1006 instead of the code
+the simulator chose. The socket is
 created with ``autoping=False`` so that PING and PONG frames reach the reader, are
 counted against the message-rate limit like Binance counts them, and pongs can be
 matched to the pings they answer.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -295,40 +296,54 @@ class SimConnection:
             task.add_done_callback(_report)
             self._tasks.append(task)
 
-    async def serve(self, on_text: Callable[[SimConnection, str], Awaitable[None] | None]) -> None:
+    async def serve(self, on_text: Callable[[SimConnection, str], None]) -> None:
         """Read frames until the socket closes or a close is requested, then close with
         a proper handshake and stop this connection's tasks."""
         self._start()
-        ws = self._ws
+        reader = asyncio.get_running_loop().create_task(
+            self._read(on_text), name=f"sim-conn-{self.id}-reader"
+        )
         close_wait = asyncio.ensure_future(self._close_requested.wait())
         try:
-            while True:
-                receive = asyncio.ensure_future(ws.receive())
-                await asyncio.wait({receive, close_wait}, return_when=asyncio.FIRST_COMPLETED)
-                if not receive.done():
-                    receive.cancel()  # aiohttp keeps unread frames queued on cancellation
-                    await asyncio.gather(receive, return_exceptions=True)
-                    break
-                msg = receive.result()
-                kind = _KINDS.get(msg.type)
-                if kind is None:  # CLOSE, CLOSING, CLOSED, ERROR
-                    break
-                data = msg.data if isinstance(msg.data, str) else bytes(msg.data)
-                if not self._note_incoming(kind, data) or self._closing:
-                    continue
-                if msg.type is WSMsgType.PING:
-                    self._enqueue(("pong", data, 0))
-                elif msg.type is WSMsgType.PONG:
-                    self._on_pong(data)  # type: ignore[arg-type]
-                elif msg.type is WSMsgType.TEXT:
-                    result = on_text(self, msg.data)
-                    if result is not None:
-                        await result
-            if self._close_requested.is_set() and not ws.closed:
+            await asyncio.wait({reader, close_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                reader.cancel()  # aiohttp keeps unread frames queued on cancellation
+                await asyncio.gather(reader, return_exceptions=True)
+            elif not reader.cancelled():
+                reader.result()  # a handler bug surfaces here, as before
+            if self._close_requested.is_set() and not self._ws.closed:
                 await self._close_handshake()
         finally:
             close_wait.cancel()
+            if not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
             await self._finish()
+
+    async def _read(self, on_text: Callable[[SimConnection, str], None]) -> None:
+        """Stamp and handle each frame as soon as it is read.
+
+        Why one plain ``receive()`` loop: frames already buffered come back without a
+        suspension, so a burst that arrived together is stamped together, as a venue's
+        gateway stamps it on arrival. Waiting on "receive or close requested" per frame
+        cost several loop turns each, and on a busy loop a frame could be stamped a few
+        hundred ms late and counted in the wrong second (a false "too many messages").
+        """
+        ws = self._ws
+        while True:
+            msg = await ws.receive()
+            kind = _KINDS.get(msg.type)
+            if kind is None:  # CLOSE, CLOSING, CLOSED, ERROR
+                return
+            data = msg.data if isinstance(msg.data, str) else bytes(msg.data)
+            if not self._note_incoming(kind, data) or self._closing:
+                continue
+            if msg.type is WSMsgType.PING:
+                self._enqueue(("pong", data, 0))
+            elif msg.type is WSMsgType.PONG:
+                self._on_pong(data)  # type: ignore[arg-type]
+            elif msg.type is WSMsgType.TEXT:
+                on_text(self, msg.data)
 
     async def _close_handshake(self) -> None:
         code, reason = self._close_request
