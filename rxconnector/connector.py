@@ -526,7 +526,12 @@ class Connector:
         client_order_id: str | None = None,
         **extra: Any,
     ) -> Observable[Order]:
-        """Place an order (signed, never retried blindly; see OrderStatusUnknownError)."""
+        """Place an order (signed, never retried blindly; see OrderStatusUnknownError).
+
+        The placed order is announced to the account streams, so that if the private
+        stream is down and the order ends before it is back, reconciliation still looks
+        it up and :meth:`orders` emits its outcome.
+        """
         return self._call(
             lambda rest: rest.place_order(
                 symbol,
@@ -538,7 +543,12 @@ class Connector:
                 client_order_id=client_order_id,
                 **extra,
             )
-        )
+        ).pipe(ops.do_action(on_next=self._announce_placed))
+
+    def _announce_placed(self, order: Order) -> None:
+        accounts = self._accounts
+        if accounts is not None:
+            accounts.note_placed(order.symbol, order.order_id)
 
     def test_order(
         self,

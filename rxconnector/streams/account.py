@@ -26,7 +26,10 @@ what to send, what to emit and when the stream is live. This module does the res
   subscribers last saw is emitted as :class:`~rxconnector.models.OrderUpdate` /
   :class:`~rxconnector.models.Balance` with ``reconciled=True``. Orders that were open
   before and are no longer open are looked up one by one (``fetch_order``), so an order
-  filled during the disconnect shows up as FILLED. See :meth:`AccountStreams.orders`.
+  filled during the disconnect shows up as FILLED; so are orders placed through this
+  account's owner (:meth:`AccountStreams.note_placed`) that the stream never reported,
+  because an order placed and filled during a disconnect is neither open nor known.
+  See :meth:`AccountStreams.orders`.
 
 Secrets: the protocol object holds the signer; nothing here logs frames, and errors
 quote only what the exchange answered.
@@ -289,8 +292,10 @@ class AccountStreams:
         average price when both averages are known), else ``CANCELED`` / ``EXPIRED`` /
         ``REJECTED`` for an order that ended, ``NEW`` for an order not seen before and
         ``REPLACED`` for an amended one; ``fee`` is 0 (REST reports no fees). An order
-        placed and finished entirely during a disconnect is not recovered (it is neither
-        open nor known): look it up with the REST API if you placed it.
+        placed and finished entirely during a disconnect is recovered only when it was
+        announced with :meth:`note_placed` (the connector's ``place_order`` does that);
+        one placed elsewhere (another program, the web UI) is neither open nor known,
+        and only its effect on the balances is reconciled.
         """
         return self._orders
 
@@ -330,6 +335,19 @@ class AccountStreams:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def note_placed(self, symbol: str, order_id: str) -> None:
+        """Announce an order placed over REST, before the stream reports it.
+
+        Why: if the stream is down when the order is placed and the order fills (or is
+        cancelled) before it is back, the exchange never tells the stream, and the
+        order is not open any more when reconciliation asks. Announced orders the
+        stream has not reported are looked up one by one after a re-subscription, so
+        their outcome is emitted (``reconciled=True``). No-op without subscribers.
+        """
+        run = self._run
+        if run is not None:
+            run.note_placed(symbol, order_id)
 
     async def close(self) -> None:
         """Complete every feed, close the socket and wait until it is closed.
@@ -437,6 +455,8 @@ class _Run(SessionOutput):
         self._touched_assets: set[str] = set()
         self._orders: dict[tuple[str, str], OrderUpdate] = {}
         self._finished: OrderedDict[tuple[str, str], OrderUpdate] = OrderedDict()
+        #: orders announced by note_placed that no event or REST answer has shown yet
+        self._placed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._balances: dict[str, Balance] = {}
 
     # -- lifetime -----------------------------------------------------------------------
@@ -674,12 +694,22 @@ class _Run(SessionOutput):
 
     # -- the view of the account ----------------------------------------------------------
 
+    def note_placed(self, symbol: str, order_id: str) -> None:
+        key = (symbol, order_id)
+        if self._done or self._known(key) is not None:
+            return
+        placed = self._placed
+        placed[key] = None
+        while len(placed) > _FINISHED_MEMORY:
+            placed.popitem(last=False)
+
     def _known(self, key: tuple[str, str]) -> OrderUpdate | None:
         known = self._orders.get(key)
         return known if known is not None else self._finished.get(key)
 
     def _track_order(self, update: OrderUpdate, *, live: bool) -> OrderUpdate:
         key = (update.symbol, update.order_id)
+        self._placed.pop(key, None)
         known = self._known(key)
         if live and not self._protocol.reports_last_fill:
             update = _with_last_fill(update, known)
@@ -714,7 +744,8 @@ class _Run(SessionOutput):
         self._reconciling = True
         group = CompositeDisposable()
         self._reconciliation.disposable = group
-        known_open = dict(self._orders)
+        # open as far as subscribers know, and placed but never reported
+        known_open = [*self._orders, *self._placed]
         pending = 0
 
         def part_done() -> None:
@@ -803,7 +834,7 @@ class _Run(SessionOutput):
         group.add(source.subscribe(on_next, on_error, complete, scheduler=self._sched))
 
     def _reconcile_orders(
-        self, orders: list[Order], known_open: dict[tuple[str, str], OrderUpdate]
+        self, orders: list[Order], known_open: list[tuple[str, str]]
     ) -> list[tuple[str, str]]:
         """Emit what differs; return the known-open orders REST no longer lists."""
         listed: set[tuple[str, str]] = set()

@@ -445,6 +445,48 @@ class TestReconciliation:
         ]
         assert not h.gaps()
 
+    def test_an_order_placed_and_filled_during_a_disconnect_is_looked_up(self) -> None:
+        rest = ScriptedRest()
+        h = Harness(rest=rest)
+        orders = self.setup_open_order(h, rest)
+        h.exchange.drop()
+        # While disconnected: our own order 8 is placed (announced) and fills at once;
+        # it is neither open nor known, so only the announcement can find it.
+        h.streams.note_placed("BTCUSDT", "8")
+        rest.orders["8"] = order("8", "FILLED", quantity="1", filled="1", average="99")
+        h.run(2)
+        assert ("order", "BTCUSDT", "8") in rest.calls
+        [update] = reconciled(orders.values)
+        assert (update.order_id, update.status, update.filled_quantity) == ("8", "FILLED", D(1))
+        assert update.last_fill_quantity == D(1)
+        # resolved: the next gap does not look it up again
+        calls = len(rest.calls)
+        h.exchange.drop()
+        h.run(2)
+        assert ("order", "BTCUSDT", "8") not in rest.calls[calls:]
+        assert not h.gaps()
+
+    def test_an_announced_order_the_stream_reported_is_not_looked_up(self) -> None:
+        rest = ScriptedRest()
+        h = Harness(rest=rest)
+        orders = self.setup_open_order(h, rest)
+        h.streams.note_placed("BTCUSDT", "7")  # already known from the stream: ignored
+        h.exchange.drop()
+        h.run(2)
+        assert ("order", "BTCUSDT", "7") not in rest.calls
+        assert reconciled(orders.values) == []
+
+    def test_announcing_without_subscribers_does_nothing(self) -> None:
+        rest = ScriptedRest()
+        h = Harness(rest=rest)
+        h.streams.note_placed("BTCUSDT", "9")  # no run: nothing to keep current
+        orders = h.collect(h.streams.orders())
+        h.run(2)
+        h.exchange.drop()
+        h.run(2)
+        assert ("order", "BTCUSDT", "9") not in rest.calls
+        assert reconciled(orders.values) == []
+
     def test_a_partial_fill_during_the_gap_reports_the_missed_quantity(self) -> None:
         rest = ScriptedRest()
         h = Harness(rest=rest)

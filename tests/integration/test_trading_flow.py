@@ -307,6 +307,26 @@ class TestFaults:
             account.close()
             assert account.failures == []
 
+    async def test_an_order_placed_and_filled_while_the_stream_is_down_is_reconciled(
+        self, venue: Venue, sim: ExchangeSimulator
+    ) -> None:
+        async with rxc.Connector(venue.config(sim)) as conn:
+            account = Account(conn)
+            await until(lambda: venue.subscribed(sim))
+            assert await sim.drop_connections() >= 1
+            # placed AND filled before the stream is back: never open, never reported
+            # a limit buy through the best ask takes at once (on Bybit spot a market
+            # buy's qty is in the quote coin, so a limit order keeps both venues alike)
+            placed = await conn.place_order(
+                SYMBOL, "buy", "LIMIT", quantity=D("0.01"), price=touch(sim, ASK) + D("5")
+            )
+            assert not venue.subscribed(sim), "reconnected before the order: nothing tested"
+            await until(lambda: "FILLED" in account.statuses(placed.order_id))
+            update = account.orders[-1]
+            assert update.reconciled and update.filled_quantity == D("0.01")
+            account.close()
+            assert account.failures == []
+
     async def test_binance_event_stream_terminated_is_renewed(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(_binance_config(sim)) as conn:
             account = Account(conn)
