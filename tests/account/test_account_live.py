@@ -197,7 +197,7 @@ class TestBinanceLive:
     async def test_pings_keep_a_quiet_socket_alive(
         self, server: FakePrivateServer, session: aiohttp.ClientSession
     ) -> None:
-        # Pings pass the socket's pacer (5 frames / 1.2 s), so the interval stays above it.
+        # Pings pass the socket's pacer (5 frames / 1.5 s), so the interval stays at its rate.
         config = ConnectionConfig(
             reconnect_delay=0.05,
             reconnect_max_delay=0.2,

@@ -396,7 +396,7 @@ class TestReconnect:
         h.run()
         [spec] = h.exchange.specs
         assert (spec.ping_message, spec.ping_interval) == ('{"op":"ping"}', 20.0)
-        assert spec.max_messages == 5 and spec.message_window == pytest.approx(1.2)
+        assert spec.max_messages == 5 and spec.message_window == pytest.approx(1.5)
         assert spec.connection_id == "bybit-private#1"
 
 

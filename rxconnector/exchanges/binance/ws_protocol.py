@@ -57,7 +57,7 @@ FUTURES_MAX_STREAMS_PER_CONNECTION: Final = 200
 
 #: NOT documented: Binance gives no cap on ``params`` per SUBSCRIBE. 200 stream names
 #: (~4 KB of JSON) per request keeps every frame small while a full 1024-stream
-#: connection still subscribes in 6 requests (~1.2 s at 5 requests/s).
+#: connection still subscribes in 6 requests (5 at once, the 6th one pacing window later).
 MAX_TOPICS_PER_REQUEST: Final = 200
 
 #: Not documented. The slowest streams we subscribe push at least every 2 s (klines,
