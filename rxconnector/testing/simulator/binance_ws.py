@@ -162,18 +162,7 @@ class BinanceStreamServer:
             keys = [self._parse(n) for n in dict.fromkeys(names)]
         except StreamNameError as exc:
             return web.json_response({"code": 2, "msg": str(exc)}, status=400)
-        ws = web.WebSocketResponse(
-            autoping=False, autoclose=True, timeout=state.config.ws_close_timeout
-        )
-        await ws.prepare(request)
-        conn = SimConnection(
-            state.next_connection_id(),
-            request,
-            ws,
-            self._policy,
-            loop_time=state.loop_time,
-            server_time_ms=state.server_time_ms,
-        )
+        conn = await state.accept(request, self._policy)
         conn.combined = combined
         state.register(conn)
         self._connections.add(conn)
@@ -195,7 +184,7 @@ class BinanceStreamServer:
                         del by_name[name]
             self._connections.discard(conn)
             state.unregister(conn)
-        return ws
+        return conn.response
 
     def _subscribe(
         self, conn: SimConnection, keys: list[StreamKey] | tuple[StreamKey, ...]

@@ -235,18 +235,7 @@ class BinanceWsApi:
                 status=429,
                 headers={"Retry-After": str(int(state.config.connection_window))},
             )
-        ws = web.WebSocketResponse(
-            autoping=False, autoclose=True, timeout=state.config.ws_close_timeout
-        )
-        await ws.prepare(request)
-        conn = SimConnection(
-            state.next_connection_id(),
-            request,
-            ws,
-            self._policy,
-            loop_time=state.loop_time,
-            server_time_ms=state.server_time_ms,
-        )
+        conn = await state.accept(request, self._policy)
         now = state.server_time_ms()
         self._limiter.charge(_CONNECT_WEIGHT, now)
         session = _Session(
@@ -259,7 +248,7 @@ class BinanceWsApi:
         finally:
             self._sessions.pop(conn, None)
             state.unregister(conn)
-        return ws
+        return conn.response
 
     # -- requests ---------------------------------------------------------------------
 

@@ -178,18 +178,7 @@ class BybitPrivateServer:
         state = self._state
         if not self._allow_attempt():
             return web.Response(status=429, text="Too many connection attempts")
-        ws = web.WebSocketResponse(
-            autoping=False, autoclose=True, timeout=state.config.ws_close_timeout
-        )
-        await ws.prepare(request)
-        conn = SimConnection(
-            state.next_connection_id(),
-            request,
-            ws,
-            self._policy,
-            loop_time=state.loop_time,
-            server_time_ms=state.server_time_ms,
-        )
+        conn = await state.accept(request, self._policy)
         conn_id = str(uuid.UUID(int=self._conn_ids.getrandbits(128), version=4))
         session = _Session(conn, conn_id, state.loop_time())
         self._sessions[conn] = session
@@ -206,7 +195,7 @@ class BybitPrivateServer:
             state.unregister(conn)
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        return ws
+        return conn.response
 
     async def _watch_idle(self, session: _Session) -> None:
         """Close the connection after ``bybit_idle_timeout`` s without a ping or data."""

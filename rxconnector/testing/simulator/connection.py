@@ -182,6 +182,11 @@ class SimConnection:
         self._enqueue(("ping", payload, 0))
 
     @property
+    def response(self) -> web.WebSocketResponse:
+        """The aiohttp response the request handler returns."""
+        return self._ws
+
+    @property
     def pending_frames(self) -> int:
         return len(self._queue)
 

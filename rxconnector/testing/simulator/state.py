@@ -19,7 +19,9 @@ from rxconnector.testing.simulator.faults import Faults
 from rxconnector.testing.simulator.market import Market
 
 if TYPE_CHECKING:
-    from rxconnector.testing.simulator.connection import SimConnection
+    from aiohttp import web
+
+    from rxconnector.testing.simulator.connection import ConnectionPolicy, SimConnection
 
 __all__ = ["ControlRecord", "SimState"]
 
@@ -86,6 +88,30 @@ class SimState:
         conn_id = self._next_id
         self._next_id += 1
         return conn_id
+
+    async def accept(self, request: web.Request, policy: ConnectionPolicy) -> SimConnection:
+        """Upgrade ``request`` to a WebSocket and wrap it in a :class:`SimConnection`
+        (not registered yet: the caller finishes its own setup first).
+
+        ``autoping=False`` so pings and pongs reach the reader and count against the
+        message-rate limit, as Binance counts them.
+        """
+        from aiohttp import web
+
+        from rxconnector.testing.simulator.connection import SimConnection
+
+        ws = web.WebSocketResponse(
+            autoping=False, autoclose=True, timeout=self.config.ws_close_timeout
+        )
+        await ws.prepare(request)
+        return SimConnection(
+            self.next_connection_id(),
+            request,
+            ws,
+            policy,
+            loop_time=self.loop_time,
+            server_time_ms=self.server_time_ms,
+        )
 
     def register(self, conn: SimConnection) -> None:
         self.connections[conn.id] = conn
