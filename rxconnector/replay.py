@@ -15,6 +15,11 @@ Replaying::
     ).subscribe(print, scheduler=replay.scheduler)
     replay.run()                                     # as fast as the CPU allows
 
+``run()`` is synchronous on purpose: with a virtual-time scheduler there is nothing to
+wait for, so a unit test or script replays with no event loop at all. It holds the
+thread until the file is done, so inside a running loop (a notebook, an async
+application) use ``await replay.play()``, which yields to the loop as it goes.
+
 :class:`ReplayConnector` *is* a :class:`~rxconnector.connector.Connector`: its feeds are
 built by the very same code (feed specs, parsers, order-book maintenance, trade
 continuity, sharing); only the subscription hub is replaced by a :class:`ReplayHub` fed
@@ -888,7 +893,12 @@ class ReplayConnector(Connector):
     # -- driving --------------------------------------------------------------------------
 
     def run(self) -> ReplayStats:
-        """Replay the whole recording now, as fast as possible, then complete every feed."""
+        """Replay the whole recording now, as fast as possible, then complete every feed.
+
+        Synchronous: meant for tests and scripts without a running loop. It does not
+        yield until the file is done; in a notebook or an async program ``await``
+        :meth:`play` instead.
+        """
         self._begin()
         started = time.perf_counter()
         step = self._step
