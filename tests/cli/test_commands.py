@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,57 @@ class TestSim:
         assert "fault #1 dropped" in out
         assert "fault #2 stalled" in out
 
+    def test_prints_a_config_line_for_every_venue(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["sim", "--port", "0", "--seconds", "0.3"]) == 0
+        out = capsys.readouterr().out
+        for line in (
+            "rxc.Config.binance(rest_url=",
+            "rxc.Config.binance_futures(rest_url=",
+            "rxc.Config.bybit('spot', rest_url=",
+            "rxc.Config.bybit('linear', rest_url=",
+        ):
+            assert line in out, out
+
+    def test_accounts_and_their_config_lines_work(self) -> None:
+        """``--account KEY:SECRET:BALANCES`` creates the account holding exactly those
+        balances; its printed config line, pasted into Python, trades on it."""
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "rxconnector", "sim", "--port", "0", "--symbols",
+                "BTCUSDT,ETHUSDT", "--account", "alice:alice-secret:USDT=10000,BTC=1.5",
+                "--account", "bob:bob-secret",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "Ctrl-C to stop" in line:
+                    break
+            text = "".join(lines)
+            alice = [ln for ln in lines if "api_key='alice'" in ln and "Config.binance(" in ln]
+            assert len(alice) == 1, text
+            assert "ws_api_url='ws://127.0.0.1:" in alice[0]
+            assert any("api_key='bob'" in ln and "Config.bybit('linear'" in ln for ln in lines)
+            balances = asyncio.run(_account_from_line(alice[0]))
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+        assert balances.get("USDT") == Decimal("10000")
+        assert balances.get("BTC") == Decimal("1.5")
+        assert balances.get("ETH", Decimal(0)) == 0
+        assert proc.returncode == EXIT_INTERRUPTED, err
+        assert "simulator stopped" in out
+
     def test_subprocess_ctrl_c(self) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rxconnector", "sim", "--port", "0"],
@@ -189,6 +241,17 @@ class TestSim:
         assert proc.returncode == EXIT_INTERRUPTED
         assert "Traceback" not in err
         assert "simulator stopped" in out
+
+
+async def _account_from_line(line: str) -> dict[str, Decimal]:
+    """Evaluate a printed ``config = rxc.Config...`` line and read the account's balances."""
+    import rxconnector as rxc
+
+    source = line[line.index("rxc.Config") :].strip()
+    config = eval(source, {"rxc": rxc})  # the CLI's own output, built for pasting
+    async with rxc.Connector(config) as conn:
+        balances = await conn.account()
+    return {b.asset: b.free for b in balances}
 
 
 class TestAgainstASimulator:
