@@ -313,7 +313,11 @@ class OrderUpdate:
 
 @attrs.frozen
 class Execution:
-    """One fill of one of our orders."""
+    """One fill of one of our orders.
+
+    ``fee`` is ``None`` when the venue's message does not say it (Bybit
+    ``execution.fast``): unknown, not zero.
+    """
 
     symbol: str
     order_id: str
@@ -322,7 +326,7 @@ class Execution:
     side: Side
     price: Decimal
     quantity: Decimal
-    fee: Decimal
+    fee: Decimal | None
     fee_asset: str | None
     is_maker: bool
     time: int

@@ -154,6 +154,11 @@ class RestClient:
     def limiter(self) -> RequestWeightLimiter | None:
         return self._limiter
 
+    @property
+    def scheduler(self) -> abc.SchedulerBase | None:
+        """The scheduler this client's timing runs on (``None``: the running loop's)."""
+        return self._scheduler
+
     def call(
         self,
         method: str,

@@ -13,10 +13,12 @@ Signed calls add ``recvWindow`` (``config.recv_window``) and ``timestamp`` (from
 ``now_ms``, the synced exchange clock, read when the request actually leaves), sign the
 exact query string and send the key in ``X-MBX-APIKEY`` (PROTOCOL.md §A3).
 
-Orders are checked against the symbol's filters before sending when its
-``exchangeInfo`` has been fetched through this object (:meth:`exchange_info` fills the
-cache), so a bad tick size fails locally with ``OrderRejectedError`` instead of
-spending a request.
+Orders are always checked against the symbol's filters before sending: the rules
+come from a cache that :meth:`exchange_info` fills, and a symbol not cached (or cached
+longer than :data:`~rxconnector.rest.symbol_rules.SYMBOL_RULES_TTL` ago) is fetched
+first, one ``exchangeInfo`` request shared by concurrent orders
+(:mod:`rxconnector.rest.symbol_rules`). A bad tick size thus fails locally with
+``OrderRejectedError`` instead of spending an order request, also on a fresh connector.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.rest.query import encode_query
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
 
 __all__ = ["BinanceSpotRest", "binance_spot_client"]
@@ -134,7 +137,9 @@ class BinanceSpotRest:
         self._now_ms = now_ms
         self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
         self._signer: BinanceSigner | None = None
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against (fetched on the first order)
+        self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         self._request_weight_limit: int | None = None
 
     # -- cache and limits ---------------------------------------------------------------
@@ -565,8 +570,8 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint,
                 request,
@@ -575,7 +580,7 @@ class BinanceSpotRest:
                 client_order_id=coid,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _order_test(
         self,
@@ -596,18 +601,18 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[dict[str, Any]]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint, request, lambda reply: dict(reply.data), weight=weight
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
         infos = {info.symbol: info for info in (_symbol_info(s) for s in data["symbols"])}
-        self._symbols.update(infos)
+        self._rules.remember(infos)
         for rule in data.get("rateLimits") or ():
             if (
                 isinstance(rule, dict)
@@ -675,11 +680,6 @@ class BinanceSpotRest:
         params.update(extra)
         return sym, params, coid
 
-    def _check_filters(self, symbol: str, params: Mapping[str, Any]) -> None:
-        info = self._symbols.get(symbol)
-        if info is not None:
-            check_order(info, params["side"], params["type"], params["quantity"], params["price"])
-
     @staticmethod
     def _order_ref(
         symbol: str, order_id: int | str | None, client_order_id: str | None, name: str
@@ -687,6 +687,13 @@ class BinanceSpotRest:
         if order_id is None and client_order_id is None:
             raise ValueError("give order_id or client_order_id")
         return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
+
+
+def _check_filters(info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
+    """Raise ``OrderRejectedError`` for an order the symbol's rules refuse (nothing to
+    check when the exchange did not list the symbol: it will answer for itself)."""
+    if info is not None:
+        check_order(info, params["side"], params["type"], params["quantity"], params["price"])
 
 
 def _paged(

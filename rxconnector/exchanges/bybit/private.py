@@ -172,8 +172,15 @@ def parse_orders(message: Any, received_at: float) -> list[OrderUpdate]:
 
 
 def parse_executions(message: Any, received_at: float) -> list[Execution]:
-    """``execution`` topic → one :class:`Execution` per fill (funding left out)."""
+    """``execution`` / ``execution.fast`` topics → one :class:`Execution` per fill
+    (funding left out).
+
+    ``execution.fast`` (BY ``private/fast-execution.mdx``) carries trades only and fewer
+    fields: no ``execType`` and no fee (``execFee``, ``feeCurrency``). Its fills get
+    ``fee=None`` (unknown, which is not zero); the regular topic must carry its fee.
+    """
     try:
+        fast = str(message.get("topic", "")).startswith("execution.fast")
         fills = []
         for row in message["data"]:
             if row.get("execType") in _NOT_FILLS:
@@ -187,7 +194,7 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     side=_SIDES[row["side"]],
                     price=Decimal(row["execPrice"]),
                     quantity=Decimal(row["execQty"]),
-                    fee=_dec(row["execFee"]),
+                    fee=None if fast else _dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
                     time=int(row["execTime"]),

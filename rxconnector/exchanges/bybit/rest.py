@@ -79,6 +79,7 @@ from rxconnector.models import Balance, Kline, Order, OrderBook, Side, SymbolInf
 from rxconnector.rest.client import RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.dialect import ErrorDialect
 from rxconnector.rest.query import encode_query, format_param
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
 __all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
@@ -194,7 +195,12 @@ class BybitRest:
         self._now_ms = now_ms
         self._new_link_id = client_order_id_factory or _default_client_order_ids()
         self._scheduler = scheduler
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against: fetched before the first order
+        #: on a symbol and again after the TTL (one request shared by concurrent orders)
+        self._rules = SymbolRules(
+            lambda sym: self.exchange_info([sym]), scheduler=scheduler or client.scheduler
+        )
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
             raise ConfigError(
                 "ip_requests_per_window",
@@ -275,7 +281,7 @@ class BybitRest:
 
         def collect(infos: list[SymbolInfo]) -> dict[str, SymbolInfo]:
             found = {i.symbol: i for i in infos if wanted is None or i.symbol in wanted}
-            self._symbols.update(found)
+            self._rules.remember(found)
             return found
 
         return _walk("", page).pipe(ops.to_list(), ops.map(collect))
@@ -491,10 +497,11 @@ class BybitRest:
         self._require_credentials()
         checked_qty = qty if self._quantity_in_base(kind, body) else None
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            info = self._symbols.get(sym)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            # the instruments-info filters (priceFilter tickSize/min/max, lotSizeFilter
+            # step/min/max, minimum order value), checked before anything is sent
             if info is not None:
-                check_order(info, side, kind, checked_qty, px)
+                check_order(info, side, kind, checked_qty, px, exchange="bybit")
 
             def parse(reply: RestReply, result: Any) -> Order:
                 return _acked_order(reply, result, body, qty, px if kind == "Limit" else None)
@@ -508,7 +515,7 @@ class BybitRest:
                 client_order_id=link_id,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def test_order(
         self,
