@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ExchangeError, ParseError, RateLimitError, WebSocketClosedError
+from rxconnector.errors import (
+    ExchangeError,
+    ParseError,
+    RateLimitError,
+    WebSocketClosedError,
+    excerpt,
+)
 from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
@@ -238,7 +244,8 @@ def _rejection(message: Mapping[str, Any], what: str) -> tuple[Exception, bool, 
     error = error if isinstance(error, dict) else {}
     code = error.get("code")
     code = code if type(code) is int else None
-    text = f"Binance refused {what}: {error.get('msg') or 'no reason given'}"
+    msg = error.get("msg") or "no reason given"
+    text = f"Binance refused {what}: {msg if isinstance(msg, str) else excerpt(msg)}"
     if status in (418, 429):
         data = error.get("data")
         retry_after = _DEFAULT_BAN_SECONDS
@@ -353,7 +360,7 @@ class _Session:
             error, fatal, resync = _rejection(message, "the user data session")
             out.fail(error, fatal=fatal, resync_clock=resync)
             return
-        error, _fatal, _resync = _rejection(message, f"request {request_id!r}")
+        error, _fatal, _resync = _rejection(message, f"request {excerpt(request_id, 60)!r}")
         out.report(error)
 
 

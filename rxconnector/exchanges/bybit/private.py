@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
+from rxconnector.errors import (
+    ConfigError,
+    ExchangeError,
+    ParseError,
+    SubscriptionError,
+    excerpt,
+)
 from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
@@ -278,13 +284,17 @@ class _Session:
             return
         topic = message.get("topic")
         if topic is not None:
-            self._on_data(str(topic), message, received_at, out)
+            if type(topic) is not str:  # a list or an object: this frame's error only
+                out.report(ParseError("bybit private frame with a non-string topic", message))
+                return
+            self._on_data(topic, message, received_at, out)
             return
         op = message.get("op")
         if op == "pong" or op == "ping":
             return
         success = message.get("success")
-        reason = str(message.get("ret_msg") or "no reason given")
+        ret_msg = message.get("ret_msg") or "no reason given"
+        reason = ret_msg if isinstance(ret_msg, str) else excerpt(ret_msg)
         if op == "auth":
             if success is True:
                 self.authenticated = True
