@@ -35,7 +35,6 @@ Every event is also emitted raw as ``(received_at, event)`` first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -48,7 +47,7 @@ from rxconnector.errors import (
     WebSocketClosedError,
     excerpt,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
@@ -126,7 +125,7 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
     reported.
     """
     try:
-        D = Decimal
+        D = to_decimal
         filled = D(event["z"])
         average = D(event["Z"]) / filled if filled else None
         original = event.get("C")
@@ -168,9 +167,9 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
             client_order_id=original or event["c"],
             execution_id=str(event["t"]),
             side=_side(event["S"]),
-            price=Decimal(event["L"]),
-            quantity=Decimal(event["l"]),
-            fee=Decimal(event["n"]),
+            price=to_decimal(event["L"]),
+            quantity=to_decimal(event["l"]),
+            fee=to_decimal(event["n"]),
             fee_asset=event["N"],
             is_maker=json_flag(event["m"]),
             time=int(event["T"]),
@@ -183,7 +182,7 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
 def parse_account_position(event: Any, received_at: float) -> list[Balance]:
     """``outboundAccountPosition`` → one :class:`Balance` per changed asset (``B``)."""
     try:
-        D = Decimal
+        D = to_decimal
         event_time = int(event["E"])
         return [
             Balance(
@@ -206,7 +205,7 @@ def parse_balance_delta(event: Any, received_at: float) -> BalanceDelta:
         kind = "balance" if event["e"] == "balanceUpdate" else "external_lock"
         return BalanceDelta(
             asset=event["a"],
-            delta=Decimal(event["d"]),
+            delta=to_decimal(event["d"]),
             kind=kind,
             time=int(event["T"]),
             event_time=int(event["E"]),

@@ -45,6 +45,7 @@ from rxconnector.exchanges._parsing import (
     opt_decimal,
     parse_levels,
     raise_malformed,
+    to_decimal,
 )
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
@@ -170,8 +171,8 @@ class BybitTickerMerger:
 
 
 def _volumes(fields: dict[str, Any], inverse: bool) -> tuple[Decimal, Decimal]:
-    volume = Decimal(fields["volume24h"])
-    turnover = Decimal(fields["turnover24h"])
+    volume = to_decimal(fields["volume24h"])
+    turnover = to_decimal(fields["turnover24h"])
     return (turnover, volume) if inverse else (volume, turnover)
 
 
@@ -187,7 +188,7 @@ def ticker_parser(
     def parse(message: Any, received_at: float) -> Ticker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             get = t.get
             volume, quote_volume = _volumes(t, inverse)
             return _Ticker(
@@ -219,7 +220,7 @@ def mini_ticker_parser(
     def parse(message: Any, received_at: float) -> MiniTicker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             volume, quote_volume = _volumes(t, inverse)
             return _MiniTicker(
                 symbol=t["symbol"],
@@ -268,7 +269,7 @@ def mark_price_parser(merger: BybitTickerMerger) -> Callable[[Any, float], Seque
             return (
                 _MarkPrice(
                     symbol=t["symbol"],
-                    mark_price=Decimal(t["markPrice"]),
+                    mark_price=to_decimal(t["markPrice"]),
                     index_price=opt_decimal(get("indexPrice")),
                     estimated_settle_price=opt_decimal(get("predictedDeliveryPrice")),
                     funding_rate=opt_decimal(get("fundingRate")),
@@ -324,7 +325,7 @@ def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
         asks = data["a"]
         if not bids or not asks:
             return ()
-        D = Decimal
+        D = to_decimal
         bid, bid_qty = bids[0]
         ask, ask_qty = asks[0]
         return (
@@ -432,7 +433,7 @@ def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
     message ``ts``; ids per :func:`bybit_trade_id`.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _SIDES
         event_time = int(message["ts"])
         return [
@@ -462,7 +463,7 @@ def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation
     ``"FILLED"``; there is no average price.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _LIQUIDATION_ORDER_SIDE
         event_time = int(message["ts"])
         return [
@@ -496,7 +497,7 @@ def kline_parser(symbol: str, *, inverse: bool = False) -> Callable[[Any, float]
 
     def parse(message: Any, received_at: float) -> Sequence[Kline]:
         try:
-            D = Decimal
+            D = to_decimal
             event_time = int(message["ts"])
             out = []
             for k in message["data"]:

@@ -45,7 +45,7 @@ from rxconnector.errors import (
     SubscriptionError,
     excerpt,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
     CONNECTION_ATTEMPT_WINDOW,
@@ -126,11 +126,11 @@ def private_url(testnet: bool = False) -> str:
 
 def _dec(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else Decimal(value)
+    return _ZERO if value == "" or value is None else to_decimal(value)
 
 
 def _opt_dec(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else Decimal(value)
+    return None if value == "" or value is None else to_decimal(value)
 
 
 def _average(value: Any) -> Decimal | None:
@@ -191,8 +191,8 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     client_order_id=row["orderLinkId"],
                     execution_id=str(row["execId"]),
                     side=_SIDES[row["side"]],
-                    price=Decimal(row["execPrice"]),
-                    quantity=Decimal(row["execQty"]),
+                    price=to_decimal(row["execPrice"]),
+                    quantity=to_decimal(row["execQty"]),
                     fee=_dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
