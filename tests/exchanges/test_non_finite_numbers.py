@@ -146,7 +146,7 @@ class TestTheSharedHelper:
 
     @pytest.mark.parametrize(
         "good",
-        ["0", "0.00000000", "-0.0001", "27123.45000000", "1e-50", "9.99e50", "12345678901234567890"],
+        ["0", "0.00000000", "-0.0001", "27123.45000000", "1e-50", "9.99e50", "1234567890123456789"],
     )
     def test_real_numbers_pass_unchanged(self, good: str) -> None:
         assert to_decimal(good) == Decimal(good)
