@@ -830,7 +830,7 @@ def _parse_messages(
                     report(exc)
                     return
                 except Exception as exc:  # a parser bug must not end the feed
-                    report(ParseError(f"{spec.topic}: {exc!r}", repr(payload)))
+                    report(ParseError(f"{spec.topic}: {exc!r}", payload))
                     return
                 if many:
                     for item in model:

@@ -15,6 +15,7 @@ EXPECTED_TOP_LEVEL = {
     "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
     "FeedGapError", "NotSupportedError", "StaleConnectionError", "RecordingError",
+    "ConnectorStoppedError",
     # models
     "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
     "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline",

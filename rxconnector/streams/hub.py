@@ -827,6 +827,14 @@ class SubscriptionHub:
             return
         try:
             routed = self._route(message)
+            if routed is not None:
+                # The topic lookup is part of routing: a hostile "stream" (a list, an
+                # object) must be this frame's ParseError, not an exception that tears
+                # the socket down and resyncs every book on it.
+                name = routed[0]
+                if type(name) is not str:
+                    raise TypeError(f"routing key is a {type(name).__name__}, not a string")
+                topic = self._topics.get(name)
         except Exception as exc:
             self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
             return
@@ -834,7 +842,6 @@ class SubscriptionHub:
             self._on_control(conn, message, data)
             return
         conn.data_count += 1
-        topic = self._topics.get(routed[0])
         if topic is None:  # unsubscribed a moment ago
             return
         payload = routed[1]

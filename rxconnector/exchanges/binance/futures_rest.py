@@ -33,6 +33,7 @@ import reactivex
 from reactivex import Observable, abc
 
 from rxconnector.errors import NotSupportedError
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.rest import (
     BinanceSpotRest,
@@ -384,8 +385,8 @@ def _min_notional(row: Mapping[str, Any]) -> Decimal | None:
 
 
 def _balance(row: Mapping[str, Any]) -> Balance:
-    wallet = Decimal(row["balance"])
-    available = Decimal(row["availableBalance"])
+    wallet = to_decimal(row["balance"])
+    available = to_decimal(row["availableBalance"])
     return Balance(
         asset=row["asset"],
         free=available,

@@ -42,6 +42,7 @@ from reactivex.disposable import (
 
 from rxconnector.config import Config
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
@@ -808,7 +809,7 @@ def _nonzero(value: Any) -> Decimal | None:
     """A filter value; Binance disables a rule by setting it to 0 (§A2.5)."""
     if value is None:
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
@@ -839,7 +840,7 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
 
 
 def _levels(rows: Iterable[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
-    return tuple((Decimal(price), Decimal(qty)) for price, qty, *_ in rows)
+    return tuple((to_decimal(price), to_decimal(qty)) for price, qty, *_ in rows)
 
 
 def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> OrderBook:
@@ -862,8 +863,8 @@ def _trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
     return Trade(
         symbol=symbol,
         trade_id=int(row["id"]),
-        price=Decimal(row["price"]),
-        quantity=Decimal(row["qty"]),
+        price=to_decimal(row["price"]),
+        quantity=to_decimal(row["qty"]),
         side=_taker_side(bool(row["isBuyerMaker"])),
         time=time,
         event_time=time,
@@ -876,8 +877,8 @@ def _agg_trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade
     return Trade(
         symbol=symbol,
         trade_id=int(row["a"]),
-        price=Decimal(row["p"]),
-        quantity=Decimal(row["q"]),
+        price=to_decimal(row["p"]),
+        quantity=to_decimal(row["q"]),
         side=_taker_side(bool(row["m"])),
         time=time,
         event_time=time,
@@ -894,12 +895,12 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
         interval=interval,
         open_time=int(row[0]),
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
-        volume=Decimal(row[5]),
-        quote_volume=Decimal(row[7]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
+        volume=to_decimal(row[5]),
+        quote_volume=to_decimal(row[7]),
         trades=int(row[8]),
         closed=close_time < now,
         event_time=min(close_time, now),
@@ -909,22 +910,22 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
 
 def _optional(data: Mapping[str, Any], key: str) -> Decimal | None:
     value = data.get(key)
-    return Decimal(value) if value is not None else None
+    return to_decimal(value) if value is not None else None
 
 
 def _ticker(data: Mapping[str, Any], received_at: float) -> Ticker:
     return Ticker(
         symbol=data["symbol"],
-        last=Decimal(data["lastPrice"]),
+        last=to_decimal(data["lastPrice"]),
         bid=_optional(data, "bidPrice"),
         bid_qty=_optional(data, "bidQty"),
         ask=_optional(data, "askPrice"),
         ask_qty=_optional(data, "askQty"),
-        open=Decimal(data["openPrice"]),
-        high=Decimal(data["highPrice"]),
-        low=Decimal(data["lowPrice"]),
-        volume=Decimal(data["volume"]),
-        quote_volume=Decimal(data["quoteVolume"]),
+        open=to_decimal(data["openPrice"]),
+        high=to_decimal(data["highPrice"]),
+        low=to_decimal(data["lowPrice"]),
+        volume=to_decimal(data["volume"]),
+        quote_volume=to_decimal(data["quoteVolume"]),
         event_time=int(data["closeTime"]),
         received_at=received_at,
     )
@@ -935,7 +936,7 @@ def _avg_price(symbol: str, data: Mapping[str, Any], received_at: float) -> AvgP
     return AvgPrice(
         symbol=symbol,
         interval=f"{int(data['mins'])}m",
-        price=Decimal(data["price"]),
+        price=to_decimal(data["price"]),
         last_trade_time=close_time,
         event_time=close_time,
         received_at=received_at,
@@ -947,8 +948,8 @@ def _balances(data: Mapping[str, Any]) -> tuple[Balance, ...]:
     return tuple(
         Balance(
             asset=row["asset"],
-            free=Decimal(row["free"]),
-            locked=Decimal(row["locked"]),
+            free=to_decimal(row["free"]),
+            locked=to_decimal(row["locked"]),
             event_time=update_time,
         )
         for row in data["balances"]
@@ -962,11 +963,11 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
     ``origClientOrderId``. ACK answers lack most fields: they are taken from ``sent``.
     """
     sent = sent or {}
-    executed = Decimal(data.get("executedQty", "0"))
+    executed = to_decimal(data.get("executedQty", "0"))
     average: Decimal | None = None
     quote = data.get("cummulativeQuoteQty")
     if quote is not None and executed > 0:
-        spent = Decimal(quote)
+        spent = to_decimal(quote)
         average = spent / executed if spent >= 0 else None  # negative: pre-2018 orders
     transact = int(data.get("transactTime") or 0)
     side = data.get("side", sent.get("side"))
@@ -979,8 +980,8 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
         side="buy" if str(side).upper() == "BUY" else "sell",
         type=str(data.get("type", sent.get("type", ""))),
         status=str(data.get("status", ACK_STATUS)),
-        price=Decimal(str(price)) if price is not None else Decimal(0),
-        quantity=Decimal(str(quantity)) if quantity is not None else Decimal(0),
+        price=to_decimal(str(price)) if price is not None else Decimal(0),
+        quantity=to_decimal(str(quantity)) if quantity is not None else Decimal(0),
         filled_quantity=executed,
         average_price=average,
         time_in_force=data.get("timeInForce", sent.get("timeInForce")),

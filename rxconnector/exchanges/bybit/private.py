@@ -38,8 +38,14 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.errors import (
+    ConfigError,
+    ExchangeError,
+    ParseError,
+    SubscriptionError,
+    excerpt,
+)
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
     CONNECTION_ATTEMPT_WINDOW,
@@ -120,11 +126,11 @@ def private_url(testnet: bool = False) -> str:
 
 def _dec(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else Decimal(value)
+    return _ZERO if value == "" or value is None else to_decimal(value)
 
 
 def _opt_dec(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else Decimal(value)
+    return None if value == "" or value is None else to_decimal(value)
 
 
 def _average(value: Any) -> Decimal | None:
@@ -192,8 +198,8 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     client_order_id=row["orderLinkId"],
                     execution_id=str(row["execId"]),
                     side=_SIDES[row["side"]],
-                    price=Decimal(row["execPrice"]),
-                    quantity=Decimal(row["execQty"]),
+                    price=to_decimal(row["execPrice"]),
+                    quantity=to_decimal(row["execQty"]),
                     fee=None if fast else _dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
@@ -285,13 +291,17 @@ class _Session:
             return
         topic = message.get("topic")
         if topic is not None:
-            self._on_data(str(topic), message, received_at, out)
+            if type(topic) is not str:  # a list or an object: this frame's error only
+                out.report(ParseError("bybit private frame with a non-string topic", message))
+                return
+            self._on_data(topic, message, received_at, out)
             return
         op = message.get("op")
         if op == "pong" or op == "ping":
             return
         success = message.get("success")
-        reason = str(message.get("ret_msg") or "no reason given")
+        ret_msg = message.get("ret_msg") or "no reason given"
+        reason = ret_msg if isinstance(ret_msg, str) else excerpt(ret_msg)
         if op == "auth":
             if success is True:
                 self.authenticated = True

@@ -60,7 +60,7 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
-from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed, to_decimal
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.rest import (
@@ -938,12 +938,12 @@ def _rule(value: Any) -> Decimal | None:
     """A trading-rule value: absent, empty or zero means no such rule."""
     if value is None or value == "":
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
 def _optional(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else Decimal(value)
+    return None if value is None or value == "" else to_decimal(value)
 
 
 def _open_time(kline: Kline) -> int:
@@ -1049,8 +1049,8 @@ def _trades(reply: RestReply, result: Any) -> list[Trade]:
         Trade(
             symbol=row["symbol"],
             trade_id=bybit_trade_id(row["execId"]),
-            price=Decimal(row["price"]),
-            quantity=Decimal(row["size"]),
+            price=to_decimal(row["price"]),
+            quantity=to_decimal(row["size"]),
             side=_MODEL_SIDES[row["side"]],
             time=int(row["time"]),
             event_time=int(row["time"]),
@@ -1075,7 +1075,7 @@ def _kline(
 ) -> Kline:
     open_time = int(row[0])
     close_time = _close_time(native, open_time)
-    volume, turnover = Decimal(row[5]), Decimal(row[6])
+    volume, turnover = to_decimal(row[5]), to_decimal(row[6])
     if inverse:  # inverse: volume in contracts (USD), turnover in coin
         volume, turnover = turnover, volume
     return Kline(
@@ -1083,10 +1083,10 @@ def _kline(
         interval=canonical_interval(native),
         open_time=open_time,
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
         volume=volume,
         quote_volume=turnover,
         trades=0,
@@ -1097,19 +1097,19 @@ def _kline(
 
 
 def _ticker(row: Mapping[str, Any], reply: RestReply, inverse: bool) -> Ticker:
-    volume, turnover = Decimal(row["volume24h"]), Decimal(row["turnover24h"])
+    volume, turnover = to_decimal(row["volume24h"]), to_decimal(row["turnover24h"])
     if inverse:
         volume, turnover = turnover, volume
     return Ticker(
         symbol=row["symbol"],
-        last=Decimal(row["lastPrice"]),
+        last=to_decimal(row["lastPrice"]),
         bid=_optional(row.get("bid1Price")),
         bid_qty=_optional(row.get("bid1Size")),
         ask=_optional(row.get("ask1Price")),
         ask_qty=_optional(row.get("ask1Size")),
-        open=Decimal(row["prevPrice24h"]),
-        high=Decimal(row["highPrice24h"]),
-        low=Decimal(row["lowPrice24h"]),
+        open=to_decimal(row["prevPrice24h"]),
+        high=to_decimal(row["highPrice24h"]),
+        low=to_decimal(row["lowPrice24h"]),
         volume=volume,
         quote_volume=turnover,
         event_time=int(reply.data["time"]),
@@ -1122,7 +1122,7 @@ def _balances(reply: RestReply, result: Any) -> tuple[Balance, ...]:
     balances: list[Balance] = []
     for account in result["list"]:
         for row in account.get("coin") or ():
-            wallet = Decimal(row["walletBalance"])
+            wallet = to_decimal(row["walletBalance"])
             locked = _optional(row.get("locked")) or Decimal(0)
             balances.append(
                 Balance(
@@ -1148,7 +1148,7 @@ def _order(row: Mapping[str, Any]) -> Order:
         type=str(row["orderType"]).upper(),
         status=order_status(str(row["orderStatus"])),
         price=_optional(row.get("price")) or Decimal(0),
-        quantity=Decimal(row["qty"]),
+        quantity=to_decimal(row["qty"]),
         filled_quantity=_optional(row.get("cumExecQty")) or Decimal(0),
         average_price=average if average else None,
         time_in_force=_upper_snake(tif) if isinstance(tif, str) and tif else None,
