@@ -30,47 +30,16 @@ from reactivex import operators as ops
 
 import rxconnector as rxc
 from rxconnector.testing import ExchangeSimulator
+from tests.simthread import SimThread
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, SECRET = "sync-key", "sync-secret"
 SYMBOL = "BTCUSDT"
 
 
-class _SimThread:
-    """An ExchangeSimulator served from a loop in a background thread."""
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.sim: ExchangeSimulator | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="test-sim")
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.stop = asyncio.Event()
-        async with ExchangeSimulator(
-            seed=11, symbols=(SYMBOL,), tick_interval=0.02, api_keys={KEY: SECRET}
-        ) as sim:
-            self.sim = sim
-            self.ready.set()
-            await self.stop.wait()
-
-    def __enter__(self) -> ExchangeSimulator:
-        self.thread.start()
-        assert self.ready.wait(30), "the simulator did not start"
-        assert self.sim is not None
-        return self.sim
-
-    def __exit__(self, *_: object) -> None:
-        assert self.loop is not None and self.stop is not None
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
-
-
 @pytest.fixture(scope="module")
 def sim() -> Iterator[ExchangeSimulator]:
-    with _SimThread() as simulator:
+    with SimThread((SYMBOL,), seed=11, tick_interval=0.02, api_keys={KEY: SECRET}) as simulator:
         yield simulator
 
 
