@@ -43,7 +43,7 @@ import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 import reactivex
 from reactivex import Observable, abc
@@ -87,7 +87,15 @@ class _Blocking(Generic[_P, _T]):
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
 
-    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Callable[_P, _T]:
+    @overload
+    def __get__(self, conn: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Callable[_P, _T]: ...
+    def __get__(
+        self, conn: SyncConnector | None, owner: type | None = None
+    ) -> Self | Callable[_P, _T]:
+        if conn is None:
+            return self
         method = self._method
 
         @functools.wraps(method)
@@ -104,7 +112,15 @@ class _BlockingList(Generic[_P, _T]):
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
 
-    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Callable[_P, list[_T]]:
+    @overload
+    def __get__(self, conn: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Callable[_P, list[_T]]: ...
+    def __get__(
+        self, conn: SyncConnector | None, owner: type | None = None
+    ) -> Self | Callable[_P, list[_T]]:
+        if conn is None:
+            return self
         method = self._method
 
         @functools.wraps(method)
@@ -120,9 +136,17 @@ class _Feed(Generic[_P, _T]):
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
 
+    @overload
+    def __get__(self, conn: None, owner: type | None = None) -> Self: ...
+    @overload
     def __get__(
         self, conn: SyncConnector, owner: type | None = None
-    ) -> Callable[_P, Observable[_T]]:
+    ) -> Callable[_P, Observable[_T]]: ...
+    def __get__(
+        self, conn: SyncConnector | None, owner: type | None = None
+    ) -> Self | Callable[_P, Observable[_T]]:
+        if conn is None:
+            return self
         method = self._method
 
         @functools.wraps(method)
@@ -138,7 +162,15 @@ class _Health(Generic[_T]):
     def __init__(self, pick: Callable[[Connector], Observable[_T]]) -> None:
         self._pick = pick
 
-    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Observable[_T]:
+    @overload
+    def __get__(self, conn: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, conn: SyncConnector, owner: type | None = None) -> Observable[_T]: ...
+    def __get__(
+        self, conn: SyncConnector | None, owner: type | None = None
+    ) -> Self | Observable[_T]:
+        if conn is None:
+            return self
         return conn.observable(self._pick)
 
 
