@@ -86,6 +86,7 @@ class _Blocking(Generic[_P, _T]):
 
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
+        self.__doc__ = method.__doc__  # help(SyncConnector) shows the Connector's docs
 
     @overload
     def __get__(self, conn: None, owner: type | None = None) -> Self: ...
@@ -111,6 +112,7 @@ class _BlockingList(Generic[_P, _T]):
 
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
+        self.__doc__ = method.__doc__  # help(SyncConnector) shows the Connector's docs
 
     @overload
     def __get__(self, conn: None, owner: type | None = None) -> Self: ...
@@ -135,6 +137,7 @@ class _Feed(Generic[_P, _T]):
 
     def __init__(self, method: Callable[Concatenate[Connector, _P], Observable[_T]]) -> None:
         self._method = method
+        self.__doc__ = method.__doc__  # help(SyncConnector) shows the Connector's docs
 
     @overload
     def __get__(self, conn: None, owner: type | None = None) -> Self: ...
