@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rxconnector import operators
+from rxconnector import operators, sync
 from rxconnector._version import __version__
 from rxconnector.config import (
     BreakerConfig,
@@ -68,6 +68,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.sync import SyncConnector, connect
 
 __all__ = [
     "AvgPrice",
@@ -114,14 +115,17 @@ __all__ = [
     "StaleConnectionError",
     "SubscriptionError",
     "SymbolInfo",
+    "SyncConnector",
     "Ticker",
     "Trade",
     "TransportError",
     "WebSocketClosedError",
     "__version__",
+    "connect",
     "notebook",
     "operators",
     "replay",
+    "sync",
     "testing",
 ]
 

@@ -324,11 +324,16 @@ async def _demo(args: argparse.Namespace) -> int:
                         inject_faults(sim, state, every=2.5), name="demo-faults"
                     )
                     faults.add_done_callback(_report_task)
+                with contextlib.suppress(Exception):  # reported on conn.errors; shown raw
+                    state.on_symbol_info((await conn.exchange_info([symbol]))[symbol])
 
                 def redraw() -> None:
                     elapsed = time.monotonic() - started
                     limit = f" / {args.seconds:g}s" if args.seconds else ""
-                    view.render(state.lines(f"{header}  {elapsed:5.1f}s{limit}"))
+                    view.render(
+                        state.lines(f"{header}  {elapsed:5.1f}s{limit}"),
+                        plain=state.status_line(f"{elapsed:.1f}s"),
+                    )
 
                 try:
                     await _run_for(args.seconds, redraw)
@@ -339,7 +344,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     for subscription in subscriptions:
                         subscription.dispose()
         finally:
-            view.render(state.lines(header), force=True)
+            view.render(
+                state.lines(header),
+                force=True,
+                plain=state.status_line(f"{time.monotonic() - started:.1f}s"),
+            )
             for line in state.summary(time.monotonic() - started):
                 _out(sys.stdout, line)
             sys.stdout.flush()

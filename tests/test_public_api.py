@@ -22,8 +22,10 @@ EXPECTED_TOP_LEVEL = {
     "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
+    # blocking facade (no asyncio needed)
+    "connect", "SyncConnector",
     # sub-modules
-    "notebook", "operators", "replay", "testing", "__version__",
+    "notebook", "operators", "replay", "sync", "testing", "__version__",
 }  # fmt: skip
 
 

@@ -826,7 +826,9 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_qty"] = _nonzero(rule.get("minQty"))
             rules["max_qty"] = _nonzero(rule.get("maxQty"))
         elif kind == "MIN_NOTIONAL":
-            rules.setdefault("min_notional", _nonzero(rule.get("minNotional")))
+            # Spot writes "minNotional", USD-M futures "notional" (its exchangeInfo example)
+            minimum = rule.get("minNotional", rule.get("notional"))
+            rules.setdefault("min_notional", _nonzero(minimum))
         elif kind == "NOTIONAL":
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))
