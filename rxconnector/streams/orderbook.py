@@ -141,7 +141,7 @@ BINANCE_USDM_SNAPSHOT_LIMITS = (100, 500, 1000)
 #: ``GET /v5/market/full_orderbook`` returns at most 10 000 levels per side (§C1, §C3).
 BYBIT_FULL_SNAPSHOT_LIMIT = 10_000
 #: Snapshot levels asked for per level shown (see :func:`snapshot_limit_for`).
-SNAPSHOT_HEADROOM = 10
+SNAPSHOT_HEADROOM = 5
 #: Consecutive ``u`` + 1 deltas after which a Bybit ``orderbook.{depth}`` topic counts as
 #: sequenced (:class:`BybitDepthSync`). At the 20 ms push rate of ``orderbook.50`` that
 #: is under half a second of a busy book; a stream that numbers ``u`` any other way
@@ -157,13 +157,16 @@ def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
     tier is not cheaper per level; what a larger limit buys is *headroom*: the levels
     between ``depth`` and the snapshot's deepest level, which the price can eat through
     before the shown top N reaches unknown territory and the book must be refetched.
-    The time to exhaust it grows with the square of the headroom while the weight grows
-    linearly, so more headroom costs less per hour, bounded by payload size and decode
-    time on the event loop. We ask for the smallest tier holding ``10 * depth`` levels
-    (at least 100): depth 5-10 → 100 (weight 5), 20-50 → 500 (25), 100 → 1000 (50),
-    101-500 → 5000 (250). USD-M caps at 1000 (weight 20). Bybit ``orderbook.{depth}``
-    needs no REST (``None``); ``orderbook.full`` snapshots are the whole book up to
-    10 000 levels per side.
+    What matters most is the resync after a reconnect, when every book of a connection
+    asks at once: 50 books cost 250 weight at tier 100 and 1,250 at tier 500. We ask for
+    the smallest tier holding ``5 * depth`` levels (at least 100): depth 1-20 → 100
+    (weight 5), 21-100 → 500 (25), 101-200 → 1000 (50), deeper → 5000 (250); USD-M caps
+    at 1000 (weight 20). Measured (``benchmarks/bench_coverage.py``, the simulator's
+    random walk, depth 20): a 100-level snapshot lasts a median of minutes before its
+    coverage is exhausted, i.e. well under 100 weight per hour per symbol in refetches,
+    and a refetch costs the book one round trip. Bybit ``orderbook.{depth}`` needs no
+    REST (``None``); ``orderbook.full`` snapshots are the whole book up to 10 000 levels
+    per side.
     """
     if rule is BookRule.BYBIT_DEPTH:
         return None

@@ -75,13 +75,15 @@ class TestSnapshotLimits:
     def test_binance_spot_tiers(self) -> None:
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5) == 100
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 10) == 100
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 20) == 500
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 100) == 1000
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 101) == 5000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 20) == 100  # weight 5 (issue 16)
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 21) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 100) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 101) == 1000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 201) == 5000
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5000) == 5000
 
     def test_other_venues(self) -> None:
-        assert snapshot_limit_for(BookRule.BINANCE_USDM, 20) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_USDM, 20) == 100
         assert snapshot_limit_for(BookRule.BINANCE_USDM, 500) == 1000
         assert snapshot_limit_for(BookRule.BYBIT_DEPTH, 50) is None
         assert snapshot_limit_for(BookRule.BYBIT_FULL, 50) == 10_000
