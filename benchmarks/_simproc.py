@@ -37,8 +37,9 @@ def symbols_for(n: int) -> list[str]:
 async def _resubscribed(sim: ExchangeSimulator, streams: int, within: float = 120.0) -> None:
     """Wait until the client has every stream subscribed again (or ``within`` passed)."""
     deadline = asyncio.get_running_loop().time() + within
-    while len(sim.active_streams()) < streams and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.005)  # noqa: ASYNC110 - polling the simulator's state
+    loop = asyncio.get_running_loop()
+    while len(sim.active_streams()) < streams and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
 
 
 async def _fault(sim: ExchangeSimulator, name: str) -> None:

@@ -233,8 +233,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     tracker.arm(marks, t_sub)
                     probe = asyncio.ensure_future(user_call(conn))
                 deadline = time.monotonic() + args.timeout
-                while not tracker.complete() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.02)  # noqa: ASYNC110 - sampling progress
+                while not tracker.complete() and time.monotonic() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
                 user_s, user_attempts = await probe
                 rest = await sim.ask(cmd="rest", since=rest_index)
                 row = {
