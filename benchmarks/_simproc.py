@@ -142,6 +142,9 @@ async def main(argv: list[str]) -> None:
             if cmd["cmd"] == "fault":
                 await _fault(sim, cmd["name"])
                 say(_marks(sim, symbols))
+            elif cmd["cmd"] == "inject":  # the soak: no waiting for the client
+                await _inject(sim, cmd["name"])
+                say({"ok": True})
             elif cmd["cmd"] == "rest":
                 say(_rest(sim, int(cmd["since"])))
             elif cmd["cmd"] == "tape":

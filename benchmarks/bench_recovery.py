@@ -15,7 +15,9 @@ one connection. Then faults are injected one at a time, with full recovery in be
 When the fault is over, the simulator reports per symbol its book's update id, its last
 trade id and its clock. Times are measured from that moment until *every* symbol has
 (a) a ticker with a later event time, (b) delivered every trade up to that id with no
-hole, (c) emitted a book at or past that update id. Also: REST calls and weight the
+hole, (c) emitted a book past that update id. "resubscribed" is when the simulator saw
+every stream subscribed again (reconnect backoff and jitter are in it; the rest is
+recovery proper). Also: REST calls and weight the
 recovery used, the simulator's peak used weight in a minute (its limit enforced), trade
 ids reported lost, and how long a user call (``server_time``) issued at that moment took
 to succeed (retrying after a ``RateLimitError``/``CircuitOpenError`` as a user would).
@@ -227,9 +229,11 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     origin = time.monotonic() + (5.0 if name == "stall5" else 0.0)
                     probe = asyncio.ensure_future(user_call(conn))
                     marks = await sim.ask(cmd="fault", name=name)
+                    resubscribed = time.monotonic() - origin
                     tracker.arm(marks, origin)
                 else:
                     lost_before = 0
+                    resubscribed = 0.0
                     tracker.arm(marks, t_sub)
                     probe = asyncio.ensure_future(user_call(conn))
                 deadline = time.monotonic() + args.timeout
@@ -256,12 +260,14 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "peak_minute_weight": rest["max_minute_weight"],
                     "limit": rest["limit"],
                     "lost_ids": tracker.lost_ids - lost_before,
+                    "resubscribed": resubscribed,
                     "user_call": user_s,
                     "user_attempts": user_attempts,
                 }
                 results.append(row)
                 print(
-                    f"{name:15s} ticker {_fmt(row['ticker'])}  trades {_fmt(row['trades'])}  "
+                    f"{name:15s} resubscribed {_fmt(row['resubscribed'])}  "
+                    f"ticker {_fmt(row['ticker'])}  trades {_fmt(row['trades'])}  "
                     f"books {_fmt(row['books'])}  REST {row['rest_calls']} calls / "
                     f"{row['rest_weight']} weight  peak {row['peak_minute_weight']}/{row['limit']}"
                     f"  lost ids {row['lost_ids']}  user call {row['user_call']:.2f} s "
