@@ -59,7 +59,7 @@ from rxconnector.models import (
 )
 from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.query import encode_query
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
@@ -96,10 +96,11 @@ def binance_spot_client(
     scheduler: abc.SchedulerBase | None = None,
 ) -> RestClient:
     """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
-    ``config.rate_limit.enabled``, a weight limiter of ``max_weight_per_minute``."""
+    ``config.rate_limit.enabled``, a weight limiter at the venue's documented limit
+    capped by ``max_weight_per_minute``."""
     limiter = (
-        RequestWeightLimiter(
-            config.rate_limit.max_weight_per_minute, scheduler=scheduler, exchange=config.exchange
+        documented_limiter(
+            config.exchange, config.rate_limit.max_weight_per_minute, scheduler=scheduler
         )
         if config.rate_limit.enabled
         else None
@@ -185,9 +186,13 @@ class BinanceSpotRest:
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /api/v3/depth``: a book snapshot of ``limit`` levels (1-5000); the weight
-        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none."""
+        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none.
+        ``priority=Priority.RECOVERY`` for a book resyncing itself (see
+        :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
         sym = _symbol(symbol)
         weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
@@ -195,6 +200,7 @@ class BinanceSpotRest:
             {"symbol": sym, "limit": limit},
             lambda reply: _order_book(sym, reply.data, reply.received_at),
             weight=weight,
+            priority=priority,
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
@@ -257,7 +263,13 @@ class BinanceSpotRest:
         return _paged(start, fetch, advance)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades (``feed="trades"``) or aggregate trades (``feed="agg_trades"``) with ids
         ``first_id``..``last_id``, in order, marked ``backfilled``: how a gap in a live
@@ -273,8 +285,10 @@ class BinanceSpotRest:
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
         if feed == "trades":
-            return self._trades_by_id(ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id)
-        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id)
+            return self._trades_by_id(
+                ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id, priority
+            )
+        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -415,6 +429,7 @@ class BinanceSpotRest:
         parse: Callable[[RestReply], _T],
         *,
         weight: int | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[_T]:
         reply = self._client.request(
             endpoint.method,
@@ -422,6 +437,7 @@ class BinanceSpotRest:
             params,
             weight=endpoint.weight if weight is None else weight,
             idempotent=True,
+            priority=priority,
         )
         return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
@@ -528,6 +544,7 @@ class BinanceSpotRest:
         symbol: str,
         first_id: int,
         last_id: int,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades ``first_id``..``last_id`` of ``endpoint``, marked ``backfilled``: pages
         of 1000 by ``fromId``, the next page only after the previous one was emitted."""
@@ -541,7 +558,7 @@ class BinanceSpotRest:
 
         def fetch(cursor: int) -> Observable[list[Trade]]:
             params = {"symbol": symbol, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
-            return self._public(endpoint, params, parse)
+            return self._public(endpoint, params, parse, priority=priority)
 
         def advance(page: list[Trade]) -> int | None:
             # A short page: either no newer trades exist or ids past last_id were cut.
