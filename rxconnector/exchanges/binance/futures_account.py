@@ -237,19 +237,20 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
 
 def futures_user_stream(
     rest: BinanceFuturesRest,
-    ws_base: str,
+    private_base: str,
     scheduler: abc.SchedulerBase | None,
     *,
     fast_executions: bool = False,
     url_for: Callable[[str], str] | None = None,
 ) -> tuple[BinanceFuturesUserStream, str]:
-    """The USD-M private protocol (with its listenKey lease on ``rest``) and the URL it
-    shows in logs before a key exists."""
+    """The USD-M private protocol (with its listenKey lease on ``rest``, sockets under
+    ``private_base``, the venue's ``private_ws_url``) and the URL it shows in logs
+    before a key exists."""
     lease = ListenKeyLease(
         rest.create_listen_key,
         rest.keepalive_listen_key,
-        url_for or (lambda key: private_stream_url(ws_base, key)),
+        url_for or (lambda key: private_stream_url(private_base, key)),
         scheduler=scheduler,
     )
     protocol = BinanceFuturesUserStream(lease.open, fast_executions=fast_executions)
-    return protocol, private_stream_url(ws_base, "<listenKey>")
+    return protocol, private_stream_url(private_base, "<listenKey>")

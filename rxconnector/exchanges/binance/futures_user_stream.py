@@ -71,8 +71,8 @@ __all__ = [
     "private_stream_url",
 ]
 
-#: The routed path of the user data stream (PROTOCOL.md §B).
-PRIVATE_PATH: Final = "/private/ws"
+#: The user data socket's path under the routed ``/private`` base (PROTOCOL.md §B).
+PRIVATE_PATH: Final = "/ws"
 #: USD-M streams accept 10 incoming messages per second (PROTOCOL.md §B "Limits").
 MAX_MESSAGES_PER_SECOND: Final = 10.0
 #: Not documented for the private path; the market streams' budget is kept.
@@ -90,10 +90,10 @@ _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
 _ZERO: Final = Decimal(0)
 
 
-def private_stream_url(ws_base: str, listen_key: str) -> str:
-    """``{ws_base}/private/ws?listenKey={listen_key}`` (``ws_base`` e.g.
-    ``wss://fstream.binance.com``)."""
-    return f"{ws_base.rstrip('/')}{PRIVATE_PATH}?listenKey={listen_key}"
+def private_stream_url(private_base: str, listen_key: str) -> str:
+    """``{private_base}/ws?listenKey={listen_key}`` (``private_base`` is the venue's
+    ``private_ws_url``, e.g. ``wss://fstream.binance.com/private``)."""
+    return f"{private_base.rstrip('/')}{PRIVATE_PATH}?listenKey={listen_key}"
 
 
 # --------------------------------------------------------------------------- parsers
