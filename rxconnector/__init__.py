@@ -44,6 +44,7 @@ from rxconnector.errors import (
     WebSocketClosedError,
 )
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BalanceDelta,
@@ -69,6 +70,7 @@ from rxconnector.models import (
 )
 
 __all__ = [
+    "AccountEvent",
     "AvgPrice",
     "Balance",
     "BalanceDelta",

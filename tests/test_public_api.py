@@ -21,6 +21,8 @@ EXPECTED_TOP_LEVEL = {
     "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
+    # derivatives account notices (margin calls, leverage changes)
+    "AccountEvent",
     # sub-modules
     "notebook", "operators", "replay", "testing", "__version__",
 }  # fmt: skip
