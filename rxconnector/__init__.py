@@ -45,6 +45,7 @@ from rxconnector.errors import (
     WebSocketClosedError,
 )
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BalanceDelta,
@@ -71,6 +72,7 @@ from rxconnector.models import (
 from rxconnector.sync import SyncConnector, connect
 
 __all__ = [
+    "AccountEvent",
     "AvgPrice",
     "Balance",
     "BalanceDelta",

@@ -43,6 +43,7 @@ from rxconnector.errors import (
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BookTicker,
@@ -453,8 +454,15 @@ class Connector:
         return self._account_feed(lambda a: a.executions())
 
     def positions(self) -> Observable[Position]:
-        """Derivatives positions (Bybit)."""
+        """Derivatives positions (Binance USD-M, Bybit linear/inverse), reconciled over
+        REST after every private-stream reconnect (``reconciled=True``; a position closed
+        while disconnected comes flat, size 0)."""
         return self._account_feed(lambda a: a.positions())
+
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes (Binance USD-M
+        ``MARGIN_CALL``, ``ACCOUNT_CONFIG_UPDATE``) on a stream of their own."""
+        return self._account_feed(lambda a: a.account_events())
 
     def _account_feed(self, pick: Callable[[AccountStreams], Observable[_T]]) -> Observable[_T]:
         def build(_: abc.SchedulerBase | None) -> Observable[_T]:
@@ -489,6 +497,11 @@ class Connector:
 
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
             url = _required_url(self.venue.private_ws_url, "private_ws_url")
+        elif cfg.exchange == "binance_futures":
+            from rxconnector.exchanges.binance.futures_account import futures_user_stream
+
+            private = _required_url(self.venue.private_ws_url, "private_ws_url")
+            protocol, url = futures_user_stream(self.rest, private, self.scheduler)
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -500,6 +513,7 @@ class Connector:
             fetch_open_orders=lambda: self.open_orders(),
             fetch_balances=lambda: self.account(),
             fetch_order=lambda symbol, order_id: self.get_order(symbol, order_id=order_id),
+            fetch_positions=self._positions_fetcher(protocol),
             resync_clock=self._resync_clock,
             scheduler=self.scheduler,
             report_error=self._report,
@@ -575,6 +589,12 @@ class Connector:
             )
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
+    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+        """Positions to reconcile with, where the venue's private stream has them."""
+        if "positions" not in protocol.feeds:
+            return None
+        return lambda: self.open_positions()
+
     def _announce_placed(self, order: Order) -> None:
         accounts = self._accounts
         if accounts is not None:
@@ -624,6 +644,11 @@ class Connector:
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """Open orders, of one symbol or all."""
         return self._call(lambda rest: rest.open_orders(symbol))
+
+    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
+        ``position/list``), of one symbol or all; flat ones are left out."""
+        return self._call(lambda rest: rest.positions(symbol))
 
     # -- internals ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Literal
 import attrs
 
 __all__ = [
+    "AccountEvent",
     "AvgPrice",
     "Balance",
     "BalanceDelta",
@@ -349,6 +350,13 @@ class Balance:
 
     ``reconciled`` is True for a balance fetched over REST after a private-stream
     reconnect because it changed while the stream was down.
+
+    ``free`` and ``locked`` are what the account OWNS (net of any debt), so ``free``
+    never exceeds what is owned minus what is locked. Where the venue lends, the debt
+    shows separately: ``borrowed`` (principal) and ``interest`` (accrued, unpaid);
+    ``equity`` is the venue's own valuation of the asset (wallet + unrealised PnL -
+    debt) where it reports one, else ``None``. The mapping per venue and account type
+    is in the README ("Balances, debt and positions").
     """
 
     asset: str
@@ -357,6 +365,14 @@ class Balance:
     event_time: int = 0
     received_at: float = 0.0
     reconciled: bool = False
+    borrowed: Decimal = _ZERO
+    interest: Decimal = _ZERO
+    equity: Decimal | None = None
+
+    @property
+    def debt(self) -> Decimal:
+        """What is owed on this asset: ``borrowed + interest``."""
+        return self.borrowed + self.interest
 
     @property
     def total(self) -> Decimal:
@@ -430,7 +446,18 @@ class Execution:
 
 @attrs.frozen
 class Position:
-    """A derivatives position."""
+    """A derivatives position (Binance USD-M, Bybit linear/inverse).
+
+    ``side`` is ``long``, ``short`` or ``flat`` and ``size`` is never negative
+    (:attr:`signed_size` is negative for a short). ``position_side`` tells one position
+    of a symbol from the other in hedge mode: ``both`` (one-way mode), ``long`` or
+    ``short``. ``margin_mode`` is ``cross`` or ``isolated`` when the venue says.
+    ``event_time`` is the venue's update time. ``reconciled`` is True for a position
+    fetched over REST after a private-stream reconnect because it changed while the
+    stream was down; a position closed during the gap is emitted with ``size`` 0.
+    Fields the venue's message does not carry are ``None`` (USD-M ``ACCOUNT_UPDATE``
+    has no mark price, leverage or liquidation price; REST has them).
+    """
 
     symbol: str
     side: str
@@ -441,6 +468,20 @@ class Position:
     leverage: Decimal | None
     event_time: int
     received_at: float = 0.0
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
+    position_side: str = "both"
+    reconciled: bool = False
+
+    @property
+    def signed_size(self) -> Decimal:
+        """``size`` with the sign of the side: negative for a short."""
+        return -self.size if self.side == "short" else self.size
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(symbol, position_side)``: what identifies a position of an account."""
+        return (self.symbol, self.position_side)
 
 
 @attrs.frozen
@@ -556,3 +597,29 @@ class BalanceDelta:
     time: int
     event_time: int
     received_at: float = 0.0
+
+
+@attrs.frozen
+class AccountEvent:
+    """An account notice that is neither an order, a fill, a balance nor a position.
+
+    ``kind``:
+
+    * ``"margin_call"`` - the venue warns that positions are close to liquidation
+      (USD-M ``MARGIN_CALL``): ``positions`` are the positions at risk (their mark price
+      and unrealised PnL), ``cross_wallet_balance`` the cross wallet balance;
+    * ``"leverage"`` - the leverage of ``symbol`` changed to ``leverage`` (USD-M
+      ``ACCOUNT_CONFIG_UPDATE`` with ``ac``);
+    * ``"account_config"`` - account-wide settings changed: ``multi_assets`` and
+      ``hedge_mode`` where the event says (USD-M ``ACCOUNT_CONFIG_UPDATE`` with ``ai``).
+    """
+
+    kind: str
+    event_time: int
+    received_at: float = 0.0
+    symbol: str | None = None
+    leverage: Decimal | None = None
+    positions: tuple[Position, ...] = ()
+    cross_wallet_balance: Decimal | None = None
+    multi_assets: bool | None = None
+    hedge_mode: bool | None = None

@@ -24,6 +24,8 @@ EXPECTED_TOP_LEVEL = {
     "Ticker", "Trade",
     # blocking facade (no asyncio needed)
     "connect", "SyncConnector",
+    # derivatives account notices (margin calls, leverage changes)
+    "AccountEvent",
     # sub-modules
     "notebook", "operators", "replay", "sync", "testing", "__version__",
 }  # fmt: skip
