@@ -34,6 +34,7 @@ from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
+    ConfigError,
     NotSupportedError,
     ParseError,
     RateLimitError,
@@ -447,18 +448,20 @@ class Connector:
                 "account feeds need api_key and api_secret in the Config (Config.from_env)"
             )
         protocol: Any
+        # The URLs come from the venue, resolved once from the Config: an override of
+        # any URL carries to the private endpoint, never a production default.
         if cfg.exchange == "binance":
-            from rxconnector.exchanges.binance.user_stream import BinanceUserStream, ws_api_url
+            from rxconnector.exchanges.binance.user_stream import BinanceUserStream
 
             protocol = BinanceUserStream(
                 cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
             )
-            url = cfg.ws_api_url or ws_api_url(cfg.testnet)
+            url = _required_url(self.venue.ws_api_url, "ws_api_url")
         elif cfg.exchange == "bybit":
-            from rxconnector.exchanges.bybit.private import BybitPrivateStream, private_url
+            from rxconnector.exchanges.bybit.private import BybitPrivateStream
 
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
-            url = cfg.private_ws_url or private_url(cfg.testnet)
+            url = _required_url(self.venue.private_ws_url, "private_ws_url")
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -772,6 +775,13 @@ class Connector:
             )
             self._hubs[endpoint] = hub
         return hub
+
+
+def _required_url(url: str | None, field: str) -> str:
+    """``url``, or a ConfigError naming the Config field that would set it."""
+    if url is None:
+        raise ConfigError(field, "must be set to use account feeds with these URL overrides")
+    return url
 
 
 def _rest_retryable(error: Exception) -> bool:
