@@ -123,6 +123,7 @@ __all__ = [
     "TransportError",
     "WebSocketClosedError",
     "__version__",
+    "bus",
     "connect",
     "notebook",
     "operators",
@@ -133,10 +134,11 @@ __all__ = [
 
 #: Sub-modules loaded on first attribute access: the simulator (aiohttp.web), replay and
 #: notebook helpers are not needed by a plain connector, so ``import rxconnector`` stays cheap.
-_LAZY_SUBMODULES = frozenset({"notebook", "replay", "testing"})
+#: ``bus`` (Redis Streams scale-out) also needs the optional ``redis`` extra.
+_LAZY_SUBMODULES = frozenset({"bus", "notebook", "replay", "testing"})
 
 if TYPE_CHECKING:
-    from rxconnector import notebook, replay, testing
+    from rxconnector import bus, notebook, replay, testing
 
 
 def __getattr__(name: str) -> Any:

@@ -910,6 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--end", required=True, help="ISO date/time (UTC), exclusive")
     history.add_argument("-o", "--output", required=True, metavar="FILE.csv")
     _add_urls(history)
+
+    from rxconnector.bus.command import add_publish_parser
+
+    add_publish_parser(commands, _examples, venues)
     return parser
 
 
@@ -966,6 +970,10 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
             raise UsageError(f"--end ({args.end}) must be after --start ({args.start})")
         _check_output(args.output)
         return lambda: _history(args, config, symbol, start, end)
+    if command == "publish":
+        from rxconnector.bus.command import prepare_publish
+
+        return prepare_publish(args)
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
 
 
