@@ -42,7 +42,6 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
-from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_account import (
@@ -78,8 +77,8 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rest.client import RestReply, SignedRequest
-from rxconnector.rest.query import encode_query
 from rxconnector.rest.limiter import Priority
+from rxconnector.rest.query import encode_query
 
 __all__ = [
     "BinanceFuturesRest",
