@@ -41,6 +41,7 @@ from rxconnector.errors import (
     RxConnectorError,
 )
 from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.book_wire import book_reader_for
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AccountEvent,
@@ -397,8 +398,11 @@ class Connector:
         if cached is not None:
             return cached
         rule = self.venue.book_rule
+        # The same topic as diff_depth(), read for the book: levels as exact keys and the
+        # exchange's strings, Decimals only for the levels an emitted book shows.
+        book_spec = FeedSpec(spec.topic, book_reader_for(spec.parse), spec.many, spec.sequence)
         diffs = self._parsed(
-            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+            book_spec, ("book_diff", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         limit = snapshot_limit_for(rule, depth)
