@@ -85,8 +85,8 @@ def _price_of(line: str) -> Decimal:
 def _sorted_side(side: WireSide) -> tuple[list[Any], list[str]]:
     """Keys ascending and their lines, without removals or repeated prices (last wins)."""
     by_key: dict[Any, str] = {}
-    for key, line in zip(side.keys, side.lines, strict=True):
-        if line is not None:
+    for key, line, size in zip(side.keys, side.lines, side.sizes, strict=True):
+        if size:
             by_key[key] = line
         else:
             by_key.pop(key, None)
@@ -325,7 +325,7 @@ class LocalBook:
 
 def _apply_side(keys: list[Any], lines: list[str], side: WireSide, bound: Any) -> None:
     """Apply one side's changes (keys ascending, best last; ``bound``: coverage edge)."""
-    for key, line in zip(side.keys, side.lines):  # noqa: B905 - aligned by construction
+    for key, line, size in zip(side.keys, side.lines, side.sizes):  # noqa: B905 - aligned
         n = len(keys)
         lo = n - _TOP_WINDOW
         if lo > 0 and key >= keys[lo]:
@@ -335,11 +335,11 @@ def _apply_side(keys: list[Any], lines: list[str], side: WireSide, bound: Any) -
                 continue
             i = bisect_left(keys, key, 0, lo if lo > 0 else n)
         if i != n and keys[i] == key:
-            if line is not None:
+            if size:
                 lines[i] = line
             else:
                 del keys[i]
                 del lines[i]
-        elif line is not None:
+        elif size:
             keys.insert(i, key)
             lines.insert(i, line)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from rxconnector.errors import ParseError
 from rxconnector.exchanges._levels import BookDiff, is_float_exact, wire_side
+from rxconnector.exchanges._parsing import parse_levels
 from rxconnector.exchanges.binance import wire as bw
 from rxconnector.exchanges.bybit import wire as yw
 from rxconnector.streams.book import LocalBook
@@ -88,7 +89,8 @@ class TestWireSide:
     def test_keys_lines_and_removals(self) -> None:
         side = wire_side([["65000.01", "0.25000000"], ["64999.99", "0.00000000"]], ask=False)
         assert side.keys == [65000.01, 64999.99]
-        assert side.lines == ["65000.01 0.25000000", None]
+        assert side.lines == ["65000.01 0.25000000", "64999.99 0.00000000"]
+        assert [bool(s) for s in side.sizes] == [True, False]
         asks = wire_side([["1.5", "2"]], ask=True)
         assert asks.keys == [-1.5] and not asks.exact
 
@@ -99,7 +101,7 @@ class TestWireSide:
 
     def test_exponent_notation_within_the_rule_is_read(self) -> None:
         side = wire_side([["1E+2", "5e-3"]], ask=False)
-        assert side.keys == [100.0] and side.lines == ["1E+2 5e-3"]
+        assert side.keys == [100.0] and side.lines == ["1E+2 0.005"]  # str(Decimal): same digits
 
     @pytest.mark.parametrize(
         "level",
@@ -127,6 +129,42 @@ class TestWireSide:
     def test_hostile_levels_are_refused(self, level: Any) -> None:
         with pytest.raises((ValueError, TypeError, ArithmeticError)):
             wire_side([level], ask=False)
+
+    @pytest.mark.parametrize(
+        "level", [[" 1", "2"], ["1 ", "2"], ["1", " 2\n"], ["1_0", "2"], ["+1", "2"], ["1.", ".5"]]
+    )
+    def test_what_decimal_reads_is_read_the_same(self, level: list[str]) -> None:
+        book = LocalBook()
+        book.apply(wire_side([level], ask=False), wire_side([], ask=True))
+        assert book.top_bids(1) == ((Decimal(level[0]), Decimal(level[1])),)
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.one_of(st.text(alphabet="0123456789.eE+-_ naNIfity", max_size=20), st.text()),
+                st.one_of(st.text(alphabet="0123456789.eE+-_ naNIfity", max_size=20), st.text()),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    def test_refuses_exactly_what_parse_levels_refuses(self, levels: list[Any]) -> None:
+        """The finite-number rule, both ways: same refusals, same numbers otherwise."""
+        raw = [list(level) for level in levels]
+        try:
+            want = parse_levels(raw)
+        except (ValueError, TypeError, ArithmeticError):
+            with pytest.raises((ValueError, TypeError, ArithmeticError)):
+                wire_side(raw, ask=False)
+            return
+        side = wire_side(raw, ask=False)
+        got = [
+            (Decimal(line.partition(" ")[0]), Decimal(line.partition(" ")[2]))
+            for line in side.lines
+        ]
+        assert got == list(want)
+        assert [bool(s) for s in side.sizes] == [bool(q) for _, q in want]
 
     @pytest.mark.parametrize("parse", [bw.parse_book_diff])
     @pytest.mark.parametrize("bad", ['"NaN"', '"Infinity"', '"1e999999"', "[[[[1]]]]", "{}"])
@@ -158,7 +196,7 @@ class TestWireSide:
         assert isinstance(diff, BookDiff)
         assert (diff.first_update_id, diff.final_update_id, diff.sequence) == (9, 9, 77)
         assert (diff.is_snapshot, diff.event_time, diff.received_at) == (False, 5, 1.5)
-        assert diff.bids.lines == [None] and diff.asks.lines == ["101 2.5"]
+        assert diff.bids.sizes == [0.0] and diff.asks.lines == ["101 2.5"]
         message["data"]["a"] = [["NaN", "1"]]  # type: ignore[index]
         with pytest.raises(ParseError, match="bybit orderbook"):
             yw.parse_book_diff(message, 0.0)
