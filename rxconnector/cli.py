@@ -374,11 +374,16 @@ async def _demo(args: argparse.Namespace) -> int:
                         inject_faults(sim, state, every=2.5), name="demo-faults"
                     )
                     faults.add_done_callback(_report_task)
+                with contextlib.suppress(Exception):  # reported on conn.errors; shown raw
+                    state.on_symbol_info((await conn.exchange_info([symbol]))[symbol])
 
                 def redraw() -> None:
                     elapsed = time.monotonic() - started
                     limit = f" / {args.seconds:g}s" if args.seconds else ""
-                    view.render(state.lines(f"{header}  {elapsed:5.1f}s{limit}"))
+                    view.render(
+                        state.lines(f"{header}  {elapsed:5.1f}s{limit}"),
+                        plain=state.status_line(f"{elapsed:.1f}s"),
+                    )
 
                 try:
                     await _run_for(args.seconds, redraw)
@@ -389,7 +394,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     for subscription in subscriptions:
                         subscription.dispose()
         finally:
-            view.render(state.lines(header), force=True)
+            view.render(
+                state.lines(header),
+                force=True,
+                plain=state.status_line(f"{time.monotonic() - started:.1f}s"),
+            )
             for line in state.summary(time.monotonic() - started):
                 _out(sys.stdout, line)
             sys.stdout.flush()
@@ -994,6 +1003,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--end", required=True, help="ISO date/time (UTC), exclusive")
     history.add_argument("-o", "--output", required=True, metavar="FILE.csv")
     _add_urls(history)
+
+    from rxconnector.bus.command import add_publish_parser
+
+    add_publish_parser(commands, _examples, venues)
     return parser
 
 
@@ -1050,6 +1063,10 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
             raise UsageError(f"--end ({args.end}) must be after --start ({args.start})")
         _check_output(args.output)
         return lambda: _history(args, config, symbol, start, end)
+    if command == "publish":
+        from rxconnector.bus.command import prepare_publish
+
+        return prepare_publish(args)
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
 
 

@@ -59,7 +59,11 @@ class TestDemo:
         assert "last book: BTCUSDT" in out
         assert "crossed=False" in out
         assert "\x1b[" not in out  # not a TTY: plain lines only
-        assert "health" in out
+        assert "ws connected" in out
+        live = [line for line in out.splitlines() if line.startswith("rxconnector demo")]
+        assert len(live) >= 2
+        assert all(len(line) <= 160 for line in live), live  # one short line, not the block
+        assert re.search(r" last \d+\.\d{2} ", live[-1]), live[-1]  # at the tick: 0.01
 
     def test_faults_show_recovery(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["demo", "--seconds", "4.5", "--faults", "--symbol", "ethusdt"]) == EXIT_OK
@@ -149,7 +153,7 @@ class TestTerminalView:
         assert proc.returncode == 0
         redraws = text.count("\x1b[J")  # one clear-below per redraw
         assert 6 <= redraws <= 20  # ~4/s for 2.5 s, plus the final frame
-        assert "\x1b[8F" in text  # moved up over the previous 8-line block
+        assert "\x1b[8;1H" in text  # each of the 8 rows is addressed on the screen
         assert "summary after" in text
 
 

@@ -73,7 +73,7 @@ class TestStartFails:
         text = str(error)
         assert f"127.0.0.1:{port}" in text
         assert "connection refused" in text
-        assert "GET /api/v3/time" in text and "3 attempts" in text
+        assert "GET /api/v3/time" in text and "up to 3 attempts" in text
         assert elapsed < BOUND
 
     async def test_unresolvable_host(self) -> None:

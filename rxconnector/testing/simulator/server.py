@@ -33,6 +33,8 @@ from rxconnector.testing.simulator.binance_futures import (
     BinanceFuturesRest,
     futures_stream_servers,
 )
+from rxconnector.testing.simulator.binance_futures_trading import BinanceFuturesTradingRest
+from rxconnector.testing.simulator.binance_futures_user import FuturesUserStreams
 from rxconnector.testing.simulator.binance_rest import RestRecord
 from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
@@ -107,10 +109,16 @@ class ExchangeSimulator:
             self._state, self.accounts, self.engine, log=self._spot_rest.log
         )
         self._bybit_private = BybitPrivateServer(self._state, self.accounts)
+        #: Binance USD-M listenKeys and ``/private/ws`` user data sockets
+        self.futures_users = FuturesUserStreams(self._state, self.accounts, self.engine)
+        self._futures_trading = BinanceFuturesTradingRest(
+            self._state, self.accounts, self.engine, self.futures_users
+        )
         # private (account) endpoints: routes and shutdown notices, no market data
-        self._private_servers: list[BinanceWsApi | BybitPrivateServer] = [
+        self._private_servers: list[BinanceWsApi | BybitPrivateServer | FuturesUserStreams] = [
             self._ws_api,
             self._bybit_private,
+            self.futures_users,
         ]
         self._futures_ws = futures_stream_servers(self._state)
         self._futures_rest = BinanceFuturesRest(self._state, self.accounts)
@@ -148,6 +156,7 @@ class ExchangeSimulator:
         app.add_routes(self._bybit_trading.routes())
         app.add_routes(self._spot_rest.routes())
         app.add_routes(self._futures_rest.routes())
+        app.add_routes(self._futures_trading.routes())
         app.add_routes(self.bybit_rest.routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
@@ -328,6 +337,7 @@ class ExchangeSimulator:
         for stream_server in self._stream_servers:
             stream_server.publish(events, market.tick_count, dropped)
         self.engine.on_tick(events)
+        self.futures_users.publish(events, market.tick_count, dropped)
 
     def pause(self) -> None:
         """Stop the market clock (``step`` still works): deterministic tests."""
@@ -436,7 +446,12 @@ class ExchangeSimulator:
     def rest_log(self) -> list[RestRecord]:
         """Every REST request answered (method, path, params, status, weight), Spot,
         futures and Bybit merged in time order."""
-        logs = [*self._spot_rest.log, *self._futures_rest.log, *self.bybit_rest.log]
+        logs = [
+            *self._spot_rest.log,
+            *self._futures_rest.log,
+            *self._futures_trading.log,
+            *self.bybit_rest.log,
+        ]
         return sorted(logs, key=lambda r: r.at)
 
     def rest_weight_used(self) -> int:
@@ -564,6 +579,21 @@ class ExchangeSimulator:
         """Make ``asset``'s FREE amount ``free`` (a deposit or withdrawal of the
         difference); private streams see ``balanceUpdate`` / ``wallet`` events."""
         self.engine.set_balance(api_key, asset, free, self._state.server_time_ms())
+
+    def borrow(self, api_key: str, asset: str, amount: Decimal | str | int) -> None:
+        """Lend ``amount`` of ``asset`` to the account (negative: repay); Bybit's wallet
+        shows the debt as ``borrowAmount`` and ``equity`` net of it."""
+        self.accounts.borrow(api_key, asset, amount, self._state.server_time_ms())
+
+    def expire_listen_keys(self, api_key: str | None = None) -> int:
+        """Fault: every USD-M listenKey (of ``api_key``) expires now; its sockets get
+        ``listenKeyExpired`` and then nothing. Returns how many expired."""
+        return self.futures_users.expire_listen_keys(api_key)
+
+    def drop_user_stream_on_next_fill(self, api_key: str) -> None:
+        """Fault: the account's USD-M user data sockets drop right before its next fill
+        is sent (the fill happens; its events are lost to the client)."""
+        self.futures_users.drop_on_next_fill(api_key)
 
     def balance(self, api_key: str, asset: str) -> tuple[Decimal, Decimal]:
         """``(free, locked)`` of ``asset`` on the account of ``api_key``."""
