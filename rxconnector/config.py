@@ -235,7 +235,12 @@ class Config:
     :meth:`binance`, :meth:`binance_futures`, :meth:`bybit` or :meth:`from_env`.
 
     ``rest_url``/``ws_url``/``ws_api_url``/``private_ws_url`` override the venue's
-    default endpoints (for instance to talk to the simulator on 127.0.0.1).
+    default endpoints (for instance to talk to the simulator on 127.0.0.1). Setting any
+    of them moves *every* endpoint: the unset ones are derived from the one server the
+    set ones name, and when they name different servers a connector with keys refuses
+    to start (``ConfigError`` naming the URL to set) rather than send a signed login to
+    a production default (``venues.resolve_endpoints``). ``testnet=True`` with no URL
+    set uses the testnet host of every endpoint.
     """
 
     exchange: ExchangeName = attrs.field(default="binance")
