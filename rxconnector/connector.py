@@ -34,6 +34,7 @@ from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
+    ConfigError,
     NotSupportedError,
     ParseError,
     RateLimitError,
@@ -42,6 +43,7 @@ from rxconnector.errors import (
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BookTicker,
@@ -65,6 +67,7 @@ from rxconnector.models import (
 from rxconnector.operators import (
     CircuitBreaker,
     breaker,
+    breaker_waiting,
     conflate,
     default_retry_if,
     isolate,
@@ -72,7 +75,7 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
@@ -87,8 +90,10 @@ from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
 
-#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight).
-SNAPSHOTS_IN_FLIGHT = 2
+#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight;
+#: each book has at most one of its own in flight). 2 made a 200-book resync take 100
+#: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
+SNAPSHOTS_IN_FLIGHT = 8
 #: Trades asked for per backfill page (Binance's REST maximum per call).
 BACKFILL_PAGE = 1000
 
@@ -147,6 +152,7 @@ class Connector:
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
         self._accounts: AccountStreams | None = None
+        self._rate_limit_probe: abc.DisposableBase | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -177,6 +183,7 @@ class Connector:
         self._rest = self._build_rest()
         self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
         self._started = True
+        self._learn_rate_limits()
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -214,6 +221,26 @@ class Connector:
             finally:
                 probe.dispose()
 
+    def _learn_rate_limits(self) -> None:
+        """Ask ``exchangeInfo`` (in the background) for the venue's current weight limit:
+        the REST object hands its ``rateLimits`` to the limiter, capped by the Config."""
+        rest = self._rest
+        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
+        if limiter is None or not hasattr(rest, "request_weight_limit"):
+            return
+        if self.venue.name == "bybit":
+            return  # Bybit's exchange info has no rate limits
+
+        def failed(error: Exception) -> None:
+            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
+
+        try:
+            self._rate_limit_probe = rest.exchange_info().subscribe(
+                on_error=failed, scheduler=self._scheduler
+            )
+        except Exception as exc:  # never let the probe stop start()
+            failed(exc)
+
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
 
@@ -223,6 +250,8 @@ class Connector:
             self._stopped = True
             return
         self._stopped = True
+        if self._rate_limit_probe is not None:
+            self._rate_limit_probe.dispose()
         if self._clock_subscription is not None:
             self._clock_subscription.dispose()
             self._clock_subscription = None
@@ -379,7 +408,7 @@ class Connector:
 
             def fetch() -> Observable[OrderBook]:
                 book: Observable[OrderBook] = self._require_rest().depth_snapshot(
-                    norm, snapshot_limit
+                    norm, snapshot_limit, priority=Priority.RECOVERY
                 )
                 return book
 
@@ -425,8 +454,15 @@ class Connector:
         return self._account_feed(lambda a: a.executions())
 
     def positions(self) -> Observable[Position]:
-        """Derivatives positions (Bybit)."""
+        """Derivatives positions (Binance USD-M, Bybit linear/inverse), reconciled over
+        REST after every private-stream reconnect (``reconciled=True``; a position closed
+        while disconnected comes flat, size 0)."""
         return self._account_feed(lambda a: a.positions())
+
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes (Binance USD-M
+        ``MARGIN_CALL``, ``ACCOUNT_CONFIG_UPDATE``) on a stream of their own."""
+        return self._account_feed(lambda a: a.account_events())
 
     def _account_feed(self, pick: Callable[[AccountStreams], Observable[_T]]) -> Observable[_T]:
         def build(_: abc.SchedulerBase | None) -> Observable[_T]:
@@ -447,18 +483,25 @@ class Connector:
                 "account feeds need api_key and api_secret in the Config (Config.from_env)"
             )
         protocol: Any
+        # The URLs come from the venue, resolved once from the Config: an override of
+        # any URL carries to the private endpoint, never a production default.
         if cfg.exchange == "binance":
-            from rxconnector.exchanges.binance.user_stream import BinanceUserStream, ws_api_url
+            from rxconnector.exchanges.binance.user_stream import BinanceUserStream
 
             protocol = BinanceUserStream(
                 cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
             )
-            url = cfg.ws_api_url or ws_api_url(cfg.testnet)
+            url = _required_url(self.venue.ws_api_url, "ws_api_url")
         elif cfg.exchange == "bybit":
-            from rxconnector.exchanges.bybit.private import BybitPrivateStream, private_url
+            from rxconnector.exchanges.bybit.private import BybitPrivateStream
 
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
-            url = cfg.private_ws_url or private_url(cfg.testnet)
+            url = _required_url(self.venue.private_ws_url, "private_ws_url")
+        elif cfg.exchange == "binance_futures":
+            from rxconnector.exchanges.binance.futures_account import futures_user_stream
+
+            private = _required_url(self.venue.private_ws_url, "private_ws_url")
+            protocol, url = futures_user_stream(self.rest, private, self.scheduler)
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -470,6 +513,7 @@ class Connector:
             fetch_open_orders=lambda: self.open_orders(),
             fetch_balances=lambda: self.account(),
             fetch_order=lambda symbol, order_id: self.get_order(symbol, order_id=order_id),
+            fetch_positions=self._positions_fetcher(protocol),
             resync_clock=self._resync_clock,
             scheduler=self.scheduler,
             report_error=self._report,
@@ -545,6 +589,12 @@ class Connector:
             )
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
+    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+        """Positions to reconcile with, where the venue's private stream has them."""
+        if "positions" not in protocol.feeds:
+            return None
+        return lambda: self.open_positions()
+
     def _announce_placed(self, order: Order) -> None:
         accounts = self._accounts
         if accounts is not None:
@@ -595,6 +645,11 @@ class Connector:
         """Open orders, of one symbol or all."""
         return self._call(lambda rest: rest.open_orders(symbol))
 
+    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
+        ``position/list``), of one symbol or all; flat ones are left out."""
+        return self._call(lambda rest: rest.positions(symbol))
+
     # -- internals ----------------------------------------------------------------------
 
     def _report(self, error: Exception) -> None:
@@ -625,11 +680,14 @@ class Connector:
     def _build_rest(self) -> Any:
         cfg = self.config
         limiter = (
-            RequestWeightLimiter(cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler)
+            documented_limiter(
+                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler
+            )
             if cfg.rate_limit.enabled
             else None
         )
         guard = breaker(self._breaker) if cfg.breaker.enabled else None
+        recovery_guard = breaker_waiting(self._breaker) if cfg.breaker.enabled else None
         import tenacity
 
         retry = retry_with_backoff(
@@ -651,6 +709,7 @@ class Connector:
             exchange=cfg.exchange,
             limiter=limiter,
             guard=guard,
+            recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
             dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
@@ -727,7 +786,7 @@ class Connector:
 
             def backfill(from_id: int) -> Observable[list[Trade]]:
                 page: Observable[Trade] = rest.trades_between(
-                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1
+                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1, priority=Priority.RECOVERY
                 )
                 return page.pipe(ops.to_list())
 
@@ -772,6 +831,13 @@ class Connector:
             )
             self._hubs[endpoint] = hub
         return hub
+
+
+def _required_url(url: str | None, field: str) -> str:
+    """``url``, or a ConfigError naming the Config field that would set it."""
+    if url is None:
+        raise ConfigError(field, "must be set to use account feeds with these URL overrides")
+    return url
 
 
 def _rest_retryable(error: Exception) -> bool:

@@ -159,14 +159,30 @@ class RxConnectorError(Exception):
     """Root of every rxconnector error; catch this to catch them all."""
 
 
-class ConfigError(RxConnectorError, ValueError):
-    """A configuration value broke a rule; ``field`` names it, ``rule`` says what was expected."""
+class _NoValue:
+    """Marks a ConfigError about a setting that is missing, not one with a bad value."""
 
-    def __init__(self, field: str, rule: str, value: object = None) -> None:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE = _NoValue()
+
+
+class ConfigError(RxConnectorError, ValueError):
+    """A configuration value broke a rule; ``field`` names it, ``rule`` says what was expected.
+
+    ``value`` is the offending value (``None`` when the rule is about a missing setting);
+    the message quotes it only when one was given, so a missing setting does not read
+    ``..., got None``.
+    """
+
+    def __init__(self, field: str, rule: str, value: object = _NO_VALUE) -> None:
         self.field = field
         self.rule = rule
-        self.value = value
-        super().__init__(f"{field} {rule}, got {value!r}")
+        self.value = None if value is _NO_VALUE else value
+        message = f"{field} {rule}" if value is _NO_VALUE else f"{field} {rule}, got {value!r}"
+        super().__init__(message)
 
 
 class TransportError(RxConnectorError):

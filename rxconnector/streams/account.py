@@ -29,7 +29,13 @@ what to send, what to emit and when the stream is live. This module does the res
   filled during the disconnect shows up as FILLED; so are orders placed through this
   account's owner (:meth:`AccountStreams.note_placed`) that the stream never reported,
   because an order placed and filled during a disconnect is neither open nor known.
-  See :meth:`AccountStreams.orders`.
+  See :meth:`AccountStreams.orders`. With ``fetch_positions`` the positions are
+  compared too: a changed one is emitted with ``reconciled=True``, and one that was
+  open before and is gone (closed during the gap) is emitted with size 0.
+* **Socket URL per attempt.** A protocol with an ``open_url()`` Observable (Binance
+  USD-M's listenKey) gets the URL of every connection attempt from it; the attempt
+  holds that subscription (the key's keep-alive) for as long as its socket lives, and
+  an error of it (a failed keep-alive) ends the attempt like a socket error.
 
 Secrets: the protocol object holds the signer; nothing here logs frames, and errors
 quote only what the exchange answered.
@@ -57,6 +63,7 @@ from rxconnector.config import ConnectionConfig
 from rxconnector.errors import FeedGapError, NotSupportedError, ParseError, RxConnectorError
 from rxconnector.log import get_logger
 from rxconnector.models import (
+    AccountEvent,
     Balance,
     BalanceDelta,
     ConnectionEvent,
@@ -216,6 +223,8 @@ class AccountStreams:
         fetch_order: ``(symbol, order_id) -> Observable[Order]``, one order's state.
             Without these three, a re-subscription is reported on ``report_error`` as
             a :class:`~rxconnector.errors.FeedGapError` instead of reconciled.
+        fetch_positions: ``() -> Observable[list[Position]]``, every position (REST);
+            derivatives venues. Positions are reconciled only when it is given.
         resync_clock: ``() -> Observable``, called when the exchange refused our
             timestamp before the next attempt signs again.
         scheduler: Timing (backoff, pings, watchdog, pacing); default the running
@@ -237,6 +246,7 @@ class AccountStreams:
         fetch_open_orders: Callable[[], Observable[list[Order]]] | None = None,
         fetch_balances: Callable[[], Observable[tuple[Balance, ...]]] | None = None,
         fetch_order: Callable[[str, str], Observable[Order]] | None = None,
+        fetch_positions: Callable[[], Observable[list[Position]]] | None = None,
         resync_clock: Callable[[], Observable[Any]] | None = None,
         scheduler: abc.SchedulerBase | None = None,
         report_error: Callable[[Exception], None] | None = None,
@@ -251,6 +261,7 @@ class AccountStreams:
         self._fetch_open_orders = fetch_open_orders
         self._fetch_balances = fetch_balances
         self._fetch_order = fetch_order
+        self._fetch_positions = fetch_positions
         self._resync_clock = resync_clock
         self._scheduler = scheduler
         self._report_error = report_error
@@ -271,6 +282,7 @@ class AccountStreams:
         self._executions = _only(events, Execution)
         self._positions = _only(events, Position)
         self._deltas = _only(events, BalanceDelta)
+        self._notices = _only(events, AccountEvent)
         self._raw: Observable[RawMessage] = _only(events, tuple)
 
     def __repr__(self) -> str:
@@ -312,9 +324,24 @@ class AccountStreams:
         return self._executions
 
     def positions(self) -> Observable[Position]:
-        """Derivatives positions (Bybit). Raises NotSupportedError on Binance Spot."""
+        """Every change of a derivatives position (Binance USD-M, Bybit linear/inverse).
+
+        After a re-subscription the positions are fetched over REST (when the owner gave
+        ``fetch_positions``) and each that differs from what subscribers last saw is
+        emitted with ``reconciled=True``; a position that was open and is gone (closed
+        while disconnected) is emitted flat, with size 0. Raises NotSupportedError on
+        Binance Spot."""
         self._require("positions")
         return self._positions
+
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes
+        (:class:`~rxconnector.models.AccountEvent`; Binance USD-M ``MARGIN_CALL`` and
+        ``ACCOUNT_CONFIG_UPDATE``). Not reconciled: a notice missed while disconnected
+        is gone (its effect shows in positions and balances). Raises NotSupportedError
+        where the venue has no such events."""
+        self._require("account_events")
+        return self._notices
 
     def balance_deltas(self) -> Observable[BalanceDelta]:
         """Deposits, withdrawals, transfers and external locks as signed amounts
@@ -458,6 +485,8 @@ class _Run(SessionOutput):
         #: orders announced by note_placed that no event or REST answer has shown yet
         self._placed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._balances: dict[str, Balance] = {}
+        self._positions: dict[tuple[str, str], Position] = {}
+        self._touched_positions: set[tuple[str, str]] = set()
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -526,7 +555,7 @@ class _Run(SessionOutput):
     ) -> Observable[WsItem]:
         """One connection attempt that the login conversation can also end (with a
         retryable error), so a refused login reconnects through the same backoff."""
-        inner = self._owner._connect(spec, session, tasks)
+        inner = _with_url(self._protocol, self._owner._connect, spec, session, tasks)
 
         def subscribe(
             observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
@@ -597,6 +626,7 @@ class _Run(SessionOutput):
         self._watching = True
         self._touched_orders.clear()
         self._touched_assets.clear()
+        self._touched_positions.clear()
         session = self._session = self._protocol.new_session()
         session.on_connected(self)
 
@@ -638,6 +668,10 @@ class _Run(SessionOutput):
             self._balances[item.asset] = item
             if self._watching:
                 self._touched_assets.add(item.asset)
+        elif type(item) is Position:
+            self._positions[item.key] = item
+            if self._watching:
+                self._touched_positions.add(item.key)
         self._observer.on_next(item)
 
     def subscribed(self) -> None:
@@ -656,6 +690,7 @@ class _Run(SessionOutput):
             self._watching = False
             self._touched_orders.clear()
             self._touched_assets.clear()
+            self._touched_positions.clear()
 
     def resubscribing(self, reason: str) -> None:
         self._log.warning(
@@ -665,6 +700,7 @@ class _Run(SessionOutput):
         self._watching = True
         self._touched_orders.clear()
         self._touched_assets.clear()
+        self._touched_positions.clear()
 
     def fail(self, error: Exception, *, fatal: bool, resync_clock: bool = False) -> None:
         if self._done:
@@ -731,7 +767,8 @@ class _Run(SessionOutput):
     def _reconcile(self) -> None:
         owner = self._owner
         fetch_open, fetch_balances = owner._fetch_open_orders, owner._fetch_balances
-        if fetch_open is None and fetch_balances is None:
+        fetch_positions = owner._fetch_positions
+        if fetch_open is None and fetch_balances is None and fetch_positions is None:
             self._watching = False
             owner._report(
                 FeedGapError(
@@ -756,6 +793,7 @@ class _Run(SessionOutput):
                 self._watching = False
                 self._touched_orders.clear()
                 self._touched_assets.clear()
+                self._touched_positions.clear()
                 self._log.info("reconciliation finished")
 
         if fetch_open is not None:
@@ -789,6 +827,9 @@ class _Run(SessionOutput):
         if fetch_balances is not None:
             pending += 1
             self._call(fetch_balances, self._reconcile_balances, "balances", group, part_done)
+        if fetch_positions is not None:
+            pending += 1
+            self._call(fetch_positions, self._reconcile_positions, "positions", group, part_done)
 
     def _call(
         self,
@@ -892,6 +933,89 @@ class _Run(SessionOutput):
         for balance in changed:
             self._balances[balance.asset] = balance
             self._observer.on_next(balance)
+
+    def _reconcile_positions(self, positions: list[Position]) -> None:
+        """Emit each position that differs from what subscribers saw; a known open
+        position REST no longer lists (or lists flat) is emitted flat."""
+        touched = self._touched_positions
+        received_at = now_ms(self._sched)
+        listed: set[tuple[str, str]] = set()
+        changed: list[Position] = []
+        for position in positions:
+            key = position.key
+            listed.add(key)
+            if key in touched:
+                continue  # a live event already said something newer
+            known = self._positions.get(key)
+            if known is None:
+                if position.size == _ZERO:
+                    continue
+            elif (
+                known.size == position.size
+                and known.side == position.side
+                and known.entry_price == position.entry_price
+            ):
+                continue
+            changed.append(attrs.evolve(position, received_at=received_at, reconciled=True))
+        for key, known in self._positions.items():
+            if key not in listed and key not in touched and known.size != _ZERO:
+                changed.append(
+                    attrs.evolve(
+                        known,
+                        side="flat",
+                        size=_ZERO,
+                        entry_price=_ZERO,
+                        unrealised_pnl=_ZERO,
+                        received_at=received_at,
+                        reconciled=True,
+                    )
+                )
+        for position in changed:
+            self._positions[position.key] = position
+            self._observer.on_next(position)
+
+
+def _with_url(
+    protocol: PrivateProtocol,
+    connect: ConnectFn,
+    spec: SocketSpec,
+    session: SessionFactory,
+    tasks: OwnedTasks,
+) -> Observable[WsItem]:
+    """One connection attempt at the protocol's URL of the moment (``open_url``, e.g. a
+    listenKey lease) or at ``spec.url``. The URL subscription is held while the socket
+    lives; its error ends the attempt."""
+    open_url: Callable[[], Observable[str]] | None = getattr(protocol, "open_url", None)
+    if open_url is None:
+        return connect(spec, session, tasks)
+
+    def subscribe(
+        observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        lease = SingleAssignmentDisposable()
+        socket = SerialDisposable()
+        started = False
+
+        def on_url(url: str) -> None:
+            nonlocal started
+            if started:
+                return
+            started = True
+            attempt = connect(attrs.evolve(spec, url=url), session, tasks)
+            socket.disposable = attempt.subscribe(
+                observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        def on_completed() -> None:
+            if not started:
+                observer.on_error(RxConnectorError(f"{spec.connection_id}: no socket URL given"))
+
+        lease.disposable = open_url().subscribe(
+            on_url, observer.on_error, on_completed, scheduler=scheduler
+        )
+        return CompositeDisposable(socket, lease)
+
+    return Observable(subscribe)
 
 
 def _bind(

@@ -894,12 +894,16 @@ class SubscriptionHub:
 
     def _emit(self, topic: TopicState, received_at: float, payload: Any) -> None:
         if topic.restart is not None:
-            marker = StreamRestart(topic.name, topic.restart)
-            topic.restart = None
-            topic.refresh()
-            self._fan_out(topic, marker)
+            self._announce_restart(topic)
         topic.last_payload = payload
         self._fan_out(topic, (received_at, payload))
+
+    def _announce_restart(self, topic: TopicState) -> None:
+        assert topic.restart is not None
+        marker = StreamRestart(topic.name, topic.restart)
+        topic.restart = None
+        topic.refresh()
+        self._fan_out(topic, marker)
 
     def _fan_out(self, topic: TopicState, value: TopicMessage) -> None:
         for observer in topic.observers:
@@ -945,6 +949,13 @@ class SubscriptionHub:
         if request.subscribe:
             wanted = conn.wanted
             conn.acked.update(name for name in request.topics if name in wanted)
+            # A restart is announced once the topic is subscribed again, not with its
+            # first message: a quiet feed must learn at once that it missed something
+            # (a trade feed backfills then; issue 15/16).
+            for name in request.topics:
+                topic = conn.shard.topics.get(name)
+                if topic is not None and topic.restart is not None and topic.conn is conn:
+                    self._announce_restart(topic)
             if conn is conn.shard.replacement:
                 self._check_rotation(conn.shard)
 

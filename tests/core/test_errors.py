@@ -73,3 +73,22 @@ class TestMessages:
         gap = rxc.FeedGapError("btcusdt@trade", "lost", first_missing=5, last_missing=9)
         assert (gap.first_missing, gap.last_missing) == (5, 9)
         assert rxc.NotSupportedError("bybit", "mark_price").venue == "bybit"
+
+
+class TestConfigErrorText:
+    def test_missing_setting_has_no_stray_got_none(self) -> None:
+        """A rule about a missing setting reads as a sentence, without ``, got None``."""
+        error = rxc.ConfigError("ws_api_url", "must be set")
+        assert str(error) == "ws_api_url must be set"
+        assert error.value is None
+
+    def test_a_bad_value_is_quoted(self) -> None:
+        assert str(rxc.ConfigError("recv_window", "must be 1..60000 ms", -1)) == (
+            "recv_window must be 1..60000 ms, got -1"
+        )
+        assert str(rxc.ConfigError("api_key", "must be a string", None)).endswith("got None")
+
+    def test_an_unknown_setting_names_it_without_got_none(self) -> None:
+        with pytest.raises(rxc.ConfigError) as info:
+            rxc.Config.binance(colour="red")
+        assert ", got None" not in str(info.value)

@@ -13,10 +13,12 @@ Signed calls add ``recvWindow`` (``config.recv_window``) and ``timestamp`` (from
 ``now_ms``, the synced exchange clock, read when the request actually leaves), sign the
 exact query string and send the key in ``X-MBX-APIKEY`` (PROTOCOL.md §A3).
 
-Orders are checked against the symbol's filters before sending when its
-``exchangeInfo`` has been fetched through this object (:meth:`exchange_info` fills the
-cache), so a bad tick size fails locally with ``OrderRejectedError`` instead of
-spending a request.
+Orders are always checked against the symbol's filters before sending: the rules
+come from a cache that :meth:`exchange_info` fills, and a symbol not cached (or cached
+longer than :data:`~rxconnector.rest.symbol_rules.SYMBOL_RULES_TTL` ago) is fetched
+first, one ``exchangeInfo`` request shared by concurrent orders
+(:mod:`rxconnector.rest.symbol_rules`). A bad tick size thus fails locally with
+``OrderRejectedError`` instead of spending an order request, also on a fresh connector.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ from rxconnector.models import (
 )
 from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.query import encode_query
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
 
 __all__ = ["BinanceSpotRest", "binance_spot_client"]
@@ -92,10 +95,11 @@ def binance_spot_client(
     scheduler: abc.SchedulerBase | None = None,
 ) -> RestClient:
     """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
-    ``config.rate_limit.enabled``, a weight limiter of ``max_weight_per_minute``."""
+    ``config.rate_limit.enabled``, a weight limiter at the venue's documented limit
+    capped by ``max_weight_per_minute``."""
     limiter = (
-        RequestWeightLimiter(
-            config.rate_limit.max_weight_per_minute, scheduler=scheduler, exchange=config.exchange
+        documented_limiter(
+            config.exchange, config.rate_limit.max_weight_per_minute, scheduler=scheduler
         )
         if config.rate_limit.enabled
         else None
@@ -134,7 +138,9 @@ class BinanceSpotRest:
         self._now_ms = now_ms
         self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
         self._signer: BinanceSigner | None = None
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against (fetched on the first order)
+        self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         self._request_weight_limit: int | None = None
 
     # -- cache and limits ---------------------------------------------------------------
@@ -179,9 +185,13 @@ class BinanceSpotRest:
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /api/v3/depth``: a book snapshot of ``limit`` levels (1-5000); the weight
-        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none."""
+        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none.
+        ``priority=Priority.RECOVERY`` for a book resyncing itself (see
+        :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
         sym = _symbol(symbol)
         weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
@@ -189,6 +199,7 @@ class BinanceSpotRest:
             {"symbol": sym, "limit": limit},
             lambda reply: _order_book(sym, reply.data, reply.received_at),
             weight=weight,
+            priority=priority,
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
@@ -251,7 +262,13 @@ class BinanceSpotRest:
         return _paged(start, fetch, advance)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades (``feed="trades"``) or aggregate trades (``feed="agg_trades"``) with ids
         ``first_id``..``last_id``, in order, marked ``backfilled``: how a gap in a live
@@ -267,8 +284,10 @@ class BinanceSpotRest:
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
         if feed == "trades":
-            return self._trades_by_id(ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id)
-        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id)
+            return self._trades_by_id(
+                ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id, priority
+            )
+        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -409,6 +428,7 @@ class BinanceSpotRest:
         parse: Callable[[RestReply], _T],
         *,
         weight: int | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[_T]:
         reply = self._client.request(
             endpoint.method,
@@ -416,6 +436,7 @@ class BinanceSpotRest:
             params,
             weight=endpoint.weight if weight is None else weight,
             idempotent=True,
+            priority=priority,
         )
         return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
@@ -522,6 +543,7 @@ class BinanceSpotRest:
         symbol: str,
         first_id: int,
         last_id: int,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades ``first_id``..``last_id`` of ``endpoint``, marked ``backfilled``: pages
         of 1000 by ``fromId``, the next page only after the previous one was emitted."""
@@ -535,7 +557,7 @@ class BinanceSpotRest:
 
         def fetch(cursor: int) -> Observable[list[Trade]]:
             params = {"symbol": symbol, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
-            return self._public(endpoint, params, parse)
+            return self._public(endpoint, params, parse, priority=priority)
 
         def advance(page: list[Trade]) -> int | None:
             # A short page: either no newer trades exist or ids past last_id were cut.
@@ -565,8 +587,8 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint,
                 request,
@@ -575,7 +597,7 @@ class BinanceSpotRest:
                 client_order_id=coid,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _order_test(
         self,
@@ -596,18 +618,18 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[dict[str, Any]]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint, request, lambda reply: dict(reply.data), weight=weight
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
         infos = {info.symbol: info for info in (_symbol_info(s) for s in data["symbols"])}
-        self._symbols.update(infos)
+        self._rules.remember(infos)
         for rule in data.get("rateLimits") or ():
             if (
                 isinstance(rule, dict)
@@ -675,11 +697,6 @@ class BinanceSpotRest:
         params.update(extra)
         return sym, params, coid
 
-    def _check_filters(self, symbol: str, params: Mapping[str, Any]) -> None:
-        info = self._symbols.get(symbol)
-        if info is not None:
-            check_order(info, params["side"], params["type"], params["quantity"], params["price"])
-
     @staticmethod
     def _order_ref(
         symbol: str, order_id: int | str | None, client_order_id: str | None, name: str
@@ -687,6 +704,13 @@ class BinanceSpotRest:
         if order_id is None and client_order_id is None:
             raise ValueError("give order_id or client_order_id")
         return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
+
+
+def _check_filters(info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
+    """Raise ``OrderRejectedError`` for an order the symbol's rules refuse (nothing to
+    check when the exchange did not list the symbol: it will answer for itself)."""
+    if info is not None:
+        check_order(info, params["side"], params["type"], params["quantity"], params["price"])
 
 
 def _paged(
@@ -819,7 +843,9 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_qty"] = _nonzero(rule.get("minQty"))
             rules["max_qty"] = _nonzero(rule.get("maxQty"))
         elif kind == "MIN_NOTIONAL":
-            rules.setdefault("min_notional", _nonzero(rule.get("minNotional")))
+            # Spot writes "minNotional", USD-M futures "notional" (its exchangeInfo example)
+            minimum = rule.get("minNotional", rule.get("notional"))
+            rules.setdefault("min_notional", _nonzero(minimum))
         elif kind == "NOTIONAL":
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))

@@ -155,13 +155,17 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
 def parse_execution(event: Any, received_at: float) -> Execution | None:
     """The fill an ``executionReport`` describes, when ``x`` is ``TRADE``; else ``None``.
 
-    ``execution_id`` is the trade id ``t``; ``time`` the transaction time ``T``.
+    ``execution_id`` is the trade id ``t``; ``time`` the transaction time ``T``. A
+    ``TRADE`` report that filled nothing (``l`` = 0, trade id ``t`` = -1, seen in real
+    user-data recordings) is not a fill and gives ``None`` (it is still checked, so a
+    malformed one is a ParseError); its order update is still reported by
+    :func:`parse_execution_report`.
     """
     try:
         if event["x"] != "TRADE":
             return None
         original = event.get("C")
-        return Execution(
+        fill = Execution(
             symbol=event["s"],
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
@@ -177,6 +181,7 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
         )
     except MALFORMED as exc:
         raise_malformed("binance", "executionReport", event, exc)
+    return fill if fill.quantity else None
 
 
 def parse_account_position(event: Any, received_at: float) -> list[Balance]:
