@@ -38,6 +38,7 @@ from rxconnector.errors import (
     ParseError,
     RateLimitError,
     RxConnectorError,
+    TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
@@ -241,6 +242,8 @@ class Connector:
 
         def failed(error: Exception) -> None:
             self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
+            if isinstance(error, TransportError):
+                self._report(error)  # the REST API is unreachable: say so on errors
             finish()
 
         try:
