@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
 import attrs
@@ -323,11 +324,16 @@ async def _demo(args: argparse.Namespace) -> int:
                         inject_faults(sim, state, every=2.5), name="demo-faults"
                     )
                     faults.add_done_callback(_report_task)
+                with contextlib.suppress(Exception):  # reported on conn.errors; shown raw
+                    state.on_symbol_info((await conn.exchange_info([symbol]))[symbol])
 
                 def redraw() -> None:
                     elapsed = time.monotonic() - started
                     limit = f" / {args.seconds:g}s" if args.seconds else ""
-                    view.render(state.lines(f"{header}  {elapsed:5.1f}s{limit}"))
+                    view.render(
+                        state.lines(f"{header}  {elapsed:5.1f}s{limit}"),
+                        plain=state.status_line(f"{elapsed:.1f}s"),
+                    )
 
                 try:
                     await _run_for(args.seconds, redraw)
@@ -338,7 +344,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     for subscription in subscriptions:
                         subscription.dispose()
         finally:
-            view.render(state.lines(header), force=True)
+            view.render(
+                state.lines(header),
+                force=True,
+                plain=state.status_line(f"{time.monotonic() - started:.1f}s"),
+            )
             for line in state.summary(time.monotonic() - started):
                 _out(sys.stdout, line)
             sys.stdout.flush()
@@ -388,7 +398,75 @@ async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sy
 # -- sim ------------------------------------------------------------------------------------
 
 
-async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
+#: Venues the simulator speaks, as ``ExchangeSimulator.connector_config`` names them.
+_SIM_VENUES: Final = ("binance", "binance_futures", "bybit-spot", "bybit-linear")
+
+
+@attrs.frozen
+class SimAccount:
+    """An account ``sim --account KEY:SECRET[:BALANCES]`` creates."""
+
+    key: str
+    secret: str
+    #: exactly what the account holds; ``None``: the simulator's default balances
+    balances: tuple[tuple[str, Decimal], ...] | None = None
+
+
+def parse_accounts(values: Sequence[str]) -> tuple[SimAccount, ...]:
+    """``["k:s:USDT=10000,BTC=1", "k2:s2"]`` -> accounts; UsageError naming the problem."""
+    accounts: list[SimAccount] = []
+    for text in values:
+        key, _, rest = text.partition(":")
+        secret, _, balances_text = rest.partition(":")
+        if not key.strip() or not secret.strip():
+            raise UsageError(
+                f"--account {text!r}: expected KEY:SECRET:BALANCES "
+                "(e.g. mykey:mysecret:USDT=10000,BTC=1; BALANCES may be left out)"
+            )
+        if any(a.key == key.strip() for a in accounts):
+            raise UsageError(f"--account: key {key.strip()!r} twice")
+        balances = _parse_balances(text, balances_text) if balances_text.strip() else None
+        accounts.append(SimAccount(key.strip(), secret.strip(), balances))
+    return tuple(accounts)
+
+
+def _parse_balances(text: str, balances: str) -> tuple[tuple[str, Decimal], ...]:
+    result: dict[str, Decimal] = {}
+    for item in balances.split(","):
+        asset, equals, amount = item.partition("=")
+        asset = asset.strip().upper()
+        if not equals or not asset.isalnum():
+            raise UsageError(f"--account {text!r}: balances are ASSET=AMOUNT, got {item!r}")
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            raise UsageError(f"--account {text!r}: {amount.strip()!r} is not a number") from None
+        if not value.is_finite() or value < 0:
+            raise UsageError(f"--account {text!r}: {asset} must be >= 0, got {amount.strip()}")
+        if asset in result:
+            raise UsageError(f"--account {text!r}: {asset} twice")
+        result[asset] = value
+    return tuple(result.items())
+
+
+def config_line(config: Config) -> str:
+    """A Python expression that rebuilds ``config``'s venue, keys and URLs (for pasting)."""
+    args: list[str] = []
+    if config.exchange == "bybit":
+        args.append(repr(config.category))
+    fields = ("api_key", "rest_url", "ws_url", "ws_api_url", "private_ws_url")
+    for field in fields:
+        value = getattr(config, field)
+        if value:
+            args.append(f"{field}={value!r}")
+        if field == "api_key" and value:
+            args.append(f"api_secret={config.api_secret.reveal()!r}")
+    return f"rxc.Config.{config.exchange}({', '.join(args)})"
+
+
+async def _sim(
+    args: argparse.Namespace, symbols: tuple[str, ...], accounts: tuple[SimAccount, ...] = ()
+) -> int:
     from rxconnector.testing.simulator import ExchangeSimulator
 
     async with ExchangeSimulator(
@@ -398,9 +476,17 @@ async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
         symbols=symbols,
         tick_interval=args.tick_interval,
     ) as sim:
+        for account in accounts:
+            sim.add_api_key(account.key, account.secret)
+            if account.balances is not None:
+                wanted = dict(account.balances)
+                held = set(sim.accounts[account.key].balances)
+                for asset in sorted(held | set(wanted)):
+                    sim.set_balance(account.key, asset, wanted.get(asset, Decimal(0)))
         _out(
             sys.stdout,
-            f"simulator (Binance Spot dialect) seed={args.seed} symbols={','.join(symbols)}",
+            f"simulator (Binance Spot, USD-M, Bybit v5) seed={args.seed} "
+            f"symbols={','.join(symbols)}",
         )
         _out(sys.stdout, f"  REST       {sim.rest_url}/api/v3/...")
         _out(sys.stdout, f"  WebSocket  {sim.ws_url}/stream")
@@ -409,6 +495,13 @@ async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
             f"  try        rxconnector watch binance ticker {symbols[0]} "
             f"--rest-url {sim.rest_url} --ws-url {sim.ws_url}",
         )
+        _out(sys.stdout, "  Python config (import rxconnector as rxc):")
+        for venue in _SIM_VENUES:
+            _out(sys.stdout, f"    {venue:<16} config = {config_line(sim.connector_config(venue))}")
+        for account in accounts:
+            for venue in _SIM_VENUES:
+                config = sim.connector_config(venue, api_key=account.key, api_secret=account.secret)
+                _out(sys.stdout, f"    {venue:<16} config = {config_line(config)}")
         _out(sys.stdout, "Ctrl-C to stop")
         sys.stdout.flush()
         tasks: list[asyncio.Task[None]] = []
@@ -720,10 +813,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "sim",
         help="run the exchange simulator standalone",
-        description="Run the exchange simulator (Binance Spot dialect) until Ctrl-C.",
+        description="Run the exchange simulator (Binance Spot, USD-M futures, Bybit v5) "
+        "until Ctrl-C; it prints a ready Config line for every venue and account.",
         epilog=_examples(
             "rxconnector sim",
             "rxconnector sim --port 8765 --symbols BTCUSDT,ETHUSDT,SOLUSDT",
+            "rxconnector sim --account mykey:mysecret:USDT=10000,BTC=1",
             "rxconnector sim --faults-every 10 --seed 7",
         ),
         formatter_class=fmt,
@@ -733,6 +828,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 = any)")
     sim.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
     sim.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated symbols")
+    sim.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="KEY:SECRET[:BALANCES]",
+        help="create an account (repeatable); BALANCES like USDT=10000,BTC=1 is exactly "
+        "what it holds (default: 10000 of each quote asset, 1 of each base asset)",
+    )
     sim.add_argument(
         "--tick-interval", type=_positive_float, default=0.05, help="seconds per market tick"
     )
@@ -807,6 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--end", required=True, help="ISO date/time (UTC), exclusive")
     history.add_argument("-o", "--output", required=True, metavar="FILE.csv")
     _add_urls(history)
+
+    from rxconnector.bus.command import add_publish_parser
+
+    add_publish_parser(commands, _examples, venues)
     return parser
 
 
@@ -834,7 +941,11 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
             _simulated_symbol(symbol, "--symbols")
             for symbol in parse_list(args.symbols, "--symbols")
         )
-        return lambda: _sim(args, symbols)
+        twice = sorted({s for s in symbols if symbols.count(s) > 1})
+        if twice:
+            raise UsageError(f"--symbols lists {', '.join(twice)} twice (symbols ignore case)")
+        accounts = parse_accounts(args.account)
+        return lambda: _sim(args, symbols, accounts)
     if command == "record":
         config = make_config(args.venue, args.rest_url, args.ws_url)
         feeds = [parse_feed(text) for text in parse_list(args.feeds, "FEEDS")]
@@ -859,6 +970,10 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
             raise UsageError(f"--end ({args.end}) must be after --start ({args.start})")
         _check_output(args.output)
         return lambda: _history(args, config, symbol, start, end)
+    if command == "publish":
+        from rxconnector.bus.command import prepare_publish
+
+        return prepare_publish(args)
     raise UsageError(f"unknown command {command!r}")  # pragma: no cover - argparse stops it
 
 

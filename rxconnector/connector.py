@@ -67,6 +67,7 @@ from rxconnector.models import (
 from rxconnector.operators import (
     CircuitBreaker,
     breaker,
+    breaker_waiting,
     conflate,
     default_retry_if,
     isolate,
@@ -74,7 +75,7 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
@@ -89,8 +90,10 @@ from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
 
-#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight).
-SNAPSHOTS_IN_FLIGHT = 2
+#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight;
+#: each book has at most one of its own in flight). 2 made a 200-book resync take 100
+#: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
+SNAPSHOTS_IN_FLIGHT = 8
 #: Trades asked for per backfill page (Binance's REST maximum per call).
 BACKFILL_PAGE = 1000
 
@@ -149,6 +152,7 @@ class Connector:
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
         self._accounts: AccountStreams | None = None
+        self._rate_limit_probe: abc.DisposableBase | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -179,6 +183,7 @@ class Connector:
         self._rest = self._build_rest()
         self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
         self._started = True
+        self._learn_rate_limits()
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -216,6 +221,26 @@ class Connector:
             finally:
                 probe.dispose()
 
+    def _learn_rate_limits(self) -> None:
+        """Ask ``exchangeInfo`` (in the background) for the venue's current weight limit:
+        the REST object hands its ``rateLimits`` to the limiter, capped by the Config."""
+        rest = self._rest
+        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
+        if limiter is None or not hasattr(rest, "request_weight_limit"):
+            return
+        if self.venue.name == "bybit":
+            return  # Bybit's exchange info has no rate limits
+
+        def failed(error: Exception) -> None:
+            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
+
+        try:
+            self._rate_limit_probe = rest.exchange_info().subscribe(
+                on_error=failed, scheduler=self._scheduler
+            )
+        except Exception as exc:  # never let the probe stop start()
+            failed(exc)
+
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
 
@@ -225,6 +250,8 @@ class Connector:
             self._stopped = True
             return
         self._stopped = True
+        if self._rate_limit_probe is not None:
+            self._rate_limit_probe.dispose()
         if self._clock_subscription is not None:
             self._clock_subscription.dispose()
             self._clock_subscription = None
@@ -381,7 +408,7 @@ class Connector:
 
             def fetch() -> Observable[OrderBook]:
                 book: Observable[OrderBook] = self._require_rest().depth_snapshot(
-                    norm, snapshot_limit
+                    norm, snapshot_limit, priority=Priority.RECOVERY
                 )
                 return book
 
@@ -653,11 +680,14 @@ class Connector:
     def _build_rest(self) -> Any:
         cfg = self.config
         limiter = (
-            RequestWeightLimiter(cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler)
+            documented_limiter(
+                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler
+            )
             if cfg.rate_limit.enabled
             else None
         )
         guard = breaker(self._breaker) if cfg.breaker.enabled else None
+        recovery_guard = breaker_waiting(self._breaker) if cfg.breaker.enabled else None
         import tenacity
 
         retry = retry_with_backoff(
@@ -679,6 +709,7 @@ class Connector:
             exchange=cfg.exchange,
             limiter=limiter,
             guard=guard,
+            recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
             dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
@@ -755,7 +786,7 @@ class Connector:
 
             def backfill(from_id: int) -> Observable[list[Trade]]:
                 page: Observable[Trade] = rest.trades_between(
-                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1
+                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1, priority=Priority.RECOVERY
                 )
                 return page.pipe(ops.to_list())
 
@@ -855,7 +886,7 @@ def _parse_messages(
                     report(exc)
                     return
                 except Exception as exc:  # a parser bug must not end the feed
-                    report(ParseError(f"{spec.topic}: {exc!r}", repr(payload)))
+                    report(ParseError(f"{spec.topic}: {exc!r}", payload))
                     return
                 if many:
                     for item in model:

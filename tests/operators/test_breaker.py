@@ -84,6 +84,14 @@ class Harness:
         self.scheduler.advance_to(time)
 
 
+def _dummy_ticket(_cb: CircuitBreaker) -> Any:
+    """A ticket of an earlier period (what a call admitted before the breaker opened
+    holds), so recording its outcome counts as no trial."""
+    from rxconnector.operators._breaker import _Ticket
+
+    return _Ticket(generation=-1, trial=False)
+
+
 class TestDefaultIsFailure:
     """Server-side trouble counts as failure; the caller's own mistakes do not."""
 
@@ -97,7 +105,8 @@ class TestDefaultIsFailure:
             (ConnectionResetError(), True),
             (ExchangeError("bad gateway", status=502), True),
             (ExchangeError("server error", status=200, code=10016, retryable=True), True),
-            (RateLimitError("banned", retry_after=120, status=418, banned=True), True),
+            # a 418 is a hold with an exact end, not a failure (issue 16)
+            (RateLimitError("banned", retry_after=120, status=418, banned=True), False),
             (RateLimitError("slow down", retry_after=1, status=429), False),
             (ExchangeError("unknown symbol", status=400, code=-1121), False),
             (OrderRejectedError("tick size", filter="PRICE_FILTER"), False),
@@ -295,11 +304,12 @@ class TestHalfOpen:
 
 
 class TestBanAndTrip:
-    """A ban opens the breaker at once for max(retry_after, open_timeout)."""
+    """A ban opens the breaker at once for exactly its retry_after (not max(ban,
+    open_timeout)), then it is closed again; calls meanwhile fail with the remaining time."""
 
-    @pytest.mark.parametrize(("retry_after", "half_open_at"), [(120, 321), (2, 211)])
-    def test_banned_rate_limit_opens_immediately(
-        self, retry_after: float, half_open_at: float
+    @pytest.mark.parametrize(("retry_after", "closed_at"), [(120, 321), (2, 203), (1, 202)])
+    def test_banned_rate_limit_opens_for_exactly_retry_after(
+        self, retry_after: float, closed_at: float
     ) -> None:
         h = Harness()
         ban = RateLimitError("IP banned", retry_after=retry_after, status=418, banned=True)
@@ -308,8 +318,38 @@ class TestBanAndTrip:
         assert h.states.messages == [
             on_next(0, CLOSED),
             on_next(201, OPEN),
-            on_next(half_open_at, HALF_OPEN),
+            on_next(closed_at, CLOSED),
         ]
+        assert h.cb.stats.failures == 0
+
+    def test_calls_during_a_ban_fail_at_once_with_the_remaining_time(self) -> None:
+        h = Harness()
+        h.call(h.failing(RateLimitError("ban", retry_after=5, status=418, banned=True)), 200)
+        during = h.call(h.ok(), 203.5)
+        after = h.call(h.ok(), 206)
+        h.run_until(300)
+        assert len(during.messages) == 1
+        error = during.messages[0].value.exception
+        assert during.messages[0].time == 203.5
+        assert isinstance(error, RateLimitError) and error.banned and error.status == 418
+        assert error.retry_after == pytest.approx(2.5)
+        assert after.messages == [on_next(207, "r"), on_completed(207)]
+
+    def test_ban_while_open_for_failures_returns_to_half_open(self) -> None:
+        h = Harness()
+        for t in (100, 101, 102):
+            h.call(h.failing(), t)  # open at 103 until 113
+        h.call(h.ok(), 110)  # refused
+        h.scheduler.schedule_absolute(
+            111,
+            lambda *_: h.cb.record(
+                _dummy_ticket(h.cb),
+                RateLimitError("ban", retry_after=20, status=418, banned=True),
+            ),
+        )
+        h.run_until(200)
+        assert [m.value.value for m in h.states.messages] == [CLOSED, OPEN, HALF_OPEN]
+        assert [m.time for m in h.states.messages] == [0, 103, 131]
 
     def test_plain_429_does_not_open(self) -> None:
         h = Harness()
@@ -418,7 +458,7 @@ class TestStatsAndReset:
     def test_disabled_breaker_never_opens(self) -> None:
         h = Harness(BreakerConfig(enabled=False, max_failures=1))
         for t in (200, 210, 220):
-            h.call(h.failing(RateLimitError("ban", retry_after=60, banned=True)), t)
+            h.call(h.failing(ExchangeError("down", status=503)), t)
         h.cb.trip(100)
         h.run_until(300)
         assert h.cb.current is CLOSED

@@ -40,7 +40,7 @@ from rxconnector.models import Order, SymbolInfo
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
 ORDER = "/fapi/v1/order"
@@ -194,7 +194,7 @@ def _rest(
         scheduler=TestScheduler(),
         on_timestamp_rejected=on_timestamp_rejected,
     )
-    return BinanceFuturesRest(client, config, clock or StepClock(NOW))
+    return rules_known(BinanceFuturesRest(client, config, clock or StepClock(NOW)))
 
 
 def _limiter(rest: BinanceFuturesRest) -> RequestWeightLimiter:

@@ -77,6 +77,7 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rest.client import RestReply, SignedRequest
+from rxconnector.rest.limiter import Priority
 from rxconnector.rest.query import encode_query
 
 __all__ = [
@@ -192,7 +193,9 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
         weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
         sym = _symbol(symbol)
@@ -202,7 +205,9 @@ class BinanceFuturesRest(BinanceSpotRest):
             book = _order_book(sym, reply.data, reply.received_at)
             return attrs.evolve(book, event_time=int(reply.data["E"]))
 
-        return self._public(DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight)
+        return self._public(
+            DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
+        )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
@@ -261,7 +266,13 @@ class BinanceFuturesRest(BinanceSpotRest):
         return reactivex.defer(until_now)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Aggregate trades with ids ``first_id``..``last_id``, in order, marked
         ``backfilled``: pages of 1000 by ``fromId`` (``GET /fapi/v1/aggTrades``, weight
@@ -272,7 +283,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id)
+        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by

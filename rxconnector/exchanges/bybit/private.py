@@ -39,8 +39,14 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.errors import (
+    ConfigError,
+    ExchangeError,
+    ParseError,
+    SubscriptionError,
+    excerpt,
+)
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
@@ -121,11 +127,11 @@ def private_url(testnet: bool = False) -> str:
 
 def _dec(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else Decimal(value)
+    return _ZERO if value == "" or value is None else to_decimal(value)
 
 
 def _opt_dec(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else Decimal(value)
+    return None if value == "" or value is None else to_decimal(value)
 
 
 def _average(value: Any) -> Decimal | None:
@@ -173,8 +179,15 @@ def parse_orders(message: Any, received_at: float) -> list[OrderUpdate]:
 
 
 def parse_executions(message: Any, received_at: float) -> list[Execution]:
-    """``execution`` topic → one :class:`Execution` per fill (funding left out)."""
+    """``execution`` / ``execution.fast`` topics → one :class:`Execution` per fill
+    (funding left out).
+
+    ``execution.fast`` (BY ``private/fast-execution.mdx``) carries trades only and fewer
+    fields: no ``execType`` and no fee (``execFee``, ``feeCurrency``). Its fills get
+    ``fee=None`` (unknown, which is not zero); the regular topic must carry its fee.
+    """
     try:
+        fast = str(message.get("topic", "")).startswith("execution.fast")
         fills = []
         for row in message["data"]:
             if row.get("execType") in _NOT_FILLS:
@@ -186,9 +199,9 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     client_order_id=row["orderLinkId"],
                     execution_id=str(row["execId"]),
                     side=_SIDES[row["side"]],
-                    price=Decimal(row["execPrice"]),
-                    quantity=Decimal(row["execQty"]),
-                    fee=_dec(row["execFee"]),
+                    price=to_decimal(row["execPrice"]),
+                    quantity=to_decimal(row["execQty"]),
+                    fee=None if fast else _dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
                     time=int(row["execTime"]),
@@ -251,13 +264,17 @@ class _Session:
             return
         topic = message.get("topic")
         if topic is not None:
-            self._on_data(str(topic), message, received_at, out)
+            if type(topic) is not str:  # a list or an object: this frame's error only
+                out.report(ParseError("bybit private frame with a non-string topic", message))
+                return
+            self._on_data(topic, message, received_at, out)
             return
         op = message.get("op")
         if op == "pong" or op == "ping":
             return
         success = message.get("success")
-        reason = str(message.get("ret_msg") or "no reason given")
+        ret_msg = message.get("ret_msg") or "no reason given"
+        reason = ret_msg if isinstance(ret_msg, str) else excerpt(ret_msg)
         if op == "auth":
             if success is True:
                 self.authenticated = True

@@ -60,7 +60,7 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
-from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed, to_decimal
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.rest import (
@@ -90,6 +90,7 @@ from rxconnector.models import (
 from rxconnector.rest.client import RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.dialect import ErrorDialect
 from rxconnector.rest.query import encode_query, format_param
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
 __all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
@@ -205,7 +206,12 @@ class BybitRest:
         self._now_ms = now_ms
         self._new_link_id = client_order_id_factory or _default_client_order_ids()
         self._scheduler = scheduler
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against: fetched before the first order
+        #: on a symbol and again after the TTL (one request shared by concurrent orders)
+        self._rules = SymbolRules(
+            lambda sym: self.exchange_info([sym]), scheduler=scheduler or client.scheduler
+        )
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
             raise ConfigError(
                 "ip_requests_per_window",
@@ -286,7 +292,7 @@ class BybitRest:
 
         def collect(infos: list[SymbolInfo]) -> dict[str, SymbolInfo]:
             found = {i.symbol: i for i in infos if wanted is None or i.symbol in wanted}
-            self._symbols.update(found)
+            self._rules.remember(found)
             return found
 
         return _walk("", page).pipe(ops.to_list(), ops.map(collect))
@@ -504,10 +510,11 @@ class BybitRest:
         self._require_credentials()
         checked_qty = qty if self._quantity_in_base(kind, body) else None
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            info = self._symbols.get(sym)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            # the instruments-info filters (priceFilter tickSize/min/max, lotSizeFilter
+            # step/min/max, minimum order value), checked before anything is sent
             if info is not None:
-                check_order(info, side, kind, checked_qty, px)
+                check_order(info, side, kind, checked_qty, px, exchange="bybit")
 
             def parse(reply: RestReply, result: Any) -> Order:
                 return _acked_order(reply, result, body, qty, px if kind == "Limit" else None)
@@ -521,7 +528,7 @@ class BybitRest:
                 client_order_id=link_id,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def test_order(
         self,
@@ -973,12 +980,12 @@ def _rule(value: Any) -> Decimal | None:
     """A trading-rule value: absent, empty or zero means no such rule."""
     if value is None or value == "":
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
 def _optional(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else Decimal(value)
+    return None if value is None or value == "" else to_decimal(value)
 
 
 def _open_time(kline: Kline) -> int:
@@ -1084,8 +1091,8 @@ def _trades(reply: RestReply, result: Any) -> list[Trade]:
         Trade(
             symbol=row["symbol"],
             trade_id=bybit_trade_id(row["execId"]),
-            price=Decimal(row["price"]),
-            quantity=Decimal(row["size"]),
+            price=to_decimal(row["price"]),
+            quantity=to_decimal(row["size"]),
             side=_MODEL_SIDES[row["side"]],
             time=int(row["time"]),
             event_time=int(row["time"]),
@@ -1110,7 +1117,7 @@ def _kline(
 ) -> Kline:
     open_time = int(row[0])
     close_time = _close_time(native, open_time)
-    volume, turnover = Decimal(row[5]), Decimal(row[6])
+    volume, turnover = to_decimal(row[5]), to_decimal(row[6])
     if inverse:  # inverse: volume in contracts (USD), turnover in coin
         volume, turnover = turnover, volume
     return Kline(
@@ -1118,10 +1125,10 @@ def _kline(
         interval=canonical_interval(native),
         open_time=open_time,
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
         volume=volume,
         quote_volume=turnover,
         trades=0,
@@ -1132,19 +1139,19 @@ def _kline(
 
 
 def _ticker(row: Mapping[str, Any], reply: RestReply, inverse: bool) -> Ticker:
-    volume, turnover = Decimal(row["volume24h"]), Decimal(row["turnover24h"])
+    volume, turnover = to_decimal(row["volume24h"]), to_decimal(row["turnover24h"])
     if inverse:
         volume, turnover = turnover, volume
     return Ticker(
         symbol=row["symbol"],
-        last=Decimal(row["lastPrice"]),
+        last=to_decimal(row["lastPrice"]),
         bid=_optional(row.get("bid1Price")),
         bid_qty=_optional(row.get("bid1Size")),
         ask=_optional(row.get("ask1Price")),
         ask_qty=_optional(row.get("ask1Size")),
-        open=Decimal(row["prevPrice24h"]),
-        high=Decimal(row["highPrice24h"]),
-        low=Decimal(row["lowPrice24h"]),
+        open=to_decimal(row["prevPrice24h"]),
+        high=to_decimal(row["highPrice24h"]),
+        low=to_decimal(row["lowPrice24h"]),
         volume=volume,
         quote_volume=turnover,
         event_time=int(reply.data["time"]),
@@ -1179,7 +1186,7 @@ def _order(row: Mapping[str, Any]) -> Order:
         type=str(row["orderType"]).upper(),
         status=order_status(str(row["orderStatus"])),
         price=_optional(row.get("price")) or Decimal(0),
-        quantity=Decimal(row["qty"]),
+        quantity=to_decimal(row["qty"]),
         filled_quantity=_optional(row.get("cumExecQty")) or Decimal(0),
         average_price=average if average else None,
         time_in_force=_upper_snake(tif) if isinstance(tif, str) and tif else None,

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from rxconnector.config import Config
 from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Accounts
 from rxconnector.testing.simulator.binance_futures import (
@@ -51,6 +52,18 @@ from rxconnector.testing.simulator.state import ControlRecord, SimState
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
 __all__ = ["ExchangeSimulator"]
+
+#: The URL properties of :class:`ExchangeSimulator`, listed by :attr:`ExchangeSimulator.urls`.
+_URL_PROPERTIES = (
+    "rest_url",
+    "ws_url",
+    "ws_api_url",
+    "futures_public_url",
+    "futures_market_url",
+    "bybit_spot_url",
+    "bybit_linear_url",
+    "bybit_private_url",
+)
 
 _log = get_logger("rxconnector.testing.simulator")
 
@@ -216,6 +229,93 @@ class ExchangeSimulator:
     def ws_url(self) -> str:
         """``ws://127.0.0.1:PORT`` (connect to ``/stream`` or ``/ws/<stream>``)."""
         return f"ws://{self.config.host}:{self._port}"
+
+    @property
+    def ws_api_url(self) -> str:
+        """Binance's WebSocket API (the Spot user data stream): ``ws://…/ws-api/v3``."""
+        return f"{self.ws_url}/ws-api/v3"
+
+    @property
+    def futures_public_url(self) -> str:
+        """USD-M ``/public`` route (depth, book tickers): ``ws://…/public/stream``."""
+        return f"{self.ws_url}/public/stream"
+
+    @property
+    def futures_market_url(self) -> str:
+        """USD-M ``/market`` route (everything else): ``ws://…/market/stream``."""
+        return f"{self.ws_url}/market/stream"
+
+    @property
+    def bybit_spot_url(self) -> str:
+        """Bybit v5 public spot streams: ``ws://…/v5/public/spot``."""
+        return f"{self.ws_url}/v5/public/spot"
+
+    @property
+    def bybit_linear_url(self) -> str:
+        """Bybit v5 public linear streams: ``ws://…/v5/public/linear``."""
+        return f"{self.ws_url}/v5/public/linear"
+
+    @property
+    def bybit_private_url(self) -> str:
+        """Bybit v5 private stream (orders, executions, wallet, positions)."""
+        return f"{self.ws_url}/v5/private"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every URL the simulator serves, by the name of its property."""
+        return {name: getattr(self, name) for name in _URL_PROPERTIES}
+
+    def connector_config(
+        self, venue: str = "binance", api_key: str = "", api_secret: str = "", **overrides: Any
+    ) -> Config:
+        """A ready :class:`~rxconnector.Config` for ``venue`` aimed at this simulator.
+
+        ``venue`` is ``binance``, ``binance_futures``, ``bybit`` (spot), ``bybit-spot`` or
+        ``bybit-linear``. Every endpoint the connector uses - REST, market streams, the
+        WebSocket API or private stream - is set to this simulator, so nothing, signed or
+        not, can reach a real exchange. With ``api_key``/``api_secret`` the account
+        feeds work: a key the simulator does not know yet is created with the default
+        balances (:meth:`set_balance` changes them). ``overrides`` are any other Config
+        fields (``connection={...}``, ``recv_window=...``) and may replace a URL::
+
+            config = sim.connector_config("bybit-linear", api_key="k", api_secret="s")
+            async with rxc.Connector(config) as conn:
+                conn.positions().subscribe(print)
+        """
+        if self._runner is None:
+            raise RuntimeError(
+                "start the simulator first (async with ExchangeSimulator() as sim): "
+                "its URLs name the port it binds"
+            )
+        venues = {
+            "binance": (Config.binance, {"ws_api_url": self.ws_api_url}),
+            "binance_futures": (
+                Config.binance_futures,
+                {"private_ws_url": f"{self.ws_url}/private"},
+            ),
+            "bybit": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
+            "bybit-spot": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
+            "bybit-linear": (
+                lambda **kw: Config.bybit("linear", **kw),
+                {"private_ws_url": self.bybit_private_url},
+            ),
+        }
+        chosen = venues.get(venue)
+        if chosen is None:
+            raise ValueError(
+                f"the simulator speaks {', '.join(venues)}; there is no venue {venue!r}"
+            )
+        if bool(api_key) != bool(api_secret):
+            raise ValueError("give both api_key and api_secret, or neither")
+        if api_key and api_key not in self.accounts:
+            self.add_api_key(api_key, api_secret)
+        make, private = chosen
+        fields: dict[str, Any] = {"rest_url": self.rest_url, "ws_url": self.ws_url, **private}
+        if api_key:
+            fields.update(api_key=api_key, api_secret=api_secret)
+        fields.update(overrides)
+        config: Config = make(**fields)
+        return config
 
     # -- market clock -----------------------------------------------------------------
 
@@ -522,4 +622,5 @@ class ExchangeSimulator:
 
     @property
     def api_keys(self) -> Mapping[str, str]:
-        return dict(self.config.api_keys)
+        """Every key the simulator accepts (configured or added since) and its secret."""
+        return {account.api_key: account.secret for account in self.accounts}

@@ -1,0 +1,186 @@
+"""The Redis Streams bus path: throughput and end-to-end latency, publisher -> Redis ->
+RemoteConnector.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_bus.py                       # 1k/s, 10k/s, max
+    .venv/bin/python benchmarks/bench_bus.py --rates 1000 --seconds 5
+
+Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persistence)
+and the ``redis`` extra. No network beyond loopback.
+
+What is measured: a writer *process* produces ``Trade`` models at a paced rate and
+writes them exactly as :class:`rxconnector.bus.Publisher` does - ``encode_model``, then
+pipelined fenced batches of up to ``BATCH`` entries through the ``FENCED_APPEND`` Lua
+script (lease check + exactly-once id check + XADD) - while this process runs a
+:class:`~rxconnector.bus.RemoteConnector` (XREAD, decode to ``Trade``, share, on_next).
+Latency = the subscriber's wall clock at ``on_next`` minus the entry's ``ts`` (the
+writer's clock at encode time; same machine, same clock). The exchange side (socket,
+parse, gapless operator) is not in this path: it is the same as for a local
+``conn.trades`` (see bench_feeds.py), so "bus sustains >= half of local conn.trades"
+compares this max rate with bench_feeds' (b) figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from typing import Any
+
+SYMBOL = "BTCUSDT"
+KEY = f"rxc:bench:trades:{SYMBOL}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_redis(port: int, folder: str) -> subprocess.Popen[bytes]:
+    server = shutil.which("redis-server")
+    if server is None:
+        sys.exit("redis-server not found (apt-get install -y redis-server)")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", folder, "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(8).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("redis-server did not start")
+
+
+def writer(url: str, rate: float, count: int, first_id: int) -> None:
+    """The publisher's write path at ``rate`` trades/s (0 = as fast as possible)."""
+    asyncio.run(_write(url, rate, count, first_id))
+
+
+async def _write(url: str, rate: float, count: int, first_id: int) -> None:
+    from redis import asyncio as aioredis
+
+    from rxconnector.bus.codec import encode_model
+    from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
+    from rxconnector.bus.publisher import BATCH
+    from rxconnector.models import Trade
+
+    client: Any = aioredis.Redis.from_url(url)
+    acquire = client.register_script(ACQUIRE_OR_RENEW)
+    append = client.register_script(FENCED_APPEND)
+    await acquire(keys=[f"{KEY}:lease"], args=["bench", 600_000])
+    keys = [KEY, f"{KEY}:lease", f"{KEY}:seq"]
+    price, qty = Decimal("65000.10"), Decimal("0.00100000")
+    sent = 0
+    started = time.perf_counter()
+    buffer: list[Any] = []
+    while sent < count:
+        if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
+            due = min(int((time.perf_counter() - started) * rate) + 1, count)
+            if due <= sent:
+                await asyncio.sleep(max((sent + 1) / rate - (time.perf_counter() - started), 0))
+                continue
+        else:
+            due = min(sent + BATCH, count)
+        now_ms = int(time.time() * 1000)
+        for i in range(sent, due):
+            trade = Trade(
+                SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
+            )
+            buffer.extend(encode_model(trade))
+        sent = due
+        while buffer:
+            chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
+            await append(keys=keys, args=["bench", 600_000, 1_000_000, "1", *chunk])
+    await client.aclose()
+
+
+async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str, float]:
+    from rxconnector.bus import RemoteConnector
+
+    latencies: list[float] = []
+    times: list[float] = []
+    done = asyncio.Event()
+
+    async with RemoteConnector(url, venue="bench", block_ms=100) as remote:
+
+        def on_next(trade: Any) -> None:
+            now = time.time() * 1000
+            latencies.append(now - trade.received_at)
+            times.append(time.perf_counter())
+            if len(times) >= count:
+                done.set()
+
+        remote.trades(SYMBOL).subscribe(on_next)
+        await asyncio.sleep(0.3)  # the reader resolved "$"
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=writer, args=(url, rate, count, first_id))
+        proc.start()
+        try:
+            await asyncio.wait_for(done.wait(), timeout=max(count / max(rate, 1) * 3, 60))
+        finally:
+            proc.join(timeout=10)
+    span = times[-1] - times[0]
+    ordered = sorted(latencies)
+    return {
+        "rate": (len(times) - 1) / span if span > 0 else float("nan"),
+        "p50": statistics.median(ordered),
+        "p99": ordered[int(len(ordered) * 0.99) - 1],
+        "max": ordered[-1],
+        "n": len(times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="1000,10000,0", help="trades/s, 0 = max")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
+    parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
+    args = parser.parse_args()
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="bench-bus-")
+    server = start_redis(port, folder)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        first = 1
+        print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for text in args.rates.split(","):
+            rate = float(text)
+            count = args.max_count if rate == 0 else int(rate * args.seconds)
+            result = asyncio.run(measure(url, rate, count, first))
+            first += count
+            offered = "max" if rate == 0 else f"{rate:,.0f}/s"
+            print(
+                f"{offered:>10} {result['rate']:>12,.0f} {result['p50']:>8.2f} "
+                f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
+            )
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"consumer peak RSS {rss:.1f} MiB")
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
