@@ -30,24 +30,21 @@ CONNECTION = {"reconnect_delay": 0.3, "reconnect_jitter": 0.0, "healthy_after": 
 
 
 def futures_config(sim: ExchangeSimulator) -> rxc.Config:
-    """Built from the simulator's URLs (the private /private URL derives from them)."""
-    return rxc.Config.binance_futures(
-        api_key=KEY,
-        api_secret=SECRET,
-        rest_url=sim.rest_url,
-        ws_url=sim.ws_url,
-        connection=CONNECTION,
+    return sim.connector_config(
+        "binance_futures", api_key=KEY, api_secret=SECRET, connection=CONNECTION
     )
 
 
 def bybit_linear_config(sim: ExchangeSimulator) -> rxc.Config:
-    return rxc.Config.bybit(
-        "linear",
-        api_key=KEY,
-        api_secret=SECRET,
-        rest_url=sim.rest_url,
-        ws_url=sim.ws_url,
-        connection=CONNECTION,
+    return sim.connector_config(
+        "bybit-linear", api_key=KEY, api_secret=SECRET, connection=CONNECTION
+    )
+
+
+def futures_config_from_urls(sim: ExchangeSimulator) -> rxc.Config:
+    """The same, from REST and stream URLs only (the /private URL derives from them)."""
+    return rxc.Config.binance_futures(
+        api_key=KEY, api_secret=SECRET, rest_url=sim.rest_url, ws_url=sim.ws_url
     )
 
 
@@ -275,6 +272,16 @@ class TestUsdmFaults:
                     SYMBOL, "buy", "MARKET", quantity=D("1"), positionSide="LONG", reduceOnly=True
                 )
             assert order_posts(sim) == []
+
+    async def test_a_fresh_connector_fetches_the_rules_before_its_first_order(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        async with rxc.Connector(futures_config_from_urls(sim)) as conn:
+            with pytest.raises(rxc.OrderRejectedError) as lot:
+                await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.000001"))
+            assert lot.value.filter == "LOT_SIZE"
+            assert order_posts(sim) == []
+            assert any(r.path == "/fapi/v1/exchangeInfo" for r in sim.rest_log)
 
     async def test_a_lost_order_answer_is_never_retried(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(futures_config(sim)) as conn:

@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -33,18 +32,7 @@ CONNECTION = {
 
 
 def _config(venue: str, sim: ExchangeSimulator) -> rxc.Config:
-    common: dict[str, Any] = {
-        "api_key": KEY,
-        "api_secret": SECRET,
-        "rest_url": sim.rest_url,
-        "ws_url": sim.ws_url,
-        "connection": CONNECTION,
-    }
-    if venue == "binance":
-        return rxc.Config.binance(**common)
-    if venue == "binance_futures":
-        return rxc.Config.binance_futures(**common)
-    return rxc.Config.bybit("linear", **common)
+    return sim.connector_config(venue, api_key=KEY, api_secret=SECRET, connection=CONNECTION)
 
 
 @pytest.fixture
@@ -61,7 +49,7 @@ async def until(predicate: Callable[[], bool], within: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("venue", ["binance", "binance_futures", "bybit"])
+@pytest.mark.parametrize("venue", ["binance", "binance_futures", "bybit-linear"])
 async def test_rotation_loses_and_repeats_nothing(venue: str, sim: ExchangeSimulator) -> None:
     async with rxc.Connector(_config(venue, sim)) as conn:
         states: list[rxc.ConnectionEvent] = []
