@@ -501,7 +501,9 @@ class Connector:
             from rxconnector.exchanges.binance.futures_account import futures_user_stream
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(self.rest, private, self.scheduler)
+            protocol, url = futures_user_stream(
+                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+            )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session

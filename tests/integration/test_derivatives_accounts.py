@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import rxconnector as rxc
@@ -183,6 +184,25 @@ class TestUsdmPositions:
             await until(lambda: bool(notices))
             (call,) = notices
             assert call.kind == "margin_call" and call.positions[0].size == D("0.05")
+
+
+class TestUsdmFastExecutions:
+    async def test_trade_lite_reports_each_fill_once(self, sim: ExchangeSimulator) -> None:
+        config = attrs.evolve(futures_config(sim), fast_executions=True)
+        async with rxc.Connector(config) as conn:
+            account = Account(conn)
+            await until(lambda: futures_socket_open(sim))
+            placed = await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.05"))
+            await until(lambda: "FILLED" in account.statuses(placed.order_id))
+            await asyncio.sleep(0.2)  # a duplicate from ORDER_TRADE_UPDATE would be here now
+            engine_fills = next(o for o in sim.orders(KEY) if str(o.id) == placed.order_id).fills
+            assert [e.execution_id for e in account.executions] == [
+                str(f.trade_id) for f in engine_fills
+            ]
+            assert all(e.fee == 0 and e.fee_asset is None for e in account.executions)
+            fees = sum(u.fee for u in account.orders if u.order_id == placed.order_id)
+            assert fees == sum(f.fee for f in engine_fills)  # the fee is on the order updates
+            account.close()
 
 
 class TestUsdmFaults:

@@ -441,8 +441,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         return self._keyed_call(LISTEN_KEY_CLOSE, lambda _reply: None)
 
     def _keyed_call(self, endpoint: Endpoint, parse: Any) -> Observable[Any]:
-        signer = self._signing()  # missing credentials fail here
-        del signer
+        self._signing()  # missing credentials fail here, at the call
         api_key = self._config.api_key
 
         def keyed(params: Mapping[str, Any]) -> SignedRequest:
