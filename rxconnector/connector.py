@@ -592,8 +592,10 @@ class Connector:
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
     def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
-        """Positions to reconcile with, where the venue's private stream has them."""
-        if "positions" not in protocol.feeds:
+        """Positions to reconcile with, where the account has them (not Binance Spot,
+        not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
+        cfg = self.config
+        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
             return None
         return lambda: self.open_positions()
 

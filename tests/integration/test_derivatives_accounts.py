@@ -336,6 +336,25 @@ class TestBybitLinear:
             account.close()
 
 
+class TestSpotAccountsHaveNoPositions:
+    async def test_a_bybit_spot_reconnect_does_not_ask_for_positions(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        config = sim.connector_config(
+            "bybit", api_key=KEY, api_secret=SECRET, connection=CONNECTION
+        )
+        async with rxc.Connector(config) as conn:
+            account = Account(conn)
+            subscribed = lambda: any(key == KEY for _c, key, _t in sim.private_subscriptions())  # noqa: E731
+            await until(subscribed)
+            await sim.drop_connections()
+            sim.set_balance(KEY, "USDT", "99000")  # a change to reconcile
+            await until(lambda: any(b.reconciled for b in account.balances))
+            assert [e for e in account.errors if isinstance(e, rxc.FeedGapError)] == []
+            assert not any("/v5/position/list" in r.path for r in sim.rest_log)
+            account.close()
+
+
 class TestBorrowedBalances:
     async def test_a_borrowed_balance_shows_its_debt(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(bybit_linear_config(sim)) as conn:
