@@ -236,6 +236,8 @@ class AccountStreams:
             ``BinanceUserStream(api_key, secret, conn.now)``.
         url: The private WebSocket URL (Binance: the WebSocket API
             ``wss://ws-api.binance.com:443/ws-api/v3``; Bybit: ``.../v5/private``).
+            A protocol with ``open_url`` (Binance USD-M's listenKey lease) gives each
+            attempt's URL itself; ``url`` is then what logs show before the first one.
         session: Returns the aiohttp session to connect with.
         config: Reconnect policy, ping interval, stale threshold.
         fetch_open_orders: ``() -> Observable[list[Order]]``, every open order (REST).
