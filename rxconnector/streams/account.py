@@ -81,6 +81,7 @@ from rxconnector.operators import share
 from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.hub import PACING_MARGIN
 from rxconnector.streams.messages import RawMessage
+from rxconnector.streams.private_positions import position_changes, with_url
 from rxconnector.streams.private_rotation import (
     OVERLAP_SECONDS,
     RETRY_SECONDS,
@@ -591,7 +592,7 @@ class _Run(SessionOutput):
     ) -> Observable[WsItem]:
         """One connection attempt that the login conversation can also end (with a
         retryable error), so a refused login reconnects through the same backoff."""
-        inner = _with_url(self._protocol, self._owner._connect, spec, session, tasks)
+        inner = with_url(self._protocol, self._owner._connect, spec, session, tasks)
 
         def subscribe(
             observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
@@ -1065,87 +1066,14 @@ class _Run(SessionOutput):
             self._observer.on_next(balance)
 
     def _reconcile_positions(self, positions: list[Position]) -> None:
-        """Emit each position that differs from what subscribers saw; a known open
-        position REST no longer lists (or lists flat) is emitted flat."""
-        touched = self._touched_positions
-        received_at = now_ms(self._sched)
-        listed: set[tuple[str, str]] = set()
-        changed: list[Position] = []
-        for position in positions:
-            key = position.key
-            listed.add(key)
-            if key in touched:
-                continue  # a live event already said something newer
-            known = self._positions.get(key)
-            if known is None:
-                if position.size == _ZERO:
-                    continue
-            elif (
-                known.size == position.size
-                and known.side == position.side
-                and known.entry_price == position.entry_price
-            ):
-                continue
-            changed.append(attrs.evolve(position, received_at=received_at, reconciled=True))
-        for key, known in self._positions.items():
-            if key not in listed and key not in touched and known.size != _ZERO:
-                changed.append(
-                    attrs.evolve(
-                        known,
-                        side="flat",
-                        size=_ZERO,
-                        entry_price=_ZERO,
-                        unrealised_pnl=_ZERO,
-                        received_at=received_at,
-                        reconciled=True,
-                    )
-                )
+        """Emit each position that differs from what subscribers saw (see
+        :func:`~rxconnector.streams.private_positions.position_changes`)."""
+        changed = position_changes(
+            self._positions, self._touched_positions, positions, now_ms(self._sched)
+        )
         for position in changed:
             self._positions[position.key] = position
             self._observer.on_next(position)
-
-
-def _with_url(
-    protocol: PrivateProtocol,
-    connect: ConnectFn,
-    spec: SocketSpec,
-    session: SessionFactory,
-    tasks: OwnedTasks,
-) -> Observable[WsItem]:
-    """One connection attempt at the protocol's URL of the moment (``open_url``, e.g. a
-    listenKey lease) or at ``spec.url``. The URL subscription is held while the socket
-    lives; its error ends the attempt."""
-    open_url: Callable[[], Observable[str]] | None = getattr(protocol, "open_url", None)
-    if open_url is None:
-        return connect(spec, session, tasks)
-
-    def subscribe(
-        observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        lease = SingleAssignmentDisposable()
-        socket = SerialDisposable()
-        started = False
-
-        def on_url(url: str) -> None:
-            nonlocal started
-            if started:
-                return
-            started = True
-            attempt = connect(attrs.evolve(spec, url=url), session, tasks)
-            socket.disposable = attempt.subscribe(
-                observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        def on_completed() -> None:
-            if not started:
-                observer.on_error(RxConnectorError(f"{spec.connection_id}: no socket URL given"))
-
-        lease.disposable = open_url().subscribe(
-            on_url, observer.on_error, on_completed, scheduler=scheduler
-        )
-        return CompositeDisposable(socket, lease)
-
-    return Observable(subscribe)
 
 
 def _bind(
