@@ -587,7 +587,9 @@ class Connector:
             from rxconnector.exchanges.binance.futures_account import futures_user_stream
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(self.rest, private, self.scheduler)
+            protocol, url = futures_user_stream(
+                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+            )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -704,8 +706,10 @@ class Connector:
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
     def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
-        """Positions to reconcile with, where the venue's private stream has them."""
-        if "positions" not in protocol.feeds:
+        """Positions to reconcile with, where the account has them (not Binance Spot,
+        not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
+        cfg = self.config
+        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
             return None
         return lambda: self.open_positions()
 
