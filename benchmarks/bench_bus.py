@@ -39,6 +39,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMBOL = "BTCUSDT"
 KEY = f"rxc:bench:trades:{SYMBOL}"
 
@@ -82,7 +83,7 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
 
     from rxconnector.bus.codec import encode_model
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH
+    from rxconnector.bus.publisher import BATCH, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
@@ -109,9 +110,18 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
             )
             buffer.extend(encode_model(trade))
         sent = due
+        # as Publisher._flush_once: up to ROUND batches of BATCH entries per round trip
         while buffer:
-            chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
-            await append(keys=keys, args=["bench", 600_000, 1_000_000, "1", *chunk])
+            after = ""
+            async with client.pipeline(transaction=False) as pipe:
+                for _ in range(ROUND):
+                    if not buffer:
+                        break
+                    chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
+                    args = ["bench", 600_000, 1_000_000, "1", after, *chunk]
+                    after = chunk[-3]  # the seq of this batch's last entry
+                    await append(keys=keys, args=args, client=pipe)
+                await pipe.execute()
     await client.aclose()
 
 
@@ -151,9 +161,91 @@ async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str,
     }
 
 
+async def through_publisher(url: str, seconds: float, symbols: int) -> dict[str, float]:
+    """The whole path with the real command: ExchangeSimulator (this process) ->
+    ``rxconnector publish`` (a subprocess) -> Redis -> RemoteConnector (this process).
+    Latency = on_next wall clock minus ``received_at`` (the publisher's socket receive)."""
+    from rxconnector.bus import RemoteConnector
+    from rxconnector.testing.simulator import ExchangeSimulator
+
+    names = tuple(f"S{i}USDT" for i in range(symbols))
+    latencies: list[float] = []
+    times: list[float] = []
+    async with ExchangeSimulator(symbols=names, tick_interval=0.002, periodic_ticks=50) as sim:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        pub = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+            "--symbols", ",".join(names), "--redis", url, "--rest-url", sim.rest_url,
+            "--ws-url", sim.ws_url, "--status-every", "60",
+            stdout=asyncio.subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        try:
+            async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
+
+                def on_next(trade: Any) -> None:
+                    latencies.append(time.time() * 1000 - trade.received_at)
+                    times.append(time.perf_counter())
+
+                for name in names:
+                    remote.trades(name).subscribe(on_next)
+                await asyncio.sleep(3.0)  # publisher up and subscribed
+                latencies.clear()
+                times.clear()
+                await asyncio.sleep(seconds)
+        finally:
+            pub.send_signal(signal.SIGTERM)
+            await pub.wait()
+    ordered = sorted(latencies)
+    span = times[-1] - times[0]
+    return {
+        "rate": (len(times) - 1) / span,
+        "p50": statistics.median(ordered),
+        "p99": ordered[int(len(ordered) * 0.99) - 1],
+        "max": ordered[-1],
+        "n": len(times),
+    }
+
+
+async def local_trades(seconds: float, symbols: int) -> dict[str, float]:
+    """The same simulator read by a local ``Connector.trades`` (the reference rate)."""
+    import rxconnector as rxc
+    from rxconnector.testing.simulator import ExchangeSimulator
+
+    names = tuple(f"S{i}USDT" for i in range(symbols))
+    latencies: list[float] = []
+    times: list[float] = []
+    async with ExchangeSimulator(symbols=names, tick_interval=0.002, periodic_ticks=50) as sim:
+        config = rxc.Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
+        async with rxc.Connector(config) as conn:
+
+            def on_next(trade: Any) -> None:
+                latencies.append(time.time() * 1000 - trade.received_at)
+                times.append(time.perf_counter())
+
+            for name in names:
+                conn.trades(name).subscribe(on_next)
+            await asyncio.sleep(3.0)
+            latencies.clear()
+            times.clear()
+            await asyncio.sleep(seconds)
+    span = times[-1] - times[0]
+    ordered = sorted(latencies)
+    return {
+        "rate": (len(times) - 1) / span,
+        "p50": statistics.median(ordered),
+        "p99": ordered[int(len(ordered) * 0.99) - 1],
+        "n": len(times),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,10000,0", help="trades/s, 0 = max")
+    parser.add_argument(
+        "--publisher-seconds", type=float, default=10.0, help="simulator run (0 = skip)"
+    )
+    parser.add_argument("--symbols", type=int, default=20, help="simulated symbols")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
     args = parser.parse_args()
@@ -173,6 +265,21 @@ def main() -> None:
             print(
                 f"{offered:>10} {result['rate']:>12,.0f} {result['p50']:>8.2f} "
                 f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
+            )
+        if args.publisher_seconds > 0:
+            result = asyncio.run(through_publisher(url, args.publisher_seconds, args.symbols))
+            print(
+                f"simulator -> rxconnector publish -> Redis -> RemoteConnector "
+                f"({args.symbols} symbols): {result['rate']:,.0f} trades/s, p50 "
+                f"{result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, max {result['max']:.2f} ms"
+                f" (n={result['n']:,.0f})"
+            )
+        if args.publisher_seconds > 0:
+            local = asyncio.run(local_trades(args.publisher_seconds, args.symbols))
+            print(
+                f"the same simulator read by a local Connector.trades: {local['rate']:,.0f} "
+                f"trades/s, p50 {local['p50']:.2f} ms, p99 {local['p99']:.2f} ms "
+                f"(n={local['n']:,.0f})"
             )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"consumer peak RSS {rss:.1f} MiB")

@@ -118,15 +118,22 @@ class TestFencing:
         try:
             assert await acquire(keys=["s:lease"], args=["A", 100]) == 2
             assert await acquire(keys=["s:lease"], args=["B", 100]) == 0
-            assert await append(keys=keys, args=["A", 100, 1000, "1", *entry(1), *entry(2)]) == 2
+            assert (
+                await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(1), *entry(2)]) == 2
+            )
             await asyncio.sleep(0.15)  # A is paused past its lease; B takes over
             assert await acquire(keys=["s:lease"], args=["B", 5000]) == 2
-            assert await append(keys=keys, args=["A", 100, 1000, "1", *entry(3)]) == -1
+            assert await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(3)]) == -1
             # B writes; an id already written is skipped (exactly once in the stream)
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", *entry(2), *entry(3)]) == 1
+            assert (
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", *entry(2), *entry(3)]) == 1
+            )
+            # a batch whose predecessor (ending at id 9) was never written is refused
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", *entry(10)]) == -2
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", *entry(4)]) == 1
             seqs = [f[b"seq"] for _id, f in await client.xrange("s")]
-            assert seqs == [b"1", b"2", b"3"]
-            assert await client.get("s:seq") == b"3"
+            assert seqs == [b"1", b"2", b"3", b"4"]
+            assert await client.get("s:seq") == b"4"
         finally:
             await client.aclose()
 
