@@ -239,6 +239,83 @@ async def local_trades(seconds: float, symbols: int) -> dict[str, float]:
     }
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def start_simulator(names: tuple[str, ...]) -> tuple[subprocess.Popen[str], str, str]:
+    """``rxconnector sim`` in its own process (its histories must not count as ours)."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "rxconnector", "sim", "--port", "0", "--symbols", ",".join(names),
+         "--tick-interval", "0.005"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    urls: dict[str, str] = {}
+    assert sim.stdout is not None
+    while len(urls) < 2:
+        line = sim.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        words = line.split()
+        if words and words[0] == "try":  # "try rxconnector watch ... --rest-url U --ws-url W"
+            urls["rest"] = words[words.index("--rest-url") + 1]
+            urls["ws"] = words[words.index("--ws-url") + 1]
+    return sim, urls["rest"], urls["ws"]
+
+
+async def outage(seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str) -> None:
+    """Memory of an in-process Publisher (trades + 20-level books of ``names`` from the
+    simulator) while redis-server is down for ``seconds``; then the recovery."""
+    import rxconnector as rxc
+    from rxconnector.bus import FeedTarget, Publisher
+
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="bench-bus-outage-")
+    server = start_redis(port, folder)
+    url = f"redis://127.0.0.1:{port}/0"
+    config = rxc.Config.binance(rest_url=rest_url, ws_url=ws_url)
+    targets = [FeedTarget("trades", n) for n in names]
+    targets += [FeedTarget("order_book", n, (20,)) for n in names]
+    publisher = Publisher(config, url, targets, report=lambda _e: None)
+    try:
+        async with publisher:
+            await asyncio.sleep(5.0)
+            before = _rss_mib()
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
+            peak_rss, peak_bytes, peak_entries = before, 0, 0
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                await asyncio.sleep(1.0)
+                slots = publisher._slots
+                entries = sum(len(slot.buffer) for slot in slots)
+                held = sum(len(e[2]) + len(e[3]) + 16 for slot in slots for e in slot.buffer)
+                peak_rss = max(peak_rss, _rss_mib())
+                peak_bytes = max(peak_bytes, held)
+                peak_entries = max(peak_entries, entries)
+            suspended = sum(1 for slot in publisher._slots if slot.suspended)
+            dropped = sum(slot.dropped for slot in publisher._slots)
+            server = start_redis(port, folder)
+            back = time.monotonic()
+            for _ in range(600):
+                if not any(slot.buffer or slot.suspended for slot in publisher._slots):
+                    break
+                await asyncio.sleep(0.1)
+            drained = time.monotonic() - back
+        print(
+            f"{seconds:.0f}-s Redis outage, {len(targets)} streams ({len(names)} x trades + "
+            f"20-level book): publisher RSS {before:.1f} MiB before, peak {peak_rss:.1f} MiB; "
+            f"buffered peak {peak_entries:,} entries = {peak_bytes / 2**20:.1f} MiB of "
+            f"entry bytes; {suspended} trade streams suspended (backfilled after), "
+            f"{dropped:,} book entries dropped; drained {drained:.1f} s after Redis came back"
+        )
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,10000,0", help="trades/s, 0 = max")
@@ -246,6 +323,7 @@ def main() -> None:
         "--publisher-seconds", type=float, default=10.0, help="simulator run (0 = skip)"
     )
     parser.add_argument("--symbols", type=int, default=20, help="simulated symbols")
+    parser.add_argument("--outage", type=float, default=0.0, help="Redis outage seconds (0: skip)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
     args = parser.parse_args()
@@ -281,6 +359,14 @@ def main() -> None:
                 f"trades/s, p50 {local['p50']:.2f} ms, p99 {local['p99']:.2f} ms "
                 f"(n={local['n']:,.0f})"
             )
+        if args.outage > 0:
+            names = tuple(f"S{i}USDT" for i in range(4))
+            sim, rest_url, ws_url = start_simulator(names)
+            try:
+                asyncio.run(outage(args.outage, names, rest_url, ws_url))
+            finally:
+                sim.terminate()
+                sim.wait()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"consumer peak RSS {rss:.1f} MiB")
     finally:

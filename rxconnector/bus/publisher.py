@@ -406,7 +406,8 @@ class Publisher:
                     slot.suspended = True
                     slot.detach()
                     self._log.warning(
-                        "trade buffer full: suspended until Redis drains", stream=slot.key
+                        "trade buffer full: suspended until Redis drains, then backfilled",
+                        stream=slot.key,
                     )
                     return
                 buffer.popleft()
