@@ -3,8 +3,11 @@ RemoteConnector.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_bus.py                       # 1k/s, 10k/s, max
-    .venv/bin/python benchmarks/bench_bus.py --rates 1000 --seconds 5
+    .venv/bin/python benchmarks/bench_bus.py               # 1k/s, 10k/s, max + simulator path
+    .venv/bin/python benchmarks/bench_bus.py --rates 1000 --seconds 5 --publisher-seconds 0
+    .venv/bin/python benchmarks/bench_bus.py --rates "" --publisher-seconds 0 --outage 60
+                                                           # memory through a Redis outage
+                                                           # (alone: RSS is per process)
 
 Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persistence)
 and the ``redis`` extra. No network beyond loopback.
@@ -161,41 +164,44 @@ async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str,
     }
 
 
-async def through_publisher(url: str, seconds: float, symbols: int) -> dict[str, float]:
-    """The whole path with the real command: ExchangeSimulator (this process) ->
-    ``rxconnector publish`` (a subprocess) -> Redis -> RemoteConnector (this process).
+async def through_publisher(
+    url: str, seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
+) -> dict[str, float]:
+    """The whole path with the real command: ``rxconnector sim`` (a process) ->
+    ``rxconnector publish`` (a process) -> Redis -> RemoteConnector (this process).
     Latency = on_next wall clock minus ``received_at`` (the publisher's socket receive)."""
     from rxconnector.bus import RemoteConnector
-    from rxconnector.testing.simulator import ExchangeSimulator
 
-    names = tuple(f"S{i}USDT" for i in range(symbols))
     latencies: list[float] = []
     times: list[float] = []
-    async with ExchangeSimulator(symbols=names, tick_interval=0.002, periodic_ticks=50) as sim:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        pub = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
-            "--symbols", ",".join(names), "--redis", url, "--rest-url", sim.rest_url,
-            "--ws-url", sim.ws_url, "--status-every", "60",
-            stdout=asyncio.subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        try:
-            async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    pub = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+        "--symbols", ",".join(names), "--redis", url, "--rest-url", rest_url,
+        "--ws-url", ws_url, "--status-every", "60",
+        stdout=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
 
-                def on_next(trade: Any) -> None:
-                    latencies.append(time.time() * 1000 - trade.received_at)
-                    times.append(time.perf_counter())
+            def on_next(trade: Any) -> None:
+                latencies.append(time.time() * 1000 - trade.received_at)
+                times.append(time.perf_counter())
 
-                for name in names:
-                    remote.trades(name).subscribe(on_next)
-                await asyncio.sleep(3.0)  # publisher up and subscribed
-                latencies.clear()
-                times.clear()
-                await asyncio.sleep(seconds)
-        finally:
-            pub.send_signal(signal.SIGTERM)
-            await pub.wait()
+            for name in names:
+                remote.trades(name).subscribe(on_next)
+            await asyncio.sleep(3.0)  # publisher up and subscribed
+            latencies.clear()
+            times.clear()
+            await asyncio.sleep(seconds)
+    finally:
+        pub.send_signal(signal.SIGTERM)
+        await pub.wait()
+    return _summary(latencies, times)
+
+
+def _summary(latencies: list[float], times: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     span = times[-1] - times[0]
     return {
@@ -207,36 +213,28 @@ async def through_publisher(url: str, seconds: float, symbols: int) -> dict[str,
     }
 
 
-async def local_trades(seconds: float, symbols: int) -> dict[str, float]:
+async def local_trades(
+    seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
+) -> dict[str, float]:
     """The same simulator read by a local ``Connector.trades`` (the reference rate)."""
     import rxconnector as rxc
-    from rxconnector.testing.simulator import ExchangeSimulator
 
-    names = tuple(f"S{i}USDT" for i in range(symbols))
     latencies: list[float] = []
     times: list[float] = []
-    async with ExchangeSimulator(symbols=names, tick_interval=0.002, periodic_ticks=50) as sim:
-        config = rxc.Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
-        async with rxc.Connector(config) as conn:
+    config = rxc.Config.binance(rest_url=rest_url, ws_url=ws_url)
+    async with rxc.Connector(config) as conn:
 
-            def on_next(trade: Any) -> None:
-                latencies.append(time.time() * 1000 - trade.received_at)
-                times.append(time.perf_counter())
+        def on_next(trade: Any) -> None:
+            latencies.append(time.time() * 1000 - trade.received_at)
+            times.append(time.perf_counter())
 
-            for name in names:
-                conn.trades(name).subscribe(on_next)
-            await asyncio.sleep(3.0)
-            latencies.clear()
-            times.clear()
-            await asyncio.sleep(seconds)
-    span = times[-1] - times[0]
-    ordered = sorted(latencies)
-    return {
-        "rate": (len(times) - 1) / span,
-        "p50": statistics.median(ordered),
-        "p99": ordered[int(len(ordered) * 0.99) - 1],
-        "n": len(times),
-    }
+        for name in names:
+            conn.trades(name).subscribe(on_next)
+        await asyncio.sleep(3.0)
+        latencies.clear()
+        times.clear()
+        await asyncio.sleep(seconds)
+    return _summary(latencies, times)
 
 
 def _rss_mib() -> float:
@@ -244,11 +242,13 @@ def _rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def start_simulator(names: tuple[str, ...]) -> tuple[subprocess.Popen[str], str, str]:
+def start_simulator(
+    names: tuple[str, ...], tick: float = 0.005
+) -> tuple[subprocess.Popen[str], str, str]:
     """``rxconnector sim`` in its own process (its histories must not count as ours)."""
     sim = subprocess.Popen(
         [sys.executable, "-m", "rxconnector", "sim", "--port", "0", "--symbols", ",".join(names),
-         "--tick-interval", "0.005"],
+         "--tick-interval", str(tick)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     urls: dict[str, str] = {}
@@ -333,8 +333,9 @@ def main() -> None:
     url = f"redis://127.0.0.1:{port}/0"
     try:
         first = 1
-        print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-        for text in args.rates.split(","):
+        if args.rates:
+            print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for text in filter(None, args.rates.split(",")):
             rate = float(text)
             count = args.max_count if rate == 0 else int(rate * args.seconds)
             result = asyncio.run(measure(url, rate, count, first))
@@ -345,20 +346,25 @@ def main() -> None:
                 f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
             )
         if args.publisher_seconds > 0:
-            result = asyncio.run(through_publisher(url, args.publisher_seconds, args.symbols))
-            print(
-                f"simulator -> rxconnector publish -> Redis -> RemoteConnector "
-                f"({args.symbols} symbols): {result['rate']:,.0f} trades/s, p50 "
-                f"{result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, max {result['max']:.2f} ms"
-                f" (n={result['n']:,.0f})"
-            )
-        if args.publisher_seconds > 0:
-            local = asyncio.run(local_trades(args.publisher_seconds, args.symbols))
-            print(
-                f"the same simulator read by a local Connector.trades: {local['rate']:,.0f} "
-                f"trades/s, p50 {local['p50']:.2f} ms, p99 {local['p99']:.2f} ms "
-                f"(n={local['n']:,.0f})"
-            )
+            names = tuple(f"S{i}USDT" for i in range(args.symbols))
+            sim, rest_url, ws_url = start_simulator(names, tick=0.002)
+            try:
+                result = asyncio.run(
+                    through_publisher(url, args.publisher_seconds, names, rest_url, ws_url)
+                )
+                local = asyncio.run(local_trades(args.publisher_seconds, names, rest_url, ws_url))
+            finally:
+                sim.terminate()
+                sim.wait()
+            for label, figures in (
+                ("simulator -> rxconnector publish -> Redis -> RemoteConnector", result),
+                ("the same simulator read by a local Connector.trades", local),
+            ):
+                print(
+                    f"{label} ({args.symbols} symbols): {figures['rate']:,.0f} trades/s, p50 "
+                    f"{figures['p50']:.2f} ms, p99 {figures['p99']:.2f} ms, max "
+                    f"{figures['max']:.2f} ms (n={figures['n']:,.0f})"
+                )
         if args.outage > 0:
             names = tuple(f"S{i}USDT" for i in range(4))
             sim, rest_url, ws_url = start_simulator(names)

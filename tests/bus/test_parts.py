@@ -147,6 +147,8 @@ class TestPromptStop:
     async def test_stop_during_a_blocking_read(
         self, redis_server: RedisServer, query: str, group: str | None
     ) -> None:
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
         remote = RemoteConnector(redis_server.url + query, group=group, block_ms=60_000)
         await remote.start()
         completed: list[bool] = []
@@ -159,6 +161,51 @@ class TestPromptStop:
         await asyncio.sleep(0)
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert not [t for t in pending if "RemoteConnector" in repr(t)]
+        await asyncio.sleep(0.2)
+        import gc
+
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+        assert loop_problems == []
+
+    async def test_stop_while_entries_flow_leaves_no_unretrieved_task_error(
+        self, redis_server: RedisServer
+    ) -> None:
+        """A read cancelled while data flows can end in ConnectionError instead of the
+        cancellation (redis-py swallows it when the connection closes under it): that
+        error is retrieved, nothing reaches the loop's exception handler."""
+        import gc
+
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        flowing = True
+
+        async def write() -> None:
+            n = 0
+            while flowing:
+                n += 1
+                kind, seq, data, ts = encode_model(
+                    rxc.Trade(f"S{n % 10}USDT", n, D(1), D(1), "buy", 0, 0)
+                )
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(f"rxc:binance:trades:S{n % 10}USDT", fields)
+
+        writer = asyncio.ensure_future(write())
+        try:
+            for _ in range(5):
+                remote = RemoteConnector(redis_server.url, block_ms=100)
+                await remote.start()
+                for n in range(10):
+                    remote.trades(f"S{n}USDT").subscribe()
+                await asyncio.sleep(0.2)
+                await remote.stop()
+        finally:
+            flowing = False
+            await writer
+            await client.aclose()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        assert loop_problems == []
 
     async def test_dispose_ends_the_reader(self, redis_server: RedisServer) -> None:
         async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
