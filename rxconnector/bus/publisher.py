@@ -229,6 +229,12 @@ class Publisher:
         self._slots = [
             _Slot(t, k, self.holder, buffer_limit) for t, k in zip(targets, keys, strict=True)
         ]
+        if self._connector.venue.trade_continuity != "ids":
+            # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
+            # to check in the stream, no id range to backfill; the local feed's overlap
+            # check is what there is (README: limits).
+            for slot in self._slots:
+                slot.monotonic = False
         self._events: deque[bytes] = deque(maxlen=EVENTS_MAXLEN)
         self._connections: dict[str, str] = {}
         self._redis: Any = None
@@ -413,7 +419,12 @@ class Publisher:
                 buffer.popleft()
                 slot.dropped += 1
                 slot.dropped_pending += 1
-            buffer.append(encode_model(model))
+            try:
+                entry = encode_model(model)
+            except (TypeError, ValueError) as exc:  # never let one model end the feed
+                self._report(RxConnectorError(f"{slot.key}: cannot encode {model!r}: {exc}"))
+                return
+            buffer.append(entry)
             if slot.monotonic:
                 slot.last_buffered = model.trade_id
             wake.set()
@@ -425,7 +436,7 @@ class Publisher:
         slot.starting = True
         try:
             feed: Observable[Any]
-            if slot.monotonic and self._connector.venue.trade_continuity == "ids":
+            if slot.monotonic:
                 last = slot.last_buffered
                 if last is None:
                     last = await self._last_seq(slot)

@@ -52,6 +52,8 @@ class TestCodec:
         rxc.Kline("BTCUSDT", "1m", 0, 59_999, D("1"), D("2"), D("0.5"), D("1.5"), D("3"),
                   D("4"), 5, True, 6),
         rxc.MarkPrice("BTCUSDT", D("1"), None, D("2"), D("-0.0001"), 3, 4),
+        # a Bybit linear trade id: a UUID as a 128-bit int (travels as a string)
+        rxc.Trade("BTCUSDT", 2**127 + 5, D("1"), D("2"), "buy", 1, 2),
     ]  # fmt: skip
 
     @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)

@@ -113,6 +113,32 @@ async def test_book_resyncs_and_exchange_events_reach_the_remote_side(
     assert not any(e.state is rxc.ConnectionState.STALE for e in states)
 
 
+async def test_bybit_linear_trades_with_uuid_ids_are_all_published(
+    redis_server: RedisServer,
+) -> None:
+    """Bybit ids are not ordered numbers: the stream must not apply the id check to them
+    (a UUID compared as a number would drop trades)."""
+    import uuid
+
+    from rxconnector.testing.simulator.bybit_payloads import exec_id
+
+    async with ExchangeSimulator(seed=4, symbols=(SYMBOL,), tick_interval=0.02) as sim:
+        await sim.step(20)
+        config = rxc.Config.bybit("linear", rest_url=sim.rest_url, ws_url=sim.ws_url)
+        problems: list[Exception] = []
+        publisher = Publisher(
+            config, redis_server.url, [FeedTarget("trades", SYMBOL)], report=problems.append
+        )
+        async with publisher, RemoteConnector(redis_server.url, venue="bybit-linear") as remote:
+            trades: list[rxc.Trade] = []
+            remote.trades(SYMBOL).subscribe(trades.append)
+            await until(lambda: len(trades) >= 30, 15, "bybit trades")
+        assert problems == []
+        tape = [uuid.UUID(exec_id("linear", SYMBOL, t.id)).int for t in sim.trades(SYMBOL)]
+        at = tape.index(trades[0].trade_id)
+        assert [t.trade_id for t in trades] == tape[at : at + len(trades)]
+
+
 async def test_prometheus_metrics(sim: ExchangeSimulator, redis_server: RedisServer) -> None:
     publisher = Publisher(
         _config(sim), redis_server.url, [FeedTarget("trades", SYMBOL)], report=lambda _e: None
