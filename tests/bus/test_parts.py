@@ -209,6 +209,20 @@ class TestPromptStop:
         gc.collect()
         assert loop_problems == []
 
+    async def test_subscribers_of_one_feed_share_one_read(self, redis_server: RedisServer) -> None:
+        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
+            health = len(remote._readers)  # the heartbeat watcher
+            first = remote.trades(SYMBOL).subscribe()
+            second = remote.trades(SYMBOL).subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 1
+            remote.trades("ETHUSDT").subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 2
+            first.dispose()
+            second.dispose()
+            await until(lambda: len(remote._readers) == health + 1, 2.0, "shared reader ended")
+
     async def test_dispose_ends_the_reader(self, redis_server: RedisServer) -> None:
         async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
             sub = remote.trades(SYMBOL).subscribe()

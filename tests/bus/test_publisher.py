@@ -8,6 +8,7 @@ import asyncio
 import re
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -186,3 +187,84 @@ def test_publish_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["publish", "--help"]) == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "rxconnector publish binance --feeds" in out
+
+
+async def test_lease_renewal_and_heartbeat_follow_the_scheduler(
+    sim: ExchangeSimulator, redis_server: RedisServer
+) -> None:
+    """Lease renewal and heartbeats are timed by the scheduler: under a TestScheduler
+    nothing is renewed until virtual time moves, then exactly on time."""
+    from reactivex.testing import TestScheduler
+    from redis import asyncio as aioredis
+
+    scheduler = TestScheduler()
+    publisher = Publisher(
+        _config(sim),
+        redis_server.url,
+        [FeedTarget("ticker", SYMBOL)],
+        lease_ms=3000,
+        holder="V",
+        scheduler=scheduler,
+        report=lambda _e: None,
+    )
+    client: Any = aioredis.Redis.from_url(redis_server.url)
+    lease = f"rxc:binance:ticker:{SYMBOL}:lease"
+    try:
+        async with publisher:
+            await until(lambda: publisher.stats()[0].holding, 10, "lease taken")
+            beat = await client.hget("rxc:binance:heartbeats", "V")
+            await asyncio.sleep(0.6)  # real time passes, virtual time does not
+            assert await client.pttl(lease) <= 2500
+            assert await client.hget("rxc:binance:heartbeats", "V") == beat
+            scheduler.advance_by(1.0)  # = lease_ms / 3: one renewal, one heartbeat
+            await until_async(lambda: _pttl_above(client, lease, 2800), 5)
+            await until_async(lambda: _changed(client, beat), 5)
+    finally:
+        await client.aclose()
+
+
+async def test_staleness_follows_the_scheduler(redis_server: RedisServer) -> None:
+    """A heartbeat that stops changing is called stale after 3 periods of the consumer's
+    (virtual) clock, whatever the wall clock says."""
+    import orjson
+    from reactivex.testing import TestScheduler
+    from redis import asyncio as aioredis
+
+    scheduler = TestScheduler()
+    client: Any = aioredis.Redis.from_url(redis_server.url)
+    beat = orjson.dumps({"holder": "H", "time": 1.0, "period_ms": 1000.0})
+    await client.hset("rxc:binance:heartbeats", "H", beat)
+    states: list[rxc.ConnectionEvent] = []
+    try:
+        async with RemoteConnector(redis_server.url, scheduler=scheduler) as remote:
+            remote.connection_state.subscribe(states.append)
+            await until(lambda: _states_of(states, "publisher:H") == ["connected"], 5, "seen")
+            for _ in range(3):
+                scheduler.advance_by(1.0)
+                await asyncio.sleep(0.1)  # let the poll read Redis
+            assert _states_of(states, "publisher:H") == ["connected"]  # 3 periods: not yet
+            scheduler.advance_by(1.0)
+            await until(
+                lambda: _states_of(states, "publisher:H") == ["connected", "stale"], 5, "stale"
+            )
+    finally:
+        await client.aclose()
+
+
+def _states_of(events: list[rxc.ConnectionEvent], connection_id: str) -> list[str]:
+    return [e.state.value for e in events if e.connection_id == connection_id]
+
+
+async def _pttl_above(client: Any, key: str, floor: int) -> bool:
+    return bool(await client.pttl(key) > floor)
+
+
+async def _changed(client: Any, beat: bytes) -> bool:
+    return bool(await client.hget("rxc:binance:heartbeats", "V") != beat)
+
+
+async def until_async(check: Any, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
