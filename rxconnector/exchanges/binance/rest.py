@@ -29,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
-import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -42,7 +41,7 @@ from reactivex.disposable import (
 
 from rxconnector.config import Config
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import to_decimal
+from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
@@ -234,8 +233,11 @@ class BinanceSpotRest:
         _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
-    def klines_history(self, symbol: str, interval: str, start: int, end: int) -> Observable[Kline]:
-        """Every candle opening in ``start``..``end`` (ms), one by one, in order.
+    def klines_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms; ``end=None``: now, read when
+        subscribed), one by one, in order.
 
         .. marble::
 
@@ -249,14 +251,21 @@ class BinanceSpotRest:
         """
         sym = _symbol(symbol)
         _interval(interval)
+        if end is None:
+
+            def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
+                return self.klines_history(sym, interval, start, int(self._now_ms()))
+
+            return reactivex.defer(until_now)
         if start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
+        last = end
 
         def fetch(cursor: int) -> Observable[list[Kline]]:
-            return self._klines(sym, interval, cursor, end, ep.KLINES_MAX_LIMIT)
+            return self._klines(sym, interval, cursor, last, ep.KLINES_MAX_LIMIT)
 
         def advance(page: list[Kline]) -> int | None:
-            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= end:
+            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= last:
                 return None
             return page[-1].open_time + 1
 
@@ -813,10 +822,11 @@ def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply]
             return parse(reply)
         except ParseError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as exc:
+        except MALFORMED as exc:  # AttributeError too: ``null``/an array for an object
+            # reply.data itself, not orjson.dumps(reply.data): dumping raised on 900-deep
+            # JSON; ParseError takes a bounded, non-recursive excerpt of anything.
             raise ParseError(
-                f"unexpected {path} answer ({type(exc).__name__}: {exc})",
-                orjson.dumps(reply.data),
+                f"unexpected {path} answer ({type(exc).__name__}: {exc})", reply.data
             ) from exc
 
     return run
@@ -850,10 +860,10 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))
     return SymbolInfo(
-        symbol=data["symbol"],
-        status=data["status"],
-        base_asset=data["baseAsset"],
-        quote_asset=data["quoteAsset"],
+        symbol=json_str(data["symbol"]),
+        status=json_str(data["status"]),
+        base_asset=json_str(data["baseAsset"]),
+        quote_asset=json_str(data["quoteAsset"]),
         **rules,
     )
 
