@@ -45,7 +45,6 @@ from rxconnector.errors import (
     TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
-from rxconnector.exchanges.book_wire import book_reader_for
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AccountEvent,
@@ -101,6 +100,8 @@ __all__ = ["Connector"]
 SNAPSHOTS_IN_FLIGHT = 8
 #: Attempts of an idempotent REST call (the first and two retries, short backoff).
 REST_ATTEMPTS = 3
+#: Most the retry backoff adds over those attempts: 0.5 s + 1 s, each + up to 0.25 s.
+REST_BACKOFF_BUDGET = 2.0
 #: Candles asked for per page when walking back for the last N (every venue allows 1000).
 KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
@@ -231,7 +232,14 @@ class Connector:
 
             probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
             self._clock_subscription = clock.start()
-            timeout = self.config.connection.rest_timeout * (self.config.clock_sync.samples + 1)
+            # Long enough for a dead host to fail all its attempts (each up to
+            # rest_timeout, with the retry backoff between them) and for a live one to
+            # answer every sample: otherwise start() would shrug at a silent host.
+            timeout = (
+                self.config.connection.rest_timeout
+                * (self.config.clock_sync.samples + REST_ATTEMPTS)
+                + REST_BACKOFF_BUDGET
+            )
             try:
                 await asyncio.wait_for(first, timeout)
             except TimeoutError:
@@ -308,12 +316,11 @@ class Connector:
         def failed(error: Exception) -> None:
             if isinstance(error, TransportError):
                 # the exchange is unreachable: start() says so once, with the reason
+                # (the first clock sync fails too and is what start() raises)
                 self._probe_failure = error
                 self._log.info("exchangeInfo for rate limits failed", error=repr(error))
-                return
-            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
-            if isinstance(error, TransportError):
-                self._report(error)  # the REST API is unreachable: say so on errors
+            else:
+                self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
             finish()
 
         try:
@@ -484,11 +491,8 @@ class Connector:
         if cached is not None:
             return cached
         rule = self.venue.book_rule
-        # The same topic as diff_depth(), read for the book: levels as exact keys and the
-        # exchange's strings, Decimals only for the levels an emitted book shows.
-        book_spec = FeedSpec(spec.topic, book_reader_for(spec.parse), spec.many, spec.sequence)
         diffs = self._parsed(
-            book_spec, ("book_diff", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         limit = snapshot_limit_for(rule, depth)

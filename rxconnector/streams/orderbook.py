@@ -38,7 +38,6 @@ from reactivex.disposable import (
 
 from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import FeedGapError
-from rxconnector.exchanges._levels import BookDiff
 from rxconnector.log import get_logger
 from rxconnector.models import DepthUpdate, OrderBook
 from rxconnector.streams.book import LocalBook
@@ -73,10 +72,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _log = get_logger(component="orderbook")
-
-#: What the sync rules read: a public ``DepthUpdate`` or the wire-form ``BookDiff``
-#: ``order_book()`` feeds them (same ids and times; levels as keys and strings).
-DepthEvent = DepthUpdate | BookDiff
 
 
 # =====================================================================================
@@ -259,8 +254,8 @@ class BookSync:
         self.update_id = 0
         #: The symbol of the first event or snapshot seen (kept across resyncs).
         self.symbol = ""
-        self._buffer: list[DepthEvent] = []
-        self._last: DepthEvent | None = None  # last applied event: time and symbol
+        self._buffer: list[DepthUpdate] = []
+        self._last: DepthUpdate | None = None  # last applied event: time and symbol
         self._snapshot: OrderBook | None = None  # snapshot the book was built from
 
     # ---------------------------------------------------------------- interface
@@ -274,7 +269,7 @@ class BookSync:
         """How many events wait for a snapshot."""
         return len(self._buffer)
 
-    def on_update(self, update: DepthEvent) -> Outcome:
+    def on_update(self, update: DepthUpdate) -> Outcome:
         """Feed one diff event."""
         raise NotImplementedError
 
@@ -327,7 +322,7 @@ class BookSync:
         self._last = None
         self._snapshot = None
 
-    def _restart_with(self, update: DepthEvent, reason: str) -> Resync:
+    def _restart_with(self, update: DepthUpdate, reason: str) -> Resync:
         """Drop the book and start buffering again from ``update`` (which revealed a gap)."""
         self._drop()
         self._buffer.clear()
@@ -366,7 +361,7 @@ class BookSync:
             )
         return APPLIED
 
-    def _buffer_event(self, update: DepthEvent) -> None:
+    def _buffer_event(self, update: DepthUpdate) -> None:
         if len(self._buffer) >= self.max_buffer:
             _log.warning(
                 "order book buffer full; restarting sync",
@@ -378,7 +373,7 @@ class BookSync:
         self.symbol = self.symbol or update.symbol
         self._trim_buffer(update)
 
-    def _trim_buffer(self, newest: DepthEvent) -> None:
+    def _trim_buffer(self, newest: DepthUpdate) -> None:
         """Bound the pre-snapshot buffer by age and memory too, not only by count.
 
         Events older than :data:`MAX_BUFFER_AGE_MS` before the newest one, and the
@@ -420,7 +415,7 @@ class BinanceSpotSync(BookSync):
 
     __slots__ = ()
 
-    def on_update(self, update: DepthEvent) -> Outcome:
+    def on_update(self, update: DepthUpdate) -> Outcome:
         if self.live:
             final = update.final_update_id
             local = self.update_id
@@ -494,7 +489,7 @@ class BinanceFuturesSync(BookSync):
         super().__init__(depth, snapshot_limit=snapshot_limit, max_buffer=max_buffer)
         self._first_pending = False
 
-    def on_update(self, update: DepthEvent) -> Outcome:
+    def on_update(self, update: DepthUpdate) -> Outcome:
         if self.live:
             final = update.final_update_id
             local = self.update_id
@@ -614,7 +609,7 @@ class BybitDepthSync(BookSync):
         self._run = 0  # consecutive u + 1 steps while learning
         self._fresh = False  # the next delta is the first after a snapshot
 
-    def on_update(self, update: DepthEvent) -> Outcome:
+    def on_update(self, update: DepthUpdate) -> Outcome:
         book = self.book
         sequence = update.sequence
         final = update.final_update_id
@@ -693,7 +688,7 @@ class BybitFullSync(BookSync):
 
     __slots__ = ()
 
-    def on_update(self, update: DepthEvent) -> Outcome:
+    def on_update(self, update: DepthUpdate) -> Outcome:
         final = update.final_update_id
         if self.live:
             if final == 1:
@@ -911,7 +906,7 @@ class SnapshotGate:
 
 
 def maintain_order_book(
-    diffs: Observable[DepthEvent | StreamRestart],
+    diffs: Observable[DepthUpdate | StreamRestart],
     fetch_snapshot: Callable[[], Observable[OrderBook]] | None,
     rule: BookRule,
     depth: int,
@@ -1155,7 +1150,7 @@ def maintain_order_book(
                 on_snapshot, on_error, on_completed, scheduler=scheduler_
             )
 
-        def on_next(item: DepthEvent | StreamRestart) -> None:
+        def on_next(item: DepthUpdate | StreamRestart) -> None:
             restarted = False
             try:
                 if isinstance(item, StreamRestart):

@@ -16,9 +16,7 @@ import pytest
 
 from rxconnector.errors import ParseError, excerpt
 from rxconnector.exchanges.binance import parsers as bp
-from rxconnector.exchanges.binance import wire as bw
 from rxconnector.exchanges.bybit import parsers as yp
-from rxconnector.exchanges.bybit import wire as yw
 from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
 from rxconnector.streams.messages import StreamRestart
 
@@ -160,8 +158,6 @@ class TestDeepNesting:
             bp.parse_kline,
             yp.parse_trades,
             yp.parse_depth,
-            bw.parse_book_diff,
-            yw.parse_book_diff,
         ],
     )
     @pytest.mark.parametrize("payload", [deep(1000), deep_object(1000)])
