@@ -51,6 +51,7 @@ from sortedcontainers import SortedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rxconnector.exchanges._parsing import parse_levels
 from rxconnector.exchanges.binance.parsers import parse_depth_update
 
 try:  # what order_book() reads frames with (levels as keys + strings, no Decimals)
@@ -497,7 +498,8 @@ def memory(books: int, levels: int, trace: bool) -> list[str]:
     for _ in range(books):
         bids, asks = side(MID - 1, -1), side(MID + 1, 1)
         book = LocalBook()
-        book.load_snapshot(bids, asks, limit=levels)
+        # What the REST snapshot parser hands the book: Decimal levels.
+        book.load_snapshot(parse_levels(bids), parse_levels(asks), limit=levels)
         kept.append(book)
     del bids, asks
     gc.collect()

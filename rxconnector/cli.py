@@ -942,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     record = commands.add_parser(
         "record",
-        help="record raw feeds to a gzip JSON-lines file",
+        help="record raw feeds to a zstd JSON-lines file (gzip if the name ends in .gz)",
         description=(
             "Subscribe FEEDS x SYMBOLS and write every raw frame with its receive time (and "
             "the REST snapshots the order book needed) to FILE, for 'rxconnector replay' "

@@ -61,9 +61,16 @@ class TestNoAccidentalOverwrite:
             assert sum(1 for e in reader if e[0] in ("f", "g")) > 0
 
 
+#: Both compressions: zstd (the default, FLUSH_BLOCK syncs) and gzip (a .gz name).
+SUFFIXES = pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+
+
 class TestKilledRecorder:
-    async def test_sigkill_loses_at_most_about_the_last_second(self, tmp_path: Path) -> None:
-        path = tmp_path / "killed.jsonl.gz"
+    @SUFFIXES
+    async def test_sigkill_loses_at_most_about_the_last_second(
+        self, tmp_path: Path, suffix: str
+    ) -> None:
+        path = tmp_path / f"killed{suffix}"
         async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rxconnector", "record", "binance", "trades,ticker",
@@ -90,29 +97,31 @@ class TestKilledRecorder:
 
 
 class TestPeriodicSync:
-    def test_a_synced_file_is_readable_while_still_open(self, tmp_path: Path) -> None:
-        path = tmp_path / "open.gz"
+    @SUFFIXES
+    def test_a_synced_file_is_readable_while_still_open(self, tmp_path: Path, suffix: str) -> None:
+        path = tmp_path / f"open{suffix}"
         header = RecordingHeader.for_config(Config.binance(), ["trades"], ["BTCUSDT"], T0)
         writer = RecordingWriter(path, header)
         for i in range(300):
             writer.frame("c1", T0 + i, f'{{"i":{i}}}')
         writer.sync()
-        copy = tmp_path / "copy.gz"  # what a SIGKILL now would leave on disk
+        copy = tmp_path / f"copy{suffix}"  # what a SIGKILL now would leave on disk
         copy.write_bytes(path.read_bytes())
         writer.close(T0 + 400)
         with RecordingReader(copy) as reader:
             times = [e[1] for e in reader]
         assert times == [T0 + i for i in range(300)]
 
+    @SUFFIXES
     def test_a_cut_file_says_so_once(
-        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture, suffix: str
     ) -> None:
-        path = tmp_path / "whole.gz"
+        path = tmp_path / f"whole{suffix}"
         header = RecordingHeader.for_config(Config.binance(), ["trades"], ["BTCUSDT"], T0)
         with RecordingWriter(path, header) as writer:
             for i in range(5000):
                 writer.frame("c1", T0 + i, f'{{"i":{i},"n":"{(i * 2654435761) % 2**32}"}}')
-        cut = tmp_path / "cut.gz"
+        cut = tmp_path / f"cut{suffix}"
         cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         with caplog.at_level(logging.WARNING, logger="rxconnector"), RecordingReader(cut) as reader:
             entries = list(reader)
