@@ -12,7 +12,7 @@ Replaying::
     replay = rxc.replay.open("btc.jsonl.gz")         # a Connector-like object
     replay.trades("BTCUSDT").pipe(
         ops.buffer_with_time(1.0),                   # windows in *recorded* time
-    ).subscribe(print, scheduler=replay.scheduler)
+    ).subscribe(print)                               # (replay.scheduler is the default)
     replay.run()                                     # as fast as the CPU allows
 
 ``run()`` is synchronous on purpose: with a virtual-time scheduler there is nothing to
@@ -75,7 +75,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import orjson
@@ -108,11 +108,13 @@ __all__ = [
     "RecordingConnector",
     "ReplayConnector",
     "ReplayHub",
+    "ReplayObservable",
     "ReplayRest",
     "ReplayStats",
     "open",
 ]
 
+_T = TypeVar("_T")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FRAME_KINDS: Final = frozenset(
     {
@@ -809,16 +811,60 @@ class ReplayStats:
         return self.recorded_ms / 1000.0 / self.wall_seconds
 
 
+class ReplayObservable(Observable[_T]):
+    """A feed of a replay, or anything piped from one: subscribing without ``scheduler=``
+    subscribes on the replay's virtual-time scheduler.
+
+    Time-based operators (``buffer_with_time``, ``debounce``, ``sample``...) take the
+    scheduler given to ``subscribe`` when they were given none; on a live feed that is
+    the loop's clock, on a replay it must be the recorded clock, or windows would be cut
+    by the wall clock while the file is read at CPU speed - wrong, and silently so. So
+    ``replay.trades(s).pipe(ops.buffer_with_time(1.0)).subscribe(print)`` is right as
+    written. An explicit ``scheduler=`` still wins. Combining a feed with other
+    Observables (``reactivex.merge(...)``) gives a plain Observable: subscribe that one
+    with ``scheduler=replay.scheduler``.
+    """
+
+    def __init__(self, source: Observable[_T], scheduler: abc.SchedulerBase) -> None:
+        self._replay_scheduler = scheduler
+
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return source.subscribe(observer, scheduler=scheduler_)
+
+        super().__init__(subscribe)
+
+    def subscribe(
+        self,
+        on_next: Any = None,
+        on_error: Any = None,
+        on_completed: Any = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        return super().subscribe(
+            on_next, on_error, on_completed, scheduler=scheduler or self._replay_scheduler
+        )
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Any:
+        result = super().pipe(*operators)
+        if isinstance(result, Observable) and not isinstance(result, ReplayObservable):
+            return ReplayObservable(result, self._replay_scheduler)
+        return result
+
+
 def _on_scheduler(source: Observable[Any], scheduler: abc.SchedulerBase) -> Observable[Any]:
     """Subscribe ``source`` with the replay's scheduler whatever the subscriber passes,
-    so the connector's own operators (``conflate``...) run in recorded time."""
+    so the connector's own operators (``conflate``...) run in recorded time; what is
+    piped from it defaults to that scheduler too (:class:`ReplayObservable`)."""
 
     def subscribe(
         observer: abc.ObserverBase[Any], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         return source.subscribe(observer, scheduler=scheduler)
 
-    return Observable(subscribe)
+    return ReplayObservable(Observable(subscribe), scheduler)
 
 
 def _start_of_feeds(reader: RecordingReader) -> tuple[Iterator[list[Any]], float]:
@@ -850,8 +896,11 @@ class ReplayConnector(Connector):
     Subscribe to feeds first (same methods as :class:`Connector`), then drive the replay
     with :meth:`run` (synchronous, as fast as possible) or ``await`` :meth:`play`
     (yields to the event loop, optionally paced at ``speed`` x real time). When the
-    recording ends, every feed completes. Pass ``scheduler=replay.scheduler`` to your
-    own time-based operators (or to ``subscribe``) so they run in recorded time.
+    recording ends, every feed completes. Feeds, and whatever is piped from them, are
+    :class:`ReplayObservable` objects: subscribed without ``scheduler=`` they run on
+    :attr:`scheduler`, so time-based operators see the recorded clock; pass
+    ``scheduler=replay.scheduler`` only to Observables built otherwise
+    (``reactivex.merge(...)`` of two feeds).
     A replay runs once; open the file again to replay it again.
     """
 

@@ -32,7 +32,7 @@ def _rest(
     exchange: FakeExchange,
     session: aiohttp.ClientSession,
     *,
-    limit: int = 1200,
+    limit: int | None = 1200,
     scheduler: TestScheduler | None = None,
     clock: StepClock | None = None,
     **config: Any,
@@ -125,7 +125,11 @@ class TestGeneral:
         )
         assert (info.min_notional, info.max_notional) == (Decimal("10"), Decimal("10000"))
         assert rest.request_weight_limit == 6000
-        assert _limiter(rest).limit == 6000
+        # the Config's 1,200 caps what the venue allows (issue 16)
+        assert _limiter(rest).limit == 1200
+        uncapped = _rest(exchange, session, limit=None)
+        await uncapped.exchange_info(["BTCUSDT"])
+        assert _limiter(uncapped).limit == 6000
 
     async def test_single_symbol_uses_the_symbol_param(
         self, exchange: FakeExchange, session: aiohttp.ClientSession, examples: dict[str, Any]

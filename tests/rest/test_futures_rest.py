@@ -505,12 +505,18 @@ class TestSigned:
         assert [b.asset for b in await rest.account(omit_zero_balances=True)] == ["USDT"]
         assert _limiter(rest).used == 10
 
-    async def test_available_above_wallet_never_makes_locked_negative(
+    async def test_cross_wallet_above_wallet_never_makes_locked_negative(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:
-        exchange.json("GET", "/fapi/v3/balance", [dict(BALANCE[0], availableBalance="130000")])
+        row = dict(BALANCE[0], balance="100", crossWalletBalance="130", crossUnPnl="-7.5")
+        exchange.json("GET", "/fapi/v3/balance", [row])
         (usdt,) = await _rest(exchange, session).account()
-        assert (usdt.free, usdt.locked) == (Decimal("130000"), Decimal(0))
+        # free never exceeds the wallet; equity is wallet + cross unrealised PnL
+        assert (usdt.free, usdt.locked, usdt.equity) == (
+            Decimal("100"),
+            Decimal(0),
+            Decimal("92.5"),
+        )
 
     async def test_place_order(
         self, exchange: FakeExchange, session: aiohttp.ClientSession

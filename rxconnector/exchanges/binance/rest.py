@@ -29,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
-import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -42,6 +41,7 @@ from reactivex.disposable import (
 
 from rxconnector.config import Config
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
@@ -58,7 +58,7 @@ from rxconnector.models import (
 )
 from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.query import encode_query
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
@@ -95,10 +95,11 @@ def binance_spot_client(
     scheduler: abc.SchedulerBase | None = None,
 ) -> RestClient:
     """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
-    ``config.rate_limit.enabled``, a weight limiter of ``max_weight_per_minute``."""
+    ``config.rate_limit.enabled``, a weight limiter at the venue's documented limit
+    capped by ``max_weight_per_minute``."""
     limiter = (
-        RequestWeightLimiter(
-            config.rate_limit.max_weight_per_minute, scheduler=scheduler, exchange=config.exchange
+        documented_limiter(
+            config.exchange, config.rate_limit.max_weight_per_minute, scheduler=scheduler
         )
         if config.rate_limit.enabled
         else None
@@ -184,9 +185,13 @@ class BinanceSpotRest:
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /api/v3/depth``: a book snapshot of ``limit`` levels (1-5000); the weight
-        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none."""
+        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none.
+        ``priority=Priority.RECOVERY`` for a book resyncing itself (see
+        :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
         sym = _symbol(symbol)
         weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
@@ -194,6 +199,7 @@ class BinanceSpotRest:
             {"symbol": sym, "limit": limit},
             lambda reply: _order_book(sym, reply.data, reply.received_at),
             weight=weight,
+            priority=priority,
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
@@ -227,8 +233,11 @@ class BinanceSpotRest:
         _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
-    def klines_history(self, symbol: str, interval: str, start: int, end: int) -> Observable[Kline]:
-        """Every candle opening in ``start``..``end`` (ms), one by one, in order.
+    def klines_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms; ``end=None``: now, read when
+        subscribed), one by one, in order.
 
         .. marble::
 
@@ -242,21 +251,34 @@ class BinanceSpotRest:
         """
         sym = _symbol(symbol)
         _interval(interval)
+        if end is None:
+
+            def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
+                return self.klines_history(sym, interval, start, int(self._now_ms()))
+
+            return reactivex.defer(until_now)
         if start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
+        last = end
 
         def fetch(cursor: int) -> Observable[list[Kline]]:
-            return self._klines(sym, interval, cursor, end, ep.KLINES_MAX_LIMIT)
+            return self._klines(sym, interval, cursor, last, ep.KLINES_MAX_LIMIT)
 
         def advance(page: list[Kline]) -> int | None:
-            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= end:
+            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= last:
                 return None
             return page[-1].open_time + 1
 
         return _paged(start, fetch, advance)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades (``feed="trades"``) or aggregate trades (``feed="agg_trades"``) with ids
         ``first_id``..``last_id``, in order, marked ``backfilled``: how a gap in a live
@@ -272,8 +294,10 @@ class BinanceSpotRest:
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
         if feed == "trades":
-            return self._trades_by_id(ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id)
-        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id)
+            return self._trades_by_id(
+                ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id, priority
+            )
+        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -414,6 +438,7 @@ class BinanceSpotRest:
         parse: Callable[[RestReply], _T],
         *,
         weight: int | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[_T]:
         reply = self._client.request(
             endpoint.method,
@@ -421,6 +446,7 @@ class BinanceSpotRest:
             params,
             weight=endpoint.weight if weight is None else weight,
             idempotent=True,
+            priority=priority,
         )
         return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
@@ -527,6 +553,7 @@ class BinanceSpotRest:
         symbol: str,
         first_id: int,
         last_id: int,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades ``first_id``..``last_id`` of ``endpoint``, marked ``backfilled``: pages
         of 1000 by ``fromId``, the next page only after the previous one was emitted."""
@@ -540,7 +567,7 @@ class BinanceSpotRest:
 
         def fetch(cursor: int) -> Observable[list[Trade]]:
             params = {"symbol": symbol, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
-            return self._public(endpoint, params, parse)
+            return self._public(endpoint, params, parse, priority=priority)
 
         def advance(page: list[Trade]) -> int | None:
             # A short page: either no newer trades exist or ids past last_id were cut.
@@ -795,10 +822,11 @@ def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply]
             return parse(reply)
         except ParseError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as exc:
+        except MALFORMED as exc:  # AttributeError too: ``null``/an array for an object
+            # reply.data itself, not orjson.dumps(reply.data): dumping raised on 900-deep
+            # JSON; ParseError takes a bounded, non-recursive excerpt of anything.
             raise ParseError(
-                f"unexpected {path} answer ({type(exc).__name__}: {exc})",
-                orjson.dumps(reply.data),
+                f"unexpected {path} answer ({type(exc).__name__}: {exc})", reply.data
             ) from exc
 
     return run
@@ -808,7 +836,7 @@ def _nonzero(value: Any) -> Decimal | None:
     """A filter value; Binance disables a rule by setting it to 0 (§A2.5)."""
     if value is None:
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
@@ -825,21 +853,23 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_qty"] = _nonzero(rule.get("minQty"))
             rules["max_qty"] = _nonzero(rule.get("maxQty"))
         elif kind == "MIN_NOTIONAL":
-            rules.setdefault("min_notional", _nonzero(rule.get("minNotional")))
+            # Spot writes "minNotional", USD-M futures "notional" (its exchangeInfo example)
+            minimum = rule.get("minNotional", rule.get("notional"))
+            rules.setdefault("min_notional", _nonzero(minimum))
         elif kind == "NOTIONAL":
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))
     return SymbolInfo(
-        symbol=data["symbol"],
-        status=data["status"],
-        base_asset=data["baseAsset"],
-        quote_asset=data["quoteAsset"],
+        symbol=json_str(data["symbol"]),
+        status=json_str(data["status"]),
+        base_asset=json_str(data["baseAsset"]),
+        quote_asset=json_str(data["quoteAsset"]),
         **rules,
     )
 
 
 def _levels(rows: Iterable[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
-    return tuple((Decimal(price), Decimal(qty)) for price, qty, *_ in rows)
+    return tuple((to_decimal(price), to_decimal(qty)) for price, qty, *_ in rows)
 
 
 def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> OrderBook:
@@ -862,8 +892,8 @@ def _trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
     return Trade(
         symbol=symbol,
         trade_id=int(row["id"]),
-        price=Decimal(row["price"]),
-        quantity=Decimal(row["qty"]),
+        price=to_decimal(row["price"]),
+        quantity=to_decimal(row["qty"]),
         side=_taker_side(bool(row["isBuyerMaker"])),
         time=time,
         event_time=time,
@@ -876,8 +906,8 @@ def _agg_trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade
     return Trade(
         symbol=symbol,
         trade_id=int(row["a"]),
-        price=Decimal(row["p"]),
-        quantity=Decimal(row["q"]),
+        price=to_decimal(row["p"]),
+        quantity=to_decimal(row["q"]),
         side=_taker_side(bool(row["m"])),
         time=time,
         event_time=time,
@@ -894,12 +924,12 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
         interval=interval,
         open_time=int(row[0]),
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
-        volume=Decimal(row[5]),
-        quote_volume=Decimal(row[7]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
+        volume=to_decimal(row[5]),
+        quote_volume=to_decimal(row[7]),
         trades=int(row[8]),
         closed=close_time < now,
         event_time=min(close_time, now),
@@ -909,22 +939,22 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
 
 def _optional(data: Mapping[str, Any], key: str) -> Decimal | None:
     value = data.get(key)
-    return Decimal(value) if value is not None else None
+    return to_decimal(value) if value is not None else None
 
 
 def _ticker(data: Mapping[str, Any], received_at: float) -> Ticker:
     return Ticker(
         symbol=data["symbol"],
-        last=Decimal(data["lastPrice"]),
+        last=to_decimal(data["lastPrice"]),
         bid=_optional(data, "bidPrice"),
         bid_qty=_optional(data, "bidQty"),
         ask=_optional(data, "askPrice"),
         ask_qty=_optional(data, "askQty"),
-        open=Decimal(data["openPrice"]),
-        high=Decimal(data["highPrice"]),
-        low=Decimal(data["lowPrice"]),
-        volume=Decimal(data["volume"]),
-        quote_volume=Decimal(data["quoteVolume"]),
+        open=to_decimal(data["openPrice"]),
+        high=to_decimal(data["highPrice"]),
+        low=to_decimal(data["lowPrice"]),
+        volume=to_decimal(data["volume"]),
+        quote_volume=to_decimal(data["quoteVolume"]),
         event_time=int(data["closeTime"]),
         received_at=received_at,
     )
@@ -935,7 +965,7 @@ def _avg_price(symbol: str, data: Mapping[str, Any], received_at: float) -> AvgP
     return AvgPrice(
         symbol=symbol,
         interval=f"{int(data['mins'])}m",
-        price=Decimal(data["price"]),
+        price=to_decimal(data["price"]),
         last_trade_time=close_time,
         event_time=close_time,
         received_at=received_at,
@@ -947,8 +977,8 @@ def _balances(data: Mapping[str, Any]) -> tuple[Balance, ...]:
     return tuple(
         Balance(
             asset=row["asset"],
-            free=Decimal(row["free"]),
-            locked=Decimal(row["locked"]),
+            free=to_decimal(row["free"]),
+            locked=to_decimal(row["locked"]),
             event_time=update_time,
         )
         for row in data["balances"]
@@ -962,11 +992,11 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
     ``origClientOrderId``. ACK answers lack most fields: they are taken from ``sent``.
     """
     sent = sent or {}
-    executed = Decimal(data.get("executedQty", "0"))
+    executed = to_decimal(data.get("executedQty", "0"))
     average: Decimal | None = None
     quote = data.get("cummulativeQuoteQty")
     if quote is not None and executed > 0:
-        spent = Decimal(quote)
+        spent = to_decimal(quote)
         average = spent / executed if spent >= 0 else None  # negative: pre-2018 orders
     transact = int(data.get("transactTime") or 0)
     side = data.get("side", sent.get("side"))
@@ -979,8 +1009,8 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
         side="buy" if str(side).upper() == "BUY" else "sell",
         type=str(data.get("type", sent.get("type", ""))),
         status=str(data.get("status", ACK_STATUS)),
-        price=Decimal(str(price)) if price is not None else Decimal(0),
-        quantity=Decimal(str(quantity)) if quantity is not None else Decimal(0),
+        price=to_decimal(str(price)) if price is not None else Decimal(0),
+        quantity=to_decimal(str(quantity)) if quantity is not None else Decimal(0),
         filled_quantity=executed,
         average_price=average,
         time_in_force=data.get("timeInForce", sent.get("timeInForce")),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from rxconnector.errors import excerpt
 from rxconnector.exchanges.base import Control, ControlKind
 
 if TYPE_CHECKING:
@@ -96,7 +97,12 @@ def _request(method: str, topics: Sequence[str], request_id: int) -> str:
 
 
 def _excerpt(message: Any) -> str:
-    return str(message)[:200]
+    return excerpt(message)  # bounded and non-recursive: any nesting depth is safe
+
+
+def _text(value: Any) -> str:
+    """A message field as text: a string as is, anything else as a bounded excerpt."""
+    return value if isinstance(value, str) else excerpt(value)
 
 
 class _BinanceWsProtocol:
@@ -164,14 +170,14 @@ class _BinanceWsProtocol:
                 ControlKind.ERROR,
                 request_id=request_id,
                 code=error.get("code"),
-                message=str(error.get("msg") or ""),
+                message=_text(error.get("msg") or ""),
             )
         if "code" in message and "msg" in message:
             return Control(
                 ControlKind.ERROR,
                 request_id=request_id,
                 code=message.get("code"),
-                message=str(message.get("msg") or ""),
+                message=_text(message.get("msg") or ""),
             )
         if message.get("e") == _SHUTDOWN_EVENT or message.get("stream") == SERVER_SHUTDOWN_STREAM:
             return Control(ControlKind.SHUTDOWN, message="serverShutdown")

@@ -45,6 +45,7 @@ from rxconnector.exchanges._parsing import (
     opt_decimal,
     parse_levels,
     raise_malformed,
+    to_decimal,
 )
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
@@ -171,8 +172,8 @@ class BybitTickerMerger:
 
 
 def _volumes(fields: dict[str, Any], inverse: bool) -> tuple[Decimal, Decimal]:
-    volume = Decimal(fields["volume24h"])
-    turnover = Decimal(fields["turnover24h"])
+    volume = to_decimal(fields["volume24h"])
+    turnover = to_decimal(fields["turnover24h"])
     return (turnover, volume) if inverse else (volume, turnover)
 
 
@@ -188,7 +189,7 @@ def ticker_parser(
     def parse(message: Any, received_at: float) -> Ticker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             get = t.get
             volume, quote_volume = _volumes(t, inverse)
             return _Ticker(
@@ -220,7 +221,7 @@ def mini_ticker_parser(
     def parse(message: Any, received_at: float) -> MiniTicker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             volume, quote_volume = _volumes(t, inverse)
             return _MiniTicker(
                 symbol=t["symbol"],
@@ -269,7 +270,7 @@ def mark_price_parser(merger: BybitTickerMerger) -> Callable[[Any, float], Seque
             return (
                 _MarkPrice(
                     symbol=t["symbol"],
-                    mark_price=Decimal(t["markPrice"]),
+                    mark_price=to_decimal(t["markPrice"]),
                     index_price=opt_decimal(get("indexPrice")),
                     estimated_settle_price=opt_decimal(get("predictedDeliveryPrice")),
                     funding_rate=opt_decimal(get("fundingRate")),
@@ -338,7 +339,7 @@ def _top_of_book(
 ) -> Sequence[BookTicker]:
     if not bids or not asks:
         return ()
-    D = Decimal
+    D = to_decimal
     bid, bid_qty = bids[0]
     ask, ask_qty = asks[0]
     return (
@@ -475,7 +476,7 @@ def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
     message ``ts``; ids per :func:`bybit_trade_id`.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _SIDES
         event_time = int(message["ts"])
         return [
@@ -505,7 +506,7 @@ def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation
     ``"FILLED"``; there is no average price.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _LIQUIDATION_ORDER_SIDE
         event_time = int(message["ts"])
         return [
@@ -539,7 +540,7 @@ def kline_parser(symbol: str, *, inverse: bool = False) -> Callable[[Any, float]
 
     def parse(message: Any, received_at: float) -> Sequence[Kline]:
         try:
-            D = Decimal
+            D = to_decimal
             event_time = int(message["ts"])
             out = []
             for k in message["data"]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from rxconnector.errors import excerpt
 from rxconnector.exchanges.base import Control, ControlKind
 from rxconnector.exchanges.symbols import MAX_BYBIT_SYMBOL_LENGTH
 
@@ -99,9 +100,16 @@ def _request_id(raw: Any) -> int | str | None:
         return None
     if type(raw) is int:
         return raw
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
-    return str(raw)
+    if isinstance(raw, str):
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else raw
+    # A list, an object, a float ...: no id we ever sent. Refuse the frame (a ParseError
+    # on ``errors``) rather than guess, or ``None`` would match the oldest request.
+    raise ValueError(f"req_id is a {type(raw).__name__}, not a string")
+
+
+def _text(value: Any) -> str:
+    """A message field as text: a string as is, anything else as a bounded excerpt."""
+    return value if isinstance(value, str) else excerpt(value)
 
 
 def _failed_topic(ret_msg: str) -> tuple[str, ...] | None:
@@ -126,7 +134,7 @@ def _failed_topic(ret_msg: str) -> tuple[str, ...] | None:
 
 
 def _excerpt(message: Any) -> str:
-    return str(message)[:200]
+    return excerpt(message)  # bounded and non-recursive: any nesting depth is safe
 
 
 class BybitWsProtocol:
@@ -236,7 +244,7 @@ class BybitWsProtocol:
             return Control(ControlKind.UNKNOWN, message=_excerpt(message))
         op = message.get("op")
         success = message.get("success")
-        ret_msg = str(message.get("ret_msg") or "")
+        ret_msg = _text(message.get("ret_msg") or "")
         request_id = _request_id(message.get("req_id"))
         if op == "pong" or (op == "ping" and success is not False):
             return Control(ControlKind.PONG, request_id=request_id)
