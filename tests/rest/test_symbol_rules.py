@@ -88,6 +88,15 @@ class TestSymbolRules:
         assert venue.calls == [] and got == [BTC]
         assert rules.infos == {"BTCUSDT": BTC}
 
+    def test_forgotten_rules_are_fetched_again(self) -> None:
+        scheduler, venue, rules = _rig()
+        rules.remember({BTC.symbol: BTC})
+        rules.forget("BTCUSDT")
+        assert rules.infos == {"BTCUSDT": BTC}  # still readable
+        got = _ask(scheduler, rules, 5.0, "BTCUSDT")
+        scheduler.advance_to(10.0)
+        assert [t for t, _s in venue.calls] == [5.0] and got == [BTC]
+
     def test_a_failed_fetch_fails_its_waiters_and_the_next_order_tries_again(self) -> None:
         scheduler, venue, rules = _rig()
         venue.fail_next = True
