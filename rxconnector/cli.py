@@ -960,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("feeds", metavar="FEEDS", help="comma-separated, e.g. trades,klines:1m")
     record.add_argument("symbols", metavar="SYMBOLS", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     record.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    record.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (refused otherwise)"
+    )
     record.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
     _add_urls(record)
 
@@ -1049,6 +1052,9 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
         )
         symbols = tuple(dict.fromkeys(symbols))
         _check_output(args.output)
+        if os.path.exists(args.output) and not args.force:
+            # a recording cannot be made again: never replace one by accident
+            raise UsageError(f"{args.output} already exists; pass --force to overwrite it")
         return lambda: _record(args, config, feeds, symbols)
     if command == "replay":
         if not os.path.exists(args.file):

@@ -154,6 +154,10 @@ class ConnectionConfig:
 
     ``stale_after=None`` uses the exchange's default; ``healthy_after`` is how long a
     connection must stay up before the backoff starts again from ``reconnect_delay``.
+    ``link_stale_after`` is how long a connection may receive nothing at all (not even
+    a ping) before it is called dead, which is what guards connections carrying only
+    quiet streams such as liquidations; ``None`` uses the exchange's (from its ping
+    cadence: Spot 60 s, USD-M 400 s, Bybit 60 s).
     """
 
     rest_timeout: float = attrs.field(default=10.0, validator=_positive("connection"))
@@ -165,6 +169,7 @@ class ConnectionConfig:
         default=None, validator=_int_at_least("connection", 1)
     )
     stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
+    link_stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
     healthy_after: float = attrs.field(default=30.0, validator=_positive("connection"))
     connection_lifetime: float = attrs.field(default=23.5 * 3600, validator=_positive("connection"))
 
@@ -257,6 +262,10 @@ class Config:
     breaker: BreakerConfig = attrs.field(factory=BreakerConfig, converter=_to_breaker)
     clock_sync: ClockSyncConfig = attrs.field(factory=ClockSyncConfig, converter=_to_clock_sync)
     connection: ConnectionConfig = attrs.field(factory=ConnectionConfig, converter=_to_connection)
+    #: Binance USD-M: report fills from ``TRADE_LITE`` as soon as it arrives (before
+    #: ``ORDER_TRADE_UPDATE``; ``fee`` 0 / ``fee_asset`` None there, the fee is on the
+    #: order update); the later duplicate is dropped. Other venues ignore it.
+    fast_executions: bool = attrs.field(default=False, validator=_bool("fast_executions"))
 
     @exchange.validator
     def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:

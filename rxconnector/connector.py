@@ -200,7 +200,11 @@ class Connector:
         self._rest = self._build_rest()
         self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
         self._started = True
-        self._learn_rate_limits()
+        try:
+            await self._learn_rate_limits()
+        except BaseException:
+            await asyncio.shield(self.stop())  # cancelled during start: release everything
+            raise
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -293,15 +297,21 @@ class Connector:
         failure.__cause__ = error
         return failure
 
-    def _learn_rate_limits(self) -> None:
-        """Ask ``exchangeInfo`` (in the background) for the venue's current weight limit:
-        the REST object hands its ``rateLimits`` to the limiter, capped by the Config."""
+    async def _learn_rate_limits(self) -> None:
+        """Ask ``exchangeInfo`` for the venue's current weight limit (waiting at most
+        ``rest_timeout``): the REST object hands its ``rateLimits`` to the limiter,
+        capped by the Config. A failure is logged; the documented limit stays."""
         rest = self._rest
         limiter = getattr(getattr(rest, "_client", None), "limiter", None)
         if limiter is None or not hasattr(rest, "request_weight_limit"):
             return
         if self.venue.name == "bybit":
             return  # Bybit's exchange info has no rate limits
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def finish(_: object = None) -> None:
+            if not done.done():
+                done.set_result(None)
 
         def failed(error: Exception) -> None:
             if isinstance(error, TransportError):
@@ -310,13 +320,21 @@ class Connector:
                 self._log.info("exchangeInfo for rate limits failed", error=repr(error))
                 return
             self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
+            if isinstance(error, TransportError):
+                self._report(error)  # the REST API is unreachable: say so on errors
+            finish()
 
         try:
             self._rate_limit_probe = rest.exchange_info().subscribe(
-                on_error=failed, scheduler=self._scheduler
+                finish, failed, finish, scheduler=self._scheduler
             )
         except Exception as exc:  # never let the probe stop start()
             failed(exc)
+        timeout = self.config.connection.rest_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            self._log.warning("exchangeInfo for rate limits did not answer", timeout=timeout)
 
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
@@ -578,7 +596,9 @@ class Connector:
             from rxconnector.exchanges.binance.futures_account import futures_user_stream
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(self.rest, private, self.scheduler)
+            protocol, url = futures_user_stream(
+                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+            )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -695,8 +715,10 @@ class Connector:
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
     def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
-        """Positions to reconcile with, where the venue's private stream has them."""
-        if "positions" not in protocol.feeds:
+        """Positions to reconcile with, where the account has them (not Binance Spot,
+        not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
+        cfg = self.config
+        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
             return None
         return lambda: self.open_positions()
 
@@ -891,7 +913,7 @@ class Connector:
 
             def backfill(from_id: int) -> Observable[list[Trade]]:
                 page: Observable[Trade] = rest.trades_between(
-                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1, priority=Priority.RECOVERY
+                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1, priority=Priority.BACKFILL
                 )
                 return page.pipe(ops.to_list())
 

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import time
@@ -81,7 +82,7 @@ import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 from reactivex.subject import Subject
@@ -124,6 +125,9 @@ _FRAME_KINDS: Final = frozenset(
         Kind.DROPPED_BINARY_FRAME,
     }
 )
+#: Seconds between two syncs of a recording to the file (and then to the disk): what a
+#: killed recorder, or a machine that loses power, can lose at most.
+SYNC_INTERVAL: Final = 1.0
 #: Start-up lines read ahead while looking for the first subscription mark.
 _MAX_LOOKAHEAD: Final = 10_000
 #: Frames delivered between two yields to the event loop in :meth:`ReplayConnector.play`.
@@ -351,10 +355,15 @@ class RecordingConnector(Connector):
     what it returned. ``feeds``/``symbols`` only go into the header (the CLI's replay
     uses them to know what to print); what is recorded is whatever gets subscribed.
 
-    The file is created on :meth:`start` and finished on :meth:`stop`. API keys and
-    secrets are never written. If the file cannot be written (disk full), recording
-    stops there with one :class:`~rxconnector.errors.RecordingError` on :attr:`errors`
-    (or raised by :meth:`stop` when finishing the file fails); the live feeds go on.
+    The file is created on :meth:`start` and finished on :meth:`stop`. Every
+    ``sync_interval`` seconds (on the connector's scheduler) what was written is pushed
+    to the file with a gzip sync flush, then ``fsync``-ed in a worker thread (the loop
+    never waits on the disk): a recorder killed with SIGKILL, or a machine that loses
+    power, loses at most about the last ``sync_interval`` of the recording, and the
+    reader replays everything before the cut. API keys and secrets are never written.
+    If the file cannot be written (disk full), recording stops there with one
+    :class:`~rxconnector.errors.RecordingError` on :attr:`errors` (or raised by
+    :meth:`stop` when finishing the file fails); the live feeds go on.
     """
 
     def __init__(
@@ -366,9 +375,15 @@ class RecordingConnector(Connector):
         symbols: Sequence[str] = (),
         scheduler: abc.SchedulerBase | None = None,
         session: Any = None,
+        sync_interval: float = SYNC_INTERVAL,
     ) -> None:
         super().__init__(config, scheduler=scheduler, session=session, on_frame=self._frame)
+        if not sync_interval > 0:
+            raise ValueError(f"sync_interval must be > 0 seconds, got {sync_interval!r}")
         self.path = os.fspath(path)
+        self.sync_interval = sync_interval
+        self._sync_timer: abc.DisposableBase | None = None
+        self._fsync: asyncio.Future[None] | None = None
         self._header_feeds = tuple(feeds)
         self._header_symbols = tuple(symbols)
         self.writer: RecordingWriter | None = None
@@ -391,6 +406,45 @@ class RecordingConnector(Connector):
             self._report(exc)
         except Exception as exc:
             self._report(RecordingError(self.path, f"could not record a line: {exc!r}"))
+
+    def _every(self, period: float, action: Callable[[], None]) -> abc.DisposableBase:
+        """Run ``action`` every ``period`` s on the connector's scheduler until disposed."""
+        timer = SerialDisposable()
+        scheduler = self.scheduler
+
+        def tick(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            action()
+            timer.disposable = scheduler.schedule_relative(period, tick)
+
+        timer.disposable = scheduler.schedule_relative(period, tick)
+        return timer
+
+    def _sync(self) -> None:
+        """Timer: push what was written to the file, then fsync it in a worker thread."""
+        writer = self.writer
+        if writer is None or writer.closed:
+            return
+        try:
+            fd = writer.sync()
+        except RecordingError as exc:
+            self._report(exc)
+            return
+        if fd is None or self._fsync is not None:
+            return  # nothing new, or the previous fsync is still running
+        try:
+            fsync = asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+        except RuntimeError:  # no loop (a virtual-time test): the data is in the file
+            return
+        self._fsync = fsync
+
+        def done(future: asyncio.Future[None]) -> None:
+            self._fsync = None
+            if not future.cancelled() and future.exception() is not None:
+                self._report(
+                    RecordingError(self.path, f"cannot sync to disk ({future.exception()})")
+                )
+
+        fsync.add_done_callback(done)
 
     def _frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
         writer = self.writer
@@ -418,6 +472,8 @@ class RecordingConnector(Connector):
             # sync and the file would stay open.
             await self.stop()
             raise
+        if self.writer is not None and self._sync_timer is None and not self._stopped:
+            self._sync_timer = self._every(self.sync_interval, self._sync)
         if self._clock is not None and self.writer is not None and not self._clock_tapped:
             # once: a second start() (idempotent) would record each offset twice
             self._clock_tapped = True
@@ -436,6 +492,12 @@ class RecordingConnector(Connector):
             for tap in self._taps:
                 tap.dispose()
             self._taps.clear()
+            if self._sync_timer is not None:
+                self._sync_timer.dispose()
+                self._sync_timer = None
+            if self._fsync is not None:  # let it finish before its file is closed
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._fsync)
             if self.writer is not None:
                 self.writer.close(ended_at)
 

@@ -25,6 +25,7 @@ __all__ = [
     "MALFORMED",
     "MAX_DECIMAL_EXPONENT",
     "json_flag",
+    "json_str",
     "model_builder",
     "opt_decimal",
     "parse_levels",
@@ -95,6 +96,14 @@ def to_decimal(value: Any) -> Decimal:
     if _is_finite(number) and -MAX_DECIMAL_EXPONENT <= _adjusted(number) <= MAX_DECIMAL_EXPONENT:
         return number
     raise _not_a_number(value)
+
+
+def json_str(value: Any) -> str:
+    """A JSON string, strictly: a name the library uses as a key (a symbol, an asset)
+    must not be a list or an object, which would fail later, far from the parse."""
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a JSON string, got {type(value).__name__}")
 
 
 def parse_levels(raw: Any) -> tuple[Level, ...]:

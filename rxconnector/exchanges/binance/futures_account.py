@@ -26,11 +26,13 @@ import attrs
 from reactivex import abc
 
 from rxconnector.errors import OrderRejectedError
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.filters import round_to_step
 from rxconnector.exchanges.binance.futures_user_stream import (
     BinanceFuturesUserStream,
     position_from_row,
     private_stream_url,
+    usdm_balance,
 )
 from rxconnector.exchanges.binance.listen_key import ListenKeyLease
 from rxconnector.models import Balance, Position, SymbolInfo
@@ -71,7 +73,7 @@ class FuturesRules:
 def _nonzero(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number else None
 
 
@@ -189,20 +191,16 @@ def validate_futures_params(params: dict[str, Any], quantity_given: bool) -> Non
 
 
 def futures_balance(row: Mapping[str, Any]) -> Balance:
-    """A ``/fapi/v3/balance`` row → Balance, mapped like the stream's ``ACCOUNT_UPDATE``:
-    ``free`` = ``crossWalletBalance``, ``locked`` = ``balance - crossWalletBalance``
-    (isolated margin, never negative), ``equity`` = ``balance + crossUnPnl``. USD-M
-    lends nothing here: ``borrowed`` is 0."""
-    wallet = Decimal(row["balance"])
-    cross = Decimal(row.get("crossWalletBalance") or row["balance"])
-    unrealised = Decimal(row.get("crossUnPnl") or 0)
-    return Balance(
-        asset=row["asset"],
-        free=min(cross, wallet) if wallet >= 0 else _ZERO,
-        locked=max(wallet - cross, _ZERO),
-        event_time=int(row.get("updateTime") or 0),
-        equity=wallet + unrealised,
-    )
+    """A ``/fapi/v3/balance`` row → Balance, mapped like the stream's ``ACCOUNT_UPDATE``
+    (:func:`~rxconnector.exchanges.binance.futures_user_stream.usdm_balance`): ``free`` =
+    ``crossWalletBalance`` (never above the wallet), ``locked`` = ``balance -
+    crossWalletBalance`` (isolated margin), ``equity`` = ``balance + crossUnPnl``; a
+    negative wallet balance shows as ``borrowed``."""
+    wallet = to_decimal(row["balance"])
+    cross = to_decimal(row.get("crossWalletBalance") or row["balance"])
+    unrealised = to_decimal(row.get("crossUnPnl") or 0)
+    event_time = int(row.get("updateTime") or 0)
+    return usdm_balance(row["asset"], wallet, cross, event_time, equity=wallet + unrealised)
 
 
 def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
@@ -216,7 +214,7 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
         leverage = abs(notional) / margin
     mode = row.get("marginType")
     if mode is None and "isolatedMargin" in row:
-        mode = "isolated" if Decimal(row["isolatedMargin"] or 0) else "cross"
+        mode = "isolated" if to_decimal(row["isolatedMargin"] or 0) else "cross"
     renamed = {
         "s": row["symbol"],
         "pa": row["positionAmt"],

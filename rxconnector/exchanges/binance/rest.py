@@ -29,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
-import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -42,7 +41,7 @@ from reactivex.disposable import (
 
 from rxconnector.config import Config
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import to_decimal
+from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
@@ -823,10 +822,11 @@ def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply]
             return parse(reply)
         except ParseError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as exc:
+        except MALFORMED as exc:  # AttributeError too: ``null``/an array for an object
+            # reply.data itself, not orjson.dumps(reply.data): dumping raised on 900-deep
+            # JSON; ParseError takes a bounded, non-recursive excerpt of anything.
             raise ParseError(
-                f"unexpected {path} answer ({type(exc).__name__}: {exc})",
-                orjson.dumps(reply.data),
+                f"unexpected {path} answer ({type(exc).__name__}: {exc})", reply.data
             ) from exc
 
     return run
@@ -860,10 +860,10 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))
     return SymbolInfo(
-        symbol=data["symbol"],
-        status=data["status"],
-        base_asset=data["baseAsset"],
-        quote_asset=data["quoteAsset"],
+        symbol=json_str(data["symbol"]),
+        status=json_str(data["status"]),
+        base_asset=json_str(data["baseAsset"]),
+        quote_asset=json_str(data["quoteAsset"]),
         **rules,
     )
 

@@ -60,7 +60,13 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
-from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_str,
+    parse_levels,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.rest import (
@@ -1060,10 +1066,10 @@ def _symbol_info(row: Mapping[str, Any], category: str) -> SymbolInfo:
         max_qty = lot.get("maxOrderQty")
         min_notional = lot.get("minNotionalValue")
     return SymbolInfo(
-        symbol=row["symbol"],
+        symbol=json_str(row["symbol"]),
         status=_upper_snake(row["status"]),
-        base_asset=row["baseCoin"],
-        quote_asset=row["quoteCoin"],
+        base_asset=json_str(row["baseCoin"]),
+        quote_asset=json_str(row["quoteCoin"]),
         tick_size=_rule(price.get("tickSize")),
         min_price=_rule(price.get("minPrice")),
         max_price=_rule(price.get("maxPrice")),
