@@ -316,12 +316,11 @@ class Connector:
         def failed(error: Exception) -> None:
             if isinstance(error, TransportError):
                 # the exchange is unreachable: start() says so once, with the reason
+                # (the first clock sync fails too and is what start() raises)
                 self._probe_failure = error
                 self._log.info("exchangeInfo for rate limits failed", error=repr(error))
-                return
-            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
-            if isinstance(error, TransportError):
-                self._report(error)  # the REST API is unreachable: say so on errors
+            else:
+                self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
             finish()
 
         try:
