@@ -26,6 +26,7 @@ import attrs
 from reactivex import abc
 
 from rxconnector.errors import OrderRejectedError
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.filters import round_to_step
 from rxconnector.exchanges.binance.futures_user_stream import (
     BinanceFuturesUserStream,
@@ -71,7 +72,7 @@ class FuturesRules:
 def _nonzero(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number else None
 
 
@@ -193,9 +194,9 @@ def futures_balance(row: Mapping[str, Any]) -> Balance:
     ``free`` = ``crossWalletBalance``, ``locked`` = ``balance - crossWalletBalance``
     (isolated margin, never negative), ``equity`` = ``balance + crossUnPnl``. USD-M
     lends nothing here: ``borrowed`` is 0."""
-    wallet = Decimal(row["balance"])
-    cross = Decimal(row.get("crossWalletBalance") or row["balance"])
-    unrealised = Decimal(row.get("crossUnPnl") or 0)
+    wallet = to_decimal(row["balance"])
+    cross = to_decimal(row.get("crossWalletBalance") or row["balance"])
+    unrealised = to_decimal(row.get("crossUnPnl") or 0)
     return Balance(
         asset=row["asset"],
         free=min(cross, wallet) if wallet >= 0 else _ZERO,
@@ -216,7 +217,7 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
         leverage = abs(notional) / margin
     mode = row.get("marginType")
     if mode is None and "isolatedMargin" in row:
-        mode = "isolated" if Decimal(row["isolatedMargin"] or 0) else "cross"
+        mode = "isolated" if to_decimal(row["isolatedMargin"] or 0) else "cross"
     renamed = {
         "s": row["symbol"],
         "pa": row["positionAmt"],

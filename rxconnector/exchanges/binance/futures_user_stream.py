@@ -53,7 +53,7 @@ import orjson
 from reactivex import Observable
 
 from rxconnector.errors import ExchangeError, ParseError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _side(value: Any) -> Side:
 
 
 def _opt(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else Decimal(value)
+    return None if value is None or value == "" else to_decimal(value)
 
 
 def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
@@ -119,7 +119,7 @@ def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
     """
     try:
         o = event["o"]
-        average = Decimal(o["ap"])
+        average = to_decimal(o["ap"])
         return OrderUpdate(
             symbol=o["s"],
             order_id=str(o["i"]),
@@ -128,13 +128,13 @@ def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
             type=o["o"],
             status=o["X"],
             execution_type=o["x"],
-            price=Decimal(o["p"]),
-            quantity=Decimal(o["q"]),
-            filled_quantity=Decimal(o["z"]),
+            price=to_decimal(o["p"]),
+            quantity=to_decimal(o["q"]),
+            filled_quantity=to_decimal(o["z"]),
             average_price=average if average else None,
-            last_fill_price=Decimal(o["L"]),
-            last_fill_quantity=Decimal(o["l"]),
-            fee=Decimal(o.get("n") or 0),
+            last_fill_price=to_decimal(o["L"]),
+            last_fill_quantity=to_decimal(o["l"]),
+            fee=to_decimal(o.get("n") or 0),
             fee_asset=o.get("N") or None,
             event_time=int(event["E"]),
             received_at=received_at,
@@ -155,9 +155,9 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
             client_order_id=o["c"],
             execution_id=str(o["t"]),
             side=_side(o["S"]),
-            price=Decimal(o["L"]),
-            quantity=Decimal(o["l"]),
-            fee=Decimal(o.get("n") or 0),
+            price=to_decimal(o["L"]),
+            quantity=to_decimal(o["l"]),
+            fee=to_decimal(o.get("n") or 0),
             fee_asset=o.get("N") or None,
             is_maker=json_flag(o["m"]),
             time=int(o["T"]),
@@ -176,8 +176,8 @@ def parse_trade_lite(event: Any, received_at: float) -> Execution:
             client_order_id=event["c"],
             execution_id=str(event["t"]),
             side=_side(event["S"]),
-            price=Decimal(event["L"]),
-            quantity=Decimal(event["l"]),
+            price=to_decimal(event["L"]),
+            quantity=to_decimal(event["l"]),
             fee=_ZERO,
             fee_asset=None,
             is_maker=json_flag(event["m"]),
@@ -200,13 +200,13 @@ def position_from_row(
 ) -> Position:
     """One USD-M position row (``ACCOUNT_UPDATE.a.P``, ``MARGIN_CALL.p`` or REST
     ``positionRisk`` once renamed) → :class:`Position`. ``pa`` is signed."""
-    amount = Decimal(row["pa"])
+    amount = to_decimal(row["pa"])
     side = "long" if amount > 0 else "short" if amount < 0 else "flat"
     return Position(
         symbol=row["s"],
         side=side,
         size=abs(amount),
-        entry_price=Decimal(row.get("ep") or 0),
+        entry_price=to_decimal(row.get("ep") or 0),
         mark_price=mark_price if mark_price is not None else _opt(row.get("mp")),
         unrealised_pnl=_opt(row.get("up")),
         leverage=leverage,
@@ -231,7 +231,7 @@ def parse_account_update(event: Any, received_at: float) -> list[Balance | Posit
         update = event["a"]
         models: list[Balance | Position] = []
         for row in update.get("B") or ():
-            wallet, cross = Decimal(row["wb"]), Decimal(row["cw"])
+            wallet, cross = to_decimal(row["wb"]), to_decimal(row["cw"])
             models.append(
                 Balance(
                     asset=row["a"],
@@ -276,7 +276,7 @@ def parse_account_config_update(event: Any, received_at: float) -> AccountEvent:
                 event_time=event_time,
                 received_at=received_at,
                 symbol=leverage["s"],
-                leverage=Decimal(leverage["l"]),
+                leverage=to_decimal(leverage["l"]),
             )
         config = event["ai"]
         hedge = config.get("d")

@@ -28,6 +28,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.models import Balance, Position
 
 __all__ = ["coin_balance", "position_row"]
@@ -40,11 +41,11 @@ _TRADE_MODES: Final[dict[int, str]] = {0: "cross", 1: "isolated"}
 
 def _dec(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else Decimal(value)
+    return _ZERO if value == "" or value is None else to_decimal(value)
 
 
 def _opt(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else Decimal(value)
+    return None if value == "" or value is None else to_decimal(value)
 
 
 def coin_balance(coin: Any, event_time: int, received_at: float) -> Balance:
