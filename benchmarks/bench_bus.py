@@ -3,8 +3,11 @@ RemoteConnector.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_bus.py                       # 1k/s, 10k/s, max
-    .venv/bin/python benchmarks/bench_bus.py --rates 1000 --seconds 5
+    .venv/bin/python benchmarks/bench_bus.py               # 1k/s, 10k/s, max + simulator path
+    .venv/bin/python benchmarks/bench_bus.py --rates 1000 --seconds 5 --publisher-seconds 0
+    .venv/bin/python benchmarks/bench_bus.py --rates "" --publisher-seconds 0 --outage 60
+                                                           # memory through a Redis outage
+                                                           # (alone: RSS is per process)
 
 Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persistence)
 and the ``redis`` extra. No network beyond loopback.
@@ -39,6 +42,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMBOL = "BTCUSDT"
 KEY = f"rxc:bench:trades:{SYMBOL}"
 
@@ -82,7 +86,7 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
 
     from rxconnector.bus.codec import encode_model
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH
+    from rxconnector.bus.publisher import BATCH, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
@@ -109,9 +113,18 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
             )
             buffer.extend(encode_model(trade))
         sent = due
+        # as Publisher._flush_once: up to ROUND batches of BATCH entries per round trip
         while buffer:
-            chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
-            await append(keys=keys, args=["bench", 600_000, 1_000_000, "1", *chunk])
+            after = ""
+            async with client.pipeline(transaction=False) as pipe:
+                for _ in range(ROUND):
+                    if not buffer:
+                        break
+                    chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
+                    args = ["bench", 600_000, 1_000_000, "1", after, *chunk]
+                    after = chunk[-3]  # the seq of this batch's last entry
+                    await append(keys=keys, args=args, client=pipe)
+                await pipe.execute()
     await client.aclose()
 
 
@@ -151,9 +164,166 @@ async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str,
     }
 
 
+async def through_publisher(
+    url: str, seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
+) -> dict[str, float]:
+    """The whole path with the real command: ``rxconnector sim`` (a process) ->
+    ``rxconnector publish`` (a process) -> Redis -> RemoteConnector (this process).
+    Latency = on_next wall clock minus ``received_at`` (the publisher's socket receive)."""
+    from rxconnector.bus import RemoteConnector
+
+    latencies: list[float] = []
+    times: list[float] = []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    pub = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+        "--symbols", ",".join(names), "--redis", url, "--rest-url", rest_url,
+        "--ws-url", ws_url, "--status-every", "60",
+        stdout=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
+
+            def on_next(trade: Any) -> None:
+                latencies.append(time.time() * 1000 - trade.received_at)
+                times.append(time.perf_counter())
+
+            for name in names:
+                remote.trades(name).subscribe(on_next)
+            await asyncio.sleep(3.0)  # publisher up and subscribed
+            latencies.clear()
+            times.clear()
+            await asyncio.sleep(seconds)
+    finally:
+        pub.send_signal(signal.SIGTERM)
+        await pub.wait()
+    return _summary(latencies, times)
+
+
+def _summary(latencies: list[float], times: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    span = times[-1] - times[0]
+    return {
+        "rate": (len(times) - 1) / span,
+        "p50": statistics.median(ordered),
+        "p99": ordered[int(len(ordered) * 0.99) - 1],
+        "max": ordered[-1],
+        "n": len(times),
+    }
+
+
+async def local_trades(
+    seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
+) -> dict[str, float]:
+    """The same simulator read by a local ``Connector.trades`` (the reference rate)."""
+    import rxconnector as rxc
+
+    latencies: list[float] = []
+    times: list[float] = []
+    config = rxc.Config.binance(rest_url=rest_url, ws_url=ws_url)
+    async with rxc.Connector(config) as conn:
+
+        def on_next(trade: Any) -> None:
+            latencies.append(time.time() * 1000 - trade.received_at)
+            times.append(time.perf_counter())
+
+        for name in names:
+            conn.trades(name).subscribe(on_next)
+        await asyncio.sleep(3.0)
+        latencies.clear()
+        times.clear()
+        await asyncio.sleep(seconds)
+    return _summary(latencies, times)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def start_simulator(
+    names: tuple[str, ...], tick: float = 0.005
+) -> tuple[subprocess.Popen[str], str, str]:
+    """``rxconnector sim`` in its own process (its histories must not count as ours)."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "rxconnector", "sim", "--port", "0", "--symbols", ",".join(names),
+         "--tick-interval", str(tick)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    urls: dict[str, str] = {}
+    assert sim.stdout is not None
+    while len(urls) < 2:
+        line = sim.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        words = line.split()
+        if words and words[0] == "try":  # "try rxconnector watch ... --rest-url U --ws-url W"
+            urls["rest"] = words[words.index("--rest-url") + 1]
+            urls["ws"] = words[words.index("--ws-url") + 1]
+    return sim, urls["rest"], urls["ws"]
+
+
+async def outage(seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str) -> None:
+    """Memory of an in-process Publisher (trades + 20-level books of ``names`` from the
+    simulator) while redis-server is down for ``seconds``; then the recovery."""
+    import rxconnector as rxc
+    from rxconnector.bus import FeedTarget, Publisher
+
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="bench-bus-outage-")
+    server = start_redis(port, folder)
+    url = f"redis://127.0.0.1:{port}/0"
+    config = rxc.Config.binance(rest_url=rest_url, ws_url=ws_url)
+    targets = [FeedTarget("trades", n) for n in names]
+    targets += [FeedTarget("order_book", n, (20,)) for n in names]
+    publisher = Publisher(config, url, targets, report=lambda _e: None)
+    try:
+        async with publisher:
+            await asyncio.sleep(5.0)
+            before = _rss_mib()
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
+            peak_rss, peak_bytes, peak_entries = before, 0, 0
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                await asyncio.sleep(1.0)
+                slots = publisher._slots
+                entries = sum(len(slot.buffer) for slot in slots)
+                held = sum(len(e[2]) + len(e[3]) + 16 for slot in slots for e in slot.buffer)
+                peak_rss = max(peak_rss, _rss_mib())
+                peak_bytes = max(peak_bytes, held)
+                peak_entries = max(peak_entries, entries)
+            suspended = sum(1 for slot in publisher._slots if slot.suspended)
+            dropped = sum(slot.dropped for slot in publisher._slots)
+            server = start_redis(port, folder)
+            back = time.monotonic()
+            for _ in range(600):
+                if not any(slot.buffer or slot.suspended for slot in publisher._slots):
+                    break
+                await asyncio.sleep(0.1)
+            drained = time.monotonic() - back
+        print(
+            f"{seconds:.0f}-s Redis outage, {len(targets)} streams ({len(names)} x trades + "
+            f"20-level book): publisher RSS {before:.1f} MiB before, peak {peak_rss:.1f} MiB; "
+            f"buffered peak {peak_entries:,} entries = {peak_bytes / 2**20:.1f} MiB of "
+            f"entry bytes; {suspended} trade streams suspended (backfilled after), "
+            f"{dropped:,} book entries dropped; drained {drained:.1f} s after Redis came back"
+        )
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,10000,0", help="trades/s, 0 = max")
+    parser.add_argument(
+        "--publisher-seconds", type=float, default=10.0, help="simulator run (0 = skip)"
+    )
+    parser.add_argument("--symbols", type=int, default=20, help="simulated symbols")
+    parser.add_argument("--outage", type=float, default=0.0, help="Redis outage seconds (0: skip)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
     args = parser.parse_args()
@@ -163,8 +333,9 @@ def main() -> None:
     url = f"redis://127.0.0.1:{port}/0"
     try:
         first = 1
-        print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-        for text in args.rates.split(","):
+        if args.rates:
+            print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for text in filter(None, args.rates.split(",")):
             rate = float(text)
             count = args.max_count if rate == 0 else int(rate * args.seconds)
             result = asyncio.run(measure(url, rate, count, first))
@@ -174,6 +345,34 @@ def main() -> None:
                 f"{offered:>10} {result['rate']:>12,.0f} {result['p50']:>8.2f} "
                 f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
             )
+        if args.publisher_seconds > 0:
+            names = tuple(f"S{i}USDT" for i in range(args.symbols))
+            sim, rest_url, ws_url = start_simulator(names, tick=0.002)
+            try:
+                result = asyncio.run(
+                    through_publisher(url, args.publisher_seconds, names, rest_url, ws_url)
+                )
+                local = asyncio.run(local_trades(args.publisher_seconds, names, rest_url, ws_url))
+            finally:
+                sim.terminate()
+                sim.wait()
+            for label, figures in (
+                ("simulator -> rxconnector publish -> Redis -> RemoteConnector", result),
+                ("the same simulator read by a local Connector.trades", local),
+            ):
+                print(
+                    f"{label} ({args.symbols} symbols): {figures['rate']:,.0f} trades/s, p50 "
+                    f"{figures['p50']:.2f} ms, p99 {figures['p99']:.2f} ms, max "
+                    f"{figures['max']:.2f} ms (n={figures['n']:,.0f})"
+                )
+        if args.outage > 0:
+            names = tuple(f"S{i}USDT" for i in range(4))
+            sim, rest_url, ws_url = start_simulator(names)
+            try:
+                asyncio.run(outage(args.outage, names, rest_url, ws_url))
+            finally:
+                sim.terminate()
+                sim.wait()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"consumer peak RSS {rss:.1f} MiB")
     finally:

@@ -99,6 +99,7 @@ async def soak(args: argparse.Namespace) -> None:
             next_call = start + 1.0
             next_sample = start + 0.5
             rss_early: float | None = None
+            rss_by_minute: list[float] = []
             fault_task: asyncio.Task[Any] | None = None
             calls: set[asyncio.Task[Any]] = set()
 
@@ -129,6 +130,8 @@ async def soak(args: argparse.Namespace) -> None:
                                 samples[0] += 1
                 if rss_early is None and now - start >= duration * 0.2:
                     rss_early = rss_mib()
+                if now - start >= 60.0 * (len(rss_by_minute) + 1):
+                    rss_by_minute.append(rss_mib())
                 await asyncio.sleep(0.05)
             rss_end = rss_mib()
             if fault_task is not None:
@@ -155,7 +158,8 @@ async def soak(args: argparse.Namespace) -> None:
         f"  REST: {rest['calls']} calls, {rest['weight']} weight, statuses {rest['statuses']}, "
         f"peak used weight {rest['max_minute_weight']}/{rest['limit']}\n"
         f"  RSS: {rss_early:.1f} MiB at {0.2 * args.minutes:.1f} min -> {rss_end:.1f} MiB at "
-        f"{args.minutes} min ({100.0 * (rss_end - rss_early) / rss_early:+.1f} %)",
+        f"{args.minutes} min ({100.0 * (rss_end - rss_early) / rss_early:+.1f} %); by minute: "
+        f"{', '.join(f'{r:.0f}' for r in rss_by_minute)} MiB",
         flush=True,
     )
 

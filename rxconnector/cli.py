@@ -31,8 +31,14 @@ from reactivex import operators as ops
 from rxconnector._version import __version__
 from rxconnector.config import Config
 from rxconnector.demo_view import DemoState, inject_faults
-from rxconnector.errors import ConfigError, NotSupportedError, RecordingError, RxConnectorError
-from rxconnector.models import Kline
+from rxconnector.errors import (
+    ConfigError,
+    NotSupportedError,
+    RecordingError,
+    RxConnectorError,
+    SubscriptionError,
+)
+from rxconnector.models import ConnectionEvent, ConnectionState, Kline
 from rxconnector.terminal import (
     LiveView,
     ProgressLine,
@@ -282,6 +288,50 @@ def _out(stream: TextIO, text: str) -> None:
     stream.write(text + "\n")
 
 
+class _ConnectionReport:
+    """Watches ``connection_state`` for a command: prints every reconnect attempt at
+    ``-v`` (the first failure always, so an unreachable stream is never a silent
+    hang) and says afterwards why nothing arrived."""
+
+    def __init__(self, verbose: int, command: str) -> None:
+        self._verbose = verbose
+        self._command = command
+        self.attempts = 0
+        self.last_failure: ConnectionEvent | None = None
+        self.connected = False
+
+    def on_event(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CONNECTED:
+            self.connected = True
+        if event.state is not ConnectionState.RECONNECTING:
+            return
+        self.attempts += 1
+        self.last_failure = event
+        if self._verbose:
+            _out(
+                sys.stderr,
+                f"  {event.url} reconnecting (attempt {event.attempt} in {event.delay:.1f} s): "
+                f"{event.reason}",
+            )
+        elif self.attempts == 1 and not self.connected:
+            _out(
+                sys.stderr,
+                f"! cannot connect to {event.url}: {event.reason}; retrying "
+                f"(-v shows every attempt)",
+            )
+        sys.stderr.flush()
+
+    def why_nothing(self) -> str | None:
+        """Why nothing was received, when it is because no connection worked."""
+        failure = self.last_failure
+        if failure is None or self.connected:
+            return None
+        return (
+            f"received nothing: {failure.url} could not be reached after "
+            f"{self.attempts} attempt(s): {failure.reason}"
+        )
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 
@@ -378,18 +428,30 @@ async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sy
         if not done.done():
             done.set_result(None)
 
+    def on_problem(error: Exception) -> None:
+        # A rejected subscription also fails the feed, which says so below: once.
+        if not isinstance(error, SubscriptionError):
+            _out(sys.stderr, f"! {type(error).__name__}: {error}")
+
+    report = _ConnectionReport(getattr(args, "verbose", 0), "watch")
     async with _running(Connector(config)) as conn:
-        errors = conn.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
+        errors = conn.errors.subscribe(on_problem)
+        states = conn.connection_state.subscribe(report.on_event)
         subscription = feed.open(conn, symbol).subscribe(on_next, on_error, on_completed)
         try:
             await _run_for(args.seconds, sys.stdout.flush, done)
         finally:
             subscription.dispose()
             errors.dispose()
+            states.dispose()
             sys.stdout.flush()
     error = done.result() if done.done() else None
     if error is not None:
         _out(sys.stderr, f"rxconnector watch: {feed.label} {symbol} failed: {error}")
+        return EXIT_FAILURE
+    why = report.why_nothing() if count == 0 else None
+    if why is not None:
+        _out(sys.stderr, f"rxconnector watch: {feed.label} {symbol}: {why}")
         return EXIT_FAILURE
     _out(sys.stderr, f"{count} {feed.label} message(s) from {config.exchange} {symbol}")
     return EXIT_OK
@@ -559,18 +621,24 @@ async def _record(
             f"{writer.frames / elapsed:.1f} frames/s  {format_duration(elapsed)}"
         )
 
+    report = _ConnectionReport(getattr(args, "verbose", 0), "record")
+    all_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    wanted = len(feeds) * len(symbols)
     try:
         async with _running(conn):
-            subscriptions = []
+            subscriptions = [conn.connection_state.subscribe(report.on_event)]
             for feed in feeds:
                 for symbol in symbols:
 
                     def failed(error: Exception, label: str = f"{feed.label} {symbol}") -> None:
                         failures.append(f"{label}: {error}")
+                        # nothing left to record: stop now, not after --seconds
+                        if len(failures) >= wanted and not all_failed.done():
+                            all_failed.set_result(None)
 
                     subscriptions.append(feed.open(conn, symbol).subscribe(on_error=failed))
             try:
-                await _run_for(args.seconds, lambda: progress.update(status()))
+                await _run_for(args.seconds, lambda: progress.update(status()), all_failed)
             finally:
                 for subscription in subscriptions:
                     subscription.dispose()
@@ -585,6 +653,11 @@ async def _record(
             progress.finish()
         for failure in failures:
             _out(sys.stderr, f"! {failure}")
+    writer = conn.writer
+    why = report.why_nothing() if writer is None or writer.frames == 0 else None
+    if why is not None and not failures:
+        _out(sys.stderr, f"rxconnector record: {why}")
+        return EXIT_FAILURE
     return EXIT_FAILURE if failures else EXIT_OK
 
 
@@ -671,6 +744,16 @@ _CSV_COLUMNS: Final = (
 async def _history(
     args: argparse.Namespace, config: Config, symbol: str, start: int, end: int
 ) -> int:
+    try:
+        return await _download_history(args, config, symbol, start, end)
+    except _EmptyHistory as exc:
+        _out(sys.stderr, f"rxconnector history: {exc}")
+        return EXIT_FAILURE
+
+
+async def _download_history(
+    args: argparse.Namespace, config: Config, symbol: str, start: int, end: int
+) -> int:
     from rxconnector.connector import Connector
 
     progress = ProgressLine(sys.stdout)
@@ -712,12 +795,22 @@ async def _history(
             tapped: Observable[Kline] = candles.pipe(ops.do_action(on_kline))
             counted: Observable[int] = tapped.pipe(ops.count())
             total = await counted
+        if total == 0:
+            # an empty CSV under the real name would look like a finished download
+            raise _EmptyHistory(
+                f"no {args.interval} candles of {symbol} between {args.start} and {args.end} "
+                f"on {config.exchange} (not listed or not trading then?); nothing written"
+            )
     os.replace(partial, args.output)
     progress.finish(
         f"wrote {args.output}: {total} {args.interval} candles of {symbol} in "
         f"{format_duration(time.monotonic() - started)}"
     )
     return EXIT_OK
+
+
+class _EmptyHistory(RxConnectorError):
+    """``history`` found no candles in the range (exit 1, the CSV is not written)."""
 
 
 @contextlib.contextmanager
@@ -867,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("feeds", metavar="FEEDS", help="comma-separated, e.g. trades,klines:1m")
     record.add_argument("symbols", metavar="SYMBOLS", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     record.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    record.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (refused otherwise)"
+    )
     record.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
     _add_urls(record)
 
@@ -956,6 +1052,9 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
         )
         symbols = tuple(dict.fromkeys(symbols))
         _check_output(args.output)
+        if os.path.exists(args.output) and not args.force:
+            # a recording cannot be made again: never replace one by accident
+            raise UsageError(f"{args.output} already exists; pass --force to overwrite it")
         return lambda: _record(args, config, feeds, symbols)
     if command == "replay":
         if not os.path.exists(args.file):

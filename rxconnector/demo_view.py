@@ -114,8 +114,8 @@ class DemoState:
 
     def lines(self, header: str) -> list[str]:
         """The live view on a terminal: the header and one row per subject. Rows may be
-        longer than a narrow terminal: the view clips them, so the most useful part of
-        each comes first."""
+        longer than a narrow terminal: the view clips them, so each starts with what
+        matters most (the counters)."""
         sym = self.symbol
         t = self.ticker
         p, q = self._p, self._q
@@ -136,16 +136,17 @@ class DemoState:
         states = ", ".join(s.value for s in self.states.values()) or "none"
         breaker = self.breaker.value if self.breaker is not None else "?"
         offset = f"{self.offset.offset_ms:+.1f} ms" if self.offset is not None else "?"
+        # short labels and the counters first: an 80-column terminal shows them all
         return [
             header,
-            f"{sym} ticker     {ticker}   ticks {self.ticks}",
-            f"trades (1 s)      vwap {vwap}  count {self.window_count}   total {self.trades}",
-            f"book (depth 10)   {top}   books {self.books}",
-            f"health            ws {states}  breaker {breaker}  clock {offset}  "
-            f"errors {self.errors}  reconnects {self.reconnects}",
-            f"last event        {self.last_event or '-'}",
-            f"last error        {self.last_error or '-'}",
-            f"faults            {', '.join(self.faults[-3:]) or '-'}",
+            f"ticker      {sym} ({self.ticks})  {ticker}",
+            f"trades      {self.trades} total, {self.window_count} in 1 s  vwap {vwap}",
+            f"book        ({self.books})  {top}",
+            f"health      errors {self.errors}  reconnects {self.reconnects}  ws {states}  "
+            f"breaker {breaker}  clock {offset}",
+            f"last event  {self.last_event or '-'}",
+            f"last error  {self.last_error or '-'}",
+            f"faults      {', '.join(self.faults[-3:]) or '-'}",
         ]
 
     def status_line(self, elapsed: str) -> str:

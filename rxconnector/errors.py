@@ -192,7 +192,13 @@ class TransportError(RxConnectorError):
 
 
 class ConnectError(TransportError, ConnectionError):
-    """A connection could not be opened or was reset."""
+    """A connection could not be opened or was reset.
+
+    ``kind`` says why when it is known: ``DNS lookup failed``, ``connection refused``,
+    ``TLS handshake failed``, ``connection lost`` (empty when not classified).
+    """
+
+    kind: str = ""
 
 
 class RequestTimeoutError(TransportError, TimeoutError):
@@ -374,12 +380,15 @@ class FeedGapError(RxConnectorError):
 
 
 class NotSupportedError(RxConnectorError, NotImplementedError):
-    """The venue ``venue`` does not offer ``feature``."""
+    """The venue ``venue`` does not offer ``feature``; ``instead`` says what to use
+    (``"agg_trades"``, another venue), when there is something."""
 
-    def __init__(self, venue: str, feature: str) -> None:
+    def __init__(self, venue: str, feature: str, instead: str = "") -> None:
         self.venue = venue
         self.feature = feature
-        super().__init__(f"{venue} does not support {feature}")
+        self.instead = instead
+        message = f"{venue} does not support {feature}"
+        super().__init__(f"{message}; use {instead}" if instead else message)
 
 
 class StaleConnectionError(TransportError, TimeoutError):

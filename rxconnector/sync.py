@@ -378,6 +378,7 @@ class SyncConnector:
     cancel_order = _Blocking(Connector.cancel_order)
     get_order = _Blocking(Connector.get_order)
     open_orders = _Blocking(Connector.open_orders)
+    open_positions = _Blocking(Connector.open_positions)
 
     # -- feeds (Observables) ------------------------------------------------------------
 
@@ -397,6 +398,7 @@ class SyncConnector:
     balances = _Feed(Connector.balances)
     executions = _Feed(Connector.executions)
     positions = _Feed(Connector.positions)
+    account_events = _Feed(Connector.account_events)
 
     # -- health -------------------------------------------------------------------------
 

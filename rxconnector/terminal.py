@@ -192,6 +192,8 @@ class ProgressLine:
     def finish(self, text: str | None = None) -> None:
         if self.tty:
             if text is not None:
+                columns = terminal_size(self._stream)[0]
+                text = clip(text, columns - 1, _ellipsis(self._stream))
                 self._stream.write(f"\r{_CLEAR_LINE}{text}")
             if self._open or text is not None:
                 self._stream.write("\n")

@@ -4,8 +4,11 @@ Each ``.. code-block:: python`` must follow a marker: ``.. runs-in-tests`` (the 
 self-contained: it starts its own simulator, or needs none) or
 ``.. runs-in-tests-on-simulator`` (the block is written for the real exchange, as a user
 would paste it; here it runs with ``Config.binance()`` and ``Config.from_env("binance")``
-pointed at a simulator with a funded test key). A block without a marker fails the test,
-so no recipe can be added that the suite does not run.
+pointed at a simulator with a funded test key), ``.. bus-example`` (needs a
+redis-server: run by ``tests/bus/test_readme_example.py``), or
+``.. not-executed: REASON`` for a deployment snippet (a Redis host, a production
+server), which must be followed by an executed block doing the same thing. A block
+without a marker fails the test, so no recipe can be added that the suite does not run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from tests.simthread import SimThread
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 _BLOCK = re.compile(
-    r"^(?:\.\. (runs-in-tests(?:-on-simulator)?)\s*\n\s*\n)?"
+    r"^(?:\.\. (runs-in-tests(?:-on-simulator)?|bus-example|not-executed:.*)\s*\n\s*\n)?"
     r"\.\. code-block:: python\s*\n\s*\n((?:    .*\n|\s*\n)+)",
     re.MULTILINE,
 )
@@ -41,8 +44,16 @@ def _blocks() -> list[tuple[str | None, str, int]]:
     return blocks
 
 
+#: markers of the blocks this module executes (the others: see the module doc)
+_RUN_HERE = ("runs-in-tests", "runs-in-tests-on-simulator")
+
+
+def _runnable() -> list[tuple[str | None, str, int]]:
+    return [block for block in _blocks() if block[0] in _RUN_HERE]
+
+
 def _ids() -> list[str]:
-    return [f"line{line}" for _, _, line in _blocks()]
+    return [f"line{line}" for _, _, line in _runnable()]
 
 
 def _run(code: str, name: str) -> None:
@@ -92,16 +103,23 @@ def exchange_is_the_simulator(sim: ExchangeSimulator, monkeypatch: pytest.Monkey
 
 
 def test_every_python_block_is_executed() -> None:
-    """No recipe escapes the suite: every python block carries a marker."""
-    unmarked = [line for marker, _, line in _blocks() if marker is None]
+    """No recipe escapes the suite: every python block carries a marker, and a snippet
+    that cannot run here is followed by an executed block doing the same."""
+    blocks = _blocks()
+    unmarked = [line for marker, _, line in blocks if marker is None]
     assert unmarked == [], f"README python blocks without a runs-in-tests marker: {unmarked}"
-    assert len(_blocks()) >= 8
+    for index, (marker, _, line) in enumerate(blocks):
+        if marker is not None and marker.startswith("not-executed:"):
+            assert marker.split(":", 1)[1].strip(), f"line {line}: say why it is not executed"
+            follower = blocks[index + 1][0] if index + 1 < len(blocks) else None
+            assert follower in (*_RUN_HERE, "bus-example"), f"line {line}: no executed twin"
+    assert len(_runnable()) >= 8
 
 
-@pytest.mark.parametrize("index", range(len(_blocks())), ids=_ids())
+@pytest.mark.parametrize("index", range(len(_runnable())), ids=_ids())
 def test_readme_example_runs(index: int, request: pytest.FixtureRequest) -> None:
     """Each example runs without error (against the simulator, no network)."""
-    marker, code, line = _blocks()[index]
+    marker, code, line = _runnable()[index]
     if marker == "runs-in-tests-on-simulator":
         request.getfixturevalue("exchange_is_the_simulator")
     _run(code, f"readme_example_line{line}")

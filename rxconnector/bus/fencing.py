@@ -38,11 +38,14 @@ end
 return 0
 """
 
-#: KEYS: stream, lease, seq. ARGV: token, ttl ms, maxlen, monotonic ('1'/'0'), then
-#: (type, seq, data, ts) per entry.
+#: KEYS: stream, lease, seq. ARGV: token, ttl ms, maxlen, monotonic ('1'/'0'), after,
+#: then (type, seq, data, ts) per entry.
 #: The lease must be ours, or free (it lapsed and nobody took it: we take it back in the
-#: same step); otherwise nothing is written and -1 is returned. Returns the number of
-#: entries appended (monotonic feeds skip ids at or below the last one written).
+#: same step); otherwise nothing is written and -1 is returned. ``after`` (monotonic
+#: feeds, may be '') is the last id of the batch sent before this one in the same
+#: pipeline: if that batch was not written, neither is this one (-2), so a failed batch
+#: can never be skipped over. Returns the number of entries appended (monotonic feeds
+#: skip ids at or below the last one written).
 FENCED_APPEND = """
 local current = redis.call('GET', KEYS[2])
 if current == false then
@@ -56,9 +59,10 @@ local last_text = nil
 if monotonic then
   last_text = redis.call('GET', KEYS[3])
   if last_text then last = tonumber(last_text) end
+  if ARGV[5] ~= '' and (last == nil or last < tonumber(ARGV[5])) then return -2 end
 end
 local written = 0
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local seq = ARGV[i + 1]
   local n = nil
   if monotonic and seq ~= '' then n = tonumber(seq) end

@@ -40,6 +40,8 @@ class PublisherMetrics:
         self._publisher = publisher
         self._server: Any = None
         registry = self.registry = prom.CollectorRegistry()
+        # First in the registry: a scrape refreshes the gauges before they are read.
+        registry.register(_Refresh(self))
         self.published = prom.Gauge(
             "rxc_published_entries", "entries written per stream", ["stream"], registry=registry
         )
@@ -91,7 +93,6 @@ class PublisherMetrics:
         ]
         publisher.on_write.append(lambda seconds, _n: self.write_latency.observe(seconds))
         publisher.redis_state.append(lambda up: self.redis_up.set(1 if up else 0))
-        registry.register(_Refresh(self))
 
     def _on_error(self, error: Exception) -> None:
         if isinstance(error, FeedGapError):
@@ -150,6 +151,9 @@ class _Refresh:
 
     def __init__(self, metrics: PublisherMetrics) -> None:
         self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []  # nothing of its own (and registering must not call collect early)
 
     def collect(self) -> list[Any]:
         self._metrics.refresh()

@@ -390,6 +390,11 @@ class RemoteConnector:
             await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not task.done():
+                # The abandoned read may still end with an error instead of the
+                # cancellation (redis-py can turn one into ConnectionError when the
+                # connection is closed under it): retrieve it, so nothing is logged as
+                # "Task exception was never retrieved".
+                task.add_done_callback(_retrieve)
                 task.cancel()
         if task.done() and not task.cancelled():
             return task.result()
@@ -554,6 +559,11 @@ class RemoteConnector:
             self._report(ParseError(f"{self.venue} events: bad entry: {exc!r}", repr(fields)))
             return
         self._on_state(event)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _positive(name: str, value: int) -> int:

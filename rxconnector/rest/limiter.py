@@ -10,11 +10,14 @@ This limiter makes both unreachable in normal operation:
   minute's budget cannot cover it, the request waits, on the scheduler, until the
   window rolls. Waiting requests are released first-in, first-out within their
   priority, so a heavy request is never starved by a stream of light ones;
-* two priorities: :attr:`Priority.USER` (trading and the user's own calls) and
-  :attr:`Priority.RECOVERY` (order-book snapshots and trade backfills a feed makes to
-  heal itself). Waiting user requests always go first, and recovery may spend the
-  window only up to ``limit - reserve`` (:data:`USER_RESERVE_SHARE` of the limit by
-  default): however many books resync at once, a user call always finds budget;
+* three priorities: :attr:`Priority.USER` (trading and the user's own calls),
+  :attr:`Priority.RECOVERY` (order-book snapshots a book needs to be shown again) and
+  :attr:`Priority.BACKFILL` (trade backfills). Waiting requests of a higher priority
+  always go first; recovery may spend the window only up to ``limit - reserve``
+  (:data:`USER_RESERVE_SHARE` of the limit by default), backfills only up to
+  :data:`BACKFILL_SHARE` of it: however many feeds heal at once, a user call always
+  finds budget, and books come back before tapes (a waiting backfill loses nothing: it
+  fetches more per page when it finally goes);
 * the server's header is the truth: :meth:`~RequestWeightLimiter.observe_headers` raises
   the local count to it (other processes on the same IP spend the same budget);
 * after a 429 or 418, :meth:`~RequestWeightLimiter.hold_for` forbids sending anything
@@ -57,6 +60,7 @@ __all__ = [
     "Priority",
     "RequestWeightLimiter",
     "USER_RESERVE_SHARE",
+    "BACKFILL_SHARE",
     "WINDOW_MS",
     "documented_limiter",
 ]
@@ -93,6 +97,9 @@ def documented_limiter(
 
 #: Share of each window that recovery traffic may never spend: kept for user calls.
 USER_RESERVE_SHARE = 0.1
+#: Share of each window trade backfills may spend (snapshots and user calls may go on:
+#: with 6,000 per minute, 3,600 = 144 pages of 1,000 trades at weight 25).
+BACKFILL_SHARE = 0.6
 
 _USED_WEIGHT = "x-mbx-used-weight-"
 _ORDER_COUNT = "x-mbx-order-count-"
@@ -103,8 +110,10 @@ class Priority(enum.IntEnum):
 
     #: Trading and the user's own calls: served first, fail fast during a hold.
     USER = 0
-    #: A feed healing itself (snapshots, backfills): fills the rest, waits out holds.
+    #: A book healing itself (snapshots): fills the rest, waits out holds.
     RECOVERY = 1
+    #: A trade feed healing itself (backfills): after snapshots, a smaller share.
+    BACKFILL = 2
 
 
 @attrs.frozen
@@ -168,6 +177,7 @@ class RequestWeightLimiter:
         self._used = 0
         self._queue: collections.deque[_Ticket] = collections.deque()  # user requests
         self._recovery: collections.deque[_Ticket] = collections.deque()
+        self._backfill: collections.deque[_Ticket] = collections.deque()
         self._timer: abc.DisposableBase | None = None
         self._hold_timer: abc.DisposableBase | None = None
         self._timer_window = -1
@@ -215,7 +225,7 @@ class RequestWeightLimiter:
         return LimiterState(
             limit=self._limit,
             used=self._used,
-            pending=len(self._queue) + len(self._recovery),
+            pending=len(self._queue) + len(self._recovery) + len(self._backfill),
             held_for=held,
             banned=self._banned and held > 0,
             used_weights=dict(self._used_weights),
@@ -234,7 +244,9 @@ class RequestWeightLimiter:
             hold until H (recovery): t ------ H(None,|)
 
         ``priority=Priority.RECOVERY`` waits behind every user request, spends at most
-        ``limit - reserve`` per window and waits out holds instead of failing.
+        ``limit - reserve`` per window and waits out holds instead of failing;
+        ``Priority.BACKFILL`` likewise, behind recovery too, up to the budget of
+        :meth:`budget`.
         A weight above the whole limit can never be sent and errors with
         :class:`~rxconnector.errors.ConfigError`.
         """
@@ -267,7 +279,7 @@ class RequestWeightLimiter:
                 observer.on_completed()
                 return Disposable()
             ticket = _Ticket(weight, observer, priority)
-            queue = self._queue if priority is Priority.USER else self._recovery
+            queue = self._queue_of(priority)
             queue.append(ticket)
             if refusal is not None:
                 self._arm_hold(scheduler, now)
@@ -288,7 +300,7 @@ class RequestWeightLimiter:
                     queue.remove(ticket)
                 except ValueError:
                     return  # already released or failed
-                if not self._queue and not self._recovery:
+                if not self._waiting():
                     self._disarm()
                 else:
                     self._drain(now_ms(scheduler))
@@ -349,7 +361,7 @@ class RequestWeightLimiter:
             self._disarm()
             while self._queue:
                 self._queue.popleft().observer.on_error(refusal)
-            if self._recovery:
+            if self._recovery or self._backfill:
                 self._arm_hold(self._clock(), now)
 
     def set_limit(self, max_weight_per_minute: int) -> None:
@@ -362,7 +374,7 @@ class RequestWeightLimiter:
         if limit != self._limit:
             self._log.info("rate_limit.limit_changed", old=self._limit, new=limit)
         self._limit = limit
-        if self._queue or self._recovery:
+        if self._waiting():
             self._drain(now_ms(self._clock()))
 
     # -- internals --------------------------------------------------------------------
@@ -380,15 +392,30 @@ class RequestWeightLimiter:
             return scheduler_
         return self._seen_scheduler or loop_scheduler()
 
+    def budget(self, priority: Priority) -> int:
+        """Weight of the window that requests of ``priority`` may take it up to."""
+        if priority is Priority.USER:
+            return self._limit
+        recovery = self._limit - self.reserve
+        if priority is Priority.RECOVERY:
+            return recovery
+        return min(recovery, int(self._limit * BACKFILL_SHARE))
+
+    def _queue_of(self, priority: Priority) -> collections.deque[_Ticket]:
+        if priority is Priority.USER:
+            return self._queue
+        return self._recovery if priority is Priority.RECOVERY else self._backfill
+
+    def _waiting(self) -> bool:
+        return bool(self._queue or self._recovery or self._backfill)
+
     def _fits(self, weight: int, priority: Priority) -> bool:
         """Whether ``weight`` may be spent now without jumping a waiting request."""
-        if priority is Priority.USER:
-            return not self._queue and self._used + weight <= self._limit
-        return (
-            not self._queue
-            and not self._recovery
-            and self._used + weight <= max(self._limit - self.reserve, weight)
-        )
+        for p in Priority:
+            if p <= priority and self._queue_of(p):
+                return False
+        # A request heavier than its whole budget goes alone into an unused window.
+        return self._used + weight <= max(self.budget(priority), weight)
 
     def _arm_hold(self, scheduler: abc.SchedulerBase, now: float) -> None:
         """Wake waiting recovery requests when the hold ends."""
@@ -402,7 +429,7 @@ class RequestWeightLimiter:
                 self._arm_hold(sch, now_)
                 return
             self._drain(now_)
-            if self._queue or self._recovery:
+            if self._waiting():
                 self._arm(sch, now_)
 
         self._hold_timer = scheduler.schedule_relative(
@@ -452,7 +479,7 @@ class RequestWeightLimiter:
         # A loop timer may fire a hair before the wall clock shows the new minute.
         self._roll(now, at_least=self._timer_window)
         self._drain(now)
-        if self._queue or self._recovery:
+        if self._waiting():
             self._arm(scheduler, max(now, self._timer_window * WINDOW_MS))
 
     def _drain(self, now: float) -> None:
@@ -470,13 +497,15 @@ class RequestWeightLimiter:
             head.observer.on_completed()
         if refusal is not None:
             return  # recovery waits for the hold's end (its own timer)
-        budget = self._limit - self.reserve
-        while self._recovery:
-            head = self._recovery[0]
-            if self._used + head.weight > max(budget, head.weight):
-                return
-            self._recovery.popleft()
-            self._used += head.weight
-            head.observer.on_next(None)
-            head.observer.on_completed()
+        for priority in (Priority.RECOVERY, Priority.BACKFILL):
+            queue = self._queue_of(priority)
+            budget = self.budget(priority)
+            while queue:
+                head = queue[0]
+                if self._used + head.weight > max(budget, head.weight):
+                    return
+                queue.popleft()
+                self._used += head.weight
+                head.observer.on_next(None)
+                head.observer.on_completed()
         self._disarm()

@@ -32,6 +32,10 @@ what to send, what to emit and when the stream is live. This module does the res
   See :meth:`AccountStreams.orders`. With ``fetch_positions`` the positions are
   compared too: a changed one is emitted with ``reconciled=True``, and one that was
   open before and is gone (closed during the gap) is emitted with size 0.
+* **24 h limit, made before broken.** Before ``ConnectionConfig.connection_lifetime``
+  a replacement socket logs in; once it is subscribed it takes over and the old one is
+  closed, with the frames both carried in the overlap delivered once
+  (:mod:`~rxconnector.streams.private_rotation`).
 * **Socket URL per attempt.** A protocol with an ``open_url()`` Observable (Binance
   USD-M's listenKey) gets the URL of every connection attempt from it; the attempt
   holds that subscription (the key's keep-alive) for as long as its socket lives, and
@@ -77,6 +81,13 @@ from rxconnector.operators import share
 from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.hub import PACING_MARGIN
 from rxconnector.streams.messages import RawMessage
+from rxconnector.streams.private_positions import position_changes, with_url
+from rxconnector.streams.private_rotation import (
+    OVERLAP_SECONDS,
+    RETRY_SECONDS,
+    FrameMemory,
+    Replacement,
+)
 from rxconnector.transport.ws import (
     Connected,
     ConnectFn,
@@ -191,6 +202,16 @@ class PrivateProtocol(Protocol):
         ...
 
 
+class _Slot:
+    """Where a connection attempt leaves the function that ends it (a refused login
+    reconnects through the socket's own backoff)."""
+
+    __slots__ = ("fail",)
+
+    def __init__(self) -> None:
+        self.fail: Callable[[Exception], None] | None = None
+
+
 def _only(source: Observable[Any], cls: type[_M]) -> Observable[_M]:
     """The items of ``source`` whose type is exactly ``cls``."""
 
@@ -216,6 +237,8 @@ class AccountStreams:
             ``BinanceUserStream(api_key, secret, conn.now)``.
         url: The private WebSocket URL (Binance: the WebSocket API
             ``wss://ws-api.binance.com:443/ws-api/v3``; Bybit: ``.../v5/private``).
+            A protocol with ``open_url`` (Binance USD-M's listenKey lease) gives each
+            attempt's URL itself; ``url`` is then what logs show before the first one.
         session: Returns the aiohttp session to connect with.
         config: Reconnect policy, ping interval, stale threshold.
         fetch_open_orders: ``() -> Observable[list[Order]]``, every open order (REST).
@@ -465,11 +488,17 @@ class _Run(SessionOutput):
             report=owner._report_error,
         )
         self._log = owner._log.bind(connection=connection_id)
-        self._source = SingleAssignmentDisposable()
+        self._source = SerialDisposable()
+        #: make-before-break for the connection lifetime (private_rotation)
+        self._lifetime = SerialDisposable()
+        self._candidate: Replacement | None = None
+        self._memory: FrameMemory | None = None
+        self._rotations = 0
+        self._base_id = connection_id
         self._reconciliation = SerialDisposable()
         #: the clock resync asked for by the last refused login (a REST call in flight)
         self._resync_call = SerialDisposable()
-        self._fail_attempt: Callable[[Exception], None] | None = None
+        self._slot = _Slot()
         self._link: ControlSender | None = None
         self._session: PrivateSession | None = None
         self._done = False
@@ -493,6 +522,14 @@ class _Run(SessionOutput):
     # -- lifetime -----------------------------------------------------------------------
 
     def start(self) -> None:
+        source = self._socket_source(self._spec, self._slot)
+        self._log.info("private stream starting", url=self._spec.url)
+        self._source.disposable = source.subscribe(
+            self._on_item, self._on_source_error, self._on_source_completed, scheduler=self._sched
+        )
+
+    def _socket_source(self, spec: SocketSpec, slot: _Slot) -> Observable[WsItem]:
+        """The reconnecting socket at ``spec`` whose attempts log in through ``slot``."""
         owner, protocol = self._owner, self._protocol
         limiter = owner._attempt_limiter or shared_attempt_limiter(
             f"{protocol.name}-private",
@@ -504,19 +541,15 @@ class _Run(SessionOutput):
         stale_after = config.stale_after
         if stale_after is None:
             stale_after = max(protocol.stale_after, 3 * config.ping_interval)
-        source = websocket(
-            self._spec,
+        return websocket(
+            spec,
             owner._session,
             config,
             tasks=owner._tasks,
             attempt_limiter=limiter,
             stale_after=stale_after,
-            connect=self._attempt,
+            connect=lambda spec_, session, tasks: self._attempt(spec_, session, tasks, slot),
             scheduler=self._sched,
-        )
-        self._log.info("private stream starting", url=self._spec.url)
-        self._source.disposable = source.subscribe(
-            self._on_item, self._on_source_error, self._on_source_completed, scheduler=self._sched
         )
 
     def stop(self) -> None:
@@ -534,6 +567,10 @@ class _Run(SessionOutput):
         self._done = True
         self._reconciliation.dispose()
         self._resync_call.dispose()
+        self._lifetime.dispose()
+        if self._candidate is not None:
+            self._candidate.dispose()
+            self._candidate = None
         self._source.dispose()
         self._state(ConnectionState.CLOSED, reason)
         self._log.info("private stream closed", reason=reason)
@@ -553,11 +590,11 @@ class _Run(SessionOutput):
     # -- the socket ---------------------------------------------------------------------
 
     def _attempt(
-        self, spec: SocketSpec, session: SessionFactory, tasks: OwnedTasks
+        self, spec: SocketSpec, session: SessionFactory, tasks: OwnedTasks, slot: _Slot
     ) -> Observable[WsItem]:
         """One connection attempt that the login conversation can also end (with a
         retryable error), so a refused login reconnects through the same backoff."""
-        inner = _with_url(self._protocol, self._owner._connect, spec, session, tasks)
+        inner = with_url(self._protocol, self._owner._connect, spec, session, tasks)
 
         def subscribe(
             observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
@@ -582,11 +619,11 @@ class _Run(SessionOutput):
             def dispose() -> None:
                 nonlocal ended
                 ended = True
-                if self._fail_attempt is fail:
-                    self._fail_attempt = None
+                if slot.fail is fail:
+                    slot.fail = None
                 upstream.dispose()
 
-            self._fail_attempt = fail
+            slot.fail = fail
             upstream.disposable = inner.subscribe(
                 observer.on_next, on_error, observer.on_completed, scheduler=scheduler
             )
@@ -615,6 +652,9 @@ class _Run(SessionOutput):
                 ParseError(f"undecodable frame on {self._spec.connection_id}", data)
             )
             return
+        memory = self._memory
+        if memory is not None and self._overlapping(memory, message):
+            return
         try:
             session.on_message(message, received_at, self)
         except Exception as exc:  # a protocol bug must not end the stream
@@ -630,12 +670,15 @@ class _Run(SessionOutput):
         self._touched_assets.clear()
         self._touched_positions.clear()
         session = self._session = self._protocol.new_session()
+        self._arm_lifetime(self._owner._config.connection_lifetime)
         session.on_connected(self)
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         self._owner._report_state(event)
         if event.state is not ConnectionState.RECONNECTING:
             return
+        if self._candidate is None:
+            self._lifetime.disposable = Disposable()  # re-armed by the next connect
         self._link = None
         self._session = None
         self._lost_subscription()
@@ -653,6 +696,94 @@ class _Run(SessionOutput):
 
     def _on_source_completed(self) -> None:
         self._terminate(RxConnectorError(f"{self._spec.connection_id}: the socket source ended"))
+
+    # -- make-before-break rotation (private_rotation) -------------------------------------
+
+    def _arm_lifetime(self, seconds: float) -> None:
+        def due(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            self._rotate()
+
+        self._lifetime.disposable = self._sched.schedule_relative(seconds, due)
+
+    def _rotate(self) -> None:
+        if self._done or self._candidate is not None or not self._subscribed:
+            return
+        self._rotations += 1
+        spec = attrs.evolve(self._spec, connection_id=f"{self._base_id}.r{self._rotations}")
+        lifetime = self._owner._config.connection_lifetime
+        self._state(ConnectionState.ROTATING, f"connection lifetime ({lifetime:g} s) reached")
+        self._log.info("private stream rotating", replacement=spec.connection_id)
+        slot = _Slot()
+        owner = self._owner
+        candidate = Replacement(
+            spec,
+            self._protocol.new_session,
+            owner._report_state,
+            owner._report,
+            lambda c: self._promote(c, slot),
+            self._abandon,
+        )
+        self._candidate = candidate
+        self._memory = FrameMemory()
+        candidate.start(self._socket_source(spec, slot), self._sched)
+
+    def _overlapping(self, memory: FrameMemory, message: Any) -> bool:
+        """Record frames while a replacement logs in; after the switch, drop those the
+        old socket already handled (for OVERLAP_SECONDS)."""
+        until = memory.until
+        if until is None:
+            memory.remember(message)
+            return False
+        if self._sched.to_seconds(self._sched.now) > until:
+            self._memory = None
+            return False
+        return memory.repeated(message)
+
+    def _promote(self, candidate: Replacement, slot: _Slot) -> None:
+        if self._done or candidate is not self._candidate:
+            return
+        old = self._spec
+        self._candidate = None
+        self._slot = slot
+        self._spec = candidate.spec
+        self._link = candidate.link
+        self._session = candidate.session
+        self._log = self._owner._log.bind(connection=candidate.spec.connection_id)
+        candidate.forward = self._on_item
+        candidate.forward_error = self._on_source_error
+        candidate.forward_completed = self._on_source_completed
+        # closing the old socket (normal close handshake) by dropping its source
+        self._source.disposable = candidate.subscription
+        self._owner._report_state(
+            ConnectionEvent(
+                ConnectionState.CLOSED,
+                old.connection_id,
+                old.url,
+                now_ms(self._sched),
+                reason=f"rotated to {candidate.spec.connection_id}",
+            )
+        )
+        memory = self._memory
+        if memory is not None:
+            memory.until = self._sched.to_seconds(self._sched.now) + OVERLAP_SECONDS
+        self._arm_lifetime(self._owner._config.connection_lifetime)
+        self._log.info("private stream rotated", replaced=old.connection_id)
+        if not self._subscribed:  # the old socket died first: reconcile the gap
+            self._watching = True
+            self._touched_orders.clear()
+            self._touched_assets.clear()
+            self._touched_positions.clear()
+            self.subscribed()
+
+    def _abandon(self, candidate: Replacement, reason: str) -> None:
+        if candidate is not self._candidate:
+            return
+        self._candidate = None
+        self._memory = None
+        candidate.dispose()
+        self._log.warning("private stream replacement abandoned", reason=reason)
+        if not self._done and self._subscribed:
+            self._arm_lifetime(RETRY_SECONDS)
 
     # -- SessionOutput --------------------------------------------------------------------
 
@@ -713,7 +844,7 @@ class _Run(SessionOutput):
         self._log.warning("private login refused; reconnecting", error=describe_error(error))
         if resync_clock and self._owner._resync_clock is not None:
             self._resync()
-        fail_attempt = self._fail_attempt
+        fail_attempt = self._slot.fail
         if fail_attempt is not None:
             fail_attempt(error)
 
@@ -937,87 +1068,14 @@ class _Run(SessionOutput):
             self._observer.on_next(balance)
 
     def _reconcile_positions(self, positions: list[Position]) -> None:
-        """Emit each position that differs from what subscribers saw; a known open
-        position REST no longer lists (or lists flat) is emitted flat."""
-        touched = self._touched_positions
-        received_at = now_ms(self._sched)
-        listed: set[tuple[str, str]] = set()
-        changed: list[Position] = []
-        for position in positions:
-            key = position.key
-            listed.add(key)
-            if key in touched:
-                continue  # a live event already said something newer
-            known = self._positions.get(key)
-            if known is None:
-                if position.size == _ZERO:
-                    continue
-            elif (
-                known.size == position.size
-                and known.side == position.side
-                and known.entry_price == position.entry_price
-            ):
-                continue
-            changed.append(attrs.evolve(position, received_at=received_at, reconciled=True))
-        for key, known in self._positions.items():
-            if key not in listed and key not in touched and known.size != _ZERO:
-                changed.append(
-                    attrs.evolve(
-                        known,
-                        side="flat",
-                        size=_ZERO,
-                        entry_price=_ZERO,
-                        unrealised_pnl=_ZERO,
-                        received_at=received_at,
-                        reconciled=True,
-                    )
-                )
+        """Emit each position that differs from what subscribers saw (see
+        :func:`~rxconnector.streams.private_positions.position_changes`)."""
+        changed = position_changes(
+            self._positions, self._touched_positions, positions, now_ms(self._sched)
+        )
         for position in changed:
             self._positions[position.key] = position
             self._observer.on_next(position)
-
-
-def _with_url(
-    protocol: PrivateProtocol,
-    connect: ConnectFn,
-    spec: SocketSpec,
-    session: SessionFactory,
-    tasks: OwnedTasks,
-) -> Observable[WsItem]:
-    """One connection attempt at the protocol's URL of the moment (``open_url``, e.g. a
-    listenKey lease) or at ``spec.url``. The URL subscription is held while the socket
-    lives; its error ends the attempt."""
-    open_url: Callable[[], Observable[str]] | None = getattr(protocol, "open_url", None)
-    if open_url is None:
-        return connect(spec, session, tasks)
-
-    def subscribe(
-        observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        lease = SingleAssignmentDisposable()
-        socket = SerialDisposable()
-        started = False
-
-        def on_url(url: str) -> None:
-            nonlocal started
-            if started:
-                return
-            started = True
-            attempt = connect(attrs.evolve(spec, url=url), session, tasks)
-            socket.disposable = attempt.subscribe(
-                observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        def on_completed() -> None:
-            if not started:
-                observer.on_error(RxConnectorError(f"{spec.connection_id}: no socket URL given"))
-
-        lease.disposable = open_url().subscribe(
-            on_url, observer.on_error, on_completed, scheduler=scheduler
-        )
-        return CompositeDisposable(socket, lease)
-
-    return Observable(subscribe)
 
 
 def _bind(

@@ -619,11 +619,20 @@ class FakeConnector:
         return self._rest("recent_trades", symbol=symbol, limit=limit)
 
     def kline_history(
-        self, symbol: str, interval: str, start: int, end: int | None = None
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        limit: int | None = None,
     ) -> Observable[Kline]:
-        """Every candle between ``start`` and ``end`` (ms): a scripted list is emitted
-        item by item, as the real call walks the pages."""
-        return self._rest("kline_history", symbol=symbol, interval=interval, start=start, end=end)
+        """Candles from ``start`` (ms) or the last ``limit``: a scripted list is emitted
+        item by item, as the real call walks the pages (``limit`` is recorded with the
+        call, not applied: script the candles you want)."""
+        return self._rest(
+            "kline_history", symbol=symbol, interval=interval, start=start, end=end, limit=limit
+        )
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """The 24 h ticker over REST."""

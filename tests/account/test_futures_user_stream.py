@@ -203,6 +203,12 @@ class TestAccountUpdate:
         balance = fu.parse_account_update(event, 1.0)[0]
         assert (balance.free, balance.locked, balance.total) == (D("250"), D("50"), D("300"))
 
+    def test_a_negative_wallet_is_a_debt(self, examples: dict[str, Any]) -> None:
+        event = copy.deepcopy(examples["binance.usdm.uds.ACCOUNT_UPDATE.recorded"])
+        event["a"]["B"][0].update(wb="-12.5", cw="-12.5")
+        balance = fu.parse_account_update(event, 1.0)[0]
+        assert (balance.free, balance.locked, balance.borrowed) == (D(0), D(0), D("12.5"))
+
     def test_funding_fee_update_has_balances_only(self, examples: dict[str, Any]) -> None:
         event = copy.deepcopy(examples["binance.usdm.uds.ACCOUNT_UPDATE.recorded"])
         event["a"] = {"m": "FUNDING_FEE", "B": [{"a": "USDT", "wb": "10", "cw": "10", "bc": "0"}]}

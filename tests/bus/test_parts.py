@@ -52,6 +52,8 @@ class TestCodec:
         rxc.Kline("BTCUSDT", "1m", 0, 59_999, D("1"), D("2"), D("0.5"), D("1.5"), D("3"),
                   D("4"), 5, True, 6),
         rxc.MarkPrice("BTCUSDT", D("1"), None, D("2"), D("-0.0001"), 3, 4),
+        # a Bybit linear trade id: a UUID as a 128-bit int (travels as a string)
+        rxc.Trade("BTCUSDT", 2**127 + 5, D("1"), D("2"), "buy", 1, 2),
     ]  # fmt: skip
 
     @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
@@ -118,15 +120,22 @@ class TestFencing:
         try:
             assert await acquire(keys=["s:lease"], args=["A", 100]) == 2
             assert await acquire(keys=["s:lease"], args=["B", 100]) == 0
-            assert await append(keys=keys, args=["A", 100, 1000, "1", *entry(1), *entry(2)]) == 2
+            assert (
+                await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(1), *entry(2)]) == 2
+            )
             await asyncio.sleep(0.15)  # A is paused past its lease; B takes over
             assert await acquire(keys=["s:lease"], args=["B", 5000]) == 2
-            assert await append(keys=keys, args=["A", 100, 1000, "1", *entry(3)]) == -1
+            assert await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(3)]) == -1
             # B writes; an id already written is skipped (exactly once in the stream)
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", *entry(2), *entry(3)]) == 1
+            assert (
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", *entry(2), *entry(3)]) == 1
+            )
+            # a batch whose predecessor (ending at id 9) was never written is refused
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", *entry(10)]) == -2
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", *entry(4)]) == 1
             seqs = [f[b"seq"] for _id, f in await client.xrange("s")]
-            assert seqs == [b"1", b"2", b"3"]
-            assert await client.get("s:seq") == b"3"
+            assert seqs == [b"1", b"2", b"3", b"4"]
+            assert await client.get("s:seq") == b"4"
         finally:
             await client.aclose()
 
@@ -140,6 +149,8 @@ class TestPromptStop:
     async def test_stop_during_a_blocking_read(
         self, redis_server: RedisServer, query: str, group: str | None
     ) -> None:
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
         remote = RemoteConnector(redis_server.url + query, group=group, block_ms=60_000)
         await remote.start()
         completed: list[bool] = []
@@ -152,6 +163,65 @@ class TestPromptStop:
         await asyncio.sleep(0)
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert not [t for t in pending if "RemoteConnector" in repr(t)]
+        await asyncio.sleep(0.2)
+        import gc
+
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+        assert loop_problems == []
+
+    async def test_stop_while_entries_flow_leaves_no_unretrieved_task_error(
+        self, redis_server: RedisServer
+    ) -> None:
+        """A read cancelled while data flows can end in ConnectionError instead of the
+        cancellation (redis-py swallows it when the connection closes under it): that
+        error is retrieved, nothing reaches the loop's exception handler."""
+        import gc
+
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        flowing = True
+
+        async def write() -> None:
+            n = 0
+            while flowing:
+                n += 1
+                kind, seq, data, ts = encode_model(
+                    rxc.Trade(f"S{n % 10}USDT", n, D(1), D(1), "buy", 0, 0)
+                )
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(f"rxc:binance:trades:S{n % 10}USDT", fields)
+
+        writer = asyncio.ensure_future(write())
+        try:
+            for _ in range(5):
+                remote = RemoteConnector(redis_server.url, block_ms=100)
+                await remote.start()
+                for n in range(10):
+                    remote.trades(f"S{n}USDT").subscribe()
+                await asyncio.sleep(0.2)
+                await remote.stop()
+        finally:
+            flowing = False
+            await writer
+            await client.aclose()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        assert loop_problems == []
+
+    async def test_subscribers_of_one_feed_share_one_read(self, redis_server: RedisServer) -> None:
+        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
+            health = len(remote._readers)  # the heartbeat watcher
+            first = remote.trades(SYMBOL).subscribe()
+            second = remote.trades(SYMBOL).subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 1
+            remote.trades("ETHUSDT").subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 2
+            first.dispose()
+            second.dispose()
+            await until(lambda: len(remote._readers) == health + 1, 2.0, "shared reader ended")
 
     async def test_dispose_ends_the_reader(self, redis_server: RedisServer) -> None:
         async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:

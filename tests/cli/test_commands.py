@@ -376,6 +376,25 @@ class TestAgainstASimulator:
         assert "wrote" in printed and "1440 1h candles" in printed
         assert not (tmp_path / "k.csv.part").exists()
 
+    async def test_history_over_an_empty_range_says_so(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A range with no candles (here: the future) exits 1 saying so, and leaves no
+        empty CSV behind."""
+        out = tmp_path / "k.csv"
+        async with ExchangeSimulator(seed=2, symbols=("BTCUSDT",)) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["history", "binance", "BTCUSDT", "1h", "--start", "2099-01-01",
+                 "--end", "2099-01-02", "-o", str(out),
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert "no 1h candles of BTCUSDT" in err and "2099-01-01" in err
+        assert not out.exists()
+        assert not (tmp_path / "k.csv.part").exists()
+
 
 class TestInterruptedStart:
     """Ctrl-C while a command's connector waits for its first clock sync still stops the

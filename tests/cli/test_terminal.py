@@ -153,3 +153,24 @@ class TestDescribe:
         assert "book #42 bid 99 x 1 | ask 101 x 2 spread=2 levels=1/1" in describe(book)
         assert "kline 1m" in describe(kline) and "closed" in describe(kline)
         assert describe(("something", 1)) == "('something', 1)"
+
+
+class TestDemoFormatting:
+    """The demo shows prices at the symbol's increment, never the wire's padding."""
+
+    def test_shown_at_the_increment(self) -> None:
+        from rxconnector.demo_view import shown
+
+        assert shown(Decimal("60005.41000000"), Decimal("0.01")) == "60005.41"
+        assert shown(Decimal("60005.4"), Decimal("0.01")) == "60005.40"
+        assert shown(Decimal("0.05541000"), Decimal("0.00001")) == "0.05541"
+        assert shown(Decimal("60005.41000000"), None) == "60005.41"  # increment unknown
+        assert shown(Decimal("60000.00000000"), None) == "60000"
+        assert shown(None, Decimal("0.01")) == "-"
+
+    def test_progress_line_is_clipped_on_a_tty(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "80")  # a StringIO has no size: the fallback is used
+        out = io.StringIO()
+        line = ProgressLine(out, tty=True)
+        line.finish("x" * 500)
+        assert out.getvalue() == "\r\x1b[2K" + "x" * 78 + "~\n"  # 79 columns, ASCII ellipsis

@@ -28,6 +28,7 @@ from rxconnector.exchanges._parsing import (
     parse_levels,
     to_decimal,
 )
+from rxconnector.exchanges.binance import futures_user_stream as fu
 from rxconnector.exchanges.binance import user_stream as us
 from rxconnector.exchanges.bybit import private as pv
 
@@ -57,6 +58,11 @@ PRIVATE_CASES: list[tuple[str, Callable[[Any, float], Any]]] = [
     ("bybit.v5.ws.private.execution", pv.parse_executions),
     ("bybit.v5.ws.private.wallet", pv.parse_wallet),
     ("bybit.v5.ws.private.position", pv.parse_positions),
+    ("binance.usdm.uds.ORDER_TRADE_UPDATE", fu.parse_futures_user_event),
+    ("binance.usdm.uds.ORDER_TRADE_UPDATE.recorded", fu.parse_futures_user_event),
+    ("binance.usdm.uds.ACCOUNT_UPDATE.recorded", fu.parse_futures_user_event),
+    ("binance.usdm.uds.MARGIN_CALL", fu.parse_futures_user_event),
+    ("binance.usdm.uds.TRADE_LITE.recorded", fu.parse_trade_lite),
 ]
 
 

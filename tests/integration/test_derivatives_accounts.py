@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import rxconnector as rxc
@@ -30,24 +31,21 @@ CONNECTION = {"reconnect_delay": 0.3, "reconnect_jitter": 0.0, "healthy_after": 
 
 
 def futures_config(sim: ExchangeSimulator) -> rxc.Config:
-    """Built from the simulator's URLs (the private /private URL derives from them)."""
-    return rxc.Config.binance_futures(
-        api_key=KEY,
-        api_secret=SECRET,
-        rest_url=sim.rest_url,
-        ws_url=sim.ws_url,
-        connection=CONNECTION,
+    return sim.connector_config(
+        "binance_futures", api_key=KEY, api_secret=SECRET, connection=CONNECTION
     )
 
 
 def bybit_linear_config(sim: ExchangeSimulator) -> rxc.Config:
-    return rxc.Config.bybit(
-        "linear",
-        api_key=KEY,
-        api_secret=SECRET,
-        rest_url=sim.rest_url,
-        ws_url=sim.ws_url,
-        connection=CONNECTION,
+    return sim.connector_config(
+        "bybit-linear", api_key=KEY, api_secret=SECRET, connection=CONNECTION
+    )
+
+
+def futures_config_from_urls(sim: ExchangeSimulator) -> rxc.Config:
+    """The same, from REST and stream URLs only (the /private URL derives from them)."""
+    return rxc.Config.binance_futures(
+        api_key=KEY, api_secret=SECRET, rest_url=sim.rest_url, ws_url=sim.ws_url
     )
 
 
@@ -188,6 +186,25 @@ class TestUsdmPositions:
             assert call.kind == "margin_call" and call.positions[0].size == D("0.05")
 
 
+class TestUsdmFastExecutions:
+    async def test_trade_lite_reports_each_fill_once(self, sim: ExchangeSimulator) -> None:
+        config = attrs.evolve(futures_config(sim), fast_executions=True)
+        async with rxc.Connector(config) as conn:
+            account = Account(conn)
+            await until(lambda: futures_socket_open(sim))
+            placed = await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.05"))
+            await until(lambda: "FILLED" in account.statuses(placed.order_id))
+            await asyncio.sleep(0.2)  # a duplicate from ORDER_TRADE_UPDATE would be here now
+            engine_fills = next(o for o in sim.orders(KEY) if str(o.id) == placed.order_id).fills
+            assert [e.execution_id for e in account.executions] == [
+                str(f.trade_id) for f in engine_fills
+            ]
+            assert all(e.fee == 0 and e.fee_asset is None for e in account.executions)
+            fees = sum(u.fee for u in account.orders if u.order_id == placed.order_id)
+            assert fees == sum(f.fee for f in engine_fills)  # the fee is on the order updates
+            account.close()
+
+
 class TestUsdmFaults:
     async def test_a_fill_while_the_stream_is_down_is_reconciled(
         self, sim: ExchangeSimulator
@@ -276,6 +293,16 @@ class TestUsdmFaults:
                 )
             assert order_posts(sim) == []
 
+    async def test_a_fresh_connector_fetches_the_rules_before_its_first_order(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        async with rxc.Connector(futures_config_from_urls(sim)) as conn:
+            with pytest.raises(rxc.OrderRejectedError) as lot:
+                await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.000001"))
+            assert lot.value.filter == "LOT_SIZE"
+            assert order_posts(sim) == []
+            assert any(r.path == "/fapi/v1/exchangeInfo" for r in sim.rest_log)
+
     async def test_a_lost_order_answer_is_never_retried(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(futures_config(sim)) as conn:
             sim.fail_rest(503)
@@ -306,6 +333,25 @@ class TestBybitLinear:
             assert (position.size, position.entry_price) == (D("0.10"), engine.entry_price)
             (rest,) = await conn.open_positions()
             assert (rest.size, rest.leverage, rest.position_side) == (D("0.1"), D(10), "both")
+            account.close()
+
+
+class TestSpotAccountsHaveNoPositions:
+    async def test_a_bybit_spot_reconnect_does_not_ask_for_positions(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        config = sim.connector_config(
+            "bybit", api_key=KEY, api_secret=SECRET, connection=CONNECTION
+        )
+        async with rxc.Connector(config) as conn:
+            account = Account(conn)
+            subscribed = lambda: any(key == KEY for _c, key, _t in sim.private_subscriptions())  # noqa: E731
+            await until(subscribed)
+            await sim.drop_connections()
+            sim.set_balance(KEY, "USDT", "99000")  # a change to reconcile
+            await until(lambda: any(b.reconciled for b in account.balances))
+            assert [e for e in account.errors if isinstance(e, rxc.FeedGapError)] == []
+            assert not any("/v5/position/list" in r.path for r in sim.rest_log)
             account.close()
 
 

@@ -515,3 +515,43 @@ class TestStateObservable:
 
     def test_repr_names_the_breaker(self) -> None:
         assert repr(Harness().cb) == "CircuitBreaker('rest', state=closed)"
+
+
+class TestBreakerWaiting:
+    """Recovery traffic waits for a ban hold or an open period instead of failing."""
+
+    def _call_waiting(self, h: Harness, source: Observable[Any], at: float) -> MockObserver[Any]:
+        from rxconnector.operators import breaker_waiting
+
+        observer: MockObserver[Any] = h.scheduler.create_observer()
+        h.scheduler.schedule_absolute(
+            at,
+            lambda *_: source.pipe(breaker_waiting(h.cb)).subscribe(
+                observer, scheduler=h.scheduler
+            ),
+        )
+        return observer
+
+    def test_waits_exactly_for_the_end_of_a_ban(self) -> None:
+        h = Harness()
+        h.call(h.failing(RateLimitError("ban", retry_after=5, status=418, banned=True)), 200)
+        source = h.scheduler.create_cold_observable(on_next(1, "snap"), on_completed(1))
+        waiting = self._call_waiting(h, source, 202)
+        h.run_until(300)
+        # the ban began at 201 and ends at 206: subscribed then, answered a tick later
+        assert waiting.messages == [on_next(207, "snap"), on_completed(207)]
+        assert source.subscriptions == [Subscription(206, 207)]
+
+    def test_waits_through_open_and_half_open_then_succeeds(self) -> None:
+        h = Harness()
+        for t in (100, 101, 102):
+            h.call(h.failing(), t)  # opens at 103 for 10 s: half-open at 113
+        waiting = self._call_waiting(h, h.ok(), 104)
+        h.run_until(300)
+        assert waiting.messages == [on_next(114, "r"), on_completed(114)]
+
+    def test_an_answer_error_is_forwarded(self) -> None:
+        h = Harness()
+        waiting = self._call_waiting(h, h.failing(ExchangeError("bad", status=400)), 100)
+        h.run_until(200)
+        assert [m.value.kind for m in waiting.messages] == ["E"]

@@ -339,3 +339,22 @@ class TestPriorities:
         assert documented_limiter("binance_futures", None).limit == 2400
         assert documented_limiter("bybit", None).limit == 7200
         assert documented_limiter("binance", 1200).limit == 1200
+
+    def test_backfills_stop_at_their_share_snapshots_and_users_go_on(self) -> None:
+        from rxconnector.rest.limiter import BACKFILL_SHARE, Priority
+
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=10)
+        assert limiter.budget(Priority.BACKFILL) == int(100 * BACKFILL_SHARE) == 60
+        backfills = [self._acquire(scheduler, limiter, 25, 1, Priority.BACKFILL) for _ in range(3)]
+        snapshots = [self._acquire(scheduler, limiter, 5, 2, Priority.RECOVERY) for _ in range(9)]
+        user = self._acquire(scheduler, limiter, 10, 3, Priority.USER)
+        scheduler.advance_to(59)
+        # 2 backfills (50 <= 60); the 3rd would pass 60; snapshots fill up to 90
+        assert [self._released(b) for b in backfills] == [1, 1, None]
+        assert [self._released(x) for x in snapshots] == [2] * 8 + [None]
+        assert self._released(user) == 3
+        scheduler.advance_to(61)
+        # the new window: the waiting snapshot before the waiting backfill
+        assert self._released(snapshots[8]) == 60
+        assert self._released(backfills[2]) == 60

@@ -123,6 +123,7 @@ async def test_every_url_property_is_served(sim: ExchangeSimulator) -> None:
         "ws_api_url",
         "futures_public_url",
         "futures_market_url",
+        "futures_private_url",
         "bybit_spot_url",
         "bybit_linear_url",
         "bybit_private_url",
@@ -131,7 +132,12 @@ async def test_every_url_property_is_served(sim: ExchangeSimulator) -> None:
         async with session.get(f"{urls['rest_url']}/api/v3/ping") as response:
             assert response.status == 200
         for name, url in urls.items():
-            if name in ("rest_url", "ws_url"):
+            if name in ("rest_url", "ws_url", "futures_private_url"):
                 continue
             async with session.ws_connect(url) as ws:
                 assert not ws.closed, name
+        # the USD-M private route takes sockets under it, with a listenKey
+        async with session.get(
+            f"{urls['futures_private_url']}/ws".replace("ws://", "http://")
+        ) as r:
+            assert r.status != 404

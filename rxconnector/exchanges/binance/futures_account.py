@@ -32,6 +32,7 @@ from rxconnector.exchanges.binance.futures_user_stream import (
     BinanceFuturesUserStream,
     position_from_row,
     private_stream_url,
+    usdm_balance,
 )
 from rxconnector.exchanges.binance.listen_key import ListenKeyLease
 from rxconnector.models import Balance, Position, SymbolInfo
@@ -190,20 +191,16 @@ def validate_futures_params(params: dict[str, Any], quantity_given: bool) -> Non
 
 
 def futures_balance(row: Mapping[str, Any]) -> Balance:
-    """A ``/fapi/v3/balance`` row → Balance, mapped like the stream's ``ACCOUNT_UPDATE``:
-    ``free`` = ``crossWalletBalance``, ``locked`` = ``balance - crossWalletBalance``
-    (isolated margin, never negative), ``equity`` = ``balance + crossUnPnl``. USD-M
-    lends nothing here: ``borrowed`` is 0."""
+    """A ``/fapi/v3/balance`` row → Balance, mapped like the stream's ``ACCOUNT_UPDATE``
+    (:func:`~rxconnector.exchanges.binance.futures_user_stream.usdm_balance`): ``free`` =
+    ``crossWalletBalance`` (never above the wallet), ``locked`` = ``balance -
+    crossWalletBalance`` (isolated margin), ``equity`` = ``balance + crossUnPnl``; a
+    negative wallet balance shows as ``borrowed``."""
     wallet = to_decimal(row["balance"])
     cross = to_decimal(row.get("crossWalletBalance") or row["balance"])
     unrealised = to_decimal(row.get("crossUnPnl") or 0)
-    return Balance(
-        asset=row["asset"],
-        free=min(cross, wallet) if wallet >= 0 else _ZERO,
-        locked=max(wallet - cross, _ZERO),
-        event_time=int(row.get("updateTime") or 0),
-        equity=wallet + unrealised,
-    )
+    event_time = int(row.get("updateTime") or 0)
+    return usdm_balance(row["asset"], wallet, cross, event_time, equity=wallet + unrealised)
 
 
 def position_risk(row: Mapping[str, Any], received_at: float) -> Position:

@@ -341,12 +341,13 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...);
         ``positionSide`` / ``reduceOnly`` / ``closePosition`` are checked now (see
         :func:`~rxconnector.exchanges.binance.futures_account.validate_futures_params`).
-        Once :meth:`exchange_info` was fetched through this object the filters are
-        checked before sending (``PRICE_FILTER``, ``LOT_SIZE``, ``MARKET_LOT_SIZE``,
-        ``MIN_NOTIONAL``'s ``notional``, and ``PERCENT_PRICE`` against the mark price,
-        fetched first). Like Spot: the client order id is fixed now, the call is never
-        retried, and a lost answer is :class:`~rxconnector.errors.OrderStatusUnknownError`
-        carrying that id (reconcile with :meth:`get_order`).
+        The symbol's filters are checked before sending, its rules fetched first when not
+        cached (as for Spot: :mod:`rxconnector.rest.symbol_rules`): ``PRICE_FILTER``,
+        ``LOT_SIZE``, ``MARKET_LOT_SIZE``, ``MIN_NOTIONAL``'s ``notional``, and
+        ``PERCENT_PRICE`` against the mark price (fetched just before). Like Spot: the
+        client order id is fixed now, the call is never retried, and a lost answer is
+        :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that id (reconcile
+        with :meth:`get_order`).
         """
         sym, request, coid = self._futures_order_params(
             symbol, side, type, quantity, price, time_in_force, client_order_id, extra
@@ -362,9 +363,9 @@ class BinanceFuturesRest(BinanceSpotRest):
                 client_order_id=coid,
             )
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
-            info, rules = self._symbols.get(sym), self._futures_rules.get(sym)
+        def start(info: SymbolInfo | None) -> Observable[Order]:
+            self._check_futures_filters(info, request)
+            rules = self._futures_rules.get(sym)
             price_ = request.get("price")
             if (
                 info is None
@@ -382,7 +383,7 @@ class BinanceFuturesRest(BinanceSpotRest):
 
             return self.mark_price_now(sym).pipe(ops.flat_map(checked))
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(start))
 
     def mark_price_now(self, symbol: str) -> Observable[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
@@ -441,8 +442,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         return self._keyed_call(LISTEN_KEY_CLOSE, lambda _reply: None)
 
     def _keyed_call(self, endpoint: Endpoint, parse: Any) -> Observable[Any]:
-        signer = self._signing()  # missing credentials fail here
-        del signer
+        self._signing()  # missing credentials fail here, at the call
         api_key = self._config.api_key
 
         def keyed(params: Mapping[str, Any]) -> SignedRequest:
@@ -488,10 +488,11 @@ class BinanceFuturesRest(BinanceSpotRest):
         validate_futures_params(request, quantity_given=quantity is not None)
         return sym, request, coid
 
-    def _check_filters(self, symbol: str, params: Mapping[str, Any]) -> None:
-        info = self._symbols.get(symbol)
+    def _check_futures_filters(self, info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
+        """Spot's price / lot / notional checks, then MARKET_LOT_SIZE."""
         if info is None:
             return
+        symbol = info.symbol
         quantity = params.get("quantity")
         if quantity is not None:
             check_order(info, params["side"], params["type"], quantity, params.get("price"))

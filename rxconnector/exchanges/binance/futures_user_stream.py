@@ -219,12 +219,40 @@ def position_from_row(
     )
 
 
+def usdm_balance(
+    asset: str,
+    wallet: Decimal,
+    cross: Decimal,
+    event_time: int,
+    received_at: float = 0.0,
+    *,
+    equity: Decimal | None = None,
+) -> Balance:
+    """A USD-M margin asset as a :class:`Balance` (stream and REST alike): ``free`` = the
+    cross wallet balance, never above the wallet; ``locked`` = ``wallet - cross`` (what
+    isolated positions hold); a negative wallet (losses beyond it) is a debt: ``free``
+    and ``locked`` 0, ``borrowed`` = what is owed."""
+    if wallet < _ZERO:
+        return Balance(
+            asset, _ZERO, _ZERO, event_time, received_at, borrowed=-wallet, equity=equity
+        )
+    return Balance(
+        asset=asset,
+        free=max(min(cross, wallet), _ZERO),
+        locked=max(wallet - cross, _ZERO),
+        event_time=event_time,
+        received_at=received_at,
+        equity=equity,
+    )
+
+
 def parse_account_update(event: Any, received_at: float) -> list[Balance | Position]:
     """``ACCOUNT_UPDATE`` → Balances (``B``) then Positions (``P``).
 
-    Balance mapping (USD-M): ``free`` = ``cw`` (cross wallet balance), ``locked`` =
-    ``wb - cw`` (what isolated positions hold), so ``total`` is the wallet balance
-    ``wb``. Margin held by cross positions and orders is not separated by this event.
+    Balance mapping (USD-M, :func:`usdm_balance`): ``free`` = ``cw`` (cross wallet
+    balance), ``locked`` = ``wb - cw`` (what isolated positions hold), so ``total`` is
+    the wallet balance ``wb``; a negative ``wb`` shows as ``borrowed``. Margin held by
+    cross positions and orders is not separated by this event.
     """
     try:
         event_time = int(event["E"])
@@ -232,15 +260,7 @@ def parse_account_update(event: Any, received_at: float) -> list[Balance | Posit
         models: list[Balance | Position] = []
         for row in update.get("B") or ():
             wallet, cross = to_decimal(row["wb"]), to_decimal(row["cw"])
-            models.append(
-                Balance(
-                    asset=row["a"],
-                    free=cross,
-                    locked=max(wallet - cross, _ZERO),
-                    event_time=event_time,
-                    received_at=received_at,
-                )
-            )
+            models.append(usdm_balance(row["a"], wallet, cross, event_time, received_at))
         for row in update.get("P") or ():
             models.append(position_from_row(row, event_time, received_at))
         return models

@@ -233,8 +233,11 @@ class BinanceSpotRest:
         _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
-    def klines_history(self, symbol: str, interval: str, start: int, end: int) -> Observable[Kline]:
-        """Every candle opening in ``start``..``end`` (ms), one by one, in order.
+    def klines_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms; ``end=None``: now, read when
+        subscribed), one by one, in order.
 
         .. marble::
 
@@ -248,14 +251,21 @@ class BinanceSpotRest:
         """
         sym = _symbol(symbol)
         _interval(interval)
+        if end is None:
+
+            def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
+                return self.klines_history(sym, interval, start, int(self._now_ms()))
+
+            return reactivex.defer(until_now)
         if start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
+        last = end
 
         def fetch(cursor: int) -> Observable[list[Kline]]:
-            return self._klines(sym, interval, cursor, end, ep.KLINES_MAX_LIMIT)
+            return self._klines(sym, interval, cursor, last, ep.KLINES_MAX_LIMIT)
 
         def advance(page: list[Kline]) -> int | None:
-            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= end:
+            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= last:
                 return None
             return page[-1].open_time + 1
 

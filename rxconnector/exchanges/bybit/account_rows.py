@@ -40,7 +40,8 @@ _TRADE_MODES: Final[dict[int, str]] = {0: "cross", 1: "isolated"}
 
 
 def _dec(value: Any) -> Decimal:
-    """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
+    """Amount that may be ``""`` (Bybit's "not applicable") → 0; finite and sane
+    (:func:`~rxconnector.exchanges._parsing.to_decimal`), else a ValueError."""
     return _ZERO if value == "" or value is None else to_decimal(value)
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "BYBIT_CATEGORIES",
     "BybitWsProtocol",
     "CLIENT_PING_INTERVAL",
+    "LINK_STALE_AFTER",
     "CONNECTION_ATTEMPT_WINDOW",
     "MAX_ARGS_CHARS_PER_CONNECTION",
     "MAX_CONNECTION_ATTEMPTS",
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_STREAMS_PER_CONNECTION",
     "MAX_TOPIC_LENGTH",
     "MAX_TOPICS_PER_REQUEST",
+    "QUIET_TOPIC_PREFIXES",
     "STALE_AFTER",
 ]
 
@@ -80,6 +82,12 @@ CLIENT_PING_INTERVAL: Final = 20.0
 #: Not documented. Kline topics push every 1-60 s (§C1 Topics) and are the slowest
 #: data we subscribe, so a connection silent for 90 s is not merely quiet.
 STALE_AFTER: Final = 90.0
+#: We ping every 20 s (``CLIENT_PING_INTERVAL``) and every pong is a frame: three pongs
+#: missed and the link is gone, whatever the topics say.
+LINK_STALE_AFTER: Final = 60.0
+#: Liquidation topics (BY ``public/all-liquidation.mdx``) push only when something is
+#: liquidated: a connection carrying only them is judged on pongs, not data silence.
+QUIET_TOPIC_PREFIXES: Final = ("allLiquidation.", "liquidation.")
 
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
 _TOPIC_MARK: Final = "topic:"
@@ -146,6 +154,7 @@ class BybitWsProtocol:
     max_connection_attempts: int = MAX_CONNECTION_ATTEMPTS
     connection_attempt_window: float = CONNECTION_ATTEMPT_WINDOW
     stale_after: float = STALE_AFTER
+    link_stale_after: float = LINK_STALE_AFTER
     client_ping_interval: float | None = CLIENT_PING_INTERVAL
 
     def __init__(self, category: str = "spot") -> None:
@@ -158,6 +167,10 @@ class BybitWsProtocol:
 
     def __repr__(self) -> str:
         return f"BybitWsProtocol({self.category!r})"
+
+    def quiet_topic(self, topic: str) -> bool:
+        """Whether ``topic`` may stay silent for minutes (liquidation topics)."""
+        return topic.startswith(QUIET_TOPIC_PREFIXES)
 
     # ----------------------------------------------------------------- endpoints
 

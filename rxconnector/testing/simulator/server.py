@@ -60,6 +60,7 @@ _URL_PROPERTIES = (
     "ws_api_url",
     "futures_public_url",
     "futures_market_url",
+    "futures_private_url",
     "bybit_spot_url",
     "bybit_linear_url",
     "bybit_private_url",
@@ -246,6 +247,12 @@ class ExchangeSimulator:
         return f"{self.ws_url}/market/stream"
 
     @property
+    def futures_private_url(self) -> str:
+        """USD-M ``/private`` route (user data; sockets at ``/private/ws?listenKey=…``):
+        what ``Config.private_ws_url`` takes."""
+        return f"{self.ws_url}/private"
+
+    @property
     def bybit_spot_url(self) -> str:
         """Bybit v5 public spot streams: ``ws://…/v5/public/spot``."""
         return f"{self.ws_url}/v5/public/spot"
@@ -291,7 +298,7 @@ class ExchangeSimulator:
             "binance": (Config.binance, {"ws_api_url": self.ws_api_url}),
             "binance_futures": (
                 Config.binance_futures,
-                {"private_ws_url": f"{self.ws_url}/private"},
+                {"private_ws_url": self.futures_private_url},
             ),
             "bybit": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
             "bybit-spot": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
