@@ -125,7 +125,9 @@ def _int_at_least(section: str, minimum: int, maximum: int = MAX_COUNT) -> Any:
 def _bool(section: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, bool):
-            name = f"{section}.{attribute.name}" if section else attribute.name
+            # A top-level flag names itself, not "flag.flag".
+            top = section in ("", attribute.name)
+            name = attribute.name if top else f"{section}.{attribute.name}"
             raise ConfigError(name, "must be True or False", value)
 
     return check
