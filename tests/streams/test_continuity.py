@@ -120,6 +120,28 @@ class TestBackfill:
         assert calls == [3]
         assert [m.time for m in result.messages] == [210, 220, 245, 245, 245, 245, 245, 250]
 
+    def test_one_page_closes_several_holes(self) -> None:
+        """Outages close together cost one page, not one per hole (issue 16: the
+        backfill budget is per request, a page holds 1000 trades)."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, tr(5)), on_next(230, tr(6)), on_next(240, tr(9))
+        )
+        backfill, calls = pages(s, [tr(i) for i in range(1, 21)], delay=50)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
+        assert calls == [2]
+        assert values(result.messages) == [
+            (1, False),
+            (2, True),
+            (3, True),
+            (4, True),
+            (5, False),
+            (6, False),
+            (7, True),
+            (8, True),
+            (9, False),
+        ]
+
     def test_restart_fetches_at_once_when_trading_stops(self) -> None:
         """Issue 15: no live trade follows the reconnect; the missed ones still come."""
         s = TestScheduler()
