@@ -15,14 +15,25 @@ EXPECTED_TOP_LEVEL = {
     "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
     "FeedGapError", "NotSupportedError", "StaleConnectionError", "RecordingError",
+    "ConnectorStoppedError",
     # models
     "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
     "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline",
     "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
+    # blocking facade (no asyncio needed)
+    "connect", "SyncConnector",
+    # derivatives account notices (margin calls, leverage changes)
+    "AccountEvent",
     # sub-modules
-    "notebook", "operators", "replay", "testing", "__version__",
+    "bus", "notebook", "operators", "replay", "sync", "testing", "__version__",
+}  # fmt: skip
+
+#: Scale-out on Redis Streams (``rxc.bus``, the ``redis`` extra).
+EXPECTED_BUS = {
+    "RemoteConnector", "Publisher", "PublisherStats", "FeedTarget", "default_venue_name",
+    "ENTRY_VERSION", "decode_entry", "encode_gap", "encode_model", "stream_key",
 }  # fmt: skip
 
 
@@ -49,6 +60,23 @@ class TestPublicApi:
         assert {"ExchangeSimulator", "FakeConnector", "cold", "hot", "expected", "ticks"} <= set(
             rxtesting.__all__
         )
+
+    def test_bus_surface(self) -> None:
+        """rxc.bus is pinned too, resolves lazily, and the core does not import it."""
+        import subprocess
+        import sys
+
+        assert set(rxc.bus.__all__) == EXPECTED_BUS
+        for name in rxc.bus.__all__:
+            assert hasattr(rxc.bus, name), f"rxconnector.bus.{name}"
+        probe = (
+            "import sys, rxconnector; "
+            "print('redis' in sys.modules, 'rxconnector.bus' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.split() == ["False", "False"]
 
     def test_errors_share_one_root(self) -> None:
         """Every exported exception derives from RxConnectorError."""

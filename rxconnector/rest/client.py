@@ -162,6 +162,11 @@ class RestClient:
     def limiter(self) -> RequestWeightLimiter | None:
         return self._limiter
 
+    @property
+    def scheduler(self) -> abc.SchedulerBase | None:
+        """The scheduler this client's timing runs on (``None``: the running loop's)."""
+        return self._scheduler
+
     def call(
         self,
         method: str,
@@ -294,7 +299,9 @@ class RestClient:
                     client_order_id=client_order_id or "",
                     exchange=self._exchange,
                 ) from exc
-            self._log.warning(
+            # info, not warning: the caller gets the error (after the retries of an
+            # idempotent call); a warning per attempt repeated one failure three times
+            self._log.info(
                 "rest.transport_error", method=method, path=path, error=type(exc).__name__
             )
             raise

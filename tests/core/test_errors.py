@@ -73,3 +73,50 @@ class TestMessages:
         gap = rxc.FeedGapError("btcusdt@trade", "lost", first_missing=5, last_missing=9)
         assert (gap.first_missing, gap.last_missing) == (5, 9)
         assert rxc.NotSupportedError("bybit", "mark_price").venue == "bybit"
+
+
+class TestConfigErrorText:
+    def test_missing_setting_has_no_stray_got_none(self) -> None:
+        """A rule about a missing setting reads as a sentence, without ``, got None``."""
+        error = rxc.ConfigError("ws_api_url", "must be set")
+        assert str(error) == "ws_api_url must be set"
+        assert error.value is None
+
+    def test_a_bad_value_is_quoted(self) -> None:
+        assert str(rxc.ConfigError("recv_window", "must be 1..60000 ms", -1)) == (
+            "recv_window must be 1..60000 ms, got -1"
+        )
+        assert str(rxc.ConfigError("api_key", "must be a string", None)).endswith("got None")
+
+    def test_an_unknown_setting_names_it_without_got_none(self) -> None:
+        with pytest.raises(rxc.ConfigError) as info:
+            rxc.Config.binance(colour="red")
+        assert ", got None" not in str(info.value)
+
+
+class TestNotSupportedSaysWhatToUse:
+    """Asking a venue for a feed it lacks names the feed to use instead."""
+
+    @pytest.mark.parametrize(
+        ("config", "feed", "text"),
+        [
+            (rxc.Config.binance_futures(), "trades", "binance_futures does not support trades; "
+             "use agg_trades"),
+            (rxc.Config.bybit(), "agg_trades", "bybit does not support agg_trades; use trades"),
+            (rxc.Config.binance(), "mark_price", "use a derivatives venue"),
+            (rxc.Config.binance(), "liquidations", "Config.binance_futures()"),
+            (rxc.Config.binance_futures(), "avg_price", "use ticker"),
+            (rxc.Config.bybit(), "mark_price", "Config.bybit('linear')"),
+        ],
+    )  # fmt: skip
+    def test_feed_alternatives(self, config: rxc.Config, feed: str, text: str) -> None:
+        conn = rxc.Connector(config)
+        with pytest.raises(rxc.NotSupportedError) as info:
+            getattr(conn, feed)("BTCUSDT")
+        assert text in str(info.value)
+        assert info.value.instead
+
+    def test_instead_is_optional(self) -> None:
+        error = rxc.NotSupportedError("bybit", "test_order")
+        assert str(error) == "bybit does not support test_order"
+        assert error.instead == ""

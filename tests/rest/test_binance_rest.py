@@ -23,7 +23,7 @@ from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
 
@@ -45,7 +45,7 @@ def _rest(
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=scheduler or TestScheduler()
     )
-    return BinanceSpotRest(client, cfg, clock or StepClock(NOW))
+    return rules_known(BinanceSpotRest(client, cfg, clock or StepClock(NOW)))
 
 
 def _limiter(rest: BinanceSpotRest) -> RequestWeightLimiter:
@@ -645,8 +645,10 @@ class TestClientOrderIds:
     ) -> None:
         exchange.json("POST", "/api/v3/order/test", {})
         base = _rest(exchange, session)
-        rest = BinanceSpotRest(
-            base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+        rest = rules_known(
+            BinanceSpotRest(
+                base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+            )
         )
         await rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1")
         assert exchange.seen[0].params["newClientOrderId"] == "fixed-id"

@@ -1,0 +1,81 @@
+"""Leases and fenced writes: exactly one publisher writes a stream at a time.
+
+A lease is a Redis key ``{stream}:lease`` whose value names its holder (``host:pid:nonce``),
+taken with ``SET NX PX`` and renewed by its holder well before it expires. Every write is
+*fenced*: the Lua script that appends entries first checks that the lease still holds
+the writer's token, in the same atomic step as the XADDs, so a holder that lost its lease
+(paused process, partition) cannot write one more entry after a standby took over.
+
+For trade feeds the same script keeps ``{stream}:seq`` (the last trade id written) and
+skips entries whose id is not above it: the stream holds every trade at most once, in id
+order, whoever writes it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACQUIRE_OR_RENEW", "FENCED_APPEND", "RELEASE"]
+
+#: KEYS: lease. ARGV: token, ttl ms.
+#: Returns 1 when renewed (already ours), 2 when newly acquired, 0 when held by another.
+ACQUIRE_OR_RENEW = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if current == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0
+"""
+
+#: KEYS: lease. ARGV: token. Deletes the lease only if it is ours.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+#: KEYS: stream, lease, seq. ARGV: token, ttl ms, maxlen, monotonic ('1'/'0'), after,
+#: then (type, seq, data, ts) per entry.
+#: The lease must be ours, or free (it lapsed and nobody took it: we take it back in the
+#: same step); otherwise nothing is written and -1 is returned. ``after`` (monotonic
+#: feeds, may be '') is the last id of the batch sent before this one in the same
+#: pipeline: if that batch was not written, neither is this one (-2), so a failed batch
+#: can never be skipped over. Returns the number of entries appended (monotonic feeds
+#: skip ids at or below the last one written).
+FENCED_APPEND = """
+local current = redis.call('GET', KEYS[2])
+if current == false then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+elseif current ~= ARGV[1] then
+  return -1
+end
+local monotonic = ARGV[4] == '1'
+local last = nil
+local last_text = nil
+if monotonic then
+  last_text = redis.call('GET', KEYS[3])
+  if last_text then last = tonumber(last_text) end
+  if ARGV[5] ~= '' and (last == nil or last < tonumber(ARGV[5])) then return -2 end
+end
+local written = 0
+for i = 6, #ARGV, 4 do
+  local seq = ARGV[i + 1]
+  local n = nil
+  if monotonic and seq ~= '' then n = tonumber(seq) end
+  if n == nil or last == nil or n > last then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',
+      'type', ARGV[i], 'v', '1', 'seq', seq, 'data', ARGV[i + 2], 'ts', ARGV[i + 3])
+    written = written + 1
+    if n ~= nil then
+      last = n
+      last_text = seq
+    end
+  end
+end
+if monotonic and last_text then redis.call('SET', KEYS[3], last_text) end
+return written
+"""

@@ -1,0 +1,572 @@
+"""``RemoteConnector``: the published feeds back as Observables, on any machine.
+
+::
+
+    redis-server ─XREAD / XREADGROUP (one blocking reader task per stream)─▶ decode
+                 ─▶ share() ─▶ subscribers      (gap markers ─▶ errors)
+    heartbeats + publisher events (polled) ─▶ connection_state
+
+The feed methods have the same names, arguments and models as
+:class:`~rxconnector.Connector`'s for what a publisher publishes, so a strategy written
+against a ``Connector`` runs unchanged against a ``RemoteConnector``.
+
+Reading modes:
+
+* ``group=None``: every RemoteConnector sees every entry once, from ``start``
+  (``"$"``: the live end, resolved to an entry id at the first read so a Redis
+  reconnect never skips entries still in retention; ``"0"``: the start of retention;
+  or an entry id to continue after).
+* ``group="g"``: reads through consumer group ``g`` as ``consumer``. An entry is
+  acknowledged once every subscriber's ``on_next`` returned for its whole batch (at most
+  500 entries), so a restarted consumer resumes at its first unacknowledged entry:
+  at-least-once, at most one batch delivered twice. Separate groups each see everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.subject import Subject
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from rxconnector._scheduling import loop_scheduler, now_ms
+from rxconnector.bus._timing import backoff_delay, sleep_on
+from rxconnector.bus.codec import decode_entry
+from rxconnector.bus.heartbeat import HeartbeatTracker
+from rxconnector.bus.keys import events_key, heartbeats_key, normalize_venue, stream_key
+from rxconnector.errors import FeedGapError, ParseError, RxConnectorError
+from rxconnector.log import get_logger
+from rxconnector.models import (
+    AvgPrice,
+    BookTicker,
+    ConnectionEvent,
+    ConnectionState,
+    Kline,
+    Liquidation,
+    MarkPrice,
+    MiniTicker,
+    OrderBook,
+    Ticker,
+    Trade,
+)
+from rxconnector.operators import isolate, share
+
+__all__ = ["READ_BATCH", "RemoteConnector"]
+
+#: Entries per XREAD/XREADGROUP call (and per acknowledgement in group mode).
+READ_BATCH = 500
+_ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
+
+
+class _Stopped(Exception):
+    """The reader was asked to stop while waiting."""
+
+
+def _safe_url(url: str) -> str:
+    """The Redis URL without its password (for events and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RemoteConnector:
+    """Feeds published to Redis Streams by ``rxconnector publish``, as Observables.
+
+    Args:
+        redis_url: e.g. ``redis://10.0.0.5:6379/0``.
+        venue: the publisher's venue name (``binance``, ``binance-futures``, ``bybit``,
+            ``bybit-linear``).
+        group: consumer group to read through (None: plain reads, every entry).
+        consumer: this consumer's name in the group (default ``host:pid``).
+        start: ``"$"`` (live), ``"0"`` (all retention) or an entry id; for a group, where
+            a newly created group starts.
+        block_ms: how long one blocking read waits at most (stopping never waits for it).
+        heartbeat_poll: seconds between reads of the publishers' heartbeats and events.
+        scheduler: times reconnect backoff and heartbeat polls (default: the loop's).
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        venue: str = "binance",
+        group: str | None = None,
+        consumer: str | None = None,
+        start: str = "$",
+        *,
+        block_ms: int = 2000,
+        heartbeat_poll: float = 1.0,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        if consumer is not None and group is None:
+            raise ValueError("consumer needs a group")
+        if start not in ("$", "0") and not _ENTRY_ID.match(start):
+            raise ValueError(f"start must be '$', '0' or an entry id like '1712-0', got {start!r}")
+        if block_ms < 1:
+            raise ValueError(f"block_ms must be >= 1, got {block_ms}")
+        if heartbeat_poll <= 0:
+            raise ValueError(f"heartbeat_poll must be > 0, got {heartbeat_poll}")
+        self.venue = normalize_venue(venue)
+        self.group = group
+        self.consumer = consumer or (f"{socket.gethostname()}:{os.getpid()}" if group else None)
+        self.start_id = start
+        self.block_ms = block_ms
+        self.heartbeat_poll = heartbeat_poll
+        self._url = redis_url
+        self._public_url = _safe_url(redis_url)
+        self._scheduler_override = scheduler
+        self._scheduler: abc.SchedulerBase | None = None
+        self._log = get_logger(component="remote", venue=self.venue)
+        self._errors: Subject[Exception] = Subject()
+        self._states: Subject[ConnectionEvent] = Subject()
+        self._errors_view: Observable[Exception] = self._errors.pipe(isolate())
+        self._states_view: Observable[ConnectionEvent] = self._states.pipe(isolate())
+        self._latest_states: dict[str, ConnectionEvent] = {}
+        self._feeds: dict[str, Observable[Any]] = {}
+        self._readers: set[asyncio.Task[None]] = set()
+        self._stop_future: asyncio.Future[None] | None = None
+        self._completions: list[Callable[[], None]] = []
+        self._tracker = HeartbeatTracker(self._public_url)
+        self._redis_down = 0
+        self._started = False
+        self._stopped = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> RemoteConnector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._started and not self._stopped
+
+    async def start(self) -> None:
+        """Start watching the publishers' health. Redis need not be up yet."""
+        if self._stopped:
+            raise RxConnectorError("this RemoteConnector was stopped; create a new one")
+        if self._started:
+            return
+        self._started = True
+        self._scheduler = self._scheduler_override or loop_scheduler()
+        self._stop_future = asyncio.get_running_loop().create_future()
+        self._spawn(self._watch_health())
+
+    async def stop(self) -> None:
+        """Complete every feed and end every reader task promptly (even one blocked in a
+        read: the read is raced against the stop, never waited for)."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        assert self._stop_future is not None
+        if not self._stop_future.done():
+            self._stop_future.set_result(None)
+        readers = list(self._readers)
+        if readers:
+            await asyncio.wait(readers, timeout=5.0)
+        for task in readers:
+            if not task.done():
+                task.cancel()
+        for complete in list(self._completions):
+            complete()
+        self._completions.clear()
+        self._states.on_completed()
+        self._errors.on_completed()
+
+    # -- health ---------------------------------------------------------------------------
+
+    @property
+    def errors(self) -> Observable[Exception]:
+        """Gap markers (book resyncs, lost trade ranges), malformed entries and Redis
+        outages, as ``Connector.errors`` reports them locally. Hot; completes on stop."""
+        return self._errors_view
+
+    @property
+    def connection_state(self) -> Observable[ConnectionEvent]:
+        """Redis (``redis``), each publisher's liveness (``publisher:{holder}``: CONNECTED,
+        STALE after 3 missed heartbeats, CLOSED at a clean stop) and the publishers'
+        exchange connection events (``{holder}/{connection id}``). A new subscriber first
+        gets the latest event of each, then live ones."""
+
+        def build(_: abc.SchedulerBase | None) -> Observable[ConnectionEvent]:
+            latest = list(self._latest_states.values())
+            return reactivex.from_iterable(latest).pipe(ops.concat(self._states_view))
+
+        return reactivex.defer(build)
+
+    @property
+    def publishers_alive(self) -> list[str]:
+        """Holders whose heartbeat is fresh."""
+        return self._tracker.alive
+
+    # -- feeds (the same names, arguments and models as Connector) ----------------------
+
+    def ticker(self, symbol: str) -> Observable[Ticker]:
+        """24 h rolling ticker of ``symbol``."""
+        return self._feed("ticker", symbol)
+
+    def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
+        """24 h rolling OHLC and volume of ``symbol``."""
+        return self._feed("mini_ticker", symbol)
+
+    def book_ticker(self, symbol: str) -> Observable[BookTicker]:
+        """Best bid/ask of ``symbol``."""
+        return self._feed("book_ticker", symbol)
+
+    def klines(self, symbol: str, interval: str) -> Observable[Kline]:
+        """Candles of ``symbol`` for ``interval``."""
+        return self._feed("klines", symbol, interval)
+
+    def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
+        """The exchange's partial book (top ``levels``) as the publisher received it."""
+        return self._feed("depth", symbol, _positive("levels", levels))
+
+    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
+        """Binance's rolling average price."""
+        return self._feed("avg_price", symbol)
+
+    def mark_price(self, symbol: str) -> Observable[MarkPrice]:
+        """Futures mark price with funding rate and next funding time."""
+        return self._feed("mark_price", symbol)
+
+    def liquidations(self, symbol: str) -> Observable[Liquidation]:
+        """Futures forced liquidations of ``symbol``."""
+        return self._feed("liquidations", symbol)
+
+    def trades(self, symbol: str) -> Observable[Trade]:
+        """Every trade of ``symbol`` exactly once, in id order (as the publisher wrote
+        them; through a consumer group: at least once after a consumer restart)."""
+        return self._feed("trades", symbol)
+
+    def agg_trades(self, symbol: str) -> Observable[Trade]:
+        """Every aggregate trade of ``symbol``, in id order (see :meth:`trades`)."""
+        return self._feed("agg_trades", symbol)
+
+    def order_book(self, symbol: str, depth: int = 20) -> Observable[OrderBook]:
+        """The publisher's consistent top-``depth`` book (published with ``--depth``)."""
+        return self._feed("order_book", symbol, _positive("depth", depth))
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _feed(self, feed: str, symbol: str, *args: Any) -> Observable[Any]:
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+        key = stream_key(self.venue, feed, symbol, *args)
+        cached = self._feeds.get(key)
+        if cached is not None:
+            return cached
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], _scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            if not self.started:
+                observer.on_error(
+                    RxConnectorError(
+                        "the RemoteConnector is not running: subscribe between start() and stop()"
+                    )
+                )
+                return Disposable()
+            stop = asyncio.get_running_loop().create_future()
+            completions = self._completions
+
+            def complete() -> None:
+                observer.on_completed()
+
+            completions.append(complete)
+            task = self._spawn(self._read(key, observer, stop))
+
+            def dispose() -> None:
+                if not stop.done():
+                    stop.set_result(None)
+                if complete in completions:
+                    completions.remove(complete)
+                if not task.done():
+                    task.get_loop().call_later(5.0, task.cancel)
+
+            return Disposable(dispose)
+
+        feed_observable: Observable[Any] = Observable(subscribe).pipe(
+            share(on_subscriber_error=self._report)
+        )
+        self._feeds[key] = feed_observable
+        return feed_observable
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._readers.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._readers.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self._log.error("reader task failed", error=repr(t.exception()))
+                self._report(RxConnectorError(f"reader task failed: {t.exception()!r}"))
+
+        task.add_done_callback(done)
+        return task
+
+    def _report(self, error: Exception) -> None:
+        if not self._stopped:
+            self._errors.on_next(error)
+
+    def _on_state(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CLOSED:
+            self._latest_states.pop(event.connection_id, None)
+        else:
+            self._latest_states[event.connection_id] = event
+        if not self._stopped:
+            self._states.on_next(event)
+
+    def _redis_ok(self) -> None:
+        if self._redis_down:
+            self._redis_down = 0
+            self._on_state(
+                ConnectionEvent(
+                    ConnectionState.CONNECTED, "redis", self._public_url, self._now() / 1000.0
+                )
+            )
+        elif "redis" not in self._latest_states:
+            self._on_state(
+                ConnectionEvent(
+                    ConnectionState.CONNECTED, "redis", self._public_url, self._now() / 1000.0
+                )
+            )
+
+    def _redis_failed(self, error: Exception) -> float:
+        self._redis_down += 1
+        delay = backoff_delay(self._redis_down)
+        if self._redis_down == 1:
+            self._report(RxConnectorError(f"redis unavailable: {type(error).__name__}: {error}"))
+        self._on_state(
+            ConnectionEvent(
+                ConnectionState.RECONNECTING,
+                "redis",
+                self._public_url,
+                self._now() / 1000.0,
+                attempt=self._redis_down,
+                delay=delay,
+                reason=f"{type(error).__name__}: {error}",
+            )
+        )
+        return delay
+
+    def _now(self) -> float:
+        return now_ms(self._scheduler or loop_scheduler())
+
+    async def _until_stopped(self, awaitable: Awaitable[Any], stop: asyncio.Future[None]) -> Any:
+        """Await ``awaitable`` unless ``stop`` (or the connector's stop) comes first.
+
+        The read runs in its own task and is raced against the stop futures, so stopping
+        never depends on a cancellation travelling through the Redis client (redis-py's
+        ``asyncio.wait_for`` around sends can swallow one on Python 3.11).
+        """
+        assert self._stop_future is not None
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
+        racers: list[asyncio.Future[Any]] = [task, stop, self._stop_future]
+        try:
+            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                # The abandoned read may still end with an error instead of the
+                # cancellation (redis-py can turn one into ConnectionError when the
+                # connection is closed under it): retrieve it, so nothing is logged as
+                # "Task exception was never retrieved".
+                task.add_done_callback(_retrieve)
+                task.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+        raise _Stopped
+
+    async def _read(
+        self, key: str, observer: abc.ObserverBase[Any], stop: asyncio.Future[None]
+    ) -> None:
+        """Read ``key`` until stopped, reconnecting with backoff; deliver decoded entries."""
+        scheduler = self._scheduler or loop_scheduler()
+        client: Any = aioredis.Redis.from_url(self._url, socket_connect_timeout=2.0)
+        group = self.group
+        consumer = self.consumer
+        last_id: str | None = None  # the last entry delivered (either mode)
+        group_ready = False
+        pending = True  # group mode: first our own unacknowledged entries
+        try:
+            while not stop.done():
+                try:
+                    if group is None:
+                        if last_id is None:
+                            last_id = await self._until_stopped(self._resolve(client, key), stop)
+                        reply = await self._until_stopped(
+                            client.xread({key: last_id}, count=READ_BATCH, block=self.block_ms),
+                            stop,
+                        )
+                        for _stream, entries in reply or ():
+                            for entry_id, fields in entries:
+                                last_id = _text(entry_id)
+                                self._deliver(key, fields, observer)
+                    else:
+                        assert consumer is not None
+                        if not group_ready:
+                            at = last_id or ("0" if self.start_id == "0" else self.start_id)
+                            await self._until_stopped(
+                                self._create_group(client, key, group, at), stop
+                            )
+                            group_ready = True
+                        reply = await self._until_stopped(
+                            client.xreadgroup(
+                                group,
+                                consumer,
+                                {key: "0" if pending else ">"},
+                                count=READ_BATCH,
+                                block=None if pending else self.block_ms,
+                            ),
+                            stop,
+                        )
+                        ids: list[Any] = []
+                        for _stream, entries in reply or ():
+                            for entry_id, fields in entries:
+                                ids.append(entry_id)
+                                last_id = _text(entry_id)
+                                if fields:  # an entry trimmed while pending has no fields
+                                    self._deliver(key, fields, observer)
+                        if pending and not ids:
+                            pending = False
+                        if ids:
+                            await self._until_stopped(client.xack(key, group, *ids), stop)
+                    self._redis_ok()
+                except _Stopped:
+                    return
+                except ResponseError as exc:
+                    if "NOGROUP" in str(exc):
+                        # Redis restarted (empty) or the group was deleted: create it
+                        # again after the last entry we delivered.
+                        group_ready = False
+                        pending = True
+                        continue
+                    raise
+                except (RedisError, OSError) as exc:
+                    delay = self._redis_failed(exc)
+                    try:
+                        await self._until_stopped(sleep_on(scheduler, delay), stop)
+                    except _Stopped:
+                        return
+        finally:
+            await asyncio.shield(client.aclose())
+
+    async def _resolve(self, client: Any, key: str) -> str:
+        """The entry id to read after: ``$`` becomes the stream's last id right now."""
+        if self.start_id == "0":
+            return "0-0"
+        if self.start_id != "$":
+            return self.start_id
+        newest = await client.xrevrange(key, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
+    @staticmethod
+    async def _create_group(client: Any, key: str, group: str, at: str) -> None:
+        try:
+            await client.xgroup_create(key, group, id=at, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _deliver(self, key: str, fields: Any, observer: abc.ObserverBase[Any]) -> None:
+        try:
+            item = decode_entry(key, fields)
+        except ParseError as exc:
+            self._report(exc)
+            return
+        if isinstance(item, FeedGapError):
+            self._report(item)
+            return
+        observer.on_next(item)
+
+    async def _watch_health(self) -> None:
+        """Poll the publishers' heartbeats and connection events every heartbeat_poll."""
+        scheduler = self._scheduler or loop_scheduler()
+        assert self._stop_future is not None
+        stop = self._stop_future
+        client: Any = aioredis.Redis.from_url(
+            self._url, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
+        events = events_key(self.venue)
+        beats_key = heartbeats_key(self.venue)
+        last_event: str | None = None
+        try:
+            while not stop.done():
+                try:
+                    if last_event is None:
+                        newest = await self._until_stopped(client.xrevrange(events, count=1), stop)
+                        last_event = _text(newest[0][0]) if newest else "0-0"
+                    raw = await self._until_stopped(client.hgetall(beats_key), stop)
+                    beats = {_text(h): orjson.loads(v) for h, v in raw.items()}
+                    for event in self._tracker.observe(beats, self._now()):
+                        self._on_state(event)
+                    reply = await self._until_stopped(
+                        client.xread({events: last_event}, count=1000), stop
+                    )
+                    for _stream, entries in reply or ():
+                        for entry_id, fields in entries:
+                            last_event = _text(entry_id)
+                            self._forward_event(fields)
+                    self._redis_ok()
+                    delay = self.heartbeat_poll
+                except _Stopped:
+                    return
+                except (RedisError, OSError, orjson.JSONDecodeError) as exc:
+                    delay = self._redis_failed(exc)
+                try:
+                    await self._until_stopped(sleep_on(scheduler, delay), stop)
+                except _Stopped:
+                    return
+        finally:
+            await asyncio.shield(client.aclose())
+
+    def _forward_event(self, fields: Any) -> None:
+        try:
+            data = orjson.loads(fields.get(b"data") or fields.get("data") or b"{}")
+            event = ConnectionEvent(
+                ConnectionState(data["state"]),
+                f"{data['holder']}/{data['connection_id']}",
+                str(data.get("url", "")),
+                float(data.get("time", 0.0)),
+                attempt=int(data.get("attempt", 0)),
+                delay=float(data.get("delay", 0.0)),
+                reason=str(data.get("reason", "")),
+            )
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            self._report(ParseError(f"{self.venue} events: bad entry: {exc!r}", repr(fields)))
+            return
+        self._on_state(event)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _positive(name: str, value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value

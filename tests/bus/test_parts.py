@@ -1,0 +1,312 @@
+"""The bus's parts on their own, against a real redis-server where Redis is involved:
+entry codec, fencing scripts, prompt stop in a blocking read, heartbeat staleness in
+virtual time, the RemoteConnector/Connector signature parity, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import typing
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from reactivex.testing import TestScheduler
+from redis import asyncio as aioredis
+
+import rxconnector as rxc
+from rxconnector.bus import (
+    FeedTarget,
+    Publisher,
+    RemoteConnector,
+    decode_entry,
+    encode_gap,
+    encode_model,
+)
+from rxconnector.bus._timing import backoff_delay, sleep_on
+from rxconnector.bus.codec import FEED_TYPES
+from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
+from rxconnector.bus.heartbeat import STALE_FACTOR, HeartbeatTracker
+from rxconnector.testing.simulator import ExchangeSimulator
+
+from .conftest import RedisServer
+from .helpers import SYMBOL, TRADES_KEY, assert_tape, stream_trades, until
+
+D = Decimal
+
+
+def _fields(parts: tuple[str, str, bytes, str]) -> dict[str, Any]:
+    kind, seq, data, ts = parts
+    return {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+
+
+class TestCodec:
+    MODELS: typing.ClassVar[list[object]] = [
+        rxc.Trade("BTCUSDT", 7, D("65000.10"), D("0.00100000"), "sell", 1, 2, 3.25,
+                  first_trade_id=5, last_trade_id=7, backfilled=True),
+        rxc.OrderBook("BTCUSDT", ((D("1.10"), D("2")),), ((D("1.20"), D("0.5")),), 9, 8, 7.5),
+        rxc.Ticker("BTCUSDT", D("1"), None, None, D("2"), D("3"), D("1"), D("2"), D("0.5"),
+                   D("10"), D("100"), 5),
+        rxc.BookTicker("ETHUSDT", D("1"), D("2"), D("3"), D("4"), 11, 12),
+        rxc.Kline("BTCUSDT", "1m", 0, 59_999, D("1"), D("2"), D("0.5"), D("1.5"), D("3"),
+                  D("4"), 5, True, 6),
+        rxc.MarkPrice("BTCUSDT", D("1"), None, D("2"), D("-0.0001"), 3, 4),
+        # a Bybit linear trade id: a UUID as a 128-bit int (travels as a string)
+        rxc.Trade("BTCUSDT", 2**127 + 5, D("1"), D("2"), "buy", 1, 2),
+    ]  # fmt: skip
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_round_trip_is_exact(self, model: object) -> None:
+        assert decode_entry("k", _fields(encode_model(model))) == model
+
+    def test_decimals_travel_as_strings(self) -> None:
+        data = encode_model(self.MODELS[0])[2]
+        assert b'"price":"65000.10"' in data and b'"quantity":"0.00100000"' in data
+
+    def test_gap_marker_becomes_a_feed_gap_error(self) -> None:
+        error = decode_entry("rxc:binance:trades:BTCUSDT", _fields(encode_gap("lost", 3, 9)))
+        assert isinstance(error, rxc.FeedGapError)
+        assert (error.first_missing, error.last_missing) == (3, 9)
+
+    def test_bad_entries_are_parse_errors(self) -> None:
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "trade", "v": "2", "data": b"{}"})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "trade", "v": "1", "data": b"{not json"})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "trade", "v": "1", "data": b'{"symbol": "X"}'})
+
+
+class TestSignatureParity:
+    """Code written against a Connector runs unchanged against a RemoteConnector: every
+    published feed has the same method name, parameter names, kinds and defaults, and the
+    same return annotation; errors and connection_state exist with the same types."""
+
+    @pytest.mark.parametrize("feed", sorted(FEED_TYPES))
+    def test_feed_signature_matches_connector(self, feed: str) -> None:
+        local = inspect.signature(getattr(rxc.Connector, feed))
+        remote = inspect.signature(getattr(RemoteConnector, feed))
+        describe = [
+            (p.name, p.kind, p.default) for p in local.parameters.values()
+        ]  # fmt: skip
+        assert [(p.name, p.kind, p.default) for p in remote.parameters.values()] == describe
+        assert (
+            typing.get_type_hints(getattr(RemoteConnector, feed))["return"]
+            == typing.get_type_hints(getattr(rxc.Connector, feed))["return"]
+        )
+
+    @pytest.mark.parametrize("name", ["errors", "connection_state"])
+    def test_health_properties_match(self, name: str) -> None:
+        local = typing.get_type_hints(getattr(rxc.Connector, name).fget)["return"]
+        remote = typing.get_type_hints(getattr(RemoteConnector, name).fget)["return"]
+        assert local == remote
+
+
+class TestFencing:
+    """The Lua scripts against a real server: only the lease holder writes."""
+
+    async def test_a_holder_that_lost_its_lease_cannot_write(
+        self, redis_server: RedisServer
+    ) -> None:
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        acquire = client.register_script(ACQUIRE_OR_RENEW)
+        append = client.register_script(FENCED_APPEND)
+        keys = ["s", "s:lease", "s:seq"]
+
+        def entry(seq: int) -> list[Any]:
+            return ["trade", str(seq), b"{}", "0"]
+
+        try:
+            assert await acquire(keys=["s:lease"], args=["A", 100]) == 2
+            assert await acquire(keys=["s:lease"], args=["B", 100]) == 0
+            assert (
+                await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(1), *entry(2)]) == 2
+            )
+            await asyncio.sleep(0.15)  # A is paused past its lease; B takes over
+            assert await acquire(keys=["s:lease"], args=["B", 5000]) == 2
+            assert await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(3)]) == -1
+            # B writes; an id already written is skipped (exactly once in the stream)
+            assert (
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", *entry(2), *entry(3)]) == 1
+            )
+            # a batch whose predecessor (ending at id 9) was never written is refused
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", *entry(10)]) == -2
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", *entry(4)]) == 1
+            seqs = [f[b"seq"] for _id, f in await client.xrange("s")]
+            assert seqs == [b"1", b"2", b"3", b"4"]
+            assert await client.get("s:seq") == b"4"
+        finally:
+            await client.aclose()
+
+
+class TestPromptStop:
+    """Stopping in the middle of a blocking read completes at once, also when the client
+    has a socket_timeout (redis-py then wraps sends in asyncio.wait_for)."""
+
+    @pytest.mark.parametrize("query", ["", "?socket_timeout=30"])
+    @pytest.mark.parametrize("group", [None, "g"])
+    async def test_stop_during_a_blocking_read(
+        self, redis_server: RedisServer, query: str, group: str | None
+    ) -> None:
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
+        remote = RemoteConnector(redis_server.url + query, group=group, block_ms=60_000)
+        await remote.start()
+        completed: list[bool] = []
+        remote.trades(SYMBOL).subscribe(on_completed=lambda: completed.append(True))
+        await asyncio.sleep(0.5)  # well inside XREAD BLOCK 60000
+        started = time.monotonic()
+        await remote.stop()
+        assert time.monotonic() - started < 1.0
+        assert completed == [True]
+        await asyncio.sleep(0)
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert not [t for t in pending if "RemoteConnector" in repr(t)]
+        await asyncio.sleep(0.2)
+        import gc
+
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+        assert loop_problems == []
+
+    async def test_stop_while_entries_flow_leaves_no_unretrieved_task_error(
+        self, redis_server: RedisServer
+    ) -> None:
+        """A read cancelled while data flows can end in ConnectionError instead of the
+        cancellation (redis-py swallows it when the connection closes under it): that
+        error is retrieved, nothing reaches the loop's exception handler."""
+        import gc
+
+        loop_problems: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, c: loop_problems.append(c))
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        flowing = True
+
+        async def write() -> None:
+            n = 0
+            while flowing:
+                n += 1
+                kind, seq, data, ts = encode_model(
+                    rxc.Trade(f"S{n % 10}USDT", n, D(1), D(1), "buy", 0, 0)
+                )
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(f"rxc:binance:trades:S{n % 10}USDT", fields)
+
+        writer = asyncio.ensure_future(write())
+        try:
+            for _ in range(5):
+                remote = RemoteConnector(redis_server.url, block_ms=100)
+                await remote.start()
+                for n in range(10):
+                    remote.trades(f"S{n}USDT").subscribe()
+                await asyncio.sleep(0.2)
+                await remote.stop()
+        finally:
+            flowing = False
+            await writer
+            await client.aclose()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        assert loop_problems == []
+
+    async def test_subscribers_of_one_feed_share_one_read(self, redis_server: RedisServer) -> None:
+        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
+            health = len(remote._readers)  # the heartbeat watcher
+            first = remote.trades(SYMBOL).subscribe()
+            second = remote.trades(SYMBOL).subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 1
+            remote.trades("ETHUSDT").subscribe()
+            await asyncio.sleep(0.1)
+            assert len(remote._readers) == health + 2
+            first.dispose()
+            second.dispose()
+            await until(lambda: len(remote._readers) == health + 1, 2.0, "shared reader ended")
+
+    async def test_dispose_ends_the_reader(self, redis_server: RedisServer) -> None:
+        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
+            sub = remote.trades(SYMBOL).subscribe()
+            await asyncio.sleep(0.3)
+            readers = set(remote._readers)
+            sub.dispose()
+            await until(lambda: len(remote._readers) < len(readers), 2.0, "reader ended")
+
+
+class TestHeartbeat:
+    def test_stale_after_three_periods_then_alive_again(self) -> None:
+        tracker = HeartbeatTracker("redis://x")
+        events = tracker.observe({"A": {"time": 1.0, "period_ms": 1000}}, now=0.0)
+        assert [(e.connection_id, e.state) for e in events] == [
+            ("publisher:A", rxc.ConnectionState.CONNECTED)
+        ]
+        assert tracker.observe({"A": {"time": 2.0, "period_ms": 1000}}, now=1000.0) == []
+        # no new beat: fine up to 3 periods after the last change, stale after
+        assert tracker.check(1000.0 + STALE_FACTOR * 1000) == []
+        stale = tracker.check(1000.0 + STALE_FACTOR * 1000 + 1)
+        assert [e.state for e in stale] == [rxc.ConnectionState.STALE]
+        back = tracker.observe({"A": {"time": 9.0, "period_ms": 1000}}, now=5000.0)
+        assert [e.state for e in back] == [rxc.ConnectionState.CONNECTED]
+        gone = tracker.observe({}, now=6000.0)
+        assert [e.state for e in gone] == [rxc.ConnectionState.CLOSED]
+
+    async def test_sleep_on_follows_a_virtual_clock(self) -> None:
+        scheduler = TestScheduler()
+        sleeper = asyncio.ensure_future(sleep_on(scheduler, 30.0))
+        await asyncio.sleep(0)
+        scheduler.advance_by(29.9)
+        await asyncio.sleep(0)
+        assert not sleeper.done()
+        scheduler.advance_by(0.2)
+        await asyncio.sleep(0)
+        assert sleeper.done()
+
+    def test_backoff_doubles_and_caps(self) -> None:
+        assert [backoff_delay(n) for n in (1, 2, 3, 10)] == [0.1, 0.2, 0.4, 5.0]
+
+
+class TestBackPressure:
+    """Redis down: the publisher keeps its exchange side, bounds its buffers, drops the
+    oldest non-trade entries (announced by a gap marker) and never drops a trade: its
+    trade stream is suspended and backfilled over REST when Redis is back."""
+
+    async def test_outage_longer_than_the_buffer(self, redis_server: RedisServer) -> None:
+        async with ExchangeSimulator(
+            seed=3, symbols=(SYMBOL,), tick_interval=0.01, periodic_ticks=2
+        ) as sim:
+            await sim.step(20)
+            config = rxc.Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
+            problems: list[Exception] = []
+            publisher = Publisher(
+                config,
+                redis_server.url,
+                [FeedTarget("trades", SYMBOL), FeedTarget("book_ticker", SYMBOL)],
+                buffer_limit=500,
+                lease_ms=3000,
+                report=problems.append,
+            )
+            async with publisher:
+                await until(lambda: publisher.stats()[0].published >= 20, 10, "first trades")
+                redis_server.kill()
+                trades_slot, ticker_slot = publisher._slots
+                await until(lambda: trades_slot.suspended, 30, "trade buffer overflow")
+                await until(lambda: ticker_slot.dropped > 0, 30, "book_ticker overflow")
+                assert len(trades_slot.buffer) <= 500 and len(ticker_slot.buffer) <= 500
+                assert publisher.connector.started
+                redis_server.start()  # empty: the stream restarts from what was buffered
+                await until(
+                    lambda: not trades_slot.suspended and trades_slot.published > 600,
+                    20,
+                    "backfilled after the outage",
+                )
+                await until(lambda: ticker_slot.gaps >= 1, 10, "drop marker")
+            assert any("redis unavailable" in str(p) for p in problems)
+            trades = await stream_trades(redis_server.url, TRADES_KEY)
+            assert any(t.backfilled for t in trades)
+            assert_tape(sim, trades)
+            client: Any = aioredis.Redis.from_url(redis_server.url)
+            try:
+                entries = await client.xrange(f"rxc:binance:book_ticker:{SYMBOL}")
+            finally:
+                await client.aclose()
+            markers = [f for _i, f in entries if f[b"type"] == b"gap"]
+            assert markers and b"dropped while Redis was unavailable" in markers[0][b"data"]
