@@ -358,6 +358,11 @@ class TestBybitLinear:
             assert (position.size, position.entry_price) == (D("0.10"), engine.entry_price)
             (rest,) = await conn.open_positions()
             assert (rest.size, rest.leverage, rest.position_side) == (D("0.1"), D(10), "both")
+            with pytest.raises(rxc.ExchangeError) as refused:  # more than the position
+                await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.2"), reduceOnly=True)
+            assert refused.value.code == 110017
+            await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.1"), reduceOnly=True)
+            await until(lambda: account.position() is not None and account.position().size == 0)
             account.close()
 
 
