@@ -67,6 +67,11 @@ def pages(
     return backfill, calls
 
 
+def venue_with(*trade_ids: int) -> Callable[[int], Observable[list[Trade]]]:
+    """A REST backfill over a venue that has only ``trade_ids`` (answers at once)."""
+    return lambda from_id: reactivex.of([tr(i) for i in trade_ids if i >= from_id])
+
+
 class TestBackfill:
     """A gap after a restart is filled from REST before the held live trades."""
 
@@ -263,14 +268,14 @@ class TestReportedGaps:
         live = s.create_hot_observable(
             on_next(210, tr(1)), on_next(220, tr(1003)), on_next(230, tr(1004))
         )
-        backfill, calls = pages(s, [])
+        backfill, calls = pages(s, [tr(1003), tr(1004)])  # the venue has the far side
         result = s.start(
             lambda: gapless_trades(
                 live, backfill, topic="btcusdt@trade", max_backfill=1000, report=reports.append
             )
         )
         assert ids(result.messages) == [1, 1003, 1004]
-        assert calls == []
+        assert calls == [1003]  # one lookup confirms the far id; the gap is not fetched
         (error,) = reports
         assert isinstance(error, FeedGapError)
         assert (error.topic, error.first_missing, error.last_missing) == ("btcusdt@trade", 2, 1002)
@@ -325,7 +330,7 @@ class TestReportedGaps:
         s = TestScheduler()
         reports: list[Exception] = []
         live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(10)))
-        store = [tr(i) for i in (2, 3, 4)]  # the venue's history stops at 4
+        store = [tr(i) for i in (2, 3, 4, 10)]  # the venue's history lacks 5..9
         backfill, calls = pages(s, store, page_size=2)
         result = s.start(
             lambda: gapless_trades(
@@ -338,7 +343,7 @@ class TestReportedGaps:
             )
         )
         assert values(result.messages) == [(1, False), (2, True), (3, True), (4, True), (10, False)]
-        assert calls == [2, 4, 5, 5]
+        assert calls == [2, 4, 5, 10, 5]  # 10: the lookup that confirms the far id
         (error,) = reports
         assert isinstance(error, FeedGapError) and (error.first_missing, error.last_missing) == (
             5,
@@ -410,9 +415,7 @@ class TestReportedGaps:
     def test_default_report_logs(self, caplog: pytest.LogCaptureFixture) -> None:
         s = TestScheduler()
         live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(50)))
-        s.start(
-            lambda: gapless_trades(live, lambda _: reactivex.empty(), topic="t", max_backfill=5)
-        )
+        s.start(lambda: gapless_trades(live, venue_with(50, 51), topic="t", max_backfill=5))
         assert "trades 2..49" in caplog.text
 
     def test_raising_report_is_contained(self) -> None:
@@ -426,7 +429,7 @@ class TestReportedGaps:
 
         result = s.start(
             lambda: gapless_trades(
-                live, lambda _: reactivex.empty(), topic="t", max_backfill=5, report=report
+                live, venue_with(50, 51), topic="t", max_backfill=5, report=report
             )
         )
         assert ids(result.messages) == [1, 50, 51]
