@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rxconnector import operators
+from rxconnector import operators, sync
 from rxconnector._version import __version__
 from rxconnector.config import (
     BreakerConfig,
@@ -28,6 +28,7 @@ from rxconnector.errors import (
     ClockSyncError,
     ConfigError,
     ConnectError,
+    ConnectorStoppedError,
     ExchangeError,
     FeedGapError,
     NotSupportedError,
@@ -44,6 +45,7 @@ from rxconnector.errors import (
     WebSocketClosedError,
 )
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BalanceDelta,
@@ -67,8 +69,10 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.sync import SyncConnector, connect
 
 __all__ = [
+    "AccountEvent",
     "AvgPrice",
     "Balance",
     "BalanceDelta",
@@ -84,6 +88,7 @@ __all__ = [
     "ConfigError",
     "Connector",
     "ConnectError",
+    "ConnectorStoppedError",
     "ConnectionConfig",
     "ConnectionEvent",
     "ConnectionState",
@@ -112,15 +117,18 @@ __all__ = [
     "StaleConnectionError",
     "SubscriptionError",
     "SymbolInfo",
+    "SyncConnector",
     "Ticker",
     "Trade",
     "TransportError",
     "WebSocketClosedError",
     "__version__",
     "bus",
+    "connect",
     "notebook",
     "operators",
     "replay",
+    "sync",
     "testing",
 ]
 

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
 import attrs
@@ -30,8 +31,14 @@ from reactivex import operators as ops
 from rxconnector._version import __version__
 from rxconnector.config import Config
 from rxconnector.demo_view import DemoState, inject_faults
-from rxconnector.errors import ConfigError, NotSupportedError, RecordingError, RxConnectorError
-from rxconnector.models import Kline
+from rxconnector.errors import (
+    ConfigError,
+    NotSupportedError,
+    RecordingError,
+    RxConnectorError,
+    SubscriptionError,
+)
+from rxconnector.models import ConnectionEvent, ConnectionState, Kline
 from rxconnector.terminal import (
     LiveView,
     ProgressLine,
@@ -281,6 +288,50 @@ def _out(stream: TextIO, text: str) -> None:
     stream.write(text + "\n")
 
 
+class _ConnectionReport:
+    """Watches ``connection_state`` for a command: prints every reconnect attempt at
+    ``-v`` (the first failure always, so an unreachable stream is never a silent
+    hang) and says afterwards why nothing arrived."""
+
+    def __init__(self, verbose: int, command: str) -> None:
+        self._verbose = verbose
+        self._command = command
+        self.attempts = 0
+        self.last_failure: ConnectionEvent | None = None
+        self.connected = False
+
+    def on_event(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.CONNECTED:
+            self.connected = True
+        if event.state is not ConnectionState.RECONNECTING:
+            return
+        self.attempts += 1
+        self.last_failure = event
+        if self._verbose:
+            _out(
+                sys.stderr,
+                f"  {event.url} reconnecting (attempt {event.attempt} in {event.delay:.1f} s): "
+                f"{event.reason}",
+            )
+        elif self.attempts == 1 and not self.connected:
+            _out(
+                sys.stderr,
+                f"! cannot connect to {event.url}: {event.reason}; retrying "
+                f"(-v shows every attempt)",
+            )
+        sys.stderr.flush()
+
+    def why_nothing(self) -> str | None:
+        """Why nothing was received, when it is because no connection worked."""
+        failure = self.last_failure
+        if failure is None or self.connected:
+            return None
+        return (
+            f"received nothing: {failure.url} could not be reached after "
+            f"{self.attempts} attempt(s): {failure.reason}"
+        )
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 
@@ -323,11 +374,16 @@ async def _demo(args: argparse.Namespace) -> int:
                         inject_faults(sim, state, every=2.5), name="demo-faults"
                     )
                     faults.add_done_callback(_report_task)
+                with contextlib.suppress(Exception):  # reported on conn.errors; shown raw
+                    state.on_symbol_info((await conn.exchange_info([symbol]))[symbol])
 
                 def redraw() -> None:
                     elapsed = time.monotonic() - started
                     limit = f" / {args.seconds:g}s" if args.seconds else ""
-                    view.render(state.lines(f"{header}  {elapsed:5.1f}s{limit}"))
+                    view.render(
+                        state.lines(f"{header}  {elapsed:5.1f}s{limit}"),
+                        plain=state.status_line(f"{elapsed:.1f}s"),
+                    )
 
                 try:
                     await _run_for(args.seconds, redraw)
@@ -338,7 +394,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     for subscription in subscriptions:
                         subscription.dispose()
         finally:
-            view.render(state.lines(header), force=True)
+            view.render(
+                state.lines(header),
+                force=True,
+                plain=state.status_line(f"{time.monotonic() - started:.1f}s"),
+            )
             for line in state.summary(time.monotonic() - started):
                 _out(sys.stdout, line)
             sys.stdout.flush()
@@ -368,18 +428,30 @@ async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sy
         if not done.done():
             done.set_result(None)
 
+    def on_problem(error: Exception) -> None:
+        # A rejected subscription also fails the feed, which says so below: once.
+        if not isinstance(error, SubscriptionError):
+            _out(sys.stderr, f"! {type(error).__name__}: {error}")
+
+    report = _ConnectionReport(getattr(args, "verbose", 0), "watch")
     async with _running(Connector(config)) as conn:
-        errors = conn.errors.subscribe(lambda e: _out(sys.stderr, f"! {type(e).__name__}: {e}"))
+        errors = conn.errors.subscribe(on_problem)
+        states = conn.connection_state.subscribe(report.on_event)
         subscription = feed.open(conn, symbol).subscribe(on_next, on_error, on_completed)
         try:
             await _run_for(args.seconds, sys.stdout.flush, done)
         finally:
             subscription.dispose()
             errors.dispose()
+            states.dispose()
             sys.stdout.flush()
     error = done.result() if done.done() else None
     if error is not None:
         _out(sys.stderr, f"rxconnector watch: {feed.label} {symbol} failed: {error}")
+        return EXIT_FAILURE
+    why = report.why_nothing() if count == 0 else None
+    if why is not None:
+        _out(sys.stderr, f"rxconnector watch: {feed.label} {symbol}: {why}")
         return EXIT_FAILURE
     _out(sys.stderr, f"{count} {feed.label} message(s) from {config.exchange} {symbol}")
     return EXIT_OK
@@ -388,7 +460,75 @@ async def _watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sy
 # -- sim ------------------------------------------------------------------------------------
 
 
-async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
+#: Venues the simulator speaks, as ``ExchangeSimulator.connector_config`` names them.
+_SIM_VENUES: Final = ("binance", "binance_futures", "bybit-spot", "bybit-linear")
+
+
+@attrs.frozen
+class SimAccount:
+    """An account ``sim --account KEY:SECRET[:BALANCES]`` creates."""
+
+    key: str
+    secret: str
+    #: exactly what the account holds; ``None``: the simulator's default balances
+    balances: tuple[tuple[str, Decimal], ...] | None = None
+
+
+def parse_accounts(values: Sequence[str]) -> tuple[SimAccount, ...]:
+    """``["k:s:USDT=10000,BTC=1", "k2:s2"]`` -> accounts; UsageError naming the problem."""
+    accounts: list[SimAccount] = []
+    for text in values:
+        key, _, rest = text.partition(":")
+        secret, _, balances_text = rest.partition(":")
+        if not key.strip() or not secret.strip():
+            raise UsageError(
+                f"--account {text!r}: expected KEY:SECRET:BALANCES "
+                "(e.g. mykey:mysecret:USDT=10000,BTC=1; BALANCES may be left out)"
+            )
+        if any(a.key == key.strip() for a in accounts):
+            raise UsageError(f"--account: key {key.strip()!r} twice")
+        balances = _parse_balances(text, balances_text) if balances_text.strip() else None
+        accounts.append(SimAccount(key.strip(), secret.strip(), balances))
+    return tuple(accounts)
+
+
+def _parse_balances(text: str, balances: str) -> tuple[tuple[str, Decimal], ...]:
+    result: dict[str, Decimal] = {}
+    for item in balances.split(","):
+        asset, equals, amount = item.partition("=")
+        asset = asset.strip().upper()
+        if not equals or not asset.isalnum():
+            raise UsageError(f"--account {text!r}: balances are ASSET=AMOUNT, got {item!r}")
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            raise UsageError(f"--account {text!r}: {amount.strip()!r} is not a number") from None
+        if not value.is_finite() or value < 0:
+            raise UsageError(f"--account {text!r}: {asset} must be >= 0, got {amount.strip()}")
+        if asset in result:
+            raise UsageError(f"--account {text!r}: {asset} twice")
+        result[asset] = value
+    return tuple(result.items())
+
+
+def config_line(config: Config) -> str:
+    """A Python expression that rebuilds ``config``'s venue, keys and URLs (for pasting)."""
+    args: list[str] = []
+    if config.exchange == "bybit":
+        args.append(repr(config.category))
+    fields = ("api_key", "rest_url", "ws_url", "ws_api_url", "private_ws_url")
+    for field in fields:
+        value = getattr(config, field)
+        if value:
+            args.append(f"{field}={value!r}")
+        if field == "api_key" and value:
+            args.append(f"api_secret={config.api_secret.reveal()!r}")
+    return f"rxc.Config.{config.exchange}({', '.join(args)})"
+
+
+async def _sim(
+    args: argparse.Namespace, symbols: tuple[str, ...], accounts: tuple[SimAccount, ...] = ()
+) -> int:
     from rxconnector.testing.simulator import ExchangeSimulator
 
     async with ExchangeSimulator(
@@ -398,9 +538,17 @@ async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
         symbols=symbols,
         tick_interval=args.tick_interval,
     ) as sim:
+        for account in accounts:
+            sim.add_api_key(account.key, account.secret)
+            if account.balances is not None:
+                wanted = dict(account.balances)
+                held = set(sim.accounts[account.key].balances)
+                for asset in sorted(held | set(wanted)):
+                    sim.set_balance(account.key, asset, wanted.get(asset, Decimal(0)))
         _out(
             sys.stdout,
-            f"simulator (Binance Spot dialect) seed={args.seed} symbols={','.join(symbols)}",
+            f"simulator (Binance Spot, USD-M, Bybit v5) seed={args.seed} "
+            f"symbols={','.join(symbols)}",
         )
         _out(sys.stdout, f"  REST       {sim.rest_url}/api/v3/...")
         _out(sys.stdout, f"  WebSocket  {sim.ws_url}/stream")
@@ -409,6 +557,13 @@ async def _sim(args: argparse.Namespace, symbols: tuple[str, ...]) -> int:
             f"  try        rxconnector watch binance ticker {symbols[0]} "
             f"--rest-url {sim.rest_url} --ws-url {sim.ws_url}",
         )
+        _out(sys.stdout, "  Python config (import rxconnector as rxc):")
+        for venue in _SIM_VENUES:
+            _out(sys.stdout, f"    {venue:<16} config = {config_line(sim.connector_config(venue))}")
+        for account in accounts:
+            for venue in _SIM_VENUES:
+                config = sim.connector_config(venue, api_key=account.key, api_secret=account.secret)
+                _out(sys.stdout, f"    {venue:<16} config = {config_line(config)}")
         _out(sys.stdout, "Ctrl-C to stop")
         sys.stdout.flush()
         tasks: list[asyncio.Task[None]] = []
@@ -466,18 +621,24 @@ async def _record(
             f"{writer.frames / elapsed:.1f} frames/s  {format_duration(elapsed)}"
         )
 
+    report = _ConnectionReport(getattr(args, "verbose", 0), "record")
+    all_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    wanted = len(feeds) * len(symbols)
     try:
         async with _running(conn):
-            subscriptions = []
+            subscriptions = [conn.connection_state.subscribe(report.on_event)]
             for feed in feeds:
                 for symbol in symbols:
 
                     def failed(error: Exception, label: str = f"{feed.label} {symbol}") -> None:
                         failures.append(f"{label}: {error}")
+                        # nothing left to record: stop now, not after --seconds
+                        if len(failures) >= wanted and not all_failed.done():
+                            all_failed.set_result(None)
 
                     subscriptions.append(feed.open(conn, symbol).subscribe(on_error=failed))
             try:
-                await _run_for(args.seconds, lambda: progress.update(status()))
+                await _run_for(args.seconds, lambda: progress.update(status()), all_failed)
             finally:
                 for subscription in subscriptions:
                     subscription.dispose()
@@ -492,6 +653,11 @@ async def _record(
             progress.finish()
         for failure in failures:
             _out(sys.stderr, f"! {failure}")
+    writer = conn.writer
+    why = report.why_nothing() if writer is None or writer.frames == 0 else None
+    if why is not None and not failures:
+        _out(sys.stderr, f"rxconnector record: {why}")
+        return EXIT_FAILURE
     return EXIT_FAILURE if failures else EXIT_OK
 
 
@@ -578,6 +744,16 @@ _CSV_COLUMNS: Final = (
 async def _history(
     args: argparse.Namespace, config: Config, symbol: str, start: int, end: int
 ) -> int:
+    try:
+        return await _download_history(args, config, symbol, start, end)
+    except _EmptyHistory as exc:
+        _out(sys.stderr, f"rxconnector history: {exc}")
+        return EXIT_FAILURE
+
+
+async def _download_history(
+    args: argparse.Namespace, config: Config, symbol: str, start: int, end: int
+) -> int:
     from rxconnector.connector import Connector
 
     progress = ProgressLine(sys.stdout)
@@ -619,12 +795,22 @@ async def _history(
             tapped: Observable[Kline] = candles.pipe(ops.do_action(on_kline))
             counted: Observable[int] = tapped.pipe(ops.count())
             total = await counted
+        if total == 0:
+            # an empty CSV under the real name would look like a finished download
+            raise _EmptyHistory(
+                f"no {args.interval} candles of {symbol} between {args.start} and {args.end} "
+                f"on {config.exchange} (not listed or not trading then?); nothing written"
+            )
     os.replace(partial, args.output)
     progress.finish(
         f"wrote {args.output}: {total} {args.interval} candles of {symbol} in "
         f"{format_duration(time.monotonic() - started)}"
     )
     return EXIT_OK
+
+
+class _EmptyHistory(RxConnectorError):
+    """``history`` found no candles in the range (exit 1, the CSV is not written)."""
 
 
 @contextlib.contextmanager
@@ -720,10 +906,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "sim",
         help="run the exchange simulator standalone",
-        description="Run the exchange simulator (Binance Spot dialect) until Ctrl-C.",
+        description="Run the exchange simulator (Binance Spot, USD-M futures, Bybit v5) "
+        "until Ctrl-C; it prints a ready Config line for every venue and account.",
         epilog=_examples(
             "rxconnector sim",
             "rxconnector sim --port 8765 --symbols BTCUSDT,ETHUSDT,SOLUSDT",
+            "rxconnector sim --account mykey:mysecret:USDT=10000,BTC=1",
             "rxconnector sim --faults-every 10 --seed 7",
         ),
         formatter_class=fmt,
@@ -733,6 +921,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 = any)")
     sim.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
     sim.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated symbols")
+    sim.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="KEY:SECRET[:BALANCES]",
+        help="create an account (repeatable); BALANCES like USDT=10000,BTC=1 is exactly "
+        "what it holds (default: 10000 of each quote asset, 1 of each base asset)",
+    )
     sim.add_argument(
         "--tick-interval", type=_positive_float, default=0.05, help="seconds per market tick"
     )
@@ -764,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("feeds", metavar="FEEDS", help="comma-separated, e.g. trades,klines:1m")
     record.add_argument("symbols", metavar="SYMBOLS", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     record.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    record.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (refused otherwise)"
+    )
     record.add_argument("--seconds", type=_positive_float, help="stop after N seconds")
     _add_urls(record)
 
@@ -838,7 +1037,11 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
             _simulated_symbol(symbol, "--symbols")
             for symbol in parse_list(args.symbols, "--symbols")
         )
-        return lambda: _sim(args, symbols)
+        twice = sorted({s for s in symbols if symbols.count(s) > 1})
+        if twice:
+            raise UsageError(f"--symbols lists {', '.join(twice)} twice (symbols ignore case)")
+        accounts = parse_accounts(args.account)
+        return lambda: _sim(args, symbols, accounts)
     if command == "record":
         config = make_config(args.venue, args.rest_url, args.ws_url)
         feeds = [parse_feed(text) for text in parse_list(args.feeds, "FEEDS")]
@@ -849,6 +1052,9 @@ def _prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]
         )
         symbols = tuple(dict.fromkeys(symbols))
         _check_output(args.output)
+        if os.path.exists(args.output) and not args.force:
+            # a recording cannot be made again: never replace one by accident
+            raise UsageError(f"{args.output} already exists; pass --force to overwrite it")
         return lambda: _record(args, config, feeds, symbols)
     if command == "replay":
         if not os.path.exists(args.file):

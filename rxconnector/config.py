@@ -113,10 +113,15 @@ def _bool(section: str) -> Any:
 
 @attrs.frozen
 class RateLimitConfig:
-    """REST request-weight budget (Binance: 1200/min unless ``exchangeInfo`` says more)."""
+    """REST request-weight budget. ``max_weight_per_minute=None`` (default): the venue's
+    documented limit (Binance Spot 6,000, USD-M 2,400, Bybit 600 requests per 5 s =
+    7,200 per minute), replaced at start by what ``exchangeInfo`` ``rateLimits`` says; a
+    number caps whatever the venue allows (e.g. to leave room for other processes)."""
 
     enabled: bool = attrs.field(default=True, validator=_bool("rate_limit"))
-    max_weight_per_minute: int = attrs.field(default=1200, validator=_int_at_least("rate_limit", 1))
+    max_weight_per_minute: int | None = attrs.field(
+        default=None, validator=_int_at_least("rate_limit", 1)
+    )
 
 
 @attrs.frozen
@@ -149,6 +154,10 @@ class ConnectionConfig:
 
     ``stale_after=None`` uses the exchange's default; ``healthy_after`` is how long a
     connection must stay up before the backoff starts again from ``reconnect_delay``.
+    ``link_stale_after`` is how long a connection may receive nothing at all (not even
+    a ping) before it is called dead, which is what guards connections carrying only
+    quiet streams such as liquidations; ``None`` uses the exchange's (from its ping
+    cadence: Spot 60 s, USD-M 400 s, Bybit 60 s).
     """
 
     rest_timeout: float = attrs.field(default=10.0, validator=_positive("connection"))
@@ -160,6 +169,7 @@ class ConnectionConfig:
         default=None, validator=_int_at_least("connection", 1)
     )
     stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
+    link_stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
     healthy_after: float = attrs.field(default=30.0, validator=_positive("connection"))
     connection_lifetime: float = attrs.field(default=23.5 * 3600, validator=_positive("connection"))
 
@@ -230,7 +240,12 @@ class Config:
     :meth:`binance`, :meth:`binance_futures`, :meth:`bybit` or :meth:`from_env`.
 
     ``rest_url``/``ws_url``/``ws_api_url``/``private_ws_url`` override the venue's
-    default endpoints (for instance to talk to the simulator on 127.0.0.1).
+    default endpoints (for instance to talk to the simulator on 127.0.0.1). Setting any
+    of them moves *every* endpoint: the unset ones are derived from the one server the
+    set ones name, and when they name different servers a connector with keys refuses
+    to start (``ConfigError`` naming the URL to set) rather than send a signed login to
+    a production default (``venues.resolve_endpoints``). ``testnet=True`` with no URL
+    set uses the testnet host of every endpoint.
     """
 
     exchange: ExchangeName = attrs.field(default="binance")
@@ -247,6 +262,10 @@ class Config:
     breaker: BreakerConfig = attrs.field(factory=BreakerConfig, converter=_to_breaker)
     clock_sync: ClockSyncConfig = attrs.field(factory=ClockSyncConfig, converter=_to_clock_sync)
     connection: ConnectionConfig = attrs.field(factory=ConnectionConfig, converter=_to_connection)
+    #: Binance USD-M: report fills from ``TRADE_LITE`` as soon as it arrives (before
+    #: ``ORDER_TRADE_UPDATE``; ``fee`` 0 / ``fee_asset`` None there, the fee is on the
+    #: order update); the later duplicate is dropped. Other venues ignore it.
+    fast_executions: bool = attrs.field(default=False, validator=_bool("fast_executions"))
 
     @exchange.validator
     def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:

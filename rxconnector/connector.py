@@ -20,7 +20,8 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import reactivex
@@ -35,14 +36,18 @@ from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
     ConfigError,
+    ConnectError,
     NotSupportedError,
     ParseError,
     RateLimitError,
+    RequestTimeoutError,
     RxConnectorError,
+    TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BookTicker,
@@ -66,6 +71,7 @@ from rxconnector.models import (
 from rxconnector.operators import (
     CircuitBreaker,
     breaker,
+    breaker_waiting,
     conflate,
     default_retry_if,
     isolate,
@@ -73,7 +79,7 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
@@ -88,8 +94,14 @@ from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
 
-#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight).
-SNAPSHOTS_IN_FLIGHT = 2
+#: Order-book snapshots allowed in flight at once per connector (the limiter owns weight;
+#: each book has at most one of its own in flight). 2 made a 200-book resync take 100
+#: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
+SNAPSHOTS_IN_FLIGHT = 8
+#: Attempts of an idempotent REST call (the first and two retries, short backoff).
+REST_ATTEMPTS = 3
+#: Candles asked for per page when walking back for the last N (every venue allows 1000).
+KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
 BACKFILL_PAGE = 1000
 
@@ -148,6 +160,8 @@ class Connector:
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
         self._accounts: AccountStreams | None = None
+        self._rate_limit_probe: abc.DisposableBase | None = None
+        self._probe_failure: TransportError | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -165,8 +179,14 @@ class Connector:
     async def start(self) -> None:
         """Open the HTTP session, start the clock sync and wait for its first result.
 
-        Idempotent. A failed first clock sync does not fail ``start`` (it is reported on
-        :attr:`errors` and retried every ``sync_interval``).
+        Idempotent. The first clock sync is also the reachability check: when it fails
+        because the exchange cannot be reached at all (DNS lookup failed, connection
+        refused, TLS handshake failed, no answer), ``start`` stops the connector and
+        raises one :class:`~rxconnector.ConnectError` naming the host and what was tried,
+        within about ``rest_timeout`` x 3 attempts. Any other failed first sync (an
+        exchange error such as a 5xx) does not fail ``start``: it is reported on
+        :attr:`errors` and retried every ``sync_interval``. With ``clock_sync`` disabled
+        ``start`` sends nothing, and the first call fails the same way instead.
         """
         if self._stopped:
             raise RxConnectorError("this Connector was stopped; create a new one")
@@ -178,9 +198,16 @@ class Connector:
         self._rest = self._build_rest()
         self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
         self._started = True
+        try:
+            await self._learn_rate_limits()
+        except BaseException:
+            await asyncio.shield(self.stop())  # cancelled during start: release everything
+            raise
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            first_failure: list[Exception] = []
+            began = time.monotonic()
 
             def _first(_: object) -> None:
                 if not first.done():
@@ -189,6 +216,8 @@ class Connector:
             def clock_report(error: Exception) -> None:
                 # The first sync failed (reported, retried every sync_interval): start()
                 # need not wait any longer for it.
+                if not first.done():
+                    first_failure.append(error)
                 _first(error)
                 self._report(error)
 
@@ -214,6 +243,89 @@ class Connector:
                 raise
             finally:
                 probe.dispose()
+            unreachable = self._network_failure(first_failure[0] if first_failure else None)
+            if unreachable is not None:
+                await self.stop()
+                raise self._unreachable(unreachable, time.monotonic() - began)
+
+    def _network_failure(self, first_sync: Exception | None) -> TransportError | None:
+        """The transport error that made the first clock sync fail, if that is why.
+
+        The rate-limit probe (``exchangeInfo``) runs alongside; its failures count in
+        the breaker too, so against a dead host the sync may end with the breaker open
+        rather than with the transport error itself.
+        """
+        if isinstance(first_sync, TransportError):
+            return first_sync
+        if isinstance(first_sync, CircuitOpenError) and self._probe_failure is not None:
+            return self._probe_failure
+        return None
+
+    def _unreachable(self, error: TransportError, elapsed: float) -> ConnectError:
+        """One error saying which host could not be reached, why, and what was tried."""
+        host = urlsplit(self.venue.rest_url).netloc or self.venue.rest_url
+        if isinstance(error, ConnectError) and error.kind:
+            why = error.kind
+        elif isinstance(error, RequestTimeoutError):
+            why = f"no answer within rest_timeout ({self.config.connection.rest_timeout:g} s)"
+        else:
+            why = "connection failed"
+        path = self.venue.time_path or "the server time"
+        # the operating system's / TLS library's own words, e.g. "[SSL:
+        # WRONG_VERSION_NUMBER] wrong version number" or "Name or service not known"
+        detail = str(getattr(error.__cause__, "os_error", "") or "")
+        tried = f"GET {path}"
+        if self._rate_limit_probe is not None:
+            tried += " and the exchange info"
+        message = (
+            f"cannot reach {self.config.exchange} at {host}: {why}"
+            f"{f' ({detail})' if detail else ''}; tried {tried} on {self.venue.rest_url} "
+            f"(up to {REST_ATTEMPTS} attempts each) for {elapsed:.1f} s; check rest_url, "
+            "the network or DNS"
+        )
+        failure = ConnectError(message)
+        failure.kind = why
+        failure.__cause__ = error
+        return failure
+
+    async def _learn_rate_limits(self) -> None:
+        """Ask ``exchangeInfo`` for the venue's current weight limit (waiting at most
+        ``rest_timeout``): the REST object hands its ``rateLimits`` to the limiter,
+        capped by the Config. A failure is logged; the documented limit stays."""
+        rest = self._rest
+        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
+        if limiter is None or not hasattr(rest, "request_weight_limit"):
+            return
+        if self.venue.name == "bybit":
+            return  # Bybit's exchange info has no rate limits
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def finish(_: object = None) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def failed(error: Exception) -> None:
+            if isinstance(error, TransportError):
+                # the exchange is unreachable: start() says so once, with the reason
+                self._probe_failure = error
+                self._log.info("exchangeInfo for rate limits failed", error=repr(error))
+                return
+            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
+            if isinstance(error, TransportError):
+                self._report(error)  # the REST API is unreachable: say so on errors
+            finish()
+
+        try:
+            self._rate_limit_probe = rest.exchange_info().subscribe(
+                finish, failed, finish, scheduler=self._scheduler
+            )
+        except Exception as exc:  # never let the probe stop start()
+            failed(exc)
+        timeout = self.config.connection.rest_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            self._log.warning("exchangeInfo for rate limits did not answer", timeout=timeout)
 
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
@@ -224,6 +336,8 @@ class Connector:
             self._stopped = True
             return
         self._stopped = True
+        if self._rate_limit_probe is not None:
+            self._rate_limit_probe.dispose()
         if self._clock_subscription is not None:
             self._clock_subscription.dispose()
             self._clock_subscription = None
@@ -380,7 +494,7 @@ class Connector:
 
             def fetch() -> Observable[OrderBook]:
                 book: Observable[OrderBook] = self._require_rest().depth_snapshot(
-                    norm, snapshot_limit
+                    norm, snapshot_limit, priority=Priority.RECOVERY
                 )
                 return book
 
@@ -426,8 +540,15 @@ class Connector:
         return self._account_feed(lambda a: a.executions())
 
     def positions(self) -> Observable[Position]:
-        """Derivatives positions (Bybit)."""
+        """Derivatives positions (Binance USD-M, Bybit linear/inverse), reconciled over
+        REST after every private-stream reconnect (``reconciled=True``; a position closed
+        while disconnected comes flat, size 0)."""
         return self._account_feed(lambda a: a.positions())
+
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes (Binance USD-M
+        ``MARGIN_CALL``, ``ACCOUNT_CONFIG_UPDATE``) on a stream of their own."""
+        return self._account_feed(lambda a: a.account_events())
 
     def _account_feed(self, pick: Callable[[AccountStreams], Observable[_T]]) -> Observable[_T]:
         def build(_: abc.SchedulerBase | None) -> Observable[_T]:
@@ -462,6 +583,13 @@ class Connector:
 
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
             url = _required_url(self.venue.private_ws_url, "private_ws_url")
+        elif cfg.exchange == "binance_futures":
+            from rxconnector.exchanges.binance.futures_account import futures_user_stream
+
+            private = _required_url(self.venue.private_ws_url, "private_ws_url")
+            protocol, url = futures_user_stream(
+                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+            )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
         session = self._session
@@ -473,6 +601,7 @@ class Connector:
             fetch_open_orders=lambda: self.open_orders(),
             fetch_balances=lambda: self.account(),
             fetch_order=lambda symbol, order_id: self.get_order(symbol, order_id=order_id),
+            fetch_positions=self._positions_fetcher(protocol),
             resync_clock=self._resync_clock,
             scheduler=self.scheduler,
             report_error=self._report,
@@ -505,10 +634,38 @@ class Connector:
         return self._call(lambda rest: rest.recent_trades(symbol, limit))
 
     def kline_history(
-        self, symbol: str, interval: str, start: int, end: int | None = None
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        limit: int | None = None,
     ) -> Observable[Kline]:
-        """Every candle between ``start`` and ``end`` (ms), walked page by page."""
-        return self._call(lambda rest: rest.klines_history(symbol, interval, start, end))
+        """Candles, oldest first, walked page by page through the limiter.
+
+        ``kline_history(sym, "1m", start)``: every candle opening from ``start`` (ms)
+        until now (``end`` ms, inclusive, when given). ``kline_history(sym, "1m",
+        limit=N)``: the last ``N`` candles up to now (or up to ``end``), the running one
+        included (``closed=False``). ``start`` and ``limit`` together: the first ``N``
+        from ``start``.
+        """
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"limit must be a positive number of candles, got {limit!r}")
+        if start is None:
+            if limit is None:
+                raise ValueError(
+                    "kline_history needs start (ms) or limit (the last N candles), e.g. "
+                    "kline_history(symbol, interval, limit=100)"
+                )
+            count = limit
+            return self._call(lambda rest: _last_klines(rest, symbol, interval, end, count))
+        history: Observable[Kline] = self._call(
+            lambda rest: rest.klines_history(symbol, interval, start, end)
+        )
+        return history if limit is None else history.pipe(ops.take(limit))
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """The 24 h ticker over REST."""
@@ -547,6 +704,14 @@ class Connector:
                 **extra,
             )
         ).pipe(ops.do_action(on_next=self._announce_placed))
+
+    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+        """Positions to reconcile with, where the account has them (not Binance Spot,
+        not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
+        cfg = self.config
+        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
+            return None
+        return lambda: self.open_positions()
 
     def _announce_placed(self, order: Order) -> None:
         accounts = self._accounts
@@ -598,6 +763,11 @@ class Connector:
         """Open orders, of one symbol or all."""
         return self._call(lambda rest: rest.open_orders(symbol))
 
+    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
+        ``position/list``), of one symbol or all; flat ones are left out."""
+        return self._call(lambda rest: rest.positions(symbol))
+
     # -- internals ----------------------------------------------------------------------
 
     def _report(self, error: Exception) -> None:
@@ -628,16 +798,19 @@ class Connector:
     def _build_rest(self) -> Any:
         cfg = self.config
         limiter = (
-            RequestWeightLimiter(cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler)
+            documented_limiter(
+                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler
+            )
             if cfg.rate_limit.enabled
             else None
         )
         guard = breaker(self._breaker) if cfg.breaker.enabled else None
+        recovery_guard = breaker_waiting(self._breaker) if cfg.breaker.enabled else None
         import tenacity
 
         retry = retry_with_backoff(
             wait=tenacity.wait_exponential(multiplier=0.5, max=8) + tenacity.wait_random(0, 0.25),
-            stop=tenacity.stop_after_attempt(3),
+            stop=tenacity.stop_after_attempt(REST_ATTEMPTS),
             retry_if=_rest_retryable,
             scheduler=self._scheduler,
         )
@@ -654,6 +827,7 @@ class Connector:
             exchange=cfg.exchange,
             limiter=limiter,
             guard=guard,
+            recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
             dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
@@ -669,7 +843,7 @@ class Connector:
 
     def _spec(self, feed: str, *args: Any) -> FeedSpec:
         if feed not in self.venue.supported_feeds:
-            raise NotSupportedError(self.venue.name, feed)
+            raise NotSupportedError(self.venue.name, feed, _instead(feed, self.venue))
         spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
         # Several feeds may share one wire topic (Bybit tickers.X serves ticker,
         # mini_ticker and mark_price); their sequence keys agree, so the first is kept.
@@ -730,7 +904,7 @@ class Connector:
 
             def backfill(from_id: int) -> Observable[list[Trade]]:
                 page: Observable[Trade] = rest.trades_between(
-                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1
+                    feed, norm, from_id, from_id + BACKFILL_PAGE - 1, priority=Priority.BACKFILL
                 )
                 return page.pipe(ops.to_list())
 
@@ -775,6 +949,62 @@ class Connector:
             )
             self._hubs[endpoint] = hub
         return hub
+
+
+def _last_klines(
+    rest: Any, symbol: str, interval: str, end: int | None, count: int
+) -> Observable[Kline]:
+    """The last ``count`` candles opening at or before ``end`` (None: now), oldest first.
+
+    Pages of at most :data:`KLINE_PAGE` walk backwards from ``end`` (each page's
+    ``end`` is just before the oldest candle seen so far) until ``count`` candles are
+    in hand or the exchange has no older ones; then they are emitted in time order.
+    """
+
+    def fetch(before: int | None, wanted: int, later: list[Kline]) -> Observable[list[Kline]]:
+        size = min(KLINE_PAGE, wanted)
+
+        def step(page: list[Kline]) -> Observable[list[Kline]]:
+            if before is not None:
+                page = [k for k in page if k.open_time <= before]
+            if later:
+                page = [k for k in page if k.open_time < later[0].open_time]
+            candles = page + later
+            if not page or len(page) >= wanted or len(page) < size:
+                return reactivex.just(candles)
+            return fetch(page[0].open_time - 1, wanted - len(page), candles)
+
+        page: Observable[list[Kline]] = rest.klines(symbol, interval, end=before, limit=size)
+        return page.pipe(ops.flat_map(step))
+
+    def emit(candles: list[Kline]) -> Observable[Kline]:
+        return reactivex.from_iterable(candles[-count:])
+
+    return fetch(end, count, []).pipe(ops.flat_map(emit))
+
+
+#: What to use when a venue lacks a feed: a feed of the same venue, if it has it...
+_SAME_VENUE_INSTEAD: Final = {
+    "trades": "agg_trades",
+    "agg_trades": "trades",
+    "avg_price": "ticker",
+}
+#: ...else the venues that have it.
+_DERIVATIVES = "a derivatives venue: Config.binance_futures() or Config.bybit('linear')"
+_OTHER_VENUE_INSTEAD: Final = {
+    "mark_price": _DERIVATIVES,
+    "liquidations": _DERIVATIVES,
+    "avg_price": "Config.binance() (Binance Spot)",
+    "agg_trades": "Config.binance() or Config.binance_futures()",
+}
+
+
+def _instead(feed: str, venue: Venue) -> str:
+    """What a user asking ``venue`` for the missing ``feed`` should use."""
+    alternative = _SAME_VENUE_INSTEAD.get(feed)
+    if alternative is not None and alternative in venue.supported_feeds:
+        return alternative
+    return _OTHER_VENUE_INSTEAD.get(feed, "")
 
 
 def _required_url(url: str | None, field: str) -> str:
@@ -830,7 +1060,7 @@ def _parse_messages(
                     report(exc)
                     return
                 except Exception as exc:  # a parser bug must not end the feed
-                    report(ParseError(f"{spec.topic}: {exc!r}", repr(payload)))
+                    report(ParseError(f"{spec.topic}: {exc!r}", payload))
                     return
                 if many:
                     for item in model:

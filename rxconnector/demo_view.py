@@ -17,12 +17,25 @@ from rxconnector.models import (
     ConnectionEvent,
     ConnectionState,
     OrderBook,
+    SymbolInfo,
     Ticker,
     Trade,
 )
-from rxconnector.terminal import describe
 
-__all__ = ["DemoState", "inject_faults"]
+__all__ = ["DemoState", "inject_faults", "shown"]
+
+
+def shown(value: Decimal | None, increment: Decimal | None = None) -> str:
+    """``value`` as a person reads it: at ``increment``'s precision (a symbol's tick or
+    step: ``60005.41``, not the wire's ``60005.41000000``), or without trailing zeros
+    when the increment is unknown; ``-`` for ``None``."""
+    if value is None:
+        return "-"
+    exponent = increment.as_tuple().exponent if increment is not None else None
+    if increment is not None and isinstance(exponent, int) and exponent <= 0:
+        return f"{value.quantize(increment):f}"
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class DemoState:
@@ -47,6 +60,19 @@ class DemoState:
         self.errors = 0
         self.last_error = ""
         self.faults: list[str] = []
+        self.tick_size: Decimal | None = None
+        self.step_size: Decimal | None = None
+
+    def on_symbol_info(self, info: SymbolInfo) -> None:
+        """Show prices at the symbol's tick and quantities at its step."""
+        self.tick_size = info.tick_size
+        self.step_size = info.step_size
+
+    def _p(self, value: Decimal | None) -> str:
+        return shown(value, self.tick_size)
+
+    def _q(self, value: Decimal | None) -> str:
+        return shown(value, self.step_size)
 
     def on_ticker(self, ticker: Ticker) -> None:
         self.ticks += 1
@@ -87,36 +113,57 @@ class DemoState:
         self.last_error = f"{type(error).__name__}: {error}"[:100]
 
     def lines(self, header: str) -> list[str]:
+        """The live view on a terminal: the header and one row per subject. Rows may be
+        longer than a narrow terminal: the view clips them, so each starts with what
+        matters most (the counters)."""
         sym = self.symbol
         t = self.ticker
+        p, q = self._p, self._q
         ticker = (
-            f"last {t.last:f}  high {t.high:f}  low {t.low:f}  vol {t.volume:f}"
+            f"last {p(t.last)}  high {p(t.high)}  low {p(t.low)}  vol {q(t.volume)}"
             if t is not None
             else "waiting..."
         )
-        vwap = f"{self.vwap:f}" if self.vwap is not None else "-"
+        vwap = p(self.vwap)
         book = self.book
         if book is not None and book.bids and book.asks:
-            shown = (
-                f"bid {book.bids[0][0]:f} x {book.bids[0][1]:f} | ask {book.asks[0][0]:f} x "
-                f"{book.asks[0][1]:f}  spread {book.spread:f}"
+            top = (
+                f"bid {p(book.bids[0][0])} x {q(book.bids[0][1])} | ask {p(book.asks[0][0])} x "
+                f"{q(book.asks[0][1])}  spread {p(book.spread)}"
             )
         else:
-            shown = "waiting for a consistent book..."
+            top = "waiting for a consistent book..."
         states = ", ".join(s.value for s in self.states.values()) or "none"
         breaker = self.breaker.value if self.breaker is not None else "?"
         offset = f"{self.offset.offset_ms:+.1f} ms" if self.offset is not None else "?"
+        # short labels and the counters first: an 80-column terminal shows them all
         return [
             header,
-            f"{sym} ticker     {ticker}   ticks {self.ticks}",
-            f"trades (1 s)      vwap {vwap}  count {self.window_count}   total {self.trades}",
-            f"book (depth 10)   {shown}   books {self.books}",
-            f"health            ws {states}  breaker {breaker}  clock {offset}  "
-            f"errors {self.errors}  reconnects {self.reconnects}",
-            f"last event        {self.last_event or '-'}",
-            f"last error        {self.last_error or '-'}",
-            f"faults            {', '.join(self.faults[-3:]) or '-'}",
+            f"ticker      {sym} ({self.ticks})  {ticker}",
+            f"trades      {self.trades} total, {self.window_count} in 1 s  vwap {vwap}",
+            f"book        ({self.books})  {top}",
+            f"health      errors {self.errors}  reconnects {self.reconnects}  ws {states}  "
+            f"breaker {breaker}  clock {offset}",
+            f"last event  {self.last_event or '-'}",
+            f"last error  {self.last_error or '-'}",
+            f"faults      {', '.join(self.faults[-3:]) or '-'}",
         ]
+
+    def status_line(self, elapsed: str) -> str:
+        """The one short line written instead of the live view when stdout is not a
+        terminal (a CI log, ``| grep``): every second, the essentials only."""
+        t, book = self.ticker, self.book
+        last = self._p(t.last) if t is not None else "-"
+        if book is not None and book.bids and book.asks:
+            top = f"{self._p(book.bids[0][0])}/{self._p(book.asks[0][0])}"
+        else:
+            top = "-"
+        states = ",".join(sorted({s.value for s in self.states.values()})) or "none"
+        fault = f" fault {self.faults[-1]}" if self.faults else ""
+        return (
+            f"rxconnector demo {elapsed} {self.symbol} last {last} trades {self.trades} "
+            f"book {top} ws {states} reconnects {self.reconnects} errors {self.errors}{fault}"
+        )
 
     def summary(self, seconds: float) -> list[str]:
         book = self.book
@@ -130,12 +177,17 @@ class DemoState:
         ]
         if book is not None and book.bids and book.asks:
             lines.append(
-                f"last book: {self.symbol} #{book.update_id} bid {book.bids[0][0]:f} "
-                f"ask {book.asks[0][0]:f} spread {book.spread:f} "
+                f"last book: {self.symbol} #{book.update_id} bid {self._p(book.bids[0][0])} "
+                f"ask {self._p(book.asks[0][0])} spread {self._p(book.spread)} "
                 f"({len(book.bids)} bids / {len(book.asks)} asks, crossed={book.is_crossed})"
             )
-        if self.ticker is not None:
-            lines.append(f"last ticker: {describe(self.ticker)}")
+        t = self.ticker
+        if t is not None:
+            lines.append(
+                f"last ticker: {self.symbol} last {self._p(t.last)} bid {self._p(t.bid)} "
+                f"ask {self._p(t.ask)} high {self._p(t.high)} low {self._p(t.low)} "
+                f"vol {self._q(t.volume)}"
+            )
         return lines
 
 

@@ -17,6 +17,7 @@ importing anything from here::
     │   ├── OrderStatusUnknownError            a non-idempotent call may or may not have happened
     │   └── OrderRejectedError (ValueError)    an order failed a symbol filter before sending
     ├── CircuitOpenError                       the breaker refuses calls for retry_after seconds
+    ├── ConnectorStoppedError                  the connector stopped while the call was in flight
     ├── ClockSyncError                         local clock is further off than allowed
     ├── SubscriptionError                      the exchange rejected a subscription
     ├── ParseError (ValueError)                a frame or body could not be understood
@@ -31,11 +32,15 @@ with ``raise ... from`` so the original stays reachable as ``__cause__``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Final
+
 __all__ = [
     "CircuitOpenError",
     "ClockSyncError",
     "ConfigError",
     "ConnectError",
+    "ConnectorStoppedError",
     "ExchangeError",
     "FeedGapError",
     "NotScriptedError",
@@ -51,7 +56,103 @@ __all__ = [
     "SubscriptionError",
     "TransportError",
     "WebSocketClosedError",
+    "excerpt",
 ]
+
+#: How many characters of a payload an error message may quote.
+MAX_EXCERPT: Final = 200
+#: Integers with more bits than this are named, not printed (``str`` of a 5,000-digit
+#: int raises ``ValueError`` and costs quadratic time).
+_MAX_INT_BITS: Final = 256
+
+
+class _Text(str):
+    """Literal punctuation inside :func:`excerpt` (not a JSON string to quote)."""
+
+    __slots__ = ()
+
+
+_END: Final = object()
+
+
+def _scalar(value: object, limit: int) -> str:
+    if isinstance(value, str):
+        return repr(value[:limit])
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:
+            return f"<int of {value.bit_length()} bits>"
+        return repr(value)
+    if isinstance(value, bytes | bytearray):
+        return repr(bytes(value[:limit]))
+    try:
+        return repr(value)[:limit]
+    except Exception:  # a broken or deeply recursive __repr__: name the type only
+        return f"<{type(value).__name__}>"
+
+
+def _mapping_parts(value: dict[object, object]) -> Iterator[object]:
+    yield _Text("{")
+    first = True
+    for key, item in value.items():
+        if not first:
+            yield _Text(", ")
+        first = False
+        yield key
+        yield _Text(": ")
+        yield item
+    yield _Text("}")
+
+
+def _sequence_parts(value: list[object] | tuple[object, ...]) -> Iterator[object]:
+    yield _Text("[")
+    first = True
+    for item in value:
+        if not first:
+            yield _Text(", ")
+        first = False
+        yield item
+    yield _Text("]")
+
+
+def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:
+    """At most ``limit`` characters describing ``value`` (a raw frame or decoded JSON).
+
+    Why not ``repr(value)[:limit]``: a hostile frame of 1,000 nested arrays makes
+    ``repr`` raise ``RecursionError`` (so building the error would kill the feed it
+    reports on), and a 10 MB payload would be rendered whole before being cut. This
+    walks containers with an explicit stack of iterators (no recursion, any depth) and
+    stops as soon as ``limit`` characters are written. ``str``/``bytes`` (raw frames)
+    are cut, not quoted.
+    """
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, bytes | bytearray | memoryview):
+        # 4 bytes per character at most: enough bytes for ``limit`` characters.
+        return bytes(value[: limit * 4]).decode("utf-8", "replace")[:limit]
+    out: list[str] = []
+    size = 0
+    stack: list[Iterator[object]] = [iter((value,))]
+    while stack and size < limit:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+            continue
+        if type(item) is _Text:
+            text: str = item
+        elif isinstance(item, dict):
+            stack.append(_mapping_parts(item))
+            continue
+        elif isinstance(item, list | tuple):
+            stack.append(_sequence_parts(item))
+            continue
+        else:
+            text = _scalar(item, limit)
+        out.append(text)
+        size += len(text)
+    text = "".join(out)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RxConnectorError(Exception):
@@ -91,7 +192,13 @@ class TransportError(RxConnectorError):
 
 
 class ConnectError(TransportError, ConnectionError):
-    """A connection could not be opened or was reset."""
+    """A connection could not be opened or was reset.
+
+    ``kind`` says why when it is known: ``DNS lookup failed``, ``connection refused``,
+    ``TLS handshake failed``, ``connection lost`` (empty when not classified).
+    """
+
+    kind: str = ""
 
 
 class RequestTimeoutError(TransportError, TimeoutError):
@@ -200,6 +307,18 @@ class CircuitOpenError(RxConnectorError):
         super().__init__(f"circuit {breaker!r} is open; retry after {retry_after:.3f}s")
 
 
+class ConnectorStoppedError(RxConnectorError):
+    """The connector was stopped while this call was in flight (or before it started).
+
+    Not a failure of the exchange: the circuit breaker does not count it, and retrying
+    on a stopped connector cannot help. ``what`` names the call.
+    """
+
+    def __init__(self, what: str = "") -> None:
+        self.what = what
+        super().__init__(f"{what}: connector stopped" if what else "connector stopped")
+
+
 class ClockSyncError(RxConnectorError):
     """The local clock is ``offset_ms`` off the exchange's, more than ``limit_ms`` allows.
 
@@ -225,13 +344,17 @@ class SubscriptionError(RxConnectorError):
 
 
 class ParseError(RxConnectorError, ValueError):
-    """A frame or response body could not be understood; ``excerpt`` holds at most 200 chars."""
+    """A frame or response body could not be understood; ``excerpt`` holds at most 200 chars.
 
-    MAX_EXCERPT = 200
+    ``raw`` may be the raw frame or the decoded payload, of any size and nesting depth:
+    the excerpt is built by :func:`excerpt`, bounded and without recursion, so reporting
+    a hostile payload can never fail itself.
+    """
+
+    MAX_EXCERPT = MAX_EXCERPT
 
     def __init__(self, message: str, raw: str | bytes | object = "") -> None:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        self.excerpt = text[: self.MAX_EXCERPT]
+        self.excerpt = excerpt(raw, self.MAX_EXCERPT)
         super().__init__(f"{message}: {self.excerpt!r}" if self.excerpt else message)
 
 
@@ -257,12 +380,15 @@ class FeedGapError(RxConnectorError):
 
 
 class NotSupportedError(RxConnectorError, NotImplementedError):
-    """The venue ``venue`` does not offer ``feature``."""
+    """The venue ``venue`` does not offer ``feature``; ``instead`` says what to use
+    (``"agg_trades"``, another venue), when there is something."""
 
-    def __init__(self, venue: str, feature: str) -> None:
+    def __init__(self, venue: str, feature: str, instead: str = "") -> None:
         self.venue = venue
         self.feature = feature
-        super().__init__(f"{venue} does not support {feature}")
+        self.instead = instead
+        message = f"{venue} does not support {feature}"
+        super().__init__(f"{message}; use {instead}" if instead else message)
 
 
 class StaleConnectionError(TransportError, TimeoutError):

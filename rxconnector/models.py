@@ -14,12 +14,13 @@ The same model describes the same thing on every venue: a pipeline written again
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 import attrs
 
 __all__ = [
+    "AccountEvent",
     "AvgPrice",
     "Balance",
     "BalanceDelta",
@@ -51,6 +52,7 @@ Side = Literal["buy", "sell"]
 Level = tuple[Decimal, Decimal]
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _TWO = Decimal(2)
 
 
@@ -230,22 +232,116 @@ class OrderBook:
         return bool(self.bids and self.asks and self.bids[0][0] >= self.asks[0][0])
 
 
+def plain_decimal(value: Decimal | str | int) -> Decimal:
+    """``value`` without the padding zeros of its JSON (``0.01000000`` → ``0.01``,
+    ``100000.00000000`` → ``100000``, ``0E-8`` → ``0``) and never in exponent form for
+    whole numbers (``normalize()`` alone turns ``100`` into ``1E+2``, and
+    ``price.quantize(Decimal('1E+2'))`` is not a price)."""
+    number = Decimal(value).normalize()
+    if number == 0:
+        return Decimal(0)
+    exponent = number.as_tuple().exponent
+    return number.quantize(_ONE) if isinstance(exponent, int) and exponent > 0 else number
+
+
+def _increment(value: Decimal | str | int | None) -> Decimal | None:
+    return None if value is None else plain_decimal(value)
+
+
+def _multiple(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    return (value / step).quantize(_ONE, rounding=rounding) * step
+
+
 @attrs.frozen
 class SymbolInfo:
-    """Trading rules of a symbol. ``None`` means the venue sets no such rule."""
+    """Trading rules of a symbol. ``None`` means the venue sets no such rule.
+
+    Every increment and bound is normalized (``Decimal('0.01')``, not the wire's
+    ``0.01000000``), so ``price.quantize(info.tick_size)`` writes a price with the
+    tick's decimals. That is rounding to the tick only when the tick is a power of ten
+    (``0.01``); for any tick (``0.5``, ``5``) and to stay within the bounds, use
+    :meth:`round_price` and :meth:`round_quantity`.
+    """
 
     symbol: str
     status: str
     base_asset: str
     quote_asset: str
-    tick_size: Decimal | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    step_size: Decimal | None = None
-    min_qty: Decimal | None = None
-    max_qty: Decimal | None = None
-    min_notional: Decimal | None = None
-    max_notional: Decimal | None = None
+    tick_size: Decimal | None = attrs.field(default=None, converter=_increment)
+    min_price: Decimal | None = attrs.field(default=None, converter=_increment)
+    max_price: Decimal | None = attrs.field(default=None, converter=_increment)
+    step_size: Decimal | None = attrs.field(default=None, converter=_increment)
+    min_qty: Decimal | None = attrs.field(default=None, converter=_increment)
+    max_qty: Decimal | None = attrs.field(default=None, converter=_increment)
+    min_notional: Decimal | None = attrs.field(default=None, converter=_increment)
+    max_notional: Decimal | None = attrs.field(default=None, converter=_increment)
+
+    def round_price(self, price: Decimal | str | int, side: str) -> Decimal:
+        """The valid limit price nearest to ``price`` that is no worse for ``side``.
+
+        A ``buy`` rounds down to the tick and a ``sell`` rounds up, so the order never
+        pays more (or receives less) than asked; then the result is moved into
+        ``[min_price, max_price]`` (a price below ``min_price`` becomes ``min_price``).
+        A buy below the first tick becomes the smallest valid price. The result passes
+        the price check every order goes through before it is sent (``PRICE_FILTER``);
+        the notional check also needs the quantity. The result carries the tick's
+        decimals (``60005.40`` for a tick of ``0.01``).
+
+        Raises:
+            ValueError: ``side`` is not buy/sell, or ``price`` is not > 0.
+        """
+        number = Decimal(price)
+        rounding = _rounding_for(side)
+        if not number > 0:
+            raise ValueError(f"{self.symbol}: price must be > 0, got {number}")
+        tick, low, high = self.tick_size, self.min_price, self.max_price
+        if tick is not None:
+            number = _multiple(number, tick, rounding)
+            if high is not None and number > high:
+                number = _multiple(high, tick, ROUND_FLOOR)
+            if number <= 0:
+                number = tick
+        if low is not None and number < low:
+            number = low
+        if high is not None and number > high:
+            number = high
+        return number
+
+    def round_quantity(self, quantity: Decimal | str | int) -> Decimal:
+        """The valid quantity nearest to ``quantity`` from below: rounded down to the
+        step (an order never trades more than asked), then moved into
+        ``[min_qty, max_qty]`` — a quantity under ``min_qty`` becomes ``min_qty`` (the
+        smallest the exchange accepts; check you can afford it) and one over ``max_qty``
+        becomes ``max_qty``. Without ``min_qty`` a quantity under one step becomes one
+        step. The result passes the quantity check (``LOT_SIZE``); the notional check
+        (``min_notional``) also needs the price. Results carry the increment's
+        decimals (``9000.00000`` for a step of ``0.00001``), like :meth:`round_price`.
+
+        Raises:
+            ValueError: ``quantity`` is not > 0.
+        """
+        number = Decimal(quantity)
+        if not number > 0:
+            raise ValueError(f"{self.symbol}: quantity must be > 0, got {number}")
+        step, low, high = self.step_size, self.min_qty, self.max_qty
+        if high is not None and number > high:
+            number = high
+        if step is not None:
+            number = _multiple(number, step, ROUND_FLOOR)
+            if number <= 0:
+                number = step
+        if low is not None and number < low:
+            number = low if step is None else _multiple(low, step, ROUND_CEILING)
+        return number
+
+
+def _rounding_for(side: str) -> str:
+    text = side.lower() if isinstance(side, str) else side
+    if text == "buy":
+        return ROUND_FLOOR
+    if text == "sell":
+        return ROUND_CEILING
+    raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
 
 
 @attrs.frozen
@@ -254,6 +350,13 @@ class Balance:
 
     ``reconciled`` is True for a balance fetched over REST after a private-stream
     reconnect because it changed while the stream was down.
+
+    ``free`` and ``locked`` are what the account OWNS (net of any debt), so ``free``
+    never exceeds what is owned minus what is locked. Where the venue lends, the debt
+    shows separately: ``borrowed`` (principal) and ``interest`` (accrued, unpaid);
+    ``equity`` is the venue's own valuation of the asset (wallet + unrealised PnL -
+    debt) where it reports one, else ``None``. The mapping per venue and account type
+    is in the README ("Balances, debt and positions").
     """
 
     asset: str
@@ -262,6 +365,14 @@ class Balance:
     event_time: int = 0
     received_at: float = 0.0
     reconciled: bool = False
+    borrowed: Decimal = _ZERO
+    interest: Decimal = _ZERO
+    equity: Decimal | None = None
+
+    @property
+    def debt(self) -> Decimal:
+        """What is owed on this asset: ``borrowed + interest``."""
+        return self.borrowed + self.interest
 
     @property
     def total(self) -> Decimal:
@@ -313,7 +424,11 @@ class OrderUpdate:
 
 @attrs.frozen
 class Execution:
-    """One fill of one of our orders."""
+    """One fill of one of our orders.
+
+    ``fee`` is ``None`` when the venue's message does not say it (Bybit
+    ``execution.fast``): unknown, not zero.
+    """
 
     symbol: str
     order_id: str
@@ -322,7 +437,7 @@ class Execution:
     side: Side
     price: Decimal
     quantity: Decimal
-    fee: Decimal
+    fee: Decimal | None
     fee_asset: str | None
     is_maker: bool
     time: int
@@ -331,7 +446,18 @@ class Execution:
 
 @attrs.frozen
 class Position:
-    """A derivatives position."""
+    """A derivatives position (Binance USD-M, Bybit linear/inverse).
+
+    ``side`` is ``long``, ``short`` or ``flat`` and ``size`` is never negative
+    (:attr:`signed_size` is negative for a short). ``position_side`` tells one position
+    of a symbol from the other in hedge mode: ``both`` (one-way mode), ``long`` or
+    ``short``. ``margin_mode`` is ``cross`` or ``isolated`` when the venue says.
+    ``event_time`` is the venue's update time. ``reconciled`` is True for a position
+    fetched over REST after a private-stream reconnect because it changed while the
+    stream was down; a position closed during the gap is emitted with ``size`` 0.
+    Fields the venue's message does not carry are ``None`` (USD-M ``ACCOUNT_UPDATE``
+    has no mark price, leverage or liquidation price; REST has them).
+    """
 
     symbol: str
     side: str
@@ -342,6 +468,20 @@ class Position:
     leverage: Decimal | None
     event_time: int
     received_at: float = 0.0
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
+    position_side: str = "both"
+    reconciled: bool = False
+
+    @property
+    def signed_size(self) -> Decimal:
+        """``size`` with the sign of the side: negative for a short."""
+        return -self.size if self.side == "short" else self.size
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(symbol, position_side)``: what identifies a position of an account."""
+        return (self.symbol, self.position_side)
 
 
 @attrs.frozen
@@ -457,3 +597,29 @@ class BalanceDelta:
     time: int
     event_time: int
     received_at: float = 0.0
+
+
+@attrs.frozen
+class AccountEvent:
+    """An account notice that is neither an order, a fill, a balance nor a position.
+
+    ``kind``:
+
+    * ``"margin_call"`` - the venue warns that positions are close to liquidation
+      (USD-M ``MARGIN_CALL``): ``positions`` are the positions at risk (their mark price
+      and unrealised PnL), ``cross_wallet_balance`` the cross wallet balance;
+    * ``"leverage"`` - the leverage of ``symbol`` changed to ``leverage`` (USD-M
+      ``ACCOUNT_CONFIG_UPDATE`` with ``ac``);
+    * ``"account_config"`` - account-wide settings changed: ``multi_assets`` and
+      ``hedge_mode`` where the event says (USD-M ``ACCOUNT_CONFIG_UPDATE`` with ``ai``).
+    """
+
+    kind: str
+    event_time: int
+    received_at: float = 0.0
+    symbol: str | None = None
+    leverage: Decimal | None = None
+    positions: tuple[Position, ...] = ()
+    cross_wallet_balance: Decimal | None = None
+    multi_assets: bool | None = None
+    hedge_mode: bool | None = None

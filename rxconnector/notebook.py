@@ -45,6 +45,7 @@ __all__ = [
     "LiveDisplay",
     "collect",
     "figure_png",
+    "live_display",
     "show_figure",
     "timeline",
     "to_dataframe",

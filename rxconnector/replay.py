@@ -12,7 +12,7 @@ Replaying::
     replay = rxc.replay.open("btc.jsonl.gz")         # a Connector-like object
     replay.trades("BTCUSDT").pipe(
         ops.buffer_with_time(1.0),                   # windows in *recorded* time
-    ).subscribe(print, scheduler=replay.scheduler)
+    ).subscribe(print)                               # (replay.scheduler is the default)
     replay.run()                                     # as fast as the CPU allows
 
 ``run()`` is synchronous on purpose: with a virtual-time scheduler there is nothing to
@@ -68,20 +68,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 from reactivex.subject import Subject
@@ -107,11 +108,13 @@ __all__ = [
     "RecordingConnector",
     "ReplayConnector",
     "ReplayHub",
+    "ReplayObservable",
     "ReplayRest",
     "ReplayStats",
     "open",
 ]
 
+_T = TypeVar("_T")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FRAME_KINDS: Final = frozenset(
     {
@@ -122,6 +125,9 @@ _FRAME_KINDS: Final = frozenset(
         Kind.DROPPED_BINARY_FRAME,
     }
 )
+#: Seconds between two syncs of a recording to the file (and then to the disk): what a
+#: killed recorder, or a machine that loses power, can lose at most.
+SYNC_INTERVAL: Final = 1.0
 #: Start-up lines read ahead while looking for the first subscription mark.
 _MAX_LOOKAHEAD: Final = 10_000
 #: Frames delivered between two yields to the event loop in :meth:`ReplayConnector.play`.
@@ -349,10 +355,15 @@ class RecordingConnector(Connector):
     what it returned. ``feeds``/``symbols`` only go into the header (the CLI's replay
     uses them to know what to print); what is recorded is whatever gets subscribed.
 
-    The file is created on :meth:`start` and finished on :meth:`stop`. API keys and
-    secrets are never written. If the file cannot be written (disk full), recording
-    stops there with one :class:`~rxconnector.errors.RecordingError` on :attr:`errors`
-    (or raised by :meth:`stop` when finishing the file fails); the live feeds go on.
+    The file is created on :meth:`start` and finished on :meth:`stop`. Every
+    ``sync_interval`` seconds (on the connector's scheduler) what was written is pushed
+    to the file with a gzip sync flush, then ``fsync``-ed in a worker thread (the loop
+    never waits on the disk): a recorder killed with SIGKILL, or a machine that loses
+    power, loses at most about the last ``sync_interval`` of the recording, and the
+    reader replays everything before the cut. API keys and secrets are never written.
+    If the file cannot be written (disk full), recording stops there with one
+    :class:`~rxconnector.errors.RecordingError` on :attr:`errors` (or raised by
+    :meth:`stop` when finishing the file fails); the live feeds go on.
     """
 
     def __init__(
@@ -364,9 +375,15 @@ class RecordingConnector(Connector):
         symbols: Sequence[str] = (),
         scheduler: abc.SchedulerBase | None = None,
         session: Any = None,
+        sync_interval: float = SYNC_INTERVAL,
     ) -> None:
         super().__init__(config, scheduler=scheduler, session=session, on_frame=self._frame)
+        if not sync_interval > 0:
+            raise ValueError(f"sync_interval must be > 0 seconds, got {sync_interval!r}")
         self.path = os.fspath(path)
+        self.sync_interval = sync_interval
+        self._sync_timer: abc.DisposableBase | None = None
+        self._fsync: asyncio.Future[None] | None = None
         self._header_feeds = tuple(feeds)
         self._header_symbols = tuple(symbols)
         self.writer: RecordingWriter | None = None
@@ -389,6 +406,45 @@ class RecordingConnector(Connector):
             self._report(exc)
         except Exception as exc:
             self._report(RecordingError(self.path, f"could not record a line: {exc!r}"))
+
+    def _every(self, period: float, action: Callable[[], None]) -> abc.DisposableBase:
+        """Run ``action`` every ``period`` s on the connector's scheduler until disposed."""
+        timer = SerialDisposable()
+        scheduler = self.scheduler
+
+        def tick(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            action()
+            timer.disposable = scheduler.schedule_relative(period, tick)
+
+        timer.disposable = scheduler.schedule_relative(period, tick)
+        return timer
+
+    def _sync(self) -> None:
+        """Timer: push what was written to the file, then fsync it in a worker thread."""
+        writer = self.writer
+        if writer is None or writer.closed:
+            return
+        try:
+            fd = writer.sync()
+        except RecordingError as exc:
+            self._report(exc)
+            return
+        if fd is None or self._fsync is not None:
+            return  # nothing new, or the previous fsync is still running
+        try:
+            fsync = asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+        except RuntimeError:  # no loop (a virtual-time test): the data is in the file
+            return
+        self._fsync = fsync
+
+        def done(future: asyncio.Future[None]) -> None:
+            self._fsync = None
+            if not future.cancelled() and future.exception() is not None:
+                self._report(
+                    RecordingError(self.path, f"cannot sync to disk ({future.exception()})")
+                )
+
+        fsync.add_done_callback(done)
 
     def _frame(self, connection_id: str, received_at: float, frame: str | bytes) -> None:
         writer = self.writer
@@ -416,6 +472,8 @@ class RecordingConnector(Connector):
             # sync and the file would stay open.
             await self.stop()
             raise
+        if self.writer is not None and self._sync_timer is None and not self._stopped:
+            self._sync_timer = self._every(self.sync_interval, self._sync)
         if self._clock is not None and self.writer is not None and not self._clock_tapped:
             # once: a second start() (idempotent) would record each offset twice
             self._clock_tapped = True
@@ -434,6 +492,12 @@ class RecordingConnector(Connector):
             for tap in self._taps:
                 tap.dispose()
             self._taps.clear()
+            if self._sync_timer is not None:
+                self._sync_timer.dispose()
+                self._sync_timer = None
+            if self._fsync is not None:  # let it finish before its file is closed
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._fsync)
             if self.writer is not None:
                 self.writer.close(ended_at)
 
@@ -747,16 +811,60 @@ class ReplayStats:
         return self.recorded_ms / 1000.0 / self.wall_seconds
 
 
+class ReplayObservable(Observable[_T]):
+    """A feed of a replay, or anything piped from one: subscribing without ``scheduler=``
+    subscribes on the replay's virtual-time scheduler.
+
+    Time-based operators (``buffer_with_time``, ``debounce``, ``sample``...) take the
+    scheduler given to ``subscribe`` when they were given none; on a live feed that is
+    the loop's clock, on a replay it must be the recorded clock, or windows would be cut
+    by the wall clock while the file is read at CPU speed - wrong, and silently so. So
+    ``replay.trades(s).pipe(ops.buffer_with_time(1.0)).subscribe(print)`` is right as
+    written. An explicit ``scheduler=`` still wins. Combining a feed with other
+    Observables (``reactivex.merge(...)``) gives a plain Observable: subscribe that one
+    with ``scheduler=replay.scheduler``.
+    """
+
+    def __init__(self, source: Observable[_T], scheduler: abc.SchedulerBase) -> None:
+        self._replay_scheduler = scheduler
+
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return source.subscribe(observer, scheduler=scheduler_)
+
+        super().__init__(subscribe)
+
+    def subscribe(
+        self,
+        on_next: Any = None,
+        on_error: Any = None,
+        on_completed: Any = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        return super().subscribe(
+            on_next, on_error, on_completed, scheduler=scheduler or self._replay_scheduler
+        )
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Any:
+        result = super().pipe(*operators)
+        if isinstance(result, Observable) and not isinstance(result, ReplayObservable):
+            return ReplayObservable(result, self._replay_scheduler)
+        return result
+
+
 def _on_scheduler(source: Observable[Any], scheduler: abc.SchedulerBase) -> Observable[Any]:
     """Subscribe ``source`` with the replay's scheduler whatever the subscriber passes,
-    so the connector's own operators (``conflate``...) run in recorded time."""
+    so the connector's own operators (``conflate``...) run in recorded time; what is
+    piped from it defaults to that scheduler too (:class:`ReplayObservable`)."""
 
     def subscribe(
         observer: abc.ObserverBase[Any], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         return source.subscribe(observer, scheduler=scheduler)
 
-    return Observable(subscribe)
+    return ReplayObservable(Observable(subscribe), scheduler)
 
 
 def _start_of_feeds(reader: RecordingReader) -> tuple[Iterator[list[Any]], float]:
@@ -788,8 +896,11 @@ class ReplayConnector(Connector):
     Subscribe to feeds first (same methods as :class:`Connector`), then drive the replay
     with :meth:`run` (synchronous, as fast as possible) or ``await`` :meth:`play`
     (yields to the event loop, optionally paced at ``speed`` x real time). When the
-    recording ends, every feed completes. Pass ``scheduler=replay.scheduler`` to your
-    own time-based operators (or to ``subscribe``) so they run in recorded time.
+    recording ends, every feed completes. Feeds, and whatever is piped from them, are
+    :class:`ReplayObservable` objects: subscribed without ``scheduler=`` they run on
+    :attr:`scheduler`, so time-based operators see the recorded clock; pass
+    ``scheduler=replay.scheduler`` only to Observables built otherwise
+    (``reactivex.merge(...)`` of two feeds).
     A replay runs once; open the file again to replay it again.
     """
 

@@ -1,15 +1,18 @@
 """Terminal output for the CLI: in-place live views, progress lines, one-line models.
 
 A live view is only worth drawing when a person watches it: on a TTY the block of
-lines is redrawn in place with ANSI cursor movement; when stdout is a pipe or a file
-(CI logs, ``| grep``) the same content is written as plain lines, at most once per
-``plain_interval`` seconds, so logs stay readable and greppable. Nothing here knows
-about connectors; the CLI feeds it strings.
+lines is redrawn in place, row by row at absolute screen positions, each line clipped
+to the terminal's width (read again at every redraw, so a resize is followed); when
+stdout is a pipe or a file (CI logs, ``| grep``) one short plain line is written at
+most once per ``plain_interval`` seconds, so logs stay readable and greppable.
+Nothing here knows about connectors; the CLI feeds it strings.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -32,15 +35,47 @@ from rxconnector.models import (
 __all__ = [
     "LiveView",
     "ProgressLine",
+    "clip",
     "describe",
     "estimate_eta",
     "format_bytes",
     "format_duration",
     "progress_bar",
+    "terminal_size",
 ]
 
 _CLEAR_LINE = "\x1b[2K"
+_CLEAR_TO_END = "\x1b[K"
 _CLEAR_BELOW = "\x1b[J"
+_CLEAR_SCREEN = "\x1b[H\x1b[2J"
+#: control characters (a newline in an error message...) would move the cursor
+_PRINTABLE = {code: " " for code in (*range(32), 127)}
+
+
+def terminal_size(stream: TextIO) -> tuple[int, int]:
+    """``(columns, rows)`` of the terminal ``stream`` writes to; if unknown, ``COLUMNS``
+    and ``LINES`` or 80x24."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        size = shutil.get_terminal_size()
+    if size.columns <= 0 or size.lines <= 0:  # a pty nobody sized says 0x0
+        size = shutil.get_terminal_size()
+    return max(size.columns, 2), max(size.lines, 2)
+
+
+def clip(line: str, width: int, ellipsis: str = "…") -> str:
+    """``line`` with control characters blanked, cut to ``width`` columns (the last one
+    an ellipsis when something was cut)."""
+    line = line.translate(_PRINTABLE)
+    if len(line) <= width:
+        return line
+    return line[: max(0, width - len(ellipsis))] + ellipsis[:width]
+
+
+def _ellipsis(stream: TextIO) -> str:
+    encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "")
+    return "…" if encoding in ("utf8", "utf_8") else "~"
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -54,11 +89,16 @@ def _is_tty(stream: TextIO) -> bool:
 class LiveView:
     """A block of lines redrawn in place (TTY) or printed as plain lines (otherwise).
 
-    ``render(lines)`` replaces the previous block. On a TTY the cursor moves up over the
-    previous block, each line is cleared and rewritten, and anything left below from a
-    taller block is erased. Otherwise the block is printed (lines joined with ``sep``)
-    only if ``plain_interval`` seconds passed since the last print; ``force=True``
-    prints regardless (the final state).
+    ``render(lines)`` replaces the previous block. On a TTY the block owns the top of
+    the screen: the first frame (and the first after a resize) clears the screen, then
+    every line is written at its own row with absolute cursor addressing, clipped to one
+    column less than the width (a full-width line would wrap on some terminals) and
+    at most ``rows - 1`` lines are shown, so nothing ever wraps or scrolls; the cursor
+    is left on the row below the block, where later output (a summary) goes. Relative
+    cursor movement is not used on purpose: it miscounts as soon as one line wrapped
+    or the terminal was resized. Otherwise ``plain`` (or, without it, the lines joined
+    with ``sep``) is printed only if ``plain_interval`` seconds passed since the last
+    print; ``force=True`` prints regardless (the final state).
     """
 
     def __init__(
@@ -69,23 +109,23 @@ class LiveView:
         plain_interval: float = 1.0,
         sep: str = " | ",
         clock: Callable[[], float] = time.monotonic,
+        size: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         self._stream = stream
         self.tty = _is_tty(stream) if tty is None else tty
         self._plain_interval = plain_interval
         self._sep = sep
         self._clock = clock
-        self._height = 0
+        self._size = size or (lambda: terminal_size(stream))
+        self._drawn_size: tuple[int, int] | None = None
+        self._ellipsis = _ellipsis(stream)
         self._last_plain: float | None = None
 
-    def render(self, lines: Sequence[str], *, force: bool = False) -> None:
+    def render(
+        self, lines: Sequence[str], *, force: bool = False, plain: str | None = None
+    ) -> None:
         if self.tty:
-            out = [f"\x1b[{self._height}F"] if self._height else []
-            out.extend(f"{_CLEAR_LINE}{line}\n" for line in lines)
-            out.append(_CLEAR_BELOW)
-            self._stream.write("".join(out))
-            self._stream.flush()
-            self._height = len(lines)
+            self._draw(lines)
             return
         now = self._clock()
         if (
@@ -95,8 +135,22 @@ class LiveView:
         ):
             return
         self._last_plain = now
-        # column padding is for the TTY layout: one space is enough in a log line
-        self._stream.write(self._sep.join(" ".join(line.split()) for line in lines) + "\n")
+        if plain is None:
+            # column padding is for the TTY layout: one space is enough in a log line
+            plain = self._sep.join(" ".join(line.split()) for line in lines)
+        self._stream.write(plain.translate(_PRINTABLE) + "\n")
+        self._stream.flush()
+
+    def _draw(self, lines: Sequence[str]) -> None:
+        size = self._size()
+        columns, rows = size
+        out = [] if size == self._drawn_size else [_CLEAR_SCREEN]
+        self._drawn_size = size
+        shown = lines[: rows - 1]
+        for row, line in enumerate(shown, start=1):
+            out.append(f"\x1b[{row};1H{clip(line, columns - 1, self._ellipsis)}{_CLEAR_TO_END}")
+        out.append(f"\x1b[{len(shown) + 1};1H{_CLEAR_BELOW}")
+        self._stream.write("".join(out))
         self._stream.flush()
 
 
@@ -121,6 +175,9 @@ class ProgressLine:
 
     def update(self, text: str) -> None:
         if self.tty:
+            # \r and erase-line only reach the cursor's row: a wrapped line would stay
+            columns = terminal_size(self._stream)[0]
+            text = clip(text, columns - 1, _ellipsis(self._stream))
             self._stream.write(f"\r{_CLEAR_LINE}{text}")
             self._stream.flush()
             self._open = True
@@ -135,6 +192,8 @@ class ProgressLine:
     def finish(self, text: str | None = None) -> None:
         if self.tty:
             if text is not None:
+                columns = terminal_size(self._stream)[0]
+                text = clip(text, columns - 1, _ellipsis(self._stream))
                 self._stream.write(f"\r{_CLEAR_LINE}{text}")
             if self._open or text is not None:
                 self._stream.write("\n")

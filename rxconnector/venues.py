@@ -185,6 +185,9 @@ class Venue:
     ws_api_url: str | None = None
     #: The private (account) stream endpoint (Bybit, USD-M); ``None`` when not used.
     private_ws_url: str | None = None
+    #: The REST route of the server time (the clock sync, and ``start``'s reachability
+    #: check, ask it first).
+    time_path: str = ""
 
 
 def venue_for(config: Config) -> Venue:
@@ -192,6 +195,7 @@ def venue_for(config: Config) -> Venue:
     urls = resolve_endpoints(config)
     rest_url, ws_url = urls.rest_url, urls.ws_url
     if config.exchange == "binance":
+        from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
         from rxconnector.exchanges.binance.rest import BinanceSpotRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
@@ -209,9 +213,11 @@ def venue_for(config: Config) -> Venue:
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance"]),
             ws_api_url=urls.ws_api_url,
             private_ws_url=urls.private_ws_url,
+            time_path=bep.TIME.path,
         )
     if config.exchange == "binance_futures":
         from rxconnector.exchanges.binance import feeds as bfeeds
+        from rxconnector.exchanges.binance.futures_rest import TIME as FUTURES_TIME
         from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
 
@@ -228,7 +234,9 @@ def venue_for(config: Config) -> Venue:
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance_futures"]),
             ws_api_url=urls.ws_api_url,
             private_ws_url=urls.private_ws_url,
+            time_path=FUTURES_TIME.path,
         )
+    from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
     from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
@@ -247,4 +255,5 @@ def venue_for(config: Config) -> Venue:
         book_window=yfeeds.topic_depth,
         ws_api_url=urls.ws_api_url,
         private_ws_url=urls.private_ws_url,
+        time_path=yep.TIME.path,
     )

@@ -549,3 +549,21 @@ class TestFigures:
         monkeypatch.setattr(IPython.display, "display", shown.append)
         show_figure(timeline({"ws": [make_connection_event(time=0)]}, end=1000))
         assert shown == []
+
+
+def test_notebook_all_lists_every_public_helper() -> None:
+    """``rxconnector.notebook.__all__`` names every public function and class defined
+    there (``from rxconnector.notebook import *`` and the docs rely on it)."""
+    import inspect
+
+    import rxconnector.notebook as nb
+
+    defined = {
+        name
+        for name, value in vars(nb).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and value.__module__ == nb.__name__
+    }
+    assert defined == set(nb.__all__)
+    assert "live_display" in nb.__all__

@@ -15,14 +15,19 @@ EXPECTED_TOP_LEVEL = {
     "WebSocketClosedError", "ExchangeError", "RateLimitError", "OrderStatusUnknownError",
     "OrderRejectedError", "CircuitOpenError", "ClockSyncError", "SubscriptionError", "ParseError",
     "FeedGapError", "NotSupportedError", "StaleConnectionError", "RecordingError",
+    "ConnectorStoppedError",
     # models
     "AvgPrice", "Balance", "BalanceDelta", "BookTicker", "BreakerState", "BreakerStats",
     "ClockOffset", "ConnectionEvent", "ConnectionState", "DepthUpdate", "Execution", "Kline",
     "Liquidation",
     "MarkPrice", "MiniTicker", "Order", "OrderBook", "OrderUpdate", "Position", "SymbolInfo",
     "Ticker", "Trade",
+    # blocking facade (no asyncio needed)
+    "connect", "SyncConnector",
+    # derivatives account notices (margin calls, leverage changes)
+    "AccountEvent",
     # sub-modules
-    "bus", "notebook", "operators", "replay", "testing", "__version__",
+    "bus", "notebook", "operators", "replay", "sync", "testing", "__version__",
 }  # fmt: skip
 
 #: Scale-out on Redis Streams (``rxc.bus``, the ``redis`` extra).

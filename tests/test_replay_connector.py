@@ -108,6 +108,33 @@ class TestFeedsAndTimes:
         # [2100,3100) and the partial one closed by the end of the recording at T0+3400
         assert windows == [[1, 2, 3], [], [4], []]
 
+    def test_without_scheduler_the_replay_clock_is_the_default(self, trades_file: Path) -> None:
+        """Subscribing without ``scheduler=`` gives the same windows: a piped feed of a
+        replay subscribes its time-based operators on the replay's clock."""
+        replay = rxreplay.open(trades_file)
+        windows: list[list[int]] = []
+        quiet: list[int] = []
+        feed = replay.trades("BTCUSDT")
+        feed.pipe(ops.map(lambda t: t.trade_id)).pipe(ops.buffer_with_time(1.0)).subscribe(
+            windows.append
+        )
+        feed.pipe(ops.map(lambda t: t.trade_id), ops.debounce(0.5)).subscribe(quiet.append)
+        replay.run()
+        assert windows == [[1, 2, 3], [], [4], []]
+        # 2 arrives 750 ms after 1, 3 only 150 ms after 2: 1, 3 and 4 are followed by quiet
+        assert quiet == [1, 3, 4]
+
+    def test_an_explicit_scheduler_still_wins(self, trades_file: Path) -> None:
+        replay = rxreplay.open(trades_file)
+        other = HistoricalScheduler(EPOCH + timedelta(milliseconds=T0))
+        windows: list[list[int]] = []
+        replay.trades("BTCUSDT").pipe(
+            ops.map(lambda t: t.trade_id), ops.buffer_with_time(1.0)
+        ).subscribe(windows.append, scheduler=other)
+        replay.run()
+        # ``other`` never advanced: no window closed by time, one flushed at the end
+        assert windows == [[1, 2, 3, 4]]
+
     def test_the_clock_starts_at_the_first_subscription(self, trades_file: Path) -> None:
         replay = ReplayConnector(trades_file)
         assert replay.scheduler.now == EPOCH + timedelta(milliseconds=T0 + 100)

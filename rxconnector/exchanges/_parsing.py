@@ -2,8 +2,9 @@
 
 They live here, not in one venue's module, because the rules they carry are the
 project's, not a venue's: which exceptions count as "malformed payload" and how that is
-reported (:data:`MALFORMED`, :func:`raise_malformed`), how a price level or an optional
-number is read (:func:`parse_levels`, :func:`opt_decimal`), what a strict JSON boolean is
+reported (:data:`MALFORMED`, :func:`raise_malformed`), how a number, a price level or an
+optional number is read (:func:`to_decimal`, :func:`parse_levels`, :func:`opt_decimal`:
+finite and of sane magnitude, or malformed), what a strict JSON boolean is
 (:func:`json_flag`), and how a model is constructed cheaply on the hot path
 (:func:`model_builder`). Keeping one copy means a fix to any of them reaches every feed.
 """
@@ -17,16 +18,19 @@ from typing import Any, Final, NoReturn, ParamSpec, TypeVar, cast
 
 import attrs
 
-from rxconnector.errors import ParseError
+from rxconnector.errors import ParseError, excerpt
 from rxconnector.models import Level
 
 __all__ = [
     "MALFORMED",
+    "MAX_DECIMAL_EXPONENT",
     "json_flag",
+    "json_str",
     "model_builder",
     "opt_decimal",
     "parse_levels",
     "raise_malformed",
+    "to_decimal",
 ]
 
 #: What a malformed payload raises inside a parser (InvalidOperation is an ArithmeticError).
@@ -60,25 +64,78 @@ def json_flag(value: Any) -> bool:
     raise ValueError(f"expected a JSON boolean, got {value!r}")
 
 
+#: Largest decimal exponent (``Decimal.adjusted()``, either sign) a venue number may
+#: have: 1e-50 .. 1e50 holds every price, size, balance and rate traded anywhere with
+#: room to spare, and keeps arithmetic on it (notional = price x size, an average =
+#: quote / base) far inside the decimal context's limits (Emax 999999), where
+#: ``"1e999999"`` times anything overflows and raises in the middle of ``place_order``.
+MAX_DECIMAL_EXPONENT: Final = 50
+
+_is_finite = Decimal.is_finite
+_adjusted = Decimal.adjusted
+
+
+def _not_a_number(value: Any) -> ValueError:
+    return ValueError(
+        f"not a finite number within 1e±{MAX_DECIMAL_EXPONENT}: {excerpt(value, 40)!r}"
+    )
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A venue number as ``Decimal``: finite and within 1e±:data:`MAX_DECIMAL_EXPONENT`.
+
+    The one constructor every parser uses (WebSocket and REST, every venue), so the
+    rule reaches every model. ``Decimal`` itself accepts ``"NaN"``, ``"Infinity"``,
+    ``"sNaN"`` and ``"1e999999"``; one of those inside a ticker or an exchange filter
+    would poison everything computed from it (a NaN tick size made ``place_order`` raise
+    ``decimal.InvalidOperation``). They raise ``ValueError`` here, which the parsers
+    report as :class:`ParseError`. Cost: two C method calls, ≈50-80 ns per number
+    (benchmarks/RESULTS.md, "Parsers").
+    """
+    number = Decimal(value)
+    if _is_finite(number) and -MAX_DECIMAL_EXPONENT <= _adjusted(number) <= MAX_DECIMAL_EXPONENT:
+        return number
+    raise _not_a_number(value)
+
+
+def json_str(value: Any) -> str:
+    """A JSON string, strictly: a name the library uses as a key (a symbol, an asset)
+    must not be a list or an object, which would fail later, far from the parse."""
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a JSON string, got {type(value).__name__}")
+
+
 def parse_levels(raw: Any) -> tuple[Level, ...]:
     """``[["price", "qty"], ...]`` → ``((Decimal, Decimal), ...)`` in the order given.
 
     Both venues send book levels in this shape; ``Decimal`` straight from the strings,
-    never via float.
+    never via float. Every number obeys :func:`to_decimal`'s rule; the check runs over
+    the built tuple in one loop (cheaper than a call per number on the book's hot path).
     """
     D = Decimal
-    return tuple([(D(p), D(q)) for p, q in raw])
+    levels = tuple([(D(p), D(q)) for p, q in raw])
+    low, high = -MAX_DECIMAL_EXPONENT, MAX_DECIMAL_EXPONENT
+    for price, quantity in levels:
+        if not (
+            _is_finite(price)
+            and _is_finite(quantity)
+            and low <= _adjusted(price) <= high
+            and low <= _adjusted(quantity) <= high
+        ):
+            raise _not_a_number(price if not _is_finite(price) else quantity)
+    return levels
 
 
 def opt_decimal(value: Any) -> Decimal | None:
-    """Optional number: absent (``None``) or empty string → ``None``.
+    """Optional number: absent (``None``) or empty string → ``None``, else :func:`to_decimal`.
 
     Venues send ``""`` for "not applicable" (a delivery contract's funding rate, say);
     ``None`` says so instead of a fake zero.
     """
     if value is None or value == "":
         return None
-    return Decimal(value)
+    return to_decimal(value)
 
 
 def _plain_model(cls: Any) -> bool:

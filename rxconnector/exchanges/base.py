@@ -85,6 +85,14 @@ class WsProtocol(Protocol):
     stale_after: float
     #: Seconds between application-level pings (``None``: the server pings, we pong).
     client_ping_interval: float | None
+    #: Seconds without any frame at all (server pings, our pings' pongs included) after
+    #: which a connection is dead whatever it carries: from the venue's ping cadence.
+    link_stale_after: float
+
+    def quiet_topic(self, topic: str) -> bool:
+        """Whether ``topic`` may rightly stay silent for minutes (liquidations): a
+        connection carrying only such topics is judged on ``link_stale_after`` alone."""
+        ...
 
     def connection_url(self, base_url: str, endpoint: str) -> str:
         """URL of a combined-stream connection for ``endpoint`` (see :meth:`endpoint_for`)."""

@@ -32,6 +32,7 @@ __all__ = [
     "RetryEvent",
     "backoff_policy_from_config",
     "breaker",
+    "breaker_waiting",
     "conflate",
     "default_is_failure",
     "default_retry_if",
@@ -80,6 +81,28 @@ def breaker(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
     from rxconnector.operators._breaker import breaker_
 
     return breaker_(cb)
+
+
+def breaker_waiting(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Like :func:`breaker`, but a call the breaker refuses *waits* instead of failing.
+
+    .. marble::
+        :alt: breaker_waiting
+
+        breaker:  OPEN until t=3 (a 418 hold, or an open timeout)
+        source:   ---------------(a|)        subscribed at t=3, not at 0
+        [ breaker_waiting(cb) subscribed at t=0 ]
+                  ---------------(a|)
+
+    For recovery traffic (order-book snapshots, trade backfills): a feed healing itself
+    has nobody to hand a ``CircuitOpenError`` to and would only retry. The call is
+    subscribed when the open period or ban hold ends (its exact ``retry_after``), or,
+    half-open with every trial slot taken, when a slot is free (checked every 0.25 s).
+    Its outcome is recorded like any other call's.
+    """
+    from rxconnector.operators._breaker import breaker_waiting_
+
+    return breaker_waiting_(cb)
 
 
 def retry_with_backoff(

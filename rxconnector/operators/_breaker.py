@@ -11,7 +11,16 @@ service is back.
     OPEN   --open_timeout elapsed (timer on the scheduler)--> HALF_OPEN
     HALF_OPEN --success_threshold trial successes--> CLOSED
     HALF_OPEN --any trial failure--> OPEN
-    any    --trip(duration) / banned RateLimitError--> OPEN for that long
+    any    --trip(duration)--> OPEN for that long
+    any    --banned RateLimitError (418)--> OPEN for exactly its retry_after (a *hold*),
+           then back to CLOSED (or HALF_OPEN if it was open for failures before)
+
+A 429 or 418 is not a failure: the service is answering and told us exactly how long
+to wait. A 429 is the rate limiter's business (it holds every call); a 418 ban shows as
+OPEN on the breaker for exactly its ``Retry-After``, during which calls fail at once
+with a :class:`RateLimitError` carrying the remaining time, never ``max(ban,
+open_timeout)``. :func:`breaker_waiting_` is the guard for recovery traffic: instead of
+failing while the breaker refuses, it waits for the hold's end or a trial slot.
 
 All times come from a Rx scheduler, so a ``TestScheduler`` drives the open timeout in
 virtual time. The breaker is meant for the event-loop thread; a lock keeps its counters
@@ -43,7 +52,7 @@ from rxconnector.log import get_logger
 from rxconnector.models import BreakerState, BreakerStats
 from rxconnector.operators._share import isolate_
 
-__all__ = ["CircuitBreaker", "breaker_", "default_is_failure"]
+__all__ = ["CircuitBreaker", "breaker_", "breaker_waiting_", "default_is_failure"]
 
 _T = TypeVar("_T")
 
@@ -58,21 +67,22 @@ def default_is_failure(error: Exception) -> bool:
 
     Failures: transport errors (connect errors, timeouts, closed sockets; also the builtin
     ``ConnectionError``/``TimeoutError`` from foreign streams), exchange errors with HTTP
-    status >= 500 or marked retryable by the exchange layer (overload, Bybit 10016), and a
-    banned :class:`RateLimitError` (HTTP 418). An exchange error caused by a transport
-    error (for instance an order whose status is unknown after a timeout) is a failure.
+    status >= 500 or marked retryable by the exchange layer (overload, Bybit 10016). An
+    exchange error caused by a transport error (for instance an order whose status is
+    unknown after a timeout) is a failure.
 
     Not failures: the caller's own mistakes (unknown symbol, other 4xx,
-    :class:`OrderRejectedError`), a plain 429 (the rate limiter's business, the service is
-    answering), :class:`CircuitOpenError` (no call was made) and any other exception (a
-    bug in a pipeline says nothing about the exchange).
+    :class:`OrderRejectedError`), any :class:`RateLimitError` (429 or 418: the service is
+    answering and said exactly how long to wait; a 418 opens the breaker as a hold of
+    that length instead), :class:`CircuitOpenError` (no call was made) and any other
+    exception (a bug in a pipeline says nothing about the exchange).
     """
     if isinstance(error, CircuitOpenError | OrderRejectedError):
         return False
     if isinstance(error, TransportError):
         return True
     if isinstance(error, RateLimitError):
-        return error.banned
+        return False
     if isinstance(error, ExchangeError):
         return (
             error.status >= 500
@@ -135,6 +145,10 @@ class CircuitBreaker:
         # Scheduler that times the current open period, and its end (epoch seconds).
         self._clock: abc.SchedulerBase | None = scheduler
         self._open_until = 0.0
+        # The current OPEN period is a ban hold (a 418): refusals are RateLimitErrors and
+        # its end leads to ``_after_hold`` instead of HALF_OPEN.
+        self._hold = False
+        self._after_hold = BreakerState.CLOSED
         # Bumped on every transition; outcomes of trials from an older period are ignored.
         self._generation = 0
         self._trials_in_flight = 0
@@ -167,6 +181,20 @@ class CircuitBreaker:
             return attrs.evolve(self._stats, state=self._state)
 
     @property
+    def scheduler(self) -> abc.SchedulerBase | None:
+        """The scheduler given at construction (``None``: the subscriber's, or the loop's)."""
+        return self._scheduler
+
+    @property
+    def trials_full(self) -> bool:
+        """HALF_OPEN with every trial slot taken (a new call would be refused)."""
+        with self._lock:
+            return (
+                self._state is BreakerState.HALF_OPEN
+                and self._trials_in_flight >= self.config.half_open_max_calls
+            )
+
+    @property
     def retry_after(self) -> float:
         """Seconds until an OPEN breaker lets trial calls through (0.0 when not OPEN)."""
         with self._lock:
@@ -194,6 +222,7 @@ class CircuitBreaker:
         """Back to CLOSED with zeroed counters; a pending open timeout is cancelled."""
         with self._lock:
             self._timer.disposable = Disposable()
+            self._hold = False
             self._stats = BreakerStats()
             self._trials_in_flight = 0
             self._half_open_successes = 0
@@ -202,8 +231,12 @@ class CircuitBreaker:
         self._emit(events)
 
     # -- used by the operator ---------------------------------------------------------------
-    def admit(self, scheduler: abc.SchedulerBase | None = None) -> _Ticket | CircuitOpenError:
-        """Let a call through (a ticket for :meth:`record`) or refuse it (the error)."""
+    def admit(
+        self, scheduler: abc.SchedulerBase | None = None
+    ) -> _Ticket | CircuitOpenError | RateLimitError:
+        """Let a call through (a ticket for :meth:`record`) or refuse it (the error:
+        :class:`RateLimitError` with the remaining time during a ban hold, else
+        :class:`CircuitOpenError`)."""
         if scheduler is not None and self._clock is None:
             self._clock = scheduler
         self._check_timeout()
@@ -221,11 +254,22 @@ class CircuitBreaker:
             self._count(rejections=1)
             # HALF_OPEN with every trial slot taken: a slot frees as soon as a trial ends.
             retry_after = self.retry_after if state is BreakerState.OPEN else 0.0
+            if state is BreakerState.OPEN and self._hold:
+                return RateLimitError(
+                    f"{self.name}: IP banned (HTTP 418): nothing may be sent for another "
+                    f"{retry_after:.3f}s",
+                    retry_after=retry_after,
+                    banned=True,
+                    status=418,
+                )
             return CircuitOpenError(self.name, retry_after)
 
     def record(self, ticket: _Ticket, error: Exception | None) -> None:
         """Record the outcome of an admitted call (``error`` None = success)."""
-        if isinstance(error, CircuitOpenError):
+        if isinstance(error, CircuitOpenError) or (
+            isinstance(error, RateLimitError) and not error.banned
+        ):
+            # No evidence either way: nothing was sent (a refusal) or the limiter's 429.
             self.release(ticket)
             return
         failure = False
@@ -284,7 +328,7 @@ class CircuitBreaker:
         if not self.config.enabled:
             return []
         if isinstance(error, RateLimitError) and error.banned:
-            return self._open(max(error.retry_after, self.config.open_timeout), None)
+            return self._open(error.retry_after, None, hold=True)
         if self._state is BreakerState.CLOSED:
             if failure and self._stats.consecutive_failures >= self.config.max_failures:
                 return self._open(self.config.open_timeout, None)
@@ -299,12 +343,20 @@ class CircuitBreaker:
         return []
 
     def _open(
-        self, seconds: float, scheduler: abc.SchedulerBase | None
+        self, seconds: float, scheduler: abc.SchedulerBase | None, *, hold: bool = False
     ) -> list[tuple[BreakerState, BreakerState]]:
         clock = self._clock_or_default(scheduler)
         until = self._now(clock) + seconds
         if self._state is BreakerState.OPEN and until <= self._open_until:
             return []
+        if hold and not self._hold:
+            # After the ban: closed again, unless the breaker was open for failures.
+            self._after_hold = (
+                BreakerState.CLOSED
+                if self._state is BreakerState.CLOSED
+                else BreakerState.HALF_OPEN
+            )
+        self._hold = hold
         self._open_until = until
         self._generation += 1
         generation = self._generation
@@ -315,11 +367,22 @@ class CircuitBreaker:
             with self._lock:
                 if self._generation != generation or self._state is not BreakerState.OPEN:
                     return
-                events = self._to_half_open()
+                events = self._end_open()
             self._emit(events)
 
         self._timer.disposable = clock.schedule_relative(seconds, half_open)
         return self._set_state(BreakerState.OPEN)
+
+    def _end_open(self) -> list[tuple[BreakerState, BreakerState]]:
+        """The OPEN period is over: HALF_OPEN, or, after a ban hold, what it was before."""
+        if self._hold:
+            self._hold = False
+            if self._after_hold is BreakerState.CLOSED:
+                self._generation += 1
+                self._trials_in_flight = 0
+                self._half_open_successes = 0
+                return self._set_state(BreakerState.CLOSED)
+        return self._to_half_open()
 
     def _to_half_open(self) -> list[tuple[BreakerState, BreakerState]]:
         self._generation += 1
@@ -337,7 +400,7 @@ class CircuitBreaker:
             ):
                 return
             self._timer.disposable = Disposable()
-            events = self._to_half_open()
+            events = self._end_open()
         self._emit(events)
 
     def _set_state(self, new: BreakerState) -> list[tuple[BreakerState, BreakerState]]:
@@ -361,7 +424,7 @@ def breaker_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             ticket = cb.admit(scheduler_)
-            if isinstance(ticket, CircuitOpenError):
+            if isinstance(ticket, Exception):
                 observer.on_error(ticket)  # fail fast: the source is never subscribed
                 return Disposable()
             admitted = ticket
@@ -405,3 +468,69 @@ def breaker_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
         return Observable(subscribe)
 
     return _breaker
+
+
+#: Longest pause between two admission attempts of a waiting (recovery) call while the
+#: breaker is half-open with every trial slot taken (no end time is known then).
+WAIT_POLL_S = 0.25
+
+
+def breaker_waiting_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Like :func:`breaker_`, but a refused call *waits* and asks again instead of failing:
+    until the open period or ban hold ends (its exact ``retry_after``), or, half-open
+    with every trial slot taken, every :data:`WAIT_POLL_S` seconds. For recovery traffic
+    (order-book snapshots, trade backfills), which has nobody to hand the error to.
+
+    .. marble::
+        :alt: breaker_waiting
+
+        breaker:  OPEN until t=3 (ban hold)
+        source:   ---------------(a|)        subscribed at t=3, not at 0
+        [ breaker_waiting(cb) subscribed at t=0 ]
+                  ---------------(a|)
+    """
+    guard = breaker_(cb)
+
+    def _waiting(source: Observable[_T]) -> Observable[_T]:
+        guarded = guard(source)
+
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            inner = SerialDisposable()
+            timer = SerialDisposable()
+            done = False
+
+            def attempt(*_: Any) -> None:
+                if done:
+                    return
+                state = cb.current
+                if cb.config.enabled and state is not BreakerState.CLOSED:
+                    wait = cb.retry_after if state is BreakerState.OPEN else 0.0
+                    if state is BreakerState.OPEN or cb.trials_full:
+                        clock = resolve_scheduler(cb.scheduler, scheduler_)
+                        delay = wait if wait > 0 else WAIT_POLL_S
+                        timer.disposable = clock.schedule_relative(delay, attempt)
+                        return
+                inner.disposable = guarded.subscribe(
+                    observer.on_next, on_error, observer.on_completed, scheduler=scheduler_
+                )
+
+            def on_error(error: Exception) -> None:
+                if isinstance(error, CircuitOpenError):
+                    attempt()  # refused by the breaker after all (a race): wait again
+                    return
+                observer.on_error(error)
+
+            def dispose() -> None:
+                nonlocal done
+                done = True
+                timer.dispose()
+                inner.dispose()
+
+            attempt()
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    return _waiting

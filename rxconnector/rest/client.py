@@ -19,6 +19,12 @@ Every call goes through the same stages, built lazily on subscription::
   asks the breaker again: once the breaker opens, a retry loop fails fast with
   ``CircuitOpenError`` instead of hammering a venue that is down or has banned us.
   Inside the guard, a retry loop would keep sending while the breaker is open.
+
+Priorities: a call made with ``priority=Priority.RECOVERY`` (a feed healing itself:
+order-book snapshots, trade backfills) acquires its weight behind every user call and
+never from the share kept for them, and passes the ``recovery_guard`` instead of the
+``guard``: a guard that *waits* while the breaker is open or half-open, or while a ban
+holds, instead of failing (see :func:`rxconnector.operators.breaker_waiting`).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from rxconnector.errors import (
 )
 from rxconnector.log import get_logger
 from rxconnector.rest.dialect import ErrorDialect
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, RequestWeightLimiter
 from rxconnector.rest.query import encode_query
 from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport
@@ -130,12 +136,14 @@ class RestClient:
         dialect: ErrorDialect | None = None,
         scheduler: abc.SchedulerBase | None = None,
         log: Any = None,
+        recovery_guard: Operator | None = None,
     ) -> None:
         self._transport_factory = transport_factory
         self._base_url = base_url.rstrip("/")
         self._exchange = exchange
         self._limiter = limiter
         self._guard = guard
+        self._recovery_guard = recovery_guard if recovery_guard is not None else guard
         self._retry = retry
         self._on_timestamp_rejected = on_timestamp_rejected
         self._dialect = dialect if dialect is not None else _default_dialect()
@@ -154,6 +162,11 @@ class RestClient:
     def limiter(self) -> RequestWeightLimiter | None:
         return self._limiter
 
+    @property
+    def scheduler(self) -> abc.SchedulerBase | None:
+        """The scheduler this client's timing runs on (``None``: the running loop's)."""
+        return self._scheduler
+
     def call(
         self,
         method: str,
@@ -164,6 +177,7 @@ class RestClient:
         signer: Signer | None = None,
         idempotent: bool,
         client_order_id: str | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[Any]:
         """The decoded JSON body of one call: emits once, then completes. Cold: each
         subscription sends (at most) one request per attempt; disposing cancels it::
@@ -183,6 +197,7 @@ class RestClient:
             signer=signer,
             idempotent=idempotent,
             client_order_id=client_order_id,
+            priority=priority,
         ).pipe(ops.map(_reply_data))
 
     def request(
@@ -195,6 +210,7 @@ class RestClient:
         signer: Signer | None = None,
         idempotent: bool,
         client_order_id: str | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[RestReply]:
         """Like :meth:`call` but emits the whole :class:`RestReply` (receive time,
         headers), which venue modules need to build models."""
@@ -208,11 +224,12 @@ class RestClient:
             )
             if self._limiter is None:
                 return send
-            return self._limiter.acquire(weight).pipe(ops.flat_map(lambda _: send))
+            return self._limiter.acquire(weight, priority).pipe(ops.flat_map(lambda _: send))
 
         pipeline: Observable[Any] = self._resync_once(attempt, method, path)
-        if self._guard is not None:
-            pipeline = self._guard(pipeline)
+        guard = self._guard if priority is Priority.USER else self._recovery_guard
+        if guard is not None:
+            pipeline = guard(pipeline)
         if idempotent and self._retry is not None:
             pipeline = self._retry(pipeline)
         return pipeline
@@ -282,7 +299,9 @@ class RestClient:
                     client_order_id=client_order_id or "",
                     exchange=self._exchange,
                 ) from exc
-            self._log.warning(
+            # info, not warning: the caller gets the error (after the retries of an
+            # idempotent call); a warning per attempt repeated one failure three times
+            self._log.info(
                 "rest.transport_error", method=method, path=path, error=type(exc).__name__
             )
             raise

@@ -29,7 +29,17 @@ what to send, what to emit and when the stream is live. This module does the res
   filled during the disconnect shows up as FILLED; so are orders placed through this
   account's owner (:meth:`AccountStreams.note_placed`) that the stream never reported,
   because an order placed and filled during a disconnect is neither open nor known.
-  See :meth:`AccountStreams.orders`.
+  See :meth:`AccountStreams.orders`. With ``fetch_positions`` the positions are
+  compared too: a changed one is emitted with ``reconciled=True``, and one that was
+  open before and is gone (closed during the gap) is emitted with size 0.
+* **24 h limit, made before broken.** Before ``ConnectionConfig.connection_lifetime``
+  a replacement socket logs in; once it is subscribed it takes over and the old one is
+  closed, with the frames both carried in the overlap delivered once
+  (:mod:`~rxconnector.streams.private_rotation`).
+* **Socket URL per attempt.** A protocol with an ``open_url()`` Observable (Binance
+  USD-M's listenKey) gets the URL of every connection attempt from it; the attempt
+  holds that subscription (the key's keep-alive) for as long as its socket lives, and
+  an error of it (a failed keep-alive) ends the attempt like a socket error.
 
 Secrets: the protocol object holds the signer; nothing here logs frames, and errors
 quote only what the exchange answered.
@@ -57,6 +67,7 @@ from rxconnector.config import ConnectionConfig
 from rxconnector.errors import FeedGapError, NotSupportedError, ParseError, RxConnectorError
 from rxconnector.log import get_logger
 from rxconnector.models import (
+    AccountEvent,
     Balance,
     BalanceDelta,
     ConnectionEvent,
@@ -70,6 +81,13 @@ from rxconnector.operators import share
 from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.hub import PACING_MARGIN
 from rxconnector.streams.messages import RawMessage
+from rxconnector.streams.private_positions import position_changes, with_url
+from rxconnector.streams.private_rotation import (
+    OVERLAP_SECONDS,
+    RETRY_SECONDS,
+    FrameMemory,
+    Replacement,
+)
 from rxconnector.transport.ws import (
     Connected,
     ConnectFn,
@@ -184,6 +202,16 @@ class PrivateProtocol(Protocol):
         ...
 
 
+class _Slot:
+    """Where a connection attempt leaves the function that ends it (a refused login
+    reconnects through the socket's own backoff)."""
+
+    __slots__ = ("fail",)
+
+    def __init__(self) -> None:
+        self.fail: Callable[[Exception], None] | None = None
+
+
 def _only(source: Observable[Any], cls: type[_M]) -> Observable[_M]:
     """The items of ``source`` whose type is exactly ``cls``."""
 
@@ -209,6 +237,8 @@ class AccountStreams:
             ``BinanceUserStream(api_key, secret, conn.now)``.
         url: The private WebSocket URL (Binance: the WebSocket API
             ``wss://ws-api.binance.com:443/ws-api/v3``; Bybit: ``.../v5/private``).
+            A protocol with ``open_url`` (Binance USD-M's listenKey lease) gives each
+            attempt's URL itself; ``url`` is then what logs show before the first one.
         session: Returns the aiohttp session to connect with.
         config: Reconnect policy, ping interval, stale threshold.
         fetch_open_orders: ``() -> Observable[list[Order]]``, every open order (REST).
@@ -216,6 +246,8 @@ class AccountStreams:
         fetch_order: ``(symbol, order_id) -> Observable[Order]``, one order's state.
             Without these three, a re-subscription is reported on ``report_error`` as
             a :class:`~rxconnector.errors.FeedGapError` instead of reconciled.
+        fetch_positions: ``() -> Observable[list[Position]]``, every position (REST);
+            derivatives venues. Positions are reconciled only when it is given.
         resync_clock: ``() -> Observable``, called when the exchange refused our
             timestamp before the next attempt signs again.
         scheduler: Timing (backoff, pings, watchdog, pacing); default the running
@@ -237,6 +269,7 @@ class AccountStreams:
         fetch_open_orders: Callable[[], Observable[list[Order]]] | None = None,
         fetch_balances: Callable[[], Observable[tuple[Balance, ...]]] | None = None,
         fetch_order: Callable[[str, str], Observable[Order]] | None = None,
+        fetch_positions: Callable[[], Observable[list[Position]]] | None = None,
         resync_clock: Callable[[], Observable[Any]] | None = None,
         scheduler: abc.SchedulerBase | None = None,
         report_error: Callable[[Exception], None] | None = None,
@@ -251,6 +284,7 @@ class AccountStreams:
         self._fetch_open_orders = fetch_open_orders
         self._fetch_balances = fetch_balances
         self._fetch_order = fetch_order
+        self._fetch_positions = fetch_positions
         self._resync_clock = resync_clock
         self._scheduler = scheduler
         self._report_error = report_error
@@ -271,6 +305,7 @@ class AccountStreams:
         self._executions = _only(events, Execution)
         self._positions = _only(events, Position)
         self._deltas = _only(events, BalanceDelta)
+        self._notices = _only(events, AccountEvent)
         self._raw: Observable[RawMessage] = _only(events, tuple)
 
     def __repr__(self) -> str:
@@ -312,9 +347,24 @@ class AccountStreams:
         return self._executions
 
     def positions(self) -> Observable[Position]:
-        """Derivatives positions (Bybit). Raises NotSupportedError on Binance Spot."""
+        """Every change of a derivatives position (Binance USD-M, Bybit linear/inverse).
+
+        After a re-subscription the positions are fetched over REST (when the owner gave
+        ``fetch_positions``) and each that differs from what subscribers last saw is
+        emitted with ``reconciled=True``; a position that was open and is gone (closed
+        while disconnected) is emitted flat, with size 0. Raises NotSupportedError on
+        Binance Spot."""
         self._require("positions")
         return self._positions
+
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes
+        (:class:`~rxconnector.models.AccountEvent`; Binance USD-M ``MARGIN_CALL`` and
+        ``ACCOUNT_CONFIG_UPDATE``). Not reconciled: a notice missed while disconnected
+        is gone (its effect shows in positions and balances). Raises NotSupportedError
+        where the venue has no such events."""
+        self._require("account_events")
+        return self._notices
 
     def balance_deltas(self) -> Observable[BalanceDelta]:
         """Deposits, withdrawals, transfers and external locks as signed amounts
@@ -436,11 +486,17 @@ class _Run(SessionOutput):
             connect_timeout=config.rest_timeout,
         )
         self._log = owner._log.bind(connection=connection_id)
-        self._source = SingleAssignmentDisposable()
+        self._source = SerialDisposable()
+        #: make-before-break for the connection lifetime (private_rotation)
+        self._lifetime = SerialDisposable()
+        self._candidate: Replacement | None = None
+        self._memory: FrameMemory | None = None
+        self._rotations = 0
+        self._base_id = connection_id
         self._reconciliation = SerialDisposable()
         #: the clock resync asked for by the last refused login (a REST call in flight)
         self._resync_call = SerialDisposable()
-        self._fail_attempt: Callable[[Exception], None] | None = None
+        self._slot = _Slot()
         self._link: ControlSender | None = None
         self._session: PrivateSession | None = None
         self._done = False
@@ -458,10 +514,20 @@ class _Run(SessionOutput):
         #: orders announced by note_placed that no event or REST answer has shown yet
         self._placed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._balances: dict[str, Balance] = {}
+        self._positions: dict[tuple[str, str], Position] = {}
+        self._touched_positions: set[tuple[str, str]] = set()
 
     # -- lifetime -----------------------------------------------------------------------
 
     def start(self) -> None:
+        source = self._socket_source(self._spec, self._slot)
+        self._log.info("private stream starting", url=self._spec.url)
+        self._source.disposable = source.subscribe(
+            self._on_item, self._on_source_error, self._on_source_completed, scheduler=self._sched
+        )
+
+    def _socket_source(self, spec: SocketSpec, slot: _Slot) -> Observable[WsItem]:
+        """The reconnecting socket at ``spec`` whose attempts log in through ``slot``."""
         owner, protocol = self._owner, self._protocol
         limiter = owner._attempt_limiter or shared_attempt_limiter(
             f"{protocol.name}-private",
@@ -473,19 +539,15 @@ class _Run(SessionOutput):
         stale_after = config.stale_after
         if stale_after is None:
             stale_after = max(protocol.stale_after, 3 * config.ping_interval)
-        source = websocket(
-            self._spec,
+        return websocket(
+            spec,
             owner._session,
             config,
             tasks=owner._tasks,
             attempt_limiter=limiter,
             stale_after=stale_after,
-            connect=self._attempt,
+            connect=lambda spec_, session, tasks: self._attempt(spec_, session, tasks, slot),
             scheduler=self._sched,
-        )
-        self._log.info("private stream starting", url=self._spec.url)
-        self._source.disposable = source.subscribe(
-            self._on_item, self._on_source_error, self._on_source_completed, scheduler=self._sched
         )
 
     def stop(self) -> None:
@@ -503,6 +565,10 @@ class _Run(SessionOutput):
         self._done = True
         self._reconciliation.dispose()
         self._resync_call.dispose()
+        self._lifetime.dispose()
+        if self._candidate is not None:
+            self._candidate.dispose()
+            self._candidate = None
         self._source.dispose()
         self._state(ConnectionState.CLOSED, reason)
         self._log.info("private stream closed", reason=reason)
@@ -522,11 +588,11 @@ class _Run(SessionOutput):
     # -- the socket ---------------------------------------------------------------------
 
     def _attempt(
-        self, spec: SocketSpec, session: SessionFactory, tasks: OwnedTasks
+        self, spec: SocketSpec, session: SessionFactory, tasks: OwnedTasks, slot: _Slot
     ) -> Observable[WsItem]:
         """One connection attempt that the login conversation can also end (with a
         retryable error), so a refused login reconnects through the same backoff."""
-        inner = self._owner._connect(spec, session, tasks)
+        inner = with_url(self._protocol, self._owner._connect, spec, session, tasks)
 
         def subscribe(
             observer: abc.ObserverBase[WsItem], scheduler: abc.SchedulerBase | None = None
@@ -551,11 +617,11 @@ class _Run(SessionOutput):
             def dispose() -> None:
                 nonlocal ended
                 ended = True
-                if self._fail_attempt is fail:
-                    self._fail_attempt = None
+                if slot.fail is fail:
+                    slot.fail = None
                 upstream.dispose()
 
-            self._fail_attempt = fail
+            slot.fail = fail
             upstream.disposable = inner.subscribe(
                 observer.on_next, on_error, observer.on_completed, scheduler=scheduler
             )
@@ -584,6 +650,9 @@ class _Run(SessionOutput):
                 ParseError(f"undecodable frame on {self._spec.connection_id}", data)
             )
             return
+        memory = self._memory
+        if memory is not None and self._overlapping(memory, message):
+            return
         try:
             session.on_message(message, received_at, self)
         except Exception as exc:  # a protocol bug must not end the stream
@@ -597,13 +666,17 @@ class _Run(SessionOutput):
         self._watching = True
         self._touched_orders.clear()
         self._touched_assets.clear()
+        self._touched_positions.clear()
         session = self._session = self._protocol.new_session()
+        self._arm_lifetime(self._owner._config.connection_lifetime)
         session.on_connected(self)
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         self._owner._report_state(event)
         if event.state is not ConnectionState.RECONNECTING:
             return
+        if self._candidate is None:
+            self._lifetime.disposable = Disposable()  # re-armed by the next connect
         self._link = None
         self._session = None
         self._lost_subscription()
@@ -622,6 +695,94 @@ class _Run(SessionOutput):
     def _on_source_completed(self) -> None:
         self._terminate(RxConnectorError(f"{self._spec.connection_id}: the socket source ended"))
 
+    # -- make-before-break rotation (private_rotation) -------------------------------------
+
+    def _arm_lifetime(self, seconds: float) -> None:
+        def due(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            self._rotate()
+
+        self._lifetime.disposable = self._sched.schedule_relative(seconds, due)
+
+    def _rotate(self) -> None:
+        if self._done or self._candidate is not None or not self._subscribed:
+            return
+        self._rotations += 1
+        spec = attrs.evolve(self._spec, connection_id=f"{self._base_id}.r{self._rotations}")
+        lifetime = self._owner._config.connection_lifetime
+        self._state(ConnectionState.ROTATING, f"connection lifetime ({lifetime:g} s) reached")
+        self._log.info("private stream rotating", replacement=spec.connection_id)
+        slot = _Slot()
+        owner = self._owner
+        candidate = Replacement(
+            spec,
+            self._protocol.new_session,
+            owner._report_state,
+            owner._report,
+            lambda c: self._promote(c, slot),
+            self._abandon,
+        )
+        self._candidate = candidate
+        self._memory = FrameMemory()
+        candidate.start(self._socket_source(spec, slot), self._sched)
+
+    def _overlapping(self, memory: FrameMemory, message: Any) -> bool:
+        """Record frames while a replacement logs in; after the switch, drop those the
+        old socket already handled (for OVERLAP_SECONDS)."""
+        until = memory.until
+        if until is None:
+            memory.remember(message)
+            return False
+        if self._sched.to_seconds(self._sched.now) > until:
+            self._memory = None
+            return False
+        return memory.repeated(message)
+
+    def _promote(self, candidate: Replacement, slot: _Slot) -> None:
+        if self._done or candidate is not self._candidate:
+            return
+        old = self._spec
+        self._candidate = None
+        self._slot = slot
+        self._spec = candidate.spec
+        self._link = candidate.link
+        self._session = candidate.session
+        self._log = self._owner._log.bind(connection=candidate.spec.connection_id)
+        candidate.forward = self._on_item
+        candidate.forward_error = self._on_source_error
+        candidate.forward_completed = self._on_source_completed
+        # closing the old socket (normal close handshake) by dropping its source
+        self._source.disposable = candidate.subscription
+        self._owner._report_state(
+            ConnectionEvent(
+                ConnectionState.CLOSED,
+                old.connection_id,
+                old.url,
+                now_ms(self._sched),
+                reason=f"rotated to {candidate.spec.connection_id}",
+            )
+        )
+        memory = self._memory
+        if memory is not None:
+            memory.until = self._sched.to_seconds(self._sched.now) + OVERLAP_SECONDS
+        self._arm_lifetime(self._owner._config.connection_lifetime)
+        self._log.info("private stream rotated", replaced=old.connection_id)
+        if not self._subscribed:  # the old socket died first: reconcile the gap
+            self._watching = True
+            self._touched_orders.clear()
+            self._touched_assets.clear()
+            self._touched_positions.clear()
+            self.subscribed()
+
+    def _abandon(self, candidate: Replacement, reason: str) -> None:
+        if candidate is not self._candidate:
+            return
+        self._candidate = None
+        self._memory = None
+        candidate.dispose()
+        self._log.warning("private stream replacement abandoned", reason=reason)
+        if not self._done and self._subscribed:
+            self._arm_lifetime(RETRY_SECONDS)
+
     # -- SessionOutput --------------------------------------------------------------------
 
     def send(self, build: Callable[[], str]) -> None:
@@ -638,6 +799,10 @@ class _Run(SessionOutput):
             self._balances[item.asset] = item
             if self._watching:
                 self._touched_assets.add(item.asset)
+        elif type(item) is Position:
+            self._positions[item.key] = item
+            if self._watching:
+                self._touched_positions.add(item.key)
         self._observer.on_next(item)
 
     def subscribed(self) -> None:
@@ -656,6 +821,7 @@ class _Run(SessionOutput):
             self._watching = False
             self._touched_orders.clear()
             self._touched_assets.clear()
+            self._touched_positions.clear()
 
     def resubscribing(self, reason: str) -> None:
         self._log.warning(
@@ -665,6 +831,7 @@ class _Run(SessionOutput):
         self._watching = True
         self._touched_orders.clear()
         self._touched_assets.clear()
+        self._touched_positions.clear()
 
     def fail(self, error: Exception, *, fatal: bool, resync_clock: bool = False) -> None:
         if self._done:
@@ -675,7 +842,7 @@ class _Run(SessionOutput):
         self._log.warning("private login refused; reconnecting", error=describe_error(error))
         if resync_clock and self._owner._resync_clock is not None:
             self._resync()
-        fail_attempt = self._fail_attempt
+        fail_attempt = self._slot.fail
         if fail_attempt is not None:
             fail_attempt(error)
 
@@ -731,7 +898,8 @@ class _Run(SessionOutput):
     def _reconcile(self) -> None:
         owner = self._owner
         fetch_open, fetch_balances = owner._fetch_open_orders, owner._fetch_balances
-        if fetch_open is None and fetch_balances is None:
+        fetch_positions = owner._fetch_positions
+        if fetch_open is None and fetch_balances is None and fetch_positions is None:
             self._watching = False
             owner._report(
                 FeedGapError(
@@ -756,6 +924,7 @@ class _Run(SessionOutput):
                 self._watching = False
                 self._touched_orders.clear()
                 self._touched_assets.clear()
+                self._touched_positions.clear()
                 self._log.info("reconciliation finished")
 
         if fetch_open is not None:
@@ -789,6 +958,9 @@ class _Run(SessionOutput):
         if fetch_balances is not None:
             pending += 1
             self._call(fetch_balances, self._reconcile_balances, "balances", group, part_done)
+        if fetch_positions is not None:
+            pending += 1
+            self._call(fetch_positions, self._reconcile_positions, "positions", group, part_done)
 
     def _call(
         self,
@@ -892,6 +1064,16 @@ class _Run(SessionOutput):
         for balance in changed:
             self._balances[balance.asset] = balance
             self._observer.on_next(balance)
+
+    def _reconcile_positions(self, positions: list[Position]) -> None:
+        """Emit each position that differs from what subscribers saw (see
+        :func:`~rxconnector.streams.private_positions.position_changes`)."""
+        changed = position_changes(
+            self._positions, self._touched_positions, positions, now_ms(self._sched)
+        )
+        for position in changed:
+            self._positions[position.key] = position
+            self._observer.on_next(position)
 
 
 def _bind(

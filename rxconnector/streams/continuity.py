@@ -7,8 +7,13 @@ spot with a :class:`~rxconnector.streams.messages.StreamRestart`. Two venue situ
   :func:`gapless_trades` notices any jump in ids, holds the live trades back, fetches the
   missing range over REST page by page (``backfill(from_id)``), emits it marked
   ``backfilled=True``, then releases the held trades. Duplicates (ids already delivered)
-  are dropped. What cannot be fetched (range too large, REST failing after retries) is
-  reported as :class:`~rxconnector.errors.FeedGapError` with the exact id range.
+  are dropped. After a :class:`StreamRestart` it fetches from the last delivered id *at
+  once*, without waiting for a live trade to reveal the gap (a quiet symbol, or the end
+  of activity, would otherwise leave the missed trades undelivered). A failing backfill
+  is retried with backoff for as long as the exchange may still have the data; only a
+  range the venue's history skips, a gap wider than ``max_backfill``, or held live
+  trades past ``max_held`` is reported as :class:`~rxconnector.errors.FeedGapError`
+  with the exact id range.
 * **No usable ids** (Bybit: trade ids are UUIDs or per-venue numbers with no range
   queries): :func:`gapless_trades_by_overlap` fetches the recent trades after a restart,
   emits the ones not yet delivered, and reports a *possible* gap when the recent trades
@@ -37,6 +42,7 @@ from rxconnector.streams.messages import StreamRestart
 
 __all__ = [
     "DEFAULT_MAX_BACKFILL",
+    "DEFAULT_MAX_HELD",
     "backfill_retry_delay",
     "gapless_trades",
     "gapless_trades_by_overlap",
@@ -44,10 +50,15 @@ __all__ = [
 
 _log = get_logger(component="continuity")
 
-#: Largest id gap fetched over REST by default: 5 pages of 1000. On Binance that is
-#: 5 x 4 = 20 weight with ``/api/v3/aggTrades`` (PROTOCOL.md §A2.4); bigger gaps are
-#: reported instead of stalling the live feed behind a long backfill.
-DEFAULT_MAX_BACKFILL = 5_000
+#: Largest id gap fetched over REST by default: 100 pages of 1000 (Binance: 2,500 weight
+#: with ``historicalTrades``, 400 with ``aggTrades``; PROTOCOL.md §A2.4). Any outage a
+#: reconnect can heal is far below it; a bigger jump is reported, not fetched.
+DEFAULT_MAX_BACKFILL = 100_000
+
+#: Live trades held back (per feed) while a backfill runs: about 10 MB of ``Trade``s.
+#: Only when a backfill that keeps failing lets more pile up is the missing range given
+#: up (reported with its exact ids) and the held trades released.
+DEFAULT_MAX_HELD = 20_000
 
 
 def backfill_retry_delay(attempt: int) -> float:
@@ -74,10 +85,12 @@ def gapless_trades(
     *,
     topic: str,
     max_backfill: int = DEFAULT_MAX_BACKFILL,
-    retries: int = 3,
+    retries: int | None = None,
     retry_delay: Callable[[int], float] = backfill_retry_delay,
     report: Callable[[Exception], None] | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    max_held: int = DEFAULT_MAX_HELD,
+    page_size: int = 1000,
 ) -> Observable[Trade]:
     """Every trade exactly once, in id order, with id gaps filled over REST.
 
@@ -96,11 +109,16 @@ def gapless_trades(
       gap are emitted with ``backfilled=True``; pages are requested until the gap is
       closed, then the held trades are released (a new gap among them starts another
       backfill).
+    * After a ``StreamRestart`` (once something was delivered) ``backfill(last + 1)`` is
+      fetched at once; pages follow while they come back full (``page_size`` trades),
+      so the trades missed during the outage arrive even if no live trade follows.
     * A gap wider than ``max_backfill`` ids is not fetched: it is reported as
       ``FeedGapError(topic, ..., first_missing=a, last_missing=b)`` and skipped. A page
       request that errors, or that brings no new trade, is retried after
-      ``retry_delay(n)`` seconds on the scheduler, ``retries`` times; then the remaining
-      range is reported the same way and skipped. Nothing is lost silently.
+      ``retry_delay(n)`` seconds (at least an error's ``retry_after``) on the scheduler,
+      without end by default (``retries`` bounds it); meanwhile live trades are held, at
+      most ``max_held`` of them: past that, the unfetched range is reported the same way
+      and skipped, and the held trades are released. Nothing is lost silently.
     * If the live stream completes during a backfill, the unfilled range is reported,
       the held trades are emitted, and the completion follows; an error is forwarded.
 
@@ -112,16 +130,22 @@ def gapless_trades(
             ``historicalTrades?fromId=``), ascending.
         topic: Names the feed in reports.
         max_backfill: Largest gap (in ids) fetched over REST.
-        retries: Extra attempts per page after a failure.
+        retries: Extra attempts per page after a failure (None: no limit; the
+            ``max_held`` bound decides when to give up).
         retry_delay: Delay before retry ``n`` (1-based).
         report: Receives each :class:`FeedGapError` (default: logged).
         scheduler: Times the retries; default: subscribe-time scheduler, then the loop's.
+        max_held: Live trades held during a backfill before its range is given up.
+        page_size: Trades a full ``backfill`` page holds (a shorter page after a
+            restart means the present was reached).
 
     Returns:
         An Observable of trades in id order.
     """
     if max_backfill < 0:
         raise ValueError(f"max_backfill must be >= 0, got {max_backfill}")
+    if max_held < 1 or page_size < 1:
+        raise ValueError(f"max_held and page_size must be >= 1, got {max_held}, {page_size}")
     tell = _make_reporter(report)
 
     def subscribe(
@@ -141,6 +165,17 @@ def gapless_trades(
             if trade.trade_id not in held:
                 held[trade.trade_id] = trade
                 heapq.heappush(order, trade.trade_id)
+            if backfilling and len(held) > max_held and last is not None:
+                overflow()
+
+        def overflow() -> None:
+            """Too many live trades held: give the unfetched range up, release them."""
+            assert last is not None
+            request.disposable = SingleAssignmentDisposable()
+            timer.disposable = SingleAssignmentDisposable()
+            if order[0] > last + 1:
+                give_up(last + 1, order[0] - 1, f"more than {max_held} live trades held")
+            release()
 
         def give_up(first_missing: int, last_missing: int, why: str) -> None:
             nonlocal last
@@ -188,18 +223,21 @@ def gapless_trades(
             request.disposable = current
             progress = False
             finished = False
+            count = 0
 
             def on_page(page: Iterable[Trade]) -> None:
-                nonlocal last, progress
-                if finished or stopped or not order:
+                nonlocal last, progress, count
+                if finished or stopped:
                     return
-                target = order[0]
-                for trade in sorted(page, key=_trade_id):
+                target = order[0] if order else None
+                trades = sorted(page, key=_trade_id)
+                count += len(trades)
+                for trade in trades:
                     tid = trade.trade_id
                     assert last is not None
                     if tid <= last:
                         continue
-                    if tid >= target:
+                    if target is not None and tid >= target:
                         break
                     if tid != last + 1:
                         # The venue's own history skips these ids: say so, carry on.
@@ -221,8 +259,14 @@ def gapless_trades(
                     return
                 finished = True
                 assert last is not None
-                if not order or last + 1 >= order[0]:
+                if order and last + 1 >= order[0]:
                     release()
+                elif not order:  # after a restart: fetch until the present is reached
+                    if progress and count >= page_size:
+                        failures = 0
+                        fetch()
+                    else:
+                        release()
                 elif progress:
                     failures = 0
                     fetch()  # the next page
@@ -243,9 +287,10 @@ def gapless_trades(
             nonlocal failures
             failures += 1
             why = f"backfill failed: {error!r}" if error else "backfill returned no new trade"
-            if failures > retries:
+            if retries is not None and failures > retries:
                 assert last is not None
-                give_up(last + 1, order[0] - 1, f"{why} (after {retries} retries)")
+                if order:
+                    give_up(last + 1, order[0] - 1, f"{why} (after {retries} retries)")
                 release()
                 return
             _log.info("trade backfill retry", topic=topic, from_id=start, reason=why)
@@ -254,12 +299,20 @@ def gapless_trades(
                 if not stopped:
                     fetch()
 
+            delay = retry_delay(failures)
+            retry_after = getattr(error, "retry_after", None)
+            if isinstance(retry_after, int | float) and retry_after > delay:
+                delay = float(retry_after)
             clock = resolve_scheduler(scheduler, scheduler_)
-            timer.disposable = clock.schedule_relative(retry_delay(failures), again)
+            timer.disposable = clock.schedule_relative(delay, again)
 
         def on_next(item: Trade | StreamRestart) -> None:
-            nonlocal last
+            nonlocal last, backfilling, failures
             if isinstance(item, StreamRestart):
+                if last is not None and not backfilling:
+                    backfilling = True  # fetch what the outage missed, now
+                    failures = 0
+                    fetch()
                 return
             tid = item.trade_id
             if backfilling:

@@ -192,6 +192,11 @@ class SubscriptionHub:
         self._stale_after = (
             config.stale_after if config.stale_after is not None else protocol.stale_after
         )
+        self._link_stale_after = (
+            config.link_stale_after
+            if config.link_stale_after is not None
+            else protocol.link_stale_after
+        )
         rate = float(protocol.max_messages_per_second)
         self._max_messages = max(1, math.floor(rate))
         self._message_window = self._max_messages / rate + PACING_MARGIN
@@ -471,7 +476,8 @@ class SubscriptionHub:
             attempt_limiter=self._attempt_limiter,
             stale_after=self._stale_after,
             data_count=conn.count_data,
-            active=conn.is_active,
+            active=functools.partial(self._expects_data, conn),
+            link_stale_after=self._link_stale_after,
             connect=self._connect,
             scheduler=self._sched,
         )
@@ -479,6 +485,12 @@ class SubscriptionHub:
             conn.on_next, conn.on_error, conn.on_completed, scheduler=self._sched
         )
         return conn
+
+    def _expects_data(self, conn: Conn) -> bool:
+        """Whether ``conn`` carries a topic whose silence means a stall (the watchdog
+        asks every few seconds): quiet topics such as liquidations do not count."""
+        quiet = self._protocol.quiet_topic
+        return any(not quiet(topic) for topic in conn.wanted)
 
     def _start_idle(self, shard: Shard) -> None:
         if shard.idle_timer is None and not self._closed:
@@ -827,6 +839,14 @@ class SubscriptionHub:
             return
         try:
             routed = self._route(message)
+            if routed is not None:
+                # The topic lookup is part of routing: a hostile "stream" (a list, an
+                # object) must be this frame's ParseError, not an exception that tears
+                # the socket down and resyncs every book on it.
+                name = routed[0]
+                if type(name) is not str:
+                    raise TypeError(f"routing key is a {type(name).__name__}, not a string")
+                topic = self._topics.get(name)
         except Exception as exc:
             self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
             return
@@ -834,7 +854,6 @@ class SubscriptionHub:
             self._on_control(conn, message, data)
             return
         conn.data_count += 1
-        topic = self._topics.get(routed[0])
         if topic is None:  # unsubscribed a moment ago
             return
         payload = routed[1]
@@ -887,12 +906,16 @@ class SubscriptionHub:
 
     def _emit(self, topic: TopicState, received_at: float, payload: Any) -> None:
         if topic.restart is not None:
-            marker = StreamRestart(topic.name, topic.restart)
-            topic.restart = None
-            topic.refresh()
-            self._fan_out(topic, marker)
+            self._announce_restart(topic)
         topic.last_payload = payload
         self._fan_out(topic, (received_at, payload))
+
+    def _announce_restart(self, topic: TopicState) -> None:
+        assert topic.restart is not None
+        marker = StreamRestart(topic.name, topic.restart)
+        topic.restart = None
+        topic.refresh()
+        self._fan_out(topic, marker)
 
     def _fan_out(self, topic: TopicState, value: TopicMessage) -> None:
         for observer in topic.observers:
@@ -938,6 +961,13 @@ class SubscriptionHub:
         if request.subscribe:
             wanted = conn.wanted
             conn.acked.update(name for name in request.topics if name in wanted)
+            # A restart is announced once the topic is subscribed again, not with its
+            # first message: a quiet feed must learn at once that it missed something
+            # (a trade feed backfills then; issue 15/16).
+            for name in request.topics:
+                topic = conn.shard.topics.get(name)
+                if topic is not None and topic.restart is not None and topic.conn is conn:
+                    self._announce_restart(topic)
             if conn is conn.shard.replacement:
                 self._check_rotation(conn.shard)
 

@@ -140,8 +140,14 @@ BINANCE_SPOT_SNAPSHOT_LIMITS = (100, 500, 1000, 5000)
 BINANCE_USDM_SNAPSHOT_LIMITS = (100, 500, 1000)
 #: ``GET /v5/market/full_orderbook`` returns at most 10 000 levels per side (§C1, §C3).
 BYBIT_FULL_SNAPSHOT_LIMIT = 10_000
+#: Pre-snapshot diff buffer bounds besides ``max_buffer`` events (see
+#: ``BookSync._trim_buffer``): events older than this before the newest are dropped.
+MAX_BUFFER_AGE_MS = 30_000.0
+#: ... and at most this many buffered price levels (≈330 B each: ≈3.3 MB per book).
+MAX_BUFFER_LEVELS = 10_000
+
 #: Snapshot levels asked for per level shown (see :func:`snapshot_limit_for`).
-SNAPSHOT_HEADROOM = 10
+SNAPSHOT_HEADROOM = 5
 #: Consecutive ``u`` + 1 deltas after which a Bybit ``orderbook.{depth}`` topic counts as
 #: sequenced (:class:`BybitDepthSync`). At the 20 ms push rate of ``orderbook.50`` that
 #: is under half a second of a busy book; a stream that numbers ``u`` any other way
@@ -157,13 +163,16 @@ def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
     tier is not cheaper per level; what a larger limit buys is *headroom*: the levels
     between ``depth`` and the snapshot's deepest level, which the price can eat through
     before the shown top N reaches unknown territory and the book must be refetched.
-    The time to exhaust it grows with the square of the headroom while the weight grows
-    linearly, so more headroom costs less per hour, bounded by payload size and decode
-    time on the event loop. We ask for the smallest tier holding ``10 * depth`` levels
-    (at least 100): depth 5-10 → 100 (weight 5), 20-50 → 500 (25), 100 → 1000 (50),
-    101-500 → 5000 (250). USD-M caps at 1000 (weight 20). Bybit ``orderbook.{depth}``
-    needs no REST (``None``); ``orderbook.full`` snapshots are the whole book up to
-    10 000 levels per side.
+    What matters most is the resync after a reconnect, when every book of a connection
+    asks at once: 50 books cost 250 weight at tier 100 and 1,250 at tier 500. We ask for
+    the smallest tier holding ``5 * depth`` levels (at least 100): depth 1-20 → 100
+    (weight 5), 21-100 → 500 (25), 101-200 → 1000 (50), deeper → 5000 (250); USD-M caps
+    at 1000 (weight 20). Measured (``benchmarks/bench_coverage.py``, the simulator's
+    random walk, depth 20): a 100-level snapshot lasts a median of minutes before its
+    coverage is exhausted, i.e. well under 100 weight per hour per symbol in refetches,
+    and a refetch costs the book one round trip. Bybit ``orderbook.{depth}`` needs no
+    REST (``None``); ``orderbook.full`` snapshots are the whole book up to 10 000 levels
+    per side.
     """
     if rule is BookRule.BYBIT_DEPTH:
         return None
@@ -362,6 +371,34 @@ class BookSync:
             self._buffer.clear()
         self._buffer.append(update)
         self.symbol = self.symbol or update.symbol
+        self._trim_buffer(update)
+
+    def _trim_buffer(self, newest: DepthUpdate) -> None:
+        """Bound the pre-snapshot buffer by age and memory too, not only by count.
+
+        Events older than :data:`MAX_BUFFER_AGE_MS` before the newest one, and the
+        oldest events past :data:`MAX_BUFFER_LEVELS` buffered levels (≈330 B each, so
+        ≈3.3 MB per book), are dropped from the front. The buffer stays gap-free (a
+        prefix goes), so the sync stays correct: a snapshot older than the new first
+        event is simply refetched. A book waiting that long for a snapshot has no
+        use for minutes-old events; what they cost is memory.
+        """
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return
+        horizon = newest.received_at - MAX_BUFFER_AGE_MS
+        drop = 0
+        if newest.received_at and buffer[0].received_at < horizon:
+            while drop < len(buffer) - 1 and buffer[drop].received_at < horizon:
+                drop += 1
+        if drop == 0 and len(buffer) % 64:
+            return  # the memory bound is checked every 64 events (the sum is O(n))
+        levels = sum(len(e.bids) + len(e.asks) for e in buffer[drop:])
+        while levels > MAX_BUFFER_LEVELS and drop < len(buffer) - 1:
+            levels -= len(buffer[drop].bids) + len(buffer[drop].asks)
+            drop += 1
+        if drop:
+            del buffer[:drop]
 
 
 class BinanceSpotSync(BookSync):

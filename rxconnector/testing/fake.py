@@ -47,6 +47,7 @@ from reactivex.testing.subscription import Subscription
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError, RxConnectorError
 from rxconnector.models import (
+    AccountEvent,
     AvgPrice,
     Balance,
     BookTicker,
@@ -100,6 +101,7 @@ FEEDS = (
     "balances",
     "executions",
     "positions",
+    "account_events",
 )
 
 #: REST methods of the Connector surface.
@@ -117,6 +119,7 @@ REST_METHODS = (
     "cancel_order",
     "get_order",
     "open_orders",
+    "open_positions",
 )
 
 #: REST calls that emit many items (one per candle) rather than one answer.
@@ -475,6 +478,10 @@ class FakeConnector:
         """Our derivatives positions."""
         return self._feed("positions")
 
+    def account_events(self) -> Observable[AccountEvent]:
+        """Margin calls and leverage / account-setting changes."""
+        return self._feed("account_events")
+
     # --------------------------------------------------------------------------------
     # scripting REST
     # --------------------------------------------------------------------------------
@@ -612,11 +619,20 @@ class FakeConnector:
         return self._rest("recent_trades", symbol=symbol, limit=limit)
 
     def kline_history(
-        self, symbol: str, interval: str, start: int, end: int | None = None
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        limit: int | None = None,
     ) -> Observable[Kline]:
-        """Every candle between ``start`` and ``end`` (ms): a scripted list is emitted
-        item by item, as the real call walks the pages."""
-        return self._rest("kline_history", symbol=symbol, interval=interval, start=start, end=end)
+        """Candles from ``start`` (ms) or the last ``limit``: a scripted list is emitted
+        item by item, as the real call walks the pages (``limit`` is recorded with the
+        call, not applied: script the candles you want)."""
+        return self._rest(
+            "kline_history", symbol=symbol, interval=interval, start=start, end=end, limit=limit
+        )
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """The 24 h ticker over REST."""
@@ -692,6 +708,10 @@ class FakeConnector:
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """Our open orders (recorded; answered by the script)."""
         return self._rest("open_orders", symbol=symbol)
+
+    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """Our derivatives positions over REST (recorded; answered by the script)."""
+        return self._rest("open_positions", symbol=symbol)
 
     # --------------------------------------------------------------------------------
     # health

@@ -33,7 +33,7 @@ from rxconnector.errors import (
     TransportError,
 )
 
-__all__ = ["may_have_reached_server", "translate_aiohttp_errors"]
+__all__ = ["failure_kind", "may_have_reached_server", "translate_aiohttp_errors"]
 
 # "?..." up to the next whitespace or quote: the query part of any URL in a message.
 _QUERY = re.compile(r"\?[^\s'\"]*")
@@ -66,9 +66,33 @@ def translate_aiohttp_errors(what: str) -> Iterator[None]:
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise RequestTimeoutError(f"{what}: no answer in time ({_describe(exc)})") from exc
     except aiohttp.ClientConnectionError as exc:
-        raise ConnectError(f"{what}: connection failed ({_describe(exc)})") from exc
+        kind = failure_kind(exc)
+        error = ConnectError(f"{what}: connection failed: {kind} ({_describe(exc)})")
+        error.kind = kind
+        raise error from exc
     except aiohttp.ClientError as exc:
         raise TransportError(f"{what}: {_describe(exc)}") from exc
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Why a connection could not be made, in words a user acts on.
+
+    ``DNS lookup failed`` (a wrong or unresolvable host name), ``connection refused``
+    (nothing listens on that port), ``TLS handshake failed`` (``https``/``wss`` to a
+    server that does not speak TLS, or a certificate problem), else ``connection
+    failed`` / ``connection lost``.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "DNS lookup failed"
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "connection lost"
+    return "connection failed"
 
 
 def may_have_reached_server(exc: BaseException) -> bool:

@@ -19,8 +19,10 @@ virtual time:
 ``connect_once``    one attempt: a real socket; a server close, an ERROR frame or a
                     failed handshake is an *error* (never a completion), so retry logic
                     sees every way a socket can end.
-``stale_watchdog``  no data for ``stale_after`` seconds while topics are subscribed →
-                    emit STALE, then fail with :class:`~rxconnector.errors.StaleConnectionError`.
+``stale_watchdog``  no data for ``stale_after`` seconds while topics that should be busy
+                    are subscribed, or no frame at all (pings included) for
+                    ``link_stale_after`` → emit STALE, then fail with
+                    :class:`~rxconnector.errors.StaleConnectionError`.
 ``websocket``       the two above behind the shared connection-attempt limiter and
                     :func:`rxconnector.operators.retry_with_backoff` with the tenacity
                     policy of :class:`~rxconnector.config.ConnectionConfig` (1 s → 60 s,
@@ -101,10 +103,16 @@ class ControlSender(Protocol):
 
 @attrs.frozen(eq=False)
 class Connected:
-    """A socket opened: report ``event``; write on this socket through ``link``."""
+    """A socket opened: report ``event``; write on this socket through ``link``.
+
+    ``heard()`` counts every frame received on the socket so far - data, control
+    messages, and protocol pings and pongs, which never travel as items - so the stale
+    watchdog can tell a quiet but alive link from a dead one (``None``: not counted).
+    """
 
     event: ConnectionEvent
     link: ControlSender
+    heard: Callable[[], int] | None = None
 
 
 #: What the source emits: a data frame, a state change, or an opened socket.
@@ -288,11 +296,16 @@ class _Attempt:
     them; a frame sink has no such layer).
     """
 
-    __slots__ = ("live", "ws")
+    __slots__ = ("heard", "live", "ws")
 
     def __init__(self) -> None:
         self.live = True
         self.ws: aiohttp.ClientWebSocketResponse[Any] | None = None
+        #: frames of any kind received (pings included): the link's liveness
+        self.heard = 0
+
+    def heard_count(self) -> int:
+        return self.heard
 
 
 def _loop_running() -> bool:
@@ -357,12 +370,13 @@ async def _run_socket(
             link = WsLink(ws, spec, scheduler, tasks)
             try:
                 connected = _event(scheduler, spec, ConnectionState.CONNECTED)
-                observer.on_next(Connected(connected, link))
+                observer.on_next(Connected(connected, link, heard=attempt.heard_count))
                 deliver = spec.frame_sink or observer.on_next
                 clock, receive = time.time, ws.receive
                 text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
                 while attempt.live:
                     msg = await receive()
+                    attempt.heard += 1
                     kind = msg.type
                     if kind is text or kind is binary:
                         if attempt.live:
@@ -449,6 +463,7 @@ def stale_watchdog(
     *,
     data_count: Callable[[], int] | None = None,
     active: Callable[[], bool] | None = None,
+    link_stale_after: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[WsItem]], Observable[WsItem]]:
     """Fail a connection that delivers no data for ``stale_after`` seconds.
@@ -463,11 +478,21 @@ def stale_watchdog(
     Watching starts at :class:`Connected`. ``data_count()`` is the number of data
     messages so far (default: frames seen here; the hub counts routed data only, so acks
     and application pongs cannot keep a dead feed "alive"); while ``active()`` is false
-    (no topic subscribed) silence is normal and nothing is measured. Checks run
-    ``stale_after / 4`` apart on the scheduler - no timer per message - so a stall is
-    detected between ``stale_after`` and ``1.25 * stale_after`` after the last data.
+    (no topic subscribed, or only topics that may rightly stay silent for minutes, such
+    as liquidations) data silence is normal and not measured.
+
+    ``link_stale_after`` guards the link itself, whatever it carries: when
+    :class:`Connected` brings a ``heard()`` count (every frame, protocol pings and pongs
+    included) and it does not move for that long, the connection is dead too. So a
+    connection with only quiet streams stays up as long as the server pings it (USD-M:
+    every 3 minutes) or answers our pings (Bybit), and still fails when it goes silent.
+
+    Checks run a quarter of the shorter threshold apart on the scheduler - no timer per
+    message - so a stall is detected between ``stale_after`` and ``1.25 * stale_after``
+    after the last data (likewise for the link).
     """
-    period = stale_after / _STALE_CHECKS_PER_PERIOD
+    shortest = min(stale_after, link_stale_after or stale_after)
+    period = shortest / _STALE_CHECKS_PER_PERIOD
 
     def _operator(source: Observable[WsItem]) -> Observable[WsItem]:
         def subscribe(
@@ -481,31 +506,49 @@ def stale_watchdog(
             is_active: Callable[[], bool] = active if active is not None else (lambda: True)
             last_count = 0
             quiet_since = 0.0
+            heard: Callable[[], int] | None = None
+            last_heard = 0
+            unheard_since = 0.0
             watching = False
 
+            def stale(message: str, threshold: float) -> None:
+                upstream.dispose()
+                observer.on_next(_event(sched, spec, ConnectionState.STALE, reason=message))
+                observer.on_error(
+                    StaleConnectionError(f"WebSocket {spec.url}: {message}", threshold)
+                )
+
             def check(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-                nonlocal last_count, quiet_since
+                nonlocal last_count, quiet_since, last_heard, unheard_since
                 now = scheduler_seconds(sched)
                 current = count()
                 if current != last_count or not is_active():
                     last_count, quiet_since = current, now
                 elif now - quiet_since >= stale_after - 1e-9:
-                    upstream.dispose()
-                    message = f"no data for {stale_after:g} s"
-                    observer.on_next(_event(sched, spec, ConnectionState.STALE, reason=message))
-                    observer.on_error(
-                        StaleConnectionError(f"WebSocket {spec.url}: {message}", stale_after)
-                    )
+                    stale(f"no data for {stale_after:g} s", stale_after)
                     return
+                if heard is not None and link_stale_after is not None:
+                    frames = heard()
+                    if frames != last_heard:
+                        last_heard, unheard_since = frames, now
+                    elif now - unheard_since >= link_stale_after - 1e-9:
+                        stale(
+                            f"nothing received, not even a ping, for {link_stale_after:g} s",
+                            link_stale_after,
+                        )
+                        return
                 timer.disposable = sched.schedule_relative(period, check)
 
             def on_next(item: WsItem) -> None:
-                nonlocal seen, watching, last_count, quiet_since
+                nonlocal seen, watching, last_count, quiet_since, heard, last_heard
+                nonlocal unheard_since
                 if type(item) is tuple:
                     seen += 1
                 elif type(item) is Connected and not watching:
                     watching = True
                     last_count, quiet_since = count(), scheduler_seconds(sched)
+                    heard = item.heard
+                    last_heard, unheard_since = (heard() if heard else 0), quiet_since
                     timer.disposable = sched.schedule_relative(period, check)
                 observer.on_next(item)
 
@@ -533,6 +576,7 @@ def websocket(
     stale_after: float | None = None,
     data_count: Callable[[], int] | None = None,
     active: Callable[[], bool] | None = None,
+    link_stale_after: float | None = None,
     connect: ConnectFn = connect_once,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Observable[WsItem]:
@@ -550,6 +594,8 @@ def websocket(
 
     With ``spec.frame_sink`` set, frames bypass this Observable; ``stale_after`` then
     needs ``data_count`` (the watchdog would see no frames and call every socket stale).
+    ``link_stale_after`` also fails an attempt that receives no frame at all, pings
+    included, for that long (see :func:`stale_watchdog`).
 
     .. marble::
         :alt: websocket (backoff 1 s, 2 s)
@@ -591,7 +637,12 @@ def websocket(
             if stale_after is not None:
                 inner = inner.pipe(
                     stale_watchdog(
-                        stale_after, spec, data_count=data_count, active=active, scheduler=sched
+                        stale_after,
+                        spec,
+                        data_count=data_count,
+                        active=active,
+                        link_stale_after=link_stale_after,
+                        scheduler=sched,
                     )
                 )
             current = SerialDisposable()

@@ -141,18 +141,63 @@ class TestExecutions:
 
 
 class TestWallet:
-    """The wallet topic becomes one Balance per coin: free = walletBalance - locked."""
+    """The wallet topic becomes one Balance per coin: free = what is owned - locked."""
 
     def test_documented_example(self, examples: dict[str, Any]) -> None:
         assert pv.parse_wallet(examples["bybit.v5.ws.private.wallet"], 2.0) == [
-            Balance("BTC", D("0.00102964"), D("0"), event_time=1700034722104, received_at=2.0)
+            Balance(
+                "BTC",
+                D("0.00102964"),
+                D("0"),
+                event_time=1700034722104,
+                received_at=2.0,
+                equity=D("0.00102964"),
+            )
         ]
 
     def test_locked_part(self, examples: dict[str, Any]) -> None:
         message = copy.deepcopy(examples["bybit.v5.ws.private.wallet"])
-        message["data"][0]["coin"][0].update(walletBalance="10", locked="2.5")
+        message["data"][0]["coin"][0].update(walletBalance="10", equity="10", locked="2.5")
         [balance] = pv.parse_wallet(message, 1.0)
         assert (balance.free, balance.locked, balance.total) == (D("7.5"), D("2.5"), D("10"))
+
+    def test_borrowed_funds_are_not_free(self, examples: dict[str, Any]) -> None:
+        # the issue's figures: wallet 1200 of which 200 borrowed, equity 1000
+        message = copy.deepcopy(examples["bybit.v5.ws.private.wallet"])
+        message["data"][0]["coin"][0].update(
+            coin="USDT",
+            walletBalance="1200",
+            equity="1000",
+            borrowAmount="200",
+            accruedInterest="0.35",
+            locked="0",
+        )
+        [balance] = pv.parse_wallet(message, 1.0)
+        assert (balance.free, balance.borrowed, balance.interest, balance.equity) == (
+            D("1000"),
+            D("200"),
+            D("0.35"),
+            D("1000"),
+        )
+        assert balance.debt == D("200.35")
+
+    def test_spot_short_shows_its_debt(self, examples: dict[str, Any]) -> None:
+        message = copy.deepcopy(examples["bybit.v5.ws.private.wallet"])
+        message["data"][0]["coin"][0].update(
+            coin="ETH", walletBalance="0", equity="-0.06", borrowAmount="0.06", locked="0"
+        )
+        [balance] = pv.parse_wallet(message, 1.0)
+        assert (balance.free, balance.locked, balance.borrowed) == (D(0), D(0), D("0.06"))
+
+    def test_classic_account_without_equity_nets_the_borrowed_part(
+        self, examples: dict[str, Any]
+    ) -> None:
+        message = copy.deepcopy(examples["bybit.v5.ws.private.wallet"])
+        coin = message["data"][0]["coin"][0]
+        del coin["equity"]
+        coin.update(walletBalance="50", borrowAmount="20", locked="5")
+        [balance] = pv.parse_wallet(message, 1.0)
+        assert (balance.free, balance.locked, balance.equity) == (D("25"), D("5"), None)
 
     def test_malformed(self, examples: dict[str, Any]) -> None:
         message = copy.deepcopy(examples["bybit.v5.ws.private.wallet"])
@@ -176,6 +221,9 @@ class TestPositions:
                 leverage=D("10"),
                 event_time=1697682317044,
                 received_at=4.0,
+                margin_mode="cross",
+                liquidation_price=None,
+                position_side="short",  # positionIdx 2: the sell side in hedge mode
             )
         ]
 

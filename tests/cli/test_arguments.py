@@ -156,6 +156,29 @@ class TestBadArguments:
         _fails(capsys, ["sim", "--symbols", "BTCUSDT,,ETHUSDT"], "without empty items")
         _fails(capsys, ["demo", "--symbol", "BTC/USDT"], "cannot list 'BTC/USDT'")
 
+    def test_sim_symbol_listed_twice(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The same symbol in two spellings is one symbol: refused before binding."""
+        _fails(capsys, ["sim", "--symbols", "BTCUSDT,btcusdt"], "--symbols", "BTCUSDT", "twice")
+
+    @pytest.mark.parametrize(
+        ("account", "needle"),
+        [
+            ("keyonly", "KEY:SECRET:BALANCES"),
+            (":secret:USDT=1", "KEY:SECRET:BALANCES"),
+            ("k:s:USDT", "ASSET=AMOUNT"),
+            ("k:s:USDT=lots", "'lots' is not a number"),
+            ("k:s:USDT=-5", "must be >= 0"),
+            ("k:s:USDT=1,USDT=2", "USDT twice"),
+        ],
+    )
+    def test_sim_bad_account(
+        self, capsys: pytest.CaptureFixture[str], account: str, needle: str
+    ) -> None:
+        _fails(capsys, ["sim", "--account", account], "--account", needle)
+
+    def test_sim_same_key_twice(self, capsys: pytest.CaptureFixture[str]) -> None:
+        _fails(capsys, ["sim", "--account", "k:s", "--account", "k:t"], "key 'k' twice")
+
     def test_record_needs_output_and_valid_lists(
         self, capsys: pytest.CaptureFixture[str], tmp_path: Path
     ) -> None:

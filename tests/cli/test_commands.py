@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,11 @@ class TestDemo:
         assert "last book: BTCUSDT" in out
         assert "crossed=False" in out
         assert "\x1b[" not in out  # not a TTY: plain lines only
-        assert "health" in out
+        assert "ws connected" in out
+        live = [line for line in out.splitlines() if line.startswith("rxconnector demo")]
+        assert len(live) >= 2
+        assert all(len(line) <= 160 for line in live), live  # one short line, not the block
+        assert re.search(r" last \d+\.\d{2} ", live[-1]), live[-1]  # at the tick: 0.01
 
     def test_faults_show_recovery(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["demo", "--seconds", "4.5", "--faults", "--symbol", "ethusdt"]) == EXIT_OK
@@ -148,7 +153,7 @@ class TestTerminalView:
         assert proc.returncode == 0
         redraws = text.count("\x1b[J")  # one clear-below per redraw
         assert 6 <= redraws <= 20  # ~4/s for 2.5 s, plus the final frame
-        assert "\x1b[8F" in text  # moved up over the previous 8-line block
+        assert "\x1b[8;1H" in text  # each of the 8 rows is addressed on the screen
         assert "summary after" in text
 
 
@@ -168,6 +173,57 @@ class TestSim:
         out = capsys.readouterr().out
         assert "fault #1 dropped" in out
         assert "fault #2 stalled" in out
+
+    def test_prints_a_config_line_for_every_venue(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["sim", "--port", "0", "--seconds", "0.3"]) == 0
+        out = capsys.readouterr().out
+        for line in (
+            "rxc.Config.binance(rest_url=",
+            "rxc.Config.binance_futures(rest_url=",
+            "rxc.Config.bybit('spot', rest_url=",
+            "rxc.Config.bybit('linear', rest_url=",
+        ):
+            assert line in out, out
+
+    def test_accounts_and_their_config_lines_work(self) -> None:
+        """``--account KEY:SECRET:BALANCES`` creates the account holding exactly those
+        balances; its printed config line, pasted into Python, trades on it."""
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "rxconnector", "sim", "--port", "0", "--symbols",
+                "BTCUSDT,ETHUSDT", "--account", "alice:alice-secret:USDT=10000,BTC=1.5",
+                "--account", "bob:bob-secret",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "Ctrl-C to stop" in line:
+                    break
+            text = "".join(lines)
+            alice = [ln for ln in lines if "api_key='alice'" in ln and "Config.binance(" in ln]
+            assert len(alice) == 1, text
+            assert "ws_api_url='ws://127.0.0.1:" in alice[0]
+            assert any("api_key='bob'" in ln and "Config.bybit('linear'" in ln for ln in lines)
+            balances = asyncio.run(_account_from_line(alice[0]))
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+        assert balances.get("USDT") == Decimal("10000")
+        assert balances.get("BTC") == Decimal("1.5")
+        assert balances.get("ETH", Decimal(0)) == 0
+        assert proc.returncode == EXIT_INTERRUPTED, err
+        assert "simulator stopped" in out
 
     def test_subprocess_ctrl_c(self) -> None:
         proc = subprocess.Popen(
@@ -189,6 +245,17 @@ class TestSim:
         assert proc.returncode == EXIT_INTERRUPTED
         assert "Traceback" not in err
         assert "simulator stopped" in out
+
+
+async def _account_from_line(line: str) -> dict[str, Decimal]:
+    """Evaluate a printed ``config = rxc.Config...`` line and read the account's balances."""
+    import rxconnector as rxc
+
+    source = line[line.index("rxc.Config") :].strip()
+    config = eval(source, {"rxc": rxc})  # the CLI's own output, built for pasting
+    async with rxc.Connector(config) as conn:
+        balances = await conn.account()
+    return {b.asset: b.free for b in balances}
 
 
 class TestAgainstASimulator:
@@ -307,6 +374,25 @@ class TestAgainstASimulator:
         assert rows[0]["open_time"] == "1704067200000"
         assert int(rows[-1]["open_time"]) == 1709247600000
         assert "wrote" in printed and "1440 1h candles" in printed
+        assert not (tmp_path / "k.csv.part").exists()
+
+    async def test_history_over_an_empty_range_says_so(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A range with no candles (here: the future) exits 1 saying so, and leaves no
+        empty CSV behind."""
+        out = tmp_path / "k.csv"
+        async with ExchangeSimulator(seed=2, symbols=("BTCUSDT",)) as sim:
+            code = await asyncio.to_thread(
+                main,
+                ["history", "binance", "BTCUSDT", "1h", "--start", "2099-01-01",
+                 "--end", "2099-01-02", "-o", str(out),
+                 "--rest-url", sim.rest_url, "--ws-url", sim.ws_url],
+            )  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert "no 1h candles of BTCUSDT" in err and "2099-01-01" in err
+        assert not out.exists()
         assert not (tmp_path / "k.csv.part").exists()
 
 

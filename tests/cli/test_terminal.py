@@ -30,17 +30,39 @@ class _Clock:
 class TestLiveView:
     """A TTY gets the block redrawn in place; a pipe gets one plain line per interval."""
 
-    def test_tty_redraws_in_place(self) -> None:
+    def test_tty_redraws_by_screen_rows(self) -> None:
         out = io.StringIO()
-        view = LiveView(out, tty=True)
+        view = LiveView(out, tty=True, size=lambda: (80, 24))
         view.render(["a", "b"])
         view.render(["c", "d", "e"])
         view.render(["f"])
-        text = out.getvalue()
-        first, second, third = text.split("\x1b[J")[:3]
-        assert first == "\x1b[2Ka\n\x1b[2Kb\n"
-        assert second == "\x1b[2F\x1b[2Kc\n\x1b[2Kd\n\x1b[2Ke\n"  # up over the 2 old lines
-        assert third == "\x1b[3F\x1b[2Kf\n"  # shorter block: the rest is erased below
+        first, second, third = out.getvalue().split("\x1b[J")[:3]
+        # the first frame clears the screen; every line goes to its own row, absolutely
+        assert first == "\x1b[H\x1b[2J\x1b[1;1Ha\x1b[K\x1b[2;1Hb\x1b[K\x1b[3;1H"
+        assert second == "\x1b[1;1Hc\x1b[K\x1b[2;1Hd\x1b[K\x1b[3;1He\x1b[K\x1b[4;1H"
+        assert third == "\x1b[1;1Hf\x1b[K\x1b[2;1H"  # shorter block: the rest is erased below
+
+    def test_tty_clips_to_the_width_and_the_height_and_follows_a_resize(self) -> None:
+        out = io.StringIO()
+        size = [(10, 3)]
+        view = LiveView(out, tty=True, size=lambda: size[-1])
+        view.render(["0123456789abc", "x\ny", "third", "fourth"])
+        frame = out.getvalue()
+        assert "\x1b[1;1H01234567~\x1b[K" in frame  # 9 columns: never the last one
+        assert "\x1b[2;1Hx y\x1b[K" in frame  # a newline in a line does not move the cursor
+        assert "third" not in frame and "fourth" not in frame  # rows - 1 lines at most
+        size.append((20, 5))
+        out.seek(0)
+        out.truncate()
+        view.render(["0123456789abc", "b", "third"])
+        assert out.getvalue().startswith("\x1b[H\x1b[2J")  # a new size: a full redraw
+        assert "0123456789abc" in out.getvalue() and "third" in out.getvalue()
+
+    def test_pipe_prints_the_short_plain_text_when_given(self) -> None:
+        out = io.StringIO()
+        view = LiveView(out, tty=False)
+        view.render(["a long", "block"], plain="short")
+        assert out.getvalue() == "short\n"
 
     def test_pipe_gets_throttled_plain_lines(self) -> None:
         out = io.StringIO()
@@ -131,3 +153,24 @@ class TestDescribe:
         assert "book #42 bid 99 x 1 | ask 101 x 2 spread=2 levels=1/1" in describe(book)
         assert "kline 1m" in describe(kline) and "closed" in describe(kline)
         assert describe(("something", 1)) == "('something', 1)"
+
+
+class TestDemoFormatting:
+    """The demo shows prices at the symbol's increment, never the wire's padding."""
+
+    def test_shown_at_the_increment(self) -> None:
+        from rxconnector.demo_view import shown
+
+        assert shown(Decimal("60005.41000000"), Decimal("0.01")) == "60005.41"
+        assert shown(Decimal("60005.4"), Decimal("0.01")) == "60005.40"
+        assert shown(Decimal("0.05541000"), Decimal("0.00001")) == "0.05541"
+        assert shown(Decimal("60005.41000000"), None) == "60005.41"  # increment unknown
+        assert shown(Decimal("60000.00000000"), None) == "60000"
+        assert shown(None, Decimal("0.01")) == "-"
+
+    def test_progress_line_is_clipped_on_a_tty(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "80")  # a StringIO has no size: the fallback is used
+        out = io.StringIO()
+        line = ProgressLine(out, tty=True)
+        line.finish("x" * 500)
+        assert out.getvalue() == "\r\x1b[2K" + "x" * 78 + "~\n"  # 79 columns, ASCII ellipsis

@@ -21,7 +21,9 @@ class TestDefaults:
         """The defaults are the seed plan's numbers."""
         cfg = rxc.Config.binance()
         assert cfg.exchange == "binance"
-        assert cfg.rate_limit.max_weight_per_minute == 1200
+        # None: the venue's documented limit (6,000 on Spot), learnt from exchangeInfo,
+        # replaced the seed's 1,200 (issue 16); a number caps it
+        assert cfg.rate_limit.max_weight_per_minute is None
         assert (cfg.breaker.max_failures, cfg.breaker.success_threshold) == (5, 3)
         assert cfg.breaker.open_timeout == 30.0
         assert cfg.clock_sync.max_offset == 500.0

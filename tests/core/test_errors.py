@@ -92,3 +92,31 @@ class TestConfigErrorText:
         with pytest.raises(rxc.ConfigError) as info:
             rxc.Config.binance(colour="red")
         assert ", got None" not in str(info.value)
+
+
+class TestNotSupportedSaysWhatToUse:
+    """Asking a venue for a feed it lacks names the feed to use instead."""
+
+    @pytest.mark.parametrize(
+        ("config", "feed", "text"),
+        [
+            (rxc.Config.binance_futures(), "trades", "binance_futures does not support trades; "
+             "use agg_trades"),
+            (rxc.Config.bybit(), "agg_trades", "bybit does not support agg_trades; use trades"),
+            (rxc.Config.binance(), "mark_price", "use a derivatives venue"),
+            (rxc.Config.binance(), "liquidations", "Config.binance_futures()"),
+            (rxc.Config.binance_futures(), "avg_price", "use ticker"),
+            (rxc.Config.bybit(), "mark_price", "Config.bybit('linear')"),
+        ],
+    )  # fmt: skip
+    def test_feed_alternatives(self, config: rxc.Config, feed: str, text: str) -> None:
+        conn = rxc.Connector(config)
+        with pytest.raises(rxc.NotSupportedError) as info:
+            getattr(conn, feed)("BTCUSDT")
+        assert text in str(info.value)
+        assert info.value.instead
+
+    def test_instead_is_optional(self) -> None:
+        error = rxc.NotSupportedError("bybit", "test_order")
+        assert str(error) == "bybit does not support test_order"
+        assert error.instead == ""

@@ -133,6 +133,22 @@ async def test_readme_setup_with_keys_stays_on_the_simulator(
     assert failures == []
 
 
+async def test_usdm_account_stream_stays_on_the_simulator(
+    sim: ExchangeSimulator, guarded: GuardedSession
+) -> None:
+    """USD-M with keys and only rest_url/ws_url: the listenKey socket is on ``/private``
+    of the simulator too."""
+    config = rxc.Config.binance_futures(
+        api_key=KEY, api_secret=SECRET, rest_url=sim.rest_url, ws_url=sim.ws_url, connection=FAST
+    )
+    async with rxc.Connector(config, session=guarded.session) as conn:
+        sub = conn.orders().subscribe(lambda _u: None)
+        opened = await until(lambda: any("/private/ws" in u for u in guarded.urls))
+        sub.dispose()
+    assert guarded.foreign() == []
+    assert opened, guarded.urls
+
+
 async def test_usdm_routes_and_rest_stay_on_the_simulator(
     sim: ExchangeSimulator, guarded: GuardedSession
 ) -> None:
@@ -291,3 +307,15 @@ def test_defaults_are_production(name: str) -> None:
     for field, url in endpoints.items():
         if url is not None:
             assert urlsplit(url).hostname in PRODUCTION_HOSTS, (field, url)
+
+
+def test_from_env_overrides_carry_too() -> None:
+    """``Config.from_env`` with only a REST URL in the environment: every endpoint on it."""
+    env = {
+        "RXC_BINANCE_API_KEY": KEY,
+        "RXC_BINANCE_API_SECRET": SECRET,
+        "RXC_BINANCE_REST_URL": f"http://{LOCAL}",
+    }
+    endpoints = _endpoints(rxc.Config.from_env("binance", environ=env))
+    assert endpoints["ws_url"] == f"ws://{LOCAL}"
+    assert endpoints["ws_api_url"] == f"ws://{LOCAL}/ws-api/v3"

@@ -84,6 +84,14 @@ class Harness:
         self.scheduler.advance_to(time)
 
 
+def _dummy_ticket(_cb: CircuitBreaker) -> Any:
+    """A ticket of an earlier period (what a call admitted before the breaker opened
+    holds), so recording its outcome counts as no trial."""
+    from rxconnector.operators._breaker import _Ticket
+
+    return _Ticket(generation=-1, trial=False)
+
+
 class TestDefaultIsFailure:
     """Server-side trouble counts as failure; the caller's own mistakes do not."""
 
@@ -97,7 +105,8 @@ class TestDefaultIsFailure:
             (ConnectionResetError(), True),
             (ExchangeError("bad gateway", status=502), True),
             (ExchangeError("server error", status=200, code=10016, retryable=True), True),
-            (RateLimitError("banned", retry_after=120, status=418, banned=True), True),
+            # a 418 is a hold with an exact end, not a failure (issue 16)
+            (RateLimitError("banned", retry_after=120, status=418, banned=True), False),
             (RateLimitError("slow down", retry_after=1, status=429), False),
             (ExchangeError("unknown symbol", status=400, code=-1121), False),
             (OrderRejectedError("tick size", filter="PRICE_FILTER"), False),
@@ -295,11 +304,12 @@ class TestHalfOpen:
 
 
 class TestBanAndTrip:
-    """A ban opens the breaker at once for max(retry_after, open_timeout)."""
+    """A ban opens the breaker at once for exactly its retry_after (not max(ban,
+    open_timeout)), then it is closed again; calls meanwhile fail with the remaining time."""
 
-    @pytest.mark.parametrize(("retry_after", "half_open_at"), [(120, 321), (2, 211)])
-    def test_banned_rate_limit_opens_immediately(
-        self, retry_after: float, half_open_at: float
+    @pytest.mark.parametrize(("retry_after", "closed_at"), [(120, 321), (2, 203), (1, 202)])
+    def test_banned_rate_limit_opens_for_exactly_retry_after(
+        self, retry_after: float, closed_at: float
     ) -> None:
         h = Harness()
         ban = RateLimitError("IP banned", retry_after=retry_after, status=418, banned=True)
@@ -308,8 +318,38 @@ class TestBanAndTrip:
         assert h.states.messages == [
             on_next(0, CLOSED),
             on_next(201, OPEN),
-            on_next(half_open_at, HALF_OPEN),
+            on_next(closed_at, CLOSED),
         ]
+        assert h.cb.stats.failures == 0
+
+    def test_calls_during_a_ban_fail_at_once_with_the_remaining_time(self) -> None:
+        h = Harness()
+        h.call(h.failing(RateLimitError("ban", retry_after=5, status=418, banned=True)), 200)
+        during = h.call(h.ok(), 203.5)
+        after = h.call(h.ok(), 206)
+        h.run_until(300)
+        assert len(during.messages) == 1
+        error = during.messages[0].value.exception
+        assert during.messages[0].time == 203.5
+        assert isinstance(error, RateLimitError) and error.banned and error.status == 418
+        assert error.retry_after == pytest.approx(2.5)
+        assert after.messages == [on_next(207, "r"), on_completed(207)]
+
+    def test_ban_while_open_for_failures_returns_to_half_open(self) -> None:
+        h = Harness()
+        for t in (100, 101, 102):
+            h.call(h.failing(), t)  # open at 103 until 113
+        h.call(h.ok(), 110)  # refused
+        h.scheduler.schedule_absolute(
+            111,
+            lambda *_: h.cb.record(
+                _dummy_ticket(h.cb),
+                RateLimitError("ban", retry_after=20, status=418, banned=True),
+            ),
+        )
+        h.run_until(200)
+        assert [m.value.value for m in h.states.messages] == [CLOSED, OPEN, HALF_OPEN]
+        assert [m.time for m in h.states.messages] == [0, 103, 131]
 
     def test_plain_429_does_not_open(self) -> None:
         h = Harness()
@@ -418,7 +458,7 @@ class TestStatsAndReset:
     def test_disabled_breaker_never_opens(self) -> None:
         h = Harness(BreakerConfig(enabled=False, max_failures=1))
         for t in (200, 210, 220):
-            h.call(h.failing(RateLimitError("ban", retry_after=60, banned=True)), t)
+            h.call(h.failing(ExchangeError("down", status=503)), t)
         h.cb.trip(100)
         h.run_until(300)
         assert h.cb.current is CLOSED
@@ -475,3 +515,43 @@ class TestStateObservable:
 
     def test_repr_names_the_breaker(self) -> None:
         assert repr(Harness().cb) == "CircuitBreaker('rest', state=closed)"
+
+
+class TestBreakerWaiting:
+    """Recovery traffic waits for a ban hold or an open period instead of failing."""
+
+    def _call_waiting(self, h: Harness, source: Observable[Any], at: float) -> MockObserver[Any]:
+        from rxconnector.operators import breaker_waiting
+
+        observer: MockObserver[Any] = h.scheduler.create_observer()
+        h.scheduler.schedule_absolute(
+            at,
+            lambda *_: source.pipe(breaker_waiting(h.cb)).subscribe(
+                observer, scheduler=h.scheduler
+            ),
+        )
+        return observer
+
+    def test_waits_exactly_for_the_end_of_a_ban(self) -> None:
+        h = Harness()
+        h.call(h.failing(RateLimitError("ban", retry_after=5, status=418, banned=True)), 200)
+        source = h.scheduler.create_cold_observable(on_next(1, "snap"), on_completed(1))
+        waiting = self._call_waiting(h, source, 202)
+        h.run_until(300)
+        # the ban began at 201 and ends at 206: subscribed then, answered a tick later
+        assert waiting.messages == [on_next(207, "snap"), on_completed(207)]
+        assert source.subscriptions == [Subscription(206, 207)]
+
+    def test_waits_through_open_and_half_open_then_succeeds(self) -> None:
+        h = Harness()
+        for t in (100, 101, 102):
+            h.call(h.failing(), t)  # opens at 103 for 10 s: half-open at 113
+        waiting = self._call_waiting(h, h.ok(), 104)
+        h.run_until(300)
+        assert waiting.messages == [on_next(114, "r"), on_completed(114)]
+
+    def test_an_answer_error_is_forwarded(self) -> None:
+        h = Harness()
+        waiting = self._call_waiting(h, h.failing(ExchangeError("bad", status=400)), 100)
+        h.run_until(200)
+        assert [m.value.kind for m in waiting.messages] == ["E"]

@@ -136,3 +136,24 @@ class StepClock:
         self.reads += 1
         self.now += 1
         return self.now
+
+
+#: Symbols the REST tests place orders on.
+ORDER_SYMBOLS = ("BTCUSDT", "BLZUSDT", "ETHUSDT", "ETHBTC")
+
+
+def rules_known(rest: Any, symbols: tuple[str, ...] = ORDER_SYMBOLS) -> Any:
+    """Seed ``rest``'s rules cache with rules that pass every order (all filters off), as
+    if ``exchange_info`` had just been fetched: for tests about the order request itself,
+    whose scripted server answers no rules request. The fetch-before-the-first-order path
+    is tested in tests/rest/test_symbol_rules.py and tests/integration/test_order_filters.py.
+    """
+    from rxconnector.testing import make_symbol_info
+
+    rest._rules.remember(
+        {
+            s: make_symbol_info(s, tick_size=None, step_size=None, min_qty=None, min_notional=None)
+            for s in symbols
+        }
+    )
+    return rest

@@ -23,7 +23,7 @@ from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
 
@@ -32,7 +32,7 @@ def _rest(
     exchange: FakeExchange,
     session: aiohttp.ClientSession,
     *,
-    limit: int = 1200,
+    limit: int | None = 1200,
     scheduler: TestScheduler | None = None,
     clock: StepClock | None = None,
     **config: Any,
@@ -45,7 +45,7 @@ def _rest(
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=scheduler or TestScheduler()
     )
-    return BinanceSpotRest(client, cfg, clock or StepClock(NOW))
+    return rules_known(BinanceSpotRest(client, cfg, clock or StepClock(NOW)))
 
 
 def _limiter(rest: BinanceSpotRest) -> RequestWeightLimiter:
@@ -125,7 +125,11 @@ class TestGeneral:
         )
         assert (info.min_notional, info.max_notional) == (Decimal("10"), Decimal("10000"))
         assert rest.request_weight_limit == 6000
-        assert _limiter(rest).limit == 6000
+        # the Config's 1,200 caps what the venue allows (issue 16)
+        assert _limiter(rest).limit == 1200
+        uncapped = _rest(exchange, session, limit=None)
+        await uncapped.exchange_info(["BTCUSDT"])
+        assert _limiter(uncapped).limit == 6000
 
     async def test_single_symbol_uses_the_symbol_param(
         self, exchange: FakeExchange, session: aiohttp.ClientSession, examples: dict[str, Any]
@@ -641,8 +645,10 @@ class TestClientOrderIds:
     ) -> None:
         exchange.json("POST", "/api/v3/order/test", {})
         base = _rest(exchange, session)
-        rest = BinanceSpotRest(
-            base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+        rest = rules_known(
+            BinanceSpotRest(
+                base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+            )
         )
         await rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1")
         assert exchange.seen[0].params["newClientOrderId"] == "fixed-id"

@@ -36,7 +36,7 @@ from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
 TIME = "/v5/market/time"
@@ -85,7 +85,9 @@ def _rest(
         on_timestamp_rejected=on_timestamp_rejected,
         dialect=bybit_dialect(),
     )
-    return BybitRest(client, config, clock or StepClock(NOW), scheduler=scheduler, **kwargs)
+    return rules_known(
+        BybitRest(client, config, clock or StepClock(NOW), scheduler=scheduler, **kwargs)
+    )
 
 
 def _ok(result: Any, time: int = 1_700_000_000_500) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from rxconnector.rest.client import RestClient, SignedRequest
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpResponse, HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
 
 ORDER_PATH = "/api/v3/order"
 
@@ -63,7 +63,7 @@ def _client(
 
 def _rest(client: RestClient, clock: Callable[[], int] | None = None) -> BinanceSpotRest:
     config = Config.binance(api_key=API_KEY, api_secret=SECRET)
-    return BinanceSpotRest(client, config, clock or StepClock())
+    return rules_known(BinanceSpotRest(client, config, clock or StepClock()))
 
 
 def _retry3(source: Observable[Any]) -> Observable[Any]:

@@ -40,7 +40,7 @@ from rxconnector.models import Order, SymbolInfo
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
 ORDER = "/fapi/v1/order"
@@ -194,7 +194,7 @@ def _rest(
         scheduler=TestScheduler(),
         on_timestamp_rejected=on_timestamp_rejected,
     )
-    return BinanceFuturesRest(client, config, clock or StepClock(NOW))
+    return rules_known(BinanceFuturesRest(client, config, clock or StepClock(NOW)))
 
 
 def _limiter(rest: BinanceFuturesRest) -> RequestWeightLimiter:
@@ -505,12 +505,18 @@ class TestSigned:
         assert [b.asset for b in await rest.account(omit_zero_balances=True)] == ["USDT"]
         assert _limiter(rest).used == 10
 
-    async def test_available_above_wallet_never_makes_locked_negative(
+    async def test_cross_wallet_above_wallet_never_makes_locked_negative(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:
-        exchange.json("GET", "/fapi/v3/balance", [dict(BALANCE[0], availableBalance="130000")])
+        row = dict(BALANCE[0], balance="100", crossWalletBalance="130", crossUnPnl="-7.5")
+        exchange.json("GET", "/fapi/v3/balance", [row])
         (usdt,) = await _rest(exchange, session).account()
-        assert (usdt.free, usdt.locked) == (Decimal("130000"), Decimal(0))
+        # free never exceeds the wallet; equity is wallet + cross unrealised PnL
+        assert (usdt.free, usdt.locked, usdt.equity) == (
+            Decimal("100"),
+            Decimal(0),
+            Decimal("92.5"),
+        )
 
     async def test_place_order(
         self, exchange: FakeExchange, session: aiohttp.ClientSession

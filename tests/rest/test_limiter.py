@@ -256,3 +256,105 @@ class TestHolds:
         scheduler.schedule_absolute(205.0, lambda *_: limiter.hold_for(0.0))
         scheduler.advance_to(250.0)
         assert waiting.released_at == 240.0
+
+
+class TestPriorities:
+    """Issue 16: user calls first; recovery fills the rest of the window, never the share
+    kept for users, and waits out holds instead of failing (virtual time, 1 tick = 1 s)."""
+
+    @staticmethod
+    def _acquire(
+        scheduler: TestScheduler,
+        limiter: RequestWeightLimiter,
+        weight: int,
+        at: float,
+        priority: Any,
+    ) -> MockObserver[None]:
+        observer: MockObserver[None] = scheduler.create_observer()
+        scheduler.schedule_absolute(
+            at,
+            lambda *_: limiter.acquire(weight, priority).subscribe(observer, scheduler=scheduler),
+        )
+        return observer
+
+    @staticmethod
+    def _released(observer: MockObserver[None]) -> float | None:
+        times = [m.time for m in observer.messages if m.value.kind == "N"]
+        return times[0] if times else None
+
+    def test_recovery_never_spends_the_user_reserve(self) -> None:
+        from rxconnector.rest.limiter import Priority
+
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=10)
+        recovery = [self._acquire(scheduler, limiter, 30, 1, Priority.RECOVERY) for _ in range(4)]
+        user = self._acquire(scheduler, limiter, 10, 2, Priority.USER)
+        scheduler.advance_to(59)
+        # 3 x 30 = 90 = limit - reserve; the 4th waits for the next window
+        assert [self._released(r) for r in recovery] == [1, 1, 1, None]
+        assert self._released(user) == 2  # the reserve was there for it
+        scheduler.advance_to(61)
+        assert self._released(recovery[3]) == 60
+
+    def test_waiting_user_calls_go_before_waiting_recovery(self) -> None:
+        from rxconnector.rest.limiter import Priority
+
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=0)
+        self._acquire(scheduler, limiter, 100, 1, Priority.USER)  # the window is spent
+        recovery = self._acquire(scheduler, limiter, 60, 2, Priority.RECOVERY)
+        user = self._acquire(scheduler, limiter, 60, 3, Priority.USER)
+        scheduler.advance_to(200)
+        assert self._released(user) == 60  # queued later, released first
+        assert self._released(recovery) == 120
+
+    def test_recovery_waits_out_a_hold_users_fail_at_once(self) -> None:
+        from rxconnector.rest.limiter import Priority
+
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(1000, scheduler=scheduler)
+        scheduler.schedule_absolute(10, lambda *_: limiter.hold_for(1.0, banned=True))
+        recovery = self._acquire(scheduler, limiter, 5, 10.25, Priority.RECOVERY)
+        user = self._acquire(scheduler, limiter, 1, 10.5, Priority.USER)
+        scheduler.advance_to(20)
+        assert self._released(recovery) == pytest.approx(11.0)
+        errors = [m.value.exception for m in user.messages if m.value.kind == "E"]
+        assert len(errors) == 1 and isinstance(errors[0], RateLimitError)
+        assert errors[0].retry_after == pytest.approx(0.5)
+        assert errors[0].banned
+
+    def test_cap_bounds_the_venue_limit(self) -> None:
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(6000, scheduler=scheduler, cap=1000)
+        assert limiter.limit == 1000
+        limiter.set_limit(8000)
+        assert limiter.limit == 1000
+        limiter.set_limit(500)
+        assert limiter.limit == 500
+
+    def test_documented_limits(self) -> None:
+        from rxconnector.rest.limiter import documented_limiter
+
+        assert documented_limiter("binance", None).limit == 6000
+        assert documented_limiter("binance_futures", None).limit == 2400
+        assert documented_limiter("bybit", None).limit == 7200
+        assert documented_limiter("binance", 1200).limit == 1200
+
+    def test_backfills_stop_at_their_share_snapshots_and_users_go_on(self) -> None:
+        from rxconnector.rest.limiter import BACKFILL_SHARE, Priority
+
+        scheduler = TestScheduler()
+        limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=10)
+        assert limiter.budget(Priority.BACKFILL) == int(100 * BACKFILL_SHARE) == 60
+        backfills = [self._acquire(scheduler, limiter, 25, 1, Priority.BACKFILL) for _ in range(3)]
+        snapshots = [self._acquire(scheduler, limiter, 5, 2, Priority.RECOVERY) for _ in range(9)]
+        user = self._acquire(scheduler, limiter, 10, 3, Priority.USER)
+        scheduler.advance_to(59)
+        # 2 backfills (50 <= 60); the 3rd would pass 60; snapshots fill up to 90
+        assert [self._released(b) for b in backfills] == [1, 1, None]
+        assert [self._released(x) for x in snapshots] == [2] * 8 + [None]
+        assert self._released(user) == 3
+        scheduler.advance_to(61)
+        # the new window: the waiting snapshot before the waiting backfill
+        assert self._released(snapshots[8]) == 60
+        assert self._released(backfills[2]) == 60

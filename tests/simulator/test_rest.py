@@ -82,7 +82,7 @@ class TestShapes:
         assert (weight["rateLimitType"], weight["interval"], weight["limit"]) == (
             "REQUEST_WEIGHT",
             "MINUTE",
-            1200,
+            6000,  # Binance Spot's documented limit (PROTOCOL.md §A2.3), issue 16
         )
         filters = {f["filterType"]: f for f in body["symbols"][0]["filters"]}
         for name in ("PRICE_FILTER", "LOT_SIZE", "NOTIONAL"):

@@ -80,6 +80,31 @@ class TestBackfill:
             on_next(242, tr(7)),
             on_next(250, tr(8)),
         )
+        # what the exchange had when the restart was fetched at once (t=230)
+        backfill, calls = pages(s, [tr(i) for i in range(1, 6)])
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
+        assert values(result.messages) == [
+            (1, False),
+            (2, False),
+            (3, True),
+            (4, True),
+            (5, True),
+            (6, False),
+            (7, False),
+            (8, False),
+        ]
+        assert calls == [3]
+        assert [m.time for m in result.messages] == [210, 220, 235, 235, 235, 240, 242, 250]
+
+    def test_gap_found_by_a_live_trade_is_backfilled_in_order(self) -> None:
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)),
+            on_next(220, tr(2)),
+            on_next(240, tr(6)),
+            on_next(242, tr(7)),
+            on_next(250, tr(8)),
+        )
         backfill, calls = pages(s, [tr(i) for i in range(1, 20)])
         result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
         assert values(result.messages) == [
@@ -94,6 +119,85 @@ class TestBackfill:
         ]
         assert calls == [3]
         assert [m.time for m in result.messages] == [210, 220, 245, 245, 245, 245, 245, 250]
+
+    def test_restart_fetches_at_once_when_trading_stops(self) -> None:
+        """Issue 15: no live trade follows the reconnect; the missed ones still come."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, tr(2)), on_next(230, RESTART)
+        )
+        backfill, calls = pages(s, [tr(i) for i in range(1, 11)], page_size=4)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t", page_size=4))
+        assert values(result.messages) == [(1, False), (2, False)] + [
+            (i, True) for i in range(3, 11)
+        ]
+        assert calls == [3, 7, 11]  # full pages continue; the short (empty) one ends it
+        assert [m.time for m in result.messages][2:] == [235] * 4 + [240] * 4
+
+    def test_backfill_never_gives_up_while_the_exchange_has_the_data(self) -> None:
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, RESTART), on_next(221, tr(5))
+        )
+        attempts: list[float] = []
+        reports: list[Exception] = []
+
+        def backfill(from_id: int) -> Observable[list[Trade]]:
+            attempts.append(s.clock)
+            if len(attempts) <= 8:
+                return reactivex.throw(ExchangeError("down", status=503))
+            return reactivex.of([tr(i) for i in range(from_id, 5)])
+
+        result = s.start(
+            lambda: gapless_trades(live, backfill, topic="t", report=reports.append),
+            disposed=10_000,
+        )
+        assert ids(result.messages) == [1, 2, 3, 4, 5]
+        assert reports == []
+        assert len(attempts) == 9
+        # backoff 0.5, 1, 2, 4, 8, 10, 10, 10 s (virtual ticks are seconds here)
+        assert attempts[-1] - attempts[0] == pytest.approx(45.5)
+
+    def test_retry_waits_at_least_retry_after(self) -> None:
+        from rxconnector.errors import RateLimitError
+
+        s = TestScheduler()
+        live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(4)))
+        attempts: list[float] = []
+
+        def backfill(from_id: int) -> Observable[list[Trade]]:
+            attempts.append(s.clock)
+            if len(attempts) == 1:
+                return reactivex.throw(RateLimitError("slow", retry_after=7))
+            return reactivex.of([tr(2), tr(3)])
+
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
+        assert ids(result.messages) == [1, 2, 3, 4]
+        assert attempts == [220, 227]
+
+    def test_held_trades_past_the_bound_declare_the_exact_gap(self) -> None:
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)),
+            on_next(220, tr(5)),
+            on_next(221, tr(6)),
+            on_next(222, tr(7)),
+            on_next(223, tr(8)),
+        )
+        reports: list[Exception] = []
+
+        def backfill(_from_id: int) -> Observable[list[Trade]]:
+            return reactivex.throw(ExchangeError("down", status=503))
+
+        result = s.start(
+            lambda: gapless_trades(live, backfill, topic="t", max_held=3, report=reports.append)
+        )
+        assert ids(result.messages) == [1, 5, 6, 7, 8]
+        assert [m.time for m in result.messages if m.value.kind == "N"] == [210, 223, 223, 223, 223]
+        assert len(reports) == 1
+        gap = reports[0]
+        assert isinstance(gap, FeedGapError)
+        assert (gap.first_missing, gap.last_missing) == (2, 4)
 
     def test_pages_until_caught_up(self) -> None:
         s = TestScheduler()
@@ -117,7 +221,7 @@ class TestBackfill:
         backfill, calls = pages(s, [])
         result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
         assert ids(result.messages) == [1, 2, 3]
-        assert calls == []
+        assert calls == [3]  # the restart's own look-up: nothing was missed
 
     def test_live_duplicates_and_disorder_while_backfilling(self) -> None:
         s = TestScheduler()

@@ -75,13 +75,15 @@ class TestSnapshotLimits:
     def test_binance_spot_tiers(self) -> None:
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5) == 100
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 10) == 100
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 20) == 500
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 100) == 1000
-        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 101) == 5000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 20) == 100  # weight 5 (issue 16)
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 21) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 100) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 101) == 1000
+        assert snapshot_limit_for(BookRule.BINANCE_SPOT, 201) == 5000
         assert snapshot_limit_for(BookRule.BINANCE_SPOT, 5000) == 5000
 
     def test_other_venues(self) -> None:
-        assert snapshot_limit_for(BookRule.BINANCE_USDM, 20) == 500
+        assert snapshot_limit_for(BookRule.BINANCE_USDM, 20) == 100
         assert snapshot_limit_for(BookRule.BINANCE_USDM, 500) == 1000
         assert snapshot_limit_for(BookRule.BYBIT_DEPTH, 50) is None
         assert snapshot_limit_for(BookRule.BYBIT_FULL, 50) == 10_000
@@ -648,3 +650,35 @@ class TestWithVenueParsers:
         assert view.bids == (lv("16493.50", "0.006"), lv("16493.00", "0.100"))
         assert view.asks == (lv("16611.00", "0.029"), lv("16612.00", "0.213"))
         assert (view.update_id, view.event_time) == (18521288, 1672304484978)
+
+
+class TestBufferBounds:
+    """Issue 16: the pre-snapshot buffer is bounded by age and by levels, not only count;
+    it drops its oldest events, stays gap-free, and a snapshot still syncs after it."""
+
+    def test_events_older_than_the_age_bound_are_dropped(self) -> None:
+        import attrs
+
+        from rxconnector.streams.orderbook import MAX_BUFFER_AGE_MS
+
+        sync = BinanceSpotSync(2)
+        step = 1000.0  # one event a second
+        n = int(MAX_BUFFER_AGE_MS / step) + 20
+        for i in range(1, n + 1):
+            sync.on_update(attrs.evolve(upd(i, i, (lv(10, i),)), received_at=i * step))
+        assert sync.buffered == int(MAX_BUFFER_AGE_MS / step) + 1
+        # still gap-free: a snapshot covering the first kept event syncs
+        first_kept = n - sync.buffered + 1
+        assert sync.on_snapshot(snap(first_kept, BIDS, ASKS)) is APPLIED
+        assert sync.live and sync.update_id == n
+
+    def test_levels_bound(self) -> None:
+        from rxconnector.streams.orderbook import MAX_BUFFER_LEVELS
+
+        sync = BinanceSpotSync(2)
+        wide = tuple(lv(1000 + k, 1) for k in range(100))
+        n = MAX_BUFFER_LEVELS // 100 + 200
+        for i in range(1, n + 1):
+            sync.on_update(upd(i, i, wide))
+        assert sync.buffered * 100 <= MAX_BUFFER_LEVELS + 64 * 100
+        assert sync.buffered < n

@@ -29,6 +29,7 @@ FEED_ARGS: dict[str, tuple[Any, ...]] = {
     "balances": (),
     "executions": (),
     "positions": (),
+    "account_events": (),
 }
 
 

@@ -48,13 +48,17 @@ def check_order(
     type: str,
     quantity: Decimal | None,
     price: Decimal | None,
+    *,
+    exchange: str = "binance",
 ) -> None:
     """Raise :class:`~rxconnector.errors.OrderRejectedError` if the order breaks a filter.
 
-    ``filter`` on the error names the Binance filter, ``nearest_valid`` is the closest
-    price or quantity that passes that filter (``None`` when none exists).
+    ``filter`` on the error names the Binance filter (also for Bybit's equivalents:
+    ``priceFilter`` → ``PRICE_FILTER``, ``lotSizeFilter`` → ``LOT_SIZE``, minimum order
+    value → ``MIN_NOTIONAL``), ``nearest_valid`` is the closest price or quantity that
+    passes that filter (``None`` when none exists); ``exchange`` labels the error.
     """
-    what = f"{info.symbol} {side.upper()} {type.upper()}"
+    what = _What(f"{info.symbol} {side.upper()} {type.upper()}", exchange)
     if price is not None and type.upper() != "MARKET":
         _check_price(info, what, price)
     if quantity is not None:
@@ -63,10 +67,22 @@ def check_order(
         _check_notional(info, what, quantity, price)
 
 
+class _What(str):
+    """The order's description (``"BTCUSDT BUY LIMIT"``), carrying the venue's name."""
+
+    exchange: str
+
+    def __new__(cls, text: str, exchange: str) -> _What:
+        self = super().__new__(cls, text)
+        self.exchange = exchange
+        return self
+
+
 def _reject(what: str, problem: str, filter: str, nearest: Decimal | None) -> OrderRejectedError:
     hint = f"; nearest valid: {nearest}" if nearest is not None else ""
+    exchange = what.exchange if isinstance(what, _What) else "binance"
     return OrderRejectedError(
-        f"{what}: {problem}{hint}", filter=filter, nearest_valid=nearest, exchange="binance"
+        f"{what}: {problem}{hint}", filter=filter, nearest_valid=nearest, exchange=exchange
     )
 
 

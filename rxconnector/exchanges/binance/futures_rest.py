@@ -19,7 +19,15 @@ What differs from Spot (PROTOCOL.md §B; BPY ``market_data_api.py``, ``trade_api
   backfill exists for ``agg_trades`` only (exact, by ``fromId``);
 * account balances come from ``GET /fapi/v3/balance``; orders live under
   ``/fapi/v1/order`` and answer with ``avgPrice`` and ``updateTime``;
-* there is no ``avgPrice`` endpoint.
+* there is no ``avgPrice`` endpoint;
+* derivatives calls (:mod:`~rxconnector.exchanges.binance.futures_account`): positions
+  (``GET /fapi/v3/positionRisk``, weight 5), leverage (``POST /fapi/v1/leverage``),
+  margin type (``POST /fapi/v1/marginType``), position mode (``POST
+  /fapi/v1/positionSide/dual``), the listenKey (``POST/PUT/DELETE /fapi/v1/listenKey``,
+  API key only, weight 1); orders take ``reduceOnly``, ``positionSide`` and
+  ``closePosition`` (checked before sending) and the futures filters
+  (``MARKET_LOT_SIZE``, ``PERCENT_PRICE``) are checked too once ``exchange_info`` was
+  fetched through this object.
 """
 
 from __future__ import annotations
@@ -31,9 +39,21 @@ from typing import Any, Final
 import attrs
 import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.binance.endpoints import Endpoint
+from rxconnector.exchanges.binance.filters import check_order
+from rxconnector.exchanges.binance.futures_account import (
+    MARGIN_TYPES,
+    FuturesRules,
+    check_futures_order,
+    check_percent_price,
+    futures_balance,
+    futures_rules,
+    position_risk,
+    validate_futures_params,
+)
 from rxconnector.exchanges.binance.rest import (
     BinanceSpotRest,
     _agg_trade,
@@ -45,8 +65,20 @@ from rxconnector.exchanges.binance.rest import (
     _ticker,
 )
 from rxconnector.exchanges.symbols import binance_interval
-from rxconnector.models import AvgPrice, Balance, Kline, Order, OrderBook, SymbolInfo, Ticker, Trade
-from rxconnector.rest.client import RestReply
+from rxconnector.models import (
+    AvgPrice,
+    Balance,
+    Kline,
+    Order,
+    OrderBook,
+    Position,
+    SymbolInfo,
+    Ticker,
+    Trade,
+)
+from rxconnector.rest.client import RestReply, SignedRequest
+from rxconnector.rest.limiter import Priority
+from rxconnector.rest.query import encode_query
 
 __all__ = [
     "BinanceFuturesRest",
@@ -77,6 +109,15 @@ CANCEL_ORDER: Final = Endpoint("DELETE", "/fapi/v1/order", 1, signed=True)
 QUERY_ORDER: Final = Endpoint("GET", "/fapi/v1/order", 1, signed=True)
 OPEN_ORDERS: Final = Endpoint("GET", "/fapi/v1/openOrders", 1, signed=True)
 OPEN_ORDERS_ALL_WEIGHT: Final = 40
+POSITION_RISK: Final = Endpoint("GET", "/fapi/v3/positionRisk", 5, signed=True)
+LEVERAGE: Final = Endpoint("POST", "/fapi/v1/leverage", 1, signed=True)
+MARGIN_TYPE: Final = Endpoint("POST", "/fapi/v1/marginType", 1, signed=True)
+POSITION_MODE: Final = Endpoint("POST", "/fapi/v1/positionSide/dual", 1, signed=True)
+PREMIUM_INDEX: Final = Endpoint("GET", "/fapi/v1/premiumIndex", 1)
+#: USER_STREAM security: the API key header, no signature.
+LISTEN_KEY_CREATE: Final = Endpoint("POST", "/fapi/v1/listenKey", 1)
+LISTEN_KEY_KEEPALIVE: Final = Endpoint("PUT", "/fapi/v1/listenKey", 1)
+LISTEN_KEY_CLOSE: Final = Endpoint("DELETE", "/fapi/v1/listenKey", 1)
 
 #: ``GET /fapi/v1/depth`` limits and their weights (PROTOCOL.md §B).
 _DEPTH_WEIGHTS: Final = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
@@ -114,6 +155,11 @@ class BinanceFuturesRest(BinanceSpotRest):
     no call can reach a Spot route on the futures host.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: MARKET_LOT_SIZE and PERCENT_PRICE by symbol, from exchange_info
+        self._futures_rules: dict[str, FuturesRules] = {}
+
     # -- general ------------------------------------------------------------------------
 
     def ping(self) -> Observable[None]:
@@ -147,7 +193,9 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
         weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
         sym = _symbol(symbol)
@@ -157,7 +205,9 @@ class BinanceFuturesRest(BinanceSpotRest):
             book = _order_book(sym, reply.data, reply.received_at)
             return attrs.evolve(book, event_time=int(reply.data["E"]))
 
-        return self._public(DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight)
+        return self._public(
+            DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
+        )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
@@ -216,7 +266,13 @@ class BinanceFuturesRest(BinanceSpotRest):
         return reactivex.defer(until_now)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Aggregate trades with ids ``first_id``..``last_id``, in order, marked
         ``backfilled``: pages of 1000 by ``fromId`` (``GET /fapi/v1/aggTrades``, weight
@@ -227,7 +283,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id)
+        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
@@ -254,13 +310,15 @@ class BinanceFuturesRest(BinanceSpotRest):
     def account(self, omit_zero_balances: bool = False) -> Observable[tuple[Balance, ...]]:
         """``GET /fapi/v3/balance`` (signed, weight 5): one Balance per margin asset.
 
-        ``free`` is ``availableBalance`` (what new positions and orders may use);
-        ``locked`` is the rest of the wallet ``balance`` (margin in use), never negative,
-        so ``total`` is the wallet balance unless unrealized profit makes more available.
+        Mapped as the user data stream's ``ACCOUNT_UPDATE`` is (so reconciliation
+        compares like with like): ``free`` = ``crossWalletBalance``, ``locked`` = the
+        rest of the wallet ``balance`` (isolated margin), never negative, so ``total`` is
+        the wallet balance; ``equity`` = ``balance + crossUnPnl``. What new orders may
+        still use (``availableBalance``) is not a balance: ask the REST row for it.
         """
 
         def parse(reply: RestReply) -> tuple[Balance, ...]:
-            balances = (_balance(row) for row in reply.data)
+            balances = (futures_balance(row) for row in reply.data)
             return tuple(b for b in balances if not (omit_zero_balances and b.total == 0))
 
         return self._signed_call(BALANCE, {}, parse)
@@ -279,23 +337,167 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``POST /fapi/v1/order`` (signed; 0 IP weight, 1 order count): place an order.
 
         ``extra`` passes USD-M parameters by their Binance names (``positionSide``,
-        ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...). Like Spot:
-        the client order id is fixed now, the call is never retried, and a lost answer is
-        :class:`~rxconnector.errors.OrderStatusUnknownError` (reconcile with
-        :meth:`get_order`).
+        ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...);
+        ``positionSide`` / ``reduceOnly`` / ``closePosition`` are checked now (see
+        :func:`~rxconnector.exchanges.binance.futures_account.validate_futures_params`).
+        The symbol's filters are checked before sending, its rules fetched first when not
+        cached (as for Spot: :mod:`rxconnector.rest.symbol_rules`): ``PRICE_FILTER``,
+        ``LOT_SIZE``, ``MARKET_LOT_SIZE``, ``MIN_NOTIONAL``'s ``notional``, and
+        ``PERCENT_PRICE`` against the mark price (fetched just before). Like Spot: the
+        client order id is fixed now, the call is never retried, and a lost answer is
+        :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that id (reconcile
+        with :meth:`get_order`).
         """
-        return self._new_order(
-            NEW_ORDER,
-            _futures_order,
-            symbol,
-            side,
-            type,
-            quantity,
-            price,
-            time_in_force,
-            client_order_id,
-            extra,
+        sym, request, coid = self._futures_order_params(
+            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
         )
+        self._signing()  # missing credentials fail here, at the call
+
+        def send(_: object = None) -> Observable[Order]:
+            return self._signed_call(
+                NEW_ORDER,
+                request,
+                lambda reply: _futures_order(reply.data, request),
+                idempotent=False,
+                client_order_id=coid,
+            )
+
+        def start(info: SymbolInfo | None) -> Observable[Order]:
+            self._check_futures_filters(info, request)
+            rules = self._futures_rules.get(sym)
+            price_ = request.get("price")
+            if (
+                info is None
+                or rules is None
+                or price_ is None
+                or request["type"] != "LIMIT"
+                or (rules.multiplier_up is None and rules.multiplier_down is None)
+            ):
+                return send()
+
+            def checked(mark: Decimal) -> Observable[Order]:
+                assert info is not None and rules is not None
+                check_percent_price(info, rules, request["side"], price_, mark)
+                return send()
+
+            return self.mark_price_now(sym).pipe(ops.flat_map(checked))
+
+        return self._rules.rules_for(sym).pipe(ops.flat_map(start))
+
+    def mark_price_now(self, symbol: str) -> Observable[Decimal]:
+        """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
+        sym = _symbol(symbol)
+        return self._public(
+            PREMIUM_INDEX, {"symbol": sym}, lambda reply: Decimal(reply.data["markPrice"])
+        )
+
+    def positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """``GET /fapi/v3/positionRisk`` (signed, weight 5): open positions (V3 lists
+        only symbols with a position or an open order; flat ones are left out here)."""
+        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+
+        def parse(reply: RestReply) -> list[Position]:
+            rows = (position_risk(row, reply.received_at) for row in reply.data)
+            return [p for p in rows if p.size != 0]
+
+        return self._signed_call(POSITION_RISK, params, parse)
+
+    def set_leverage(self, symbol: str, leverage: int) -> Observable[dict[str, Any]]:
+        """``POST /fapi/v1/leverage`` (signed): the initial leverage of ``symbol`` (1-125);
+        the answer ``{"leverage", "maxNotionalValue", "symbol"}``. Safe to repeat."""
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
+            raise ValueError(f"leverage must be an integer in 1..125, got {leverage!r}")
+        params = {"symbol": _symbol(symbol), "leverage": leverage}
+        return self._signed_call(LEVERAGE, params, lambda reply: dict(reply.data))
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> Observable[dict[str, Any]]:
+        """``POST /fapi/v1/marginType`` (signed): ``ISOLATED`` or ``CROSSED`` for
+        ``symbol``. Binance refuses a change while a position or order is open (-4048) and
+        answers -4046 when nothing changes."""
+        kind = margin_type.upper() if isinstance(margin_type, str) else ""
+        if kind not in MARGIN_TYPES:
+            raise ValueError(f"margin_type must be ISOLATED or CROSSED, got {margin_type!r}")
+        params = {"symbol": _symbol(symbol), "marginType": kind}
+        return self._signed_call(MARGIN_TYPE, params, lambda reply: dict(reply.data))
+
+    def set_position_mode(self, hedge: bool) -> Observable[dict[str, Any]]:
+        """``POST /fapi/v1/positionSide/dual`` (signed): hedge mode (``True``: LONG and
+        SHORT positions per symbol) or one-way mode (``False``, positionSide BOTH)."""
+        params = {"dualSidePosition": "true" if hedge else "false"}
+        return self._signed_call(POSITION_MODE, params, lambda reply: dict(reply.data))
+
+    def create_listen_key(self) -> Observable[str]:
+        """``POST /fapi/v1/listenKey`` (API key, weight 1): a key valid for 60 minutes;
+        the active key (extended) when there is one."""
+        return self._keyed_call(LISTEN_KEY_CREATE, lambda reply: str(reply.data["listenKey"]))
+
+    def keepalive_listen_key(self, listen_key: str | None = None) -> Observable[None]:
+        """``PUT /fapi/v1/listenKey`` (API key, weight 1): 60 more minutes (the key is
+        per account; ``listen_key`` is accepted for symmetry and not sent)."""
+        return self._keyed_call(LISTEN_KEY_KEEPALIVE, lambda _reply: None)
+
+    def close_listen_key(self) -> Observable[None]:
+        """``DELETE /fapi/v1/listenKey`` (API key, weight 1): close the user data stream."""
+        return self._keyed_call(LISTEN_KEY_CLOSE, lambda _reply: None)
+
+    def _keyed_call(self, endpoint: Endpoint, parse: Any) -> Observable[Any]:
+        self._signing()  # missing credentials fail here, at the call
+        api_key = self._config.api_key
+
+        def keyed(params: Mapping[str, Any]) -> SignedRequest:
+            return SignedRequest(
+                query=encode_query(list(params.items())), headers={"X-MBX-APIKEY": api_key}
+            )
+
+        reply = self._client.request(
+            endpoint.method,
+            endpoint.path,
+            {},
+            weight=endpoint.weight,
+            signer=keyed,
+            idempotent=endpoint.method != "POST",
+        )
+        return reply.pipe(ops.map(lambda r: parse(r)))
+
+    def _futures_order_params(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | int | None,
+        price: Decimal | str | int | None,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any], str]:
+        closing = (
+            str(extra.get("closePosition", "")).lower() == "true"
+            or extra.get("closePosition") is True
+        )
+        if closing and quantity is None:
+            # Spot's checks want a quantity; a close-all order has none by design.
+            sym, request, coid = self._order_params(
+                symbol, side, type, "1", price, time_in_force, client_order_id, extra
+            )
+            request["quantity"] = None
+        else:
+            sym, request, coid = self._order_params(
+                symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+            )
+        validate_futures_params(request, quantity_given=quantity is not None)
+        return sym, request, coid
+
+    def _check_futures_filters(self, info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
+        """Spot's price / lot / notional checks, then MARKET_LOT_SIZE."""
+        if info is None:
+            return
+        symbol = info.symbol
+        quantity = params.get("quantity")
+        if quantity is not None:
+            check_order(info, params["side"], params["type"], quantity, params.get("price"))
+        rules = self._futures_rules.get(symbol)
+        if rules is not None:
+            check_futures_order(info, rules, params["side"], params["type"], quantity)
 
     def test_order(
         self,
@@ -367,6 +569,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         infos = super()._on_exchange_info(reply)
         for row in reply.data["symbols"]:
+            self._futures_rules[row["symbol"]] = futures_rules(row)
             info = infos.get(row["symbol"])
             notional = _min_notional(row)
             if info is not None and info.min_notional is None and notional is not None:
@@ -381,17 +584,6 @@ def _min_notional(row: Mapping[str, Any]) -> Decimal | None:
         if rule.get("filterType") == "MIN_NOTIONAL" and "notional" in rule:
             return _nonzero(rule["notional"])
     return None
-
-
-def _balance(row: Mapping[str, Any]) -> Balance:
-    wallet = Decimal(row["balance"])
-    available = Decimal(row["availableBalance"])
-    return Balance(
-        asset=row["asset"],
-        free=available,
-        locked=max(wallet - available, Decimal(0)),
-        event_time=int(row.get("updateTime") or 0),
-    )
 
 
 def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:

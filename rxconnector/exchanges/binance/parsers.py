@@ -23,7 +23,6 @@ documented as the exchange's clock and mixing clocks would make latency maths li
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any, Final
 
 # MALFORMED, model_builder, parse_levels and raise_malformed are re-exported: other
@@ -35,6 +34,7 @@ from rxconnector.exchanges._parsing import (
     opt_decimal,
     parse_levels,
     raise_malformed,
+    to_decimal,
 )
 from rxconnector.models import (
     AvgPrice,
@@ -103,7 +103,7 @@ def parse_ticker(payload: Any, received_at: float) -> Ticker:
     USD-M's 24hrTicker has no best bid/ask (``b``/``B``/``a``/``A``): those become ``None``.
     """
     try:
-        D = Decimal
+        D = to_decimal
         get = payload.get
         bid = get("b")
         bid_qty = get("B")
@@ -131,7 +131,7 @@ def parse_ticker(payload: Any, received_at: float) -> Ticker:
 def parse_mini_ticker(payload: Any, received_at: float) -> MiniTicker:
     """``24hrMiniTicker`` (``<symbol>@miniTicker``) → :class:`MiniTicker`."""
     try:
-        D = Decimal
+        D = to_decimal
         return _MiniTicker(
             symbol=payload["s"],
             close=D(payload["c"]),
@@ -154,7 +154,7 @@ def parse_book_ticker(payload: Any, received_at: float) -> BookTicker:
     USD-M's has one and it is used.
     """
     try:
-        D = Decimal
+        D = to_decimal
         return _BookTicker(
             symbol=payload["s"],
             bid=D(payload["b"]),
@@ -175,7 +175,7 @@ def parse_avg_price(payload: Any, received_at: float) -> AvgPrice:
         return _AvgPrice(
             symbol=payload["s"],
             interval=payload["i"],
-            price=Decimal(payload["w"]),
+            price=to_decimal(payload["w"]),
             last_trade_time=int(payload["T"]),
             event_time=int(payload["E"]),
             received_at=received_at,
@@ -197,8 +197,8 @@ def parse_trade(payload: Any, received_at: float) -> Trade:
         return _Trade(
             symbol=payload["s"],
             trade_id=int(payload["t"]),
-            price=Decimal(payload["p"]),
-            quantity=Decimal(payload["q"]),
+            price=to_decimal(payload["p"]),
+            quantity=to_decimal(payload["q"]),
             side="sell" if json_flag(payload["m"]) else "buy",
             time=int(payload["T"]),
             event_time=int(payload["E"]),
@@ -218,8 +218,8 @@ def parse_agg_trade(payload: Any, received_at: float) -> Trade:
         return _Trade(
             symbol=payload["s"],
             trade_id=int(payload["a"]),
-            price=Decimal(payload["p"]),
-            quantity=Decimal(payload["q"]),
+            price=to_decimal(payload["p"]),
+            quantity=to_decimal(payload["q"]),
             side="sell" if json_flag(payload["m"]) else "buy",
             time=int(payload["T"]),
             event_time=int(payload["E"]),
@@ -237,7 +237,7 @@ def parse_agg_trade(payload: Any, received_at: float) -> Trade:
 def parse_kline(payload: Any, received_at: float) -> Kline:
     """``kline`` (``<symbol>@kline_<interval>``) → :class:`Kline`; ``closed`` is ``k.x``."""
     try:
-        D = Decimal
+        D = to_decimal
         k = payload["k"]
         return _Kline(
             symbol=payload["s"],
@@ -365,7 +365,7 @@ def parse_mark_price(payload: Any, received_at: float) -> MarkPrice:
         get = payload.get
         return _MarkPrice(
             symbol=payload["s"],
-            mark_price=Decimal(payload["p"]),
+            mark_price=to_decimal(payload["p"]),
             index_price=opt_decimal(get("i")),
             estimated_settle_price=opt_decimal(get("P")),
             funding_rate=opt_decimal(get("r")),
@@ -388,8 +388,8 @@ def parse_force_order(payload: Any, received_at: float) -> Liquidation:
             symbol=o["s"],
             side=_order_side(o["S"]),
             order_type=o["o"],
-            price=Decimal(o["p"]),
-            quantity=Decimal(o["q"]),
+            price=to_decimal(o["p"]),
+            quantity=to_decimal(o["q"]),
             average_price=opt_decimal(o.get("ap")),
             status=o["X"],
             time=int(o["T"]),

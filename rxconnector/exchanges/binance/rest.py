@@ -13,10 +13,12 @@ Signed calls add ``recvWindow`` (``config.recv_window``) and ``timestamp`` (from
 ``now_ms``, the synced exchange clock, read when the request actually leaves), sign the
 exact query string and send the key in ``X-MBX-APIKEY`` (PROTOCOL.md §A3).
 
-Orders are checked against the symbol's filters before sending when its
-``exchangeInfo`` has been fetched through this object (:meth:`exchange_info` fills the
-cache), so a bad tick size fails locally with ``OrderRejectedError`` instead of
-spending a request.
+Orders are always checked against the symbol's filters before sending: the rules
+come from a cache that :meth:`exchange_info` fills, and a symbol not cached (or cached
+longer than :data:`~rxconnector.rest.symbol_rules.SYMBOL_RULES_TTL` ago) is fetched
+first, one ``exchangeInfo`` request shared by concurrent orders
+(:mod:`rxconnector.rest.symbol_rules`). A bad tick size thus fails locally with
+``OrderRejectedError`` instead of spending an order request, also on a fresh connector.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
-import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -40,6 +41,7 @@ from reactivex.disposable import (
 
 from rxconnector.config import Config
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
@@ -56,8 +58,9 @@ from rxconnector.models import (
 )
 from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.query import encode_query
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
 
 __all__ = ["BinanceSpotRest", "binance_spot_client"]
@@ -92,10 +95,11 @@ def binance_spot_client(
     scheduler: abc.SchedulerBase | None = None,
 ) -> RestClient:
     """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
-    ``config.rate_limit.enabled``, a weight limiter of ``max_weight_per_minute``."""
+    ``config.rate_limit.enabled``, a weight limiter at the venue's documented limit
+    capped by ``max_weight_per_minute``."""
     limiter = (
-        RequestWeightLimiter(
-            config.rate_limit.max_weight_per_minute, scheduler=scheduler, exchange=config.exchange
+        documented_limiter(
+            config.exchange, config.rate_limit.max_weight_per_minute, scheduler=scheduler
         )
         if config.rate_limit.enabled
         else None
@@ -134,7 +138,9 @@ class BinanceSpotRest:
         self._now_ms = now_ms
         self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
         self._signer: BinanceSigner | None = None
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against (fetched on the first order)
+        self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         self._request_weight_limit: int | None = None
 
     # -- cache and limits ---------------------------------------------------------------
@@ -179,9 +185,13 @@ class BinanceSpotRest:
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, *, priority: Priority = Priority.USER
+    ) -> Observable[OrderBook]:
         """``GET /api/v3/depth``: a book snapshot of ``limit`` levels (1-5000); the weight
-        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none."""
+        follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none.
+        ``priority=Priority.RECOVERY`` for a book resyncing itself (see
+        :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
         sym = _symbol(symbol)
         weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
@@ -189,6 +199,7 @@ class BinanceSpotRest:
             {"symbol": sym, "limit": limit},
             lambda reply: _order_book(sym, reply.data, reply.received_at),
             weight=weight,
+            priority=priority,
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
@@ -222,8 +233,11 @@ class BinanceSpotRest:
         _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
-    def klines_history(self, symbol: str, interval: str, start: int, end: int) -> Observable[Kline]:
-        """Every candle opening in ``start``..``end`` (ms), one by one, in order.
+    def klines_history(
+        self, symbol: str, interval: str, start: int, end: int | None = None
+    ) -> Observable[Kline]:
+        """Every candle opening in ``start``..``end`` (ms; ``end=None``: now, read when
+        subscribed), one by one, in order.
 
         .. marble::
 
@@ -237,21 +251,34 @@ class BinanceSpotRest:
         """
         sym = _symbol(symbol)
         _interval(interval)
+        if end is None:
+
+            def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
+                return self.klines_history(sym, interval, start, int(self._now_ms()))
+
+            return reactivex.defer(until_now)
         if start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
+        last = end
 
         def fetch(cursor: int) -> Observable[list[Kline]]:
-            return self._klines(sym, interval, cursor, end, ep.KLINES_MAX_LIMIT)
+            return self._klines(sym, interval, cursor, last, ep.KLINES_MAX_LIMIT)
 
         def advance(page: list[Kline]) -> int | None:
-            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= end:
+            if len(page) < ep.KLINES_MAX_LIMIT or page[-1].open_time >= last:
                 return None
             return page[-1].open_time + 1
 
         return _paged(start, fetch, advance)
 
     def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int
+        self,
+        feed: str,
+        symbol: str,
+        first_id: int,
+        last_id: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades (``feed="trades"``) or aggregate trades (``feed="agg_trades"``) with ids
         ``first_id``..``last_id``, in order, marked ``backfilled``: how a gap in a live
@@ -267,8 +294,10 @@ class BinanceSpotRest:
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
         if feed == "trades":
-            return self._trades_by_id(ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id)
-        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id)
+            return self._trades_by_id(
+                ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id, priority
+            )
+        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -409,6 +438,7 @@ class BinanceSpotRest:
         parse: Callable[[RestReply], _T],
         *,
         weight: int | None = None,
+        priority: Priority = Priority.USER,
     ) -> Observable[_T]:
         reply = self._client.request(
             endpoint.method,
@@ -416,6 +446,7 @@ class BinanceSpotRest:
             params,
             weight=endpoint.weight if weight is None else weight,
             idempotent=True,
+            priority=priority,
         )
         return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
@@ -522,6 +553,7 @@ class BinanceSpotRest:
         symbol: str,
         first_id: int,
         last_id: int,
+        priority: Priority = Priority.USER,
     ) -> Observable[Trade]:
         """Trades ``first_id``..``last_id`` of ``endpoint``, marked ``backfilled``: pages
         of 1000 by ``fromId``, the next page only after the previous one was emitted."""
@@ -535,7 +567,7 @@ class BinanceSpotRest:
 
         def fetch(cursor: int) -> Observable[list[Trade]]:
             params = {"symbol": symbol, "limit": ep.TRADES_MAX_LIMIT, "fromId": cursor}
-            return self._public(endpoint, params, parse)
+            return self._public(endpoint, params, parse, priority=priority)
 
         def advance(page: list[Trade]) -> int | None:
             # A short page: either no newer trades exist or ids past last_id were cut.
@@ -565,8 +597,8 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint,
                 request,
@@ -575,7 +607,7 @@ class BinanceSpotRest:
                 client_order_id=coid,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _order_test(
         self,
@@ -596,18 +628,18 @@ class BinanceSpotRest:
         )
         self._signing()  # missing credentials fail here, at the call
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[dict[str, Any]]:
-            self._check_filters(sym, request)
+        def send(info: SymbolInfo | None) -> Observable[dict[str, Any]]:
+            _check_filters(info, request)
             return self._signed_call(
                 endpoint, request, lambda reply: dict(reply.data), weight=weight
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
         infos = {info.symbol: info for info in (_symbol_info(s) for s in data["symbols"])}
-        self._symbols.update(infos)
+        self._rules.remember(infos)
         for rule in data.get("rateLimits") or ():
             if (
                 isinstance(rule, dict)
@@ -675,11 +707,6 @@ class BinanceSpotRest:
         params.update(extra)
         return sym, params, coid
 
-    def _check_filters(self, symbol: str, params: Mapping[str, Any]) -> None:
-        info = self._symbols.get(symbol)
-        if info is not None:
-            check_order(info, params["side"], params["type"], params["quantity"], params["price"])
-
     @staticmethod
     def _order_ref(
         symbol: str, order_id: int | str | None, client_order_id: str | None, name: str
@@ -687,6 +714,13 @@ class BinanceSpotRest:
         if order_id is None and client_order_id is None:
             raise ValueError("give order_id or client_order_id")
         return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
+
+
+def _check_filters(info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
+    """Raise ``OrderRejectedError`` for an order the symbol's rules refuse (nothing to
+    check when the exchange did not list the symbol: it will answer for itself)."""
+    if info is not None:
+        check_order(info, params["side"], params["type"], params["quantity"], params["price"])
 
 
 def _paged(
@@ -788,10 +822,11 @@ def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply]
             return parse(reply)
         except ParseError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as exc:
+        except MALFORMED as exc:  # AttributeError too: ``null``/an array for an object
+            # reply.data itself, not orjson.dumps(reply.data): dumping raised on 900-deep
+            # JSON; ParseError takes a bounded, non-recursive excerpt of anything.
             raise ParseError(
-                f"unexpected {path} answer ({type(exc).__name__}: {exc})",
-                orjson.dumps(reply.data),
+                f"unexpected {path} answer ({type(exc).__name__}: {exc})", reply.data
             ) from exc
 
     return run
@@ -801,7 +836,7 @@ def _nonzero(value: Any) -> Decimal | None:
     """A filter value; Binance disables a rule by setting it to 0 (§A2.5)."""
     if value is None:
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
@@ -818,21 +853,23 @@ def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
             rules["min_qty"] = _nonzero(rule.get("minQty"))
             rules["max_qty"] = _nonzero(rule.get("maxQty"))
         elif kind == "MIN_NOTIONAL":
-            rules.setdefault("min_notional", _nonzero(rule.get("minNotional")))
+            # Spot writes "minNotional", USD-M futures "notional" (its exchangeInfo example)
+            minimum = rule.get("minNotional", rule.get("notional"))
+            rules.setdefault("min_notional", _nonzero(minimum))
         elif kind == "NOTIONAL":
             rules["min_notional"] = _nonzero(rule.get("minNotional"))
             rules["max_notional"] = _nonzero(rule.get("maxNotional"))
     return SymbolInfo(
-        symbol=data["symbol"],
-        status=data["status"],
-        base_asset=data["baseAsset"],
-        quote_asset=data["quoteAsset"],
+        symbol=json_str(data["symbol"]),
+        status=json_str(data["status"]),
+        base_asset=json_str(data["baseAsset"]),
+        quote_asset=json_str(data["quoteAsset"]),
         **rules,
     )
 
 
 def _levels(rows: Iterable[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
-    return tuple((Decimal(price), Decimal(qty)) for price, qty, *_ in rows)
+    return tuple((to_decimal(price), to_decimal(qty)) for price, qty, *_ in rows)
 
 
 def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> OrderBook:
@@ -855,8 +892,8 @@ def _trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
     return Trade(
         symbol=symbol,
         trade_id=int(row["id"]),
-        price=Decimal(row["price"]),
-        quantity=Decimal(row["qty"]),
+        price=to_decimal(row["price"]),
+        quantity=to_decimal(row["qty"]),
         side=_taker_side(bool(row["isBuyerMaker"])),
         time=time,
         event_time=time,
@@ -869,8 +906,8 @@ def _agg_trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade
     return Trade(
         symbol=symbol,
         trade_id=int(row["a"]),
-        price=Decimal(row["p"]),
-        quantity=Decimal(row["q"]),
+        price=to_decimal(row["p"]),
+        quantity=to_decimal(row["q"]),
         side=_taker_side(bool(row["m"])),
         time=time,
         event_time=time,
@@ -887,12 +924,12 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
         interval=interval,
         open_time=int(row[0]),
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
-        volume=Decimal(row[5]),
-        quote_volume=Decimal(row[7]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
+        volume=to_decimal(row[5]),
+        quote_volume=to_decimal(row[7]),
         trades=int(row[8]),
         closed=close_time < now,
         event_time=min(close_time, now),
@@ -902,22 +939,22 @@ def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, n
 
 def _optional(data: Mapping[str, Any], key: str) -> Decimal | None:
     value = data.get(key)
-    return Decimal(value) if value is not None else None
+    return to_decimal(value) if value is not None else None
 
 
 def _ticker(data: Mapping[str, Any], received_at: float) -> Ticker:
     return Ticker(
         symbol=data["symbol"],
-        last=Decimal(data["lastPrice"]),
+        last=to_decimal(data["lastPrice"]),
         bid=_optional(data, "bidPrice"),
         bid_qty=_optional(data, "bidQty"),
         ask=_optional(data, "askPrice"),
         ask_qty=_optional(data, "askQty"),
-        open=Decimal(data["openPrice"]),
-        high=Decimal(data["highPrice"]),
-        low=Decimal(data["lowPrice"]),
-        volume=Decimal(data["volume"]),
-        quote_volume=Decimal(data["quoteVolume"]),
+        open=to_decimal(data["openPrice"]),
+        high=to_decimal(data["highPrice"]),
+        low=to_decimal(data["lowPrice"]),
+        volume=to_decimal(data["volume"]),
+        quote_volume=to_decimal(data["quoteVolume"]),
         event_time=int(data["closeTime"]),
         received_at=received_at,
     )
@@ -928,7 +965,7 @@ def _avg_price(symbol: str, data: Mapping[str, Any], received_at: float) -> AvgP
     return AvgPrice(
         symbol=symbol,
         interval=f"{int(data['mins'])}m",
-        price=Decimal(data["price"]),
+        price=to_decimal(data["price"]),
         last_trade_time=close_time,
         event_time=close_time,
         received_at=received_at,
@@ -940,8 +977,8 @@ def _balances(data: Mapping[str, Any]) -> tuple[Balance, ...]:
     return tuple(
         Balance(
             asset=row["asset"],
-            free=Decimal(row["free"]),
-            locked=Decimal(row["locked"]),
+            free=to_decimal(row["free"]),
+            locked=to_decimal(row["locked"]),
             event_time=update_time,
         )
         for row in data["balances"]
@@ -955,11 +992,11 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
     ``origClientOrderId``. ACK answers lack most fields: they are taken from ``sent``.
     """
     sent = sent or {}
-    executed = Decimal(data.get("executedQty", "0"))
+    executed = to_decimal(data.get("executedQty", "0"))
     average: Decimal | None = None
     quote = data.get("cummulativeQuoteQty")
     if quote is not None and executed > 0:
-        spent = Decimal(quote)
+        spent = to_decimal(quote)
         average = spent / executed if spent >= 0 else None  # negative: pre-2018 orders
     transact = int(data.get("transactTime") or 0)
     side = data.get("side", sent.get("side"))
@@ -972,8 +1009,8 @@ def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Or
         side="buy" if str(side).upper() == "BUY" else "sell",
         type=str(data.get("type", sent.get("type", ""))),
         status=str(data.get("status", ACK_STATUS)),
-        price=Decimal(str(price)) if price is not None else Decimal(0),
-        quantity=Decimal(str(quantity)) if quantity is not None else Decimal(0),
+        price=to_decimal(str(price)) if price is not None else Decimal(0),
+        quantity=to_decimal(str(quantity)) if quantity is not None else Decimal(0),
         filled_quantity=executed,
         average_price=average,
         time_in_force=data.get("timeInForce", sent.get("timeInForce")),

@@ -35,14 +35,19 @@ Every event is also emitted raw as ``(received_at, event)`` first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ExchangeError, ParseError, RateLimitError, WebSocketClosedError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.errors import (
+    ExchangeError,
+    ParseError,
+    RateLimitError,
+    WebSocketClosedError,
+    excerpt,
+)
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
@@ -120,7 +125,7 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
     reported.
     """
     try:
-        D = Decimal
+        D = to_decimal
         filled = D(event["z"])
         average = D(event["Z"]) / filled if filled else None
         original = event.get("C")
@@ -150,21 +155,25 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
 def parse_execution(event: Any, received_at: float) -> Execution | None:
     """The fill an ``executionReport`` describes, when ``x`` is ``TRADE``; else ``None``.
 
-    ``execution_id`` is the trade id ``t``; ``time`` the transaction time ``T``.
+    ``execution_id`` is the trade id ``t``; ``time`` the transaction time ``T``. A
+    ``TRADE`` report that filled nothing (``l`` = 0, trade id ``t`` = -1, seen in real
+    user-data recordings) is not a fill and gives ``None`` (it is still checked, so a
+    malformed one is a ParseError); its order update is still reported by
+    :func:`parse_execution_report`.
     """
     try:
         if event["x"] != "TRADE":
             return None
         original = event.get("C")
-        return Execution(
+        fill = Execution(
             symbol=event["s"],
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
             execution_id=str(event["t"]),
             side=_side(event["S"]),
-            price=Decimal(event["L"]),
-            quantity=Decimal(event["l"]),
-            fee=Decimal(event["n"]),
+            price=to_decimal(event["L"]),
+            quantity=to_decimal(event["l"]),
+            fee=to_decimal(event["n"]),
             fee_asset=event["N"],
             is_maker=json_flag(event["m"]),
             time=int(event["T"]),
@@ -172,12 +181,13 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
         )
     except MALFORMED as exc:
         raise_malformed("binance", "executionReport", event, exc)
+    return fill if fill.quantity else None
 
 
 def parse_account_position(event: Any, received_at: float) -> list[Balance]:
     """``outboundAccountPosition`` → one :class:`Balance` per changed asset (``B``)."""
     try:
-        D = Decimal
+        D = to_decimal
         event_time = int(event["E"])
         return [
             Balance(
@@ -200,7 +210,7 @@ def parse_balance_delta(event: Any, received_at: float) -> BalanceDelta:
         kind = "balance" if event["e"] == "balanceUpdate" else "external_lock"
         return BalanceDelta(
             asset=event["a"],
-            delta=Decimal(event["d"]),
+            delta=to_decimal(event["d"]),
             kind=kind,
             time=int(event["T"]),
             event_time=int(event["E"]),
@@ -238,7 +248,8 @@ def _rejection(message: Mapping[str, Any], what: str) -> tuple[Exception, bool, 
     error = error if isinstance(error, dict) else {}
     code = error.get("code")
     code = code if type(code) is int else None
-    text = f"Binance refused {what}: {error.get('msg') or 'no reason given'}"
+    msg = error.get("msg") or "no reason given"
+    text = f"Binance refused {what}: {msg if isinstance(msg, str) else excerpt(msg)}"
     if status in (418, 429):
         data = error.get("data")
         retry_after = _DEFAULT_BAN_SECONDS
@@ -353,7 +364,7 @@ class _Session:
             error, fatal, resync = _rejection(message, "the user data session")
             out.fail(error, fatal=fatal, resync_clock=resync)
             return
-        error, _fatal, _resync = _rejection(message, f"request {request_id!r}")
+        error, _fatal, _resync = _rejection(message, f"request {excerpt(request_id, 60)!r}")
         out.report(error)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from rxconnector.errors import excerpt
 from rxconnector.exchanges.base import Control, ControlKind
 
 if TYPE_CHECKING:
@@ -28,10 +29,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BinanceFuturesWsProtocol",
     "BinanceSpotWsProtocol",
+    "FUTURES_LINK_STALE_AFTER",
     "FUTURES_MAX_MESSAGES_PER_SECOND",
     "FUTURES_MAX_STREAMS_PER_CONNECTION",
     "MAX_TOPICS_PER_REQUEST",
+    "FUTURES_QUIET_MARKERS",
     "SERVER_SHUTDOWN_STREAM",
+    "SPOT_LINK_STALE_AFTER",
     "SPOT_CONNECTION_ATTEMPT_WINDOW",
     "SPOT_MAX_CONNECTION_ATTEMPTS",
     "SPOT_MAX_MESSAGES_PER_SECOND",
@@ -67,6 +71,16 @@ MAX_TOPICS_PER_REQUEST: Final = 200
 #: for connections that carry only rarely traded symbols.
 STALE_AFTER: Final = 60.0
 
+#: §A1.1: the Spot server pings every 20 s; three pings missed and the link is gone.
+SPOT_LINK_STALE_AFTER: Final = 60.0
+#: §B: the USD-M server pings every 3 minutes: two pings missed plus a margin. Frames
+#: of any kind count, so a busy connection never gets near it.
+FUTURES_LINK_STALE_AFTER: Final = 400.0
+#: §B "Liquidation Order Streams": nothing is sent while nothing is liquidated, which
+#: can last many minutes on a calm market. A connection carrying only these streams is
+#: judged on its pings (``link_stale_after``), not on data silence.
+FUTURES_QUIET_MARKERS: Final = ("forceOrder",)
+
 #: The combined-stream name of the shutdown notice (§A1.1, examples.json
 #: ``binance.spot.ws.serverShutdown.combined``).
 SERVER_SHUTDOWN_STREAM: Final = "!serverShutdown"
@@ -83,7 +97,12 @@ def _request(method: str, topics: Sequence[str], request_id: int) -> str:
 
 
 def _excerpt(message: Any) -> str:
-    return str(message)[:200]
+    return excerpt(message)  # bounded and non-recursive: any nesting depth is safe
+
+
+def _text(value: Any) -> str:
+    """A message field as text: a string as is, anything else as a bounded excerpt."""
+    return value if isinstance(value, str) else excerpt(value)
 
 
 class _BinanceWsProtocol:
@@ -96,6 +115,9 @@ class _BinanceWsProtocol:
     max_connection_attempts: int = SPOT_MAX_CONNECTION_ATTEMPTS
     connection_attempt_window: float = SPOT_CONNECTION_ATTEMPT_WINDOW
     stale_after: float = STALE_AFTER
+    link_stale_after: float = SPOT_LINK_STALE_AFTER
+    #: Substrings of stream names that may stay silent for minutes (none on Spot).
+    quiet_markers: tuple[str, ...] = ()
     #: Binance pings us (protocol ping frames); we only answer. No application ping.
     client_ping_interval: float | None = None
 
@@ -113,6 +135,10 @@ class _BinanceWsProtocol:
     def ping_message(self) -> str | None:
         """``None``: Binance uses protocol-level pings, which we answer with pongs."""
         return None
+
+    def quiet_topic(self, topic: str) -> bool:
+        """Whether ``topic`` may stay silent for minutes (USD-M liquidation streams)."""
+        return any(marker in topic for marker in self.quiet_markers)
 
     def route(self, message: Any) -> tuple[str, Any] | None:
         """``(stream, data)`` for a combined-stream event; ``None`` for anything else.
@@ -144,14 +170,14 @@ class _BinanceWsProtocol:
                 ControlKind.ERROR,
                 request_id=request_id,
                 code=error.get("code"),
-                message=str(error.get("msg") or ""),
+                message=_text(error.get("msg") or ""),
             )
         if "code" in message and "msg" in message:
             return Control(
                 ControlKind.ERROR,
                 request_id=request_id,
                 code=message.get("code"),
-                message=str(message.get("msg") or ""),
+                message=_text(message.get("msg") or ""),
             )
         if message.get("e") == _SHUTDOWN_EVENT or message.get("stream") == SERVER_SHUTDOWN_STREAM:
             return Control(ControlKind.SHUTDOWN, message="serverShutdown")
@@ -199,6 +225,8 @@ class BinanceFuturesWsProtocol(_BinanceWsProtocol):
     name = "binance_futures"
     max_streams_per_connection = FUTURES_MAX_STREAMS_PER_CONNECTION
     max_messages_per_second = FUTURES_MAX_MESSAGES_PER_SECOND
+    link_stale_after = FUTURES_LINK_STALE_AFTER
+    quiet_markers = FUTURES_QUIET_MARKERS
     # §B: server ping every 3 minutes, pong due within 10 minutes: nothing to send.
     # Connection attempts: §B documents none for USD-M; we apply Spot's 300 / 5 min.
 

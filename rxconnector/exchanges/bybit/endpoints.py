@@ -48,6 +48,8 @@ __all__ = [
     "TIME",
     "TIMESTAMP_CODES",
     "WALLET_BALANCE",
+    "POSITION_LIST",
+    "POSITIONS_PAGE_LIMIT",
     "bybit_error",
 ]
 
@@ -75,6 +77,9 @@ TICKERS: Final = Endpoint("GET", "/v5/market/tickers", 1)
 # -- Account and trading (signed) ----------------------------------------------------------
 #: BY ``account/wallet-balance.mdx``: ``accountType=UNIFIED``.
 WALLET_BALANCE: Final = Endpoint("GET", "/v5/account/wallet-balance", 1, signed=True)
+#: BY ``position/position.mdx``: positions of ``symbol`` or ``settleCoin``; pages of 200.
+POSITION_LIST: Final = Endpoint("GET", "/v5/position/list", 1, signed=True)
+POSITIONS_PAGE_LIMIT: Final = 200
 #: BY ``order/create-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.
 ORDER_CREATE: Final = Endpoint("POST", "/v5/order/create", 1, signed=True)
 #: BY ``order/cancel-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.

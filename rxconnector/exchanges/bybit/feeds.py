@@ -185,10 +185,14 @@ class BybitFeeds:
     # ----------------------------------------------------------------- book
 
     def book_ticker(self, symbol: str) -> FeedSpec:
-        """Best bid/ask from ``orderbook.1`` (10 ms) → :class:`~rxconnector.models.BookTicker`."""
-        return FeedSpec(
-            f"orderbook.1.{self._sym(symbol)}", p.parse_book_ticker, many=True, sequence=_seq_key
-        )
+        """Best bid/ask from ``orderbook.1`` (10 ms) → :class:`~rxconnector.models.BookTicker`.
+
+        Legacy level-1 deltas (sent until March 2025, still in recordings) are merged
+        into the topic's book (:func:`~rxconnector.exchanges.bybit.parsers.book_ticker_parser`).
+        """
+        topic = f"orderbook.1.{self._sym(symbol)}"
+        parse = p.book_ticker_parser(self._book_merger(topic))
+        return FeedSpec(topic, parse, many=True, sequence=_seq_key)
 
     def depth(self, symbol: str, levels: int = 20) -> FeedSpec:
         """Top ``levels`` (1..1000) of the book → :class:`~rxconnector.models.OrderBook`.

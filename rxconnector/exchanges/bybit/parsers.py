@@ -45,6 +45,7 @@ from rxconnector.exchanges._parsing import (
     opt_decimal,
     parse_levels,
     raise_malformed,
+    to_decimal,
 )
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
@@ -64,6 +65,7 @@ from rxconnector.models import (
 __all__ = [
     "BybitBookMerger",
     "BybitTickerMerger",
+    "book_ticker_parser",
     "bybit_trade_id",
     "kline_parser",
     "mark_price_parser",
@@ -170,8 +172,8 @@ class BybitTickerMerger:
 
 
 def _volumes(fields: dict[str, Any], inverse: bool) -> tuple[Decimal, Decimal]:
-    volume = Decimal(fields["volume24h"])
-    turnover = Decimal(fields["turnover24h"])
+    volume = to_decimal(fields["volume24h"])
+    turnover = to_decimal(fields["turnover24h"])
     return (turnover, volume) if inverse else (volume, turnover)
 
 
@@ -187,7 +189,7 @@ def ticker_parser(
     def parse(message: Any, received_at: float) -> Ticker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             get = t.get
             volume, quote_volume = _volumes(t, inverse)
             return _Ticker(
@@ -219,7 +221,7 @@ def mini_ticker_parser(
     def parse(message: Any, received_at: float) -> MiniTicker:
         try:
             t = merger.merge(message)
-            D = Decimal
+            D = to_decimal
             volume, quote_volume = _volumes(t, inverse)
             return _MiniTicker(
                 symbol=t["symbol"],
@@ -268,7 +270,7 @@ def mark_price_parser(merger: BybitTickerMerger) -> Callable[[Any, float], Seque
             return (
                 _MarkPrice(
                     symbol=t["symbol"],
-                    mark_price=Decimal(t["markPrice"]),
+                    mark_price=to_decimal(t["markPrice"]),
                     index_price=opt_decimal(get("indexPrice")),
                     estimated_settle_price=opt_decimal(get("predictedDeliveryPrice")),
                     funding_rate=opt_decimal(get("fundingRate")),
@@ -312,35 +314,77 @@ def parse_depth(message: Any, received_at: float) -> DepthUpdate:
 
 
 def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
-    """``orderbook.1.{symbol}`` → :class:`BookTicker` (``FeedSpec.many``).
+    """``orderbook.1.{symbol}`` snapshot → :class:`BookTicker` (``FeedSpec.many``).
 
-    Level 1 is snapshot-only on Spot and derivatives (PROTOCOL.md §C1), so each
-    message is the whole top of book. A message with an empty side (no bids or no
-    asks, e.g. a delisting) yields nothing rather than an error.
+    Level 1 is snapshot-only today (PROTOCOL.md §C1), so each message is the whole top
+    of book. Until March 2025 Bybit also sent level-1 ``delta`` messages (and
+    recordings keep them): a delta's sizes are *changes* to a book (``"0"`` deletes a
+    level), not a top of book, so this stateless function ignores it (read as a top of
+    book it would be a quote of size 0); :func:`book_ticker_parser` merges them. A
+    message with an empty side (no bids or no asks, e.g. a delisting) yields nothing.
     """
     try:
-        data = message["data"]
-        bids = data["b"]
-        asks = data["a"]
-        if not bids or not asks:
+        if message["type"] == "delta":
             return ()
-        D = Decimal
-        bid, bid_qty = bids[0]
-        ask, ask_qty = asks[0]
-        return (
-            _BookTicker(
-                symbol=data["s"],
-                bid=D(bid),
-                bid_qty=D(bid_qty),
-                ask=D(ask),
-                ask_qty=D(ask_qty),
-                update_id=int(data["u"]),
-                event_time=int(message["ts"]),
-                received_at=received_at,
-            ),
+        data = message["data"]
+        return _top_of_book(
+            data["s"], data["b"], data["a"], int(data["u"]), int(message["ts"]), received_at
         )
     except MALFORMED as exc:
         raise_malformed("bybit", "orderbook.1", message, exc)
+
+
+def _top_of_book(
+    symbol: str, bids: Any, asks: Any, update_id: int, event_time: int, received_at: float
+) -> Sequence[BookTicker]:
+    if not bids or not asks:
+        return ()
+    D = to_decimal
+    bid, bid_qty = bids[0]
+    ask, ask_qty = asks[0]
+    return (
+        _BookTicker(
+            symbol=symbol,
+            bid=D(bid),
+            bid_qty=D(bid_qty),
+            ask=D(ask),
+            ask_qty=D(ask_qty),
+            update_id=update_id,
+            event_time=event_time,
+            received_at=received_at,
+        ),
+    )
+
+
+def book_ticker_parser(merger: BybitBookMerger) -> Callable[[Any, float], Sequence[BookTicker]]:
+    """``orderbook.1.{symbol}`` snapshots *and* legacy deltas → :class:`BookTicker`.
+
+    Why merge rather than ignore the deltas: before March 2025 a level-1 topic sent one
+    snapshot and then mostly deltas, so ignoring them would leave a recording of that
+    time with a book ticker frozen at its first quote. Bybit documents one rule for
+    every ``orderbook.{depth}`` delta ("Process snapshot/delta": size ``0`` deletes the
+    level, a new price inserts it, a known price updates it), and a level-1 book is the
+    depth-1 case of it: the merged book's best bid and ask are the top of book. Deltas
+    merge into ``merger`` (the topic's book, shared with ``depth(symbol, 1)``); a message
+    after which a side is empty yields nothing (never a quote of size 0); a delta before
+    any snapshot is a :class:`~rxconnector.errors.ParseError`, as for ``depth()``.
+    """
+
+    def parse(message: Any, received_at: float) -> Sequence[BookTicker]:
+        try:
+            book = merger.apply(message, received_at, 1)
+            return _top_of_book(
+                book.symbol,
+                book.bids,
+                book.asks,
+                book.update_id,
+                book.event_time,
+                received_at,
+            )
+        except MALFORMED as exc:
+            raise_malformed("bybit", "orderbook.1", message, exc)
+
+    return parse
 
 
 class BybitBookMerger:
@@ -432,7 +476,7 @@ def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
     message ``ts``; ids per :func:`bybit_trade_id`.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _SIDES
         event_time = int(message["ts"])
         return [
@@ -462,7 +506,7 @@ def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation
     ``"FILLED"``; there is no average price.
     """
     try:
-        D = Decimal
+        D = to_decimal
         sides = _LIQUIDATION_ORDER_SIDE
         event_time = int(message["ts"])
         return [
@@ -496,7 +540,7 @@ def kline_parser(symbol: str, *, inverse: bool = False) -> Callable[[Any, float]
 
     def parse(message: Any, received_at: float) -> Sequence[Kline]:
         try:
-            D = Decimal
+            D = to_decimal
             event_time = int(message["ts"])
             out = []
             for k in message["data"]:

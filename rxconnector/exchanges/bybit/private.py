@@ -23,10 +23,11 @@ the models' ``event_time``. Normalization, so the same pipeline runs on every ve
 * ``fee_asset`` is ``feeCurrency`` when Bybit fills it, else ``None`` (``cumFeeDetail``
   lists deductions in other coins, e.g. MNT, which are not the fee's currency);
 * ``execution`` entries of type ``Funding`` are not fills and are left out;
-* ``wallet`` gives one :class:`~rxconnector.models.Balance` per coin with
-  ``locked`` = ``locked`` and ``free`` = ``walletBalance - locked``, so ``total`` is
-  the wallet balance;
-* position sides ``Buy`` / ``Sell`` / ``""`` become ``long`` / ``short`` / ``flat``.
+* ``wallet`` gives one :class:`~rxconnector.models.Balance` per coin and ``position``
+  one :class:`~rxconnector.models.Position` per entry, mapped as REST maps them
+  (:mod:`~rxconnector.exchanges.bybit.account_rows`: ``free`` is what is owned net of
+  ``borrowAmount``, the debt shows on ``borrowed``; position sides ``Buy`` / ``Sell`` /
+  ``""`` become ``long`` / ``short`` / ``flat``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,15 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from rxconnector.config import Secret
-from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed
+from rxconnector.errors import (
+    ConfigError,
+    ExchangeError,
+    ParseError,
+    SubscriptionError,
+    excerpt,
+)
+from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
+from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
     CONNECTION_ATTEMPT_WINDOW,
@@ -102,7 +110,6 @@ _EXECUTION_TYPE: Final[dict[str, str]] = {
     "REJECTED": "REJECTED",
 }
 _SIDES: Final[dict[str, Side]] = {"Buy": "buy", "Sell": "sell"}
-_POSITION_SIDES: Final[dict[str, str]] = {"Buy": "long", "Sell": "short", "": "flat"}
 _NOT_FILLS: Final = frozenset({"Funding"})
 _ZERO: Final = Decimal(0)
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
@@ -120,11 +127,11 @@ def private_url(testnet: bool = False) -> str:
 
 def _dec(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else Decimal(value)
+    return _ZERO if value == "" or value is None else to_decimal(value)
 
 
 def _opt_dec(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else Decimal(value)
+    return None if value == "" or value is None else to_decimal(value)
 
 
 def _average(value: Any) -> Decimal | None:
@@ -172,8 +179,15 @@ def parse_orders(message: Any, received_at: float) -> list[OrderUpdate]:
 
 
 def parse_executions(message: Any, received_at: float) -> list[Execution]:
-    """``execution`` topic → one :class:`Execution` per fill (funding left out)."""
+    """``execution`` / ``execution.fast`` topics → one :class:`Execution` per fill
+    (funding left out).
+
+    ``execution.fast`` (BY ``private/fast-execution.mdx``) carries trades only and fewer
+    fields: no ``execType`` and no fee (``execFee``, ``feeCurrency``). Its fills get
+    ``fee=None`` (unknown, which is not zero); the regular topic must carry its fee.
+    """
     try:
+        fast = str(message.get("topic", "")).startswith("execution.fast")
         fills = []
         for row in message["data"]:
             if row.get("execType") in _NOT_FILLS:
@@ -185,9 +199,9 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     client_order_id=row["orderLinkId"],
                     execution_id=str(row["execId"]),
                     side=_SIDES[row["side"]],
-                    price=Decimal(row["execPrice"]),
-                    quantity=Decimal(row["execQty"]),
-                    fee=_dec(row["execFee"]),
+                    price=to_decimal(row["execPrice"]),
+                    quantity=to_decimal(row["execQty"]),
+                    fee=None if fast else _dec(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
                     time=int(row["execTime"]),
@@ -203,21 +217,11 @@ def parse_wallet(message: Any, received_at: float) -> list[Balance]:
     """``wallet`` topic → one :class:`Balance` per coin of every account listed."""
     try:
         event_time = _event_time(message)
-        balances = []
-        for account in message["data"]:
-            for coin in account["coin"]:
-                wallet = _dec(coin["walletBalance"])
-                locked = _dec(coin.get("locked"))
-                balances.append(
-                    Balance(
-                        asset=coin["coin"],
-                        free=wallet - locked,
-                        locked=locked,
-                        event_time=event_time,
-                        received_at=received_at,
-                    )
-                )
-        return balances
+        return [
+            coin_balance(coin, event_time, received_at)
+            for account in message["data"]
+            for coin in account["coin"]
+        ]
     except MALFORMED as exc:
         raise_malformed("bybit", "wallet", message, exc)
 
@@ -226,25 +230,7 @@ def parse_positions(message: Any, received_at: float) -> list[Position]:
     """``position`` topic → one :class:`Position` per entry."""
     try:
         event_time = _event_time(message)
-        positions = []
-        for row in message["data"]:
-            entry = row.get("entryPrice")
-            if entry is None:
-                entry = row.get("avgPrice")
-            positions.append(
-                Position(
-                    symbol=row["symbol"],
-                    side=_POSITION_SIDES[row["side"]],
-                    size=_dec(row["size"]),
-                    entry_price=_dec(entry),
-                    mark_price=_opt_dec(row.get("markPrice")),
-                    unrealised_pnl=_opt_dec(row.get("unrealisedPnl")),
-                    leverage=_opt_dec(row.get("leverage")),
-                    event_time=event_time,
-                    received_at=received_at,
-                )
-            )
-        return positions
+        return [position_row(row, event_time, received_at) for row in message["data"]]
     except MALFORMED as exc:
         raise_malformed("bybit", "position", message, exc)
 
@@ -278,13 +264,17 @@ class _Session:
             return
         topic = message.get("topic")
         if topic is not None:
-            self._on_data(str(topic), message, received_at, out)
+            if type(topic) is not str:  # a list or an object: this frame's error only
+                out.report(ParseError("bybit private frame with a non-string topic", message))
+                return
+            self._on_data(topic, message, received_at, out)
             return
         op = message.get("op")
         if op == "pong" or op == "ping":
             return
         success = message.get("success")
-        reason = str(message.get("ret_msg") or "no reason given")
+        ret_msg = message.get("ret_msg") or "no reason given"
+        reason = ret_msg if isinstance(ret_msg, str) else excerpt(ret_msg)
         if op == "auth":
             if success is True:
                 self.authenticated = True

@@ -60,7 +60,13 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
-from rxconnector.exchanges._parsing import MALFORMED, parse_levels, raise_malformed
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_str,
+    parse_levels,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.rest import (
@@ -71,14 +77,26 @@ from rxconnector.exchanges.binance.rest import (
     _paged,
 )
 from rxconnector.exchanges.bybit import endpoints as ep
+from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.symbols import bybit_interval, canonical_interval, normalize_symbol
 from rxconnector.log import get_logger
-from rxconnector.models import Balance, Kline, Order, OrderBook, Side, SymbolInfo, Ticker, Trade
+from rxconnector.models import (
+    Balance,
+    Kline,
+    Order,
+    OrderBook,
+    Position,
+    Side,
+    SymbolInfo,
+    Ticker,
+    Trade,
+)
 from rxconnector.rest.client import RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.dialect import ErrorDialect
 from rxconnector.rest.query import encode_query, format_param
+from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
 __all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
@@ -194,7 +212,12 @@ class BybitRest:
         self._now_ms = now_ms
         self._new_link_id = client_order_id_factory or _default_client_order_ids()
         self._scheduler = scheduler
-        self._symbols: dict[str, SymbolInfo] = {}
+        #: the trading rules orders are checked against: fetched before the first order
+        #: on a symbol and again after the TTL (one request shared by concurrent orders)
+        self._rules = SymbolRules(
+            lambda sym: self.exchange_info([sym]), scheduler=scheduler or client.scheduler
+        )
+        self._symbols: dict[str, SymbolInfo] = self._rules.infos
         if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
             raise ConfigError(
                 "ip_requests_per_window",
@@ -275,7 +298,7 @@ class BybitRest:
 
         def collect(infos: list[SymbolInfo]) -> dict[str, SymbolInfo]:
             found = {i.symbol: i for i in infos if wanted is None or i.symbol in wanted}
-            self._symbols.update(found)
+            self._rules.remember(found)
             return found
 
         return _walk("", page).pipe(ops.to_list(), ops.map(collect))
@@ -421,9 +444,11 @@ class BybitRest:
 
     def account(self) -> Observable[tuple[Balance, ...]]:
         """``GET /v5/account/wallet-balance?accountType=UNIFIED`` (signed): one Balance per
-        coin. ``locked`` is what open spot orders hold; ``free`` = wallet balance -
-        locked. (On a unified account, margin for derivatives is shared across coins and
-        is not reflected per coin.)"""
+        coin. ``locked`` is what open spot orders hold; ``free`` is what the account owns
+        (wallet net of ``borrowAmount``) minus ``locked``; ``borrowed`` / ``interest`` /
+        ``equity`` as Bybit reports them (:mod:`~rxconnector.exchanges.bybit.account_rows`).
+        (On a unified account, margin for derivatives is shared across coins and is not
+        reflected per coin.)"""
         self._require_credentials()
         return self._call(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, _balances, signed=True)
 
@@ -491,10 +516,11 @@ class BybitRest:
         self._require_credentials()
         checked_qty = qty if self._quantity_in_base(kind, body) else None
 
-        def start(_scheduler: abc.SchedulerBase) -> Observable[Order]:
-            info = self._symbols.get(sym)
+        def send(info: SymbolInfo | None) -> Observable[Order]:
+            # the instruments-info filters (priceFilter tickSize/min/max, lotSizeFilter
+            # step/min/max, minimum order value), checked before anything is sent
             if info is not None:
-                check_order(info, side, kind, checked_qty, px)
+                check_order(info, side, kind, checked_qty, px, exchange="bybit")
 
             def parse(reply: RestReply, result: Any) -> Order:
                 return _acked_order(reply, result, body, qty, px if kind == "Limit" else None)
@@ -508,7 +534,7 @@ class BybitRest:
                 client_order_id=link_id,
             )
 
-        return reactivex.defer(start)
+        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
 
     def test_order(
         self,
@@ -603,6 +629,35 @@ class BybitRest:
                     return [_order(row) for row in result["list"]], _next_cursor(result, cursor)
 
                 return self._call(ep.ORDER_REALTIME, params, parse, signed=True)
+
+            return _walk("", page)
+
+        return reactivex.concat(*(walk_scope(s) for s in scopes)).pipe(ops.to_list())
+
+    def positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """``GET /v5/position/list`` (signed): open positions of one symbol or all, every
+        page (200 a page); flat entries are left out. Linear without a symbol asks
+        USDT- then USDC-settled positions. Spot has no positions (NotSupportedError)."""
+        self._require_credentials()
+        if self._category == "spot":
+            raise NotSupportedError("bybit", "positions on category=spot")
+        base: dict[str, Any] = {"category": self._category, "limit": ep.POSITIONS_PAGE_LIMIT}
+        if symbol is not None:
+            scopes: list[dict[str, Any]] = [{"symbol": normalize_symbol(symbol, "bybit")}]
+        elif self._category == "linear":
+            scopes = [{"settleCoin": "USDT"}, {"settleCoin": "USDC"}]
+        else:
+            scopes = [{}]
+
+        def walk_scope(scope: Mapping[str, Any]) -> Observable[Position]:
+            def page(cursor: str) -> Observable[tuple[list[Position], str | None]]:
+                params = {**base, **scope, "cursor": cursor or None}
+                return self._call(
+                    ep.POSITION_LIST,
+                    params,
+                    lambda reply, result: _position_page(reply, result, cursor),
+                    signed=True,
+                )
 
             return _walk("", page)
 
@@ -931,12 +986,12 @@ def _rule(value: Any) -> Decimal | None:
     """A trading-rule value: absent, empty or zero means no such rule."""
     if value is None or value == "":
         return None
-    number = Decimal(value)
+    number = to_decimal(value)
     return number if number != 0 else None
 
 
 def _optional(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else Decimal(value)
+    return None if value is None or value == "" else to_decimal(value)
 
 
 def _open_time(kline: Kline) -> int:
@@ -1011,10 +1066,10 @@ def _symbol_info(row: Mapping[str, Any], category: str) -> SymbolInfo:
         max_qty = lot.get("maxOrderQty")
         min_notional = lot.get("minNotionalValue")
     return SymbolInfo(
-        symbol=row["symbol"],
+        symbol=json_str(row["symbol"]),
         status=_upper_snake(row["status"]),
-        base_asset=row["baseCoin"],
-        quote_asset=row["quoteCoin"],
+        base_asset=json_str(row["baseCoin"]),
+        quote_asset=json_str(row["quoteCoin"]),
         tick_size=_rule(price.get("tickSize")),
         min_price=_rule(price.get("minPrice")),
         max_price=_rule(price.get("maxPrice")),
@@ -1042,8 +1097,8 @@ def _trades(reply: RestReply, result: Any) -> list[Trade]:
         Trade(
             symbol=row["symbol"],
             trade_id=bybit_trade_id(row["execId"]),
-            price=Decimal(row["price"]),
-            quantity=Decimal(row["size"]),
+            price=to_decimal(row["price"]),
+            quantity=to_decimal(row["size"]),
             side=_MODEL_SIDES[row["side"]],
             time=int(row["time"]),
             event_time=int(row["time"]),
@@ -1068,7 +1123,7 @@ def _kline(
 ) -> Kline:
     open_time = int(row[0])
     close_time = _close_time(native, open_time)
-    volume, turnover = Decimal(row[5]), Decimal(row[6])
+    volume, turnover = to_decimal(row[5]), to_decimal(row[6])
     if inverse:  # inverse: volume in contracts (USD), turnover in coin
         volume, turnover = turnover, volume
     return Kline(
@@ -1076,10 +1131,10 @@ def _kline(
         interval=canonical_interval(native),
         open_time=open_time,
         close_time=close_time,
-        open=Decimal(row[1]),
-        high=Decimal(row[2]),
-        low=Decimal(row[3]),
-        close=Decimal(row[4]),
+        open=to_decimal(row[1]),
+        high=to_decimal(row[2]),
+        low=to_decimal(row[3]),
+        close=to_decimal(row[4]),
         volume=volume,
         quote_volume=turnover,
         trades=0,
@@ -1090,19 +1145,19 @@ def _kline(
 
 
 def _ticker(row: Mapping[str, Any], reply: RestReply, inverse: bool) -> Ticker:
-    volume, turnover = Decimal(row["volume24h"]), Decimal(row["turnover24h"])
+    volume, turnover = to_decimal(row["volume24h"]), to_decimal(row["turnover24h"])
     if inverse:
         volume, turnover = turnover, volume
     return Ticker(
         symbol=row["symbol"],
-        last=Decimal(row["lastPrice"]),
+        last=to_decimal(row["lastPrice"]),
         bid=_optional(row.get("bid1Price")),
         bid_qty=_optional(row.get("bid1Size")),
         ask=_optional(row.get("ask1Price")),
         ask_qty=_optional(row.get("ask1Size")),
-        open=Decimal(row["prevPrice24h"]),
-        high=Decimal(row["highPrice24h"]),
-        low=Decimal(row["lowPrice24h"]),
+        open=to_decimal(row["prevPrice24h"]),
+        high=to_decimal(row["highPrice24h"]),
+        low=to_decimal(row["lowPrice24h"]),
         volume=volume,
         quote_volume=turnover,
         event_time=int(reply.data["time"]),
@@ -1112,21 +1167,17 @@ def _ticker(row: Mapping[str, Any], reply: RestReply, inverse: bool) -> Ticker:
 
 def _balances(reply: RestReply, result: Any) -> tuple[Balance, ...]:
     event_time = int(reply.data.get("time") or 0)
-    balances: list[Balance] = []
-    for account in result["list"]:
-        for row in account.get("coin") or ():
-            wallet = Decimal(row["walletBalance"])
-            locked = _optional(row.get("locked")) or Decimal(0)
-            balances.append(
-                Balance(
-                    asset=row["coin"],
-                    free=wallet - locked,
-                    locked=locked,
-                    event_time=event_time,
-                    received_at=reply.received_at,
-                )
-            )
-    return tuple(balances)
+    return tuple(
+        coin_balance(row, event_time, reply.received_at)
+        for account in result["list"]
+        for row in account.get("coin") or ()
+    )
+
+
+def _position_page(reply: RestReply, result: Any, cursor: str) -> tuple[list[Position], str | None]:
+    event_time = int(reply.data.get("time") or 0)
+    rows = (position_row(row, event_time, reply.received_at) for row in result["list"])
+    return [p for p in rows if p.size != 0], _next_cursor(result, cursor)
 
 
 def _order(row: Mapping[str, Any]) -> Order:
@@ -1141,7 +1192,7 @@ def _order(row: Mapping[str, Any]) -> Order:
         type=str(row["orderType"]).upper(),
         status=order_status(str(row["orderStatus"])),
         price=_optional(row.get("price")) or Decimal(0),
-        quantity=Decimal(row["qty"]),
+        quantity=to_decimal(row["qty"]),
         filled_quantity=_optional(row.get("cumExecQty")) or Decimal(0),
         average_price=average if average else None,
         time_in_force=_upper_snake(tif) if isinstance(tif, str) and tif else None,

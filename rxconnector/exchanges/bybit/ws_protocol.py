@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from rxconnector.errors import excerpt
 from rxconnector.exchanges.base import Control, ControlKind
 from rxconnector.exchanges.symbols import MAX_BYBIT_SYMBOL_LENGTH
 
@@ -32,6 +33,7 @@ __all__ = [
     "BYBIT_CATEGORIES",
     "BybitWsProtocol",
     "CLIENT_PING_INTERVAL",
+    "LINK_STALE_AFTER",
     "CONNECTION_ATTEMPT_WINDOW",
     "MAX_ARGS_CHARS_PER_CONNECTION",
     "MAX_CONNECTION_ATTEMPTS",
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_STREAMS_PER_CONNECTION",
     "MAX_TOPIC_LENGTH",
     "MAX_TOPICS_PER_REQUEST",
+    "QUIET_TOPIC_PREFIXES",
     "STALE_AFTER",
 ]
 
@@ -79,6 +82,12 @@ CLIENT_PING_INTERVAL: Final = 20.0
 #: Not documented. Kline topics push every 1-60 s (§C1 Topics) and are the slowest
 #: data we subscribe, so a connection silent for 90 s is not merely quiet.
 STALE_AFTER: Final = 90.0
+#: We ping every 20 s (``CLIENT_PING_INTERVAL``) and every pong is a frame: three pongs
+#: missed and the link is gone, whatever the topics say.
+LINK_STALE_AFTER: Final = 60.0
+#: Liquidation topics (BY ``public/all-liquidation.mdx``) push only when something is
+#: liquidated: a connection carrying only them is judged on pongs, not data silence.
+QUIET_TOPIC_PREFIXES: Final = ("allLiquidation.", "liquidation.")
 
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
 _TOPIC_MARK: Final = "topic:"
@@ -91,9 +100,16 @@ def _request_id(raw: Any) -> int | str | None:
         return None
     if type(raw) is int:
         return raw
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
-    return str(raw)
+    if isinstance(raw, str):
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else raw
+    # A list, an object, a float ...: no id we ever sent. Refuse the frame (a ParseError
+    # on ``errors``) rather than guess, or ``None`` would match the oldest request.
+    raise ValueError(f"req_id is a {type(raw).__name__}, not a string")
+
+
+def _text(value: Any) -> str:
+    """A message field as text: a string as is, anything else as a bounded excerpt."""
+    return value if isinstance(value, str) else excerpt(value)
 
 
 def _failed_topic(ret_msg: str) -> tuple[str, ...] | None:
@@ -118,7 +134,7 @@ def _failed_topic(ret_msg: str) -> tuple[str, ...] | None:
 
 
 def _excerpt(message: Any) -> str:
-    return str(message)[:200]
+    return excerpt(message)  # bounded and non-recursive: any nesting depth is safe
 
 
 class BybitWsProtocol:
@@ -138,6 +154,7 @@ class BybitWsProtocol:
     max_connection_attempts: int = MAX_CONNECTION_ATTEMPTS
     connection_attempt_window: float = CONNECTION_ATTEMPT_WINDOW
     stale_after: float = STALE_AFTER
+    link_stale_after: float = LINK_STALE_AFTER
     client_ping_interval: float | None = CLIENT_PING_INTERVAL
 
     def __init__(self, category: str = "spot") -> None:
@@ -150,6 +167,10 @@ class BybitWsProtocol:
 
     def __repr__(self) -> str:
         return f"BybitWsProtocol({self.category!r})"
+
+    def quiet_topic(self, topic: str) -> bool:
+        """Whether ``topic`` may stay silent for minutes (liquidation topics)."""
+        return topic.startswith(QUIET_TOPIC_PREFIXES)
 
     # ----------------------------------------------------------------- endpoints
 
@@ -223,7 +244,7 @@ class BybitWsProtocol:
             return Control(ControlKind.UNKNOWN, message=_excerpt(message))
         op = message.get("op")
         success = message.get("success")
-        ret_msg = str(message.get("ret_msg") or "")
+        ret_msg = _text(message.get("ret_msg") or "")
         request_id = _request_id(message.get("req_id"))
         if op == "pong" or (op == "ping" and success is not False):
             return Control(ControlKind.PONG, request_id=request_id)

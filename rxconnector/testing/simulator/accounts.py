@@ -77,6 +77,9 @@ class Account:
     uid: int = 0
     #: server time (ms) of the last balance change
     update_time: int = 0
+    #: ``asset -> amount`` borrowed (a unified-account loan; the borrowed coins sit in
+    #: ``balances``, so what the account owns is the balance minus this)
+    borrowed: dict[str, Decimal] = attrs.field(factory=dict)
     _public: ed25519.Ed25519PublicKey | rsa.RSAPublicKey | None = attrs.field(
         init=False, default=None, repr=False
     )
@@ -207,6 +210,20 @@ class Accounts:
         change = BalanceChange(account, account.snapshot([asset]), now_ms, (asset, delta))
         self.emit(change)
         return change
+
+    def borrow(self, api_key: str, asset: str, amount: Decimal | str | int, now_ms: int) -> None:
+        """Lend ``amount`` of ``asset`` to the account (a negative amount repays): the
+        coins arrive in (or leave) its free balance and the debt is recorded; announced
+        as a balance change. Bybit's wallet shows it as ``borrowAmount``."""
+        account = self._accounts[api_key]
+        value = Decimal(amount)
+        debt = account.borrowed.get(asset, _ZERO) + value
+        if not value.is_finite() or debt < 0:
+            raise ValueError(f"cannot repay more than the {asset} debt")
+        account.move(asset, free=value)
+        account.borrowed[asset] = debt
+        account.update_time = now_ms
+        self.emit(BalanceChange(account, account.snapshot([asset]), now_ms))
 
     # -- listeners ------------------------------------------------------------------------
 

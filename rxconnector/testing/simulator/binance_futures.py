@@ -255,6 +255,19 @@ class BinanceFuturesRest(BinanceSpotRest):
                             "maxQty": scaled(m.lot * 10_000, m.qty_exp),
                             "stepSize": scaled(1, m.qty_exp),
                         },
+                        {
+                            "filterType": "MARKET_LOT_SIZE",
+                            "minQty": scaled(1, m.qty_exp),
+                            "maxQty": scaled(m.lot * 1_000, m.qty_exp),
+                            "stepSize": scaled(1, m.qty_exp),
+                        },
+                        {"filterType": "MIN_NOTIONAL", "notional": "5"},
+                        {
+                            "filterType": "PERCENT_PRICE",
+                            "multiplierUp": "1.0500",
+                            "multiplierDown": "0.9500",
+                            "multiplierDecimal": "4",
+                        },
                     ],
                 }
             )

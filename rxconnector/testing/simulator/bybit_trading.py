@@ -226,16 +226,17 @@ def wallet_account(
     for asset in coins:
         free, locked = account.free(asset), account.locked(asset)
         wallet = free + locked
+        borrowed = account.borrowed.get(asset, _ZERO)
         usd = _usd_value(asset, wallet, prices)
         rows.append(
             {
                 "coin": asset,
-                "equity": bybit_amount(wallet),
+                "equity": bybit_amount(wallet - borrowed),
                 "usdValue": bybit_amount(usd) if usd is not None else "",
                 "walletBalance": bybit_amount(wallet),
                 "availableToWithdraw": bybit_amount(free),
                 "availableToBorrow": "",
-                "borrowAmount": "0",
+                "borrowAmount": bybit_amount(borrowed),
                 "accruedInterest": "0",
                 "totalOrderIM": "0",
                 "totalPositionIM": "0",

@@ -153,7 +153,7 @@ class SimulatorConfig:
     bybit_ip_limit: int = attrs.field(default=600, validator=_positive)
     bybit_endpoint_limit: int = attrs.field(default=100, validator=_positive)
     # REST limits (PROTOCOL.md §A2.3)
-    weight_limit: int = attrs.field(default=1200, validator=_positive)
+    weight_limit: int = attrs.field(default=6000, validator=_positive)
     ban_after_429s: int = attrs.field(default=5, validator=_positive)
     ban_seconds: float = attrs.field(default=120.0, validator=_positive)
     api_keys: Mapping[str, str] = attrs.field(factory=dict, converter=dict)

@@ -31,14 +31,19 @@ credits the received asset minus the fee (:data:`FEE_RATE`, charged in the recei
 asset, as Binance and Bybit spot do); a BUY LIMIT filled below its price gets the
 difference back at once; whatever is left when the order ends is unlocked.
 
-Linear (USDT-margined perpetual, Bybit ``category=linear``) orders trade the same
-book but settle in the quote asset only, one-way mode, fixed :data:`LEVERAGE`: an
-order locks its initial margin (notional / leverage); a fill moves that margin into the
+Linear (USDT-margined perpetual: Bybit ``category=linear``, Binance USD-M) orders
+trade the same book but settle in the quote asset only, at the account's leverage of
+the symbol (:meth:`MatchingEngine.set_leverage`, default :data:`LEVERAGE`): an order
+locks its initial margin (notional / leverage); a fill moves that margin into the
 account's :class:`SimPosition` of the symbol (average entry price; a fill against the
 position realizes ``closed size x (price - entry)`` into the free balance and unlocks
 the closed part's margin; a fill larger than the position flips it), and pays the fee
-in the quote asset. Every change of a linear order also announces the position
-(:class:`PositionEvent`; Bybit sends ``position`` on every order create and cancel).
+in the quote asset. In hedge mode (:meth:`MatchingEngine.set_hedge_mode`) an account
+holds a LONG and a SHORT position per symbol and every order names one
+(``position_side``); an order that closes one may not be larger than it. A
+``reduce_only`` order (one-way mode) must be against the position and not larger.
+Every change of a linear order also announces the position (:class:`PositionEvent`;
+Bybit sends ``position`` on every order create and cancel).
 Not simulated: liquidation, funding, mark-price margin; a loss or fee larger than the
 free balance takes the free balance to 0 and no further.
 
@@ -111,7 +116,10 @@ class Rejection(Exception):
 
     ``reason``: ``"unknown_symbol"``, ``"unsupported"``, ``"precision"``, ``"filter"``,
     ``"duplicate_client_id"``, ``"would_take"``, ``"insufficient_balance"``,
-    ``"unknown_order"``. ``detail`` names the filter (``"PRICE_FILTER"``,
+    ``"unknown_order"``, ``"position_side"`` (hedge mode needs LONG/SHORT, one-way mode
+    BOTH), ``"reduce_only"`` (the order would not only reduce a position),
+    ``"position_mode"`` (the mode cannot change with positions or orders open).
+    ``detail`` names the filter (``"PRICE_FILTER"``,
     ``"LOT_SIZE"``, ``"MARKET_LOT_SIZE"``, ``"NOTIONAL"``, ``"MAX_NUM_ORDERS"``) or the
     parameter; ``bound`` is ``"min"``, ``"max"`` or ``"step"`` for range filters.
     """
@@ -186,6 +194,10 @@ class OrderRequest:
     category: str = "spot"
     #: what the venue calls the order type (Binance ``LIMIT_MAKER``); default ``type``
     label: str = ""
+    #: linear only: may only reduce the (one-way) position
+    reduce_only: bool = False
+    #: linear only: ``BOTH`` (one-way mode), ``LONG`` or ``SHORT`` (hedge mode)
+    position_side: str = "BOTH"
 
 
 @attrs.frozen
@@ -233,6 +245,8 @@ class SimOrder:
     fills: list[Fill] = attrs.field(factory=list, repr=False)
     #: why it ended when not filled: ``""``, ``"CANCELED"``, ``"EXPIRED"``, ``"POST_ONLY"``
     end_reason: str = ""
+    reduce_only: bool = False
+    position_side: str = "BOTH"
 
     @property
     def price(self) -> Decimal:
@@ -267,10 +281,12 @@ class SimOrder:
 
 @attrs.define(eq=False)
 class SimPosition:
-    """A linear position of one account in one symbol (one-way mode)."""
+    """A linear position of one account in one symbol and position side (``BOTH`` in
+    one-way mode, ``LONG`` / ``SHORT`` in hedge mode)."""
 
     api_key: str
     symbol: str
+    position_side: str = "BOTH"
     #: signed: positive long, negative short, 0 flat
     size: Decimal = _ZERO
     #: what the open size cost (sum of price x quantity; the average entry price basis)
@@ -337,7 +353,9 @@ class MatchingEngine:
         self._orders: dict[int, SimOrder] = {}
         self._resting: dict[str, list[SimOrder]] = {s: [] for s in market.symbols}
         self._by_account: dict[str, list[SimOrder]] = {}
-        self._positions: dict[tuple[str, str], SimPosition] = {}
+        self._positions: dict[tuple[str, str, str], SimPosition] = {}
+        self._leverage: dict[tuple[str, str], Decimal] = {}
+        self._hedge: set[str] = set()
         self._next_order_id = FIRST_ORDER_ID
         self._next_trade_id = FIRST_TRADE_ID
 
@@ -350,17 +368,46 @@ class MatchingEngine:
             raise Rejection("unknown_symbol", symbol)
         return rules
 
-    def position(self, api_key: str, symbol: str) -> SimPosition:
+    def position(self, api_key: str, symbol: str, position_side: str = "BOTH") -> SimPosition:
         """The linear position of an account in ``symbol`` (flat if it never traded)."""
-        key = (api_key, symbol)
+        key = (api_key, symbol, position_side)
         found = self._positions.get(key)
         if found is None:
-            found = self._positions[key] = SimPosition(api_key, symbol)
+            found = self._positions[key] = SimPosition(api_key, symbol, position_side)
         return found
 
     def positions(self, api_key: str) -> list[SimPosition]:
-        """Every position of the account that ever traded, by symbol."""
-        return [p for (key, _s), p in sorted(self._positions.items()) if key == api_key]
+        """Every position of the account that ever traded, by symbol and side."""
+        return [p for (key, _s, _p), p in sorted(self._positions.items()) if key == api_key]
+
+    def leverage(self, api_key: str, symbol: str) -> Decimal:
+        """The account's leverage of ``symbol`` (default :data:`LEVERAGE`)."""
+        return self._leverage.get((api_key, symbol), LEVERAGE)
+
+    def set_leverage(self, api_key: str, symbol: str, leverage: int | Decimal) -> None:
+        """Change the leverage new orders of ``symbol`` use (positions keep their margin)."""
+        self.rules(symbol)
+        value = Decimal(leverage)
+        if not 1 <= value <= 125 or value != value.to_integral_value():
+            raise Rejection("unsupported", "leverage")
+        self._leverage[(api_key, symbol)] = value
+
+    def hedge_mode(self, api_key: str) -> bool:
+        return api_key in self._hedge
+
+    def set_hedge_mode(self, api_key: str, hedge: bool) -> None:
+        """Switch position mode; refused (``"position_mode"``) with a position or a
+        linear order open, as Binance refuses it (-4068 / -4067)."""
+        if hedge == self.hedge_mode(api_key):
+            return
+        if any(p.size for p in self.positions(api_key)) or any(
+            o.category == "linear" for o in self.open_orders(api_key)
+        ):
+            raise Rejection("position_mode")
+        if hedge:
+            self._hedge.add(api_key)
+        else:
+            self._hedge.discard(api_key)
 
     @property
     def orders(self) -> list[SimOrder]:
@@ -429,6 +476,8 @@ class MatchingEngine:
         notional = self._notional(req, rules, price_ticks, qty_steps)
         if notional < rules.min_notional:
             raise Rejection("filter", "NOTIONAL", "min")
+        if req.category == "linear":
+            self._check_position_side(account.api_key, req, qty_steps, rules)
         open_here = self.open_orders(account.api_key, req.venue, req.symbol)
         if len(open_here) >= MAX_OPEN_ORDERS:
             raise Rejection("filter", "MAX_NUM_ORDERS", "max")
@@ -446,7 +495,8 @@ class MatchingEngine:
         crosses = req.type == "MARKET" or self._crosses(m, req.side, price_ticks)
         if req.post_only and crosses and req.post_only_rejects:
             raise Rejection("would_take")
-        asset, reserve = self._reservation(m, rules, req, price_ticks, qty_steps)
+        leverage = self.leverage(account.api_key, req.symbol)
+        asset, reserve = self._reservation(m, rules, req, price_ticks, qty_steps, leverage)
         if account.free(asset) < reserve:
             raise Rejection("insufficient_balance", asset)
         order = SimOrder(
@@ -469,6 +519,8 @@ class MatchingEngine:
             reserve=reserve,
             reserve_asset=asset,
             label=req.label or req.type,
+            reduce_only=req.reduce_only,
+            position_side=req.position_side,
         )
         self._next_order_id += 1
         self._orders[order.id] = order
@@ -601,6 +653,27 @@ class MatchingEngine:
         last = self._market[req.symbol].last_price_ticks()
         return to_decimal(last * qty_steps, rules.price_exp + rules.qty_exp)
 
+    def _check_position_side(
+        self, api_key: str, req: OrderRequest, qty_steps: int, rules: SymbolRules
+    ) -> None:
+        """Hedge / one-way mode and reduce-only rules (module docstring)."""
+        hedge = self.hedge_mode(api_key)
+        side = req.position_side
+        if hedge != (side in ("LONG", "SHORT")):
+            raise Rejection("position_side", side)
+        qty = to_decimal(qty_steps, rules.qty_exp)
+        held = self.position(api_key, req.symbol, side).size
+        if hedge:
+            if req.reduce_only:
+                raise Rejection("reduce_only", "hedge mode")
+            closing = (side == "LONG") == (req.side == "SELL")
+            if closing and qty > abs(held):
+                raise Rejection("reduce_only", "larger than the position")
+        elif req.reduce_only:
+            against = (held > 0 and req.side == "SELL") or (held < 0 and req.side == "BUY")
+            if not against or qty > abs(held):
+                raise Rejection("reduce_only", "would not reduce the position")
+
     def _check_client_id(self, account: Account, req: OrderRequest) -> None:
         cid = req.client_order_id
         if not cid:
@@ -638,6 +711,7 @@ class MatchingEngine:
         req: OrderRequest,
         price_ticks: int,
         qty_steps: int,
+        leverage: Decimal = LEVERAGE,
     ) -> tuple[str, Decimal]:
         """``(asset, amount)`` to lock while the order lives."""
         scale = rules.price_exp + rules.qty_exp
@@ -646,7 +720,7 @@ class MatchingEngine:
                 notional = price_ticks * qty_steps
             else:
                 notional = self._walk_cost(m, ASK if req.side == "BUY" else BID, qty_steps)
-            return rules.quote_asset, to_decimal(notional, scale) / LEVERAGE
+            return rules.quote_asset, to_decimal(notional, scale) / leverage
         if req.side == "SELL":
             return rules.base_asset, to_decimal(qty_steps, rules.qty_exp)
         if req.type == "LIMIT":
@@ -782,7 +856,7 @@ class MatchingEngine:
         self._accounts.emit(event)
         order = event.order
         if order.category == "linear":
-            position = self.position(order.api_key, order.symbol)
+            position = self.position(order.api_key, order.symbol, order.position_side)
             self._accounts.emit(PositionEvent(position, event.time))
 
     def _settle_linear(
@@ -792,11 +866,12 @@ class MatchingEngine:
         released where the fill closes the position), PnL is realized, the fee paid.
         Returns the fee."""
         asset = order.rules.quote_asset
+        leverage = self.leverage(order.api_key, order.symbol)
         basis = order.price if order.type == "LIMIT" else price
-        order_margin = min(order.reserve, basis * qty / LEVERAGE)
+        order_margin = min(order.reserve, basis * qty / leverage)
         account.move(asset, free=order_margin, locked=-order_margin)
         order.reserve -= order_margin
-        pos = self.position(order.api_key, order.symbol)
+        pos = self.position(order.api_key, order.symbol, order.position_side)
         if not pos.created:
             pos.created = now
         signed = qty if order.side == "BUY" else -qty
@@ -820,7 +895,7 @@ class MatchingEngine:
         if opening:
             pos.cost += price * opening
             pos.size += opening if signed > 0 else -opening
-            margin = min(account.free(asset), price * opening / LEVERAGE)
+            margin = min(account.free(asset), price * opening / leverage)
             account.move(asset, free=-margin, locked=margin)
             pos.margin += margin
         fee = price * qty * self.fee_rate

@@ -26,12 +26,15 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from rxconnector.config import Config
 from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Accounts
 from rxconnector.testing.simulator.binance_futures import (
     BinanceFuturesRest,
     futures_stream_servers,
 )
+from rxconnector.testing.simulator.binance_futures_trading import BinanceFuturesTradingRest
+from rxconnector.testing.simulator.binance_futures_user import FuturesUserStreams
 from rxconnector.testing.simulator.binance_rest import RestRecord
 from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
@@ -49,6 +52,19 @@ from rxconnector.testing.simulator.state import ControlRecord, SimState
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
 __all__ = ["ExchangeSimulator"]
+
+#: The URL properties of :class:`ExchangeSimulator`, listed by :attr:`ExchangeSimulator.urls`.
+_URL_PROPERTIES = (
+    "rest_url",
+    "ws_url",
+    "ws_api_url",
+    "futures_public_url",
+    "futures_market_url",
+    "futures_private_url",
+    "bybit_spot_url",
+    "bybit_linear_url",
+    "bybit_private_url",
+)
 
 _log = get_logger("rxconnector.testing.simulator")
 
@@ -94,10 +110,16 @@ class ExchangeSimulator:
             self._state, self.accounts, self.engine, log=self._spot_rest.log
         )
         self._bybit_private = BybitPrivateServer(self._state, self.accounts)
+        #: Binance USD-M listenKeys and ``/private/ws`` user data sockets
+        self.futures_users = FuturesUserStreams(self._state, self.accounts, self.engine)
+        self._futures_trading = BinanceFuturesTradingRest(
+            self._state, self.accounts, self.engine, self.futures_users
+        )
         # private (account) endpoints: routes and shutdown notices, no market data
-        self._private_servers: list[BinanceWsApi | BybitPrivateServer] = [
+        self._private_servers: list[BinanceWsApi | BybitPrivateServer | FuturesUserStreams] = [
             self._ws_api,
             self._bybit_private,
+            self.futures_users,
         ]
         self._futures_ws = futures_stream_servers(self._state)
         self._futures_rest = BinanceFuturesRest(self._state, self.accounts)
@@ -135,6 +157,7 @@ class ExchangeSimulator:
         app.add_routes(self._bybit_trading.routes())
         app.add_routes(self._spot_rest.routes())
         app.add_routes(self._futures_rest.routes())
+        app.add_routes(self._futures_trading.routes())
         app.add_routes(self.bybit_rest.routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
@@ -208,6 +231,99 @@ class ExchangeSimulator:
         """``ws://127.0.0.1:PORT`` (connect to ``/stream`` or ``/ws/<stream>``)."""
         return f"ws://{self.config.host}:{self._port}"
 
+    @property
+    def ws_api_url(self) -> str:
+        """Binance's WebSocket API (the Spot user data stream): ``ws://…/ws-api/v3``."""
+        return f"{self.ws_url}/ws-api/v3"
+
+    @property
+    def futures_public_url(self) -> str:
+        """USD-M ``/public`` route (depth, book tickers): ``ws://…/public/stream``."""
+        return f"{self.ws_url}/public/stream"
+
+    @property
+    def futures_market_url(self) -> str:
+        """USD-M ``/market`` route (everything else): ``ws://…/market/stream``."""
+        return f"{self.ws_url}/market/stream"
+
+    @property
+    def futures_private_url(self) -> str:
+        """USD-M ``/private`` route (user data; sockets at ``/private/ws?listenKey=…``):
+        what ``Config.private_ws_url`` takes."""
+        return f"{self.ws_url}/private"
+
+    @property
+    def bybit_spot_url(self) -> str:
+        """Bybit v5 public spot streams: ``ws://…/v5/public/spot``."""
+        return f"{self.ws_url}/v5/public/spot"
+
+    @property
+    def bybit_linear_url(self) -> str:
+        """Bybit v5 public linear streams: ``ws://…/v5/public/linear``."""
+        return f"{self.ws_url}/v5/public/linear"
+
+    @property
+    def bybit_private_url(self) -> str:
+        """Bybit v5 private stream (orders, executions, wallet, positions)."""
+        return f"{self.ws_url}/v5/private"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every URL the simulator serves, by the name of its property."""
+        return {name: getattr(self, name) for name in _URL_PROPERTIES}
+
+    def connector_config(
+        self, venue: str = "binance", api_key: str = "", api_secret: str = "", **overrides: Any
+    ) -> Config:
+        """A ready :class:`~rxconnector.Config` for ``venue`` aimed at this simulator.
+
+        ``venue`` is ``binance``, ``binance_futures``, ``bybit`` (spot), ``bybit-spot`` or
+        ``bybit-linear``. Every endpoint the connector uses - REST, market streams, the
+        WebSocket API or private stream - is set to this simulator, so nothing, signed or
+        not, can reach a real exchange. With ``api_key``/``api_secret`` the account
+        feeds work: a key the simulator does not know yet is created with the default
+        balances (:meth:`set_balance` changes them). ``overrides`` are any other Config
+        fields (``connection={...}``, ``recv_window=...``) and may replace a URL::
+
+            config = sim.connector_config("bybit-linear", api_key="k", api_secret="s")
+            async with rxc.Connector(config) as conn:
+                conn.positions().subscribe(print)
+        """
+        if self._runner is None:
+            raise RuntimeError(
+                "start the simulator first (async with ExchangeSimulator() as sim): "
+                "its URLs name the port it binds"
+            )
+        venues = {
+            "binance": (Config.binance, {"ws_api_url": self.ws_api_url}),
+            "binance_futures": (
+                Config.binance_futures,
+                {"private_ws_url": self.futures_private_url},
+            ),
+            "bybit": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
+            "bybit-spot": (Config.bybit, {"private_ws_url": self.bybit_private_url}),
+            "bybit-linear": (
+                lambda **kw: Config.bybit("linear", **kw),
+                {"private_ws_url": self.bybit_private_url},
+            ),
+        }
+        chosen = venues.get(venue)
+        if chosen is None:
+            raise ValueError(
+                f"the simulator speaks {', '.join(venues)}; there is no venue {venue!r}"
+            )
+        if bool(api_key) != bool(api_secret):
+            raise ValueError("give both api_key and api_secret, or neither")
+        if api_key and api_key not in self.accounts:
+            self.add_api_key(api_key, api_secret)
+        make, private = chosen
+        fields: dict[str, Any] = {"rest_url": self.rest_url, "ws_url": self.ws_url, **private}
+        if api_key:
+            fields.update(api_key=api_key, api_secret=api_secret)
+        fields.update(overrides)
+        config: Config = make(**fields)
+        return config
+
     # -- market clock -----------------------------------------------------------------
 
     async def _clock(self) -> None:
@@ -228,6 +344,7 @@ class ExchangeSimulator:
         for stream_server in self._stream_servers:
             stream_server.publish(events, market.tick_count, dropped)
         self.engine.on_tick(events)
+        self.futures_users.publish(events, market.tick_count, dropped)
 
     def pause(self) -> None:
         """Stop the market clock (``step`` still works): deterministic tests."""
@@ -336,7 +453,12 @@ class ExchangeSimulator:
     def rest_log(self) -> list[RestRecord]:
         """Every REST request answered (method, path, params, status, weight), Spot,
         futures and Bybit merged in time order."""
-        logs = [*self._spot_rest.log, *self._futures_rest.log, *self.bybit_rest.log]
+        logs = [
+            *self._spot_rest.log,
+            *self._futures_rest.log,
+            *self._futures_trading.log,
+            *self.bybit_rest.log,
+        ]
         return sorted(logs, key=lambda r: r.at)
 
     def rest_weight_used(self) -> int:
@@ -465,6 +587,21 @@ class ExchangeSimulator:
         difference); private streams see ``balanceUpdate`` / ``wallet`` events."""
         self.engine.set_balance(api_key, asset, free, self._state.server_time_ms())
 
+    def borrow(self, api_key: str, asset: str, amount: Decimal | str | int) -> None:
+        """Lend ``amount`` of ``asset`` to the account (negative: repay); Bybit's wallet
+        shows the debt as ``borrowAmount`` and ``equity`` net of it."""
+        self.accounts.borrow(api_key, asset, amount, self._state.server_time_ms())
+
+    def expire_listen_keys(self, api_key: str | None = None) -> int:
+        """Fault: every USD-M listenKey (of ``api_key``) expires now; its sockets get
+        ``listenKeyExpired`` and then nothing. Returns how many expired."""
+        return self.futures_users.expire_listen_keys(api_key)
+
+    def drop_user_stream_on_next_fill(self, api_key: str) -> None:
+        """Fault: the account's USD-M user data sockets drop right before its next fill
+        is sent (the fill happens; its events are lost to the client)."""
+        self.futures_users.drop_on_next_fill(api_key)
+
     def balance(self, api_key: str, asset: str) -> tuple[Decimal, Decimal]:
         """``(free, locked)`` of ``asset`` on the account of ``api_key``."""
         account = self.accounts[api_key]
@@ -492,4 +629,5 @@ class ExchangeSimulator:
 
     @property
     def api_keys(self) -> Mapping[str, str]:
-        return dict(self.config.api_keys)
+        """Every key the simulator accepts (configured or added since) and its secret."""
+        return {account.api_key: account.secret for account in self.accounts}
