@@ -100,6 +100,8 @@ __all__ = ["Connector"]
 SNAPSHOTS_IN_FLIGHT = 8
 #: Attempts of an idempotent REST call (the first and two retries, short backoff).
 REST_ATTEMPTS = 3
+#: Most the retry backoff adds over those attempts: 0.5 s + 1 s, each + up to 0.25 s.
+REST_BACKOFF_BUDGET = 2.0
 #: Candles asked for per page when walking back for the last N (every venue allows 1000).
 KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
@@ -230,7 +232,14 @@ class Connector:
 
             probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
             self._clock_subscription = clock.start()
-            timeout = self.config.connection.rest_timeout * (self.config.clock_sync.samples + 1)
+            # Long enough for a dead host to fail all its attempts (each up to
+            # rest_timeout, with the retry backoff between them) and for a live one to
+            # answer every sample: otherwise start() would shrug at a silent host.
+            timeout = (
+                self.config.connection.rest_timeout
+                * (self.config.clock_sync.samples + REST_ATTEMPTS)
+                + REST_BACKOFF_BUDGET
+            )
             try:
                 await asyncio.wait_for(first, timeout)
             except TimeoutError:
@@ -307,12 +316,11 @@ class Connector:
         def failed(error: Exception) -> None:
             if isinstance(error, TransportError):
                 # the exchange is unreachable: start() says so once, with the reason
+                # (the first clock sync fails too and is what start() raises)
                 self._probe_failure = error
                 self._log.info("exchangeInfo for rate limits failed", error=repr(error))
-                return
-            self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
-            if isinstance(error, TransportError):
-                self._report(error)  # the REST API is unreachable: say so on errors
+            else:
+                self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
             finish()
 
         try:
