@@ -19,7 +19,9 @@ Reading modes:
 * ``group="g"``: reads through consumer group ``g`` as ``consumer``. An entry is
   acknowledged once every subscriber's ``on_next`` returned for its whole batch (at most
   500 entries), so a restarted consumer resumes at its first unacknowledged entry:
-  at-least-once, at most one batch delivered twice. Separate groups each see everything.
+  at-least-once, at most one batch delivered twice. Entries left unacknowledged by
+  another consumer for ``claim_idle_ms`` are claimed (XAUTOCLAIM) when a consumer starts
+  reading. Separate groups each see everything.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class _Changed(Exception):
 class _Route:
     """One subscribed stream: where its entries go and where reading resumes."""
 
-    __slots__ = ("group_ready", "key", "last_id", "observer", "pending")
+    __slots__ = ("claim_from", "group_ready", "key", "last_id", "observer", "pending")
 
     def __init__(self, key: str, observer: abc.ObserverBase[Any]) -> None:
         self.key = key
@@ -89,6 +91,7 @@ class _Route:
         self.last_id: str | None = None  # the last entry delivered (either mode)
         self.group_ready = False
         self.pending = True  # group mode: our own unacknowledged entries first
+        self.claim_from: str | None = "0-0"  # group mode: then other consumers' stale ones
 
 
 def _safe_url(url: str) -> str:
@@ -120,6 +123,10 @@ class RemoteConnector:
             a newly created group starts.
         block_ms: how long one blocking read waits at most (stopping never waits for it).
         heartbeat_poll: seconds between reads of the publishers' heartbeats and events.
+        claim_idle_ms: group mode: entries another consumer read and left unacknowledged
+            for this long are taken over when this consumer (re)starts reading (a
+            crashed consumer's work is not stranded). Give each consumer a stable
+            ``consumer`` name to resume its own entries at once.
         scheduler: times reconnect backoff and heartbeat polls (default: the loop's).
     """
 
@@ -133,6 +140,7 @@ class RemoteConnector:
         *,
         block_ms: int = 2000,
         heartbeat_poll: float = 1.0,
+        claim_idle_ms: int = 60_000,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
         if consumer is not None and group is None:
@@ -143,6 +151,9 @@ class RemoteConnector:
             raise ValueError(f"block_ms must be >= 1, got {block_ms}")
         if heartbeat_poll <= 0:
             raise ValueError(f"heartbeat_poll must be > 0, got {heartbeat_poll}")
+        if claim_idle_ms < 0:
+            raise ValueError(f"claim_idle_ms must be >= 0, got {claim_idle_ms}")
+        self.claim_idle_ms = claim_idle_ms
         self.venue = normalize_venue(venue)
         self.group = group
         self.consumer = consumer or (f"{socket.gethostname()}:{os.getpid()}" if group else None)
@@ -462,6 +473,7 @@ class RemoteConnector:
                         for route in routes.values():
                             route.group_ready = False
                             route.pending = True
+                            route.claim_from = "0-0"
                         continue
                     raise
                 except (RedisError, OSError) as exc:
@@ -501,6 +513,10 @@ class RemoteConnector:
                 await self._until_stopped(self._create_group(client, route.key, group, at))
                 route.group_ready = True
         pending = {key: "0" for key, route in routes.items() if route.pending}
+        claims = [r for r in routes.values() if not r.pending and r.claim_from is not None]
+        if not pending and claims:
+            await self._claim(client, claims)
+            return
         if pending:  # our own unacknowledged entries first (after a restart)
             reply = await self._until_stopped(
                 client.xreadgroup(group, consumer, pending, count=READ_BATCH)
@@ -527,6 +543,32 @@ class RemoteConnector:
         for key in pending:
             if key not in answered:
                 routes[key].pending = False
+
+    async def _claim(self, client: Any, routes: list[_Route]) -> None:
+        """Take over entries another consumer of the group read but never acknowledged
+        (it crashed, or restarted under another name) once they are ``claim_idle_ms``
+        old: XAUTOCLAIM, deliver, acknowledge; one page per stream per call."""
+        group, consumer = self.group, self.consumer
+        for route in routes:
+            reply = await self._until_stopped(
+                client.xautoclaim(
+                    route.key,
+                    group,
+                    consumer,
+                    self.claim_idle_ms,
+                    start_id=route.claim_from,
+                    count=READ_BATCH,
+                )
+            )
+            cursor, entries = _text(reply[0]), reply[1]
+            ids: list[Any] = []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                if fields and self._routes.get(route.key) is route:
+                    self._deliver(route.key, fields, route.observer)
+            if ids:
+                await self._until_stopped(client.xack(route.key, group, *ids))
+            route.claim_from = None if cursor == "0-0" else cursor
 
     async def _resolve(self, client: Any, key: str) -> str:
         """The entry id to read after: ``$`` becomes the stream's last id right now."""

@@ -245,6 +245,32 @@ class TestPromptStop:
             await client.aclose()
 
 
+class TestConsumerGroups:
+    async def test_entries_a_dead_consumer_left_unacknowledged_are_claimed(
+        self, redis_server: RedisServer
+    ) -> None:
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        try:
+            for n in range(1, 6):
+                kind, seq, data, ts = encode_model(rxc.Trade(SYMBOL, n, D(1), D(1), "buy", 0, 0))
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(TRADES_KEY, fields)
+            await client.xgroup_create(TRADES_KEY, "g", id="0")
+            # consumer "dead" takes 3 entries and crashes without acknowledging them
+            await client.xreadgroup("g", "dead", {TRADES_KEY: ">"}, count=3)
+            got: list[rxc.Trade] = []
+            async with RemoteConnector(
+                redis_server.url, group="g", consumer="live", claim_idle_ms=0
+            ) as remote:
+                remote.trades(SYMBOL).subscribe(got.append)
+                await until(lambda: len(got) >= 5, 5.0, "claimed and new entries")
+            assert sorted(t.trade_id for t in got) == [1, 2, 3, 4, 5]
+            pending = await client.xpending(TRADES_KEY, "g")
+            assert pending["pending"] == 0  # everything acknowledged
+        finally:
+            await client.aclose()
+
+
 class TestHeartbeat:
     def test_stale_after_three_periods_then_alive_again(self) -> None:
         tracker = HeartbeatTracker("redis://x")
