@@ -79,6 +79,8 @@ class TestBlockingRest:
             candles = conn.kline_history(SYMBOL, "1m", now - 5 * 60_000, now)
             assert candles and all(isinstance(k, rxc.Kline) for k in candles)
             assert [k.open_time for k in candles] == sorted(k.open_time for k in candles)
+            last = conn.kline_history(SYMBOL, "1m", limit=3)  # keyword-only, forwarded as is
+            assert len(last) == 3 and last[-1].open_time >= candles[-1].open_time
             assert conn.depth_snapshot(SYMBOL, 5).best_bid is not None
         assert _rxc_threads() == []
 

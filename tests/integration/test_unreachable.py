@@ -90,6 +90,29 @@ class TestStartFails:
         assert "TLS" in text
         assert elapsed < BOUND
 
+    async def test_a_server_that_never_answers(self) -> None:
+        """TCP accepted, no HTTP answer ever: after 3 attempts of ``rest_timeout`` each
+        (and the backoff between them) start() fails naming the timeout."""
+        held: list[asyncio.StreamWriter] = []
+
+        async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # keep the socket open, say nothing
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            config = rxc.Config.binance(
+                rest_url=f"http://127.0.0.1:{port}", connection={"rest_timeout": 0.4}
+            )
+            error, elapsed = await _start_fails(config)
+        finally:
+            for writer in held:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+        assert "no answer within rest_timeout (0.4 s)" in str(error)
+        assert elapsed < 3 * 0.4 + 2.0 + 3.0
+
     async def test_a_server_that_answers_is_not_refused(self) -> None:
         """A reachable exchange starts as before."""
         async with ExchangeSimulator(seed=1) as sim, rxc.Connector(sim.connector_config()) as conn:
