@@ -54,10 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rxconnector.exchanges._parsing import parse_levels
 from rxconnector.exchanges.binance.parsers import parse_depth_update
 
-try:  # what order_book() reads frames with (levels as keys + strings, no Decimals)
-    from rxconnector.exchanges.binance.wire import parse_book_diff as book_reader
-except ImportError:  # an older checkout (--against): the book read DepthUpdate
-    book_reader = parse_depth_update  # type: ignore[assignment]
+#: What order_book() reads the diff frames with.
+book_reader = parse_depth_update
 from rxconnector.models import DepthUpdate, Level, OrderBook
 from rxconnector.streams.book import LocalBook
 from rxconnector.streams.orderbook import (
