@@ -53,9 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rxconnector.exchanges._parsing import parse_levels
 from rxconnector.exchanges.binance.parsers import parse_depth_update
-
-#: What order_book() reads the diff frames with.
-book_reader = parse_depth_update
 from rxconnector.models import DepthUpdate, Level, OrderBook
 from rxconnector.streams.book import LocalBook
 from rxconnector.streams.orderbook import (
@@ -65,6 +62,8 @@ from rxconnector.streams.orderbook import (
     maintain_order_book,
 )
 
+#: What order_book() reads the diff frames with.
+book_reader = parse_depth_update
 DEPTH = 20
 SNAPSHOT_LEVELS = 1000
 TICK = Decimal("0.01")
