@@ -35,7 +35,7 @@ from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
 from rxconnector.rest.client import RestClient
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
 from .test_bybit_rest import OPEN_ORDER, SPOT_BTC
 from .test_futures_rest import BALANCE, EXCHANGE_INFO, NEW_ORDER_RESPONSE, QUERY_ORDER_RESPONSE
 
@@ -108,7 +108,7 @@ def _spot(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceSpot
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return BinanceSpotRest(client, cfg, StepClock(NOW))
+    return rules_known(BinanceSpotRest(client, cfg, StepClock(NOW)))
 
 
 def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceFuturesRest:
@@ -119,7 +119,7 @@ def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceF
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return BinanceFuturesRest(client, cfg, StepClock(NOW))
+    return rules_known(BinanceFuturesRest(client, cfg, StepClock(NOW)))
 
 
 def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
@@ -128,7 +128,7 @@ def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return BybitRest(client, cfg, StepClock(NOW))
+    return rules_known(BybitRest(client, cfg, StepClock(NOW)))
 
 
 def _ok(result: Any) -> dict[str, Any]:
