@@ -534,11 +534,21 @@ class Publisher:
                 if not slot.holding:
                     slot.holding = True
                     self._log.info("lease acquired", stream=slot.key, holder=self.holder)
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
                 elif slot.suspended and not slot.buffer and not slot.starting:
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
             elif slot.holding:
                 self._lose(slot, "lease held by another publisher")
+
+    async def _begin_or_retry(self, slot: _Slot) -> None:
+        """``_begin``; if Redis fails meanwhile (reading the last id), the stream is
+        started again on the next lease round instead of being held without a feed."""
+        try:
+            await self._begin(slot)
+        except BaseException:
+            if slot.subscription is None:
+                slot.holding = False
+            raise
 
     def _lose(self, slot: _Slot, why: str) -> None:
         self._log.warning("lease lost: stopped writing", stream=slot.key, why=why)
