@@ -294,7 +294,12 @@ class Publisher:
         self._append = self._redis.register_script(FENCED_APPEND)
         self._acquire = self._redis.register_script(ACQUIRE_OR_RENEW)
         self._release = self._redis.register_script(RELEASE)
-        await self._connector.start()
+        try:
+            await self._connector.start()
+        except BaseException:
+            # ``async with`` never reaches __aexit__ then: release what start() opened
+            await asyncio.shield(self.stop())
+            raise
         conn = self._connector
         self._subscriptions.append(conn.errors.subscribe(self._on_connector_error))
         self._subscriptions.append(conn.connection_state.subscribe(self._on_connection_event))
