@@ -34,6 +34,8 @@ from rxconnector.replay import open as open_replay
 
 T0 = 1_700_000_000_000.0
 SYMBOL = "BTCUSDT"
+#: Time spent in ``writer.sync()`` by the last :func:`generate` (a one-element cell).
+SYNC_SECONDS = [0.0]
 
 
 def _peak_rss_mib() -> float:
@@ -41,8 +43,12 @@ def _peak_rss_mib() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024
 
 
-def generate(path: Path, frames: int, rate: float) -> float:
-    """Write the synthetic recording; returns its recorded duration in seconds."""
+def generate(path: Path, frames: int, rate: float, sync_every: int = 0) -> float:
+    """Write the synthetic recording; returns its recorded duration in seconds.
+
+    ``sync_every`` > 0 calls ``writer.sync()`` every that many frames, as the recording
+    connector does once a second (``--sync-every 200`` at the default 200 frames/s).
+    """
     header = RecordingHeader.for_config(
         Config.binance(), ["ticker", "trades", "diff_depth"], [SYMBOL], T0
     )
@@ -87,6 +93,10 @@ def generate(path: Path, frames: int, rate: float) -> float:
                     f'"C":{event},"F":1,"L":{trade_id},"n":{trade_id}}}}}'
                 )
             writer.frame("binance-1", t, frame)
+            if sync_every and i % sync_every == sync_every - 1:
+                started = time.perf_counter()
+                writer.sync()
+                SYNC_SECONDS[0] += time.perf_counter() - started
         writer.close(T0 + frames * step)
     return frames * step / 1000.0
 
@@ -129,17 +139,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=200.0, help="recorded frames per second")
+    parser.add_argument(
+        "--sync-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sync the file every N frames while writing, as the recorder does every second",
+    )
+    parser.add_argument("--write-only", action="store_true", help="measure the writer only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.jsonl.gz"
         started = time.perf_counter()
-        recorded = generate(path, args.frames, args.rate)
+        recorded = generate(path, args.frames, args.rate, args.sync_every)
         generated = time.perf_counter() - started
         size = os.path.getsize(path)
         print(
             f"generated {args.frames:,} frames ({recorded / 3600:.2f} h at {args.rate:g}/s) in "
-            f"{generated:.1f}s, file {size / 2**20:.1f} MiB"
+            f"{generated:.1f}s ({generated / args.frames * 1e6:.2f} us per line, frame "
+            f"building included), file {size / 2**20:.2f} MiB, sync every "
+            f"{args.sync_every or 'never'}"
         )
+        if args.sync_every:
+            syncs = args.frames // args.sync_every
+            print(
+                f"sync      {syncs:,} syncs, {SYNC_SECONDS[0] / max(syncs, 1) * 1e6:.1f} us each "
+                f"= {SYNC_SECONDS[0] / args.frames * 1e9:.0f} ns per line amortized"
+            )
+        if args.write_only:
+            return
         rss_before = _peak_rss_mib()
         base = baseline(path)
         print(

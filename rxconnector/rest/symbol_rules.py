@@ -93,6 +93,14 @@ class SymbolRules:
         for symbol in infos:
             self._fetched_at[symbol] = now
 
+    def forget(self, symbol: str | None = None) -> None:
+        """Treat ``symbol``'s rules (``None``: every symbol's) as stale: the next order
+        fetches them again. The rules stay readable (``symbol_info``) until then."""
+        if symbol is None:
+            self._fetched_at.clear()
+        else:
+            self._fetched_at.pop(symbol, None)
+
     def fresh(self, symbol: str) -> bool:
         """Whether ``symbol``'s rules were fetched less than :attr:`ttl` ago."""
         at = self._fetched_at.get(symbol)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the CASES table keeps one call per row, for reading down the columns)
 """Malformed REST bodies end in our error tree, for every reply parser of every venue.
 
 Regression test for issue #16: ``null``, an array where an object belongs, an object
@@ -34,7 +35,7 @@ from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
 from rxconnector.rest.client import RestClient
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock
+from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
 from .test_bybit_rest import OPEN_ORDER, SPOT_BTC
 from .test_futures_rest import BALANCE, EXCHANGE_INFO, NEW_ORDER_RESPONSE, QUERY_ORDER_RESPONSE
 
@@ -107,7 +108,7 @@ def _spot(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceSpot
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return BinanceSpotRest(client, cfg, StepClock(NOW))
+    return rules_known(BinanceSpotRest(client, cfg, StepClock(NOW)))
 
 
 def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceFuturesRest:
@@ -118,7 +119,7 @@ def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceF
     client = binance_spot_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return BinanceFuturesRest(client, cfg, StepClock(NOW))
+    return rules_known(BinanceFuturesRest(client, cfg, StepClock(NOW)))
 
 
 def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
@@ -127,7 +128,7 @@ def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return BybitRest(client, cfg, StepClock(NOW))
+    return rules_known(BybitRest(client, cfg, StepClock(NOW)))
 
 
 def _ok(result: Any) -> dict[str, Any]:
@@ -208,6 +209,10 @@ async def test_every_malformed_body_is_an_error_of_our_tree(
 ) -> None:
     body = _body(examples, spec)
     rest = venue(exchange, session)
+    # Orders read the symbol's rules first: serve them (the case's own route wins).
+    exchange.json("GET", "/api/v3/exchangeInfo", examples["binance.spot.rest.exchangeInfo"])
+    exchange.json("GET", "/fapi/v1/exchangeInfo", EXCHANGE_INFO)
+    exchange.json("GET", "/v5/market/instruments-info", _ok({"list": [], "nextPageCursor": ""}))
     # The documented answer works (so the generated failures mean something) ...
     exchange.json(*route, body)
     await call(rest)

@@ -88,6 +88,15 @@ class TestSymbolRules:
         assert venue.calls == [] and got == [BTC]
         assert rules.infos == {"BTCUSDT": BTC}
 
+    def test_forgotten_rules_are_fetched_again(self) -> None:
+        scheduler, venue, rules = _rig()
+        rules.remember({BTC.symbol: BTC})
+        rules.forget("BTCUSDT")
+        assert rules.infos == {"BTCUSDT": BTC}  # still readable
+        got = _ask(scheduler, rules, 5.0, "BTCUSDT")
+        scheduler.advance_to(10.0)
+        assert [t for t, _s in venue.calls] == [5.0] and got == [BTC]
+
     def test_a_failed_fetch_fails_its_waiters_and_the_next_order_tries_again(self) -> None:
         scheduler, venue, rules = _rig()
         venue.fail_next = True
@@ -124,3 +133,46 @@ async def test_the_connector_runs_the_ttl_on_its_own_scheduler() -> None:
         assert conn.rest._rules._scheduler is scheduler
     finally:
         await conn.stop()
+
+
+class TestStaleRulesAfterAnExchangeRejection:
+    """The local check passed but Binance refused the order with a filter failure
+    (-1013): the cached rules are out of date, so the next order fetches them again."""
+
+    async def test_a_filter_failure_makes_the_next_order_fetch_the_rules(
+        self, exchange: Any, session: Any, examples: dict[str, Any]
+    ) -> None:
+        from rxconnector.errors import ExchangeError
+
+        from .test_binance_rest import _rest
+
+        exchange.json(
+            "POST", "/api/v3/order", {"code": -1013, "msg": "Filter failure: PRICE_FILTER"},
+            status=400,
+        )  # fmt: skip
+        exchange.json("GET", "/api/v3/exchangeInfo", examples["binance.spot.rest.exchangeInfo"])
+        rest = _rest(exchange, session)  # rules known (all filters off)
+        with pytest.raises(ExchangeError) as info:
+            await rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "10")
+        assert info.value.code == -1013
+        assert exchange.requests_to("/api/v3/exchangeInfo") == []
+        with pytest.raises(ExchangeError):
+            await rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "10")
+        assert len(exchange.requests_to("/api/v3/exchangeInfo")) == 1
+
+    async def test_other_errors_keep_the_rules(
+        self, exchange: Any, session: Any, examples: dict[str, Any]
+    ) -> None:
+        from rxconnector.errors import ExchangeError
+
+        from .test_binance_rest import _rest
+
+        exchange.json(
+            "POST", "/api/v3/order", {"code": -2010, "msg": "Account has insufficient balance"},
+            status=400,
+        )  # fmt: skip
+        rest = _rest(exchange, session)
+        for _ in range(2):
+            with pytest.raises(ExchangeError):
+                await rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "10")
+        assert exchange.requests_to("/api/v3/exchangeInfo") == []

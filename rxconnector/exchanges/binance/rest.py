@@ -40,7 +40,7 @@ from reactivex.disposable import (
 )
 
 from rxconnector.config import Config
-from rxconnector.errors import ParseError
+from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
@@ -78,6 +78,8 @@ _DEFAULT_TIME_IN_FORCE = "GTC"
 _DEFAULT_RESPONSE_TYPE = "RESULT"
 #: Status given to an order whose answer was only an ACK (``newOrderRespType=ACK``).
 ACK_STATUS = "ACK"
+#: BS ``errors.md``: filter failures ("Filter failure: PRICE_FILTER" ...) come as -1013.
+FILTER_FAILURE_CODE = -1013
 #: Wire names an order's ``extra`` may not carry: the client order id has its own
 #: argument (and must be the one an ``OrderStatusUnknownError`` reports), the rest are
 #: added by signing (a second copy would be a duplicate parameter).
@@ -607,7 +609,9 @@ class BinanceSpotRest:
                 client_order_id=coid,
             )
 
-        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
+        return self._rules.rules_for(sym).pipe(
+            ops.flat_map(send), self._forget_rules_on_filter_failure(sym)
+        )
 
     def _order_test(
         self,
@@ -634,7 +638,19 @@ class BinanceSpotRest:
                 endpoint, request, lambda reply: dict(reply.data), weight=weight
             )
 
-        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
+        return self._rules.rules_for(sym).pipe(
+            ops.flat_map(send), self._forget_rules_on_filter_failure(sym)
+        )
+
+    def _forget_rules_on_filter_failure(self, symbol: str) -> Operator:
+        """The local check passed yet the exchange answered a filter failure: the cached
+        rules are out of date (a tick size changed), so the next order fetches them."""
+
+        def on_error(error: Exception) -> None:
+            if isinstance(error, ExchangeError) and error.code == FILTER_FAILURE_CODE:
+                self._rules.forget(symbol)
+
+        return ops.do_action(on_error=on_error)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
