@@ -62,6 +62,7 @@ __all__ = [
     "Resync",
     "RESUBSCRIBE_RETRY_MAX",
     "SEQUENCED_AFTER",
+    "MAX_EVENT_ADVANCE",
     "BEHIND_RUN_LIMIT",
     "SnapshotGate",
     "Step",
@@ -155,6 +156,11 @@ SNAPSHOT_HEADROOM = 5
 #: is under half a second of a busy book; a stream that numbers ``u`` any other way
 #: would have to step by exactly 1 twenty times running to be mistaken for sequenced.
 SEQUENCED_AFTER = 20
+#: Most a Binance diff event may move a live book's update id at once. BTCUSDT's ids
+#: grew by ~7e10 in seven years (~300 per second on average, a few 10^4 at peaks): 10^9
+#: in one 100 ms event is no market; such an event is hostile or corrupt and is not
+#: applied (issue #16). Smaller lies are caught by the next real event (``_behind``).
+MAX_EVENT_ADVANCE = 10**9
 #: Consecutive Bybit ``orderbook.{depth}`` deltas behind the book (``u`` or ``seq`` not
 #: above the book's) after which the book is taken to be wedged by an earlier message
 #: far ahead and resynced. One or two stale messages are ignored: Bybit documents no
@@ -359,6 +365,16 @@ class BookSync:
             "stream had moved it",
         )
 
+    def _implausible(self, update: DepthUpdate) -> Outcome:
+        """An event that would move the book's id more than :data:`MAX_EVENT_ADVANCE`
+        at once: not applied (its levels are not shown even once), the book resyncs
+        from the next real event."""
+        return self.fail(
+            f"event [{update.first_update_id};{update.final_update_id}] would move the "
+            f"update id from {self.update_id} by more than {MAX_EVENT_ADVANCE:,}: not a "
+            "real event (hostile or corrupt), not applied"
+        )
+
     def _tail_ahead(self, update: DepthUpdate) -> Resync:
         """While buffering: ``update`` goes back behind the buffer's last event. On one
         ordered socket only an event far ahead (hostile or corrupt) can precede it;
@@ -477,6 +493,8 @@ class BinanceSpotSync(BookSync):
                     update,
                     f"gap: event U={update.first_update_id} > local update id {local} + 1",
                 )
+            if final - local > MAX_EVENT_ADVANCE:
+                return self._implausible(update)
             self.book.apply(update.bids, update.asks)
             self.update_id = final
             self._last = update
@@ -564,6 +582,8 @@ class BinanceFuturesSync(BookSync):
                     return self._restart_with(
                         update, f"gap: event pu={update.prev_final_update_id} != previous u {local}"
                     )
+            if final - local > MAX_EVENT_ADVANCE:
+                return self._implausible(update)
             self.book.apply(update.bids, update.asks)
             self.update_id = final
             self._last = update

@@ -176,6 +176,8 @@ def test_an_event_u_far_ahead_right_after_the_book_is_caught_and_resynced(
     rig.send(rig.market.hostile(local + 1, FAR, prev=local))
     rig.real(10)
     assert rig.resyncs(), "the wedge was not detected"
+    # So far ahead it is refused outright: its levels were never shown.
+    assert all(Decimal(77) not in dict(book.bids).values() for book in rig.books)
     rig.assert_true_book()
     shown = len(rig.books)
     rig.real(5)
@@ -207,6 +209,20 @@ def test_a_far_ahead_first_event_does_not_wedge_the_first_sync(rule: BookRule) -
     rig.scheduler.advance_by(60)
     rig.real(3)
     assert rig.snapshots < 10
+    rig.assert_true_book()
+
+
+@pytest.mark.parametrize("rule", REST_RULES, ids=lambda r: r.value)
+def test_an_event_a_little_ahead_is_caught_by_the_next_real_event(rule: BookRule) -> None:
+    """Below MAX_EVENT_ADVANCE the lie cannot be told from a busy moment until the next
+    real event arrives behind the book: then the book resyncs."""
+    rig = Rig(rule)
+    local = rig.books[-1].update_id
+    rig.send(rig.market.hostile(local + 1, local + 1000, prev=local))
+    rig.real(10)
+    assert rig.resyncs()
+    rig.assert_true_book()
+    rig.real(3)
     rig.assert_true_book()
 
 

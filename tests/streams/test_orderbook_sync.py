@@ -167,10 +167,18 @@ class TestBinanceSpot:
         sync = BinanceSpotSync(2)
         sync.on_update(upd(1, 1))
         sync.on_snapshot(snap(1, BIDS, ASKS))
-        assert sync.on_update(upd(2, 10**15)) is APPLIED
+        assert sync.on_update(upd(2, 1000)) is APPLIED  # plausible on its own
         outcome = sync.on_update(upd(3, 3))
         assert isinstance(outcome, Resync) and "behind the book" in outcome.reason
         assert not sync.live and sync.buffered == 1
+
+    def test_an_event_moving_the_id_absurdly_far_is_not_applied(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        outcome = sync.on_update(upd(2, 10**15, (lv(10, 77),)))
+        assert isinstance(outcome, Resync) and "not applied" in outcome.reason
+        assert not sync.live and sync.buffered == 0  # the next real event starts the sync
 
     def test_snapshot_without_buffer_or_when_live_is_ignored(self) -> None:
         sync = BinanceSpotSync(2)
