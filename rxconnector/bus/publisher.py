@@ -46,7 +46,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
@@ -239,6 +239,7 @@ class Publisher:
         self._connections: dict[str, str] = {}
         self._redis: Any = None
         self._append: Any = None
+        self._script_loaded = False
         self._acquire: Any = None
         self._release: Any = None
         self._wake = asyncio.Event()
@@ -293,7 +294,12 @@ class Publisher:
         self._append = self._redis.register_script(FENCED_APPEND)
         self._acquire = self._redis.register_script(ACQUIRE_OR_RENEW)
         self._release = self._redis.register_script(RELEASE)
-        await self._connector.start()
+        try:
+            await self._connector.start()
+        except BaseException:
+            # ``async with`` never reaches __aexit__ then: release what start() opened
+            await asyncio.shield(self.stop())
+            raise
         conn = self._connector
         self._subscriptions.append(conn.errors.subscribe(self._on_connector_error))
         self._subscriptions.append(conn.connection_state.subscribe(self._on_connection_event))
@@ -533,11 +539,21 @@ class Publisher:
                 if not slot.holding:
                     slot.holding = True
                     self._log.info("lease acquired", stream=slot.key, holder=self.holder)
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
                 elif slot.suspended and not slot.buffer and not slot.starting:
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
             elif slot.holding:
                 self._lose(slot, "lease held by another publisher")
+
+    async def _begin_or_retry(self, slot: _Slot) -> None:
+        """``_begin``; if Redis fails meanwhile (reading the last id), the stream is
+        started again on the next lease round instead of being held without a feed."""
+        try:
+            await self._begin(slot)
+        except BaseException:
+            if slot.subscription is None:
+                slot.holding = False
+            raise
 
     def _lose(self, slot: _Slot, why: str) -> None:
         self._log.warning("lease lost: stopped writing", stream=slot.key, why=why)
@@ -576,6 +592,7 @@ class Publisher:
             try:
                 await self._flush_once()
             except (RedisError, OSError) as exc:
+                self._script_loaded = False  # the server we reconnect to may be new
                 self._set_redis(False, exc)
                 await sleep_on(scheduler, backoff_delay(self._redis_failures))
 
@@ -586,6 +603,10 @@ class Publisher:
 
     async def _flush_once(self) -> None:
         assert self._redis is not None
+        if not self._script_loaded:
+            # once per connection to a server: a restarted Redis has no scripts
+            await self._redis.script_load(FENCED_APPEND)
+            self._script_loaded = True
         batches: list[tuple[_Slot, int, int]] = []
         started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -617,17 +638,20 @@ class Publisher:
                         break
                     for i in range(offset, offset + count):
                         parts.extend(slot.buffer[i])
-                    await self._append(
-                        keys=[slot.key, slot.lease, slot.seq],
-                        args=[
-                            slot.token,
-                            self.lease_ms,
-                            self.maxlen,
-                            "1" if slot.monotonic else "0",
-                            after,
-                            *parts,
-                        ],
-                        client=pipe,
+                    # EVALSHA queued directly: a registered Script would make every
+                    # pipeline ask SCRIPT EXISTS first, a second round trip per flush.
+                    pipe.evalsha(
+                        self._append.sha,
+                        3,
+                        slot.key,
+                        slot.lease,
+                        slot.seq,
+                        slot.token,
+                        self.lease_ms,
+                        self.maxlen,
+                        "1" if slot.monotonic else "0",
+                        after,
+                        *parts,
                     )
                     batches.append((slot, count, marker if _round == 0 else 0))
                     offset += count
@@ -648,6 +672,8 @@ class Publisher:
             if slot.key in refused or slot.key in failed:
                 continue  # later batches of a stream follow the fate of the first
             if isinstance(result, Exception):
+                if isinstance(result, NoScriptError):
+                    self._script_loaded = False  # Redis restarted: load it, write again
                 first_error = first_error or result
                 failed.add(slot.key)
                 continue
@@ -669,6 +695,8 @@ class Publisher:
             slot.lag_ms = max(now - last_ts, 0.0)
         for hook in self.on_write:
             hook(elapsed, written_total)
+        if isinstance(first_error, NoScriptError):
+            return  # loaded again on the next round, which follows at once
         if first_error is not None:
             raise (
                 first_error

@@ -246,25 +246,49 @@ def gapless_trades(
             count = 0
 
             def on_page(page: Iterable[Trade]) -> None:
+                """Merge the page with the held live trades and emit what follows on.
+
+                One page may close several holes (outages close together): its trades
+                up to the newest held one join the held ones (a live copy is kept over
+                a page copy; newer trades will come live), and an id the page skipped
+                inside its own range is absent from the venue's history (a ``fromId``
+                page lists consecutive trades): said, skipped. With nothing held (after
+                a restart) the whole page counts."""
                 nonlocal last, progress, count
                 if finished or stopped:
                     return
-                target = order[0] if order else None
                 trades = sorted(page, key=_trade_id)
                 count += len(trades)
+                if not trades:
+                    return
+                assert last is not None
+                newest = max(order) if order else None
+                if newest is not None:
+                    trades = [t for t in trades if t.trade_id <= newest]
+                    if not trades:
+                        return
+                page_max = trades[-1].trade_id
                 for trade in trades:
                     tid = trade.trade_id
-                    assert last is not None
+                    if tid > last and tid not in held:
+                        held[tid] = attrs.evolve(trade, backfilled=True)
+                        heapq.heappush(order, tid)
+                before = last
+                while order:
+                    tid = order[0]
                     if tid <= last:
-                        continue
-                    if target is not None and tid >= target:
-                        break
-                    if tid != last + 1:
-                        # The venue's own history skips these ids: say so, carry on.
+                        heapq.heappop(order)
+                        del held[tid]
+                    elif tid == last + 1:
+                        heapq.heappop(order)
+                        last = tid
+                        observer.on_next(held.pop(tid))
+                    elif tid <= page_max:
                         give_up(last + 1, tid - 1, "absent from the venue's trade history")
-                    last = tid
+                    else:
+                        break
+                if last > before:
                     progress = True
-                    observer.on_next(attrs.evolve(trade, backfilled=True))
 
             def on_error(error: Exception) -> None:
                 nonlocal finished
@@ -279,17 +303,14 @@ def gapless_trades(
                     return
                 finished = True
                 assert last is not None
-                if order and last + 1 >= order[0]:
-                    release()
-                elif not order:  # after a restart: fetch until the present is reached
+                if not order:  # after a restart: fetch until the present is reached
                     if progress and count >= page_size:
                         failures = 0
                         fetch()
                     else:
                         release()
-                elif progress:
-                    failures = 0
-                    fetch()  # the next page
+                elif progress or last + 1 >= order[0]:
+                    release()  # the next hole (or page), checked against max_backfill
                 elif order[0] not in confirmed:
                     # Nothing new from last + 1 on: is the trade beyond the gap real?
                     confirm(order[0], lambda: failed(start, None))

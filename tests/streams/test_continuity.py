@@ -125,6 +125,28 @@ class TestBackfill:
         assert calls == [3]
         assert [m.time for m in result.messages] == [210, 220, 245, 245, 245, 245, 245, 250]
 
+    def test_one_page_closes_several_holes(self) -> None:
+        """Outages close together cost one page, not one per hole (issue 16: the
+        backfill budget is per request, a page holds 1000 trades)."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, tr(5)), on_next(230, tr(6)), on_next(240, tr(9))
+        )
+        backfill, calls = pages(s, [tr(i) for i in range(1, 21)], delay=50)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
+        assert calls == [2]
+        assert values(result.messages) == [
+            (1, False),
+            (2, True),
+            (3, True),
+            (4, True),
+            (5, False),
+            (6, False),
+            (7, True),
+            (8, True),
+            (9, False),
+        ]
+
     def test_restart_fetches_at_once_when_trading_stops(self) -> None:
         """Issue 15: no live trade follows the reconnect; the missed ones still come."""
         s = TestScheduler()
@@ -327,11 +349,19 @@ class TestReportedGaps:
         assert "down" in str(error)
 
     def test_partial_backfill_then_failure_reports_only_the_rest(self) -> None:
+        """The first page (2, 3) arrives; every later page request fails: after the
+        retries only the unfetched 4..9 is reported, and the live 10 follows."""
         s = TestScheduler()
         reports: list[Exception] = []
         live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(10)))
-        store = [tr(i) for i in (2, 3, 4, 10)]  # the venue's history lacks 5..9
-        backfill, calls = pages(s, store, page_size=2)
+        calls: list[int] = []
+
+        def backfill(from_id: int) -> Observable[list[Trade]]:
+            calls.append(from_id)
+            if from_id == 2:
+                return s.create_cold_observable(on_next(5, [tr(2), tr(3)]), on_completed(5))
+            return s.create_cold_observable(on_error(5, ExchangeError("down", status=503)))
+
         result = s.start(
             lambda: gapless_trades(
                 live,
@@ -342,14 +372,14 @@ class TestReportedGaps:
                 report=reports.append,
             )
         )
-        assert values(result.messages) == [(1, False), (2, True), (3, True), (4, True), (10, False)]
-        assert calls == [2, 4, 5, 10, 5]  # 10: the lookup that confirms the far id
+        assert values(result.messages) == [(1, False), (2, True), (3, True), (10, False)]
+        assert calls == [2, 4, 4]
         (error,) = reports
         assert isinstance(error, FeedGapError) and (error.first_missing, error.last_missing) == (
-            5,
+            4,
             9,
         )
-        assert "no new trade" in str(error)
+        assert "backfill failed" in str(error)
 
     def test_hole_in_the_venue_history_is_reported_exactly(self) -> None:
         s = TestScheduler()
