@@ -87,6 +87,15 @@ class TestKilledRecorder:
         last = frames[-1][1]
         # written at most ~1 s (the sync interval) before the kill, plus scheduling slack
         assert killed_at - last < 1600, f"lost {killed_at - last:.0f} ms of frames"
+        # and the replay command plays it, saying once that it was cut short
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "rxconnector", "replay", str(path)],
+            capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert replay.returncode == EXIT_OK, replay.stderr
+        assert replay.stderr.count("cut short") == 1, replay.stderr
+        assert f": {len(frames)} frames" in replay.stderr  # every frame before the cut
 
 
 class TestPeriodicSync:
