@@ -27,6 +27,7 @@ import os
 import random
 import resource
 import time
+import tracemalloc
 from typing import Any
 
 from bench_recovery import Sim, _first
@@ -50,12 +51,16 @@ async def soak(args: argparse.Namespace) -> None:
     last_book = dict.fromkeys(symbols, 0.0)
     last_resync = dict.fromkeys(symbols, 0.0)
     last_trade = dict.fromkeys(symbols, 0)
+    last_ticker = dict.fromkeys(symbols, 0.0)
     counts = {"trades": 0, "dup": 0, "disorder": 0, "lost": 0, "lost_served": 0, "calls": 0}
     counts["call_failures"] = 0
     gaps: list[tuple[str, int, int]] = []
     faults: list[str] = []
-    samples = [0, 0]  # available, total
-    cfg = rxc.Config.binance(rest_url=urls["rest_url"], ws_url=urls["ws_url"])
+    samples = [0, 0, 0]  # books available, total, tickers available
+    connection = {} if args.healthy_after is None else {"healthy_after": args.healthy_after}
+    cfg = rxc.Config.binance(
+        rest_url=urls["rest_url"], ws_url=urls["ws_url"], connection=connection
+    )
     duration = args.minutes * 60.0
     try:
         async with rxc.Connector(cfg) as conn:
@@ -76,6 +81,12 @@ async def soak(args: argparse.Namespace) -> None:
 
                 return f
 
+            def on_ticker(s: str) -> Any:
+                def f(_t: rxc.Ticker) -> None:
+                    last_ticker[s] = time.monotonic()
+
+                return f
+
             def on_trade(s: str) -> Any:
                 def f(t: rxc.Trade) -> None:
                     counts["trades"] += 1
@@ -91,7 +102,7 @@ async def soak(args: argparse.Namespace) -> None:
 
             subs = [conn.errors.subscribe(on_error)]
             for s in symbols:
-                subs.append(conn.ticker(s).subscribe(lambda _t: None))
+                subs.append(conn.ticker(s).subscribe(on_ticker(s)))
                 subs.append(conn.trades(s).subscribe(on_trade(s)))
                 subs.append(conn.order_book(s, 20).subscribe(on_book(s)))
             start = time.monotonic()
@@ -128,12 +139,20 @@ async def soak(args: argparse.Namespace) -> None:
                             samples[1] += 1
                             if now - last_book[s] < 2.0 and last_book[s] > last_resync[s]:
                                 samples[0] += 1
+                            if now - last_ticker[s] < 2.5:  # tickers come every 1 s
+                                samples[2] += 1
                 if rss_early is None and now - start >= duration * 0.2:
                     rss_early = rss_mib()
+                    if args.tracemalloc:
+                        early_snapshot = tracemalloc.take_snapshot()
                 if now - start >= 60.0 * (len(rss_by_minute) + 1):
                     rss_by_minute.append(rss_mib())
                 await asyncio.sleep(0.05)
             rss_end = rss_mib()
+            if args.tracemalloc:
+                diff = tracemalloc.take_snapshot().compare_to(early_snapshot, "lineno")
+                for stat in diff[:15]:
+                    print("  tracemalloc:", stat)
             if fault_task is not None:
                 await fault_task
             for sym, first, last in gaps:
@@ -150,7 +169,8 @@ async def soak(args: argparse.Namespace) -> None:
         f"load {os.getloadavg()[0]:.1f}\n"
         f"  faults: {len(faults)} ({', '.join(f'{f} {faults.count(f)}' for f in FAULTS)})\n"
         f"  books available: {100.0 * samples[0] / max(samples[1], 1):.1f} % of "
-        f"{samples[1]} samples\n"
+        f"{samples[1]} samples (tickers, which need no REST: "
+        f"{100.0 * samples[2] / max(samples[1], 1):.1f} %)\n"
         f"  trades: {counts['trades']}, duplicates {counts['dup']}, out of order "
         f"{counts['disorder']}, ids reported lost {counts['lost']}, of which the exchange "
         f"still served {counts['lost_served']}\n"
@@ -169,7 +189,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
-    asyncio.run(soak(parser.parse_args()))
+    parser.add_argument("--tracemalloc", action="store_true", help="where memory grew")
+    parser.add_argument(
+        "--healthy-after",
+        type=float,
+        default=None,
+        help="connection.healthy_after (default: the library's)",
+    )
+    args = parser.parse_args()
+    if args.tracemalloc:
+        tracemalloc.start(8)
+    asyncio.run(soak(args))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ refuses to be pickled, so an API secret cannot leak through logs, tracebacks or 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NoReturn
@@ -78,27 +79,45 @@ class Secret:
 def _to_secret(value: str | Secret | None) -> Secret:
     if isinstance(value, Secret):
         return value
+    if value is not None and not isinstance(value, str):
+        # Name the type only: the value may be (part of) a secret.
+        raise ConfigError("api_secret", "must be a string", type(value).__name__)
     return Secret(value or "")
 
 
+#: Largest duration (s) any setting may have: a week. Timers turn durations into
+#: ``timedelta``s and loop deadlines; ``1e300`` overflows them and ``inf``/NaN corrupt
+#: them (NaN passes every ``<=`` check, so it needs its own test: ``math.isfinite``).
+MAX_SECONDS: Final = 7 * 24 * 3600.0
+#: Largest integer setting (counts, weights): beyond it nothing is meaningful.
+MAX_COUNT: Final = 10**9
+_MAXIMUM_BY_UNIT: Final = {"s": MAX_SECONDS, "ms": MAX_SECONDS * 1000.0}
+
+
 def _positive(section: str, unit: str = "s") -> Any:
+    maximum = _MAXIMUM_BY_UNIT[unit]
+
     def check(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
         if value is None:
             return
+        name = f"{section}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"{section}.{attribute.name}", f"must be > 0 {unit}", value)
+            raise ConfigError(name, f"must be > 0 {unit}", value)
+        if not math.isfinite(value) or value > maximum:
+            raise ConfigError(name, f"must be a finite number <= {maximum:g} {unit}", value)
 
     return check
 
 
-def _int_at_least(section: str, minimum: int) -> Any:
+def _int_at_least(section: str, minimum: int, maximum: int = MAX_COUNT) -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
         if value is None:
             return
+        name = f"{section}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(
-                f"{section}.{attribute.name}", f"must be an integer >= {minimum}", value
-            )
+            raise ConfigError(name, f"must be an integer >= {minimum}", value)
+        if value > maximum:
+            raise ConfigError(name, f"must be an integer <= {maximum}", value)
 
     return check
 
@@ -106,7 +125,10 @@ def _int_at_least(section: str, minimum: int) -> Any:
 def _bool(section: str) -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, bool):
-            raise ConfigError(f"{section}.{attribute.name}", "must be True or False", value)
+            # A top-level flag names itself, not "flag.flag".
+            top = section in ("", attribute.name)
+            name = attribute.name if top else f"{section}.{attribute.name}"
+            raise ConfigError(name, "must be True or False", value)
 
     return check
 
@@ -172,11 +194,26 @@ class ConnectionConfig:
     link_stale_after: float | None = attrs.field(default=None, validator=_positive("connection"))
     healthy_after: float = attrs.field(default=30.0, validator=_positive("connection"))
     connection_lifetime: float = attrs.field(default=23.5 * 3600, validator=_positive("connection"))
+    #: Largest WebSocket frame accepted (bytes). A bigger one cannot be skipped (the
+    #: socket is closed with code 1009 and reconnected) and is reported on ``errors``.
+    #: aiohttp's default, 4 MiB, is ~100x the largest documented market-data frame
+    #: (a 5000-level depth snapshot is ~200 KB); raise it for venues that send more.
+    max_frame_bytes: int = attrs.field(
+        default=4 * 1024 * 1024, validator=_int_at_least("connection", 1024, 2**30)
+    )
+
+    @max_frame_bytes.validator
+    def _check_frame_limit(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value is None:  # the shared integer rule lets None through (optional fields)
+            raise ConfigError("connection.max_frame_bytes", "must be an integer >= 1024", value)
 
     @reconnect_jitter.validator
     def _check_jitter(self, _attribute: attrs.Attribute[float], value: float) -> None:
+        name = "connection.reconnect_jitter"
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError("connection.reconnect_jitter", "must be >= 0 s", value)
+            raise ConfigError(name, "must be >= 0 s", value)
+        if not math.isfinite(value) or value > MAX_SECONDS:
+            raise ConfigError(name, f"must be a finite number <= {MAX_SECONDS:g} s", value)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_delay:
@@ -252,7 +289,7 @@ class Config:
     category: Category = attrs.field(default="spot")
     api_key: str = attrs.field(default="", repr=lambda k: f"'{k[:4]}…'" if k else "''")
     api_secret: Secret = attrs.field(default=Secret(""), converter=_to_secret)
-    testnet: bool = attrs.field(default=False, validator=_bool("testnet"))
+    testnet: bool = attrs.field(default=False, validator=_bool(""))
     rest_url: str | None = attrs.field(default=None, validator=_url_validator)
     ws_url: str | None = attrs.field(default=None, validator=_url_validator)
     ws_api_url: str | None = attrs.field(default=None, validator=_url_validator)
@@ -323,6 +360,10 @@ class Config:
             raise ConfigError(unknown[0], f"is not a setting (known: {', '.join(sorted(known))})")
         if "exchange" in overrides:
             raise ConfigError("exchange", "is chosen by the constructor, not an override")
+        if "category" in overrides:  # Config.binance(category=...): only its own category
+            given = overrides.pop("category")
+            if given != category:
+                raise ConfigError("category", f"must be {category!r} for {exchange}", given)
         return cls(exchange=exchange, category=category, **overrides)  # type: ignore[arg-type]
 
     @classmethod

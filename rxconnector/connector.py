@@ -156,6 +156,7 @@ class Connector:
             f"{config.exchange}-rest", config.breaker, scheduler=scheduler
         )
         self._rest: Any = None
+        self._rest_client: RestClient | None = None
         self._clock: ClockSync | None = None
         self._clock_subscription: abc.DisposableBase | None = None
         self._started = False
@@ -344,6 +345,10 @@ class Connector:
             self._stopped = True
             return
         self._stopped = True
+        if self._rest_client is not None:
+            # First: calls in flight end as ConnectorStoppedError, before the session
+            # closes under them (which the breaker would count as failures).
+            self._rest_client.close()
         if self._rate_limit_probe is not None:
             self._rate_limit_probe.dispose()
         if self._clock_subscription is not None:
@@ -842,6 +847,7 @@ class Connector:
             scheduler=self._scheduler,
             log=self._log.bind(component="rest"),
         )
+        self._rest_client = client
         return self.venue.make_rest(client, cfg, self.now)
 
     def _resync_clock(self) -> Observable[Any]:

@@ -46,7 +46,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
@@ -239,6 +239,7 @@ class Publisher:
         self._connections: dict[str, str] = {}
         self._redis: Any = None
         self._append: Any = None
+        self._script_loaded = False
         self._acquire: Any = None
         self._release: Any = None
         self._wake = asyncio.Event()
@@ -576,6 +577,7 @@ class Publisher:
             try:
                 await self._flush_once()
             except (RedisError, OSError) as exc:
+                self._script_loaded = False  # the server we reconnect to may be new
                 self._set_redis(False, exc)
                 await sleep_on(scheduler, backoff_delay(self._redis_failures))
 
@@ -586,6 +588,10 @@ class Publisher:
 
     async def _flush_once(self) -> None:
         assert self._redis is not None
+        if not self._script_loaded:
+            # once per connection to a server: a restarted Redis has no scripts
+            await self._redis.script_load(FENCED_APPEND)
+            self._script_loaded = True
         batches: list[tuple[_Slot, int, int]] = []
         started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -617,17 +623,20 @@ class Publisher:
                         break
                     for i in range(offset, offset + count):
                         parts.extend(slot.buffer[i])
-                    await self._append(
-                        keys=[slot.key, slot.lease, slot.seq],
-                        args=[
-                            slot.token,
-                            self.lease_ms,
-                            self.maxlen,
-                            "1" if slot.monotonic else "0",
-                            after,
-                            *parts,
-                        ],
-                        client=pipe,
+                    # EVALSHA queued directly: a registered Script would make every
+                    # pipeline ask SCRIPT EXISTS first, a second round trip per flush.
+                    pipe.evalsha(
+                        self._append.sha,
+                        3,
+                        slot.key,
+                        slot.lease,
+                        slot.seq,
+                        slot.token,
+                        self.lease_ms,
+                        self.maxlen,
+                        "1" if slot.monotonic else "0",
+                        after,
+                        *parts,
                     )
                     batches.append((slot, count, marker if _round == 0 else 0))
                     offset += count
@@ -648,6 +657,8 @@ class Publisher:
             if slot.key in refused or slot.key in failed:
                 continue  # later batches of a stream follow the fate of the first
             if isinstance(result, Exception):
+                if isinstance(result, NoScriptError):
+                    self._script_loaded = False  # Redis restarted: load it, write again
                 first_error = first_error or result
                 failed.add(slot.key)
                 continue
@@ -669,6 +680,8 @@ class Publisher:
             slot.lag_ms = max(now - last_ts, 0.0)
         for hook in self.on_write:
             hook(elapsed, written_total)
+        if isinstance(first_error, NoScriptError):
+            return  # loaded again on the next round, which follows at once
         if first_error is not None:
             raise (
                 first_error

@@ -19,7 +19,9 @@ Reading modes:
 * ``group="g"``: reads through consumer group ``g`` as ``consumer``. An entry is
   acknowledged once every subscriber's ``on_next`` returned for its whole batch (at most
   500 entries), so a restarted consumer resumes at its first unacknowledged entry:
-  at-least-once, at most one batch delivered twice. Separate groups each see everything.
+  at-least-once, at most one batch delivered twice. Entries left unacknowledged by
+  another consumer for ``claim_idle_ms`` are claimed (XAUTOCLAIM) when a consumer starts
+  reading. Separate groups each see everything.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import asyncio
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,6 +76,24 @@ class _Stopped(Exception):
     """The reader was asked to stop while waiting."""
 
 
+class _Changed(Exception):
+    """The subscribed streams changed while a read was waiting."""
+
+
+class _Route:
+    """One subscribed stream: where its entries go and where reading resumes."""
+
+    __slots__ = ("claim_from", "group_ready", "key", "last_id", "observer", "pending")
+
+    def __init__(self, key: str, observer: abc.ObserverBase[Any]) -> None:
+        self.key = key
+        self.observer = observer
+        self.last_id: str | None = None  # the last entry delivered (either mode)
+        self.group_ready = False
+        self.pending = True  # group mode: our own unacknowledged entries first
+        self.claim_from: str | None = "0-0"  # group mode: then other consumers' stale ones
+
+
 def _safe_url(url: str) -> str:
     """The Redis URL without its password (for events and logs)."""
     parts = urlsplit(url)
@@ -103,6 +123,10 @@ class RemoteConnector:
             a newly created group starts.
         block_ms: how long one blocking read waits at most (stopping never waits for it).
         heartbeat_poll: seconds between reads of the publishers' heartbeats and events.
+        claim_idle_ms: group mode: entries another consumer read and left unacknowledged
+            for this long are taken over when this consumer (re)starts reading (a
+            crashed consumer's work is not stranded). Give each consumer a stable
+            ``consumer`` name to resume its own entries at once.
         scheduler: times reconnect backoff and heartbeat polls (default: the loop's).
     """
 
@@ -116,6 +140,7 @@ class RemoteConnector:
         *,
         block_ms: int = 2000,
         heartbeat_poll: float = 1.0,
+        claim_idle_ms: int = 60_000,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
         if consumer is not None and group is None:
@@ -126,6 +151,9 @@ class RemoteConnector:
             raise ValueError(f"block_ms must be >= 1, got {block_ms}")
         if heartbeat_poll <= 0:
             raise ValueError(f"heartbeat_poll must be > 0, got {heartbeat_poll}")
+        if claim_idle_ms < 0:
+            raise ValueError(f"claim_idle_ms must be >= 0, got {claim_idle_ms}")
+        self.claim_idle_ms = claim_idle_ms
         self.venue = normalize_venue(venue)
         self.group = group
         self.consumer = consumer or (f"{socket.gethostname()}:{os.getpid()}" if group else None)
@@ -145,7 +173,10 @@ class RemoteConnector:
         self._feeds: dict[str, Observable[Any]] = {}
         self._readers: set[asyncio.Task[None]] = set()
         self._stop_future: asyncio.Future[None] | None = None
-        self._completions: list[Callable[[], None]] = []
+        #: stream key -> its subscriber (the shared feed's one observer) and read state
+        self._routes: dict[str, _Route] = {}
+        self._change: asyncio.Future[None] | None = None
+        self._mux: asyncio.Task[None] | None = None
         self._tracker = HeartbeatTracker(self._public_url)
         self._redis_down = 0
         self._started = False
@@ -191,9 +222,10 @@ class RemoteConnector:
         for task in readers:
             if not task.done():
                 task.cancel()
-        for complete in list(self._completions):
-            complete()
-        self._completions.clear()
+        routes = list(self._routes.values())
+        self._routes.clear()
+        for route in routes:
+            route.observer.on_completed()
         self._states.on_completed()
         self._errors.on_completed()
 
@@ -290,22 +322,16 @@ class RemoteConnector:
                     )
                 )
                 return Disposable()
-            stop = asyncio.get_running_loop().create_future()
-            completions = self._completions
-
-            def complete() -> None:
-                observer.on_completed()
-
-            completions.append(complete)
-            task = self._spawn(self._read(key, observer, stop))
+            route = _Route(key, observer)
+            self._routes[key] = route
+            self._routes_changed()
+            if self._mux is None or self._mux.done():
+                self._mux = self._spawn(self._read_all())
 
             def dispose() -> None:
-                if not stop.done():
-                    stop.set_result(None)
-                if complete in completions:
-                    completions.remove(complete)
-                if not task.done():
-                    task.get_loop().call_later(5.0, task.cancel)
+                if self._routes.get(key) is route:
+                    del self._routes[key]
+                    self._routes_changed()
 
             return Disposable(dispose)
 
@@ -376,16 +402,25 @@ class RemoteConnector:
     def _now(self) -> float:
         return now_ms(self._scheduler or loop_scheduler())
 
-    async def _until_stopped(self, awaitable: Awaitable[Any], stop: asyncio.Future[None]) -> Any:
-        """Await ``awaitable`` unless ``stop`` (or the connector's stop) comes first.
+    def _routes_changed(self) -> None:
+        change = self._change
+        if change is not None and not change.done():
+            change.set_result(None)
 
-        The read runs in its own task and is raced against the stop futures, so stopping
+    async def _until_stopped(
+        self, awaitable: Awaitable[Any], *also: asyncio.Future[None] | None
+    ) -> Any:
+        """Await ``awaitable`` unless the connector stops (``_Stopped``) or one of ``also``
+        completes first (``_Changed``).
+
+        The read runs in its own task and is raced against those futures, so stopping
         never depends on a cancellation travelling through the Redis client (redis-py's
         ``asyncio.wait_for`` around sends can swallow one on Python 3.11).
         """
         assert self._stop_future is not None
         task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
-        racers: list[asyncio.Future[Any]] = [task, stop, self._stop_future]
+        others = [f for f in also if f is not None]
+        racers: list[asyncio.Future[Any]] = [task, self._stop_future, *others]
         try:
             await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -398,81 +433,142 @@ class RemoteConnector:
                 task.cancel()
         if task.done() and not task.cancelled():
             return task.result()
-        raise _Stopped
+        if self._stop_future.done():
+            raise _Stopped
+        raise _Changed
 
-    async def _read(
-        self, key: str, observer: abc.ObserverBase[Any], stop: asyncio.Future[None]
-    ) -> None:
-        """Read ``key`` until stopped, reconnecting with backoff; deliver decoded entries."""
+    async def _read_all(self) -> None:
+        """One reader for every subscribed stream: XREAD (or XREADGROUP) over all keys
+        at once, one connection per RemoteConnector, reconnecting with backoff. A change
+        of the subscribed keys abandons a blocking read and starts the next at once."""
         scheduler = self._scheduler or loop_scheduler()
         client: Any = aioredis.Redis.from_url(self._url, socket_connect_timeout=2.0)
-        group = self.group
-        consumer = self.consumer
-        last_id: str | None = None  # the last entry delivered (either mode)
-        group_ready = False
-        pending = True  # group mode: first our own unacknowledged entries
+        loop = asyncio.get_running_loop()
         try:
-            while not stop.done():
+            while not self._stopped:
+                if self._change is None or self._change.done():
+                    self._change = loop.create_future()
+                change = self._change
+                routes = dict(self._routes)
                 try:
-                    if group is None:
-                        if last_id is None:
-                            last_id = await self._until_stopped(self._resolve(client, key), stop)
-                        reply = await self._until_stopped(
-                            client.xread({key: last_id}, count=READ_BATCH, block=self.block_ms),
-                            stop,
-                        )
-                        for _stream, entries in reply or ():
-                            for entry_id, fields in entries:
-                                last_id = _text(entry_id)
-                                self._deliver(key, fields, observer)
+                    if not routes:
+                        await self._until_stopped(change, None)
+                        continue
+                    if self.group is None:
+                        await self._read_plain(client, routes, change)
                     else:
-                        assert consumer is not None
-                        if not group_ready:
-                            at = last_id or ("0" if self.start_id == "0" else self.start_id)
-                            await self._until_stopped(
-                                self._create_group(client, key, group, at), stop
-                            )
-                            group_ready = True
-                        reply = await self._until_stopped(
-                            client.xreadgroup(
-                                group,
-                                consumer,
-                                {key: "0" if pending else ">"},
-                                count=READ_BATCH,
-                                block=None if pending else self.block_ms,
-                            ),
-                            stop,
-                        )
-                        ids: list[Any] = []
-                        for _stream, entries in reply or ():
-                            for entry_id, fields in entries:
-                                ids.append(entry_id)
-                                last_id = _text(entry_id)
-                                if fields:  # an entry trimmed while pending has no fields
-                                    self._deliver(key, fields, observer)
-                        if pending and not ids:
-                            pending = False
-                        if ids:
-                            await self._until_stopped(client.xack(key, group, *ids), stop)
+                        await self._read_group(client, routes, change)
                     self._redis_ok()
                 except _Stopped:
                     return
+                except _Changed:
+                    # an abandoned group read may have claimed entries: read them back
+                    for route in routes.values():
+                        route.pending = True
+                    continue
                 except ResponseError as exc:
                     if "NOGROUP" in str(exc):
-                        # Redis restarted (empty) or the group was deleted: create it
-                        # again after the last entry we delivered.
-                        group_ready = False
-                        pending = True
+                        # Redis restarted (empty) or a group was deleted: create the
+                        # groups again after the last entries delivered.
+                        for route in routes.values():
+                            route.group_ready = False
+                            route.pending = True
+                            route.claim_from = "0-0"
                         continue
                     raise
                 except (RedisError, OSError) as exc:
                     delay = self._redis_failed(exc)
                     try:
-                        await self._until_stopped(sleep_on(scheduler, delay), stop)
+                        await self._until_stopped(sleep_on(scheduler, delay))
                     except _Stopped:
                         return
         finally:
             await asyncio.shield(client.aclose())
+
+    async def _read_plain(
+        self, client: Any, routes: dict[str, _Route], change: asyncio.Future[None]
+    ) -> None:
+        for route in routes.values():
+            if route.last_id is None:
+                route.last_id = await self._until_stopped(self._resolve(client, route.key))
+        streams = {key: route.last_id for key, route in routes.items()}
+        reply = await self._until_stopped(
+            client.xread(streams, count=READ_BATCH, block=self.block_ms), change
+        )
+        for stream, entries in reply or ():
+            route = routes[_text(stream)]
+            for entry_id, fields in entries:
+                route.last_id = _text(entry_id)
+                if self._routes.get(route.key) is route:
+                    self._deliver(route.key, fields, route.observer)
+
+    async def _read_group(
+        self, client: Any, routes: dict[str, _Route], change: asyncio.Future[None]
+    ) -> None:
+        group, consumer = self.group, self.consumer
+        assert group is not None and consumer is not None
+        for route in routes.values():
+            if not route.group_ready:
+                at = route.last_id or self.start_id
+                await self._until_stopped(self._create_group(client, route.key, group, at))
+                route.group_ready = True
+        pending = {key: "0" for key, route in routes.items() if route.pending}
+        claims = [r for r in routes.values() if not r.pending and r.claim_from is not None]
+        if not pending and claims:
+            await self._claim(client, claims)
+            return
+        if pending:  # our own unacknowledged entries first (after a restart)
+            reply = await self._until_stopped(
+                client.xreadgroup(group, consumer, pending, count=READ_BATCH)
+            )
+        else:
+            streams = dict.fromkeys(routes, ">")
+            reply = await self._until_stopped(
+                client.xreadgroup(group, consumer, streams, count=READ_BATCH, block=self.block_ms),
+                change,
+            )
+        answered: set[str] = set()
+        for stream, entries in reply or ():
+            route = routes[_text(stream)]
+            ids: list[Any] = []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                route.last_id = _text(entry_id)
+                if fields and self._routes.get(route.key) is route:
+                    # an entry trimmed while pending has no fields
+                    self._deliver(route.key, fields, route.observer)
+            if ids:
+                answered.add(route.key)
+                await self._until_stopped(client.xack(route.key, group, *ids))
+        for key in pending:
+            if key not in answered:
+                routes[key].pending = False
+
+    async def _claim(self, client: Any, routes: list[_Route]) -> None:
+        """Take over entries another consumer of the group read but never acknowledged
+        (it crashed, or restarted under another name) once they are ``claim_idle_ms``
+        old: XAUTOCLAIM, deliver, acknowledge; one page per stream per call."""
+        group, consumer = self.group, self.consumer
+        for route in routes:
+            reply = await self._until_stopped(
+                client.xautoclaim(
+                    route.key,
+                    group,
+                    consumer,
+                    self.claim_idle_ms,
+                    start_id=route.claim_from,
+                    count=READ_BATCH,
+                )
+            )
+            cursor, entries = _text(reply[0]), reply[1]
+            ids: list[Any] = []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                if fields and self._routes.get(route.key) is route:
+                    self._deliver(route.key, fields, route.observer)
+            if ids:
+                await self._until_stopped(client.xack(route.key, group, *ids))
+            route.claim_from = None if cursor == "0-0" else cursor
 
     async def _resolve(self, client: Any, key: str) -> str:
         """The entry id to read after: ``$`` becomes the stream's last id right now."""

@@ -43,6 +43,7 @@ from rxconnector._scheduling import now_ms, resolve_scheduler
 from rxconnector.config import BreakerConfig
 from rxconnector.errors import (
     CircuitOpenError,
+    ConnectorStoppedError,
     ExchangeError,
     OrderRejectedError,
     RateLimitError,
@@ -266,10 +267,11 @@ class CircuitBreaker:
 
     def record(self, ticket: _Ticket, error: Exception | None) -> None:
         """Record the outcome of an admitted call (``error`` None = success)."""
-        if isinstance(error, CircuitOpenError) or (
+        if isinstance(error, CircuitOpenError | ConnectorStoppedError) or (
             isinstance(error, RateLimitError) and not error.banned
         ):
-            # No evidence either way: nothing was sent (a refusal) or the limiter's 429.
+            # No evidence either way: nothing was sent (a refusal), the limiter's 429, or
+            # our own shutdown cut the call short.
             self.release(ticket)
             return
         failure = False

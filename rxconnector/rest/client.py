@@ -42,9 +42,11 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
+from reactivex.subject import Subject
 
 from rxconnector._scheduling import now_ms, resolve_scheduler
 from rxconnector.errors import (
+    ConnectorStoppedError,
     ExchangeError,
     OrderStatusUnknownError,
     ParseError,
@@ -149,6 +151,8 @@ class RestClient:
         self._dialect = dialect if dialect is not None else _default_dialect()
         self._scheduler = scheduler
         self._log = log if log is not None else get_logger(component="rest", exchange=exchange)
+        self._closed = False
+        self._closing: Subject[None] = Subject()
 
     @property
     def exchange(self) -> str:
@@ -215,24 +219,72 @@ class RestClient:
         """Like :meth:`call` but emits the whole :class:`RestReply` (receive time,
         headers), which venue modules need to build models."""
         frozen = dict(params or {})
+        what = f"{method} {path}"
 
-        def attempt() -> Observable[RestReply]:
-            send = _from_coroutine(
-                lambda: self._send(
+        def build(_scheduler: abc.SchedulerBase | None) -> Observable[RestReply]:
+            # Built per subscription: ``sent`` belongs to this call only.
+            if self._closed:
+                return reactivex.throw(ConnectorStoppedError(what))
+            sent = False
+
+            async def send() -> RestReply:
+                nonlocal sent
+                sent = True
+                return await self._send(
                     method, path, frozen, weight, signer, idempotent, client_order_id
                 )
-            )
-            if self._limiter is None:
-                return send
-            return self._limiter.acquire(weight, priority).pipe(ops.flat_map(lambda _: send))
 
-        pipeline: Observable[Any] = self._resync_once(attempt, method, path)
-        guard = self._guard if priority is Priority.USER else self._recovery_guard
-        if guard is not None:
-            pipeline = guard(pipeline)
-        if idempotent and self._retry is not None:
-            pipeline = self._retry(pipeline)
-        return pipeline
+            def attempt() -> Observable[RestReply]:
+                request = _from_coroutine(send)
+                if self._limiter is None:
+                    return request
+                return self._limiter.acquire(weight, priority).pipe(ops.flat_map(lambda _: request))
+
+            pipeline: Observable[Any] = self._resync_once(attempt, method, path)
+            guard = self._guard if priority is Priority.USER else self._recovery_guard
+            if guard is not None:
+                pipeline = guard(pipeline)
+            if idempotent and self._retry is not None:
+                pipeline = self._retry(pipeline)
+
+            def stopped(_: Any) -> Observable[RestReply]:
+                if not idempotent and sent:
+                    return reactivex.throw(
+                        OrderStatusUnknownError(
+                            f"{what}: connector stopped while the request was in flight",
+                            client_order_id=client_order_id or "",
+                            exchange=self._exchange,
+                        )
+                    )
+                return reactivex.throw(ConnectorStoppedError(what))
+
+            # Whichever comes first: the answer, or close() (which disposes the call).
+            stop: Observable[RestReply] = self._closing.pipe(ops.take(1), ops.flat_map(stopped))
+            return reactivex.amb(pipeline, stop)
+
+        return reactivex.defer(build)
+
+    def close(self) -> None:
+        """The connector is stopping: end every call now, before its session closes.
+
+        Calls in flight (or waiting for weight, or for a retry) end with
+        :class:`~rxconnector.errors.ConnectorStoppedError`, later calls fail with it at
+        once. Their pipelines are disposed, so the breaker records nothing: closing the
+        session under them used to make each fail as a transport error, open the
+        breaker and hand every caller a misleading ``CircuitOpenError``. An order
+        already on its way is different: it may have been placed, so it ends with
+        :class:`~rxconnector.errors.OrderStatusUnknownError` saying the connector stopped.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.on_next(None)
+        self._closing.on_completed()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
 
     # -- stages -----------------------------------------------------------------------
 

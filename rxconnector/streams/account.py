@@ -484,6 +484,8 @@ class _Run(SessionOutput):
             ping_message=self._protocol.ping_message(),
             ping_interval=config.ping_interval,
             connect_timeout=config.rest_timeout,
+            max_frame_bytes=config.max_frame_bytes,
+            report=owner._report_error,
         )
         self._log = owner._log.bind(connection=connection_id)
         self._source = SerialDisposable()

@@ -35,7 +35,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
 
 from rxconnector._scheduling import resolve_scheduler
-from rxconnector.errors import FeedGapError
+from rxconnector.errors import FeedGapError, ParseError
 from rxconnector.log import get_logger
 from rxconnector.models import Trade
 from rxconnector.streams.messages import StreamRestart
@@ -59,6 +59,11 @@ DEFAULT_MAX_BACKFILL = 100_000
 #: Only when a backfill that keeps failing lets more pile up is the missing range given
 #: up (reported with its exact ids) and the held trades released.
 DEFAULT_MAX_HELD = 20_000
+
+
+#: Lookups of a far id before it is rejected as one the venue does not have (REST can
+#: lag the stream by a moment: the lookups are ``retry_delay(1)``, ``(2)`` ... apart).
+CONFIRM_ATTEMPTS = 3
 
 
 def backfill_retry_delay(attempt: int) -> float:
@@ -112,6 +117,14 @@ def gapless_trades(
     * After a ``StreamRestart`` (once something was delivered) ``backfill(last + 1)`` is
       fetched at once; pages follow while they come back full (``page_size`` trades),
       so the trades missed during the outage arrive even if no live trade follows.
+    * A jump is only believed when the venue can have it: before a gap wider than
+      ``max_backfill`` is given up, and when a backfill finds nothing new before the
+      trade beyond the gap, that trade's id is looked up (``backfill(id)``). Found,
+      or followed on by a live ``id + 1``: the gap is real. Not found
+      :data:`CONFIRM_ATTEMPTS` times: the trade is reported as a
+      :class:`~rxconnector.errors.ParseError` and dropped - one hostile or corrupt
+      trade id must not become the baseline that turns every real trade after it
+      into a "duplicate" (issue #16). Live trades wait during the lookup.
     * A gap wider than ``max_backfill`` ids is not fetched: it is reported as
       ``FeedGapError(topic, ..., first_missing=a, last_missing=b)`` and skipped. A page
       request that errors, or that brings no new trade, is retried after
@@ -133,7 +146,8 @@ def gapless_trades(
         retries: Extra attempts per page after a failure (None: no limit; the
             ``max_held`` bound decides when to give up).
         retry_delay: Delay before retry ``n`` (1-based).
-        report: Receives each :class:`FeedGapError` (default: logged).
+        report: Receives each :class:`FeedGapError` and each rejected trade's
+            :class:`~rxconnector.errors.ParseError` (default: logged).
         scheduler: Times the retries; default: subscribe-time scheduler, then the loop's.
         max_held: Live trades held during a backfill before its range is given up.
         page_size: Trades a full ``backfill`` page holds (a shorter page after a
@@ -157,6 +171,8 @@ def gapless_trades(
         backfilling = False
         failures = 0
         stopped = False
+        confirmed: set[int] = set()  # far ids the venue (or the stream) vouched for
+        misses: dict[int, int] = {}  # far ids looked up and not found, how often
         request = SerialDisposable()
         timer = SerialDisposable()
         source = SingleAssignmentDisposable()
@@ -208,6 +224,10 @@ def gapless_trades(
                 first_missing, last_missing = last + 1, tid - 1
                 size = last_missing - first_missing + 1
                 if size > max_backfill:
+                    if tid not in confirmed:  # never let an unconfirmed id jump the baseline
+                        backfilling = True
+                        confirm(tid, release)
+                        return
                     give_up(first_missing, last_missing, f"gap larger than {max_backfill}")
                     continue
                 backfilling = True
@@ -226,25 +246,49 @@ def gapless_trades(
             count = 0
 
             def on_page(page: Iterable[Trade]) -> None:
+                """Merge the page with the held live trades and emit what follows on.
+
+                One page may close several holes (outages close together): its trades
+                up to the newest held one join the held ones (a live copy is kept over
+                a page copy; newer trades will come live), and an id the page skipped
+                inside its own range is absent from the venue's history (a ``fromId``
+                page lists consecutive trades): said, skipped. With nothing held (after
+                a restart) the whole page counts."""
                 nonlocal last, progress, count
                 if finished or stopped:
                     return
-                target = order[0] if order else None
                 trades = sorted(page, key=_trade_id)
                 count += len(trades)
+                if not trades:
+                    return
+                assert last is not None
+                newest = max(order) if order else None
+                if newest is not None:
+                    trades = [t for t in trades if t.trade_id <= newest]
+                    if not trades:
+                        return
+                page_max = trades[-1].trade_id
                 for trade in trades:
                     tid = trade.trade_id
-                    assert last is not None
+                    if tid > last and tid not in held:
+                        held[tid] = attrs.evolve(trade, backfilled=True)
+                        heapq.heappush(order, tid)
+                before = last
+                while order:
+                    tid = order[0]
                     if tid <= last:
-                        continue
-                    if target is not None and tid >= target:
-                        break
-                    if tid != last + 1:
-                        # The venue's own history skips these ids: say so, carry on.
+                        heapq.heappop(order)
+                        del held[tid]
+                    elif tid == last + 1:
+                        heapq.heappop(order)
+                        last = tid
+                        observer.on_next(held.pop(tid))
+                    elif tid <= page_max:
                         give_up(last + 1, tid - 1, "absent from the venue's trade history")
-                    last = tid
+                    else:
+                        break
+                if last > before:
                     progress = True
-                    observer.on_next(attrs.evolve(trade, backfilled=True))
 
             def on_error(error: Exception) -> None:
                 nonlocal finished
@@ -259,17 +303,17 @@ def gapless_trades(
                     return
                 finished = True
                 assert last is not None
-                if order and last + 1 >= order[0]:
-                    release()
-                elif not order:  # after a restart: fetch until the present is reached
+                if not order:  # after a restart: fetch until the present is reached
                     if progress and count >= page_size:
                         failures = 0
                         fetch()
                     else:
                         release()
-                elif progress:
-                    failures = 0
-                    fetch()  # the next page
+                elif progress or last + 1 >= order[0]:
+                    release()  # the next hole (or page), checked against max_backfill
+                elif order[0] not in confirmed:
+                    # Nothing new from last + 1 on: is the trade beyond the gap real?
+                    confirm(order[0], lambda: failed(start, None))
                 else:
                     failed(start, None)
 
@@ -282,6 +326,85 @@ def gapless_trades(
             current.disposable = page_request.subscribe(
                 on_page, on_error, on_completed, scheduler=scheduler_
             )
+
+        def confirm(head: int, proceed: Callable[[], None]) -> None:
+            """Ask the venue whether ``head`` (the held trade beyond a gap) exists:
+            ``backfill(head)`` brings trades from that id on when it does. Confirmed
+            (or followed on by a live ``head + 1``): ``proceed()``. Not found
+            :data:`CONFIRM_ATTEMPTS` times (counted per id, across interruptions by
+            live trades that fill the gap meanwhile): rejected (:func:`reject`)."""
+            current = SingleAssignmentDisposable()
+            request.disposable = current
+            found = False
+            finished = False
+
+            def later(attempt: int) -> None:
+                def run(_: abc.SchedulerBase, __: Any = None) -> None:
+                    if stopped or last is None:
+                        return
+                    if order and order[0] == head:
+                        confirm(head, proceed)
+                    else:
+                        release()  # live trades came before it meanwhile: go on from there
+
+                clock = resolve_scheduler(scheduler, scheduler_)
+                timer.disposable = clock.schedule_relative(retry_delay(attempt), run)
+
+            def on_page(page: Iterable[Trade]) -> None:
+                nonlocal found
+                found = found or any(trade.trade_id >= head for trade in page)
+
+            def on_error(error: Exception) -> None:
+                nonlocal finished
+                if finished or stopped:
+                    return
+                finished = True
+                _log.info("trade id lookup failed", topic=topic, trade_id=head, error=repr(error))
+                later(misses.get(head, 0) + 1)  # says nothing about the id: not a miss
+
+            def on_completed() -> None:
+                nonlocal finished
+                if finished or stopped:
+                    return
+                finished = True
+                if found or head + 1 in held:
+                    misses.pop(head, None)
+                    confirmed.add(head)
+                    proceed()
+                    return
+                misses[head] = missed = misses.get(head, 0) + 1
+                if missed >= CONFIRM_ATTEMPTS:
+                    misses.pop(head, None)
+                    reject(head)
+                else:
+                    later(missed)
+
+            try:
+                lookup = backfill(head)
+            except Exception as exc:
+                finished = True
+                on_error(exc)
+                return
+            current.disposable = lookup.subscribe(
+                on_page, on_error, on_completed, scheduler=scheduler_
+            )
+
+        def reject(head: int) -> None:
+            """``head`` is not a trade the venue has: this frame's ParseError; the
+            baseline stays where the real trades are."""
+            assert order and order[0] == head
+            heapq.heappop(order)
+            trade = held.pop(head)
+            tell(
+                ParseError(
+                    f"{topic}: trade id {head} is beyond what the venue has (a lookup "
+                    f"from that id found nothing, {CONFIRM_ATTEMPTS} times, and no live "
+                    f"trade followed on from it; last delivered id {last}): dropped, "
+                    "not taken as the new baseline",
+                    trade,
+                )
+            )
+            release()
 
         def failed(start: int, error: Exception | None) -> None:
             nonlocal failures

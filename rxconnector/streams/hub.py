@@ -456,6 +456,8 @@ class SubscriptionHub:
             ping_message=self._protocol.ping_message() if ping_interval else None,
             ping_interval=ping_interval,
             connect_timeout=self._config.rest_timeout,
+            max_frame_bytes=self._config.max_frame_bytes,
+            report=self._report_error,
         )
         conn = Conn(self, shard, spec)
         # Frames skip the source's Rx layers and come straight here (see SocketSpec);

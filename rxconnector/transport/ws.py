@@ -135,6 +135,12 @@ class SocketSpec:
     ping_interval: float | None = None
     connect_timeout: float = 10.0
     close_timeout: float = 2.0
+    #: Largest frame accepted (``ConnectionConfig.max_frame_bytes``): aiohttp's
+    #: ``max_msg_size``. A bigger frame closes the socket (1009); it is reported.
+    max_frame_bytes: int = 4 * 1024 * 1024
+    #: Receives non-fatal problems the socket itself notices (an oversized frame)
+    #: before the attempt ends, so they reach ``Connector.errors``.
+    report: Callable[[Exception], None] | None = attrs.field(default=None, eq=False, repr=False)
     #: Receives every data frame instead of the source's ``on_next`` (the hot path: no
     #: Rx layer per frame). Frames stop when the attempt is disposed, exactly as they
     #: would in band. A stale watchdog then cannot count frames itself: give
@@ -355,6 +361,7 @@ async def _run_socket(
                         autoping=False,
                         heartbeat=None,
                         decode_text=False,
+                        max_msg_size=spec.max_frame_bytes,
                         timeout=aiohttp.ClientWSTimeout(ws_close=spec.close_timeout),
                     )
             except aiohttp.WSServerHandshakeError as exc:
@@ -387,6 +394,8 @@ async def _run_socket(
                         continue
                     elif kind is aiohttp.WSMsgType.ERROR:
                         error = msg.data
+                        if _too_big(error):
+                            raise _frame_too_big(spec, error)
                         if isinstance(error, aiohttp.ClientError | TimeoutError):
                             raise error
                         raise WebSocketClosedError(
@@ -408,6 +417,32 @@ async def _run_socket(
     except Exception as exc:
         if attempt.live:  # after a dispose, the end of the socket is nobody's error
             observer.on_error(exc)
+
+
+def _too_big(error: object) -> bool:
+    return (
+        isinstance(error, aiohttp.WebSocketError)
+        and error.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    )
+
+
+def _frame_too_big(spec: SocketSpec, error: Exception) -> WebSocketClosedError:
+    """The oversized-frame error, also handed to ``spec.report`` (reconnecting alone
+    would leave the user guessing why a feed restarted)."""
+    failure = WebSocketClosedError(
+        f"WebSocket {spec.url}: protocol error: a frame larger than connection.max_frame_bytes="
+        f"{spec.max_frame_bytes} bytes arrived ({describe_error(error)}); the socket is "
+        "closed (1009) and reconnected. Raise connection.max_frame_bytes if the venue "
+        "really sends frames this large.",
+        int(aiohttp.WSCloseCode.MESSAGE_TOO_BIG),
+    )
+    failure.__cause__ = error
+    if spec.report is not None:
+        try:
+            spec.report(failure)
+        except Exception:
+            _log.exception("frame-size report failed", connection=spec.connection_id)
+    return failure
 
 
 def connect_once(

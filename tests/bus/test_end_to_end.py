@@ -12,13 +12,14 @@ import signal
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 import rxconnector as rxc
 from rxconnector.bus import RemoteConnector
 from rxconnector.testing.simulator import ExchangeSimulator
 
-from .conftest import RedisServer
+from .conftest import RedisServer, free_port
 from .helpers import (
     BOOK_DEPTH,
     SYMBOL,
@@ -73,12 +74,23 @@ async def test_exactly_once_tape_and_true_books_across_exchange_disconnects_then
         await pub.close()
 
 
-async def test_ctrl_c_flushes_and_exits_130(
+async def test_ctrl_c_flushes_and_exits_130_and_metrics_are_served(
     sim: ExchangeSimulator, redis_server: RedisServer
 ) -> None:
-    pub = await start_publisher(sim, redis_server.url, "A", feeds="trades")
+    port = free_port()
+    pub = await start_publisher(
+        sim, redis_server.url, "A", feeds="trades", extra=("--metrics-port", str(port))
+    )
     try:
-        await until(lambda: "published" in pub.output, 15, pub.output)
+        await until(lambda: "published trades" in pub.output, 15, pub.output)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as reply,
+        ):
+            text = await reply.text()
+        assert reply.status == 200
+        assert f'rxc_lease_held{{stream="rxc:binance:trades:{SYMBOL}"}} 1.0' in text
+        assert "rxc_redis_write_seconds_bucket" in text
         pub.signal(signal.SIGINT)
         assert await pub.wait() == 130, pub.output
         assert "interrupted" in pub.output

@@ -209,27 +209,66 @@ class TestPromptStop:
         gc.collect()
         assert loop_problems == []
 
-    async def test_subscribers_of_one_feed_share_one_read(self, redis_server: RedisServer) -> None:
-        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
-            health = len(remote._readers)  # the heartbeat watcher
-            first = remote.trades(SYMBOL).subscribe()
-            second = remote.trades(SYMBOL).subscribe()
-            await asyncio.sleep(0.1)
-            assert len(remote._readers) == health + 1
-            remote.trades("ETHUSDT").subscribe()
-            await asyncio.sleep(0.1)
-            assert len(remote._readers) == health + 2
-            first.dispose()
-            second.dispose()
-            await until(lambda: len(remote._readers) == health + 1, 2.0, "shared reader ended")
+    async def test_one_read_serves_every_feed_and_subscriber(
+        self, redis_server: RedisServer
+    ) -> None:
+        """Subscribers of one feed share one route; all feeds share one reader task (one
+        XREAD over every key, one connection); a new subscription does not wait for the
+        blocking read in progress, and dispose removes the route."""
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        try:
+            async with RemoteConnector(redis_server.url, block_ms=60_000, start="0") as remote:
+                tasks = len(remote._readers)  # the heartbeat watcher
+                first: list[rxc.Trade] = []
+                second: list[rxc.Trade] = []
+                eth: list[rxc.Trade] = []
+                one = remote.trades(SYMBOL).subscribe(first.append)
+                two = remote.trades(SYMBOL).subscribe(second.append)
+                await asyncio.sleep(0.2)  # now blocked in XREAD BLOCK 60000
+                remote.trades("ETHUSDT").subscribe(eth.append)
+                assert len(remote._readers) == tasks + 1
+                assert set(remote._routes) == {TRADES_KEY, "rxc:binance:trades:ETHUSDT"}
+                for key, symbol in (
+                    (TRADES_KEY, SYMBOL),
+                    ("rxc:binance:trades:ETHUSDT", "ETHUSDT"),
+                ):
+                    kind, seq, data, ts = encode_model(
+                        rxc.Trade(symbol, 1, D(1), D(1), "buy", 0, 0)
+                    )
+                    fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                    await client.xadd(key, fields)
+                await until(lambda: len(first) == len(second) == len(eth) == 1, 2.0, "fan-out")
+                one.dispose()
+                two.dispose()
+                assert set(remote._routes) == {"rxc:binance:trades:ETHUSDT"}
+        finally:
+            await client.aclose()
 
-    async def test_dispose_ends_the_reader(self, redis_server: RedisServer) -> None:
-        async with RemoteConnector(redis_server.url, block_ms=60_000) as remote:
-            sub = remote.trades(SYMBOL).subscribe()
-            await asyncio.sleep(0.3)
-            readers = set(remote._readers)
-            sub.dispose()
-            await until(lambda: len(remote._readers) < len(readers), 2.0, "reader ended")
+
+class TestConsumerGroups:
+    async def test_entries_a_dead_consumer_left_unacknowledged_are_claimed(
+        self, redis_server: RedisServer
+    ) -> None:
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        try:
+            for n in range(1, 6):
+                kind, seq, data, ts = encode_model(rxc.Trade(SYMBOL, n, D(1), D(1), "buy", 0, 0))
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(TRADES_KEY, fields)
+            await client.xgroup_create(TRADES_KEY, "g", id="0")
+            # consumer "dead" takes 3 entries and crashes without acknowledging them
+            await client.xreadgroup("g", "dead", {TRADES_KEY: ">"}, count=3)
+            got: list[rxc.Trade] = []
+            async with RemoteConnector(
+                redis_server.url, group="g", consumer="live", claim_idle_ms=0
+            ) as remote:
+                remote.trades(SYMBOL).subscribe(got.append)
+                await until(lambda: len(got) >= 5, 5.0, "claimed and new entries")
+            assert sorted(t.trade_id for t in got) == [1, 2, 3, 4, 5]
+            pending = await client.xpending(TRADES_KEY, "g")
+            assert pending["pending"] == 0  # everything acknowledged
+        finally:
+            await client.aclose()
 
 
 class TestHeartbeat:

@@ -112,6 +112,15 @@ async def test_book_resyncs_and_exchange_events_reach_the_remote_side(
         assert gap.topic == f"rxc:binance:order_book:{SYMBOL}:{BOOK_DEPTH}"
     # a clean stop removes the heartbeat: the publisher is not reported stale later
     assert not any(e.state is rxc.ConnectionState.STALE for e in states)
+    # and leaves no task of its own (nor of the RemoteConnector) behind
+    await asyncio.sleep(0)
+    left = [
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task()
+        and any(name in repr(t) for name in ("Publisher", "RemoteConnector"))
+    ]
+    assert left == []
 
 
 async def test_bybit_linear_trades_with_uuid_ids_are_all_published(

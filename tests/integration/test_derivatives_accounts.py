@@ -174,6 +174,31 @@ class TestUsdmPositions:
             assert refused.value.code == -2022
             account.close()
 
+    async def test_isolated_margin_is_the_locked_part(self, sim: ExchangeSimulator) -> None:
+        async with rxc.Connector(futures_config(sim)) as conn:
+            account = Account(conn)
+            await until(lambda: futures_socket_open(sim))
+            await conn.rest.set_margin_type(SYMBOL, "ISOLATED")
+            with pytest.raises(rxc.ExchangeError) as same:
+                await conn.rest.set_margin_type(SYMBOL, "ISOLATED")
+            assert same.value.code == -4046
+            await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.05"))
+            await until(lambda: account.position() is not None)
+            position = account.position()
+            assert position is not None and position.margin_mode == "isolated"
+            margin = sim.engine.position(KEY, SYMBOL).margin
+            usdt = [b for b in account.balances if b.asset == "USDT"][-1]
+            wallet = sum(sim.balance(KEY, "USDT"))
+            assert (usdt.locked, usdt.free, usdt.total) == (margin, wallet - margin, wallet)
+            (rest,) = [b for b in await conn.account() if b.asset == "USDT"]
+            assert (rest.free, rest.locked) == (usdt.free, usdt.locked)
+            (risk,) = await conn.open_positions()
+            assert risk.margin_mode == "isolated"
+            with pytest.raises(rxc.ExchangeError) as busy:
+                await conn.rest.set_margin_type(SYMBOL, "CROSSED")
+            assert busy.value.code == -4048  # not with a position open
+            account.close()
+
     async def test_a_margin_call_comes_on_account_events(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(futures_config(sim)) as conn:
             notices: list[rxc.AccountEvent] = []
@@ -333,6 +358,11 @@ class TestBybitLinear:
             assert (position.size, position.entry_price) == (D("0.10"), engine.entry_price)
             (rest,) = await conn.open_positions()
             assert (rest.size, rest.leverage, rest.position_side) == (D("0.1"), D(10), "both")
+            with pytest.raises(rxc.ExchangeError) as refused:  # more than the position
+                await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.2"), reduceOnly=True)
+            assert refused.value.code == 110017
+            await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.1"), reduceOnly=True)
+            await until(lambda: account.position() is not None and account.position().size == 0)
             account.close()
 
 

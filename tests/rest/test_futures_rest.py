@@ -43,6 +43,7 @@ from rxconnector.transport.http import HttpTransport
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
 
 NOW = 1_700_000_000_000
+D = Decimal
 ORDER = "/fapi/v1/order"
 
 #: The USD-M docs' exchangeInfo example (one symbol, rate limits).
@@ -517,6 +518,84 @@ class TestSigned:
             Decimal(0),
             Decimal("92.5"),
         )
+
+    async def test_listen_key_calls_send_the_key_and_no_signature(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.json("POST", "/fapi/v1/listenKey", {"listenKey": "abc"})
+        exchange.json("PUT", "/fapi/v1/listenKey", {})
+        rest = _rest(exchange, session)
+        assert await rest.create_listen_key() == "abc"
+        assert await rest.keepalive_listen_key("abc") is None
+        for seen in exchange.seen:
+            assert seen.headers["x-mbx-apikey"] == API_KEY
+            assert "signature" not in seen.params and "timestamp" not in seen.params
+        assert [r.method for r in exchange.seen] == ["POST", "PUT"]
+
+    async def test_positions_leave_flat_rows_out(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        row = {
+            "symbol": "BTCUSDT",
+            "positionSide": "LONG",
+            "positionAmt": "0.5",
+            "entryPrice": "60000",
+            "markPrice": "61000",
+            "unRealizedProfit": "500",
+            "liquidationPrice": "40000",
+            "isolatedMargin": "0",
+            "notional": "30500",
+            "initialMargin": "1525",
+            "updateTime": 1720736417660,
+        }
+        flat = dict(row, symbol="ETHUSDT", positionAmt="0", notional="0", initialMargin="0")
+        exchange.json("GET", "/fapi/v3/positionRisk", [row, flat])
+        rest = _rest(exchange, session)
+        (position,) = await rest.positions()
+        _assert_signed(exchange.seen[0])
+        assert (position.side, position.size, position.position_side) == ("long", D("0.5"), "long")
+        assert (position.leverage, position.mark_price, position.unrealised_pnl) == (
+            D(20),
+            D(61000),
+            D(500),
+        )
+
+    def test_account_settings_are_checked_before_sending(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        rest = _rest(exchange, session)
+        with pytest.raises(ValueError, match=r"1\.\.125"):
+            rest.set_leverage("BTCUSDT", 0)
+        with pytest.raises(ValueError, match="ISOLATED or CROSSED"):
+            rest.set_margin_type("BTCUSDT", "cross")
+        assert exchange.seen == []
+
+    async def test_close_position_sends_no_quantity(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.json("POST", ORDER, dict(NEW_ORDER_RESPONSE, type="STOP_MARKET"))
+        rest = _rest(exchange, session)
+        await rest.place_order(
+            "BTCUSDT", "sell", "STOP_MARKET", stopPrice="9000", closePosition=True
+        )
+        (seen,) = exchange.seen
+        assert seen.params["closePosition"] == "true" and seen.params["stopPrice"] == "9000"
+        assert "quantity" not in seen.params and "reduceOnly" not in seen.params
+
+    async def test_hedge_mode_and_reduce_only_are_sent_as_binance_spells_them(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        exchange.json("POST", ORDER, NEW_ORDER_RESPONSE)
+        rest = _rest(exchange, session)
+        await rest.place_order("BTCUSDT", "sell", "MARKET", "1", reduceOnly=True)
+        (seen,) = exchange.seen
+        assert seen.params["reduceOnly"] == "true"
+        with pytest.raises(ValueError, match="positionSide"):
+            rest.place_order("BTCUSDT", "sell", "MARKET", "1", positionSide="up")
+        with pytest.raises(ValueError, match="no quantity"):
+            rest.place_order(
+                "BTCUSDT", "sell", "STOP_MARKET", "1", stopPrice="1", closePosition=True
+            )
 
     async def test_place_order(
         self, exchange: FakeExchange, session: aiohttp.ClientSession

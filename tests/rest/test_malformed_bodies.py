@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the CASES table keeps one call per row, for reading down the columns)
 """Malformed REST bodies end in our error tree, for every reply parser of every venue.
 
 Regression test for issue #16: ``null``, an array where an object belongs, an object
@@ -208,6 +209,10 @@ async def test_every_malformed_body_is_an_error_of_our_tree(
 ) -> None:
     body = _body(examples, spec)
     rest = venue(exchange, session)
+    # Orders read the symbol's rules first: serve them (the case's own route wins).
+    exchange.json("GET", "/api/v3/exchangeInfo", examples["binance.spot.rest.exchangeInfo"])
+    exchange.json("GET", "/fapi/v1/exchangeInfo", EXCHANGE_INFO)
+    exchange.json("GET", "/v5/market/instruments-info", _ok({"list": [], "nextPageCursor": ""}))
     # The documented answer works (so the generated failures mean something) ...
     exchange.json(*route, body)
     await call(rest)

@@ -67,6 +67,11 @@ def pages(
     return backfill, calls
 
 
+def venue_with(*trade_ids: int) -> Callable[[int], Observable[list[Trade]]]:
+    """A REST backfill over a venue that has only ``trade_ids`` (answers at once)."""
+    return lambda from_id: reactivex.of([tr(i) for i in trade_ids if i >= from_id])
+
+
 class TestBackfill:
     """A gap after a restart is filled from REST before the held live trades."""
 
@@ -119,6 +124,28 @@ class TestBackfill:
         ]
         assert calls == [3]
         assert [m.time for m in result.messages] == [210, 220, 245, 245, 245, 245, 245, 250]
+
+    def test_one_page_closes_several_holes(self) -> None:
+        """Outages close together cost one page, not one per hole (issue 16: the
+        backfill budget is per request, a page holds 1000 trades)."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, tr(5)), on_next(230, tr(6)), on_next(240, tr(9))
+        )
+        backfill, calls = pages(s, [tr(i) for i in range(1, 21)], delay=50)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t"))
+        assert calls == [2]
+        assert values(result.messages) == [
+            (1, False),
+            (2, True),
+            (3, True),
+            (4, True),
+            (5, False),
+            (6, False),
+            (7, True),
+            (8, True),
+            (9, False),
+        ]
 
     def test_restart_fetches_at_once_when_trading_stops(self) -> None:
         """Issue 15: no live trade follows the reconnect; the missed ones still come."""
@@ -263,14 +290,14 @@ class TestReportedGaps:
         live = s.create_hot_observable(
             on_next(210, tr(1)), on_next(220, tr(1003)), on_next(230, tr(1004))
         )
-        backfill, calls = pages(s, [])
+        backfill, calls = pages(s, [tr(1003), tr(1004)])  # the venue has the far side
         result = s.start(
             lambda: gapless_trades(
                 live, backfill, topic="btcusdt@trade", max_backfill=1000, report=reports.append
             )
         )
         assert ids(result.messages) == [1, 1003, 1004]
-        assert calls == []
+        assert calls == [1003]  # one lookup confirms the far id; the gap is not fetched
         (error,) = reports
         assert isinstance(error, FeedGapError)
         assert (error.topic, error.first_missing, error.last_missing) == ("btcusdt@trade", 2, 1002)
@@ -322,11 +349,19 @@ class TestReportedGaps:
         assert "down" in str(error)
 
     def test_partial_backfill_then_failure_reports_only_the_rest(self) -> None:
+        """The first page (2, 3) arrives; every later page request fails: after the
+        retries only the unfetched 4..9 is reported, and the live 10 follows."""
         s = TestScheduler()
         reports: list[Exception] = []
         live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(10)))
-        store = [tr(i) for i in (2, 3, 4)]  # the venue's history stops at 4
-        backfill, calls = pages(s, store, page_size=2)
+        calls: list[int] = []
+
+        def backfill(from_id: int) -> Observable[list[Trade]]:
+            calls.append(from_id)
+            if from_id == 2:
+                return s.create_cold_observable(on_next(5, [tr(2), tr(3)]), on_completed(5))
+            return s.create_cold_observable(on_error(5, ExchangeError("down", status=503)))
+
         result = s.start(
             lambda: gapless_trades(
                 live,
@@ -337,14 +372,14 @@ class TestReportedGaps:
                 report=reports.append,
             )
         )
-        assert values(result.messages) == [(1, False), (2, True), (3, True), (4, True), (10, False)]
-        assert calls == [2, 4, 5, 5]
+        assert values(result.messages) == [(1, False), (2, True), (3, True), (10, False)]
+        assert calls == [2, 4, 4]
         (error,) = reports
         assert isinstance(error, FeedGapError) and (error.first_missing, error.last_missing) == (
-            5,
+            4,
             9,
         )
-        assert "no new trade" in str(error)
+        assert "backfill failed" in str(error)
 
     def test_hole_in_the_venue_history_is_reported_exactly(self) -> None:
         s = TestScheduler()
@@ -410,9 +445,7 @@ class TestReportedGaps:
     def test_default_report_logs(self, caplog: pytest.LogCaptureFixture) -> None:
         s = TestScheduler()
         live = s.create_hot_observable(on_next(210, tr(1)), on_next(220, tr(50)))
-        s.start(
-            lambda: gapless_trades(live, lambda _: reactivex.empty(), topic="t", max_backfill=5)
-        )
+        s.start(lambda: gapless_trades(live, venue_with(50, 51), topic="t", max_backfill=5))
         assert "trades 2..49" in caplog.text
 
     def test_raising_report_is_contained(self) -> None:
@@ -426,7 +459,7 @@ class TestReportedGaps:
 
         result = s.start(
             lambda: gapless_trades(
-                live, lambda _: reactivex.empty(), topic="t", max_backfill=5, report=report
+                live, venue_with(50, 51), topic="t", max_backfill=5, report=report
             )
         )
         assert ids(result.messages) == [1, 50, 51]

@@ -42,6 +42,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_account import (
@@ -388,7 +389,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
         sym = _symbol(symbol)
         return self._public(
-            PREMIUM_INDEX, {"symbol": sym}, lambda reply: Decimal(reply.data["markPrice"])
+            PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
         )
 
     def positions(self, symbol: str | None = None) -> Observable[list[Position]]:

@@ -16,7 +16,10 @@ It emits the socket URL once the ``POST`` answers, then keeps the key alive ever
 ``keepalive_interval`` seconds on the given scheduler while subscribed. A failed
 keep-alive is an error of the Observable, which ends the socket attempt: the account
 stream reconnects (a new ``POST``) and reconciles over REST, so nothing is lost. The key
-is not deleted on dispose: the next attempt gets the same key back, extended.
+is never deleted by us: the next attempt gets the same key back, extended, and the key
+belongs to the account, not to this program - another program trading the same account
+gets the same key from its ``POST``, and a ``DELETE`` would end its stream too. Unused,
+it expires by itself after 60 minutes (``rest.close_listen_key()`` does it by hand).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
                                        ``availableBalance`` = free)
 ``GET /fapi/v3/positionRisk``          open positions with mark and liquidation price
 ``POST /fapi/v1/leverage``             1..125 (``ACCOUNT_CONFIG_UPDATE`` follows)
-``POST /fapi/v1/marginType``           CROSSED only: ISOLATED answers -4046/-1013
+``POST /fapi/v1/marginType``           ISOLATED / CROSSED (-4046 no change, -4048 with
+                                       a position or order open)
 ``POST`` / ``GET
 /fapi/v1/positionSide/dual``           hedge mode on/off (refused with positions or
                                        orders open: -4068)
@@ -23,8 +24,10 @@ The engine trades USD-M orders as ``linear`` (USDT margin at the account's lever
 the symbol). Engine refusals map to Binance's codes as for Spot, plus ``-2022``
 (ReduceOnly Order is rejected), ``-4061`` (position side does not match the mode) and
 ``PERCENT_PRICE``: a LIMIT price above mark x 1.05 answers ``-4016``, below mark x 0.95
-``-4024``. Not simulated: STOP / TAKE_PROFIT / TRAILING orders and ``closePosition``
-(-1013 saying so), isolated margin, funding, liquidation.
+``-4024``. Isolated margin: the position's margin is its isolated wallet, left out of
+``crossWalletBalance`` / ``cw``. Not simulated: STOP / TAKE_PROFIT / TRAILING orders and
+``closePosition`` (-1013 saying so), adding or removing isolated margin, funding,
+liquidation.
 """
 
 from __future__ import annotations
@@ -265,6 +268,7 @@ class BinanceFuturesTradingRest(BinanceSpotTradingRest):
         for asset in quotes:
             free, locked = account.free(asset), account.locked(asset)
             wallet = free + locked
+            isolated = self._engine.isolated_margin(account.api_key, asset)
             unrealised = sum(
                 (
                     p.size * (Decimal(self._payloads_mark(p.symbol, now)) - p.entry_price)
@@ -278,7 +282,7 @@ class BinanceFuturesTradingRest(BinanceSpotTradingRest):
                     "accountAlias": "SimA",
                     "asset": asset,
                     "balance": binance_amount(wallet),
-                    "crossWalletBalance": binance_amount(wallet),
+                    "crossWalletBalance": binance_amount(wallet - isolated),
                     "crossUnPnl": binance_amount(unrealised),
                     "availableBalance": binance_amount(free),
                     "maxWithdrawAmount": binance_amount(free),
@@ -297,7 +301,8 @@ class BinanceFuturesTradingRest(BinanceSpotTradingRest):
                 continue
             mark = Decimal(self._payloads_mark(position.symbol, now))
             leverage = self._engine.leverage(account.api_key, position.symbol)
-            rows.append(position_risk_row(position, mark, leverage, now))
+            isolated = self._engine.margin_type(account.api_key, position.symbol) == "isolated"
+            rows.append(position_risk_row(position, mark, leverage, now, isolated=isolated))
         return rows
 
     def _leverage(self, params: dict[str, str], now: int, account: Account | None) -> Any:
@@ -314,13 +319,20 @@ class BinanceFuturesTradingRest(BinanceSpotTradingRest):
         return {"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol}
 
     def _margin_type(self, params: dict[str, str], now: int, account: Account | None) -> Any:
-        self._symbol(params)
-        kind = params.get("marginType")
-        if kind == "CROSSED":
+        assert account is not None
+        symbol = self._symbol(params)
+        kind = {"ISOLATED": "isolated", "CROSSED": "cross"}.get(params.get("marginType", ""))
+        if kind is None:
+            raise mandatory("marginType")
+        if kind == self._engine.margin_type(account.api_key, symbol):
             raise ApiError(400, -4046, "No need to change margin type.")
-        if kind == "ISOLATED":
-            raise ApiError(400, -1013, "The simulator does not support isolated margin.")
-        raise mandatory("marginType")
+        try:
+            self._engine.set_margin_type(account.api_key, symbol, kind)
+        except Rejection:
+            raise ApiError(
+                400, -4048, "Margin type cannot be changed if there exists position."
+            ) from None
+        return {"code": 200, "msg": "success"}
 
     def _set_mode(self, params: dict[str, str], now: int, account: Account | None) -> Any:
         assert account is not None

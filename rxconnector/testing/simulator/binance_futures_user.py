@@ -21,7 +21,8 @@ order changes ``ORDER_TRADE_UPDATE`` only (no ACCOUNT_UPDATE for unfilled or can
 orders, as documented). A deposit (``sim.set_balance``) sends ``ACCOUNT_UPDATE``
 ``DEPOSIT`` / ``WITHDRAW``; a leverage or position-mode change ``ACCOUNT_CONFIG_UPDATE``;
 :meth:`FuturesUserStreams.margin_call` a ``MARGIN_CALL``. Balances: ``wb`` = the
-account's free + locked margin asset, ``cw`` = ``wb`` (every position is cross).
+account's free + locked margin asset, ``cw`` = ``wb`` minus the margin of its isolated
+positions (each isolated position's ``iw``).
 
 Fault: :meth:`FuturesUserStreams.drop_on_next_fill` drops the account's sockets right
 before the next fill would be sent (the fill happens; the events are lost).
@@ -99,7 +100,7 @@ def _liquidation(position: SimPosition, leverage: Decimal) -> Decimal:
 
 
 def position_risk_row(
-    position: SimPosition, mark: Decimal, leverage: Decimal, now: int
+    position: SimPosition, mark: Decimal, leverage: Decimal, now: int, *, isolated: bool = False
 ) -> dict[str, Any]:
     """A position as ``GET /fapi/v3/positionRisk`` lists it."""
     size = position.size
@@ -114,10 +115,10 @@ def position_risk_row(
         "markPrice": binance_amount(mark),
         "unRealizedProfit": binance_amount(unrealised),
         "liquidationPrice": binance_amount(_liquidation(position, leverage)),
-        "isolatedMargin": "0",
+        "isolatedMargin": binance_amount(position.margin if isolated else _ZERO),
         "notional": binance_amount(notional),
         "marginAsset": "USDT",
-        "isolatedWallet": "0",
+        "isolatedWallet": binance_amount(position.margin if isolated else _ZERO),
         "initialMargin": binance_amount(abs(notional) / leverage),
         "maintMargin": binance_amount(abs(notional) * _MMR),
         "positionInitialMargin": binance_amount(abs(notional) / leverage),
@@ -343,8 +344,9 @@ class FuturesUserStreams:
             asset, delta = event.delta
             account = event.account
             wallet = account.free(asset) + account.locked(asset)
+            cross = wallet - self._engine.isolated_margin(account.api_key, asset)
             reason = "DEPOSIT" if delta >= 0 else "WITHDRAW"
-            balance = {"a": asset, "wb": binance_amount(wallet), "cw": binance_amount(wallet)}
+            balance = {"a": asset, "wb": binance_amount(wallet), "cw": binance_amount(cross)}
             balance["bc"] = binance_amount(delta)
             update = {"m": reason, "B": [balance], "P": []}
             self._push(
@@ -418,6 +420,8 @@ class FuturesUserStreams:
         account = self._accounts[position.api_key]
         asset = self._state.market[position.symbol].spec.quote_asset
         wallet = account.free(asset) + account.locked(asset)
+        cross = wallet - self._engine.isolated_margin(position.api_key, asset)
+        isolated = self._engine.margin_type(position.api_key, position.symbol) == "isolated"
         mark = self._mark(position.symbol, now)
         unrealised = position.size * (mark - position.entry_price) if position.size else _ZERO
         return {
@@ -430,7 +434,7 @@ class FuturesUserStreams:
                     {
                         "a": asset,
                         "wb": binance_amount(wallet),
-                        "cw": binance_amount(wallet),
+                        "cw": binance_amount(cross),
                         "bc": "0",
                     }
                 ],
@@ -442,8 +446,8 @@ class FuturesUserStreams:
                         "bep": binance_amount(position.entry_price),
                         "cr": binance_amount(position.realized),
                         "up": binance_amount(unrealised),
-                        "mt": "cross",
-                        "iw": "0",
+                        "mt": "isolated" if isolated else "cross",
+                        "iw": binance_amount(position.margin if isolated else _ZERO),
                         "ps": position.position_side,
                         "ma": asset,
                     }

@@ -34,7 +34,8 @@ leverage 10; see :mod:`~rxconnector.testing.simulator.matching`); linear queries
 ``symbol``, ``settleCoin`` or ``baseCoin`` (10001 otherwise). Engine refusals of linear
 orders: 10001 invalid symbol / price / quantity, 110094 order value below the minimum,
 110007 ``ab not enough for new order``, 110072 duplicate ``orderLinkId``, 110001 unknown
-order on cancel. Engine refusals of spot orders use Bybit's spot codes: 170121
+order on cancel, 110017 a ``reduceOnly`` order that would not only reduce the position.
+Engine refusals of spot orders use Bybit's spot codes: 170121
 invalid symbol, 170131 insufficient balance, 170141 duplicate ``orderLinkId`` (unique
 among ALL orders of the account), 170132/170133/170134 price too high / too low / too
 many decimals, 170135/170136/170137 quantity too large / too small / too many decimals,
@@ -44,7 +45,8 @@ order that would take is accepted and then cancelled (``rejectReason``
 quote coin unless ``marketUnit=baseCoin``.
 
 Not simulated: ``inverse`` and ``option`` (retCode 10001 saying so); conditional,
-TP/SL, reduce-only and spot margin orders likewise; hedge-mode ``positionIdx`` 1/2.
+TP/SL and spot margin orders likewise, and reduce-only on spot; hedge-mode
+``positionIdx`` 1/2.
 """
 
 from __future__ import annotations
@@ -280,6 +282,8 @@ def _linear_rejection(rejection: Rejection) -> BybitApiError:
         return BybitApiError(110072, "OrderLinkedID is duplicate")
     if reason == "unknown_order":
         return BybitApiError(110001, "order not exists or too late to cancel")
+    if reason == "reduce_only":
+        return BybitApiError(110017, "Reduce-only rule not satisfied")
     if reason == "filter" and detail == "NOTIONAL":
         return BybitApiError(110094, "Order does not meet minimum order value 5USDT")
     if reason == "unknown_symbol":
@@ -622,12 +626,14 @@ class BybitTradingRest:
             "stopLoss",
             "orderFilter",
             "isLeverage",
-            "reduceOnly",
             "positionIdx",
         ):
             value = params.get(name)
             if value not in (None, "", "0", 0, False, "Order"):
                 raise BybitApiError(10001, f"The simulator does not support '{name}'.")
+        reduce_only = params.get("reduceOnly") in (True, "true")
+        if reduce_only and category != "linear":
+            raise BybitApiError(10001, "The simulator supports 'reduceOnly' on linear only.")
         qty = self._amount(params, "qty")
         if qty is None:
             raise BybitApiError(170130, "Data sent for paramter 'qty' is not valid.")
@@ -658,6 +664,7 @@ class BybitTradingRest:
             client_order_id=self._link_id(params),
             client_ids_unique="all",
             category=category,
+            reduce_only=reduce_only,
         )
 
     # -- endpoints ------------------------------------------------------------------------

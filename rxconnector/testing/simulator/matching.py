@@ -356,6 +356,8 @@ class MatchingEngine:
         self._positions: dict[tuple[str, str, str], SimPosition] = {}
         self._leverage: dict[tuple[str, str], Decimal] = {}
         self._hedge: set[str] = set()
+        #: symbols an account margins in isolation (Binance USD-M ``marginType``)
+        self._isolated: set[tuple[str, str]] = set()
         self._next_order_id = FIRST_ORDER_ID
         self._next_trade_id = FIRST_TRADE_ID
 
@@ -391,6 +393,36 @@ class MatchingEngine:
         if not 1 <= value <= 125 or value != value.to_integral_value():
             raise Rejection("unsupported", "leverage")
         self._leverage[(api_key, symbol)] = value
+
+    def margin_type(self, api_key: str, symbol: str) -> str:
+        """``"isolated"`` or ``"cross"`` (the default)."""
+        return "isolated" if (api_key, symbol) in self._isolated else "cross"
+
+    def set_margin_type(self, api_key: str, symbol: str, margin_type: str) -> None:
+        """Margin ``symbol`` in isolation or cross; refused (``"margin_type"``) while a
+        position or an order of the symbol is open, as Binance refuses it (-4048)."""
+        self.rules(symbol)
+        if margin_type not in ("isolated", "cross"):
+            raise Rejection("unsupported", margin_type)
+        open_position = any(p.size for p in self.positions(api_key) if p.symbol == symbol)
+        if open_position or self.open_orders(api_key, symbol=symbol, category="linear"):
+            raise Rejection("margin_type")
+        if margin_type == "isolated":
+            self._isolated.add((api_key, symbol))
+        else:
+            self._isolated.discard((api_key, symbol))
+
+    def isolated_margin(self, api_key: str, asset: str) -> Decimal:
+        """What the account's isolated positions hold of ``asset`` (their margin)."""
+        return sum(
+            (
+                p.margin
+                for p in self.positions(api_key)
+                if (api_key, p.symbol) in self._isolated
+                and self._rules[p.symbol].quote_asset == asset
+            ),
+            _ZERO,
+        )
 
     def hedge_mode(self, api_key: str) -> bool:
         return api_key in self._hedge
