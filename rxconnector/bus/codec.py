@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import orjson
 
-from rxconnector.errors import FeedGapError, ParseError
+from rxconnector.errors import FeedGapError, ParseError, excerpt
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -211,9 +211,12 @@ def decode_entry(topic: str, fields: Mapping[Any, Any]) -> object:
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"{topic}: entry data is not JSON: {exc}", _text(raw)) from exc
     if kind == GAP:
+        if not isinstance(data, dict):  # a hostile entry: this entry's ParseError only
+            raise ParseError(f"{topic}: gap entry data is not an object", _text(raw))
+        reason = data.get("reason", "gap")
         return FeedGapError(
             topic,
-            str(data.get("reason", "gap")),
+            reason if isinstance(reason, str) else excerpt(reason),
             first_missing=data.get("first_missing"),
             last_missing=data.get("last_missing"),
         )

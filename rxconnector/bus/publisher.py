@@ -294,7 +294,12 @@ class Publisher:
         self._append = self._redis.register_script(FENCED_APPEND)
         self._acquire = self._redis.register_script(ACQUIRE_OR_RENEW)
         self._release = self._redis.register_script(RELEASE)
-        await self._connector.start()
+        try:
+            await self._connector.start()
+        except BaseException:
+            # ``async with`` never reaches __aexit__ then: release what start() opened
+            await asyncio.shield(self.stop())
+            raise
         conn = self._connector
         self._subscriptions.append(conn.errors.subscribe(self._on_connector_error))
         self._subscriptions.append(conn.connection_state.subscribe(self._on_connection_event))
@@ -534,11 +539,21 @@ class Publisher:
                 if not slot.holding:
                     slot.holding = True
                     self._log.info("lease acquired", stream=slot.key, holder=self.holder)
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
                 elif slot.suspended and not slot.buffer and not slot.starting:
-                    await self._begin(slot)
+                    await self._begin_or_retry(slot)
             elif slot.holding:
                 self._lose(slot, "lease held by another publisher")
+
+    async def _begin_or_retry(self, slot: _Slot) -> None:
+        """``_begin``; if Redis fails meanwhile (reading the last id), the stream is
+        started again on the next lease round instead of being held without a feed."""
+        try:
+            await self._begin(slot)
+        except BaseException:
+            if slot.subscription is None:
+                slot.holding = False
+            raise
 
     def _lose(self, slot: _Slot, why: str) -> None:
         self._log.warning("lease lost: stopped writing", stream=slot.key, why=why)

@@ -77,6 +77,18 @@ class TestCodec:
         with pytest.raises(rxc.ParseError):
             decode_entry("k", {"type": "trade", "v": "1", "data": b'{"symbol": "X"}'})
 
+    @pytest.mark.parametrize("data", [b"[1, 2]", b"null", b'"text"', b"[" * 1000 + b"]" * 1000])
+    def test_hostile_gap_entries_are_parse_errors(self, data: bytes) -> None:
+        """Issue #16: a gap entry whose data is not an object raised AttributeError."""
+        with pytest.raises(rxc.ParseError) as info:
+            decode_entry("k", {"type": "gap", "v": "1", "data": data})
+        assert len(info.value.excerpt) <= 200
+
+    def test_a_deep_gap_reason_is_excerpted(self) -> None:
+        raw = b'{"reason": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+        error = decode_entry("k", {"type": "gap", "v": "1", "data": raw})
+        assert isinstance(error, rxc.FeedGapError) and len(str(error)) < 300
+
 
 class TestSignatureParity:
     """Code written against a Connector runs unchanged against a RemoteConnector: every

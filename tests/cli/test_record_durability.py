@@ -94,6 +94,15 @@ class TestKilledRecorder:
         last = frames[-1][1]
         # written at most ~1 s (the sync interval) before the kill, plus scheduling slack
         assert killed_at - last < 1600, f"lost {killed_at - last:.0f} ms of frames"
+        # and the replay command plays it, saying once that it was cut short
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "rxconnector", "replay", str(path)],
+            capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert replay.returncode == EXIT_OK, replay.stderr
+        assert replay.stderr.count("cut short") == 1, replay.stderr
+        assert f": {len(frames)} frames" in replay.stderr  # every frame before the cut
 
 
 class TestPeriodicSync:
@@ -129,3 +138,35 @@ class TestPeriodicSync:
         warnings = [r for r in caplog.records if "cut short" in r.getMessage()]
         assert len(warnings) == 1
         assert str(cut) in warnings[0].getMessage()
+
+
+class TestDurableSync:
+    async def test_the_recorder_fsyncs_every_sync_interval_off_the_loop(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Power loss: what was synced must be on the disk, so each sync is followed by an
+        ``fsync`` of the recording's file, run in a worker thread."""
+        import threading
+
+        from rxconnector.replay import RecordingConnector
+
+        calls: list[tuple[int, bool]] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            calls.append((fd, threading.current_thread() is threading.main_thread()))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        path = tmp_path / "durable.jsonl.gz"
+        async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
+            config = Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
+            conn = RecordingConnector(config, path, sync_interval=0.1)
+            async with conn:
+                fd = conn.writer._raw.fileno()  # type: ignore[union-attr]
+                sub = conn.trades("BTCUSDT").subscribe(lambda _t: None)
+                await asyncio.sleep(1.0)
+                sub.dispose()
+        assert len(calls) >= 3, calls
+        assert all(f == fd for f, _main in calls)
+        assert not any(on_main for _f, on_main in calls)  # never on the event loop's thread

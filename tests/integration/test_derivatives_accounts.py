@@ -385,6 +385,24 @@ class TestSpotAccountsHaveNoPositions:
             account.close()
 
 
+class TestBybitHedgeMode:
+    async def test_a_buy_side_and_a_sell_side(self, sim: ExchangeSimulator) -> None:
+        async with rxc.Connector(bybit_linear_config(sim)) as conn:
+            account = Account(conn)
+            await until(lambda: any(key == KEY for _c, key, _t in sim.private_subscriptions()))
+            await conn.rest.set_position_mode(True, symbol=SYMBOL)
+            await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.03"), positionIdx=1)
+            await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.02"), positionIdx=2)
+            await until(lambda: {p.position_side for p in account.positions} >= {"long", "short"})
+            sides = {p.position_side: p for p in await conn.open_positions()}
+            assert (sides["long"].side, sides["long"].size) == ("long", D("0.03"))
+            assert (sides["short"].side, sides["short"].size) == ("short", D("0.02"))
+            with pytest.raises(rxc.ExchangeError) as mismatch:  # hedge mode needs a side
+                await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.01"))
+            assert mismatch.value.code == 10001
+            account.close()
+
+
 class TestBorrowedBalances:
     async def test_a_borrowed_balance_shows_its_debt(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(bybit_linear_config(sim)) as conn:

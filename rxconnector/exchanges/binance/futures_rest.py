@@ -62,6 +62,7 @@ from rxconnector.exchanges.binance.rest import (
     _nonzero,
     _order,
     _order_book,
+    _parser,
     _symbol,
     _ticker,
 )
@@ -458,7 +459,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             signer=keyed,
             idempotent=endpoint.method != "POST",
         )
-        return reply.pipe(ops.map(lambda r: parse(r)))
+        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
     def _futures_order_params(
         self,
