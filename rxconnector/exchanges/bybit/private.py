@@ -118,8 +118,17 @@ _SUBSCRIBE_ID: Final = "subscribe"
 
 
 def private_url(testnet: bool = False) -> str:
-    """The private WebSocket URL."""
-    return PRIVATE_TESTNET_URL if testnet else PRIVATE_URL
+    """The default private WebSocket URL.
+
+    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
+    so there is one table of default endpoints, not two that can drift apart.
+    """
+    from rxconnector.config import Config
+    from rxconnector.venues import resolve_endpoints
+
+    url = resolve_endpoints(Config.bybit(testnet=testnet)).private_ws_url
+    assert url is not None  # Bybit always has a private stream
+    return url
 
 
 # --------------------------------------------------------------------------- parsers
