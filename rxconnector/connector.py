@@ -247,8 +247,8 @@ class Connector:
                 self._log.warning("first clock sync did not finish", timeout=timeout)
             except BaseException:
                 # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
-                # reaches __aexit__, so release the session and the clock sync here.
-                probe.dispose()
+                # reaches __aexit__, so release the session and the clock sync here
+                # (``finally`` disposes the probe).
                 await asyncio.shield(self.stop())
                 raise
             finally:
