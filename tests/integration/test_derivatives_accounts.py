@@ -225,7 +225,7 @@ class TestUsdmFastExecutions:
             assert [e.execution_id for e in account.executions] == [
                 str(f.trade_id) for f in engine_fills
             ]
-            assert all(e.fee == 0 and e.fee_asset is None for e in account.executions)
+            assert all(e.fee is None and e.fee_asset is None for e in account.executions)
             fees = sum(u.fee for u in account.orders if u.order_id == placed.order_id)
             assert fees == sum(f.fee for f in engine_fills)  # the fee is on the order updates
             account.close()

@@ -170,7 +170,9 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
 
 
 def parse_trade_lite(event: Any, received_at: float) -> Execution:
-    """``TRADE_LITE`` → :class:`Execution` (no fee in this event: ``fee`` 0, asset None)."""
+    """``TRADE_LITE`` → :class:`Execution`. The event carries no fee: ``fee`` and
+    ``fee_asset`` are ``None`` (unknown, not zero - :class:`~rxconnector.models.Execution`;
+    the fee comes on the order update)."""
     try:
         return Execution(
             symbol=event["s"],
@@ -180,7 +182,7 @@ def parse_trade_lite(event: Any, received_at: float) -> Execution:
             side=_side(event["S"]),
             price=to_decimal(event["L"]),
             quantity=to_decimal(event["l"]),
-            fee=_ZERO,
+            fee=None,
             fee_asset=None,
             is_maker=json_flag(event["m"]),
             time=int(event["T"]),
