@@ -212,6 +212,19 @@ class TestUsdmPositions:
             assert call.kind == "margin_call" and call.positions[0].size == D("0.05")
 
 
+class TestNoPositions:
+    async def test_binance_spot_open_positions_is_not_supported(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        """Spot has no positions: the library's NotSupportedError naming where they are,
+        not an AttributeError from inside it."""
+        config = sim.connector_config("binance", api_key=KEY, api_secret=SECRET)
+        async with rxc.Connector(config) as conn:
+            with pytest.raises(rxc.NotSupportedError, match="binance_futures") as info:
+                await conn.open_positions()
+        assert (info.value.venue, info.value.feature) == ("binance", "positions")
+
+
 class TestUsdmFastExecutions:
     async def test_trade_lite_reports_each_fill_once(self, sim: ExchangeSimulator) -> None:
         config = attrs.evolve(futures_config(sim), fast_executions=True)
