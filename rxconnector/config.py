@@ -300,7 +300,7 @@ class Config:
     clock_sync: ClockSyncConfig = attrs.field(factory=ClockSyncConfig, converter=_to_clock_sync)
     connection: ConnectionConfig = attrs.field(factory=ConnectionConfig, converter=_to_connection)
     #: Binance USD-M: report fills from ``TRADE_LITE`` as soon as it arrives (before
-    #: ``ORDER_TRADE_UPDATE``; ``fee`` 0 / ``fee_asset`` None there, the fee is on the
+    #: ``ORDER_TRADE_UPDATE``; ``fee`` / ``fee_asset`` None there: unknown, the fee is on the
     #: order update); the later duplicate is dropped. Other venues ignore it.
     fast_executions: bool = attrs.field(default=False, validator=_bool("fast_executions"))
 

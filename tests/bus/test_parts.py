@@ -297,6 +297,7 @@ class TestHeartbeat:
         assert [e.state for e in stale] == [rxc.ConnectionState.STALE]
         back = tracker.observe({"A": {"time": 9.0, "period_ms": 1000}}, now=5000.0)
         assert [e.state for e in back] == [rxc.ConnectionState.CONNECTED]
+        assert back[0].time == 5000.0  # epoch ms, like every ConnectionEvent.time
         gone = tracker.observe({}, now=6000.0)
         assert [e.state for e in gone] == [rxc.ConnectionState.CLOSED]
 

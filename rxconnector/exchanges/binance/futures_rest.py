@@ -569,23 +569,12 @@ class BinanceFuturesRest(BinanceSpotRest):
         return KLINES, klines_weight(limit)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
+        # Spot's mapping already reads USD-M's MIN_NOTIONAL ``notional`` field and
+        # caches the rules; what it cannot carry is kept here.
         infos = super()._on_exchange_info(reply)
         for row in reply.data["symbols"]:
             self._futures_rules[row["symbol"]] = futures_rules(row)
-            info = infos.get(row["symbol"])
-            notional = _min_notional(row)
-            if info is not None and info.min_notional is None and notional is not None:
-                infos[info.symbol] = attrs.evolve(info, min_notional=notional)
-        self._symbols.update(infos)
         return infos
-
-
-def _min_notional(row: Mapping[str, Any]) -> Decimal | None:
-    """USD-M's ``MIN_NOTIONAL`` filter: ``{"filterType": "MIN_NOTIONAL", "notional": "5"}``."""
-    for rule in row.get("filters") or ():
-        if rule.get("filterType") == "MIN_NOTIONAL" and "notional" in rule:
-            return _nonzero(rule["notional"])
-    return None
 
 
 def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
