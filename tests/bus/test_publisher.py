@@ -190,6 +190,10 @@ async def test_prometheus_metrics(sim: ExchangeSimulator, redis_server: RedisSer
         (["--feeds", "nonsense", "--symbols", "BTCUSDT"], "unknown feed"),
         (["--feeds", "trades", "--symbols", "BTCUSDT", "--redis", "http://x"], "redis://"),
         (["--feeds", "mark_price", "--symbols", "BTCUSDT"], "mark_price"),
+        # 0 or less printed status lines in a busy loop; nan never stopped
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--status-every", "0"], "must be > 0"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "-1"], "must be > 0"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "nan"], "must be > 0"),
     ],
 )
 def test_publish_refuses_bad_arguments(

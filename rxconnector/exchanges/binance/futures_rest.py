@@ -384,7 +384,9 @@ class BinanceFuturesRest(BinanceSpotRest):
 
             return self.mark_price_now(sym).pipe(ops.flat_map(checked))
 
-        return self._rules.rules_for(sym).pipe(ops.flat_map(start))
+        return self._rules.rules_for(sym).pipe(
+            ops.flat_map(start), self._forget_rules_on_filter_failure(sym)
+        )
 
     def mark_price_now(self, symbol: str) -> Observable[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
