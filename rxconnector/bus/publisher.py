@@ -18,6 +18,12 @@ Promises, and how they are kept:
   id already in the stream and backfills from the next id over REST before live trades;
   the write script skips ids at or below the last written one. A range that cannot be
   backfilled becomes a gap marker with the exact ids.
+* **An empty (or older) Redis after a restart or failover.** Every fenced write of a
+  trade stream names the last id this publisher had acknowledged (``after``); a server
+  that lost it refuses the write (-2) instead of silently continuing after a hole. The
+  publisher then reads the stream's last id and writes the missing trades again, from
+  the ring of the last ``rewrite_ring`` acknowledged entries it keeps per stream, or over
+  REST (the restart backfill) when the ring does not reach back that far.
 * **Failover.** Each stream has a lease; only its holder writes, every write is fenced
   (see :mod:`rxconnector.bus.fencing`). A standby polls the lease and takes over when it
   expires.
@@ -87,6 +93,8 @@ BATCH = 500
 ROUND = 4
 #: Largest id range a publisher backfills over REST when it (re)starts a trade stream.
 DEFAULT_MAX_RESTART_BACKFILL = 100_000
+#: Acknowledged trade entries kept per stream to write again into a Redis that lost them.
+DEFAULT_REWRITE_RING = 10_000
 #: Publisher connection events kept in ``rxc:{venue}:events``.
 EVENTS_MAXLEN = 1_000
 
@@ -137,7 +145,7 @@ class PublisherStats:
 class _Slot:
     """One stream: its lease, buffer and feed subscription."""
 
-    def __init__(self, target: FeedTarget, key: str, token: str, limit: int) -> None:
+    def __init__(self, target: FeedTarget, key: str, token: str, limit: int, ring: int = 0) -> None:
         self.target = target
         self.key = key
         self.lease = lease_key(key)
@@ -156,6 +164,10 @@ class _Slot:
         self.gaps = 0
         self.lag_ms = 0.0
         self.last_buffered: int | None = None
+        #: the last trade id Redis acknowledged (None: not known yet)
+        self.written_last: int | None = None
+        #: the last acknowledged trade entries, to write again if Redis loses them
+        self.ring: deque[Any] = deque(maxlen=max(ring, 1))
 
     def detach(self) -> None:
         if self.subscription is not None:
@@ -177,6 +189,11 @@ class Publisher:
         heartbeat_interval: seconds between heartbeats (consumers call a publisher
             stale after three missed ones).
         buffer_limit: entries buffered per stream while Redis is slow or down.
+        max_restart_backfill: largest trade id range backfilled over REST when a trade
+            stream (re)starts or Redis lost more than the ring holds.
+        rewrite_ring: acknowledged trade entries kept per trade stream (memory: this
+            many encoded entries, ~200 bytes each) to write again into a Redis that lost
+            them (restarted empty, failed over to a replica that lagged).
         holder: this publisher's name in leases and heartbeats (default host:pid:nonce).
         connector: an existing (not started) Connector to use instead of one built from
             ``config`` (the publisher starts and stops it).
@@ -196,6 +213,7 @@ class Publisher:
         heartbeat_interval: float = 1.0,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         max_restart_backfill: int = DEFAULT_MAX_RESTART_BACKFILL,
+        rewrite_ring: int = DEFAULT_REWRITE_RING,
         holder: str | None = None,
         connector: Connector | None = None,
         scheduler: abc.SchedulerBase | None = None,
@@ -208,6 +226,8 @@ class Publisher:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if buffer_limit < BATCH:
             raise ValueError(f"buffer_limit must be >= {BATCH}, got {buffer_limit}")
+        if rewrite_ring < 1:
+            raise ValueError(f"rewrite_ring must be >= 1, got {rewrite_ring}")
         if heartbeat_interval <= 0:
             raise ValueError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
         self.config = config
@@ -227,7 +247,8 @@ class Publisher:
         if len(set(keys)) != len(keys):
             raise ValueError("a feed is listed twice")
         self._slots = [
-            _Slot(t, k, self.holder, buffer_limit) for t, k in zip(targets, keys, strict=True)
+            _Slot(t, k, self.holder, buffer_limit, rewrite_ring)
+            for t, k in zip(targets, keys, strict=True)
         ]
         if self._connector.venue.trade_continuity != "ids":
             # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
@@ -446,6 +467,8 @@ class Publisher:
                 last = slot.last_buffered
                 if last is None:
                     last = await self._last_seq(slot)
+                    if slot.written_last is None:
+                        slot.written_last = last
                 feed = self._trades_after(slot, last)
             else:
                 feed = slot.target.open(self._connector)
@@ -563,6 +586,8 @@ class Publisher:
         slot.suspended = False
         slot.last_buffered = None
         slot.dropped_pending = 0
+        slot.written_last = None
+        slot.ring.clear()
 
     # -- writes -------------------------------------------------------------------------
 
@@ -623,7 +648,9 @@ class Publisher:
                     continue
                 marker = slot.dropped_pending
                 offset = 0
-                after = ""
+                # the first batch names the last id Redis acknowledged: a server that
+                # lost it (restarted empty, an older replica) refuses with -2
+                after = "" if slot.written_last is None else str(slot.written_last)
                 for _round in range(ROUND):
                     parts: list[Any] = []
                     if _round == 0 and marker:
@@ -668,7 +695,11 @@ class Publisher:
         written_total = 0
         refused: set[str] = set()
         failed: set[str] = set()
+        answered: set[str] = set()
+        lost: list[_Slot] = []
         for (slot, count, marker), result in zip(batches, results, strict=True):
+            first = slot.key not in answered
+            answered.add(slot.key)
             if slot.key in refused or slot.key in failed:
                 continue  # later batches of a stream follow the fate of the first
             if isinstance(result, Exception):
@@ -679,6 +710,8 @@ class Publisher:
                 continue
             if int(result) == -2:  # an earlier batch of this round was not written
                 failed.add(slot.key)
+                if first:  # ... or Redis lost what it had acknowledged
+                    lost.append(slot)
                 continue
             if int(result) < 0:
                 refused.add(slot.key)
@@ -688,13 +721,22 @@ class Publisher:
                 slot.gaps += 1
                 slot.dropped_pending = 0
             last_ts = float(slot.buffer[count - 1][3]) if count else now
-            for _ in range(count):
-                slot.buffer.popleft()
+            if slot.monotonic:
+                for _ in range(count):
+                    record = slot.buffer.popleft()
+                    slot.ring.append(record)
+                    if record[1]:
+                        slot.written_last = int(record[1])
+            else:
+                for _ in range(count):
+                    slot.buffer.popleft()
             slot.published += count
             written_total += count
             slot.lag_ms = max(now - last_ts, 0.0)
         for hook in self.on_write:
             hook(elapsed, written_total)
+        for slot in lost:
+            await self._rewrite_lost(slot)
         if isinstance(first_error, NoScriptError):
             return  # loaded again on the next round, which follows at once
         if first_error is not None:
@@ -703,6 +745,53 @@ class Publisher:
                 if isinstance(first_error, RedisError)
                 else RedisError(repr(first_error))
             )
+
+    async def _rewrite_lost(self, slot: _Slot) -> None:
+        """Redis no longer has trades it acknowledged: queue them again in front of the
+        buffer from the ring, or (when the ring does not reach back to the stream's last
+        id) restart the stream with the REST backfill after that id."""
+        if not slot.holding or slot.written_last is None:
+            return
+        have = await self._last_seq(slot)
+        acknowledged = slot.written_last
+        if have is not None and have >= acknowledged:
+            return  # not lost after all (another writer caught up)
+        records = list(slot.ring)
+        start = 0
+        if have is not None:
+            start = len(records)
+            for index, record in enumerate(records):
+                if record[1] and int(record[1]) > have:
+                    start = index
+                    break
+        oldest = next((int(r[1]) for r in records[start:] if r[1]), None)
+        first_lost = 1 if have is None else have + 1
+        if have is None or (oldest is not None and oldest <= first_lost):
+            again = records[start:]
+            for _ in again:
+                slot.ring.pop()
+            slot.buffer.extendleft(reversed(again))
+            slot.written_last = have
+            how = f"{len(again)} entries written again from the ring"
+            if have is None and oldest is not None and oldest > first_lost:
+                how += f" (ids before {oldest} are beyond the ring of {slot.ring.maxlen})"
+        else:
+            # beyond the ring: the restart path, backfilled over REST from ``have``
+            slot.detach()
+            slot.buffer.clear()
+            slot.ring.clear()
+            slot.last_buffered = None
+            slot.suspended = False
+            slot.written_last = have
+            await self._begin(slot)
+            how = f"ids {first_lost}..{acknowledged} backfilled over REST"
+        self._report(
+            RxConnectorError(
+                f"{slot.key}: redis lost acknowledged trades (its last id is {have}, "
+                f"{acknowledged} was written): {how}"
+            )
+        )
+        self._wake.set()
 
     # -- heartbeat ----------------------------------------------------------------------
 

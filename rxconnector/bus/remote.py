@@ -22,6 +22,13 @@ Reading modes:
   at-least-once, at most one batch delivered twice. Entries left unacknowledged by
   another consumer for ``claim_idle_ms`` are claimed (XAUTOCLAIM) when a consumer starts
   reading. Separate groups each see everything.
+
+Trade feeds of venues with consecutive ids (Binance) are checked as they arrive
+(:class:`~rxconnector.bus.tape.TradeTape`): an id at or below the last one delivered is
+dropped (Redis lost entries and the publisher wrote them again), and a jump that no gap
+marker explains is reported on ``errors`` as a ``FeedGapError`` with the exact ids. In a
+consumer group only repeats are dropped (each member sees a share of the ids), and
+entries claimed from another member are delivered unchecked.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from rxconnector.bus._timing import backoff_delay, sleep_on
 from rxconnector.bus.codec import decode_entry
 from rxconnector.bus.heartbeat import HeartbeatTracker
 from rxconnector.bus.keys import events_key, heartbeats_key, normalize_venue, stream_key
+from rxconnector.bus.tape import TradeTape, consecutive_trade_ids
 from rxconnector.errors import FeedGapError, ParseError, RxConnectorError
 from rxconnector.log import get_logger
 from rxconnector.models import (
@@ -128,6 +136,8 @@ class RemoteConnector:
             crashed consumer's work is not stranded). Give each consumer a stable
             ``consumer`` name to resume its own entries at once.
         scheduler: times reconnect backoff and heartbeat polls (default: the loop's).
+        check_trade_ids: drop repeated trade ids and report unexplained id jumps
+            (default: for venues with consecutive trade ids, Binance's).
     """
 
     def __init__(
@@ -142,6 +152,7 @@ class RemoteConnector:
         heartbeat_poll: float = 1.0,
         claim_idle_ms: int = 60_000,
         scheduler: abc.SchedulerBase | None = None,
+        check_trade_ids: bool | None = None,
     ) -> None:
         if consumer is not None and group is None:
             raise ValueError("consumer needs a group")
@@ -175,6 +186,11 @@ class RemoteConnector:
         self._stop_future: asyncio.Future[None] | None = None
         #: stream key -> its subscriber (the shared feed's one observer) and read state
         self._routes: dict[str, _Route] = {}
+        self._check_ids = (
+            consecutive_trade_ids(self.venue) if check_trade_ids is None else check_trade_ids
+        )
+        #: trade stream key -> its id check (reset with each new subscription)
+        self._tapes: dict[str, TradeTape] = {}
         self._change: asyncio.Future[None] | None = None
         self._mux: asyncio.Task[None] | None = None
         self._tracker = HeartbeatTracker(self._public_url)
@@ -324,6 +340,8 @@ class RemoteConnector:
                 return Disposable()
             route = _Route(key, observer)
             self._routes[key] = route
+            if self._check_ids and feed in ("trades", "agg_trades"):
+                self._tapes[key] = TradeTape(key, report_holes=self.group is None)
             self._routes_changed()
             if self._mux is None or self._mux.done():
                 self._mux = self._spawn(self._read_all())
@@ -561,7 +579,7 @@ class RemoteConnector:
             for entry_id, fields in entries:
                 ids.append(entry_id)
                 if fields and self._routes.get(route.key) is route:
-                    self._deliver(route.key, fields, route.observer)
+                    self._deliver(route.key, fields, route.observer, checked=False)
             if ids:
                 await self._until_stopped(client.xack(route.key, group, *ids))
             route.claim_from = None if cursor == "0-0" else cursor
@@ -583,15 +601,27 @@ class RemoteConnector:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def _deliver(self, key: str, fields: Any, observer: abc.ObserverBase[Any]) -> None:
+    def _deliver(
+        self, key: str, fields: Any, observer: abc.ObserverBase[Any], *, checked: bool = True
+    ) -> None:
         try:
             item = decode_entry(key, fields)
         except ParseError as exc:
             self._report(exc)
             return
+        tape = self._tapes.get(key) if checked else None
         if isinstance(item, FeedGapError):
+            hole = tape.marker(item) if tape is not None else None
+            if hole is not None:
+                self._report(hole)
             self._report(item)
             return
+        if tape is not None:
+            deliver, hole = tape.admit(item.trade_id)  # type: ignore[attr-defined]
+            if hole is not None:
+                self._report(hole)
+            if not deliver:
+                return
         observer.on_next(item)
 
     async def _watch_health(self) -> None:
