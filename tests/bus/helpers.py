@@ -150,3 +150,80 @@ def assert_true_books(sim: ExchangeSimulator, books: list[rxc.OrderBook]) -> Non
     for book in books:
         bids, asks = sim.book_at(book.symbol, book.update_id, BOOK_DEPTH)
         assert (list(book.bids), list(book.asks)) == (bids, asks), book.update_id
+
+
+async def stream_last_seq(redis_url: str, key: str = TRADES_KEY) -> int | None:
+    """The trade id of the stream's newest entry (None when empty or unreachable)."""
+    client: Any = aioredis.Redis.from_url(redis_url)
+    try:
+        newest = await client.xrevrange(key, count=1)
+    finally:
+        await client.aclose()
+    return int(newest[0][1][b"seq"]) if newest and newest[0][1].get(b"seq") else None
+
+
+class PausableProxy:
+    """A TCP proxy on 127.0.0.1 in front of redis-server that a test can pause (bytes
+    stop flowing both ways, nothing is lost yet) and cut (every connection closed, what
+    was held back thrown away): a consumer that certainly did not read what Redis has."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def cut(self) -> None:
+        for pair in list(self._pairs):
+            self._close(pair)
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _close(self, pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter]) -> None:
+        self._pairs.discard(pair)
+        for writer in pair:
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    await self._flowing.wait()
+                    if pair not in self._pairs:
+                        return  # cut while held back: these bytes are lost
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                self._close(pair)
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
