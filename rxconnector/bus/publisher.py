@@ -781,7 +781,9 @@ class Publisher:
             slot.buffer.clear()
             slot.ring.clear()
             slot.last_buffered = None
-            slot.suspended = False
+            # suspended until _begin subscribes: if it fails (Redis gone again), the
+            # lease loop starts the stream again instead of holding it without a feed
+            slot.suspended = True
             slot.written_last = have
             await self._begin(slot)
             how = f"ids {first_lost}..{acknowledged} backfilled over REST"
