@@ -13,9 +13,10 @@ Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persis
 and the ``redis`` extra. No network beyond loopback.
 
 What is measured: a writer *process* produces ``Trade`` models at a paced rate and
-writes them exactly as :class:`rxconnector.bus.Publisher` does - ``encode_model``, then
-pipelined fenced batches of up to ``BATCH`` entries through the ``FENCED_APPEND`` Lua
-script (lease check + exactly-once id check + XADD) - while this process runs a
+writes them exactly as :class:`rxconnector.bus.Publisher` does - ``encode_record``, then
+pipelined fenced batches of up to ``BATCH`` entries, each packed into one argument
+(``pack_batch``), through the ``FENCED_APPEND`` Lua script (lease check + exactly-once
+id check + XADD) - while this process runs a
 :class:`~rxconnector.bus.RemoteConnector` (XREAD, decode to ``Trade``, share, on_next).
 Latency = the subscriber's wall clock at ``on_next`` minus the entry's ``ts`` (the
 writer's clock at encode time; same machine, same clock). The exchange side (socket,
@@ -84,20 +85,20 @@ def writer(url: str, rate: float, count: int, first_id: int) -> None:
 async def _write(url: str, rate: float, count: int, first_id: int) -> None:
     from redis import asyncio as aioredis
 
-    from rxconnector.bus.codec import encode_model
+    from rxconnector.bus.codec import encode_record, pack_batch
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
     from rxconnector.bus.publisher import BATCH, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
     acquire = client.register_script(ACQUIRE_OR_RENEW)
-    append = client.register_script(FENCED_APPEND)
+    sha = await client.script_load(FENCED_APPEND)
     await acquire(keys=[f"{KEY}:lease"], args=["bench", 600_000])
     keys = [KEY, f"{KEY}:lease", f"{KEY}:seq"]
     price, qty = Decimal("65000.10"), Decimal("0.00100000")
     sent = 0
     started = time.perf_counter()
-    buffer: list[Any] = []
+    buffer: list[tuple[bytes, str, float]] = []
     while sent < count:
         if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
             due = min(int((time.perf_counter() - started) * rate) + 1, count)
@@ -111,7 +112,7 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
             trade = Trade(
                 SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
             )
-            buffer.extend(encode_model(trade))
+            buffer.append(encode_record(trade))
         sent = due
         # as Publisher._flush_once: up to ROUND batches of BATCH entries per round trip
         while buffer:
@@ -120,10 +121,13 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
                 for _ in range(ROUND):
                     if not buffer:
                         break
-                    chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
-                    args = ["bench", 600_000, 1_000_000, "1", after, *chunk]
-                    after = chunk[-3]  # the seq of this batch's last entry
-                    await append(keys=keys, args=args, client=pipe)
+                    chunk, buffer = buffer[:BATCH], buffer[BATCH:]
+                    batch = pack_batch(record[0] for record in chunk)
+                    args = ["bench", 600_000, 1_000_000, "1", after, batch]
+                    after = chunk[-1][1]  # the seq of this batch's last entry
+                    # EVALSHA queued directly, as the publisher does (a registered
+                    # Script would add a SCRIPT EXISTS round trip per flush)
+                    pipe.evalsha(sha, len(keys), *keys, *args)
                 await pipe.execute()
     await client.aclose()
 
@@ -290,7 +294,7 @@ async def outage(seconds: float, names: tuple[str, ...], rest_url: str, ws_url: 
                 await asyncio.sleep(1.0)
                 slots = publisher._slots
                 entries = sum(len(slot.buffer) for slot in slots)
-                held = sum(len(e[2]) + len(e[3]) + 16 for slot in slots for e in slot.buffer)
+                held = sum(len(e[0]) + len(e[1]) for slot in slots for e in slot.buffer)
                 peak_rss = max(peak_rss, _rss_mib())
                 peak_bytes = max(peak_bytes, held)
                 peak_entries = max(peak_entries, entries)

@@ -30,7 +30,7 @@ import asyncio
 import os
 import re
 import socket
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,7 +45,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from rxconnector._scheduling import loop_scheduler, now_ms
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import decode_entry
+from rxconnector.bus.codec import decode_entry, decode_fields
 from rxconnector.bus.heartbeat import HeartbeatTracker
 from rxconnector.bus.keys import events_key, heartbeats_key, normalize_venue, stream_key
 from rxconnector.errors import FeedGapError, ParseError, RxConnectorError
@@ -443,6 +443,10 @@ class RemoteConnector:
         of the subscribed keys abandons a blocking read and starts the next at once."""
         scheduler = self._scheduler or loop_scheduler()
         client: Any = aioredis.Redis.from_url(self._url, socket_connect_timeout=2.0)
+        # Entries as Redis sends them (flat name/value lists, decoded directly) instead of
+        # redis-py building a dict per entry first: a third of the reader's time per entry.
+        for command in ("XREAD", "XREADGROUP"):
+            client.set_response_callback(command, _raw_reply)
         loop = asyncio.get_running_loop()
         try:
             while not self._stopped:
@@ -495,7 +499,7 @@ class RemoteConnector:
         reply = await self._until_stopped(
             client.xread(streams, count=READ_BATCH, block=self.block_ms), change
         )
-        for stream, entries in reply or ():
+        for stream, entries in _stream_replies(reply):
             route = routes[_text(stream)]
             for entry_id, fields in entries:
                 route.last_id = _text(entry_id)
@@ -528,7 +532,7 @@ class RemoteConnector:
                 change,
             )
         answered: set[str] = set()
-        for stream, entries in reply or ():
+        for stream, entries in _stream_replies(reply):
             route = routes[_text(stream)]
             ids: list[Any] = []
             for entry_id, fields in entries:
@@ -589,7 +593,11 @@ class RemoteConnector:
 
     def _deliver(self, key: str, fields: Any, observer: abc.ObserverBase[Any]) -> None:
         try:
-            item = decode_entry(key, fields)
+            item = (
+                decode_fields(key, fields)
+                if isinstance(fields, list)
+                else decode_entry(key, fields)
+            )
         except ParseError as exc:
             self._report(exc)
             return
@@ -655,6 +663,21 @@ class RemoteConnector:
             self._report(ParseError(f"{self.venue} events: bad entry: {exc!r}", repr(fields)))
             return
         self._on_state(event)
+
+
+def _raw_reply(response: Any, **_options: Any) -> Any:
+    """Response callback that keeps a stream read as Redis sent it."""
+    return response
+
+
+def _stream_replies(reply: Any) -> Iterable[tuple[Any, Any]]:
+    """(stream, entries) of a raw XREAD/XREADGROUP reply: a list of pairs over RESP2, a
+    map over RESP3 (``protocol=3`` in the URL), nothing when the read timed out."""
+    if not reply:
+        return ()
+    if isinstance(reply, dict):
+        return reply.items()
+    return ((pair[0], pair[1]) for pair in reply)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -11,9 +11,11 @@ import typing
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from reactivex.testing import TestScheduler
 from redis import asyncio as aioredis
+from redis.exceptions import ResponseError
 
 import rxconnector as rxc
 from rxconnector.bus import (
@@ -25,7 +27,7 @@ from rxconnector.bus import (
     encode_model,
 )
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import FEED_TYPES
+from rxconnector.bus.codec import FEED_TYPES, decode_fields, encode_record, pack_batch, record_of
 from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
 from rxconnector.bus.heartbeat import STALE_FACTOR, HeartbeatTracker
 from rxconnector.testing.simulator import ExchangeSimulator
@@ -76,6 +78,40 @@ class TestCodec:
             decode_entry("k", {"type": "trade", "v": "1", "data": b"{not json"})
         with pytest.raises(rxc.ParseError):
             decode_entry("k", {"type": "trade", "v": "1", "data": b'{"symbol": "X"}'})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "trade", "v": "1", "data": b"[1, 2]"})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "nonsense", "v": "1", "data": b"{}"})
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_flat_fields_as_redis_sends_them_decode_the_same(self, model: object) -> None:
+        kind, seq, data, ts = encode_model(model)
+        flat = [b"type", kind.encode(), b"v", b"1", b"seq", seq.encode(), b"data", data]
+        assert decode_fields("k", [*flat, b"ts", ts.encode()]) == model
+        # another writer's layout (fields reordered, one added) takes the mapping path
+        other = [b"extra", b"x", b"ts", ts.encode(), *flat[4:], *flat[:4]]
+        assert decode_fields("k", other) == model
+        with pytest.raises(rxc.ParseError):
+            decode_fields("k", [b"type", kind.encode(), b"v", b"2", *flat[4:], b"ts", b"0"])
+
+    def test_fields_out_of_order_still_decode_by_name(self) -> None:
+        trade = self.MODELS[0]
+        data = orjson.loads(encode_model(trade)[2])
+        shuffled = orjson.dumps(dict(reversed(list(data.items()))))
+        assert decode_entry("k", {"type": "trade", "v": "1", "data": shuffled}) == trade
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_a_record_packs_the_same_values_as_the_entry_parts(self, model: object) -> None:
+        packed, seq, ts = encode_record(model, now_ms=12.5)
+        parts = encode_model(model, now_ms=12.5)
+        assert packed.split(b"\n") == [parts[0].encode(), seq.encode(), parts[2], b"12.5"]
+        assert (seq, ts) == (parts[1], 12.5)
+        assert record_of(parts) == (packed, seq, ts)
+
+    def test_no_newline_inside_packed_values(self) -> None:
+        """pack_batch relies on it: strings with control characters are escaped."""
+        gap = encode_gap("line one\nline two\r\x00", 1, 2)
+        assert len(pack_batch([record_of(gap)[0], record_of(gap)[0]]).split(b"\n")) == 8
 
 
 class TestSignatureParity:
@@ -114,28 +150,46 @@ class TestFencing:
         append = client.register_script(FENCED_APPEND)
         keys = ["s", "s:lease", "s:seq"]
 
-        def entry(seq: int) -> list[Any]:
-            return ["trade", str(seq), b"{}", "0"]
+        def entry(seq: int) -> bytes:
+            return record_of(("trade", str(seq), b"{}", "0"))[0]
+
+        def batch(*entries: bytes) -> bytes:
+            return pack_batch(entries)
 
         try:
             assert await acquire(keys=["s:lease"], args=["A", 100]) == 2
             assert await acquire(keys=["s:lease"], args=["B", 100]) == 0
             assert (
-                await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(1), *entry(2)]) == 2
+                await append(keys=keys, args=["A", 100, 1000, "1", "", batch(entry(1), entry(2))])
+                == 2
             )
             await asyncio.sleep(0.15)  # A is paused past its lease; B takes over
             assert await acquire(keys=["s:lease"], args=["B", 5000]) == 2
-            assert await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(3)]) == -1
+            assert await append(keys=keys, args=["A", 100, 1000, "1", "", batch(entry(3))]) == -1
             # B writes; an id already written is skipped (exactly once in the stream)
             assert (
-                await append(keys=keys, args=["B", 5000, 1000, "1", "", *entry(2), *entry(3)]) == 1
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", batch(entry(2), entry(3))])
+                == 1
             )
             # a batch whose predecessor (ending at id 9) was never written is refused
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", *entry(10)]) == -2
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", *entry(4)]) == 1
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", batch(entry(10))]) == -2
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", batch(entry(4))]) == 1
             seqs = [f[b"seq"] for _id, f in await client.xrange("s")]
             assert seqs == [b"1", b"2", b"3", b"4"]
             assert await client.get("s:seq") == b"4"
+            # a malformed batch (not type/seq/data/ts quadruples) is refused whole
+            bad = entry(5) + b"\nstray"
+            with pytest.raises(ResponseError, match="not type/seq/data/ts"):
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", bad])
+            assert await client.xlen("s") == 4
+            assert await client.get("s:seq") == b"4"
+            # an empty batch writes nothing; an empty value (ts) is kept as written
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "", b""]) == 0
+            empty_ts = b"trade\n5\n{}\n"
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "", empty_ts]) == 1
+            newest = (await client.xrevrange("s", count=1))[0][1]
+            assert newest == {b"type": b"trade", b"v": b"1", b"seq": b"5", b"data": b"{}",
+                              b"ts": b""}  # fmt: skip
         finally:
             await client.aclose()
 
