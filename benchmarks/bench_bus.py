@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import resource
@@ -46,6 +47,44 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMBOL = "BTCUSDT"
 KEY = f"rxc:bench:trades:{SYMBOL}"
+
+
+class GcPauses:
+    """The cyclic collector's pauses in this (the consumer's) process while active."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1e3))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    async def __aenter__(self) -> GcPauses:
+        return self.__enter__()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.__exit__()
+
+    def clear(self) -> None:
+        self.pauses.clear()
+
+    def summary(self) -> str:
+        full = [ms for gen, ms in self.pauses if gen == 2]
+        longest = max((ms for _gen, ms in self.pauses), default=0.0)
+        return (
+            f"consumer GC: {len(self.pauses)} collections, {len(full)} full, "
+            f"longest {longest:.1f} ms, total {sum(ms for _g, ms in self.pauses):.0f} ms"
+        )
 
 
 def free_port() -> int:
@@ -132,14 +171,14 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
     await client.aclose()
 
 
-async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str, float]:
+async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str, Any]:
     from rxconnector.bus import RemoteConnector
 
     latencies: list[float] = []
     times: list[float] = []
     done = asyncio.Event()
 
-    async with RemoteConnector(url, venue="bench", block_ms=100) as remote:
+    async with RemoteConnector(url, venue="bench", block_ms=100) as remote, GcPauses() as pauses:
 
         def on_next(trade: Any) -> None:
             now = time.time() * 1000
@@ -165,12 +204,13 @@ async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str,
         "p99": ordered[int(len(ordered) * 0.99) - 1],
         "max": ordered[-1],
         "n": len(times),
+        "gc": pauses.summary(),
     }
 
 
 async def through_publisher(
     url: str, seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The whole path with the real command: ``rxconnector sim`` (a process) ->
     ``rxconnector publish`` (a process) -> Redis -> RemoteConnector (this process).
     Latency = on_next wall clock minus ``received_at`` (the publisher's socket receive)."""
@@ -187,7 +227,10 @@ async def through_publisher(
         stdout=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
     try:
-        async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
+        async with (
+            RemoteConnector(url, venue="binance", block_ms=100) as remote,
+            GcPauses() as pauses,
+        ):
 
             def on_next(trade: Any) -> None:
                 latencies.append(time.time() * 1000 - trade.received_at)
@@ -198,14 +241,15 @@ async def through_publisher(
             await asyncio.sleep(3.0)  # publisher up and subscribed
             latencies.clear()
             times.clear()
+            pauses.clear()
             await asyncio.sleep(seconds)
     finally:
         pub.send_signal(signal.SIGTERM)
         await pub.wait()
-    return _summary(latencies, times)
+    return {**_summary(latencies, times), "gc": pauses.summary()}
 
 
-def _summary(latencies: list[float], times: list[float]) -> dict[str, float]:
+def _summary(latencies: list[float], times: list[float]) -> dict[str, Any]:
     ordered = sorted(latencies)
     span = times[-1] - times[0]
     return {
@@ -331,6 +375,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) at start")
     port = free_port()
     folder = tempfile.mkdtemp(prefix="bench-bus-")
     server = start_redis(port, folder)
@@ -347,7 +392,8 @@ def main() -> None:
             offered = "max" if rate == 0 else f"{rate:,.0f}/s"
             print(
                 f"{offered:>10} {result['rate']:>12,.0f} {result['p50']:>8.2f} "
-                f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
+                f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f}; "
+                f"{result['gc']})"
             )
         if args.publisher_seconds > 0:
             names = tuple(f"S{i}USDT" for i in range(args.symbols))
@@ -368,6 +414,7 @@ def main() -> None:
                     f"{label} ({args.symbols} symbols): {figures['rate']:,.0f} trades/s, p50 "
                     f"{figures['p50']:.2f} ms, p99 {figures['p99']:.2f} ms, max "
                     f"{figures['max']:.2f} ms (n={figures['n']:,.0f})"
+                    + (f"; {figures['gc']}" if "gc" in figures else "")
                 )
         if args.outage > 0:
             names = tuple(f"S{i}USDT" for i in range(4))
@@ -379,6 +426,7 @@ def main() -> None:
                 sim.wait()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"consumer peak RSS {rss:.1f} MiB")
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
     finally:
         os.kill(server.pid, signal.SIGKILL)
         server.wait()

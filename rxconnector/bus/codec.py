@@ -246,9 +246,14 @@ _DECIMAL_FIELDS: dict[str, tuple[str, ...]] = {
     name: tuple(f for f, c in found.items() if c in (_to_decimal, _to_optional_decimal))
     for name, found in _CONVERTERS.items()
 }
-#: the same converters by position, for data whose keys are the fields in order
+#: the same converters by position, for data whose keys are the fields in order (ids
+#: apart: they need converting only in the rare case they travelled as strings)
 _CONVERT_AT: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {
-    name: tuple((_FIELD_NAMES[name].index(f), c) for f, c in found.items())
+    name: tuple((_FIELD_NAMES[name].index(f), c) for f, c in found.items() if c is not _to_id)
+    for name, found in _CONVERTERS.items()
+}
+_IDS_AT: dict[str, tuple[int, ...]] = {
+    name: tuple(_FIELD_NAMES[name].index(f) for f, c in found.items() if c is _to_id)
     for name, found in _CONVERTERS.items()
 }
 _KIND_OF: dict[bytes | str, str] = {
@@ -326,6 +331,9 @@ def _decode_data(topic: str, kind: str, raw: Any) -> object:
             values = list(data.values())
             for index, convert in _CONVERT_AT[kind]:
                 values[index] = convert(values[index])
+            for index in _IDS_AT[kind]:
+                if type(values[index]) is str:
+                    values[index] = int(values[index])
             return cls(*values)
         for name, convert in _CONVERTERS[kind].items():
             if name in data:

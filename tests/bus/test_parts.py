@@ -193,6 +193,24 @@ class TestFencing:
         finally:
             await client.aclose()
 
+    async def test_retention_is_bounded_by_maxlen(self, redis_server: RedisServer) -> None:
+        """Trimming (approximate, once per batch) keeps about ``maxlen`` entries: whole
+        stream nodes (100 entries by default) are removed, the newest are kept."""
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        append = client.register_script(FENCED_APPEND)
+        keys = ["t", "t:lease", "t:seq"]
+        try:
+            for first in range(1, 1001, 250):
+                batch = pack_batch(
+                    record_of(("trade", str(n), b"{}", "0"))[0] for n in range(first, first + 250)
+                )
+                assert await append(keys=keys, args=["A", 5000, 100, "1", "", batch]) == 250
+            assert 100 <= await client.xlen("t") <= 200
+            newest = (await client.xrevrange("t", count=1))[0][1]
+            assert newest[b"seq"] == b"1000"
+        finally:
+            await client.aclose()
+
 
 class TestPromptStop:
     """Stopping in the middle of a blocking read completes at once, also when the client
