@@ -13,10 +13,11 @@ Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persis
 and the ``redis`` extra. No network beyond loopback.
 
 What is measured: a writer *process* produces ``Trade`` models at a paced rate and
-writes them exactly as :class:`rxconnector.bus.Publisher` does - ``encode_record``, then
-pipelined fenced batches of up to ``BATCH`` entries, each packed into one argument
-(``pack_batch``), through the ``FENCED_APPEND`` Lua script (lease check + exactly-once
-id check + XADD) - while this process runs a
+writes them as :class:`rxconnector.bus.Publisher` does - the producer encodes
+(``encode_record``) into a buffer while a flush task sends pipelined fenced batches of up
+to ``BATCH`` entries, each packed into one argument (``pack_batch``), through the
+``FENCED_APPEND`` Lua script (lease check + exactly-once id check + XADD) - while this
+process runs a
 :class:`~rxconnector.bus.RemoteConnector` (XREAD, decode to ``Trade``, share, on_next).
 Latency = the subscriber's wall clock at ``on_next`` minus the entry's ``ts`` (the
 writer's clock at encode time; same machine, same clock). The exchange side (socket,
@@ -41,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,11 +125,15 @@ def writer(url: str, rate: float, count: int, first_id: int) -> None:
 
 
 async def _write(url: str, rate: float, count: int, first_id: int) -> None:
+    """Like the publisher: a producer (the feed's callbacks: build the model, encode,
+    buffer) and a flush task (pipelined fenced batches) that runs while the producer
+    encodes the next entries; at the max rate the producer waits while the buffer is
+    full, so the rate is what the flush path sustains."""
     from redis import asyncio as aioredis
 
-    from rxconnector.bus.codec import encode_record, pack_batch
+    from rxconnector.bus.codec import Record, encode_record, pack_batch
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH, ROUND
+    from rxconnector.bus.publisher import BATCH, DEFAULT_BUFFER_LIMIT, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
@@ -135,39 +142,71 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
     await acquire(keys=[f"{KEY}:lease"], args=["bench", 600_000])
     keys = [KEY, f"{KEY}:lease", f"{KEY}:seq"]
     price, qty = Decimal("65000.10"), Decimal("0.00100000")
-    sent = 0
-    started = time.perf_counter()
-    buffer: list[tuple[bytes, str, float]] = []
-    while sent < count:
-        if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
-            due = min(int((time.perf_counter() - started) * rate) + 1, count)
-            if due <= sent:
-                await asyncio.sleep(max((sent + 1) / rate - (time.perf_counter() - started), 0))
-                continue
-        else:
-            due = min(sent + BATCH, count)
-        now_ms = int(time.time() * 1000)
-        for i in range(sent, due):
-            trade = Trade(
-                SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
-            )
-            buffer.append(encode_record(trade))
-        sent = due
+    buffer: deque[Record] = deque()
+    wake, space = asyncio.Event(), asyncio.Event()
+    produced_all = False
+
+    async def produce() -> None:
+        nonlocal produced_all
+        sent = 0
+        started = time.perf_counter()
+        while sent < count:
+            if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
+                due = min(int((time.perf_counter() - started) * rate) + 1, count)
+                if due <= sent:
+                    await asyncio.sleep(max((sent + 1) / rate - (time.perf_counter() - started), 0))
+                    continue
+            else:
+                while len(buffer) >= DEFAULT_BUFFER_LIMIT:
+                    space.clear()
+                    await space.wait()
+                due = min(sent + BATCH, count)
+            now_ms = int(time.time() * 1000)
+            for i in range(sent, due):
+                trade = Trade(
+                    SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
+                )
+                buffer.append(encode_record(trade))
+            sent = due
+            wake.set()
+            await asyncio.sleep(0)  # let the flush task send what is buffered
+        produced_all = True
+        wake.set()
+
+    async def flush() -> None:
         # as Publisher._flush_once: up to ROUND batches of BATCH entries per round trip
-        while buffer:
+        while True:
+            if not buffer:
+                if produced_all:
+                    return
+                wake.clear()
+                await wake.wait()
+                continue
             after = ""
+            taken = 0
+            sizes: list[int] = []
             async with client.pipeline(transaction=False) as pipe:
                 for _ in range(ROUND):
-                    if not buffer:
+                    size = min(len(buffer) - taken, BATCH)
+                    if size <= 0:
                         break
-                    chunk, buffer = buffer[:BATCH], buffer[BATCH:]
-                    batch = pack_batch(record[0] for record in chunk)
-                    args = ["bench", 600_000, 1_000_000, "1", after, batch]
-                    after = chunk[-1][1]  # the seq of this batch's last entry
+                    batch = pack_batch(r[0] for r in islice(buffer, taken, taken + size))
                     # EVALSHA queued directly, as the publisher does (a registered
                     # Script would add a SCRIPT EXISTS round trip per flush)
-                    pipe.evalsha(sha, len(keys), *keys, *args)
-                await pipe.execute()
+                    pipe.evalsha(
+                        sha, len(keys), *keys, "bench", 600_000, 1_000_000, "1", after, batch
+                    )
+                    taken += size
+                    sizes.append(size)
+                    after = buffer[taken - 1][1]  # the seq of this batch's last entry
+                results = await pipe.execute()
+            if [int(r) for r in results] != sizes:
+                raise RuntimeError(f"fenced writes refused or partial: {results} for {sizes}")
+            for _ in range(taken):
+                buffer.popleft()
+            space.set()
+
+    await asyncio.gather(produce(), flush())
     await client.aclose()
 
 

@@ -501,10 +501,15 @@ class RemoteConnector:
         )
         for stream, entries in _stream_replies(reply):
             route = routes[_text(stream)]
-            for entry_id, fields in entries:
-                route.last_id = _text(entry_id)
-                if self._routes.get(route.key) is route:
-                    self._deliver(route.key, fields, route.observer)
+            last = None
+            try:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    if self._routes.get(route.key) is route:
+                        self._deliver(route.key, fields, route.observer)
+            finally:  # where reading resumes: after the last entry handed out
+                if last is not None:
+                    route.last_id = _text(last)
 
     async def _read_group(
         self, client: Any, routes: dict[str, _Route], change: asyncio.Future[None]
