@@ -47,6 +47,8 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
+import orjson
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMBOL = "BTCUSDT"
 KEY = f"rxc:bench:trades:{SYMBOL}"
@@ -324,6 +326,148 @@ async def local_trades(
     return _summary(latencies, times)
 
 
+def _cpu_ms(pid: int) -> tuple[float, float]:
+    """(on a CPU, waiting for one) of all threads of ``pid`` so far, ms (schedstat)."""
+    run = wait = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+            fields = stat.read().split()
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run / 1e6, wait / 1e6
+
+
+async def split(
+    url: str,
+    seconds: float,
+    names: tuple[str, ...],
+    rest_url: str,
+    ws_url: str,
+    pids: dict[str, int],
+) -> None:
+    """Where the whole path's latency sits, per entry: received_at -> ts (publisher:
+    parse, gapless, encode) -> entry id (Redis's clock at XADD: buffer wait, round trip,
+    script) -> read here (a raw XREAD, no decode); and how long each process was ready
+    to run but waited for a CPU."""
+    from redis import asyncio as aioredis
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    pub = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+        "--symbols", ",".join(names), "--redis", url, "--rest-url", rest_url,
+        "--ws-url", ws_url, "--status-every", "60",
+        stdout=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    client: Any = aioredis.Redis.from_url(url)
+    client.set_response_callback("XREAD", lambda reply, **_options: reply)
+    rows: list[tuple[float, float, float]] = []
+    try:
+        await asyncio.sleep(3.0)  # publisher up and subscribed
+        keys: dict[str, Any] = {}
+        for name in names:
+            newest = await client.xrevrange(f"rxc:binance:trades:{name}", count=1)
+            keys[f"rxc:binance:trades:{name}"] = newest[0][0] if newest else "0-0"
+        procs = {**pids, "publisher": pub.pid, "reader": os.getpid()}
+        before = {name: _cpu_ms(pid) for name, pid in procs.items()}
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            reply = await client.xread(keys, count=500, block=100)
+            now = time.time() * 1000
+            pairs = reply.items() if isinstance(reply, dict) else reply or ()
+            for stream, entries in pairs:
+                for entry_id, flat in entries:
+                    keys[stream.decode()] = entry_id
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                    received = orjson.loads(fields[b"data"])["received_at"]
+                    stamp, written = float(fields[b"ts"]), int(entry_id.split(b"-")[0])
+                    rows.append((stamp - received, written - stamp, now - written))
+        after = {name: _cpu_ms(pid) for name, pid in procs.items()}
+    finally:
+        pub.send_signal(signal.SIGTERM)
+        await pub.wait()
+        await client.aclose()
+    print(f"whole path split ({len(names)} symbols, {len(rows) / seconds:,.0f} trades/s):")
+    labels = ("received -> encoded", "encoded -> in Redis", "in Redis -> read")
+    for index, label in enumerate(labels):
+        ordered = sorted(row[index] for row in rows)
+        print(
+            f"  {label:20s} p50 {statistics.median(ordered):7.2f}  "
+            f"p99 {ordered[int(len(ordered) * 0.99) - 1]:7.2f}  max {ordered[-1]:7.2f} ms"
+        )
+    for name in procs:
+        run = (after[name][0] - before[name][0]) / seconds
+        wait = (after[name][1] - before[name][1]) / seconds
+        print(f"  {name:10s} on a CPU {run:4.0f} ms/s, ready but waiting for one {wait:4.0f} ms/s")
+
+
+def stages(url: str, count: int = 20_000) -> None:
+    """Microseconds per entry of each stage of the bus path, one after the other."""
+    asyncio.run(_stages(url, count))
+
+
+async def _stages(url: str, count: int) -> None:
+    from redis import asyncio as aioredis
+    from redis.asyncio.connection import Connection
+
+    from rxconnector.bus.codec import decode_fields, encode_record, pack_batch
+    from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
+    from rxconnector.bus.publisher import BATCH
+    from rxconnector.models import Trade
+
+    def best(label: str, run: Any) -> Any:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            result = run()
+            times.append(time.perf_counter() - started)
+        print(f"  {label:44s} {min(times) / count * 1e6:6.2f} us/entry (best of 3)")
+        return result
+
+    price, qty = Decimal("65000.10"), Decimal("0.00100000")
+    trades = [Trade(SYMBOL, n, price, qty, "buy", 1, 1, 1.5) for n in range(1, count + 1)]
+    print("per-stage cost:")
+    records = best("writer: encode_record", lambda: [encode_record(t) for t in trades])
+    chunks = [records[i : i + BATCH] for i in range(0, count, BATCH)]
+    keys = [KEY + ":stages", KEY + ":stages:lease", KEY + ":stages:seq"]
+    fixed = [*keys, "bench", 600_000, 1_000_000, "1", ""]
+    packer = Connection()
+    best(
+        "writer: pack_batch + redis-py command packing",
+        lambda: [
+            packer.pack_command("EVALSHA", "0" * 40, 3, *fixed, pack_batch(r[0] for r in chunk))
+            for chunk in chunks
+        ],
+    )
+    client: Any = aioredis.Redis.from_url(url)
+    try:
+        await client.register_script(ACQUIRE_OR_RENEW)(keys=[keys[1]], args=["bench", 600_000])
+        sha = await client.script_load(FENCED_APPEND)
+        await client.config_resetstat()
+        for chunk in chunks:
+            await client.evalsha(sha, 3, *fixed, pack_batch(r[0] for r in chunk))
+        script = (await client.info("commandstats"))["cmdstat_evalsha"]["usec"] / count
+        print(f"  {'redis-server: FENCED_APPEND script':44s} {script:6.2f} us/entry")
+        client.set_response_callback("XREAD", lambda reply, **_options: reply)
+
+        async def read() -> list[Any]:
+            got: list[Any] = []
+            last: Any = "0-0"
+            while len(got) < count:
+                reply = await client.xread({keys[0]: last}, count=500)
+                for _stream, entries in reply.items() if isinstance(reply, dict) else reply:
+                    got.extend(entries)
+                    last = entries[-1][0]
+            return got
+
+        started = time.perf_counter()
+        entries = await read()
+        elapsed = time.perf_counter() - started
+        print(f"  {'reader: XREAD count=500, raw reply':44s} {elapsed / count * 1e6:6.2f} us/entry")
+        best("reader: decode_fields", lambda: [decode_fields("k", f) for _id, f in entries])
+    finally:
+        await client.aclose()
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -413,6 +557,10 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=0.0, help="Redis outage seconds (0: skip)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
+    parser.add_argument("--stages", action="store_true", help="per-stage us/entry first")
+    parser.add_argument(
+        "--split-seconds", type=float, default=0.0, help="whole path latency split (0 = skip)"
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at start")
     port = free_port()
@@ -420,6 +568,8 @@ def main() -> None:
     server = start_redis(port, folder)
     url = f"redis://127.0.0.1:{port}/0"
     try:
+        if args.stages:
+            stages(url)
         first = 1
         if args.rates:
             print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
@@ -455,6 +605,15 @@ def main() -> None:
                     f"{figures['max']:.2f} ms (n={figures['n']:,.0f})"
                     + (f"; {figures['gc']}" if "gc" in figures else "")
                 )
+        if args.split_seconds > 0:
+            names = tuple(f"S{i}USDT" for i in range(args.symbols))
+            sim, rest_url, ws_url = start_simulator(names, tick=0.002)
+            try:
+                pids = {"redis": server.pid, "simulator": sim.pid}
+                asyncio.run(split(url, args.split_seconds, names, rest_url, ws_url, pids))
+            finally:
+                sim.terminate()
+                sim.wait()
         if args.outage > 0:
             names = tuple(f"S{i}USDT" for i in range(4))
             sim, rest_url, ws_url = start_simulator(names)
