@@ -317,6 +317,32 @@ class TestPromptStop:
             await client.aclose()
 
 
+class TestReplyShapes:
+    """The reader keeps XREAD/XREADGROUP replies raw: a list of pairs over RESP2, a map
+    over RESP3; both deliver the same models, in both reading modes."""
+
+    @pytest.mark.parametrize("protocol", [2, 3])
+    @pytest.mark.parametrize("group", [None, "g"])
+    async def test_both_protocols_deliver_every_entry(
+        self, redis_server: RedisServer, protocol: int, group: str | None
+    ) -> None:
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        written = [rxc.Trade(SYMBOL, n, D("1.5"), D(n), "buy", n, n, n + 0.5) for n in (1, 2, 3)]
+        try:
+            for trade in written:
+                kind, seq, data, ts = encode_model(trade)
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(TRADES_KEY, fields)
+            got: list[rxc.Trade] = []
+            url = f"{redis_server.url}?protocol={protocol}"
+            async with RemoteConnector(url, group=group, start="0", block_ms=100) as remote:
+                remote.trades(SYMBOL).subscribe(got.append)
+                await until(lambda: len(got) >= 3, 5.0, "three trades")
+            assert got == written
+        finally:
+            await client.aclose()
+
+
 class TestConsumerGroups:
     async def test_entries_a_dead_consumer_left_unacknowledged_are_claimed(
         self, redis_server: RedisServer
