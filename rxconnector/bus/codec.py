@@ -249,7 +249,11 @@ _DECIMAL_FIELDS: dict[str, tuple[str, ...]] = {
 #: the same converters by position, for data whose keys are the fields in order (ids
 #: apart: they need converting only in the rare case they travelled as strings)
 _CONVERT_AT: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {
-    name: tuple((_FIELD_NAMES[name].index(f), c) for f, c in found.items() if c is not _to_id)
+    name: tuple(
+        (_FIELD_NAMES[name].index(f), Decimal if c is _to_decimal else c)  # no wrapper frame
+        for f, c in found.items()
+        if c is not _to_id
+    )
     for name, found in _CONVERTERS.items()
 }
 _IDS_AT: dict[str, tuple[int, ...]] = {
