@@ -431,7 +431,7 @@ def client_main(mode: str, port: int, n: int, trace: bool, profile: str | None) 
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
-    meter = asyncio.run(run_client(mode, port, n))
+    meter = _run_loop(run_client(mode, port, n))
     if profiler is not None:
         profiler.disable()
     result: dict[str, Any] = meter.result()
@@ -960,6 +960,16 @@ def profile(mode: str, frames: int, top: int) -> None:
         stats.sort_stats(key).print_stats(top)
         print(f"== {mode}: top {top} by {key} ({frames:,} frames)")
         print(out.getvalue())
+
+
+def _run_loop(coro: Any) -> Any:
+    """``asyncio.run``, or ``uvloop.run`` with ``LOOP=uvloop`` in the environment (the
+    benchmark's choice: the library itself never installs a loop or a policy)."""
+    if os.environ.get("LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 def main() -> None:

@@ -51,10 +51,10 @@ from sortedcontainers import SortedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rxconnector.exchanges._parsing import parse_levels
 from rxconnector.exchanges.binance.parsers import parse_depth_update
 from rxconnector.models import DepthUpdate, Level, OrderBook
 from rxconnector.streams.book import LocalBook
-from rxconnector.streams.messages import StreamRestart
 from rxconnector.streams.orderbook import (
     APPLIED,
     BinanceSpotSync,
@@ -62,6 +62,8 @@ from rxconnector.streams.orderbook import (
     maintain_order_book,
 )
 
+#: What order_book() reads the diff frames with.
+book_reader = parse_depth_update
 DEPTH = 20
 SNAPSHOT_LEVELS = 1000
 TICK = Decimal("0.01")
@@ -81,10 +83,14 @@ def _price(tick: int) -> str:
     return f"{tick // 100}.{tick % 100:02d}"
 
 
-def make_market(events: int, levels: int, seed: int = 7) -> tuple[dict[str, Any], list[bytes]]:
+def make_market(
+    events: int, levels: int | tuple[int, int], seed: int = 7
+) -> tuple[dict[str, Any], list[bytes]]:
     """A REST snapshot payload and ``events`` pre-encoded depthUpdate frames.
 
-    ``levels`` changes per event on average (at least 1). Changes cluster near the top
+    ``levels`` changes per event on average (at least 1), or ``(lo, hi)``: between lo
+    and hi changes per side, uniformly (the "5-20 levels per side" profile of issue
+    #12, ≈25 changes per frame). Changes cluster near the top
     (distance from the touch ~ exponential, mean 12 ticks), 20 % remove a level, the mid
     walks one tick at a time with mean reversion, and the touch moves consistently
     (removing the ask the bid steps onto and vice versa), so the book never crosses.
@@ -116,9 +122,13 @@ def make_market(events: int, levels: int, seed: int = 7) -> tuple[dict[str, Any]
                 b[mid - 1] = "0"
                 asks[mid] = a[mid] = _qty(rng)
             mid += step
-        for _ in range(max(1, int(rng.expovariate(1 / levels)))):
+        if isinstance(levels, tuple):
+            sides = [True] * rng.randint(*levels) + [False] * rng.randint(*levels)
+        else:
+            sides = [rng.random() < 0.5 for _ in range(max(1, int(rng.expovariate(1 / levels))))]
+        for bid_side in sides:
             distance = 1 + min(int(rng.expovariate(1 / 12)), 700)
-            if rng.random() < 0.5:
+            if bid_side:
                 tick = mid - distance
                 if rng.random() < 0.2 and tick in bids:
                     del bids[tick]
@@ -157,13 +167,13 @@ def snapshot_book(payload: dict[str, Any]) -> OrderBook:
     return OrderBook("BTCUSDT", bids, asks, payload["lastUpdateId"], 0, 0.0)
 
 
-def first_event() -> DepthUpdate:
+def first_event() -> Any:
     """An empty event ending at the snapshot's id: buffered first, so the snapshot
     (lastUpdateId 1000 >= its U) is accepted and the frames (from 1001) all apply."""
     return DepthUpdate("BTCUSDT", 1000, 1000, (), (), 0)
 
 
-def new_sync(snapshot: OrderBook, first: DepthUpdate) -> BinanceSpotSync:
+def new_sync(snapshot: OrderBook, first: Any) -> BinanceSpotSync:
     sync = BinanceSpotSync(DEPTH, snapshot_limit=SNAPSHOT_LEVELS)
     sync.on_update(first)
     assert sync.on_snapshot(snapshot) is APPLIED
@@ -198,7 +208,7 @@ def best_interleaved(runs: int, fns: list[Callable[[], int]]) -> list[float]:
 
 def pipeline(snapshot_payload: dict[str, Any], frames: list[bytes], runs: int) -> list[str]:
     loads = orjson.loads
-    parse = parse_depth_update
+    parse = book_reader
     snapshot = snapshot_book(snapshot_payload)
     warm = first_event()
     n = len(frames)
@@ -232,7 +242,7 @@ def pipeline(snapshot_payload: dict[str, Any], frames: list[bytes], runs: int) -
         return n
 
     def through_rx() -> int:
-        subject: Subject[DepthUpdate | StreamRestart] = Subject()
+        subject: Subject[Any] = Subject()
         count = 0
         problems: list[Exception] = []
 
@@ -257,7 +267,7 @@ def pipeline(snapshot_payload: dict[str, Any], frames: list[bytes], runs: int) -
 
     stages = [
         ("decode only (orjson.loads)", decode),
-        ("+ parse (parse_depth_update)", decode_parse),
+        (f"+ parse ({parse.__module__.rsplit('.', 1)[-1]}.{parse.__name__})", decode_parse),
         ("+ sync rule + book update", decode_parse_apply),
         ("+ top-20 OrderBook per update", full),
         ("same, through maintain_order_book (Rx)", through_rx),
@@ -466,22 +476,29 @@ def memory(books: int, levels: int, trace: bool) -> list[str]:
     """
     rng = random.Random(3)
 
-    def side(start: int, step: int) -> list[Level]:
-        return [(Decimal(_price(start + step * i)), Decimal(_qty(rng))) for i in range(levels)]
+    def side(start: int, step: int) -> list[Any]:
+        """One side as the REST snapshot's JSON decodes: ``[["price", "qty"], ...]``."""
+        return [[_price(start + step * i), _qty(rng)] for i in range(levels)]
 
     gc.collect()
     rss0 = _rss_mib()
     if trace:
         tracemalloc.start()
-    snapshots = [(side(MID - 1, -1), side(MID + 1, 1)) for _ in range(books)]
-    levels_bytes = tracemalloc.get_traced_memory()[0] if trace else 0
-    rss1 = _rss_mib()
+    # Each book is loaded from its own freshly decoded snapshot, which is then dropped
+    # (as in the library: the snapshot is garbage once the book holds it), so what
+    # stays is what the books keep. "decoded snapshots" is one snapshot's worth x books.
+    one = (side(MID - 1, -1), side(MID + 1, 1))
+    levels_bytes = (tracemalloc.get_traced_memory()[0] if trace else 0) * books
+    rss1 = rss0 + (_rss_mib() - rss0) * books
+    del one
     kept: list[LocalBook] = []
-    for bids, asks in snapshots:
+    for _ in range(books):
+        bids, asks = side(MID - 1, -1), side(MID + 1, 1)
         book = LocalBook()
-        book.load_snapshot(bids, asks, limit=levels)
+        # What the REST snapshot parser hands the book: Decimal levels.
+        book.load_snapshot(parse_levels(bids), parse_levels(asks), limit=levels)
         kept.append(book)
-    del snapshots  # the books now own the level tuples
+    del bids, asks
     gc.collect()
     total_bytes = tracemalloc.get_traced_memory()[0] if trace else 0
     if trace:
@@ -491,18 +508,16 @@ def memory(books: int, levels: int, trace: bool) -> list[str]:
     assert len(kept) == books
     if not trace:
         return [
-            f"  RSS growth: parsed levels {rss1 - rss0:8.1f} MiB, with the books "
+            f"  RSS growth: decoded snapshots ~{rss1 - rss0:8.1f} MiB if all were kept, books "
             f"{rss2 - rss0:8.1f} MiB ({(rss2 - rss0) * 2**20 / n_levels:.0f} B/level, "
             "no tracemalloc)"
         ]
-    book_bytes = total_bytes - levels_bytes
     return [
         f"  {books:,} books x {levels:,} levels per side = {n_levels:,} levels",
-        f"  parsed levels (Decimal price + qty + tuple): {levels_bytes / 2**20:8.1f} MiB"
+        f"  decoded snapshots if all were kept at once: {levels_bytes / 2**20:8.1f} MiB"
         f"  ({levels_bytes / n_levels:5.0f} B/level)",
-        f"  added by LocalBook (key lists, negated ask keys): {book_bytes / 2**20:5.1f} MiB"
-        f"  ({book_bytes / n_levels:5.0f} B/level)",
-        f"  total (tracemalloc): {total_bytes / 2**20:8.1f} MiB",
+        f"  kept by the books (tracemalloc): {total_bytes / 2**20:8.1f} MiB"
+        f"  ({total_bytes / n_levels:5.0f} B/level)",
     ]
 
 
@@ -511,7 +526,7 @@ def memory(books: int, levels: int, trace: bool) -> list[str]:
 # =====================================================================================
 
 
-def _serve(port_queue: Any, events: int, levels: int) -> None:
+def _serve(port_queue: Any, events: int, levels: Any) -> None:
     """Child process: a WebSocket server that sends every frame as fast as it can."""
     from aiohttp import web
 
@@ -546,9 +561,9 @@ async def _receive(port: int, snapshot: OrderBook, mode: str) -> tuple[int, floa
     import aiohttp
 
     loads = orjson.loads
-    parse = parse_depth_update
+    parse = book_reader
     count = 0
-    subject: Subject[DepthUpdate | StreamRestart] = Subject()
+    subject: Subject[Any] = Subject()
     books = 0
 
     def seen(book: OrderBook) -> None:
@@ -584,7 +599,17 @@ async def _receive(port: int, snapshot: OrderBook, mode: str) -> tuple[int, floa
     return count, elapsed
 
 
-def loopback(events: int, levels: int, snapshot_payload: dict[str, Any], runs: int) -> list[str]:
+def _run(coro: Any) -> Any:
+    """``asyncio.run``, or ``uvloop.run`` with ``LOOP=uvloop`` (the benchmark's choice,
+    never the library's: it installs no loop policy)."""
+    if os.environ.get("LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def loopback(events: int, levels: Any, snapshot_payload: dict[str, Any], runs: int) -> list[str]:
     """Best of ``runs`` connections per mode to one server process."""
     ctx = multiprocessing.get_context("spawn")
     lines = []
@@ -597,7 +622,7 @@ def loopback(events: int, levels: int, snapshot_payload: dict[str, Any], runs: i
         for mode, label in (("decode", "socket + decode"), ("book", "socket + full book pipeline")):
             best = 0.0
             for _ in range(runs):
-                count, elapsed = asyncio.run(_receive(port, snapshot, mode))
+                count, elapsed = _run(_receive(port, snapshot, mode))
                 best = max(best, count / elapsed)
             lines.append(f"  {label:42s} {best:>11,.0f} /s  ({count:,} frames, best of {runs})")
     finally:
@@ -609,10 +634,19 @@ def loopback(events: int, levels: int, snapshot_payload: dict[str, Any], runs: i
 # =====================================================================================
 
 
+def _loop_name() -> str:
+    return "uvloop" if os.environ.get("LOOP") == "uvloop" else "asyncio"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--levels", default="3,10,40", help="mean level changes per event")
+    parser.add_argument(
+        "--levels",
+        default="3,10,40,5-20",
+        help="mean level changes per event, or LO-HI changes per side (comma-separated)",
+    )
+    parser.add_argument("--layouts", action="store_true", help="run section 2 (layouts)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--books", type=int, default=1000)
     parser.add_argument("--book-levels", type=int, default=1000)
@@ -632,7 +666,9 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, orjson {orjson.__version__}, "
         f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}"
     )
-    for levels in (int(x) for x in args.levels.split(",")):
+    for spec in args.levels.split(","):
+        lo, _, hi = spec.partition("-")
+        levels: int | tuple[int, int] = (int(lo), int(hi)) if hi else int(lo)
         snapshot, frames = make_market(args.events, levels)
         size = sum(len(f) for f in frames) / len(frames)
         changes = sum(len(u["b"]) + len(u["a"]) for u in map(orjson.loads, frames)) / len(frames)
@@ -643,10 +679,11 @@ def main() -> None:
         print(f"-- 1. pipeline (in process, best of {args.runs})")
         print("\n".join(pipeline(snapshot, frames, args.runs)))
         print(f"   (load average {os.getloadavg()[0]:.2f})")
-        print(f"-- 2. book layouts (parsed updates, best of {args.runs})")
-        print("\n".join(key_types(snapshot, frames, args.runs)))
+        if args.layouts:  # the historical comparison behind the Decimal-key layout
+            print(f"-- 2. book layouts (parsed updates, best of {args.runs})")
+            print("\n".join(key_types(snapshot, frames, args.runs)))
         if not args.skip_socket:
-            print("-- 4. loopback WebSocket (server in another process)")
+            print(f"-- 4. loopback WebSocket (server in another process, LOOP={_loop_name()})")
             print("\n".join(loopback(len(frames), levels, snapshot, min(args.runs, 3))))
             print(f"   (load average {os.getloadavg()[0]:.2f})")
     if not args.skip_memory:

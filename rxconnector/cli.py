@@ -715,12 +715,12 @@ async def _replay(args: argparse.Namespace) -> int:
         replay.close()
         stdout.flush()
     when = datetime.fromtimestamp(header.started_at / 1000, tz=UTC).isoformat(timespec="seconds")
+    # a file cut short is not repeated here: the reader said so once (a warning with the line)
     _out(
         sys.stderr,
         f"replayed {header.exchange} recording of {when}: {stats.frames} frames, {count} "
         f"model(s) printed, {stats.recorded_ms / 1000:.1f}s of recording in "
-        f"{stats.wall_seconds:.2f}s ({stats.speedup:.0f}x)"
-        + ("; the file was cut short" if stats.truncated else ""),
+        f"{stats.wall_seconds:.2f}s ({stats.speedup:.0f}x)",
     )
     return EXIT_OK
 
@@ -942,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     record = commands.add_parser(
         "record",
-        help="record raw feeds to a gzip JSON-lines file",
+        help="record raw feeds to a zstd JSON-lines file (gzip if the name ends in .gz)",
         description=(
             "Subscribe FEEDS x SYMBOLS and write every raw frame with its receive time (and "
             "the REST snapshots the order book needed) to FILE, for 'rxconnector replay' "

@@ -247,8 +247,8 @@ class Connector:
                 self._log.warning("first clock sync did not finish", timeout=timeout)
             except BaseException:
                 # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
-                # reaches __aexit__, so release the session and the clock sync here.
-                probe.dispose()
+                # reaches __aexit__, so release the session and the clock sync here
+                # (``finally`` disposes the probe).
                 await asyncio.shield(self.stop())
                 raise
             finally:
@@ -778,8 +778,17 @@ class Connector:
 
     def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
         """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
-        ``position/list``), of one symbol or all; flat ones are left out."""
-        return self._call(lambda rest: rest.positions(symbol))
+        ``position/list``), of one symbol or all; flat ones are left out. Binance Spot
+        has no positions: :class:`~rxconnector.NotSupportedError`."""
+
+        def make(rest: Any) -> Observable[list[Position]]:
+            positions = getattr(rest, "positions", None)
+            if positions is None:  # not an AttributeError from inside the library
+                raise NotSupportedError(self.venue.name, "positions", _DERIVATIVES)
+            listed: Observable[list[Position]] = positions(symbol)
+            return listed
+
+        return self._call(make)
 
     # -- internals ----------------------------------------------------------------------
 

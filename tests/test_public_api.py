@@ -84,3 +84,16 @@ class TestPublicApi:
             obj = getattr(rxc, name)
             if isinstance(obj, type) and issubclass(obj, BaseException):
                 assert issubclass(obj, rxc.RxConnectorError), name
+
+    def test_sync_and_replay_surfaces(self) -> None:
+        """The blocking facade and record/replay modules are pinned like rxc.bus: a name
+        added or dropped there changes the public API and must be deliberate."""
+        assert set(rxc.sync.__all__) == {"Iteration", "SyncConnector", "connect", "iterate", "take"}
+        assert set(rxc.replay.__all__) == {
+            "RecordingConnector", "ReplayConnector", "ReplayHub", "ReplayObservable",
+            "ReplayRest", "ReplayStats", "open",
+        }  # fmt: skip
+        for module in (rxc.sync, rxc.replay):
+            assert len(module.__all__) == len(set(module.__all__)), module.__name__
+            for name in module.__all__:
+                assert hasattr(module, name), f"{module.__name__}.{name}"

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import orjson
 
-from rxconnector.errors import FeedGapError, ParseError
+from rxconnector.errors import FeedGapError, ParseError, excerpt
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -319,9 +319,12 @@ def _decode_data(topic: str, kind: str, raw: Any) -> object:
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"{topic}: entry data is not JSON: {exc}", _text(raw)) from exc
     if kind == GAP:
+        if not isinstance(data, dict):  # a hostile entry: this entry's ParseError only
+            raise ParseError(f"{topic}: gap entry data is not an object", _text(raw))
+        reason = data.get("reason", "gap")
         return FeedGapError(
             topic,
-            str(data.get("reason", "gap")),
+            reason if isinstance(reason, str) else excerpt(reason),
             first_missing=data.get("first_missing"),
             last_missing=data.get("last_missing"),
         )

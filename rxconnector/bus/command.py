@@ -74,10 +74,16 @@ def add_publish_parser(commands: Any, examples: Callable[..., str], venues: str)
         help="lease time per stream in ms; a standby takes over after it (default 5000)",
     )
     publish.add_argument("--holder", help="this publisher's name in leases (default host:pid)")
+    from rxconnector.cli import _positive_float  # the other commands' check: > 0, finite
+
     publish.add_argument(
-        "--status-every", type=float, default=5.0, metavar="S", help="status line period"
+        "--status-every",
+        type=_positive_float,
+        default=5.0,
+        metavar="S",
+        help="status line period",
     )
-    publish.add_argument("--seconds", type=float, help="stop after N seconds (exit 0)")
+    publish.add_argument("--seconds", type=_positive_float, help="stop after N seconds (exit 0)")
 
 
 def _positive_int(text: str) -> int:

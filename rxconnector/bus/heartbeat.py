@@ -94,5 +94,5 @@ class HeartbeatTracker:
         self, holder: str, state: ConnectionState, now: float, reason: str
     ) -> ConnectionEvent:
         return ConnectionEvent(
-            state, publisher_connection_id(holder), self._url, now / 1000.0, reason=reason
+            state, publisher_connection_id(holder), self._url, now, reason=reason
         )

@@ -370,15 +370,11 @@ class RemoteConnector:
         if self._redis_down:
             self._redis_down = 0
             self._on_state(
-                ConnectionEvent(
-                    ConnectionState.CONNECTED, "redis", self._public_url, self._now() / 1000.0
-                )
+                ConnectionEvent(ConnectionState.CONNECTED, "redis", self._public_url, self._now())
             )
         elif "redis" not in self._latest_states:
             self._on_state(
-                ConnectionEvent(
-                    ConnectionState.CONNECTED, "redis", self._public_url, self._now() / 1000.0
-                )
+                ConnectionEvent(ConnectionState.CONNECTED, "redis", self._public_url, self._now())
             )
 
     def _redis_failed(self, error: Exception) -> float:
@@ -391,7 +387,7 @@ class RemoteConnector:
                 ConnectionState.RECONNECTING,
                 "redis",
                 self._public_url,
-                self._now() / 1000.0,
+                self._now(),
                 attempt=self._redis_down,
                 delay=delay,
                 reason=f"{type(error).__name__}: {error}",

@@ -665,10 +665,7 @@ class _Run(SessionOutput):
     def _on_connected(self, item: Connected) -> None:
         self._owner._report_state(item.event)
         self._link = item.link
-        self._watching = True
-        self._touched_orders.clear()
-        self._touched_assets.clear()
-        self._touched_positions.clear()
+        self._watch(True)
         session = self._session = self._protocol.new_session()
         self._arm_lifetime(self._owner._config.connection_lifetime)
         session.on_connected(self)
@@ -769,10 +766,7 @@ class _Run(SessionOutput):
         self._arm_lifetime(self._owner._config.connection_lifetime)
         self._log.info("private stream rotated", replaced=old.connection_id)
         if not self._subscribed:  # the old socket died first: reconcile the gap
-            self._watching = True
-            self._touched_orders.clear()
-            self._touched_assets.clear()
-            self._touched_positions.clear()
+            self._watch(True)
             self.subscribed()
 
     def _abandon(self, candidate: Replacement, reason: str) -> None:
@@ -784,6 +778,15 @@ class _Run(SessionOutput):
         self._log.warning("private stream replacement abandoned", reason=reason)
         if not self._done and self._subscribed:
             self._arm_lifetime(RETRY_SECONDS)
+
+    def _watch(self, on: bool) -> None:
+        """Start (``True``) or stop noting what live events touch, from a clean slate:
+        reconciliation leaves alone the orders, assets and positions an event changed
+        after the REST answers were asked for."""
+        self._watching = on
+        self._touched_orders.clear()
+        self._touched_assets.clear()
+        self._touched_positions.clear()
 
     # -- SessionOutput --------------------------------------------------------------------
 
@@ -820,20 +823,14 @@ class _Run(SessionOutput):
             self._reconcile()
         else:
             self._gap = False
-            self._watching = False
-            self._touched_orders.clear()
-            self._touched_assets.clear()
-            self._touched_positions.clear()
+            self._watch(False)
 
     def resubscribing(self, reason: str) -> None:
         self._log.warning(
             "private subscription ended by the exchange; resubscribing", reason=reason
         )
         self._lost_subscription()
-        self._watching = True
-        self._touched_orders.clear()
-        self._touched_assets.clear()
-        self._touched_positions.clear()
+        self._watch(True)
 
     def fail(self, error: Exception, *, fatal: bool, resync_clock: bool = False) -> None:
         if self._done:
@@ -923,10 +920,7 @@ class _Run(SessionOutput):
             pending -= 1
             if pending == 0 and self._reconciliation.disposable is group:
                 self._reconciling = False
-                self._watching = False
-                self._touched_orders.clear()
-                self._touched_assets.clear()
-                self._touched_positions.clear()
+                self._watch(False)
                 self._log.info("reconciliation finished")
 
         if fetch_open is not None:

@@ -23,6 +23,7 @@ completes only when the diff stream does.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -61,6 +62,8 @@ __all__ = [
     "Resync",
     "RESUBSCRIBE_RETRY_MAX",
     "SEQUENCED_AFTER",
+    "MAX_EVENT_ADVANCE",
+    "BEHIND_RUN_LIMIT",
     "SnapshotGate",
     "Step",
     "maintain_order_book",
@@ -153,6 +156,18 @@ SNAPSHOT_HEADROOM = 5
 #: is under half a second of a busy book; a stream that numbers ``u`` any other way
 #: would have to step by exactly 1 twenty times running to be mistaken for sequenced.
 SEQUENCED_AFTER = 20
+#: Most a Binance diff event may move a live book's update id at once. BTCUSDT's ids
+#: grew by ~7e10 in seven years (~300 per second on average, a few 10^4 at peaks): 10^9
+#: in one 100 ms event is no market; such an event is hostile or corrupt and is not
+#: applied (issue #16). Smaller lies are caught by the next real event (``_behind``).
+MAX_EVENT_ADVANCE = 10**9
+#: Consecutive Bybit ``orderbook.{depth}`` deltas behind the book (``u`` or ``seq`` not
+#: above the book's) after which the book is taken to be wedged by an earlier message
+#: far ahead and resynced. One or two stale messages are ignored: Bybit documents no
+#: numbering rule for these streams; three in a row on one ordered socket is no accident.
+BEHIND_RUN_LIMIT = 3
+#: How many recently applied ``u`` a Bybit depth book remembers to recognise late copies.
+RECENT_UPDATE_IDS = 64
 
 
 def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
@@ -330,6 +345,50 @@ class BookSync:
             self._buffer.append(update)
         return Resync(reason)
 
+    def _behind(self, update: DepthUpdate) -> Outcome:
+        """A live event behind the book's update id although the book was already in
+        step with the stream (an event was applied since the snapshot).
+
+        On one ordered socket that cannot happen - except for a repeated frame, which
+        is ignored. Otherwise an earlier event moved the book's id far ahead (a hostile
+        or corrupt ``u``) and was applied: from then on every real event would be
+        ignored as stale, the book frozen and wrong, with no error. Resync (reported),
+        buffering from this real event.
+        """
+        last = self._last
+        if last is not None and _same_ids(update, last):
+            return IGNORED
+        return self._restart_with(
+            update,
+            f"event [{update.first_update_id};{update.final_update_id}] is behind the "
+            f"book's update id {self.update_id}, where an earlier event far ahead of the "
+            "stream had moved it",
+        )
+
+    def _implausible(self, update: DepthUpdate) -> Outcome:
+        """An event that would move the book's id more than :data:`MAX_EVENT_ADVANCE`
+        at once: not applied (its levels are not shown even once), the book resyncs
+        from the next real event."""
+        return self.fail(
+            f"event [{update.first_update_id};{update.final_update_id}] would move the "
+            f"update id from {self.update_id} by more than {MAX_EVENT_ADVANCE:,}: not a "
+            "real event (hostile or corrupt), not applied"
+        )
+
+    def _tail_ahead(self, update: DepthUpdate) -> Resync:
+        """While buffering: ``update`` goes back behind the buffer's last event. On one
+        ordered socket only an event far ahead (hostile or corrupt) can precede it;
+        trusting that one made every real event "old" and every snapshot "too old" - a
+        refetch loop for good. Restart the buffer at this event instead (reported)."""
+        previous = self._buffer[-1]
+        self._buffer.clear()
+        self._buffer_event(update)
+        return Resync(
+            f"buffered event [{previous.first_update_id};{previous.final_update_id}] is "
+            f"ahead of the stream (next event [{update.first_update_id};"
+            f"{update.final_update_id}]): dropped, buffering again from the stream"
+        )
+
     def _load(self, snapshot: OrderBook, update_id: int, limit: int | None) -> None:
         self.book.load_snapshot(snapshot.bids, snapshot.asks, limit=limit)
         self.update_id = update_id
@@ -411,6 +470,13 @@ class BinanceSpotSync(BookSync):
     ``U`` > local id + 1 → events were missed → resync; apply; local id := ``u``.
     While buffering, an event that does not follow the previous one restarts the buffer
     at itself, so the buffer is always gap-free.
+
+    Hostile or corrupt ids (issue #16): "stale" is only normal while the stream catches
+    up with a newer snapshot. Once an event was applied, one behind the book means an
+    earlier event far ahead moved the book's id (``U = local + 1`` with a huge ``u``):
+    resync instead of ignoring every real event from then on. While buffering, an
+    event behind the buffer's last one restarts the buffer at itself (the far one was
+    the liar), instead of leaving every snapshot "too old" for good.
     """
 
     __slots__ = ()
@@ -420,12 +486,15 @@ class BinanceSpotSync(BookSync):
             final = update.final_update_id
             local = self.update_id
             if final < local:
-                return IGNORED
+                # Catching up with a newer snapshot is normal; once in step, it is not.
+                return IGNORED if self._last is None else self._behind(update)
             if update.first_update_id > local + 1:
                 return self._restart_with(
                     update,
                     f"gap: event U={update.first_update_id} > local update id {local} + 1",
                 )
+            if final - local > MAX_EVENT_ADVANCE:
+                return self._implausible(update)
             self.book.apply(update.bids, update.asks)
             self.update_id = final
             self._last = update
@@ -434,7 +503,7 @@ class BinanceSpotSync(BookSync):
         if buffer:
             previous = buffer[-1]
             if update.final_update_id < previous.final_update_id:
-                return IGNORED
+                return self._tail_ahead(update)
             if update.first_update_id > previous.final_update_id + 1:
                 buffer.clear()  # a gap before the snapshot: start buffering again here
         self._buffer_event(update)
@@ -478,7 +547,10 @@ class BinanceFuturesSync(BookSync):
     ``U <= lastUpdateId <= u`` (otherwise the snapshot does not fit the stream: fetch
     another); from then on each event's ``pu`` must equal the previous event's ``u``,
     otherwise resync. An event with ``u`` at or below the last applied ``u`` is a
-    duplicate or stale replay and is ignored (it cannot carry anything new).
+    duplicate or stale replay and is ignored (it cannot carry anything new) - until an
+    event was applied since the snapshot: then it means an earlier event far ahead
+    moved the book's id, and the book resyncs (same reasoning as
+    :class:`BinanceSpotSync`, issue #16).
     """
 
     __slots__ = ("_first_pending",)
@@ -505,11 +577,13 @@ class BinanceFuturesSync(BookSync):
                 self._first_pending = False
             else:
                 if final <= local:
-                    return IGNORED
+                    return IGNORED if self._last is None else self._behind(update)
                 if update.prev_final_update_id != local:
                     return self._restart_with(
                         update, f"gap: event pu={update.prev_final_update_id} != previous u {local}"
                     )
+            if final - local > MAX_EVENT_ADVANCE:
+                return self._implausible(update)
             self.book.apply(update.bids, update.asks)
             self.update_id = final
             self._last = update
@@ -518,7 +592,9 @@ class BinanceFuturesSync(BookSync):
         if buffer:
             previous = buffer[-1]
             if update.final_update_id <= previous.final_update_id:
-                return IGNORED
+                if _same_ids(update, previous):
+                    return IGNORED
+                return self._tail_ahead(update)
             if update.prev_final_update_id != previous.final_update_id:
                 buffer.clear()  # the pu chain broke before the snapshot: restart here
         self._buffer_event(update)
@@ -577,6 +653,10 @@ class BybitDepthSync(BookSync):
     continuity alone. The price is a blind spot: a delta lost before the rule is learned
     (the first ``sequenced_after`` deltas of a subscription) goes unnoticed, as before.
 
+    Late copies of deltas already applied are ignored; but :data:`BEHIND_RUN_LIMIT`
+    never-seen deltas in a row behind the book mean an earlier message far ahead
+    (``u`` or ``seq``) was taken and froze it: the book resyncs (issue #16).
+
     What is learned is kept for the life of the machine (across snapshots and resyncs:
     it describes the topic, not one session), with one exception that keeps a
     misjudgement from looping: a jump at the first delta after a snapshot still resyncs,
@@ -585,7 +665,16 @@ class BybitDepthSync(BookSync):
     """
 
     uses_rest: ClassVar[bool] = False
-    __slots__ = ("_fresh", "_run", "_sequence", "sequenced", "sequenced_after", "window")
+    __slots__ = (
+        "_behind_run",
+        "_fresh",
+        "_recent",
+        "_run",
+        "_sequence",
+        "sequenced",
+        "sequenced_after",
+        "window",
+    )
 
     def __init__(
         self,
@@ -608,6 +697,10 @@ class BybitDepthSync(BookSync):
         self._sequence: int | None = None
         self._run = 0  # consecutive u + 1 steps while learning
         self._fresh = False  # the next delta is the first after a snapshot
+        self._behind_run = 0  # consecutive never-seen deltas behind the book
+        #: ``u`` of the messages applied lately (since the last snapshot): tells a late
+        #: copy of one of them from a real delta that arrives behind the book.
+        self._recent: deque[int] = deque(maxlen=RECENT_UPDATE_IDS)
 
     def on_update(self, update: DepthUpdate) -> Outcome:
         book = self.book
@@ -626,7 +719,22 @@ class BybitDepthSync(BookSync):
         else:
             previous = self.update_id
             if older or final <= previous:
-                return IGNORED
+                # A late copy of a delta already applied changes nothing: ignored. So is
+                # one or two never-seen deltas behind the book (this stream's numbering
+                # is not documented). A run of them means an earlier message far ahead
+                # (u or seq) was taken and every real delta is now "stale": the book froze.
+                recent = self._recent
+                if not recent or final in recent or final < recent[0]:
+                    return IGNORED
+                self._behind_run += 1
+                if self._behind_run < BEHIND_RUN_LIMIT:
+                    return IGNORED
+                return self.fail(
+                    f"{self._behind_run} deltas in a row behind the book's u={previous} "
+                    f"(seq {self._sequence}; the last: u={final}, seq {sequence}): a "
+                    "message far ahead had moved it there; waiting for the next snapshot"
+                )
+            self._behind_run = 0
             if final == previous + 1:
                 if not self.sequenced:
                     self._run += 1
@@ -638,6 +746,9 @@ class BybitDepthSync(BookSync):
             self._fresh = False
             book.apply(update.bids, update.asks)
         self.update_id = final
+        if update.is_snapshot or final == 1:
+            self._recent.clear()
+        self._recent.append(final)
         if sequence is not None:
             self._sequence = sequence
         self._last = update
@@ -672,6 +783,8 @@ class BybitDepthSync(BookSync):
         self._sequence = None
         self._run = 0
         self._fresh = False
+        self._behind_run = 0
+        self._recent.clear()
 
 
 class BybitFullSync(BookSync):
@@ -733,6 +846,11 @@ class BybitFullSync(BookSync):
                 return outcome
             outcome = self.on_update(event)
         return outcome
+
+
+def _same_ids(a: DepthUpdate, b: DepthUpdate) -> bool:
+    """The same event again (a repeated frame), by its update ids."""
+    return a.first_update_id == b.first_update_id and a.final_update_id == b.final_update_id
 
 
 def make_sync(

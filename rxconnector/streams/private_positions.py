@@ -108,7 +108,11 @@ def with_url(
             if started:
                 return
             started = True
-            attempt = connect(attrs.evolve(spec, url=url), session, tasks)
+            # the URL may carry a credential (a listenKey): events, logs and errors
+            # show the one the owner configured instead
+            attempt = connect(
+                attrs.evolve(spec, url=url, shown_url=spec.public_url), session, tasks
+            )
             socket.disposable = attempt.subscribe(
                 observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )

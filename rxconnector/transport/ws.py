@@ -146,6 +146,15 @@ class SocketSpec:
     #: would in band. A stale watchdog then cannot count frames itself: give
     #: :func:`websocket` a ``data_count``.
     frame_sink: Callable[[Frame], None] | None = attrs.field(default=None, eq=False, repr=False)
+    #: What connection events, logs and error messages show instead of ``url``, when
+    #: ``url`` carries a credential (Binance USD-M's ``?listenKey=``, which lets anyone
+    #: read the account's stream); ``None``: ``url`` itself.
+    shown_url: str | None = None
+
+    @property
+    def public_url(self) -> str:
+        """The URL to show (``shown_url``, else ``url``)."""
+        return self.shown_url if self.shown_url is not None else self.url
 
 
 class OwnedTasks:
@@ -205,7 +214,7 @@ def describe_error(exc: BaseException) -> str:
 def _event(
     scheduler: abc.SchedulerBase, spec: SocketSpec, state: ConnectionState, **extra: Any
 ) -> ConnectionEvent:
-    return ConnectionEvent(state, spec.connection_id, spec.url, now_ms(scheduler), **extra)
+    return ConnectionEvent(state, spec.connection_id, spec.public_url, now_ms(scheduler), **extra)
 
 
 class WsLink:
@@ -353,7 +362,7 @@ async def _run_socket(
     attempt: _Attempt,
 ) -> None:
     try:
-        with translate_aiohttp_errors(f"WebSocket {spec.url}"):
+        with translate_aiohttp_errors(f"WebSocket {spec.public_url}"):
             try:
                 async with asyncio.timeout(spec.connect_timeout):
                     ws = await session().ws_connect(
@@ -367,7 +376,7 @@ async def _run_socket(
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (418, 429):
                     raise RateLimitError(
-                        f"WebSocket {spec.url}: handshake refused with HTTP {exc.status}",
+                        f"WebSocket {spec.public_url}: handshake refused with HTTP {exc.status}",
                         retry_after=_retry_after(exc.headers),
                         status=exc.status,
                         banned=exc.status == 418,
@@ -399,7 +408,8 @@ async def _run_socket(
                         if isinstance(error, aiohttp.ClientError | TimeoutError):
                             raise error
                         raise WebSocketClosedError(
-                            f"WebSocket {spec.url}: protocol error ({describe_error(error)})",
+                            f"WebSocket {spec.public_url}: "
+                            f"protocol error ({describe_error(error)})",
                             ws.close_code,
                         )
                     else:  # CLOSE / CLOSING / CLOSED
@@ -408,7 +418,9 @@ async def _run_socket(
                             if link.write_error is not None
                             else f"closed by the server (code {ws.close_code})"
                         )
-                        raise WebSocketClosedError(f"WebSocket {spec.url}: {why}", ws.close_code)
+                        raise WebSocketClosedError(
+                            f"WebSocket {spec.public_url}: {why}", ws.close_code
+                        )
             finally:
                 link.close()
                 await ws.close()
@@ -430,7 +442,8 @@ def _frame_too_big(spec: SocketSpec, error: Exception) -> WebSocketClosedError:
     """The oversized-frame error, also handed to ``spec.report`` (reconnecting alone
     would leave the user guessing why a feed restarted)."""
     failure = WebSocketClosedError(
-        f"WebSocket {spec.url}: protocol error: a frame larger than connection.max_frame_bytes="
+        f"WebSocket {spec.public_url}: protocol error: a frame larger than "
+        f"connection.max_frame_bytes="
         f"{spec.max_frame_bytes} bytes arrived ({describe_error(error)}); the socket is "
         "closed (1009) and reconnected. Raise connection.max_frame_bytes if the venue "
         "really sends frames this large.",
@@ -550,7 +563,7 @@ def stale_watchdog(
                 upstream.dispose()
                 observer.on_next(_event(sched, spec, ConnectionState.STALE, reason=message))
                 observer.on_error(
-                    StaleConnectionError(f"WebSocket {spec.url}: {message}", threshold)
+                    StaleConnectionError(f"WebSocket {spec.public_url}: {message}", threshold)
                 )
 
             def check(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:

@@ -270,6 +270,8 @@ class TestSubscribeRequest:
         assert us.BinanceUserStream.ping_message(stream()) == '{"id":"ping","method":"ping"}'
         assert us.ws_api_url() == "wss://ws-api.binance.com:443/ws-api/v3"
         assert us.ws_api_url(testnet=True) == "wss://ws-api.testnet.binance.vision/ws-api/v3"
+        # the module's constants name the same endpoints the Connector resolves
+        assert (us.ws_api_url(), us.ws_api_url(True)) == (us.WS_API_URL, us.WS_API_TESTNET_URL)
 
 
 class TestSessionAnswers:

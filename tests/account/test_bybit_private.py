@@ -318,6 +318,8 @@ class TestAuth:
         assert stream().ping_message() == '{"op":"ping"}'
         assert pv.private_url() == "wss://stream.bybit.com/v5/private"
         assert pv.private_url(testnet=True) == "wss://stream-testnet.bybit.com/v5/private"
+        # the module's constants name the same endpoints the Connector resolves
+        assert (pv.private_url(), pv.private_url(True)) == (pv.PRIVATE_URL, pv.PRIVATE_TESTNET_URL)
 
 
 class TestData:

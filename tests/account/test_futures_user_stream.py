@@ -151,7 +151,7 @@ class TestTradeLite:
             "81873278124",
             D("0.473"),
             True,
-            D(0),
+            None,  # TRADE_LITE carries no fee: unknown, not zero
         )
 
     def test_raw_only_unless_fast_executions(self, examples: dict[str, Any]) -> None:

@@ -113,6 +113,18 @@ class TestCodec:
         gap = encode_gap("line one\nline two\r\x00", 1, 2)
         assert len(pack_batch([record_of(gap)[0], record_of(gap)[0]]).split(b"\n")) == 8
 
+    @pytest.mark.parametrize("data", [b"[1, 2]", b"null", b'"text"', b"[" * 1000 + b"]" * 1000])
+    def test_hostile_gap_entries_are_parse_errors(self, data: bytes) -> None:
+        """Issue #16: a gap entry whose data is not an object raised AttributeError."""
+        with pytest.raises(rxc.ParseError) as info:
+            decode_entry("k", {"type": "gap", "v": "1", "data": data})
+        assert len(info.value.excerpt) <= 200
+
+    def test_a_deep_gap_reason_is_excerpted(self) -> None:
+        raw = b'{"reason": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+        error = decode_entry("k", {"type": "gap", "v": "1", "data": raw})
+        assert isinstance(error, rxc.FeedGapError) and len(str(error)) < 300
+
 
 class TestSignatureParity:
     """Code written against a Connector runs unchanged against a RemoteConnector: every
@@ -383,6 +395,7 @@ class TestHeartbeat:
         assert [e.state for e in stale] == [rxc.ConnectionState.STALE]
         back = tracker.observe({"A": {"time": 9.0, "period_ms": 1000}}, now=5000.0)
         assert [e.state for e in back] == [rxc.ConnectionState.CONNECTED]
+        assert back[0].time == 5000.0  # epoch ms, like every ConnectionEvent.time
         gone = tracker.observe({}, now=6000.0)
         assert [e.state for e in gone] == [rxc.ConnectionState.CLOSED]
 

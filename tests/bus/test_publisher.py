@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -108,6 +109,12 @@ async def test_book_resyncs_and_exchange_events_reach_the_remote_side(
         await until(lambda: len(books) >= seen + 5, 15, "books after the reconnect")
         assert_true_books(sim, books)
         assert "P" in remote.publishers_alive
+        # one clock for every event: epoch ms, as on Connector.connection_state - the
+        # forwarded exchange events and RemoteConnector's own (redis, publisher:P)
+        now = time.time() * 1000.0
+        sources = {e.connection_id.split("/")[0].split(":")[0] for e in states}
+        assert {"redis", "publisher", "P"} <= sources
+        assert all(now - 600_000 < e.time <= now + 1_000 for e in states), states
         gap = next(e for e in errors if isinstance(e, rxc.FeedGapError))
         assert gap.topic == f"rxc:binance:order_book:{SYMBOL}:{BOOK_DEPTH}"
     # a clean stop removes the heartbeat: the publisher is not reported stale later
@@ -183,6 +190,10 @@ async def test_prometheus_metrics(sim: ExchangeSimulator, redis_server: RedisSer
         (["--feeds", "nonsense", "--symbols", "BTCUSDT"], "unknown feed"),
         (["--feeds", "trades", "--symbols", "BTCUSDT", "--redis", "http://x"], "redis://"),
         (["--feeds", "mark_price", "--symbols", "BTCUSDT"], "mark_price"),
+        # 0 or less printed status lines in a busy loop; nan never stopped
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--status-every", "0"], "must be > 0"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "-1"], "must be > 0"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "nan"], "must be > 0"),
     ],
 )
 def test_publish_refuses_bad_arguments(

@@ -61,9 +61,16 @@ class TestNoAccidentalOverwrite:
             assert sum(1 for e in reader if e[0] in ("f", "g")) > 0
 
 
+#: Both compressions: zstd (the default, FLUSH_BLOCK syncs) and gzip (a .gz name).
+SUFFIXES = pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+
+
 class TestKilledRecorder:
-    async def test_sigkill_loses_at_most_about_the_last_second(self, tmp_path: Path) -> None:
-        path = tmp_path / "killed.jsonl.gz"
+    @SUFFIXES
+    async def test_sigkill_loses_at_most_about_the_last_second(
+        self, tmp_path: Path, suffix: str
+    ) -> None:
+        path = tmp_path / f"killed{suffix}"
         async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rxconnector", "record", "binance", "trades,ticker",
@@ -87,32 +94,43 @@ class TestKilledRecorder:
         last = frames[-1][1]
         # written at most ~1 s (the sync interval) before the kill, plus scheduling slack
         assert killed_at - last < 1600, f"lost {killed_at - last:.0f} ms of frames"
+        # and the replay command plays it, saying once that it was cut short
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "rxconnector", "replay", str(path)],
+            capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert replay.returncode == EXIT_OK, replay.stderr
+        assert replay.stderr.count("cut short") == 1, replay.stderr
+        assert f": {len(frames)} frames" in replay.stderr  # every frame before the cut
 
 
 class TestPeriodicSync:
-    def test_a_synced_file_is_readable_while_still_open(self, tmp_path: Path) -> None:
-        path = tmp_path / "open.gz"
+    @SUFFIXES
+    def test_a_synced_file_is_readable_while_still_open(self, tmp_path: Path, suffix: str) -> None:
+        path = tmp_path / f"open{suffix}"
         header = RecordingHeader.for_config(Config.binance(), ["trades"], ["BTCUSDT"], T0)
         writer = RecordingWriter(path, header)
         for i in range(300):
             writer.frame("c1", T0 + i, f'{{"i":{i}}}')
         writer.sync()
-        copy = tmp_path / "copy.gz"  # what a SIGKILL now would leave on disk
+        copy = tmp_path / f"copy{suffix}"  # what a SIGKILL now would leave on disk
         copy.write_bytes(path.read_bytes())
         writer.close(T0 + 400)
         with RecordingReader(copy) as reader:
             times = [e[1] for e in reader]
         assert times == [T0 + i for i in range(300)]
 
+    @SUFFIXES
     def test_a_cut_file_says_so_once(
-        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture, suffix: str
     ) -> None:
-        path = tmp_path / "whole.gz"
+        path = tmp_path / f"whole{suffix}"
         header = RecordingHeader.for_config(Config.binance(), ["trades"], ["BTCUSDT"], T0)
         with RecordingWriter(path, header) as writer:
             for i in range(5000):
                 writer.frame("c1", T0 + i, f'{{"i":{i},"n":"{(i * 2654435761) % 2**32}"}}')
-        cut = tmp_path / "cut.gz"
+        cut = tmp_path / f"cut{suffix}"
         cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         with caplog.at_level(logging.WARNING, logger="rxconnector"), RecordingReader(cut) as reader:
             entries = list(reader)
@@ -120,3 +138,35 @@ class TestPeriodicSync:
         warnings = [r for r in caplog.records if "cut short" in r.getMessage()]
         assert len(warnings) == 1
         assert str(cut) in warnings[0].getMessage()
+
+
+class TestDurableSync:
+    async def test_the_recorder_fsyncs_every_sync_interval_off_the_loop(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Power loss: what was synced must be on the disk, so each sync is followed by an
+        ``fsync`` of the recording's file, run in a worker thread."""
+        import threading
+
+        from rxconnector.replay import RecordingConnector
+
+        calls: list[tuple[int, bool]] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            calls.append((fd, threading.current_thread() is threading.main_thread()))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        path = tmp_path / "durable.jsonl.gz"
+        async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=0.02) as sim:
+            config = Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
+            conn = RecordingConnector(config, path, sync_interval=0.1)
+            async with conn:
+                fd = conn.writer._raw.fileno()  # type: ignore[union-attr]
+                sub = conn.trades("BTCUSDT").subscribe(lambda _t: None)
+                await asyncio.sleep(1.0)
+                sub.dispose()
+        assert len(calls) >= 3, calls
+        assert all(f == fd for f, _main in calls)
+        assert not any(on_main for _f, on_main in calls)  # never on the event loop's thread

@@ -189,13 +189,31 @@ class TestStart:
         assert any(isinstance(e, rxc.ConnectError | rxc.CircuitOpenError) for e in errors)
         assert not conn.started and conn._session is None
 
-    async def test_cancelled_start_releases_everything(self, sim: ExchangeSimulator) -> None:
-        """A start() cancelled during the first clock sync stops the connector itself
-        (no open session, no running clock sync) and the cancellation propagates."""
+    @pytest.mark.parametrize("stage", ["rate-limit probe", "first clock sync"])
+    async def test_cancelled_start_releases_everything(
+        self, sim: ExchangeSimulator, stage: str
+    ) -> None:
+        """A start() cancelled while it waits (for the exchangeInfo rate-limit probe, or
+        for the first clock sync) stops the connector itself (no open session, no
+        running clock sync) and the cancellation propagates. Each stage is waited for,
+        not slept into: start() waits for the probe first, so a fixed sleep only ever
+        reached the probe."""
         sim.rest_latency = 1.0
         conn = rxc.Connector(_config(sim))
         task = asyncio.ensure_future(conn.start())
-        await asyncio.sleep(0.2)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+
+        def reached() -> bool:
+            if stage == "rate-limit probe":
+                return conn._rate_limit_probe is not None
+            return conn._clock_subscription is not None
+
+        while not reached():
+            assert not task.done() and loop.time() < deadline, f"start() never reached {stage}"
+            await asyncio.sleep(0.005)
+        if stage == "rate-limit probe":
+            assert conn._clock_subscription is None  # still waiting for the probe
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

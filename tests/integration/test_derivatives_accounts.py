@@ -12,6 +12,7 @@ its debt. The simulator is paused: the market moves only when a test steps it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -211,6 +212,19 @@ class TestUsdmPositions:
             assert call.kind == "margin_call" and call.positions[0].size == D("0.05")
 
 
+class TestNoPositions:
+    async def test_binance_spot_open_positions_is_not_supported(
+        self, sim: ExchangeSimulator
+    ) -> None:
+        """Spot has no positions: the library's NotSupportedError naming where they are,
+        not an AttributeError from inside it."""
+        config = sim.connector_config("binance", api_key=KEY, api_secret=SECRET)
+        async with rxc.Connector(config) as conn:
+            with pytest.raises(rxc.NotSupportedError, match="binance_futures") as info:
+                await conn.open_positions()
+        assert (info.value.venue, info.value.feature) == ("binance", "positions")
+
+
 class TestUsdmFastExecutions:
     async def test_trade_lite_reports_each_fill_once(self, sim: ExchangeSimulator) -> None:
         config = attrs.evolve(futures_config(sim), fast_executions=True)
@@ -224,7 +238,7 @@ class TestUsdmFastExecutions:
             assert [e.execution_id for e in account.executions] == [
                 str(f.trade_id) for f in engine_fills
             ]
-            assert all(e.fee == 0 and e.fee_asset is None for e in account.executions)
+            assert all(e.fee is None and e.fee_asset is None for e in account.executions)
             fees = sum(u.fee for u in account.orders if u.order_id == placed.order_id)
             assert fees == sum(f.fee for f in engine_fills)  # the fee is on the order updates
             account.close()
@@ -255,6 +269,31 @@ class TestUsdmFaults:
             assert final.reconciled and final.filled_quantity == D("0.04")
             assert sim.connection_count_total > sockets_before  # it did reconnect
             account.close()
+
+    async def test_the_listen_key_never_reaches_events_errors_or_logs(
+        self, sim: ExchangeSimulator, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The socket URL carries the listenKey (anyone holding it can read the account's
+        stream): connection events, errors and logs show the configured URL instead,
+        also across a reconnect (whose reason quotes the closed socket)."""
+        caplog.set_level(logging.DEBUG, logger="rxconnector")
+        async with rxc.Connector(futures_config(sim)) as conn:
+            events: list[rxc.ConnectionEvent] = []
+            conn.connection_state.subscribe(events.append)
+            account = Account(conn)
+            await until(lambda: futures_socket_open(sim))
+            (key,) = sim.futures_users.listen_keys
+            sim.drop_user_stream_on_next_fill(KEY)
+            await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.04"))
+            await until(lambda: any(p.reconciled for p in account.positions))
+            account.close()
+        private = [e for e in events if "/private" in e.url]
+        states = {e.state for e in private}
+        assert {rxc.ConnectionState.CONNECTED, rxc.ConnectionState.RECONNECTING} <= states
+        assert all(key not in e.url and key not in (e.reason or "") for e in events)
+        assert all(key not in str(error) for error in account.errors)
+        assert "private stream reconnecting" in caplog.text  # the reason was logged...
+        assert key not in caplog.text  # ...without the key
 
     async def test_a_position_closed_in_the_gap_comes_flat(self, sim: ExchangeSimulator) -> None:
         async with rxc.Connector(futures_config(sim)) as conn:
@@ -382,6 +421,24 @@ class TestSpotAccountsHaveNoPositions:
             await until(lambda: any(b.reconciled for b in account.balances))
             assert [e for e in account.errors if isinstance(e, rxc.FeedGapError)] == []
             assert not any("/v5/position/list" in r.path for r in sim.rest_log)
+            account.close()
+
+
+class TestBybitHedgeMode:
+    async def test_a_buy_side_and_a_sell_side(self, sim: ExchangeSimulator) -> None:
+        async with rxc.Connector(bybit_linear_config(sim)) as conn:
+            account = Account(conn)
+            await until(lambda: any(key == KEY for _c, key, _t in sim.private_subscriptions()))
+            await conn.rest.set_position_mode(True, symbol=SYMBOL)
+            await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.03"), positionIdx=1)
+            await conn.place_order(SYMBOL, "sell", "MARKET", quantity=D("0.02"), positionIdx=2)
+            await until(lambda: {p.position_side for p in account.positions} >= {"long", "short"})
+            sides = {p.position_side: p for p in await conn.open_positions()}
+            assert (sides["long"].side, sides["long"].size) == ("long", D("0.03"))
+            assert (sides["short"].side, sides["short"].size) == ("short", D("0.02"))
+            with pytest.raises(rxc.ExchangeError) as mismatch:  # hedge mode needs a side
+                await conn.place_order(SYMBOL, "buy", "MARKET", quantity=D("0.01"))
+            assert mismatch.value.code == 10001
             account.close()
 
 

@@ -35,13 +35,22 @@ async def test_calls_in_flight_at_stop_end_with_connector_stopped(sim: ExchangeS
     )
     await conn.start()
     sim.rest_latency = 1.0
+    runner = sim._runner
+    assert runner is not None and runner.server is not None
+    server = runner.server  # aiohttp counts every request it starts handling
+    received_before = server.requests_count
     calls = [
         asyncio.ensure_future(_await(conn.server_time())),
         asyncio.ensure_future(_await(conn.depth_snapshot("BTCUSDT", 100))),
         asyncio.ensure_future(_await(conn.recent_trades("BTCUSDT", 10))),
         *(asyncio.ensure_future(_await(conn.ping())) for _ in range(7)),
     ]
-    await asyncio.sleep(0.2)  # all ten are waiting for their answers now
+    # all ten reached the simulator and wait out its latency (a fixed sleep could let
+    # stop() run before they were sent, and the test would pass without testing this)
+    deadline = asyncio.get_running_loop().time() + 0.8
+    while server.requests_count < received_before + len(calls):
+        assert asyncio.get_running_loop().time() < deadline, "the calls never reached the server"
+        await asyncio.sleep(0.005)
     assert not any(call.done() for call in calls)
     stats_before = conn.breaker.stats
     await conn.stop()

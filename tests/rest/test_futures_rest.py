@@ -655,6 +655,20 @@ class TestSigned:
         assert isinstance(error, OrderRejectedError) and error.filter == "LOT_SIZE"
         assert exchange.requests_to(ORDER) == []
 
+    async def test_a_filter_failure_makes_the_next_order_fetch_the_rules(
+        self, exchange: FakeExchange, session: aiohttp.ClientSession
+    ) -> None:
+        """As on Spot: the local check passed but Binance answered -1013, so the cached
+        rules are out of date and the next order fetches them first."""
+        exchange.json("POST", ORDER, {"code": -1013, "msg": "Filter failure"}, status=400)
+        exchange.json("GET", "/fapi/v1/exchangeInfo", EXCHANGE_INFO)
+        rest = _rest(exchange, session)  # BTCUSDT rules known (every filter off)
+        error = await _error_of(rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "10"))
+        assert isinstance(error, ExchangeError) and error.code == -1013
+        assert exchange.requests_to("/fapi/v1/exchangeInfo") == []
+        await _error_of(rest.place_order("BTCUSDT", "buy", "LIMIT", "1", "10"))
+        assert len(exchange.requests_to("/fapi/v1/exchangeInfo")) == 1
+
     async def test_get_cancel_and_open_orders(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:

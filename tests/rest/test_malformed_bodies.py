@@ -131,6 +131,34 @@ def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
     return rules_known(BybitRest(client, cfg, StepClock(NOW)))
 
 
+def _bybit_linear(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
+    cfg = Config.bybit("linear", api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
+    transport = HttpTransport(session, timeout=2.0)
+    client = RestClient(
+        lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
+    )
+    return BybitRest(client, cfg, StepClock(NOW))
+
+
+#: A USD-M position (GET /fapi/v3/positionRisk row; the docs' V3 example's fields).
+POSITION_RISK = {
+    "symbol": "ADAUSDT",
+    "positionSide": "BOTH",
+    "positionAmt": "30",
+    "entryPrice": "0.385",
+    "breakEvenPrice": "0.385077",
+    "markPrice": "0.41047590",
+    "unRealizedProfit": "0.76427700",
+    "liquidationPrice": "0",
+    "isolatedMargin": "0",
+    "notional": "12.31427700",
+    "marginAsset": "USDT",
+    "isolatedWallet": "0",
+    "initialMargin": "0.61571385",
+    "updateTime": 1720736417660,
+}
+
+
 def _ok(result: Any) -> dict[str, Any]:
     return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": NOW}
 
@@ -172,6 +200,10 @@ CASES: list[tuple[str, Callable[..., Any], Call, tuple[str, str], Any]] = [
     ("bybit order", _bybit, lambda r: r.place_order("BTCUSDT", "buy", "LIMIT", "0.1", "15600"), ("POST", "/v5/order/create"), "bybit.v5.rest.order.create.response"),
     ("bybit get order", _bybit, lambda r: r.get_order("ETHUSDT", order_id="x"), ("GET", "/v5/order/realtime"), _ok({"list": [OPEN_ORDER], "nextPageCursor": ""})),
     ("bybit open orders", _bybit, lambda r: r.open_orders("ETHUSDT"), ("GET", "/v5/order/realtime"), _ok({"list": [OPEN_ORDER], "nextPageCursor": ""})),
+    ("usdm positions", _futures, lambda r: r.positions(), ("GET", "/fapi/v3/positionRisk"), [POSITION_RISK]),
+    ("usdm listenKey", _futures, lambda r: r.create_listen_key(), ("POST", "/fapi/v1/listenKey"), {"listenKey": "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"}),
+    ("usdm mark price", _futures, lambda r: r.mark_price_now("BTCUSDT"), ("GET", "/fapi/v1/premiumIndex"), {"symbol": "BTCUSDT", "markPrice": "11793.63104562", "time": NOW}),
+    ("bybit positions", _bybit_linear, lambda r: r.positions("BTCUSDT"), ("GET", "/v5/position/list"), _ok({"list": ["bybit.v5.ws.private.position"], "nextPageCursor": "", "category": "linear"})),
 ]  # fmt: skip
 
 
@@ -189,6 +221,12 @@ def _body(examples: dict[str, Any], spec: Any) -> Any:
         if spec == "bybit.v5.ws.private.wallet":
             return _ok({"list": examples[spec]["data"]})
         return examples[spec]
+    if isinstance(spec, dict) and spec.get("result", {}).get("list") == [
+        "bybit.v5.ws.private.position"
+    ]:
+        rows = copy.deepcopy(examples["bybit.v5.ws.private.position"]["data"])
+        rows[0].update(side="Buy", size="0.5", entryPrice="28000")  # an open one
+        return _ok({**spec["result"], "list": rows})
     if isinstance(spec, list) and spec and isinstance(spec[0], str) and spec[0] in examples:
         return [examples[key] for key in spec]
     return spec

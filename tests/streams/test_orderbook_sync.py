@@ -137,8 +137,8 @@ class TestBinanceSpot:
         assert sync.on_snapshot(snap(8, BIDS, ASKS)) is APPLIED
         view = sync.view()
         assert (view.update_id, view.received_at, view.symbol) == (8, 3000.0, "BTCUSDT")
-        assert sync.on_update(upd(5, 8)) is APPLIED  # u == local: harmless re-apply
-        assert sync.on_update(upd(4, 7)) is IGNORED  # u < local
+        assert sync.on_update(upd(4, 7)) is IGNORED  # u < local: the stream catching up
+        assert sync.on_update(upd(8, 8)) is APPLIED  # u == local: harmless re-apply
         assert sync.on_update(upd(9, 9, (lv(10, 2),))) is APPLIED
         assert sync.view().bids[0] == lv(10, 2)
 
@@ -155,8 +155,30 @@ class TestBinanceSpot:
         sync.on_update(upd(1, 2))
         sync.on_update(upd(5, 6))  # 3..4 missing: only this event stays
         assert sync.buffered == 1
-        assert sync.on_update(upd(3, 4)) is IGNORED  # stale relative to the buffer
-        assert isinstance(sync.on_snapshot(snap(2, BIDS, ASKS)), Refetch)  # 2 < U 5
+        # Behind the buffer: on one ordered socket only a buffered event far ahead can
+        # precede it (issue #16), so the buffer restarts here, reported.
+        assert isinstance(sync.on_update(upd(3, 4)), Resync)
+        assert sync.buffered == 1
+        assert isinstance(sync.on_snapshot(snap(2, BIDS, ASKS)), Refetch)  # 2 < U 3
+
+    def test_an_event_behind_the_book_once_in_step_resyncs(self) -> None:
+        """Issue #16: U = local + 1 with a huge u is applied by the rule; the next real
+        event is then behind the book. Ignoring it (and every one after) froze the book."""
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        assert sync.on_update(upd(2, 1000)) is APPLIED  # plausible on its own
+        outcome = sync.on_update(upd(3, 3))
+        assert isinstance(outcome, Resync) and "behind the book" in outcome.reason
+        assert not sync.live and sync.buffered == 1
+
+    def test_an_event_moving_the_id_absurdly_far_is_not_applied(self) -> None:
+        sync = BinanceSpotSync(2)
+        sync.on_update(upd(1, 1))
+        sync.on_snapshot(snap(1, BIDS, ASKS))
+        outcome = sync.on_update(upd(2, 10**15, (lv(10, 77),)))
+        assert isinstance(outcome, Resync) and "not applied" in outcome.reason
+        assert not sync.live and sync.buffered == 0  # the next real event starts the sync
 
     def test_snapshot_without_buffer_or_when_live_is_ignored(self) -> None:
         sync = BinanceSpotSync(2)
@@ -243,7 +265,10 @@ class TestBinanceFutures:
         sync.on_update(upd(100, 105, pu=90))
         sync.on_update(upd(110, 112, pu=107))
         assert sync.buffered == 1
-        assert sync.on_update(upd(100, 105, pu=90)) is IGNORED
+        assert sync.on_update(upd(110, 112, pu=107)) is IGNORED  # the same event again
+        # Behind the buffer: the buffered event was ahead of the stream (issue #16).
+        assert isinstance(sync.on_update(upd(100, 105, pu=90)), Resync)
+        assert sync.buffered == 1
 
 
 class TestBybitDepth:

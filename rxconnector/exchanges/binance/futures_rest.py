@@ -62,6 +62,7 @@ from rxconnector.exchanges.binance.rest import (
     _nonzero,
     _order,
     _order_book,
+    _parser,
     _symbol,
     _ticker,
 )
@@ -383,7 +384,9 @@ class BinanceFuturesRest(BinanceSpotRest):
 
             return self.mark_price_now(sym).pipe(ops.flat_map(checked))
 
-        return self._rules.rules_for(sym).pipe(ops.flat_map(start))
+        return self._rules.rules_for(sym).pipe(
+            ops.flat_map(start), self._forget_rules_on_filter_failure(sym)
+        )
 
     def mark_price_now(self, symbol: str) -> Observable[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
@@ -458,7 +461,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             signer=keyed,
             idempotent=endpoint.method != "POST",
         )
-        return reply.pipe(ops.map(lambda r: parse(r)))
+        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
 
     def _futures_order_params(
         self,
@@ -568,23 +571,12 @@ class BinanceFuturesRest(BinanceSpotRest):
         return KLINES, klines_weight(limit)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
+        # Spot's mapping already reads USD-M's MIN_NOTIONAL ``notional`` field and
+        # caches the rules; what it cannot carry is kept here.
         infos = super()._on_exchange_info(reply)
         for row in reply.data["symbols"]:
             self._futures_rules[row["symbol"]] = futures_rules(row)
-            info = infos.get(row["symbol"])
-            notional = _min_notional(row)
-            if info is not None and info.min_notional is None and notional is not None:
-                infos[info.symbol] = attrs.evolve(info, min_notional=notional)
-        self._symbols.update(infos)
         return infos
-
-
-def _min_notional(row: Mapping[str, Any]) -> Decimal | None:
-    """USD-M's ``MIN_NOTIONAL`` filter: ``{"filterType": "MIN_NOTIONAL", "notional": "5"}``."""
-    for rule in row.get("filters") or ():
-        if rule.get("filterType") == "MIN_NOTIONAL" and "notional" in rule:
-            return _nonzero(rule["notional"])
-    return None
 
 
 def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:

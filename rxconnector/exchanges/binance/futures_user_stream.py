@@ -53,7 +53,13 @@ import orjson
 from reactivex import Observable
 
 from rxconnector.errors import ExchangeError, ParseError
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_flag,
+    opt_decimal,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
@@ -104,10 +110,6 @@ def _side(value: Any) -> Side:
     if side is None:
         raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
     return side
-
-
-def _opt(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else to_decimal(value)
 
 
 def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
@@ -168,7 +170,9 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
 
 
 def parse_trade_lite(event: Any, received_at: float) -> Execution:
-    """``TRADE_LITE`` → :class:`Execution` (no fee in this event: ``fee`` 0, asset None)."""
+    """``TRADE_LITE`` → :class:`Execution`. The event carries no fee: ``fee`` and
+    ``fee_asset`` are ``None`` (unknown, not zero - :class:`~rxconnector.models.Execution`;
+    the fee comes on the order update)."""
     try:
         return Execution(
             symbol=event["s"],
@@ -178,7 +182,7 @@ def parse_trade_lite(event: Any, received_at: float) -> Execution:
             side=_side(event["S"]),
             price=to_decimal(event["L"]),
             quantity=to_decimal(event["l"]),
-            fee=_ZERO,
+            fee=None,
             fee_asset=None,
             is_maker=json_flag(event["m"]),
             time=int(event["T"]),
@@ -207,8 +211,8 @@ def position_from_row(
         side=side,
         size=abs(amount),
         entry_price=to_decimal(row.get("ep") or 0),
-        mark_price=mark_price if mark_price is not None else _opt(row.get("mp")),
-        unrealised_pnl=_opt(row.get("up")),
+        mark_price=mark_price if mark_price is not None else opt_decimal(row.get("mp")),
+        unrealised_pnl=opt_decimal(row.get("up")),
         leverage=leverage,
         event_time=event_time,
         received_at=received_at,
@@ -278,7 +282,7 @@ def parse_margin_call(event: Any, received_at: float) -> AccountEvent:
             event_time=event_time,
             received_at=received_at,
             positions=positions,
-            cross_wallet_balance=_opt(event.get("cw")),
+            cross_wallet_balance=opt_decimal(event.get("cw")),
         )
     except MALFORMED as exc:
         raise_malformed("binance_futures", "MARGIN_CALL", event, exc)

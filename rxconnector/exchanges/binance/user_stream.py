@@ -101,8 +101,17 @@ _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
 
 
 def ws_api_url(testnet: bool = False) -> str:
-    """The WebSocket-API URL to connect the user data stream to."""
-    return WS_API_TESTNET_URL if testnet else WS_API_URL
+    """The default WebSocket-API URL to connect the user data stream to.
+
+    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
+    so there is one table of default endpoints, not two that can drift apart.
+    """
+    from rxconnector.config import Config
+    from rxconnector.venues import resolve_endpoints
+
+    url = resolve_endpoints(Config.binance(testnet=testnet)).ws_api_url
+    assert url is not None  # Binance Spot always has a WebSocket API
+    return url
 
 
 # --------------------------------------------------------------------------- parsers

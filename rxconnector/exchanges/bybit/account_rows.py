@@ -28,10 +28,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-from rxconnector.exchanges._parsing import to_decimal
+from rxconnector.exchanges._parsing import opt_decimal, to_decimal
 from rxconnector.models import Balance, Position
 
-__all__ = ["coin_balance", "position_row"]
+__all__ = ["coin_balance", "decimal_or_zero", "position_row"]
 
 _ZERO: Final = Decimal(0)
 _POSITION_SIDES: Final[dict[str, str]] = {"Buy": "long", "Sell": "short", "": "flat"}
@@ -39,22 +39,19 @@ _POSITION_IDX: Final[dict[int, str]] = {0: "both", 1: "long", 2: "short"}
 _TRADE_MODES: Final[dict[int, str]] = {0: "cross", 1: "isolated"}
 
 
-def _dec(value: Any) -> Decimal:
+def decimal_or_zero(value: Any) -> Decimal:
     """Amount that may be ``""`` (Bybit's "not applicable") → 0; finite and sane
-    (:func:`~rxconnector.exchanges._parsing.to_decimal`), else a ValueError."""
+    (:func:`~rxconnector.exchanges._parsing.to_decimal`), else a ValueError. The
+    private stream's order and execution rows use it too."""
     return _ZERO if value == "" or value is None else to_decimal(value)
-
-
-def _opt(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else to_decimal(value)
 
 
 def coin_balance(coin: Any, event_time: int, received_at: float) -> Balance:
     """One ``coin`` entry of a wallet → :class:`Balance` (mapping: module docstring)."""
-    wallet = _dec(coin["walletBalance"])
-    locked = _dec(coin.get("locked"))
-    borrowed = _dec(coin.get("borrowAmount"))
-    equity = _opt(coin.get("equity"))
+    wallet = decimal_or_zero(coin["walletBalance"])
+    locked = decimal_or_zero(coin.get("locked"))
+    borrowed = decimal_or_zero(coin.get("borrowAmount"))
+    equity = opt_decimal(coin.get("equity"))
     owned = equity if equity is not None else wallet - borrowed
     return Balance(
         asset=coin["coin"],
@@ -63,7 +60,7 @@ def coin_balance(coin: Any, event_time: int, received_at: float) -> Balance:
         event_time=event_time,
         received_at=received_at,
         borrowed=borrowed,
-        interest=_dec(coin.get("accruedInterest")),
+        interest=decimal_or_zero(coin.get("accruedInterest")),
         equity=equity,
     )
 
@@ -73,16 +70,16 @@ def position_row(row: Any, event_time: int, received_at: float) -> Position:
     entry = row.get("entryPrice")
     if entry is None:
         entry = row.get("avgPrice")
-    liquidation = _opt(row.get("liqPrice"))
+    liquidation = opt_decimal(row.get("liqPrice"))
     mode = row.get("tradeMode")
     return Position(
         symbol=row["symbol"],
         side=_POSITION_SIDES[row["side"]],
-        size=_dec(row["size"]),
-        entry_price=_dec(entry),
-        mark_price=_opt(row.get("markPrice")),
-        unrealised_pnl=_opt(row.get("unrealisedPnl")),
-        leverage=_opt(row.get("leverage")),
+        size=decimal_or_zero(row["size"]),
+        entry_price=decimal_or_zero(entry),
+        mark_price=opt_decimal(row.get("markPrice")),
+        unrealised_pnl=opt_decimal(row.get("unrealisedPnl")),
+        leverage=opt_decimal(row.get("leverage")),
         event_time=event_time,
         received_at=received_at,
         margin_mode=_TRADE_MODES.get(mode) if type(mode) is int else None,

@@ -50,6 +50,7 @@ __all__ = [
     "WALLET_BALANCE",
     "POSITION_LIST",
     "POSITIONS_PAGE_LIMIT",
+    "POSITION_SWITCH_MODE",
     "bybit_error",
 ]
 
@@ -80,6 +81,8 @@ WALLET_BALANCE: Final = Endpoint("GET", "/v5/account/wallet-balance", 1, signed=
 #: BY ``position/position.mdx``: positions of ``symbol`` or ``settleCoin``; pages of 200.
 POSITION_LIST: Final = Endpoint("GET", "/v5/position/list", 1, signed=True)
 POSITIONS_PAGE_LIMIT: Final = 200
+#: BY ``position/position-mode.mdx``: ``mode`` 0 one-way, 3 both sides (hedge).
+POSITION_SWITCH_MODE: Final = Endpoint("POST", "/v5/position/switch-mode", 1, signed=True)
 #: BY ``order/create-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.
 ORDER_CREATE: Final = Endpoint("POST", "/v5/order/create", 1, signed=True)
 #: BY ``order/cancel-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.

@@ -46,8 +46,14 @@ from rxconnector.errors import (
     SubscriptionError,
     excerpt,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
-from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_flag,
+    opt_decimal,
+    raise_malformed,
+    to_decimal,
+)
+from rxconnector.exchanges.bybit.account_rows import coin_balance, decimal_or_zero, position_row
 from rxconnector.exchanges.bybit.signing import ws_auth_message
 from rxconnector.exchanges.bybit.ws_protocol import (
     CONNECTION_ATTEMPT_WINDOW,
@@ -118,25 +124,25 @@ _SUBSCRIBE_ID: Final = "subscribe"
 
 
 def private_url(testnet: bool = False) -> str:
-    """The private WebSocket URL."""
-    return PRIVATE_TESTNET_URL if testnet else PRIVATE_URL
+    """The default private WebSocket URL.
+
+    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
+    so there is one table of default endpoints, not two that can drift apart.
+    """
+    from rxconnector.config import Config
+    from rxconnector.venues import resolve_endpoints
+
+    url = resolve_endpoints(Config.bybit(testnet=testnet)).private_ws_url
+    assert url is not None  # Bybit always has a private stream
+    return url
 
 
 # --------------------------------------------------------------------------- parsers
 
 
-def _dec(value: Any) -> Decimal:
-    """Amount that may be ``""`` (Bybit's "not applicable") → 0."""
-    return _ZERO if value == "" or value is None else to_decimal(value)
-
-
-def _opt_dec(value: Any) -> Decimal | None:
-    return None if value == "" or value is None else to_decimal(value)
-
-
 def _average(value: Any) -> Decimal | None:
     """``avgPrice`` is ``""`` or ``"0"`` until something was filled."""
-    average = _opt_dec(value)
+    average = opt_decimal(value)
     return average if average else None
 
 
@@ -161,13 +167,13 @@ def parse_orders(message: Any, received_at: float) -> list[OrderUpdate]:
                     type=str(row["orderType"]).upper(),
                     status=status,
                     execution_type=_EXECUTION_TYPE.get(status, status),
-                    price=_dec(row["price"]),
-                    quantity=_dec(row["qty"]),
-                    filled_quantity=_dec(row["cumExecQty"]),
+                    price=decimal_or_zero(row["price"]),
+                    quantity=decimal_or_zero(row["qty"]),
+                    filled_quantity=decimal_or_zero(row["cumExecQty"]),
                     average_price=_average(row.get("avgPrice")),
                     last_fill_price=_ZERO,
                     last_fill_quantity=_ZERO,
-                    fee=_dec(row.get("cumExecFee")),
+                    fee=decimal_or_zero(row.get("cumExecFee")),
                     fee_asset=row.get("feeCurrency") or None,
                     event_time=event_time,
                     received_at=received_at,
@@ -201,7 +207,7 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                     side=_SIDES[row["side"]],
                     price=to_decimal(row["execPrice"]),
                     quantity=to_decimal(row["execQty"]),
-                    fee=None if fast else _dec(row["execFee"]),
+                    fee=None if fast else decimal_or_zero(row["execFee"]),
                     fee_asset=row.get("feeCurrency") or None,
                     is_maker=json_flag(row["isMaker"]),
                     time=int(row["execTime"]),

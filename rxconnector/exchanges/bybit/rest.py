@@ -663,6 +663,23 @@ class BybitRest:
 
         return reactivex.concat(*(walk_scope(s) for s in scopes)).pipe(ops.to_list())
 
+    def set_position_mode(
+        self, hedge: bool, symbol: str | None = None, coin: str = "USDT"
+    ) -> Observable[None]:
+        """``POST /v5/position/switch-mode`` (signed, linear/inverse): hedge mode (``True``:
+        a buy side ``positionIdx=1`` and a sell side ``positionIdx=2`` per symbol) or
+        one-way (``False``, ``positionIdx=0``), for ``symbol`` or every symbol settled in
+        ``coin``. Orders then name their side with ``positionIdx`` (an ``extra``)."""
+        self._require_credentials()
+        if self._category == "spot":
+            raise NotSupportedError("bybit", "position modes on category=spot")
+        body: dict[str, Any] = {"category": self._category, "mode": 3 if hedge else 0}
+        if symbol is not None:
+            body["symbol"] = normalize_symbol(symbol, "bybit")
+        else:
+            body["coin"] = coin
+        return self._call(ep.POSITION_SWITCH_MODE, body, lambda _r, _x: None, signed=True)
+
     # -- plumbing -----------------------------------------------------------------------
 
     def _call(

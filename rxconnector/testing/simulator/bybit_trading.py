@@ -11,6 +11,8 @@ Endpoints (``category=spot`` and ``category=linear``; see "Not simulated" below)
 ``GET /v5/order/history``          orders that ended, newest first
 ``GET /v5/account/wallet-balance`` ``accountType=UNIFIED``, optional ``coin=A,B``
 ``GET /v5/position/list``          linear positions (``symbol`` or ``settleCoin``)
+``POST /v5/position/switch-mode``  ``mode`` 0 one-way / 3 hedge (``positionIdx`` 1 buy
+                                   side, 2 sell side); per account in the simulator
 =================================  ====================================================
 
 Every answer is Bybit's envelope ``{"retCode", "retMsg", "result", "retExtInfo",
@@ -45,8 +47,7 @@ order that would take is accepted and then cancelled (``rejectReason``
 quote coin unless ``marketUnit=baseCoin``.
 
 Not simulated: ``inverse`` and ``option`` (retCode 10001 saying so); conditional,
-TP/SL and spot margin orders likewise, and reduce-only on spot; hedge-mode
-``positionIdx`` 1/2.
+TP/SL and spot margin orders likewise, and reduce-only on spot.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ ENDPOINT_LIMITS: Final = {
     "/v5/order/history": 50,
     "/v5/account/wallet-balance": 50,
     "/v5/position/list": 50,
+    "/v5/position/switch-mode": 10,
 }
 DEFAULT_RECV_WINDOW: Final = 5000
 MAX_PAGE: Final = 50
@@ -116,6 +118,8 @@ _STATUS: Final = {
     "FILLED": "Filled",
 }
 _ZERO = Decimal(0)
+#: Bybit ``positionIdx`` → the engine's position side (0 one-way, 1/2 hedge sides).
+_POSITION_IDX: Final = {"0": "BOTH", "1": "LONG", "2": "SHORT"}
 _USD = frozenset({"USDT", "USDC", "USD"})
 
 
@@ -284,6 +288,8 @@ def _linear_rejection(rejection: Rejection) -> BybitApiError:
         return BybitApiError(110001, "order not exists or too late to cancel")
     if reason == "reduce_only":
         return BybitApiError(110017, "Reduce-only rule not satisfied")
+    if reason == "position_side":
+        return BybitApiError(10001, "position idx not match position mode")
     if reason == "filter" and detail == "NOTIONAL":
         return BybitApiError(110094, "Order does not meet minimum order value 5USDT")
     if reason == "unknown_symbol":
@@ -355,7 +361,7 @@ def position_row(position: SimPosition, m: SymbolMarket, seq: int) -> dict[str, 
     unrealised = position.size * (mark - entry) if size else _ZERO
     side = {"BUY": "Buy", "SELL": "Sell"}.get(position.side, "")
     return {
-        "positionIdx": 0,
+        "positionIdx": {"LONG": 1, "SHORT": 2}.get(position.position_side, 0),
         "tradeMode": 0,
         "riskId": 1,
         "riskLimitValue": "2000000",
@@ -432,6 +438,7 @@ class BybitTradingRest:
             _Route("GET", "/v5/order/history", self._history),
             _Route("GET", "/v5/account/wallet-balance", self._wallet),
             _Route("GET", "/v5/position/list", self._position_list),
+            _Route("POST", "/v5/position/switch-mode", self._switch_mode),
         ]
         return [web.route(r.method, r.path, self._wrap(r)) for r in table]
 
@@ -626,11 +633,15 @@ class BybitTradingRest:
             "stopLoss",
             "orderFilter",
             "isLeverage",
-            "positionIdx",
         ):
             value = params.get(name)
             if value not in (None, "", "0", 0, False, "Order"):
                 raise BybitApiError(10001, f"The simulator does not support '{name}'.")
+        position_side = _POSITION_IDX.get(str(params.get("positionIdx") or 0))
+        if position_side is None:
+            raise BybitApiError(10001, "params error: positionIdx invalid")
+        if position_side != "BOTH" and category != "linear":
+            raise BybitApiError(10001, "params error: positionIdx is for derivatives")
         reduce_only = params.get("reduceOnly") in (True, "true")
         if reduce_only and category != "linear":
             raise BybitApiError(10001, "The simulator supports 'reduceOnly' on linear only.")
@@ -665,6 +676,7 @@ class BybitTradingRest:
             client_ids_unique="all",
             category=category,
             reduce_only=reduce_only,
+            position_side=position_side,
         )
 
     # -- endpoints ------------------------------------------------------------------------
@@ -771,6 +783,25 @@ class BybitTradingRest:
                 continue
             rows.append(position_row(position, m, 0))
         return {"list": rows, "nextPageCursor": "", "category": "linear"}
+
+    def _switch_mode(self, params: dict[str, Any], now: int, account: Account) -> Any:
+        """``mode`` 0 (one-way) or 3 (both sides, hedge). Bybit switches per symbol or
+        settle coin; the simulator's engine keeps one mode per account."""
+        if self._category(params) != "linear":
+            raise BybitApiError(10001, "params error: switch-mode is for category linear")
+        if not (params.get("symbol") or params.get("coin")):
+            raise BybitApiError(10001, "params error: symbol or coin is required")
+        mode = str(params.get("mode"))
+        if mode not in ("0", "3"):
+            raise BybitApiError(10001, "params error: mode invalid")
+        hedge = mode == "3"
+        if hedge == self._engine.hedge_mode(account.api_key):
+            raise BybitApiError(110025, "Position mode is not modified")
+        try:
+            self._engine.set_hedge_mode(account.api_key, hedge)
+        except Rejection:
+            raise BybitApiError(110024, "You have position(s) or order(s) open") from None
+        return {}
 
     def _wallet(self, params: dict[str, Any], now: int, account: Account) -> Any:
         if params.get("accountType") != "UNIFIED":
