@@ -13,9 +13,11 @@ Needs ``redis-server`` on PATH (started here on a free 127.0.0.1 port, no persis
 and the ``redis`` extra. No network beyond loopback.
 
 What is measured: a writer *process* produces ``Trade`` models at a paced rate and
-writes them exactly as :class:`rxconnector.bus.Publisher` does - ``encode_model``, then
-pipelined fenced batches of up to ``BATCH`` entries through the ``FENCED_APPEND`` Lua
-script (lease check + exactly-once id check + XADD) - while this process runs a
+writes them as :class:`rxconnector.bus.Publisher` does - the producer encodes
+(``encode_record``) into a buffer while a flush task sends pipelined fenced batches of up
+to ``BATCH`` entries, each packed into one argument (``pack_batch``), through the
+``FENCED_APPEND`` Lua script (lease check + exactly-once id check + XADD) - while this
+process runs a
 :class:`~rxconnector.bus.RemoteConnector` (XREAD, decode to ``Trade``, share, on_next).
 Latency = the subscriber's wall clock at ``on_next`` minus the entry's ``ts`` (the
 writer's clock at encode time; same machine, same clock). The exchange side (socket,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import resource
@@ -39,12 +42,54 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from decimal import Decimal
+from itertools import islice
 from typing import Any
+
+import orjson
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMBOL = "BTCUSDT"
 KEY = f"rxc:bench:trades:{SYMBOL}"
+
+
+class GcPauses:
+    """The cyclic collector's pauses in this (the consumer's) process while active."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1e3))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    async def __aenter__(self) -> GcPauses:
+        return self.__enter__()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.__exit__()
+
+    def clear(self) -> None:
+        self.pauses.clear()
+
+    def summary(self) -> str:
+        full = [ms for gen, ms in self.pauses if gen == 2]
+        longest = max((ms for _gen, ms in self.pauses), default=0.0)
+        return (
+            f"consumer GC: {len(self.pauses)} collections, {len(full)} full, "
+            f"longest {longest:.1f} ms, total {sum(ms for _g, ms in self.pauses):.0f} ms"
+        )
 
 
 def free_port() -> int:
@@ -82,60 +127,99 @@ def writer(url: str, rate: float, count: int, first_id: int) -> None:
 
 
 async def _write(url: str, rate: float, count: int, first_id: int) -> None:
+    """Like the publisher: a producer (the feed's callbacks: build the model, encode,
+    buffer) and a flush task (pipelined fenced batches) that runs while the producer
+    encodes the next entries; at the max rate the producer waits while the buffer is
+    full, so the rate is what the flush path sustains."""
     from redis import asyncio as aioredis
 
-    from rxconnector.bus.codec import encode_model
+    from rxconnector.bus.codec import Record, encode_record, pack_batch
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH, ROUND
+    from rxconnector.bus.publisher import BATCH, DEFAULT_BUFFER_LIMIT, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
     acquire = client.register_script(ACQUIRE_OR_RENEW)
-    append = client.register_script(FENCED_APPEND)
+    sha = await client.script_load(FENCED_APPEND)
     await acquire(keys=[f"{KEY}:lease"], args=["bench", 600_000])
     keys = [KEY, f"{KEY}:lease", f"{KEY}:seq"]
     price, qty = Decimal("65000.10"), Decimal("0.00100000")
-    sent = 0
-    started = time.perf_counter()
-    buffer: list[Any] = []
-    while sent < count:
-        if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
-            due = min(int((time.perf_counter() - started) * rate) + 1, count)
-            if due <= sent:
-                await asyncio.sleep(max((sent + 1) / rate - (time.perf_counter() - started), 0))
-                continue
-        else:
-            due = min(sent + BATCH, count)
-        now_ms = int(time.time() * 1000)
-        for i in range(sent, due):
-            trade = Trade(
-                SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
-            )
-            buffer.extend(encode_model(trade))
-        sent = due
+    buffer: deque[Record] = deque()
+    wake, space = asyncio.Event(), asyncio.Event()
+    produced_all = False
+
+    async def produce() -> None:
+        nonlocal produced_all
+        sent = 0
+        started = time.perf_counter()
+        while sent < count:
+            if rate > 0:  # pace: produce what is due by now (the feed's arrival pattern)
+                due = min(int((time.perf_counter() - started) * rate) + 1, count)
+                if due <= sent:
+                    await asyncio.sleep(max((sent + 1) / rate - (time.perf_counter() - started), 0))
+                    continue
+            else:
+                while len(buffer) >= DEFAULT_BUFFER_LIMIT:
+                    space.clear()
+                    await space.wait()
+                due = min(sent + BATCH, count)
+            now_ms = int(time.time() * 1000)
+            for i in range(sent, due):
+                trade = Trade(
+                    SYMBOL, first_id + i, price, qty, "buy", now_ms, now_ms, time.time() * 1000
+                )
+                buffer.append(encode_record(trade))
+            sent = due
+            wake.set()
+            await asyncio.sleep(0)  # let the flush task send what is buffered
+        produced_all = True
+        wake.set()
+
+    async def flush() -> None:
         # as Publisher._flush_once: up to ROUND batches of BATCH entries per round trip
-        while buffer:
+        while True:
+            if not buffer:
+                if produced_all:
+                    return
+                wake.clear()
+                await wake.wait()
+                continue
             after = ""
+            taken = 0
+            sizes: list[int] = []
             async with client.pipeline(transaction=False) as pipe:
                 for _ in range(ROUND):
-                    if not buffer:
+                    size = min(len(buffer) - taken, BATCH)
+                    if size <= 0:
                         break
-                    chunk, buffer = buffer[: BATCH * 4], buffer[BATCH * 4 :]
-                    args = ["bench", 600_000, 1_000_000, "1", after, *chunk]
-                    after = chunk[-3]  # the seq of this batch's last entry
-                    await append(keys=keys, args=args, client=pipe)
-                await pipe.execute()
+                    batch = pack_batch(r[0] for r in islice(buffer, taken, taken + size))
+                    # EVALSHA queued directly, as the publisher does (a registered
+                    # Script would add a SCRIPT EXISTS round trip per flush)
+                    pipe.evalsha(
+                        sha, len(keys), *keys, "bench", 600_000, 1_000_000, "1", after, batch
+                    )
+                    taken += size
+                    sizes.append(size)
+                    after = buffer[taken - 1][1]  # the seq of this batch's last entry
+                results = await pipe.execute()
+            if [int(r) for r in results] != sizes:
+                raise RuntimeError(f"fenced writes refused or partial: {results} for {sizes}")
+            for _ in range(taken):
+                buffer.popleft()
+            space.set()
+
+    await asyncio.gather(produce(), flush())
     await client.aclose()
 
 
-async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str, float]:
+async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str, Any]:
     from rxconnector.bus import RemoteConnector
 
     latencies: list[float] = []
     times: list[float] = []
     done = asyncio.Event()
 
-    async with RemoteConnector(url, venue="bench", block_ms=100) as remote:
+    async with RemoteConnector(url, venue="bench", block_ms=100) as remote, GcPauses() as pauses:
 
         def on_next(trade: Any) -> None:
             now = time.time() * 1000
@@ -161,12 +245,13 @@ async def measure(url: str, rate: float, count: int, first_id: int) -> dict[str,
         "p99": ordered[int(len(ordered) * 0.99) - 1],
         "max": ordered[-1],
         "n": len(times),
+        "gc": pauses.summary(),
     }
 
 
 async def through_publisher(
     url: str, seconds: float, names: tuple[str, ...], rest_url: str, ws_url: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The whole path with the real command: ``rxconnector sim`` (a process) ->
     ``rxconnector publish`` (a process) -> Redis -> RemoteConnector (this process).
     Latency = on_next wall clock minus ``received_at`` (the publisher's socket receive)."""
@@ -183,7 +268,10 @@ async def through_publisher(
         stdout=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
     try:
-        async with RemoteConnector(url, venue="binance", block_ms=100) as remote:
+        async with (
+            RemoteConnector(url, venue="binance", block_ms=100) as remote,
+            GcPauses() as pauses,
+        ):
 
             def on_next(trade: Any) -> None:
                 latencies.append(time.time() * 1000 - trade.received_at)
@@ -194,14 +282,15 @@ async def through_publisher(
             await asyncio.sleep(3.0)  # publisher up and subscribed
             latencies.clear()
             times.clear()
+            pauses.clear()
             await asyncio.sleep(seconds)
     finally:
         pub.send_signal(signal.SIGTERM)
         await pub.wait()
-    return _summary(latencies, times)
+    return {**_summary(latencies, times), "gc": pauses.summary()}
 
 
-def _summary(latencies: list[float], times: list[float]) -> dict[str, float]:
+def _summary(latencies: list[float], times: list[float]) -> dict[str, Any]:
     ordered = sorted(latencies)
     span = times[-1] - times[0]
     return {
@@ -235,6 +324,148 @@ async def local_trades(
         times.clear()
         await asyncio.sleep(seconds)
     return _summary(latencies, times)
+
+
+def _cpu_ms(pid: int) -> tuple[float, float]:
+    """(on a CPU, waiting for one) of all threads of ``pid`` so far, ms (schedstat)."""
+    run = wait = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+            fields = stat.read().split()
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run / 1e6, wait / 1e6
+
+
+async def split(
+    url: str,
+    seconds: float,
+    names: tuple[str, ...],
+    rest_url: str,
+    ws_url: str,
+    pids: dict[str, int],
+) -> None:
+    """Where the whole path's latency sits, per entry: received_at -> ts (publisher:
+    parse, gapless, encode) -> entry id (Redis's clock at XADD: buffer wait, round trip,
+    script) -> read here (a raw XREAD, no decode); and how long each process was ready
+    to run but waited for a CPU."""
+    from redis import asyncio as aioredis
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    pub = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+        "--symbols", ",".join(names), "--redis", url, "--rest-url", rest_url,
+        "--ws-url", ws_url, "--status-every", "60",
+        stdout=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    client: Any = aioredis.Redis.from_url(url)
+    client.set_response_callback("XREAD", lambda reply, **_options: reply)
+    rows: list[tuple[float, float, float]] = []
+    try:
+        await asyncio.sleep(3.0)  # publisher up and subscribed
+        keys: dict[str, Any] = {}
+        for name in names:
+            newest = await client.xrevrange(f"rxc:binance:trades:{name}", count=1)
+            keys[f"rxc:binance:trades:{name}"] = newest[0][0] if newest else "0-0"
+        procs = {**pids, "publisher": pub.pid, "reader": os.getpid()}
+        before = {name: _cpu_ms(pid) for name, pid in procs.items()}
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            reply = await client.xread(keys, count=500, block=100)
+            now = time.time() * 1000
+            pairs = reply.items() if isinstance(reply, dict) else reply or ()
+            for stream, entries in pairs:
+                for entry_id, flat in entries:
+                    keys[stream.decode()] = entry_id
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                    received = orjson.loads(fields[b"data"])["received_at"]
+                    stamp, written = float(fields[b"ts"]), int(entry_id.split(b"-")[0])
+                    rows.append((stamp - received, written - stamp, now - written))
+        after = {name: _cpu_ms(pid) for name, pid in procs.items()}
+    finally:
+        pub.send_signal(signal.SIGTERM)
+        await pub.wait()
+        await client.aclose()
+    print(f"whole path split ({len(names)} symbols, {len(rows) / seconds:,.0f} trades/s):")
+    labels = ("received -> encoded", "encoded -> in Redis", "in Redis -> read")
+    for index, label in enumerate(labels):
+        ordered = sorted(row[index] for row in rows)
+        print(
+            f"  {label:20s} p50 {statistics.median(ordered):7.2f}  "
+            f"p99 {ordered[int(len(ordered) * 0.99) - 1]:7.2f}  max {ordered[-1]:7.2f} ms"
+        )
+    for name in procs:
+        run = (after[name][0] - before[name][0]) / seconds
+        wait = (after[name][1] - before[name][1]) / seconds
+        print(f"  {name:10s} on a CPU {run:4.0f} ms/s, ready but waiting for one {wait:4.0f} ms/s")
+
+
+def stages(url: str, count: int = 20_000) -> None:
+    """Microseconds per entry of each stage of the bus path, one after the other."""
+    asyncio.run(_stages(url, count))
+
+
+async def _stages(url: str, count: int) -> None:
+    from redis import asyncio as aioredis
+    from redis.asyncio.connection import Connection
+
+    from rxconnector.bus.codec import decode_fields, encode_record, pack_batch
+    from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
+    from rxconnector.bus.publisher import BATCH
+    from rxconnector.models import Trade
+
+    def best(label: str, run: Any) -> Any:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            result = run()
+            times.append(time.perf_counter() - started)
+        print(f"  {label:44s} {min(times) / count * 1e6:6.2f} us/entry (best of 3)")
+        return result
+
+    price, qty = Decimal("65000.10"), Decimal("0.00100000")
+    trades = [Trade(SYMBOL, n, price, qty, "buy", 1, 1, 1.5) for n in range(1, count + 1)]
+    print("per-stage cost:")
+    records = best("writer: encode_record", lambda: [encode_record(t) for t in trades])
+    chunks = [records[i : i + BATCH] for i in range(0, count, BATCH)]
+    keys = [KEY + ":stages", KEY + ":stages:lease", KEY + ":stages:seq"]
+    fixed = [*keys, "bench", 600_000, 1_000_000, "1", ""]
+    packer = Connection()
+    best(
+        "writer: pack_batch + redis-py command packing",
+        lambda: [
+            packer.pack_command("EVALSHA", "0" * 40, 3, *fixed, pack_batch(r[0] for r in chunk))
+            for chunk in chunks
+        ],
+    )
+    client: Any = aioredis.Redis.from_url(url)
+    try:
+        await client.register_script(ACQUIRE_OR_RENEW)(keys=[keys[1]], args=["bench", 600_000])
+        sha = await client.script_load(FENCED_APPEND)
+        await client.config_resetstat()
+        for chunk in chunks:
+            await client.evalsha(sha, 3, *fixed, pack_batch(r[0] for r in chunk))
+        script = (await client.info("commandstats"))["cmdstat_evalsha"]["usec"] / count
+        print(f"  {'redis-server: FENCED_APPEND script':44s} {script:6.2f} us/entry")
+        client.set_response_callback("XREAD", lambda reply, **_options: reply)
+
+        async def read() -> list[Any]:
+            got: list[Any] = []
+            last: Any = "0-0"
+            while len(got) < count:
+                reply = await client.xread({keys[0]: last}, count=500)
+                for _stream, entries in reply.items() if isinstance(reply, dict) else reply:
+                    got.extend(entries)
+                    last = entries[-1][0]
+            return got
+
+        started = time.perf_counter()
+        entries = await read()
+        elapsed = time.perf_counter() - started
+        print(f"  {'reader: XREAD count=500, raw reply':44s} {elapsed / count * 1e6:6.2f} us/entry")
+        best("reader: decode_fields", lambda: [decode_fields("k", f) for _id, f in entries])
+    finally:
+        await client.aclose()
 
 
 def _rss_mib() -> float:
@@ -290,7 +521,7 @@ async def outage(seconds: float, names: tuple[str, ...], rest_url: str, ws_url: 
                 await asyncio.sleep(1.0)
                 slots = publisher._slots
                 entries = sum(len(slot.buffer) for slot in slots)
-                held = sum(len(e[2]) + len(e[3]) + 16 for slot in slots for e in slot.buffer)
+                held = sum(len(e[0]) + len(e[1]) for slot in slots for e in slot.buffer)
                 peak_rss = max(peak_rss, _rss_mib())
                 peak_bytes = max(peak_bytes, held)
                 peak_entries = max(peak_entries, entries)
@@ -326,12 +557,19 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=0.0, help="Redis outage seconds (0: skip)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--max-count", type=int, default=200_000, help="trades at max rate")
+    parser.add_argument("--stages", action="store_true", help="per-stage us/entry first")
+    parser.add_argument(
+        "--split-seconds", type=float, default=0.0, help="whole path latency split (0 = skip)"
+    )
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) at start")
     port = free_port()
     folder = tempfile.mkdtemp(prefix="bench-bus-")
     server = start_redis(port, folder)
     url = f"redis://127.0.0.1:{port}/0"
     try:
+        if args.stages:
+            stages(url)
         first = 1
         if args.rates:
             print(f"{'offered':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
@@ -343,7 +581,8 @@ def main() -> None:
             offered = "max" if rate == 0 else f"{rate:,.0f}/s"
             print(
                 f"{offered:>10} {result['rate']:>12,.0f} {result['p50']:>8.2f} "
-                f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f})"
+                f"{result['p99']:>8.2f} {result['max']:>8.2f}   (n={result['n']:,.0f}; "
+                f"{result['gc']})"
             )
         if args.publisher_seconds > 0:
             names = tuple(f"S{i}USDT" for i in range(args.symbols))
@@ -364,7 +603,17 @@ def main() -> None:
                     f"{label} ({args.symbols} symbols): {figures['rate']:,.0f} trades/s, p50 "
                     f"{figures['p50']:.2f} ms, p99 {figures['p99']:.2f} ms, max "
                     f"{figures['max']:.2f} ms (n={figures['n']:,.0f})"
+                    + (f"; {figures['gc']}" if "gc" in figures else "")
                 )
+        if args.split_seconds > 0:
+            names = tuple(f"S{i}USDT" for i in range(args.symbols))
+            sim, rest_url, ws_url = start_simulator(names, tick=0.002)
+            try:
+                pids = {"redis": server.pid, "simulator": sim.pid}
+                asyncio.run(split(url, args.split_seconds, names, rest_url, ws_url, pids))
+            finally:
+                sim.terminate()
+                sim.wait()
         if args.outage > 0:
             names = tuple(f"S{i}USDT" for i in range(4))
             sim, rest_url, ws_url = start_simulator(names)
@@ -375,6 +624,7 @@ def main() -> None:
                 sim.wait()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"consumer peak RSS {rss:.1f} MiB")
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
     finally:
         os.kill(server.pid, signal.SIGKILL)
         server.wait()

@@ -44,6 +44,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -56,7 +57,14 @@ from redis.exceptions import NoScriptError, RedisError
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import FEED_TYPES, EntryParts, encode_gap, encode_model
+from rxconnector.bus.codec import (
+    FEED_TYPES,
+    Record,
+    encode_gap,
+    encode_record,
+    pack_batch,
+    record_of,
+)
 from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND, RELEASE
 from rxconnector.bus.keys import (
     events_key,
@@ -155,7 +163,7 @@ class _Slot:
         self.monotonic = target.feed in _TRADE_FEEDS
         self.holding = False
         self.starting = False
-        self.buffer: deque[EntryParts] = deque()
+        self.buffer: deque[Record] = deque()
         self.subscription: abc.DisposableBase | None = None
         self.suspended = False  # trade buffer overflowed: resume by backfill
         self.dropped_pending = 0
@@ -167,7 +175,7 @@ class _Slot:
         #: the last trade id Redis acknowledged (None: not known yet)
         self.written_last: int | None = None
         #: the last acknowledged trade entries, to write again if Redis loses them
-        self.ring: deque[Any] = deque(maxlen=max(ring, 1))
+        self.ring: deque[Record] = deque(maxlen=max(ring, 1))
 
     def detach(self) -> None:
         if self.subscription is not None:
@@ -401,7 +409,7 @@ class Publisher:
         prefix = f"{error.topic}: "
         if reason.startswith(prefix):
             reason = reason[len(prefix) :]
-        slot.buffer.append(encode_gap(reason, error.first_missing, error.last_missing))
+        slot.buffer.append(record_of(encode_gap(reason, error.first_missing, error.last_missing)))
         self._wake.set()
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
@@ -447,7 +455,7 @@ class Publisher:
                 slot.dropped += 1
                 slot.dropped_pending += 1
             try:
-                entry = encode_model(model)
+                entry = encode_record(model)
             except (TypeError, ValueError) as exc:  # never let one model end the feed
                 self._report(RxConnectorError(f"{slot.key}: cannot encode {model!r}: {exc}"))
                 return
@@ -652,19 +660,18 @@ class Publisher:
                 # lost it (restarted empty, an older replica) refuses with -2
                 after = "" if slot.written_last is None else str(slot.written_last)
                 for _round in range(ROUND):
-                    parts: list[Any] = []
+                    packed: list[bytes] = []
                     if _round == 0 and marker:
-                        parts.extend(
-                            encode_gap(
-                                f"{marker} entries dropped while Redis was unavailable "
-                                "(buffer full)"
-                            )
+                        gap = encode_gap(
+                            f"{marker} entries dropped while Redis was unavailable (buffer full)"
                         )
+                        packed.append(record_of(gap)[0])
                     count = min(len(slot.buffer) - offset, BATCH)
-                    if count <= 0 and not parts:
+                    if count <= 0 and not packed:
                         break
-                    for i in range(offset, offset + count):
-                        parts.extend(slot.buffer[i])
+                    packed.extend(
+                        record[0] for record in islice(slot.buffer, offset, offset + count)
+                    )
                     # EVALSHA queued directly: a registered Script would make every
                     # pipeline ask SCRIPT EXISTS first, a second round trip per flush.
                     pipe.evalsha(
@@ -678,7 +685,7 @@ class Publisher:
                         self.maxlen,
                         "1" if slot.monotonic else "0",
                         after,
-                        *parts,
+                        pack_batch(packed),
                     )
                     batches.append((slot, count, marker if _round == 0 else 0))
                     offset += count
@@ -720,7 +727,7 @@ class Publisher:
             if marker:
                 slot.gaps += 1
                 slot.dropped_pending = 0
-            last_ts = float(slot.buffer[count - 1][3]) if count else now
+            last_ts = slot.buffer[count - 1][2] if count else now
             if slot.monotonic:
                 for _ in range(count):
                     record = slot.buffer.popleft()

@@ -11,9 +11,11 @@ import typing
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from reactivex.testing import TestScheduler
 from redis import asyncio as aioredis
+from redis.exceptions import ResponseError
 
 import rxconnector as rxc
 from rxconnector.bus import (
@@ -25,7 +27,7 @@ from rxconnector.bus import (
     encode_model,
 )
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import FEED_TYPES
+from rxconnector.bus.codec import FEED_TYPES, decode_fields, encode_record, pack_batch, record_of
 from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
 from rxconnector.bus.heartbeat import STALE_FACTOR, HeartbeatTracker
 from rxconnector.testing.simulator import ExchangeSimulator
@@ -76,6 +78,40 @@ class TestCodec:
             decode_entry("k", {"type": "trade", "v": "1", "data": b"{not json"})
         with pytest.raises(rxc.ParseError):
             decode_entry("k", {"type": "trade", "v": "1", "data": b'{"symbol": "X"}'})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "trade", "v": "1", "data": b"[1, 2]"})
+        with pytest.raises(rxc.ParseError):
+            decode_entry("k", {"type": "nonsense", "v": "1", "data": b"{}"})
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_flat_fields_as_redis_sends_them_decode_the_same(self, model: object) -> None:
+        kind, seq, data, ts = encode_model(model)
+        flat = [b"type", kind.encode(), b"v", b"1", b"seq", seq.encode(), b"data", data]
+        assert decode_fields("k", [*flat, b"ts", ts.encode()]) == model
+        # another writer's layout (fields reordered, one added) takes the mapping path
+        other = [b"extra", b"x", b"ts", ts.encode(), *flat[4:], *flat[:4]]
+        assert decode_fields("k", other) == model
+        with pytest.raises(rxc.ParseError):
+            decode_fields("k", [b"type", kind.encode(), b"v", b"2", *flat[4:], b"ts", b"0"])
+
+    def test_fields_out_of_order_still_decode_by_name(self) -> None:
+        trade = self.MODELS[0]
+        data = orjson.loads(encode_model(trade)[2])
+        shuffled = orjson.dumps(dict(reversed(list(data.items()))))
+        assert decode_entry("k", {"type": "trade", "v": "1", "data": shuffled}) == trade
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_a_record_packs_the_same_values_as_the_entry_parts(self, model: object) -> None:
+        packed, seq, ts = encode_record(model, now_ms=12.5)
+        parts = encode_model(model, now_ms=12.5)
+        assert packed.split(b"\n") == [parts[0].encode(), seq.encode(), parts[2], b"12.5"]
+        assert (seq, ts) == (parts[1], 12.5)
+        assert record_of(parts) == (packed, seq, ts)
+
+    def test_no_newline_inside_packed_values(self) -> None:
+        """pack_batch relies on it: strings with control characters are escaped."""
+        gap = encode_gap("line one\nline two\r\x00", 1, 2)
+        assert len(pack_batch([record_of(gap)[0], record_of(gap)[0]]).split(b"\n")) == 8
 
     @pytest.mark.parametrize("data", [b"[1, 2]", b"null", b'"text"', b"[" * 1000 + b"]" * 1000])
     def test_hostile_gap_entries_are_parse_errors(self, data: bytes) -> None:
@@ -126,28 +162,64 @@ class TestFencing:
         append = client.register_script(FENCED_APPEND)
         keys = ["s", "s:lease", "s:seq"]
 
-        def entry(seq: int) -> list[Any]:
-            return ["trade", str(seq), b"{}", "0"]
+        def entry(seq: int) -> bytes:
+            return record_of(("trade", str(seq), b"{}", "0"))[0]
+
+        def batch(*entries: bytes) -> bytes:
+            return pack_batch(entries)
 
         try:
             assert await acquire(keys=["s:lease"], args=["A", 100]) == 2
             assert await acquire(keys=["s:lease"], args=["B", 100]) == 0
             assert (
-                await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(1), *entry(2)]) == 2
+                await append(keys=keys, args=["A", 100, 1000, "1", "", batch(entry(1), entry(2))])
+                == 2
             )
             await asyncio.sleep(0.15)  # A is paused past its lease; B takes over
             assert await acquire(keys=["s:lease"], args=["B", 5000]) == 2
-            assert await append(keys=keys, args=["A", 100, 1000, "1", "", *entry(3)]) == -1
+            assert await append(keys=keys, args=["A", 100, 1000, "1", "", batch(entry(3))]) == -1
             # B writes; an id already written is skipped (exactly once in the stream)
             assert (
-                await append(keys=keys, args=["B", 5000, 1000, "1", "", *entry(2), *entry(3)]) == 1
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", batch(entry(2), entry(3))])
+                == 1
             )
             # a batch whose predecessor (ending at id 9) was never written is refused
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", *entry(10)]) == -2
-            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", *entry(4)]) == 1
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "9", batch(entry(10))]) == -2
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "3", batch(entry(4))]) == 1
             seqs = [f[b"seq"] for _id, f in await client.xrange("s")]
             assert seqs == [b"1", b"2", b"3", b"4"]
             assert await client.get("s:seq") == b"4"
+            # a malformed batch (not type/seq/data/ts quadruples) is refused whole
+            bad = entry(5) + b"\nstray"
+            with pytest.raises(ResponseError, match="not type/seq/data/ts"):
+                await append(keys=keys, args=["B", 5000, 1000, "1", "", bad])
+            assert await client.xlen("s") == 4
+            assert await client.get("s:seq") == b"4"
+            # an empty batch writes nothing; an empty value (ts) is kept as written
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "", b""]) == 0
+            empty_ts = b"trade\n5\n{}\n"
+            assert await append(keys=keys, args=["B", 5000, 1000, "1", "", empty_ts]) == 1
+            newest = (await client.xrevrange("s", count=1))[0][1]
+            assert newest == {b"type": b"trade", b"v": b"1", b"seq": b"5", b"data": b"{}",
+                              b"ts": b""}  # fmt: skip
+        finally:
+            await client.aclose()
+
+    async def test_retention_is_bounded_by_maxlen(self, redis_server: RedisServer) -> None:
+        """Trimming (approximate, once per batch) keeps about ``maxlen`` entries: whole
+        stream nodes (100 entries by default) are removed, the newest are kept."""
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        append = client.register_script(FENCED_APPEND)
+        keys = ["t", "t:lease", "t:seq"]
+        try:
+            for first in range(1, 1001, 250):
+                batch = pack_batch(
+                    record_of(("trade", str(n), b"{}", "0"))[0] for n in range(first, first + 250)
+                )
+                assert await append(keys=keys, args=["A", 5000, 100, "1", "", batch]) == 250
+            assert 100 <= await client.xlen("t") <= 200
+            newest = (await client.xrevrange("t", count=1))[0][1]
+            assert newest[b"seq"] == b"1000"
         finally:
             await client.aclose()
 
@@ -253,6 +325,32 @@ class TestPromptStop:
                 one.dispose()
                 two.dispose()
                 assert set(remote._routes) == {"rxc:binance:trades:ETHUSDT"}
+        finally:
+            await client.aclose()
+
+
+class TestReplyShapes:
+    """The reader keeps XREAD/XREADGROUP replies raw: a list of pairs over RESP2, a map
+    over RESP3; both deliver the same models, in both reading modes."""
+
+    @pytest.mark.parametrize("protocol", [2, 3])
+    @pytest.mark.parametrize("group", [None, "g"])
+    async def test_both_protocols_deliver_every_entry(
+        self, redis_server: RedisServer, protocol: int, group: str | None
+    ) -> None:
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        written = [rxc.Trade(SYMBOL, n, D("1.5"), D(n), "buy", n, n, n + 0.5) for n in (1, 2, 3)]
+        try:
+            for trade in written:
+                kind, seq, data, ts = encode_model(trade)
+                fields = {"type": kind, "v": "1", "seq": seq, "data": data, "ts": ts}
+                await client.xadd(TRADES_KEY, fields)
+            got: list[rxc.Trade] = []
+            url = f"{redis_server.url}?protocol={protocol}"
+            async with RemoteConnector(url, group=group, start="0", block_ms=100) as remote:
+                remote.trades(SYMBOL).subscribe(got.append)
+                await until(lambda: len(got) >= 3, 5.0, "three trades")
+            assert got == written
         finally:
             await client.aclose()
 
