@@ -729,11 +729,13 @@ class Publisher:
                 slot.dropped_pending = 0
             last_ts = slot.buffer[count - 1][2] if count else now
             if slot.monotonic:
+                ring = slot.ring
                 for _ in range(count):
-                    record = slot.buffer.popleft()
-                    slot.ring.append(record)
-                    if record[1]:
-                        slot.written_last = int(record[1])
+                    ring.append(slot.buffer.popleft())
+                for back in range(1, min(count, len(ring)) + 1):
+                    if ring[-back][1]:  # the newest trade id (gap markers have none)
+                        slot.written_last = int(ring[-back][1])
+                        break
             else:
                 for _ in range(count):
                     slot.buffer.popleft()
