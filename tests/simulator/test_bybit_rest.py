@@ -153,7 +153,9 @@ class TestShapes:
         )  # fmt: skip
         days = [int(row[0]) for row in window["list"]]
         start, end = starts[-1] - 10 * 86_400_000, starts[-1] - 5 * 86_400_000
-        midnights = range((start // 86_400_000 + 1) * 86_400_000, end + 1, 86_400_000)
+        # the first midnight at or after ``start`` (``start`` itself is one when the oldest
+        # of the five hourly candles opened at 00:00 UTC: a run between 04:00 and 05:00)
+        midnights = range(-(-start // 86_400_000) * 86_400_000, end + 1, 86_400_000)
         assert days == sorted(midnights, reverse=True)
 
     async def test_instruments_paginate_on_linear(
