@@ -183,9 +183,12 @@ def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
     the smallest tier holding ``5 * depth`` levels (at least 100): depth 1-20 → 100
     (weight 5), 21-100 → 500 (25), 101-200 → 1000 (50), deeper → 5000 (250); USD-M caps
     at 1000 (weight 20). Measured (``benchmarks/bench_coverage.py``, the simulator's
-    random walk, depth 20): a 100-level snapshot lasts a median of minutes before its
-    coverage is exhausted, i.e. well under 100 weight per hour per symbol in refetches,
-    and a refetch costs the book one round trip. Bybit ``orderbook.{depth}`` needs no
+    random walk, depth 20): a 100-level snapshot lasts a median of 114 s before its
+    coverage is exhausted (about 150 weight per hour per symbol in refetches; a refetch
+    costs the book one round trip). On recorded real Binance depth data
+    (``benchmarks/bench_coverage_real.py``: 43 symbols, ~30 s each) the shown 20th level
+    never went deeper than the 37th snapshot level, so tier 100 was never exhausted
+    there. Bybit ``orderbook.{depth}`` needs no
     REST (``None``); ``orderbook.full`` snapshots are the whole book up to 10 000 levels
     per side.
     """
