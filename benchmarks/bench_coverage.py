@@ -4,8 +4,8 @@ A REST snapshot of ``limit`` levels per side says nothing beyond its deepest lev
 once the top ``depth`` levels reach past it the book must be refetched (coverage
 exhausted, ``LocalBook.covers``). This measures, on the simulator's random-walk market
 (recorded real Binance depth data is measured by bench_coverage_real.py), the market
-time from a snapshot until its coverage is exhausted, for each Binance Spot snapshot tier, and what that
-costs in weight per hour per symbol.
+time from a snapshot until its coverage is exhausted, for each Binance Spot snapshot
+tier, and what that costs in weight per hour per symbol.
 
 The market: ``ExchangeSimulator`` with ``book_levels`` levels per side (deeper than the
 largest tier measured, so every snapshot is truncated), stepped tick by tick (0.1 s of
