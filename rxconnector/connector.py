@@ -81,7 +81,7 @@ from rxconnector.operators import (
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.streams.account import AccountStreams
-from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
+from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
 from rxconnector.streams.orderbook import (
@@ -89,6 +89,7 @@ from rxconnector.streams.orderbook import (
     maintain_order_book,
     snapshot_limit_for,
 )
+from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 from rxconnector.transport.http import HttpTransport
 from rxconnector.venues import Venue, venue_for
 

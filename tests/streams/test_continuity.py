@@ -16,12 +16,9 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector.errors import ExchangeError, FeedGapError
 from rxconnector.models import Trade
-from rxconnector.streams.continuity import (
-    backfill_retry_delay,
-    gapless_trades,
-    gapless_trades_by_overlap,
-)
+from rxconnector.streams.continuity import backfill_retry_delay, gapless_trades
 from rxconnector.streams.messages import StreamRestart
+from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
