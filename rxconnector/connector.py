@@ -932,8 +932,24 @@ class Connector:
                 )
                 return page.pipe(ops.to_list())
 
+            # A venue that can prove plain trades from aggregates (Binance Spot's
+            # ``trades_after``) backfills the trade feed at a lower weight.
+            cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+
+            def backfill_since(from_id: int, since: int) -> Observable[list[Trade]]:
+                assert cheaper is not None
+                page: Observable[list[Trade]] = cheaper(
+                    norm, from_id, since, priority=Priority.BACKFILL
+                )
+                return page
+
             return gapless_trades(
-                live, backfill, topic=spec.topic, report=self._report, scheduler=self.scheduler
+                live,
+                backfill,
+                topic=spec.topic,
+                report=self._report,
+                scheduler=self.scheduler,
+                backfill_since=backfill_since if cheaper is not None else None,
             )
 
         result: Observable[Trade] = reactivex.defer(build).pipe(
