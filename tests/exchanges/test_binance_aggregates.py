@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rxconnector.exchanges.binance.aggregates import trades_from_aggregates
+from rxconnector.exchanges.binance.aggregates import FillHistory, trades_from_aggregates
 from rxconnector.models import Trade
 
 
@@ -71,3 +71,12 @@ def test_order_of_the_page_does_not_matter_and_old_ones_are_skipped() -> None:
     cover = trades_from_aggregates([agg(8, 11, 11), agg(6, 5, 9), agg(7, 10, 10)], 10)
     assert [t.trade_id for t in cover.trades] == [10, 11] and cover.fetch_from is None
     assert trades_from_aggregates([], 10) == trades_from_aggregates([agg(6, 5, 9)], 10)
+
+
+def test_fill_history_skips_aggregates_while_they_keep_missing() -> None:
+    history = FillHistory(retry_every=3)
+    assert history.aggregates_first()
+    history.record(trades_from_aggregates([agg(9, 12, 14)], 12))  # multi-fill: missed
+    assert [history.aggregates_first() for _ in range(3)] == [False, False, True]
+    history.record(trades_from_aggregates([agg(10, 15, 15)], 15))  # answered alone
+    assert history.aggregates_first() and history.aggregates_first()

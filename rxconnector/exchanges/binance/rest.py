@@ -43,7 +43,7 @@ from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
-from rxconnector.exchanges.binance.aggregates import trades_from_aggregates
+from rxconnector.exchanges.binance.aggregates import FillHistory, trades_from_aggregates
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import (
@@ -139,6 +139,7 @@ class BinanceSpotRest:
         self._client = client
         self._config = config
         self._now_ms = now_ms
+        self._fill_history: dict[str, FillHistory] = {}  # one per symbol backfilled
         self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
         self._signer: BinanceSigner | None = None
         #: the trading rules orders are checked against (fetched on the first order)
@@ -311,7 +312,12 @@ class BinanceSpotRest:
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
 
     def trades_after(
-        self, symbol: str, from_id: int, since: int, *, priority: Priority = Priority.USER
+        self,
+        symbol: str,
+        from_id: int,
+        since: int,
+        *,
+        priority: Priority = Priority.USER,
     ) -> Observable[list[Trade]]:
         """One page of plain trades from id ``from_id`` on (``since``: the time, ms, of
         a trade at or before it), exact, at the lowest weight the venue allows.
@@ -321,8 +327,31 @@ class BinanceSpotRest:
         only from the first multi-fill aggregate on is ``historicalTrades`` by id
         (weight 25) added to the page. A gap without multi-fill aggregates costs 4
         instead of 25; one with them 29. Marked ``backfilled``, ascending, consecutive.
+        Per symbol, the aggregates are skipped while they keep meeting multi-fill ones
+        (:class:`~rxconnector.exchanges.binance.aggregates.FillHistory`).
         """
         sym = _symbol(symbol)
+        history = self._fill_history.get(sym)
+        if history is None:
+            history = self._fill_history[sym] = FillHistory()
+
+        def by_id(start: int, before: list[Trade]) -> Observable[list[Trade]]:
+            page = self._public(
+                ep.HISTORICAL_TRADES,
+                {"symbol": sym, "limit": ep.TRADES_MAX_LIMIT, "fromId": start},
+                lambda reply: [
+                    *before,
+                    *(
+                        attrs.evolve(_trade(sym, row, reply.received_at), backfilled=True)
+                        for row in reply.data
+                    ),
+                ],
+                priority=priority,
+            )
+            return page
+
+        if not history.aggregates_first():
+            return by_id(from_id, [])
         window = {"startTime": since, "endTime": since + _AGG_WINDOW_MS, "limit": 1000}
         aggregates = self._public(
             ep.AGG_TRADES,
@@ -333,6 +362,7 @@ class BinanceSpotRest:
 
         def complete(page: list[Trade]) -> Observable[list[Trade]]:
             cover = trades_from_aggregates(page, from_id)
+            history.record(cover)
             # Aggregates alone answer when they reached the present (a short page) and
             # either gave trades or the window is recent (nothing newer exists yet).
             recent = since + _AGG_WINDOW_MS > self._now_ms()
@@ -342,20 +372,7 @@ class BinanceSpotRest:
             start = cover.fetch_from
             if start is None:
                 start = cover.trades[-1].trade_id + 1 if cover.trades else from_id
-            by_id = self._public(
-                ep.HISTORICAL_TRADES,
-                {"symbol": sym, "limit": ep.TRADES_MAX_LIMIT, "fromId": start},
-                lambda reply: [
-                    attrs.evolve(_trade(sym, row, reply.received_at), backfilled=True)
-                    for row in reply.data
-                ],
-                priority=priority,
-            )
-
-            def joined(rest: list[Trade]) -> list[Trade]:
-                return [*cover.trades, *rest]
-
-            return by_id.pipe(ops.map(joined))
+            return by_id(start, cover.trades)
 
         return aggregates.pipe(ops.concat_map(complete))
 
