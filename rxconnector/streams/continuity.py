@@ -1,25 +1,16 @@
 """Trades with no gaps: every trade once, in order, across reconnects (or a precise report).
 
-A WebSocket reconnect loses whatever traded while the socket was down; the hub marks the
-spot with a :class:`~rxconnector.streams.messages.StreamRestart`. For venues with
-consecutive ids (Binance ``trade`` ids, ``aggTrade`` aggregate ids) :func:`gapless_trades`
-fills every id gap over REST, retrying for as long as the exchange may still have the
-data, and reports only what it cannot get, as :class:`~rxconnector.errors.FeedGapError`
-with the exact id range. Venues without usable ids (Bybit):
-:mod:`rxconnector.streams.trade_overlap`. The operator never errors because of a gap or
-a REST failure; it forwards the live stream's error or completion.
+A reconnect loses what traded while the socket was down (the hub marks the spot with a
+:class:`~rxconnector.streams.messages.StreamRestart`). For venues with consecutive ids
+:func:`gapless_trades` fills every id gap over REST for as long as the exchange may have
+the data and reports only what it cannot get, with the exact ids. Venues without usable
+ids: :mod:`rxconnector.streams.trade_overlap`.
 
-Every buffer is bounded (per subscription):
-
-* :class:`~rxconnector.streams.held_trades.HeldTrades` (live trades waiting for a
-  backfill, ≈ 260 bytes each): at most ``max_held``
-  (default :data:`DEFAULT_MAX_HELD`) trades plus one backfill page (``page_size``);
-  past ``max_held`` the unfetched range is reported and the held trades are released.
-* Far ids being confirmed (``misses``, ``confirmed``): only ids of held trades (each
-  dropped when emitted, rejected or found).
-
-State lives in small classes (attributes; one method per event): :class:`_GaplessRun`,
-with :class:`_PageFetch` and :class:`_IdLookup` for its REST requests.
+Bounds (per subscription): held live trades ≤ ``max_held`` (default
+:data:`DEFAULT_MAX_HELD`) plus one backfill page, packed
+(:class:`~rxconnector.streams.held_trades.HeldTrades`, ≈ 260 bytes each); ids being
+confirmed: only held ones. State lives in small classes, one method per event:
+:class:`_GaplessRun`, with :class:`_PageFetch` and :class:`_IdLookup` for its requests.
 """
 
 from __future__ import annotations
@@ -35,6 +26,7 @@ from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import FeedGapError, ParseError
 from rxconnector.log import get_logger
 from rxconnector.models import Trade
+from rxconnector.streams.first_trade import FirstTradeCheck
 from rxconnector.streams.held_trades import HeldTrades
 from rxconnector.streams.messages import StreamRestart
 
@@ -48,20 +40,15 @@ __all__ = [
 
 _log = get_logger(component="continuity")
 
-#: Largest id gap fetched over REST by default: 100 pages of 1000 (Binance: 2,500 weight
-#: with ``historicalTrades``, 400 with ``aggTrades``; PROTOCOL.md §A2.4). Any outage a
-#: reconnect can heal is far below it; a bigger jump is reported, not fetched.
+#: Largest id gap fetched over REST by default (100 pages of 1000); any outage a reconnect
+#: can heal is far below it: a bigger jump is reported, not fetched.
 DEFAULT_MAX_BACKFILL = 100_000
 
-#: Live trades held back (per feed) while a backfill runs: ≈ 5 MB at ≈ 260 bytes each
-#: (:class:`~rxconnector.streams.held_trades.HeldTrades`). Only when a backfill that
-#: keeps failing lets more pile up is the missing range given up (reported with its
-#: exact ids) and the held trades released.
+#: Live trades held (per feed) while a backfill runs: ≈ 5 MB at ≈ 260 bytes each. Past
+#: it the missing range is given up (reported with its exact ids), the held released.
 DEFAULT_MAX_HELD = 20_000
 
-
-#: Lookups of a far id before it is rejected as one the venue does not have (REST can
-#: lag the stream by a moment: the lookups are ``retry_delay(1)``, ``(2)`` ... apart).
+#: Lookups of a far id before it is rejected (REST can lag the stream by a moment).
 CONFIRM_ATTEMPTS = 3
 
 
@@ -102,8 +89,7 @@ class _GaplessSettings:
 
 
 class _GaplessRun:
-    """One subscription of :func:`gapless_trades`: the live trades, the held ones, the
-    backfill in flight and its retry timer."""
+    """One subscription of :func:`gapless_trades` (held trades, request, retry timer)."""
 
     def __init__(
         self,
@@ -124,6 +110,8 @@ class _GaplessRun:
         self.misses: dict[int, int] = {}  # far ids looked up and not found, how often
         self.request = SerialDisposable()
         self.timer = SerialDisposable()
+        self.first_id: int | None = None  # the first delivered id, until it is vouched for
+        self.first_check: FirstTradeCheck | None = None
 
     # -- events of the live stream ---------------------------------------------------
 
@@ -141,12 +129,16 @@ class _GaplessRun:
                 self.hold(item)
             return
         if last is None or tid == last + 1:
+            if last is None:
+                self.first_id = tid
             self.last = tid
             self.last_time = item.time
             self.observer.on_next(item)
         elif tid > last:
             self.hold(item)
             self.release()
+        elif tid < last == self.first_id:
+            self.check_first(item)  # below a baseline nothing followed on from yet
 
     def on_error(self, error: Exception) -> None:
         self.stop()
@@ -171,6 +163,44 @@ class _GaplessRun:
         self.stopped = True
         self.request.dispose()
         self.timer.dispose()
+        if self.first_check is not None:
+            self.first_check.dispose()
+
+    # -- a hostile first trade -------------------------------------------------------
+
+    def check_first(self, trade: Trade) -> None:
+        """Hold ``trade``; ask the venue about the baseline (:mod:`.first_trade`)."""
+        if self.first_check is None:
+            assert self.first_id is not None
+            self.first_check = FirstTradeCheck(
+                self.first_id,
+                self.settings.backfill,
+                attempts=CONFIRM_ATTEMPTS,
+                max_below=self.settings.max_held,
+                retry_delay=self.settings.retry_delay,
+                clock=self.clock(),
+                scheduler_=self.scheduler_,
+                verdict=self.first_verdict,
+            )
+        self.first_check.add(trade)
+
+    def first_verdict(self, genuine: bool, below: list[Trade]) -> None:
+        head = self.first_id
+        self.first_id = None  # checked: never again
+        if genuine or self.stopped:
+            return  # the trades below it were duplicates after all
+        self.settings.tell(
+            ParseError(
+                f"{self.settings.topic}: the first trade, id {head}, is beyond what the venue "
+                f"has (a lookup from that id found nothing, {CONFIRM_ATTEMPTS} times, while "
+                f"{len(below)} live trades came below it): no longer the baseline",
+                head,
+            )
+        )
+        if self.last == head:
+            self.last = None
+            for trade in sorted(below, key=_trade_id):
+                self.on_next(trade)
 
     # -- the held trades -------------------------------------------------------------
 
@@ -492,37 +522,32 @@ def gapless_trades(
         [ gapless_trades(live, backfill, topic="btcusdt@trade") ]
                    -1-2----(3',4',5',6,7)-8-|   3',4',5' have backfilled=True
 
-    * A live trade with id ``last + 1`` passes straight through (the hot path).
-    * An id at or below the last delivered one is a duplicate and is dropped.
-    * A higher id starts a backfill: live trades are held (ordered by id, duplicates
-      merged); ``backfill(last + 1)`` is subscribed and each page's trades that close the
-      gap are emitted with ``backfilled=True``; pages are requested until the gap is
-      closed, then the held trades are released (a new gap among them starts another
-      backfill).
-    * After a ``StreamRestart`` (once something was delivered) ``backfill(last + 1)`` is
-      fetched at once; pages follow while they come back full (``page_size`` trades),
-      so the trades missed during the outage arrive even if no live trade follows.
-    * A jump is only believed when the venue can have it: before a gap wider than
-      ``max_backfill`` is given up, and when a backfill finds nothing new before the
-      trade beyond the gap, that trade's id is looked up (``backfill(id)``). Found,
-      or followed on by a live ``id + 1``: the gap is real. Not found
-      :data:`CONFIRM_ATTEMPTS` times: the trade is reported as a
-      :class:`~rxconnector.errors.ParseError` and dropped - one hostile or corrupt
-      trade id must not become the baseline that turns every real trade after it
-      into a "duplicate" (issue #16). Live trades wait during the lookup.
-    * A gap wider than ``max_backfill`` ids is not fetched: it is reported as
-      ``FeedGapError(topic, ..., first_missing=a, last_missing=b)`` and skipped. A page
-      request that errors, or that brings no new trade, is retried after
-      ``retry_delay(n)`` seconds (at least an error's ``retry_after``) on the scheduler,
-      without end by default (``retries`` bounds it); meanwhile live trades are held, at
-      most ``max_held`` of them: past that, the unfetched range is reported the same way
-      and skipped, and the held trades are released. Nothing is lost silently.
+    * A live trade with id ``last + 1`` passes straight through (the hot path); an id
+      at or below the last delivered one is a duplicate and is dropped.
+    * A higher id starts a backfill: live trades are held (by id, duplicates merged);
+      pages from ``backfill(last + 1)`` are emitted with ``backfilled=True`` until the
+      gap is closed, then the held trades are released (a new gap among them starts
+      another backfill). After a ``StreamRestart`` the backfill starts at once; pages
+      follow while they come back full (``page_size``), so the trades missed during the
+      outage arrive even if no live trade follows.
+    * A jump is only believed when the venue can have it: a gap wider than
+      ``max_backfill``, or a held trade a backfill cannot reach, is looked up
+      (``backfill(id)``); found, or followed on by a live ``id + 1``: a real gap; not
+      found :data:`CONFIRM_ATTEMPTS` times: a :class:`~rxconnector.errors.ParseError`,
+      dropped (one hostile id must not become the baseline that turns every real trade
+      after it into a "duplicate", issue #16). Live trades wait meanwhile. The first
+      trade is checked the same way when live trades come below it
+      (:mod:`rxconnector.streams.first_trade`).
+    * A gap wider than ``max_backfill`` is reported as ``FeedGapError(topic, ...,
+      first_missing=a, last_missing=b)`` and skipped. A failed or empty page is retried
+      after ``retry_delay(n)`` (at least an error's ``retry_after``), without end by
+      default (``retries`` bounds it); past ``max_held`` held trades the unfetched range
+      is reported the same way and the held trades are released.
     * If the live stream completes during a backfill, the unfilled range is reported,
       the held trades are emitted, and the completion follows; an error is forwarded.
 
     Args:
-        live: Parsed trades of one symbol with ``StreamRestart`` markers (markers need
-            no action here: gaps are found from the ids).
+        live: Parsed trades of one symbol with ``StreamRestart`` markers.
         backfill: ``backfill(from_id)`` makes a cold request for one page of trades
             starting at ``from_id`` (Binance ``aggTrades?fromId=`` or
             ``historicalTrades?fromId=``), ascending.
@@ -537,10 +562,9 @@ def gapless_trades(
         max_held: Live trades held during a backfill before its range is given up.
         page_size: Trades a full ``backfill`` page holds (a shorter page after a
             restart means the present was reached).
-        backfill_since: ``backfill_since(from_id, since_ms)``, if given, fetches the
-            gap pages instead of ``backfill``, told the time of the last delivered
-            trade too (Binance Spot finds single-fill trades by time in ``aggTrades``
-            at a sixth of the weight); id lookups still use ``backfill``.
+        backfill_since: If given, ``backfill_since(from_id, since_ms)`` fetches the gap
+            pages, told the last delivered trade's time (Binance Spot: ``aggTrades``
+            by time, weight 4); id lookups still use ``backfill``.
 
     Returns:
         An Observable of trades in id order.
