@@ -61,8 +61,8 @@ from rxconnector.testing.simulator.connection import (
     SimConnection,
 )
 from rxconnector.testing.simulator.market import TickEvents
-from rxconnector.testing.simulator.matching import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.numbers import scaled
+from rxconnector.testing.simulator.orders import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = ["BybitPrivateServer", "auth_signature_payload", "parse_private_topic"]

@@ -67,15 +67,15 @@ from rxconnector.testing.simulator.accounts import Account, Accounts
 from rxconnector.testing.simulator.binance_rest import RestRecord
 from rxconnector.testing.simulator.book import ASK, BID
 from rxconnector.testing.simulator.market import Market, SymbolMarket
-from rxconnector.testing.simulator.matching import (
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.numbers import scaled
+from rxconnector.testing.simulator.orders import (
     LEVERAGE,
-    MatchingEngine,
     OrderRequest,
     Rejection,
     SimOrder,
     SimPosition,
 )
-from rxconnector.testing.simulator.numbers import scaled
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = [
