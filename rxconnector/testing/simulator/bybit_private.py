@@ -48,7 +48,7 @@ from aiohttp import web
 
 from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceChange
-from rxconnector.testing.simulator.bybit_trading import (
+from rxconnector.testing.simulator.bybit_rows import (
     bybit_amount,
     bybit_order_row,
     position_row,
