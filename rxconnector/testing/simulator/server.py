@@ -1,5 +1,9 @@
 """``ExchangeSimulator``: an aiohttp server on 127.0.0.1 that fools a real client.
 
+Long module: ``ExchangeSimulator`` is the simulator's one public facade (URLs, control,
+faults, accounts, inspection for tests); each method is a few lines delegating to the
+state, market or dialect objects that do the work, and users find every knob in one place.
+
 It owns the event-loop side of the simulator: the aiohttp app and site, the market
 clock task, and the dialects mounted on the app (Binance Spot: ``/ws``, ``/stream``,
 ``/api/v3``; USD-M futures: ``/public/ws|stream``, ``/market/ws|stream``, ``/fapi/v1``).
