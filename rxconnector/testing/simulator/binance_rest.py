@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import orjson
@@ -129,6 +129,67 @@ class Endpoint:
     signed: bool = False
 
 
+#: ``orderTypes`` of every symbol in ``exchangeInfo``.
+_ORDER_TYPES: Final = (
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+)
+_STP_MODES: Final = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
+#: The feature flags of every symbol in ``exchangeInfo``.
+_PERMISSIONS: Final = {
+    "icebergAllowed": True,
+    "ocoAllowed": True,
+    "otoAllowed": True,
+    "opoAllowed": True,
+    "quoteOrderQtyMarketAllowed": True,
+    "allowTrailingStop": True,
+    "cancelReplaceAllowed": True,
+    "amendAllowed": True,
+    "pegInstructionsAllowed": True,
+    "isSpotTradingAllowed": True,
+    "isMarginTradingAllowed": False,
+}
+
+
+def _symbol_filters(m: SymbolMarket) -> list[dict[str, Any]]:
+    """The symbol's ``filters``: what the matching engine enforces (``orders.SymbolRules``)."""
+    tick, step = scaled(1, m.price_exp), scaled(1, m.qty_exp)
+    return [
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": tick,
+            "maxPrice": scaled(m.initial_ticks * 100, m.price_exp),
+            "tickSize": tick,
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": step,
+            "maxQty": scaled(m.lot * 10_000, m.qty_exp),
+            "stepSize": step,
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": "5.00000000",
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": "0.00000000",
+            "maxQty": scaled(m.lot * 1_000, m.qty_exp),
+            "stepSize": "0.00000000",
+        },
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+    ]
+
+
 class BinanceSpotRest:
     """The ``/api/v3`` endpoints of one simulator."""
 
@@ -157,21 +218,17 @@ class BinanceSpotRest:
     # -- plumbing ---------------------------------------------------------------------
 
     def _endpoints(self) -> list[Endpoint]:
+        return [*self._market_endpoints(), *self._ticker_endpoints(), self._account_endpoint()]
+
+    def _market_endpoints(self) -> list[Endpoint]:
         sym = frozenset({"symbol"})
-        signed = frozenset({"recvWindow", "timestamp", "signature"})
         klines = sym | {"interval", "startTime", "endTime", "timeZone", "limit"}
-        tickers = frozenset({"symbol", "symbols", "symbolStatus"})
+        info_params = {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
         return [
             Endpoint("GET", "/ping", self._ping, lambda p: 1, frozenset()),
             Endpoint("GET", "/time", self._time, lambda p: 1, frozenset()),
             Endpoint(
-                "GET",
-                "/exchangeInfo",
-                self._exchange_info,
-                lambda p: 20,
-                frozenset(
-                    {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
-                ),
+                "GET", "/exchangeInfo", self._exchange_info, lambda p: 20, frozenset(info_params)
             ),
             Endpoint(
                 "GET",
@@ -197,6 +254,12 @@ class BinanceSpotRest:
             ),
             Endpoint("GET", "/klines", self._klines, lambda p: 2, klines),
             Endpoint("GET", "/uiKlines", self._klines, lambda p: 2, klines),
+            Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
+        ]
+
+    def _ticker_endpoints(self) -> list[Endpoint]:
+        tickers = frozenset({"symbol", "symbols", "symbolStatus"})
+        return [
             Endpoint(
                 "GET",
                 "/ticker/24hr",
@@ -218,16 +281,18 @@ class BinanceSpotRest:
                 lambda p: _symbols_weight(p, 2, 4, 4, 4),
                 tickers,
             ),
-            Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
-            Endpoint(
-                "GET",
-                "/account",
-                self._account,
-                lambda p: 20,
-                signed | {"omitZeroBalances"},
-                signed=True,
-            ),
         ]
+
+    def _account_endpoint(self) -> Endpoint:
+        signed = frozenset({"recvWindow", "timestamp", "signature"})
+        return Endpoint(
+            "GET",
+            "/account",
+            self._account,
+            lambda p: 20,
+            signed | {"omitZeroBalances"},
+            signed=True,
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -419,7 +484,6 @@ class BinanceSpotRest:
 
     def _symbol_info(self, m: SymbolMarket) -> dict[str, Any]:
         spec = m.spec
-        tick, step = scaled(1, m.price_exp), scaled(1, m.qty_exp)
         return {
             "symbol": spec.symbol,
             "status": "TRADING",
@@ -430,64 +494,13 @@ class BinanceSpotRest:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": [
-                "LIMIT",
-                "LIMIT_MAKER",
-                "MARKET",
-                "STOP_LOSS",
-                "STOP_LOSS_LIMIT",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_LIMIT",
-            ],
-            "icebergAllowed": True,
-            "ocoAllowed": True,
-            "otoAllowed": True,
-            "opoAllowed": True,
-            "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True,
-            "cancelReplaceAllowed": True,
-            "amendAllowed": True,
-            "pegInstructionsAllowed": True,
-            "isSpotTradingAllowed": True,
-            "isMarginTradingAllowed": False,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": tick,
-                    "maxPrice": scaled(m.initial_ticks * 100, m.price_exp),
-                    "tickSize": tick,
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": step,
-                    "maxQty": scaled(m.lot * 10_000, m.qty_exp),
-                    "stepSize": step,
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": "5.00000000",
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00000000",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": "0.00000000",
-                    "maxQty": scaled(m.lot * 1_000, m.qty_exp),
-                    "stepSize": "0.00000000",
-                },
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            ],
+            "orderTypes": list(_ORDER_TYPES),
+            **_PERMISSIONS,
+            "filters": _symbol_filters(m),
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": [
-                "NONE",
-                "EXPIRE_TAKER",
-                "EXPIRE_MAKER",
-                "EXPIRE_BOTH",
-            ],
+            "allowedSelfTradePreventionModes": list(_STP_MODES),
         }
 
     def _exchange_info(self, params: dict[str, str], now: int, _a: Account | None) -> Any:
