@@ -16,13 +16,26 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import orjson
 from aiohttp import web
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
+from rxconnector.testing.simulator.binance_http import (
+    ApiError,
+    RestRecord,
+    depth_weight,
+    int_param,
+    mandatory,
+)
+from rxconnector.testing.simulator.binance_info import (
+    ORDER_TYPES,
+    STP_MODES,
+    SYMBOL_PERMISSIONS,
+    symbol_filters,
+)
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads, ticker_stats
 from rxconnector.testing.simulator.faults import RestFailure
 from rxconnector.testing.simulator.klines import INTERVALS
@@ -33,13 +46,8 @@ from rxconnector.testing.simulator.tape import SimTrade
 from rxconnector.testing.simulator.weights import WeightLimiter
 
 __all__ = [
-    "ApiError",
     "BinanceSpotRest",
     "Endpoint",
-    "RestRecord",
-    "depth_weight",
-    "int_param",
-    "mandatory",
 ]
 
 _HOUR_MS = 3_600_000
@@ -51,37 +59,6 @@ _FAILURE_BODIES = {
     504: (-1007, "Timeout waiting for response from backend server. "
           "Send status unknown; execution status unknown."),
 }  # fmt: skip
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status plus Binance's ``{"code", "msg"}`` body."""
-
-    def __init__(self, status: int, code: int, msg: str, retry_after: int | None = None) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg, self.retry_after = status, code, msg, retry_after
-
-
-@attrs.frozen(slots=True)
-class RestRecord:
-    """One REST request the simulator answered (for tests of client behaviour)."""
-
-    at: float  # loop time
-    method: str
-    path: str
-    params: dict[str, str]
-    status: int
-    weight: int
-
-
-def depth_weight(limit: int) -> int:
-    """``/api/v3/depth`` weight by limit (1-100: 5, 101-500: 25, 501-1000: 50, else 250)."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
 
 
 def _symbols_weight(params: dict[str, str], single: int, few: int, many: int, all_: int) -> int:
@@ -96,26 +73,6 @@ def _symbols_weight(params: dict[str, str], single: int, few: int, many: int, al
     return all_
 
 
-def int_param(params: dict[str, str], name: str, default: int | None = None) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(
-            400,
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
-        ) from None
-
-
-def mandatory(name: str) -> ApiError:
-    return ApiError(
-        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-    )
-
-
 Handler = Callable[[dict[str, str], int, Account | None], Awaitable[Any] | Any]
 
 
@@ -127,67 +84,6 @@ class Endpoint:
     weight: Callable[[dict[str, str]], int]
     params: frozenset[str]
     signed: bool = False
-
-
-#: ``orderTypes`` of every symbol in ``exchangeInfo``.
-_ORDER_TYPES: Final = (
-    "LIMIT",
-    "LIMIT_MAKER",
-    "MARKET",
-    "STOP_LOSS",
-    "STOP_LOSS_LIMIT",
-    "TAKE_PROFIT",
-    "TAKE_PROFIT_LIMIT",
-)
-_STP_MODES: Final = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
-#: The feature flags of every symbol in ``exchangeInfo``.
-_PERMISSIONS: Final = {
-    "icebergAllowed": True,
-    "ocoAllowed": True,
-    "otoAllowed": True,
-    "opoAllowed": True,
-    "quoteOrderQtyMarketAllowed": True,
-    "allowTrailingStop": True,
-    "cancelReplaceAllowed": True,
-    "amendAllowed": True,
-    "pegInstructionsAllowed": True,
-    "isSpotTradingAllowed": True,
-    "isMarginTradingAllowed": False,
-}
-
-
-def _symbol_filters(m: SymbolMarket) -> list[dict[str, Any]]:
-    """The symbol's ``filters``: what the matching engine enforces (``orders.SymbolRules``)."""
-    tick, step = scaled(1, m.price_exp), scaled(1, m.qty_exp)
-    return [
-        {
-            "filterType": "PRICE_FILTER",
-            "minPrice": tick,
-            "maxPrice": scaled(m.initial_ticks * 100, m.price_exp),
-            "tickSize": tick,
-        },
-        {
-            "filterType": "LOT_SIZE",
-            "minQty": step,
-            "maxQty": scaled(m.lot * 10_000, m.qty_exp),
-            "stepSize": step,
-        },
-        {
-            "filterType": "NOTIONAL",
-            "minNotional": "5.00000000",
-            "applyMinToMarket": True,
-            "maxNotional": "9000000.00000000",
-            "applyMaxToMarket": False,
-            "avgPriceMins": 5,
-        },
-        {
-            "filterType": "MARKET_LOT_SIZE",
-            "minQty": "0.00000000",
-            "maxQty": scaled(m.lot * 1_000, m.qty_exp),
-            "stepSize": "0.00000000",
-        },
-        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-    ]
 
 
 class BinanceSpotRest:
@@ -494,13 +390,13 @@ class BinanceSpotRest:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": list(_ORDER_TYPES),
-            **_PERMISSIONS,
-            "filters": _symbol_filters(m),
+            "orderTypes": list(ORDER_TYPES),
+            **SYMBOL_PERMISSIONS,
+            "filters": symbol_filters(m),
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": list(_STP_MODES),
+            "allowedSelfTradePreventionModes": list(STP_MODES),
         }
 
     def _exchange_info(self, params: dict[str, str], now: int, _a: Account | None) -> Any:

@@ -64,7 +64,7 @@ import orjson
 from aiohttp import web
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
-from rxconnector.testing.simulator.binance_rest import RestRecord
+from rxconnector.testing.simulator.binance_http import RestRecord
 from rxconnector.testing.simulator.bybit_rows import (
     BybitApiError,
     bybit_order_row,

@@ -39,7 +39,7 @@ from rxconnector.testing.simulator.binance_futures import (
 )
 from rxconnector.testing.simulator.binance_futures_trading import BinanceFuturesTradingRest
 from rxconnector.testing.simulator.binance_futures_user import FuturesUserStreams
-from rxconnector.testing.simulator.binance_rest import RestRecord
+from rxconnector.testing.simulator.binance_http import RestRecord
 from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
 from rxconnector.testing.simulator.binance_wsapi import BinanceWsApi
