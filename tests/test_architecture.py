@@ -112,11 +112,11 @@ KNOWN_LAYER_VIOLATIONS: frozenset[str] = frozenset(
         "rxconnector.bus.command -> rxconnector.cli",
         "rxconnector.exchanges.binance.endpoints -> rxconnector.rest.dialect",
         "rxconnector.exchanges.binance.futures_rest -> rxconnector.rest.client",
-        "rxconnector.exchanges.binance.futures_rest -> rxconnector.rest.limiter",
+        "rxconnector.exchanges.binance.futures_rest -> rxconnector.rate.limiter",
         "rxconnector.exchanges.binance.futures_rest -> rxconnector.rest.query",
         "rxconnector.exchanges.binance.futures_user_stream -> rxconnector.streams.account",
         "rxconnector.exchanges.binance.rest -> rxconnector.rest.client",
-        "rxconnector.exchanges.binance.rest -> rxconnector.rest.limiter",
+        "rxconnector.exchanges.binance.rest -> rxconnector.rate.limiter",
         "rxconnector.exchanges.binance.rest -> rxconnector.rest.query",
         "rxconnector.exchanges.binance.rest -> rxconnector.rest.symbol_rules",
         "rxconnector.exchanges.binance.rest -> rxconnector.transport.http",
@@ -130,9 +130,7 @@ KNOWN_LAYER_VIOLATIONS: frozenset[str] = frozenset(
         "rxconnector.exchanges.bybit.rest -> rxconnector.rest.dialect",
         "rxconnector.exchanges.bybit.rest -> rxconnector.rest.query",
         "rxconnector.exchanges.bybit.rest -> rxconnector.rest.symbol_rules",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.streams.pacing",
-        "rxconnector.transport.ws -> rxconnector.streams.attempts",
-        "rxconnector.transport.ws -> rxconnector.streams.pacing",
+        "rxconnector.exchanges.bybit.rest -> rxconnector.rate.pacing",
     }
 )
 
@@ -212,7 +210,7 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
         "rxconnector.operators._retry:retry_with_backoff_._retry",
         "rxconnector.operators._retry:retry_with_backoff_._retry.subscribe",
         "rxconnector.operators:retry_with_backoff",
-        "rxconnector.rest.limiter:RequestWeightLimiter.acquire",
+        "rxconnector.rate.limiter:RequestWeightLimiter.acquire",
         "rxconnector.streams.account:_Run._reconcile",
         "rxconnector.streams.continuity:gapless_trades",
         "rxconnector.streams.continuity:gapless_trades.subscribe",
