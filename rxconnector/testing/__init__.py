@@ -34,19 +34,8 @@ from rxconnector.testing.factories import (
     make_trade,
 )
 from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
-from rxconnector.testing.marbles import (
-    MarbleRun,
-    book_tickers,
-    books,
-    cold,
-    emitted,
-    exp,
-    expected,
-    hot,
-    stamped,
-    ticks,
-    trades_from,
-)
+from rxconnector.testing.marbles import MarbleRun, cold, emitted, exp, expected, hot
+from rxconnector.testing.model_marbles import book_tickers, books, stamped, ticks, trades_from
 from rxconnector.testing.simulator import ExchangeSimulator, SimulatorConfig
 
 __all__ = [

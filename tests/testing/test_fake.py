@@ -16,7 +16,8 @@ from rxconnector.errors import NotScriptedError, RateLimitError, RxConnectorErro
 from rxconnector.models import BreakerState, ClockOffset, ConnectionEvent, ConnectionState, Order
 from rxconnector.testing.factories import make_kline, make_order, make_trade
 from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
-from rxconnector.testing.marbles import emitted, expected, ticks
+from rxconnector.testing.marbles import emitted, expected
+from rxconnector.testing.model_marbles import ticks
 
 on_next = ReactiveTest.on_next
 on_completed = ReactiveTest.on_completed

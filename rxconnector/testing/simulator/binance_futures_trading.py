@@ -51,7 +51,8 @@ from rxconnector.testing.simulator.binance_trading import (
     binance_amount,
     binance_rejection,
 )
-from rxconnector.testing.simulator.matching import MatchingEngine, OrderRequest, Rejection
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import OrderRequest, Rejection
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = ["PERCENT_DOWN", "PERCENT_UP", "BinanceFuturesTradingRest"]

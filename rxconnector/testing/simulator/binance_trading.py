@@ -46,12 +46,8 @@ from rxconnector.testing.simulator.binance_rest import (
     int_param,
     mandatory,
 )
-from rxconnector.testing.simulator.matching import (
-    MatchingEngine,
-    OrderRequest,
-    Rejection,
-    SimOrder,
-)
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import OrderRequest, Rejection, SimOrder
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = [

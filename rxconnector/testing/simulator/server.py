@@ -47,7 +47,8 @@ from rxconnector.testing.simulator.config import SimulatorConfig
 from rxconnector.testing.simulator.connection import CLOSE_GOING_AWAY, SimConnection
 from rxconnector.testing.simulator.faults import Faults, garbage_frames
 from rxconnector.testing.simulator.market import Levels, Market, SymbolMarket
-from rxconnector.testing.simulator.matching import MatchingEngine, SimOrder
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import SimOrder
 from rxconnector.testing.simulator.state import ControlRecord, SimState
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
