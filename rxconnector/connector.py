@@ -936,10 +936,12 @@ class Connector:
             # ``trades_after``) backfills the trade feed at a lower weight.
             cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
 
-            def backfill_since(from_id: int, since: int) -> Observable[list[Trade]]:
+            def backfill_since(
+                from_id: int, since: int, share: float | None
+            ) -> Observable[list[Trade]]:
                 assert cheaper is not None
                 page: Observable[list[Trade]] = cheaper(
-                    norm, from_id, since, priority=Priority.BACKFILL
+                    norm, from_id, since, priority=Priority.BACKFILL, continuation=share
                 )
                 return page
 

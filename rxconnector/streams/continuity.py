@@ -26,19 +26,23 @@ from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import FeedGapError, ParseError
 from rxconnector.log import get_logger
 from rxconnector.models import Trade
-from rxconnector.streams.first_trade import FirstTradeCheck
+from rxconnector.streams.first_trade import FillSampler, FirstTradeCheck
 from rxconnector.streams.held_trades import HeldTrades
 from rxconnector.streams.messages import StreamRestart
 
 __all__ = [
     "DEFAULT_MAX_BACKFILL",
     "DEFAULT_MAX_HELD",
+    "BackfillSince",
     "backfill_retry_delay",
     "gapless_trades",
     "report_or_log",
 ]
 
 _log = get_logger(component="continuity")
+
+#: ``(from_id, since_ms, share)`` -> one page from ``from_id`` (see ``gapless_trades``).
+BackfillSince = Callable[[int, int, "float | None"], Observable[list[Trade]]]
 
 #: Largest id gap fetched over REST by default (100 pages of 1000); any outage a reconnect
 #: can heal is far below it: a bigger jump is reported, not fetched.
@@ -85,7 +89,7 @@ class _GaplessSettings:
     scheduler: abc.SchedulerBase | None
     max_held: int
     page_size: int
-    backfill_since: Callable[[int, int], Observable[list[Trade]]] | None = None
+    backfill_since: BackfillSince | None = None
 
 
 class _GaplessRun:
@@ -112,6 +116,7 @@ class _GaplessRun:
         self.timer = SerialDisposable()
         self.first_id: int | None = None  # the first delivered id, until it is vouched for
         self.first_check: FirstTradeCheck | None = None
+        self.fills = FillSampler()
 
     # -- events of the live stream ---------------------------------------------------
 
@@ -133,6 +138,8 @@ class _GaplessRun:
                 self.first_id = tid
             self.last = tid
             self.last_time = item.time
+            if tid & 7 < 2:
+                self.fills.sample(item)
             self.observer.on_next(item)
         elif tid > last:
             self.hold(item)
@@ -355,7 +362,7 @@ class _PageFetch:
         since = run.settings.backfill_since
         try:
             if since is not None:
-                page_request = since(self.start_id, run.last_time)
+                page_request = since(self.start_id, run.last_time, run.fills.share())
             else:
                 page_request = run.settings.backfill(self.start_id)
         except Exception as exc:
@@ -367,12 +374,8 @@ class _PageFetch:
         )
 
     def on_page(self, page: Iterable[Trade]) -> None:
-        """Merge the page with the held live trades and emit what follows on.
-
-        One page may close several holes (outages close together): its trades up to
-        the newest held one join the held ones (a live copy is kept over a page copy;
-        newer trades will come live). With nothing held (after a restart) the whole
-        page counts."""
+        """Merge the page (up to the newest held id; all of it when nothing is held)
+        with the held trades (a live copy wins) and emit what follows on."""
         run = self.run
         if self.finished or run.stopped:
             return
@@ -423,12 +426,8 @@ class _PageFetch:
 
 
 class _IdLookup:
-    """Whether the venue has trade ``head`` (the held trade beyond a gap):
-    ``backfill(head)`` brings trades from that id on when it does.
-
-    Confirmed (or followed on by a live ``head + 1``): ``proceed()``. Not found
-    :data:`CONFIRM_ATTEMPTS` times (counted per id, across interruptions by live trades
-    that fill the gap meanwhile): rejected (:meth:`_GaplessRun.reject`)."""
+    """Whether the venue has trade ``head``: found (or a live ``head + 1`` came) ->
+    ``proceed()``; not found :data:`CONFIRM_ATTEMPTS` times (per id) -> rejected."""
 
     def __init__(self, run: _GaplessRun, head: int, proceed: Callable[[], None]) -> None:
         self.run = run
@@ -510,7 +509,7 @@ def gapless_trades(
     scheduler: abc.SchedulerBase | None = None,
     max_held: int = DEFAULT_MAX_HELD,
     page_size: int = 1000,
-    backfill_since: Callable[[int, int], Observable[list[Trade]]] | None = None,
+    backfill_since: BackfillSince | None = None,
 ) -> Observable[Trade]:
     """Every trade exactly once, in id order, with id gaps filled over REST.
 
@@ -562,9 +561,10 @@ def gapless_trades(
         max_held: Live trades held during a backfill before its range is given up.
         page_size: Trades a full ``backfill`` page holds (a shorter page after a
             restart means the present was reached).
-        backfill_since: If given, ``backfill_since(from_id, since_ms)`` fetches the gap
-            pages, told the last delivered trade's time (Binance Spot: ``aggTrades``
-            by time, weight 4); id lookups still use ``backfill``.
+        backfill_since: If given, ``backfill_since(from_id, since_ms, share)`` fetches
+            the gap pages, told the last delivered trade's time and the share of live
+            trades that continued their predecessor's order (:class:`FillSampler`;
+            Binance Spot: ``aggTrades`` by time, weight 4); lookups use ``backfill``.
 
     Returns:
         An Observable of trades in id order.

@@ -1,4 +1,8 @@
-"""Is the first trade of a feed one the venue has? (issue 16, hostile input)
+"""What live trades tell a backfill: is the first one real, how often do fills continue.
+
+:class:`FillSampler`: the share of live trades that continued their predecessor's order.
+
+:class:`FirstTradeCheck` (issue 16, hostile input):
 
 :func:`~rxconnector.streams.continuity.gapless_trades` takes the first trade after
 subscribing as its baseline: every later trade at or below its id is a duplicate. A
@@ -24,7 +28,42 @@ from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from rxconnector.models import Trade
 
-__all__ = ["FirstTradeCheck"]
+__all__ = ["FillSampler", "FirstTradeCheck"]
+
+
+class FillSampler:
+    """How often a live trade continues its predecessor's order: same time, price and
+    side (on Binance: another fill of the same aggregate trade).
+
+    Sampled on pairs of ids ``8k, 8k + 1`` (a quarter of the hot path's cost of
+    looking at every pair); the counts halve past 64 pairs, so the share follows the
+    symbol's recent trading. Tells a backfill whether aggregates are likely to prove
+    the missed trades alone (:mod:`rxconnector.exchanges.binance.aggregates`).
+    """
+
+    __slots__ = ("_continued", "_pairs", "_prev")
+
+    def __init__(self) -> None:
+        self._prev: Trade | None = None
+        self._pairs = 0
+        self._continued = 0
+
+    def sample(self, trade: Trade) -> None:
+        """``trade`` has an id ``8k`` or ``8k + 1`` and was just delivered."""
+        prev = self._prev
+        self._prev = trade
+        if prev is None or prev.trade_id + 1 != trade.trade_id:
+            return
+        self._pairs += 1
+        if prev.time == trade.time and prev.price == trade.price and prev.side == trade.side:
+            self._continued += 1
+        if self._pairs >= 64:
+            self._pairs //= 2
+            self._continued //= 2
+
+    def share(self) -> float | None:
+        """Continued pairs / sampled pairs (None before 8 pairs were seen)."""
+        return self._continued / self._pairs if self._pairs >= 8 else None
 
 
 class FirstTradeCheck:

@@ -276,3 +276,14 @@ class TestTradesAfter:
         paths = [r.path for r in still_sim.rest_log]
         agg, hist = "/api/v3/aggTrades", "/api/v3/historicalTrades"
         assert paths == [agg, hist, hist, hist, hist, agg, hist]  # then every 4th page
+
+    async def test_live_trades_that_mostly_continue_orders_go_by_id_at_once(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        tape = still_sim.trades("BTCUSDT")
+        rest = _rest(still_sim, session, limit=6000)
+        page = await rest.trades_after("BTCUSDT", tape[5].id, tape[4].time, continuation=0.5)
+        assert page[0].trade_id == tape[5].id
+        assert [r.path for r in still_sim.rest_log] == ["/api/v3/historicalTrades"]
+        await rest.trades_after("BTCUSDT", tape[5].id, tape[4].time, continuation=0.1)
+        assert [r.path for r in still_sim.rest_log][1] == "/api/v3/aggTrades"

@@ -81,15 +81,15 @@ class TestBackfill:
         )
         store = [tr(i) for i in range(1, 7)]
         by_id, id_calls = pages(s, store)
-        since_calls: list[tuple[int, int]] = []
+        since_calls: list[tuple[int, int, float | None]] = []
 
-        def by_time(from_id: int, since: int) -> Observable[list[Trade]]:
-            since_calls.append((from_id, since))
+        def by_time(from_id: int, since: int, share: float | None) -> Observable[list[Trade]]:
+            since_calls.append((from_id, since, share))
             return by_id(from_id)
 
         result = s.start(lambda: gapless_trades(live, by_id, topic="t", backfill_since=by_time))
         assert ids(result.messages) == [1, 2, 3, 4, 5, 6]
-        assert since_calls == [(3, 5000)]
+        assert since_calls == [(3, 5000, None)]  # too few live pairs for a share
         assert id_calls == [3]  # (the page itself, through by_time)
 
     def test_gap_is_backfilled_in_order(self) -> None:

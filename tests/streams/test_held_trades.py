@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rxconnector.models import Trade
+from rxconnector.streams.first_trade import FillSampler
 from rxconnector.streams.held_trades import HeldTrades
 
 
@@ -83,3 +84,18 @@ def test_any_trade_round_trips(rows: list[tuple[object, ...]]) -> None:
     assert [(str(t.price), str(t.quantity)) for t in back] == [
         (str(t.price), str(t.quantity)) for t in sorted(originals, key=lambda t: t.trade_id)
     ]
+
+
+def test_fill_sampler_measures_how_often_a_trade_continues_an_order() -> None:
+    sampler = FillSampler()
+    assert sampler.share() is None
+    for k in range(1, 21):  # pairs 8k, 8k+1: every 4th pair is one order's two fills
+        first = trade(8 * k, time=k)
+        same = k % 4 == 0
+        second = trade(8 * k + 1, time=k if same else k + 1)
+        sampler.sample(first)
+        sampler.sample(second)
+    assert sampler.share() == 5 / 20
+    sampler.sample(trade(1000, side="buy"))
+    sampler.sample(trade(1001, side="sell"))  # another side: another order
+    assert sampler.share() == 5 / 21

@@ -318,6 +318,7 @@ class BinanceSpotRest:
         since: int,
         *,
         priority: Priority = Priority.USER,
+        continuation: float | None = None,
     ) -> Observable[list[Trade]]:
         """One page of plain trades from id ``from_id`` on (``since``: the time, ms, of
         a trade at or before it), exact, at the lowest weight the venue allows.
@@ -327,7 +328,10 @@ class BinanceSpotRest:
         only from the first multi-fill aggregate on is ``historicalTrades`` by id
         (weight 25) added to the page. A gap without multi-fill aggregates costs 4
         instead of 25; one with them 29. Marked ``backfilled``, ascending, consecutive.
-        Per symbol, the aggregates are skipped while they keep meeting multi-fill ones
+        The aggregates are skipped when the live trades show that most orders fill
+        several makers (``continuation``: the share of live trades continuing their
+        predecessor's order, above :data:`LIKELY_MULTI_FILL`), and per symbol while
+        they keep meeting multi-fill ones
         (:class:`~rxconnector.exchanges.binance.aggregates.FillHistory`).
         """
         sym = _symbol(symbol)
@@ -350,7 +354,8 @@ class BinanceSpotRest:
             )
             return page
 
-        if not history.aggregates_first():
+        likely_multi = continuation is not None and continuation > LIKELY_MULTI_FILL
+        if likely_multi or not history.aggregates_first():
             return by_id(from_id, [])
         window = {"startTime": since, "endTime": since + _AGG_WINDOW_MS, "limit": 1000}
         aggregates = self._public(
@@ -969,6 +974,11 @@ def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> Ord
 def _taker_side(buyer_is_maker: bool) -> Side:
     return "sell" if buyer_is_maker else "buy"
 
+
+#: Share of live trades continuing their predecessor's order above which a gap almost
+#: surely holds a multi-fill aggregate (recorded Binance sessions: Spot 0.15, USD-M 0.49,
+#: COIN-M 0.69; the simulator ≈ 0.5): ``trades_after`` then goes by id at once.
+LIKELY_MULTI_FILL = 0.25
 
 #: ``aggTrades`` takes a time window shorter than an hour (PROTOCOL.md §A2.4).
 _AGG_WINDOW_MS = 3_599_999
