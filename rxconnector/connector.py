@@ -852,7 +852,7 @@ class Connector:
             recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
-            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
+            dialect=self.venue.make_dialect(),
             scheduler=self._scheduler,
             log=self._log.bind(component="rest"),
         )

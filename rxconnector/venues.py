@@ -171,7 +171,7 @@ class Venue:
     #: ``make_rest(client, config, now_ms)`` builds the venue's REST API object.
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
-    make_dialect: Callable[[], Any] | None
+    make_dialect: Callable[[], Any]
     #: The documented order-book procedure (``streams.orderbook.BookRule``).
     book_rule: BookRule
     #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
@@ -207,7 +207,7 @@ def venue_for(config: Config) -> Venue:
             protocol=BinanceSpotWsProtocol(),
             feeds=bfeeds.BinanceSpotFeeds(),
             make_rest=BinanceSpotRest,
-            make_dialect=None,
+            make_dialect=bep.binance_dialect,
             book_rule=BookRule.BINANCE_SPOT,
             trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance"]),
@@ -216,6 +216,7 @@ def venue_for(config: Config) -> Venue:
             time_path=bep.TIME.path,
         )
     if config.exchange == "binance_futures":
+        from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
         from rxconnector.exchanges.binance.futures_rest import TIME as FUTURES_TIME
         from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
@@ -228,7 +229,7 @@ def venue_for(config: Config) -> Venue:
             protocol=BinanceFuturesWsProtocol(),
             feeds=bfeeds.BinanceFuturesFeeds(),
             make_rest=BinanceFuturesRest,
-            make_dialect=None,
+            make_dialect=bep.binance_dialect,
             book_rule=BookRule.BINANCE_USDM,
             trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance_futures"]),

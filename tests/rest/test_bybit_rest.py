@@ -798,7 +798,9 @@ class TestSigning:
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:
         transport = HttpTransport(session, timeout=2.0)
-        client = RestClient(lambda: transport, base_url=exchange.base_url, exchange="bybit")
+        client = RestClient(
+            lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
+        )
         rest = BybitRest(client, Config.bybit(), StepClock(NOW))
         for call in (
             rest.account,

@@ -118,7 +118,9 @@ class TestColdness:
                 raise AssertionError("not reached")
 
         transport = HangingTransport()
-        client = RestClient(lambda: transport, base_url="http://x", exchange="binance")
+        client = RestClient(
+            lambda: transport, base_url="http://x", exchange="binance", dialect=BINANCE_ERRORS
+        )
         received: list[Any] = []
         subscription = client.call("GET", "/api/v3/time", weight=1, idempotent=True).subscribe(
             received.append, received.append, lambda: received.append("done")

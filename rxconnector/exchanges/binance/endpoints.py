@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-import attrs
-
-from rxconnector.rest.dialect import ErrorDialect, code_msg_error
+from rxconnector.exchanges.dialect import ErrorDialect, code_msg_error
+from rxconnector.exchanges.rest_spec import Endpoint
 
 __all__ = [
     "ACCOUNT",
@@ -24,7 +23,6 @@ __all__ = [
     "DEPTH_MAX_LIMIT",
     "EXCHANGE_INFO",
     "HISTORICAL_TRADES",
-    "Endpoint",
     "KLINES",
     "KLINES_MAX_LIMIT",
     "KLINE_INTERVALS",
@@ -39,18 +37,9 @@ __all__ = [
     "TIME",
     "TRADES",
     "TRADES_MAX_LIMIT",
+    "binance_dialect",
     "depth_weight",
 ]
-
-
-@attrs.frozen
-class Endpoint:
-    """One REST route: HTTP method, path, request weight, and whether it is SIGNED."""
-
-    method: str
-    path: str
-    weight: int
-    signed: bool = False
 
 
 # -- General (§A2.4) ------------------------------------------------------------------
@@ -134,3 +123,8 @@ BINANCE_ERRORS: Final = ErrorDialect(
     timestamp_codes=frozenset({-1021}),
     order_rate_codes=frozenset({-1015}),
 )
+
+
+def binance_dialect() -> ErrorDialect:
+    """Binance's REST error vocabulary (Spot and USD-M) for the REST engine."""
+    return BINANCE_ERRORS

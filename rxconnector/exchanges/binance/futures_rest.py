@@ -43,7 +43,6 @@ from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges._parsing import to_decimal
-from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_account import (
     MARGIN_TYPES,
@@ -66,6 +65,8 @@ from rxconnector.exchanges.binance.rest import (
     _symbol,
     _ticker,
 )
+from rxconnector.exchanges.query import encode_query
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import (
     AvgPrice,
@@ -78,9 +79,8 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import RestReply, SignedRequest
+from rxconnector.rest.client import SignedRequest
 from rxconnector.rest.limiter import Priority
-from rxconnector.rest.query import encode_query
 
 __all__ = [
     "BinanceFuturesRest",

@@ -45,6 +45,8 @@ from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
+from rxconnector.exchanges.query import encode_query
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.models import (
     AvgPrice,
     Balance,
@@ -57,9 +59,8 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.nonce import NonceGenerator
-from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
+from rxconnector.rest.client import Operator, RestClient, SignedRequest, Signer
 from rxconnector.rest.limiter import Priority, documented_limiter
-from rxconnector.rest.query import encode_query
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
 
@@ -435,7 +436,7 @@ class BinanceSpotRest:
 
     def _public(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         params: Mapping[str, Any] | None,
         parse: Callable[[RestReply], _T],
         *,
@@ -454,7 +455,7 @@ class BinanceSpotRest:
 
     def _signed_call(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         params: Mapping[str, Any],
         parse: Callable[[RestReply], _T],
         *,
@@ -491,7 +492,7 @@ class BinanceSpotRest:
 
         return sign
 
-    def _klines_route(self, limit: int) -> tuple[ep.Endpoint, int]:
+    def _klines_route(self, limit: int) -> tuple[Endpoint, int]:
         """The klines endpoint and the weight of a request for ``limit`` candles."""
         return ep.KLINES, ep.KLINES.weight
 
@@ -514,7 +515,7 @@ class BinanceSpotRest:
         return self._public(endpoint, params, parse, weight=weight)
 
     def _recent_trades(
-        self, endpoint: ep.Endpoint, symbol: str, limit: int
+        self, endpoint: Endpoint, symbol: str, limit: int
     ) -> Observable[list[Trade]]:
         sym = _symbol(symbol)
         _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
@@ -526,7 +527,7 @@ class BinanceSpotRest:
 
     def _agg_trades(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         symbol: str,
         from_id: int | None,
         start: int | None,
@@ -550,7 +551,7 @@ class BinanceSpotRest:
 
     def _trades_by_id(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         to_trade: Callable[[str, Mapping[str, Any], float], Trade],
         symbol: str,
         first_id: int,
@@ -581,7 +582,7 @@ class BinanceSpotRest:
 
     def _new_order(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         to_order: Callable[[Mapping[str, Any], Mapping[str, Any] | None], Order],
         symbol: str,
         side: str,
@@ -615,7 +616,7 @@ class BinanceSpotRest:
 
     def _order_test(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: Endpoint,
         weight: int,
         symbol: str,
         side: str,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from rxconnector.exchanges.binance.endpoints import Endpoint
-from rxconnector.rest.dialect import ErrorDialect
+from rxconnector.exchanges.dialect import ErrorDialect
+from rxconnector.exchanges.rest_spec import Endpoint
 
 __all__ = [
     "BYBIT_ERRORS",

@@ -67,7 +67,6 @@ from rxconnector.exchanges._parsing import (
     raise_malformed,
     to_decimal,
 )
-from rxconnector.exchanges.binance.endpoints import Endpoint
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.rest import (
     ACK_STATUS,
@@ -80,6 +79,9 @@ from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
 from rxconnector.exchanges.bybit.signing import rest_headers
+from rxconnector.exchanges.dialect import ErrorDialect
+from rxconnector.exchanges.query import encode_query, format_param
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.symbols import bybit_interval, canonical_interval, normalize_symbol
 from rxconnector.log import get_logger
 from rxconnector.models import (
@@ -93,9 +95,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.dialect import ErrorDialect
-from rxconnector.rest.query import encode_query, format_param
+from rxconnector.rest.client import RestClient, SignedRequest, Signer
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
