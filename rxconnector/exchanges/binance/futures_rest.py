@@ -42,6 +42,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
+from rxconnector.exchanges._args import int_in
 from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_account import (
@@ -57,7 +58,6 @@ from rxconnector.exchanges.binance.futures_account import (
 from rxconnector.exchanges.binance.rest import (
     BinanceSpotRest,
     _agg_trade,
-    _int_in,
     _nonzero,
     _order,
     _order_book,
@@ -144,7 +144,7 @@ def depth_weight(limit: int) -> int:
 
 def klines_weight(limit: int) -> int:
     """Request weight of a USD-M klines request of ``limit`` (1-1500) candles."""
-    _int_in("limit", limit, 1, KLINES_MAX_LIMIT)
+    int_in("limit", limit, 1, KLINES_MAX_LIMIT)
     return next(weight for highest, weight in _KLINE_WEIGHTS if limit <= highest)
 
 

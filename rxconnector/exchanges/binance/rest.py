@@ -25,22 +25,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import (
-    CompositeDisposable,
-    Disposable,
-    SerialDisposable,
-    SingleAssignmentDisposable,
-)
 
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
+from rxconnector.exchanges._args import (
+    ACK_STATUS,
+    default_client_order_ids,
+    int_in,
+    positive_decimal,
+)
 from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
@@ -58,9 +58,9 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.nonce import NonceGenerator
 from rxconnector.rest.client import Operator, RestClient, SignedRequest, Signer
 from rxconnector.rest.limiter import Priority, documented_limiter
+from rxconnector.rest.paging import paged
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
 
@@ -77,8 +77,6 @@ _TIMED = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 _DEFAULT_TIME_IN_FORCE = "GTC"
 #: ``newOrderRespType`` we ask for unless told otherwise: enough for a full Order.
 _DEFAULT_RESPONSE_TYPE = "RESULT"
-#: Status given to an order whose answer was only an ACK (``newOrderRespType=ACK``).
-ACK_STATUS = "ACK"
 #: BS ``errors.md``: filter failures ("Filter failure: PRICE_FILTER" ...) come as -1013.
 FILTER_FAILURE_CODE = -1013
 #: Wire names an order's ``extra`` may not carry: the client order id has its own
@@ -139,7 +137,7 @@ class BinanceSpotRest:
         self._client = client
         self._config = config
         self._now_ms = now_ms
-        self._new_client_order_id = client_order_id_factory or _default_client_order_ids()
+        self._new_client_order_id = client_order_id_factory or default_client_order_ids()
         self._signer: BinanceSigner | None = None
         #: the trading rules orders are checked against (fetched on the first order)
         self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
@@ -196,7 +194,7 @@ class BinanceSpotRest:
         ``priority=Priority.RECOVERY`` for a book resyncing itself (see
         :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
         sym = _symbol(symbol)
-        weight = ep.depth_weight(_int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
+        weight = ep.depth_weight(int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
             ep.DEPTH,
             {"symbol": sym, "limit": limit},
@@ -233,7 +231,7 @@ class BinanceSpotRest:
         ``start``/``end`` the most recent ones. ``closed`` is False for the running candle."""
         sym = _symbol(symbol)
         _interval(interval)
-        _int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
+        int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
     def klines_history(
@@ -272,7 +270,7 @@ class BinanceSpotRest:
                 return None
             return page[-1].open_time + 1
 
-        return _paged(start, fetch, advance)
+        return paged(start, fetch, advance)
 
     def trades_between(
         self,
@@ -518,7 +516,7 @@ class BinanceSpotRest:
         self, endpoint: Endpoint, symbol: str, limit: int
     ) -> Observable[list[Trade]]:
         sym = _symbol(symbol)
-        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
         return self._public(
             endpoint,
             {"symbol": sym, "limit": limit},
@@ -535,7 +533,7 @@ class BinanceSpotRest:
         limit: int,
     ) -> Observable[list[Trade]]:
         sym = _symbol(symbol)
-        _int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
+        int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
         params = {
             "symbol": sym,
             "fromId": from_id,
@@ -578,7 +576,7 @@ class BinanceSpotRest:
                 return None
             return page[-1].trade_id + 1
 
-        return _paged(first_id, fetch, advance)
+        return paged(first_id, fetch, advance)
 
     def _new_order(
         self,
@@ -694,8 +692,8 @@ class BinanceSpotRest:
                 "(give the client order id as client_order_id=; signing adds the rest)"
             )
         kind = type.upper()
-        qty = _decimal("quantity", quantity)
-        px = _decimal("price", price)
+        qty = positive_decimal("quantity", quantity)
+        px = positive_decimal("price", price)
         if kind in _PRICED and px is None:
             raise ValueError(f"a {kind} order needs a price")
         if kind == "MARKET":
@@ -740,55 +738,6 @@ def _check_filters(info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
         check_order(info, params["side"], params["type"], params["quantity"], params["price"])
 
 
-def _paged(
-    first: int,
-    fetch: Callable[[int], Observable[list[_T]]],
-    advance: Callable[[list[_T]], int | None],
-) -> Observable[_T]:
-    """Items of page after page, in order: ``fetch(cursor)`` gives a page, ``advance(page)``
-    the next cursor or ``None`` when the walk is over. The next page is requested only
-    after the previous one completed (pages never overlap in flight); disposal stops the
-    walk and cancels the page in flight."""
-
-    def subscribe(
-        observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        current = SerialDisposable()
-        stopped = False
-
-        def load(cursor: int) -> None:
-            if stopped:
-                return
-            page: list[_T] = []
-
-            def on_page(items: list[_T]) -> None:
-                page.extend(items)
-                for item in items:
-                    observer.on_next(item)
-
-            def on_page_done() -> None:
-                following = advance(page)
-                if following is None:
-                    observer.on_completed()
-                else:
-                    load(following)
-
-            holder = SingleAssignmentDisposable()
-            current.disposable = holder
-            holder.disposable = fetch(cursor).subscribe(
-                on_page, observer.on_error, on_page_done, scheduler=scheduler_
-            )
-
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
-
-        load(first)
-        return CompositeDisposable(Disposable(stop), current)
-
-    return reactivex.create(subscribe)
-
-
 # -- argument checks -----------------------------------------------------------------------
 
 
@@ -803,31 +752,6 @@ def _interval(interval: str) -> None:
         raise ValueError(
             f"interval {interval!r} is not one of Binance's: {', '.join(ep.KLINE_INTERVALS)}"
         )
-
-
-def _int_in(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
-    return value
-
-
-def _decimal(name: str, value: Decimal | str | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not number.is_finite() or number <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return number
-
-
-def _default_client_order_ids() -> Callable[[], str]:
-    """Unique, increasing ids from :class:`rxconnector.nonce.NonceGenerator` (``rxc...``)."""
-    return NonceGenerator().next_str
 
 
 # -- body parsers (REST answers → models) ----------------------------------------------

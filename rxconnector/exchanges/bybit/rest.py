@@ -60,6 +60,12 @@ from rxconnector.errors import (
     NotSupportedError,
     RateLimitError,
 )
+from rxconnector.exchanges._args import (
+    ACK_STATUS,
+    default_client_order_ids,
+    int_in,
+    positive_decimal,
+)
 from rxconnector.exchanges._parsing import (
     MALFORMED,
     json_str,
@@ -68,13 +74,6 @@ from rxconnector.exchanges._parsing import (
     to_decimal,
 )
 from rxconnector.exchanges.binance.filters import check_order
-from rxconnector.exchanges.binance.rest import (
-    ACK_STATUS,
-    _decimal,
-    _default_client_order_ids,
-    _int_in,
-    _paged,
-)
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
@@ -96,6 +95,7 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rest.client import RestClient, SignedRequest, Signer
+from rxconnector.rest.paging import walk_cursors
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
@@ -210,7 +210,7 @@ class BybitRest:
         self._config = config
         self._category: str = config.category
         self._now_ms = now_ms
-        self._new_link_id = client_order_id_factory or _default_client_order_ids()
+        self._new_link_id = client_order_id_factory or default_client_order_ids()
         self._scheduler = scheduler
         #: the trading rules orders are checked against: fetched before the first order
         #: on a symbol and again after the TTL (one request shared by concurrent orders)
@@ -301,7 +301,7 @@ class BybitRest:
             self._rules.remember(found)
             return found
 
-        return _walk("", page).pipe(ops.to_list(), ops.map(collect))
+        return walk_cursors("", page).pipe(ops.to_list(), ops.map(collect))
 
     # -- market data --------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ class BybitRest:
         """``GET /v5/market/orderbook``: ``limit`` levels a side (1-1000). ``update_id`` is
         ``u`` (the 1000-level stream's update id), ``event_time`` is ``ts``."""
         sym = normalize_symbol(symbol, "bybit")
-        _int_in("limit", limit, 1, ep.ORDERBOOK_MAX_LIMIT[self._category])
+        int_in("limit", limit, 1, ep.ORDERBOOK_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": limit}
         return self._call(ep.ORDERBOOK, params, _order_book)
 
@@ -320,7 +320,7 @@ class BybitRest:
         connector's default of 500 works everywhere.
         """
         sym = normalize_symbol(symbol, "bybit")
-        _int_in("limit", limit, 1, 10**9)
+        int_in("limit", limit, 1, 10**9)
         capped = min(limit, ep.RECENT_TRADE_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": capped}
         return self._call(ep.RECENT_TRADE, params, _trades)
@@ -339,7 +339,7 @@ class BybitRest:
         count: ``trades`` is 0."""
         sym = normalize_symbol(symbol, "bybit")
         native = bybit_interval(interval)
-        _int_in("limit", limit, 1, ep.KLINE_MAX_LIMIT)
+        int_in("limit", limit, 1, ep.KLINE_MAX_LIMIT)
         return self._klines(sym, native, start, end, limit)
 
     def klines_history(
@@ -383,7 +383,7 @@ class BybitRest:
                     ops.map(keep)
                 )
 
-            return _walk(start, page)
+            return walk_cursors(start, page)
 
         return reactivex.defer(walk)
 
@@ -489,10 +489,10 @@ class BybitRest:
         kind = _ORDER_TYPES.get(type.upper()) if isinstance(type, str) else None
         if kind is None:
             raise ValueError(f"Bybit order type must be 'LIMIT' or 'MARKET', got {type!r}")
-        qty = _decimal("quantity", quantity)
+        qty = positive_decimal("quantity", quantity)
         if qty is None:
             raise ValueError(f"a {kind} order needs a quantity")
-        px = _decimal("price", price)
+        px = positive_decimal("price", price)
         if kind == "Limit" and px is None:
             raise ValueError("a Limit order needs a price")
         tif = _time_in_force(time_in_force, kind)
@@ -630,7 +630,7 @@ class BybitRest:
 
                 return self._call(ep.ORDER_REALTIME, params, parse, signed=True)
 
-            return _walk("", page)
+            return walk_cursors("", page)
 
         return reactivex.concat(*(walk_scope(s) for s in scopes)).pipe(ops.to_list())
 
@@ -659,7 +659,7 @@ class BybitRest:
                     signed=True,
                 )
 
-            return _walk("", page)
+            return walk_cursors("", page)
 
         return reactivex.concat(*(walk_scope(s) for s in scopes)).pipe(ops.to_list())
 
@@ -914,47 +914,6 @@ class BybitRest:
 
 
 # -- paging ----------------------------------------------------------------------------
-
-
-def _walk(
-    first: _C, page: Callable[[_C], Observable[tuple[Sequence[_T], _C | None]]]
-) -> Observable[_T]:
-    """Fetch pages one after another, emitting their items in order.
-
-    ``page(cursor)`` emits ``(items, next_cursor)`` once; ``next_cursor=None`` ends the
-    walk. Built on the Spot pager (page numbers stand for Bybit's cursors), so the next
-    page is requested only after the previous one's items were emitted and disposing
-    stops the walk and cancels the page in flight::
-
-        page(c0) --(items0, c1)|
-        page(c1)                --(items1, None)|
-        result   --i0,i0,...----i1,i1,...|
-    """
-
-    def start(_scheduler: abc.SchedulerBase | None) -> Observable[_T]:
-        cursors: list[_C] = [first]
-        ended = False
-
-        def fetch(number: int) -> Observable[list[_T]]:
-            nonlocal ended
-            ended = True  # until this page names a next cursor
-
-            def unpack(got: tuple[Sequence[_T], _C | None]) -> list[_T]:
-                nonlocal ended
-                items, following = got
-                if following is not None:
-                    cursors.append(following)
-                    ended = False
-                return list(items)
-
-            return page(cursors[number]).pipe(ops.map(unpack))
-
-        def advance(_items: list[_T]) -> int | None:
-            return None if ended else len(cursors) - 1
-
-        return _paged(0, fetch, advance)
-
-    return reactivex.defer(start)
 
 
 def _next_cursor(result: Mapping[str, Any], current: str) -> str | None:
