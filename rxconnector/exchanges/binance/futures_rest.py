@@ -44,6 +44,7 @@ from reactivex import operators as ops
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges._args import int_in
 from rxconnector.exchanges._parsing import to_decimal
+from rxconnector.exchanges.binance import rest_parsers as rp
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_account import (
     MARGIN_TYPES,
@@ -55,16 +56,7 @@ from rxconnector.exchanges.binance.futures_account import (
     position_risk,
     validate_futures_params,
 )
-from rxconnector.exchanges.binance.rest import (
-    BinanceSpotRest,
-    _agg_trade,
-    _nonzero,
-    _order,
-    _order_book,
-    _parser,
-    _symbol,
-    _ticker,
-)
+from rxconnector.exchanges.binance.rest import BinanceSpotRest, _symbol
 from rxconnector.exchanges.query import encode_query
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.symbols import binance_interval
@@ -204,7 +196,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         weight = depth_weight(limit)
 
         def parse(reply: RestReply) -> OrderBook:
-            book = _order_book(sym, reply.data, reply.received_at)
+            book = rp.order_book(sym, reply.data, reply.received_at)
             return attrs.evolve(book, event_time=int(reply.data["E"]))
 
         return self._public(
@@ -285,7 +277,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
+        return self._trades_by_id(AGG_TRADES, rp.agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
@@ -300,7 +292,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         best bid/ask: those are ``None``."""
         sym = _symbol(symbol)
         return self._public(
-            TICKER_24H, {"symbol": sym}, lambda reply: _ticker(reply.data, reply.received_at)
+            TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
@@ -359,7 +351,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             return self._signed_call(
                 NEW_ORDER,
                 request,
-                lambda reply: _futures_order(reply.data, request),
+                lambda reply: rp.futures_order(reply.data, request),
                 idempotent=False,
                 client_order_id=coid,
             )
@@ -461,7 +453,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             signer=keyed,
             idempotent=endpoint.method != "POST",
         )
-        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
+        return reply.pipe(ops.map(rp.reply_parser(parse, endpoint.path)))
 
     def _futures_order_params(
         self,
@@ -541,7 +533,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``-2011``: confirm with :meth:`get_order`)."""
         params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            CANCEL_ORDER, params, lambda reply: _futures_order(reply.data, params)
+            CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def get_order(
@@ -550,7 +542,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
         params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            QUERY_ORDER, params, lambda reply: _futures_order(reply.data, params)
+            QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
@@ -561,7 +553,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         return self._signed_call(
             OPEN_ORDERS,
             params,
-            lambda reply: [_futures_order(row) for row in reply.data],
+            lambda reply: [rp.futures_order(row) for row in reply.data],
             weight=weight,
         )
 
@@ -577,18 +569,3 @@ class BinanceFuturesRest(BinanceSpotRest):
         for row in reply.data["symbols"]:
             self._futures_rules[row["symbol"]] = futures_rules(row)
         return infos
-
-
-def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
-    """A USD-M order answer → Order: Spot's mapping, plus ``avgPrice`` (Spot derives the
-    average from ``cummulativeQuoteQty``, which USD-M does not send) and ``time`` falling
-    back to ``updateTime`` (an order answer has no ``time``)."""
-    order = _order(data, sent)
-    average = _nonzero(data.get("avgPrice"))
-    update_time = int(data.get("updateTime") or 0)
-    return attrs.evolve(
-        order,
-        average_price=average if average is not None else order.average_price,
-        time=order.time or update_time,
-        update_time=order.update_time or update_time,
-    )

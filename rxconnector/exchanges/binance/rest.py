@@ -24,7 +24,7 @@ first, one ``exchangeInfo`` request shared by concurrent orders
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -34,15 +34,14 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.config import Config
-from rxconnector.errors import ExchangeError, ParseError
+from rxconnector.errors import ExchangeError
 from rxconnector.exchanges._args import (
-    ACK_STATUS,
     default_client_order_ids,
     int_in,
     positive_decimal,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_str, to_decimal
 from rxconnector.exchanges.binance import endpoints as ep
+from rxconnector.exchanges.binance import rest_parsers as rp
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.exchanges.query import encode_query
@@ -53,7 +52,6 @@ from rxconnector.models import (
     Kline,
     Order,
     OrderBook,
-    Side,
     SymbolInfo,
     Ticker,
     Trade,
@@ -198,7 +196,7 @@ class BinanceSpotRest:
         return self._public(
             ep.DEPTH,
             {"symbol": sym, "limit": limit},
-            lambda reply: _order_book(sym, reply.data, reply.received_at),
+            lambda reply: rp.order_book(sym, reply.data, reply.received_at),
             weight=weight,
             priority=priority,
         )
@@ -296,9 +294,9 @@ class BinanceSpotRest:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
         if feed == "trades":
             return self._trades_by_id(
-                ep.HISTORICAL_TRADES, _trade, sym, first_id, last_id, priority
+                ep.HISTORICAL_TRADES, rp.trade, sym, first_id, last_id, priority
             )
-        return self._trades_by_id(ep.AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
+        return self._trades_by_id(ep.AGG_TRADES, rp.agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
@@ -312,7 +310,7 @@ class BinanceSpotRest:
         """``GET /api/v3/ticker/24hr`` for one symbol (weight 2)."""
         sym = _symbol(symbol)
         return self._public(
-            ep.TICKER_24H, {"symbol": sym}, lambda reply: _ticker(reply.data, reply.received_at)
+            ep.TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
@@ -321,7 +319,7 @@ class BinanceSpotRest:
         return self._public(
             ep.AVG_PRICE,
             {"symbol": sym},
-            lambda reply: _avg_price(sym, reply.data, reply.received_at),
+            lambda reply: rp.avg_price(sym, reply.data, reply.received_at),
         )
 
     # -- account (SIGNED) ---------------------------------------------------------------
@@ -329,7 +327,7 @@ class BinanceSpotRest:
     def account(self, omit_zero_balances: bool = False) -> Observable[tuple[Balance, ...]]:
         """``GET /api/v3/account`` (signed, weight 20): the balances."""
         params = {"omitZeroBalances": True} if omit_zero_balances else {}
-        return self._signed_call(ep.ACCOUNT, params, lambda reply: _balances(reply.data))
+        return self._signed_call(ep.ACCOUNT, params, lambda reply: rp.balances(reply.data))
 
     def place_order(
         self,
@@ -354,7 +352,7 @@ class BinanceSpotRest:
         """
         return self._new_order(
             ep.NEW_ORDER,
-            _order,
+            rp.order,
             symbol,
             side,
             type,
@@ -411,7 +409,7 @@ class BinanceSpotRest:
         return self._signed_call(
             ep.CANCEL_ORDER,
             params,
-            lambda reply: _order(reply.data, params),
+            lambda reply: rp.order(reply.data, params),
         )
 
     def get_order(
@@ -419,7 +417,7 @@ class BinanceSpotRest:
     ) -> Observable[Order]:
         """``GET /api/v3/order`` (signed, weight 4): one order's current state."""
         params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
-        return self._signed_call(ep.QUERY_ORDER, params, lambda reply: _order(reply.data, params))
+        return self._signed_call(ep.QUERY_ORDER, params, lambda reply: rp.order(reply.data, params))
 
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """``GET /api/v3/openOrders`` (signed): open orders of one symbol (weight 6) or of
@@ -427,7 +425,10 @@ class BinanceSpotRest:
         params = {"symbol": _symbol(symbol)} if symbol is not None else {}
         weight = ep.OPEN_ORDERS.weight if symbol is not None else ep.OPEN_ORDERS_ALL_WEIGHT
         return self._signed_call(
-            ep.OPEN_ORDERS, params, lambda reply: [_order(row) for row in reply.data], weight=weight
+            ep.OPEN_ORDERS,
+            params,
+            lambda reply: [rp.order(row) for row in reply.data],
+            weight=weight,
         )
 
     # -- plumbing -----------------------------------------------------------------------
@@ -449,7 +450,7 @@ class BinanceSpotRest:
             idempotent=True,
             priority=priority,
         )
-        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
+        return reply.pipe(ops.map(rp.reply_parser(parse, endpoint.path)))
 
     def _signed_call(
         self,
@@ -470,7 +471,7 @@ class BinanceSpotRest:
             idempotent=idempotent,
             client_order_id=client_order_id,
         )
-        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
+        return reply.pipe(ops.map(rp.reply_parser(parse, endpoint.path)))
 
     def _signing(self) -> Signer:
         if self._signer is None:
@@ -508,7 +509,7 @@ class BinanceSpotRest:
 
         def parse(reply: RestReply) -> list[Kline]:
             now = int(self._now_ms())
-            return [_kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
+            return [rp.kline(symbol, interval, row, reply.received_at, now) for row in reply.data]
 
         return self._public(endpoint, params, parse, weight=weight)
 
@@ -520,7 +521,7 @@ class BinanceSpotRest:
         return self._public(
             endpoint,
             {"symbol": sym, "limit": limit},
-            lambda reply: [_trade(sym, row, reply.received_at) for row in reply.data],
+            lambda reply: [rp.trade(sym, row, reply.received_at) for row in reply.data],
         )
 
     def _agg_trades(
@@ -544,7 +545,7 @@ class BinanceSpotRest:
         return self._public(
             endpoint,
             params,
-            lambda reply: [_agg_trade(sym, row, reply.received_at) for row in reply.data],
+            lambda reply: [rp.agg_trade(sym, row, reply.received_at) for row in reply.data],
         )
 
     def _trades_by_id(
@@ -653,7 +654,7 @@ class BinanceSpotRest:
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         data = reply.data
-        infos = {info.symbol: info for info in (_symbol_info(s) for s in data["symbols"])}
+        infos = {info.symbol: info for info in (rp.symbol_info(s) for s in data["symbols"])}
         self._rules.remember(infos)
         for rule in data.get("rateLimits") or ():
             if (
@@ -752,209 +753,3 @@ def _interval(interval: str) -> None:
         raise ValueError(
             f"interval {interval!r} is not one of Binance's: {', '.join(ep.KLINE_INTERVALS)}"
         )
-
-
-# -- body parsers (REST answers → models) ----------------------------------------------
-
-
-def _parser(parse: Callable[[RestReply], _T], path: str) -> Callable[[RestReply], _T]:
-    def run(reply: RestReply) -> _T:
-        try:
-            return parse(reply)
-        except ParseError:
-            raise
-        except MALFORMED as exc:  # AttributeError too: ``null``/an array for an object
-            # reply.data itself, not orjson.dumps(reply.data): dumping raised on 900-deep
-            # JSON; ParseError takes a bounded, non-recursive excerpt of anything.
-            raise ParseError(
-                f"unexpected {path} answer ({type(exc).__name__}: {exc})", reply.data
-            ) from exc
-
-    return run
-
-
-def _nonzero(value: Any) -> Decimal | None:
-    """A filter value; Binance disables a rule by setting it to 0 (§A2.5)."""
-    if value is None:
-        return None
-    number = to_decimal(value)
-    return number if number != 0 else None
-
-
-def _symbol_info(data: Mapping[str, Any]) -> SymbolInfo:
-    rules: dict[str, Decimal | None] = {}
-    for rule in data.get("filters") or ():
-        kind = rule.get("filterType")
-        if kind == "PRICE_FILTER":
-            rules["tick_size"] = _nonzero(rule.get("tickSize"))
-            rules["min_price"] = _nonzero(rule.get("minPrice"))
-            rules["max_price"] = _nonzero(rule.get("maxPrice"))
-        elif kind == "LOT_SIZE":
-            rules["step_size"] = _nonzero(rule.get("stepSize"))
-            rules["min_qty"] = _nonzero(rule.get("minQty"))
-            rules["max_qty"] = _nonzero(rule.get("maxQty"))
-        elif kind == "MIN_NOTIONAL":
-            # Spot writes "minNotional", USD-M futures "notional" (its exchangeInfo example)
-            minimum = rule.get("minNotional", rule.get("notional"))
-            rules.setdefault("min_notional", _nonzero(minimum))
-        elif kind == "NOTIONAL":
-            rules["min_notional"] = _nonzero(rule.get("minNotional"))
-            rules["max_notional"] = _nonzero(rule.get("maxNotional"))
-    return SymbolInfo(
-        symbol=json_str(data["symbol"]),
-        status=json_str(data["status"]),
-        base_asset=json_str(data["baseAsset"]),
-        quote_asset=json_str(data["quoteAsset"]),
-        **rules,
-    )
-
-
-def _levels(rows: Iterable[Sequence[str]]) -> tuple[tuple[Decimal, Decimal], ...]:
-    return tuple((to_decimal(price), to_decimal(qty)) for price, qty, *_ in rows)
-
-
-def _order_book(symbol: str, data: Mapping[str, Any], received_at: float) -> OrderBook:
-    return OrderBook(
-        symbol=symbol,
-        bids=_levels(data["bids"]),
-        asks=_levels(data["asks"]),
-        update_id=int(data["lastUpdateId"]),
-        event_time=0,
-        received_at=received_at,
-    )
-
-
-def _taker_side(buyer_is_maker: bool) -> Side:
-    return "sell" if buyer_is_maker else "buy"
-
-
-def _trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
-    time = int(row["time"])
-    return Trade(
-        symbol=symbol,
-        trade_id=int(row["id"]),
-        price=to_decimal(row["price"]),
-        quantity=to_decimal(row["qty"]),
-        side=_taker_side(bool(row["isBuyerMaker"])),
-        time=time,
-        event_time=time,
-        received_at=received_at,
-    )
-
-
-def _agg_trade(symbol: str, row: Mapping[str, Any], received_at: float) -> Trade:
-    time = int(row["T"])
-    return Trade(
-        symbol=symbol,
-        trade_id=int(row["a"]),
-        price=to_decimal(row["p"]),
-        quantity=to_decimal(row["q"]),
-        side=_taker_side(bool(row["m"])),
-        time=time,
-        event_time=time,
-        received_at=received_at,
-        first_trade_id=int(row["f"]),
-        last_trade_id=int(row["l"]),
-    )
-
-
-def _kline(symbol: str, interval: str, row: Sequence[Any], received_at: float, now: int) -> Kline:
-    close_time = int(row[6])
-    return Kline(
-        symbol=symbol,
-        interval=interval,
-        open_time=int(row[0]),
-        close_time=close_time,
-        open=to_decimal(row[1]),
-        high=to_decimal(row[2]),
-        low=to_decimal(row[3]),
-        close=to_decimal(row[4]),
-        volume=to_decimal(row[5]),
-        quote_volume=to_decimal(row[7]),
-        trades=int(row[8]),
-        closed=close_time < now,
-        event_time=min(close_time, now),
-        received_at=received_at,
-    )
-
-
-def _optional(data: Mapping[str, Any], key: str) -> Decimal | None:
-    value = data.get(key)
-    return to_decimal(value) if value is not None else None
-
-
-def _ticker(data: Mapping[str, Any], received_at: float) -> Ticker:
-    return Ticker(
-        symbol=data["symbol"],
-        last=to_decimal(data["lastPrice"]),
-        bid=_optional(data, "bidPrice"),
-        bid_qty=_optional(data, "bidQty"),
-        ask=_optional(data, "askPrice"),
-        ask_qty=_optional(data, "askQty"),
-        open=to_decimal(data["openPrice"]),
-        high=to_decimal(data["highPrice"]),
-        low=to_decimal(data["lowPrice"]),
-        volume=to_decimal(data["volume"]),
-        quote_volume=to_decimal(data["quoteVolume"]),
-        event_time=int(data["closeTime"]),
-        received_at=received_at,
-    )
-
-
-def _avg_price(symbol: str, data: Mapping[str, Any], received_at: float) -> AvgPrice:
-    close_time = int(data["closeTime"])
-    return AvgPrice(
-        symbol=symbol,
-        interval=f"{int(data['mins'])}m",
-        price=to_decimal(data["price"]),
-        last_trade_time=close_time,
-        event_time=close_time,
-        received_at=received_at,
-    )
-
-
-def _balances(data: Mapping[str, Any]) -> tuple[Balance, ...]:
-    update_time = int(data.get("updateTime") or 0)
-    return tuple(
-        Balance(
-            asset=row["asset"],
-            free=to_decimal(row["free"]),
-            locked=to_decimal(row["locked"]),
-            event_time=update_time,
-        )
-        for row in data["balances"]
-    )
-
-
-def _order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
-    """An Order from a RESULT/FULL/ACK order answer, a query or a cancel answer.
-
-    A cancel answer's ``clientOrderId`` is the cancel request's own id; the order's is
-    ``origClientOrderId``. ACK answers lack most fields: they are taken from ``sent``.
-    """
-    sent = sent or {}
-    executed = to_decimal(data.get("executedQty", "0"))
-    average: Decimal | None = None
-    quote = data.get("cummulativeQuoteQty")
-    if quote is not None and executed > 0:
-        spent = to_decimal(quote)
-        average = spent / executed if spent >= 0 else None  # negative: pre-2018 orders
-    transact = int(data.get("transactTime") or 0)
-    side = data.get("side", sent.get("side"))
-    price = data.get("price", sent.get("price"))
-    quantity = data.get("origQty", sent.get("quantity"))
-    return Order(
-        symbol=data["symbol"],
-        order_id=str(data["orderId"]),
-        client_order_id=data.get("origClientOrderId") or data["clientOrderId"],
-        side="buy" if str(side).upper() == "BUY" else "sell",
-        type=str(data.get("type", sent.get("type", ""))),
-        status=str(data.get("status", ACK_STATUS)),
-        price=to_decimal(str(price)) if price is not None else Decimal(0),
-        quantity=to_decimal(str(quantity)) if quantity is not None else Decimal(0),
-        filled_quantity=executed,
-        average_price=average,
-        time_in_force=data.get("timeInForce", sent.get("timeInForce")),
-        time=int(data.get("time") or transact),
-        update_time=int(data.get("updateTime") or data.get("workingTime") or transact),
-    )
