@@ -30,7 +30,8 @@ from rxconnector.errors import (
     RateLimitError,
 )
 from rxconnector.exchanges.bybit.endpoints import bybit_error
-from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect, order_status
+from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
+from rxconnector.exchanges.bybit.rest_parsers import order_status
 from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import RequestWeightLimiter

@@ -37,13 +37,10 @@ the clock-synced exchange time, because Bybit's reset headers are in exchange ti
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Protocol, TypeVar
-from urllib.parse import unquote
 
 import attrs
 import orjson
@@ -61,27 +58,22 @@ from rxconnector.errors import (
     RateLimitError,
 )
 from rxconnector.exchanges._args import (
-    ACK_STATUS,
     default_client_order_ids,
     int_in,
     positive_decimal,
 )
 from rxconnector.exchanges._parsing import (
     MALFORMED,
-    json_str,
-    parse_levels,
     raise_malformed,
-    to_decimal,
 )
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.bybit import endpoints as ep
-from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
-from rxconnector.exchanges.bybit.parsers import bybit_trade_id
+from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.dialect import ErrorDialect
 from rxconnector.exchanges.query import encode_query, format_param
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
-from rxconnector.exchanges.symbols import bybit_interval, canonical_interval, normalize_symbol
+from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.log import get_logger
 from rxconnector.models import (
     Balance,
@@ -89,7 +81,6 @@ from rxconnector.models import (
     Order,
     OrderBook,
     Position,
-    Side,
     SymbolInfo,
     Ticker,
     Trade,
@@ -99,7 +90,7 @@ from rxconnector.rest.paging import walk_cursors
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
-__all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
+__all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect"]
 
 _T = TypeVar("_T")
 _C = TypeVar("_C")
@@ -109,7 +100,6 @@ _C = TypeVar("_C")
 MAX_ENDPOINT_WAIT_SECONDS: Final = 5.0
 
 _SIDES: Final[dict[str, str]] = {"buy": "Buy", "sell": "Sell"}
-_MODEL_SIDES: Final[dict[str, Side]] = {"Buy": "buy", "Sell": "sell"}
 _ORDER_TYPES: Final = {"LIMIT": "Limit", "MARKET": "Market"}
 _TIME_IN_FORCE: Final = {
     "GTC": "GTC",
@@ -118,20 +108,6 @@ _TIME_IN_FORCE: Final = {
     "POSTONLY": "PostOnly",
     "POST_ONLY": "PostOnly",
     "RPI": "RPI",
-}
-#: Bybit order status → the Binance spelling every model uses (BY ``enum.mdx``
-#: "orderStatus"). Conditional orders waiting for their trigger are NEW (as on
-#: Binance); a conditional order cancelled before triggering is CANCELED.
-_ORDER_STATUS: Final = {
-    "New": "NEW",
-    "PartiallyFilled": "PARTIALLY_FILLED",
-    "Filled": "FILLED",
-    "Cancelled": "CANCELED",
-    "PartiallyFilledCanceled": "CANCELED",
-    "Rejected": "REJECTED",
-    "Untriggered": "NEW",
-    "Triggered": "NEW",
-    "Deactivated": "CANCELED",
 }
 _OPEN_STATUSES: Final = frozenset({"NEW", "PARTIALLY_FILLED"})
 #: Reported by :meth:`BybitRest.cancel_order` when the order still looks open right
@@ -142,19 +118,6 @@ _ORDER_LINK_ID: Final = re.compile(ep.ORDER_LINK_ID_RULE)
 #: (an ``orderLinkId`` there would differ from the id an ``OrderStatusUnknownError``
 #: reports; a ``qty`` or ``orderType`` would skip the checks and the filters).
 _RESERVED_EXTRA: Final = frozenset({"category", "orderType", "qty", "orderLinkId"})
-#: A word boundary inside CamelCase (``PostOnly`` → ``Post_Only``; ``GTC`` stays whole).
-_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_MINUTE_MS: Final = 60_000
-_DAY_MS: Final = 86_400_000
-#: Fixed candle lengths by Bybit interval; months vary (see :func:`_close_time`).
-_INTERVAL_MS: Final = {
-    **{m: int(m) * _MINUTE_MS for m in ("1", "3", "5", "15", "30", "60", "120", "240")},
-    "360": 360 * _MINUTE_MS,
-    "720": 720 * _MINUTE_MS,
-    "D": _DAY_MS,
-    "W": 7 * _DAY_MS,
-    "M": 28 * _DAY_MS,  # the SHORTEST month: a window of N of these holds <= N candles
-}
 
 
 class RecentTradesBackfill(Protocol):
@@ -175,11 +138,6 @@ def bybit_dialect() -> ErrorDialect:
     :func:`~rxconnector.exchanges.bybit.endpoints.bybit_error`).
     """
     return ep.BYBIT_ERRORS
-
-
-def order_status(raw: str) -> str:
-    """Bybit ``orderStatus`` → canonical (Binance) spelling; unknown ones upper-snake."""
-    return _ORDER_STATUS.get(raw) or _upper_snake(raw)
 
 
 class BybitRest:
@@ -264,7 +222,7 @@ class BybitRest:
 
     def server_time(self) -> Observable[int]:
         """``GET /v5/market/time``: the server's clock in ms (from ``timeNano`` when present)."""
-        return self._call(ep.TIME, {}, _server_time)
+        return self._call(ep.TIME, {}, rp.server_time)
 
     def exchange_info(
         self, symbols: Sequence[str] | None = None
@@ -289,8 +247,8 @@ class BybitRest:
             params = dict(base, cursor=cursor or None)
 
             def parse(_reply: RestReply, result: Any) -> tuple[list[SymbolInfo], str | None]:
-                infos = [_symbol_info(row, category) for row in result["list"]]
-                return infos, _next_cursor(result, cursor)
+                infos = [rp.symbol_info(row, category) for row in result["list"]]
+                return infos, rp.next_cursor(result, cursor)
 
             return self._call(ep.INSTRUMENTS, params, parse)
 
@@ -311,7 +269,7 @@ class BybitRest:
         sym = normalize_symbol(symbol, "bybit")
         int_in("limit", limit, 1, ep.ORDERBOOK_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": limit}
-        return self._call(ep.ORDERBOOK, params, _order_book)
+        return self._call(ep.ORDERBOOK, params, rp.order_book)
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /v5/market/recent-trade``: the latest trades, oldest first.
@@ -323,7 +281,7 @@ class BybitRest:
         int_in("limit", limit, 1, 10**9)
         capped = min(limit, ep.RECENT_TRADE_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": capped}
-        return self._call(ep.RECENT_TRADE, params, _trades)
+        return self._call(ep.RECENT_TRADE, params, rp.trades)
 
     def klines(
         self,
@@ -365,7 +323,7 @@ class BybitRest:
             raise ValueError(f"start must be an integer (ms), got {start!r}")
         if end is not None and start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
-        span = _INTERVAL_MS[native] * ep.KLINE_MAX_LIMIT
+        span = rp.INTERVAL_MS[native] * ep.KLINE_MAX_LIMIT
 
         def walk(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
             last = int(self._now_ms()) if end is None else end
@@ -415,7 +373,7 @@ class BybitRest:
         inverse = self._category == "inverse"
 
         def parse(reply: RestReply, result: Any) -> Ticker:
-            return _ticker(result["list"][0], reply, inverse)
+            return rp.ticker(result["list"][0], reply, inverse)
 
         return self._call(ep.TICKERS, {"category": self._category, "symbol": sym}, parse)
 
@@ -436,7 +394,7 @@ class BybitRest:
         limit = ep.RECENT_TRADE_MAX_LIMIT[self._category]
 
         def backfill(_from_id: int | None = None, /) -> Observable[list[Trade]]:
-            return self.recent_trades(sym, limit).pipe(ops.map(_mark_backfilled))
+            return self.recent_trades(sym, limit).pipe(ops.map(rp.mark_backfilled))
 
         return backfill
 
@@ -450,7 +408,7 @@ class BybitRest:
         (On a unified account, margin for derivatives is shared across coins and is not
         reflected per coin.)"""
         self._require_credentials()
-        return self._call(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, _balances, signed=True)
+        return self._call(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, rp.balances, signed=True)
 
     def place_order(
         self,
@@ -523,7 +481,7 @@ class BybitRest:
                 check_order(info, side, kind, checked_qty, px, exchange="bybit")
 
             def parse(reply: RestReply, result: Any) -> Order:
-                return _acked_order(reply, result, body, qty, px if kind == "Limit" else None)
+                return rp.acked_order(reply, result, body, qty, px if kind == "Limit" else None)
 
             return self._call(
                 ep.ORDER_CREATE,
@@ -626,7 +584,7 @@ class BybitRest:
                 params = {**base, **scope, "cursor": cursor or None}
 
                 def parse(_reply: RestReply, result: Any) -> tuple[list[Order], str | None]:
-                    return [_order(row) for row in result["list"]], _next_cursor(result, cursor)
+                    return [rp.order(row) for row in result["list"]], rp.next_cursor(result, cursor)
 
                 return self._call(ep.ORDER_REALTIME, params, parse, signed=True)
 
@@ -655,7 +613,7 @@ class BybitRest:
                 return self._call(
                     ep.POSITION_LIST,
                     params,
-                    lambda reply, result: _position_page(reply, result, cursor),
+                    lambda reply, result: rp.position_page(reply, result, cursor),
                     signed=True,
                 )
 
@@ -861,9 +819,7 @@ class BybitRest:
 
         def parse(reply: RestReply, result: Any) -> list[Kline]:
             now = int(self._now_ms())
-            candles = [_kline(symbol, native, row, reply, now, inverse) for row in result["list"]]
-            candles.sort(key=_open_time)  # Bybit: newest first
-            return candles
+            return rp.klines(symbol, native, result["list"], reply, now, inverse)
 
         return self._call(ep.KLINE, params, parse)
 
@@ -872,7 +828,7 @@ class BybitRest:
 
         def first(_reply: RestReply, result: Any) -> Order | None:
             rows = result["list"]
-            return _order(rows[0]) if rows else None
+            return rp.order(rows[0]) if rows else None
 
         def from_history(found: Order | None) -> Observable[Order]:
             if found is not None:
@@ -916,20 +872,6 @@ class BybitRest:
 # -- paging ----------------------------------------------------------------------------
 
 
-def _next_cursor(result: Mapping[str, Any], current: str) -> str | None:
-    """The next page's cursor, ready to be put in params, or ``None`` on the last page.
-
-    Bybit hands ``nextPageCursor`` out already percent-encoded (``page_args%3D...``)
-    and expects it back as is; params are percent-encoded when sent, so the cursor is
-    decoded once here and goes back on the wire exactly as Bybit wrote it.
-    """
-    cursor = result.get("nextPageCursor")
-    if not isinstance(cursor, str) or not cursor:
-        return None
-    decoded = unquote(cursor)
-    return decoded if decoded != current else None
-
-
 # -- small helpers -----------------------------------------------------------------------
 
 
@@ -954,39 +896,6 @@ def _time_in_force(value: str | None, kind: str) -> str | None:
     return wire
 
 
-def _upper_snake(value: str) -> str:
-    return _CAMEL.sub("_", value).upper()
-
-
-def _rule(value: Any) -> Decimal | None:
-    """A trading-rule value: absent, empty or zero means no such rule."""
-    if value is None or value == "":
-        return None
-    number = to_decimal(value)
-    return number if number != 0 else None
-
-
-def _optional(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else to_decimal(value)
-
-
-def _open_time(kline: Kline) -> int:
-    return kline.open_time
-
-
-def _close_time(native: str, open_time: int) -> int:
-    """The last ms of the candle opening at ``open_time`` (Binance's ``closeTime``)."""
-    if native != "M":
-        return open_time + _INTERVAL_MS[native] - 1
-    opened = datetime.fromtimestamp(open_time / 1000.0, tz=UTC)
-    year, month = (opened.year + 1, 1) if opened.month == 12 else (opened.year, opened.month + 1)
-    return calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 - 1
-
-
-def _mark_backfilled(trades: list[Trade]) -> list[Trade]:
-    return [attrs.evolve(t, backfilled=True) for t in trades]
-
-
 def _evolve_status(order: Order, status: str) -> Order:
     return attrs.evolve(order, status=status)
 
@@ -1005,200 +914,3 @@ def _cancel_lookup_error(exc: Exception) -> Exception:
         return error
     exc.add_note(note)
     return exc
-
-
-# -- body parsers (the ``result`` of an envelope → models) -------------------------------
-
-
-def _server_time(reply: RestReply, result: Any) -> int:
-    nano = result.get("timeNano") if isinstance(result, dict) else None
-    if nano:
-        return int(nano) // 1_000_000
-    second = result.get("timeSecond") if isinstance(result, dict) else None
-    if second:
-        return int(second) * 1000
-    return int(reply.data["time"])
-
-
-def _symbol_info(row: Mapping[str, Any], category: str) -> SymbolInfo:
-    """An instruments-info row → SymbolInfo (BY ``market/instrument.mdx``).
-
-    Spot: step is ``basePrecision``; ``minOrderQty`` is documented as no longer checked
-    (``minOrderAmt`` is), so there is no minimum quantity; the maximum is the Limit
-    order maximum ``maxLimitOrderQty`` (older answers: ``maxOrderQty``).
-    Linear/inverse: ``qtyStep``, ``minOrderQty``/``maxOrderQty`` (Limit orders),
-    ``minNotionalValue`` (linear only). Status is upper-snake (``Trading`` → ``TRADING``).
-    """
-    price = row.get("priceFilter") or {}
-    lot = row.get("lotSizeFilter") or {}
-    if category == "spot":
-        step = lot.get("basePrecision")
-        min_qty = None
-        max_qty = lot.get("maxLimitOrderQty") or lot.get("maxOrderQty")
-        min_notional = lot.get("minOrderAmt")
-    else:
-        step = lot.get("qtyStep")
-        min_qty = lot.get("minOrderQty")
-        max_qty = lot.get("maxOrderQty")
-        min_notional = lot.get("minNotionalValue")
-    return SymbolInfo(
-        symbol=json_str(row["symbol"]),
-        status=_upper_snake(row["status"]),
-        base_asset=json_str(row["baseCoin"]),
-        quote_asset=json_str(row["quoteCoin"]),
-        tick_size=_rule(price.get("tickSize")),
-        min_price=_rule(price.get("minPrice")),
-        max_price=_rule(price.get("maxPrice")),
-        step_size=_rule(step),
-        min_qty=_rule(min_qty),
-        max_qty=_rule(max_qty),
-        min_notional=_rule(min_notional),
-    )
-
-
-def _order_book(reply: RestReply, result: Any) -> OrderBook:
-    return OrderBook(
-        symbol=result["s"],
-        bids=parse_levels(result["b"]),
-        asks=parse_levels(result["a"]),
-        update_id=int(result["u"]),
-        event_time=int(result["ts"]),
-        received_at=reply.received_at,
-    )
-
-
-def _trades(reply: RestReply, result: Any) -> list[Trade]:
-    received = reply.received_at
-    trades = [
-        Trade(
-            symbol=row["symbol"],
-            trade_id=bybit_trade_id(row["execId"]),
-            price=to_decimal(row["price"]),
-            quantity=to_decimal(row["size"]),
-            side=_MODEL_SIDES[row["side"]],
-            time=int(row["time"]),
-            event_time=int(row["time"]),
-            received_at=received,
-        )
-        for row in result["list"]
-    ]
-    if len(trades) > 1 and trades[0].time >= trades[-1].time:
-        # newest first on the wire (also when every trade shares one ms, as a sweep's
-        # fills do): reversed, same-ms trades come out in the order they happened
-        trades.reverse()
-    trades.sort(key=_trade_time)
-    return trades
-
-
-def _trade_time(trade: Trade) -> int:
-    return trade.time
-
-
-def _kline(
-    symbol: str, native: str, row: Sequence[str], reply: RestReply, now: int, inverse: bool
-) -> Kline:
-    open_time = int(row[0])
-    close_time = _close_time(native, open_time)
-    volume, turnover = to_decimal(row[5]), to_decimal(row[6])
-    if inverse:  # inverse: volume in contracts (USD), turnover in coin
-        volume, turnover = turnover, volume
-    return Kline(
-        symbol=symbol,
-        interval=canonical_interval(native),
-        open_time=open_time,
-        close_time=close_time,
-        open=to_decimal(row[1]),
-        high=to_decimal(row[2]),
-        low=to_decimal(row[3]),
-        close=to_decimal(row[4]),
-        volume=volume,
-        quote_volume=turnover,
-        trades=0,
-        closed=close_time < now,
-        event_time=min(close_time, now),
-        received_at=reply.received_at,
-    )
-
-
-def _ticker(row: Mapping[str, Any], reply: RestReply, inverse: bool) -> Ticker:
-    volume, turnover = to_decimal(row["volume24h"]), to_decimal(row["turnover24h"])
-    if inverse:
-        volume, turnover = turnover, volume
-    return Ticker(
-        symbol=row["symbol"],
-        last=to_decimal(row["lastPrice"]),
-        bid=_optional(row.get("bid1Price")),
-        bid_qty=_optional(row.get("bid1Size")),
-        ask=_optional(row.get("ask1Price")),
-        ask_qty=_optional(row.get("ask1Size")),
-        open=to_decimal(row["prevPrice24h"]),
-        high=to_decimal(row["highPrice24h"]),
-        low=to_decimal(row["lowPrice24h"]),
-        volume=volume,
-        quote_volume=turnover,
-        event_time=int(reply.data["time"]),
-        received_at=reply.received_at,
-    )
-
-
-def _balances(reply: RestReply, result: Any) -> tuple[Balance, ...]:
-    event_time = int(reply.data.get("time") or 0)
-    return tuple(
-        coin_balance(row, event_time, reply.received_at)
-        for account in result["list"]
-        for row in account.get("coin") or ()
-    )
-
-
-def _position_page(reply: RestReply, result: Any, cursor: str) -> tuple[list[Position], str | None]:
-    event_time = int(reply.data.get("time") or 0)
-    rows = (position_row(row, event_time, reply.received_at) for row in result["list"])
-    return [p for p in rows if p.size != 0], _next_cursor(result, cursor)
-
-
-def _order(row: Mapping[str, Any]) -> Order:
-    """A realtime/history order row → Order (BY ``order/open-order.mdx``)."""
-    average = _optional(row.get("avgPrice"))
-    tif = row.get("timeInForce")
-    return Order(
-        symbol=row["symbol"],
-        order_id=str(row["orderId"]),
-        client_order_id=str(row.get("orderLinkId") or ""),
-        side=_MODEL_SIDES[row["side"]],
-        type=str(row["orderType"]).upper(),
-        status=order_status(str(row["orderStatus"])),
-        price=_optional(row.get("price")) or Decimal(0),
-        quantity=to_decimal(row["qty"]),
-        filled_quantity=_optional(row.get("cumExecQty")) or Decimal(0),
-        average_price=average if average else None,
-        time_in_force=_upper_snake(tif) if isinstance(tif, str) and tif else None,
-        time=int(row.get("createdTime") or 0),
-        update_time=int(row.get("updatedTime") or 0),
-    )
-
-
-def _acked_order(
-    reply: RestReply,
-    result: Any,
-    sent: Mapping[str, Any],
-    quantity: Decimal,
-    price: Decimal | None,
-) -> Order:
-    """The Order an ack stands for: Bybit's ids plus what was sent; status ``ACK``."""
-    acked_at = int(reply.data.get("time") or 0)
-    tif = sent.get("timeInForce")
-    return Order(
-        symbol=sent["symbol"],
-        order_id=str(result["orderId"]),
-        client_order_id=str(result.get("orderLinkId") or sent["orderLinkId"]),
-        side=_MODEL_SIDES[sent["side"]],
-        type=str(sent["orderType"]).upper(),
-        status=ACK_STATUS,
-        price=price if price is not None else Decimal(0),
-        quantity=quantity,
-        filled_quantity=Decimal(0),
-        average_price=None,
-        time_in_force=_upper_snake(tif) if isinstance(tif, str) else None,
-        time=acked_at,
-        update_time=acked_at,
-    )
