@@ -7,17 +7,44 @@ depend on the venue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Final
+from typing import Any, Final
+
+import attrs
 
 from rxconnector.nonce import NonceGenerator
 
-__all__ = ["ACK_STATUS", "default_client_order_ids", "int_in", "positive_decimal"]
+__all__ = [
+    "ACK_STATUS",
+    "OrderArgs",
+    "default_client_order_ids",
+    "int_in",
+    "positive_decimal",
+]
 
 #: Status given to an order whose answer was only an acknowledgement (Binance
 #: ``newOrderRespType=ACK``, every Bybit order create).
 ACK_STATUS: Final = "ACK"
+
+
+#: A quantity or price as callers give it.
+Amount = Decimal | str | int | None
+
+
+@attrs.frozen
+class OrderArgs:
+    """An order as the caller described it, before a venue turns it into wire params
+    (the arguments every venue's ``place_order`` / ``test_order`` share)."""
+
+    symbol: str
+    side: str
+    type: str
+    quantity: Amount = None
+    price: Amount = None
+    time_in_force: str | None = None
+    client_order_id: str | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def int_in(name: str, value: int, low: int, high: int) -> int:

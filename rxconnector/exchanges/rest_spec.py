@@ -8,12 +8,12 @@ constants and writes parsers from :class:`RestReply` to models; the one REST eng
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["Endpoint", "RestReply"]
+__all__ = ["Endpoint", "RestReply", "SignedRequest", "Signer"]
 
 
 @attrs.frozen
@@ -37,3 +37,18 @@ class RestReply:
     headers: Mapping[str, str]
     received_at: float
     elapsed: float
+
+
+@attrs.frozen
+class SignedRequest:
+    """What a signer produces: the final query string (signature included), extra
+    headers (the API key) and an optional body (Bybit signs a JSON body)."""
+
+    query: str
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: str | None = None
+
+
+#: Called by the engine at send time (after any limiter wait) with the call's
+#: parameters; adds timestamp and signature, so a queued request is never stale.
+Signer = Callable[[Mapping[str, Any]], SignedRequest]

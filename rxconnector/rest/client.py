@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-import attrs
 import orjson
 import reactivex
 from reactivex import Observable, abc
@@ -55,7 +54,7 @@ from rxconnector.errors import (
 )
 from rxconnector.exchanges.dialect import ErrorDialect
 from rxconnector.exchanges.query import encode_query
-from rxconnector.exchanges.rest_spec import RestReply
+from rxconnector.exchanges.rest_spec import RestReply, Signer
 from rxconnector.log import get_logger
 from rxconnector.rest.limiter import Priority, RequestWeightLimiter
 from rxconnector.transport.errors import may_have_reached_server
@@ -67,8 +66,6 @@ __all__ = [
     "ORDER_RATE_RETRY_SECONDS",
     "Operator",
     "RestClient",
-    "SignedRequest",
-    "Signer",
 ]
 
 _T = TypeVar("_T")
@@ -88,20 +85,6 @@ ORDER_RATE_RETRY_SECONDS = 10.0
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
 _EXCERPT = 200
 _module_log = get_logger(component="rest")
-
-
-@attrs.frozen
-class SignedRequest:
-    """What a signer produces: the final query string (signature included), extra
-    headers (the API key) and an optional form body."""
-
-    query: str
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: str | None = None
-
-
-#: Called at send time with the call's parameters; adds timestamp and signature.
-Signer = Callable[[Mapping[str, Any]], SignedRequest]
 
 
 class RestClient:

@@ -42,23 +42,20 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
-from rxconnector.exchanges._args import int_in
+from rxconnector.exchanges._args import OrderArgs, int_in
 from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance import rest_parsers as rp
-from rxconnector.exchanges.binance.filters import check_order
+from rxconnector.exchanges.binance import rest_requests as rq
 from rxconnector.exchanges.binance.futures_account import (
     MARGIN_TYPES,
     FuturesRules,
-    check_futures_order,
     check_percent_price,
     futures_balance,
     futures_rules,
     position_risk,
-    validate_futures_params,
 )
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, _symbol
-from rxconnector.exchanges.query import encode_query
-from rxconnector.exchanges.rest_spec import Endpoint, RestReply
+from rxconnector.exchanges.binance.rest import BinanceSpotRest
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import (
     AvgPrice,
@@ -71,7 +68,6 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import SignedRequest
 from rxconnector.rest.limiter import Priority
 
 __all__ = [
@@ -175,7 +171,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """
         if isinstance(symbols, str):
             symbols = [symbols]
-        wanted = {_symbol(s) for s in symbols} if symbols is not None else None
+        wanted = {rq.symbol(s) for s in symbols} if symbols is not None else None
 
         def parse(reply: RestReply) -> dict[str, SymbolInfo]:
             infos = self._on_exchange_info(reply)
@@ -192,7 +188,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     ) -> Observable[OrderBook]:
         """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
         weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         weight = depth_weight(limit)
 
         def parse(reply: RestReply) -> OrderBook:
@@ -231,7 +227,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     ) -> Observable[list[Kline]]:
         """``GET /fapi/v1/klines``: up to ``limit`` (1-1500) candles, oldest first; weight
         1 / 2 / 5 / 10 by ``limit`` (see :func:`klines_weight`). No ``1s`` candles."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         binance_interval(interval, futures=True)
         klines_weight(limit)
         return self._klines(sym, interval, start, end, limit)
@@ -249,7 +245,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         Pages of 1000 candles (weight 5 each, the cheapest per candle), each requested
         after the previous one was emitted, through the weight limiter.
         """
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         binance_interval(interval, futures=True)
         if end is not None:
             return BinanceSpotRest.klines_history(self, sym, interval, start, end)
@@ -272,7 +268,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``backfilled``: pages of 1000 by ``fromId`` (``GET /fapi/v1/aggTrades``, weight
         20), the next page only after the previous one was emitted. USD-M has no trade
         stream, so ``feed`` must be ``"agg_trades"``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed != "agg_trades":
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
@@ -282,7 +278,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
         ``fromId`` (see :meth:`trades_between`); ``feed`` must be ``"agg_trades"``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed != "agg_trades":
             raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
@@ -290,7 +286,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /fapi/v1/ticker/24hr`` for one symbol (weight 1). USD-M's ticker has no
         best bid/ask: those are ``None``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
             TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
@@ -342,8 +338,9 @@ class BinanceFuturesRest(BinanceSpotRest):
         :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that id (reconcile
         with :meth:`get_order`).
         """
-        sym, request, coid = self._futures_order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        sym, request, coid = rq.futures_order_params(
+            OrderArgs(symbol, side, type, quantity, price, time_in_force, client_order_id, extra),
+            self._new_client_order_id,
         )
         self._signing()  # missing credentials fail here, at the call
 
@@ -357,7 +354,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             )
 
         def start(info: SymbolInfo | None) -> Observable[Order]:
-            self._check_futures_filters(info, request)
+            rq.check_futures_filters(info, self._futures_rules.get(sym), request)
             rules = self._futures_rules.get(sym)
             price_ = request.get("price")
             if (
@@ -382,7 +379,7 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     def mark_price_now(self, symbol: str) -> Observable[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
             PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
         )
@@ -390,7 +387,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def positions(self, symbol: str | None = None) -> Observable[list[Position]]:
         """``GET /fapi/v3/positionRisk`` (signed, weight 5): open positions (V3 lists
         only symbols with a position or an open order; flat ones are left out here)."""
-        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
 
         def parse(reply: RestReply) -> list[Position]:
             rows = (position_risk(row, reply.received_at) for row in reply.data)
@@ -403,7 +400,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         the answer ``{"leverage", "maxNotionalValue", "symbol"}``. Safe to repeat."""
         if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
             raise ValueError(f"leverage must be an integer in 1..125, got {leverage!r}")
-        params = {"symbol": _symbol(symbol), "leverage": leverage}
+        params = {"symbol": rq.symbol(symbol), "leverage": leverage}
         return self._signed_call(LEVERAGE, params, lambda reply: dict(reply.data))
 
     def set_margin_type(self, symbol: str, margin_type: str) -> Observable[dict[str, Any]]:
@@ -413,7 +410,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         kind = margin_type.upper() if isinstance(margin_type, str) else ""
         if kind not in MARGIN_TYPES:
             raise ValueError(f"margin_type must be ISOLATED or CROSSED, got {margin_type!r}")
-        params = {"symbol": _symbol(symbol), "marginType": kind}
+        params = {"symbol": rq.symbol(symbol), "marginType": kind}
         return self._signed_call(MARGIN_TYPE, params, lambda reply: dict(reply.data))
 
     def set_position_mode(self, hedge: bool) -> Observable[dict[str, Any]]:
@@ -441,9 +438,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         api_key = self._config.api_key
 
         def keyed(params: Mapping[str, Any]) -> SignedRequest:
-            return SignedRequest(
-                query=encode_query(list(params.items())), headers={"X-MBX-APIKEY": api_key}
-            )
+            return rq.keyed_request(api_key, params)
 
         reply = self._client.request(
             endpoint.method,
@@ -454,46 +449,6 @@ class BinanceFuturesRest(BinanceSpotRest):
             idempotent=endpoint.method != "POST",
         )
         return reply.pipe(ops.map(rp.reply_parser(parse, endpoint.path)))
-
-    def _futures_order_params(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | int | None,
-        price: Decimal | str | int | None,
-        time_in_force: str | None,
-        client_order_id: str | None,
-        extra: Mapping[str, Any],
-    ) -> tuple[str, dict[str, Any], str]:
-        closing = (
-            str(extra.get("closePosition", "")).lower() == "true"
-            or extra.get("closePosition") is True
-        )
-        if closing and quantity is None:
-            # Spot's checks want a quantity; a close-all order has none by design.
-            sym, request, coid = self._order_params(
-                symbol, side, type, "1", price, time_in_force, client_order_id, extra
-            )
-            request["quantity"] = None
-        else:
-            sym, request, coid = self._order_params(
-                symbol, side, type, quantity, price, time_in_force, client_order_id, extra
-            )
-        validate_futures_params(request, quantity_given=quantity is not None)
-        return sym, request, coid
-
-    def _check_futures_filters(self, info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
-        """Spot's price / lot / notional checks, then MARKET_LOT_SIZE."""
-        if info is None:
-            return
-        symbol = info.symbol
-        quantity = params.get("quantity")
-        if quantity is not None:
-            check_order(info, params["side"], params["type"], quantity, params.get("price"))
-        rules = self._futures_rules.get(symbol)
-        if rules is not None:
-            check_futures_order(info, rules, params["side"], params["type"], quantity)
 
     def test_order(
         self,
@@ -531,7 +486,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``DELETE /fapi/v1/order`` (signed, weight 1): cancel by id or client order id;
         emits the cancelled order. Safe to retry (a retry after a lost success gets
         ``-2011``: confirm with :meth:`get_order`)."""
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
             CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
@@ -540,7 +495,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
     ) -> Observable[Order]:
         """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
             QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
@@ -548,7 +503,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """``GET /fapi/v1/openOrders`` (signed): open orders of one symbol (weight 1) or of
         every symbol (weight 40)."""
-        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
         weight = OPEN_ORDERS.weight if symbol is not None else OPEN_ORDERS_ALL_WEIGHT
         return self._signed_call(
             OPEN_ORDERS,

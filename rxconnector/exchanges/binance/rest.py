@@ -23,7 +23,6 @@ first, one ``exchangeInfo`` request shared by concurrent orders
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -36,16 +35,15 @@ from reactivex import operators as ops
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError
 from rxconnector.exchanges._args import (
+    OrderArgs,
     default_client_order_ids,
     int_in,
-    positive_decimal,
 )
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance import rest_parsers as rp
-from rxconnector.exchanges.binance.filters import check_order
+from rxconnector.exchanges.binance import rest_requests as rq
 from rxconnector.exchanges.binance.signing import BinanceSigner
-from rxconnector.exchanges.query import encode_query
-from rxconnector.exchanges.rest_spec import Endpoint, RestReply
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.models import (
     AvgPrice,
     Balance,
@@ -56,7 +54,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import Operator, RestClient, SignedRequest, Signer
+from rxconnector.rest.client import Operator, RestClient
 from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.paging import paged
 from rxconnector.rest.symbol_rules import SymbolRules
@@ -65,22 +63,6 @@ from rxconnector.transport.http import Transport
 __all__ = ["BinanceSpotRest", "binance_spot_client"]
 
 _T = TypeVar("_T")
-
-#: Binance's rule for ``newClientOrderId`` (BS ``rest-api.md`` "New order").
-_CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
-_SIDES = {"buy": "BUY", "sell": "SELL"}
-#: Order types that need a price / a time in force (BS ``rest-api.md`` "New order").
-_PRICED = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"})
-_TIMED = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-_DEFAULT_TIME_IN_FORCE = "GTC"
-#: ``newOrderRespType`` we ask for unless told otherwise: enough for a full Order.
-_DEFAULT_RESPONSE_TYPE = "RESULT"
-#: BS ``errors.md``: filter failures ("Filter failure: PRICE_FILTER" ...) come as -1013.
-FILTER_FAILURE_CODE = -1013
-#: Wire names an order's ``extra`` may not carry: the client order id has its own
-#: argument (and must be the one an ``OrderStatusUnknownError`` reports), the rest are
-#: added by signing (a second copy would be a duplicate parameter).
-_RESERVED_EXTRA = frozenset({"newClientOrderId", "recvWindow", "timestamp", "signature"})
 
 
 def binance_spot_client(
@@ -175,7 +157,7 @@ class BinanceSpotRest:
         if symbols is not None:
             if isinstance(symbols, str):
                 symbols = [symbols]
-            names = [_symbol(s) for s in symbols]
+            names = [rq.symbol(s) for s in symbols]
             if len(names) == 1:
                 params["symbol"] = names[0]
             elif names:
@@ -191,7 +173,7 @@ class BinanceSpotRest:
         follows the limit (5 / 25 / 50 / 250). ``event_time`` is 0: the answer has none.
         ``priority=Priority.RECOVERY`` for a book resyncing itself (see
         :class:`~rxconnector.rest.limiter.RequestWeightLimiter`)."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         weight = ep.depth_weight(int_in("limit", limit, 1, ep.DEPTH_MAX_LIMIT))
         return self._public(
             ep.DEPTH,
@@ -227,8 +209,8 @@ class BinanceSpotRest:
     ) -> Observable[list[Kline]]:
         """``GET /api/v3/klines``: up to ``limit`` (1-1000) candles, oldest first; without
         ``start``/``end`` the most recent ones. ``closed`` is False for the running candle."""
-        sym = _symbol(symbol)
-        _interval(interval)
+        sym = rq.symbol(symbol)
+        rq.check_interval(interval)
         int_in("limit", limit, 1, ep.KLINES_MAX_LIMIT)
         return self._klines(sym, interval, start, end, limit)
 
@@ -248,8 +230,8 @@ class BinanceSpotRest:
         long history paces itself within the budget instead of bursting. Disposing
         stops the walk and cancels the request in flight.
         """
-        sym = _symbol(symbol)
-        _interval(interval)
+        sym = rq.symbol(symbol)
+        rq.check_interval(interval)
         if end is None:
 
             def until_now(_scheduler: abc.SchedulerBase) -> Observable[Kline]:
@@ -287,7 +269,7 @@ class BinanceSpotRest:
         ``GET /api/v3/aggTrades``, weight 4), each through the limiter, the next page only
         after the previous one was emitted.
         """
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed not in ("trades", "agg_trades"):
             raise ValueError(f"feed must be 'trades' or 'agg_trades', got {feed!r}")
         if first_id > last_id:
@@ -301,21 +283,21 @@ class BinanceSpotRest:
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]`` for one feed and symbol: the
         backfill function a gapless trade stream calls for each gap it finds."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed not in ("trades", "agg_trades"):
             raise ValueError(f"feed must be 'trades' or 'agg_trades', got {feed!r}")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /api/v3/ticker/24hr`` for one symbol (weight 2)."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
             ep.TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """``GET /api/v3/avgPrice``: the current average price and its window."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
             ep.AVG_PRICE,
             {"symbol": sym},
@@ -405,7 +387,7 @@ class BinanceSpotRest:
         Cancelling is safe to repeat, so it may be retried; if a retry follows a lost
         success, Binance answers -2011 (``ExchangeError``): confirm with :meth:`get_order`.
         """
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
             ep.CANCEL_ORDER,
             params,
@@ -416,13 +398,13 @@ class BinanceSpotRest:
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
     ) -> Observable[Order]:
         """``GET /api/v3/order`` (signed, weight 4): one order's current state."""
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(ep.QUERY_ORDER, params, lambda reply: rp.order(reply.data, params))
 
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """``GET /api/v3/openOrders`` (signed): open orders of one symbol (weight 6) or of
         every symbol (weight 80)."""
-        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
         weight = ep.OPEN_ORDERS.weight if symbol is not None else ep.OPEN_ORDERS_ALL_WEIGHT
         return self._signed_call(
             ep.OPEN_ORDERS,
@@ -481,13 +463,7 @@ class BinanceSpotRest:
         now_ms = self._now_ms
 
         def sign(params: Mapping[str, Any]) -> SignedRequest:
-            query = encode_query(
-                [*params.items(), ("recvWindow", recv_window), ("timestamp", int(now_ms()))]
-            )
-            return SignedRequest(
-                query=f"{query}&{signer.sign_query(query)}",
-                headers={"X-MBX-APIKEY": signer.api_key},
-            )
+            return rq.signed_request(signer, params, recv_window, int(now_ms()))
 
         return sign
 
@@ -516,7 +492,7 @@ class BinanceSpotRest:
     def _recent_trades(
         self, endpoint: Endpoint, symbol: str, limit: int
     ) -> Observable[list[Trade]]:
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
         return self._public(
             endpoint,
@@ -533,7 +509,7 @@ class BinanceSpotRest:
         end: int | None,
         limit: int,
     ) -> Observable[list[Trade]]:
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         int_in("limit", limit, 1, ep.TRADES_MAX_LIMIT)
         params = {
             "symbol": sym,
@@ -594,13 +570,14 @@ class BinanceSpotRest:
     ) -> Observable[Order]:
         """An order placed at ``endpoint``: arguments checked and the client order id fixed
         now; filters checked and the request sent on subscription, never retried."""
-        sym, request, coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        sym, request, coid = rq.order_params(
+            OrderArgs(symbol, side, type, quantity, price, time_in_force, client_order_id, extra),
+            self._new_client_order_id,
         )
         self._signing()  # missing credentials fail here, at the call
 
         def send(info: SymbolInfo | None) -> Observable[Order]:
-            _check_filters(info, request)
+            rq.check_filters(info, request)
             return self._signed_call(
                 endpoint,
                 request,
@@ -627,13 +604,14 @@ class BinanceSpotRest:
         extra: Mapping[str, Any],
     ) -> Observable[dict[str, Any]]:
         """An order validated at ``endpoint`` (nothing is created, so reads' retry applies)."""
-        sym, request, _coid = self._order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        sym, request, _coid = rq.order_params(
+            OrderArgs(symbol, side, type, quantity, price, time_in_force, client_order_id, extra),
+            self._new_client_order_id,
         )
         self._signing()  # missing credentials fail here, at the call
 
         def send(info: SymbolInfo | None) -> Observable[dict[str, Any]]:
-            _check_filters(info, request)
+            rq.check_filters(info, request)
             return self._signed_call(
                 endpoint, request, lambda reply: dict(reply.data), weight=weight
             )
@@ -647,7 +625,7 @@ class BinanceSpotRest:
         rules are out of date (a tick size changed), so the next order fetches them."""
 
         def on_error(error: Exception) -> None:
-            if isinstance(error, ExchangeError) and error.code == FILTER_FAILURE_CODE:
+            if isinstance(error, ExchangeError) and error.code == rq.FILTER_FAILURE_CODE:
                 self._rules.forget(symbol)
 
         return ops.do_action(on_error=on_error)
@@ -656,100 +634,10 @@ class BinanceSpotRest:
         data = reply.data
         infos = {info.symbol: info for info in (rp.symbol_info(s) for s in data["symbols"])}
         self._rules.remember(infos)
-        for rule in data.get("rateLimits") or ():
-            if (
-                isinstance(rule, dict)
-                and rule.get("rateLimitType") == "REQUEST_WEIGHT"
-                and rule.get("interval") == "MINUTE"
-                and rule.get("intervalNum") == 1
-            ):
-                self._request_weight_limit = int(rule["limit"])
-                limiter = self._client.limiter
-                if limiter is not None:
-                    limiter.set_limit(self._request_weight_limit)
+        limit = rq.weight_limit(data)
+        if limit is not None:
+            self._request_weight_limit = limit
+            limiter = self._client.limiter
+            if limiter is not None:
+                limiter.set_limit(limit)
         return infos
-
-    def _order_params(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | int | None,
-        price: Decimal | str | int | None,
-        time_in_force: str | None,
-        client_order_id: str | None,
-        extra: Mapping[str, Any],
-    ) -> tuple[str, dict[str, Any], str]:
-        sym = _symbol(symbol)
-        wire_side = _SIDES.get(side.lower()) if isinstance(side, str) else None
-        if wire_side is None:
-            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
-        if not isinstance(type, str) or not type:
-            raise ValueError(f"type must be a Binance order type such as 'LIMIT', got {type!r}")
-        reserved = sorted(_RESERVED_EXTRA.intersection(extra))
-        if reserved:
-            raise ValueError(
-                f"{', '.join(reserved)} cannot be passed as extra parameters "
-                "(give the client order id as client_order_id=; signing adds the rest)"
-            )
-        kind = type.upper()
-        qty = positive_decimal("quantity", quantity)
-        px = positive_decimal("price", price)
-        if kind in _PRICED and px is None:
-            raise ValueError(f"a {kind} order needs a price")
-        if kind == "MARKET":
-            if qty is None and "quoteOrderQty" not in extra:
-                raise ValueError("a MARKET order needs quantity or quoteOrderQty")
-        elif qty is None:
-            raise ValueError(f"a {kind} order needs a quantity")
-        tif = time_in_force.upper() if time_in_force else None
-        if tif is None and kind in _TIMED:
-            tif = _DEFAULT_TIME_IN_FORCE
-        coid = client_order_id if client_order_id is not None else self._new_client_order_id()
-        if not _CLIENT_ORDER_ID.match(coid):
-            raise ValueError(
-                f"client_order_id must match {_CLIENT_ORDER_ID.pattern} (Binance), got {coid!r}"
-            )
-        params: dict[str, Any] = {
-            "symbol": sym,
-            "side": wire_side,
-            "type": kind,
-            "timeInForce": tif,
-            "quantity": qty,
-            "price": px,
-            "newClientOrderId": coid,
-            "newOrderRespType": _DEFAULT_RESPONSE_TYPE,
-        }
-        params.update(extra)
-        return sym, params, coid
-
-    @staticmethod
-    def _order_ref(
-        symbol: str, order_id: int | str | None, client_order_id: str | None, name: str
-    ) -> dict[str, Any]:
-        if order_id is None and client_order_id is None:
-            raise ValueError("give order_id or client_order_id")
-        return {"symbol": _symbol(symbol), "orderId": order_id, name: client_order_id}
-
-
-def _check_filters(info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
-    """Raise ``OrderRejectedError`` for an order the symbol's rules refuse (nothing to
-    check when the exchange did not list the symbol: it will answer for itself)."""
-    if info is not None:
-        check_order(info, params["side"], params["type"], params["quantity"], params["price"])
-
-
-# -- argument checks -----------------------------------------------------------------------
-
-
-def _symbol(symbol: str) -> str:
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
-    return symbol.strip().upper()
-
-
-def _interval(interval: str) -> None:
-    if interval not in ep.KLINE_INTERVALS:
-        raise ValueError(
-            f"interval {interval!r} is not one of Binance's: {', '.join(ep.KLINE_INTERVALS)}"
-        )

@@ -72,7 +72,7 @@ from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.dialect import ErrorDialect
 from rxconnector.exchanges.query import encode_query, format_param
-from rxconnector.exchanges.rest_spec import Endpoint, RestReply
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.log import get_logger
 from rxconnector.models import (
@@ -85,7 +85,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import RestClient, SignedRequest, Signer
+from rxconnector.rest.client import RestClient
 from rxconnector.rest.paging import walk_cursors
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
