@@ -47,13 +47,17 @@ __all__ = [
     "TICKERS",
     "TIME",
     "TIMESTAMP_CODES",
+    "VENUE",
     "WALLET_BALANCE",
     "POSITION_LIST",
     "POSITIONS_PAGE_LIMIT",
     "POSITION_SWITCH_MODE",
+    "bybit_dialect",
     "bybit_error",
 ]
 
+#: The venue name models and errors carry.
+VENUE: Final = "bybit"
 #: The categories this library trades (``option`` is out of scope).
 CATEGORIES: Final = ("spot", "linear", "inverse")
 
@@ -149,3 +153,13 @@ BYBIT_ERRORS: Final = ErrorDialect(
     timestamp_codes=TIMESTAMP_CODES,
     order_rate_codes=frozenset({RATE_LIMIT_CODE}),
 )
+
+
+def bybit_dialect() -> ErrorDialect:
+    """Bybit's REST error vocabulary for the REST engine.
+
+    ``retCode != 0`` is an error (10002 → clock re-sync and one retry; 10016, 10019 and
+    retCode 429 retryable; 10016 on an order → status unknown). 10006 on HTTP 200 is
+    left to the Bybit client, which reads its reset header (see :func:`bybit_error`).
+    """
+    return BYBIT_ERRORS

@@ -37,13 +37,10 @@ the clock-synced exchange time, because Bybit's reset headers are in exchange ti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol, TypeVar
 
-import attrs
-import orjson
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -58,9 +55,9 @@ from rxconnector.errors import (
     RateLimitError,
 )
 from rxconnector.exchanges._args import (
+    OrderArgs,
     default_client_order_ids,
     int_in,
-    positive_decimal,
 )
 from rxconnector.exchanges._parsing import (
     MALFORMED,
@@ -69,9 +66,8 @@ from rxconnector.exchanges._parsing import (
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
-from rxconnector.exchanges.bybit.signing import rest_headers
-from rxconnector.exchanges.dialect import ErrorDialect
-from rxconnector.exchanges.query import encode_query, format_param
+from rxconnector.exchanges.bybit import rest_requests as rq
+from rxconnector.exchanges.bybit.endpoints import bybit_dialect
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.log import get_logger
@@ -99,26 +95,6 @@ _C = TypeVar("_C")
 #: windows are 1 s, so a longer reset time means the clocks disagree.
 MAX_ENDPOINT_WAIT_SECONDS: Final = 5.0
 
-_SIDES: Final[dict[str, str]] = {"buy": "Buy", "sell": "Sell"}
-_ORDER_TYPES: Final = {"LIMIT": "Limit", "MARKET": "Market"}
-_TIME_IN_FORCE: Final = {
-    "GTC": "GTC",
-    "IOC": "IOC",
-    "FOK": "FOK",
-    "POSTONLY": "PostOnly",
-    "POST_ONLY": "PostOnly",
-    "RPI": "RPI",
-}
-_OPEN_STATUSES: Final = frozenset({"NEW", "PARTIALLY_FILLED"})
-#: Reported by :meth:`BybitRest.cancel_order` when the order still looks open right
-#: after Bybit acknowledged the cancel (Bybit cancels asynchronously).
-PENDING_CANCEL: Final = "PENDING_CANCEL"
-_ORDER_LINK_ID: Final = re.compile(ep.ORDER_LINK_ID_RULE)
-#: Wire names an order's ``extra`` may not carry: each is set from a checked argument
-#: (an ``orderLinkId`` there would differ from the id an ``OrderStatusUnknownError``
-#: reports; a ``qty`` or ``orderType`` would skip the checks and the filters).
-_RESERVED_EXTRA: Final = frozenset({"category", "orderType", "qty", "orderLinkId"})
-
 
 class RecentTradesBackfill(Protocol):
     """What :meth:`BybitRest.trade_backfill` returns: callable as ``backfill(from_id)``
@@ -127,17 +103,6 @@ class RecentTradesBackfill(Protocol):
     ignored because Bybit cannot look trades up by id."""
 
     def __call__(self, from_id: int | None = None, /) -> Observable[list[Trade]]: ...
-
-
-def bybit_dialect() -> ErrorDialect:
-    """Bybit's REST error vocabulary for :class:`~rxconnector.rest.client.RestClient`.
-
-    ``retCode != 0`` is an error (10002 → clock re-sync and one retry; 10016, 10019 and
-    retCode 429 retryable; 10016 on an order → status unknown). 10006 on HTTP 200 is
-    left to :class:`BybitRest`, which reads its reset header (see
-    :func:`~rxconnector.exchanges.bybit.endpoints.bybit_error`).
-    """
-    return ep.BYBIT_ERRORS
 
 
 class BybitRest:
@@ -186,7 +151,7 @@ class BybitRest:
         #: Endpoint path → exchange ms before which it has no requests left.
         self._endpoint_reset: dict[str, int] = {}
         self._banned_until_ms = 0.0
-        self._log = get_logger(component="rest", exchange="bybit", category=self._category)
+        self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
 
     def __repr__(self) -> str:
         return f"BybitRest(category={self._category!r}, base_url={self._client.base_url!r})"
@@ -235,7 +200,7 @@ class BybitRest:
         """
         if isinstance(symbols, str):
             symbols = [symbols]
-        names = [normalize_symbol(s, "bybit") for s in symbols] if symbols is not None else None
+        names = [normalize_symbol(s, ep.VENUE) for s in symbols] if symbols is not None else None
         base: dict[str, Any] = {"category": self._category}
         if names is not None and len(names) == 1:
             base["symbol"] = names[0]
@@ -266,7 +231,7 @@ class BybitRest:
     def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
         """``GET /v5/market/orderbook``: ``limit`` levels a side (1-1000). ``update_id`` is
         ``u`` (the 1000-level stream's update id), ``event_time`` is ``ts``."""
-        sym = normalize_symbol(symbol, "bybit")
+        sym = normalize_symbol(symbol, ep.VENUE)
         int_in("limit", limit, 1, ep.ORDERBOOK_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": limit}
         return self._call(ep.ORDERBOOK, params, rp.order_book)
@@ -277,7 +242,7 @@ class BybitRest:
         ``limit`` is capped at the category's maximum (spot 60, others 1000), so the
         connector's default of 500 works everywhere.
         """
-        sym = normalize_symbol(symbol, "bybit")
+        sym = normalize_symbol(symbol, ep.VENUE)
         int_in("limit", limit, 1, 10**9)
         capped = min(limit, ep.RECENT_TRADE_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": capped}
@@ -295,7 +260,7 @@ class BybitRest:
         (Bybit sends them newest first). ``interval`` in either spelling (``"1h"`` or
         ``"60"``); ``Kline.interval`` is the canonical one. Bybit reports no trade
         count: ``trades`` is 0."""
-        sym = normalize_symbol(symbol, "bybit")
+        sym = normalize_symbol(symbol, ep.VENUE)
         native = bybit_interval(interval)
         int_in("limit", limit, 1, ep.KLINE_MAX_LIMIT)
         return self._klines(sym, native, start, end, limit)
@@ -317,7 +282,7 @@ class BybitRest:
         call). A window before the symbol was listed is simply empty. Disposing stops the
         walk and cancels the request in flight.
         """
-        sym = normalize_symbol(symbol, "bybit")
+        sym = normalize_symbol(symbol, ep.VENUE)
         native = bybit_interval(interval)
         if isinstance(start, bool) or not isinstance(start, int):
             raise ValueError(f"start must be an integer (ms), got {start!r}")
@@ -354,22 +319,22 @@ class BybitRest:
         limit: int = 500,
     ) -> Observable[list[Trade]]:
         """Bybit has no aggregate trades."""
-        raise NotSupportedError("bybit", "agg_trades")
+        raise NotSupportedError(ep.VENUE, "agg_trades")
 
     def avg_price(self, symbol: str) -> Observable[Any]:
         """Bybit has no average-price endpoint."""
-        raise NotSupportedError("bybit", "avg_price")
+        raise NotSupportedError(ep.VENUE, "avg_price")
 
     def trades_between(
         self, feed: str, symbol: str, first_id: int, last_id: int
     ) -> Observable[Trade]:
         """Bybit cannot fetch trades by id range; see :meth:`trade_backfill`."""
-        raise NotSupportedError("bybit", "trades_between (trades by id range)")
+        raise NotSupportedError(ep.VENUE, "trades_between (trades by id range)")
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /v5/market/tickers`` for one symbol; ``open`` is ``prevPrice24h``, volumes
         are base / quote on every category (inverse's are swapped back)."""
-        sym = normalize_symbol(symbol, "bybit")
+        sym = normalize_symbol(symbol, ep.VENUE)
         inverse = self._category == "inverse"
 
         def parse(reply: RestReply, result: Any) -> Ticker:
@@ -389,8 +354,8 @@ class BybitRest:
         also fits (``backfill()``).
         """
         if feed != "trades":
-            raise NotSupportedError("bybit", f"trade_backfill({feed!r})")
-        sym = normalize_symbol(symbol, "bybit")
+            raise NotSupportedError(ep.VENUE, f"trade_backfill({feed!r})")
+        sym = normalize_symbol(symbol, ep.VENUE)
         limit = ep.RECENT_TRADE_MAX_LIMIT[self._category]
 
         def backfill(_from_id: int | None = None, /) -> Observable[list[Trade]]:
@@ -434,65 +399,35 @@ class BybitRest:
         retCode 10016) errors with :class:`~rxconnector.errors.OrderStatusUnknownError`
         carrying that id: look it up with :meth:`get_order` before trying again.
         """
-        sym = normalize_symbol(symbol, "bybit")
-        wire_side = _SIDES.get(side.lower()) if isinstance(side, str) else None
-        if wire_side is None:
-            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
-        reserved = sorted(_RESERVED_EXTRA.intersection(extra))
-        if reserved:
-            raise ValueError(
-                f"{', '.join(reserved)} cannot be passed as extra parameters "
-                "(they come from the category, type, quantity and client_order_id arguments)"
-            )
-        kind = _ORDER_TYPES.get(type.upper()) if isinstance(type, str) else None
-        if kind is None:
-            raise ValueError(f"Bybit order type must be 'LIMIT' or 'MARKET', got {type!r}")
-        qty = positive_decimal("quantity", quantity)
-        if qty is None:
-            raise ValueError(f"a {kind} order needs a quantity")
-        px = positive_decimal("price", price)
-        if kind == "Limit" and px is None:
-            raise ValueError("a Limit order needs a price")
-        tif = _time_in_force(time_in_force, kind)
-        link_id = client_order_id if client_order_id is not None else self._new_link_id()
-        if not isinstance(link_id, str) or not _ORDER_LINK_ID.match(link_id):
-            raise ValueError(
-                f"client_order_id must match {ep.ORDER_LINK_ID_RULE} (Bybit orderLinkId), "
-                f"got {link_id!r}"
-            )
-        body: dict[str, Any] = {
-            "category": self._category,
-            "symbol": sym,
-            "side": wire_side,
-            "orderType": kind,
-            "qty": format_param(qty),
-            "price": format_param(px) if px is not None and kind == "Limit" else None,
-            "timeInForce": tif,
-            "orderLinkId": link_id,
-        }
-        body.update({k: format_param(v) if isinstance(v, Decimal) else v for k, v in extra.items()})
+        order = rq.order_body(
+            OrderArgs(symbol, side, type, quantity, price, time_in_force, client_order_id, extra),
+            self._category,
+            self._new_link_id,
+        )
         self._require_credentials()
-        checked_qty = qty if self._quantity_in_base(kind, body) else None
 
         def send(info: SymbolInfo | None) -> Observable[Order]:
             # the instruments-info filters (priceFilter tickSize/min/max, lotSizeFilter
             # step/min/max, minimum order value), checked before anything is sent
             if info is not None:
-                check_order(info, side, kind, checked_qty, px, exchange="bybit")
+                check_order(
+                    info, side, order.kind, order.checked_quantity, order.price, exchange=ep.VENUE
+                )
+            acked_price = order.price if order.kind == "Limit" else None
 
             def parse(reply: RestReply, result: Any) -> Order:
-                return rp.acked_order(reply, result, body, qty, px if kind == "Limit" else None)
+                return rp.acked_order(reply, result, order.body, order.quantity, acked_price)
 
             return self._call(
                 ep.ORDER_CREATE,
-                body,
+                order.body,
                 parse,
                 signed=True,
                 idempotent=False,
-                client_order_id=link_id,
+                client_order_id=order.link_id,
             )
 
-        return self._rules.rules_for(sym).pipe(ops.flat_map(send))
+        return self._rules.rules_for(order.symbol).pipe(ops.flat_map(send))
 
     def test_order(
         self,
@@ -507,7 +442,7 @@ class BybitRest:
     ) -> Observable[dict[str, Any]]:
         """Bybit has no order-validation endpoint (``/v5/order/pre-check`` computes margin
         changes for unified accounts; it does not validate an order like Binance's test)."""
-        raise NotSupportedError("bybit", "test_order")
+        raise NotSupportedError(ep.VENUE, "test_order")
 
     def cancel_order(
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
@@ -522,7 +457,7 @@ class BybitRest:
         Bybit's "order not exists" (``ExchangeError``): confirm with :meth:`get_order`.
         If the lookup itself fails, the cancel *was* accepted: the error says so.
         """
-        ref = self._order_ref(symbol, order_id, client_order_id)
+        ref = rq.order_ref(symbol, order_id, client_order_id)
         self._require_credentials()
         body = {"category": self._category, **ref}
 
@@ -535,19 +470,14 @@ class BybitRest:
                 {"orderId": acked_id} if acked_id else {"orderLinkId": ref.get("orderLinkId")}
             )
 
-            def after_cancel(order: Order) -> Order:
-                if order.status in _OPEN_STATUSES:
-                    return _evolve_status(order, PENDING_CANCEL)
-                return order
-
             def lookup_failed(exc: Exception, _source: Observable[Order]) -> Observable[Order]:
                 self._log.warning(
                     "rest.cancel_lookup_failed", symbol=ref["symbol"], error=type(exc).__name__
                 )
-                return reactivex.throw(_cancel_lookup_error(exc))
+                return reactivex.throw(rq.cancel_lookup_error(exc))
 
             return self._get_order({"symbol": ref["symbol"], **order_ref}).pipe(
-                ops.map(after_cancel), ops.catch(lookup_failed)
+                ops.map(rq.after_cancel), ops.catch(lookup_failed)
             )
 
         return self._call(ep.ORDER_CANCEL, body, ack, signed=True).pipe(ops.flat_map(lookup))
@@ -558,7 +488,7 @@ class BybitRest:
         """``GET /v5/order/realtime`` (signed) by ``orderId`` or ``orderLinkId``; when the
         order is no longer there (older than Bybit's 500 recent closed orders),
         ``GET /v5/order/history``. An order found in neither is an ``ExchangeError``."""
-        ref = self._order_ref(symbol, order_id, client_order_id)
+        ref = rq.order_ref(symbol, order_id, client_order_id)
         self._require_credentials()
         return self._get_order(ref)
 
@@ -572,12 +502,7 @@ class BybitRest:
             "openOnly": 0,
             "limit": ep.OPEN_ORDERS_PAGE_LIMIT,
         }
-        if symbol is not None:
-            scopes = [{"symbol": normalize_symbol(symbol, "bybit")}]
-        elif self._category == "linear":
-            scopes = [{"settleCoin": "USDT"}, {"settleCoin": "USDC"}]
-        else:
-            scopes = [{}]
+        scopes = rq.scopes(symbol, self._category)
 
         def walk_scope(scope: Mapping[str, Any]) -> Observable[Order]:
             def page(cursor: str) -> Observable[tuple[list[Order], str | None]]:
@@ -598,14 +523,9 @@ class BybitRest:
         USDT- then USDC-settled positions. Spot has no positions (NotSupportedError)."""
         self._require_credentials()
         if self._category == "spot":
-            raise NotSupportedError("bybit", "positions on category=spot")
+            raise NotSupportedError(ep.VENUE, "positions on category=spot")
         base: dict[str, Any] = {"category": self._category, "limit": ep.POSITIONS_PAGE_LIMIT}
-        if symbol is not None:
-            scopes: list[dict[str, Any]] = [{"symbol": normalize_symbol(symbol, "bybit")}]
-        elif self._category == "linear":
-            scopes = [{"settleCoin": "USDT"}, {"settleCoin": "USDC"}]
-        else:
-            scopes = [{}]
+        scopes = rq.scopes(symbol, self._category)
 
         def walk_scope(scope: Mapping[str, Any]) -> Observable[Position]:
             def page(cursor: str) -> Observable[tuple[list[Position], str | None]]:
@@ -630,10 +550,10 @@ class BybitRest:
         ``coin``. Orders then name their side with ``positionIdx`` (an ``extra``)."""
         self._require_credentials()
         if self._category == "spot":
-            raise NotSupportedError("bybit", "position modes on category=spot")
+            raise NotSupportedError(ep.VENUE, "position modes on category=spot")
         body: dict[str, Any] = {"category": self._category, "mode": 3 if hedge else 0}
         if symbol is not None:
-            body["symbol"] = normalize_symbol(symbol, "bybit")
+            body["symbol"] = normalize_symbol(symbol, ep.VENUE)
         else:
             body["coin"] = coin
         return self._call(ep.POSITION_SWITCH_MODE, body, lambda _r, _x: None, signed=True)
@@ -700,7 +620,7 @@ class BybitRest:
         try:
             return parse(reply, data["result"])
         except MALFORMED as exc:
-            raise_malformed("bybit", path, data, exc)
+            raise_malformed(ep.VENUE, path, data, exc)
 
     def _observe_limit_headers(self, path: str, headers: Mapping[str, str]) -> None:
         """``X-Bapi-Limit-Status: 0`` means this endpoint has nothing left until
@@ -730,7 +650,7 @@ class BybitRest:
         return RateLimitError(
             f"{path}: {message if isinstance(message, str) else 'too many visits'}",
             retry_after=retry_after,
-            exchange="bybit",
+            exchange=ep.VENUE,
             status=reply.status,
             code=ep.RATE_LIMIT_CODE,
         )
@@ -757,7 +677,7 @@ class BybitRest:
             f"HTTP 403 (IP rate limit or access denied): {cause.message}; "
             f"nothing is sent for {seconds:.0f}s",
             retry_after=seconds,
-            exchange="bybit",
+            exchange=ep.VENUE,
             status=403,
             code=cause.code,
             banned=True,
@@ -772,7 +692,7 @@ class BybitRest:
         return RateLimitError(
             f"IP banned by Bybit (HTTP 403): nothing may be sent for another {remaining:.3f}s",
             retry_after=remaining,
-            exchange="bybit",
+            exchange=ep.VENUE,
             status=403,
             banned=True,
         )
@@ -790,17 +710,7 @@ class BybitRest:
         now_ms = self._now_ms
 
         def sign(params: Mapping[str, Any]) -> SignedRequest:
-            timestamp = int(now_ms())
-            if method == "GET":
-                query = encode_query(params)
-                return SignedRequest(
-                    query=query,
-                    headers=rest_headers(api_key, secret, timestamp, query, recv_window),
-                )
-            body = orjson.dumps({k: v for k, v in params.items() if v is not None}).decode()
-            headers = rest_headers(api_key, secret, timestamp, body, recv_window)
-            headers["Content-Type"] = "application/json"
-            return SignedRequest(query="", headers=headers, body=body)
+            return rq.signed_request(method, params, api_key, secret, int(now_ms()), recv_window)
 
         return sign
 
@@ -838,7 +748,7 @@ class BybitRest:
                 order = first(reply, result)
                 if order is None:
                     raise ExchangeError(
-                        f"order {dict(ref)} not found", exchange="bybit", status=reply.status
+                        f"order {dict(ref)} not found", exchange=ep.VENUE, status=reply.status
                     )
                 return order
 
@@ -847,29 +757,6 @@ class BybitRest:
         return self._call(ep.ORDER_REALTIME, params, first, signed=True).pipe(
             ops.flat_map(from_history)
         )
-
-    def _order_ref(
-        self, symbol: str, order_id: int | str | None, client_order_id: str | None
-    ) -> dict[str, Any]:
-        if order_id is None and client_order_id is None:
-            raise ValueError("give order_id or client_order_id")
-        ref: dict[str, Any] = {"symbol": normalize_symbol(symbol, "bybit")}
-        if order_id is not None:
-            ref["orderId"] = str(order_id)
-        else:
-            ref["orderLinkId"] = client_order_id
-        return ref
-
-    def _quantity_in_base(self, kind: str, body: Mapping[str, Any]) -> bool:
-        """Whether ``qty`` is in the base coin (only then can lot-size rules apply): not
-        for a spot Market Buy, which is in the quote coin unless ``marketUnit=baseCoin``."""
-        if kind != "Market" or self._category != "spot":
-            return True
-        unit = body.get("marketUnit")
-        return unit == "baseCoin" or (unit is None and body["side"] == "Sell")
-
-
-# -- paging ----------------------------------------------------------------------------
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -883,34 +770,3 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         return None
-
-
-def _time_in_force(value: str | None, kind: str) -> str | None:
-    if value is None:
-        return "GTC" if kind == "Limit" else None
-    wire = _TIME_IN_FORCE.get(value.upper()) if isinstance(value, str) else None
-    if wire is None:
-        raise ValueError(
-            f"time_in_force must be one of GTC, IOC, FOK, PostOnly, RPI; got {value!r}"
-        )
-    return wire
-
-
-def _evolve_status(order: Order, status: str) -> Order:
-    return attrs.evolve(order, status=status)
-
-
-def _cancel_lookup_error(exc: Exception) -> Exception:
-    note = "the cancel was accepted by Bybit, but looking the order up afterwards failed"
-    if isinstance(exc, ExchangeError) and not isinstance(exc, RateLimitError):
-        error = ExchangeError(
-            f"{note}: {exc.message}",
-            exchange="bybit",
-            status=exc.status,
-            code=exc.code,
-            retryable=exc.retryable,
-        )
-        error.__cause__ = exc
-        return error
-    exc.add_note(note)
-    return exc
