@@ -218,7 +218,7 @@ def venue_for(config: Config) -> Venue:
     if config.exchange == "binance_futures":
         from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
-        from rxconnector.exchanges.binance.futures_rest import TIME as FUTURES_TIME
+        from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
         from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
 

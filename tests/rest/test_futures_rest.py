@@ -29,12 +29,12 @@ from rxconnector.errors import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
-from rxconnector.exchanges.binance.futures_rest import (
+from rxconnector.exchanges.binance.futures_endpoints import (
     DEPTH_LIMITS,
-    BinanceFuturesRest,
     depth_weight,
     klines_weight,
 )
+from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
 from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Order, SymbolInfo
 from rxconnector.rest.limiter import RequestWeightLimiter

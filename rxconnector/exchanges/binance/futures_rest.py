@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import reactivex
@@ -42,8 +42,9 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
-from rxconnector.exchanges._args import OrderArgs, int_in
+from rxconnector.exchanges._args import OrderArgs
 from rxconnector.exchanges._parsing import to_decimal
+from rxconnector.exchanges.binance import futures_endpoints as fep
 from rxconnector.exchanges.binance import rest_parsers as rp
 from rxconnector.exchanges.binance import rest_requests as rq
 from rxconnector.exchanges.binance.futures_account import (
@@ -70,70 +71,7 @@ from rxconnector.models import (
 )
 from rxconnector.rest.limiter import Priority
 
-__all__ = [
-    "BinanceFuturesRest",
-    "DEPTH_LIMITS",
-    "depth_weight",
-    "klines_weight",
-]
-
-VENUE: Final = "binance_futures"
-
-# -- Routes and weights (BPY docstrings; PROTOCOL.md §B) ---------------------------------
-PING: Final = Endpoint("GET", "/fapi/v1/ping", 1)
-TIME: Final = Endpoint("GET", "/fapi/v1/time", 1)
-EXCHANGE_INFO: Final = Endpoint("GET", "/fapi/v1/exchangeInfo", 1)
-#: Weight depends on ``limit``: see :func:`depth_weight`.
-DEPTH: Final = Endpoint("GET", "/fapi/v1/depth", 5)
-TRADES: Final = Endpoint("GET", "/fapi/v1/trades", 5)
-AGG_TRADES: Final = Endpoint("GET", "/fapi/v1/aggTrades", 20)
-#: Weight depends on ``limit``: see :func:`klines_weight`.
-KLINES: Final = Endpoint("GET", "/fapi/v1/klines", 5)
-#: ``symbol`` given: 1 (40 for every symbol).
-TICKER_24H: Final = Endpoint("GET", "/fapi/v1/ticker/24hr", 1)
-BALANCE: Final = Endpoint("GET", "/fapi/v3/balance", 5, signed=True)
-#: Placing an order costs 0 IP weight (it counts against the order rate limits).
-NEW_ORDER: Final = Endpoint("POST", "/fapi/v1/order", 0, signed=True)
-TEST_ORDER: Final = Endpoint("POST", "/fapi/v1/order/test", 1, signed=True)
-CANCEL_ORDER: Final = Endpoint("DELETE", "/fapi/v1/order", 1, signed=True)
-QUERY_ORDER: Final = Endpoint("GET", "/fapi/v1/order", 1, signed=True)
-OPEN_ORDERS: Final = Endpoint("GET", "/fapi/v1/openOrders", 1, signed=True)
-OPEN_ORDERS_ALL_WEIGHT: Final = 40
-POSITION_RISK: Final = Endpoint("GET", "/fapi/v3/positionRisk", 5, signed=True)
-LEVERAGE: Final = Endpoint("POST", "/fapi/v1/leverage", 1, signed=True)
-MARGIN_TYPE: Final = Endpoint("POST", "/fapi/v1/marginType", 1, signed=True)
-POSITION_MODE: Final = Endpoint("POST", "/fapi/v1/positionSide/dual", 1, signed=True)
-PREMIUM_INDEX: Final = Endpoint("GET", "/fapi/v1/premiumIndex", 1)
-#: USER_STREAM security: the API key header, no signature.
-LISTEN_KEY_CREATE: Final = Endpoint("POST", "/fapi/v1/listenKey", 1)
-LISTEN_KEY_KEEPALIVE: Final = Endpoint("PUT", "/fapi/v1/listenKey", 1)
-LISTEN_KEY_CLOSE: Final = Endpoint("DELETE", "/fapi/v1/listenKey", 1)
-
-#: ``GET /fapi/v1/depth`` limits and their weights (PROTOCOL.md §B).
-_DEPTH_WEIGHTS: Final = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
-DEPTH_LIMITS: Final = tuple(_DEPTH_WEIGHTS)
-#: ``GET /fapi/v1/klines`` ``limit`` tiers: [1,100) → 1, [100,500) → 2, [500,1000] → 5,
-#: above → 10; at most 1500 candles.
-_KLINE_WEIGHTS: Final = ((99, 1), (499, 2), (1000, 5), (1500, 10))
-KLINES_MAX_LIMIT: Final = 1500
-#: ``klines_history`` pages by Spot's 1000 candles (weight 5 here, the cheapest per
-#: candle); trade limits (1000) are Spot's too, so the inherited helpers apply as is.
-
-
-def depth_weight(limit: int) -> int:
-    """Request weight of a USD-M depth snapshot; ``limit`` must be one of :data:`DEPTH_LIMITS`."""
-    weight = _DEPTH_WEIGHTS.get(limit) if not isinstance(limit, bool) else None
-    if weight is None:
-        raise ValueError(
-            f"USD-M depth limit must be one of {', '.join(map(str, DEPTH_LIMITS))}, got {limit!r}"
-        )
-    return weight
-
-
-def klines_weight(limit: int) -> int:
-    """Request weight of a USD-M klines request of ``limit`` (1-1500) candles."""
-    int_in("limit", limit, 1, KLINES_MAX_LIMIT)
-    return next(weight for highest, weight in _KLINE_WEIGHTS if limit <= highest)
+__all__ = ["BinanceFuturesRest"]
 
 
 class BinanceFuturesRest(BinanceSpotRest):
@@ -154,11 +92,11 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     def ping(self) -> Observable[None]:
         """``GET /fapi/v1/ping``: emits ``None`` when the API answers."""
-        return self._public(PING, None, lambda _reply: None)
+        return self._public(fep.PING, None, lambda _reply: None)
 
     def server_time(self) -> Observable[int]:
         """``GET /fapi/v1/time``: the server's clock in ms."""
-        return self._public(TIME, None, lambda reply: int(reply.data["serverTime"]))
+        return self._public(fep.TIME, None, lambda reply: int(reply.data["serverTime"]))
 
     def exchange_info(
         self, symbols: Sequence[str] | None = None
@@ -179,7 +117,7 @@ class BinanceFuturesRest(BinanceSpotRest):
                 return infos
             return {name: info for name, info in infos.items() if name in wanted}
 
-        return self._public(EXCHANGE_INFO, None, parse)
+        return self._public(fep.EXCHANGE_INFO, None, parse)
 
     # -- market data --------------------------------------------------------------------
 
@@ -189,20 +127,20 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
         weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
         sym = rq.symbol(symbol)
-        weight = depth_weight(limit)
+        weight = fep.depth_weight(limit)
 
         def parse(reply: RestReply) -> OrderBook:
             book = rp.order_book(sym, reply.data, reply.received_at)
             return attrs.evolve(book, event_time=int(reply.data["E"]))
 
         return self._public(
-            DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
+            fep.DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
         first (market trades only: no insurance-fund or ADL trades)."""
-        return self._recent_trades(TRADES, symbol, limit)
+        return self._recent_trades(fep.TRADES, symbol, limit)
 
     def agg_trades(
         self,
@@ -215,7 +153,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/aggTrades`` (weight 20): aggregate trades from id ``from_id`` or
         in ``start``..``end`` (ms, less than one hour apart), at most ``limit`` (1-1000).
         Binance advises against sending ``from_id`` together with a time range."""
-        return self._agg_trades(AGG_TRADES, symbol, from_id, start, end, limit)
+        return self._agg_trades(fep.AGG_TRADES, symbol, from_id, start, end, limit)
 
     def klines(
         self,
@@ -226,10 +164,12 @@ class BinanceFuturesRest(BinanceSpotRest):
         limit: int = 500,
     ) -> Observable[list[Kline]]:
         """``GET /fapi/v1/klines``: up to ``limit`` (1-1500) candles, oldest first; weight
-        1 / 2 / 5 / 10 by ``limit`` (see :func:`klines_weight`). No ``1s`` candles."""
+        1 / 2 / 5 / 10 by ``limit`` (see
+        :func:`~rxconnector.exchanges.binance.futures_endpoints.klines_weight`). No ``1s``
+        candles."""
         sym = rq.symbol(symbol)
         binance_interval(interval, futures=True)
-        klines_weight(limit)
+        fep.klines_weight(limit)
         return self._klines(sym, interval, start, end, limit)
 
     def klines_history(
@@ -270,17 +210,17 @@ class BinanceFuturesRest(BinanceSpotRest):
         stream, so ``feed`` must be ``"agg_trades"``."""
         sym = rq.symbol(symbol)
         if feed != "agg_trades":
-            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+            raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        return self._trades_by_id(AGG_TRADES, rp.agg_trade, sym, first_id, last_id, priority)
+        return self._trades_by_id(fep.AGG_TRADES, rp.agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
         ``fromId`` (see :meth:`trades_between`); ``feed`` must be ``"agg_trades"``."""
         sym = rq.symbol(symbol)
         if feed != "agg_trades":
-            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+            raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
@@ -288,12 +228,12 @@ class BinanceFuturesRest(BinanceSpotRest):
         best bid/ask: those are ``None``."""
         sym = rq.symbol(symbol)
         return self._public(
-            TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
+            fep.TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """USD-M has no average-price endpoint."""
-        raise NotSupportedError(VENUE, "avg_price")
+        raise NotSupportedError(fep.VENUE, "avg_price")
 
     # -- account and trading (SIGNED) ---------------------------------------------------
 
@@ -311,7 +251,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             balances = (futures_balance(row) for row in reply.data)
             return tuple(b for b in balances if not (omit_zero_balances and b.total == 0))
 
-        return self._signed_call(BALANCE, {}, parse)
+        return self._signed_call(fep.BALANCE, {}, parse)
 
     def place_order(
         self,
@@ -346,7 +286,7 @@ class BinanceFuturesRest(BinanceSpotRest):
 
         def send(_: object = None) -> Observable[Order]:
             return self._signed_call(
-                NEW_ORDER,
+                fep.NEW_ORDER,
                 request,
                 lambda reply: rp.futures_order(reply.data, request),
                 idempotent=False,
@@ -381,7 +321,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
         sym = rq.symbol(symbol)
         return self._public(
-            PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
+            fep.PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
         )
 
     def positions(self, symbol: str | None = None) -> Observable[list[Position]]:
@@ -393,7 +333,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             rows = (position_risk(row, reply.received_at) for row in reply.data)
             return [p for p in rows if p.size != 0]
 
-        return self._signed_call(POSITION_RISK, params, parse)
+        return self._signed_call(fep.POSITION_RISK, params, parse)
 
     def set_leverage(self, symbol: str, leverage: int) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/leverage`` (signed): the initial leverage of ``symbol`` (1-125);
@@ -401,7 +341,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
             raise ValueError(f"leverage must be an integer in 1..125, got {leverage!r}")
         params = {"symbol": rq.symbol(symbol), "leverage": leverage}
-        return self._signed_call(LEVERAGE, params, lambda reply: dict(reply.data))
+        return self._signed_call(fep.LEVERAGE, params, lambda reply: dict(reply.data))
 
     def set_margin_type(self, symbol: str, margin_type: str) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/marginType`` (signed): ``ISOLATED`` or ``CROSSED`` for
@@ -411,27 +351,27 @@ class BinanceFuturesRest(BinanceSpotRest):
         if kind not in MARGIN_TYPES:
             raise ValueError(f"margin_type must be ISOLATED or CROSSED, got {margin_type!r}")
         params = {"symbol": rq.symbol(symbol), "marginType": kind}
-        return self._signed_call(MARGIN_TYPE, params, lambda reply: dict(reply.data))
+        return self._signed_call(fep.MARGIN_TYPE, params, lambda reply: dict(reply.data))
 
     def set_position_mode(self, hedge: bool) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/positionSide/dual`` (signed): hedge mode (``True``: LONG and
         SHORT positions per symbol) or one-way mode (``False``, positionSide BOTH)."""
         params = {"dualSidePosition": "true" if hedge else "false"}
-        return self._signed_call(POSITION_MODE, params, lambda reply: dict(reply.data))
+        return self._signed_call(fep.POSITION_MODE, params, lambda reply: dict(reply.data))
 
     def create_listen_key(self) -> Observable[str]:
         """``POST /fapi/v1/listenKey`` (API key, weight 1): a key valid for 60 minutes;
         the active key (extended) when there is one."""
-        return self._keyed_call(LISTEN_KEY_CREATE, lambda reply: str(reply.data["listenKey"]))
+        return self._keyed_call(fep.LISTEN_KEY_CREATE, lambda reply: str(reply.data["listenKey"]))
 
     def keepalive_listen_key(self, listen_key: str | None = None) -> Observable[None]:
         """``PUT /fapi/v1/listenKey`` (API key, weight 1): 60 more minutes (the key is
         per account; ``listen_key`` is accepted for symmetry and not sent)."""
-        return self._keyed_call(LISTEN_KEY_KEEPALIVE, lambda _reply: None)
+        return self._keyed_call(fep.LISTEN_KEY_KEEPALIVE, lambda _reply: None)
 
     def close_listen_key(self) -> Observable[None]:
         """``DELETE /fapi/v1/listenKey`` (API key, weight 1): close the user data stream."""
-        return self._keyed_call(LISTEN_KEY_CLOSE, lambda _reply: None)
+        return self._keyed_call(fep.LISTEN_KEY_CLOSE, lambda _reply: None)
 
     def _keyed_call(self, endpoint: Endpoint, parse: Any) -> Observable[Any]:
         self._signing()  # missing credentials fail here, at the call
@@ -466,10 +406,10 @@ class BinanceFuturesRest(BinanceSpotRest):
         USD-M does not compute commissions here (``compute_commission_rates`` is not
         supported)."""
         if compute_commission_rates:
-            raise NotSupportedError(VENUE, "test_order(compute_commission_rates=True)")
+            raise NotSupportedError(fep.VENUE, "test_order(compute_commission_rates=True)")
         return self._order_test(
-            TEST_ORDER,
-            TEST_ORDER.weight,
+            fep.TEST_ORDER,
+            fep.TEST_ORDER.weight,
             symbol,
             side,
             type,
@@ -488,7 +428,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``-2011``: confirm with :meth:`get_order`)."""
         params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
+            fep.CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def get_order(
@@ -497,16 +437,16 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
         params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
+            fep.QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """``GET /fapi/v1/openOrders`` (signed): open orders of one symbol (weight 1) or of
         every symbol (weight 40)."""
         params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
-        weight = OPEN_ORDERS.weight if symbol is not None else OPEN_ORDERS_ALL_WEIGHT
+        weight = fep.OPEN_ORDERS.weight if symbol is not None else fep.OPEN_ORDERS_ALL_WEIGHT
         return self._signed_call(
-            OPEN_ORDERS,
+            fep.OPEN_ORDERS,
             params,
             lambda reply: [rp.futures_order(row) for row in reply.data],
             weight=weight,
@@ -515,7 +455,7 @@ class BinanceFuturesRest(BinanceSpotRest):
     # -- plumbing -----------------------------------------------------------------------
 
     def _klines_route(self, limit: int) -> tuple[Endpoint, int]:
-        return KLINES, klines_weight(limit)
+        return fep.KLINES, fep.klines_weight(limit)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         # Spot's mapping already reads USD-M's MIN_NOTIONAL ``notional`` field and
