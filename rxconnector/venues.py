@@ -197,8 +197,8 @@ def venue_for(config: Config) -> Venue:
     if config.exchange == "binance":
         from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
-        from rxconnector.exchanges.binance.rest import BinanceSpotRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
+        from rxconnector.rest.binance_spot import BinanceSpotRest
 
         return Venue(
             name="binance",
@@ -219,8 +219,8 @@ def venue_for(config: Config) -> Venue:
         from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
         from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
-        from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
+        from rxconnector.rest.binance_futures import BinanceFuturesRest
 
         return Venue(
             name="binance_futures",
@@ -239,8 +239,8 @@ def venue_for(config: Config) -> Venue:
         )
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
-    from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
+    from rxconnector.rest.bybit import BybitRest
 
     return Venue(
         name="bybit",
@@ -249,7 +249,7 @@ def venue_for(config: Config) -> Venue:
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
         make_rest=BybitRest,
-        make_dialect=bybit_dialect,
+        make_dialect=yep.bybit_dialect,
         book_rule=BookRule.BYBIT_DEPTH,
         trade_continuity="overlap",
         supported_feeds=frozenset(yfeeds.SUPPORTED_FEEDS[config.category]),

@@ -18,8 +18,8 @@ from reactivex.testing import TestScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, ExchangeError, OrderRejectedError
 from rxconnector.exchanges.binance.endpoints import KLINE_INTERVALS, depth_weight
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Kline, SymbolInfo
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 

@@ -26,9 +26,9 @@ from rxconnector.errors import (
     RequestTimeoutError,
 )
 from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
-from rxconnector.exchanges.binance.rest import BinanceSpotRest
 from rxconnector.exchanges.rest_spec import SignedRequest
 from rxconnector.operators import CircuitBreaker, breaker
+from rxconnector.rest.binance_spot import BinanceSpotRest
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpResponse, HttpTransport

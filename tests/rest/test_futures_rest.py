@@ -34,9 +34,9 @@ from rxconnector.exchanges.binance.futures_endpoints import (
     depth_weight,
     klines_weight,
 )
-from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Order, SymbolInfo
+from rxconnector.rest.binance_futures import BinanceFuturesRest
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
-from reactivex import abc
+from reactivex import Observable, abc
 
 from rxconnector.errors import OrderRejectedError
 from rxconnector.exchanges._parsing import to_decimal
@@ -37,11 +37,19 @@ from rxconnector.exchanges.binance.futures_user_stream import (
 from rxconnector.exchanges.binance.listen_key import ListenKeyLease
 from rxconnector.models import Balance, Position, SymbolInfo
 
-if TYPE_CHECKING:
-    from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
+
+class ListenKeyApi(Protocol):
+    """The listenKey calls the user stream's lease needs (the USD-M REST client has
+    them): declared here so this pure module needs nothing from the REST engine."""
+
+    def create_listen_key(self) -> Observable[str]: ...
+
+    def keepalive_listen_key(self, listen_key: str | None = None) -> Observable[None]: ...
+
 
 __all__ = [
     "FuturesRules",
+    "ListenKeyApi",
     "check_futures_order",
     "check_percent_price",
     "futures_balance",
@@ -234,7 +242,7 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
 
 
 def futures_user_stream(
-    rest: BinanceFuturesRest,
+    rest: ListenKeyApi,
     private_base: str,
     scheduler: abc.SchedulerBase | None,
     *,

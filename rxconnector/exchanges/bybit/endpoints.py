@@ -7,7 +7,7 @@ per-endpoint pages under BY ``docs/v5/market``, ``docs/v5/order`` and
 
 Bybit has no request *weights*: its IP budget counts requests (600 per 5 s across all
 endpoints), so every route weighs 1 in the weight limiter, and the 5-second rule is
-enforced separately by the REST object (see :mod:`rxconnector.exchanges.bybit.rest`).
+enforced separately by the REST object (see :mod:`rxconnector.rest.bybit`).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def bybit_error(status: int, data: Any) -> tuple[int, str] | None:
     through as a reply, because its ``X-Bapi-Limit-Reset-Timestamp`` header says how
     long to wait and the pipeline's error path keeps no headers. The REST object turns
     it into :class:`~rxconnector.errors.RateLimitError` (so code using this dialect
-    without :class:`~rxconnector.exchanges.bybit.rest.BybitRest` must check ``retCode``).
+    without :class:`~rxconnector.rest.bybit.BybitRest` must check ``retCode``).
     """
     if not isinstance(data, dict):
         return None

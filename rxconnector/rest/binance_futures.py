@@ -3,7 +3,7 @@
 USD-M speaks the same REST dialect as Spot: ``{"code", "msg"}`` errors, request weights
 with ``X-MBX-USED-WEIGHT-1M``, HMAC query signing with ``recvWindow``/``timestamp`` and
 ``X-MBX-APIKEY``, the same trade, aggregate-trade, kline and ticker layouts. So
-:class:`BinanceFuturesRest` *is* a :class:`~rxconnector.exchanges.binance.rest.BinanceSpotRest`
+:class:`BinanceFuturesRest` *is* a :class:`~rxconnector.rest.binance_spot.BinanceSpotRest`
 with other routes, weights and limits; the plumbing (signing, pipeline, parsers, filter
 checks, paging) is inherited, not copied.
 
@@ -55,7 +55,6 @@ from rxconnector.exchanges.binance.futures_account import (
     futures_rules,
     position_risk,
 )
-from rxconnector.exchanges.binance.rest import BinanceSpotRest
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import (
@@ -69,6 +68,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rest.binance_spot import BinanceSpotRest
 from rxconnector.rest.limiter import Priority
 
 __all__ = ["BinanceFuturesRest"]

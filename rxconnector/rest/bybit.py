@@ -1,7 +1,7 @@
 """Bybit v5 REST API as cold Observables of normalized models.
 
 The same method names and return types as
-:class:`~rxconnector.exchanges.binance.rest.BinanceSpotRest`, so a pipeline written
+:class:`~rxconnector.rest.binance_spot.BinanceSpotRest`, so a pipeline written
 against one venue's REST object runs on the other::
 
     rest = BybitRest(client, Config.bybit("linear"), now_ms=clock.now)
@@ -67,7 +67,6 @@ from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
-from rxconnector.exchanges.bybit.endpoints import bybit_dialect
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.log import get_logger
@@ -86,7 +85,7 @@ from rxconnector.rest.paging import walk_cursors
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.streams.pacing import RollingWindow
 
-__all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect"]
+__all__ = ["BybitRest", "RecentTradesBackfill"]
 
 _T = TypeVar("_T")
 _C = TypeVar("_C")
