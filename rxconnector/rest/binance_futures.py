@@ -47,13 +47,12 @@ from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance import futures_endpoints as fep
 from rxconnector.exchanges.binance import rest_parsers as rp
 from rxconnector.exchanges.binance import rest_requests as rq
-from rxconnector.exchanges.binance.futures_account import (
+from rxconnector.exchanges.binance.futures_account import futures_balance, position_risk
+from rxconnector.exchanges.binance.futures_rules import (
     MARGIN_TYPES,
     FuturesRules,
     check_percent_price,
-    futures_balance,
     futures_rules,
-    position_risk,
 )
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest
 from rxconnector.exchanges.symbols import binance_interval
@@ -68,8 +67,8 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rate.limiter import Priority
 from rxconnector.rest.binance_spot import BinanceSpotRest
-from rxconnector.rest.limiter import Priority
 
 __all__ = ["BinanceFuturesRest"]
 
@@ -269,7 +268,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``extra`` passes USD-M parameters by their Binance names (``positionSide``,
         ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...);
         ``positionSide`` / ``reduceOnly`` / ``closePosition`` are checked now (see
-        :func:`~rxconnector.exchanges.binance.futures_account.validate_futures_params`).
+        :func:`~rxconnector.exchanges.binance.futures_rules.validate_futures_params`).
         The symbol's filters are checked before sending, its rules fetched first when not
         cached (as for Spot: :mod:`rxconnector.rest.symbol_rules`): ``PRICE_FILTER``,
         ``LOT_SIZE``, ``MARKET_LOT_SIZE``, ``MIN_NOTIONAL``'s ``notional``, and

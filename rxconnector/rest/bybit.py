@@ -10,10 +10,13 @@ against one venue's REST object runs on the other::
 
 Every call goes: **ban gate → pacing → RestClient pipeline** (weight limiter, circuit
 breaker, retry for reads, one clock re-sync on retCode 10002) **→ envelope check →
-model**. Bybit specifics handled here, because the generic pipeline cannot see them:
+model** (:class:`~rxconnector.rest.bybit_calls.BybitCalls`). Bybit's limits, declared
+as data in :mod:`rxconnector.exchanges.bybit.endpoints` and enforced by the engine's
+gates (:mod:`rxconnector.rest.gates`):
 
 * **Envelope errors.** Bybit answers errors with HTTP 200 and ``retCode != 0``;
-  :func:`bybit_dialect` teaches the pipeline that vocabulary (PROTOCOL.md §C3).
+  :func:`~rxconnector.exchanges.bybit.endpoints.bybit_dialect` teaches the pipeline
+  that vocabulary (PROTOCOL.md §C3).
 * **Per-endpoint limits (retCode 10006).** Every answer carries
   ``X-Bapi-Limit-Status`` (requests left on this endpoint for this UID),
   ``X-Bapi-Limit`` and ``X-Bapi-Limit-Reset-Timestamp``. When an answer says nothing
@@ -37,39 +40,27 @@ the clock-synced exchange time, because Bybit's reset headers are in exchange ti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
-from rxconnector._scheduling import now_ms as scheduler_now_ms
-from rxconnector._scheduling import resolve_scheduler
-from rxconnector.config import Config
 from rxconnector.errors import (
-    ConfigError,
-    ExchangeError,
     NotSupportedError,
-    RateLimitError,
 )
 from rxconnector.exchanges._args import (
     OrderArgs,
-    default_client_order_ids,
     int_in,
-)
-from rxconnector.exchanges._parsing import (
-    MALFORMED,
-    raise_malformed,
 )
 from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
-from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
+from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
-from rxconnector.log import get_logger
 from rxconnector.models import (
     Balance,
     Kline,
@@ -80,19 +71,13 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
-from rxconnector.rest.client import RestClient
+from rxconnector.rest.bybit_calls import BybitCalls
 from rxconnector.rest.paging import walk_cursors
-from rxconnector.rest.symbol_rules import SymbolRules
-from rxconnector.streams.pacing import RollingWindow
 
 __all__ = ["BybitRest", "RecentTradesBackfill"]
 
 _T = TypeVar("_T")
 _C = TypeVar("_C")
-
-#: Longest wait for a per-endpoint window to reset before sending anyway; Bybit's
-#: windows are 1 s, so a longer reset time means the clocks disagree.
-MAX_ENDPOINT_WAIT_SECONDS: Final = 5.0
 
 
 class RecentTradesBackfill(Protocol):
@@ -104,79 +89,12 @@ class RecentTradesBackfill(Protocol):
     def __call__(self, from_id: int | None = None, /) -> Observable[list[Trade]]: ...
 
 
-class BybitRest:
+class BybitRest(BybitCalls):
     """Bybit v5 REST endpoints (PROTOCOL.md §C3) returning rxconnector models.
 
-    ``config.category`` (``spot``, ``linear`` or ``inverse``) is sent with every call.
-    ``now_ms`` is the synced exchange clock (signing timestamps, closed candles, reset
-    headers, ban expiry). ``client_order_id_factory`` makes ``orderLinkId`` values when
-    the caller gives none (default: :class:`rxconnector.nonce.NonceGenerator`).
-    ``scheduler`` times the pacing waits (default: the one given at subscription, else
-    the running loop's). ``ip_requests_per_window`` lowers the share of Bybit's
-    600-requests-per-5-s IP budget this object may use (several processes on one IP).
+    Built as ``BybitRest(client, config, now_ms)`` (see
+    :class:`~rxconnector.rest.bybit_calls.BybitCalls` for the arguments).
     """
-
-    def __init__(
-        self,
-        client: RestClient,
-        config: Config,
-        now_ms: Callable[[], int | float],
-        *,
-        client_order_id_factory: Callable[[], str] | None = None,
-        scheduler: abc.SchedulerBase | None = None,
-        ip_requests_per_window: int = ep.IP_REQUEST_LIMIT,
-    ) -> None:
-        if config.category not in ep.CATEGORIES:
-            raise ConfigError("category", f"must be one of {', '.join(ep.CATEGORIES)}", config)
-        self._client = client
-        self._config = config
-        self._category: str = config.category
-        self._now_ms = now_ms
-        self._new_link_id = client_order_id_factory or default_client_order_ids()
-        self._scheduler = scheduler
-        #: the trading rules orders are checked against: fetched before the first order
-        #: on a symbol and again after the TTL (one request shared by concurrent orders)
-        self._rules = SymbolRules(
-            lambda sym: self.exchange_info([sym]), scheduler=scheduler or client.scheduler
-        )
-        self._symbols: dict[str, SymbolInfo] = self._rules.infos
-        if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
-            raise ConfigError(
-                "ip_requests_per_window",
-                f"must be 1..{ep.IP_REQUEST_LIMIT} (Bybit's IP limit per 5 s)",
-                ip_requests_per_window,
-            )
-        self._ip_window = RollingWindow(ip_requests_per_window, ep.IP_WINDOW_SECONDS)
-        #: Endpoint path → exchange ms before which it has no requests left.
-        self._endpoint_reset: dict[str, int] = {}
-        self._banned_until_ms = 0.0
-        self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
-
-    def __repr__(self) -> str:
-        return f"BybitRest(category={self._category!r}, base_url={self._client.base_url!r})"
-
-    @property
-    def category(self) -> str:
-        return self._category
-
-    @property
-    def ip_requests_per_window(self) -> int:
-        """Requests this object sends at most in any :attr:`ip_window_seconds`."""
-        return self._ip_window.limit
-
-    @property
-    def ip_window_seconds(self) -> float:
-        return self._ip_window.window
-
-    def symbol_info(self, symbol: str) -> SymbolInfo | None:
-        """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""
-        return self._symbols.get(symbol.upper())
-
-    @property
-    def request_weight_limit(self) -> int | None:
-        """Always ``None``: Bybit counts requests, not weights (see
-        :attr:`ip_requests_per_window`)."""
-        return None
 
     # -- general ------------------------------------------------------------------------
 
@@ -556,216 +474,3 @@ class BybitRest:
         else:
             body["coin"] = coin
         return self._call(ep.POSITION_SWITCH_MODE, body, lambda _r, _x: None, signed=True)
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    def _call(
-        self,
-        endpoint: Endpoint,
-        params: Mapping[str, Any],
-        parse: Callable[[RestReply, Any], _T],
-        *,
-        signed: bool = False,
-        idempotent: bool = True,
-        client_order_id: str | None = None,
-    ) -> Observable[_T]:
-        """One call: ban gate → pacing wait → RestClient pipeline → envelope → model."""
-        frozen = dict(params)
-
-        def start(scheduler_: abc.SchedulerBase | None) -> Observable[_T]:
-            refusal = self._ban_refusal()
-            if refusal is not None:
-                return reactivex.throw(refusal)
-            request: Observable[RestReply] = self._client.request(
-                endpoint.method,
-                endpoint.path,
-                frozen,
-                weight=endpoint.weight,
-                signer=self._signer(endpoint.method) if signed else None,
-                idempotent=idempotent,
-                client_order_id=client_order_id,
-            )
-            sched = resolve_scheduler(self._scheduler, scheduler_)
-            wait = self._pacing_wait(endpoint.path, sched)
-            sent = request
-            if wait > 0:
-                sent = reactivex.timer(wait, scheduler=sched).pipe(ops.flat_map(lambda _: request))
-
-            def interpret(reply: RestReply) -> _T:
-                return self._interpret(endpoint.path, reply, parse)
-
-            return sent.pipe(ops.catch(self._on_error), ops.map(interpret))
-
-        return reactivex.defer(start)
-
-    def _pacing_wait(self, path: str, scheduler: abc.SchedulerBase) -> float:
-        """Seconds to wait before sending: the endpoint's reset (if it has no requests
-        left), then a free slot in the IP's 600-per-5-s window, which is booked now."""
-        endpoint_wait = 0.0
-        reset = self._endpoint_reset.get(path)
-        if reset is not None:
-            endpoint_wait = min((reset - float(self._now_ms())) / 1000.0, MAX_ENDPOINT_WAIT_SECONDS)
-            if endpoint_wait <= 0:
-                del self._endpoint_reset[path]
-                endpoint_wait = 0.0
-        send_at = scheduler_now_ms(scheduler) / 1000.0 + endpoint_wait
-        return endpoint_wait + self._ip_window.reserve(send_at)
-
-    def _interpret(self, path: str, reply: RestReply, parse: Callable[[RestReply, Any], _T]) -> _T:
-        data = reply.data
-        self._observe_limit_headers(path, reply.headers)
-        if isinstance(data, dict) and data.get("retCode") == ep.RATE_LIMIT_CODE:
-            raise self._endpoint_limited(path, reply, data)
-        try:
-            return parse(reply, data["result"])
-        except MALFORMED as exc:
-            raise_malformed(ep.VENUE, path, data, exc)
-
-    def _observe_limit_headers(self, path: str, headers: Mapping[str, str]) -> None:
-        """``X-Bapi-Limit-Status: 0`` means this endpoint has nothing left until
-        ``X-Bapi-Limit-Reset-Timestamp``: hold the next call to it until then."""
-        left = _int_header(headers, ep.LIMIT_STATUS_HEADER)
-        reset = _int_header(headers, ep.LIMIT_RESET_HEADER)
-        if left == 0 and reset is not None and reset > self._now_ms():
-            self._endpoint_reset[path] = reset
-
-    def _endpoint_limited(self, path: str, reply: RestReply, data: Mapping[str, Any]) -> Exception:
-        now = float(self._now_ms())
-        reset = _int_header(reply.headers, ep.LIMIT_RESET_HEADER)
-        if reset is not None and reset > now:
-            retry_after = (reset - now) / 1000.0
-            self._endpoint_reset[path] = reset
-        else:
-            retry_after = ep.RATE_LIMIT_RETRY_SECONDS
-            self._endpoint_reset[path] = int(now + retry_after * 1000.0)
-        self._log.warning(
-            "rest.rate_limited",
-            path=path,
-            code=ep.RATE_LIMIT_CODE,
-            retry_after=retry_after,
-            limit=reply.headers.get(ep.LIMIT_HEADER),
-        )
-        message = data.get("retMsg")
-        return RateLimitError(
-            f"{path}: {message if isinstance(message, str) else 'too many visits'}",
-            retry_after=retry_after,
-            exchange=ep.VENUE,
-            status=reply.status,
-            code=ep.RATE_LIMIT_CODE,
-        )
-
-    def _on_error(self, exc: Exception, _source: Observable[Any]) -> Observable[Any]:
-        """HTTP 403 is Bybit's IP ban (≥ 10 minutes): become a banned RateLimitError,
-        hold the weight limiter and refuse every call until it is over."""
-        if (
-            isinstance(exc, ExchangeError)
-            and not isinstance(exc, RateLimitError)
-            and exc.status == 403
-        ):
-            return reactivex.throw(self._banned(exc))
-        return reactivex.throw(exc)
-
-    def _banned(self, cause: ExchangeError) -> RateLimitError:
-        seconds = ep.IP_BAN_SECONDS
-        self._banned_until_ms = max(self._banned_until_ms, float(self._now_ms()) + seconds * 1000.0)
-        limiter = self._client.limiter
-        if limiter is not None:
-            limiter.hold_for(seconds, banned=True)
-        self._log.error("rest.ip_banned", status=403, retry_after=seconds, reason=cause.message)
-        error = RateLimitError(
-            f"HTTP 403 (IP rate limit or access denied): {cause.message}; "
-            f"nothing is sent for {seconds:.0f}s",
-            retry_after=seconds,
-            exchange=ep.VENUE,
-            status=403,
-            code=cause.code,
-            banned=True,
-        )
-        error.__cause__ = cause
-        return error
-
-    def _ban_refusal(self) -> RateLimitError | None:
-        remaining = (self._banned_until_ms - float(self._now_ms())) / 1000.0
-        if remaining <= 0:
-            return None
-        return RateLimitError(
-            f"IP banned by Bybit (HTTP 403): nothing may be sent for another {remaining:.3f}s",
-            retry_after=remaining,
-            exchange=ep.VENUE,
-            status=403,
-            banned=True,
-        )
-
-    def _require_credentials(self) -> None:
-        if not self._config.has_credentials:
-            raise ConfigError("api_key", "and api_secret are required for signed requests", "")
-
-    def _signer(self, method: str) -> Signer:
-        """Signs at send time: GET over the exact query string, POST over the exact JSON
-        body that is sent (PROTOCOL.md §C3 "Signing")."""
-        api_key = self._config.api_key
-        secret = self._config.api_secret
-        recv_window = self._config.recv_window
-        now_ms = self._now_ms
-
-        def sign(params: Mapping[str, Any]) -> SignedRequest:
-            return rq.signed_request(method, params, api_key, secret, int(now_ms()), recv_window)
-
-        return sign
-
-    def _klines(
-        self, symbol: str, native: str, start: int | None, end: int | None, limit: int
-    ) -> Observable[list[Kline]]:
-        params = {
-            "category": self._category,
-            "symbol": symbol,
-            "interval": native,
-            "start": start,
-            "end": end,
-            "limit": limit,
-        }
-        inverse = self._category == "inverse"
-
-        def parse(reply: RestReply, result: Any) -> list[Kline]:
-            now = int(self._now_ms())
-            return rp.klines(symbol, native, result["list"], reply, now, inverse)
-
-        return self._call(ep.KLINE, params, parse)
-
-    def _get_order(self, ref: Mapping[str, Any]) -> Observable[Order]:
-        params = {"category": self._category, **ref}
-
-        def first(_reply: RestReply, result: Any) -> Order | None:
-            rows = result["list"]
-            return rp.order(rows[0]) if rows else None
-
-        def from_history(found: Order | None) -> Observable[Order]:
-            if found is not None:
-                return reactivex.just(found)
-
-            def required(reply: RestReply, result: Any) -> Order:
-                order = first(reply, result)
-                if order is None:
-                    raise ExchangeError(
-                        f"order {dict(ref)} not found", exchange=ep.VENUE, status=reply.status
-                    )
-                return order
-
-            return self._call(ep.ORDER_HISTORY, params, required, signed=True)
-
-        return self._call(ep.ORDER_REALTIME, params, first, signed=True).pipe(
-            ops.flat_map(from_history)
-        )
-
-
-# -- small helpers -----------------------------------------------------------------------
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None

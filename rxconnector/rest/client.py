@@ -4,7 +4,7 @@ Every call goes through the same stages, built lazily on subscription::
 
     retry( guard( resync_once( acquire(weight) → sign → send → interpret ) ) )
 
-* ``acquire`` waits for request weight (:class:`~rxconnector.rest.limiter.RequestWeightLimiter`);
+* ``acquire`` waits for request weight (:class:`~rxconnector.rate.limiter.RequestWeightLimiter`);
 * ``sign`` runs *after* the wait, so the timestamp is taken at send time from the
   synced clock, never minutes early while queued;
 * ``send`` is one HTTP exchange through the transport (disposal cancels it);
@@ -56,7 +56,7 @@ from rxconnector.exchanges.dialect import ErrorDialect
 from rxconnector.exchanges.query import encode_query
 from rxconnector.exchanges.rest_spec import RestReply, Signer
 from rxconnector.log import get_logger
-from rxconnector.rest.limiter import Priority, RequestWeightLimiter
+from rxconnector.rate.limiter import Priority, RequestWeightLimiter
 from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport
 

@@ -19,8 +19,8 @@ from rxconnector.config import Config
 from rxconnector.errors import ConfigError, ExchangeError, OrderRejectedError
 from rxconnector.exchanges.binance.endpoints import KLINE_INTERVALS, depth_weight
 from rxconnector.models import Kline, SymbolInfo
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

@@ -32,9 +32,9 @@ from rxconnector.errors import (
 from rxconnector.exchanges.bybit.endpoints import bybit_dialect, bybit_error
 from rxconnector.exchanges.bybit.rest_parsers import order_status
 from rxconnector.models import Kline, SymbolInfo
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

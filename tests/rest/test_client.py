@@ -28,9 +28,9 @@ from rxconnector.errors import (
 from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
 from rxconnector.exchanges.rest_spec import SignedRequest
 from rxconnector.operators import CircuitBreaker, breaker
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.binance_spot import BinanceSpotRest
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpResponse, HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known

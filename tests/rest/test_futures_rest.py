@@ -35,9 +35,9 @@ from rxconnector.exchanges.binance.futures_endpoints import (
     klines_weight,
 )
 from rxconnector.models import Order, SymbolInfo
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.binance_futures import BinanceFuturesRest
 from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

@@ -16,7 +16,7 @@ from typing import Any, Final
 from rxconnector.exchanges._args import OrderArgs, positive_decimal
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance.filters import check_order
-from rxconnector.exchanges.binance.futures_account import (
+from rxconnector.exchanges.binance.futures_rules import (
     FuturesRules,
     check_futures_order,
     validate_futures_params,
@@ -116,7 +116,7 @@ def futures_order_params(
     """A USD-M order's parameters: Spot's, except that a ``closePosition=true`` order
     may come without a quantity (it closes whatever is open), plus the futures-only
     checks of ``positionSide`` / ``reduceOnly`` / ``closePosition``
-    (:func:`~rxconnector.exchanges.binance.futures_account.validate_futures_params`)."""
+    (:func:`~rxconnector.exchanges.binance.futures_rules.validate_futures_params`)."""
     extra = order.extra
     closing = (
         str(extra.get("closePosition", "")).lower() == "true" or extra.get("closePosition") is True

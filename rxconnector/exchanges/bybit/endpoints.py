@@ -14,15 +14,24 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from rxconnector.exchanges.dialect import ErrorDialect
+from rxconnector.exchanges.dialect import (
+    EndpointLimitRule,
+    ErrorDialect,
+    IpBanRule,
+    RequestWindow,
+)
 from rxconnector.exchanges.rest_spec import Endpoint
 
 __all__ = [
     "BYBIT_ERRORS",
     "CATEGORIES",
+    "ENDPOINT_LIMITS",
+    "IP_BAN",
     "IP_BAN_SECONDS",
     "IP_REQUEST_LIMIT",
+    "IP_WINDOW",
     "IP_WINDOW_SECONDS",
+    "MAX_ENDPOINT_WAIT_SECONDS",
     "INSTRUMENTS_PAGE_LIMIT",
     "KLINE",
     "KLINE_MAX_LIMIT",
@@ -114,6 +123,23 @@ LIMIT_RESET_HEADER: Final = "x-bapi-limit-reset-timestamp"
 RATE_LIMIT_CODE: Final = 10006
 #: The per-endpoint windows are 1 s rolling: the wait when no reset header came.
 RATE_LIMIT_RETRY_SECONDS: Final = 1.0
+#: Longest wait for a per-endpoint window to reset before sending anyway; the windows
+#: are 1 s, so a longer reset time means the clocks disagree.
+MAX_ENDPOINT_WAIT_SECONDS: Final = 5.0
+
+#: The rules above as data for the REST engine's gates (:mod:`rxconnector.rest.gates`).
+IP_BAN: Final = IpBanRule(status=403, seconds=IP_BAN_SECONDS, venue_title="Bybit")
+ENDPOINT_LIMITS: Final = EndpointLimitRule(
+    status_header=LIMIT_STATUS_HEADER,
+    reset_header=LIMIT_RESET_HEADER,
+    limit_header=LIMIT_HEADER,
+    code=RATE_LIMIT_CODE,
+    code_key="retCode",
+    message_key="retMsg",
+    retry_seconds=RATE_LIMIT_RETRY_SECONDS,
+    max_wait_seconds=MAX_ENDPOINT_WAIT_SECONDS,
+)
+IP_WINDOW: Final = RequestWindow(limit=IP_REQUEST_LIMIT, seconds=IP_WINDOW_SECONDS)
 
 # -- Error codes (PROTOCOL.md §C3 "Errors", BY error.mdx) ----------------------------------
 #: 10002 "request time exceeds the time window": clock re-sync helps.
