@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import reactivex
@@ -68,6 +68,7 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rate.limiter import Priority
+from rxconnector.rest.api import DerivativesRestApi
 from rxconnector.rest.binance_spot import BinanceSpotRest
 
 __all__ = ["BinanceFuturesRest"]
@@ -463,3 +464,8 @@ class BinanceFuturesRest(BinanceSpotRest):
         for row in reply.data["symbols"]:
             self._futures_rules[row["symbol"]] = futures_rules(row)
         return infos
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the class satisfies the shared protocol.
+    _SATISFIES: type[DerivativesRestApi] = BinanceFuturesRest

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
@@ -48,6 +48,7 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rate.limiter import Priority, documented_limiter
+from rxconnector.rest.api import RestApi
 from rxconnector.rest.binance_calls import BinanceCalls
 from rxconnector.rest.client import Operator, RestClient
 from rxconnector.rest.paging import paged
@@ -375,3 +376,8 @@ class BinanceSpotRest(BinanceCalls):
             lambda reply: [rp.order(row) for row in reply.data],
             weight=weight,
         )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the class satisfies the shared protocol.
+    _SATISFIES: type[RestApi] = BinanceSpotRest

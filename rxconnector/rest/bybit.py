@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
@@ -71,6 +71,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rest.api import DerivativesRestApi
 from rxconnector.rest.bybit_calls import BybitCalls
 from rxconnector.rest.paging import walk_cursors
 
@@ -474,3 +475,8 @@ class BybitRest(BybitCalls):
         else:
             body["coin"] = coin
         return self._call(ep.POSITION_SWITCH_MODE, body, lambda _r, _x: None, signed=True)
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the class satisfies the shared protocol.
+    _SATISFIES: type[DerivativesRestApi] = BybitRest
