@@ -55,10 +55,10 @@ from rxconnector.exchanges._args import (
     OrderArgs,
     int_in,
 )
-from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
+from rxconnector.exchanges.filters import check_order
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.models import (

@@ -5,7 +5,7 @@ Sources: Binance derivatives docs (USDⓈ-M) "New Order" (``reduceOnly``,
 filters; field names checked against the official SDK's models (BPY ``rest_api/models``).
 
 Futures filters checked before sending, on top of Spot's ``PRICE_FILTER`` /
-``LOT_SIZE`` / notional (:mod:`~rxconnector.exchanges.binance.filters`):
+``LOT_SIZE`` / notional (:mod:`~rxconnector.exchanges.filters`):
 
 * ``MARKET_LOT_SIZE`` (``minQty``, ``maxQty``, ``stepSize``) for MARKET orders;
 * ``MIN_NOTIONAL``'s ``notional`` (USD-M names it so) for priced orders (Spot's check);
@@ -23,7 +23,7 @@ import attrs
 
 from rxconnector.errors import OrderRejectedError
 from rxconnector.exchanges._parsing import to_decimal
-from rxconnector.exchanges.binance.filters import round_to_step
+from rxconnector.exchanges.filters import round_to_step
 from rxconnector.models import SymbolInfo
 
 __all__ = [

@@ -15,13 +15,13 @@ from typing import Any, Final
 
 from rxconnector.exchanges._args import OrderArgs, positive_decimal
 from rxconnector.exchanges.binance import endpoints as ep
-from rxconnector.exchanges.binance.filters import check_order
 from rxconnector.exchanges.binance.futures_rules import (
     FuturesRules,
     check_futures_order,
     validate_futures_params,
 )
 from rxconnector.exchanges.binance.signing import BinanceSigner
+from rxconnector.exchanges.filters import check_order
 from rxconnector.exchanges.query import encode_query
 from rxconnector.exchanges.rest_spec import SignedRequest
 from rxconnector.models import SymbolInfo
