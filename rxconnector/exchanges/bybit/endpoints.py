@@ -72,40 +72,58 @@ CATEGORIES: Final = ("spot", "linear", "inverse")
 
 # -- Market (public) -----------------------------------------------------------------------
 #: BY ``market/time.mdx``: ``{"timeSecond", "timeNano"}`` as strings.
-TIME: Final = Endpoint("GET", "/v5/market/time", 1)
+TIME: Final = Endpoint("GET", "/v5/market/time", 1, doc="BY market/time.mdx")
 #: BY ``market/instrument.mdx``: spot is one page; linear/inverse page with ``cursor``.
-INSTRUMENTS: Final = Endpoint("GET", "/v5/market/instruments-info", 1)
+INSTRUMENTS: Final = Endpoint(
+    "GET", "/v5/market/instruments-info", 1, doc="BY market/instrument.mdx"
+)
 INSTRUMENTS_PAGE_LIMIT: Final = 1000
 #: BY ``market/orderbook.mdx`` (PROTOCOL.md §C3): ``limit`` 1..1000 on spot/linear/inverse.
-ORDERBOOK: Final = Endpoint("GET", "/v5/market/orderbook", 1)
+ORDERBOOK: Final = Endpoint("GET", "/v5/market/orderbook", 1, doc="BY market/orderbook.mdx")
 ORDERBOOK_MAX_LIMIT: Final = {"spot": 1000, "linear": 1000, "inverse": 1000}
 #: BY ``market/recent-trade.mdx``: spot 1..60, others 1..1000.
-RECENT_TRADE: Final = Endpoint("GET", "/v5/market/recent-trade", 1)
+RECENT_TRADE: Final = Endpoint(
+    "GET", "/v5/market/recent-trade", 1, doc="BY market/recent-trade.mdx"
+)
 RECENT_TRADE_MAX_LIMIT: Final = {"spot": 60, "linear": 1000, "inverse": 1000}
 #: BY ``market/kline.mdx`` (PROTOCOL.md §C3): ``limit`` 1..1000, candles newest first.
-KLINE: Final = Endpoint("GET", "/v5/market/kline", 1)
+KLINE: Final = Endpoint("GET", "/v5/market/kline", 1, doc="BY market/kline.mdx")
 KLINE_MAX_LIMIT: Final = 1000
 #: BY ``market/tickers.mdx``.
-TICKERS: Final = Endpoint("GET", "/v5/market/tickers", 1)
+TICKERS: Final = Endpoint("GET", "/v5/market/tickers", 1, doc="BY market/tickers.mdx")
 
 # -- Account and trading (signed) ----------------------------------------------------------
 #: BY ``account/wallet-balance.mdx``: ``accountType=UNIFIED``.
-WALLET_BALANCE: Final = Endpoint("GET", "/v5/account/wallet-balance", 1, signed=True)
+WALLET_BALANCE: Final = Endpoint(
+    "GET", "/v5/account/wallet-balance", 1, signed=True, doc="BY account/wallet-balance.mdx"
+)
 #: BY ``position/position.mdx``: positions of ``symbol`` or ``settleCoin``; pages of 200.
-POSITION_LIST: Final = Endpoint("GET", "/v5/position/list", 1, signed=True)
+POSITION_LIST: Final = Endpoint(
+    "GET", "/v5/position/list", 1, signed=True, doc="BY position/position.mdx"
+)
 POSITIONS_PAGE_LIMIT: Final = 200
 #: BY ``position/position-mode.mdx``: ``mode`` 0 one-way, 3 both sides (hedge).
-POSITION_SWITCH_MODE: Final = Endpoint("POST", "/v5/position/switch-mode", 1, signed=True)
+POSITION_SWITCH_MODE: Final = Endpoint(
+    "POST", "/v5/position/switch-mode", 1, signed=True, doc="BY position/position-mode.mdx"
+)
 #: BY ``order/create-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.
-ORDER_CREATE: Final = Endpoint("POST", "/v5/order/create", 1, signed=True)
+ORDER_CREATE: Final = Endpoint(
+    "POST", "/v5/order/create", 1, signed=True, doc="BY order/create-order.mdx"
+)
 #: BY ``order/cancel-order.mdx``: JSON body; the answer is an ack ``{orderId, orderLinkId}``.
-ORDER_CANCEL: Final = Endpoint("POST", "/v5/order/cancel", 1, signed=True)
+ORDER_CANCEL: Final = Endpoint(
+    "POST", "/v5/order/cancel", 1, signed=True, doc="BY order/cancel-order.mdx"
+)
 #: BY ``order/open-order.mdx``: open orders, plus the 500 most recent closed ones when
 #: queried by ``orderId``/``orderLinkId``; pages of at most 50.
-ORDER_REALTIME: Final = Endpoint("GET", "/v5/order/realtime", 1, signed=True)
+ORDER_REALTIME: Final = Endpoint(
+    "GET", "/v5/order/realtime", 1, signed=True, doc="BY order/open-order.mdx"
+)
 OPEN_ORDERS_PAGE_LIMIT: Final = 50
 #: BY ``order/order-list.mdx``: same rows as realtime, for orders no longer listed there.
-ORDER_HISTORY: Final = Endpoint("GET", "/v5/order/history", 1, signed=True)
+ORDER_HISTORY: Final = Endpoint(
+    "GET", "/v5/order/history", 1, signed=True, doc="BY order/order-list.mdx"
+)
 #: BY ``order/create-order.mdx`` "orderLinkId": at most 36 of letters, digits, ``-``, ``_``.
 ORDER_LINK_ID_RULE: Final = r"^[A-Za-z0-9_-]{1,36}$"
 
