@@ -80,7 +80,7 @@ from rxconnector.operators import (
 )
 from rxconnector.rate.limiter import Priority, documented_limiter
 from rxconnector.rest.client import RestClient
-from rxconnector.streams.account import AccountStreams
+from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
@@ -597,7 +597,7 @@ class Connector:
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
             url = _required_url(self.venue.private_ws_url, "private_ws_url")
         elif cfg.exchange == "binance_futures":
-            from rxconnector.exchanges.binance.futures_account import futures_user_stream
+            from rxconnector.streams.accounts.listen_key import futures_user_stream
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
             protocol, url = futures_user_stream(

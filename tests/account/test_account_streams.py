@@ -35,7 +35,7 @@ from rxconnector.models import (
     OrderUpdate,
     Position,
 )
-from rxconnector.streams.account import AccountStreams
+from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.transport.ws import Connected, OwnedTasks, WsLink
 
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order
