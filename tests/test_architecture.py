@@ -12,7 +12,8 @@ checked the moment it exists. The rules:
     CLI may still name venues in its help text and alias tables, which are not branches;
 (d) every module is at most ``MAX_MODULE_LINES`` lines unless its docstring has a line
     starting ``Long module:`` that gives the reason;
-(e) no function or method is longer than ``MAX_FUNCTION_LINES`` lines;
+(e) no function or method is longer than ``MAX_FUNCTION_LINES`` lines (its docstring not
+    counted);
 (f) every module under ``exchanges/`` imports in a fresh interpreter where ``aiohttp``
     and ``reactivex`` cannot be imported (venue code is pure: data, parsers, rules).
 
@@ -167,16 +168,12 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
         "rxconnector.connector",
         "rxconnector.exchanges.binance.rest",
         "rxconnector.exchanges.bybit.rest",
-        "rxconnector.models",
         "rxconnector.recording",
         "rxconnector.replay",
         "rxconnector.streams.continuity",
         "rxconnector.streams.hub",
         "rxconnector.streams.orderbook",
-        "rxconnector.testing.factories",
         "rxconnector.testing.fake",
-        "rxconnector.testing.simulator.binance_rest",
-        "rxconnector.testing.simulator.server",
         "rxconnector.transport.ws",
     }
 )
@@ -192,22 +189,14 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
         "rxconnector.cli:_sim",
         "rxconnector.cli:build_parser",
         "rxconnector.connector:Connector.start",
-        "rxconnector.exchanges.binance.futures_rest:BinanceFuturesRest.place_order",
         "rxconnector.exchanges.bybit.rest:BybitRest.place_order",
-        "rxconnector.operators:retry_with_backoff",
-        "rxconnector.rate.limiter:RequestWeightLimiter.acquire",
         "rxconnector.streams.continuity:gapless_trades",
         "rxconnector.streams.continuity:gapless_trades.subscribe",
-        "rxconnector.streams.continuity:gapless_trades.subscribe.confirm",
         "rxconnector.streams.continuity:gapless_trades.subscribe.fetch",
         "rxconnector.streams.continuity:gapless_trades_by_overlap",
         "rxconnector.streams.continuity:gapless_trades_by_overlap.subscribe",
         "rxconnector.streams.orderbook:maintain_order_book",
         "rxconnector.streams.orderbook:maintain_order_book.subscribe",
-        "rxconnector.testing.simulator.binance_rest:BinanceSpotRest._endpoints",
-        "rxconnector.testing.simulator.binance_rest:BinanceSpotRest._symbol_info",
-        "rxconnector.testing.simulator.binance_trading:BinanceSpotTradingRest._request",
-        "rxconnector.testing.simulator.bybit_trading:BybitTradingRest._request",
         "rxconnector.transport.ws:_run_socket",
         "rxconnector.transport.ws:stale_watchdog",
         "rxconnector.transport.ws:stale_watchdog._operator",
@@ -510,13 +499,27 @@ def test_modules_are_small_or_say_why() -> None:
     )
 
 
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function from its ``def`` to its end, without its docstring: a long
+    docstring (a marble diagram, the arguments explained) is documentation, not logic."""
+    length = (node.end_lineno or node.lineno) - node.lineno + 1
+    first = node.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        length -= (first.end_lineno or first.lineno) - first.lineno + 1
+    return length
+
+
 def test_functions_are_short() -> None:
     found: dict[str, str] = {}
     for module, (_, _, tree) in _sources().items():
         for scope, node in _scoped(tree):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
-            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            length = _code_lines(node)
             if length > MAX_FUNCTION_LINES:
                 name = node.name if scope == "<module>" else f"{scope}.{node.name}"
                 found[f"{module}:{name}"] = (

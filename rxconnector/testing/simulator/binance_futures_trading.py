@@ -45,7 +45,8 @@ from rxconnector.testing.simulator.binance_futures_user import (
     futures_order_body,
     position_risk_row,
 )
-from rxconnector.testing.simulator.binance_rest import ApiError, Endpoint, int_param, mandatory
+from rxconnector.testing.simulator.binance_http import ApiError, int_param, mandatory
+from rxconnector.testing.simulator.binance_rest import Endpoint
 from rxconnector.testing.simulator.binance_trading import (
     BinanceSpotTradingRest,
     binance_amount,
