@@ -11,7 +11,7 @@ base URL. ``hub.feed(topic)`` is a cold Observable of
   the same loop tick, or while the previous request waited, share one request (at most
   ``max_topics_per_request`` topics and :data:`MAX_REQUEST_CHARS` characters). Every
   frame we send on a socket - requests, pongs, pings - passes one strict rolling-window
-  limiter (see :mod:`rxconnector.streams.pacing`).
+  limiter (see :mod:`rxconnector.rate.pacing`).
 * **Sharding.** A connection carries at most ``max_streams_per_connection`` topics; the
   hub opens another one beyond that, per endpoint (USD-M routes ``public``/``market``).
 * **Requests and answers.** Each request id is matched with its answer. A rejected
@@ -81,13 +81,13 @@ from rxconnector.config import ConnectionConfig
 from rxconnector.errors import ParseError
 from rxconnector.exchanges.base import ControlKind, WsProtocol
 from rxconnector.models import ConnectionEvent
+from rxconnector.rate.attempts import AttemptLimiter
 from rxconnector.streams._hub_state import (
     MAX_REQUEST_CHARS,
     Conn,
     ConnectionInfo,
     PendingRequest,
 )
-from rxconnector.streams.attempts import AttemptLimiter
 from rxconnector.streams.hub_connections import ConnectionLifecycle, SocketLimits
 from rxconnector.streams.hub_core import HubCore
 from rxconnector.streams.hub_delivery import Delivery

@@ -21,8 +21,8 @@ from reactivex import abc
 
 from rxconnector._scheduling import now_ms
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.rate.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams._hub_state import Conn, Shard
-from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.hub_core import HubCore
 from rxconnector.transport.ws import (
     Connected,

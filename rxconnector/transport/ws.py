@@ -57,8 +57,8 @@ from rxconnector.errors import RateLimitError, WebSocketClosedError
 from rxconnector.log import get_logger
 from rxconnector.models import ConnectionState
 from rxconnector.operators import RetryEvent, backoff_policy_from_config, retry_with_backoff
-from rxconnector.streams.attempts import AttemptLimiter
-from rxconnector.streams.pacing import scheduler_seconds
+from rxconnector.rate.attempts import AttemptLimiter
+from rxconnector.rate.pacing import scheduler_seconds
 from rxconnector.transport.errors import translate_aiohttp_errors
 from rxconnector.transport.tasks import OwnedTasks
 from rxconnector.transport.ws_link import WsLink

@@ -1,7 +1,7 @@
 """The write side of one open WebSocket: every frame we send passes one paced queue.
 
 Writes are paced: every frame we send on a socket - control messages, pongs and
-application pings - passes one strict rolling-window :class:`~rxconnector.streams.pacing.Pacer`
+application pings - passes one strict rolling-window :class:`~rxconnector.rate.pacing.Pacer`
 (Binance counts pings and pongs in its 5 messages/s, PROTOCOL.md §A1.1). That is why
 aiohttp's ``autoping`` and ``heartbeat`` are off: aiohttp would answer pings (and send
 its own) behind the limiter's back. We answer each server ping ourselves with a pong
@@ -18,7 +18,7 @@ import aiohttp
 from reactivex import abc
 from reactivex.disposable import SerialDisposable
 
-from rxconnector.streams.pacing import Pacer, RollingWindow, scheduler_seconds
+from rxconnector.rate.pacing import Pacer, RollingWindow, scheduler_seconds
 from rxconnector.transport.tasks import OwnedTasks
 from rxconnector.transport.ws_types import SocketSpec
 

@@ -17,7 +17,7 @@ from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAs
 from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import StaleConnectionError
 from rxconnector.models import ConnectionState
-from rxconnector.streams.pacing import scheduler_seconds
+from rxconnector.rate.pacing import scheduler_seconds
 from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem, socket_event
 
 __all__ = ["stale_watchdog"]
