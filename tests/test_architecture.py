@@ -171,10 +171,8 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
         "rxconnector.recording",
         "rxconnector.replay",
         "rxconnector.streams.continuity",
-        "rxconnector.streams.hub",
         "rxconnector.streams.orderbook",
         "rxconnector.testing.fake",
-        "rxconnector.transport.ws",
     }
 )
 
@@ -197,12 +195,6 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
         "rxconnector.streams.continuity:gapless_trades_by_overlap.subscribe",
         "rxconnector.streams.orderbook:maintain_order_book",
         "rxconnector.streams.orderbook:maintain_order_book.subscribe",
-        "rxconnector.transport.ws:_run_socket",
-        "rxconnector.transport.ws:stale_watchdog",
-        "rxconnector.transport.ws:stale_watchdog._operator",
-        "rxconnector.transport.ws:stale_watchdog._operator.subscribe",
-        "rxconnector.transport.ws:websocket",
-        "rxconnector.transport.ws:websocket.subscribe",
         "rxconnector.venues:venue_for",
     }
 )

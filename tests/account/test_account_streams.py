@@ -36,7 +36,8 @@ from rxconnector.models import (
     Position,
 )
 from rxconnector.streams.accounts.account_streams import AccountStreams
-from rxconnector.transport.ws import Connected, OwnedTasks, WsLink
+from rxconnector.transport.ws import Connected, OwnedTasks
+from rxconnector.transport.ws_link import WsLink
 
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order
 from .scripted import ScriptedBinance, ScriptedBybit
