@@ -45,6 +45,7 @@ from rxconnector.errors import (
     TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.book_rules import snapshot_limit_for
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AccountEvent,
@@ -84,11 +85,7 @@ from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import (
-    SnapshotGate,
-    maintain_order_book,
-    snapshot_limit_for,
-)
+from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
 from rxconnector.transport.http import HttpTransport
 from rxconnector.venues import Venue, venue_for
 
