@@ -170,8 +170,6 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
         "rxconnector.exchanges.bybit.rest",
         "rxconnector.recording",
         "rxconnector.replay",
-        "rxconnector.streams.continuity",
-        "rxconnector.streams.orderbook",
         "rxconnector.testing.fake",
     }
 )
@@ -188,13 +186,6 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
         "rxconnector.cli:build_parser",
         "rxconnector.connector:Connector.start",
         "rxconnector.exchanges.bybit.rest:BybitRest.place_order",
-        "rxconnector.streams.continuity:gapless_trades",
-        "rxconnector.streams.continuity:gapless_trades.subscribe",
-        "rxconnector.streams.continuity:gapless_trades.subscribe.fetch",
-        "rxconnector.streams.continuity:gapless_trades_by_overlap",
-        "rxconnector.streams.continuity:gapless_trades_by_overlap.subscribe",
-        "rxconnector.streams.orderbook:maintain_order_book",
-        "rxconnector.streams.orderbook:maintain_order_book.subscribe",
         "rxconnector.venues:venue_for",
     }
 )
