@@ -215,7 +215,7 @@ def firehose_publisher(url: str, port: int, frames: int, ready: Any, stop: Any) 
 async def _firehose_publisher(url: str, port: int, frames: int, ready: Any, stop: Any) -> None:
     import rxconnector as rxc
     from rxconnector.bus import FeedTarget, Publisher
-    from rxconnector.bus.publisher import BATCH
+    from rxconnector.bus.slots import BATCH
 
     config = rxc.Config.binance(
         rest_url=f"http://127.0.0.1:{port}",

@@ -131,7 +131,8 @@ async def run_publish(
     args: argparse.Namespace, config: Any, targets_args: Sequence[tuple[str, str, tuple[Any, ...]]]
 ) -> int:
     """Run a Publisher until SIGTERM (exit 0), SIGINT (exit 130) or ``--seconds``."""
-    from rxconnector.bus.publisher import FeedTarget, Publisher
+    from rxconnector.bus.publisher import Publisher
+    from rxconnector.bus.slots import FeedTarget
 
     targets = [FeedTarget(name, symbol, feed_args) for name, symbol, feed_args in targets_args]
     loop = asyncio.get_running_loop()
