@@ -189,7 +189,6 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
     {
         "rxconnector.bus.metrics:PublisherMetrics.__init__",
         "rxconnector.bus.publisher:Publisher.__init__",
-        "rxconnector.bus.publisher:Publisher._flush_once",
         "rxconnector.cli:_demo",
         "rxconnector.cli:_record",
         "rxconnector.cli:_sim",
