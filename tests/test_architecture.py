@@ -168,7 +168,6 @@ KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
 KNOWN_LONG_MODULES: frozenset[str] = frozenset(
     {
         "rxconnector.bus.publisher",
-        "rxconnector.bus.remote",
         "rxconnector.cli",
         "rxconnector.connector",
         "rxconnector.exchanges.binance.rest",

@@ -67,6 +67,11 @@ def add_publish_parser(commands: Any, examples: Callable[..., str], venues: str)
     publish.add_argument(
         "--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on port P"
     )
+    _add_daemon_options(publish)
+
+
+def _add_daemon_options(publish: Any) -> None:
+    """Leases, the rewrite ring, status lines and the run time."""
     publish.add_argument(
         "--lease-ms",
         type=_positive_int,
