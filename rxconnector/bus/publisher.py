@@ -52,9 +52,10 @@ from redis.exceptions import RedisError
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import encode_gap, encode_record, record_of
+from rxconnector.bus.codec import encode_gap, record_of
 from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND, RELEASE
 from rxconnector.bus.flush import Flight
+from rxconnector.bus.heartbeat import event_entry
 from rxconnector.bus.keys import (
     events_key,
     heartbeats_key,
@@ -62,12 +63,12 @@ from rxconnector.bus.keys import (
 )
 from rxconnector.bus.restart import last_seq, requeue_from_ring, trades_after
 from rxconnector.bus.slots import (
-    BATCH,
     DEFAULT_BUFFER_LIMIT,
     DEFAULT_REWRITE_RING,
     FeedTarget,
     PublisherStats,
     StreamSlot,
+    check_settings,
 )
 from rxconnector.config import Config
 from rxconnector.connector import Connector
@@ -141,17 +142,7 @@ class Publisher:
         scheduler: abc.SchedulerBase | None = None,
         report: Callable[[Exception], None] | None = None,
     ) -> None:
-        if not targets:
-            raise ValueError("a publisher needs at least one feed")
-        for name, value in (("maxlen", maxlen), ("lease_ms", lease_ms)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if buffer_limit < BATCH:
-            raise ValueError(f"buffer_limit must be >= {BATCH}, got {buffer_limit}")
-        if rewrite_ring < 1:
-            raise ValueError(f"rewrite_ring must be >= 1, got {rewrite_ring}")
-        if heartbeat_interval <= 0:
-            raise ValueError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        check_settings(targets, maxlen, lease_ms, buffer_limit, rewrite_ring, heartbeat_interval)
         self.config = config
         self.venue = normalize_venue(venue or default_venue_name(config))
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -165,19 +156,7 @@ class Publisher:
         self._scheduler: abc.SchedulerBase | None = None
         self._report_to = report
         self._log = get_logger(component="publisher", venue=self.venue)
-        keys = [t.key(self.venue) for t in targets]
-        if len(set(keys)) != len(keys):
-            raise ValueError("a feed is listed twice")
-        self._slots = [
-            StreamSlot(t, k, self.holder, buffer_limit, rewrite_ring)
-            for t, k in zip(targets, keys, strict=True)
-        ]
-        if self._connector.venue.trade_continuity != "ids":
-            # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
-            # to check in the stream, no id range to backfill; the local feed's overlap
-            # check is what there is (README: limits).
-            for slot in self._slots:
-                slot.monotonic = False
+        self._slots = self._make_slots(targets, buffer_limit, rewrite_ring)
         self._events: deque[bytes] = deque(maxlen=EVENTS_MAXLEN)
         self._connections: dict[str, str] = {}
         self._redis: Any = None
@@ -195,6 +174,24 @@ class Publisher:
         #: observers of write latency (seconds per fenced batch) and problems: metrics
         self.on_write: list[Callable[[float, int], None]] = []
         self.redis_state: list[Callable[[bool], None]] = []
+
+    def _make_slots(
+        self, targets: Sequence[FeedTarget], buffer_limit: int, rewrite_ring: int
+    ) -> list[StreamSlot]:
+        keys = [t.key(self.venue) for t in targets]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a feed is listed twice")
+        slots = [
+            StreamSlot(t, k, self.holder, buffer_limit, rewrite_ring)
+            for t, k in zip(targets, keys, strict=True)
+        ]
+        if self._connector.venue.trade_continuity != "ids":
+            # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
+            # to check in the stream, no id range to backfill; the local feed's overlap
+            # check is what there is (README: limits).
+            for slot in slots:
+                slot.monotonic = False
+        return slots
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -326,51 +323,30 @@ class Publisher:
             self._connections.pop(event.connection_id, None)
         else:
             self._connections[event.connection_id] = event.state.value
-        self._events.append(
-            orjson.dumps(
-                {
-                    "holder": self.holder,
-                    "state": event.state.value,
-                    "connection_id": event.connection_id,
-                    "url": event.url,
-                    "time": event.time,
-                    "attempt": event.attempt,
-                    "delay": event.delay,
-                    "reason": event.reason,
-                }
-            )
-        )
+        self._events.append(event_entry(self.holder, event))
         self._wake.set()
 
     def _make_on_next(self, slot: StreamSlot) -> Callable[[Any], None]:
-        buffer = slot.buffer
         wake = self._wake
 
         def on_next(model: Any) -> None:
             if slot.suspended:
                 return
-            if slot.full:
-                if slot.monotonic:
-                    # Never drop a trade silently: stop buffering; the ids after the
-                    # last buffered one are backfilled over REST once Redis drains.
-                    slot.suspended = True
-                    slot.detach()
-                    self._log.warning(
-                        "trade buffer full: suspended until Redis drains, then backfilled",
-                        stream=slot.key,
-                    )
-                    return
-                if not slot.drop_oldest():
-                    return  # everything held is in flight: this entry is the one dropped
             try:
-                entry = encode_record(model)
+                taken = slot.offer(model)
             except (TypeError, ValueError) as exc:  # never let one model end the feed
                 self._report(RxConnectorError(f"{slot.key}: cannot encode {model!r}: {exc}"))
                 return
-            buffer.append(entry)
-            if slot.monotonic:
-                slot.last_buffered = model.trade_id
-            wake.set()
+            if taken:
+                wake.set()
+            elif slot.monotonic:  # suspended
+                # Never drop a trade silently: stop buffering; the ids after the last
+                # buffered one are backfilled over REST once Redis drains.
+                slot.detach()
+                self._log.warning(
+                    "trade buffer full: suspended until Redis drains, then backfilled",
+                    stream=slot.key,
+                )
 
         return on_next
 
@@ -612,17 +588,7 @@ class Publisher:
             "period_ms": self.heartbeat_interval * 1000.0,
             "redis": self._redis_up,
             "connections": dict(self._connections),
-            "feeds": {
-                s.key: {
-                    "holding": s.holding,
-                    "published": s.published,
-                    "buffered": len(s.buffer) + s.in_flight,
-                    "dropped": s.dropped,
-                    "gaps": s.gaps,
-                    "lag_ms": round(s.lag_ms, 3),
-                }
-                for s in self._slots
-            },
+            "feeds": {s.key: s.health() for s in self._slots},
         }
 
     async def _beat(self) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from reactivex import Observable, abc
 
-from rxconnector.bus.codec import FEED_TYPES, Record
+from rxconnector.bus.codec import FEED_TYPES, Record, encode_record
 from rxconnector.bus.keys import lease_key, seq_key, stream_key
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "FeedTarget",
     "PublisherStats",
     "StreamSlot",
+    "check_settings",
 ]
 
 #: Entries buffered per stream while Redis is slow or down.
@@ -130,6 +131,22 @@ class StreamSlot:
         self.buffer.popleft()
         return True
 
+    def offer(self, model: Any) -> bool:
+        """Encode and buffer ``model``; False when it was not buffered: a full trade
+        stream suspends (``suspended`` set), a full non-trade stream whose entries are
+        all in flight drops it (counted). Encoding errors propagate (TypeError,
+        ValueError)."""
+        if self.full:
+            if self.monotonic:
+                self.suspended = True
+                return False
+            if not self.drop_oldest():
+                return False
+        self.buffer.append(encode_record(model))
+        if self.monotonic:
+            self.last_buffered = model.trade_id
+        return True
+
     def take(self, count: int) -> list[Record]:
         """Move up to ``count`` entries from the front of the buffer into flight."""
         buffer = self.buffer
@@ -180,8 +197,41 @@ class StreamSlot:
             self.subscription.dispose()
             self.subscription = None
 
+    def health(self) -> dict[str, Any]:
+        """This stream in the publisher's heartbeat."""
+        return {
+            "holding": self.holding,
+            "published": self.published,
+            "buffered": len(self.buffer) + self.in_flight,
+            "dropped": self.dropped,
+            "gaps": self.gaps,
+            "lag_ms": round(self.lag_ms, 3),
+        }
+
     def stats(self) -> PublisherStats:
         buffered = len(self.buffer) + self.in_flight
         return PublisherStats(
             self.key, self.holding, self.published, buffered, self.dropped, self.gaps, self.lag_ms
         )
+
+
+def check_settings(
+    targets: Sequence[FeedTarget],
+    maxlen: int,
+    lease_ms: int,
+    buffer_limit: int,
+    rewrite_ring: int,
+    heartbeat_interval: float,
+) -> None:
+    """ValueError for a Publisher setting out of range (its streams' limits and leases)."""
+    if not targets:
+        raise ValueError("a publisher needs at least one feed")
+    for name, value in (("maxlen", maxlen), ("lease_ms", lease_ms)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if buffer_limit < BATCH:
+        raise ValueError(f"buffer_limit must be >= {BATCH}, got {buffer_limit}")
+    if rewrite_ring < 1:
+        raise ValueError(f"rewrite_ring must be >= 1, got {rewrite_ring}")
+    if heartbeat_interval <= 0:
+        raise ValueError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
