@@ -26,6 +26,7 @@ from rxconnector.exchanges._args import OrderArgs, default_client_order_ids, int
 from rxconnector.exchanges.binance import endpoints as ep
 from rxconnector.exchanges.binance import rest_parsers as rp
 from rxconnector.exchanges.binance import rest_requests as rq
+from rxconnector.exchanges.binance.aggregates import FillHistory
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.models import Kline, Order, SymbolInfo, Trade
@@ -65,6 +66,7 @@ class BinanceCalls(ABC):
         self._client = client
         self._config = config
         self._now_ms = now_ms
+        self._fill_history: dict[str, FillHistory] = {}  # one per symbol backfilled
         self._new_client_order_id = client_order_id_factory or default_client_order_ids()
         self._signer: BinanceSigner | None = None
         #: the trading rules orders are checked against (fetched on the first order)

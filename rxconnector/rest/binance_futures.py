@@ -223,6 +223,20 @@ class BinanceFuturesRest(BinanceSpotRest):
             raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
 
+    def trades_after(
+        self,
+        symbol: str,
+        from_id: int,
+        since: int,
+        *,
+        priority: Priority = Priority.USER,
+        continuation: float | None = None,
+    ) -> Observable[list[Trade]]:
+        """USD-M has no trade stream to backfill (Spot's ``trades_after`` would call
+        Spot routes on the futures host): use :meth:`trades_between` with
+        ``"agg_trades"``."""
+        raise NotSupportedError(fep.VENUE, "trades_after (only agg_trades backfill)")
+
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /fapi/v1/ticker/24hr`` for one symbol (weight 1). USD-M's ticker has no
         best bid/ask: those are ``None``."""

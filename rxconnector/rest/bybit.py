@@ -71,6 +71,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rate.limiter import Priority
 from rxconnector.rest.api import DerivativesRestApi
 from rxconnector.rest.bybit_calls import BybitCalls
 from rxconnector.rest.paging import walk_cursors
@@ -84,7 +85,7 @@ _C = TypeVar("_C")
 class RecentTradesBackfill(Protocol):
     """What :meth:`BybitRest.trade_backfill` returns: callable as ``backfill(from_id)``
     (the id-gap contract) and as ``backfill()`` (the overlap contract of
-    :func:`rxconnector.streams.continuity.gapless_trades_by_overlap`); ``from_id`` is
+    :func:`rxconnector.streams.trade_overlap.gapless_trades_by_overlap`); ``from_id`` is
     ignored because Bybit cannot look trades up by id."""
 
     def __call__(self, from_id: int | None = None, /) -> Observable[list[Trade]]: ...
@@ -248,6 +249,18 @@ class BybitRest(BybitCalls):
     ) -> Observable[Trade]:
         """Bybit cannot fetch trades by id range; see :meth:`trade_backfill`."""
         raise NotSupportedError(ep.VENUE, "trades_between (trades by id range)")
+
+    def trades_after(
+        self,
+        symbol: str,
+        from_id: int,
+        since: int,
+        *,
+        priority: Priority = Priority.USER,
+        continuation: float | None = None,
+    ) -> Observable[list[Trade]]:
+        """Bybit cannot fetch trades by id; see :meth:`trade_backfill`."""
+        raise NotSupportedError(ep.VENUE, "trades_after (trades by id)")
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /v5/market/tickers`` for one symbol; ``open`` is ``prevPrice24h``, volumes

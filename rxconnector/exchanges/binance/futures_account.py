@@ -1,5 +1,6 @@
-"""Binance USD-M account pieces that are not order rules: balances and positions over
-REST, mapped as the user data stream maps them, and the user data stream's assembly.
+"""Binance USD-M account rows over REST: balances and positions, mapped as the user
+data stream maps them (no I/O here; the user data stream's listenKey lease is
+:mod:`rxconnector.streams.accounts.listen_key`).
 
 Sources: Binance derivatives docs (USDⓈ-M), "Position Information V3"
 (``GET /fapi/v3/positionRisk``), "Futures Account Balance V3"; the futures order
@@ -8,38 +9,15 @@ rules are in :mod:`~rxconnector.exchanges.binance.futures_rules`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-
-from reactivex import Observable, abc
+from collections.abc import Mapping
+from typing import Any
 
 from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.futures_rules import rule_value
-from rxconnector.exchanges.binance.futures_user_stream import (
-    BinanceFuturesUserStream,
-    position_from_row,
-    private_stream_url,
-    usdm_balance,
-)
-from rxconnector.exchanges.binance.listen_key import ListenKeyLease
+from rxconnector.exchanges.binance.futures_user_stream import position_from_row, usdm_balance
 from rxconnector.models import Balance, Position
 
-
-class ListenKeyApi(Protocol):
-    """The listenKey calls the user stream's lease needs (the USD-M REST client has
-    them): declared here so this pure module needs nothing from the REST engine."""
-
-    def create_listen_key(self) -> Observable[str]: ...
-
-    def keepalive_listen_key(self, listen_key: str | None = None) -> Observable[None]: ...
-
-
-__all__ = [
-    "ListenKeyApi",
-    "futures_balance",
-    "futures_user_stream",
-    "position_risk",
-]
+__all__ = ["futures_balance", "position_risk"]
 
 
 def futures_balance(row: Mapping[str, Any]) -> Balance:
@@ -83,24 +61,3 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
         leverage=leverage,
         liquidation_price=rule_value(row.get("liquidationPrice")),
     )
-
-
-def futures_user_stream(
-    rest: ListenKeyApi,
-    private_base: str,
-    scheduler: abc.SchedulerBase | None,
-    *,
-    fast_executions: bool = False,
-    url_for: Callable[[str], str] | None = None,
-) -> tuple[BinanceFuturesUserStream, str]:
-    """The USD-M private protocol (with its listenKey lease on ``rest``, sockets under
-    ``private_base``, the venue's ``private_ws_url``) and the URL it shows in logs
-    before a key exists."""
-    lease = ListenKeyLease(
-        rest.create_listen_key,
-        rest.keepalive_listen_key,
-        url_for or (lambda key: private_stream_url(private_base, key)),
-        scheduler=scheduler,
-    )
-    protocol = BinanceFuturesUserStream(lease.open, fast_executions=fast_executions)
-    return protocol, private_stream_url(private_base, "<listenKey>")
