@@ -23,12 +23,10 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
-from reactivex.subject import Subject
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.clock import ClockSync
@@ -45,6 +43,7 @@ from rxconnector.errors import (
     TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
+from rxconnector.health import Health
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AccountEvent,
@@ -54,7 +53,6 @@ from rxconnector.models import (
     BreakerState,
     ClockOffset,
     ConnectionEvent,
-    ConnectionState,
     Execution,
     Kline,
     Liquidation,
@@ -74,12 +72,12 @@ from rxconnector.operators import (
     breaker_waiting,
     conflate,
     default_retry_if,
-    isolate,
     retry_with_backoff,
     share,
 )
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import Priority, documented_limiter
+from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
@@ -89,7 +87,7 @@ from rxconnector.streams.orderbook import (
     maintain_order_book,
     snapshot_limit_for,
 )
-from rxconnector.transport.http import HttpTransport
+from rxconnector.transport.session import ClientSession, SessionOwner
 from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
@@ -122,8 +120,23 @@ class Connector:
             loop's ``AsyncIOScheduler``. Tests may pass a ``TestScheduler`` to the
             operators directly instead.
         session: an aiohttp ``ClientSession`` to use (not closed on stop); by default
-            the connector creates and closes its own.
+            the connector creates and closes its own (:mod:`rxconnector.transport.session`).
         on_frame: optional hook receiving every raw WebSocket frame (the recorder).
+
+    Construction seams (keyword-only, see :mod:`rxconnector.seams`), for code that builds
+    a connector whose parts come from elsewhere; the recorder and the replay use them:
+
+    Args:
+        rest_factory: builds the venue REST object at start from the connector's own
+            builder (the recorder wraps it; the replay answers from the recording).
+        hub_factory: gives the hub serving a topic, from the connector's own
+            ``topic -> hub`` (the recorder taps it; the replay routes recorded frames).
+        feed_view: applied to every feed handed out (the replay subscribes them on its
+            virtual-time scheduler).
+
+    A connector whose hubs and REST object never touch the network can be started with
+    :meth:`start_offline` (no event loop needed with a ``scheduler``) and stopped with
+    :meth:`stop_offline`.
     """
 
     def __init__(
@@ -131,24 +144,25 @@ class Connector:
         config: Config,
         *,
         scheduler: abc.SchedulerBase | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         on_frame: FrameHook | None = None,
+        rest_factory: RestFactory | None = None,
+        hub_factory: HubFactory | None = None,
+        feed_view: FeedView | None = None,
     ) -> None:
         self.config = config
         self.venue: Venue = venue_for(config)
         self._scheduler_override = scheduler
         self._scheduler: abc.SchedulerBase | None = None
-        self._session = session
-        self._owns_session = session is None
+        self._sessions = SessionOwner(session)
         self._on_frame = on_frame
+        self._rest_factory = rest_factory
+        self._hub_factory = hub_factory
+        self._feed_view = feed_view
         self._log = get_logger(exchange=config.exchange)
-        self._errors: Subject[Exception] = Subject()
-        self._states: Subject[ConnectionEvent] = Subject()
-        # A raising subscriber of a health stream is logged and detached; it must not
-        # reach the hub or parser that reported the event (nor the other subscribers).
-        self._errors_view: Observable[Exception] = self._errors.pipe(isolate())
-        self._states_view: Observable[ConnectionEvent] = self._states.pipe(isolate())
-        self._latest_states: dict[str, ConnectionEvent] = {}
+        #: Where hubs, parsers, the clock sync and account streams report problems and
+        #: connection states (:attr:`errors`, :attr:`connection_state`).
+        self.health = Health()
         self._hubs: dict[str, SubscriptionHub] = {}
         self._specs: dict[str, FeedSpec] = {}
         self._feeds: dict[tuple[Any, ...], Observable[Any]] = {}
@@ -195,12 +209,8 @@ class Connector:
             raise RxConnectorError("this Connector was stopped; create a new one")
         if self._started:
             return
-        self._scheduler = self._scheduler_override or loop_scheduler()
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        self._rest = self._build_rest()
-        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
-        self._started = True
+        self._sessions.open()
+        self._set_up()
         try:
             await self._learn_rate_limits()
         except BaseException:
@@ -208,55 +218,80 @@ class Connector:
             raise
         self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
         if self.config.clock_sync.enabled:
-            first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            first_failure: list[Exception] = []
-            began = time.monotonic()
+            await self._first_clock_sync()
 
-            def _first(_: object) -> None:
-                if not first.done():
-                    first.set_result(None)
+    def start_offline(self) -> None:
+        """Start without the network: build the REST object (through ``rest_factory``)
+        and the snapshot pacing, but open no session, probe no rate limits and start no
+        clock sync. Needs no event loop when a ``scheduler`` was given.
 
-            def clock_report(error: Exception) -> None:
-                # The first sync failed (reported, retried every sync_interval): start()
-                # need not wait any longer for it.
-                if not first.done():
-                    first_failure.append(error)
-                _first(error)
-                self._report(error)
+        For connectors whose hubs and REST object come from the construction seams and
+        never touch the network (the replay); a live venue's default REST calls would
+        fail with "stopped". Idempotent; :meth:`start` after it does nothing.
+        """
+        if self._stopped:
+            raise RxConnectorError("this Connector was stopped; create a new one")
+        if not self._started:
+            self._set_up()
 
-            clock = self._clock = ClockSync(
-                lambda: self._rest.server_time(),
-                self.config.clock_sync,
-                scheduler=self._scheduler,
-                report=clock_report,
-            )
+    def _set_up(self) -> None:
+        """What every start does before talking to anybody."""
+        self._scheduler = self._scheduler_override or loop_scheduler()
+        factory = self._rest_factory
+        self._rest = self._build_rest() if factory is None else factory(self._build_rest)
+        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
+        self._started = True
 
-            probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
-            self._clock_subscription = clock.start()
-            # Long enough for a dead host to fail all its attempts (each up to
-            # rest_timeout, with the retry backoff between them) and for a live one to
-            # answer every sample: otherwise start() would shrug at a silent host.
-            timeout = (
-                self.config.connection.rest_timeout
-                * (self.config.clock_sync.samples + REST_ATTEMPTS)
-                + REST_BACKOFF_BUDGET
-            )
-            try:
-                await asyncio.wait_for(first, timeout)
-            except TimeoutError:
-                self._log.warning("first clock sync did not finish", timeout=timeout)
-            except BaseException:
-                # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
-                # reaches __aexit__, so release the session and the clock sync here
-                # (``finally`` disposes the probe).
-                await asyncio.shield(self.stop())
-                raise
-            finally:
-                probe.dispose()
-            unreachable = self._network_failure(first_failure[0] if first_failure else None)
-            if unreachable is not None:
-                await self.stop()
-                raise self._unreachable(unreachable, time.monotonic() - began)
+    async def _first_clock_sync(self) -> None:
+        """Start the clock sync and wait for its first result (see :meth:`start`)."""
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        first_failure: list[Exception] = []
+        began = time.monotonic()
+
+        def _first(_: object) -> None:
+            if not first.done():
+                first.set_result(None)
+
+        def clock_report(error: Exception) -> None:
+            # The first sync failed (reported, retried every sync_interval): start()
+            # need not wait any longer for it.
+            if not first.done():
+                first_failure.append(error)
+            _first(error)
+            self._report(error)
+
+        clock = self._clock = ClockSync(
+            lambda: self._rest.server_time(),
+            self.config.clock_sync,
+            scheduler=self._scheduler,
+            report=clock_report,
+        )
+
+        probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
+        self._clock_subscription = clock.start()
+        # Long enough for a dead host to fail all its attempts (each up to
+        # rest_timeout, with the retry backoff between them) and for a live one to
+        # answer every sample: otherwise start() would shrug at a silent host.
+        timeout = (
+            self.config.connection.rest_timeout * (self.config.clock_sync.samples + REST_ATTEMPTS)
+            + REST_BACKOFF_BUDGET
+        )
+        try:
+            await asyncio.wait_for(first, timeout)
+        except TimeoutError:
+            self._log.warning("first clock sync did not finish", timeout=timeout)
+        except BaseException:
+            # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
+            # reaches __aexit__, so release the session and the clock sync here
+            # (``finally`` disposes the probe).
+            await asyncio.shield(self.stop())
+            raise
+        finally:
+            probe.dispose()
+        unreachable = self._network_failure(first_failure[0] if first_failure else None)
+        if unreachable is not None:
+            await self.stop()
+            raise self._unreachable(unreachable, time.monotonic() - began)
 
     def _network_failure(self, first_sync: Exception | None) -> TransportError | None:
         """The transport error that made the first clock sync fail, if that is why.
@@ -341,21 +376,8 @@ class Connector:
 
         Idempotent; safe to call from ``finally`` blocks and notebook cells.
         """
-        if self._stopped or not self._started:
-            self._stopped = True
+        if not self._begin_stop():
             return
-        self._stopped = True
-        if self._rest_client is not None:
-            # First: calls in flight end as ConnectorStoppedError, before the session
-            # closes under them (which the breaker would count as failures).
-            self._rest_client.close()
-        if self._rate_limit_probe is not None:
-            self._rate_limit_probe.dispose()
-        if self._clock_subscription is not None:
-            self._clock_subscription.dispose()
-            self._clock_subscription = None
-        if self._clock is not None:
-            self._clock.close()
         if self._accounts is not None:
             accounts, self._accounts = self._accounts, None
             try:
@@ -369,12 +391,39 @@ class Connector:
                 await hub.close()
             except Exception as exc:  # stopping must finish even if one hub misbehaves
                 self._log.warning("hub close failed", error=repr(exc))
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-        self._states.on_completed()
-        self._errors.on_completed()
+        await self._sessions.close()
+        self.health.complete()
         self._log.info("connector stopped")
+
+    def stop_offline(self) -> None:
+        """Synchronous :meth:`stop` of a connector started with :meth:`start_offline`:
+        complete the health streams; there is no session, live hub or account stream to
+        wait for (a hub from ``hub_factory`` is its owner's to close). Idempotent."""
+        if self._hubs or self._accounts is not None or self._sessions.is_open:
+            raise RxConnectorError("this Connector holds live connections: await stop()")
+        if self._begin_stop():
+            self.health.complete()
+            self._log.info("connector stopped")
+
+    def _begin_stop(self) -> bool:
+        """Mark stopped and release what needs no waiting; False if it was not running."""
+        running = self._started and not self._stopped
+        self._stopped = True
+        self.health.close()
+        if not running:
+            return False
+        if self._rest_client is not None:
+            # First: calls in flight end as ConnectorStoppedError, before the session
+            # closes under them (which the breaker would count as failures).
+            self._rest_client.close()
+        if self._rate_limit_probe is not None:
+            self._rate_limit_probe.dispose()
+        if self._clock_subscription is not None:
+            self._clock_subscription.dispose()
+            self._clock_subscription = None
+        if self._clock is not None:
+            self._clock.close()
+        return True
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
@@ -389,18 +438,13 @@ class Connector:
     def errors(self) -> Observable[Exception]:
         """Non-fatal problems: unparseable frames, rejected subscriptions, resyncs,
         trade gaps, clock drift, subscriber exceptions. Hot; completes on stop."""
-        return self._errors_view
+        return self.health.errors
 
     @property
     def connection_state(self) -> Observable[ConnectionEvent]:
         """Connection events of every WebSocket connection; a new subscriber first gets
         the latest event of each connection, then live ones."""
-
-        def build(_: abc.SchedulerBase | None) -> Observable[ConnectionEvent]:
-            latest = list(self._latest_states.values())
-            return reactivex.from_iterable(latest).pipe(ops.concat(self._states_view))
-
-        return reactivex.defer(build)
+        return self.health.connection_state
 
     @property
     def clock(self) -> Observable[ClockOffset]:
@@ -494,7 +538,7 @@ class Connector:
         key = ("order_book", spec.topic, depth)
         cached = self._feeds.get(key)
         if cached is not None:
-            return cached
+            return self._view(cached)
         rule = self.venue.book_rule
         diffs = self._parsed(
             spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
@@ -531,7 +575,7 @@ class Connector:
             share(on_subscriber_error=self._report),
         )
         self._feeds[key] = feed
-        return feed
+        return self._view(feed)
 
     # -- account feeds (API key needed) ----------------------------------------------
 
@@ -572,7 +616,7 @@ class Connector:
     def _account_streams(self) -> AccountStreams:
         if self._accounts is not None:
             return self._accounts
-        if self._stopped or not self._started or self._session is None:
+        if self._stopped or not self._started or not self._sessions.is_open:
             raise RxConnectorError(
                 "the Connector is not running: subscribe to feeds between start() and stop()"
             )
@@ -605,7 +649,7 @@ class Connector:
             )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
-        session = self._session
+        session = self._sessions.get()
         self._accounts = AccountStreams(
             protocol,
             url,
@@ -793,16 +837,10 @@ class Connector:
     # -- internals ----------------------------------------------------------------------
 
     def _report(self, error: Exception) -> None:
-        if not self._stopped:
-            self._errors.on_next(error)
+        self.health.report(error)
 
     def _on_state(self, event: ConnectionEvent) -> None:
-        if event.state is ConnectionState.CLOSED:
-            self._latest_states.pop(event.connection_id, None)
-        else:
-            self._latest_states[event.connection_id] = event
-        if not self._stopped:
-            self._states.on_next(event)
+        self.health.on_state(event)
 
     def _require_rest(self) -> Any:
         if self._rest is None:
@@ -836,15 +874,9 @@ class Connector:
             retry_if=_rest_retryable,
             scheduler=self._scheduler,
         )
-        session_ref = self
-
-        def transport() -> HttpTransport:
-            if session_ref._session is None:
-                raise RxConnectorError("the Connector is stopped")
-            return HttpTransport(session_ref._session, timeout=cfg.connection.rest_timeout)
-
+        sessions, timeout = self._sessions, cfg.connection.rest_timeout
         client = RestClient(
-            transport,
+            lambda: sessions.http(timeout),
             base_url=self.venue.rest_url,
             exchange=cfg.exchange,
             limiter=limiter,
@@ -879,7 +911,11 @@ class Connector:
     def _public(self, feed: str, *args: Any) -> Observable[Any]:
         spec = self._spec(feed, *args)
         # args[0] is the symbol (any case): the topic already normalizes it.
-        return self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False)
+        return self._view(self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False))
+
+    def _view(self, feed: Observable[_T]) -> Observable[_T]:
+        """A feed as handed out: through the ``feed_view`` seam, if one was given."""
+        return feed if self._feed_view is None else self._feed_view(feed)
 
     def _parsed(
         self, spec: FeedSpec, feed_key: tuple[Any, ...], *, keep_restarts: bool
@@ -909,7 +945,7 @@ class Connector:
         key = ("gapless", feed, spec.topic)
         cached = self._feeds.get(key)
         if cached is not None:
-            return cached
+            return self._view(cached)
         live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
         norm = symbol.upper()
 
@@ -939,10 +975,17 @@ class Connector:
             share(on_subscriber_error=self._report)
         )
         self._feeds[key] = result
-        return result
+        return self._view(result)
 
-    def _hub_for(self, topic: str) -> SubscriptionHub:
-        if self._stopped or not self._started or self._session is None:
+    def _hub_for(self, topic: str) -> TopicHub:
+        """The hub serving ``topic``: the ``hub_factory``'s choice, else :meth:`_live_hub`."""
+        if self._hub_factory is not None:
+            return self._hub_factory(topic, self._live_hub)
+        return self._live_hub(topic)
+
+    def _live_hub(self, topic: str) -> TopicHub:
+        """The connector's own hub for ``topic``'s endpoint (one per endpoint, shared)."""
+        if self._stopped or not self._started or not self._sessions.is_open:
             raise RxConnectorError(
                 "the Connector is not running: subscribe to feeds between start() and stop()"
             )
@@ -957,7 +1000,7 @@ class Connector:
                     return None
                 return spec.sequence(payload)
 
-            session = self._session
+            session = self._sessions.get()
             hub = SubscriptionHub(
                 self.venue.protocol,
                 self.venue.ws_url,

@@ -448,4 +448,4 @@ class TestInterruptedStart:
             never.set()
         assert len(made) == 1
         assert not made[0].started
-        assert made[0]._session is None  # closed and dropped by stop()
+        assert not made[0]._sessions.is_open  # closed and dropped by stop()
