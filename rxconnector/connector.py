@@ -75,8 +75,8 @@ from rxconnector.operators import (
     retry_with_backoff,
     share,
 )
+from rxconnector.rate.limiter import Priority, documented_limiter
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
