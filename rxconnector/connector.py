@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
 
 import reactivex
 from reactivex import Observable, abc
@@ -29,18 +28,12 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
 from rxconnector._scheduling import loop_scheduler
-from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
-    CircuitOpenError,
     ConfigError,
-    ConnectError,
     NotSupportedError,
     ParseError,
-    RateLimitError,
-    RequestTimeoutError,
     RxConnectorError,
-    TransportError,
 )
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.health import Health
@@ -68,15 +61,11 @@ from rxconnector.models import (
 )
 from rxconnector.operators import (
     CircuitBreaker,
-    breaker,
-    breaker_waiting,
     conflate,
-    default_retry_if,
-    retry_with_backoff,
     share,
 )
-from rxconnector.rate.limiter import Priority, documented_limiter
-from rxconnector.rest.client import RestClient
+from rxconnector.rate.limiter import Priority
+from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
 from rxconnector.streams.account import AccountStreams
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
@@ -96,10 +85,6 @@ __all__ = ["Connector"]
 #: each book has at most one of its own in flight). 2 made a 200-book resync take 100
 #: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
 SNAPSHOTS_IN_FLIGHT = 8
-#: Attempts of an idempotent REST call (the first and two retries, short backoff).
-REST_ATTEMPTS = 3
-#: Most the retry backoff adds over those attempts: 0.5 s + 1 s, each + up to 0.25 s.
-REST_BACKOFF_BUDGET = 2.0
 #: Candles asked for per page when walking back for the last N (every venue allows 1000).
 KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
@@ -169,16 +154,13 @@ class Connector:
         self._breaker = CircuitBreaker(
             f"{config.exchange}-rest", config.breaker, scheduler=scheduler
         )
-        self._rest: Any = None
-        self._rest_client: RestClient | None = None
-        self._clock: ClockSync | None = None
-        self._clock_subscription: abc.DisposableBase | None = None
+        self._runtime = RestRuntime(
+            config, self.venue, self._breaker, self._sessions, self._report, self._log
+        )
         self._started = False
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
         self._accounts: AccountStreams | None = None
-        self._rate_limit_probe: abc.DisposableBase | None = None
-        self._probe_failure: TransportError | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -210,15 +192,23 @@ class Connector:
         if self._started:
             return
         self._sessions.open()
-        self._set_up()
+        scheduler = self._set_up()
+        unreachable = None
         try:
-            await self._learn_rate_limits()
+            await self._runtime.learn_rate_limits(scheduler)
+            self._log.info(
+                "connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url
+            )
+            if self.config.clock_sync.enabled:
+                unreachable = await self._runtime.first_clock_sync(scheduler)
         except BaseException:
-            await asyncio.shield(self.stop())  # cancelled during start: release everything
+            # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never reaches
+            # __aexit__, so release the session and the clock sync here.
+            await asyncio.shield(self.stop())
             raise
-        self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
-        if self.config.clock_sync.enabled:
-            await self._first_clock_sync()
+        if unreachable is not None:
+            await self.stop()
+            raise unreachable
 
     def start_offline(self) -> None:
         """Start without the network: build the REST object (through ``rest_factory``)
@@ -234,142 +224,13 @@ class Connector:
         if not self._started:
             self._set_up()
 
-    def _set_up(self) -> None:
-        """What every start does before talking to anybody."""
-        self._scheduler = self._scheduler_override or loop_scheduler()
-        factory = self._rest_factory
-        self._rest = self._build_rest() if factory is None else factory(self._build_rest)
-        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
+    def _set_up(self) -> abc.SchedulerBase:
+        """What every start does before talking to anybody; returns the scheduler."""
+        scheduler = self._scheduler = self._scheduler_override or loop_scheduler()
+        self._runtime.build(scheduler, self._rest_factory, self.now)
+        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=scheduler)
         self._started = True
-
-    async def _first_clock_sync(self) -> None:
-        """Start the clock sync and wait for its first result (see :meth:`start`)."""
-        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        first_failure: list[Exception] = []
-        began = time.monotonic()
-
-        def _first(_: object) -> None:
-            if not first.done():
-                first.set_result(None)
-
-        def clock_report(error: Exception) -> None:
-            # The first sync failed (reported, retried every sync_interval): start()
-            # need not wait any longer for it.
-            if not first.done():
-                first_failure.append(error)
-            _first(error)
-            self._report(error)
-
-        clock = self._clock = ClockSync(
-            lambda: self._rest.server_time(),
-            self.config.clock_sync,
-            scheduler=self._scheduler,
-            report=clock_report,
-        )
-
-        probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
-        self._clock_subscription = clock.start()
-        # Long enough for a dead host to fail all its attempts (each up to
-        # rest_timeout, with the retry backoff between them) and for a live one to
-        # answer every sample: otherwise start() would shrug at a silent host.
-        timeout = (
-            self.config.connection.rest_timeout * (self.config.clock_sync.samples + REST_ATTEMPTS)
-            + REST_BACKOFF_BUDGET
-        )
-        try:
-            await asyncio.wait_for(first, timeout)
-        except TimeoutError:
-            self._log.warning("first clock sync did not finish", timeout=timeout)
-        except BaseException:
-            # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
-            # reaches __aexit__, so release the session and the clock sync here
-            # (``finally`` disposes the probe).
-            await asyncio.shield(self.stop())
-            raise
-        finally:
-            probe.dispose()
-        unreachable = self._network_failure(first_failure[0] if first_failure else None)
-        if unreachable is not None:
-            await self.stop()
-            raise self._unreachable(unreachable, time.monotonic() - began)
-
-    def _network_failure(self, first_sync: Exception | None) -> TransportError | None:
-        """The transport error that made the first clock sync fail, if that is why.
-
-        The rate-limit probe (``exchangeInfo``) runs alongside; its failures count in
-        the breaker too, so against a dead host the sync may end with the breaker open
-        rather than with the transport error itself.
-        """
-        if isinstance(first_sync, TransportError):
-            return first_sync
-        if isinstance(first_sync, CircuitOpenError) and self._probe_failure is not None:
-            return self._probe_failure
-        return None
-
-    def _unreachable(self, error: TransportError, elapsed: float) -> ConnectError:
-        """One error saying which host could not be reached, why, and what was tried."""
-        host = urlsplit(self.venue.rest_url).netloc or self.venue.rest_url
-        if isinstance(error, ConnectError) and error.kind:
-            why = error.kind
-        elif isinstance(error, RequestTimeoutError):
-            why = f"no answer within rest_timeout ({self.config.connection.rest_timeout:g} s)"
-        else:
-            why = "connection failed"
-        path = self.venue.time_path or "the server time"
-        # the operating system's / TLS library's own words, e.g. "[SSL:
-        # WRONG_VERSION_NUMBER] wrong version number" or "Name or service not known"
-        detail = str(getattr(error.__cause__, "os_error", "") or "")
-        tried = f"GET {path}"
-        if self._rate_limit_probe is not None:
-            tried += " and the exchange info"
-        message = (
-            f"cannot reach {self.config.exchange} at {host}: {why}"
-            f"{f' ({detail})' if detail else ''}; tried {tried} on {self.venue.rest_url} "
-            f"(up to {REST_ATTEMPTS} attempts each) for {elapsed:.1f} s; check rest_url, "
-            "the network or DNS"
-        )
-        failure = ConnectError(message)
-        failure.kind = why
-        failure.__cause__ = error
-        return failure
-
-    async def _learn_rate_limits(self) -> None:
-        """Ask ``exchangeInfo`` for the venue's current weight limit (waiting at most
-        ``rest_timeout``): the REST object hands its ``rateLimits`` to the limiter,
-        capped by the Config. A failure is logged; the documented limit stays."""
-        rest = self._rest
-        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
-        if limiter is None or not hasattr(rest, "request_weight_limit"):
-            return
-        if self.venue.name == "bybit":
-            return  # Bybit's exchange info has no rate limits
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def finish(_: object = None) -> None:
-            if not done.done():
-                done.set_result(None)
-
-        def failed(error: Exception) -> None:
-            if isinstance(error, TransportError):
-                # the exchange is unreachable: start() says so once, with the reason
-                # (the first clock sync fails too and is what start() raises)
-                self._probe_failure = error
-                self._log.info("exchangeInfo for rate limits failed", error=repr(error))
-            else:
-                self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
-            finish()
-
-        try:
-            self._rate_limit_probe = rest.exchange_info().subscribe(
-                finish, failed, finish, scheduler=self._scheduler
-            )
-        except Exception as exc:  # never let the probe stop start()
-            failed(exc)
-        timeout = self.config.connection.rest_timeout
-        try:
-            await asyncio.wait_for(asyncio.shield(done), timeout)
-        except TimeoutError:
-            self._log.warning("exchangeInfo for rate limits did not answer", timeout=timeout)
+        return scheduler
 
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
@@ -412,17 +273,7 @@ class Connector:
         self.health.close()
         if not running:
             return False
-        if self._rest_client is not None:
-            # First: calls in flight end as ConnectorStoppedError, before the session
-            # closes under them (which the breaker would count as failures).
-            self._rest_client.close()
-        if self._rate_limit_probe is not None:
-            self._rate_limit_probe.dispose()
-        if self._clock_subscription is not None:
-            self._clock_subscription.dispose()
-            self._clock_subscription = None
-        if self._clock is not None:
-            self._clock.close()
+        self._runtime.close()  # first: REST calls in flight end before the session closes
         return True
 
     @property
@@ -449,14 +300,16 @@ class Connector:
     @property
     def clock(self) -> Observable[ClockOffset]:
         """Clock measurements (the latest is replayed to new subscribers)."""
-        if self._clock is None:
+        clock = self._runtime.clock
+        if clock is None:
             return reactivex.empty()
-        return self._clock.offsets
+        return clock.offsets
 
     def now(self) -> int:
         """Exchange time in ms: the local clock corrected by the latest measured offset."""
-        if self._clock is not None:
-            return self._clock.now()
+        clock = self._runtime.clock
+        if clock is not None:
+            return clock.now()
         return int(time.time() * 1000)
 
     @property
@@ -843,58 +696,20 @@ class Connector:
         self.health.on_state(event)
 
     def _require_rest(self) -> Any:
-        if self._rest is None:
+        if self._runtime.rest is None:
             raise RxConnectorError(
                 "the Connector is not started: use 'async with Connector(...)' or "
                 "'await connector.start()' first"
             )
-        return self._rest
+        return self._runtime.rest
 
     def _call(self, make: Callable[[Any], Observable[_T]]) -> Observable[_T]:
         """Defer to the venue REST object so errors of a not-started connector are
         delivered as ``on_error`` at subscription, like every other failure."""
         return reactivex.defer(lambda _: make(self._require_rest()))
 
-    def _build_rest(self) -> Any:
-        cfg = self.config
-        limiter = (
-            documented_limiter(
-                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler
-            )
-            if cfg.rate_limit.enabled
-            else None
-        )
-        guard = breaker(self._breaker) if cfg.breaker.enabled else None
-        recovery_guard = breaker_waiting(self._breaker) if cfg.breaker.enabled else None
-        import tenacity
-
-        retry = retry_with_backoff(
-            wait=tenacity.wait_exponential(multiplier=0.5, max=8) + tenacity.wait_random(0, 0.25),
-            stop=tenacity.stop_after_attempt(REST_ATTEMPTS),
-            retry_if=_rest_retryable,
-            scheduler=self._scheduler,
-        )
-        sessions, timeout = self._sessions, cfg.connection.rest_timeout
-        client = RestClient(
-            lambda: sessions.http(timeout),
-            base_url=self.venue.rest_url,
-            exchange=cfg.exchange,
-            limiter=limiter,
-            guard=guard,
-            recovery_guard=recovery_guard,
-            retry=retry,
-            on_timestamp_rejected=self._resync_clock,
-            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
-            scheduler=self._scheduler,
-            log=self._log.bind(component="rest"),
-        )
-        self._rest_client = client
-        return self.venue.make_rest(client, cfg, self.now)
-
     def _resync_clock(self) -> Observable[Any]:
-        if self._clock is None:
-            return reactivex.empty()
-        return self._clock.sync_now()
+        return self._runtime.resync_clock()
 
     def _spec(self, feed: str, *args: Any) -> FeedSpec:
         if feed not in self.venue.supported_feeds:
@@ -1078,18 +893,6 @@ def _required_url(url: str | None, field: str) -> str:
     if url is None:
         raise ConfigError(field, "must be set to use account feeds with these URL overrides")
     return url
-
-
-def _rest_retryable(error: Exception) -> bool:
-    """Which REST failures an idempotent call retries (3 attempts, short backoff).
-
-    An open circuit and a rate limit are answers, not accidents: retrying would either
-    wait out the breaker's whole open window (no longer "failing fast") or queue behind
-    a ban, so they go straight to the caller, who sees ``retry_after``.
-    """
-    if isinstance(error, CircuitOpenError | RateLimitError):
-        return False
-    return default_retry_if(error)
 
 
 def _parse_messages(

@@ -71,6 +71,7 @@ LAYERS: dict[str, int] = {
     # 4 clock sync and the venue registry
     "clock": 4,
     "venues": 4,
+    "rest_runtime": 4,  # the connector's REST object, rate-limit probe and clock sync at run time
     # 5 the facade
     "connector": 5,
     # 6 everything built on the facade
@@ -156,8 +157,8 @@ KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
         "rxconnector.config:Config.from_env",
         "rxconnector.connector:Connector._account_streams",
         "rxconnector.connector:Connector._book_topic_args",
-        "rxconnector.connector:Connector._learn_rate_limits",
         "rxconnector.connector:Connector._positions_fetcher",
+        "rxconnector.rest_runtime:RestRuntime.learn_rate_limits",  # moved from Connector
     }
 )
 
