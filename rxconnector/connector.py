@@ -36,6 +36,7 @@ from rxconnector.errors import (
     RxConnectorError,
 )
 from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.book_rules import snapshot_limit_for
 from rxconnector.health import Health
 from rxconnector.log import get_logger
 from rxconnector.models import (
@@ -67,15 +68,12 @@ from rxconnector.operators import (
 from rxconnector.rate.limiter import Priority
 from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
-from rxconnector.streams.account import AccountStreams
-from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
+from rxconnector.streams.accounts.account_streams import AccountStreams
+from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import (
-    SnapshotGate,
-    maintain_order_book,
-    snapshot_limit_for,
-)
+from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
+from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 from rxconnector.transport.session import ClientSession, SessionOwner
 from rxconnector.venues import Venue, venue_for
 
@@ -494,7 +492,7 @@ class Connector:
             protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
             url = _required_url(self.venue.private_ws_url, "private_ws_url")
         elif cfg.exchange == "binance_futures":
-            from rxconnector.exchanges.binance.futures_account import futures_user_stream
+            from rxconnector.streams.accounts.listen_key import futures_user_stream
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
             protocol, url = futures_user_stream(
@@ -782,8 +780,26 @@ class Connector:
                 )
                 return page.pipe(ops.to_list())
 
+            # A venue that can prove plain trades from aggregates (Binance Spot's
+            # ``trades_after``) backfills the trade feed at a lower weight.
+            cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+
+            def backfill_since(
+                from_id: int, since: int, share: float | None
+            ) -> Observable[list[Trade]]:
+                assert cheaper is not None
+                page: Observable[list[Trade]] = cheaper(
+                    norm, from_id, since, priority=Priority.BACKFILL, continuation=share
+                )
+                return page
+
             return gapless_trades(
-                live, backfill, topic=spec.topic, report=self._report, scheduler=self.scheduler
+                live,
+                backfill,
+                topic=spec.topic,
+                report=self._report,
+                scheduler=self.scheduler,
+                backfill_since=backfill_since if cheaper is not None else None,
             )
 
         result: Observable[Trade] = reactivex.defer(build).pipe(

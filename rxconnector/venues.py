@@ -15,7 +15,7 @@ import attrs
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError
 from rxconnector.exchanges.base import WsProtocol
-from rxconnector.streams.orderbook import BookRule
+from rxconnector.exchanges.book_rules import BookRule
 
 __all__ = ["Endpoints", "Venue", "resolve_endpoints", "venue_for"]
 
@@ -172,7 +172,7 @@ class Venue:
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
     make_dialect: Callable[[], Any] | None
-    #: The documented order-book procedure (``streams.orderbook.BookRule``).
+    #: The documented order-book procedure (``exchanges.book_rules.BookRule``).
     book_rule: BookRule
     #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
     #: ``"overlap"`` (recent trades matched against what was delivered, Bybit).

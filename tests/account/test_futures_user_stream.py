@@ -25,8 +25,8 @@ from rxconnector.exchanges.binance.futures_account import (
     position_risk,
     validate_futures_params,
 )
-from rxconnector.exchanges.binance.listen_key import ListenKeyLease
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, SymbolInfo
+from rxconnector.streams.accounts.listen_key import ListenKeyLease
 
 D = Decimal
 SOURCES = Path(__file__).parent.parent / "fixtures" / "examples_sources.json"
@@ -64,9 +64,7 @@ class _Out:
 
 
 def _session(fast: bool = False) -> Any:
-    return fu.BinanceFuturesUserStream(
-        lambda: reactivex.never(), fast_executions=fast
-    ).new_session()
+    return fu.BinanceFuturesUserStream(fast_executions=fast).new_session()
 
 
 def test_every_usdm_example_names_its_source(examples: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Binance USD-M account pieces: positions over REST, the futures-only order filters and
-order parameters, and the user data stream's assembly (no I/O here).
+order parameters (no I/O here; the user data stream's listenKey lease is
+:mod:`rxconnector.streams.accounts.listen_key`).
 
 Sources: Binance derivatives docs (USDⓈ-M), "Position Information V3"
 (``GET /fapi/v3/positionRisk``), "New Order" (``reduceOnly``, ``positionSide``,
@@ -18,27 +19,17 @@ Futures filters checked before sending, on top of Spot's ``PRICE_FILTER`` /
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
-from reactivex import abc
 
 from rxconnector.errors import OrderRejectedError
 from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.filters import round_to_step
-from rxconnector.exchanges.binance.futures_user_stream import (
-    BinanceFuturesUserStream,
-    position_from_row,
-    private_stream_url,
-    usdm_balance,
-)
-from rxconnector.exchanges.binance.listen_key import ListenKeyLease
+from rxconnector.exchanges.binance.futures_user_stream import position_from_row, usdm_balance
 from rxconnector.models import Balance, Position, SymbolInfo
-
-if TYPE_CHECKING:
-    from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
 
 __all__ = [
     "FuturesRules",
@@ -46,7 +37,6 @@ __all__ = [
     "check_percent_price",
     "futures_balance",
     "futures_rules",
-    "futures_user_stream",
     "position_risk",
     "validate_futures_params",
 ]
@@ -231,24 +221,3 @@ def position_risk(row: Mapping[str, Any], received_at: float) -> Position:
         leverage=leverage,
         liquidation_price=_nonzero(row.get("liquidationPrice")),
     )
-
-
-def futures_user_stream(
-    rest: BinanceFuturesRest,
-    private_base: str,
-    scheduler: abc.SchedulerBase | None,
-    *,
-    fast_executions: bool = False,
-    url_for: Callable[[str], str] | None = None,
-) -> tuple[BinanceFuturesUserStream, str]:
-    """The USD-M private protocol (with its listenKey lease on ``rest``, sockets under
-    ``private_base``, the venue's ``private_ws_url``) and the URL it shows in logs
-    before a key exists."""
-    lease = ListenKeyLease(
-        rest.create_listen_key,
-        rest.keepalive_listen_key,
-        url_for or (lambda key: private_stream_url(private_base, key)),
-        scheduler=scheduler,
-    )
-    protocol = BinanceFuturesUserStream(lease.open, fast_executions=fast_executions)
-    return protocol, private_stream_url(private_base, "<listenKey>")

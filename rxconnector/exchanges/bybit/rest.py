@@ -160,7 +160,7 @@ _INTERVAL_MS: Final = {
 class RecentTradesBackfill(Protocol):
     """What :meth:`BybitRest.trade_backfill` returns: callable as ``backfill(from_id)``
     (the id-gap contract) and as ``backfill()`` (the overlap contract of
-    :func:`rxconnector.streams.continuity.gapless_trades_by_overlap`); ``from_id`` is
+    :func:`rxconnector.streams.trade_overlap.gapless_trades_by_overlap`); ``from_id`` is
     ignored because Bybit cannot look trades up by id."""
 
     def __call__(self, from_id: int | None = None, /) -> Observable[list[Trade]]: ...
