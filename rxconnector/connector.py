@@ -80,6 +80,7 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rate.limiter import Priority, documented_limiter
+from rxconnector.rest.api import RestApi
 from rxconnector.rest.client import RestClient
 from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades
@@ -424,9 +425,11 @@ class Connector:
         return self._breaker.state
 
     @property
-    def rest(self) -> Any:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``)."""
-        return self._require_rest()
+    def rest(self) -> RestApi:
+        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
+        rest: RestApi = self._require_rest()
+        return rest
 
     # -- public market feeds --------------------------------------------------------------
 
@@ -599,7 +602,7 @@ class Connector:
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
             protocol, url = futures_user_stream(
-                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+                self._require_rest(), private, self.scheduler, fast_executions=cfg.fast_executions
             )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")
@@ -850,7 +853,7 @@ class Connector:
             recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
-            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
+            dialect=self.venue.make_dialect(),
             scheduler=self._scheduler,
             log=self._log.bind(component="rest"),
         )

@@ -111,22 +111,6 @@ ALLOWED: dict[str, frozenset[str]] = {name: _allowed_targets(name) for name in L
 KNOWN_LAYER_VIOLATIONS: frozenset[str] = frozenset(
     {
         "rxconnector.bus.command -> rxconnector.cli",
-        "rxconnector.exchanges.binance.endpoints -> rxconnector.rest.dialect",
-        "rxconnector.exchanges.binance.futures_rest -> rxconnector.rest.client",
-        "rxconnector.exchanges.binance.futures_rest -> rxconnector.rate.limiter",
-        "rxconnector.exchanges.binance.futures_rest -> rxconnector.rest.query",
-        "rxconnector.exchanges.binance.rest -> rxconnector.rest.client",
-        "rxconnector.exchanges.binance.rest -> rxconnector.rate.limiter",
-        "rxconnector.exchanges.binance.rest -> rxconnector.rest.query",
-        "rxconnector.exchanges.binance.rest -> rxconnector.rest.symbol_rules",
-        "rxconnector.exchanges.binance.rest -> rxconnector.transport.http",
-        "rxconnector.exchanges.binance.signing -> rxconnector.rest.query",
-        "rxconnector.exchanges.bybit.endpoints -> rxconnector.rest.dialect",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.rest.client",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.rest.dialect",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.rest.query",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.rest.symbol_rules",
-        "rxconnector.exchanges.bybit.rest -> rxconnector.rate.pacing",
     }
 )
 
@@ -164,8 +148,6 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
     {
         "rxconnector.cli",
         "rxconnector.connector",
-        "rxconnector.exchanges.binance.rest",
-        "rxconnector.exchanges.bybit.rest",
         "rxconnector.recording",
         "rxconnector.replay",
         "rxconnector.testing.fake",
@@ -180,19 +162,12 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
         "rxconnector.cli:_sim",
         "rxconnector.cli:build_parser",
         "rxconnector.connector:Connector.start",
-        "rxconnector.exchanges.bybit.rest:BybitRest.place_order",
         "rxconnector.venues:venue_for",
     }
 )
 
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
-KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset(
-    {
-        "rxconnector.exchanges.binance.futures_rest",
-        "rxconnector.exchanges.binance.rest",
-        "rxconnector.exchanges.bybit.rest",
-    }
-)
+KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset({})
 
 
 # ---------------------------------------------------------------------------------------
