@@ -167,7 +167,7 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
 )
 
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
-KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset({})
+KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------
