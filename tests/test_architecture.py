@@ -158,7 +158,7 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
 )
 
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
-KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset({})
+KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------
@@ -206,20 +206,21 @@ def _resolve_from(module: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def _imports(module: str) -> Iterator[tuple[str, int]]:
+@functools.cache
+def _imports(module: str) -> tuple[tuple[str, int], ...]:
     """(imported module, line) for every import in ``module``, wherever it sits (top
     level, inside functions, under TYPE_CHECKING) plus literal
     ``importlib.import_module("...")`` calls: each one is a dependency arrow."""
     known = _sources()
+    found: list[tuple[str, int]] = []
     for node in ast.walk(known[module][2]):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
+            found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             target = _resolve_from(module, node)
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                yield (sub if sub in known else target), node.lineno
+                found.append((sub if sub in known else target, node.lineno))
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -228,22 +229,27 @@ def _imports(module: str) -> Iterator[tuple[str, int]]:
             and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str)
         ):
-            yield node.args[0].value, node.lineno
+            found.append((node.args[0].value, node.lineno))
+    return tuple(found)
 
 
-def _scoped(tree: ast.AST) -> Iterator[tuple[str, ast.AST]]:
-    """(qualified name of the enclosing def/class or "<module>", node) for every node."""
-
-    def walk(node: ast.AST, scope: str) -> Iterator[tuple[str, ast.AST]]:
+@functools.cache
+def _scoped(module: str) -> tuple[tuple[str, ast.AST], ...]:
+    """(qualified name of the enclosing def/class or "<module>", node) for every node
+    of ``module`` (computed once; several rules read it)."""
+    found: list[tuple[str, ast.AST]] = []
+    stack: list[tuple[ast.AST, str]] = [(_sources()[module][2], "<module>")]
+    while stack:
+        node, scope = stack.pop()
         for child in ast.iter_child_nodes(node):
-            yield scope, child
+            found.append((scope, child))
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                name = child.name if scope == "<module>" else f"{scope}.{child.name}"
-                yield from walk(child, name)
+                stack.append(
+                    (child, child.name if scope == "<module>" else f"{scope}.{child.name}")
+                )
             else:
-                yield from walk(child, scope)
-
-    yield from walk(tree, "<module>")
+                stack.append((child, scope))
+    return tuple(found)
 
 
 def _check(rule: str, found: dict[str, str], known: frozenset[str], how_to_fix: str) -> None:
@@ -399,10 +405,10 @@ def _venue_branch(node: ast.AST) -> str | None:
 
 def test_no_branching_on_venue_names_outside_the_registry() -> None:
     found: dict[str, str] = {}
-    for module, (_, _, tree) in _sources().items():
+    for module in _sources():
         if module.startswith(VENUE_NAME_ALLOWED_PREFIXES):
             continue
-        for scope, node in _scoped(tree):
+        for scope, node in _scoped(module):
             if (venue := _venue_branch(node)) is not None:
                 line = getattr(node, "lineno", 0)
                 found.setdefault(
@@ -459,8 +465,8 @@ def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 def test_functions_are_short() -> None:
     found: dict[str, str] = {}
-    for module, (_, _, tree) in _sources().items():
-        for scope, node in _scoped(tree):
+    for module in _sources():
+        for scope, node in _scoped(module):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             length = _code_lines(node)
