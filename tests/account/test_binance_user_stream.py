@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import (
     ConfigError,
     ExchangeError,
@@ -23,6 +23,7 @@ from rxconnector.errors import (
 )
 from rxconnector.exchanges.binance import user_stream as us
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate
+from rxconnector.venues import resolve_endpoints
 
 from .helpers import API_KEY, SECRET, RecordingOutput, binance_ws_payload, hmac_hex
 
@@ -268,10 +269,11 @@ class TestSubscribeRequest:
 
     def test_ping_frame_and_urls(self) -> None:
         assert us.BinanceUserStream.ping_message(stream()) == '{"id":"ping","method":"ping"}'
-        assert us.ws_api_url() == "wss://ws-api.binance.com:443/ws-api/v3"
-        assert us.ws_api_url(testnet=True) == "wss://ws-api.testnet.binance.vision/ws-api/v3"
         # the module's constants name the same endpoints the Connector resolves
-        assert (us.ws_api_url(), us.ws_api_url(True)) == (us.WS_API_URL, us.WS_API_TESTNET_URL)
+        urls = [resolve_endpoints(Config.binance(testnet=t)).ws_api_url for t in (False, True)]
+        assert urls == [us.WS_API_URL, us.WS_API_TESTNET_URL]
+        assert us.WS_API_URL == "wss://ws-api.binance.com:443/ws-api/v3"
+        assert us.WS_API_TESTNET_URL == "wss://ws-api.testnet.binance.vision/ws-api/v3"
 
 
 class TestSessionAnswers:

@@ -18,15 +18,15 @@ from reactivex.testing.marbles import marbles_testing
 from rxconnector.config import ConnectionConfig
 from rxconnector.errors import RateLimitError, StaleConnectionError, WebSocketClosedError
 from rxconnector.models import ConnectionEvent, ConnectionState
-from rxconnector.streams.attempts import AttemptLimiter
+from rxconnector.rate.attempts import AttemptLimiter
 from rxconnector.transport.ws import (
     Connected,
     OwnedTasks,
     SocketSpec,
     WsItem,
-    stale_watchdog,
     websocket,
 )
+from rxconnector.transport.ws_watchdog import stale_watchdog
 
 on_next, on_error = ReactiveTest.on_next, ReactiveTest.on_error
 

@@ -63,7 +63,7 @@ from rxconnector.exchanges.bybit.ws_protocol import (
 from rxconnector.models import Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "AUTH_EXPIRES_AFTER_MS",
@@ -77,7 +77,6 @@ __all__ = [
     "parse_orders",
     "parse_positions",
     "parse_wallet",
-    "private_url",
 ]
 
 #: §C2: the private endpoint and its testnet.
@@ -121,20 +120,6 @@ _ZERO: Final = Decimal(0)
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
 _AUTH_ID: Final = "auth"
 _SUBSCRIBE_ID: Final = "subscribe"
-
-
-def private_url(testnet: bool = False) -> str:
-    """The default private WebSocket URL.
-
-    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
-    so there is one table of default endpoints, not two that can drift apart.
-    """
-    from rxconnector.config import Config
-    from rxconnector.venues import resolve_endpoints
-
-    url = resolve_endpoints(Config.bybit(testnet=testnet)).private_ws_url
-    assert url is not None  # Bybit always has a private stream
-    return url
 
 
 # --------------------------------------------------------------------------- parsers
@@ -318,7 +303,7 @@ class _Session:
 
 class BybitPrivateStream:
     """Bybit's private stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
 
     Args:
         api_key: The API key.
