@@ -111,8 +111,11 @@ class Tally:
         self.times.append(time.perf_counter())
 
 
-async def _window(sim: PacedSim, tally: Tally, rate: float, seconds: float) -> dict[str, Any]:
-    """Subscribed already: wait for every stream, pace for ``seconds``, drain, summarize."""
+async def _window(
+    sim: PacedSim, tally: Tally, rate: float, seconds: float, pids: dict[str, int]
+) -> dict[str, Any]:
+    """Subscribed already: wait for every stream, pace for ``seconds``, drain, summarize
+    (with each process's CPU time and CPU wait per delivered entry, from schedstat)."""
     deadline = time.monotonic() + 20
     while await asyncio.to_thread(sim.streams) < len(sim.names):
         if time.monotonic() > deadline:
@@ -121,20 +124,31 @@ async def _window(sim: PacedSim, tally: Tally, rate: float, seconds: float) -> d
     await asyncio.sleep(1.0)
     tally.latencies.clear()
     tally.times.clear()
+    pids = {**pids, "simulator": sim.proc.pid, "reader": os.getpid()}
+    before = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
     sim.go(rate)
     await asyncio.sleep(seconds)
     produced = await asyncio.to_thread(sim.stop)
     deadline = time.monotonic() + 15
     while len(tally.times) < produced["trades"] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+    after = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
     await asyncio.sleep(0.2)  # a duplicate would arrive now
     summary = bench_bus._summary(tally.latencies, tally.times)
+    entries = max(len(tally.times), 1)
+    summary["cpu"] = "; ".join(
+        f"{name} {(after[name][0] - before[name][0]) * 1e3 / entries:.1f} us run + "
+        f"{(after[name][1] - before[name][1]) * 1e3 / entries:.1f} us waiting"
+        for name in pids
+    )
     summary["offered"] = produced["trades"] / produced["seconds"]
     summary["produced"] = produced["trades"]
     return summary
 
 
-async def bus_run(url: str, sim: PacedSim, rate: float, seconds: float) -> dict[str, Any]:
+async def bus_run(
+    url: str, sim: PacedSim, rate: float, seconds: float, redis_pid: int
+) -> dict[str, Any]:
     from redis import asyncio as aioredis
 
     from rxconnector.bus import RemoteConnector
@@ -158,12 +172,39 @@ async def bus_run(url: str, sim: PacedSim, rate: float, seconds: float) -> dict[
         ):
             for name in sim.names:
                 remote.trades(name).subscribe(tally.on_next)
-            result = await _window(sim, tally, rate, seconds)
-            result["gc"] = pauses.summary()
+            pids = {"publisher": pub.pid, "redis": redis_pid}
+            before = await _calls(url)
+            result = await _window(sim, tally, rate, seconds, pids)
+            after = await _calls(url)
+            entries = max(result["n"], 1)
+            result["gc"] = (
+                pauses.summary()
+                + "; Redis calls per 1,000 entries: "
+                + ", ".join(
+                    f"{name} {(after[name] - before.get(name, 0)) * 1000 / entries:.1f}"
+                    for name in sorted(after)
+                )
+            )
     finally:
         pub.send_signal(signal.SIGTERM)
         await pub.wait()
     return result
+
+
+async def _calls(url: str) -> dict[str, int]:
+    """Redis's own count of calls per command so far (INFO commandstats)."""
+    from redis import asyncio as aioredis
+
+    client: Any = aioredis.Redis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if name.removeprefix("cmdstat_") in ("evalsha", "xread", "xadd", "hset")
+    }
 
 
 async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any]:
@@ -174,7 +215,7 @@ async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any
     async with rxc.Connector(config) as conn, bench_bus.GcPauses() as pauses:
         for name in sim.names:
             conn.trades(name).subscribe(tally.on_next)
-        result = await _window(sim, tally, rate, seconds)
+        result = await _window(sim, tally, rate, seconds, {})
         result["gc"] = pauses.summary()
     return result
 
@@ -186,11 +227,13 @@ def _row(label: str, rate: float, figures: dict[str, Any]) -> str:
         f"{label:6s} {offered:>9} offered {figures['offered']:>9,.0f}/s delivered "
         f"{figures['rate']:>9,.0f}/s  p50 {figures['p50']:7.2f}  p99 {figures['p99']:7.2f}  "
         f"max {figures['max']:7.2f} ms  (n={figures['n']:,}, produced-delivered={lost}; "
-        f"{figures['gc']}; load {os.getloadavg()[0]:.2f})"
+        f"{figures['gc']}; load {os.getloadavg()[0]:.2f})\n         per entry: {figures['cpu']}"
     )
 
 
-def paced(url: str, rates: list[float], symbols: int, seconds: float, runs: int) -> None:
+def paced(
+    url: str, redis_pid: int, rates: list[float], symbols: int, seconds: float, runs: int
+) -> None:
     sim = PacedSim(symbols)
     try:
         for run in range(runs):
@@ -199,7 +242,7 @@ def paced(url: str, rates: list[float], symbols: int, seconds: float, runs: int)
                 for side in order:
                     load = os.getloadavg()[0]
                     if side == "bus":
-                        figures = asyncio.run(bus_run(url, sim, rate, seconds))
+                        figures = asyncio.run(bus_run(url, sim, rate, seconds, redis_pid))
                     else:
                         figures = asyncio.run(local_run(sim, rate, seconds))
                     print(_row(side, rate, figures) + f" [load before {load:.2f}]", flush=True)
@@ -302,7 +345,7 @@ def main() -> None:
     try:
         rates = [float(text) for text in filter(None, args.rates.split(","))]
         if rates:
-            paced(url, rates, args.symbols, args.seconds, args.runs)
+            paced(url, server.pid, rates, args.symbols, args.seconds, args.runs)
         if args.firehose > 0:
             firehose(url, args.firehose, args.runs)
         print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")

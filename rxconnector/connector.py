@@ -73,6 +73,7 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rate.limiter import Priority
+from rxconnector.rest.api import RestApi
 from rxconnector.rest_calls import DERIVATIVES, RestCalls
 from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
@@ -328,9 +329,11 @@ class Connector(RestCalls):
         return self._breaker.state
 
     @property
-    def rest(self) -> Any:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``)."""
-        return self._require_rest()
+    def rest(self) -> RestApi:
+        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
+        rest: RestApi = self._require_rest()
+        return rest
 
     # -- public market feeds --------------------------------------------------------------
 
@@ -503,7 +506,7 @@ class Connector(RestCalls):
 
             private = _required_url(self.venue.private_ws_url, "private_ws_url")
             protocol, url = futures_user_stream(
-                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
+                self._require_rest(), private, self.scheduler, fast_executions=cfg.fast_executions
             )
         else:
             raise NotSupportedError(cfg.exchange, "account streams")

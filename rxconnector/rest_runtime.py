@@ -139,7 +139,7 @@ class RestRuntime:
             recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self.resync_clock,
-            dialect=self._venue.make_dialect() if self._venue.make_dialect else None,
+            dialect=self._venue.make_dialect(),
             scheduler=scheduler,
             log=self._log.bind(component="rest"),
         )

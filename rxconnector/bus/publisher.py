@@ -5,7 +5,8 @@
     exchange ─ws/rest─▶ Connector ─▶ trades / order_book / ticker ... (gapless, consistent)
                                     │ encode (codec)          one bounded buffer per stream
                                     ▼
-                         flush task ─▶ EVALSHA FENCED_APPEND (pipelined, one per stream)
+                         flush task ─▶ EVALSHA FENCED_APPEND_MANY (pipelined, <= 500 entries
+                                       of one or more streams per call)
                                     ▶ redis-server: rxc:{venue}:{feed}:{SYMBOL}
     lease task:     ACQUIRE_OR_RENEW per stream every lease/3 (hot standby polls the same way)
     heartbeat task: HSET rxc:{venue}:heartbeats {holder} {feeds, lag, connections}
@@ -53,8 +54,8 @@ from redis.exceptions import RedisError
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
 from rxconnector.bus.codec import encode_gap, record_of
-from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND, RELEASE
-from rxconnector.bus.flush import Flight
+from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND_MANY, RELEASE
+from rxconnector.bus.flush import Flight, answers_of, queue_round
 from rxconnector.bus.heartbeat import event_entry
 from rxconnector.bus.keys import (
     events_key,
@@ -226,7 +227,7 @@ class Publisher:
         self._redis = aioredis.Redis.from_url(
             self._redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
         )
-        self._append = self._redis.register_script(FENCED_APPEND)
+        self._append = self._redis.register_script(FENCED_APPEND_MANY)
         self._acquire = self._redis.register_script(ACQUIRE_OR_RENEW)
         self._release = self._redis.register_script(RELEASE)
         try:
@@ -478,11 +479,12 @@ class Publisher:
 
     async def _flush_once(self) -> None:
         """One pipelined round trip: the buffered connection events, then up to
-        ``ROUND`` fenced batches per held stream (:class:`~rxconnector.bus.flush.Flight`)."""
+        ``ROUND`` fenced batches per held stream (:class:`~rxconnector.bus.flush.Flight`),
+        packed into script calls of up to ``BATCH`` entries (many streams, one call)."""
         assert self._redis is not None
         if not self._script_loaded:
             # once per connection to a server: a restarted Redis has no scripts
-            await self._redis.script_load(FENCED_APPEND)
+            await self._redis.script_load(FENCED_APPEND_MANY)
             self._script_loaded = True
         events = list(self._events)
         flights = [
@@ -500,8 +502,7 @@ class Publisher:
                         maxlen=EVENTS_MAXLEN,
                         approximate=True,
                     )
-                for flight in flights:
-                    flight.queue(pipe, self._append.sha, self.lease_ms, self.maxlen)
+                calls = queue_round(pipe, self._append.sha, flights, self.lease_ms, self.maxlen)
                 results = await pipe.execute(raise_on_error=False)
         except BaseException:
             for flight in flights:  # nothing answered: all of it is written again
@@ -511,16 +512,17 @@ class Publisher:
         for _ in events:
             self._events.popleft()
         self._set_redis(True)
-        await self._settle(flights, results[len(events) :], elapsed)
+        await self._settle(flights, answers_of(calls, results[len(events) :]), elapsed)
 
-    async def _settle(self, flights: list[Flight], results: list[Any], elapsed: float) -> None:
+    async def _settle(
+        self, flights: list[Flight], answered: dict[Flight, list[Any]], elapsed: float
+    ) -> None:
         now = time.time() * 1000.0
         written_total = 0
         lost: list[StreamSlot] = []
         errors: list[Exception] = []
         for flight in flights:
-            answers, results = results[: len(flight.sizes)], results[len(flight.sizes) :]
-            outcome, written = flight.settle(answers, now)
+            outcome, written = flight.settle(answered.get(flight, []), now)
             written_total += written
             if outcome == "refused":
                 self._lose(flight.slot, "fenced write refused")
