@@ -162,8 +162,6 @@ KNOWN_NONLOCAL: frozenset[str] = frozenset(
         "rxconnector.cli.history:_download_history.on_kline",
         "rxconnector.cli.replay:_replay.show",
         "rxconnector.cli.watch:watch.on_next",
-        "rxconnector.rest.client:RestClient.request.build.send",
-        "rxconnector.rest.client:_from_coroutine.subscribe.dispose",
         "rxconnector.sync:_on_loop.subscribe.detach",
     }
 )
