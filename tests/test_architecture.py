@@ -144,7 +144,6 @@ KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
 KNOWN_LONG_MODULES: frozenset[str] = frozenset(
     {
-        "rxconnector.recording",
         "rxconnector.testing.fake",
     }
 )
