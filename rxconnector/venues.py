@@ -16,6 +16,7 @@ from rxconnector.config import Config
 from rxconnector.errors import ConfigError
 from rxconnector.exchanges.base import WsProtocol
 from rxconnector.exchanges.book_rules import BookRule
+from rxconnector.exchanges.book_sync import BookSyncRule
 
 __all__ = ["Endpoints", "Venue", "resolve_endpoints", "venue_for"]
 
@@ -171,9 +172,10 @@ class Venue:
     #: ``make_rest(client, config, now_ms)`` builds the venue's REST API object.
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
-    make_dialect: Callable[[], Any] | None
-    #: The documented order-book procedure (``exchanges.book_rules.BookRule``).
-    book_rule: BookRule
+    make_dialect: Callable[[], Any]
+    #: The documented order-book procedure (``exchanges.book_rules.BookRule``, or any
+    #: ``exchanges.book_sync.BookSyncRule``).
+    book_rule: BookSyncRule
     #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
     #: ``"overlap"`` (recent trades matched against what was delivered, Bybit).
     trade_continuity: str
@@ -197,8 +199,8 @@ def venue_for(config: Config) -> Venue:
     if config.exchange == "binance":
         from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
-        from rxconnector.exchanges.binance.rest import BinanceSpotRest
         from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
+        from rxconnector.rest.binance_spot import BinanceSpotRest
 
         return Venue(
             name="binance",
@@ -207,7 +209,7 @@ def venue_for(config: Config) -> Venue:
             protocol=BinanceSpotWsProtocol(),
             feeds=bfeeds.BinanceSpotFeeds(),
             make_rest=BinanceSpotRest,
-            make_dialect=None,
+            make_dialect=bep.binance_dialect,
             book_rule=BookRule.BINANCE_SPOT,
             trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance"]),
@@ -216,10 +218,11 @@ def venue_for(config: Config) -> Venue:
             time_path=bep.TIME.path,
         )
     if config.exchange == "binance_futures":
+        from rxconnector.exchanges.binance import endpoints as bep
         from rxconnector.exchanges.binance import feeds as bfeeds
-        from rxconnector.exchanges.binance.futures_rest import TIME as FUTURES_TIME
-        from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
+        from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
         from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
+        from rxconnector.rest.binance_futures import BinanceFuturesRest
 
         return Venue(
             name="binance_futures",
@@ -228,7 +231,7 @@ def venue_for(config: Config) -> Venue:
             protocol=BinanceFuturesWsProtocol(),
             feeds=bfeeds.BinanceFuturesFeeds(),
             make_rest=BinanceFuturesRest,
-            make_dialect=None,
+            make_dialect=bep.binance_dialect,
             book_rule=BookRule.BINANCE_USDM,
             trade_continuity="ids",
             supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance_futures"]),
@@ -238,8 +241,8 @@ def venue_for(config: Config) -> Venue:
         )
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
-    from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
+    from rxconnector.rest.bybit import BybitRest
 
     return Venue(
         name="bybit",
@@ -248,7 +251,7 @@ def venue_for(config: Config) -> Venue:
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
         make_rest=BybitRest,
-        make_dialect=bybit_dialect,
+        make_dialect=yep.bybit_dialect,
         book_rule=BookRule.BYBIT_DEPTH,
         trade_continuity="overlap",
         supported_feeds=frozenset(yfeeds.SUPPORTED_FEEDS[config.category]),

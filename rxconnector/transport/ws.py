@@ -22,7 +22,8 @@ virtual time:
 ``stale_watchdog``  no data for ``stale_after`` seconds while topics that should be busy
                     are subscribed, or no frame at all (pings included) for
                     ``link_stale_after`` → emit STALE, then fail with
-                    :class:`~rxconnector.errors.StaleConnectionError`.
+                    :class:`~rxconnector.errors.StaleConnectionError`
+                    (:mod:`~rxconnector.transport.ws_watchdog`).
 ``websocket``       the two above behind the shared connection-attempt limiter and
                     :func:`rxconnector.operators.retry_with_backoff` with the tenacity
                     policy of :class:`~rxconnector.config.ConnectionConfig` (1 s → 60 s,

@@ -17,12 +17,11 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.errors import ExchangeError, OrderRejectedError, ParseError
 from rxconnector.exchanges.binance import futures_user_stream as fu
-from rxconnector.exchanges.binance.futures_account import (
+from rxconnector.exchanges.binance.futures_account import futures_balance, position_risk
+from rxconnector.exchanges.binance.futures_rules import (
     FuturesRules,
     check_futures_order,
     check_percent_price,
-    futures_balance,
-    position_risk,
     validate_futures_params,
 )
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, SymbolInfo

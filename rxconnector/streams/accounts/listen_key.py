@@ -44,7 +44,7 @@ from rxconnector.exchanges.binance.futures_user_stream import (
 
 if TYPE_CHECKING:
     from rxconnector.exchanges.account_protocol import PrivateProtocol
-    from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
+    from rxconnector.rest.binance_futures import BinanceFuturesRest
     from rxconnector.streams.accounts.attempts import UrlLease
 
 __all__ = ["KEEPALIVE_INTERVAL", "LeasedProtocol", "ListenKeyLease", "futures_user_stream"]
