@@ -158,9 +158,6 @@ KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
 # (g) "module:function" places that use ``nonlocal``.
 KNOWN_NONLOCAL: frozenset[str] = frozenset(
     {
-        "rxconnector.cli.history:_download_history.on_kline",
-        "rxconnector.cli.replay:_replay.show",
-        "rxconnector.cli.watch:watch.on_next",
         "rxconnector.sync:_on_loop.subscribe.detach",
     }
 )
