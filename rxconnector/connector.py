@@ -44,7 +44,7 @@ from rxconnector.errors import (
     RxConnectorError,
     TransportError,
 )
-from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.base import FeedCatalog, FeedSpec
 from rxconnector.log import get_logger
 from rxconnector.models import (
     AccountEvent,
@@ -434,39 +434,39 @@ class Connector:
 
     def ticker(self, symbol: str) -> Observable[Ticker]:
         """24 h rolling ticker of ``symbol``, about once a second."""
-        return self._public("ticker", symbol)
+        return self._public("ticker", lambda f: f.ticker(symbol))
 
     def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
         """24 h rolling OHLC and volume of ``symbol``."""
-        return self._public("mini_ticker", symbol)
+        return self._public("mini_ticker", lambda f: f.mini_ticker(symbol))
 
     def book_ticker(self, symbol: str) -> Observable[BookTicker]:
         """Best bid/ask of ``symbol`` on every change."""
-        return self._public("book_ticker", symbol)
+        return self._public("book_ticker", lambda f: f.book_ticker(symbol))
 
     def klines(self, symbol: str, interval: str) -> Observable[Kline]:
         """Candles of ``symbol`` for ``interval`` (validated: a ValueError lists valid ones)."""
-        return self._public("klines", symbol, interval)
+        return self._public("klines", lambda f: f.klines(symbol, interval), interval)
 
     def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
         """The exchange's partial book (top ``levels``) as pushed by the venue."""
-        return self._public("depth", symbol, levels)
+        return self._public("depth", lambda f: f.depth(symbol, levels), levels)
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """Binance's rolling average price."""
-        return self._public("avg_price", symbol)
+        return self._public("avg_price", lambda f: f.avg_price(symbol))
 
     def mark_price(self, symbol: str) -> Observable[MarkPrice]:
         """Futures mark price with funding rate and next funding time."""
-        return self._public("mark_price", symbol)
+        return self._public("mark_price", lambda f: f.mark_price(symbol))
 
     def liquidations(self, symbol: str) -> Observable[Liquidation]:
         """Futures forced liquidations of ``symbol``."""
-        return self._public("liquidations", symbol)
+        return self._public("liquidations", lambda f: f.liquidations(symbol))
 
     def diff_depth(self, symbol: str) -> Observable[Any]:
         """The raw diff-depth stream (``DepthUpdate``), as used by :meth:`order_book`."""
-        return self._public("diff_depth", symbol)
+        return self._public("diff_depth", lambda f: f.diff_depth(symbol))
 
     def trades(self, symbol: str) -> Observable[Trade]:
         """Every trade of ``symbol`` exactly once, in id order, across reconnects.
@@ -490,14 +490,17 @@ class Connector:
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
+        spec = self._spec("diff_depth", lambda f: f.book_diffs(symbol, depth))
         key = ("order_book", spec.topic, depth)
         cached = self._feeds.get(key)
         if cached is not None:
             return cached
         rule = self.venue.book_rule
+        # A venue whose book topic is a window of the book (Bybit) parses once per
+        # requested depth; a plain diff stream (Binance) once per topic.
+        windowed = self.venue.book_window(depth) is not None
         diffs = self._parsed(
-            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+            spec, ("diff_depth", spec.topic, *((depth,) if windowed else ())), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         limit = snapshot_limit_for(rule, depth)
@@ -864,22 +867,24 @@ class Connector:
             return reactivex.empty()
         return self._clock.sync_now()
 
-    def _spec(self, feed: str, *args: Any) -> FeedSpec:
+    def _spec(self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec]) -> FeedSpec:
+        """The venue's spec of ``feed`` (``spec_of`` asks the catalog for it), once
+        ``feed`` is known to exist there."""
         if feed not in self.venue.supported_feeds:
             raise NotSupportedError(self.venue.name, feed, _instead(feed, self.venue))
-        spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
+        spec = spec_of(self.venue.feeds)
         # Several feeds may share one wire topic (Bybit tickers.X serves ticker,
         # mini_ticker and mark_price); their sequence keys agree, so the first is kept.
         self._specs.setdefault(spec.topic, spec)
         return spec
 
-    def _book_topic_args(self, depth: int) -> tuple[Any, ...]:
-        return (depth,) if self.venue.name == "bybit" else ()
-
-    def _public(self, feed: str, *args: Any) -> Observable[Any]:
-        spec = self._spec(feed, *args)
-        # args[0] is the symbol (any case): the topic already normalizes it.
-        return self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False)
+    def _public(
+        self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec], *options: Any
+    ) -> Observable[Any]:
+        """A public feed parsed and shared; keyed by ``feed``, its topic (which holds the
+        normalized symbol) and the ``options`` after the symbol (a depth's levels)."""
+        spec = self._spec(feed, spec_of)
+        return self._parsed(spec, (feed, spec.topic, *options), keep_restarts=False)
 
     def _parsed(
         self, spec: FeedSpec, feed_key: tuple[Any, ...], *, keep_restarts: bool
@@ -905,7 +910,7 @@ class Connector:
         return feed
 
     def _gapless(self, feed: str, symbol: str) -> Observable[Trade]:
-        spec = self._spec(feed, symbol)
+        spec = self._spec(feed, lambda f: _TRADE_SPECS[feed](f, symbol))
         key = ("gapless", feed, spec.topic)
         cached = self._feeds.get(key)
         if cached is not None:
@@ -1005,6 +1010,12 @@ def _last_klines(
 
     return fetch(end, count, []).pipe(ops.flat_map(emit))
 
+
+#: The trade feeds :meth:`Connector._gapless` serves, by name.
+_TRADE_SPECS: Final[dict[str, Callable[[FeedCatalog, str], FeedSpec]]] = {
+    "trades": lambda feeds, symbol: feeds.trades(symbol),
+    "agg_trades": lambda feeds, symbol: feeds.agg_trades(symbol),
+}
 
 #: What to use when a venue lacks a feed: a feed of the same venue, if it has it...
 _SAME_VENUE_INSTEAD: Final = {

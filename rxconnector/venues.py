@@ -14,7 +14,7 @@ import attrs
 
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError
-from rxconnector.exchanges.base import WsProtocol
+from rxconnector.exchanges.base import FeedCatalog, WsProtocol
 from rxconnector.streams.orderbook import BookRule
 
 __all__ = ["Endpoints", "Venue", "resolve_endpoints", "venue_for"]
@@ -167,7 +167,7 @@ class Venue:
     rest_url: str
     ws_url: str
     protocol: WsProtocol
-    feeds: Any
+    feeds: FeedCatalog
     #: ``make_rest(client, config, now_ms)`` builds the venue's REST API object.
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
