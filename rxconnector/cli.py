@@ -48,6 +48,7 @@ from rxconnector.terminal import (
     format_duration,
     progress_bar,
 )
+from rxconnector.venues import cli_venues, venue_spec
 
 if TYPE_CHECKING:
     from rxconnector.connector import Connector
@@ -71,16 +72,8 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
-#: CLI venue name -> Config factory. ``bybit`` is Bybit spot.
-VENUES: Final[dict[str, Callable[..., Config]]] = {
-    "binance": Config.binance,
-    "binance_futures": Config.binance_futures,
-    "binance-futures": Config.binance_futures,
-    "bybit": lambda **kw: Config.bybit("spot", **kw),
-    "bybit-spot": lambda **kw: Config.bybit("spot", **kw),
-    "bybit-linear": lambda **kw: Config.bybit("linear", **kw),
-    "bybit-inverse": lambda **kw: Config.bybit("inverse", **kw),
-}
+#: CLI venue name -> Config factory, from the venue registry. ``bybit`` is Bybit spot.
+VENUES: Final[dict[str, Callable[..., Config]]] = cli_venues()
 
 #: Feed name (a Connector method) -> its extra arguments: (name, type, required).
 FEEDS: Final[dict[str, tuple[tuple[str, type, bool], ...]]] = {
@@ -514,7 +507,7 @@ def _parse_balances(text: str, balances: str) -> tuple[tuple[str, Decimal], ...]
 def config_line(config: Config) -> str:
     """A Python expression that rebuilds ``config``'s venue, keys and URLs (for pasting)."""
     args: list[str] = []
-    if config.exchange == "bybit":
+    if len(venue_spec(config.exchange).categories) > 1:
         args.append(repr(config.category))
     fields = ("api_key", "rest_url", "ws_url", "ws_api_url", "private_ws_url")
     for field in fields:

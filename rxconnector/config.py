@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 import attrs
 
 from rxconnector.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rxconnector.venues import VenueSpec
 
 __all__ = [
     "BreakerConfig",
@@ -30,11 +33,10 @@ __all__ = [
     "ENV_VARS",
 ]
 
+#: The venue names (``rxconnector.venues.REGISTRY``'s keys) and categories, spelled for
+#: the type checker; what each venue offers is the registry's to say.
 ExchangeName = Literal["binance", "binance_futures", "bybit"]
 Category = Literal["spot", "linear", "inverse"]
-
-EXCHANGES: Final = ("binance", "binance_futures", "bybit")
-BYBIT_CATEGORIES: Final = ("spot", "linear", "inverse")
 
 #: Binance documents recvWindow up to 60000 ms (PROTOCOL.md A3).
 MAX_RECV_WINDOW_MS: Final = 60_000
@@ -310,17 +312,16 @@ class Config:
 
     @exchange.validator
     def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:
-        if value not in EXCHANGES:
-            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", value)
+        _venue(value)
 
     @category.validator
     def _check_category(self, _a: attrs.Attribute[str], value: str) -> None:
-        if value not in BYBIT_CATEGORIES:
-            raise ConfigError("category", f"must be one of {', '.join(BYBIT_CATEGORIES)}", value)
-        if self.exchange == "binance" and value != "spot":
-            raise ConfigError("category", "must be 'spot' for binance", value)
-        if self.exchange == "binance_futures" and value != "linear":
-            raise ConfigError("category", "must be 'linear' for binance_futures", value)
+        everywhere = _all_categories()
+        if value not in everywhere:
+            raise ConfigError("category", f"must be one of {', '.join(everywhere)}", value)
+        own = _venue(self.exchange).categories
+        if value not in own:
+            raise ConfigError("category", f"must be {_one_of(own)} for {self.exchange}", value)
 
     @api_key.validator
     def _check_key(self, _a: attrs.Attribute[str], value: str) -> None:
@@ -380,8 +381,7 @@ class Config:
         generic ``RXC_API_KEY`` is used when the prefixed one is absent.
         """
         env = os.environ if environ is None else environ
-        if exchange not in EXCHANGES:
-            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", exchange)
+        venue = _venue(exchange)
         prefix = f"RXC_{exchange.upper()}_"
         values: dict[str, Any] = {}
         for field, suffix in ENV_VARS.items():
@@ -397,12 +397,30 @@ class Config:
                     raise ConfigError("recv_window", "must be an integer (ms)", raw) from None
             else:
                 values[field] = raw
-        category = values.pop("category", None)
-        if exchange == "bybit":
-            return cls.bybit(category=category or "spot", **values)
-        if exchange == "binance_futures":
-            return cls.binance_futures(**values)
-        return cls.binance(**values)
+        return venue.config(values.pop("category", None), **values)
+
+
+def _venue(exchange: str) -> VenueSpec:
+    """The registry entry of ``exchange``; ConfigError naming the venues if unknown.
+
+    The registry sits above Config (it assembles venue code), so it is read here, when
+    a Config is validated, not when this module is imported.
+    """
+    from rxconnector.venues import venue_spec
+
+    return venue_spec(exchange)
+
+
+def _all_categories() -> tuple[str, ...]:
+    """Every category some venue has, in registry order."""
+    from rxconnector.venues import REGISTRY
+
+    return tuple(dict.fromkeys(c for spec in REGISTRY.values() for c in spec.categories))
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    quoted = [repr(c) for c in choices]
+    return quoted[0] if len(quoted) == 1 else f"one of {', '.join(quoted)}"
 
 
 #: Config field → environment-variable suffix read by :meth:`Config.from_env`.

@@ -35,7 +35,6 @@ from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
-    ConfigError,
     ConnectError,
     NotSupportedError,
     ParseError,
@@ -80,7 +79,7 @@ from rxconnector.operators import (
 )
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.limiter import Priority, documented_limiter
-from rxconnector.streams.account import AccountStreams
+from rxconnector.streams.account import AccountStreams, PrivateProtocol
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
@@ -306,8 +305,8 @@ class Connector:
         limiter = getattr(getattr(rest, "_client", None), "limiter", None)
         if limiter is None or not hasattr(rest, "request_weight_limit"):
             return
-        if self.venue.name == "bybit":
-            return  # Bybit's exchange info has no rate limits
+        if not self.venue.rate_limits_in_exchange_info:
+            return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def finish(_: object = None) -> None:
@@ -584,30 +583,9 @@ class Connector:
             raise RxConnectorError(
                 "account feeds need api_key and api_secret in the Config (Config.from_env)"
             )
-        protocol: Any
         # The URLs come from the venue, resolved once from the Config: an override of
         # any URL carries to the private endpoint, never a production default.
-        if cfg.exchange == "binance":
-            from rxconnector.exchanges.binance.user_stream import BinanceUserStream
-
-            protocol = BinanceUserStream(
-                cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
-            )
-            url = _required_url(self.venue.ws_api_url, "ws_api_url")
-        elif cfg.exchange == "bybit":
-            from rxconnector.exchanges.bybit.private import BybitPrivateStream
-
-            protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
-            url = _required_url(self.venue.private_ws_url, "private_ws_url")
-        elif cfg.exchange == "binance_futures":
-            from rxconnector.exchanges.binance.futures_account import futures_user_stream
-
-            private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(
-                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
-            )
-        else:
-            raise NotSupportedError(cfg.exchange, "account streams")
+        protocol, url = self.venue.make_account(self.rest, self.now, self.scheduler)
         session = self._session
         self._accounts = AccountStreams(
             protocol,
@@ -721,11 +699,12 @@ class Connector:
             )
         ).pipe(ops.do_action(on_next=self._announce_placed))
 
-    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+    def _positions_fetcher(
+        self, protocol: PrivateProtocol
+    ) -> Callable[[], Observable[list[Position]]] | None:
         """Positions to reconcile with, where the account has them (not Binance Spot,
         not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
-        cfg = self.config
-        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
+        if "positions" not in protocol.feeds or not self.venue.positions_over_rest:
             return None
         return lambda: self.open_positions()
 
@@ -1039,13 +1018,6 @@ def _instead(feed: str, venue: Venue) -> str:
     if alternative is not None and alternative in venue.supported_feeds:
         return alternative
     return _OTHER_VENUE_INSTEAD.get(feed, "")
-
-
-def _required_url(url: str | None, field: str) -> str:
-    """``url``, or a ConfigError naming the Config field that would set it."""
-    if url is None:
-        raise ConfigError(field, "must be set to use account feeds with these URL overrides")
-    return url
 
 
 def _rest_retryable(error: Exception) -> bool:
