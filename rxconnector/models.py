@@ -1,5 +1,8 @@
 """Normalized, immutable market and account models.
 
+Long module: every public model in one file, so a user reading the API finds all of
+them side by side; each class is only fields and docstrings.
+
 Every model is a frozen, slotted attrs class: cheap to build on the hot path, hashable,
 safe to share between subscribers (nobody can mutate what another subscriber sees).
 Prices and quantities are :class:`~decimal.Decimal` (parsed from the exchange's strings,

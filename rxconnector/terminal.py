@@ -268,66 +268,103 @@ def _level(levels: Sequence[tuple[Decimal, Decimal]]) -> str:
     return f"{price:f} x {qty:f}"
 
 
+def _describe_ticker(model: Ticker) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} ticker last={_num(model.last)} "
+        f"bid={_num(model.bid)} ask={_num(model.ask)} high={_num(model.high)} "
+        f"low={_num(model.low)} vol={_num(model.volume)}"
+    )
+
+
+def _describe_trade(model: Trade) -> str:
+    kind = "aggTrade" if model.first_trade_id is not None else "trade"
+    extra = " (backfilled)" if model.backfilled else ""
+    return (
+        f"{_clock(model.time)} {model.symbol} {kind} #{model.trade_id} {model.side} "
+        f"{_num(model.quantity)} @ {_num(model.price)}{extra}"
+    )
+
+
+def _describe_book(model: OrderBook) -> str:
+    return (
+        f"{_clock(model.event_time or model.received_at)} {model.symbol} book "
+        f"#{model.update_id} bid {_level(model.bids)} | ask {_level(model.asks)} "
+        f"spread={_num(model.spread)} levels={len(model.bids)}/{len(model.asks)}"
+    )
+
+
+def _describe_book_ticker(model: BookTicker) -> str:
+    return (
+        f"{_clock(model.event_time or model.received_at)} {model.symbol} bookTicker "
+        f"bid {_num(model.bid)} x {_num(model.bid_qty)} | "
+        f"ask {_num(model.ask)} x {_num(model.ask_qty)}"
+    )
+
+
+def _describe_mini_ticker(model: MiniTicker) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} miniTicker close={_num(model.close)} "
+        f"open={_num(model.open)} high={_num(model.high)} low={_num(model.low)} "
+        f"vol={_num(model.volume)}"
+    )
+
+
+def _describe_kline(model: Kline) -> str:
+    state = "closed" if model.closed else "open"
+    return (
+        f"{_clock(model.event_time)} {model.symbol} kline {model.interval} "
+        f"{_clock(model.open_time)} o={_num(model.open)} h={_num(model.high)} "
+        f"l={_num(model.low)} c={_num(model.close)} v={_num(model.volume)} "
+        f"trades={model.trades} {state}"
+    )
+
+
+def _describe_depth(model: DepthUpdate) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} depthUpdate "
+        f"{model.first_update_id}..{model.final_update_id} "
+        f"bids={len(model.bids)} asks={len(model.asks)}"
+    )
+
+
+def _describe_mark_price(model: MarkPrice) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} markPrice {_num(model.mark_price)} "
+        f"index={_num(model.index_price)} funding={_num(model.funding_rate)}"
+    )
+
+
+def _describe_avg_price(model: AvgPrice) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} avgPrice {_num(model.price)} ({model.interval})"
+    )
+
+
+def _describe_liquidation(model: Liquidation) -> str:
+    return (
+        f"{_clock(model.event_time)} {model.symbol} liquidation {model.side} "
+        f"{_num(model.quantity)} @ {_num(model.price)} {model.status}"
+    )
+
+
+#: One line per model type, checked in this order (``isinstance``, so subclasses match).
+_DESCRIBERS: tuple[tuple[type[Any], Callable[[Any], str]], ...] = (
+    (Ticker, _describe_ticker),
+    (Trade, _describe_trade),
+    (OrderBook, _describe_book),
+    (BookTicker, _describe_book_ticker),
+    (MiniTicker, _describe_mini_ticker),
+    (Kline, _describe_kline),
+    (DepthUpdate, _describe_depth),
+    (MarkPrice, _describe_mark_price),
+    (AvgPrice, _describe_avg_price),
+    (Liquidation, _describe_liquidation),
+)
+
+
 def describe(model: Any) -> str:
     """One human line for any model (falls back to ``repr``), time first (UTC)."""
-    if isinstance(model, Ticker):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} ticker last={_num(model.last)} "
-            f"bid={_num(model.bid)} ask={_num(model.ask)} high={_num(model.high)} "
-            f"low={_num(model.low)} vol={_num(model.volume)}"
-        )
-    if isinstance(model, Trade):
-        kind = "aggTrade" if model.first_trade_id is not None else "trade"
-        extra = " (backfilled)" if model.backfilled else ""
-        return (
-            f"{_clock(model.time)} {model.symbol} {kind} #{model.trade_id} {model.side} "
-            f"{_num(model.quantity)} @ {_num(model.price)}{extra}"
-        )
-    if isinstance(model, OrderBook):
-        return (
-            f"{_clock(model.event_time or model.received_at)} {model.symbol} book "
-            f"#{model.update_id} bid {_level(model.bids)} | ask {_level(model.asks)} "
-            f"spread={_num(model.spread)} levels={len(model.bids)}/{len(model.asks)}"
-        )
-    if isinstance(model, BookTicker):
-        return (
-            f"{_clock(model.event_time or model.received_at)} {model.symbol} bookTicker "
-            f"bid {_num(model.bid)} x {_num(model.bid_qty)} | "
-            f"ask {_num(model.ask)} x {_num(model.ask_qty)}"
-        )
-    if isinstance(model, MiniTicker):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} miniTicker close={_num(model.close)} "
-            f"open={_num(model.open)} high={_num(model.high)} low={_num(model.low)} "
-            f"vol={_num(model.volume)}"
-        )
-    if isinstance(model, Kline):
-        state = "closed" if model.closed else "open"
-        return (
-            f"{_clock(model.event_time)} {model.symbol} kline {model.interval} "
-            f"{_clock(model.open_time)} o={_num(model.open)} h={_num(model.high)} "
-            f"l={_num(model.low)} c={_num(model.close)} v={_num(model.volume)} "
-            f"trades={model.trades} {state}"
-        )
-    if isinstance(model, DepthUpdate):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} depthUpdate "
-            f"{model.first_update_id}..{model.final_update_id} "
-            f"bids={len(model.bids)} asks={len(model.asks)}"
-        )
-    if isinstance(model, MarkPrice):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} markPrice {_num(model.mark_price)} "
-            f"index={_num(model.index_price)} funding={_num(model.funding_rate)}"
-        )
-    if isinstance(model, AvgPrice):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} avgPrice {_num(model.price)} "
-            f"({model.interval})"
-        )
-    if isinstance(model, Liquidation):
-        return (
-            f"{_clock(model.event_time)} {model.symbol} liquidation {model.side} "
-            f"{_num(model.quantity)} @ {_num(model.price)} {model.status}"
-        )
+    for model_type, describer in _DESCRIBERS:
+        if isinstance(model, model_type):
+            return describer(model)
     return repr(model)

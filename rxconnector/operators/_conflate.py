@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
@@ -25,76 +25,84 @@ _T = TypeVar("_T")
 _NOTHING: Any = object()
 
 
+class _ConflateRun(Generic[_T]):
+    """One subscription of the conflated Observable: the one slot and its delivery.
+
+    ``pending`` is True from the moment a delivery is scheduled until it has finished, so
+    deliveries never overlap (Rx grammar) even when the scheduler runs them on another
+    thread; a terminal notification that arrives meanwhile waits in ``terminal`` and runs
+    right after the pending value.
+    """
+
+    def __init__(self, observer: abc.ObserverBase[_T], sched: abc.SchedulerBase) -> None:
+        self._observer = observer
+        self._sched = sched
+        self._lock = threading.Lock()
+        self.upstream = SingleAssignmentDisposable()
+        self._delivery = SerialDisposable()
+        self.disposable = CompositeDisposable(self.upstream, self._delivery)
+        self._latest: Any = _NOTHING
+        self._pending = False
+        self._terminal: Callable[[], None] | None = None
+
+    def _deliver(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        with self._lock:
+            value, self._latest = self._latest, _NOTHING
+        if value is not _NOTHING:
+            try:
+                self._observer.on_next(value)
+            except Exception:
+                # The consumer is broken: end this subscription cleanly instead of leaving
+                # it stuck with a pending flag, and let the scheduler report the exception.
+                self.disposable.dispose()
+                raise
+        with self._lock:
+            again = self._latest is not _NOTHING
+            finish = None
+            if not again:
+                self._pending = False
+                finish, self._terminal = self._terminal, None
+        if again:
+            self._delivery.disposable = self._sched.schedule(self._deliver)
+        elif finish is not None:
+            finish()
+
+    def on_next(self, value: _T) -> None:
+        with self._lock:
+            self._latest = value
+            if self._pending:
+                return
+            self._pending = True
+        self._delivery.disposable = self._sched.schedule(self._deliver)
+
+    def _on_terminal(self, finish: Callable[[], None]) -> None:
+        with self._lock:
+            if self._pending:
+                self._terminal = finish  # runs right after the pending value
+                return
+        finish()
+
+    def on_error(self, error: Exception) -> None:
+        self._on_terminal(lambda: self._observer.on_error(error))
+
+    def on_completed(self) -> None:
+        self._on_terminal(self._observer.on_completed)
+
+
 def conflate_(
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[_T]], Observable[_T]]:
+    """The implementation of :func:`rxconnector.operators.conflate` (see there)."""
+
     def _conflate(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            sched = resolve_scheduler(scheduler, scheduler_)
-            lock = threading.Lock()
-            upstream = SingleAssignmentDisposable()
-            delivery = SerialDisposable()
-            disposable = CompositeDisposable(upstream, delivery)
-            # The one slot. ``pending`` is True from the moment a delivery is scheduled
-            # until it has finished, so deliveries never overlap (Rx grammar) even when
-            # the scheduler runs them on another thread.
-            latest: Any = _NOTHING
-            pending = False
-            terminal: Callable[[], None] | None = None
-
-            def deliver(_: abc.SchedulerBase, __: Any = None) -> None:
-                nonlocal latest, pending, terminal
-                with lock:
-                    value, latest = latest, _NOTHING
-                if value is not _NOTHING:
-                    try:
-                        observer.on_next(value)
-                    except Exception:
-                        # The consumer is broken: end this subscription cleanly instead
-                        # of leaving it stuck with a pending flag, and let the scheduler
-                        # report the exception.
-                        disposable.dispose()
-                        raise
-                with lock:
-                    again = latest is not _NOTHING
-                    finish = None
-                    if not again:
-                        pending = False
-                        finish, terminal = terminal, None
-                if again:
-                    delivery.disposable = sched.schedule(deliver)
-                elif finish is not None:
-                    finish()
-
-            def on_next(value: _T) -> None:
-                nonlocal latest, pending
-                with lock:
-                    latest = value
-                    if pending:
-                        return
-                    pending = True
-                delivery.disposable = sched.schedule(deliver)
-
-            def on_terminal(finish: Callable[[], None]) -> None:
-                nonlocal terminal
-                with lock:
-                    if pending:
-                        terminal = finish  # runs right after the pending value
-                        return
-                finish()
-
-            def on_error(error: Exception) -> None:
-                on_terminal(lambda: observer.on_error(error))
-
-            def on_completed() -> None:
-                on_terminal(observer.on_completed)
-
-            upstream.disposable = source.subscribe(
-                on_next, on_error, on_completed, scheduler=scheduler_
+            run = _ConflateRun(observer, resolve_scheduler(scheduler, scheduler_))
+            run.upstream.disposable = source.subscribe(
+                run.on_next, run.on_error, run.on_completed, scheduler=scheduler_
             )
-            return disposable
+            return run.disposable
 
         return Observable(subscribe)
 

@@ -12,7 +12,7 @@ resubscription is scheduled with ``schedule_relative``: nothing blocks, and unde
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import tenacity
@@ -102,6 +102,116 @@ def _retry_after(error: Exception) -> float:
     return 0.0
 
 
+@attrs.frozen
+class _RetryPolicy:
+    """What :func:`retry_with_backoff_` was configured with, resolved to non-None."""
+
+    wait: WaitBaseT
+    stop: StopBaseT
+    retry_if: Callable[[Exception], bool]
+    scheduler: abc.SchedulerBase | None
+    on_retry: Callable[[RetryEvent], None] | None
+    reset_after: float | None
+    respect_retry_after: bool
+
+
+class _RetryRun(Generic[_T]):
+    """One subscription of the retrying Observable: the attempt in flight and the retry
+    sequence it belongs to.
+
+    State is per subscription (two subscribers retry independently); each failure of the
+    source goes through :meth:`on_error`, each resubscription through :meth:`attempt`.
+    """
+
+    def __init__(
+        self,
+        policy: _RetryPolicy,
+        source: Observable[_T],
+        observer: abc.ObserverBase[_T],
+        scheduler_: abc.SchedulerBase | None,
+    ) -> None:
+        self._policy = policy
+        self._source = source
+        self._observer = observer
+        self._subscribe_scheduler = scheduler_
+        self._sched = resolve_scheduler(policy.scheduler, scheduler_)
+        self.serial = SerialDisposable()
+        self._call_state: tenacity.RetryCallState | None = None
+        self._attempt_started = 0.0
+
+    def _clock(self) -> float:
+        return now_ms(self._sched) / 1000.0
+
+    def _next_state(self, now: float) -> tenacity.RetryCallState:
+        """The state for this failure: a new sequence or the next attempt."""
+        reset_after = self._policy.reset_after
+        healthy = reset_after is not None and now - self._attempt_started >= reset_after
+        state = self._call_state
+        if state is None or healthy:
+            state = tenacity.RetryCallState(_MANAGER, None, (), {})
+            # A fresh sequence counts its time from its first attempt; after a reset that
+            # is the failure itself (the healthy period is not spent retry budget).
+            state.start_time = self._attempt_started if not healthy else now
+            self._call_state = state
+        else:
+            state.prepare_for_next_attempt()
+        return state
+
+    def _decide(self, error: Exception) -> tenacity.RetryCallState | None:
+        """The state of the retry to schedule, or None to pass ``error`` on."""
+        policy = self._policy
+        if not policy.retry_if(error):
+            return None
+        now = self._clock()
+        state = self._next_state(now)
+        state.outcome = tenacity.Future.construct(state.attempt_number, error, True)
+        state.outcome_timestamp = now
+        # Same order as tenacity: wait first (stop_before_delay reads it).
+        delay = max(0.0, float(policy.wait(state)))
+        if policy.respect_retry_after:
+            delay = max(delay, _retry_after(error))
+        state.upcoming_sleep = delay
+        if policy.stop(state):
+            return None
+        state.idle_for += delay
+        return state
+
+    def on_error(self, error: Exception) -> None:
+        """A failure of the current attempt: schedule the next one or pass it on."""
+        try:
+            state = self._decide(error)
+        except Exception as exc:  # a strategy or predicate raised
+            self._observer.on_error(exc)
+            return
+        if state is None:
+            self._observer.on_error(error)
+            return
+        delay = state.upcoming_sleep
+        on_retry = self._policy.on_retry
+        if on_retry is not None:
+            try:
+                on_retry(RetryEvent(state.attempt_number, delay, error))
+            except Exception:
+                _log.exception("on_retry raised", error=repr(error))
+        # Replacing the serial's content disposes the failed attempt.
+        self.serial.disposable = self._sched.schedule_relative(delay, self.attempt)
+
+    def attempt(self, _: abc.SchedulerBase | None = None, __: Any = None) -> None:
+        """Subscribe to the source once more."""
+        current = SingleAssignmentDisposable()
+        # Assigned before subscribing: a source that errors synchronously replaces (and so
+        # disposes) ``current`` before its subscription exists.
+        self.serial.disposable = current
+        self._attempt_started = self._clock()
+        observer = self._observer
+        current.disposable = self._source.subscribe(
+            observer.on_next,
+            self.on_error,
+            observer.on_completed,
+            scheduler=self._subscribe_scheduler,
+        )
+
+
 def retry_with_backoff_(
     wait: WaitBaseT | None = None,
     stop: StopBaseT | None = None,
@@ -112,85 +222,24 @@ def retry_with_backoff_(
     reset_after: float | None = None,
     respect_retry_after: bool = True,
 ) -> Callable[[Observable[_T]], Observable[_T]]:
-    wait_ = default_wait() if wait is None else wait
-    stop_: StopBaseT = tenacity.stop_never if stop is None else stop
-    should_retry = default_retry_if if retry_if is None else retry_if
+    """The implementation of :func:`rxconnector.operators.retry_with_backoff` (see there)."""
+    policy = _RetryPolicy(
+        wait=default_wait() if wait is None else wait,
+        stop=tenacity.stop_never if stop is None else stop,
+        retry_if=default_retry_if if retry_if is None else retry_if,
+        scheduler=scheduler,
+        on_retry=on_retry,
+        reset_after=reset_after,
+        respect_retry_after=respect_retry_after,
+    )
 
     def _retry(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            sched = resolve_scheduler(scheduler, scheduler_)
-            serial = SerialDisposable()
-            call_state: tenacity.RetryCallState | None = None
-            attempt_started = 0.0
-
-            def clock() -> float:
-                return now_ms(sched) / 1000.0
-
-            def next_state(now: float) -> tenacity.RetryCallState:
-                """The state for this failure: a new sequence or the next attempt."""
-                nonlocal call_state
-                healthy = reset_after is not None and now - attempt_started >= reset_after
-                if call_state is None or healthy:
-                    call_state = tenacity.RetryCallState(_MANAGER, None, (), {})
-                    # A fresh sequence counts its time from its first attempt; after a
-                    # reset that is the failure itself (the healthy period is not spent
-                    # retry budget).
-                    call_state.start_time = attempt_started if not healthy else now
-                else:
-                    call_state.prepare_for_next_attempt()
-                return call_state
-
-            def decide(error: Exception) -> tenacity.RetryCallState | None:
-                """The state of the retry to schedule, or None to pass ``error`` on."""
-                if not should_retry(error):
-                    return None
-                now = clock()
-                state = next_state(now)
-                state.outcome = tenacity.Future.construct(state.attempt_number, error, True)
-                state.outcome_timestamp = now
-                # Same order as tenacity: wait first (stop_before_delay reads it).
-                delay = max(0.0, float(wait_(state)))
-                if respect_retry_after:
-                    delay = max(delay, _retry_after(error))
-                state.upcoming_sleep = delay
-                if stop_(state):
-                    return None
-                state.idle_for += delay
-                return state
-
-            def on_error(error: Exception) -> None:
-                try:
-                    state = decide(error)
-                except Exception as exc:  # a strategy or predicate raised
-                    observer.on_error(exc)
-                    return
-                if state is None:
-                    observer.on_error(error)
-                    return
-                delay = state.upcoming_sleep
-                if on_retry is not None:
-                    try:
-                        on_retry(RetryEvent(state.attempt_number, delay, error))
-                    except Exception:
-                        _log.exception("on_retry raised", error=repr(error))
-                # Replacing the serial's content disposes the failed attempt.
-                serial.disposable = sched.schedule_relative(delay, attempt)
-
-            def attempt(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
-                nonlocal attempt_started
-                current = SingleAssignmentDisposable()
-                # Assigned before subscribing: a source that errors synchronously replaces
-                # (and so disposes) ``current`` before its subscription exists.
-                serial.disposable = current
-                attempt_started = clock()
-                current.disposable = source.subscribe(
-                    observer.on_next, on_error, observer.on_completed, scheduler=scheduler_
-                )
-
-            attempt()
-            return serial
+            run = _RetryRun(policy, source, observer, scheduler_)
+            run.attempt()
+            return run.serial
 
         return Observable(subscribe)
 

@@ -12,41 +12,32 @@
 from __future__ import annotations
 
 from rxconnector.errors import NotScriptedError
+from rxconnector.testing.account_factories import (
+    make_balance,
+    make_execution,
+    make_order,
+    make_order_update,
+    make_position,
+)
 from rxconnector.testing.factories import (
     dec,
     make_avg_price,
-    make_balance,
     make_book_ticker,
     make_clock_offset,
     make_connection_event,
     make_depth_update,
-    make_execution,
     make_kline,
     make_liquidation,
     make_mark_price,
     make_mini_ticker,
-    make_order,
     make_order_book,
-    make_order_update,
-    make_position,
     make_symbol_info,
     make_ticker,
     make_trade,
 )
 from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
-from rxconnector.testing.marbles import (
-    MarbleRun,
-    book_tickers,
-    books,
-    cold,
-    emitted,
-    exp,
-    expected,
-    hot,
-    stamped,
-    ticks,
-    trades_from,
-)
+from rxconnector.testing.marbles import MarbleRun, cold, emitted, exp, expected, hot
+from rxconnector.testing.model_marbles import book_tickers, books, stamped, ticks, trades_from
 from rxconnector.testing.simulator import ExchangeSimulator, SimulatorConfig
 
 __all__ = [

@@ -23,22 +23,17 @@ from decimal import Decimal, InvalidOperation
 
 from rxconnector.models import (
     AvgPrice,
-    Balance,
     BookTicker,
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
     DepthUpdate,
-    Execution,
     Kline,
     Level,
     Liquidation,
     MarkPrice,
     MiniTicker,
-    Order,
     OrderBook,
-    OrderUpdate,
-    Position,
     Side,
     SymbolInfo,
     Ticker,
@@ -51,20 +46,15 @@ __all__ = [
     "interval_ms",
     "levels",
     "make_avg_price",
-    "make_balance",
     "make_book_ticker",
     "make_clock_offset",
     "make_connection_event",
     "make_depth_update",
-    "make_execution",
     "make_kline",
     "make_liquidation",
     "make_mark_price",
     "make_mini_ticker",
-    "make_order",
     "make_order_book",
-    "make_order_update",
-    "make_position",
     "make_symbol_info",
     "make_ticker",
     "make_trade",
@@ -100,11 +90,11 @@ def dec(value: Num) -> Decimal:
     raise TypeError(f"expected Decimal, int, float or str, got {type(value).__name__}")
 
 
-def _opt(value: Num | None) -> Decimal | None:
+def dec_or_none(value: Num | None) -> Decimal | None:
     return None if value is None else dec(value)
 
 
-def _side(side: str) -> Side:
+def side_of(side: str) -> Side:
     lowered = side.lower()
     if lowered == "buy":
         return "buy"
@@ -249,7 +239,7 @@ def make_trade(
         trade_id=trade_id,
         price=dec(price),
         quantity=dec(quantity),
-        side=_side(side),
+        side=side_of(side),
         time=event_time if time is None else time,
         event_time=event_time,
         received_at=received_at,
@@ -370,180 +360,6 @@ def make_depth_update(
     )
 
 
-def make_balance(
-    asset: str = "USDT",
-    free: Num = 1000,
-    locked: Num = 0,
-    *,
-    event_time: int = 0,
-    received_at: float = 0.0,
-) -> Balance:
-    """Free and locked amount of ``asset``."""
-    return Balance(
-        asset=asset,
-        free=dec(free),
-        locked=dec(locked),
-        event_time=event_time,
-        received_at=received_at,
-    )
-
-
-def make_order(
-    symbol: str = "BTCUSDT",
-    side: str = "buy",
-    type: str = "LIMIT",  # same name as the model field
-    quantity: Num | None = 1,
-    price: Num | None = None,
-    *,
-    time_in_force: str | None = None,
-    client_order_id: str | None = None,
-    order_id: str = "1",
-    status: str = "NEW",
-    filled_quantity: Num | None = None,
-    average_price: Num | None = None,
-    time: int = 0,
-    update_time: int = 0,
-) -> Order:
-    """An order as the REST API reports it.
-
-    The first seven parameters are exactly ``place_order``'s, and ``None`` means "use
-    the default" for each, so a scripted exchange can answer with
-    ``lambda **request: make_order(status="FILLED", **request)``. A ``FILLED`` order
-    defaults to fully filled at its price; any other status to nothing filled.
-    """
-    qty = _ZERO if quantity is None else dec(quantity)
-    px = _ZERO if price is None else dec(price)
-    filled = status.upper() == "FILLED"
-    if filled_quantity is None:
-        filled_quantity = qty if filled else _ZERO
-    if average_price is None and filled and px:
-        average_price = px
-    return Order(
-        symbol=symbol,
-        order_id=order_id,
-        client_order_id=f"fake-{order_id}" if client_order_id is None else client_order_id,
-        side=_side(side),
-        type=type,
-        status=status,
-        price=px,
-        quantity=qty,
-        filled_quantity=dec(filled_quantity),
-        average_price=_opt(average_price),
-        time_in_force=time_in_force,
-        time=time,
-        update_time=update_time or time,
-    )
-
-
-def make_order_update(
-    symbol: str = "BTCUSDT",
-    side: str = "buy",
-    type: str = "LIMIT",  # same name as the model field
-    quantity: Num = 1,
-    price: Num = 100,
-    *,
-    status: str = "NEW",
-    execution_type: str | None = None,
-    order_id: str = "1",
-    client_order_id: str | None = None,
-    filled_quantity: Num = 0,
-    average_price: Num | None = None,
-    last_fill_price: Num = 0,
-    last_fill_quantity: Num = 0,
-    fee: Num = 0,
-    fee_asset: str | None = None,
-    event_time: int = 0,
-    received_at: float = 0.0,
-    reconciled: bool = False,
-) -> OrderUpdate:
-    """An order event from the private stream.
-
-    ``execution_type`` defaults to ``TRADE`` when something was filled in this event
-    (``last_fill_quantity`` > 0) and to ``NEW`` otherwise.
-    """
-    fill_qty = dec(last_fill_quantity)
-    if execution_type is None:
-        execution_type = "TRADE" if fill_qty > 0 else "NEW"
-    return OrderUpdate(
-        symbol=symbol,
-        order_id=order_id,
-        client_order_id=f"fake-{order_id}" if client_order_id is None else client_order_id,
-        side=_side(side),
-        type=type,
-        status=status,
-        execution_type=execution_type,
-        price=dec(price),
-        quantity=dec(quantity),
-        filled_quantity=dec(filled_quantity),
-        average_price=_opt(average_price),
-        last_fill_price=dec(last_fill_price),
-        last_fill_quantity=fill_qty,
-        fee=dec(fee),
-        fee_asset=fee_asset,
-        event_time=event_time,
-        received_at=received_at,
-        reconciled=reconciled,
-    )
-
-
-def make_execution(
-    symbol: str = "BTCUSDT",
-    side: str = "buy",
-    price: Num = 100,
-    quantity: Num = 1,
-    *,
-    order_id: str = "1",
-    client_order_id: str | None = None,
-    execution_id: str = "1",
-    fee: Num = 0,
-    fee_asset: str | None = None,
-    is_maker: bool = False,
-    time: int = 0,
-    received_at: float = 0.0,
-) -> Execution:
-    """One fill of one of our orders."""
-    return Execution(
-        symbol=symbol,
-        order_id=order_id,
-        client_order_id=f"fake-{order_id}" if client_order_id is None else client_order_id,
-        execution_id=execution_id,
-        side=_side(side),
-        price=dec(price),
-        quantity=dec(quantity),
-        fee=dec(fee),
-        fee_asset=fee_asset,
-        is_maker=is_maker,
-        time=time,
-        received_at=received_at,
-    )
-
-
-def make_position(
-    symbol: str = "BTCUSDT",
-    size: Num = 1,
-    entry_price: Num = 100,
-    *,
-    side: str = "long",
-    mark_price: Num | None = None,
-    unrealised_pnl: Num | None = None,
-    leverage: Num | None = None,
-    event_time: int = 0,
-    received_at: float = 0.0,
-) -> Position:
-    """A derivatives position."""
-    return Position(
-        symbol=symbol,
-        side=side,
-        size=dec(size),
-        entry_price=dec(entry_price),
-        mark_price=_opt(mark_price),
-        unrealised_pnl=_opt(unrealised_pnl),
-        leverage=_opt(leverage),
-        event_time=event_time,
-        received_at=received_at,
-    )
-
-
 def make_mark_price(
     symbol: str = "BTCUSDT",
     mark_price: Num = 100,
@@ -559,9 +375,9 @@ def make_mark_price(
     return MarkPrice(
         symbol=symbol,
         mark_price=dec(mark_price),
-        index_price=_opt(index_price),
-        estimated_settle_price=_opt(estimated_settle_price),
-        funding_rate=_opt(funding_rate),
+        index_price=dec_or_none(index_price),
+        estimated_settle_price=dec_or_none(estimated_settle_price),
+        funding_rate=dec_or_none(funding_rate),
         next_funding_time=next_funding_time,
         event_time=event_time,
         received_at=received_at,
@@ -584,11 +400,11 @@ def make_liquidation(
     """A forced liquidation; ``time`` defaults to ``event_time``."""
     return Liquidation(
         symbol=symbol,
-        side=_side(side),
+        side=side_of(side),
         order_type=order_type,
         price=dec(price),
         quantity=dec(quantity),
-        average_price=_opt(average_price),
+        average_price=dec_or_none(average_price),
         status=status,
         time=event_time if time is None else time,
         event_time=event_time,
@@ -623,14 +439,14 @@ def make_symbol_info(
         status=status,
         base_asset=base_asset,
         quote_asset=quote_asset,
-        tick_size=_opt(tick_size),
-        min_price=_opt(min_price),
-        max_price=_opt(max_price),
-        step_size=_opt(step_size),
-        min_qty=_opt(min_qty),
-        max_qty=_opt(max_qty),
-        min_notional=_opt(min_notional),
-        max_notional=_opt(max_notional),
+        tick_size=dec_or_none(tick_size),
+        min_price=dec_or_none(min_price),
+        max_price=dec_or_none(max_price),
+        step_size=dec_or_none(step_size),
+        min_qty=dec_or_none(min_qty),
+        max_qty=dec_or_none(max_qty),
+        min_notional=dec_or_none(min_notional),
+        max_notional=dec_or_none(max_notional),
     )
 
 

@@ -12,9 +12,10 @@ make it awkward for users of a trading library, and this module fixes each of th
   a token missing from ``values`` is an error at once, and :func:`expected` compares
   errors by type *and* message.
 * **Models.** Strategies consume ``Ticker``/``Trade``/``BookTicker``/``OrderBook``
-  objects, not letters. :func:`ticks`, :func:`trades_from`, :func:`book_tickers` and
-  :func:`books` turn a diagram plus a compact table into models whose ``event_time``
-  and ``received_at`` are the virtual time at which each one is emitted.
+  objects, not letters. ``ticks``, ``trades_from``, ``book_tickers`` and ``books`` (in
+  :mod:`rxconnector.testing.model_marbles`) turn a diagram plus a compact table into
+  models whose ``event_time`` and ``received_at`` are the virtual time at which each one
+  is emitted.
 
 The time frame is reactivex's: one marble character is ``timespan`` (default 1.0)
 virtual seconds, the subscription happens at t=200, and a ``cold`` diagram, a ``hot``
@@ -36,7 +37,6 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar, cast, overload
 
@@ -50,16 +50,6 @@ from reactivex.testing import Recorded, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms, resolve_scheduler
-from rxconnector.models import BookTicker, OrderBook, Ticker, Trade
-from rxconnector.testing.factories import (
-    LevelSpec,
-    Num,
-    dec,
-    make_book_ticker,
-    make_order_book,
-    make_ticker,
-    make_trade,
-)
 
 __all__ = [
     "CREATED",
@@ -68,17 +58,17 @@ __all__ = [
     "ExpectedRecord",
     "HotStream",
     "MarbleRun",
+    "Make",
+    "Message",
+    "TOKEN_PATTERN",
     "at_time",
-    "book_tickers",
-    "books",
     "cold",
     "emitted",
     "exp",
     "expected",
     "hot",
-    "stamped",
-    "ticks",
-    "trades_from",
+    "parse_diagram",
+    "timed_cold",
 ]
 
 _T = TypeVar("_T")
@@ -91,11 +81,11 @@ SUBSCRIBED = 200.0
 DISPOSED = 1000.0
 
 #: An element token of a diagram: anything that is not structure (``-()|#,`` or space).
-_TOKEN = re.compile(r"[^\s\-()|#,]+")
+TOKEN_PATTERN = re.compile(r"[^\s\-()|#,]+")
 
 #: Builds one model from a table entry and the virtual time of emission (epoch ms).
-_Make = Callable[[Any, float], Any]
-_Message = tuple[float, Notification[Any]]
+Make = Callable[[Any, float], Any]
+Message = tuple[float, Notification[Any]]
 
 
 # ------------------------------------------------------------------------------------
@@ -116,7 +106,7 @@ def _seconds(time: float | timedelta) -> float:
     return time.total_seconds() if isinstance(time, timedelta) else float(time)
 
 
-def _parse(
+def parse_diagram(
     diagram: str,
     values: Mapping[str, Any] | None,
     error: Exception | None,
@@ -124,7 +114,7 @@ def _parse(
     timespan: float,
     origin: float = 0.0,
     numbers_allowed: bool = True,
-) -> list[_Message]:
+) -> list[Message]:
     """Diagram -> ``[(time, notification)]``, refusing tokens that ``values`` lacks.
 
     A numeric token may stand for itself unless ``numbers_allowed`` is False (tables of
@@ -142,7 +132,7 @@ def _parse(
         unknown = sorted(
             {
                 t
-                for t in _TOKEN.findall(diagram)
+                for t in TOKEN_PATTERN.findall(diagram)
                 if t not in values and not (numbers_allowed and _as_number(t) is not None)
             }
         )
@@ -165,7 +155,7 @@ def _parse(
 def _emit(
     notification: Notification[Any],
     observer: abc.ObserverBase[Any],
-    make: _Make | None,
+    make: Make | None,
     scheduler: abc.SchedulerBase,
 ) -> None:
     if make is None or not isinstance(notification, OnNext):
@@ -179,9 +169,9 @@ def _emit(
     observer.on_next(value)
 
 
-def _timed_cold(
-    messages: Sequence[_Message],
-    make_factory: Callable[[], _Make] | None,
+def timed_cold(
+    messages: Sequence[Message],
+    make_factory: Callable[[], Make] | None,
     scheduler: abc.SchedulerBase | None,
 ) -> Observable[Any]:
     """A cold Observable emitting ``messages`` relative to each subscription.
@@ -256,8 +246,8 @@ class HotStream(Observable[_T]):
     def __init__(
         self,
         scheduler: VirtualTimeScheduler,
-        messages: Sequence[_Message],
-        make_factory: Callable[[], _Make] | None = None,
+        messages: Sequence[Message],
+        make_factory: Callable[[], Make] | None = None,
     ) -> None:
         super().__init__()
         self.scheduler = scheduler
@@ -311,7 +301,7 @@ class ExpectedRecord(Recorded[_T]):
     __hash__ = None  # type: ignore[assignment]  # mutable record, like Recorded
 
 
-def _records(messages: Sequence[_Message]) -> list[Recorded[Any]]:
+def _records(messages: Sequence[Message]) -> list[Recorded[Any]]:
     return [ExpectedRecord(cast(int, time), notification) for time, notification in messages]
 
 
@@ -358,7 +348,7 @@ def cold(
 
         cold("-a--b-|")     subscribed at 200:  201: a, 204: b, 206: completed
     """
-    return _timed_cold(_parse(diagram, values, error, timespan=timespan), None, scheduler)
+    return timed_cold(parse_diagram(diagram, values, error, timespan=timespan), None, scheduler)
 
 
 @overload
@@ -403,7 +393,7 @@ def hot(
 
         hot("a-b-|")        any subscriber:     200: a, 202: b, 204: completed
     """
-    messages = _parse(diagram, values, error, timespan=timespan, origin=origin)
+    messages = parse_diagram(diagram, values, error, timespan=timespan, origin=origin)
     return HotStream(scheduler, messages)
 
 
@@ -442,7 +432,7 @@ def expected(
     Compare with ``==`` against ``MarbleRun.start`` / ``FakeConnector.run`` results
     (either side). ``#`` expects ``error`` by type and message.
     """
-    return _records(_parse(diagram, values, error, timespan=timespan, origin=origin))
+    return _records(parse_diagram(diagram, values, error, timespan=timespan, origin=origin))
 
 
 #: Short alias of :func:`expected`, as in ``reactivex.testing.marbles``.
@@ -567,286 +557,3 @@ class MarbleRun:
             factory, created=self.created, subscribed=self.subscribed, disposed=self.disposed
         )
         return observer.messages
-
-
-# ------------------------------------------------------------------------------------
-# model builders
-# ------------------------------------------------------------------------------------
-def _stream(
-    messages: Sequence[_Message],
-    make_factory: Callable[[], _Make],
-    hot_on: VirtualTimeScheduler | None,
-    origin: float,
-) -> Observable[Any]:
-    if hot_on is not None:
-        shifted = [(time + origin, n) for time, n in messages]
-        return HotStream(hot_on, shifted, make_factory)
-    return _timed_cold(messages, make_factory, None)
-
-
-def _check_table(diagram: str, table: Mapping[str, Any], convert: Callable[[Any], Any]) -> None:
-    """Convert every entry the diagram uses now, so a bad one fails at the test's line."""
-    for token in set(_TOKEN.findall(diagram)):
-        if token in table:
-            try:
-                convert(table[token])
-            except (TypeError, ValueError, ArithmeticError) as exc:
-                raise ValueError(f"entry {token!r} of the table is not usable: {exc}") from exc
-
-
-def stamped(
-    diagram: str,
-    values: Mapping[str, _V],
-    make: Callable[[_V, int], _T],
-    *,
-    error: Exception | None = None,
-    timespan: float = 1.0,
-    hot_on: VirtualTimeScheduler | None = None,
-    origin: float = SUBSCRIBED,
-) -> Observable[_T]:
-    """Any model from a diagram: ``make(value, event_time_ms)`` runs at emission time.
-
-    Like every builder here it is cold (played from each subscription on, on the
-    subscriber's scheduler) unless ``hot_on`` names a virtual-time scheduler: then it is
-    a :class:`HotStream` on it with its first column at ``origin``, like a live feed.
-
-    .. code-block:: text
-
-        stamped("-a-|", {"a": 5}, lambda v, t: (v, t))   subscribed at 200:
-                                                          201: (5, 201000), 203: completed
-    """
-    messages = _parse(diagram, values, error, timespan=timespan, numbers_allowed=False)
-
-    def factory() -> _Make:
-        return lambda value, now: make(value, int(now))
-
-    return _stream(messages, factory, hot_on, origin)
-
-
-def ticks(
-    diagram: str,
-    prices: Mapping[str, Num] | None = None,
-    symbol: str = "BTCUSDT",
-    *,
-    error: Exception | None = None,
-    timespan: float = 1.0,
-    hot_on: VirtualTimeScheduler | None = None,
-    origin: float = SUBSCRIBED,
-    **fields: Any,
-) -> Observable[Ticker]:
-    """Tickers from a diagram: one per marble, ``last`` = its price, bid/ask around it.
-
-    ``prices`` maps tokens to prices; numeric tokens may stand for themselves
-    (``ticks("-100-101-|")``). Per subscription, ``open`` is the first price and
-    ``high``/``low`` track the running extremes. ``fields`` go to
-    :func:`~rxconnector.testing.factories.make_ticker` (``spread``, ``volume``, ...).
-    ``event_time`` and ``received_at`` are the virtual time of emission.
-
-    .. code-block:: text
-
-        ticks("-a--b-|", {"a": 100, "b": 101})
-              -T(100)--T(101)-|      T.event_time = emission tick * 1000
-    """
-    _check_table(diagram, prices or {}, dec)
-    messages = _parse(diagram, prices or {}, error, timespan=timespan)
-
-    def factory() -> _Make:
-        first: Decimal | None = None
-        high = low = Decimal(0)
-
-        def make(value: Num, now: float) -> Ticker:
-            nonlocal first, high, low
-            price = dec(value)
-            if first is None:
-                first, high, low = price, price, price
-            high, low = max(high, price), min(low, price)
-            options: dict[str, Any] = {"open": first, "high": high, "low": low, **fields}
-            return make_ticker(symbol, price, event_time=int(now), received_at=now, **options)
-
-        return make
-
-    return cast(Observable[Ticker], _stream(messages, factory, hot_on, origin))
-
-
-TradeSpec = tuple[Num, Num, str] | Trade
-
-
-def trades_from(
-    diagram: str,
-    table: Mapping[str, TradeSpec],
-    symbol: str = "BTCUSDT",
-    *,
-    first_id: int = 1,
-    error: Exception | None = None,
-    timespan: float = 1.0,
-    hot_on: VirtualTimeScheduler | None = None,
-    origin: float = SUBSCRIBED,
-    **fields: Any,
-) -> Observable[Trade]:
-    """Trades from a diagram and a table ``token -> (price, quantity, side)``.
-
-    Trade ids are given in order of first appearance, from ``first_id``; **the same
-    token twice is the same trade delivered twice** (same id and ``time``, a later
-    ``event_time``), which is what a feed that restarts may do. A ``Trade`` in the table
-    is emitted unchanged. ``fields`` go to :func:`~rxconnector.testing.factories.make_trade`.
-
-    .. code-block:: text
-
-        trades_from("-a-b--b-|", {"a": (100, 1, "buy"), "b": (101, 2, "sell")})
-                     -#1-#2--#2-|     (#2 delivered twice)
-    """
-
-    def convert(spec: TradeSpec) -> TradeSpec:
-        if isinstance(spec, Trade):
-            return spec
-        price, qty, side = spec
-        make_trade(symbol, price, qty, side)
-        return spec
-
-    _check_table(diagram, table, convert)
-    # Tag each entry with its token: identity of the trade is the token, not the value
-    # (two tokens may well describe equal trades).
-    tagged = {token: (token, spec) for token, spec in table.items()}
-    messages = _parse(diagram, tagged, error, timespan=timespan, numbers_allowed=False)
-
-    def factory() -> _Make:
-        seen: dict[str, Trade] = {}
-        next_id = first_id
-
-        def make(entry: tuple[str, TradeSpec], now: float) -> Trade:
-            nonlocal next_id
-            token, spec = entry
-            if isinstance(spec, Trade):
-                return spec
-            price, qty, side = spec
-            previous = seen.get(token)
-            trade_id = next_id if previous is None else previous.trade_id
-            trade = make_trade(
-                symbol,
-                price,
-                qty,
-                side,
-                trade_id=trade_id,
-                time=int(now) if previous is None else previous.time,
-                event_time=int(now),
-                received_at=now,
-                **fields,
-            )
-            if previous is None:
-                seen[token] = trade
-                next_id += 1
-            return trade
-
-        return make
-
-    return cast(Observable[Trade], _stream(messages, factory, hot_on, origin))
-
-
-QuoteSpec = tuple[Num, Num] | tuple[Num, Num, Num, Num] | BookTicker
-
-
-def book_tickers(
-    diagram: str,
-    quotes: Mapping[str, QuoteSpec],
-    symbol: str = "BTCUSDT",
-    *,
-    error: Exception | None = None,
-    timespan: float = 1.0,
-    hot_on: VirtualTimeScheduler | None = None,
-    origin: float = SUBSCRIBED,
-    **fields: Any,
-) -> Observable[BookTicker]:
-    """Best bid/ask updates from a table ``token -> (bid, ask)`` or ``(bid, ask, bid_qty,
-    ask_qty)``; ``update_id`` counts up from 1 per subscription.
-
-    .. code-block:: text
-
-        book_tickers("-a-b-|", {"a": (100, 101), "b": (100, 107)})
-                      -B(1)-B(6)-|      (spreads 1 and 7)
-    """
-
-    def convert(spec: QuoteSpec) -> BookTicker:
-        if isinstance(spec, BookTicker):
-            return spec
-        if len(spec) == 2:
-            return make_book_ticker(symbol, spec[0], spec[1], **fields)
-        bid, ask, bid_qty, ask_qty = spec
-        return make_book_ticker(symbol, bid, ask, bid_qty=bid_qty, ask_qty=ask_qty, **fields)
-
-    _check_table(diagram, quotes, convert)
-    messages = _parse(diagram, quotes, error, timespan=timespan, numbers_allowed=False)
-
-    def factory() -> _Make:
-        update_id = 0
-
-        def make(spec: QuoteSpec, now: float) -> BookTicker:
-            nonlocal update_id
-            if isinstance(spec, BookTicker):
-                return spec
-            update_id += 1
-            base = convert(spec)
-            return make_book_ticker(
-                symbol,
-                base.bid,
-                base.ask,
-                bid_qty=base.bid_qty,
-                ask_qty=base.ask_qty,
-                update_id=update_id,
-                event_time=int(now),
-                received_at=now,
-            )
-
-        return make
-
-    return cast(Observable[BookTicker], _stream(messages, factory, hot_on, origin))
-
-
-BookSpec = tuple[Sequence[LevelSpec], Sequence[LevelSpec]] | OrderBook
-
-
-def books(
-    diagram: str,
-    table: Mapping[str, BookSpec],
-    symbol: str = "BTCUSDT",
-    *,
-    error: Exception | None = None,
-    timespan: float = 1.0,
-    hot_on: VirtualTimeScheduler | None = None,
-    origin: float = SUBSCRIBED,
-) -> Observable[OrderBook]:
-    """Order books from a table ``token -> (bids, asks)`` of ``(price, qty)`` levels.
-
-    Levels may be in any order (they are sorted best first); ``update_id`` counts up
-    from 1 per subscription. An ``OrderBook`` in the table is emitted unchanged.
-
-    .. code-block:: text
-
-        books("-a-b-|", {"a": ([(99, 1)], [(101, 2)]), "b": ([(100, 1)], [(101, 1)])})
-               -B(99/101)-B(100/101)-|
-    """
-
-    def convert(spec: BookSpec) -> OrderBook:
-        if isinstance(spec, OrderBook):
-            return spec
-        bids, asks = spec
-        return make_order_book(symbol, bids, asks)
-
-    _check_table(diagram, table, convert)
-    messages = _parse(diagram, table, error, timespan=timespan, numbers_allowed=False)
-
-    def factory() -> _Make:
-        update_id = 0
-
-        def make(spec: BookSpec, now: float) -> OrderBook:
-            nonlocal update_id
-            if isinstance(spec, OrderBook):
-                return spec
-            update_id += 1
-            bids, asks = spec
-            return make_order_book(
-                symbol, bids, asks, update_id=update_id, event_time=int(now), received_at=now
-            )
-
-        return make
-
-    return cast(Observable[OrderBook], _stream(messages, factory, hot_on, origin))

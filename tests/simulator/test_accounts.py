@@ -19,10 +19,10 @@ from rxconnector.testing.simulator import SimulatorConfig
 from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceChange
 from rxconnector.testing.simulator.book import ASK, BID
 from rxconnector.testing.simulator.market import Market, SymbolMarket, TickEvents
-from rxconnector.testing.simulator.matching import (
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import (
     LEVERAGE,
     MAX_OPEN_ORDERS,
-    MatchingEngine,
     OrderEvent,
     OrderRequest,
     PositionEvent,

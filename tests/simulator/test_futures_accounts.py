@@ -16,7 +16,7 @@ import pytest
 from yarl import URL
 
 from rxconnector.testing.simulator import ExchangeSimulator
-from rxconnector.testing.simulator.matching import FEE_RATE
+from rxconnector.testing.simulator.orders import FEE_RATE
 
 from .helpers import recv_json
 

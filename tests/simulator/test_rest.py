@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from rxconnector.testing.simulator import ExchangeSimulator
-from rxconnector.testing.simulator.binance_rest import depth_weight
+from rxconnector.testing.simulator.binance_http import depth_weight
 
 from .helpers import LocalBook, recv_json, shape
 

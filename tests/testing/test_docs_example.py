@@ -4,9 +4,10 @@ from decimal import Decimal
 
 from reactivex import operators as ops
 
-from rxconnector.testing.factories import make_order
+from rxconnector.testing.account_factories import make_order
 from rxconnector.testing.fake import FakeConnector
-from rxconnector.testing.marbles import book_tickers, emitted, expected
+from rxconnector.testing.marbles import emitted, expected
+from rxconnector.testing.model_marbles import book_tickers
 
 
 def spread_alerts(conn):

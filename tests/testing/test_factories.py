@@ -8,24 +8,26 @@ from typing import Any
 import pytest
 
 from rxconnector.models import ConnectionState
+from rxconnector.testing.account_factories import (
+    make_balance,
+    make_execution,
+    make_order,
+    make_order_update,
+    make_position,
+)
 from rxconnector.testing.factories import (
     dec,
     interval_ms,
     make_avg_price,
-    make_balance,
     make_book_ticker,
     make_clock_offset,
     make_connection_event,
     make_depth_update,
-    make_execution,
     make_kline,
     make_liquidation,
     make_mark_price,
     make_mini_ticker,
-    make_order,
     make_order_book,
-    make_order_update,
-    make_position,
     make_symbol_info,
     make_ticker,
     make_trade,

@@ -14,9 +14,11 @@ from reactivex.testing import ReactiveTest
 
 from rxconnector.errors import NotScriptedError, RateLimitError, RxConnectorError
 from rxconnector.models import BreakerState, ClockOffset, ConnectionEvent, ConnectionState, Order
-from rxconnector.testing.factories import make_kline, make_order, make_trade
+from rxconnector.testing.account_factories import make_order
+from rxconnector.testing.factories import make_kline, make_trade
 from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
-from rxconnector.testing.marbles import emitted, expected, ticks
+from rxconnector.testing.marbles import emitted, expected
+from rxconnector.testing.model_marbles import ticks
 
 on_next = ReactiveTest.on_next
 on_completed = ReactiveTest.on_completed

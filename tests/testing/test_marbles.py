@@ -15,17 +15,13 @@ from rxconnector.testing.factories import make_trade
 from rxconnector.testing.marbles import (
     MarbleRun,
     at_time,
-    book_tickers,
-    books,
     cold,
     emitted,
     exp,
     expected,
     hot,
-    stamped,
-    ticks,
-    trades_from,
 )
+from rxconnector.testing.model_marbles import book_tickers, books, stamped, ticks, trades_from
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error

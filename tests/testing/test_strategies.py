@@ -20,9 +20,10 @@ from reactivex.testing import ReactiveTest
 
 from rxconnector.errors import ExchangeError, RateLimitError
 from rxconnector.models import ConnectionEvent, ConnectionState, Order
-from rxconnector.testing.factories import make_order
+from rxconnector.testing.account_factories import make_order
 from rxconnector.testing.fake import FakeConnector
-from rxconnector.testing.marbles import book_tickers, emitted, expected, ticks, trades_from
+from rxconnector.testing.marbles import emitted, expected
+from rxconnector.testing.model_marbles import book_tickers, ticks, trades_from
 
 #: What a strategy receives: a ``Connector``, or a ``FakeConnector`` in tests.
 Conn = Any

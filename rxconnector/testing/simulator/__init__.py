@@ -23,13 +23,8 @@ from rxconnector.testing.simulator.book import BookHistoryError
 from rxconnector.testing.simulator.config import SimulatorConfig, SymbolSpec, symbol_spec
 from rxconnector.testing.simulator.connection import Received, SimConnection
 from rxconnector.testing.simulator.market import Levels, TickEvents
-from rxconnector.testing.simulator.matching import (
-    MatchingEngine,
-    OrderRequest,
-    Rejection,
-    SimOrder,
-    SimPosition,
-)
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import OrderRequest, Rejection, SimOrder, SimPosition
 from rxconnector.testing.simulator.server import ExchangeSimulator
 from rxconnector.testing.simulator.state import ControlRecord
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade

@@ -25,14 +25,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
+from rxconnector.testing.simulator.binance_http import ApiError, int_param, mandatory
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads
-from rxconnector.testing.simulator.binance_rest import (
-    ApiError,
-    BinanceSpotRest,
-    Endpoint,
-    int_param,
-    mandatory,
-)
+from rxconnector.testing.simulator.binance_rest import BinanceSpotRest, Endpoint
 from rxconnector.testing.simulator.binance_streams import FUTURES_KINDS, StreamKey
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
 from rxconnector.testing.simulator.book import ASK, BID

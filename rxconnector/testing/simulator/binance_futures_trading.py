@@ -45,13 +45,15 @@ from rxconnector.testing.simulator.binance_futures_user import (
     futures_order_body,
     position_risk_row,
 )
-from rxconnector.testing.simulator.binance_rest import ApiError, Endpoint, int_param, mandatory
+from rxconnector.testing.simulator.binance_http import ApiError, int_param, mandatory
+from rxconnector.testing.simulator.binance_rest import Endpoint
 from rxconnector.testing.simulator.binance_trading import (
     BinanceSpotTradingRest,
     binance_amount,
     binance_rejection,
 )
-from rxconnector.testing.simulator.matching import MatchingEngine, OrderRequest, Rejection
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import OrderRequest, Rejection
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = ["PERCENT_DOWN", "PERCENT_UP", "BinanceFuturesTradingRest"]

@@ -44,9 +44,9 @@ from rxconnector.testing.simulator.binance_futures import FuturesPayloads
 from rxconnector.testing.simulator.binance_trading import binance_amount
 from rxconnector.testing.simulator.connection import ConnectionPolicy, SimConnection
 from rxconnector.testing.simulator.market import TickEvents
-from rxconnector.testing.simulator.matching import (
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import (
     Fill,
-    MatchingEngine,
     OrderEvent,
     PositionEvent,
     SimOrder,

@@ -23,6 +23,19 @@ import orjson
 from aiohttp import web
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
+from rxconnector.testing.simulator.binance_http import (
+    ApiError,
+    RestRecord,
+    depth_weight,
+    int_param,
+    mandatory,
+)
+from rxconnector.testing.simulator.binance_info import (
+    ORDER_TYPES,
+    STP_MODES,
+    SYMBOL_PERMISSIONS,
+    symbol_filters,
+)
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads, ticker_stats
 from rxconnector.testing.simulator.faults import RestFailure
 from rxconnector.testing.simulator.klines import INTERVALS
@@ -33,13 +46,8 @@ from rxconnector.testing.simulator.tape import SimTrade
 from rxconnector.testing.simulator.weights import WeightLimiter
 
 __all__ = [
-    "ApiError",
     "BinanceSpotRest",
     "Endpoint",
-    "RestRecord",
-    "depth_weight",
-    "int_param",
-    "mandatory",
 ]
 
 _HOUR_MS = 3_600_000
@@ -53,37 +61,6 @@ _FAILURE_BODIES = {
 }  # fmt: skip
 
 
-class ApiError(Exception):
-    """An error answer: HTTP status plus Binance's ``{"code", "msg"}`` body."""
-
-    def __init__(self, status: int, code: int, msg: str, retry_after: int | None = None) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg, self.retry_after = status, code, msg, retry_after
-
-
-@attrs.frozen(slots=True)
-class RestRecord:
-    """One REST request the simulator answered (for tests of client behaviour)."""
-
-    at: float  # loop time
-    method: str
-    path: str
-    params: dict[str, str]
-    status: int
-    weight: int
-
-
-def depth_weight(limit: int) -> int:
-    """``/api/v3/depth`` weight by limit (1-100: 5, 101-500: 25, 501-1000: 50, else 250)."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
-
-
 def _symbols_weight(params: dict[str, str], single: int, few: int, many: int, all_: int) -> int:
     if "symbol" in params:
         return single
@@ -94,26 +71,6 @@ def _symbols_weight(params: dict[str, str], single: int, few: int, many: int, al
             return single
         return single if n <= 20 else few if n <= 100 else many
     return all_
-
-
-def int_param(params: dict[str, str], name: str, default: int | None = None) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(
-            400,
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
-        ) from None
-
-
-def mandatory(name: str) -> ApiError:
-    return ApiError(
-        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-    )
 
 
 Handler = Callable[[dict[str, str], int, Account | None], Awaitable[Any] | Any]
@@ -157,21 +114,17 @@ class BinanceSpotRest:
     # -- plumbing ---------------------------------------------------------------------
 
     def _endpoints(self) -> list[Endpoint]:
+        return [*self._market_endpoints(), *self._ticker_endpoints(), self._account_endpoint()]
+
+    def _market_endpoints(self) -> list[Endpoint]:
         sym = frozenset({"symbol"})
-        signed = frozenset({"recvWindow", "timestamp", "signature"})
         klines = sym | {"interval", "startTime", "endTime", "timeZone", "limit"}
-        tickers = frozenset({"symbol", "symbols", "symbolStatus"})
+        info_params = {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
         return [
             Endpoint("GET", "/ping", self._ping, lambda p: 1, frozenset()),
             Endpoint("GET", "/time", self._time, lambda p: 1, frozenset()),
             Endpoint(
-                "GET",
-                "/exchangeInfo",
-                self._exchange_info,
-                lambda p: 20,
-                frozenset(
-                    {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
-                ),
+                "GET", "/exchangeInfo", self._exchange_info, lambda p: 20, frozenset(info_params)
             ),
             Endpoint(
                 "GET",
@@ -197,6 +150,12 @@ class BinanceSpotRest:
             ),
             Endpoint("GET", "/klines", self._klines, lambda p: 2, klines),
             Endpoint("GET", "/uiKlines", self._klines, lambda p: 2, klines),
+            Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
+        ]
+
+    def _ticker_endpoints(self) -> list[Endpoint]:
+        tickers = frozenset({"symbol", "symbols", "symbolStatus"})
+        return [
             Endpoint(
                 "GET",
                 "/ticker/24hr",
@@ -218,16 +177,18 @@ class BinanceSpotRest:
                 lambda p: _symbols_weight(p, 2, 4, 4, 4),
                 tickers,
             ),
-            Endpoint("GET", "/avgPrice", self._avg_price, lambda p: 2, sym),
-            Endpoint(
-                "GET",
-                "/account",
-                self._account,
-                lambda p: 20,
-                signed | {"omitZeroBalances"},
-                signed=True,
-            ),
         ]
+
+    def _account_endpoint(self) -> Endpoint:
+        signed = frozenset({"recvWindow", "timestamp", "signature"})
+        return Endpoint(
+            "GET",
+            "/account",
+            self._account,
+            lambda p: 20,
+            signed | {"omitZeroBalances"},
+            signed=True,
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -419,7 +380,6 @@ class BinanceSpotRest:
 
     def _symbol_info(self, m: SymbolMarket) -> dict[str, Any]:
         spec = m.spec
-        tick, step = scaled(1, m.price_exp), scaled(1, m.qty_exp)
         return {
             "symbol": spec.symbol,
             "status": "TRADING",
@@ -430,64 +390,13 @@ class BinanceSpotRest:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": [
-                "LIMIT",
-                "LIMIT_MAKER",
-                "MARKET",
-                "STOP_LOSS",
-                "STOP_LOSS_LIMIT",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_LIMIT",
-            ],
-            "icebergAllowed": True,
-            "ocoAllowed": True,
-            "otoAllowed": True,
-            "opoAllowed": True,
-            "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True,
-            "cancelReplaceAllowed": True,
-            "amendAllowed": True,
-            "pegInstructionsAllowed": True,
-            "isSpotTradingAllowed": True,
-            "isMarginTradingAllowed": False,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": tick,
-                    "maxPrice": scaled(m.initial_ticks * 100, m.price_exp),
-                    "tickSize": tick,
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": step,
-                    "maxQty": scaled(m.lot * 10_000, m.qty_exp),
-                    "stepSize": step,
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": "5.00000000",
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00000000",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": "0.00000000",
-                    "maxQty": scaled(m.lot * 1_000, m.qty_exp),
-                    "stepSize": "0.00000000",
-                },
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            ],
+            "orderTypes": list(ORDER_TYPES),
+            **SYMBOL_PERMISSIONS,
+            "filters": symbol_filters(m),
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": [
-                "NONE",
-                "EXPIRE_TAKER",
-                "EXPIRE_MAKER",
-                "EXPIRE_BOTH",
-            ],
+            "allowedSelfTradePreventionModes": list(STP_MODES),
         }
 
     def _exchange_info(self, params: dict[str, str], now: int, _a: Account | None) -> Any:

@@ -38,20 +38,11 @@ from typing import Any
 from aiohttp import web
 
 from rxconnector.testing.simulator.accounts import Account, Accounts
+from rxconnector.testing.simulator.binance_http import ApiError, int_param, mandatory
 from rxconnector.testing.simulator.binance_payloads import SpotPayloads
-from rxconnector.testing.simulator.binance_rest import (
-    ApiError,
-    BinanceSpotRest,
-    Endpoint,
-    int_param,
-    mandatory,
-)
-from rxconnector.testing.simulator.matching import (
-    MatchingEngine,
-    OrderRequest,
-    Rejection,
-    SimOrder,
-)
+from rxconnector.testing.simulator.binance_rest import BinanceSpotRest, Endpoint
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import OrderRequest, Rejection, SimOrder
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = [

@@ -51,7 +51,7 @@ from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceCha
 from rxconnector.testing.simulator.binance_trading import binance_amount
 from rxconnector.testing.simulator.connection import ConnectionPolicy, SimConnection
 from rxconnector.testing.simulator.market import TickEvents
-from rxconnector.testing.simulator.matching import OrderEvent
+from rxconnector.testing.simulator.orders import OrderEvent
 from rxconnector.testing.simulator.state import SimState
 from rxconnector.testing.simulator.weights import WeightLimiter
 

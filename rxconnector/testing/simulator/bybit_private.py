@@ -48,7 +48,7 @@ from aiohttp import web
 
 from rxconnector.log import get_logger
 from rxconnector.testing.simulator.accounts import Account, Accounts, BalanceChange
-from rxconnector.testing.simulator.bybit_trading import (
+from rxconnector.testing.simulator.bybit_rows import (
     bybit_amount,
     bybit_order_row,
     position_row,
@@ -61,8 +61,8 @@ from rxconnector.testing.simulator.connection import (
     SimConnection,
 )
 from rxconnector.testing.simulator.market import TickEvents
-from rxconnector.testing.simulator.matching import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.numbers import scaled
+from rxconnector.testing.simulator.orders import Fill, OrderEvent, PositionEvent, SimOrder
 from rxconnector.testing.simulator.state import SimState
 
 __all__ = ["BybitPrivateServer", "auth_signature_payload", "parse_private_topic"]

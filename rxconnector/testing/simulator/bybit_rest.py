@@ -35,7 +35,7 @@ import orjson
 from aiohttp import web
 
 from rxconnector.testing.simulator import bybit_payloads as bp
-from rxconnector.testing.simulator.binance_rest import RestRecord
+from rxconnector.testing.simulator.binance_http import RestRecord
 from rxconnector.testing.simulator.book import ASK, BID
 from rxconnector.testing.simulator.bybit_books import BookWindows
 from rxconnector.testing.simulator.bybit_market import TickDirections

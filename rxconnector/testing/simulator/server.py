@@ -1,5 +1,9 @@
 """``ExchangeSimulator``: an aiohttp server on 127.0.0.1 that fools a real client.
 
+Long module: ``ExchangeSimulator`` is the simulator's one public facade (URLs, control,
+faults, accounts, inspection for tests); each method is a few lines delegating to the
+state, market or dialect objects that do the work, and users find every knob in one place.
+
 It owns the event-loop side of the simulator: the aiohttp app and site, the market
 clock task, and the dialects mounted on the app (Binance Spot: ``/ws``, ``/stream``,
 ``/api/v3``; USD-M futures: ``/public/ws|stream``, ``/market/ws|stream``, ``/fapi/v1``).
@@ -35,7 +39,7 @@ from rxconnector.testing.simulator.binance_futures import (
 )
 from rxconnector.testing.simulator.binance_futures_trading import BinanceFuturesTradingRest
 from rxconnector.testing.simulator.binance_futures_user import FuturesUserStreams
-from rxconnector.testing.simulator.binance_rest import RestRecord
+from rxconnector.testing.simulator.binance_http import RestRecord
 from rxconnector.testing.simulator.binance_trading import BinanceSpotTradingRest
 from rxconnector.testing.simulator.binance_ws import BinanceStreamServer
 from rxconnector.testing.simulator.binance_wsapi import BinanceWsApi
@@ -47,7 +51,8 @@ from rxconnector.testing.simulator.config import SimulatorConfig
 from rxconnector.testing.simulator.connection import CLOSE_GOING_AWAY, SimConnection
 from rxconnector.testing.simulator.faults import Faults, garbage_frames
 from rxconnector.testing.simulator.market import Levels, Market, SymbolMarket
-from rxconnector.testing.simulator.matching import MatchingEngine, SimOrder
+from rxconnector.testing.simulator.matching import MatchingEngine
+from rxconnector.testing.simulator.orders import SimOrder
 from rxconnector.testing.simulator.state import ControlRecord, SimState
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
