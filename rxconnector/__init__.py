@@ -44,6 +44,7 @@ from rxconnector.errors import (
     TransportError,
     WebSocketClosedError,
 )
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -99,6 +100,7 @@ __all__ = [
     "Kline",
     "Liquidation",
     "MarkPrice",
+    "MarketData",
     "MiniTicker",
     "NotSupportedError",
     "Order",

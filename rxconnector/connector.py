@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -45,6 +45,7 @@ from rxconnector.errors import (
 )
 from rxconnector.exchanges.base import FeedCatalog, FeedSpec
 from rxconnector.log import get_logger
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -54,6 +55,7 @@ from rxconnector.models import (
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
+    DepthUpdate,
     Execution,
     Kline,
     Liquidation,
@@ -463,7 +465,7 @@ class Connector:
         """Futures forced liquidations of ``symbol``."""
         return self._public("liquidations", lambda f: f.liquidations(symbol))
 
-    def diff_depth(self, symbol: str) -> Observable[Any]:
+    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
         """The raw diff-depth stream (``DepthUpdate``), as used by :meth:`order_book`."""
         return self._public("diff_depth", lambda f: f.diff_depth(symbol))
 
@@ -1082,3 +1084,10 @@ def _parse_messages(
         return Observable(subscribe)
 
     return operator
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: Connector) -> ConnectorFeeds:
+        """mypy checks here that the Connector serves every declared feed."""
+        return conn

@@ -75,7 +75,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import orjson
@@ -92,6 +92,7 @@ from rxconnector.config import Config
 from rxconnector.connector import SNAPSHOTS_IN_FLIGHT, Connector
 from rxconnector.errors import NotSupportedError, ParseError, RecordingError, RxConnectorError
 from rxconnector.exchanges.base import WsProtocol
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import ClockOffset, ConnectionEvent, OrderBook, Trade
 from rxconnector.recording import (
     Kind,
@@ -1143,3 +1144,10 @@ def open(
 ) -> ReplayConnector:
     """Open a recording for replay (see :class:`ReplayConnector`)."""
     return ReplayConnector(path, scheduler=scheduler)
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: ReplayConnector) -> ConnectorFeeds:
+        """mypy checks here that a replay serves every feed a Connector declares."""
+        return conn

@@ -38,7 +38,7 @@ import os
 import re
 import socket
 from collections.abc import Awaitable, Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -58,6 +58,7 @@ from rxconnector.bus.keys import events_key, heartbeats_key, normalize_venue, st
 from rxconnector.bus.tape import TradeTape, consecutive_trade_ids
 from rxconnector.errors import FeedGapError, ParseError, RxConnectorError
 from rxconnector.log import get_logger
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -720,3 +721,10 @@ def _positive(name: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: RemoteConnector) -> MarketData:
+        """mypy checks here that the published feeds read back as the Connector's."""
+        return conn

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import reactivex
@@ -46,6 +46,7 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError, RxConnectorError
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -83,26 +84,9 @@ __all__ = ["FEEDS", "REST_METHODS", "Call", "FakeConnector"]
 
 _T = TypeVar("_T")
 
-#: Feed methods of the Connector surface, in the order of the contract.
-FEEDS = (
-    "ticker",
-    "mini_ticker",
-    "book_ticker",
-    "trades",
-    "agg_trades",
-    "klines",
-    "depth",
-    "order_book",
-    "avg_price",
-    "mark_price",
-    "liquidations",
-    "diff_depth",
-    "orders",
-    "balances",
-    "executions",
-    "positions",
-    "account_events",
-)
+#: Feed methods of the Connector surface, in the order of the contract
+#: (:data:`rxconnector.market_data.FEED_METHODS`).
+FEEDS = FEED_METHODS
 
 #: REST methods of the Connector surface.
 REST_METHODS = (
@@ -874,3 +858,10 @@ class FakeConnector:
         self._connections.clear()
         for subject in (self._connection_state, self._errors, self._clock, self._breaker):
             subject.on_completed()
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: FakeConnector) -> ConnectorFeeds:
+        """mypy checks here that the fake serves every feed a Connector declares."""
+        return conn
