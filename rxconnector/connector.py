@@ -79,8 +79,8 @@ from rxconnector.operators import (
     retry_with_backoff,
     share,
 )
+from rxconnector.rate.limiter import Priority, documented_limiter
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.streams.account import AccountStreams, PrivateProtocol
 from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
 from rxconnector.streams.hub import SubscriptionHub

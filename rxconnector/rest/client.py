@@ -54,8 +54,8 @@ from rxconnector.errors import (
     TransportError,
 )
 from rxconnector.log import get_logger
+from rxconnector.rate.limiter import Priority, RequestWeightLimiter
 from rxconnector.rest.dialect import ErrorDialect
-from rxconnector.rest.limiter import Priority, RequestWeightLimiter
 from rxconnector.rest.query import encode_query
 from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport

@@ -78,7 +78,7 @@ from rxconnector.models import (
     Position,
 )
 from rxconnector.operators import share
-from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
+from rxconnector.rate.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.hub import PACING_MARGIN
 from rxconnector.streams.messages import RawMessage
 from rxconnector.streams.private_positions import position_changes, with_url

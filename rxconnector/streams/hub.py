@@ -77,6 +77,7 @@ from rxconnector.errors import (
 from rxconnector.exchanges.base import Control, ControlKind, WsProtocol
 from rxconnector.log import get_logger
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.rate.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams._hub_state import (
     MAX_REQUEST_CHARS,
     Conn,
@@ -87,7 +88,6 @@ from rxconnector.streams._hub_state import (
     TopicState,
     take_batch,
 )
-from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams.messages import StreamRestart, TopicMessage
 from rxconnector.transport.ws import (
     Connected,

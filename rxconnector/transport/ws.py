@@ -60,8 +60,8 @@ from rxconnector.errors import RateLimitError, StaleConnectionError, WebSocketCl
 from rxconnector.log import get_logger
 from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.operators import RetryEvent, backoff_policy_from_config, retry_with_backoff
-from rxconnector.streams.attempts import AttemptLimiter
-from rxconnector.streams.pacing import Pacer, RollingWindow, scheduler_seconds
+from rxconnector.rate.attempts import AttemptLimiter
+from rxconnector.rate.pacing import Pacer, RollingWindow, scheduler_seconds
 from rxconnector.transport.errors import translate_aiohttp_errors
 
 __all__ = [

@@ -20,7 +20,7 @@ from rxconnector.errors import ConfigError, ExchangeError, OrderRejectedError
 from rxconnector.exchanges.binance.endpoints import KLINE_INTERVALS, depth_weight
 from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Kline, SymbolInfo
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

@@ -32,8 +32,8 @@ from rxconnector.errors import (
 from rxconnector.exchanges.bybit.endpoints import bybit_error
 from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect, order_status
 from rxconnector.models import Kline, SymbolInfo
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

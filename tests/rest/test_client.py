@@ -28,8 +28,8 @@ from rxconnector.errors import (
 from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
 from rxconnector.exchanges.binance.rest import BinanceSpotRest
 from rxconnector.operators import CircuitBreaker, breaker
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rest.client import RestClient, SignedRequest
-from rxconnector.rest.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpResponse, HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known

@@ -37,7 +37,7 @@ from rxconnector.exchanges.binance.futures_rest import (
 )
 from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Order, SymbolInfo
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

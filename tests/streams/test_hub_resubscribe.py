@@ -1,7 +1,7 @@
 """SubscriptionHub.resubscribe: one topic taken off and subscribed again for a fresh snapshot.
 
 In virtual time against a fake Bybit transport (each fake socket paces what it receives
-with the real :class:`~rxconnector.streams.pacing.Pacer`, answers like Bybit Spot and
+with the real :class:`~rxconnector.rate.pacing.Pacer`, answers like Bybit Spot and
 sends an order-book snapshot after each subscription), and end to end against the
 simulator's Bybit dialect over real sockets.
 """
@@ -33,10 +33,10 @@ from rxconnector.errors import (
 from rxconnector.exchanges.bybit.parsers import parse_depth
 from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
 from rxconnector.models import ConnectionEvent, ConnectionState, Level, OrderBook
+from rxconnector.rate.pacing import Pacer, RollingWindow
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart, TopicMessage
 from rxconnector.streams.orderbook import SEQUENCED_AFTER, BookRule, maintain_order_book
-from rxconnector.streams.pacing import Pacer, RollingWindow
 from rxconnector.testing.simulator import ExchangeSimulator
 from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
 

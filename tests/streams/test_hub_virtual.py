@@ -3,7 +3,7 @@ rotation and isolation, with a fake transport on a ``TestScheduler`` (1 tick = 1
 
 The fake transport replaces only the socket: the hub runs its real reconnecting source
 (backoff, attempt limiter, stale watchdog) and each fake socket paces what it receives
-with the real :class:`~rxconnector.streams.pacing.Pacer`, recording the virtual time
+with the real :class:`~rxconnector.rate.pacing.Pacer`, recording the virtual time
 of every frame the hub sent.
 """
 
@@ -33,9 +33,9 @@ from rxconnector.exchanges.binance.ws_protocol import (
     BinanceSpotWsProtocol,
 )
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.rate.pacing import Pacer, RollingWindow
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.pacing import Pacer, RollingWindow
 from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
 
 CONFIG = ConnectionConfig(reconnect_delay=1.0, reconnect_jitter=0.0, stale_after=1000.0)

@@ -18,7 +18,7 @@ from reactivex.testing.marbles import marbles_testing
 from rxconnector.config import ConnectionConfig
 from rxconnector.errors import RateLimitError, StaleConnectionError, WebSocketClosedError
 from rxconnector.models import ConnectionEvent, ConnectionState
-from rxconnector.streams.attempts import AttemptLimiter
+from rxconnector.rate.attempts import AttemptLimiter
 from rxconnector.transport.ws import (
     Connected,
     OwnedTasks,

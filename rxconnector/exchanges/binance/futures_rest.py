@@ -78,8 +78,8 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rate.limiter import Priority
 from rxconnector.rest.client import RestReply, SignedRequest
-from rxconnector.rest.limiter import Priority
 from rxconnector.rest.query import encode_query
 
 __all__ = [

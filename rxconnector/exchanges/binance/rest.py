@@ -57,8 +57,8 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.nonce import NonceGenerator
+from rxconnector.rate.limiter import Priority, documented_limiter
 from rxconnector.rest.client import Operator, RestClient, RestReply, SignedRequest, Signer
-from rxconnector.rest.limiter import Priority, documented_limiter
 from rxconnector.rest.query import encode_query
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport

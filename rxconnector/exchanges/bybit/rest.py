@@ -93,11 +93,11 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rate.pacing import RollingWindow
 from rxconnector.rest.client import RestClient, RestReply, SignedRequest, Signer
 from rxconnector.rest.dialect import ErrorDialect
 from rxconnector.rest.query import encode_query, format_param
 from rxconnector.rest.symbol_rules import SymbolRules
-from rxconnector.streams.pacing import RollingWindow
 
 __all__ = ["BybitRest", "RecentTradesBackfill", "bybit_dialect", "order_status"]
 

@@ -163,6 +163,77 @@ def _not_required(name: str) -> ApiError:
     return ApiError(400, -1106, f"Parameter '{name}' sent when not required.")
 
 
+def _side_and_type(params: dict[str, str]) -> tuple[str, str]:
+    """``side`` and ``type`` of an order request, checked as Binance checks them."""
+    side = params.get("side")
+    if not side:
+        raise mandatory("side")
+    if side not in ("BUY", "SELL"):
+        raise ApiError(400, -1117, "Invalid side.")
+    kind = params.get("type")
+    if not kind:
+        raise mandatory("type")
+    if kind in _UNSUPPORTED_TYPES:
+        raise ApiError(400, -1013, f"The simulator does not support {kind} orders.")
+    if kind not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+        raise ApiError(400, -1116, "Invalid orderType.")
+    for name in _UNSUPPORTED_PARAMS:
+        if params.get(name):
+            raise ApiError(400, -1013, f"The simulator does not support '{name}'.")
+    return side, kind
+
+
+def _market_time_in_force(
+    params: dict[str, str],
+    side: str,
+    quantity: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+) -> str:
+    """A MARKET order's parameters checked; its time in force is always GTC."""
+    if params.get("timeInForce") is not None:
+        raise _not_required("timeInForce")
+    if price is not None:
+        raise _not_required("price")
+    if quantity is None and quote is None:
+        raise ApiError(
+            400,
+            -1102,
+            "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+        )
+    if quantity is not None and quote is not None:
+        raise _not_required("quoteOrderQty")
+    if quote is not None and side == "SELL":
+        raise ApiError(400, -1013, "The simulator does not support quoteOrderQty on SELL orders.")
+    return "GTC"
+
+
+def _limit_time_in_force(
+    params: dict[str, str],
+    kind: str,
+    quantity: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+) -> str:
+    """A LIMIT or LIMIT_MAKER order's parameters checked; its time in force."""
+    tif = params.get("timeInForce")
+    if quote is not None:
+        raise _not_required("quoteOrderQty")
+    if quantity is None:
+        raise mandatory("quantity")
+    if price is None:
+        raise mandatory("price")
+    if kind == "LIMIT_MAKER":
+        if tif is not None:
+            raise _not_required("timeInForce")
+        return "GTC"
+    if not tif:
+        raise mandatory("timeInForce")
+    if tif not in ("GTC", "IOC", "FOK"):
+        raise ApiError(400, -1115, "Invalid timeInForce.")
+    return tif
+
+
 class BinanceSpotTradingRest(BinanceSpotRest):
     """The Spot REST dialect plus the signed order endpoints on ``engine``."""
 
@@ -295,58 +366,14 @@ class BinanceSpotTradingRest(BinanceSpotRest):
     def _request(self, params: dict[str, str]) -> OrderRequest:
         """Binance order parameters → an engine request (or the Binance error)."""
         symbol = self._symbol(params)
-        side = params.get("side")
-        if not side:
-            raise mandatory("side")
-        if side not in ("BUY", "SELL"):
-            raise ApiError(400, -1117, "Invalid side.")
-        kind = params.get("type")
-        if not kind:
-            raise mandatory("type")
-        if kind in _UNSUPPORTED_TYPES:
-            raise ApiError(400, -1013, f"The simulator does not support {kind} orders.")
-        if kind not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
-            raise ApiError(400, -1116, "Invalid orderType.")
-        for name in _UNSUPPORTED_PARAMS:
-            if params.get(name):
-                raise ApiError(400, -1013, f"The simulator does not support '{name}'.")
-        tif = params.get("timeInForce")
+        side, kind = _side_and_type(params)
         quantity = _decimal(params, "quantity")
         quote = _decimal(params, "quoteOrderQty")
         price = _decimal(params, "price")
         if kind == "MARKET":
-            if tif is not None:
-                raise _not_required("timeInForce")
-            if price is not None:
-                raise _not_required("price")
-            if quantity is None and quote is None:
-                raise ApiError(
-                    400,
-                    -1102,
-                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
-                )
-            if quantity is not None and quote is not None:
-                raise _not_required("quoteOrderQty")
-            if quote is not None and side == "SELL":
-                raise ApiError(
-                    400, -1013, "The simulator does not support quoteOrderQty on SELL orders."
-                )
-            tif = "GTC"
+            tif = _market_time_in_force(params, side, quantity, quote, price)
         else:
-            if quote is not None:
-                raise _not_required("quoteOrderQty")
-            if quantity is None:
-                raise mandatory("quantity")
-            if price is None:
-                raise mandatory("price")
-            if kind == "LIMIT_MAKER":
-                if tif is not None:
-                    raise _not_required("timeInForce")
-                tif = "GTC"
-            elif not tif:
-                raise mandatory("timeInForce")
-            if tif not in ("GTC", "IOC", "FOK"):
-                raise ApiError(400, -1115, "Invalid timeInForce.")
+            tif = _limit_time_in_force(params, kind, quantity, quote, price)
         client_id = self._client_id(params, "newClientOrderId") or self._new_client_id()
         return OrderRequest(
             venue="binance",

@@ -112,6 +112,27 @@ _FAILURES: Final = {
 _POSITION_IDX: Final = {"0": "BOTH", "1": "LONG", "2": "SHORT"}
 
 
+def _refuse_unsupported(params: dict[str, Any]) -> None:
+    """Conditional, TP/SL and margin parameters: a clear 10001, not silently ignored."""
+    for name in ("triggerPrice", "takeProfit", "stopLoss", "orderFilter", "isLeverage"):
+        value = params.get(name)
+        if value not in (None, "", "0", 0, False, "Order"):
+            raise BybitApiError(10001, f"The simulator does not support '{name}'.")
+
+
+def _position_side(params: dict[str, Any], category: str) -> tuple[str, bool]:
+    """The engine's position side (``positionIdx``) and ``reduceOnly`` of an order."""
+    position_side = _POSITION_IDX.get(str(params.get("positionIdx") or 0))
+    if position_side is None:
+        raise BybitApiError(10001, "params error: positionIdx invalid")
+    if position_side != "BOTH" and category != "linear":
+        raise BybitApiError(10001, "params error: positionIdx is for derivatives")
+    reduce_only = params.get("reduceOnly") in (True, "true")
+    if reduce_only and category != "linear":
+        raise BybitApiError(10001, "The simulator supports 'reduceOnly' on linear only.")
+    return position_side, reduce_only
+
+
 class _Limited(BybitApiError):
     """retCode 10006 with the limit headers attached."""
 
@@ -346,24 +367,8 @@ class BybitTradingRest:
         kind = params.get("orderType")
         if kind not in ("Limit", "Market"):
             raise BybitApiError(170116, "Invalid orderType.")
-        for name in (
-            "triggerPrice",
-            "takeProfit",
-            "stopLoss",
-            "orderFilter",
-            "isLeverage",
-        ):
-            value = params.get(name)
-            if value not in (None, "", "0", 0, False, "Order"):
-                raise BybitApiError(10001, f"The simulator does not support '{name}'.")
-        position_side = _POSITION_IDX.get(str(params.get("positionIdx") or 0))
-        if position_side is None:
-            raise BybitApiError(10001, "params error: positionIdx invalid")
-        if position_side != "BOTH" and category != "linear":
-            raise BybitApiError(10001, "params error: positionIdx is for derivatives")
-        reduce_only = params.get("reduceOnly") in (True, "true")
-        if reduce_only and category != "linear":
-            raise BybitApiError(10001, "The simulator supports 'reduceOnly' on linear only.")
+        _refuse_unsupported(params)
+        position_side, reduce_only = _position_side(params, category)
         qty = self._amount(params, "qty")
         if qty is None:
             raise BybitApiError(170130, "Data sent for paramter 'qty' is not valid.")

@@ -9,7 +9,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.mockobserver import MockObserver
 
 from rxconnector.errors import ConfigError, RateLimitError
-from rxconnector.rest.limiter import RequestWeightLimiter
+from rxconnector.rate.limiter import RequestWeightLimiter
 
 on_next = ReactiveTest.on_next
 on_completed = ReactiveTest.on_completed
@@ -283,7 +283,7 @@ class TestPriorities:
         return times[0] if times else None
 
     def test_recovery_never_spends_the_user_reserve(self) -> None:
-        from rxconnector.rest.limiter import Priority
+        from rxconnector.rate.limiter import Priority
 
         scheduler = TestScheduler()
         limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=10)
@@ -297,7 +297,7 @@ class TestPriorities:
         assert self._released(recovery[3]) == 60
 
     def test_waiting_user_calls_go_before_waiting_recovery(self) -> None:
-        from rxconnector.rest.limiter import Priority
+        from rxconnector.rate.limiter import Priority
 
         scheduler = TestScheduler()
         limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=0)
@@ -309,7 +309,7 @@ class TestPriorities:
         assert self._released(recovery) == 120
 
     def test_recovery_waits_out_a_hold_users_fail_at_once(self) -> None:
-        from rxconnector.rest.limiter import Priority
+        from rxconnector.rate.limiter import Priority
 
         scheduler = TestScheduler()
         limiter = RequestWeightLimiter(1000, scheduler=scheduler)
@@ -333,7 +333,7 @@ class TestPriorities:
         assert limiter.limit == 500
 
     def test_documented_limits(self) -> None:
-        from rxconnector.rest.limiter import documented_limiter
+        from rxconnector.rate.limiter import documented_limiter
 
         assert documented_limiter("binance", None).limit == 6000
         assert documented_limiter("binance_futures", None).limit == 2400
@@ -341,7 +341,7 @@ class TestPriorities:
         assert documented_limiter("binance", 1200).limit == 1200
 
     def test_backfills_stop_at_their_share_snapshots_and_users_go_on(self) -> None:
-        from rxconnector.rest.limiter import BACKFILL_SHARE, Priority
+        from rxconnector.rate.limiter import BACKFILL_SHARE, Priority
 
         scheduler = TestScheduler()
         limiter = RequestWeightLimiter(100, scheduler=scheduler, reserve=10)

@@ -13,7 +13,7 @@ import weakref
 
 from reactivex import abc
 
-from rxconnector.streams.pacing import RollingWindow
+from rxconnector.rate.pacing import RollingWindow
 
 __all__ = ["AttemptLimiter", "shared_attempt_limiter"]
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reactivex.testing import TestScheduler
 
-from rxconnector.streams.attempts import AttemptLimiter, shared_attempt_limiter
-from rxconnector.streams.pacing import Pacer, RollingWindow
+from rxconnector.rate.attempts import AttemptLimiter, shared_attempt_limiter
+from rxconnector.rate.pacing import Pacer, RollingWindow
 
 
 def most_in_any_window(times: list[float], window: float) -> int:
