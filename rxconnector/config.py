@@ -14,16 +14,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from types import MappingProxyType
+from typing import Any, Final, Literal, NoReturn
 
 import attrs
 
 from rxconnector.errors import ConfigError
 
-if TYPE_CHECKING:
-    from rxconnector.venues import VenueSpec
-
 __all__ = [
+    "VENUE_CATEGORIES",
     "BreakerConfig",
     "ClockSyncConfig",
     "Config",
@@ -33,10 +32,21 @@ __all__ = [
     "ENV_VARS",
 ]
 
-#: The venue names (``rxconnector.venues.REGISTRY``'s keys) and categories, spelled for
-#: the type checker; what each venue offers is the registry's to say.
 ExchangeName = Literal["binance", "binance_futures", "bybit"]
 Category = Literal["spot", "linear", "inverse"]
+
+#: The venue vocabulary a Config is written in: each venue (``Config.exchange``) with
+#: the categories it speaks, its default first. Everything else about a venue - URLs,
+#: feeds, REST, book rules, CLI names - is the registry's (:mod:`rxconnector.venues`),
+#: which sits above this module in the layering and reads this table.
+VENUE_CATEGORIES: Final[Mapping[ExchangeName, tuple[Category, ...]]] = MappingProxyType(
+    {
+        "binance": ("spot",),
+        "binance_futures": ("linear",),
+        # option and spread are out of scope
+        "bybit": ("spot", "linear", "inverse"),
+    }
+)
 
 #: Binance documents recvWindow up to 60000 ms (PROTOCOL.md A3).
 MAX_RECV_WINDOW_MS: Final = 60_000
@@ -312,14 +322,14 @@ class Config:
 
     @exchange.validator
     def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:
-        _venue(value)
+        _categories_of(value)
 
     @category.validator
     def _check_category(self, _a: attrs.Attribute[str], value: str) -> None:
-        everywhere = _all_categories()
+        everywhere = tuple(dict.fromkeys(c for cs in VENUE_CATEGORIES.values() for c in cs))
         if value not in everywhere:
             raise ConfigError("category", f"must be one of {', '.join(everywhere)}", value)
-        own = _venue(self.exchange).categories
+        own = _categories_of(self.exchange)
         if value not in own:
             raise ConfigError("category", f"must be {_one_of(own)} for {self.exchange}", value)
 
@@ -381,7 +391,7 @@ class Config:
         generic ``RXC_API_KEY`` is used when the prefixed one is absent.
         """
         env = os.environ if environ is None else environ
-        venue = _venue(exchange)
+        categories = _categories_of(exchange)
         prefix = f"RXC_{exchange.upper()}_"
         values: dict[str, Any] = {}
         for field, suffix in ENV_VARS.items():
@@ -397,25 +407,18 @@ class Config:
                     raise ConfigError("recv_window", "must be an integer (ms)", raw) from None
             else:
                 values[field] = raw
-        return venue.config(values.pop("category", None), **values)
+        requested = values.pop("category", None)
+        # a venue of one category ignores RXC_CATEGORY
+        category = requested if requested and len(categories) > 1 else categories[0]
+        return cls._build(exchange, category, values)
 
 
-def _venue(exchange: str) -> VenueSpec:
-    """The registry entry of ``exchange``; ConfigError naming the venues if unknown.
-
-    The registry sits above Config (it assembles venue code), so it is read here, when
-    a Config is validated, not when this module is imported.
-    """
-    from rxconnector.venues import venue_spec
-
-    return venue_spec(exchange)
-
-
-def _all_categories() -> tuple[str, ...]:
-    """Every category some venue has, in registry order."""
-    from rxconnector.venues import REGISTRY
-
-    return tuple(dict.fromkeys(c for spec in REGISTRY.values() for c in spec.categories))
+def _categories_of(exchange: str) -> tuple[Category, ...]:
+    """The categories of ``exchange``; ConfigError naming the venues if unknown."""
+    for name, categories in VENUE_CATEGORIES.items():
+        if name == exchange:
+            return categories
+    raise ConfigError("exchange", f"must be one of {', '.join(VENUE_CATEGORIES)}", exchange)
 
 
 def _one_of(choices: tuple[str, ...]) -> str:

@@ -22,9 +22,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from rxconnector.config import Config
+from rxconnector.config import VENUE_CATEGORIES, Config
 from rxconnector.errors import ConfigError
-from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
 
 if TYPE_CHECKING:
     from reactivex import abc
@@ -114,8 +113,6 @@ class VenueSpec:
     name: str
     #: For people: help texts and messages.
     title: str
-    #: The categories a Config of this venue may name; the first is the default.
-    categories: tuple[str, ...]
     #: Default endpoints ``(rest_url, ws_url, ws_api_url, private_ws_url)`` by
     #: ``testnet``; ``None`` where the venue has no such endpoint the library uses.
     default_urls: Mapping[bool, Endpoints]
@@ -131,6 +128,15 @@ class VenueSpec:
     make_config: Callable[..., Config]
     #: Assembles the :class:`Venue` of a Config from its resolved endpoints.
     assemble: Callable[[Config, Endpoints], Venue]
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The categories a Config of this venue may name, the default first (the
+        vocabulary is Config's: :data:`rxconnector.config.VENUE_CATEGORIES`)."""
+        for name, categories in VENUE_CATEGORIES.items():
+            if name == self.name:
+                return categories
+        raise ConfigError("exchange", "has no categories in VENUE_CATEGORIES", self.name)
 
     def config(self, category: str | None = None, **overrides: Any) -> Config:
         """A Config of this venue: ``category`` (default: the venue's first) and
@@ -362,7 +368,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         "binance": VenueSpec(
             name="binance",
             title="Binance Spot",
-            categories=("spot",),
             default_urls={
                 False: Endpoints(
                     "https://api.binance.com",
@@ -386,7 +391,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         "binance_futures": VenueSpec(
             name="binance_futures",
             title="Binance USD-M futures",
-            categories=("linear",),
             default_urls={
                 False: Endpoints(
                     "https://fapi.binance.com",
@@ -410,7 +414,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         "bybit": VenueSpec(
             name="bybit",
             title="Bybit v5",
-            categories=BYBIT_CATEGORIES,
             default_urls={
                 False: Endpoints(
                     "https://api.bybit.com",
