@@ -1,16 +1,17 @@
 """THE venue registry: every fact about a venue that the rest of the code needs.
 
 :data:`REGISTRY` holds one :class:`VenueSpec` per venue (``Config.exchange``): its
-categories, default endpoints, CLI names, Config factory, and how to assemble the
+default and derived endpoints, CLI names, Config factory, and how to assemble the
 :class:`Venue` - the protocol, feed catalog, REST API, book rule and private-stream
-protocol - for one :class:`~rxconnector.config.Config`. Config validation, the CLI's
-venue names and the connector all read it; nothing outside ``exchanges/`` and this
-module branches on a venue's name. Adding a venue: see the checklist in
-:mod:`rxconnector.exchanges`.
+protocol - for one :class:`~rxconnector.config.Config`. The CLI's venue names and the
+connector read it; nothing outside ``exchanges/`` and this module branches on a venue's
+name. The one venue fact below it is the vocabulary a Config is written in (names and
+categories, :data:`rxconnector.config.VENUE_CATEGORIES`): Config validates against it
+and sits under this module in the layering, so it cannot read the registry.
+Adding a venue: see the checklist in :mod:`rxconnector.exchanges`.
 
-The venue modules are imported when a :class:`Venue` is assembled, not when this module
-is: :class:`~rxconnector.config.Config` reads the registry's names and categories while
-it validates, and must not pull the exchanges' code in with them.
+A venue's modules are imported when its :class:`Venue` is assembled, not when this
+module is: the CLI reads the registry for its venue names without loading every venue.
 """
 
 from __future__ import annotations

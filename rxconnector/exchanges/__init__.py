@@ -21,9 +21,10 @@ Adding a venue (``acme``)
 5. The order-book sync rule (``exchanges/acme/book_sync.py``) and, for accounts, the
    private-stream protocol (a ``streams.account.PrivateProtocol``).
 6. One entry in :data:`rxconnector.venues.REGISTRY`: a ``VenueSpec`` with the name,
-   categories, default and derived URLs, CLI names, Config factory and the assembler that
-   wires the pieces above into a ``Venue`` (importing them lazily).
-7. ``config.py``: the name in ``ExchangeName`` (the type checker's spelling) and a
+   default and derived URLs, CLI names, Config factory and the assembler that wires the
+   pieces above into a ``Venue`` (importing them lazily).
+7. ``config.py``, the vocabulary a Config is written in: the name in ``ExchangeName``
+   (and any new category in ``Category``), its categories in ``VENUE_CATEGORIES``, and a
    ``Config.acme()`` factory; the README's venue table.
 8. Tests: parsers against recorded payloads, the protocol against the simulator (or a
    scripted server), and the registry test (every venue's entry assembles and its feed
