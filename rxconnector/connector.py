@@ -43,7 +43,9 @@ from rxconnector.errors import (
     RxConnectorError,
     TransportError,
 )
+from rxconnector.exchanges.account_protocol import PrivateProtocol
 from rxconnector.exchanges.base import FeedCatalog, FeedSpec
+from rxconnector.exchanges.book_rules import snapshot_limit_for
 from rxconnector.log import get_logger
 from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
@@ -80,16 +82,14 @@ from rxconnector.operators import (
     share,
 )
 from rxconnector.rate.limiter import Priority, documented_limiter
+from rxconnector.rest.api import RestApi
 from rxconnector.rest.client import RestClient
-from rxconnector.streams.account import AccountStreams, PrivateProtocol
-from rxconnector.streams.continuity import gapless_trades, gapless_trades_by_overlap
+from rxconnector.streams.accounts.account_streams import AccountStreams
+from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import (
-    SnapshotGate,
-    maintain_order_book,
-    snapshot_limit_for,
-)
+from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
+from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 from rxconnector.transport.http import HttpTransport
 from rxconnector.venues import Venue, venue_for
 
@@ -427,9 +427,11 @@ class Connector:
         return self._breaker.state
 
     @property
-    def rest(self) -> Any:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``)."""
-        return self._require_rest()
+    def rest(self) -> RestApi:
+        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
+        rest: RestApi = self._require_rest()
+        return rest
 
     # -- public market feeds --------------------------------------------------------------
 
@@ -587,7 +589,7 @@ class Connector:
             )
         # The URLs come from the venue, resolved once from the Config: an override of
         # any URL carries to the private endpoint, never a production default.
-        protocol, url = self.venue.make_account(self.rest, self.now, self.scheduler)
+        protocol, url = self.venue.make_account(self._require_rest(), self.now, self.scheduler)
         session = self._session
         self._accounts = AccountStreams(
             protocol,
@@ -836,7 +838,7 @@ class Connector:
             recovery_guard=recovery_guard,
             retry=retry,
             on_timestamp_rejected=self._resync_clock,
-            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
+            dialect=self.venue.make_dialect(),
             scheduler=self._scheduler,
             log=self._log.bind(component="rest"),
         )
@@ -917,8 +919,26 @@ class Connector:
                 )
                 return page.pipe(ops.to_list())
 
+            # A venue that can prove plain trades from aggregates (Binance Spot's
+            # ``trades_after``) backfills the trade feed at a lower weight.
+            cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+
+            def backfill_since(
+                from_id: int, since: int, share: float | None
+            ) -> Observable[list[Trade]]:
+                assert cheaper is not None
+                page: Observable[list[Trade]] = cheaper(
+                    norm, from_id, since, priority=Priority.BACKFILL, continuation=share
+                )
+                return page
+
             return gapless_trades(
-                live, backfill, topic=spec.topic, report=self._report, scheduler=self.scheduler
+                live,
+                backfill,
+                topic=spec.topic,
+                report=self._report,
+                scheduler=self.scheduler,
+                backfill_since=backfill_since if cheaper is not None else None,
             )
 
         result: Observable[Trade] = reactivex.defer(build).pipe(

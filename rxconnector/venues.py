@@ -29,9 +29,9 @@ from rxconnector.errors import ConfigError
 if TYPE_CHECKING:
     from reactivex import abc
 
+    from rxconnector.exchanges.account_protocol import PrivateProtocol
     from rxconnector.exchanges.base import FeedCatalog, WsProtocol
-    from rxconnector.streams.account import PrivateProtocol
-    from rxconnector.streams.orderbook import BookRule
+    from rxconnector.exchanges.book_rules import BookRule
 
 __all__ = [
     "REGISTRY",
@@ -79,8 +79,8 @@ class Venue:
     #: ``make_rest(client, config, now_ms)`` builds the venue's REST API object.
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
-    make_dialect: Callable[[], Any] | None
-    #: The documented order-book procedure (``streams.orderbook.BookRule``).
+    make_dialect: Callable[[], Any]
+    #: The documented order-book procedure (``exchanges.book_rules.BookRule``).
     book_rule: BookRule
     #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
     #: ``"overlap"`` (recent trades matched against what was delivered, Bybit).
@@ -256,9 +256,9 @@ def _required_url(url: str | None, field: str) -> str:
 def _binance_spot(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.binance import endpoints as bep
     from rxconnector.exchanges.binance import feeds as bfeeds
-    from rxconnector.exchanges.binance.rest import BinanceSpotRest
     from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
-    from rxconnector.streams.orderbook import BookRule
+    from rxconnector.exchanges.book_rules import BookRule
+    from rxconnector.rest.binance_spot import BinanceSpotRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -277,7 +277,7 @@ def _binance_spot(config: Config, urls: Endpoints) -> Venue:
         protocol=BinanceSpotWsProtocol(),
         feeds=bfeeds.BinanceSpotFeeds(),
         make_rest=BinanceSpotRest,
-        make_dialect=None,
+        make_dialect=bep.binance_dialect,
         book_rule=BookRule.BINANCE_SPOT,
         trade_continuity="ids",
         supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance"]),
@@ -290,16 +290,17 @@ def _binance_spot(config: Config, urls: Endpoints) -> Venue:
 
 
 def _binance_futures(config: Config, urls: Endpoints) -> Venue:
+    from rxconnector.exchanges.binance import endpoints as bep
     from rxconnector.exchanges.binance import feeds as bfeeds
-    from rxconnector.exchanges.binance.futures_rest import TIME as FUTURES_TIME
-    from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
+    from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
     from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
-    from rxconnector.streams.orderbook import BookRule
+    from rxconnector.exchanges.book_rules import BookRule
+    from rxconnector.rest.binance_futures import BinanceFuturesRest
 
     def make_account(
         rest: Any, _now: Callable[[], int], scheduler: abc.SchedulerBase
     ) -> tuple[PrivateProtocol, str]:
-        from rxconnector.exchanges.binance.futures_account import futures_user_stream
+        from rxconnector.streams.accounts.listen_key import futures_user_stream
 
         private = _required_url(urls.private_ws_url, "private_ws_url")
         return futures_user_stream(rest, private, scheduler, fast_executions=config.fast_executions)
@@ -311,7 +312,7 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
         protocol=BinanceFuturesWsProtocol(),
         feeds=bfeeds.BinanceFuturesFeeds(),
         make_rest=BinanceFuturesRest,
-        make_dialect=None,
+        make_dialect=bep.binance_dialect,
         book_rule=BookRule.BINANCE_USDM,
         trade_continuity="ids",
         supported_feeds=frozenset(bfeeds.SUPPORTED_FEEDS["binance_futures"]),
@@ -325,11 +326,11 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
 
 
 def _bybit(config: Config, urls: Endpoints) -> Venue:
+    from rxconnector.exchanges.book_rules import BookRule
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
-    from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
-    from rxconnector.streams.orderbook import BookRule
+    from rxconnector.rest.bybit import BybitRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -346,7 +347,7 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
         make_rest=BybitRest,
-        make_dialect=bybit_dialect,
+        make_dialect=yep.bybit_dialect,
         book_rule=BookRule.BYBIT_DEPTH,
         trade_continuity="overlap",
         supported_feeds=frozenset(yfeeds.SUPPORTED_FEEDS[config.category]),

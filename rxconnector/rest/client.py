@@ -4,7 +4,7 @@ Every call goes through the same stages, built lazily on subscription::
 
     retry( guard( resync_once( acquire(weight) → sign → send → interpret ) ) )
 
-* ``acquire`` waits for request weight (:class:`~rxconnector.rest.limiter.RequestWeightLimiter`);
+* ``acquire`` waits for request weight (:class:`~rxconnector.rate.limiter.RequestWeightLimiter`);
 * ``sign`` runs *after* the wait, so the timestamp is taken at send time from the
   synced clock, never minutes early while queued;
 * ``send`` is one HTTP exchange through the transport (disposal cancels it);
@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-import attrs
 import orjson
 import reactivex
 from reactivex import Observable, abc
@@ -53,10 +52,11 @@ from rxconnector.errors import (
     RateLimitError,
     TransportError,
 )
+from rxconnector.exchanges.dialect import ErrorDialect
+from rxconnector.exchanges.query import encode_query
+from rxconnector.exchanges.rest_spec import RestReply, Signer
 from rxconnector.log import get_logger
 from rxconnector.rate.limiter import Priority, RequestWeightLimiter
-from rxconnector.rest.dialect import ErrorDialect
-from rxconnector.rest.query import encode_query
 from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport
 
@@ -66,9 +66,6 @@ __all__ = [
     "ORDER_RATE_RETRY_SECONDS",
     "Operator",
     "RestClient",
-    "RestReply",
-    "SignedRequest",
-    "Signer",
 ]
 
 _T = TypeVar("_T")
@@ -90,39 +87,15 @@ _EXCERPT = 200
 _module_log = get_logger(component="rest")
 
 
-@attrs.frozen
-class SignedRequest:
-    """What a signer produces: the final query string (signature included), extra
-    headers (the API key) and an optional form body."""
-
-    query: str
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: str | None = None
-
-
-#: Called at send time with the call's parameters; adds timestamp and signature.
-Signer = Callable[[Mapping[str, Any]], SignedRequest]
-
-
-@attrs.frozen
-class RestReply:
-    """A successful answer: decoded JSON plus what models need from the envelope."""
-
-    data: Any
-    status: int
-    headers: Mapping[str, str]
-    received_at: float
-    elapsed: float
-
-
 class RestClient:
     """Cold, cancellable REST calls for one venue, through limiter, breaker and retry.
 
     ``transport_factory`` is called for every attempt, so the connector can create its
     aiohttp session lazily on the running loop and replace it after a restart.
     ``on_timestamp_rejected`` returns an Observable that re-syncs the clock (only its
-    completion, or first item, is awaited). ``dialect`` tells error bodies apart;
-    the default is Binance's ``{"code", "msg"}`` vocabulary (Spot and USD-M share it).
+    completion, or first item, is awaited). ``dialect`` tells error bodies apart: the
+    venue's :class:`~rxconnector.exchanges.dialect.ErrorDialect`, always given (the
+    engine knows no venue of its own).
     """
 
     def __init__(
@@ -135,7 +108,7 @@ class RestClient:
         guard: Operator | None = None,
         retry: Operator | None = None,
         on_timestamp_rejected: Callable[[], Observable[Any]] | None = None,
-        dialect: ErrorDialect | None = None,
+        dialect: ErrorDialect,
         scheduler: abc.SchedulerBase | None = None,
         log: Any = None,
         recovery_guard: Operator | None = None,
@@ -148,7 +121,7 @@ class RestClient:
         self._recovery_guard = recovery_guard if recovery_guard is not None else guard
         self._retry = retry
         self._on_timestamp_rejected = on_timestamp_rejected
-        self._dialect = dialect if dialect is not None else _default_dialect()
+        self._dialect = dialect
         self._scheduler = scheduler
         self._log = log if log is not None else get_logger(component="rest", exchange=exchange)
         self._closed = False
@@ -462,12 +435,6 @@ class RestClient:
             until //= 1000
         remaining = (until - now_ms(resolve_scheduler(self._scheduler))) / 1000.0
         return remaining if remaining > 0 else None
-
-
-def _default_dialect() -> ErrorDialect:
-    from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
-
-    return BINANCE_ERRORS
 
 
 def _reply_data(reply: RestReply) -> Any:

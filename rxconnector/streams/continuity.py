@@ -1,33 +1,21 @@
 """Trades with no gaps: every trade once, in order, across reconnects (or a precise report).
 
-A WebSocket reconnect loses whatever traded while the socket was down; the hub marks the
-spot with a :class:`~rxconnector.streams.messages.StreamRestart`. Two venue situations:
+A reconnect loses what traded while the socket was down (the hub marks the spot with a
+:class:`~rxconnector.streams.messages.StreamRestart`). For venues with consecutive ids
+:func:`gapless_trades` fills every id gap over REST for as long as the exchange may have
+the data and reports only what it cannot get, with the exact ids. Venues without usable
+ids: :mod:`rxconnector.streams.trade_overlap`.
 
-* **Consecutive ids** (Binance ``trade`` ids, ``aggTrade`` aggregate ids):
-  :func:`gapless_trades` notices any jump in ids, holds the live trades back, fetches the
-  missing range over REST page by page (``backfill(from_id)``), emits it marked
-  ``backfilled=True``, then releases the held trades. Duplicates (ids already delivered)
-  are dropped. After a :class:`StreamRestart` it fetches from the last delivered id *at
-  once*, without waiting for a live trade to reveal the gap (a quiet symbol, or the end
-  of activity, would otherwise leave the missed trades undelivered). A failing backfill
-  is retried with backoff for as long as the exchange may still have the data; only a
-  range the venue's history skips, a gap wider than ``max_backfill``, or held live
-  trades past ``max_held`` is reported as :class:`~rxconnector.errors.FeedGapError`
-  with the exact id range.
-* **No usable ids** (Bybit: trade ids are UUIDs or per-venue numbers with no range
-  queries): :func:`gapless_trades_by_overlap` fetches the recent trades after a restart,
-  emits the ones not yet delivered, and reports a *possible* gap when the recent trades
-  do not overlap what was delivered before the restart.
-
-Neither operator ever errors because of a gap or a REST failure; they forward the live
-stream's error or completion.
+Bounds (per subscription): held live trades ≤ ``max_held`` (default
+:data:`DEFAULT_MAX_HELD`) plus one backfill page, packed
+(:class:`~rxconnector.streams.held_trades.HeldTrades`, ≈ 260 bytes each); ids being
+confirmed: only held ones. State lives in small classes, one method per event:
+:class:`_GaplessRun`, with :class:`_PageFetch` and :class:`_IdLookup` for its requests.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -38,31 +26,33 @@ from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import FeedGapError, ParseError
 from rxconnector.log import get_logger
 from rxconnector.models import Trade
+from rxconnector.streams.first_trade import FillSampler, FirstTradeCheck
+from rxconnector.streams.held_trades import HeldTrades
 from rxconnector.streams.messages import StreamRestart
 
 __all__ = [
     "DEFAULT_MAX_BACKFILL",
     "DEFAULT_MAX_HELD",
+    "BackfillSince",
     "backfill_retry_delay",
     "gapless_trades",
-    "gapless_trades_by_overlap",
+    "report_or_log",
 ]
 
 _log = get_logger(component="continuity")
 
-#: Largest id gap fetched over REST by default: 100 pages of 1000 (Binance: 2,500 weight
-#: with ``historicalTrades``, 400 with ``aggTrades``; PROTOCOL.md §A2.4). Any outage a
-#: reconnect can heal is far below it; a bigger jump is reported, not fetched.
+#: ``(from_id, since_ms, share)`` -> one page from ``from_id`` (see ``gapless_trades``).
+BackfillSince = Callable[[int, int, "float | None"], Observable[list[Trade]]]
+
+#: Largest id gap fetched over REST by default (100 pages of 1000); any outage a reconnect
+#: can heal is far below it: a bigger jump is reported, not fetched.
 DEFAULT_MAX_BACKFILL = 100_000
 
-#: Live trades held back (per feed) while a backfill runs: about 10 MB of ``Trade``s.
-#: Only when a backfill that keeps failing lets more pile up is the missing range given
-#: up (reported with its exact ids) and the held trades released.
+#: Live trades held (per feed) while a backfill runs: ≈ 5 MB at ≈ 260 bytes each. Past
+#: it the missing range is given up (reported with its exact ids), the held released.
 DEFAULT_MAX_HELD = 20_000
 
-
-#: Lookups of a far id before it is rejected as one the venue does not have (REST can
-#: lag the stream by a moment: the lookups are ``retry_delay(1)``, ``(2)`` ... apart).
+#: Lookups of a far id before it is rejected (REST can lag the stream by a moment).
 CONFIRM_ATTEMPTS = 3
 
 
@@ -71,7 +61,9 @@ def backfill_retry_delay(attempt: int) -> float:
     return float(min(0.5 * 2.0 ** (attempt - 1), 10.0))
 
 
-def _make_reporter(report: Callable[[Exception], None] | None) -> Callable[[Exception], None]:
+def report_or_log(report: Callable[[Exception], None] | None) -> Callable[[Exception], None]:
+    """``report`` guarded (a raising callback is logged), or a logger when None."""
+
     def tell(error: Exception) -> None:
         if report is None:
             _log.warning("trade feed problem", error=str(error), kind=type(error).__name__)
@@ -82,6 +74,427 @@ def _make_reporter(report: Callable[[Exception], None] | None) -> Callable[[Exce
             _log.exception("trade report callback raised")
 
     return tell
+
+
+@attrs.frozen
+class _GaplessSettings:
+    """The arguments of one :func:`gapless_trades` call (shared by its subscriptions)."""
+
+    backfill: Callable[[int], Observable[list[Trade]]]
+    topic: str
+    max_backfill: int
+    retries: int | None
+    retry_delay: Callable[[int], float]
+    tell: Callable[[Exception], None]
+    scheduler: abc.SchedulerBase | None
+    max_held: int
+    page_size: int
+    backfill_since: BackfillSince | None = None
+
+
+class _GaplessRun:
+    """One subscription of :func:`gapless_trades` (held trades, request, retry timer)."""
+
+    def __init__(
+        self,
+        settings: _GaplessSettings,
+        observer: abc.ObserverBase[Trade],
+        scheduler_: abc.SchedulerBase | None,
+    ) -> None:
+        self.settings = settings
+        self.observer = observer
+        self.scheduler_ = scheduler_
+        self.last: int | None = None  # the last delivered id
+        self.last_time = 0  # the time of the last delivered trade (ms)
+        self.held = HeldTrades()
+        self.backfilling = False
+        self.failures = 0
+        self.stopped = False
+        self.confirmed: set[int] = set()  # far ids the venue (or the stream) vouched for
+        self.misses: dict[int, int] = {}  # far ids looked up and not found, how often
+        self.request = SerialDisposable()
+        self.timer = SerialDisposable()
+        self.first_id: int | None = None  # the first delivered id, until it is vouched for
+        self.first_check: FirstTradeCheck | None = None
+        self.fills = FillSampler()
+
+    # -- events of the live stream ---------------------------------------------------
+
+    def on_next(self, item: Trade | StreamRestart) -> None:
+        if isinstance(item, StreamRestart):
+            if self.last is not None and not self.backfilling:
+                self.backfilling = True  # fetch what the outage missed, now
+                self.failures = 0
+                self.fetch()
+            return
+        tid = item.trade_id
+        last = self.last
+        if self.backfilling:
+            if last is None or tid > last:
+                self.hold(item)
+            return
+        if last is None or tid == last + 1:
+            if last is None:
+                self.first_id = tid
+            self.last = tid
+            self.last_time = item.time
+            if tid & 7 < 2:
+                self.fills.sample(item)
+            self.observer.on_next(item)
+        elif tid > last:
+            self.hold(item)
+            self.release()
+        elif tid < last == self.first_id:
+            self.check_first(item)  # below a baseline nothing followed on from yet
+
+    def on_error(self, error: Exception) -> None:
+        self.stop()
+        self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self.stop()
+        held = self.held
+        while held and self.last is not None:
+            tid = held.first()
+            trade = held.pop_first()
+            if tid <= self.last:
+                continue
+            if tid > self.last + 1:
+                self.give_up(self.last + 1, tid - 1, "the live stream ended before the backfill")
+            self.last = tid
+            self.last_time = trade.time
+            self.observer.on_next(trade)
+        self.observer.on_completed()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.request.dispose()
+        self.timer.dispose()
+        if self.first_check is not None:
+            self.first_check.dispose()
+
+    # -- a hostile first trade -------------------------------------------------------
+
+    def check_first(self, trade: Trade) -> None:
+        """Hold ``trade``; ask the venue about the baseline (:mod:`.first_trade`)."""
+        if self.first_check is None:
+            assert self.first_id is not None
+            self.first_check = FirstTradeCheck(
+                self.first_id,
+                self.settings.backfill,
+                attempts=CONFIRM_ATTEMPTS,
+                max_below=self.settings.max_held,
+                retry_delay=self.settings.retry_delay,
+                clock=self.clock(),
+                scheduler_=self.scheduler_,
+                verdict=self.first_verdict,
+            )
+        self.first_check.add(trade)
+
+    def first_verdict(self, genuine: bool, below: list[Trade]) -> None:
+        head = self.first_id
+        self.first_id = None  # checked: never again
+        if genuine or self.stopped:
+            return  # the trades below it were duplicates after all
+        self.settings.tell(
+            ParseError(
+                f"{self.settings.topic}: the first trade, id {head}, is beyond what the venue "
+                f"has (a lookup from that id found nothing, {CONFIRM_ATTEMPTS} times, while "
+                f"{len(below)} live trades came below it): no longer the baseline",
+                head,
+            )
+        )
+        if self.last == head:
+            self.last = None
+            for trade in sorted(below, key=_trade_id):
+                self.on_next(trade)
+
+    # -- the held trades -------------------------------------------------------------
+
+    def hold(self, trade: Trade) -> None:
+        self.held.add(trade)
+        if self.backfilling and len(self.held) > self.settings.max_held and self.last is not None:
+            self.overflow()
+
+    def overflow(self) -> None:
+        """Too many live trades held: give the unfetched range up, release them."""
+        assert self.last is not None
+        self.request.disposable = SingleAssignmentDisposable()
+        self.timer.disposable = SingleAssignmentDisposable()
+        first = self.held.first()
+        if first > self.last + 1:
+            self.give_up(
+                self.last + 1, first - 1, f"more than {self.settings.max_held} live trades held"
+            )
+        self.release()
+
+    def give_up(self, first_missing: int, last_missing: int, why: str) -> None:
+        self.settings.tell(
+            FeedGapError(
+                self.settings.topic,
+                f"trades {first_missing}..{last_missing} "
+                f"({last_missing - first_missing + 1} ids) lost: {why}",
+                first_missing=first_missing,
+                last_missing=last_missing,
+            )
+        )
+        self.last = last_missing
+
+    def emit_following(self, upto: int | None = None) -> None:
+        """Emit held trades while they follow on from the last delivered id.
+
+        With ``upto`` (the newest id of a backfill page): a hole at or below it is
+        absent from the venue's history (a ``fromId`` page lists consecutive trades):
+        said, skipped."""
+        held = self.held
+        while held:
+            assert self.last is not None
+            tid = held.first()
+            if tid <= self.last:
+                held.pop_first()
+            elif tid == self.last + 1:
+                self.last = tid
+                self.confirmed.discard(tid)
+                trade = held.pop_first()
+                self.last_time = trade.time
+                self.observer.on_next(trade)
+            elif upto is not None and tid <= upto:
+                self.give_up(self.last + 1, tid - 1, "absent from the venue's trade history")
+            else:
+                break
+
+    def release(self) -> None:
+        """Emit held trades while they follow on; start a backfill at the next hole."""
+        settings = self.settings
+        while True:
+            self.emit_following()
+            if not self.held:
+                break
+            assert self.last is not None
+            tid = self.held.first()
+            first_missing, last_missing = self.last + 1, tid - 1
+            if last_missing - first_missing + 1 > settings.max_backfill:
+                if tid not in self.confirmed:  # never let an unconfirmed id jump the baseline
+                    self.backfilling = True
+                    self.confirm(tid, self.release)
+                    return
+                self.give_up(
+                    first_missing, last_missing, f"gap larger than {settings.max_backfill}"
+                )
+                continue
+            self.backfilling = True
+            self.failures = 0
+            self.fetch()
+            return
+        self.backfilling = False
+
+    # -- REST ------------------------------------------------------------------------
+
+    def clock(self) -> abc.SchedulerBase:
+        return resolve_scheduler(self.settings.scheduler, self.scheduler_)
+
+    def fetch(self) -> None:
+        """Request the page from the id after the last delivered one."""
+        assert self.last is not None
+        _PageFetch(self, self.last + 1).start()
+
+    def confirm(self, head: int, proceed: Callable[[], None]) -> None:
+        """Ask the venue whether ``head`` (the held trade beyond a gap) exists."""
+        _IdLookup(self, head, proceed).start()
+
+    def reject(self, head: int) -> None:
+        """``head`` is not a trade the venue has: this frame's ParseError; the
+        baseline stays where the real trades are."""
+        assert self.held and self.held.first() == head
+        trade = self.held.pop_first()
+        self.settings.tell(
+            ParseError(
+                f"{self.settings.topic}: trade id {head} is beyond what the venue has (a "
+                f"lookup from that id found nothing, {CONFIRM_ATTEMPTS} times, and no live "
+                f"trade followed on from it; last delivered id {self.last}): dropped, "
+                "not taken as the new baseline",
+                trade,
+            )
+        )
+        self.release()
+
+    def failed(self, start: int, error: Exception | None) -> None:
+        """A page failed or brought nothing new: retry later (or give up past ``retries``)."""
+        settings = self.settings
+        self.failures += 1
+        why = f"backfill failed: {error!r}" if error else "backfill returned no new trade"
+        if settings.retries is not None and self.failures > settings.retries:
+            assert self.last is not None
+            if self.held:
+                self.give_up(
+                    self.last + 1,
+                    self.held.first() - 1,
+                    f"{why} (after {settings.retries} retries)",
+                )
+            self.release()
+            return
+        _log.info("trade backfill retry", topic=settings.topic, from_id=start, reason=why)
+        delay = settings.retry_delay(self.failures)
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > delay:
+            delay = float(retry_after)
+        self.timer.disposable = self.clock().schedule_relative(delay, self._retry)
+
+    def _retry(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        if not self.stopped:
+            self.fetch()
+
+
+class _PageFetch:
+    """One backfill page request of a :class:`_GaplessRun`, from id ``start``."""
+
+    def __init__(self, run: _GaplessRun, start: int) -> None:
+        self.run = run
+        self.start_id = start
+        self.progress = False  # the page let something be emitted
+        self.finished = False
+        self.count = 0  # trades the page brought
+
+    def start(self) -> None:
+        run = self.run
+        current = SingleAssignmentDisposable()
+        run.request.disposable = current
+        since = run.settings.backfill_since
+        try:
+            if since is not None:
+                page_request = since(self.start_id, run.last_time, run.fills.share())
+            else:
+                page_request = run.settings.backfill(self.start_id)
+        except Exception as exc:
+            self.finished = True
+            run.failed(self.start_id, exc)
+            return
+        current.disposable = page_request.subscribe(
+            self.on_page, self.on_error, self.on_completed, scheduler=run.scheduler_
+        )
+
+    def on_page(self, page: Iterable[Trade]) -> None:
+        """Merge the page (up to the newest held id; all of it when nothing is held)
+        with the held trades (a live copy wins) and emit what follows on."""
+        run = self.run
+        if self.finished or run.stopped:
+            return
+        trades = sorted(page, key=_trade_id)
+        self.count += len(trades)
+        if not trades:
+            return
+        assert run.last is not None
+        held = run.held
+        if held:
+            newest = held.newest()
+            trades = [t for t in trades if t.trade_id <= newest]
+            if not trades:
+                return
+        for trade in trades:
+            if trade.trade_id > run.last and trade.trade_id not in held:
+                held.add(attrs.evolve(trade, backfilled=True))
+        before = run.last
+        run.emit_following(upto=trades[-1].trade_id)
+        if run.last > before:
+            self.progress = True
+
+    def on_error(self, error: Exception) -> None:
+        if self.finished or self.run.stopped:
+            return
+        self.finished = True
+        self.run.failed(self.start_id, error)
+
+    def on_completed(self) -> None:
+        run = self.run
+        if self.finished or run.stopped:
+            return
+        self.finished = True
+        assert run.last is not None
+        if not run.held:  # after a restart: fetch until the present is reached
+            if self.progress and self.count >= run.settings.page_size:
+                run.failures = 0
+                run.fetch()
+            else:
+                run.release()
+        elif self.progress or run.last + 1 >= run.held.first():
+            run.release()  # the next hole (or page), checked against max_backfill
+        elif run.held.first() not in run.confirmed:
+            # nothing new before the trade beyond the gap: does the venue have it?
+            run.confirm(run.held.first(), run.fetch)
+        else:
+            run.failed(self.start_id, None)
+
+
+class _IdLookup:
+    """Whether the venue has trade ``head``: found (or a live ``head + 1`` came) ->
+    ``proceed()``; not found :data:`CONFIRM_ATTEMPTS` times (per id) -> rejected."""
+
+    def __init__(self, run: _GaplessRun, head: int, proceed: Callable[[], None]) -> None:
+        self.run = run
+        self.head = head
+        self.proceed = proceed
+        self.found = False
+        self.finished = False
+
+    def start(self) -> None:
+        run = self.run
+        current = SingleAssignmentDisposable()
+        run.request.disposable = current
+        try:
+            lookup = run.settings.backfill(self.head)
+        except Exception as exc:
+            self.on_error(exc)  # (it used to be swallowed here: the lookup then hung)
+            return
+        current.disposable = lookup.subscribe(
+            self.on_page, self.on_error, self.on_completed, scheduler=run.scheduler_
+        )
+
+    def on_page(self, page: Iterable[Trade]) -> None:
+        self.found = self.found or any(trade.trade_id >= self.head for trade in page)
+
+    def on_error(self, error: Exception) -> None:
+        run = self.run
+        if self.finished or run.stopped:
+            return
+        self.finished = True
+        _log.info(
+            "trade id lookup failed",
+            topic=run.settings.topic,
+            trade_id=self.head,
+            error=repr(error),
+        )
+        self.later(run.misses.get(self.head, 0) + 1)  # says nothing about the id: not a miss
+
+    def on_completed(self) -> None:
+        run, head = self.run, self.head
+        if self.finished or run.stopped:
+            return
+        self.finished = True
+        if self.found or head + 1 in run.held:
+            run.misses.pop(head, None)
+            run.confirmed.add(head)
+            self.proceed()
+            return
+        run.misses[head] = missed = run.misses.get(head, 0) + 1
+        if missed >= CONFIRM_ATTEMPTS:
+            run.misses.pop(head, None)
+            run.reject(head)
+        else:
+            self.later(missed)
+
+    def later(self, attempt: int) -> None:
+        run = self.run
+        delay = run.settings.retry_delay(attempt)
+        run.timer.disposable = run.clock().schedule_relative(delay, self._again)
+
+    def _again(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        run = self.run
+        if run.stopped or run.last is None:
+            return
+        if run.held and run.held.first() == self.head:
+            run.confirm(self.head, self.proceed)
+        else:
+            run.release()  # live trades came before it meanwhile: go on from there
 
 
 def gapless_trades(
@@ -96,6 +509,7 @@ def gapless_trades(
     scheduler: abc.SchedulerBase | None = None,
     max_held: int = DEFAULT_MAX_HELD,
     page_size: int = 1000,
+    backfill_since: BackfillSince | None = None,
 ) -> Observable[Trade]:
     """Every trade exactly once, in id order, with id gaps filled over REST.
 
@@ -107,37 +521,32 @@ def gapless_trades(
         [ gapless_trades(live, backfill, topic="btcusdt@trade") ]
                    -1-2----(3',4',5',6,7)-8-|   3',4',5' have backfilled=True
 
-    * A live trade with id ``last + 1`` passes straight through (the hot path).
-    * An id at or below the last delivered one is a duplicate and is dropped.
-    * A higher id starts a backfill: live trades are held (ordered by id, duplicates
-      merged); ``backfill(last + 1)`` is subscribed and each page's trades that close the
-      gap are emitted with ``backfilled=True``; pages are requested until the gap is
-      closed, then the held trades are released (a new gap among them starts another
-      backfill).
-    * After a ``StreamRestart`` (once something was delivered) ``backfill(last + 1)`` is
-      fetched at once; pages follow while they come back full (``page_size`` trades),
-      so the trades missed during the outage arrive even if no live trade follows.
-    * A jump is only believed when the venue can have it: before a gap wider than
-      ``max_backfill`` is given up, and when a backfill finds nothing new before the
-      trade beyond the gap, that trade's id is looked up (``backfill(id)``). Found,
-      or followed on by a live ``id + 1``: the gap is real. Not found
-      :data:`CONFIRM_ATTEMPTS` times: the trade is reported as a
-      :class:`~rxconnector.errors.ParseError` and dropped - one hostile or corrupt
-      trade id must not become the baseline that turns every real trade after it
-      into a "duplicate" (issue #16). Live trades wait during the lookup.
-    * A gap wider than ``max_backfill`` ids is not fetched: it is reported as
-      ``FeedGapError(topic, ..., first_missing=a, last_missing=b)`` and skipped. A page
-      request that errors, or that brings no new trade, is retried after
-      ``retry_delay(n)`` seconds (at least an error's ``retry_after``) on the scheduler,
-      without end by default (``retries`` bounds it); meanwhile live trades are held, at
-      most ``max_held`` of them: past that, the unfetched range is reported the same way
-      and skipped, and the held trades are released. Nothing is lost silently.
+    * A live trade with id ``last + 1`` passes straight through (the hot path); an id
+      at or below the last delivered one is a duplicate and is dropped.
+    * A higher id starts a backfill: live trades are held (by id, duplicates merged);
+      pages from ``backfill(last + 1)`` are emitted with ``backfilled=True`` until the
+      gap is closed, then the held trades are released (a new gap among them starts
+      another backfill). After a ``StreamRestart`` the backfill starts at once; pages
+      follow while they come back full (``page_size``), so the trades missed during the
+      outage arrive even if no live trade follows.
+    * A jump is only believed when the venue can have it: a gap wider than
+      ``max_backfill``, or a held trade a backfill cannot reach, is looked up
+      (``backfill(id)``); found, or followed on by a live ``id + 1``: a real gap; not
+      found :data:`CONFIRM_ATTEMPTS` times: a :class:`~rxconnector.errors.ParseError`,
+      dropped (one hostile id must not become the baseline that turns every real trade
+      after it into a "duplicate", issue #16). Live trades wait meanwhile. The first
+      trade is checked the same way when live trades come below it
+      (:mod:`rxconnector.streams.first_trade`).
+    * A gap wider than ``max_backfill`` is reported as ``FeedGapError(topic, ...,
+      first_missing=a, last_missing=b)`` and skipped. A failed or empty page is retried
+      after ``retry_delay(n)`` (at least an error's ``retry_after``), without end by
+      default (``retries`` bounds it); past ``max_held`` held trades the unfetched range
+      is reported the same way and the held trades are released.
     * If the live stream completes during a backfill, the unfilled range is reported,
       the held trades are emitted, and the completion follows; an error is forwarded.
 
     Args:
-        live: Parsed trades of one symbol with ``StreamRestart`` markers (markers need
-            no action here: gaps are found from the ids).
+        live: Parsed trades of one symbol with ``StreamRestart`` markers.
         backfill: ``backfill(from_id)`` makes a cold request for one page of trades
             starting at ``from_id`` (Binance ``aggTrades?fromId=`` or
             ``historicalTrades?fromId=``), ascending.
@@ -152,6 +561,10 @@ def gapless_trades(
         max_held: Live trades held during a backfill before its range is given up.
         page_size: Trades a full ``backfill`` page holds (a shorter page after a
             restart means the present was reached).
+        backfill_since: If given, ``backfill_since(from_id, since_ms, share)`` fetches
+            the gap pages, told the last delivered trade's time and the share of live
+            trades that continued their predecessor's order (:class:`FillSampler`;
+            Binance Spot: ``aggTrades`` by time, weight 4); lookups use ``backfill``.
 
     Returns:
         An Observable of trades in id order.
@@ -160,541 +573,28 @@ def gapless_trades(
         raise ValueError(f"max_backfill must be >= 0, got {max_backfill}")
     if max_held < 1 or page_size < 1:
         raise ValueError(f"max_held and page_size must be >= 1, got {max_held}, {page_size}")
-    tell = _make_reporter(report)
+    settings = _GaplessSettings(
+        backfill,
+        topic,
+        max_backfill,
+        retries,
+        retry_delay,
+        report_or_log(report),
+        scheduler,
+        max_held,
+        page_size,
+        backfill_since,
+    )
 
     def subscribe(
         observer: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        last: int | None = None
-        held: dict[int, Trade] = {}
-        order: list[int] = []  # heap of held ids
-        backfilling = False
-        failures = 0
-        stopped = False
-        confirmed: set[int] = set()  # far ids the venue (or the stream) vouched for
-        misses: dict[int, int] = {}  # far ids looked up and not found, how often
-        request = SerialDisposable()
-        timer = SerialDisposable()
-        source = SingleAssignmentDisposable()
-
-        def hold(trade: Trade) -> None:
-            if trade.trade_id not in held:
-                held[trade.trade_id] = trade
-                heapq.heappush(order, trade.trade_id)
-            if backfilling and len(held) > max_held and last is not None:
-                overflow()
-
-        def overflow() -> None:
-            """Too many live trades held: give the unfetched range up, release them."""
-            assert last is not None
-            request.disposable = SingleAssignmentDisposable()
-            timer.disposable = SingleAssignmentDisposable()
-            if order[0] > last + 1:
-                give_up(last + 1, order[0] - 1, f"more than {max_held} live trades held")
-            release()
-
-        def give_up(first_missing: int, last_missing: int, why: str) -> None:
-            nonlocal last
-            tell(
-                FeedGapError(
-                    topic,
-                    f"trades {first_missing}..{last_missing} "
-                    f"({last_missing - first_missing + 1} ids) lost: {why}",
-                    first_missing=first_missing,
-                    last_missing=last_missing,
-                )
-            )
-            last = last_missing
-
-        def release() -> None:
-            """Emit held trades while they follow on; start a backfill at the next hole."""
-            nonlocal last, backfilling, failures
-            assert last is not None
-            while order:
-                tid = order[0]
-                if tid <= last:
-                    heapq.heappop(order)
-                    del held[tid]
-                    continue
-                if tid == last + 1:
-                    heapq.heappop(order)
-                    last = tid
-                    observer.on_next(held.pop(tid))
-                    continue
-                first_missing, last_missing = last + 1, tid - 1
-                size = last_missing - first_missing + 1
-                if size > max_backfill:
-                    if tid not in confirmed:  # never let an unconfirmed id jump the baseline
-                        backfilling = True
-                        confirm(tid, release)
-                        return
-                    give_up(first_missing, last_missing, f"gap larger than {max_backfill}")
-                    continue
-                backfilling = True
-                failures = 0
-                fetch()
-                return
-            backfilling = False
-
-        def fetch() -> None:
-            assert last is not None
-            start = last + 1
-            current = SingleAssignmentDisposable()
-            request.disposable = current
-            progress = False
-            finished = False
-            count = 0
-
-            def on_page(page: Iterable[Trade]) -> None:
-                """Merge the page with the held live trades and emit what follows on.
-
-                One page may close several holes (outages close together): its trades
-                up to the newest held one join the held ones (a live copy is kept over
-                a page copy; newer trades will come live), and an id the page skipped
-                inside its own range is absent from the venue's history (a ``fromId``
-                page lists consecutive trades): said, skipped. With nothing held (after
-                a restart) the whole page counts."""
-                nonlocal last, progress, count
-                if finished or stopped:
-                    return
-                trades = sorted(page, key=_trade_id)
-                count += len(trades)
-                if not trades:
-                    return
-                assert last is not None
-                newest = max(order) if order else None
-                if newest is not None:
-                    trades = [t for t in trades if t.trade_id <= newest]
-                    if not trades:
-                        return
-                page_max = trades[-1].trade_id
-                for trade in trades:
-                    tid = trade.trade_id
-                    if tid > last and tid not in held:
-                        held[tid] = attrs.evolve(trade, backfilled=True)
-                        heapq.heappush(order, tid)
-                before = last
-                while order:
-                    tid = order[0]
-                    if tid <= last:
-                        heapq.heappop(order)
-                        del held[tid]
-                    elif tid == last + 1:
-                        heapq.heappop(order)
-                        last = tid
-                        observer.on_next(held.pop(tid))
-                    elif tid <= page_max:
-                        give_up(last + 1, tid - 1, "absent from the venue's trade history")
-                    else:
-                        break
-                if last > before:
-                    progress = True
-
-            def on_error(error: Exception) -> None:
-                nonlocal finished
-                if finished or stopped:
-                    return
-                finished = True
-                failed(start, error)
-
-            def on_completed() -> None:
-                nonlocal finished, failures
-                if finished or stopped:
-                    return
-                finished = True
-                assert last is not None
-                if not order:  # after a restart: fetch until the present is reached
-                    if progress and count >= page_size:
-                        failures = 0
-                        fetch()
-                    else:
-                        release()
-                elif progress or last + 1 >= order[0]:
-                    release()  # the next hole (or page), checked against max_backfill
-                elif order[0] not in confirmed:
-                    # Nothing new from last + 1 on: is the trade beyond the gap real?
-                    confirm(order[0], lambda: failed(start, None))
-                else:
-                    failed(start, None)
-
-            try:
-                page_request = backfill(start)
-            except Exception as exc:
-                finished = True
-                failed(start, exc)
-                return
-            current.disposable = page_request.subscribe(
-                on_page, on_error, on_completed, scheduler=scheduler_
-            )
-
-        def confirm(head: int, proceed: Callable[[], None]) -> None:
-            """Ask the venue whether ``head`` (the held trade beyond a gap) exists:
-            ``backfill(head)`` brings trades from that id on when it does. Confirmed
-            (or followed on by a live ``head + 1``): ``proceed()``. Not found
-            :data:`CONFIRM_ATTEMPTS` times (counted per id, across interruptions by
-            live trades that fill the gap meanwhile): rejected (:func:`reject`)."""
-            current = SingleAssignmentDisposable()
-            request.disposable = current
-            found = False
-            finished = False
-
-            def later(attempt: int) -> None:
-                def run(_: abc.SchedulerBase, __: Any = None) -> None:
-                    if stopped or last is None:
-                        return
-                    if order and order[0] == head:
-                        confirm(head, proceed)
-                    else:
-                        release()  # live trades came before it meanwhile: go on from there
-
-                clock = resolve_scheduler(scheduler, scheduler_)
-                timer.disposable = clock.schedule_relative(retry_delay(attempt), run)
-
-            def on_page(page: Iterable[Trade]) -> None:
-                nonlocal found
-                found = found or any(trade.trade_id >= head for trade in page)
-
-            def on_error(error: Exception) -> None:
-                nonlocal finished
-                if finished or stopped:
-                    return
-                finished = True
-                _log.info("trade id lookup failed", topic=topic, trade_id=head, error=repr(error))
-                later(misses.get(head, 0) + 1)  # says nothing about the id: not a miss
-
-            def on_completed() -> None:
-                nonlocal finished
-                if finished or stopped:
-                    return
-                finished = True
-                if found or head + 1 in held:
-                    misses.pop(head, None)
-                    confirmed.add(head)
-                    proceed()
-                    return
-                misses[head] = missed = misses.get(head, 0) + 1
-                if missed >= CONFIRM_ATTEMPTS:
-                    misses.pop(head, None)
-                    reject(head)
-                else:
-                    later(missed)
-
-            try:
-                lookup = backfill(head)
-            except Exception as exc:
-                finished = True
-                on_error(exc)
-                return
-            current.disposable = lookup.subscribe(
-                on_page, on_error, on_completed, scheduler=scheduler_
-            )
-
-        def reject(head: int) -> None:
-            """``head`` is not a trade the venue has: this frame's ParseError; the
-            baseline stays where the real trades are."""
-            assert order and order[0] == head
-            heapq.heappop(order)
-            trade = held.pop(head)
-            tell(
-                ParseError(
-                    f"{topic}: trade id {head} is beyond what the venue has (a lookup "
-                    f"from that id found nothing, {CONFIRM_ATTEMPTS} times, and no live "
-                    f"trade followed on from it; last delivered id {last}): dropped, "
-                    "not taken as the new baseline",
-                    trade,
-                )
-            )
-            release()
-
-        def failed(start: int, error: Exception | None) -> None:
-            nonlocal failures
-            failures += 1
-            why = f"backfill failed: {error!r}" if error else "backfill returned no new trade"
-            if retries is not None and failures > retries:
-                assert last is not None
-                if order:
-                    give_up(last + 1, order[0] - 1, f"{why} (after {retries} retries)")
-                release()
-                return
-            _log.info("trade backfill retry", topic=topic, from_id=start, reason=why)
-
-            def again(_: abc.SchedulerBase, __: Any = None) -> None:
-                if not stopped:
-                    fetch()
-
-            delay = retry_delay(failures)
-            retry_after = getattr(error, "retry_after", None)
-            if isinstance(retry_after, int | float) and retry_after > delay:
-                delay = float(retry_after)
-            clock = resolve_scheduler(scheduler, scheduler_)
-            timer.disposable = clock.schedule_relative(delay, again)
-
-        def on_next(item: Trade | StreamRestart) -> None:
-            nonlocal last, backfilling, failures
-            if isinstance(item, StreamRestart):
-                if last is not None and not backfilling:
-                    backfilling = True  # fetch what the outage missed, now
-                    failures = 0
-                    fetch()
-                return
-            tid = item.trade_id
-            if backfilling:
-                if last is None or tid > last:
-                    hold(item)
-                return
-            if last is None or tid == last + 1:
-                last = tid
-                observer.on_next(item)
-            elif tid > last:
-                hold(item)
-                release()
-
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
-            request.dispose()
-            timer.dispose()
-
-        def on_error(error: Exception) -> None:
-            stop()
-            observer.on_error(error)
-
-        def on_completed() -> None:
-            nonlocal last
-            stop()
-            while order and last is not None:
-                tid = heapq.heappop(order)
-                trade = held.pop(tid)
-                if tid <= last:
-                    continue
-                if tid > last + 1:
-                    give_up(last + 1, tid - 1, "the live stream ended before the backfill")
-                last = tid
-                observer.on_next(trade)
-            observer.on_completed()
-
-        source.disposable = live.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-        return CompositeDisposable(source, request, timer)
+        run = _GaplessRun(settings, observer, scheduler_)
+        source = live.subscribe(run.on_next, run.on_error, run.on_completed, scheduler=scheduler_)
+        return CompositeDisposable(source, run.request, run.timer)
 
     return Observable(subscribe)
 
 
 def _trade_id(trade: Trade) -> int:
     return trade.trade_id
-
-
-def _default_key(trade: Trade) -> Hashable:
-    return trade.trade_id
-
-
-def gapless_trades_by_overlap(
-    live: Observable[Trade | StreamRestart],
-    recent: Callable[[], Observable[list[Trade]]],
-    *,
-    topic: str,
-    key: Callable[[Trade], Hashable] = _default_key,
-    memory: int = 10_000,
-    retries: int = 3,
-    retry_delay: Callable[[int], float] = backfill_retry_delay,
-    report: Callable[[Exception], None] | None = None,
-    scheduler: abc.SchedulerBase | None = None,
-) -> Observable[Trade]:
-    """Trades once each across reconnects, for venues without id-range queries (Bybit).
-
-    .. marble::
-        :alt: gapless_trades_by_overlap
-
-        live:    -a-b-R----e-f--|        R = StreamRestart; c, d traded meanwhile
-        recent:       (b,c,d,e)          the venue's recent trades, fetched after R
-        [ gapless_trades_by_overlap(live, recent, topic="publicTrade.BTCUSDT") ]
-                 -a-b------(c',d',e)-f-|   c', d' have backfilled=True; b, e not repeated
-
-    * Live trades pass through; a trade whose ``key`` (default ``trade_id``) was already
-      delivered is dropped. The last ``memory`` keys are remembered.
-    * After a ``StreamRestart`` (once something was delivered) live trades are held and
-      ``recent()`` is fetched. Its trades not yet delivered, and not older than the last
-      delivered trade, are emitted marked ``backfilled=True``, merged in time order with
-      the held live trades.
-    * If none of the recent trades was delivered before, the recent window may not reach
-      back far enough: a *possible* gap is reported as ``FeedGapError(topic, ...)``
-      (without an id range; these venues have none). So is a ``recent()`` that still
-      fails after ``retries`` retries; the held trades are then released.
-
-    Args:
-        live: Parsed trades with ``StreamRestart`` markers.
-        recent: Makes a cold request for the venue's most recent trades (any order).
-        topic: Names the feed in reports.
-        key: Identity of a trade, equal for the WebSocket and the REST version.
-        memory: How many delivered keys are remembered for de-duplication.
-        retries: Extra attempts of ``recent()`` after a failure.
-        retry_delay: Delay before retry ``n`` (1-based).
-        report: Receives each :class:`FeedGapError` (default: logged).
-        scheduler: Times the retries; default: subscribe-time scheduler, then the loop's.
-
-    Returns:
-        An Observable of trades.
-    """
-    if memory < 1:
-        raise ValueError(f"memory must be >= 1, got {memory}")
-    tell = _make_reporter(report)
-
-    def subscribe(
-        observer: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        seen: set[Hashable] = set()
-        remembered: deque[Hashable] = deque()
-        last_time: int | None = None
-        recovering = False
-        held: list[Trade] = []
-        failures = 0
-        stopped = False
-        request = SerialDisposable()
-        timer = SerialDisposable()
-        source = SingleAssignmentDisposable()
-
-        def deliver(trade: Trade, k: Hashable) -> None:
-            nonlocal last_time
-            seen.add(k)
-            remembered.append(k)
-            if len(remembered) > memory:
-                seen.discard(remembered.popleft())
-            if last_time is None or trade.time > last_time:
-                last_time = trade.time
-            observer.on_next(trade)
-
-        def finish(backfilled: list[Trade]) -> None:
-            nonlocal recovering, held
-            recovering = False
-            pending, held = held, []
-            live_keys = {key(t) for t in pending}  # prefer the live copy of a trade
-            backfilled = [t for t in backfilled if key(t) not in live_keys]
-            merged = sorted(
-                [(t.time, 0, n, t) for n, t in enumerate(backfilled)]
-                + [(t.time, 1, n, t) for n, t in enumerate(pending)],
-                key=lambda row: row[:3],
-            )
-            for _, _, _, trade in merged:
-                k = key(trade)
-                if k not in seen:
-                    deliver(trade, k)
-
-        def fetch() -> None:
-            current = SingleAssignmentDisposable()
-            request.disposable = current
-            pages: list[Trade] = []
-            finished = False
-
-            def on_page(page: Iterable[Trade]) -> None:
-                if not finished:
-                    pages.extend(page)
-
-            def on_error(error: Exception) -> None:
-                nonlocal finished
-                if finished or stopped:
-                    return
-                finished = True
-                failed(error)
-
-            def on_completed() -> None:
-                nonlocal finished, failures
-                if finished or stopped:
-                    return
-                finished = True
-                failures = 0
-                trades = pages
-                if len(trades) > 1 and trades[0].time > trades[-1].time:
-                    trades = trades[::-1]  # newest-first answer: put it oldest-first
-                trades = sorted(trades, key=_trade_time)
-                overlap = any(key(t) in seen for t in trades)
-                if trades and not overlap:
-                    tell(
-                        FeedGapError(
-                            topic,
-                            "possible trade gap after a stream restart: the recent trades "
-                            f"do not reach back to the last delivered one (time {last_time})",
-                        )
-                    )
-                floor = last_time if last_time is not None else 0
-                missing = [
-                    attrs.evolve(t, backfilled=True)
-                    for t in trades
-                    if t.time >= floor and key(t) not in seen
-                ]
-                finish(missing)
-
-            try:
-                page_request = recent()
-            except Exception as exc:
-                finished = True
-                failed(exc)
-                return
-            current.disposable = page_request.subscribe(
-                on_page, on_error, on_completed, scheduler=scheduler_
-            )
-
-        def failed(error: Exception) -> None:
-            nonlocal failures
-            failures += 1
-            if failures > retries:
-                tell(
-                    FeedGapError(
-                        topic,
-                        "possible trade gap after a stream restart: recent trades "
-                        f"unavailable ({error!r}, after {retries} retries)",
-                    )
-                )
-                failures = 0
-                finish([])
-                return
-
-            def again(_: abc.SchedulerBase, __: Any = None) -> None:
-                if not stopped:
-                    fetch()
-
-            clock = resolve_scheduler(scheduler, scheduler_)
-            timer.disposable = clock.schedule_relative(retry_delay(failures), again)
-
-        def on_next(item: Trade | StreamRestart) -> None:
-            nonlocal recovering, failures
-            if isinstance(item, StreamRestart):
-                if last_time is None:
-                    return  # nothing delivered yet: nothing to continue from
-                recovering = True
-                failures = 0
-                timer.disposable = SingleAssignmentDisposable()
-                fetch()  # (again, if already recovering: the older answer may miss data)
-                return
-            if recovering:
-                held.append(item)
-                return
-            k = key(item)
-            if k not in seen:
-                deliver(item, k)
-
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
-            request.dispose()
-            timer.dispose()
-
-        def on_error(error: Exception) -> None:
-            stop()
-            observer.on_error(error)
-
-        def on_completed() -> None:
-            stop()
-            if recovering:
-                tell(
-                    FeedGapError(topic, "possible trade gap: the live stream ended during recovery")
-                )
-                finish([])
-            observer.on_completed()
-
-        source.disposable = live.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-        return CompositeDisposable(source, request, timer)
-
-    return Observable(subscribe)
-
-
-def _trade_time(trade: Trade) -> int:
-    return trade.time

@@ -29,15 +29,15 @@ from rxconnector.errors import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
-from rxconnector.exchanges.binance.futures_rest import (
+from rxconnector.exchanges.binance.futures_endpoints import (
     DEPTH_LIMITS,
-    BinanceFuturesRest,
     depth_weight,
     klines_weight,
 )
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Order, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rest.binance_futures import BinanceFuturesRest
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 import reactivex
 from reactivex import Observable
@@ -20,7 +21,7 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, RateLimitError
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.testing.simulator import ExchangeSimulator
 from rxconnector.transport.http import HttpTransport
 
@@ -173,3 +174,116 @@ class TestFaultsFromSimulator:
         assert len(sim.rest_log) == 1
         scheduler.advance_by(3.0)
         assert await rest.ping() is None
+
+
+def _without_receipt(trade: Any) -> dict[str, Any]:
+    """Every field of the Trade model except ``received_at`` (when our process read the
+    reply: a local clock, not trade data)."""
+    fields = attrs.asdict(trade, recurse=False)
+    del fields["received_at"]
+    return fields
+
+
+@pytest.fixture
+async def still_sim() -> AsyncIterator[ExchangeSimulator]:
+    """A market that moves only when stepped (the tape cannot grow between two calls)."""
+    async with ExchangeSimulator(seed=3, symbols=("BTCUSDT",), tick_interval=3600.0) as simulator:
+        await simulator.step(50)
+        yield simulator
+
+
+class TestTradesAfter:
+    """Issue 16: plain trades proven by single-fill aggregates equal historicalTrades."""
+
+    async def test_every_field_equals_historical_trades(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        await still_sim.step(200)
+        aggs = still_sim.agg_trades("BTCUSDT")
+        singles = [a for a in aggs if a.first_trade_id == a.last_trade_id]
+        assert singles and len(singles) < len(aggs)  # both kinds are on the tape
+        start = singles[len(singles) // 2]
+        before = next(
+            t for t in reversed(still_sim.trades("BTCUSDT")) if t.id < start.first_trade_id
+        )
+        rest = _rest(still_sim, session, limit=6000)
+        page = await rest.trades_after("BTCUSDT", start.first_trade_id, before.time)
+        ids = [t.trade_id for t in page]
+        assert ids == list(range(start.first_trade_id, start.first_trade_id + len(ids)))
+        by_id = await rest.trades_between("trades", "BTCUSDT", ids[0], ids[-1]).pipe(ops.to_list())
+        assert [_without_receipt(t) for t in page] == [_without_receipt(t) for t in by_id]
+        paths = [r.path for r in still_sim.rest_log]
+        assert paths[0] == "/api/v3/aggTrades"
+        first_multi = next(
+            a
+            for a in aggs
+            if a.first_trade_id >= start.first_trade_id and a.first_trade_id != a.last_trade_id
+        )
+        if first_multi.first_trade_id <= ids[-1]:  # the page went past a multi-fill one
+            assert paths[1] == "/api/v3/historicalTrades"
+            assert still_sim.rest_log[1].params["fromId"] == str(first_multi.first_trade_id)
+
+    async def test_a_gap_of_single_fill_trades_costs_one_aggtrades_call(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        for _ in range(500):  # until the newest aggregate is a single fill
+            last = still_sim.agg_trades("BTCUSDT")[-1]
+            if last.first_trade_id == last.last_trade_id:
+                break
+            await still_sim.step(1)
+        assert last.first_trade_id == last.last_trade_id
+        tape = still_sim.trades("BTCUSDT")
+        assert tape[-1].id == last.first_trade_id
+        rest = _rest(still_sim, session, limit=6000)
+        page = await rest.trades_after("BTCUSDT", last.first_trade_id, tape[-2].time)
+        assert [_without_receipt(t) for t in page] == [
+            _without_receipt(t)
+            for t in await rest.trades_between(
+                "trades", "BTCUSDT", last.first_trade_id, last.first_trade_id
+            ).pipe(ops.to_list())
+        ]
+        assert (still_sim.rest_log[0].path, still_sim.rest_log[0].weight) == (
+            "/api/v3/aggTrades",
+            4,
+        )
+        assert [r.path for r in still_sim.rest_log].count("/api/v3/aggTrades") == 1
+        assert len(still_sim.rest_log) == 2  # the aggTrades call, then our own check by id
+
+    async def test_a_window_older_than_an_hour_falls_back_to_ids(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        tape = still_sim.trades("BTCUSDT")
+        rest = _rest(still_sim, session, limit=6000)
+        long_ago = tape[0].time - 2 * 3_600_000  # aggTrades finds nothing in that hour
+        page = await rest.trades_after("BTCUSDT", tape[1].id, long_ago)
+        assert [t.trade_id for t in page][:3] == [t.id for t in tape[1:4]]
+        assert [r.path for r in still_sim.rest_log] == [
+            "/api/v3/aggTrades",
+            "/api/v3/historicalTrades",
+        ]
+
+    async def test_after_a_multi_fill_page_the_next_go_by_id(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        await still_sim.step(100)
+        aggs = still_sim.agg_trades("BTCUSDT")
+        multi = next(a for a in aggs if a.first_trade_id != a.last_trade_id)
+        rest = _rest(still_sim, session, limit=6000)
+        since = multi.time - 1
+        for _ in range(5):
+            page = await rest.trades_after("BTCUSDT", multi.first_trade_id, since)
+            assert page[0].trade_id == multi.first_trade_id
+        paths = [r.path for r in still_sim.rest_log]
+        agg, hist = "/api/v3/aggTrades", "/api/v3/historicalTrades"
+        assert paths == [agg, hist, hist, hist, hist, agg, hist]  # then every 4th page
+
+    async def test_live_trades_that_mostly_continue_orders_go_by_id_at_once(
+        self, still_sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        tape = still_sim.trades("BTCUSDT")
+        rest = _rest(still_sim, session, limit=6000)
+        page = await rest.trades_after("BTCUSDT", tape[5].id, tape[4].time, continuation=0.5)
+        assert page[0].trade_id == tape[5].id
+        assert [r.path for r in still_sim.rest_log] == ["/api/v3/historicalTrades"]
+        await rest.trades_after("BTCUSDT", tape[5].id, tape[4].time, continuation=0.1)
+        assert [r.path for r in still_sim.rest_log][1] == "/api/v3/aggTrades"

@@ -16,12 +16,9 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector.errors import ExchangeError, FeedGapError
 from rxconnector.models import Trade
-from rxconnector.streams.continuity import (
-    backfill_retry_delay,
-    gapless_trades,
-    gapless_trades_by_overlap,
-)
+from rxconnector.streams.continuity import backfill_retry_delay, gapless_trades
 from rxconnector.streams.messages import StreamRestart
+from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -74,6 +71,26 @@ def venue_with(*trade_ids: int) -> Callable[[int], Observable[list[Trade]]]:
 
 class TestBackfill:
     """A gap after a restart is filled from REST before the held live trades."""
+
+    def test_backfill_since_is_told_the_last_delivered_time(self) -> None:
+        """Issue 16: a venue that finds trades by time (Binance aggTrades) gets the time
+        of the last delivered trade with each gap page; id look-ups keep ``backfill``."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)), on_next(220, tr(2, time=5000)), on_next(230, tr(6))
+        )
+        store = [tr(i) for i in range(1, 7)]
+        by_id, id_calls = pages(s, store)
+        since_calls: list[tuple[int, int, float | None]] = []
+
+        def by_time(from_id: int, since: int, share: float | None) -> Observable[list[Trade]]:
+            since_calls.append((from_id, since, share))
+            return by_id(from_id)
+
+        result = s.start(lambda: gapless_trades(live, by_id, topic="t", backfill_since=by_time))
+        assert ids(result.messages) == [1, 2, 3, 4, 5, 6]
+        assert since_calls == [(3, 5000, None)]  # too few live pairs for a share
+        assert id_calls == [3]  # (the page itself, through by_time)
 
     def test_gap_is_backfilled_in_order(self) -> None:
         s = TestScheduler()

@@ -113,3 +113,24 @@ def test_a_jump_followed_by_its_own_successor_is_confirmed_by_the_stream() -> No
     )
     assert ids(messages) == [1, 2, 9_000, 9_001, 9_002]
     assert [e for e in reports if isinstance(e, ParseError)] == []
+
+
+def test_a_hostile_first_trade_does_not_stay_the_baseline() -> None:
+    """The very first trade after subscribing is the baseline; when live trades keep
+    coming below it and the venue does not have its id, it is reported and the feed
+    starts again from the real trades (held meanwhile, none lost)."""
+    store = [tr(n) for n in range(1, 9)]
+    messages, reports = run(
+        [(210, hostile(FAR)), *((220 + 10 * n, tr(n)) for n in range(1, 9))], store
+    )
+    assert ids(messages) == [FAR, 1, 2, 3, 4, 5, 6, 7, 8]  # FAR was out before anyone knew
+    parse_errors = [e for e in reports if isinstance(e, ParseError)]
+    assert len(parse_errors) == 1 and f"first trade, id {FAR}" in str(parse_errors[0])
+    assert [e for e in reports if isinstance(e, FeedGapError)] == []
+
+
+def test_a_real_first_trade_with_replayed_older_ones_stays_the_baseline() -> None:
+    store = [tr(n) for n in range(1, 9)]
+    messages, reports = run([(210, tr(5)), (220, tr(3)), (230, tr(4)), (400, tr(6))], store)
+    assert ids(messages) == [5, 6]
+    assert reports == []

@@ -52,7 +52,7 @@ from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "AUTH_ERROR_CODES",
@@ -359,7 +359,7 @@ class _Session:
 
 class BinanceUserStream:
     """Binance Spot's user data stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
 
     Args:
         api_key: The API key (sent in the clear, as Binance requires).

@@ -63,7 +63,7 @@ from rxconnector.exchanges.bybit.ws_protocol import (
 from rxconnector.models import Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "AUTH_EXPIRES_AFTER_MS",
@@ -298,7 +298,7 @@ class _Session:
 
 class BybitPrivateStream:
     """Bybit's private stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
 
     Args:
         api_key: The API key.

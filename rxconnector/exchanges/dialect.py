@@ -3,7 +3,10 @@
 The REST pipeline is the same for every venue; what differs is which JSON body means
 "error" and which error codes mean "try again", "the outcome is unknown", "your
 timestamp is off" or "too many orders". A venue module builds one :class:`ErrorDialect`
-and hands it to :class:`~rxconnector.rest.client.RestClient`.
+and hands it to :class:`~rxconnector.rest.client.RestClient`. Venues whose limits the
+weight limiter cannot express also declare them here as data (:class:`IpBanRule`,
+:class:`EndpointLimitRule`, :class:`RequestWindow`) for the engine's gates
+(:mod:`rxconnector.rest.gates`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ErrorDialect", "code_msg_error"]
+__all__ = [
+    "EndpointLimitRule",
+    "ErrorDialect",
+    "IpBanRule",
+    "RequestWindow",
+    "code_msg_error",
+]
 
 
 def code_msg_error(status: int, data: Any) -> tuple[int, str] | None:
@@ -49,3 +58,43 @@ class ErrorDialect:
     status_unknown_codes: frozenset[int] = frozenset()
     timestamp_codes: frozenset[int] = frozenset()
     order_rate_codes: frozenset[int] = frozenset()
+
+
+@attrs.frozen
+class IpBanRule:
+    """A venue that bans an IP with a plain HTTP status (Bybit: 403 "access too
+    frequent", at least ten minutes) rather than a 418 with a ``Retry-After``: the
+    engine turns that status into a banned ``RateLimitError`` and refuses every call
+    for ``seconds`` without sending anything."""
+
+    status: int
+    seconds: float
+    venue_title: str
+
+
+@attrs.frozen
+class EndpointLimitRule:
+    """Per-endpoint request budgets a venue announces in answer headers (Bybit's
+    ``X-Bapi-Limit-*``): ``status_header`` is the requests left, ``reset_header`` the
+    exchange ms when the window resets. An envelope whose ``code_key`` is ``code``
+    means the budget was broken; the engine waits ``retry_seconds`` when no reset time
+    came, and never more than ``max_wait_seconds`` (a longer reset means the clocks
+    disagree)."""
+
+    status_header: str
+    reset_header: str
+    limit_header: str
+    code: int
+    code_key: str
+    message_key: str
+    retry_seconds: float
+    max_wait_seconds: float
+
+
+@attrs.frozen
+class RequestWindow:
+    """An IP budget counted in requests per rolling window (Bybit: 600 per 5 s), which
+    a per-minute weight limiter cannot enforce: the engine paces every request by it."""
+
+    limit: int
+    seconds: float

@@ -3,7 +3,7 @@
 USD-M speaks the same REST dialect as Spot: ``{"code", "msg"}`` errors, request weights
 with ``X-MBX-USED-WEIGHT-1M``, HMAC query signing with ``recvWindow``/``timestamp`` and
 ``X-MBX-APIKEY``, the same trade, aggregate-trade, kline and ticker layouts. So
-:class:`BinanceFuturesRest` *is* a :class:`~rxconnector.exchanges.binance.rest.BinanceSpotRest`
+:class:`BinanceFuturesRest` *is* a :class:`~rxconnector.rest.binance_spot.BinanceSpotRest`
 with other routes, weights and limits; the plumbing (signing, pipeline, parsers, filter
 checks, paging) is inherited, not copied.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import reactivex
@@ -42,30 +42,19 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxconnector.errors import NotSupportedError
+from rxconnector.exchanges._args import OrderArgs
 from rxconnector.exchanges._parsing import to_decimal
-from rxconnector.exchanges.binance.endpoints import Endpoint
-from rxconnector.exchanges.binance.filters import check_order
-from rxconnector.exchanges.binance.futures_account import (
+from rxconnector.exchanges.binance import futures_endpoints as fep
+from rxconnector.exchanges.binance import rest_parsers as rp
+from rxconnector.exchanges.binance import rest_requests as rq
+from rxconnector.exchanges.binance.futures_account import futures_balance, position_risk
+from rxconnector.exchanges.binance.futures_rules import (
     MARGIN_TYPES,
     FuturesRules,
-    check_futures_order,
     check_percent_price,
-    futures_balance,
     futures_rules,
-    position_risk,
-    validate_futures_params,
 )
-from rxconnector.exchanges.binance.rest import (
-    BinanceSpotRest,
-    _agg_trade,
-    _int_in,
-    _nonzero,
-    _order,
-    _order_book,
-    _parser,
-    _symbol,
-    _ticker,
-)
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import (
     AvgPrice,
@@ -79,73 +68,10 @@ from rxconnector.models import (
     Trade,
 )
 from rxconnector.rate.limiter import Priority
-from rxconnector.rest.client import RestReply, SignedRequest
-from rxconnector.rest.query import encode_query
+from rxconnector.rest.api import DerivativesRestApi
+from rxconnector.rest.binance_spot import BinanceSpotRest
 
-__all__ = [
-    "BinanceFuturesRest",
-    "DEPTH_LIMITS",
-    "depth_weight",
-    "klines_weight",
-]
-
-VENUE: Final = "binance_futures"
-
-# -- Routes and weights (BPY docstrings; PROTOCOL.md §B) ---------------------------------
-PING: Final = Endpoint("GET", "/fapi/v1/ping", 1)
-TIME: Final = Endpoint("GET", "/fapi/v1/time", 1)
-EXCHANGE_INFO: Final = Endpoint("GET", "/fapi/v1/exchangeInfo", 1)
-#: Weight depends on ``limit``: see :func:`depth_weight`.
-DEPTH: Final = Endpoint("GET", "/fapi/v1/depth", 5)
-TRADES: Final = Endpoint("GET", "/fapi/v1/trades", 5)
-AGG_TRADES: Final = Endpoint("GET", "/fapi/v1/aggTrades", 20)
-#: Weight depends on ``limit``: see :func:`klines_weight`.
-KLINES: Final = Endpoint("GET", "/fapi/v1/klines", 5)
-#: ``symbol`` given: 1 (40 for every symbol).
-TICKER_24H: Final = Endpoint("GET", "/fapi/v1/ticker/24hr", 1)
-BALANCE: Final = Endpoint("GET", "/fapi/v3/balance", 5, signed=True)
-#: Placing an order costs 0 IP weight (it counts against the order rate limits).
-NEW_ORDER: Final = Endpoint("POST", "/fapi/v1/order", 0, signed=True)
-TEST_ORDER: Final = Endpoint("POST", "/fapi/v1/order/test", 1, signed=True)
-CANCEL_ORDER: Final = Endpoint("DELETE", "/fapi/v1/order", 1, signed=True)
-QUERY_ORDER: Final = Endpoint("GET", "/fapi/v1/order", 1, signed=True)
-OPEN_ORDERS: Final = Endpoint("GET", "/fapi/v1/openOrders", 1, signed=True)
-OPEN_ORDERS_ALL_WEIGHT: Final = 40
-POSITION_RISK: Final = Endpoint("GET", "/fapi/v3/positionRisk", 5, signed=True)
-LEVERAGE: Final = Endpoint("POST", "/fapi/v1/leverage", 1, signed=True)
-MARGIN_TYPE: Final = Endpoint("POST", "/fapi/v1/marginType", 1, signed=True)
-POSITION_MODE: Final = Endpoint("POST", "/fapi/v1/positionSide/dual", 1, signed=True)
-PREMIUM_INDEX: Final = Endpoint("GET", "/fapi/v1/premiumIndex", 1)
-#: USER_STREAM security: the API key header, no signature.
-LISTEN_KEY_CREATE: Final = Endpoint("POST", "/fapi/v1/listenKey", 1)
-LISTEN_KEY_KEEPALIVE: Final = Endpoint("PUT", "/fapi/v1/listenKey", 1)
-LISTEN_KEY_CLOSE: Final = Endpoint("DELETE", "/fapi/v1/listenKey", 1)
-
-#: ``GET /fapi/v1/depth`` limits and their weights (PROTOCOL.md §B).
-_DEPTH_WEIGHTS: Final = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
-DEPTH_LIMITS: Final = tuple(_DEPTH_WEIGHTS)
-#: ``GET /fapi/v1/klines`` ``limit`` tiers: [1,100) → 1, [100,500) → 2, [500,1000] → 5,
-#: above → 10; at most 1500 candles.
-_KLINE_WEIGHTS: Final = ((99, 1), (499, 2), (1000, 5), (1500, 10))
-KLINES_MAX_LIMIT: Final = 1500
-#: ``klines_history`` pages by Spot's 1000 candles (weight 5 here, the cheapest per
-#: candle); trade limits (1000) are Spot's too, so the inherited helpers apply as is.
-
-
-def depth_weight(limit: int) -> int:
-    """Request weight of a USD-M depth snapshot; ``limit`` must be one of :data:`DEPTH_LIMITS`."""
-    weight = _DEPTH_WEIGHTS.get(limit) if not isinstance(limit, bool) else None
-    if weight is None:
-        raise ValueError(
-            f"USD-M depth limit must be one of {', '.join(map(str, DEPTH_LIMITS))}, got {limit!r}"
-        )
-    return weight
-
-
-def klines_weight(limit: int) -> int:
-    """Request weight of a USD-M klines request of ``limit`` (1-1500) candles."""
-    _int_in("limit", limit, 1, KLINES_MAX_LIMIT)
-    return next(weight for highest, weight in _KLINE_WEIGHTS if limit <= highest)
+__all__ = ["BinanceFuturesRest"]
 
 
 class BinanceFuturesRest(BinanceSpotRest):
@@ -166,11 +92,11 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     def ping(self) -> Observable[None]:
         """``GET /fapi/v1/ping``: emits ``None`` when the API answers."""
-        return self._public(PING, None, lambda _reply: None)
+        return self._public(fep.PING, None, lambda _reply: None)
 
     def server_time(self) -> Observable[int]:
         """``GET /fapi/v1/time``: the server's clock in ms."""
-        return self._public(TIME, None, lambda reply: int(reply.data["serverTime"]))
+        return self._public(fep.TIME, None, lambda reply: int(reply.data["serverTime"]))
 
     def exchange_info(
         self, symbols: Sequence[str] | None = None
@@ -183,7 +109,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """
         if isinstance(symbols, str):
             symbols = [symbols]
-        wanted = {_symbol(s) for s in symbols} if symbols is not None else None
+        wanted = {rq.symbol(s) for s in symbols} if symbols is not None else None
 
         def parse(reply: RestReply) -> dict[str, SymbolInfo]:
             infos = self._on_exchange_info(reply)
@@ -191,7 +117,7 @@ class BinanceFuturesRest(BinanceSpotRest):
                 return infos
             return {name: info for name, info in infos.items() if name in wanted}
 
-        return self._public(EXCHANGE_INFO, None, parse)
+        return self._public(fep.EXCHANGE_INFO, None, parse)
 
     # -- market data --------------------------------------------------------------------
 
@@ -200,21 +126,21 @@ class BinanceFuturesRest(BinanceSpotRest):
     ) -> Observable[OrderBook]:
         """``GET /fapi/v1/depth``: ``limit`` ∈ {5, 10, 20, 50, 100, 500, 1000} levels a side,
         weight 2/2/2/2/5/10/20; ``event_time`` is the answer's ``E``."""
-        sym = _symbol(symbol)
-        weight = depth_weight(limit)
+        sym = rq.symbol(symbol)
+        weight = fep.depth_weight(limit)
 
         def parse(reply: RestReply) -> OrderBook:
-            book = _order_book(sym, reply.data, reply.received_at)
+            book = rp.order_book(sym, reply.data, reply.received_at)
             return attrs.evolve(book, event_time=int(reply.data["E"]))
 
         return self._public(
-            DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
+            fep.DEPTH, {"symbol": sym, "limit": limit}, parse, weight=weight, priority=priority
         )
 
     def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
         """``GET /fapi/v1/trades`` (weight 5): the latest ``limit`` (1-1000) trades, oldest
         first (market trades only: no insurance-fund or ADL trades)."""
-        return self._recent_trades(TRADES, symbol, limit)
+        return self._recent_trades(fep.TRADES, symbol, limit)
 
     def agg_trades(
         self,
@@ -227,7 +153,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``GET /fapi/v1/aggTrades`` (weight 20): aggregate trades from id ``from_id`` or
         in ``start``..``end`` (ms, less than one hour apart), at most ``limit`` (1-1000).
         Binance advises against sending ``from_id`` together with a time range."""
-        return self._agg_trades(AGG_TRADES, symbol, from_id, start, end, limit)
+        return self._agg_trades(fep.AGG_TRADES, symbol, from_id, start, end, limit)
 
     def klines(
         self,
@@ -238,10 +164,12 @@ class BinanceFuturesRest(BinanceSpotRest):
         limit: int = 500,
     ) -> Observable[list[Kline]]:
         """``GET /fapi/v1/klines``: up to ``limit`` (1-1500) candles, oldest first; weight
-        1 / 2 / 5 / 10 by ``limit`` (see :func:`klines_weight`). No ``1s`` candles."""
-        sym = _symbol(symbol)
+        1 / 2 / 5 / 10 by ``limit`` (see
+        :func:`~rxconnector.exchanges.binance.futures_endpoints.klines_weight`). No ``1s``
+        candles."""
+        sym = rq.symbol(symbol)
         binance_interval(interval, futures=True)
-        klines_weight(limit)
+        fep.klines_weight(limit)
         return self._klines(sym, interval, start, end, limit)
 
     def klines_history(
@@ -257,7 +185,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         Pages of 1000 candles (weight 5 each, the cheapest per candle), each requested
         after the previous one was emitted, through the weight limiter.
         """
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         binance_interval(interval, futures=True)
         if end is not None:
             return BinanceSpotRest.klines_history(self, sym, interval, start, end)
@@ -280,32 +208,46 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``backfilled``: pages of 1000 by ``fromId`` (``GET /fapi/v1/aggTrades``, weight
         20), the next page only after the previous one was emitted. USD-M has no trade
         stream, so ``feed`` must be ``"agg_trades"``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed != "agg_trades":
-            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+            raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         if first_id > last_id:
             raise ValueError(f"first_id ({first_id}) must be <= last_id ({last_id})")
-        return self._trades_by_id(AGG_TRADES, _agg_trade, sym, first_id, last_id, priority)
+        return self._trades_by_id(fep.AGG_TRADES, rp.agg_trade, sym, first_id, last_id, priority)
 
     def trade_backfill(self, feed: str, symbol: str) -> Callable[[int, int], Observable[Trade]]:
         """``(first_id, last_id) -> Observable[Trade]``: exact aggregate-trade backfill by
         ``fromId`` (see :meth:`trades_between`); ``feed`` must be ``"agg_trades"``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         if feed != "agg_trades":
-            raise NotSupportedError(VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
+            raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
+
+    def trades_after(
+        self,
+        symbol: str,
+        from_id: int,
+        since: int,
+        *,
+        priority: Priority = Priority.USER,
+        continuation: float | None = None,
+    ) -> Observable[list[Trade]]:
+        """USD-M has no trade stream to backfill (Spot's ``trades_after`` would call
+        Spot routes on the futures host): use :meth:`trades_between` with
+        ``"agg_trades"``."""
+        raise NotSupportedError(fep.VENUE, "trades_after (only agg_trades backfill)")
 
     def ticker_24h(self, symbol: str) -> Observable[Ticker]:
         """``GET /fapi/v1/ticker/24hr`` for one symbol (weight 1). USD-M's ticker has no
         best bid/ask: those are ``None``."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
-            TICKER_24H, {"symbol": sym}, lambda reply: _ticker(reply.data, reply.received_at)
+            fep.TICKER_24H, {"symbol": sym}, lambda reply: rp.ticker(reply.data, reply.received_at)
         )
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """USD-M has no average-price endpoint."""
-        raise NotSupportedError(VENUE, "avg_price")
+        raise NotSupportedError(fep.VENUE, "avg_price")
 
     # -- account and trading (SIGNED) ---------------------------------------------------
 
@@ -323,7 +265,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             balances = (futures_balance(row) for row in reply.data)
             return tuple(b for b in balances if not (omit_zero_balances and b.total == 0))
 
-        return self._signed_call(BALANCE, {}, parse)
+        return self._signed_call(fep.BALANCE, {}, parse)
 
     def place_order(
         self,
@@ -341,7 +283,7 @@ class BinanceFuturesRest(BinanceSpotRest):
         ``extra`` passes USD-M parameters by their Binance names (``positionSide``,
         ``reduceOnly``, ``stopPrice``, ``closePosition``, ``workingType`` ...);
         ``positionSide`` / ``reduceOnly`` / ``closePosition`` are checked now (see
-        :func:`~rxconnector.exchanges.binance.futures_account.validate_futures_params`).
+        :func:`~rxconnector.exchanges.binance.futures_rules.validate_futures_params`).
         The symbol's filters are checked before sending, its rules fetched first when not
         cached (as for Spot: :mod:`rxconnector.rest.symbol_rules`): ``PRICE_FILTER``,
         ``LOT_SIZE``, ``MARKET_LOT_SIZE``, ``MIN_NOTIONAL``'s ``notional``, and
@@ -350,22 +292,23 @@ class BinanceFuturesRest(BinanceSpotRest):
         :class:`~rxconnector.errors.OrderStatusUnknownError` carrying that id (reconcile
         with :meth:`get_order`).
         """
-        sym, request, coid = self._futures_order_params(
-            symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+        sym, request, coid = rq.futures_order_params(
+            OrderArgs(symbol, side, type, quantity, price, time_in_force, client_order_id, extra),
+            self._new_client_order_id,
         )
         self._signing()  # missing credentials fail here, at the call
 
         def send(_: object = None) -> Observable[Order]:
             return self._signed_call(
-                NEW_ORDER,
+                fep.NEW_ORDER,
                 request,
-                lambda reply: _futures_order(reply.data, request),
+                lambda reply: rp.futures_order(reply.data, request),
                 idempotent=False,
                 client_order_id=coid,
             )
 
         def start(info: SymbolInfo | None) -> Observable[Order]:
-            self._check_futures_filters(info, request)
+            rq.check_futures_filters(info, self._futures_rules.get(sym), request)
             rules = self._futures_rules.get(sym)
             price_ = request.get("price")
             if (
@@ -390,29 +333,29 @@ class BinanceFuturesRest(BinanceSpotRest):
 
     def mark_price_now(self, symbol: str) -> Observable[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
-        sym = _symbol(symbol)
+        sym = rq.symbol(symbol)
         return self._public(
-            PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
+            fep.PREMIUM_INDEX, {"symbol": sym}, lambda reply: to_decimal(reply.data["markPrice"])
         )
 
     def positions(self, symbol: str | None = None) -> Observable[list[Position]]:
         """``GET /fapi/v3/positionRisk`` (signed, weight 5): open positions (V3 lists
         only symbols with a position or an open order; flat ones are left out here)."""
-        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
 
         def parse(reply: RestReply) -> list[Position]:
             rows = (position_risk(row, reply.received_at) for row in reply.data)
             return [p for p in rows if p.size != 0]
 
-        return self._signed_call(POSITION_RISK, params, parse)
+        return self._signed_call(fep.POSITION_RISK, params, parse)
 
     def set_leverage(self, symbol: str, leverage: int) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/leverage`` (signed): the initial leverage of ``symbol`` (1-125);
         the answer ``{"leverage", "maxNotionalValue", "symbol"}``. Safe to repeat."""
         if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
             raise ValueError(f"leverage must be an integer in 1..125, got {leverage!r}")
-        params = {"symbol": _symbol(symbol), "leverage": leverage}
-        return self._signed_call(LEVERAGE, params, lambda reply: dict(reply.data))
+        params = {"symbol": rq.symbol(symbol), "leverage": leverage}
+        return self._signed_call(fep.LEVERAGE, params, lambda reply: dict(reply.data))
 
     def set_margin_type(self, symbol: str, margin_type: str) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/marginType`` (signed): ``ISOLATED`` or ``CROSSED`` for
@@ -421,37 +364,35 @@ class BinanceFuturesRest(BinanceSpotRest):
         kind = margin_type.upper() if isinstance(margin_type, str) else ""
         if kind not in MARGIN_TYPES:
             raise ValueError(f"margin_type must be ISOLATED or CROSSED, got {margin_type!r}")
-        params = {"symbol": _symbol(symbol), "marginType": kind}
-        return self._signed_call(MARGIN_TYPE, params, lambda reply: dict(reply.data))
+        params = {"symbol": rq.symbol(symbol), "marginType": kind}
+        return self._signed_call(fep.MARGIN_TYPE, params, lambda reply: dict(reply.data))
 
     def set_position_mode(self, hedge: bool) -> Observable[dict[str, Any]]:
         """``POST /fapi/v1/positionSide/dual`` (signed): hedge mode (``True``: LONG and
         SHORT positions per symbol) or one-way mode (``False``, positionSide BOTH)."""
         params = {"dualSidePosition": "true" if hedge else "false"}
-        return self._signed_call(POSITION_MODE, params, lambda reply: dict(reply.data))
+        return self._signed_call(fep.POSITION_MODE, params, lambda reply: dict(reply.data))
 
     def create_listen_key(self) -> Observable[str]:
         """``POST /fapi/v1/listenKey`` (API key, weight 1): a key valid for 60 minutes;
         the active key (extended) when there is one."""
-        return self._keyed_call(LISTEN_KEY_CREATE, lambda reply: str(reply.data["listenKey"]))
+        return self._keyed_call(fep.LISTEN_KEY_CREATE, lambda reply: str(reply.data["listenKey"]))
 
     def keepalive_listen_key(self, listen_key: str | None = None) -> Observable[None]:
         """``PUT /fapi/v1/listenKey`` (API key, weight 1): 60 more minutes (the key is
         per account; ``listen_key`` is accepted for symmetry and not sent)."""
-        return self._keyed_call(LISTEN_KEY_KEEPALIVE, lambda _reply: None)
+        return self._keyed_call(fep.LISTEN_KEY_KEEPALIVE, lambda _reply: None)
 
     def close_listen_key(self) -> Observable[None]:
         """``DELETE /fapi/v1/listenKey`` (API key, weight 1): close the user data stream."""
-        return self._keyed_call(LISTEN_KEY_CLOSE, lambda _reply: None)
+        return self._keyed_call(fep.LISTEN_KEY_CLOSE, lambda _reply: None)
 
     def _keyed_call(self, endpoint: Endpoint, parse: Any) -> Observable[Any]:
         self._signing()  # missing credentials fail here, at the call
         api_key = self._config.api_key
 
         def keyed(params: Mapping[str, Any]) -> SignedRequest:
-            return SignedRequest(
-                query=encode_query(list(params.items())), headers={"X-MBX-APIKEY": api_key}
-            )
+            return rq.keyed_request(api_key, params)
 
         reply = self._client.request(
             endpoint.method,
@@ -461,47 +402,7 @@ class BinanceFuturesRest(BinanceSpotRest):
             signer=keyed,
             idempotent=endpoint.method != "POST",
         )
-        return reply.pipe(ops.map(_parser(parse, endpoint.path)))
-
-    def _futures_order_params(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | int | None,
-        price: Decimal | str | int | None,
-        time_in_force: str | None,
-        client_order_id: str | None,
-        extra: Mapping[str, Any],
-    ) -> tuple[str, dict[str, Any], str]:
-        closing = (
-            str(extra.get("closePosition", "")).lower() == "true"
-            or extra.get("closePosition") is True
-        )
-        if closing and quantity is None:
-            # Spot's checks want a quantity; a close-all order has none by design.
-            sym, request, coid = self._order_params(
-                symbol, side, type, "1", price, time_in_force, client_order_id, extra
-            )
-            request["quantity"] = None
-        else:
-            sym, request, coid = self._order_params(
-                symbol, side, type, quantity, price, time_in_force, client_order_id, extra
-            )
-        validate_futures_params(request, quantity_given=quantity is not None)
-        return sym, request, coid
-
-    def _check_futures_filters(self, info: SymbolInfo | None, params: Mapping[str, Any]) -> None:
-        """Spot's price / lot / notional checks, then MARKET_LOT_SIZE."""
-        if info is None:
-            return
-        symbol = info.symbol
-        quantity = params.get("quantity")
-        if quantity is not None:
-            check_order(info, params["side"], params["type"], quantity, params.get("price"))
-        rules = self._futures_rules.get(symbol)
-        if rules is not None:
-            check_futures_order(info, rules, params["side"], params["type"], quantity)
+        return reply.pipe(ops.map(rp.reply_parser(parse, endpoint.path)))
 
     def test_order(
         self,
@@ -519,10 +420,10 @@ class BinanceFuturesRest(BinanceSpotRest):
         USD-M does not compute commissions here (``compute_commission_rates`` is not
         supported)."""
         if compute_commission_rates:
-            raise NotSupportedError(VENUE, "test_order(compute_commission_rates=True)")
+            raise NotSupportedError(fep.VENUE, "test_order(compute_commission_rates=True)")
         return self._order_test(
-            TEST_ORDER,
-            TEST_ORDER.weight,
+            fep.TEST_ORDER,
+            fep.TEST_ORDER.weight,
             symbol,
             side,
             type,
@@ -539,36 +440,36 @@ class BinanceFuturesRest(BinanceSpotRest):
         """``DELETE /fapi/v1/order`` (signed, weight 1): cancel by id or client order id;
         emits the cancelled order. Safe to retry (a retry after a lost success gets
         ``-2011``: confirm with :meth:`get_order`)."""
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            CANCEL_ORDER, params, lambda reply: _futures_order(reply.data, params)
+            fep.CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def get_order(
         self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
     ) -> Observable[Order]:
         """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
-        params = self._order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
         return self._signed_call(
-            QUERY_ORDER, params, lambda reply: _futures_order(reply.data, params)
+            fep.QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params)
         )
 
     def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
         """``GET /fapi/v1/openOrders`` (signed): open orders of one symbol (weight 1) or of
         every symbol (weight 40)."""
-        params = {"symbol": _symbol(symbol)} if symbol is not None else {}
-        weight = OPEN_ORDERS.weight if symbol is not None else OPEN_ORDERS_ALL_WEIGHT
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
+        weight = fep.OPEN_ORDERS.weight if symbol is not None else fep.OPEN_ORDERS_ALL_WEIGHT
         return self._signed_call(
-            OPEN_ORDERS,
+            fep.OPEN_ORDERS,
             params,
-            lambda reply: [_futures_order(row) for row in reply.data],
+            lambda reply: [rp.futures_order(row) for row in reply.data],
             weight=weight,
         )
 
     # -- plumbing -----------------------------------------------------------------------
 
     def _klines_route(self, limit: int) -> tuple[Endpoint, int]:
-        return KLINES, klines_weight(limit)
+        return fep.KLINES, fep.klines_weight(limit)
 
     def _on_exchange_info(self, reply: RestReply) -> dict[str, SymbolInfo]:
         # Spot's mapping already reads USD-M's MIN_NOTIONAL ``notional`` field and
@@ -579,16 +480,6 @@ class BinanceFuturesRest(BinanceSpotRest):
         return infos
 
 
-def _futures_order(data: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> Order:
-    """A USD-M order answer → Order: Spot's mapping, plus ``avgPrice`` (Spot derives the
-    average from ``cummulativeQuoteQty``, which USD-M does not send) and ``time`` falling
-    back to ``updateTime`` (an order answer has no ``time``)."""
-    order = _order(data, sent)
-    average = _nonzero(data.get("avgPrice"))
-    update_time = int(data.get("updateTime") or 0)
-    return attrs.evolve(
-        order,
-        average_price=average if average is not None else order.average_price,
-        time=order.time or update_time,
-        update_time=order.update_time or update_time,
-    )
+if TYPE_CHECKING:
+    # mypy proves here that the class satisfies the shared protocol.
+    _SATISFIES: type[DerivativesRestApi] = BinanceFuturesRest

@@ -1,5 +1,8 @@
 """The local order book of one symbol: absolute level updates in, sorted top-N out.
 
+Pure data structure (no I/O, no reactivex): it lives next to the book-sync rules that
+maintain it (``exchanges/book_sync.py`` and ``exchanges/<venue>/book_sync.py``).
+
 Layout (chosen by measurement, see ``benchmarks/bench_orderbook.py`` and the "Order book"
 section of ``benchmarks/RESULTS.md``): each side has two tiers.
 

@@ -1,4 +1,6 @@
-"""Binance symbol filters checked before an order is sent (PROTOCOL.md §A2.5, BS ``filters.md``).
+"""Symbol filters checked before an order is sent, for every venue: the rules live in
+the venue-neutral :class:`~rxconnector.models.SymbolInfo`, named after Binance's filters
+(PROTOCOL.md §A2.5, BS ``filters.md``); Bybit's instruments-info rules map onto them.
 
 An order the exchange would reject for ``Filter failure: PRICE_FILTER`` costs a request,
 weight and an order-count slot, and tells the caller less than we can: checking the

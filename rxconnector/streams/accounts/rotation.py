@@ -29,20 +29,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import attrs
 import orjson
 from reactivex import Observable, abc
-from reactivex.disposable import SerialDisposable
+from reactivex.disposable import Disposable, SerialDisposable
 
 from rxconnector.errors import ParseError
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.streams.accounts.attempts import AttemptSlot
 from rxconnector.transport.ws import Connected, ControlSender, SocketSpec, WsItem
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateSession
+    from rxconnector.exchanges.account_protocol import PrivateSession
 
-__all__ = ["OVERLAP_SECONDS", "RETRY_SECONDS", "FrameMemory", "Replacement", "fingerprint"]
+__all__ = [
+    "OVERLAP_SECONDS",
+    "RETRY_SECONDS",
+    "FrameMemory",
+    "Replacement",
+    "Rotation",
+    "RotationHost",
+    "fingerprint",
+]
 
 #: How long after a switch frames the old socket already delivered are dropped.
 OVERLAP_SECONDS: Final = 10.0
@@ -195,3 +205,148 @@ class Replacement:
 
     def report(self, error: Exception) -> None:
         self._report(error)
+
+
+class RotationHost(Protocol):
+    """What a :class:`Rotation` needs from the account run that owns the socket."""
+
+    @property
+    def spec(self) -> SocketSpec:
+        """The primary socket's spec."""
+        ...
+
+    @property
+    def log(self) -> Any:
+        """The run's logger (bound to the primary connection)."""
+        ...
+
+    def running(self) -> bool:
+        """False once the run has ended."""
+        ...
+
+    def is_subscribed(self) -> bool:
+        """Whether the primary socket's subscription is live."""
+        ...
+
+    def announce(self, state: ConnectionState, reason: str) -> None:
+        """Report a connection state of the primary connection."""
+        ...
+
+    def replacement(
+        self,
+        spec: SocketSpec,
+        promote: Callable[[Replacement], None],
+        abandon: Callable[[Replacement, str], None],
+    ) -> Replacement:
+        """A new candidate socket at ``spec`` (not started)."""
+        ...
+
+    def open_socket(self, spec: SocketSpec, slot: AttemptSlot) -> Observable[WsItem]:
+        """The reconnecting socket at ``spec`` whose attempts log in through ``slot``."""
+        ...
+
+    def take_over(self, candidate: Replacement, slot: AttemptSlot) -> SocketSpec:
+        """Make ``candidate`` the primary (closing the old socket); returns the old spec."""
+        ...
+
+    def took_over(self, old: SocketSpec) -> None:
+        """The switch is complete (the lifetime re-armed)."""
+        ...
+
+
+class Rotation:
+    """The connection-lifetime timer and the make-before-break switch of one run.
+
+    Args:
+        host: The account run.
+        scheduler: Timing of the lifetime and the overlap.
+        lifetime: ``ConnectionConfig.connection_lifetime`` in seconds.
+        base_id: The run's connection id; replacements are ``{base_id}.r{n}``.
+    """
+
+    def __init__(
+        self, host: RotationHost, scheduler: abc.SchedulerBase, lifetime: float, base_id: str
+    ) -> None:
+        self._host = host
+        self._sched = scheduler
+        self._lifetime = lifetime
+        self._base_id = base_id
+        self._timer = SerialDisposable()
+        self._candidate: Replacement | None = None
+        self._memory: FrameMemory | None = None
+        self._rotations = 0
+
+    def arm(self, seconds: float | None = None) -> None:
+        """Rotate after ``seconds`` (default: the connection lifetime)."""
+
+        def due(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            self.rotate()
+
+        delay = self._lifetime if seconds is None else seconds
+        self._timer.disposable = self._sched.schedule_relative(delay, due)
+
+    def pause(self) -> None:
+        """The primary socket is reconnecting: its next connect re-arms the timer (a
+        replacement under way carries on)."""
+        if self._candidate is None:
+            self._timer.disposable = Disposable()
+
+    def dispose(self) -> None:
+        self._timer.dispose()
+        if self._candidate is not None:
+            self._candidate.dispose()
+            self._candidate = None
+
+    def rotate(self) -> None:
+        """Open a replacement socket (when subscribed and none is under way)."""
+        host = self._host
+        if not host.running() or self._candidate is not None or not host.is_subscribed():
+            return
+        self._rotations += 1
+        spec = attrs.evolve(host.spec, connection_id=f"{self._base_id}.r{self._rotations}")
+        host.announce(
+            ConnectionState.ROTATING, f"connection lifetime ({self._lifetime:g} s) reached"
+        )
+        host.log.info("private stream rotating", replacement=spec.connection_id)
+        slot = AttemptSlot()
+        candidate = host.replacement(spec, lambda c: self._promote(c, slot), self._abandon)
+        self._candidate = candidate
+        self._memory = FrameMemory()
+        candidate.start(host.open_socket(spec, slot), self._sched)
+
+    def repeated(self, message: Any) -> bool:
+        """Record frames while a replacement logs in; after the switch, True for those
+        the old socket already handled (for OVERLAP_SECONDS)."""
+        memory = self._memory
+        if memory is None:
+            return False
+        until = memory.until
+        if until is None:
+            memory.remember(message)
+            return False
+        if self._sched.to_seconds(self._sched.now) > until:
+            self._memory = None
+            return False
+        return memory.repeated(message)
+
+    def _promote(self, candidate: Replacement, slot: AttemptSlot) -> None:
+        host = self._host
+        if not host.running() or candidate is not self._candidate:
+            return
+        self._candidate = None
+        old = host.take_over(candidate, slot)
+        memory = self._memory
+        if memory is not None:
+            memory.until = self._sched.to_seconds(self._sched.now) + OVERLAP_SECONDS
+        self.arm()
+        host.took_over(old)
+
+    def _abandon(self, candidate: Replacement, reason: str) -> None:
+        if candidate is not self._candidate:
+            return
+        self._candidate = None
+        self._memory = None
+        candidate.dispose()
+        self._host.log.warning("private stream replacement abandoned", reason=reason)
+        if self._host.running() and self._host.is_subscribed():
+            self.arm(RETRY_SECONDS)
