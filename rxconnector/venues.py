@@ -112,8 +112,6 @@ class VenueSpec:
 
     #: ``Config.exchange``.
     name: str
-    #: For people: help texts and messages.
-    title: str
     #: Default endpoints ``(rest_url, ws_url, ws_api_url, private_ws_url)`` by
     #: ``testnet``; ``None`` where the venue has no such endpoint the library uses.
     default_urls: Mapping[bool, Endpoints]
@@ -369,7 +367,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
     {
         "binance": VenueSpec(
             name="binance",
-            title="Binance Spot",
             default_urls={
                 False: Endpoints(
                     "https://api.binance.com",
@@ -392,7 +389,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         ),
         "binance_futures": VenueSpec(
             name="binance_futures",
-            title="Binance USD-M futures",
             default_urls={
                 False: Endpoints(
                     "https://fapi.binance.com",
@@ -415,7 +411,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = MappingProxyType(
         ),
         "bybit": VenueSpec(
             name="bybit",
-            title="Bybit v5",
             default_urls={
                 False: Endpoints(
                     "https://api.bybit.com",
