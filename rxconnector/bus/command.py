@@ -1,7 +1,8 @@
 """``rxconnector publish``: the feed-handler command (a thin layer over :class:`Publisher`).
 
 Importable without the redis client (the CLI builds its parser from here); the publisher
-itself is imported when the command runs.
+itself is imported when the command runs. Its argument checks come from
+:mod:`rxconnector.arguments`, shared with the CLI (the bus never imports the CLI).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+from rxconnector.arguments import positive_float  # the other commands' check: > 0, finite
 
 __all__ = ["add_publish_parser", "prepare_publish"]
 
@@ -89,16 +92,14 @@ def _add_daemon_options(publish: Any) -> None:
         "lost them (restarted empty, an older replica); beyond N they come over REST "
         "(default 10000, about 4.5 MB per trade stream)",
     )
-    from rxconnector.cli import _positive_float  # the other commands' check: > 0, finite
-
     publish.add_argument(
         "--status-every",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="status line period",
     )
-    publish.add_argument("--seconds", type=_positive_float, help="stop after N seconds (exit 0)")
+    publish.add_argument("--seconds", type=positive_float, help="stop after N seconds (exit 0)")
 
 
 def _positive_int(text: str) -> int:
@@ -113,7 +114,7 @@ def _positive_int(text: str) -> int:
 
 def prepare_publish(args: argparse.Namespace) -> Callable[[], Any]:
     """Validate the arguments (UsageError) and return the coroutine factory to run."""
-    from rxconnector import cli
+    from rxconnector import arguments as cli  # what the command line accepts, as the CLI
 
     config = cli.make_config(args.venue, args.rest_url, args.ws_url)
     targets_args: list[tuple[str, str, tuple[Any, ...]]] = []
