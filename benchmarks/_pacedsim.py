@@ -50,7 +50,7 @@ async def _pace(sim: ExchangeSimulator, names: list[str], rate: float, stop: asy
             produced = _produced(sim, names)
             continue
         due = first + rate * (loop.time() - started)
-        while produced < due:
+        while produced < due and not stop.is_set():
             await sim.step(1)
             produced = _produced(sim, names)
         await asyncio.sleep(0.001)

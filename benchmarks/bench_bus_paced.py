@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
@@ -124,6 +125,10 @@ async def _window(
     await asyncio.sleep(1.0)
     tally.latencies.clear()
     tally.times.clear()
+    # This process has run earlier windows: its leftovers (and its imports) must not
+    # make the collector's full passes part of this window's latency (either side).
+    gc.collect()
+    gc.freeze()
     pids = {**pids, "simulator": sim.proc.pid, "reader": os.getpid()}
     before = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
     sim.go(rate)

@@ -12,14 +12,22 @@ garbage (the hub reconnects and resubscribes), report problems on :attr:`errors`
 REST calls are cold Observables (``await`` them or pipe them) that pass through the
 request-weight limiter and the circuit breaker; the clock sync keeps signed requests'
 timestamps on the exchange's time.
+
+Long module: this is the facade, one public method per feed and health stream with the
+docstring users read, plus the wiring of feeds to hubs, parsers, order books, trade
+continuity and account streams. What is not facade lives elsewhere: the construction
+seams in :mod:`rxconnector.seams`, the health streams in :mod:`rxconnector.health`,
+the HTTP session in :mod:`rxconnector.transport.session`, the REST side at run time
+in :mod:`rxconnector.rest_runtime`, the REST calls in :mod:`rxconnector.rest_calls`.
+The account-stream wiring and the feed lookups shrink further as the venue registry
+(``venues.py``) takes over the venue facts they still spell out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import reactivex
@@ -58,7 +66,6 @@ from rxconnector.models import (
     OrderBook,
     OrderUpdate,
     Position,
-    SymbolInfo,
     Ticker,
     Trade,
 )
@@ -69,6 +76,7 @@ from rxconnector.operators import (
 )
 from rxconnector.rate.limiter import Priority
 from rxconnector.rest.api import RestApi
+from rxconnector.rest_calls import DERIVATIVES, RestCalls
 from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
 from rxconnector.streams.accounts.account_streams import AccountStreams
@@ -86,8 +94,6 @@ __all__ = ["Connector"]
 #: each book has at most one of its own in flight). 2 made a 200-book resync take 100
 #: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
 SNAPSHOTS_IN_FLIGHT = 8
-#: Candles asked for per page when walking back for the last N (every venue allows 1000).
-KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
 BACKFILL_PAGE = 1000
 
@@ -97,8 +103,9 @@ _T = TypeVar("_T")
 FrameHook = Callable[[str, float, "str | bytes"], None]
 
 
-class Connector:
-    """Feeds, REST calls and health of one venue as Observables.
+class Connector(RestCalls):
+    """Feeds, REST calls and health of one venue as Observables (the REST calls are
+    declared in :class:`~rxconnector.rest_calls.RestCalls`).
 
     Args:
         config: the venue and its settings (:class:`~rxconnector.Config`).
@@ -504,101 +511,7 @@ class Connector:
         )
         return self._accounts
 
-    # -- REST ---------------------------------------------------------------------------
-
-    def ping(self) -> Observable[None]:
-        """Round trip to the REST API."""
-        return self._call(lambda rest: rest.ping())
-
-    def server_time(self) -> Observable[int]:
-        """The exchange's clock, ms."""
-        return self._call(lambda rest: rest.server_time())
-
-    def exchange_info(
-        self, symbols: Sequence[str] | None = None
-    ) -> Observable[dict[str, SymbolInfo]]:
-        """Trading rules per symbol (tick size, step size, min notional...)."""
-        return self._call(lambda rest: rest.exchange_info(symbols))
-
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
-        """A REST order-book snapshot (weight grows with ``limit``)."""
-        return self._call(lambda rest: rest.depth_snapshot(symbol, limit))
-
-    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
-        """The most recent trades over REST."""
-        return self._call(lambda rest: rest.recent_trades(symbol, limit))
-
-    def kline_history(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        *,
-        limit: int | None = None,
-    ) -> Observable[Kline]:
-        """Candles, oldest first, walked page by page through the limiter.
-
-        ``kline_history(sym, "1m", start)``: every candle opening from ``start`` (ms)
-        until now (``end`` ms, inclusive, when given). ``kline_history(sym, "1m",
-        limit=N)``: the last ``N`` candles up to now (or up to ``end``), the running one
-        included (``closed=False``). ``start`` and ``limit`` together: the first ``N``
-        from ``start``.
-        """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"limit must be a positive number of candles, got {limit!r}")
-        if start is None:
-            if limit is None:
-                raise ValueError(
-                    "kline_history needs start (ms) or limit (the last N candles), e.g. "
-                    "kline_history(symbol, interval, limit=100)"
-                )
-            count = limit
-            return self._call(lambda rest: _last_klines(rest, symbol, interval, end, count))
-        history: Observable[Kline] = self._call(
-            lambda rest: rest.klines_history(symbol, interval, start, end)
-        )
-        return history if limit is None else history.pipe(ops.take(limit))
-
-    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
-        """The 24 h ticker over REST."""
-        return self._call(lambda rest: rest.ticker_24h(symbol))
-
-    def account(self) -> Observable[Any]:
-        """Balances and permissions (signed)."""
-        return self._call(lambda rest: rest.account())
-
-    def place_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        **extra: Any,
-    ) -> Observable[Order]:
-        """Place an order (signed, never retried blindly; see OrderStatusUnknownError).
-
-        The placed order is announced to the account streams, so that if the private
-        stream is down and the order ends before it is back, reconciliation still looks
-        it up and :meth:`orders` emits its outcome.
-        """
-        return self._call(
-            lambda rest: rest.place_order(
-                symbol,
-                side,
-                type,
-                quantity=quantity,
-                price=price,
-                time_in_force=time_in_force,
-                client_order_id=client_order_id,
-                **extra,
-            )
-        ).pipe(ops.do_action(on_next=self._announce_placed))
+    # -- account hooks of the REST calls -----------------------------------------------
 
     def _positions_fetcher(
         self, protocol: PrivateProtocol
@@ -613,65 +526,6 @@ class Connector:
         accounts = self._accounts
         if accounts is not None:
             accounts.note_placed(order.symbol, order.order_id)
-
-    def test_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        **extra: Any,
-    ) -> Observable[Any]:
-        """Validate an order at the exchange without placing it."""
-        return self._call(
-            lambda rest: rest.test_order(
-                symbol,
-                side,
-                type,
-                quantity=quantity,
-                price=price,
-                time_in_force=time_in_force,
-                **extra,
-            )
-        )
-
-    def cancel_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Cancel one order by exchange id or client order id."""
-        return self._call(
-            lambda rest: rest.cancel_order(
-                symbol, order_id=order_id, client_order_id=client_order_id
-            )
-        )
-
-    def get_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Look an order up (resolves an OrderStatusUnknownError)."""
-        return self._call(
-            lambda rest: rest.get_order(symbol, order_id=order_id, client_order_id=client_order_id)
-        )
-
-    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
-        """Open orders, of one symbol or all."""
-        return self._call(lambda rest: rest.open_orders(symbol))
-
-    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
-        """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
-        ``position/list``), of one symbol or all; flat ones are left out. Binance Spot
-        has no positions: :class:`~rxconnector.NotSupportedError`."""
-
-        def make(rest: Any) -> Observable[list[Position]]:
-            positions = getattr(rest, "positions", None)
-            if positions is None:  # not an AttributeError from inside the library
-                raise NotSupportedError(self.venue.name, "positions", _DERIVATIVES)
-            listed: Observable[list[Position]] = positions(symbol)
-            return listed
-
-        return self._call(make)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -688,11 +542,6 @@ class Connector:
                 "'await connector.start()' first"
             )
         return self._runtime.rest
-
-    def _call(self, make: Callable[[Any], Observable[_T]]) -> Observable[_T]:
-        """Defer to the venue REST object so errors of a not-started connector are
-        delivered as ``on_error`` at subscription, like every other failure."""
-        return reactivex.defer(lambda _: make(self._require_rest()))
 
     def _resync_clock(self) -> Observable[Any]:
         return self._runtime.resync_clock()
@@ -838,38 +687,6 @@ class Connector:
         return hub
 
 
-def _last_klines(
-    rest: Any, symbol: str, interval: str, end: int | None, count: int
-) -> Observable[Kline]:
-    """The last ``count`` candles opening at or before ``end`` (None: now), oldest first.
-
-    Pages of at most :data:`KLINE_PAGE` walk backwards from ``end`` (each page's
-    ``end`` is just before the oldest candle seen so far) until ``count`` candles are
-    in hand or the exchange has no older ones; then they are emitted in time order.
-    """
-
-    def fetch(before: int | None, wanted: int, later: list[Kline]) -> Observable[list[Kline]]:
-        size = min(KLINE_PAGE, wanted)
-
-        def step(page: list[Kline]) -> Observable[list[Kline]]:
-            if before is not None:
-                page = [k for k in page if k.open_time <= before]
-            if later:
-                page = [k for k in page if k.open_time < later[0].open_time]
-            candles = page + later
-            if not page or len(page) >= wanted or len(page) < size:
-                return reactivex.just(candles)
-            return fetch(page[0].open_time - 1, wanted - len(page), candles)
-
-        page: Observable[list[Kline]] = rest.klines(symbol, interval, end=before, limit=size)
-        return page.pipe(ops.flat_map(step))
-
-    def emit(candles: list[Kline]) -> Observable[Kline]:
-        return reactivex.from_iterable(candles[-count:])
-
-    return fetch(end, count, []).pipe(ops.flat_map(emit))
-
-
 #: The trade feeds :meth:`Connector._gapless` serves, by name.
 _TRADE_SPECS: Final[dict[str, Callable[[FeedCatalog, str], FeedSpec]]] = {
     "trades": lambda feeds, symbol: feeds.trades(symbol),
@@ -883,10 +700,9 @@ _SAME_VENUE_INSTEAD: Final = {
     "avg_price": "ticker",
 }
 #: ...else the venues that have it.
-_DERIVATIVES = "a derivatives venue: Config.binance_futures() or Config.bybit('linear')"
 _OTHER_VENUE_INSTEAD: Final = {
-    "mark_price": _DERIVATIVES,
-    "liquidations": _DERIVATIVES,
+    "mark_price": DERIVATIVES,
+    "liquidations": DERIVATIVES,
     "avg_price": "Config.binance() (Binance Spot)",
     "agg_trades": "Config.binance() or Config.binance_futures()",
 }

@@ -157,8 +157,8 @@ class RestRuntime:
         ``rest_timeout``): the REST object hands its ``rateLimits`` to the limiter,
         capped by the Config. A failure is logged; the documented limit stays."""
         rest = self.rest
-        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
-        if limiter is None or not hasattr(rest, "request_weight_limit"):
+        client = self._client  # None when the rest_factory never built the venue's own
+        if client is None or client.limiter is None or not hasattr(rest, "request_weight_limit"):
             return
         if not self._venue.rate_limits_in_exchange_info:
             return

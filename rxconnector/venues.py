@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from rxconnector.exchanges.account_protocol import PrivateProtocol
     from rxconnector.exchanges.base import FeedCatalog, WsProtocol
-    from rxconnector.exchanges.book_rules import BookRule
+    from rxconnector.exchanges.book_sync import BookSyncRule
 
 __all__ = [
     "REGISTRY",
@@ -80,8 +80,9 @@ class Venue:
     make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
     make_dialect: Callable[[], Any]
-    #: The documented order-book procedure (``exchanges.book_rules.BookRule``).
-    book_rule: BookRule
+    #: The documented order-book procedure (``exchanges.book_rules.BookRule``, or any
+    #: ``exchanges.book_sync.BookSyncRule``).
+    book_rule: BookSyncRule
     #: How trade gaps are closed: ``"ids"`` (REST lookup by id range, Binance) or
     #: ``"overlap"`` (recent trades matched against what was delivered, Bybit).
     trade_continuity: str

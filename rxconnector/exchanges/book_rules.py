@@ -5,7 +5,8 @@ venue-neutral operator ``streams/orderbook.py`` asks the rule for its machine
 (:meth:`BookRule.new_sync`) and snapshot size (:meth:`BookRule.snapshot_limit`) and never
 asks which venue it serves. Adding a procedure: write its :class:`~rxconnector.
 exchanges.book_sync.BookSync` subclass and :class:`~rxconnector.exchanges.book_sync.
-SyncRule` in ``exchanges/<venue>/book_sync.py``, then one member here. Pure: no I/O.
+SyncRule` in ``exchanges/<venue>/book_sync.py``, then one member here (or register that
+``SyncRule`` itself: ``Venue.book_rule`` takes any ``BookSyncRule``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import enum
 from typing import Final
 
 from rxconnector.exchanges.binance import book_sync as binance
-from rxconnector.exchanges.book_sync import BookSync, SyncRule
+from rxconnector.exchanges.book_sync import BookSync, BookSyncRule, SyncRule
 from rxconnector.exchanges.bybit import book_sync as bybit
 
 __all__ = ["BookRule", "make_sync", "snapshot_limit_for"]
@@ -68,13 +69,13 @@ _SPECS: Final[dict[BookRule, SyncRule]] = {
 }
 
 
-def snapshot_limit_for(rule: BookRule, depth: int) -> int | None:
+def snapshot_limit_for(rule: BookSyncRule, depth: int) -> int | None:
     """The REST snapshot ``limit`` to request for a book shown ``depth`` levels deep."""
     return rule.snapshot_limit(depth)
 
 
 def make_sync(
-    rule: BookRule,
+    rule: BookSyncRule,
     depth: int,
     *,
     snapshot_limit: int | None = None,

@@ -11,6 +11,7 @@ weight limiter cannot express also declare them here as data (:class:`IpBanRule`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,16 @@ class ErrorDialect:
     status_unknown_codes: frozenset[int] = frozenset()
     timestamp_codes: frozenset[int] = frozenset()
     order_rate_codes: frozenset[int] = frozenset()
+    #: The answer header carrying the IP's used request weight, logged with each
+    #: response (``None``: the venue does not weigh requests).
+    used_weight_header: str | None = None
+    #: Waits when a rate-limit answer has no ``Retry-After``: after a ban (418), after
+    #: an IP limit (429), after an order-count limit (``order_rate_codes``).
+    ban_seconds: float = 120.0
+    retry_after_seconds: float = 60.0
+    order_rate_retry_seconds: float = 10.0
+    #: Finds the ban's end (ms or µs since the epoch, group 1) in a ban message.
+    banned_until: re.Pattern[str] | None = None
 
 
 @attrs.frozen

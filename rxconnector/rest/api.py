@@ -33,6 +33,7 @@ from rxconnector.models import (
     Ticker,
     Trade,
 )
+from rxconnector.rate.limiter import RequestWeightLimiter
 
 __all__ = ["Amount", "DerivativesRestApi", "RestApi"]
 
@@ -47,6 +48,10 @@ class RestApi(Protocol):
     @property
     def request_weight_limit(self) -> int | None:
         """The request weight per minute the venue announced (``None``: not weighed)."""
+
+    @property
+    def limiter(self) -> RequestWeightLimiter | None:
+        """The weight limiter the calls go through (``None``: not limited)."""
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""

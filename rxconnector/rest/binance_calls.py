@@ -30,7 +30,7 @@ from rxconnector.exchanges.binance.aggregates import FillHistory
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.models import Kline, Order, SymbolInfo, Trade
-from rxconnector.rate.limiter import Priority
+from rxconnector.rate.limiter import Priority, RequestWeightLimiter
 from rxconnector.rest.client import Operator, RestClient
 from rxconnector.rest.paging import paged
 from rxconnector.rest.symbol_rules import SymbolRules
@@ -73,6 +73,11 @@ class BinanceCalls(ABC):
         self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
         self._symbols: dict[str, SymbolInfo] = self._rules.infos
         self._request_weight_limit: int | None = None
+
+    @property
+    def limiter(self) -> RequestWeightLimiter | None:
+        """The weight limiter this client's calls go through (``None``: not limited)."""
+        return self._client.limiter
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""

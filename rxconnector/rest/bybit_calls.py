@@ -29,6 +29,7 @@ from rxconnector.exchanges.bybit import rest_requests as rq
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.log import get_logger
 from rxconnector.models import Kline, Order, SymbolInfo
+from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rate.pacing import RollingWindow
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.gates import BanGate, EndpointPacer
@@ -113,6 +114,11 @@ class BybitCalls(ABC):
     @property
     def ip_window_seconds(self) -> float:
         return self._pacer.window.window
+
+    @property
+    def limiter(self) -> RequestWeightLimiter | None:
+        """The weight limiter this client's calls go through (``None``: not limited)."""
+        return self._client.limiter
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import re
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -61,9 +60,6 @@ from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport
 
 __all__ = [
-    "DEFAULT_BAN_SECONDS",
-    "DEFAULT_RETRY_AFTER_SECONDS",
-    "ORDER_RATE_RETRY_SECONDS",
     "Operator",
     "RestClient",
 ]
@@ -73,16 +69,6 @@ _T = TypeVar("_T")
 #: A pipeable operator (the breaker guard, the retry policy).
 Operator = Callable[[Observable[Any]], Observable[Any]]
 
-#: Used when a 418 carries neither ``Retry-After`` nor "banned until": the shortest ban
-#: Binance documents is 2 minutes (PROTOCOL.md §A2.3).
-DEFAULT_BAN_SECONDS = 120.0
-#: Used when a weight 429 has no ``Retry-After``: the weight window is one minute.
-DEFAULT_RETRY_AFTER_SECONDS = 60.0
-#: Order-count 429s come without ``Retry-After`` (BS rest-api.md "Order Rate Limits");
-#: the shortest order window is 10 seconds (``X-MBX-ORDER-COUNT-10S``).
-ORDER_RATE_RETRY_SECONDS = 10.0
-
-_BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
 _EXCERPT = 200
 _module_log = get_logger(component="rest")
 
@@ -338,7 +324,11 @@ class RestClient:
             path=path,
             status=response.status,
             weight=weight,
-            used_weight=response.header("x-mbx-used-weight-1m"),
+            used_weight=(
+                response.header(self._dialect.used_weight_header)
+                if self._dialect.used_weight_header
+                else None
+            ),
             elapsed_ms=round(response.elapsed * 1000.0, 1),
         )
         return self._interpret(response, method, path, idempotent, client_order_id)
@@ -398,14 +388,15 @@ class RestClient:
         banned = response.status == 418
         retry_after = _parse_retry_after(response.header("retry-after"))
         hold = True
+        dialect = self._dialect
         if retry_after is None:
             if banned:
-                retry_after = self._ban_from_message(message) or DEFAULT_BAN_SECONDS
-            elif code in self._dialect.order_rate_codes:
+                retry_after = self._ban_from_message(message) or dialect.ban_seconds
+            elif code in dialect.order_rate_codes:
                 # The account's order count, not the IP's weight: other calls may go on.
-                retry_after, hold = ORDER_RATE_RETRY_SECONDS, False
+                retry_after, hold = dialect.order_rate_retry_seconds, False
             else:
-                retry_after = DEFAULT_RETRY_AFTER_SECONDS
+                retry_after = dialect.retry_after_seconds
         if hold and self._limiter is not None:
             self._limiter.hold_for(retry_after, banned=banned)
         self._log.warning(
@@ -427,7 +418,8 @@ class RestClient:
         )
 
     def _ban_from_message(self, message: str) -> float | None:
-        match = _BANNED_UNTIL.search(message)
+        pattern = self._dialect.banned_until
+        match = pattern.search(message) if pattern is not None else None
         if match is None:
             return None
         until = int(match.group(1))

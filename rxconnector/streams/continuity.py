@@ -8,7 +8,7 @@ ids: :mod:`rxconnector.streams.trade_overlap`.
 
 Bounds (per subscription): held live trades ≤ ``max_held`` (default
 :data:`DEFAULT_MAX_HELD`) plus one backfill page, packed
-(:class:`~rxconnector.streams.held_trades.HeldTrades`, ≈ 260 bytes each); ids being
+(:class:`~rxconnector.streams.held_trades.HeldTrades`, ≈ 150 bytes each); ids being
 confirmed: only held ones. State lives in small classes, one method per event:
 :class:`_GaplessRun`, with :class:`_PageFetch` and :class:`_IdLookup` for its requests.
 """
@@ -48,7 +48,7 @@ BackfillSince = Callable[[int, int, "float | None"], Observable[list[Trade]]]
 #: can heal is far below it: a bigger jump is reported, not fetched.
 DEFAULT_MAX_BACKFILL = 100_000
 
-#: Live trades held (per feed) while a backfill runs: ≈ 5 MB at ≈ 260 bytes each. Past
+#: Live trades held (per feed) while a backfill runs: ≈ 3 MB at ≈ 150 bytes each. Past
 #: it the missing range is given up (reported with its exact ids), the held released.
 DEFAULT_MAX_HELD = 20_000
 

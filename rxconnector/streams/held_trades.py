@@ -2,29 +2,34 @@
 
 A trade feed whose backfill waits for the REST budget holds its live trades meanwhile:
 up to ``max_held`` (default 20,000) per feed, tens of thousands across a connector after
-one disconnect. A held :class:`~rxconnector.models.Trade` costs ≈ 490 bytes (the object,
-two ``Decimal``\\ s, its own copy of the symbol string and of three ints from the decoded
-frame); :class:`HeldTrades` keeps a plain trade as one small tuple instead: the price
-and quantity as one exact text (``Decimal(str(d))`` gives back the same sign,
-coefficient and exponent), the event time as its (usually cached, small) difference
-from the trade time, the symbol once per buffer. ≈ 260 bytes per trade
-(``benchmarks/RESULTS.md``, "Held trades"). A trade is rebuilt, equal in every field,
-when it is emitted. Aggregate trades (with first/last trade ids) and trades of another
-symbol are kept as they are.
+one disconnect. A held :class:`~rxconnector.models.Trade` costs ≈ 530 bytes in eight
+small objects (the object, two ``Decimal``\\ s, its own copy of the symbol string and
+of three ints from the decoded frame); freed after the backfill, such a crowd of small
+objects leaves the allocator's arenas fragmented, so the process keeps the peak.
+:class:`HeldTrades` keeps a plain trade as one ``bytes`` record instead (time, event
+time offset, receipt time and side packed with :mod:`struct`, then price and quantity
+as their exact text: ``Decimal(str(d))`` gives back the same sign, coefficient and
+exponent) and the symbol once per buffer: ≈ 150 bytes and two objects per trade (the
+record and the id), measured by ``benchmarks/bench_held.py``. A trade is rebuilt, equal
+in every field, when it is emitted. Aggregate trades (with first/last trade ids) and
+trades of another symbol are kept as they are.
 """
 
 from __future__ import annotations
 
 import heapq
+import struct
 from decimal import Decimal
 
 from rxconnector.models import Trade
 
 __all__ = ["HeldTrades"]
 
-#: (time, event_time - time, received_at, "price qty", flags): flags bit 0 = sell,
-#: bit 1 = backfilled.
-_Packed = tuple[int, int, float, str, int]
+#: time (ms), event_time - time (ms, clamped to int32 else the Trade is kept whole),
+#: received_at (s), flags (bit 0 = sell, bit 1 = backfilled); then "price qty".
+_RECORD = struct.Struct("<qidB")
+_HEAD = _RECORD.size
+_INT32 = 2**31
 
 
 class HeldTrades:
@@ -35,7 +40,7 @@ class HeldTrades:
     __slots__ = ("_by_id", "_order", "_symbol")
 
     def __init__(self) -> None:
-        self._by_id: dict[int, _Packed | Trade] = {}
+        self._by_id: dict[int, bytes | Trade] = {}
         self._order: list[int] = []  # heap of the held ids
         self._symbol: str | None = None
 
@@ -66,20 +71,25 @@ class HeldTrades:
         tid = heapq.heappop(self._order)
         return self._unpack(tid, self._by_id.pop(tid))
 
-    def _pack(self, trade: Trade) -> _Packed | Trade:
+    def _pack(self, trade: Trade) -> bytes | Trade:
         if self._symbol is None:
             self._symbol = trade.symbol
-        if trade.first_trade_id is not None or trade.symbol != self._symbol:
+        delta = trade.event_time - trade.time
+        if (
+            trade.first_trade_id is not None
+            or trade.symbol != self._symbol
+            or not (-_INT32 <= delta < _INT32)
+        ):
             return trade
         flags = (trade.side == "sell") | (trade.backfilled << 1)
-        text = f"{trade.price} {trade.quantity}"
-        return (trade.time, trade.event_time - trade.time, trade.received_at, text, flags)
+        head = _RECORD.pack(trade.time, delta, trade.received_at, flags)
+        return head + f"{trade.price} {trade.quantity}".encode("ascii")
 
-    def _unpack(self, tid: int, packed: _Packed | Trade) -> Trade:
+    def _unpack(self, tid: int, packed: bytes | Trade) -> Trade:
         if isinstance(packed, Trade):
             return packed
-        time, event_delta, received_at, text, flags = packed
-        price, quantity = text.split(" ")
+        time, delta, received_at, flags = _RECORD.unpack_from(packed)
+        price, quantity = packed[_HEAD:].decode("ascii").split(" ")
         assert self._symbol is not None
         return Trade(
             self._symbol,
@@ -88,7 +98,7 @@ class HeldTrades:
             Decimal(quantity),
             "sell" if flags & 1 else "buy",
             time,
-            time + event_delta,
+            time + delta,
             received_at,
             backfilled=bool(flags & 2),
         )

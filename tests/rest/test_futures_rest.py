@@ -732,7 +732,7 @@ class TestNoSpotRouteLeaks:
     """Every public Spot method is overridden, so none can call a Spot path on /fapi."""
 
     def test_every_public_spot_method_is_overridden(self) -> None:
-        path_free = {"symbol_info", "request_weight_limit"}
+        path_free = {"symbol_info", "request_weight_limit", "limiter"}
         spot = {
             name
             for name, member in inspect.getmembers(BinanceSpotRest)

@@ -34,16 +34,17 @@ def test_trades_come_back_equal_in_id_order_without_duplicates() -> None:
     originals = [
         trade(5, "1E+2", "3", received_at=12.5),
         trade(3, "0.00000100", "123.4500", side="buy", backfilled=True),
-        trade(4, event_time=1_600_000_000_000),  # a big difference from the trade time
+        trade(4, event_time=1_600_000_000_000),  # beyond int32 from the time: kept whole
+        trade(6, event_time=1_700_000_100_000),  # a large but packable difference
     ]
     for t in originals:
         held.add(t)
     held.add(trade(4, "999"))  # a second copy of a held id: the first one stays
-    assert len(held) == 3 and 4 in held and 6 not in held
-    assert held.first() == 3 and held.newest() == 5
+    assert len(held) == 4 and 4 in held and 7 not in held
+    assert held.first() == 3 and held.newest() == 6
     back = drain(held)
     assert back == sorted(originals, key=lambda t: t.trade_id)
-    assert [str(t.price) for t in back] == ["0.00000100", "100.50", "1E+2"]  # exponents kept
+    assert [str(t.price) for t in back] == ["0.00000100", "100.50", "1E+2", "100.50"]
 
 
 def test_aggregates_and_other_symbols_are_kept_as_they_are() -> None:

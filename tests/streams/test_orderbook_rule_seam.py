@@ -36,7 +36,7 @@ def _ws_machine(depth: int, limit: int | None, window: int | None, buffer: int) 
     return BybitDepthSync(depth, window=window, max_buffer=buffer)
 
 
-REST_RULE = SyncRule("test-rest", _rest_machine, (50, 200))
+REST_RULE = SyncRule("test-rest", _rest_machine, (50, 200, 1000))
 WS_RULE = SyncRule("test-ws", _ws_machine)
 
 
@@ -95,3 +95,14 @@ def test_a_websocket_rule_object_needs_no_rest() -> None:
 def test_depth_deeper_than_the_rule_s_snapshot_is_refused_at_call_time() -> None:
     with pytest.raises(ValueError, match="deeper than the snapshot limit"):
         maintain_order_book(Subject(), lambda: reactivex.empty(), REST_RULE, 50, snapshot_limit=20)
+
+
+def test_the_registry_helpers_take_any_rule_object() -> None:
+    """``Venue.book_rule`` may hold a ``SyncRule``: the connector's helpers accept it."""
+    from rxconnector.exchanges.book_rules import make_sync, snapshot_limit_for
+
+    assert snapshot_limit_for(REST_RULE, 10) == 200  # at least 100 levels are wanted
+    assert snapshot_limit_for(REST_RULE, 100) == 1000  # 500 wanted: the next tier
+    assert snapshot_limit_for(REST_RULE, 300) == 1000  # 1,500 wanted: the largest
+    assert snapshot_limit_for(WS_RULE, 10) is None
+    assert isinstance(make_sync(WS_RULE, 5, window=50), BybitDepthSync)

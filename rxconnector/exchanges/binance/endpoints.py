@@ -8,6 +8,7 @@ the limiter honest even when a constant here is stale.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from rxconnector.exchanges.dialect import ErrorDialect, code_msg_error
@@ -152,6 +153,14 @@ BINANCE_ERRORS: Final = ErrorDialect(
     status_unknown_codes=frozenset({-1007}),
     timestamp_codes=frozenset({-1021}),
     order_rate_codes=frozenset({-1015}),
+    used_weight_header="x-mbx-used-weight-1m",
+    # §A2.3: the shortest ban is 2 minutes; the weight window is one minute.
+    ban_seconds=120.0,
+    retry_after_seconds=60.0,
+    # Order-count 429s come without Retry-After (BS rest-api.md "Order Rate Limits"):
+    # the shortest order window is 10 seconds (X-MBX-ORDER-COUNT-10S).
+    order_rate_retry_seconds=10.0,
+    banned_until=re.compile(r"banned until (\d{10,16})"),
 )
 
 
