@@ -139,7 +139,6 @@ KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
 KNOWN_LONG_MODULES: frozenset[str] = frozenset(
     {
-        "rxconnector.recording",
         "rxconnector.testing.fake",
     }
 )
@@ -153,8 +152,6 @@ KNOWN_NONLOCAL: frozenset[str] = frozenset(
         "rxconnector.cli.history:_download_history.on_kline",
         "rxconnector.cli.replay:_replay.show",
         "rxconnector.cli.watch:watch.on_next",
-        "rxconnector.rest.client:RestClient.request.build.send",
-        "rxconnector.rest.client:_from_coroutine.subscribe.dispose",
         "rxconnector.sync:_on_loop.subscribe.detach",
     }
 )

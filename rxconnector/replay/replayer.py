@@ -35,14 +35,10 @@ from rxconnector.models import (
     OrderUpdate,
     Position,
 )
-from rxconnector.recording import (
-    Kind,
-    RecordingHeader,
-    RecordingReader,
-    decode_value,
-)
+from rxconnector.recording import Kind, RecordingHeader, decode_value
 from rxconnector.replay.calls import key_id
 from rxconnector.replay.hub import ReplayHub
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.replay.rest import ReplayRest, RestLedger
 from rxconnector.seams import TopicHub
 

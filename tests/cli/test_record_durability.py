@@ -17,7 +17,9 @@ import pytest
 
 from rxconnector.cli import EXIT_OK, EXIT_USAGE, main
 from rxconnector.config import Config
-from rxconnector.recording import RecordingHeader, RecordingReader, RecordingWriter
+from rxconnector.recording import RecordingHeader
+from rxconnector.replay.reader import RecordingReader
+from rxconnector.replay.writer import RecordingWriter
 from rxconnector.testing.simulator import ExchangeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
