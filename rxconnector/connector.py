@@ -83,7 +83,8 @@ from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
+from rxconnector.streams.orderbook import maintain_order_book
+from rxconnector.streams.snapshot_gate import SnapshotGate
 from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 from rxconnector.transport.session import ClientSession, SessionOwner
 from rxconnector.venues import Venue, venue_for
