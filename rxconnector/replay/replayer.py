@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import reactivex
@@ -25,6 +25,7 @@ from reactivex.subject import Subject
 from rxconnector._scheduling import now_ms
 from rxconnector.connector import Connector
 from rxconnector.errors import NotSupportedError, RecordingError, RxConnectorError
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     Balance,
@@ -438,3 +439,10 @@ def open(
 ) -> ReplayConnector:
     """Open a recording for replay (see :class:`ReplayConnector`)."""
     return ReplayConnector(path, scheduler=scheduler)
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: ReplayConnector) -> ConnectorFeeds:
+        """mypy checks here that a replay serves every feed a Connector declares."""
+        return conn

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import reactivex
@@ -46,24 +46,15 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError, RxConnectorError
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
 from rxconnector.models import (
-    AccountEvent,
-    AvgPrice,
-    Balance,
-    BookTicker,
     BreakerState,
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
-    DepthUpdate,
-    Execution,
     Kline,
-    Liquidation,
-    MarkPrice,
-    MiniTicker,
     Order,
     OrderBook,
-    OrderUpdate,
     Position,
     SymbolInfo,
     Ticker,
@@ -83,26 +74,9 @@ __all__ = ["FEEDS", "REST_METHODS", "Call", "FakeConnector"]
 
 _T = TypeVar("_T")
 
-#: Feed methods of the Connector surface, in the order of the contract.
-FEEDS = (
-    "ticker",
-    "mini_ticker",
-    "book_ticker",
-    "trades",
-    "agg_trades",
-    "klines",
-    "depth",
-    "order_book",
-    "avg_price",
-    "mark_price",
-    "liquidations",
-    "diff_depth",
-    "orders",
-    "balances",
-    "executions",
-    "positions",
-    "account_events",
-)
+#: Feed methods of the Connector surface, in the order of the contract
+#: (:data:`rxconnector.market_data.FEED_METHODS`).
+FEEDS = FEED_METHODS
 
 #: REST methods of the Connector surface.
 REST_METHODS = (
@@ -174,7 +148,7 @@ def _hint_args(args: tuple[Any, ...]) -> str:
     return "".join(f", {arg!r}" for arg in args)
 
 
-class FakeConnector:
+class FakeConnector(ConnectorFeeds):
     """The Connector's feeds, REST calls and health streams, scripted by a test.
 
     Args:
@@ -414,73 +388,9 @@ class FakeConnector:
 
         return Observable(subscribe)
 
-    def ticker(self, symbol: str) -> Observable[Ticker]:
-        """24 h rolling ticker of ``symbol``."""
-        return self._feed("ticker", symbol)
-
-    def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
-        """24 h rolling OHLC of ``symbol``."""
-        return self._feed("mini_ticker", symbol)
-
-    def book_ticker(self, symbol: str) -> Observable[BookTicker]:
-        """Best bid/ask of ``symbol``."""
-        return self._feed("book_ticker", symbol)
-
-    def trades(self, symbol: str) -> Observable[Trade]:
-        """Trades of ``symbol``."""
-        return self._feed("trades", symbol)
-
-    def agg_trades(self, symbol: str) -> Observable[Trade]:
-        """Aggregate trades of ``symbol``."""
-        return self._feed("agg_trades", symbol)
-
-    def klines(self, symbol: str, interval: str) -> Observable[Kline]:
-        """Candles of ``symbol`` at ``interval``."""
-        return self._feed("klines", symbol, interval)
-
-    def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
-        """Partial book snapshots of ``symbol``."""
-        return self._feed("depth", symbol, levels)
-
-    def order_book(self, symbol: str, depth: int = 20) -> Observable[OrderBook]:
-        """Locally maintained book of ``symbol``."""
-        return self._feed("order_book", symbol, depth)
-
-    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
-        """Average price of ``symbol``."""
-        return self._feed("avg_price", symbol)
-
-    def mark_price(self, symbol: str) -> Observable[MarkPrice]:
-        """Futures mark price of ``symbol``."""
-        return self._feed("mark_price", symbol)
-
-    def liquidations(self, symbol: str) -> Observable[Liquidation]:
-        """Forced liquidations of ``symbol``."""
-        return self._feed("liquidations", symbol)
-
-    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
-        """Raw diff-depth events of ``symbol``."""
-        return self._feed("diff_depth", symbol)
-
-    def orders(self) -> Observable[OrderUpdate]:
-        """Our order updates."""
-        return self._feed("orders")
-
-    def balances(self) -> Observable[Balance]:
-        """Our balance updates."""
-        return self._feed("balances")
-
-    def executions(self) -> Observable[Execution]:
-        """Our fills."""
-        return self._feed("executions")
-
-    def positions(self) -> Observable[Position]:
-        """Our derivatives positions."""
-        return self._feed("positions")
-
-    def account_events(self) -> Observable[AccountEvent]:
-        """Margin calls and leverage / account-setting changes."""
-        return self._feed("account_events")
+    # The feed methods themselves (ticker ... account_events) are not written here:
+    # one per name in FEED_METHODS is made from its declaration below the class, so the
+    # fake's signatures are the Connector's by construction.
 
     # --------------------------------------------------------------------------------
     # scripting REST
@@ -874,3 +784,33 @@ class FakeConnector:
         self._connections.clear()
         for subject in (self._connection_state, self._errors, self._clock, self._breaker):
             subject.on_completed()
+
+
+def _scripted_feed(name: str) -> Callable[..., Observable[Any]]:
+    """``FakeConnector.<name>``: the scripted source of ``name(*args)`` (what
+    :meth:`FakeConnector.set_feed` said), with the declared signature and doc."""
+    declared = getattr(ConnectorFeeds, name)
+    signature = inspect.signature(declared)
+
+    def feed(self: FakeConnector, *args: Any, **kwargs: Any) -> Observable[Any]:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return self._feed(name, *tuple(bound.arguments.values())[1:])
+
+    feed.__name__ = name
+    feed.__qualname__ = f"FakeConnector.{name}"
+    feed.__doc__ = declared.__doc__
+    setattr(feed, "__signature__", signature)  # noqa: B010 - help() and binding read it
+    return feed
+
+
+for _name in FEED_METHODS:
+    setattr(FakeConnector, _name, _scripted_feed(_name))
+del _name
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: FakeConnector) -> ConnectorFeeds:
+        """mypy checks here that the fake serves every feed a Connector declares."""
+        return conn
