@@ -39,7 +39,9 @@ __all__ = [
     "Venue",
     "VenueSpec",
     "cli_venues",
+    "key_name",
     "resolve_endpoints",
+    "trade_ids_consecutive",
     "venue_for",
     "venue_spec",
 ]
@@ -232,6 +234,35 @@ def cli_venues() -> dict[str, Callable[..., Config]]:
         for spec in REGISTRY.values()
         for alias, category in spec.cli_names.items()
     }
+
+
+def _hyphenated(alias: str) -> str:
+    return alias.lower().replace("_", "-")
+
+
+def key_name(config: Config) -> str:
+    """The venue's name in Redis stream keys and on the command line (``binance``,
+    ``binance-futures``, ``bybit``, ``bybit-linear``): the first CLI name of the
+    Config's exchange and category, hyphenated."""
+    spec = venue_spec(config.exchange)
+    for alias, category in spec.cli_names.items():
+        if category == config.category or len(spec.categories) == 1:
+            return _hyphenated(alias)
+    raise ConfigError("category", f"has no name for {config.exchange}", config.category)
+
+
+def trade_ids_consecutive(name: str) -> bool:
+    """Whether the venue called ``name`` (a :func:`key_name`; a custom name such as
+    ``binance-eu`` counts as its first part) numbers its trades with consecutive
+    integers, so a reader can tell a hole in a trade tape from its ids alone. False
+    for a name the registry does not know."""
+    for candidate in (_hyphenated(name), _hyphenated(name).split("-", 1)[0]):
+        for spec in REGISTRY.values():
+            for alias, category in spec.cli_names.items():
+                if _hyphenated(alias) == candidate:
+                    venue = venue_for(spec.config(category))
+                    return venue.trade_continuity == "ids"
+    return False
 
 
 def _cli_factory(spec: VenueSpec, category: str) -> Callable[..., Config]:

@@ -130,9 +130,6 @@ VENUE_NAME_ALLOWED_PREFIXES = (
 )
 KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
     {
-        "rxconnector.bus.publisher:Publisher._topic_of",
-        "rxconnector.bus.publisher:default_venue_name",
-        "rxconnector.bus.tape:consecutive_trade_ids",
     }
 )
 
