@@ -19,8 +19,9 @@ continuity and account streams. What is not facade lives elsewhere: the construc
 seams in :mod:`rxconnector.seams`, the health streams in :mod:`rxconnector.health`,
 the HTTP session in :mod:`rxconnector.transport.session`, the REST side at run time
 in :mod:`rxconnector.rest_runtime`, the REST calls in :mod:`rxconnector.rest_calls`.
-The account-stream wiring and the feed lookups shrink further as the venue registry
-(``venues.py``) takes over the venue facts they still spell out.
+What could still move out to bring it under 600 lines: the account-stream wiring
+(``orders`` ... ``account_events``, ``_account_streams``) and the payload parsing
+operator (``_parse_messages``).
 """
 
 from __future__ import annotations
