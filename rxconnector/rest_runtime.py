@@ -114,7 +114,10 @@ class RestRuntime:
         cfg = self._config
         limiter = (
             documented_limiter(
-                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=scheduler
+                self._venue.weight_per_minute,
+                cfg.rate_limit.max_weight_per_minute,
+                exchange=cfg.exchange,
+                scheduler=scheduler,
             )
             if cfg.rate_limit.enabled
             else None

@@ -107,6 +107,10 @@ class Venue:
     #: Whether positions can be listed over REST (derivatives), to reconcile the
     #: private stream's positions after a reconnect.
     positions_over_rest: bool = False
+    #: The documented request-weight budget per minute (the venue's endpoints module
+    #: cites it): the limiter's default until ``exchangeInfo`` or the used-weight
+    #: headers say otherwise; ``Config.rate_limit.max_weight_per_minute`` caps it.
+    weight_per_minute: int = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -314,6 +318,7 @@ def _binance_spot(config: Config, urls: Endpoints) -> Venue:
         make_account=make_account,
         ws_api_url=urls.ws_api_url,
         private_ws_url=urls.private_ws_url,
+        weight_per_minute=bep.WEIGHT_PER_MINUTE,
         time_path=bep.TIME.path,
         rate_limits_in_exchange_info=True,
     )
@@ -323,6 +328,7 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.binance import endpoints as bep
     from rxconnector.exchanges.binance import feeds as bfeeds
     from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
+    from rxconnector.exchanges.binance.futures_endpoints import WEIGHT_PER_MINUTE
     from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
     from rxconnector.exchanges.book_rules import BookRule
     from rxconnector.rest.binance_futures import BinanceFuturesRest
@@ -349,6 +355,7 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
         make_account=make_account,
         ws_api_url=urls.ws_api_url,
         private_ws_url=urls.private_ws_url,
+        weight_per_minute=WEIGHT_PER_MINUTE,
         time_path=FUTURES_TIME.path,
         rate_limits_in_exchange_info=True,
         positions_over_rest=True,
@@ -378,6 +385,7 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
         feeds=yfeeds.BybitFeeds(config.category),
         make_rest=BybitRest,
         make_dialect=yep.bybit_dialect,
+        weight_per_minute=yep.WEIGHT_PER_MINUTE,
         book_rule=BookRule.BYBIT_DEPTH,
         trade_continuity="overlap",
         supported_feeds=frozenset(yfeeds.SUPPORTED_FEEDS[config.category]),

@@ -128,10 +128,7 @@ VENUE_NAME_ALLOWED_PREFIXES = (
     "rxconnector.venues",
     "rxconnector.testing.simulator",
 )
-KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset(
-    {
-    }
-)
+KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset({})
 
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
 KNOWN_LONG_MODULES: frozenset[str] = frozenset(
