@@ -133,7 +133,6 @@ KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset({})
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
 KNOWN_LONG_MODULES: frozenset[str] = frozenset(
     {
-        "rxconnector.testing.fake",
     }
 )
 
