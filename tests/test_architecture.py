@@ -131,10 +131,7 @@ VENUE_NAME_ALLOWED_PREFIXES = (
 KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset({})
 
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
-KNOWN_LONG_MODULES: frozenset[str] = frozenset(
-    {
-    }
-)
+KNOWN_LONG_MODULES: frozenset[str] = frozenset({})
 
 # (e) "module:qualified.function" over MAX_FUNCTION_LINES.
 KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset()
