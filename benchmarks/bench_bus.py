@@ -135,7 +135,7 @@ async def _write(url: str, rate: float, count: int, first_id: int) -> None:
 
     from rxconnector.bus.codec import Record, encode_record, pack_batch
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH, DEFAULT_BUFFER_LIMIT, ROUND
+    from rxconnector.bus.slots import BATCH, DEFAULT_BUFFER_LIMIT, ROUND
     from rxconnector.models import Trade
 
     client: Any = aioredis.Redis.from_url(url)
@@ -411,7 +411,7 @@ async def _stages(url: str, count: int) -> None:
 
     from rxconnector.bus.codec import decode_fields, encode_record, pack_batch
     from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
-    from rxconnector.bus.publisher import BATCH
+    from rxconnector.bus.slots import BATCH
     from rxconnector.models import Trade
 
     def best(label: str, run: Any) -> Any:

@@ -7,7 +7,7 @@ diff events that followed it on the same connection, as recorded by another proj
 (cryptofeed's ``sample_data``; see RESULTS.md for repository, commit and paths).
 
 For every tier (20, 50, 100, 500, 1000) the recorded 1000-level snapshot is cut to the
-tier's size and loaded into the library's own :class:`~rxconnector.streams.book.LocalBook`
+tier's size and loaded into the library's own :class:`~rxconnector.exchanges.book.LocalBook`
 with ``limit=tier`` (so its coverage boundaries are what a real snapshot of that tier
 would give), then every diff event is applied in update-id order under Binance's
 sync rules (Spot: ``U == previous u + 1``; futures: ``pu == previous u``). After each
@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from rxconnector.exchanges.book import LocalBook
 from rxconnector.models import Level
-from rxconnector.streams.book import LocalBook
 
 TIERS = (20, 50, 100, 500, 1000)
 # Weight of one depth snapshot per tier: Binance Spot (1-100 → 5, 101-500 → 25,

@@ -16,7 +16,7 @@ Sections:
    + a top-20 :class:`OrderBook` per update → the same through the Rx operator
    ``maintain_order_book`` with a subscriber. Stage costs are the differences.
 2. **Key types**: the same parsed updates applied to alternative book layouts, to back
-   the choice documented in ``rxconnector/streams/book.py``.
+   the choice documented in ``rxconnector/exchanges/book.py``.
 3. **Memory** (fresh subprocess): 1,000 books of 1,000 levels per side, tracemalloc and
    peak RSS, split into "the parsed levels themselves" and "what the book adds".
 4. **Loopback socket**: an aiohttp WebSocket server in another process pushes the frames
@@ -52,15 +52,13 @@ from sortedcontainers import SortedDict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rxconnector.exchanges._parsing import parse_levels
+from rxconnector.exchanges.binance.book_sync import BinanceSpotSync
 from rxconnector.exchanges.binance.parsers import parse_depth_update
+from rxconnector.exchanges.book import LocalBook
+from rxconnector.exchanges.book_rules import BookRule
+from rxconnector.exchanges.book_sync import APPLIED
 from rxconnector.models import DepthUpdate, Level, OrderBook
-from rxconnector.streams.book import LocalBook
-from rxconnector.streams.orderbook import (
-    APPLIED,
-    BinanceSpotSync,
-    BookRule,
-    maintain_order_book,
-)
+from rxconnector.streams.orderbook import maintain_order_book
 
 #: What order_book() reads the diff frames with.
 book_reader = parse_depth_update
@@ -394,7 +392,7 @@ class AscendingAsksBook:
 
 
 class ShippedBook:
-    """rxconnector.streams.book.LocalBook (Decimal keys, best level last on both sides)."""
+    """rxconnector.exchanges.book.LocalBook (Decimal keys, best level last on both sides)."""
 
     def __init__(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         self.book = LocalBook()

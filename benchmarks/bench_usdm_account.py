@@ -4,7 +4,8 @@ Workload: the recorded real payloads of ``tests/fixtures/examples.json``
 (``binance.usdm.uds.*.recorded``) turned into a fill stream - per fill one
 ``TRADE_LITE``, one ``ORDER_TRADE_UPDATE`` (x=TRADE) and one ``ACCOUNT_UPDATE`` with a
 balance and a position, ids advancing - as raw JSON frames, decoded with ``orjson`` and
-handed to the protocol session exactly as :class:`~rxconnector.streams.account.AccountStreams`
+handed to the protocol session exactly as
+:class:`~rxconnector.streams.accounts.account_streams.AccountStreams`
 does (``fast_executions`` off and on). Prints frames/s, fills/s and the peak memory
 (tracemalloc) of one pass.
 
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import reactivex
 
 from rxconnector.exchanges.binance.futures_user_stream import BinanceFuturesUserStream
 
@@ -73,9 +73,7 @@ def frames(fills: int) -> list[bytes]:
 
 
 def one_pass(data: list[bytes], fast: bool) -> tuple[float, int]:
-    session = BinanceFuturesUserStream(
-        lambda: reactivex.never(), fast_executions=fast
-    ).new_session()
+    session = BinanceFuturesUserStream(fast_executions=fast).new_session()
     sink = _Sink()
     loads = orjson.loads
     start = time.perf_counter()

@@ -1,8 +1,10 @@
 """rxconnector: crypto exchange feeds and REST calls as composable ReactiveX Observables.
 
 Layout: ``config``/``errors``/``models`` are the vocabulary; ``transport`` is the only
-place that touches aiohttp's client; ``streams`` holds the subscription hub and the
-order-book and trade-continuity logic; ``exchanges/<venue>`` holds pure venue knowledge;
+place that touches aiohttp's client; ``rate`` holds the rate limits both transport and
+REST obey (frame pacing, connection attempts, request weights); ``streams`` holds the
+subscription hub, the order-book and trade-continuity logic and the private account
+streams (``streams/accounts``); ``exchanges/<venue>`` holds pure venue knowledge;
 ``operators`` holds the public Rx building blocks; ``connector`` is the facade.
 Only the names in ``__all__`` are public API (pinned by tests/test_public_api.py).
 """
@@ -44,6 +46,7 @@ from rxconnector.errors import (
     TransportError,
     WebSocketClosedError,
 )
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -99,6 +102,7 @@ __all__ = [
     "Kline",
     "Liquidation",
     "MarkPrice",
+    "MarketData",
     "MiniTicker",
     "NotSupportedError",
     "Order",

@@ -12,40 +12,43 @@ garbage (the hub reconnects and resubscribes), report problems on :attr:`errors`
 REST calls are cold Observables (``await`` them or pipe them) that pass through the
 request-weight limiter and the circuit breaker; the clock sync keeps signed requests'
 timestamps on the exchange's time.
+
+Long module: this is the facade, one public method per feed and health stream with the
+docstring users read, plus the wiring of feeds to hubs, parsers, order books, trade
+continuity and account streams. What is not facade lives elsewhere: the construction
+seams in :mod:`rxconnector.seams`, the health streams in :mod:`rxconnector.health`,
+the HTTP session in :mod:`rxconnector.transport.session`, the REST side at run time
+in :mod:`rxconnector.rest_runtime`, the REST calls in :mod:`rxconnector.rest_calls`.
+What could still move out to bring it under 600 lines: the account-stream wiring
+(``orders`` ... ``account_events``, ``_account_streams``) and the payload parsing
+operator (``_parse_messages``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from decimal import Decimal
-from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import aiohttp
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
-from reactivex.subject import Subject
 
 from rxconnector._scheduling import loop_scheduler
-from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
-    CircuitOpenError,
-    ConfigError,
-    ConnectError,
     NotSupportedError,
     ParseError,
-    RateLimitError,
-    RequestTimeoutError,
     RxConnectorError,
-    TransportError,
 )
-from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.account_protocol import PrivateProtocol
+from rxconnector.exchanges.base import FeedCatalog, FeedSpec
+from rxconnector.exchanges.book_rules import snapshot_limit_for
+from rxconnector.health import Health
 from rxconnector.log import get_logger
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -54,7 +57,7 @@ from rxconnector.models import (
     BreakerState,
     ClockOffset,
     ConnectionEvent,
-    ConnectionState,
+    DepthUpdate,
     Execution,
     Kline,
     Liquidation,
@@ -64,33 +67,27 @@ from rxconnector.models import (
     OrderBook,
     OrderUpdate,
     Position,
-    SymbolInfo,
     Ticker,
     Trade,
 )
 from rxconnector.operators import (
     CircuitBreaker,
-    breaker,
-    breaker_waiting,
     conflate,
-    default_retry_if,
-    isolate,
-    retry_with_backoff,
     share,
 )
-from rxconnector.rate.limiter import Priority, documented_limiter
-from rxconnector.rest.client import RestClient
-from rxconnector.streams.account import AccountStreams
+from rxconnector.rate.limiter import Priority
+from rxconnector.rest.api import RestApi
+from rxconnector.rest_calls import DERIVATIVES, RestCalls
+from rxconnector.rest_runtime import RestRuntime
+from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
+from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import (
-    SnapshotGate,
-    maintain_order_book,
-    snapshot_limit_for,
-)
+from rxconnector.streams.orderbook import maintain_order_book
+from rxconnector.streams.snapshot_gate import SnapshotGate
 from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
-from rxconnector.transport.http import HttpTransport
+from rxconnector.transport.session import ClientSession, SessionOwner
 from rxconnector.venues import Venue, venue_for
 
 __all__ = ["Connector"]
@@ -99,12 +96,6 @@ __all__ = ["Connector"]
 #: each book has at most one of its own in flight). 2 made a 200-book resync take 100
 #: round trips; 8 keeps a resync within a few round trips without a burst of hundreds.
 SNAPSHOTS_IN_FLIGHT = 8
-#: Attempts of an idempotent REST call (the first and two retries, short backoff).
-REST_ATTEMPTS = 3
-#: Most the retry backoff adds over those attempts: 0.5 s + 1 s, each + up to 0.25 s.
-REST_BACKOFF_BUDGET = 2.0
-#: Candles asked for per page when walking back for the last N (every venue allows 1000).
-KLINE_PAGE = 1000
 #: Trades asked for per backfill page (Binance's REST maximum per call).
 BACKFILL_PAGE = 1000
 
@@ -114,8 +105,9 @@ _T = TypeVar("_T")
 FrameHook = Callable[[str, float, "str | bytes"], None]
 
 
-class Connector:
-    """Feeds, REST calls and health of one venue as Observables.
+class Connector(RestCalls):
+    """Feeds, REST calls and health of one venue as Observables (the REST calls are
+    declared in :class:`~rxconnector.rest_calls.RestCalls`).
 
     Args:
         config: the venue and its settings (:class:`~rxconnector.Config`).
@@ -123,8 +115,23 @@ class Connector:
             loop's ``AsyncIOScheduler``. Tests may pass a ``TestScheduler`` to the
             operators directly instead.
         session: an aiohttp ``ClientSession`` to use (not closed on stop); by default
-            the connector creates and closes its own.
+            the connector creates and closes its own (:mod:`rxconnector.transport.session`).
         on_frame: optional hook receiving every raw WebSocket frame (the recorder).
+
+    Construction seams (keyword-only, see :mod:`rxconnector.seams`), for code that builds
+    a connector whose parts come from elsewhere; the recorder and the replay use them:
+
+    Args:
+        rest_factory: builds the venue REST object at start from the connector's own
+            builder (the recorder wraps it; the replay answers from the recording).
+        hub_factory: gives the hub serving a topic, from the connector's own
+            ``topic -> hub`` (the recorder taps it; the replay routes recorded frames).
+        feed_view: applied to every feed handed out (the replay subscribes them on its
+            virtual-time scheduler).
+
+    A connector whose hubs and REST object never touch the network can be started with
+    :meth:`start_offline` (no event loop needed with a ``scheduler``) and stopped with
+    :meth:`stop_offline`.
     """
 
     def __init__(
@@ -132,40 +139,38 @@ class Connector:
         config: Config,
         *,
         scheduler: abc.SchedulerBase | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         on_frame: FrameHook | None = None,
+        rest_factory: RestFactory | None = None,
+        hub_factory: HubFactory | None = None,
+        feed_view: FeedView | None = None,
     ) -> None:
         self.config = config
         self.venue: Venue = venue_for(config)
         self._scheduler_override = scheduler
         self._scheduler: abc.SchedulerBase | None = None
-        self._session = session
-        self._owns_session = session is None
+        self._sessions = SessionOwner(session)
         self._on_frame = on_frame
+        self._rest_factory = rest_factory
+        self._hub_factory = hub_factory
+        self._feed_view = feed_view
         self._log = get_logger(exchange=config.exchange)
-        self._errors: Subject[Exception] = Subject()
-        self._states: Subject[ConnectionEvent] = Subject()
-        # A raising subscriber of a health stream is logged and detached; it must not
-        # reach the hub or parser that reported the event (nor the other subscribers).
-        self._errors_view: Observable[Exception] = self._errors.pipe(isolate())
-        self._states_view: Observable[ConnectionEvent] = self._states.pipe(isolate())
-        self._latest_states: dict[str, ConnectionEvent] = {}
+        #: Where hubs, parsers, the clock sync and account streams report problems and
+        #: connection states (:attr:`errors`, :attr:`connection_state`).
+        self.health = Health()
         self._hubs: dict[str, SubscriptionHub] = {}
         self._specs: dict[str, FeedSpec] = {}
         self._feeds: dict[tuple[Any, ...], Observable[Any]] = {}
         self._breaker = CircuitBreaker(
             f"{config.exchange}-rest", config.breaker, scheduler=scheduler
         )
-        self._rest: Any = None
-        self._rest_client: RestClient | None = None
-        self._clock: ClockSync | None = None
-        self._clock_subscription: abc.DisposableBase | None = None
+        self._runtime = RestRuntime(
+            config, self.venue, self._breaker, self._sessions, self._report, self._log
+        )
         self._started = False
         self._stopped = False
         self._snapshot_gate: SnapshotGate | None = None
         self._accounts: AccountStreams | None = None
-        self._rate_limit_probe: abc.DisposableBase | None = None
-        self._probe_failure: TransportError | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -196,167 +201,54 @@ class Connector:
             raise RxConnectorError("this Connector was stopped; create a new one")
         if self._started:
             return
-        self._scheduler = self._scheduler_override or loop_scheduler()
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        self._rest = self._build_rest()
-        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=self._scheduler)
-        self._started = True
+        self._sessions.open()
+        scheduler = self._set_up()
+        unreachable = None
         try:
-            await self._learn_rate_limits()
+            await self._runtime.learn_rate_limits(scheduler)
+            self._log.info(
+                "connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url
+            )
+            if self.config.clock_sync.enabled:
+                unreachable = await self._runtime.first_clock_sync(scheduler)
         except BaseException:
-            await asyncio.shield(self.stop())  # cancelled during start: release everything
+            # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never reaches
+            # __aexit__, so release the session and the clock sync here.
+            await asyncio.shield(self.stop())
             raise
-        self._log.info("connector started", rest_url=self.venue.rest_url, ws_url=self.venue.ws_url)
-        if self.config.clock_sync.enabled:
-            first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            first_failure: list[Exception] = []
-            began = time.monotonic()
+        if unreachable is not None:
+            await self.stop()
+            raise unreachable
 
-            def _first(_: object) -> None:
-                if not first.done():
-                    first.set_result(None)
+    def start_offline(self) -> None:
+        """Start without the network: build the REST object (through ``rest_factory``)
+        and the snapshot pacing, but open no session, probe no rate limits and start no
+        clock sync. Needs no event loop when a ``scheduler`` was given.
 
-            def clock_report(error: Exception) -> None:
-                # The first sync failed (reported, retried every sync_interval): start()
-                # need not wait any longer for it.
-                if not first.done():
-                    first_failure.append(error)
-                _first(error)
-                self._report(error)
-
-            clock = self._clock = ClockSync(
-                lambda: self._rest.server_time(),
-                self.config.clock_sync,
-                scheduler=self._scheduler,
-                report=clock_report,
-            )
-
-            probe = clock.offsets.pipe(ops.take(1)).subscribe(_first, lambda _e: None)
-            self._clock_subscription = clock.start()
-            # Long enough for a dead host to fail all its attempts (each up to
-            # rest_timeout, with the retry backoff between them) and for a live one to
-            # answer every sample: otherwise start() would shrug at a silent host.
-            timeout = (
-                self.config.connection.rest_timeout
-                * (self.config.clock_sync.samples + REST_ATTEMPTS)
-                + REST_BACKOFF_BUDGET
-            )
-            try:
-                await asyncio.wait_for(first, timeout)
-            except TimeoutError:
-                self._log.warning("first clock sync did not finish", timeout=timeout)
-            except BaseException:
-                # Cancelled (Ctrl-C, a timeout around start()): ``async with`` never
-                # reaches __aexit__, so release the session and the clock sync here
-                # (``finally`` disposes the probe).
-                await asyncio.shield(self.stop())
-                raise
-            finally:
-                probe.dispose()
-            unreachable = self._network_failure(first_failure[0] if first_failure else None)
-            if unreachable is not None:
-                await self.stop()
-                raise self._unreachable(unreachable, time.monotonic() - began)
-
-    def _network_failure(self, first_sync: Exception | None) -> TransportError | None:
-        """The transport error that made the first clock sync fail, if that is why.
-
-        The rate-limit probe (``exchangeInfo``) runs alongside; its failures count in
-        the breaker too, so against a dead host the sync may end with the breaker open
-        rather than with the transport error itself.
+        For connectors whose hubs and REST object come from the construction seams and
+        never touch the network (the replay); a live venue's default REST calls would
+        fail with "stopped". Idempotent; :meth:`start` after it does nothing.
         """
-        if isinstance(first_sync, TransportError):
-            return first_sync
-        if isinstance(first_sync, CircuitOpenError) and self._probe_failure is not None:
-            return self._probe_failure
-        return None
+        if self._stopped:
+            raise RxConnectorError("this Connector was stopped; create a new one")
+        if not self._started:
+            self._set_up()
 
-    def _unreachable(self, error: TransportError, elapsed: float) -> ConnectError:
-        """One error saying which host could not be reached, why, and what was tried."""
-        host = urlsplit(self.venue.rest_url).netloc or self.venue.rest_url
-        if isinstance(error, ConnectError) and error.kind:
-            why = error.kind
-        elif isinstance(error, RequestTimeoutError):
-            why = f"no answer within rest_timeout ({self.config.connection.rest_timeout:g} s)"
-        else:
-            why = "connection failed"
-        path = self.venue.time_path or "the server time"
-        # the operating system's / TLS library's own words, e.g. "[SSL:
-        # WRONG_VERSION_NUMBER] wrong version number" or "Name or service not known"
-        detail = str(getattr(error.__cause__, "os_error", "") or "")
-        tried = f"GET {path}"
-        if self._rate_limit_probe is not None:
-            tried += " and the exchange info"
-        message = (
-            f"cannot reach {self.config.exchange} at {host}: {why}"
-            f"{f' ({detail})' if detail else ''}; tried {tried} on {self.venue.rest_url} "
-            f"(up to {REST_ATTEMPTS} attempts each) for {elapsed:.1f} s; check rest_url, "
-            "the network or DNS"
-        )
-        failure = ConnectError(message)
-        failure.kind = why
-        failure.__cause__ = error
-        return failure
-
-    async def _learn_rate_limits(self) -> None:
-        """Ask ``exchangeInfo`` for the venue's current weight limit (waiting at most
-        ``rest_timeout``): the REST object hands its ``rateLimits`` to the limiter,
-        capped by the Config. A failure is logged; the documented limit stays."""
-        rest = self._rest
-        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
-        if limiter is None or not hasattr(rest, "request_weight_limit"):
-            return
-        if self.venue.name == "bybit":
-            return  # Bybit's exchange info has no rate limits
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def finish(_: object = None) -> None:
-            if not done.done():
-                done.set_result(None)
-
-        def failed(error: Exception) -> None:
-            if isinstance(error, TransportError):
-                # the exchange is unreachable: start() says so once, with the reason
-                # (the first clock sync fails too and is what start() raises)
-                self._probe_failure = error
-                self._log.info("exchangeInfo for rate limits failed", error=repr(error))
-            else:
-                self._log.warning("exchangeInfo for rate limits failed", error=repr(error))
-            finish()
-
-        try:
-            self._rate_limit_probe = rest.exchange_info().subscribe(
-                finish, failed, finish, scheduler=self._scheduler
-            )
-        except Exception as exc:  # never let the probe stop start()
-            failed(exc)
-        timeout = self.config.connection.rest_timeout
-        try:
-            await asyncio.wait_for(asyncio.shield(done), timeout)
-        except TimeoutError:
-            self._log.warning("exchangeInfo for rate limits did not answer", timeout=timeout)
+    def _set_up(self) -> abc.SchedulerBase:
+        """What every start does before talking to anybody; returns the scheduler."""
+        scheduler = self._scheduler = self._scheduler_override or loop_scheduler()
+        self._runtime.build(scheduler, self._rest_factory, self.now)
+        self._snapshot_gate = SnapshotGate(SNAPSHOTS_IN_FLIGHT, scheduler=scheduler)
+        self._started = True
+        return scheduler
 
     async def stop(self) -> None:
         """Complete every feed, close every socket and the session, cancel every task.
 
         Idempotent; safe to call from ``finally`` blocks and notebook cells.
         """
-        if self._stopped or not self._started:
-            self._stopped = True
+        if not self._begin_stop():
             return
-        self._stopped = True
-        if self._rest_client is not None:
-            # First: calls in flight end as ConnectorStoppedError, before the session
-            # closes under them (which the breaker would count as failures).
-            self._rest_client.close()
-        if self._rate_limit_probe is not None:
-            self._rate_limit_probe.dispose()
-        if self._clock_subscription is not None:
-            self._clock_subscription.dispose()
-            self._clock_subscription = None
-        if self._clock is not None:
-            self._clock.close()
         if self._accounts is not None:
             accounts, self._accounts = self._accounts, None
             try:
@@ -370,12 +262,29 @@ class Connector:
                 await hub.close()
             except Exception as exc:  # stopping must finish even if one hub misbehaves
                 self._log.warning("hub close failed", error=repr(exc))
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-        self._states.on_completed()
-        self._errors.on_completed()
+        await self._sessions.close()
+        self.health.complete()
         self._log.info("connector stopped")
+
+    def stop_offline(self) -> None:
+        """Synchronous :meth:`stop` of a connector started with :meth:`start_offline`:
+        complete the health streams; there is no session, live hub or account stream to
+        wait for (a hub from ``hub_factory`` is its owner's to close). Idempotent."""
+        if self._hubs or self._accounts is not None or self._sessions.is_open:
+            raise RxConnectorError("this Connector holds live connections: await stop()")
+        if self._begin_stop():
+            self.health.complete()
+            self._log.info("connector stopped")
+
+    def _begin_stop(self) -> bool:
+        """Mark stopped and release what needs no waiting; False if it was not running."""
+        running = self._started and not self._stopped
+        self._stopped = True
+        self.health.close()
+        if not running:
+            return False
+        self._runtime.close()  # first: REST calls in flight end before the session closes
+        return True
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
@@ -390,30 +299,27 @@ class Connector:
     def errors(self) -> Observable[Exception]:
         """Non-fatal problems: unparseable frames, rejected subscriptions, resyncs,
         trade gaps, clock drift, subscriber exceptions. Hot; completes on stop."""
-        return self._errors_view
+        return self.health.errors
 
     @property
     def connection_state(self) -> Observable[ConnectionEvent]:
         """Connection events of every WebSocket connection; a new subscriber first gets
         the latest event of each connection, then live ones."""
-
-        def build(_: abc.SchedulerBase | None) -> Observable[ConnectionEvent]:
-            latest = list(self._latest_states.values())
-            return reactivex.from_iterable(latest).pipe(ops.concat(self._states_view))
-
-        return reactivex.defer(build)
+        return self.health.connection_state
 
     @property
     def clock(self) -> Observable[ClockOffset]:
         """Clock measurements (the latest is replayed to new subscribers)."""
-        if self._clock is None:
+        clock = self._runtime.clock
+        if clock is None:
             return reactivex.empty()
-        return self._clock.offsets
+        return clock.offsets
 
     def now(self) -> int:
         """Exchange time in ms: the local clock corrected by the latest measured offset."""
-        if self._clock is not None:
-            return self._clock.now()
+        clock = self._runtime.clock
+        if clock is not None:
+            return clock.now()
         return int(time.time() * 1000)
 
     @property
@@ -427,47 +333,49 @@ class Connector:
         return self._breaker.state
 
     @property
-    def rest(self) -> Any:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``)."""
-        return self._require_rest()
+    def rest(self) -> RestApi:
+        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
+        rest: RestApi = self._require_rest()
+        return rest
 
     # -- public market feeds --------------------------------------------------------------
 
     def ticker(self, symbol: str) -> Observable[Ticker]:
         """24 h rolling ticker of ``symbol``, about once a second."""
-        return self._public("ticker", symbol)
+        return self._public("ticker", lambda f: f.ticker(symbol))
 
     def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
         """24 h rolling OHLC and volume of ``symbol``."""
-        return self._public("mini_ticker", symbol)
+        return self._public("mini_ticker", lambda f: f.mini_ticker(symbol))
 
     def book_ticker(self, symbol: str) -> Observable[BookTicker]:
         """Best bid/ask of ``symbol`` on every change."""
-        return self._public("book_ticker", symbol)
+        return self._public("book_ticker", lambda f: f.book_ticker(symbol))
 
     def klines(self, symbol: str, interval: str) -> Observable[Kline]:
         """Candles of ``symbol`` for ``interval`` (validated: a ValueError lists valid ones)."""
-        return self._public("klines", symbol, interval)
+        return self._public("klines", lambda f: f.klines(symbol, interval), interval)
 
     def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
         """The exchange's partial book (top ``levels``) as pushed by the venue."""
-        return self._public("depth", symbol, levels)
+        return self._public("depth", lambda f: f.depth(symbol, levels), levels)
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """Binance's rolling average price."""
-        return self._public("avg_price", symbol)
+        return self._public("avg_price", lambda f: f.avg_price(symbol))
 
     def mark_price(self, symbol: str) -> Observable[MarkPrice]:
         """Futures mark price with funding rate and next funding time."""
-        return self._public("mark_price", symbol)
+        return self._public("mark_price", lambda f: f.mark_price(symbol))
 
     def liquidations(self, symbol: str) -> Observable[Liquidation]:
         """Futures forced liquidations of ``symbol``."""
-        return self._public("liquidations", symbol)
+        return self._public("liquidations", lambda f: f.liquidations(symbol))
 
-    def diff_depth(self, symbol: str) -> Observable[Any]:
+    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
         """The raw diff-depth stream (``DepthUpdate``), as used by :meth:`order_book`."""
-        return self._public("diff_depth", symbol)
+        return self._public("diff_depth", lambda f: f.diff_depth(symbol))
 
     def trades(self, symbol: str) -> Observable[Trade]:
         """Every trade of ``symbol`` exactly once, in id order, across reconnects.
@@ -491,14 +399,17 @@ class Connector:
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
+        spec = self._spec("diff_depth", lambda f: f.book_diffs(symbol, depth))
         key = ("order_book", spec.topic, depth)
         cached = self._feeds.get(key)
         if cached is not None:
-            return cached
+            return self._view(cached)
         rule = self.venue.book_rule
+        # A venue whose book topic is a window of the book (Bybit) parses once per
+        # requested depth; a plain diff stream (Binance) once per topic.
+        windowed = self.venue.book_window(depth) is not None
         diffs = self._parsed(
-            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+            spec, ("diff_depth", spec.topic, *((depth,) if windowed else ())), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         limit = snapshot_limit_for(rule, depth)
@@ -532,7 +443,7 @@ class Connector:
             share(on_subscriber_error=self._report),
         )
         self._feeds[key] = feed
-        return feed
+        return self._view(feed)
 
     # -- account feeds (API key needed) ----------------------------------------------
 
@@ -573,7 +484,7 @@ class Connector:
     def _account_streams(self) -> AccountStreams:
         if self._accounts is not None:
             return self._accounts
-        if self._stopped or not self._started or self._session is None:
+        if self._stopped or not self._started or not self._sessions.is_open:
             raise RxConnectorError(
                 "the Connector is not running: subscribe to feeds between start() and stop()"
             )
@@ -582,31 +493,10 @@ class Connector:
             raise RxConnectorError(
                 "account feeds need api_key and api_secret in the Config (Config.from_env)"
             )
-        protocol: Any
         # The URLs come from the venue, resolved once from the Config: an override of
         # any URL carries to the private endpoint, never a production default.
-        if cfg.exchange == "binance":
-            from rxconnector.exchanges.binance.user_stream import BinanceUserStream
-
-            protocol = BinanceUserStream(
-                cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
-            )
-            url = _required_url(self.venue.ws_api_url, "ws_api_url")
-        elif cfg.exchange == "bybit":
-            from rxconnector.exchanges.bybit.private import BybitPrivateStream
-
-            protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
-            url = _required_url(self.venue.private_ws_url, "private_ws_url")
-        elif cfg.exchange == "binance_futures":
-            from rxconnector.exchanges.binance.futures_account import futures_user_stream
-
-            private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(
-                self.rest, private, self.scheduler, fast_executions=cfg.fast_executions
-            )
-        else:
-            raise NotSupportedError(cfg.exchange, "account streams")
-        session = self._session
+        protocol, url = self.venue.make_account(self._require_rest(), self.now, self.scheduler)
+        session = self._sessions.get()
         self._accounts = AccountStreams(
             protocol,
             url,
@@ -623,107 +513,14 @@ class Connector:
         )
         return self._accounts
 
-    # -- REST ---------------------------------------------------------------------------
+    # -- account hooks of the REST calls -----------------------------------------------
 
-    def ping(self) -> Observable[None]:
-        """Round trip to the REST API."""
-        return self._call(lambda rest: rest.ping())
-
-    def server_time(self) -> Observable[int]:
-        """The exchange's clock, ms."""
-        return self._call(lambda rest: rest.server_time())
-
-    def exchange_info(
-        self, symbols: Sequence[str] | None = None
-    ) -> Observable[dict[str, SymbolInfo]]:
-        """Trading rules per symbol (tick size, step size, min notional...)."""
-        return self._call(lambda rest: rest.exchange_info(symbols))
-
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
-        """A REST order-book snapshot (weight grows with ``limit``)."""
-        return self._call(lambda rest: rest.depth_snapshot(symbol, limit))
-
-    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
-        """The most recent trades over REST."""
-        return self._call(lambda rest: rest.recent_trades(symbol, limit))
-
-    def kline_history(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        *,
-        limit: int | None = None,
-    ) -> Observable[Kline]:
-        """Candles, oldest first, walked page by page through the limiter.
-
-        ``kline_history(sym, "1m", start)``: every candle opening from ``start`` (ms)
-        until now (``end`` ms, inclusive, when given). ``kline_history(sym, "1m",
-        limit=N)``: the last ``N`` candles up to now (or up to ``end``), the running one
-        included (``closed=False``). ``start`` and ``limit`` together: the first ``N``
-        from ``start``.
-        """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"limit must be a positive number of candles, got {limit!r}")
-        if start is None:
-            if limit is None:
-                raise ValueError(
-                    "kline_history needs start (ms) or limit (the last N candles), e.g. "
-                    "kline_history(symbol, interval, limit=100)"
-                )
-            count = limit
-            return self._call(lambda rest: _last_klines(rest, symbol, interval, end, count))
-        history: Observable[Kline] = self._call(
-            lambda rest: rest.klines_history(symbol, interval, start, end)
-        )
-        return history if limit is None else history.pipe(ops.take(limit))
-
-    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
-        """The 24 h ticker over REST."""
-        return self._call(lambda rest: rest.ticker_24h(symbol))
-
-    def account(self) -> Observable[Any]:
-        """Balances and permissions (signed)."""
-        return self._call(lambda rest: rest.account())
-
-    def place_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        **extra: Any,
-    ) -> Observable[Order]:
-        """Place an order (signed, never retried blindly; see OrderStatusUnknownError).
-
-        The placed order is announced to the account streams, so that if the private
-        stream is down and the order ends before it is back, reconciliation still looks
-        it up and :meth:`orders` emits its outcome.
-        """
-        return self._call(
-            lambda rest: rest.place_order(
-                symbol,
-                side,
-                type,
-                quantity=quantity,
-                price=price,
-                time_in_force=time_in_force,
-                client_order_id=client_order_id,
-                **extra,
-            )
-        ).pipe(ops.do_action(on_next=self._announce_placed))
-
-    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+    def _positions_fetcher(
+        self, protocol: PrivateProtocol
+    ) -> Callable[[], Observable[list[Position]]] | None:
         """Positions to reconcile with, where the account has them (not Binance Spot,
         not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
-        cfg = self.config
-        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
+        if "positions" not in protocol.feeds or not self.venue.positions_over_rest:
             return None
         return lambda: self.open_positions()
 
@@ -732,155 +529,47 @@ class Connector:
         if accounts is not None:
             accounts.note_placed(order.symbol, order.order_id)
 
-    def test_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        **extra: Any,
-    ) -> Observable[Any]:
-        """Validate an order at the exchange without placing it."""
-        return self._call(
-            lambda rest: rest.test_order(
-                symbol,
-                side,
-                type,
-                quantity=quantity,
-                price=price,
-                time_in_force=time_in_force,
-                **extra,
-            )
-        )
-
-    def cancel_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Cancel one order by exchange id or client order id."""
-        return self._call(
-            lambda rest: rest.cancel_order(
-                symbol, order_id=order_id, client_order_id=client_order_id
-            )
-        )
-
-    def get_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Look an order up (resolves an OrderStatusUnknownError)."""
-        return self._call(
-            lambda rest: rest.get_order(symbol, order_id=order_id, client_order_id=client_order_id)
-        )
-
-    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
-        """Open orders, of one symbol or all."""
-        return self._call(lambda rest: rest.open_orders(symbol))
-
-    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
-        """Derivatives positions over REST (Binance USD-M ``positionRisk``, Bybit
-        ``position/list``), of one symbol or all; flat ones are left out. Binance Spot
-        has no positions: :class:`~rxconnector.NotSupportedError`."""
-
-        def make(rest: Any) -> Observable[list[Position]]:
-            positions = getattr(rest, "positions", None)
-            if positions is None:  # not an AttributeError from inside the library
-                raise NotSupportedError(self.venue.name, "positions", _DERIVATIVES)
-            listed: Observable[list[Position]] = positions(symbol)
-            return listed
-
-        return self._call(make)
-
     # -- internals ----------------------------------------------------------------------
 
     def _report(self, error: Exception) -> None:
-        if not self._stopped:
-            self._errors.on_next(error)
+        self.health.report(error)
 
     def _on_state(self, event: ConnectionEvent) -> None:
-        if event.state is ConnectionState.CLOSED:
-            self._latest_states.pop(event.connection_id, None)
-        else:
-            self._latest_states[event.connection_id] = event
-        if not self._stopped:
-            self._states.on_next(event)
+        self.health.on_state(event)
 
     def _require_rest(self) -> Any:
-        if self._rest is None:
+        if self._runtime.rest is None:
             raise RxConnectorError(
                 "the Connector is not started: use 'async with Connector(...)' or "
                 "'await connector.start()' first"
             )
-        return self._rest
-
-    def _call(self, make: Callable[[Any], Observable[_T]]) -> Observable[_T]:
-        """Defer to the venue REST object so errors of a not-started connector are
-        delivered as ``on_error`` at subscription, like every other failure."""
-        return reactivex.defer(lambda _: make(self._require_rest()))
-
-    def _build_rest(self) -> Any:
-        cfg = self.config
-        limiter = (
-            documented_limiter(
-                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=self._scheduler
-            )
-            if cfg.rate_limit.enabled
-            else None
-        )
-        guard = breaker(self._breaker) if cfg.breaker.enabled else None
-        recovery_guard = breaker_waiting(self._breaker) if cfg.breaker.enabled else None
-        import tenacity
-
-        retry = retry_with_backoff(
-            wait=tenacity.wait_exponential(multiplier=0.5, max=8) + tenacity.wait_random(0, 0.25),
-            stop=tenacity.stop_after_attempt(REST_ATTEMPTS),
-            retry_if=_rest_retryable,
-            scheduler=self._scheduler,
-        )
-        session_ref = self
-
-        def transport() -> HttpTransport:
-            if session_ref._session is None:
-                raise RxConnectorError("the Connector is stopped")
-            return HttpTransport(session_ref._session, timeout=cfg.connection.rest_timeout)
-
-        client = RestClient(
-            transport,
-            base_url=self.venue.rest_url,
-            exchange=cfg.exchange,
-            limiter=limiter,
-            guard=guard,
-            recovery_guard=recovery_guard,
-            retry=retry,
-            on_timestamp_rejected=self._resync_clock,
-            dialect=self.venue.make_dialect() if self.venue.make_dialect else None,
-            scheduler=self._scheduler,
-            log=self._log.bind(component="rest"),
-        )
-        self._rest_client = client
-        return self.venue.make_rest(client, cfg, self.now)
+        return self._runtime.rest
 
     def _resync_clock(self) -> Observable[Any]:
-        if self._clock is None:
-            return reactivex.empty()
-        return self._clock.sync_now()
+        return self._runtime.resync_clock()
 
-    def _spec(self, feed: str, *args: Any) -> FeedSpec:
+    def _spec(self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec]) -> FeedSpec:
+        """The venue's spec of ``feed`` (``spec_of`` asks the catalog for it), once
+        ``feed`` is known to exist there."""
         if feed not in self.venue.supported_feeds:
             raise NotSupportedError(self.venue.name, feed, _instead(feed, self.venue))
-        spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
+        spec = spec_of(self.venue.feeds)
         # Several feeds may share one wire topic (Bybit tickers.X serves ticker,
         # mini_ticker and mark_price); their sequence keys agree, so the first is kept.
         self._specs.setdefault(spec.topic, spec)
         return spec
 
-    def _book_topic_args(self, depth: int) -> tuple[Any, ...]:
-        return (depth,) if self.venue.name == "bybit" else ()
+    def _public(
+        self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec], *options: Any
+    ) -> Observable[Any]:
+        """A public feed parsed and shared; keyed by ``feed``, its topic (which holds the
+        normalized symbol) and the ``options`` after the symbol (a depth's levels)."""
+        spec = self._spec(feed, spec_of)
+        return self._view(self._parsed(spec, (feed, spec.topic, *options), keep_restarts=False))
 
-    def _public(self, feed: str, *args: Any) -> Observable[Any]:
-        spec = self._spec(feed, *args)
-        # args[0] is the symbol (any case): the topic already normalizes it.
-        return self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False)
+    def _view(self, feed: Observable[_T]) -> Observable[_T]:
+        """A feed as handed out: through the ``feed_view`` seam, if one was given."""
+        return feed if self._feed_view is None else self._feed_view(feed)
 
     def _parsed(
         self, spec: FeedSpec, feed_key: tuple[Any, ...], *, keep_restarts: bool
@@ -906,11 +595,11 @@ class Connector:
         return feed
 
     def _gapless(self, feed: str, symbol: str) -> Observable[Trade]:
-        spec = self._spec(feed, symbol)
+        spec = self._spec(feed, lambda f: _TRADE_SPECS[feed](f, symbol))
         key = ("gapless", feed, spec.topic)
         cached = self._feeds.get(key)
         if cached is not None:
-            return cached
+            return self._view(cached)
         live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
         norm = symbol.upper()
 
@@ -958,10 +647,17 @@ class Connector:
             share(on_subscriber_error=self._report)
         )
         self._feeds[key] = result
-        return result
+        return self._view(result)
 
-    def _hub_for(self, topic: str) -> SubscriptionHub:
-        if self._stopped or not self._started or self._session is None:
+    def _hub_for(self, topic: str) -> TopicHub:
+        """The hub serving ``topic``: the ``hub_factory``'s choice, else :meth:`_live_hub`."""
+        if self._hub_factory is not None:
+            return self._hub_factory(topic, self._live_hub)
+        return self._live_hub(topic)
+
+    def _live_hub(self, topic: str) -> TopicHub:
+        """The connector's own hub for ``topic``'s endpoint (one per endpoint, shared)."""
+        if self._stopped or not self._started or not self._sessions.is_open:
             raise RxConnectorError(
                 "the Connector is not running: subscribe to feeds between start() and stop()"
             )
@@ -976,7 +672,7 @@ class Connector:
                     return None
                 return spec.sequence(payload)
 
-            session = self._session
+            session = self._sessions.get()
             hub = SubscriptionHub(
                 self.venue.protocol,
                 self.venue.ws_url,
@@ -993,37 +689,11 @@ class Connector:
         return hub
 
 
-def _last_klines(
-    rest: Any, symbol: str, interval: str, end: int | None, count: int
-) -> Observable[Kline]:
-    """The last ``count`` candles opening at or before ``end`` (None: now), oldest first.
-
-    Pages of at most :data:`KLINE_PAGE` walk backwards from ``end`` (each page's
-    ``end`` is just before the oldest candle seen so far) until ``count`` candles are
-    in hand or the exchange has no older ones; then they are emitted in time order.
-    """
-
-    def fetch(before: int | None, wanted: int, later: list[Kline]) -> Observable[list[Kline]]:
-        size = min(KLINE_PAGE, wanted)
-
-        def step(page: list[Kline]) -> Observable[list[Kline]]:
-            if before is not None:
-                page = [k for k in page if k.open_time <= before]
-            if later:
-                page = [k for k in page if k.open_time < later[0].open_time]
-            candles = page + later
-            if not page or len(page) >= wanted or len(page) < size:
-                return reactivex.just(candles)
-            return fetch(page[0].open_time - 1, wanted - len(page), candles)
-
-        page: Observable[list[Kline]] = rest.klines(symbol, interval, end=before, limit=size)
-        return page.pipe(ops.flat_map(step))
-
-    def emit(candles: list[Kline]) -> Observable[Kline]:
-        return reactivex.from_iterable(candles[-count:])
-
-    return fetch(end, count, []).pipe(ops.flat_map(emit))
-
+#: The trade feeds :meth:`Connector._gapless` serves, by name.
+_TRADE_SPECS: Final[dict[str, Callable[[FeedCatalog, str], FeedSpec]]] = {
+    "trades": lambda feeds, symbol: feeds.trades(symbol),
+    "agg_trades": lambda feeds, symbol: feeds.agg_trades(symbol),
+}
 
 #: What to use when a venue lacks a feed: a feed of the same venue, if it has it...
 _SAME_VENUE_INSTEAD: Final = {
@@ -1032,10 +702,9 @@ _SAME_VENUE_INSTEAD: Final = {
     "avg_price": "ticker",
 }
 #: ...else the venues that have it.
-_DERIVATIVES = "a derivatives venue: Config.binance_futures() or Config.bybit('linear')"
 _OTHER_VENUE_INSTEAD: Final = {
-    "mark_price": _DERIVATIVES,
-    "liquidations": _DERIVATIVES,
+    "mark_price": DERIVATIVES,
+    "liquidations": DERIVATIVES,
     "avg_price": "Config.binance() (Binance Spot)",
     "agg_trades": "Config.binance() or Config.binance_futures()",
 }
@@ -1047,25 +716,6 @@ def _instead(feed: str, venue: Venue) -> str:
     if alternative is not None and alternative in venue.supported_feeds:
         return alternative
     return _OTHER_VENUE_INSTEAD.get(feed, "")
-
-
-def _required_url(url: str | None, field: str) -> str:
-    """``url``, or a ConfigError naming the Config field that would set it."""
-    if url is None:
-        raise ConfigError(field, "must be set to use account feeds with these URL overrides")
-    return url
-
-
-def _rest_retryable(error: Exception) -> bool:
-    """Which REST failures an idempotent call retries (3 attempts, short backoff).
-
-    An open circuit and a rate limit are answers, not accidents: retrying would either
-    wait out the breaker's whole open window (no longer "failing fast") or queue behind
-    a ban, so they go straight to the caller, who sees ``retry_after``.
-    """
-    if isinstance(error, CircuitOpenError | RateLimitError):
-        return False
-    return default_retry_if(error)
 
 
 def _parse_messages(
@@ -1118,3 +768,10 @@ def _parse_messages(
         return Observable(subscribe)
 
     return operator
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: Connector) -> ConnectorFeeds:
+        """mypy checks here that the Connector serves every declared feed."""
+        return conn

@@ -53,6 +53,7 @@ from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 from rxconnector.config import Config
 from rxconnector.connector import Connector
 from rxconnector.errors import RxConnectorError
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
 from rxconnector.models import BreakerState, ClockOffset, ConnectionEvent
 
 __all__ = ["Iteration", "SyncConnector", "connect", "iterate", "take"]
@@ -180,7 +181,7 @@ class _Health(Generic[_T]):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class SyncConnector:
+class SyncConnector(ConnectorFeeds):
     """A :class:`~rxconnector.Connector` driven from blocking code (see the module doc).
 
     REST methods block and return the value (``kline_history`` returns the list of
@@ -380,25 +381,7 @@ class SyncConnector:
     open_orders = _Blocking(Connector.open_orders)
     open_positions = _Blocking(Connector.open_positions)
 
-    # -- feeds (Observables) ------------------------------------------------------------
-
-    ticker = _Feed(Connector.ticker)
-    mini_ticker = _Feed(Connector.mini_ticker)
-    book_ticker = _Feed(Connector.book_ticker)
-    klines = _Feed(Connector.klines)
-    depth = _Feed(Connector.depth)
-    avg_price = _Feed(Connector.avg_price)
-    mark_price = _Feed(Connector.mark_price)
-    liquidations = _Feed(Connector.liquidations)
-    diff_depth = _Feed(Connector.diff_depth)
-    trades = _Feed(Connector.trades)
-    agg_trades = _Feed(Connector.agg_trades)
-    order_book = _Feed(Connector.order_book)
-    orders = _Feed(Connector.orders)
-    balances = _Feed(Connector.balances)
-    executions = _Feed(Connector.executions)
-    positions = _Feed(Connector.positions)
-    account_events = _Feed(Connector.account_events)
+    # -- feeds (Observables): one _Feed per name in FEED_METHODS, installed below -------
 
     # -- health -------------------------------------------------------------------------
 
@@ -406,6 +389,13 @@ class SyncConnector:
     errors: _Health[Exception] = _Health(lambda c: c.errors)
     clock: _Health[ClockOffset] = _Health(lambda c: c.clock)
     breaker_state: _Health[BreakerState] = _Health(lambda c: c.breaker_state)
+
+
+# The feeds are the Connector's, wrapped: their names come from the one declaration of the
+# feed surface (SyncConnector derives its types from it, ConnectorFeeds).
+for _name in FEED_METHODS:
+    setattr(SyncConnector, _name, _Feed(getattr(Connector, _name)))
+del _name
 
 
 def _on_loop(

@@ -16,15 +16,13 @@ from reactivex.scheduler import HistoricalScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ParseError, RecordingError
 from rxconnector.models import OrderBook, Trade
-from rxconnector.recording import Kind, RecordingHeader, RecordingReader, RecordingWriter
-from rxconnector.replay import (
-    ReplayHub,
-    ReplayRest,
-    _DeliveryTap,
-    _key_id,
-    _RecordingRest,
-    _RestLedger,
-)
+from rxconnector.recording import Kind, RecordingHeader
+from rxconnector.replay import ReplayHub, ReplayRest
+from rxconnector.replay.calls import key_id
+from rxconnector.replay.reader import RecordingReader
+from rxconnector.replay.recorder import _DeliveryTap, _RecordingRest
+from rxconnector.replay.rest import RestLedger
+from rxconnector.replay.writer import RecordingWriter
 from rxconnector.streams.messages import StreamRestart
 
 T0 = 1_700_000_000_000.0
@@ -237,18 +235,18 @@ def _record(path: Path) -> list[Any]:
 class TestRestRoundTrip:
     """REST calls recorded through the proxy are answered identically during replay."""
 
-    def _ledger(self, path: Path, scheduler: HistoricalScheduler) -> tuple[_RestLedger, list[Any]]:
-        ledger = _RestLedger(scheduler)
+    def _ledger(self, path: Path, scheduler: HistoricalScheduler) -> tuple[RestLedger, list[Any]]:
+        ledger = RestLedger(scheduler)
         with RecordingReader(path) as reader:
             entries = list(reader)
         return ledger, entries
 
-    def _feed(self, ledger: _RestLedger, entries: list[Any]) -> None:
+    def _feed(self, ledger: RestLedger, entries: list[Any]) -> None:
         from rxconnector.recording import decode_value
 
         for entry in entries:
             if entry[0] == Kind.REST_REQUEST:
-                ledger.request(entry[2], _key_id(entry[3]))
+                ledger.request(entry[2], key_id(entry[3]))
             elif entry[0] in (Kind.REST_ITEM, Kind.REST_ERROR):
                 ledger.event(entry[2], entry[0], decode_value(entry[3]))
             elif entry[0] == Kind.REST_COMPLETE:
@@ -301,7 +299,7 @@ class TestRestRoundTrip:
 
     def test_unanswered_calls_fail_when_the_recording_ends(self, tmp_path: Path) -> None:
         scheduler = HistoricalScheduler(EPOCH)
-        ledger = _RestLedger(scheduler)
+        ledger = RestLedger(scheduler)
         rest: Any = ReplayRest(ledger)
         errors: list[Exception] = []
         rest.exchange_info().subscribe(on_error=errors.append)

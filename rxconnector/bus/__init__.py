@@ -39,9 +39,9 @@ _HOMES = {
     "encode_gap": "codec",
     "encode_model": "codec",
     "stream_key": "keys",
-    "FeedTarget": "publisher",
+    "FeedTarget": "slots",
     "Publisher": "publisher",
-    "PublisherStats": "publisher",
+    "PublisherStats": "slots",
     "default_venue_name": "publisher",
     "RemoteConnector": "remote",
 }
@@ -49,13 +49,9 @@ _HOMES = {
 if TYPE_CHECKING:
     from rxconnector.bus.codec import ENTRY_VERSION, decode_entry, encode_gap, encode_model
     from rxconnector.bus.keys import stream_key
-    from rxconnector.bus.publisher import (
-        FeedTarget,
-        Publisher,
-        PublisherStats,
-        default_venue_name,
-    )
+    from rxconnector.bus.publisher import Publisher, default_venue_name
     from rxconnector.bus.remote import RemoteConnector
+    from rxconnector.bus.slots import FeedTarget, PublisherStats
 
 
 def require_redis() -> None:

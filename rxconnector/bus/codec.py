@@ -151,16 +151,42 @@ def encode_model(model: object, now_ms: float | None = None) -> EntryParts:
     return (kind, seq, data, repr(stamp))
 
 
+def _trade_data(trade: Trade) -> bytes:
+    """A trade's ``data``: the same JSON as :func:`_encode_data` builds (a test pins it),
+    from one literal dict instead of the per-field loop (trades are most of the
+    entries; this halves their encoding). ``JSONEncodeError`` for ids over 64 bits."""
+    return orjson.dumps(
+        {
+            "symbol": trade.symbol,
+            "trade_id": trade.trade_id,
+            "price": str(trade.price),
+            "quantity": str(trade.quantity),
+            "side": trade.side,
+            "time": trade.time,
+            "event_time": trade.event_time,
+            "received_at": trade.received_at,
+            "first_trade_id": trade.first_trade_id,
+            "last_trade_id": trade.last_trade_id,
+            "backfilled": trade.backfilled,
+        }
+    )
+
+
 def encode_record(model: object, now_ms: float | None = None) -> Record:
     """The publisher's buffered form of one model (see :data:`Record`).
 
     Same fields as :func:`encode_model`, packed once here instead of once per argument
-    in the Redis client: the join also makes the compact copy of orjson's buffer.
+    in the Redis client: the formatting also makes the compact copy of orjson's buffer.
     """
-    kind, seq, data = _encode_data(model)
+    if type(model) is Trade:
+        try:
+            kind, seq, data = "trade", str(model.trade_id), _trade_data(model)
+        except orjson.JSONEncodeError:  # an id wider than 64 bits: the general path
+            kind, seq, data = _encode_data(model)
+    else:
+        kind, seq, data = _encode_data(model)
     stamp = time.time() * 1000.0 if now_ms is None else now_ms
-    packed = b"\n".join((_KIND_BYTES[kind], seq.encode(), data, repr(stamp).encode()))
-    return (packed, seq, stamp)
+    return (b"%s\n%s\n%s\n%r" % (_KIND_BYTES[kind], seq.encode(), data, stamp), seq, stamp)
 
 
 def record_of(parts: EntryParts) -> Record:

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import orjson
 
 from rxconnector.models import ConnectionEvent, ConnectionState
 
-__all__ = ["STALE_FACTOR", "HeartbeatTracker", "publisher_connection_id"]
+__all__ = [
+    "STALE_FACTOR",
+    "HeartbeatTracker",
+    "event_entry",
+    "publisher_connection_id",
+]
 
 #: A publisher is stale after this many heartbeat periods without a new beat.
 STALE_FACTOR = 3.0
@@ -25,6 +31,23 @@ STALE_FACTOR = 3.0
 
 def publisher_connection_id(holder: str) -> str:
     return f"publisher:{holder}"
+
+
+def event_entry(holder: str, event: ConnectionEvent) -> bytes:
+    """A publisher's exchange connection event as written to ``rxc:{venue}:events``
+    (``RemoteConnector.connection_state`` forwards it as ``{holder}/{connection id}``)."""
+    return orjson.dumps(
+        {
+            "holder": holder,
+            "state": event.state.value,
+            "connection_id": event.connection_id,
+            "url": event.url,
+            "time": event.time,
+            "attempt": event.attempt,
+            "delay": event.delay,
+            "reason": event.reason,
+        }
+    )
 
 
 @attrs.define

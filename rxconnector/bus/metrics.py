@@ -42,26 +42,7 @@ class PublisherMetrics:
         registry = self.registry = prom.CollectorRegistry()
         # First in the registry: a scrape refreshes the gauges before they are read.
         registry.register(_Refresh(self))
-        self.published = prom.Gauge(
-            "rxc_published_entries", "entries written per stream", ["stream"], registry=registry
-        )
-        self.buffered = prom.Gauge(
-            "rxc_buffered_entries", "entries waiting for Redis", ["stream"], registry=registry
-        )
-        self.dropped = prom.Gauge(
-            "rxc_dropped_entries",
-            "non-trade entries dropped while Redis was unavailable",
-            ["stream"],
-            registry=registry,
-        )
-        self.lag = prom.Gauge(
-            "rxc_publish_lag_ms", "encode-to-written lag of the last batch", ["stream"],
-            registry=registry,
-        )  # fmt: skip
-        self.holding = prom.Gauge(
-            "rxc_lease_held", "1 if this publisher holds the stream's lease", ["stream"],
-            registry=registry,
-        )  # fmt: skip
+        self._add_stream_gauges(prom, registry)
         self.gaps = prom.Counter("rxc_gaps", "gaps reported (trade ranges lost)", registry=registry)
         self.resyncs = prom.Counter("rxc_book_resyncs", "order book resyncs", registry=registry)
         self.parse_errors = prom.Counter(
@@ -93,6 +74,29 @@ class PublisherMetrics:
         ]
         publisher.on_write.append(lambda seconds, _n: self.write_latency.observe(seconds))
         publisher.redis_state.append(lambda up: self.redis_up.set(1 if up else 0))
+
+    def _add_stream_gauges(self, prom: Any, registry: Any) -> None:
+        """One gauge per figure of :class:`~rxconnector.bus.PublisherStats`, by stream."""
+        self.published = prom.Gauge(
+            "rxc_published_entries", "entries written per stream", ["stream"], registry=registry
+        )
+        self.buffered = prom.Gauge(
+            "rxc_buffered_entries", "entries waiting for Redis", ["stream"], registry=registry
+        )
+        self.dropped = prom.Gauge(
+            "rxc_dropped_entries",
+            "non-trade entries dropped while Redis was unavailable",
+            ["stream"],
+            registry=registry,
+        )
+        self.lag = prom.Gauge(
+            "rxc_publish_lag_ms", "encode-to-written lag of the last batch", ["stream"],
+            registry=registry,
+        )  # fmt: skip
+        self.holding = prom.Gauge(
+            "rxc_lease_held", "1 if this publisher holds the stream's lease", ["stream"],
+            registry=registry,
+        )  # fmt: skip
 
     def _on_error(self, error: Exception) -> None:
         if isinstance(error, FeedGapError):

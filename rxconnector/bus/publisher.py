@@ -5,7 +5,8 @@
     exchange ─ws/rest─▶ Connector ─▶ trades / order_book / ticker ... (gapless, consistent)
                                     │ encode (codec)          one bounded buffer per stream
                                     ▼
-                         flush task ─▶ EVALSHA FENCED_APPEND (pipelined, one per stream)
+                         flush task ─▶ EVALSHA FENCED_APPEND_MANY (pipelined, <= 500 entries
+                                       of one or more streams per call)
                                     ▶ redis-server: rxc:{venue}:{feed}:{SYMBOL}
     lease task:     ACQUIRE_OR_RENEW per stream every lease/3 (hot standby polls the same way)
     heartbeat task: HSET rxc:{venue}:heartbeats {holder} {feeds, lag, connections}
@@ -43,144 +44,58 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from decimal import Decimal
-from itertools import islice
 from typing import Any
 
-import attrs
 import orjson
-import reactivex
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from redis import asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import (
-    FEED_TYPES,
-    Record,
-    encode_gap,
-    encode_record,
-    pack_batch,
-    record_of,
-)
-from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND, RELEASE
+from rxconnector.bus.codec import encode_gap, record_of
+from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND_MANY, RELEASE
+from rxconnector.bus.flush import Flight, answers_of, queue_round
+from rxconnector.bus.heartbeat import event_entry
 from rxconnector.bus.keys import (
     events_key,
     heartbeats_key,
-    lease_key,
     normalize_venue,
-    seq_key,
-    stream_key,
+)
+from rxconnector.bus.restart import last_seq, requeue_from_ring, trades_after
+from rxconnector.bus.slots import (
+    DEFAULT_BUFFER_LIMIT,
+    DEFAULT_REWRITE_RING,
+    FeedTarget,
+    PublisherStats,
+    StreamSlot,
+    check_settings,
 )
 from rxconnector.config import Config
-from rxconnector.connector import BACKFILL_PAGE, Connector
+from rxconnector.connector import Connector
 from rxconnector.errors import FeedGapError, RxConnectorError
 from rxconnector.log import get_logger
-from rxconnector.models import ConnectionEvent, ConnectionState, Trade
-from rxconnector.streams.continuity import gapless_trades
+from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.venues import key_name
 
 __all__ = [
-    "DEFAULT_BUFFER_LIMIT",
     "DEFAULT_LEASE_MS",
     "DEFAULT_MAXLEN",
-    "FeedTarget",
     "Publisher",
-    "PublisherStats",
     "default_venue_name",
 ]
 
 DEFAULT_MAXLEN = 1_000_000
 DEFAULT_LEASE_MS = 5_000
-#: Entries buffered per stream while Redis is slow or down.
-DEFAULT_BUFFER_LIMIT = 10_000
-#: Entries per fenced write (one EVALSHA: Redis runs it in ~2 ms, other clients wait that long).
-BATCH = 500
-#: Fenced writes per stream per round trip (one pipeline): 2,000 entries per round trip.
-ROUND = 4
 #: Largest id range a publisher backfills over REST when it (re)starts a trade stream.
 DEFAULT_MAX_RESTART_BACKFILL = 100_000
-#: Acknowledged trade entries kept per stream to write again into a Redis that lost them.
-DEFAULT_REWRITE_RING = 10_000
 #: Publisher connection events kept in ``rxc:{venue}:events``.
 EVENTS_MAXLEN = 1_000
-
-#: Feeds whose entries carry consecutive ids (exactly-once checked by the write script).
-_TRADE_FEEDS = frozenset({"trades", "agg_trades"})
 
 
 def default_venue_name(config: Config) -> str:
     """The key name of a Config's venue: binance, binance-futures, bybit, bybit-linear."""
-    if config.exchange == "bybit":
-        return "bybit" if config.category == "spot" else f"bybit-{config.category}"
-    return normalize_venue(config.exchange)
-
-
-@attrs.frozen
-class FeedTarget:
-    """One published feed: ``FeedTarget("order_book", "BTCUSDT", (20,))``."""
-
-    feed: str
-    symbol: str
-    args: tuple[Any, ...] = ()
-
-    def __attrs_post_init__(self) -> None:
-        if self.feed not in FEED_TYPES:
-            raise ValueError(f"feed {self.feed!r} cannot be published; one of {sorted(FEED_TYPES)}")
-
-    def open(self, connector: Any) -> Observable[Any]:
-        feed: Observable[Any] = getattr(connector, self.feed)(self.symbol, *self.args)
-        return feed
-
-    def key(self, venue: str) -> str:
-        return stream_key(venue, self.feed, self.symbol, *self.args)
-
-
-@attrs.frozen
-class PublisherStats:
-    """A snapshot of what one stream's publisher side did (for status lines and metrics)."""
-
-    key: str
-    holding: bool
-    published: int
-    buffered: int
-    dropped: int
-    gaps: int
-    lag_ms: float
-
-
-class _Slot:
-    """One stream: its lease, buffer and feed subscription."""
-
-    def __init__(self, target: FeedTarget, key: str, token: str, limit: int, ring: int = 0) -> None:
-        self.target = target
-        self.key = key
-        self.lease = lease_key(key)
-        self.seq = seq_key(key)
-        self.token = token
-        self.limit = limit
-        self.monotonic = target.feed in _TRADE_FEEDS
-        self.holding = False
-        self.starting = False
-        self.buffer: deque[Record] = deque()
-        self.subscription: abc.DisposableBase | None = None
-        self.suspended = False  # trade buffer overflowed: resume by backfill
-        self.dropped_pending = 0
-        self.published = 0
-        self.dropped = 0
-        self.gaps = 0
-        self.lag_ms = 0.0
-        self.last_buffered: int | None = None
-        #: the last trade id Redis acknowledged (None: not known yet)
-        self.written_last: int | None = None
-        #: the last acknowledged trade entries, to write again if Redis loses them
-        self.ring: deque[Record] = deque(maxlen=max(ring, 1))
-
-    def detach(self) -> None:
-        if self.subscription is not None:
-            self.subscription.dispose()
-            self.subscription = None
+    return key_name(config)
 
 
 class Publisher:
@@ -227,17 +142,7 @@ class Publisher:
         scheduler: abc.SchedulerBase | None = None,
         report: Callable[[Exception], None] | None = None,
     ) -> None:
-        if not targets:
-            raise ValueError("a publisher needs at least one feed")
-        for name, value in (("maxlen", maxlen), ("lease_ms", lease_ms)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if buffer_limit < BATCH:
-            raise ValueError(f"buffer_limit must be >= {BATCH}, got {buffer_limit}")
-        if rewrite_ring < 1:
-            raise ValueError(f"rewrite_ring must be >= 1, got {rewrite_ring}")
-        if heartbeat_interval <= 0:
-            raise ValueError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        check_settings(targets, maxlen, lease_ms, buffer_limit, rewrite_ring, heartbeat_interval)
         self.config = config
         self.venue = normalize_venue(venue or default_venue_name(config))
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -251,19 +156,7 @@ class Publisher:
         self._scheduler: abc.SchedulerBase | None = None
         self._report_to = report
         self._log = get_logger(component="publisher", venue=self.venue)
-        keys = [t.key(self.venue) for t in targets]
-        if len(set(keys)) != len(keys):
-            raise ValueError("a feed is listed twice")
-        self._slots = [
-            _Slot(t, k, self.holder, buffer_limit, rewrite_ring)
-            for t, k in zip(targets, keys, strict=True)
-        ]
-        if self._connector.venue.trade_continuity != "ids":
-            # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
-            # to check in the stream, no id range to backfill; the local feed's overlap
-            # check is what there is (README: limits).
-            for slot in self._slots:
-                slot.monotonic = False
+        self._slots = self._make_slots(targets, buffer_limit, rewrite_ring)
         self._events: deque[bytes] = deque(maxlen=EVENTS_MAXLEN)
         self._connections: dict[str, str] = {}
         self._redis: Any = None
@@ -281,6 +174,24 @@ class Publisher:
         #: observers of write latency (seconds per fenced batch) and problems: metrics
         self.on_write: list[Callable[[float, int], None]] = []
         self.redis_state: list[Callable[[bool], None]] = []
+
+    def _make_slots(
+        self, targets: Sequence[FeedTarget], buffer_limit: int, rewrite_ring: int
+    ) -> list[StreamSlot]:
+        keys = [t.key(self.venue) for t in targets]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a feed is listed twice")
+        slots = [
+            StreamSlot(t, k, self.holder, buffer_limit, rewrite_ring)
+            for t, k in zip(targets, keys, strict=True)
+        ]
+        if self._connector.venue.trade_continuity != "ids":
+            # Bybit trade ids are not consecutive numbers (UUIDs on linear): no id order
+            # to check in the stream, no id range to backfill; the local feed's overlap
+            # check is what there is (README: limits).
+            for slot in slots:
+                slot.monotonic = False
+        return slots
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -301,12 +212,7 @@ class Publisher:
         return self._redis_up
 
     def stats(self) -> list[PublisherStats]:
-        return [
-            PublisherStats(
-                s.key, s.holding, s.published, len(s.buffer), s.dropped, s.gaps, s.lag_ms
-            )
-            for s in self._slots
-        ]
+        return [slot.stats() for slot in self._slots]
 
     async def start(self) -> None:
         """Start the connector and the lease, flush and heartbeat tasks.
@@ -320,7 +226,7 @@ class Publisher:
         self._redis = aioredis.Redis.from_url(
             self._redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
         )
-        self._append = self._redis.register_script(FENCED_APPEND)
+        self._append = self._redis.register_script(FENCED_APPEND_MANY)
         self._acquire = self._redis.register_script(ACQUIRE_OR_RENEW)
         self._release = self._redis.register_script(RELEASE)
         try:
@@ -385,16 +291,14 @@ class Publisher:
             self._log.error("publisher task failed", error=repr(task.exception()))
             self._report(RxConnectorError(f"publisher task failed: {task.exception()!r}"))
 
-    def _topic_of(self, slot: _Slot) -> str:
+    def _topic_of(self, slot: StreamSlot) -> str:
         """The wire topic of a slot's feed (what the connector's FeedGapErrors name)."""
-        venue = self._connector.venue
-        target = slot.target
-        if target.feed == "order_book":
-            args = (target.args[0],) if venue.name == "bybit" and target.args else ()
-            topic: str = venue.feeds.diff_depth(target.symbol, *args).topic
-        else:
-            topic = getattr(venue.feeds, target.feed)(target.symbol, *target.args).topic
-        return topic
+        feeds, target = self._connector.venue.feeds, slot.target
+        if target.feed != "order_book":
+            return str(getattr(feeds, target.feed)(target.symbol, *target.args).topic)
+        if target.args:
+            return feeds.book_diffs(target.symbol, int(target.args[0])).topic
+        return feeds.diff_depth(target.symbol).topic
 
     def _on_connector_error(self, error: Exception) -> None:
         if isinstance(error, FeedGapError):
@@ -403,7 +307,7 @@ class Publisher:
                     self._push_marker(slot, error)
         self._report(error)
 
-    def _push_marker(self, slot: _Slot, error: FeedGapError) -> None:
+    def _push_marker(self, slot: StreamSlot, error: FeedGapError) -> None:
         slot.gaps += 1
         reason = str(error)
         prefix = f"{error.topic}: "
@@ -417,56 +321,34 @@ class Publisher:
             self._connections.pop(event.connection_id, None)
         else:
             self._connections[event.connection_id] = event.state.value
-        self._events.append(
-            orjson.dumps(
-                {
-                    "holder": self.holder,
-                    "state": event.state.value,
-                    "connection_id": event.connection_id,
-                    "url": event.url,
-                    "time": event.time,
-                    "attempt": event.attempt,
-                    "delay": event.delay,
-                    "reason": event.reason,
-                }
-            )
-        )
+        self._events.append(event_entry(self.holder, event))
         self._wake.set()
 
-    def _make_on_next(self, slot: _Slot) -> Callable[[Any], None]:
-        buffer = slot.buffer
+    def _make_on_next(self, slot: StreamSlot) -> Callable[[Any], None]:
         wake = self._wake
 
         def on_next(model: Any) -> None:
             if slot.suspended:
                 return
-            if len(buffer) >= slot.limit:
-                if slot.monotonic:
-                    # Never drop a trade silently: stop buffering; the ids after the
-                    # last buffered one are backfilled over REST once Redis drains.
-                    slot.suspended = True
-                    slot.detach()
-                    self._log.warning(
-                        "trade buffer full: suspended until Redis drains, then backfilled",
-                        stream=slot.key,
-                    )
-                    return
-                buffer.popleft()
-                slot.dropped += 1
-                slot.dropped_pending += 1
             try:
-                entry = encode_record(model)
+                taken = slot.offer(model)
             except (TypeError, ValueError) as exc:  # never let one model end the feed
                 self._report(RxConnectorError(f"{slot.key}: cannot encode {model!r}: {exc}"))
                 return
-            buffer.append(entry)
-            if slot.monotonic:
-                slot.last_buffered = model.trade_id
-            wake.set()
+            if taken:
+                wake.set()
+            elif slot.monotonic:  # suspended
+                # Never drop a trade silently: stop buffering; the ids after the last
+                # buffered one are backfilled over REST once Redis drains.
+                slot.detach()
+                self._log.warning(
+                    "trade buffer full: suspended until Redis drains, then backfilled",
+                    stream=slot.key,
+                )
 
         return on_next
 
-    async def _begin(self, slot: _Slot) -> None:
+    async def _begin(self, slot: StreamSlot) -> None:
         """Start (or resume) writing ``slot``: for trades, after the stream's last id."""
         slot.starting = True
         try:
@@ -474,10 +356,18 @@ class Publisher:
             if slot.monotonic:
                 last = slot.last_buffered
                 if last is None:
-                    last = await self._last_seq(slot)
+                    last = await last_seq(self._redis, slot)
                     if slot.written_last is None:
                         slot.written_last = last
-                feed = self._trades_after(slot, last)
+                feed = trades_after(
+                    slot,
+                    last,
+                    self._connector,
+                    max_backfill=self.max_restart_backfill,
+                    on_gap=lambda error: self._push_marker(slot, error),
+                    report=self._report,
+                    scheduler=self._scheduler,
+                )
             else:
                 feed = slot.target.open(self._connector)
             if not slot.holding or self._stopping:
@@ -485,7 +375,7 @@ class Publisher:
             slot.suspended = False
             on_next = self._make_on_next(slot)
 
-            def on_error(error: Exception, slot: _Slot = slot) -> None:
+            def on_error(error: Exception, slot: StreamSlot = slot) -> None:
                 slot.subscription = None
                 self._report(
                     RxConnectorError(f"{slot.key}: feed failed: {type(error).__name__}: {error}")
@@ -494,55 +384,6 @@ class Publisher:
             slot.subscription = feed.subscribe(on_next, on_error)
         finally:
             slot.starting = False
-
-    async def _last_seq(self, slot: _Slot) -> int | None:
-        """The last trade id already in the stream (None for an empty stream)."""
-        assert self._redis is not None
-        raw = await self._redis.get(slot.seq)
-        if raw is not None:
-            return int(raw)
-        entries: Any = await self._redis.xrevrange(slot.key, count=100)
-        for _id, fields in entries or ():
-            seq = (fields or {}).get(b"seq")
-            if seq:
-                return int(seq)
-        return None
-
-    def _trades_after(self, slot: _Slot, last: int | None) -> Observable[Trade]:
-        """The gapless live trades, preceded by a REST backfill of the ids after ``last``.
-
-        The live feed is prefixed with a stand-in trade of id ``last``; the library's own
-        :func:`gapless_trades` then sees the jump to the first live id and backfills the
-        range page by page (reporting what cannot be fetched with exact ids).
-        """
-        live: Observable[Trade] = slot.target.open(self._connector)
-        if last is None:
-            return live
-        symbol = slot.target.symbol.upper()
-        feed = slot.target.feed
-        rest = self._connector.rest
-        seed = Trade(symbol, last, Decimal(0), Decimal(0), "buy", 0, 0)
-
-        def backfill(from_id: int) -> Observable[list[Trade]]:
-            page: Observable[Trade] = rest.trades_between(
-                feed, symbol, from_id, from_id + BACKFILL_PAGE - 1
-            )
-            return page.pipe(ops.to_list())
-
-        def report(error: Exception) -> None:
-            if isinstance(error, FeedGapError):
-                self._push_marker(slot, error)
-            self._report(error)
-
-        seeded = gapless_trades(
-            reactivex.concat(reactivex.of(seed), live),
-            backfill,
-            topic=slot.key,
-            max_backfill=self.max_restart_backfill,
-            report=report,
-            scheduler=self._scheduler,
-        )
-        return seeded.pipe(ops.filter(lambda trade: trade is not seed))
 
     # -- leases -------------------------------------------------------------------------
 
@@ -571,12 +412,12 @@ class Publisher:
                     slot.holding = True
                     self._log.info("lease acquired", stream=slot.key, holder=self.holder)
                     await self._begin_or_retry(slot)
-                elif slot.suspended and not slot.buffer and not slot.starting:
+                elif slot.suspended and slot.drained and not slot.starting:
                     await self._begin_or_retry(slot)
             elif slot.holding:
                 self._lose(slot, "lease held by another publisher")
 
-    async def _begin_or_retry(self, slot: _Slot) -> None:
+    async def _begin_or_retry(self, slot: StreamSlot) -> None:
         """``_begin``; if Redis fails meanwhile (reading the last id), the stream is
         started again on the next lease round instead of being held without a feed."""
         try:
@@ -586,13 +427,12 @@ class Publisher:
                 slot.holding = False
             raise
 
-    def _lose(self, slot: _Slot, why: str) -> None:
+    def _lose(self, slot: StreamSlot, why: str) -> None:
         self._log.warning("lease lost: stopped writing", stream=slot.key, why=why)
         slot.holding = False
         slot.detach()
-        slot.buffer.clear()
+        slot.reset()
         slot.suspended = False
-        slot.last_buffered = None
         slot.dropped_pending = 0
         slot.written_last = None
         slot.ring.clear()
@@ -635,166 +475,90 @@ class Publisher:
         )
 
     async def _flush_once(self) -> None:
+        """One pipelined round trip: the buffered connection events, then up to
+        ``ROUND`` fenced batches per held stream (:class:`~rxconnector.bus.flush.Flight`),
+        packed into script calls of up to ``BATCH`` entries (many streams, one call)."""
         assert self._redis is not None
         if not self._script_loaded:
             # once per connection to a server: a restarted Redis has no scripts
-            await self._redis.script_load(FENCED_APPEND)
+            await self._redis.script_load(FENCED_APPEND_MANY)
             self._script_loaded = True
-        batches: list[tuple[_Slot, int, int]] = []
+        events = list(self._events)
+        flights = [
+            Flight(slot)
+            for slot in self._slots
+            if slot.holding and (slot.buffer or slot.dropped_pending)
+        ]
         started = time.perf_counter()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            events = list(self._events)
-            for event in events:
-                pipe.xadd(
-                    events_key(self.venue),
-                    {"data": event},
-                    maxlen=EVENTS_MAXLEN,
-                    approximate=True,
-                )
-            for slot in self._slots:
-                if not slot.holding or not (slot.buffer or slot.dropped_pending):
-                    continue
-                marker = slot.dropped_pending
-                offset = 0
-                # the first batch names the last id Redis acknowledged: a server that
-                # lost it (restarted empty, an older replica) refuses with -2
-                after = "" if slot.written_last is None else str(slot.written_last)
-                for _round in range(ROUND):
-                    packed: list[bytes] = []
-                    if _round == 0 and marker:
-                        gap = encode_gap(
-                            f"{marker} entries dropped while Redis was unavailable (buffer full)"
-                        )
-                        packed.append(record_of(gap)[0])
-                    count = min(len(slot.buffer) - offset, BATCH)
-                    if count <= 0 and not packed:
-                        break
-                    packed.extend(
-                        record[0] for record in islice(slot.buffer, offset, offset + count)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(
+                        events_key(self.venue),
+                        {"data": event},
+                        maxlen=EVENTS_MAXLEN,
+                        approximate=True,
                     )
-                    # EVALSHA queued directly: a registered Script would make every
-                    # pipeline ask SCRIPT EXISTS first, a second round trip per flush.
-                    pipe.evalsha(
-                        self._append.sha,
-                        3,
-                        slot.key,
-                        slot.lease,
-                        slot.seq,
-                        slot.token,
-                        self.lease_ms,
-                        self.maxlen,
-                        "1" if slot.monotonic else "0",
-                        after,
-                        pack_batch(packed),
-                    )
-                    batches.append((slot, count, marker if _round == 0 else 0))
-                    offset += count
-                    if slot.monotonic and count:
-                        after = slot.buffer[offset - 1][1]
-            results = await pipe.execute(raise_on_error=False)
+                calls = queue_round(pipe, self._append.sha, flights, self.lease_ms, self.maxlen)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException:
+            for flight in flights:  # nothing answered: all of it is written again
+                flight.settle([RedisError("no answer")] * len(flight.sizes), 0.0)
+            raise
         elapsed = time.perf_counter() - started
-        results = results[len(events) :]
         for _ in events:
             self._events.popleft()
         self._set_redis(True)
+        await self._settle(flights, answers_of(calls, results[len(events) :]), elapsed)
+
+    async def _settle(
+        self, flights: list[Flight], answered: dict[Flight, list[Any]], elapsed: float
+    ) -> None:
         now = time.time() * 1000.0
-        first_error: Exception | None = None
         written_total = 0
-        refused: set[str] = set()
-        failed: set[str] = set()
-        answered: set[str] = set()
-        lost: list[_Slot] = []
-        for (slot, count, marker), result in zip(batches, results, strict=True):
-            first = slot.key not in answered
-            answered.add(slot.key)
-            if slot.key in refused or slot.key in failed:
-                continue  # later batches of a stream follow the fate of the first
-            if isinstance(result, Exception):
-                if isinstance(result, NoScriptError):
-                    self._script_loaded = False  # Redis restarted: load it, write again
-                first_error = first_error or result
-                failed.add(slot.key)
-                continue
-            if int(result) == -2:  # an earlier batch of this round was not written
-                failed.add(slot.key)
-                if first:  # ... or Redis lost what it had acknowledged
-                    lost.append(slot)
-                continue
-            if int(result) < 0:
-                refused.add(slot.key)
-                self._lose(slot, "fenced write refused")
-                continue
-            if marker:
-                slot.gaps += 1
-                slot.dropped_pending = 0
-            last_ts = slot.buffer[count - 1][2] if count else now
-            if slot.monotonic:
-                ring = slot.ring
-                for _ in range(count):
-                    ring.append(slot.buffer.popleft())
-                for back in range(1, min(count, len(ring)) + 1):
-                    if ring[-back][1]:  # the newest trade id (gap markers have none)
-                        slot.written_last = int(ring[-back][1])
-                        break
-            else:
-                for _ in range(count):
-                    slot.buffer.popleft()
-            slot.published += count
-            written_total += count
-            slot.lag_ms = max(now - last_ts, 0.0)
+        lost: list[StreamSlot] = []
+        errors: list[Exception] = []
+        for flight in flights:
+            outcome, written = flight.settle(answered.get(flight, []), now)
+            written_total += written
+            if outcome == "refused":
+                self._lose(flight.slot, "fenced write refused")
+            elif outcome == "lost":
+                lost.append(flight.slot)
+            if flight.script_missing:
+                self._script_loaded = False  # Redis restarted: load it, write again
+            elif flight.error is not None:
+                errors.append(flight.error)
         for hook in self.on_write:
             hook(elapsed, written_total)
         for slot in lost:
             await self._rewrite_lost(slot)
-        if isinstance(first_error, NoScriptError):
-            return  # loaded again on the next round, which follows at once
-        if first_error is not None:
-            raise (
-                first_error
-                if isinstance(first_error, RedisError)
-                else RedisError(repr(first_error))
-            )
+        if errors:
+            first = errors[0]
+            raise first if isinstance(first, RedisError) else RedisError(repr(first))
 
-    async def _rewrite_lost(self, slot: _Slot) -> None:
+    async def _rewrite_lost(self, slot: StreamSlot) -> None:
         """Redis no longer has trades it acknowledged: queue them again in front of the
         buffer from the ring, or (when the ring does not reach back to the stream's last
         id) restart the stream with the REST backfill after that id."""
         if not slot.holding or slot.written_last is None:
             return
-        have = await self._last_seq(slot)
+        have = await last_seq(self._redis, slot)
         acknowledged = slot.written_last
         if have is not None and have >= acknowledged:
             return  # not lost after all (another writer caught up)
-        records = list(slot.ring)
-        start = 0
-        if have is not None:
-            start = len(records)
-            for index, record in enumerate(records):
-                if record[1] and int(record[1]) > have:
-                    start = index
-                    break
-        oldest = next((int(r[1]) for r in records[start:] if r[1]), None)
-        first_lost = 1 if have is None else have + 1
-        if have is None or (oldest is not None and oldest <= first_lost):
-            again = records[start:]
-            for _ in again:
-                slot.ring.pop()
-            slot.buffer.extendleft(reversed(again))
-            slot.written_last = have
-            how = f"{len(again)} entries written again from the ring"
-            if have is None and oldest is not None and oldest > first_lost:
-                how += f" (ids before {oldest} are beyond the ring of {slot.ring.maxlen})"
-        else:
+        how = requeue_from_ring(slot, have)
+        if how is None:
             # beyond the ring: the restart path, backfilled over REST from ``have``
             slot.detach()
-            slot.buffer.clear()
+            slot.reset()
             slot.ring.clear()
-            slot.last_buffered = None
             # suspended until _begin subscribes: if it fails (Redis gone again), the
             # lease loop starts the stream again instead of holding it without a feed
             slot.suspended = True
             slot.written_last = have
             await self._begin(slot)
+            first_lost = 1 if have is None else have + 1
             how = f"ids {first_lost}..{acknowledged} backfilled over REST"
         self._report(
             RxConnectorError(
@@ -823,17 +587,7 @@ class Publisher:
             "period_ms": self.heartbeat_interval * 1000.0,
             "redis": self._redis_up,
             "connections": dict(self._connections),
-            "feeds": {
-                s.key: {
-                    "holding": s.holding,
-                    "published": s.published,
-                    "buffered": len(s.buffer),
-                    "dropped": s.dropped,
-                    "gaps": s.gaps,
-                    "lag_ms": round(s.lag_ms, 3),
-                }
-                for s in self._slots
-            },
+            "feeds": {s.key: s.health() for s in self._slots},
         }
 
     async def _beat(self) -> None:

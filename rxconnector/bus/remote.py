@@ -37,8 +37,8 @@ import asyncio
 import os
 import re
 import socket
-from collections.abc import Awaitable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -48,16 +48,17 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from rxconnector._scheduling import loop_scheduler, now_ms
 from rxconnector.bus._timing import backoff_delay, sleep_on
-from rxconnector.bus.codec import decode_entry, decode_fields
 from rxconnector.bus.heartbeat import HeartbeatTracker
 from rxconnector.bus.keys import events_key, heartbeats_key, normalize_venue, stream_key
+from rxconnector.bus.reader import Route, Stopped, StreamReader, as_text, until_stopped
 from rxconnector.bus.tape import TradeTape, consecutive_trade_ids
-from rxconnector.errors import FeedGapError, ParseError, RxConnectorError
+from rxconnector.errors import ParseError, RxConnectorError
 from rxconnector.log import get_logger
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -73,10 +74,8 @@ from rxconnector.models import (
 )
 from rxconnector.operators import isolate, share
 
-__all__ = ["READ_BATCH", "RemoteConnector"]
+__all__ = ["RemoteConnector"]
 
-#: Entries per XREAD/XREADGROUP call (and per acknowledgement in group mode).
-READ_BATCH = 500
 _ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 
 
@@ -112,10 +111,6 @@ def _safe_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RemoteConnector:
@@ -184,14 +179,10 @@ class RemoteConnector:
         self._feeds: dict[str, Observable[Any]] = {}
         self._readers: set[asyncio.Task[None]] = set()
         self._stop_future: asyncio.Future[None] | None = None
-        #: stream key -> its subscriber (the shared feed's one observer) and read state
-        self._routes: dict[str, _Route] = {}
+        self._reader: StreamReader | None = None
         self._check_ids = (
             consecutive_trade_ids(self.venue) if check_trade_ids is None else check_trade_ids
         )
-        #: trade stream key -> its id check (reset with each new subscription)
-        self._tapes: dict[str, TradeTape] = {}
-        self._change: asyncio.Future[None] | None = None
         self._mux: asyncio.Task[None] | None = None
         self._tracker = HeartbeatTracker(self._public_url)
         self._redis_down = 0
@@ -220,6 +211,19 @@ class RemoteConnector:
         self._started = True
         self._scheduler = self._scheduler_override or loop_scheduler()
         self._stop_future = asyncio.get_running_loop().create_future()
+        self._reader = StreamReader(
+            self._url,
+            self._stop_future,
+            group=self.group,
+            consumer=self.consumer,
+            start_id=self.start_id,
+            block_ms=self.block_ms,
+            claim_idle_ms=self.claim_idle_ms,
+            scheduler=lambda: self._scheduler or loop_scheduler(),
+            report=self._report,
+            redis_ok=self._redis_ok,
+            redis_failed=self._redis_failed,
+        )
         self._spawn(self._watch_health())
 
     async def stop(self) -> None:
@@ -338,18 +342,20 @@ class RemoteConnector:
                     )
                 )
                 return Disposable()
-            route = _Route(key, observer)
-            self._routes[key] = route
+            reader = self._reader
+            assert reader is not None
+            route = Route(key, observer)
+            reader.routes[key] = route
             if self._check_ids and feed in ("trades", "agg_trades"):
-                self._tapes[key] = TradeTape(key, report_holes=self.group is None)
-            self._routes_changed()
+                reader.tapes[key] = TradeTape(key, report_holes=self.group is None)
+            reader.changed()
             if self._mux is None or self._mux.done():
-                self._mux = self._spawn(self._read_all())
+                self._mux = self._spawn(reader.run())
 
             def dispose() -> None:
-                if self._routes.get(key) is route:
-                    del self._routes[key]
-                    self._routes_changed()
+                if reader.routes.get(key) is route:
+                    del reader.routes[key]
+                    reader.changed()
 
             return Disposable(dispose)
 
@@ -413,229 +419,17 @@ class RemoteConnector:
         )
         return delay
 
+    @property
+    def _routes(self) -> dict[str, Route]:
+        """The subscribed streams (empty before start)."""
+        return self._reader.routes if self._reader is not None else {}
+
+    async def _until(self, awaitable: Any, *also: asyncio.Future[None] | None) -> Any:
+        assert self._stop_future is not None
+        return await until_stopped(awaitable, self._stop_future, *also)
+
     def _now(self) -> float:
         return now_ms(self._scheduler or loop_scheduler())
-
-    def _routes_changed(self) -> None:
-        change = self._change
-        if change is not None and not change.done():
-            change.set_result(None)
-
-    async def _until_stopped(
-        self, awaitable: Awaitable[Any], *also: asyncio.Future[None] | None
-    ) -> Any:
-        """Await ``awaitable`` unless the connector stops (``_Stopped``) or one of ``also``
-        completes first (``_Changed``).
-
-        The read runs in its own task and is raced against those futures, so stopping
-        never depends on a cancellation travelling through the Redis client (redis-py's
-        ``asyncio.wait_for`` around sends can swallow one on Python 3.11).
-        """
-        assert self._stop_future is not None
-        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
-        others = [f for f in also if f is not None]
-        racers: list[asyncio.Future[Any]] = [task, self._stop_future, *others]
-        try:
-            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                # The abandoned read may still end with an error instead of the
-                # cancellation (redis-py can turn one into ConnectionError when the
-                # connection is closed under it): retrieve it, so nothing is logged as
-                # "Task exception was never retrieved".
-                task.add_done_callback(_retrieve)
-                task.cancel()
-        if task.done() and not task.cancelled():
-            return task.result()
-        if self._stop_future.done():
-            raise _Stopped
-        raise _Changed
-
-    async def _read_all(self) -> None:
-        """One reader for every subscribed stream: XREAD (or XREADGROUP) over all keys
-        at once, one connection per RemoteConnector, reconnecting with backoff. A change
-        of the subscribed keys abandons a blocking read and starts the next at once."""
-        scheduler = self._scheduler or loop_scheduler()
-        client: Any = aioredis.Redis.from_url(self._url, socket_connect_timeout=2.0)
-        # Entries as Redis sends them (flat name/value lists, decoded directly) instead of
-        # redis-py building a dict per entry first: a third of the reader's time per entry.
-        for command in ("XREAD", "XREADGROUP"):
-            client.set_response_callback(command, _raw_reply)
-        loop = asyncio.get_running_loop()
-        try:
-            while not self._stopped:
-                if self._change is None or self._change.done():
-                    self._change = loop.create_future()
-                change = self._change
-                routes = dict(self._routes)
-                try:
-                    if not routes:
-                        await self._until_stopped(change, None)
-                        continue
-                    if self.group is None:
-                        await self._read_plain(client, routes, change)
-                    else:
-                        await self._read_group(client, routes, change)
-                    self._redis_ok()
-                except _Stopped:
-                    return
-                except _Changed:
-                    # an abandoned group read may have claimed entries: read them back
-                    for route in routes.values():
-                        route.pending = True
-                    continue
-                except ResponseError as exc:
-                    if "NOGROUP" in str(exc):
-                        # Redis restarted (empty) or a group was deleted: create the
-                        # groups again after the last entries delivered.
-                        for route in routes.values():
-                            route.group_ready = False
-                            route.pending = True
-                            route.claim_from = "0-0"
-                        continue
-                    raise
-                except (RedisError, OSError) as exc:
-                    delay = self._redis_failed(exc)
-                    try:
-                        await self._until_stopped(sleep_on(scheduler, delay))
-                    except _Stopped:
-                        return
-        finally:
-            await asyncio.shield(client.aclose())
-
-    async def _read_plain(
-        self, client: Any, routes: dict[str, _Route], change: asyncio.Future[None]
-    ) -> None:
-        for route in routes.values():
-            if route.last_id is None:
-                route.last_id = await self._until_stopped(self._resolve(client, route.key))
-        streams = {key: route.last_id for key, route in routes.items()}
-        reply = await self._until_stopped(
-            client.xread(streams, count=READ_BATCH, block=self.block_ms), change
-        )
-        for stream, entries in _stream_replies(reply):
-            route = routes[_text(stream)]
-            last = None
-            try:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    if self._routes.get(route.key) is route:
-                        self._deliver(route.key, fields, route.observer)
-            finally:  # where reading resumes: after the last entry handed out
-                if last is not None:
-                    route.last_id = _text(last)
-
-    async def _read_group(
-        self, client: Any, routes: dict[str, _Route], change: asyncio.Future[None]
-    ) -> None:
-        group, consumer = self.group, self.consumer
-        assert group is not None and consumer is not None
-        for route in routes.values():
-            if not route.group_ready:
-                at = route.last_id or self.start_id
-                await self._until_stopped(self._create_group(client, route.key, group, at))
-                route.group_ready = True
-        pending = {key: "0" for key, route in routes.items() if route.pending}
-        claims = [r for r in routes.values() if not r.pending and r.claim_from is not None]
-        if not pending and claims:
-            await self._claim(client, claims)
-            return
-        if pending:  # our own unacknowledged entries first (after a restart)
-            reply = await self._until_stopped(
-                client.xreadgroup(group, consumer, pending, count=READ_BATCH)
-            )
-        else:
-            streams = dict.fromkeys(routes, ">")
-            reply = await self._until_stopped(
-                client.xreadgroup(group, consumer, streams, count=READ_BATCH, block=self.block_ms),
-                change,
-            )
-        answered: set[str] = set()
-        for stream, entries in _stream_replies(reply):
-            route = routes[_text(stream)]
-            ids: list[Any] = []
-            for entry_id, fields in entries:
-                ids.append(entry_id)
-                route.last_id = _text(entry_id)
-                if fields and self._routes.get(route.key) is route:
-                    # an entry trimmed while pending has no fields
-                    self._deliver(route.key, fields, route.observer)
-            if ids:
-                answered.add(route.key)
-                await self._until_stopped(client.xack(route.key, group, *ids))
-        for key in pending:
-            if key not in answered:
-                routes[key].pending = False
-
-    async def _claim(self, client: Any, routes: list[_Route]) -> None:
-        """Take over entries another consumer of the group read but never acknowledged
-        (it crashed, or restarted under another name) once they are ``claim_idle_ms``
-        old: XAUTOCLAIM, deliver, acknowledge; one page per stream per call."""
-        group, consumer = self.group, self.consumer
-        for route in routes:
-            reply = await self._until_stopped(
-                client.xautoclaim(
-                    route.key,
-                    group,
-                    consumer,
-                    self.claim_idle_ms,
-                    start_id=route.claim_from,
-                    count=READ_BATCH,
-                )
-            )
-            cursor, entries = _text(reply[0]), reply[1]
-            ids: list[Any] = []
-            for entry_id, fields in entries:
-                ids.append(entry_id)
-                if fields and self._routes.get(route.key) is route:
-                    self._deliver(route.key, fields, route.observer, checked=False)
-            if ids:
-                await self._until_stopped(client.xack(route.key, group, *ids))
-            route.claim_from = None if cursor == "0-0" else cursor
-
-    async def _resolve(self, client: Any, key: str) -> str:
-        """The entry id to read after: ``$`` becomes the stream's last id right now."""
-        if self.start_id == "0":
-            return "0-0"
-        if self.start_id != "$":
-            return self.start_id
-        newest = await client.xrevrange(key, count=1)
-        return _text(newest[0][0]) if newest else "0-0"
-
-    @staticmethod
-    async def _create_group(client: Any, key: str, group: str, at: str) -> None:
-        try:
-            await client.xgroup_create(key, group, id=at, mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    def _deliver(
-        self, key: str, fields: Any, observer: abc.ObserverBase[Any], *, checked: bool = True
-    ) -> None:
-        try:
-            item = (
-                decode_fields(key, fields)
-                if isinstance(fields, list)
-                else decode_entry(key, fields)
-            )
-        except ParseError as exc:
-            self._report(exc)
-            return
-        tape = self._tapes.get(key) if checked else None
-        if isinstance(item, FeedGapError):
-            hole = tape.marker(item) if tape is not None else None
-            if hole is not None:
-                self._report(hole)
-            self._report(item)
-            return
-        if tape is not None:
-            deliver, hole = tape.admit(item.trade_id)  # type: ignore[attr-defined]
-            if hole is not None:
-                self._report(hole)
-            if not deliver:
-                return
-        observer.on_next(item)
 
     async def _watch_health(self) -> None:
         """Poll the publishers' heartbeats and connection events every heartbeat_poll."""
@@ -652,28 +446,26 @@ class RemoteConnector:
             while not stop.done():
                 try:
                     if last_event is None:
-                        newest = await self._until_stopped(client.xrevrange(events, count=1), stop)
-                        last_event = _text(newest[0][0]) if newest else "0-0"
-                    raw = await self._until_stopped(client.hgetall(beats_key), stop)
-                    beats = {_text(h): orjson.loads(v) for h, v in raw.items()}
+                        newest = await self._until(client.xrevrange(events, count=1), stop)
+                        last_event = as_text(newest[0][0]) if newest else "0-0"
+                    raw = await self._until(client.hgetall(beats_key), stop)
+                    beats = {as_text(h): orjson.loads(v) for h, v in raw.items()}
                     for event in self._tracker.observe(beats, self._now()):
                         self._on_state(event)
-                    reply = await self._until_stopped(
-                        client.xread({events: last_event}, count=1000), stop
-                    )
+                    reply = await self._until(client.xread({events: last_event}, count=1000), stop)
                     for _stream, entries in reply or ():
                         for entry_id, fields in entries:
-                            last_event = _text(entry_id)
+                            last_event = as_text(entry_id)
                             self._forward_event(fields)
                     self._redis_ok()
                     delay = self.heartbeat_poll
-                except _Stopped:
+                except Stopped:
                     return
                 except (RedisError, OSError, orjson.JSONDecodeError) as exc:
                     delay = self._redis_failed(exc)
                 try:
-                    await self._until_stopped(sleep_on(scheduler, delay), stop)
-                except _Stopped:
+                    await self._until(sleep_on(scheduler, delay), stop)
+                except Stopped:
                     return
         finally:
             await asyncio.shield(client.aclose())
@@ -696,27 +488,14 @@ class RemoteConnector:
         self._on_state(event)
 
 
-def _raw_reply(response: Any, **_options: Any) -> Any:
-    """Response callback that keeps a stream read as Redis sent it."""
-    return response
-
-
-def _stream_replies(reply: Any) -> Iterable[tuple[Any, Any]]:
-    """(stream, entries) of a raw XREAD/XREADGROUP reply: a list of pairs over RESP2, a
-    map over RESP3 (``protocol=3`` in the URL), nothing when the read timed out."""
-    if not reply:
-        return ()
-    if isinstance(reply, dict):
-        return reply.items()
-    return ((pair[0], pair[1]) for pair in reply)
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
 def _positive(name: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: RemoteConnector) -> MarketData:
+        """mypy checks here that the published feeds read back as the Connector's."""
+        return conn

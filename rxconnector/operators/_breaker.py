@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 from reactivex import Observable, abc
@@ -420,7 +420,52 @@ class CircuitBreaker:
             self._subject.on_next(new)
 
 
+class _GuardedCall(Generic[_T]):
+    """One admitted call through the breaker: its outcome is recorded exactly once, by
+    whichever of error, completion or dispose comes first (``settle``)."""
+
+    def __init__(self, cb: CircuitBreaker, admitted: Any, observer: abc.ObserverBase[_T]) -> None:
+        self._cb = cb
+        self._admitted = admitted
+        self._observer = observer
+        self._lock = threading.Lock()
+        self._settled = False
+        self._seen_value = False
+        self.subscription: abc.DisposableBase = Disposable()
+
+    def _settle(self) -> bool:
+        with self._lock:
+            first, self._settled = not self._settled, True
+        return first
+
+    def on_next(self, value: _T) -> None:
+        self._seen_value = True
+        self._observer.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        if self._settle():
+            self._cb.record(self._admitted, error)  # update state before anyone reacts
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if self._settle():
+            self._cb.record(self._admitted, None)
+        self._observer.on_completed()
+
+    def dispose(self) -> None:
+        """Unsubscribed before an outcome: a call that delivered something counts as a
+        success, one that delivered nothing gives its slot back without a verdict."""
+        self.subscription.dispose()
+        if self._settle():
+            if self._seen_value:
+                self._cb.record(self._admitted, None)
+            else:
+                self._cb.release(self._admitted)
+
+
 def breaker_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
+    """The implementation of :func:`rxconnector.operators.breaker` (see there)."""
+
     def _breaker(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
@@ -429,43 +474,11 @@ def breaker_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
             if isinstance(ticket, Exception):
                 observer.on_error(ticket)  # fail fast: the source is never subscribed
                 return Disposable()
-            admitted = ticket
-            lock = threading.Lock()
-            settled = False
-            seen_value = False
-
-            def settle() -> bool:
-                nonlocal settled
-                with lock:
-                    first, settled = not settled, True
-                return first
-
-            def on_next(value: _T) -> None:
-                nonlocal seen_value
-                seen_value = True
-                observer.on_next(value)
-
-            def on_error(error: Exception) -> None:
-                if settle():
-                    cb.record(admitted, error)  # update state before anyone reacts
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                if settle():
-                    cb.record(admitted, None)
-                observer.on_completed()
-
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-
-            def dispose() -> None:
-                subscription.dispose()
-                if settle():
-                    if seen_value:
-                        cb.record(admitted, None)
-                    else:
-                        cb.release(admitted)
-
-            return Disposable(dispose)
+            call = _GuardedCall(cb, ticket, observer)
+            call.subscription = source.subscribe(
+                call.on_next, call.on_error, call.on_completed, scheduler=scheduler_
+            )
+            return Disposable(call.dispose)
 
         return Observable(subscribe)
 
@@ -475,6 +488,57 @@ def breaker_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
 #: Longest pause between two admission attempts of a waiting (recovery) call while the
 #: breaker is half-open with every trial slot taken (no end time is known then).
 WAIT_POLL_S = 0.25
+
+
+class _WaitingCall(Generic[_T]):
+    """One recovery call that waits for the breaker instead of failing (see
+    :func:`breaker_waiting_`): each :meth:`attempt` either subscribes through the breaker
+    or schedules the next attempt for when the hold ends."""
+
+    def __init__(
+        self,
+        cb: CircuitBreaker,
+        guarded: Observable[_T],
+        observer: abc.ObserverBase[_T],
+        scheduler_: abc.SchedulerBase | None,
+    ) -> None:
+        self._cb = cb
+        self._guarded = guarded
+        self._observer = observer
+        self._scheduler = scheduler_
+        self._inner = SerialDisposable()
+        self._timer = SerialDisposable()
+        self._done = False
+
+    def attempt(self, *_: Any) -> None:
+        if self._done:
+            return
+        cb = self._cb
+        state = cb.current
+        if cb.config.enabled and state is not BreakerState.CLOSED:
+            wait = cb.retry_after if state is BreakerState.OPEN else 0.0
+            if state is BreakerState.OPEN or cb.trials_full:
+                clock = resolve_scheduler(cb.scheduler, self._scheduler)
+                delay = wait if wait > 0 else WAIT_POLL_S
+                self._timer.disposable = clock.schedule_relative(delay, self.attempt)
+                return
+        self._inner.disposable = self._guarded.subscribe(
+            self._observer.on_next,
+            self._on_error,
+            self._observer.on_completed,
+            scheduler=self._scheduler,
+        )
+
+    def _on_error(self, error: Exception) -> None:
+        if isinstance(error, CircuitOpenError):
+            self.attempt()  # refused by the breaker after all (a race): wait again
+            return
+        self._observer.on_error(error)
+
+    def dispose(self) -> None:
+        self._done = True
+        self._timer.dispose()
+        self._inner.dispose()
 
 
 def breaker_waiting_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
@@ -499,39 +563,9 @@ def breaker_waiting_(cb: CircuitBreaker) -> Callable[[Observable[_T]], Observabl
         def subscribe(
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            inner = SerialDisposable()
-            timer = SerialDisposable()
-            done = False
-
-            def attempt(*_: Any) -> None:
-                if done:
-                    return
-                state = cb.current
-                if cb.config.enabled and state is not BreakerState.CLOSED:
-                    wait = cb.retry_after if state is BreakerState.OPEN else 0.0
-                    if state is BreakerState.OPEN or cb.trials_full:
-                        clock = resolve_scheduler(cb.scheduler, scheduler_)
-                        delay = wait if wait > 0 else WAIT_POLL_S
-                        timer.disposable = clock.schedule_relative(delay, attempt)
-                        return
-                inner.disposable = guarded.subscribe(
-                    observer.on_next, on_error, observer.on_completed, scheduler=scheduler_
-                )
-
-            def on_error(error: Exception) -> None:
-                if isinstance(error, CircuitOpenError):
-                    attempt()  # refused by the breaker after all (a race): wait again
-                    return
-                observer.on_error(error)
-
-            def dispose() -> None:
-                nonlocal done
-                done = True
-                timer.dispose()
-                inner.dispose()
-
-            attempt()
-            return Disposable(dispose)
+            call = _WaitingCall(cb, guarded, observer, scheduler_)
+            call.attempt()
+            return Disposable(call.dispose)
 
         return Observable(subscribe)
 

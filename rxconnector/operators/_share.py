@@ -176,6 +176,27 @@ def share_(
     return _share
 
 
+class _IsolatedObserver(Generic[_T]):
+    """Forwards values until the subscriber raises; then reports that once and unsubscribes
+    this subscriber only (the source and its other subscribers go on)."""
+
+    def __init__(self, observer: abc.ObserverBase[_T], report: Callable[[Exception], None]) -> None:
+        self._observer = observer
+        self._report = report
+        self._stopped = False
+        self.subscription = SingleAssignmentDisposable()
+
+    def on_next(self, value: _T) -> None:
+        if self._stopped:
+            return
+        try:
+            self._observer.on_next(value)
+        except Exception as exc:
+            self._stopped = True
+            _safe_report(self._report, exc)
+            self.subscription.dispose()
+
+
 def isolate_(
     on_subscriber_error: Callable[[Exception], None] | None = None,
 ) -> Callable[[Observable[_T]], Observable[_T]]:
@@ -185,24 +206,11 @@ def isolate_(
         def subscribe(
             observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            subscription = SingleAssignmentDisposable()
-            stopped = False
-
-            def on_next(value: _T) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                try:
-                    observer.on_next(value)
-                except Exception as exc:
-                    stopped = True
-                    _safe_report(report, exc)
-                    subscription.dispose()
-
-            subscription.disposable = source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            guard = _IsolatedObserver(observer, report)
+            guard.subscription.disposable = source.subscribe(
+                guard.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
-            return subscription
+            return guard.subscription
 
         return Observable(subscribe)
 

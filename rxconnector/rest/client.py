@@ -4,7 +4,7 @@ Every call goes through the same stages, built lazily on subscription::
 
     retry( guard( resync_once( acquire(weight) → sign → send → interpret ) ) )
 
-* ``acquire`` waits for request weight (:class:`~rxconnector.rest.limiter.RequestWeightLimiter`);
+* ``acquire`` waits for request weight (:class:`~rxconnector.rate.limiter.RequestWeightLimiter`);
 * ``sign`` runs *after* the wait, so the timestamp is taken at send time from the
   synced clock, never minutes early while queued;
 * ``send`` is one HTTP exchange through the transport (disposal cancels it);
@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import re
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-import attrs
 import orjson
 import reactivex
 from reactivex import Observable, abc
@@ -53,22 +51,17 @@ from rxconnector.errors import (
     RateLimitError,
     TransportError,
 )
+from rxconnector.exchanges.dialect import ErrorDialect
+from rxconnector.exchanges.query import encode_query
+from rxconnector.exchanges.rest_spec import RestReply, Signer
 from rxconnector.log import get_logger
 from rxconnector.rate.limiter import Priority, RequestWeightLimiter
-from rxconnector.rest.dialect import ErrorDialect
-from rxconnector.rest.query import encode_query
 from rxconnector.transport.errors import may_have_reached_server
 from rxconnector.transport.http import HttpResponse, Transport
 
 __all__ = [
-    "DEFAULT_BAN_SECONDS",
-    "DEFAULT_RETRY_AFTER_SECONDS",
-    "ORDER_RATE_RETRY_SECONDS",
     "Operator",
     "RestClient",
-    "RestReply",
-    "SignedRequest",
-    "Signer",
 ]
 
 _T = TypeVar("_T")
@@ -76,43 +69,8 @@ _T = TypeVar("_T")
 #: A pipeable operator (the breaker guard, the retry policy).
 Operator = Callable[[Observable[Any]], Observable[Any]]
 
-#: Used when a 418 carries neither ``Retry-After`` nor "banned until": the shortest ban
-#: Binance documents is 2 minutes (PROTOCOL.md §A2.3).
-DEFAULT_BAN_SECONDS = 120.0
-#: Used when a weight 429 has no ``Retry-After``: the weight window is one minute.
-DEFAULT_RETRY_AFTER_SECONDS = 60.0
-#: Order-count 429s come without ``Retry-After`` (BS rest-api.md "Order Rate Limits");
-#: the shortest order window is 10 seconds (``X-MBX-ORDER-COUNT-10S``).
-ORDER_RATE_RETRY_SECONDS = 10.0
-
-_BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
 _EXCERPT = 200
 _module_log = get_logger(component="rest")
-
-
-@attrs.frozen
-class SignedRequest:
-    """What a signer produces: the final query string (signature included), extra
-    headers (the API key) and an optional form body."""
-
-    query: str
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: str | None = None
-
-
-#: Called at send time with the call's parameters; adds timestamp and signature.
-Signer = Callable[[Mapping[str, Any]], SignedRequest]
-
-
-@attrs.frozen
-class RestReply:
-    """A successful answer: decoded JSON plus what models need from the envelope."""
-
-    data: Any
-    status: int
-    headers: Mapping[str, str]
-    received_at: float
-    elapsed: float
 
 
 class RestClient:
@@ -121,8 +79,9 @@ class RestClient:
     ``transport_factory`` is called for every attempt, so the connector can create its
     aiohttp session lazily on the running loop and replace it after a restart.
     ``on_timestamp_rejected`` returns an Observable that re-syncs the clock (only its
-    completion, or first item, is awaited). ``dialect`` tells error bodies apart;
-    the default is Binance's ``{"code", "msg"}`` vocabulary (Spot and USD-M share it).
+    completion, or first item, is awaited). ``dialect`` tells error bodies apart: the
+    venue's :class:`~rxconnector.exchanges.dialect.ErrorDialect`, always given (the
+    engine knows no venue of its own).
     """
 
     def __init__(
@@ -135,7 +94,7 @@ class RestClient:
         guard: Operator | None = None,
         retry: Operator | None = None,
         on_timestamp_rejected: Callable[[], Observable[Any]] | None = None,
-        dialect: ErrorDialect | None = None,
+        dialect: ErrorDialect,
         scheduler: abc.SchedulerBase | None = None,
         log: Any = None,
         recovery_guard: Operator | None = None,
@@ -148,7 +107,7 @@ class RestClient:
         self._recovery_guard = recovery_guard if recovery_guard is not None else guard
         self._retry = retry
         self._on_timestamp_rejected = on_timestamp_rejected
-        self._dialect = dialect if dialect is not None else _default_dialect()
+        self._dialect = dialect
         self._scheduler = scheduler
         self._log = log if log is not None else get_logger(component="rest", exchange=exchange)
         self._closed = False
@@ -225,17 +184,14 @@ class RestClient:
             # Built per subscription: ``sent`` belongs to this call only.
             if self._closed:
                 return reactivex.throw(ConnectorStoppedError(what))
-            sent = False
-
-            async def send() -> RestReply:
-                nonlocal sent
-                sent = True
-                return await self._send(
+            sending = _Sending(
+                lambda: self._send(
                     method, path, frozen, weight, signer, idempotent, client_order_id
                 )
+            )
 
             def attempt() -> Observable[RestReply]:
-                request = _from_coroutine(send)
+                request = _from_coroutine(sending.send)
                 if self._limiter is None:
                     return request
                 return self._limiter.acquire(weight, priority).pipe(ops.flat_map(lambda _: request))
@@ -248,7 +204,7 @@ class RestClient:
                 pipeline = self._retry(pipeline)
 
             def stopped(_: Any) -> Observable[RestReply]:
-                if not idempotent and sent:
+                if not idempotent and sending.sent:
                     return reactivex.throw(
                         OrderStatusUnknownError(
                             f"{what}: connector stopped while the request was in flight",
@@ -365,7 +321,11 @@ class RestClient:
             path=path,
             status=response.status,
             weight=weight,
-            used_weight=response.header("x-mbx-used-weight-1m"),
+            used_weight=(
+                response.header(self._dialect.used_weight_header)
+                if self._dialect.used_weight_header
+                else None
+            ),
             elapsed_ms=round(response.elapsed * 1000.0, 1),
         )
         return self._interpret(response, method, path, idempotent, client_order_id)
@@ -425,14 +385,15 @@ class RestClient:
         banned = response.status == 418
         retry_after = _parse_retry_after(response.header("retry-after"))
         hold = True
+        dialect = self._dialect
         if retry_after is None:
             if banned:
-                retry_after = self._ban_from_message(message) or DEFAULT_BAN_SECONDS
-            elif code in self._dialect.order_rate_codes:
+                retry_after = self._ban_from_message(message) or dialect.ban_seconds
+            elif code in dialect.order_rate_codes:
                 # The account's order count, not the IP's weight: other calls may go on.
-                retry_after, hold = ORDER_RATE_RETRY_SECONDS, False
+                retry_after, hold = dialect.order_rate_retry_seconds, False
             else:
-                retry_after = DEFAULT_RETRY_AFTER_SECONDS
+                retry_after = dialect.retry_after_seconds
         if hold and self._limiter is not None:
             self._limiter.hold_for(retry_after, banned=banned)
         self._log.warning(
@@ -454,7 +415,8 @@ class RestClient:
         )
 
     def _ban_from_message(self, message: str) -> float | None:
-        match = _BANNED_UNTIL.search(message)
+        pattern = self._dialect.banned_until
+        match = pattern.search(message) if pattern is not None else None
         if match is None:
             return None
         until = int(match.group(1))
@@ -462,12 +424,6 @@ class RestClient:
             until //= 1000
         remaining = (until - now_ms(resolve_scheduler(self._scheduler))) / 1000.0
         return remaining if remaining > 0 else None
-
-
-def _default_dialect() -> ErrorDialect:
-    from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
-
-    return BINANCE_ERRORS
 
 
 def _reply_data(reply: RestReply) -> Any:
@@ -494,6 +450,53 @@ def _excerpt(response: HttpResponse) -> str:
     return text or f"HTTP {response.status} with an empty body"
 
 
+class _Sending:
+    """One subscription of a REST call: whether its request has left (``sent``), which
+    decides how a stop mid-call is reported (an order that may have been placed)."""
+
+    def __init__(self, request: Callable[[], Coroutine[Any, Any, RestReply]]) -> None:
+        self._request = request
+        self.sent = False
+
+    async def send(self) -> RestReply:
+        self.sent = True
+        return await self._request()
+
+
+class _TaskRun(Generic[_T]):
+    """A task owned by one subscription: disposal cancels it; its done-callback delivers
+    the result or the error, so no exception is ever left unretrieved."""
+
+    def __init__(self, task: asyncio.Task[_T], observer: abc.ObserverBase[_T]) -> None:
+        self._task = task
+        self._observer = observer
+        self._disposed = False
+        task.add_done_callback(self._done)
+
+    def _done(self, finished: asyncio.Task[_T]) -> None:
+        if finished.cancelled():
+            return
+        exc = finished.exception()
+        if self._disposed:
+            # The subscriber left; the outcome (retrieved above) is moot, but say so.
+            if exc is not None:
+                _module_log.debug("rest.error_after_dispose", error=repr(exc))
+            return
+        try:
+            if exc is not None:
+                self._observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                return
+            self._observer.on_next(finished.result())
+            self._observer.on_completed()
+        except Exception:
+            # A subscriber without on_error raised: report it, never lose it.
+            _module_log.exception("rest.subscriber_raised")
+
+    def dispose(self) -> None:
+        self._disposed = True
+        self._task.cancel()
+
+
 def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observable[_T]:
     """A cold Observable running ``factory()`` as a task per subscription.
 
@@ -504,35 +507,7 @@ def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observabl
     def subscribe(
         observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        task = asyncio.get_running_loop().create_task(factory())
-        disposed = False
-
-        def done(finished: asyncio.Task[_T]) -> None:
-            if finished.cancelled():
-                return
-            exc = finished.exception()
-            if disposed:
-                # The subscriber left; the outcome (retrieved above) is moot, but say so.
-                if exc is not None:
-                    _module_log.debug("rest.error_after_dispose", error=repr(exc))
-                return
-            try:
-                if exc is not None:
-                    observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
-                    return
-                observer.on_next(finished.result())
-                observer.on_completed()
-            except Exception:
-                # A subscriber without on_error raised: report it, never lose it.
-                _module_log.exception("rest.subscriber_raised")
-
-        task.add_done_callback(done)
-
-        def dispose() -> None:
-            nonlocal disposed
-            disposed = True
-            task.cancel()
-
-        return Disposable(dispose)
+        run = _TaskRun(asyncio.get_running_loop().create_task(factory()), observer)
+        return Disposable(run.dispose)
 
     return reactivex.create(subscribe)

@@ -1,13 +1,15 @@
 """What the subscription hub keeps per topic, per shard and per connection.
 
 Plain slotted state with the little logic that belongs to it (what is left to request
-on a connection, whether it has settled); the decisions live in
-:mod:`rxconnector.streams.hub`, which these objects call back through :class:`ConnOwner`.
+on a connection, whether it has settled); the decisions live in the hub's parts
+(:mod:`rxconnector.streams.hub` composes them); a :class:`Conn` calls back through
+:class:`ConnOwner` (:class:`~rxconnector.streams.hub_connections.ConnectionLifecycle`).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 import attrs
@@ -32,17 +34,19 @@ __all__ = [
 
 
 class ConnOwner(Protocol):
-    """What a :class:`Conn` reports to (the hub)."""
+    """What a :class:`Conn` reports to: its source's items and its granted write slots."""
 
-    def _on_frame(self, conn: Conn, frame: Frame) -> None: ...
+    @property
+    def on_frame(self) -> Callable[[Conn, Frame], None]: ...
 
-    def _on_connected(self, conn: Conn, item: Connected) -> None: ...
+    @property
+    def next_request(self) -> Callable[[Conn], str | None]: ...
 
-    def _on_conn_event(self, conn: Conn, event: ConnectionEvent) -> None: ...
+    def on_connected(self, conn: Conn, item: Connected) -> None: ...
 
-    def _on_conn_failed(self, conn: Conn, error: Exception) -> None: ...
+    def on_conn_event(self, conn: Conn, event: ConnectionEvent) -> None: ...
 
-    def _next_request(self, conn: Conn) -> str | None: ...
+    def on_conn_failed(self, conn: Conn, error: Exception) -> None: ...
 
 
 #: Upper bound on the stream names of one request, in JSON characters. Binance documents
@@ -178,11 +182,11 @@ class Conn:
         "data_count",
         "disposed",
         "epoch",
-        "hub",
         "id",
         "inflight",
         "lifetime_timer",
         "link",
+        "owner",
         "renew",
         "retry_batches",
         "retrying",
@@ -193,8 +197,8 @@ class Conn:
         "wanted",
     )
 
-    def __init__(self, hub: ConnOwner, shard: Shard, spec: SocketSpec) -> None:
-        self.hub = hub
+    def __init__(self, owner: ConnOwner, shard: Shard, spec: SocketSpec) -> None:
+        self.owner = owner
         self.id = spec.connection_id
         self.shard = shard
         self.spec = spec
@@ -217,17 +221,17 @@ class Conn:
 
     def on_next(self, item: WsItem) -> None:
         if type(item) is tuple:
-            self.hub._on_frame(self, item)
+            self.owner.on_frame(self, item)
         elif type(item) is Connected:
-            self.hub._on_connected(self, item)
+            self.owner.on_connected(self, item)
         elif isinstance(item, ConnectionEvent):
-            self.hub._on_conn_event(self, item)
+            self.owner.on_conn_event(self, item)
 
     def on_error(self, error: Exception) -> None:
-        self.hub._on_conn_failed(self, error)
+        self.owner.on_conn_failed(self, error)
 
     def on_completed(self) -> None:
-        self.hub._on_conn_failed(self, WebSocketClosedError(f"{self.id}: source completed"))
+        self.owner.on_conn_failed(self, WebSocketClosedError(f"{self.id}: source completed"))
 
     # -- watchdog probes ----------------------------------------------------------
 
@@ -290,7 +294,7 @@ class Conn:
         link = self.link
         if self.disposed or link is None:
             return None
-        text = self.hub._next_request(self)
+        text = self.owner.next_request(self)
         if text is not None and self.has_work():
             self.slot_queued = True
             link.send(self.grant)

@@ -19,7 +19,7 @@ from rxconnector.errors import ExchangeError
 from rxconnector.exchanges.binance.user_stream import BinanceUserStream
 from rxconnector.exchanges.bybit.private import BybitPrivateStream
 from rxconnector.models import Balance, ConnectionEvent, ConnectionState, OrderUpdate
-from rxconnector.streams.account import AccountStreams
+from rxconnector.streams.accounts.account_streams import AccountStreams
 
 from .fake_server import FakePrivateServer
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order

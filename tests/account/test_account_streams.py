@@ -35,8 +35,9 @@ from rxconnector.models import (
     OrderUpdate,
     Position,
 )
-from rxconnector.streams.account import AccountStreams
-from rxconnector.transport.ws import Connected, OwnedTasks, WsLink
+from rxconnector.streams.accounts.account_streams import AccountStreams
+from rxconnector.transport.ws import Connected, OwnedTasks
+from rxconnector.transport.ws_link import WsLink
 
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order
 from .scripted import ScriptedBinance, ScriptedBybit

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import (
     ConfigError,
     ExchangeError,
@@ -23,6 +23,7 @@ from rxconnector.errors import (
 )
 from rxconnector.exchanges.binance import user_stream as us
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate
+from rxconnector.venues import resolve_endpoints
 
 from .helpers import API_KEY, SECRET, RecordingOutput, binance_ws_payload, hmac_hex
 
@@ -268,10 +269,11 @@ class TestSubscribeRequest:
 
     def test_ping_frame_and_urls(self) -> None:
         assert us.BinanceUserStream.ping_message(stream()) == '{"id":"ping","method":"ping"}'
-        assert us.ws_api_url() == "wss://ws-api.binance.com:443/ws-api/v3"
-        assert us.ws_api_url(testnet=True) == "wss://ws-api.testnet.binance.vision/ws-api/v3"
-        # the module's constants name the same endpoints the Connector resolves
-        assert (us.ws_api_url(), us.ws_api_url(True)) == (us.WS_API_URL, us.WS_API_TESTNET_URL)
+        # the default endpoints are the venue registry's (§A5.1, alt port 9443)
+        api_url = resolve_endpoints(Config.binance()).ws_api_url
+        assert api_url == "wss://ws-api.binance.com:443/ws-api/v3"
+        testnet_url = resolve_endpoints(Config.binance(testnet=True)).ws_api_url
+        assert testnet_url == "wss://ws-api.testnet.binance.vision/ws-api/v3"
 
 
 class TestSessionAnswers:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import ConfigError, ExchangeError, ParseError, SubscriptionError
 from rxconnector.exchanges.bybit import private as pv
 from rxconnector.models import Balance, Execution, OrderUpdate, Position
+from rxconnector.venues import resolve_endpoints
 
 from .helpers import API_KEY, SECRET, RecordingOutput, hmac_hex
 
@@ -316,10 +317,11 @@ class TestAuth:
 
     def test_ping_frame_and_urls(self) -> None:
         assert stream().ping_message() == '{"op":"ping"}'
-        assert pv.private_url() == "wss://stream.bybit.com/v5/private"
-        assert pv.private_url(testnet=True) == "wss://stream-testnet.bybit.com/v5/private"
-        # the module's constants name the same endpoints the Connector resolves
-        assert (pv.private_url(), pv.private_url(True)) == (pv.PRIVATE_URL, pv.PRIVATE_TESTNET_URL)
+        # the default endpoints are the venue registry's (§C2)
+        private = resolve_endpoints(Config.bybit()).private_ws_url
+        assert private == "wss://stream.bybit.com/v5/private"
+        testnet = resolve_endpoints(Config.bybit(testnet=True)).private_ws_url
+        assert testnet == "wss://stream-testnet.bybit.com/v5/private"
 
 
 class TestData:

@@ -17,16 +17,15 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.errors import ExchangeError, OrderRejectedError, ParseError
 from rxconnector.exchanges.binance import futures_user_stream as fu
-from rxconnector.exchanges.binance.futures_account import (
+from rxconnector.exchanges.binance.futures_account import futures_balance, position_risk
+from rxconnector.exchanges.binance.futures_rules import (
     FuturesRules,
     check_futures_order,
     check_percent_price,
-    futures_balance,
-    position_risk,
     validate_futures_params,
 )
-from rxconnector.exchanges.binance.listen_key import ListenKeyLease
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, SymbolInfo
+from rxconnector.streams.accounts.listen_key import ListenKeyLease
 
 D = Decimal
 SOURCES = Path(__file__).parent.parent / "fixtures" / "examples_sources.json"
@@ -64,9 +63,7 @@ class _Out:
 
 
 def _session(fast: bool = False) -> Any:
-    return fu.BinanceFuturesUserStream(
-        lambda: reactivex.never(), fast_executions=fast
-    ).new_session()
+    return fu.BinanceFuturesUserStream(fast_executions=fast).new_session()
 
 
 def test_every_usdm_example_names_its_source(examples: dict[str, Any]) -> None:

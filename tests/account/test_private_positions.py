@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rxconnector.models import Position
-from rxconnector.streams.private_positions import position_changes
+from rxconnector.streams.accounts.differences import position_changes
 
 D = Decimal
 

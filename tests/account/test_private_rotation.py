@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from rxconnector.models import ConnectionState
-from rxconnector.streams.private_rotation import RETRY_SECONDS
+from rxconnector.streams.accounts.rotation import RETRY_SECONDS
 
 from .test_account_streams import CONFIG, Harness, report
 

@@ -28,7 +28,7 @@ from rxconnector.bus import (
 )
 from rxconnector.bus._timing import backoff_delay, sleep_on
 from rxconnector.bus.codec import FEED_TYPES, decode_fields, encode_record, pack_batch, record_of
-from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND
+from rxconnector.bus.fencing import ACQUIRE_OR_RENEW, FENCED_APPEND, FENCED_APPEND_MANY
 from rxconnector.bus.heartbeat import STALE_FACTOR, HeartbeatTracker
 from rxconnector.testing.simulator import ExchangeSimulator
 
@@ -202,6 +202,42 @@ class TestFencing:
             newest = (await client.xrevrange("s", count=1))[0][1]
             assert newest == {b"type": b"trade", b"v": b"1", b"seq": b"5", b"data": b"{}",
                               b"ts": b""}  # fmt: skip
+        finally:
+            await client.aclose()
+
+    async def test_one_call_writes_batches_of_several_streams_each_fenced_alone(
+        self, redis_server: RedisServer
+    ) -> None:
+        """FENCED_APPEND_MANY: each batch gets FENCED_APPEND's answer for it; a refused,
+        unchained or malformed batch does not stop the others in the same call."""
+        client: Any = aioredis.Redis.from_url(redis_server.url)
+        many = client.register_script(FENCED_APPEND_MANY)
+
+        def batch(*seqs: int) -> bytes:
+            return pack_batch(record_of(("trade", str(n), b"{}", "0"))[0] for n in seqs)
+
+        def keys(*streams: str) -> list[str]:
+            return [k for s in streams for k in (s, f"{s}:lease", f"{s}:seq")]
+
+        try:
+            await client.set("b:lease", "other")  # stream b is held by another publisher
+            answers = await many(
+                keys=keys("a", "b", "c", "a"),
+                args=[5000, 1000,
+                      "A", "1", "", batch(1, 2),      # a: written
+                      "A", "1", "", batch(1),         # b: not our lease
+                      "A", "1", "7", batch(8),        # c: its predecessor was never written
+                      "A", "1", "2", batch(2, 3)],    # a again, chained: id 2 skipped
+            )  # fmt: skip
+            assert answers == [2, -1, -2, 1]
+            assert [f[b"seq"] for _i, f in await client.xrange("a")] == [b"1", b"2", b"3"]
+            assert await client.xlen("b") == 0 and await client.xlen("c") == 0
+            bad = batch(4) + b"\nstray"
+            answers = await client.evalsha(
+                many.sha, 6, *keys("a", "d"), 5000, 1000, "A", "1", "", bad, "A", "0", "", batch(1)
+            )
+            assert isinstance(answers[0], ResponseError) and answers[1] == 1
+            assert await client.xlen("a") == 3 and await client.xlen("d") == 1
         finally:
             await client.aclose()
 

@@ -17,8 +17,10 @@ import pytest
 import rxconnector as rxc
 from rxconnector.bus import FeedTarget, Publisher, RemoteConnector
 from rxconnector.bus.metrics import PublisherMetrics
+from rxconnector.bus.slots import DEFAULT_REWRITE_RING
 from rxconnector.cli import EXIT_USAGE, main
 from rxconnector.testing.simulator import ExchangeSimulator
+from tests.simthread import SimThread
 
 from .conftest import RedisServer, free_port
 from .helpers import (
@@ -194,6 +196,8 @@ async def test_prometheus_metrics(sim: ExchangeSimulator, redis_server: RedisSer
         (["--feeds", "trades", "--symbols", "BTCUSDT", "--status-every", "0"], "must be > 0"),
         (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "-1"], "must be > 0"),
         (["--feeds", "trades", "--symbols", "BTCUSDT", "--seconds", "nan"], "must be > 0"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--rewrite-ring", "0"], "must be >= 1"),
+        (["--feeds", "trades", "--symbols", "BTCUSDT", "--rewrite-ring", "x"], "whole number"),
     ],
 )
 def test_publish_refuses_bad_arguments(
@@ -201,6 +205,32 @@ def test_publish_refuses_bad_arguments(
 ) -> None:
     assert main(["publish", "binance", *argv]) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "ring"), [((), DEFAULT_REWRITE_RING), (("--rewrite-ring", "7"), 7)]
+)
+def test_publish_passes_its_rewrite_ring_to_the_publisher(
+    option: tuple[str, ...], ring: int, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rxconnector.bus.publisher as home
+
+    rings: list[int] = []
+
+    class Recording(home.Publisher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            rings.append(self._slots[0].ring.maxlen or 0)
+
+    monkeypatch.setattr(home, "Publisher", Recording)
+    with SimThread([SYMBOL]) as sim:
+        argv = [
+            "publish", "binance", "--feeds", "trades", "--symbols", SYMBOL,
+            "--redis", redis_server.url, "--rest-url", sim.rest_url, "--ws-url", sim.ws_url,
+            "--seconds", "0.3", *option,
+        ]  # fmt: skip
+        assert main(argv) == 0
+    assert rings == [ring]
 
 
 def test_publish_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

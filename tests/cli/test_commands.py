@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rxconnector.cli import EXIT_INTERRUPTED, EXIT_OK, main
-from rxconnector.recording import RecordingReader
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.testing.simulator import ExchangeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -408,7 +408,8 @@ class TestInterruptedStart:
         from aiohttp import web
         from aiohttp.test_utils import TestServer
 
-        from rxconnector import cli
+        from rxconnector.arguments import FeedRequest
+        from rxconnector.cli.watch import watch
         from rxconnector.config import Config
         from rxconnector.connector import Connector
 
@@ -439,7 +440,7 @@ class TestInterruptedStart:
             )
             args = argparse.Namespace(seconds=None)
             task = asyncio.get_running_loop().create_task(
-                cli._watch(args, config, cli.FeedRequest("ticker"), "BTCUSDT")
+                watch(args, config, FeedRequest("ticker"), "BTCUSDT")
             )
             await asyncio.wait_for(asked.wait(), 2.0)
             task.cancel()
@@ -448,4 +449,4 @@ class TestInterruptedStart:
             never.set()
         assert len(made) == 1
         assert not made[0].started
-        assert made[0]._session is None  # closed and dropped by stop()
+        assert not made[0]._sessions.is_open  # closed and dropped by stop()

@@ -187,7 +187,7 @@ class TestStart:
         # the clock's own failure is reported too: the transport error, or an open
         # breaker when the exchangeInfo probe's failures opened it first
         assert any(isinstance(e, rxc.ConnectError | rxc.CircuitOpenError) for e in errors)
-        assert not conn.started and conn._session is None
+        assert not conn.started and not conn._sessions.is_open
 
     @pytest.mark.parametrize("stage", ["rate-limit probe", "first clock sync"])
     async def test_cancelled_start_releases_everything(
@@ -206,17 +206,17 @@ class TestStart:
 
         def reached() -> bool:
             if stage == "rate-limit probe":
-                return conn._rate_limit_probe is not None
-            return conn._clock_subscription is not None
+                return conn._runtime.probing
+            return conn._runtime.clock_running
 
         while not reached():
             assert not task.done() and loop.time() < deadline, f"start() never reached {stage}"
             await asyncio.sleep(0.005)
         if stage == "rate-limit probe":
-            assert conn._clock_subscription is None  # still waiting for the probe
+            assert not conn._runtime.clock_running  # still waiting for the probe
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not conn.started
-        assert conn._session is None  # closed and released
-        assert conn._clock_subscription is None
+        assert not conn._sessions.is_open  # closed and released
+        assert not conn._runtime.clock_running

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 import rxconnector as rxc
-from rxconnector.streams.private_rotation import FrameMemory, fingerprint
+from rxconnector.streams.accounts.rotation import FrameMemory, fingerprint
 from rxconnector.testing.simulator import ExchangeSimulator
 
 D = Decimal

@@ -32,12 +32,12 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rxconnector as rxc
+from rxconnector.exchanges.bybit.book_sync import SEQUENCED_AFTER
 from rxconnector.exchanges.symbols import (
     BINANCE_FUTURES_INTERVALS,
     BINANCE_INTERVALS,
     BYBIT_INTERVALS,
 )
-from rxconnector.streams.orderbook import SEQUENCED_AFTER
 from rxconnector.testing.simulator import ExchangeSimulator, Levels
 from rxconnector.testing.simulator.bybit_payloads import exec_id
 from rxconnector.venues import venue_for

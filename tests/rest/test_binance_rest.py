@@ -18,9 +18,9 @@ from reactivex.testing import TestScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, ExchangeError, OrderRejectedError
 from rxconnector.exchanges.binance.endpoints import KLINE_INTERVALS, depth_weight
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known

@@ -29,10 +29,11 @@ from rxconnector.errors import (
     ParseError,
     RateLimitError,
 )
-from rxconnector.exchanges.bybit.endpoints import bybit_error
-from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect, order_status
+from rxconnector.exchanges.bybit.endpoints import bybit_dialect, bybit_error
+from rxconnector.exchanges.bybit.rest_parsers import order_status
 from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
 from rxconnector.transport.http import HttpTransport
 
@@ -798,7 +799,9 @@ class TestSigning:
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:
         transport = HttpTransport(session, timeout=2.0)
-        client = RestClient(lambda: transport, base_url=exchange.base_url, exchange="bybit")
+        client = RestClient(
+            lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
+        )
         rest = BybitRest(client, Config.bybit(), StepClock(NOW))
         for call in (
             rest.account,
@@ -1078,7 +1081,7 @@ class TestSpotShape:
     """Every public method of the Spot REST class exists here; the ones Bybit lacks say so."""
 
     def test_same_method_names_as_binance_spot(self) -> None:
-        from rxconnector.exchanges.binance.rest import BinanceSpotRest
+        from rxconnector.rest.binance_spot import BinanceSpotRest
 
         spot = {name for name in dir(BinanceSpotRest) if not name.startswith("_")}
         assert spot - set(dir(BybitRest)) == set()

@@ -26,10 +26,11 @@ from rxconnector.errors import (
     RequestTimeoutError,
 )
 from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
-from rxconnector.exchanges.binance.rest import BinanceSpotRest
+from rxconnector.exchanges.rest_spec import SignedRequest
 from rxconnector.operators import CircuitBreaker, breaker
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rest.client import RestClient, SignedRequest
+from rxconnector.rest.binance_spot import BinanceSpotRest
+from rxconnector.rest.client import RestClient
 from rxconnector.transport.http import HttpResponse, HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
@@ -118,7 +119,9 @@ class TestColdness:
                 raise AssertionError("not reached")
 
         transport = HangingTransport()
-        client = RestClient(lambda: transport, base_url="http://x", exchange="binance")
+        client = RestClient(
+            lambda: transport, base_url="http://x", exchange="binance", dialect=BINANCE_ERRORS
+        )
         received: list[Any] = []
         subscription = client.call("GET", "/api/v3/time", weight=1, idempotent=True).subscribe(
             received.append, received.append, lambda: received.append("done")

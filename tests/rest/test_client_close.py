@@ -14,6 +14,7 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.config import BreakerConfig
 from rxconnector.errors import ConnectorStoppedError, OrderStatusUnknownError
+from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
 from rxconnector.models import BreakerState
 from rxconnector.operators import CircuitBreaker, breaker
 from rxconnector.rest.client import RestClient
@@ -25,7 +26,11 @@ from .conftest import FakeExchange, Reply
 def _client(exchange: FakeExchange, session: aiohttp.ClientSession, cb: CircuitBreaker) -> Any:
     transport = HttpTransport(session, timeout=5.0)
     return RestClient(
-        lambda: transport, base_url=exchange.base_url, exchange="binance", guard=breaker(cb)
+        lambda: transport,
+        base_url=exchange.base_url,
+        exchange="binance",
+        guard=breaker(cb),
+        dialect=BINANCE_ERRORS,
     )
 
 

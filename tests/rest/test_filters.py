@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from rxconnector.errors import OrderRejectedError
-from rxconnector.exchanges.binance.filters import check_order, round_to_step
+from rxconnector.exchanges.filters import check_order, round_to_step
 from rxconnector.models import SymbolInfo
 
 INFO = SymbolInfo(

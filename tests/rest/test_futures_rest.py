@@ -29,15 +29,15 @@ from rxconnector.errors import (
     OrderRejectedError,
     OrderStatusUnknownError,
 )
-from rxconnector.exchanges.binance.futures_rest import (
+from rxconnector.exchanges.binance.futures_endpoints import (
     DEPTH_LIMITS,
-    BinanceFuturesRest,
     depth_weight,
     klines_weight,
 )
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
 from rxconnector.models import Order, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rest.binance_futures import BinanceFuturesRest
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.transport.http import HttpTransport
 
 from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
@@ -732,7 +732,7 @@ class TestNoSpotRouteLeaks:
     """Every public Spot method is overridden, so none can call a Spot path on /fapi."""
 
     def test_every_public_spot_method_is_overridden(self) -> None:
-        path_free = {"symbol_info", "request_weight_limit"}
+        path_free = {"symbol_info", "request_weight_limit", "limiter"}
         spot = {
             name
             for name, member in inspect.getmembers(BinanceSpotRest)

@@ -29,9 +29,10 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
-from rxconnector.exchanges.binance.futures_rest import BinanceFuturesRest
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
-from rxconnector.exchanges.bybit.rest import BybitRest, bybit_dialect
+from rxconnector.exchanges.bybit.endpoints import bybit_dialect
+from rxconnector.rest.binance_futures import BinanceFuturesRest
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
 from rxconnector.transport.http import HttpTransport
 

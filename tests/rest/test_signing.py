@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from rxconnector.config import Secret
 from rxconnector.errors import ConfigError
 from rxconnector.exchanges.binance.signing import BinanceSigner, ws_signature_payload
-from rxconnector.rest.query import encode_query
+from rxconnector.exchanges.query import encode_query
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

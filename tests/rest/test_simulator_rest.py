@@ -21,7 +21,7 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, RateLimitError
-from rxconnector.exchanges.binance.rest import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
 from rxconnector.testing.simulator import ExchangeSimulator
 from rxconnector.transport.http import HttpTransport
 

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rxconnector.errors import OrderRejectedError
-from rxconnector.exchanges.binance.filters import check_order
-from rxconnector.exchanges.binance.rest import _symbol_info as binance_symbol_info
-from rxconnector.exchanges.bybit.rest import _symbol_info as bybit_symbol_info
+from rxconnector.exchanges.binance.rest_parsers import symbol_info as binance_symbol_info
+from rxconnector.exchanges.bybit.rest_parsers import symbol_info as bybit_symbol_info
+from rxconnector.exchanges.filters import check_order
 from rxconnector.models import SymbolInfo, plain_decimal
 from rxconnector.testing import make_symbol_info
 from tests.rest.test_bybit_rest import LINEAR_BTC, SPOT_BTC

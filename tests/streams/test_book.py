@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rxconnector.exchanges.book import LocalBook
 from rxconnector.models import Level
-from rxconnector.streams.book import LocalBook
 
 
 def lv(price: str, qty: str) -> Level:

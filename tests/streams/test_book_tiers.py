@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxconnector.exchanges.book import LocalBook
 from rxconnector.models import Level
-from rxconnector.streams.book import LocalBook
 
 PRICES = st.one_of(
     st.integers(1, 400).map(lambda n: str(Decimal(n).scaleb(-1))),  # "12.3"

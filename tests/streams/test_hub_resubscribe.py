@@ -30,13 +30,15 @@ from rxconnector.errors import (
     SubscriptionError,
     WebSocketClosedError,
 )
+from rxconnector.exchanges.book_rules import BookRule
+from rxconnector.exchanges.bybit.book_sync import SEQUENCED_AFTER
 from rxconnector.exchanges.bybit.parsers import parse_depth
 from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
 from rxconnector.models import ConnectionEvent, ConnectionState, Level, OrderBook
 from rxconnector.rate.pacing import Pacer, RollingWindow
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart, TopicMessage
-from rxconnector.streams.orderbook import SEQUENCED_AFTER, BookRule, maintain_order_book
+from rxconnector.streams.orderbook import maintain_order_book
 from rxconnector.testing.simulator import ExchangeSimulator
 from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
 

@@ -20,18 +20,13 @@ from hypothesis import strategies as st
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxconnector.errors import FeedGapError
+from rxconnector.exchanges.book_rules import BookRule
+from rxconnector.exchanges.book_sync import APPLIED, IGNORED, Resync
+from rxconnector.exchanges.bybit.book_sync import SEQUENCED_AFTER, BybitDepthSync
 from rxconnector.models import DepthUpdate, Level
+from rxconnector.streams.book_resubscribe import resubscribe_retry_delay
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import (
-    APPLIED,
-    IGNORED,
-    SEQUENCED_AFTER,
-    BookRule,
-    BybitDepthSync,
-    Resync,
-    maintain_order_book,
-    resubscribe_retry_delay,
-)
+from rxconnector.streams.orderbook import maintain_order_book
 
 on_next = ReactiveTest.on_next
 D = Decimal

@@ -25,9 +25,10 @@ from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
 from rxconnector.errors import FeedGapError
+from rxconnector.exchanges.book_rules import BookRule
 from rxconnector.models import DepthUpdate, OrderBook
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import BookRule, maintain_order_book
+from rxconnector.streams.orderbook import maintain_order_book
 
 FAR = 10**15
 DEPTH = 5

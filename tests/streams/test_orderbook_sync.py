@@ -9,23 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rxconnector.exchanges.binance.book_sync import BinanceFuturesSync, BinanceSpotSync
+from rxconnector.exchanges.book_rules import BookRule, make_sync, snapshot_limit_for
+from rxconnector.exchanges.book_sync import APPLIED, BUFFERED, IGNORED, BookSync, Refetch, Resync
+from rxconnector.exchanges.bybit.book_sync import BybitDepthSync, BybitFullSync
 from rxconnector.models import DepthUpdate, Level, OrderBook
-from rxconnector.streams.orderbook import (
-    APPLIED,
-    BUFFERED,
-    IGNORED,
-    BinanceFuturesSync,
-    BinanceSpotSync,
-    BookRule,
-    BookSync,
-    BybitDepthSync,
-    BybitFullSync,
-    Refetch,
-    Resync,
-    make_sync,
-    snapshot_limit_for,
-    snapshot_retry_delay,
-)
+from rxconnector.streams.book_snapshots import snapshot_retry_delay
 
 D = Decimal
 
@@ -684,7 +673,7 @@ class TestBufferBounds:
     def test_events_older_than_the_age_bound_are_dropped(self) -> None:
         import attrs
 
-        from rxconnector.streams.orderbook import MAX_BUFFER_AGE_MS
+        from rxconnector.exchanges.book_sync import MAX_BUFFER_AGE_MS
 
         sync = BinanceSpotSync(2)
         step = 1000.0  # one event a second
@@ -698,7 +687,7 @@ class TestBufferBounds:
         assert sync.live and sync.update_id == n
 
     def test_levels_bound(self) -> None:
-        from rxconnector.streams.orderbook import MAX_BUFFER_LEVELS
+        from rxconnector.exchanges.book_sync import MAX_BUFFER_LEVELS
 
         sync = BinanceSpotSync(2)
         wide = tuple(lv(1000 + k, 1) for k in range(100))

@@ -24,9 +24,9 @@ from rxconnector.transport.ws import (
     OwnedTasks,
     SocketSpec,
     WsItem,
-    stale_watchdog,
     websocket,
 )
+from rxconnector.transport.ws_watchdog import stale_watchdog
 
 on_next, on_error = ReactiveTest.on_next, ReactiveTest.on_error
 

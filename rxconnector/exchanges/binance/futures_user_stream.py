@@ -7,7 +7,8 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-
 * ``POST /fapi/v1/listenKey`` gives a key valid for 60 minutes (a POST while a key is
   active returns that key and extends it); ``PUT`` extends it by 60 minutes (an unknown
   key answers ``-1125``); ``DELETE`` closes it. We keep it alive every 30 minutes on the
-  connector's scheduler (:mod:`~rxconnector.exchanges.binance.listen_key`).
+  connector's scheduler (:mod:`rxconnector.streams.accounts.listen_key`, which gives
+  each socket attempt its URL; this module only knows the protocol).
 * Since the 2026 URL split the socket lives on the routed ``/private`` path:
   ``wss://fstream.binance.com/private/ws?listenKey=<key>`` (PROTOCOL.md §B "WS base and
   routing"). Events arrive unwrapped (``{"e": ..., "E": ...}``), no subscription
@@ -45,12 +46,10 @@ go-binance issue #510, is ``"E": "1693427319838"``): every time is read with ``i
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from reactivex import Observable
 
 from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges._parsing import (
@@ -63,7 +62,7 @@ from rxconnector.exchanges._parsing import (
 from rxconnector.models import AccountEvent, Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "PRIVATE_PATH",
@@ -399,13 +398,13 @@ class _Session:
 
 class BinanceFuturesUserStream:
     """Binance USD-M's user data stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
+
+    The socket URL carries a listenKey, leased per connection attempt by
+    :func:`rxconnector.streams.accounts.listen_key.futures_user_stream` (the I/O part);
+    this class is the pure part: limits, ping, sessions, statuses.
 
     Args:
-        open_url: ``() -> Observable[str]``: the URL of a socket with a live listenKey,
-            kept alive while subscribed (a
-            :class:`~rxconnector.exchanges.binance.listen_key.ListenKeyLease`'s
-            ``open``). Called once per connection attempt.
         fast_executions: report fills from ``TRADE_LITE`` (earlier, without the fee)
             instead of waiting for ``ORDER_TRADE_UPDATE``.
     """
@@ -420,10 +419,7 @@ class BinanceFuturesUserStream:
     stale_after = STALE_AFTER
     reports_last_fill = True
 
-    def __init__(
-        self, open_url: Callable[[], Observable[str]], *, fast_executions: bool = False
-    ) -> None:
-        self.open_url = open_url
+    def __init__(self, *, fast_executions: bool = False) -> None:
         self.fast_executions = fast_executions
 
     def __repr__(self) -> str:
@@ -442,6 +438,4 @@ class BinanceFuturesUserStream:
 
 
 if TYPE_CHECKING:
-    import reactivex as _rx
-
-    _conforms: PrivateProtocol = BinanceFuturesUserStream(lambda: _rx.just("ws://x"))
+    _conforms: PrivateProtocol = BinanceFuturesUserStream()

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from rxconnector.config import Secret
 from rxconnector.errors import ConfigError
-from rxconnector.rest.query import format_param
+from rxconnector.exchanges.query import format_param
 
 __all__ = ["BinanceSigner", "KeyType", "ws_signature_payload"]
 

@@ -52,7 +52,7 @@ from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "AUTH_ERROR_CODES",
@@ -61,20 +61,14 @@ __all__ = [
     "MAX_MESSAGES_PER_SECOND",
     "STALE_AFTER",
     "SUBSCRIBE_METHOD",
-    "WS_API_TESTNET_URL",
-    "WS_API_URL",
     "BinanceUserStream",
     "parse_account_position",
     "parse_balance_delta",
     "parse_execution",
     "parse_execution_report",
     "parse_user_event",
-    "ws_api_url",
 ]
 
-#: §A5.1: the WebSocket API base (alt port 9443) and its testnet.
-WS_API_URL: Final = "wss://ws-api.binance.com:443/ws-api/v3"
-WS_API_TESTNET_URL: Final = "wss://ws-api.testnet.binance.vision/ws-api/v3"
 #: §A5.1 option 2: no session logon needed, any key type (HMAC, RSA, Ed25519).
 SUBSCRIBE_METHOD: Final = "userDataStream.subscribe.signature"
 #: Binance documents no per-message cap for WS-API connections; we keep the market
@@ -98,20 +92,6 @@ _PING: Final = orjson.dumps({"id": _PING_ID, "method": "ping"}).decode()
 _DEFAULT_BAN_SECONDS: Final = 60.0
 
 _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
-
-
-def ws_api_url(testnet: bool = False) -> str:
-    """The default WebSocket-API URL to connect the user data stream to.
-
-    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
-    so there is one table of default endpoints, not two that can drift apart.
-    """
-    from rxconnector.config import Config
-    from rxconnector.venues import resolve_endpoints
-
-    url = resolve_endpoints(Config.binance(testnet=testnet)).ws_api_url
-    assert url is not None  # Binance Spot always has a WebSocket API
-    return url
 
 
 # --------------------------------------------------------------------------- parsers
@@ -379,7 +359,7 @@ class _Session:
 
 class BinanceUserStream:
     """Binance Spot's user data stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
 
     Args:
         api_key: The API key (sent in the clear, as Binance requires).

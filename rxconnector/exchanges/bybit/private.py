@@ -63,13 +63,11 @@ from rxconnector.exchanges.bybit.ws_protocol import (
 from rxconnector.models import Balance, Execution, OrderUpdate, Position, Side
 
 if TYPE_CHECKING:
-    from rxconnector.streams.account import PrivateProtocol, SessionOutput
+    from rxconnector.exchanges.account_protocol import PrivateProtocol, SessionOutput
 
 __all__ = [
     "AUTH_EXPIRES_AFTER_MS",
     "ORDER_STATUS",
-    "PRIVATE_TESTNET_URL",
-    "PRIVATE_URL",
     "STALE_AFTER",
     "TOPICS",
     "BybitPrivateStream",
@@ -77,12 +75,8 @@ __all__ = [
     "parse_orders",
     "parse_positions",
     "parse_wallet",
-    "private_url",
 ]
 
-#: §C2: the private endpoint and its testnet.
-PRIVATE_URL: Final = "wss://stream.bybit.com/v5/private"
-PRIVATE_TESTNET_URL: Final = "wss://stream-testnet.bybit.com/v5/private"
 #: §C2 all-in-one topics: every category in one subscription.
 TOPICS: Final = ("order", "execution", "wallet", "position")
 #: §C2: ``expires`` must be later than Bybit's clock when the frame arrives; the docs'
@@ -121,20 +115,6 @@ _ZERO: Final = Decimal(0)
 _PING: Final = orjson.dumps({"op": "ping"}).decode()
 _AUTH_ID: Final = "auth"
 _SUBSCRIBE_ID: Final = "subscribe"
-
-
-def private_url(testnet: bool = False) -> str:
-    """The default private WebSocket URL.
-
-    Answered by :func:`rxconnector.venues.resolve_endpoints` (what the Connector uses),
-    so there is one table of default endpoints, not two that can drift apart.
-    """
-    from rxconnector.config import Config
-    from rxconnector.venues import resolve_endpoints
-
-    url = resolve_endpoints(Config.bybit(testnet=testnet)).private_ws_url
-    assert url is not None  # Bybit always has a private stream
-    return url
 
 
 # --------------------------------------------------------------------------- parsers
@@ -318,7 +298,7 @@ class _Session:
 
 class BybitPrivateStream:
     """Bybit's private stream as a private protocol for
-    :class:`~rxconnector.streams.account.AccountStreams`.
+    :class:`~rxconnector.streams.accounts.account_streams.AccountStreams`.
 
     Args:
         api_key: The API key.

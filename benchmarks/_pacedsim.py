@@ -1,0 +1,94 @@
+"""The exchange simulator paced at an exact trade rate, in a child process (bench_bus_paced).
+
+The simulator's own clock makes a random number of trades per tick, so its rate is
+whatever its tick interval and symbol count happen to give. Here the market clock is
+off (``autostart_market=False``) and this process ticks it itself: every millisecond it
+computes how many trades are due at the asked rate since ``go`` and steps the market
+(``ExchangeSimulator.step``: one tick of every symbol, frames handed to the sockets)
+until the tape holds at least that many. At rate 0 it steps as fast as it can (each
+step waits until its frames are handed to the sockets: the client's reading is the
+back-pressure). The rate is exact over the run; within it trades come a tick at a time
+(about one trade per symbol per tick), as from the simulator's own clock.
+
+Protocol over stdin/stdout, one line each:
+
+* at start it prints ``{"rest": URL, "ws": URL}``;
+* ``go RATE`` starts pacing (answers nothing);
+* ``stop`` stops pacing and answers ``{"trades": N, "seconds": S}`` (what was produced
+  since ``go``);
+* ``streams`` answers ``{"streams": N}``: the active trade streams (subscribed clients);
+* EOF ends the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import orjson
+
+from rxconnector.testing import ExchangeSimulator
+
+
+def _produced(sim: ExchangeSimulator, names: list[str]) -> int:
+    total = 0
+    for name in names:
+        last = sim.market[name].tape.last_trade
+        total += last.id if last is not None else 0
+    return total
+
+
+async def _pace(sim: ExchangeSimulator, names: list[str], rate: float, stop: asyncio.Event) -> int:
+    loop = asyncio.get_running_loop()
+    first = _produced(sim, names)
+    started = loop.time()
+    produced = first
+    while not stop.is_set():
+        if rate <= 0:
+            await sim.step(1)
+            produced = _produced(sim, names)
+            continue
+        due = first + rate * (loop.time() - started)
+        while produced < due and not stop.is_set():
+            await sim.step(1)
+            produced = _produced(sim, names)
+        await asyncio.sleep(0.001)
+    return produced - first
+
+
+async def main(names: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    async with ExchangeSimulator(symbols=names, seed=1, autostart_market=False) as sim:
+        # a tape's first id is random: tick until every symbol has one (before any client)
+        while any(sim.market[name].tape.last_trade is None for name in names):
+            await sim.step(1)
+        print(orjson.dumps({"rest": sim.rest_url, "ws": sim.ws_url}).decode(), flush=True)
+        pacing: asyncio.Task[int] | None = None
+        stop = asyncio.Event()
+        started = 0.0
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            words = line.split()
+            if not words:
+                if not line:
+                    return
+                continue
+            if words[0] == "go":
+                stop.clear()
+                started = loop.time()
+                pacing = loop.create_task(_pace(sim, names, float(words[1]), stop))
+            elif words[0] == "stop" and pacing is not None:
+                stop.set()
+                trades = await pacing
+                reply = {"trades": trades, "seconds": loop.time() - started}
+                print(orjson.dumps(reply).decode(), flush=True)
+            elif words[0] == "streams":
+                active = [s for s in sim.active_streams() if s.endswith("@trade")]
+                print(orjson.dumps({"streams": len(active)}).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--symbols", type=int, default=20)
+    asyncio.run(main([f"S{i}USDT" for i in range(parser.parse_args().symbols)]))

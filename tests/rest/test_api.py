@@ -1,0 +1,62 @@
+"""Every venue client answers the calls RestApi declares, and exposes its limiter."""
+
+from __future__ import annotations
+
+import pytest
+from reactivex.testing import TestScheduler
+
+from rxconnector.config import Config
+from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
+from rxconnector.exchanges.bybit.endpoints import bybit_dialect
+from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rest.api import DerivativesRestApi, RestApi
+from rxconnector.rest.binance_futures import BinanceFuturesRest
+from rxconnector.rest.binance_spot import BinanceSpotRest
+from rxconnector.rest.bybit import BybitRest
+from rxconnector.rest.client import RestClient
+
+from .conftest import StepClock
+
+PROTOCOL_CALLS = {
+    name for name in dir(RestApi) if not name.startswith("_") and name not in dir(object)
+}
+
+
+@pytest.mark.parametrize("cls", [BinanceSpotRest, BinanceFuturesRest, BybitRest])
+def test_each_client_has_every_declared_call(cls: type) -> None:
+    assert {"place_order", "limiter", "klines_history"} <= PROTOCOL_CALLS
+    assert PROTOCOL_CALLS - set(dir(cls)) == set()
+
+
+@pytest.mark.parametrize("cls", [BinanceFuturesRest, BybitRest])
+def test_derivatives_clients_have_positions(cls: type) -> None:
+    assert "positions" in dir(DerivativesRestApi) and callable(cls.positions)
+
+
+@pytest.mark.parametrize(
+    ("make", "config", "dialect"),
+    [
+        (BinanceSpotRest, Config.binance(), BINANCE_ERRORS),
+        (BinanceFuturesRest, Config.binance_futures(), BINANCE_ERRORS),
+        (BybitRest, Config.bybit("linear"), bybit_dialect()),
+    ],
+)
+def test_the_limiter_is_the_clients(make: type, config: Config, dialect: object) -> None:
+    limiter = RequestWeightLimiter(1200, scheduler=TestScheduler())
+    client = RestClient(
+        lambda: None,
+        base_url="http://127.0.0.1:1",
+        exchange=config.exchange,
+        limiter=limiter,
+        dialect=dialect,
+    )
+    rest = make(client, config, StepClock())
+    assert rest.limiter is limiter
+    assert (
+        make(
+            RestClient(lambda: None, base_url="http://x", exchange="x", dialect=dialect),
+            config,
+            StepClock(),
+        ).limiter
+        is None
+    )

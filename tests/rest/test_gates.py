@@ -1,0 +1,107 @@
+"""The engine's gates, driven by declared rules rather than a venue name.
+
+The rules here are made up (status 451, header names ``x-left``/``x-reset``, code 77)
+so the tests prove the gates read the rules they are given, in virtual time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import reactivex
+from reactivex.testing import TestScheduler
+
+from rxconnector.errors import ExchangeError, RateLimitError
+from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule
+from rxconnector.exchanges.rest_spec import RestReply
+from rxconnector.log import get_logger
+from rxconnector.rate.limiter import RequestWeightLimiter
+from rxconnector.rate.pacing import RollingWindow
+from rxconnector.rest.gates import BanGate, EndpointPacer
+
+BAN = IpBanRule(status=451, seconds=30.0, venue_title="Somewhere")
+LIMITS = EndpointLimitRule(
+    status_header="x-left",
+    reset_header="x-reset",
+    limit_header="x-limit",
+    code=77,
+    code_key="code",
+    message_key="message",
+    retry_seconds=2.0,
+    max_wait_seconds=5.0,
+)
+LOG = get_logger(component="test")
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reply(data: Any, **headers: str) -> RestReply:
+    return RestReply(data=data, status=200, headers=headers, received_at=0.0, elapsed=0.0)
+
+
+def _error_of(gate: BanGate, exc: Exception) -> Exception:
+    caught: list[Exception] = []
+    gate.on_error(exc, reactivex.empty()).subscribe(on_error=caught.append)
+    return caught[0]
+
+
+class TestBanGate:
+    def test_the_declared_status_starts_a_ban_that_refuses_until_it_ends(self) -> None:
+        clock = Clock()
+        limiter = RequestWeightLimiter(1200, scheduler=TestScheduler())
+        gate = BanGate(BAN, clock, limiter, exchange="somewhere", log=LOG)
+        assert gate.refusal() is None
+        error = _error_of(gate, ExchangeError("slow down", exchange="somewhere", status=451))
+        assert isinstance(error, RateLimitError)
+        assert error.banned and error.retry_after == 30.0 and error.status == 451
+        clock.now += 10_000
+        refusal = gate.refusal()
+        assert refusal is not None and refusal.banned
+        assert refusal.retry_after == pytest.approx(20.0)
+        assert "IP banned by Somewhere (HTTP 451)" in str(refusal)
+        clock.now += 20_000
+        assert gate.refusal() is None
+
+    def test_other_errors_pass_unchanged(self) -> None:
+        gate = BanGate(BAN, Clock(), None, exchange="somewhere", log=LOG)
+        other = ExchangeError("forbidden", exchange="somewhere", status=403)
+        assert _error_of(gate, other) is other
+        assert gate.refusal() is None
+
+
+class TestEndpointPacer:
+    def test_an_exhausted_endpoint_waits_for_its_reset_capped(self) -> None:
+        clock = Clock()
+        pacer = EndpointPacer(LIMITS, RollingWindow(100, 1.0), clock, exchange="x", log=LOG)
+        scheduler = TestScheduler()
+        pacer.observe("/a", _reply({"code": 0}, **{"x-left": "0", "x-reset": "1001500"}))
+        pacer.observe("/b", _reply({"code": 0}, **{"x-left": "3", "x-reset": "1001500"}))
+        assert pacer.wait("/b", scheduler) == 0.0  # budget left: not held
+        assert pacer.wait("/a", scheduler) == pytest.approx(1.5)
+        pacer.observe("/c", _reply({"code": 0}, **{"x-left": "0", "x-reset": "1900000"}))
+        assert pacer.wait("/c", scheduler) == 5.0  # never past max_wait_seconds
+
+    def test_the_declared_code_is_a_rate_limit_error_with_the_reset_time(self) -> None:
+        clock = Clock()
+        pacer = EndpointPacer(LIMITS, RollingWindow(100, 1.0), clock, exchange="x", log=LOG)
+        with pytest.raises(RateLimitError) as caught:
+            pacer.observe("/a", _reply({"code": 77, "message": "busy"}, **{"x-reset": "1000250"}))
+        assert caught.value.retry_after == pytest.approx(0.25)
+        assert caught.value.code == 77 and "busy" in str(caught.value)
+        with pytest.raises(RateLimitError) as again:
+            pacer.observe("/b", _reply({"code": 77}))
+        assert again.value.retry_after == 2.0  # no reset header: the rule's default
+        assert pacer.wait("/b", TestScheduler()) == pytest.approx(2.0)
+
+    def test_the_request_window_paces_every_request(self) -> None:
+        pacer = EndpointPacer(LIMITS, RollingWindow(2, 1.0), Clock(), exchange="x", log=LOG)
+        scheduler = TestScheduler()
+        waits = [pacer.wait("/a", scheduler) for _ in range(3)]
+        assert waits == [0.0, 0.0, pytest.approx(1.0)]
