@@ -14,6 +14,8 @@ checked the moment it exists. The rules:
     starting ``Long module:`` that gives the reason;
 (e) no function or method is longer than ``MAX_FUNCTION_LINES`` lines (its docstring not
     counted);
+(g) no ``nonlocal``: state that outlives a call lives in a small named class (attributes,
+    one method per event), not in a closure;
 (f) every module under ``exchanges/`` imports in a fresh interpreter where ``aiohttp``
     and ``reactivex`` cannot be imported (venue code is pure: data, parsers, rules).
 
@@ -151,6 +153,18 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
 KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset(
     {
         "rxconnector.venues:venue_for",
+    }
+)
+
+# (g) "module:function" places that use ``nonlocal``.
+KNOWN_NONLOCAL: frozenset[str] = frozenset(
+    {
+        "rxconnector.cli.history:_download_history.on_kline",
+        "rxconnector.cli.replay:_replay.show",
+        "rxconnector.cli.watch:watch.on_next",
+        "rxconnector.rest.client:RestClient.request.build.send",
+        "rxconnector.rest.client:_from_coroutine.subscribe.dispose",
+        "rxconnector.sync:_on_loop.subscribe.detach",
     }
 )
 
@@ -479,6 +493,24 @@ def test_functions_are_short() -> None:
         KNOWN_LONG_FUNCTIONS,
         "Extract named helpers; a stateful closure becomes a small class whose state is "
         "attributes with one method per event.",
+    )
+
+
+def test_no_nonlocal_state() -> None:
+    found: dict[str, str] = {}
+    for module in _sources():
+        for scope, node in _scoped(module):
+            if isinstance(node, ast.Nonlocal):
+                found[f"{module}:{scope}"] = (
+                    f"{_rel(module)}:{node.lineno} {scope} rebinds {', '.join(node.names)} "
+                    "with nonlocal"
+                )
+    _check(
+        "nonlocal state",
+        found,
+        KNOWN_NONLOCAL,
+        "Keep the state in a small named class (attributes, one method per event) and pass "
+        "its bound methods where the closures went.",
     )
 
 
