@@ -694,6 +694,7 @@ class Connector(RestCalls):
                 report_state=self._on_state,
                 sequence_of=sequence_of,
                 on_frame=self._on_frame,
+                undecoded=lambda topic: getattr(specs.get(topic), "parse_frame", None) is not None,
             )
             self._hubs[endpoint] = hub
         return hub
@@ -767,6 +768,9 @@ def _message_parser(
     """The body of :func:`_parse_messages` as a ``shared_deferred`` step: given where
     models go (``emit``), the ``on_next`` that parses one hub message into them."""
     parse = spec.parse
+    # a raw frame when the hub left the topic undecoded (typed decoder): always bytes,
+    # which no decoded JSON payload can be
+    parse_frame = spec.parse_frame or parse
     many = spec.many
     topic = spec.topic
 
@@ -778,7 +782,10 @@ def _message_parser(
                 return
             received_at, payload = message
             try:
-                model = parse(payload, received_at)
+                if type(payload) is bytes:
+                    model = parse_frame(payload, received_at)
+                else:
+                    model = parse(payload, received_at)
             except ParseError as exc:
                 report(exc)
                 return
