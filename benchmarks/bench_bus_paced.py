@@ -113,7 +113,12 @@ class Tally:
 
 
 async def _window(
-    sim: PacedSim, tally: Tally, rate: float, seconds: float, pids: dict[str, int]
+    sim: PacedSim,
+    tally: Tally,
+    rate: float,
+    seconds: float,
+    pids: dict[str, int],
+    pauses: bench_bus.GcPauses,
 ) -> dict[str, Any]:
     """Subscribed already: wait for every stream, pace for ``seconds``, drain, summarize
     (with each process's CPU time and CPU wait per delivered entry, from schedstat)."""
@@ -125,10 +130,14 @@ async def _window(
     await asyncio.sleep(1.0)
     tally.latencies.clear()
     tally.times.clear()
-    # This process has run earlier windows: its leftovers (and its imports) must not
-    # make the collector's full passes part of this window's latency (either side).
+    # This process has run earlier windows and keeps every latency: its own objects
+    # must not put the collector's passes into this window's latency (either side). The
+    # readers make no cyclic garbage (a RemoteConnector reading 100,000 entries: 0
+    # objects collected, 0 full passes), so nothing of theirs piles up meanwhile.
     gc.collect()
     gc.freeze()
+    gc.disable()
+    pauses.clear()
     pids = {**pids, "simulator": sim.proc.pid, "reader": os.getpid()}
     before = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
     sim.go(rate)
@@ -138,6 +147,7 @@ async def _window(
     while len(tally.times) < produced["trades"] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     after = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
+    gc.enable()
     await asyncio.sleep(0.2)  # a duplicate would arrive now
     summary = bench_bus._summary(tally.latencies, tally.times)
     entries = max(len(tally.times), 1)
@@ -179,7 +189,7 @@ async def bus_run(
                 remote.trades(name).subscribe(tally.on_next)
             pids = {"publisher": pub.pid, "redis": redis_pid}
             before = await _calls(url)
-            result = await _window(sim, tally, rate, seconds, pids)
+            result = await _window(sim, tally, rate, seconds, pids, pauses)
             after = await _calls(url)
             entries = max(result["n"], 1)
             result["gc"] = (
@@ -220,7 +230,7 @@ async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any
     async with rxc.Connector(config) as conn, bench_bus.GcPauses() as pauses:
         for name in sim.names:
             conn.trades(name).subscribe(tally.on_next)
-        result = await _window(sim, tally, rate, seconds, {})
+        result = await _window(sim, tally, rate, seconds, {}, pauses)
         result["gc"] = pauses.summary()
     return result
 

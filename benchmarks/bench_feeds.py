@@ -384,7 +384,11 @@ async def client_connector(port: int, n: int, mode: str) -> Meter:
                 tick()
 
         else:
-            feed = conn.trades("BTCUSDT") if mode == "trades" else conn._public("trades", "BTCUSDT")
+            feed = (
+                conn.trades("BTCUSDT")
+                if mode == "trades"
+                else conn._public("trades", lambda f: f.trades("BTCUSDT"))
+            )
 
             def on_next(trade: Any) -> None:
                 nonlocal expected
@@ -594,7 +598,7 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
             elif mode == "trades":
                 feed = conn.trades("BTCUSDT")
             else:
-                feed = conn._public("trades", "BTCUSDT")
+                feed = conn._public("trades", lambda f: f.trades("BTCUSDT"))
             sub = feed.subscribe(counted)
             await finished.wait()
             sub.dispose()

@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_replay import generate
 
-from rxconnector.recording import ZSTD_LEVEL, RecordingReader, RecordingWriter
+from rxconnector.recording import ZSTD_LEVEL
+from rxconnector.replay.reader import RecordingReader
+from rxconnector.replay.writer import RecordingWriter
 
 SUFFIX = {"zstd": ".jsonl.zst", "gzip": ".jsonl.gz"}
 

@@ -29,8 +29,10 @@ import time
 from pathlib import Path
 
 from rxconnector.config import Config
-from rxconnector.recording import RecordingHeader, RecordingReader, RecordingWriter
+from rxconnector.recording import RecordingHeader
 from rxconnector.replay import open as open_replay
+from rxconnector.replay.reader import RecordingReader
+from rxconnector.replay.writer import RecordingWriter
 
 T0 = 1_700_000_000_000.0
 SYMBOL = "BTCUSDT"

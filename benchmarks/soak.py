@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import resource
@@ -36,6 +37,22 @@ import rxconnector as rxc
 from rxconnector.errors import FeedGapError
 
 FAULTS = ("disconnect", "stall5", "disconnect_429", "ban418", "shutdown")
+
+
+def census() -> dict[str, int]:
+    """What the bounded buffers hold now: held trades (``HeldTrades``), book diff events
+    waiting for a snapshot (the syncs' ``_buffer``), live ``Trade`` and ``DepthUpdate``
+    objects. Walks every GC-tracked object: for a diagnosis run only (``--census``)."""
+    out = {"held_trades": 0, "book_buffered_events": 0, "Trade": 0, "DepthUpdate": 0}
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name == "HeldTrades":
+            out["held_trades"] += len(obj)
+        elif name.endswith("Sync") and isinstance(getattr(obj, "_buffer", None), list):
+            out["book_buffered_events"] += len(obj._buffer)
+        elif name in ("Trade", "DepthUpdate"):
+            out[name] += 1
+    return out
 
 
 def rss_mib() -> float:
@@ -111,6 +128,8 @@ async def soak(args: argparse.Namespace) -> None:
             next_sample = start + 0.5
             rss_early: float | None = None
             rss_by_minute: list[float] = []
+            next_census = time.monotonic() + args.census
+            peak_census: dict[str, int] = {}
             fault_task: asyncio.Task[Any] | None = None
             calls: set[asyncio.Task[Any]] = set()
 
@@ -147,8 +166,16 @@ async def soak(args: argparse.Namespace) -> None:
                         early_snapshot = tracemalloc.take_snapshot()
                 if now - start >= 60.0 * (len(rss_by_minute) + 1):
                     rss_by_minute.append(rss_mib())
+                if args.census and now >= next_census:
+                    next_census += args.census
+                    counts_now = census()
+                    for name, value in counts_now.items():
+                        peak_census[name] = max(peak_census.get(name, 0), value)
+                    print(f"  census {now - start:5.0f} s: {counts_now}", flush=True)
                 await asyncio.sleep(0.05)
             rss_end = rss_mib()
+            if args.census:
+                print(f"  census peak: {peak_census}", flush=True)
             if args.tracemalloc:
                 diff = tracemalloc.take_snapshot().compare_to(early_snapshot, "lineno")
                 for stat in diff[:15]:
@@ -190,6 +217,12 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tracemalloc", action="store_true", help="where memory grew")
+    parser.add_argument(
+        "--census",
+        type=float,
+        default=0.0,
+        help="every N s, count what the buffers hold (a gc walk: a diagnosis, it slows the run)",
+    )
     parser.add_argument(
         "--healthy-after",
         type=float,

@@ -46,6 +46,7 @@ from rxconnector.errors import (
     TransportError,
     WebSocketClosedError,
 )
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -101,6 +102,7 @@ __all__ = [
     "Kline",
     "Liquidation",
     "MarkPrice",
+    "MarketData",
     "MiniTicker",
     "NotSupportedError",
     "Order",

@@ -19,6 +19,7 @@ from reactivex import Observable
 
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, NotSupportedError
+from rxconnector.venues import cli_venues
 
 __all__ = [
     "FEEDS",
@@ -34,16 +35,8 @@ __all__ = [
     "positive_float",
 ]
 
-#: CLI venue name -> Config factory. ``bybit`` is Bybit spot.
-VENUES: Final[dict[str, Callable[..., Config]]] = {
-    "binance": Config.binance,
-    "binance_futures": Config.binance_futures,
-    "binance-futures": Config.binance_futures,
-    "bybit": lambda **kw: Config.bybit("spot", **kw),
-    "bybit-spot": lambda **kw: Config.bybit("spot", **kw),
-    "bybit-linear": lambda **kw: Config.bybit("linear", **kw),
-    "bybit-inverse": lambda **kw: Config.bybit("inverse", **kw),
-}
+#: CLI venue name -> Config factory, from the venue registry. ``bybit`` is Bybit spot.
+VENUES: Final[dict[str, Callable[..., Config]]] = cli_venues()
 
 #: Feed name (a Connector method) -> its extra arguments: (name, type, required).
 FEEDS: Final[dict[str, tuple[tuple[str, type, bool], ...]]] = {

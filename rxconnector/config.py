@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final, Literal, NoReturn
 
 import attrs
@@ -21,6 +22,7 @@ import attrs
 from rxconnector.errors import ConfigError
 
 __all__ = [
+    "VENUE_CATEGORIES",
     "BreakerConfig",
     "ClockSyncConfig",
     "Config",
@@ -33,8 +35,18 @@ __all__ = [
 ExchangeName = Literal["binance", "binance_futures", "bybit"]
 Category = Literal["spot", "linear", "inverse"]
 
-EXCHANGES: Final = ("binance", "binance_futures", "bybit")
-BYBIT_CATEGORIES: Final = ("spot", "linear", "inverse")
+#: The venue vocabulary a Config is written in: each venue (``Config.exchange``) with
+#: the categories it speaks, its default first. Everything else about a venue - URLs,
+#: feeds, REST, book rules, CLI names - is the registry's (:mod:`rxconnector.venues`),
+#: which sits above this module in the layering and reads this table.
+VENUE_CATEGORIES: Final[Mapping[ExchangeName, tuple[Category, ...]]] = MappingProxyType(
+    {
+        "binance": ("spot",),
+        "binance_futures": ("linear",),
+        # option and spread are out of scope
+        "bybit": ("spot", "linear", "inverse"),
+    }
+)
 
 #: Binance documents recvWindow up to 60000 ms (PROTOCOL.md A3).
 MAX_RECV_WINDOW_MS: Final = 60_000
@@ -310,17 +322,16 @@ class Config:
 
     @exchange.validator
     def _check_exchange(self, _a: attrs.Attribute[str], value: str) -> None:
-        if value not in EXCHANGES:
-            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", value)
+        _categories_of(value)
 
     @category.validator
     def _check_category(self, _a: attrs.Attribute[str], value: str) -> None:
-        if value not in BYBIT_CATEGORIES:
-            raise ConfigError("category", f"must be one of {', '.join(BYBIT_CATEGORIES)}", value)
-        if self.exchange == "binance" and value != "spot":
-            raise ConfigError("category", "must be 'spot' for binance", value)
-        if self.exchange == "binance_futures" and value != "linear":
-            raise ConfigError("category", "must be 'linear' for binance_futures", value)
+        everywhere = tuple(dict.fromkeys(c for cs in VENUE_CATEGORIES.values() for c in cs))
+        if value not in everywhere:
+            raise ConfigError("category", f"must be one of {', '.join(everywhere)}", value)
+        own = _categories_of(self.exchange)
+        if value not in own:
+            raise ConfigError("category", f"must be {_one_of(own)} for {self.exchange}", value)
 
     @api_key.validator
     def _check_key(self, _a: attrs.Attribute[str], value: str) -> None:
@@ -380,8 +391,7 @@ class Config:
         generic ``RXC_API_KEY`` is used when the prefixed one is absent.
         """
         env = os.environ if environ is None else environ
-        if exchange not in EXCHANGES:
-            raise ConfigError("exchange", f"must be one of {', '.join(EXCHANGES)}", exchange)
+        categories = _categories_of(exchange)
         prefix = f"RXC_{exchange.upper()}_"
         values: dict[str, Any] = {}
         for field, suffix in ENV_VARS.items():
@@ -397,12 +407,23 @@ class Config:
                     raise ConfigError("recv_window", "must be an integer (ms)", raw) from None
             else:
                 values[field] = raw
-        category = values.pop("category", None)
-        if exchange == "bybit":
-            return cls.bybit(category=category or "spot", **values)
-        if exchange == "binance_futures":
-            return cls.binance_futures(**values)
-        return cls.binance(**values)
+        requested = values.pop("category", None)
+        # a venue of one category ignores RXC_CATEGORY
+        category = requested if requested and len(categories) > 1 else categories[0]
+        return cls._build(exchange, category, values)
+
+
+def _categories_of(exchange: str) -> tuple[Category, ...]:
+    """The categories of ``exchange``; ConfigError naming the venues if unknown."""
+    for name, categories in VENUE_CATEGORIES.items():
+        if name == exchange:
+            return categories
+    raise ConfigError("exchange", f"must be one of {', '.join(VENUE_CATEGORIES)}", exchange)
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    quoted = [repr(c) for c in choices]
+    return quoted[0] if len(quoted) == 1 else f"one of {', '.join(quoted)}"
 
 
 #: Config field → environment-variable suffix read by :meth:`Config.from_env`.

@@ -19,8 +19,9 @@ continuity and account streams. What is not facade lives elsewhere: the construc
 seams in :mod:`rxconnector.seams`, the health streams in :mod:`rxconnector.health`,
 the HTTP session in :mod:`rxconnector.transport.session`, the REST side at run time
 in :mod:`rxconnector.rest_runtime`, the REST calls in :mod:`rxconnector.rest_calls`.
-The account-stream wiring and the feed lookups shrink further as the venue registry
-(``venues.py``) takes over the venue facts they still spell out.
+What could still move out to bring it under 600 lines: the account-stream wiring
+(``orders`` ... ``account_events``, ``_account_streams``) and the payload parsing
+operator (``_parse_messages``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
@@ -38,15 +39,16 @@ from reactivex.disposable import Disposable
 from rxconnector._scheduling import loop_scheduler
 from rxconnector.config import Config
 from rxconnector.errors import (
-    ConfigError,
     NotSupportedError,
     ParseError,
     RxConnectorError,
 )
-from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.account_protocol import PrivateProtocol
+from rxconnector.exchanges.base import FeedCatalog, FeedSpec
 from rxconnector.exchanges.book_rules import snapshot_limit_for
 from rxconnector.health import Health
 from rxconnector.log import get_logger
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -55,6 +57,7 @@ from rxconnector.models import (
     BreakerState,
     ClockOffset,
     ConnectionEvent,
+    DepthUpdate,
     Execution,
     Kline,
     Liquidation,
@@ -82,7 +85,8 @@ from rxconnector.streams.accounts.account_streams import AccountStreams
 from rxconnector.streams.continuity import gapless_trades
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
+from rxconnector.streams.orderbook import maintain_order_book
+from rxconnector.streams.snapshot_gate import SnapshotGate
 from rxconnector.streams.trade_overlap import gapless_trades_by_overlap
 from rxconnector.transport.session import ClientSession, SessionOwner
 from rxconnector.venues import Venue, venue_for
@@ -340,39 +344,39 @@ class Connector(RestCalls):
 
     def ticker(self, symbol: str) -> Observable[Ticker]:
         """24 h rolling ticker of ``symbol``, about once a second."""
-        return self._public("ticker", symbol)
+        return self._public("ticker", lambda f: f.ticker(symbol))
 
     def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
         """24 h rolling OHLC and volume of ``symbol``."""
-        return self._public("mini_ticker", symbol)
+        return self._public("mini_ticker", lambda f: f.mini_ticker(symbol))
 
     def book_ticker(self, symbol: str) -> Observable[BookTicker]:
         """Best bid/ask of ``symbol`` on every change."""
-        return self._public("book_ticker", symbol)
+        return self._public("book_ticker", lambda f: f.book_ticker(symbol))
 
     def klines(self, symbol: str, interval: str) -> Observable[Kline]:
         """Candles of ``symbol`` for ``interval`` (validated: a ValueError lists valid ones)."""
-        return self._public("klines", symbol, interval)
+        return self._public("klines", lambda f: f.klines(symbol, interval), interval)
 
     def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
         """The exchange's partial book (top ``levels``) as pushed by the venue."""
-        return self._public("depth", symbol, levels)
+        return self._public("depth", lambda f: f.depth(symbol, levels), levels)
 
     def avg_price(self, symbol: str) -> Observable[AvgPrice]:
         """Binance's rolling average price."""
-        return self._public("avg_price", symbol)
+        return self._public("avg_price", lambda f: f.avg_price(symbol))
 
     def mark_price(self, symbol: str) -> Observable[MarkPrice]:
         """Futures mark price with funding rate and next funding time."""
-        return self._public("mark_price", symbol)
+        return self._public("mark_price", lambda f: f.mark_price(symbol))
 
     def liquidations(self, symbol: str) -> Observable[Liquidation]:
         """Futures forced liquidations of ``symbol``."""
-        return self._public("liquidations", symbol)
+        return self._public("liquidations", lambda f: f.liquidations(symbol))
 
-    def diff_depth(self, symbol: str) -> Observable[Any]:
+    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
         """The raw diff-depth stream (``DepthUpdate``), as used by :meth:`order_book`."""
-        return self._public("diff_depth", symbol)
+        return self._public("diff_depth", lambda f: f.diff_depth(symbol))
 
     def trades(self, symbol: str) -> Observable[Trade]:
         """Every trade of ``symbol`` exactly once, in id order, across reconnects.
@@ -396,14 +400,17 @@ class Connector(RestCalls):
         """
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        spec = self._spec("diff_depth", symbol, *self._book_topic_args(depth))
+        spec = self._spec("diff_depth", lambda f: f.book_diffs(symbol, depth))
         key = ("order_book", spec.topic, depth)
         cached = self._feeds.get(key)
         if cached is not None:
             return self._view(cached)
         rule = self.venue.book_rule
+        # A venue whose book topic is a window of the book (Bybit) parses once per
+        # requested depth; a plain diff stream (Binance) once per topic.
+        windowed = self.venue.book_window(depth) is not None
         diffs = self._parsed(
-            spec, ("diff_depth", spec.topic, *self._book_topic_args(depth)), keep_restarts=True
+            spec, ("diff_depth", spec.topic, *((depth,) if windowed else ())), keep_restarts=True
         )
         fetch: Callable[[], Observable[OrderBook]] | None = None
         limit = snapshot_limit_for(rule, depth)
@@ -487,30 +494,9 @@ class Connector(RestCalls):
             raise RxConnectorError(
                 "account feeds need api_key and api_secret in the Config (Config.from_env)"
             )
-        protocol: Any
         # The URLs come from the venue, resolved once from the Config: an override of
         # any URL carries to the private endpoint, never a production default.
-        if cfg.exchange == "binance":
-            from rxconnector.exchanges.binance.user_stream import BinanceUserStream
-
-            protocol = BinanceUserStream(
-                cfg.api_key, cfg.api_secret, self.now, recv_window=cfg.recv_window
-            )
-            url = _required_url(self.venue.ws_api_url, "ws_api_url")
-        elif cfg.exchange == "bybit":
-            from rxconnector.exchanges.bybit.private import BybitPrivateStream
-
-            protocol = BybitPrivateStream(cfg.api_key, cfg.api_secret, self.now)
-            url = _required_url(self.venue.private_ws_url, "private_ws_url")
-        elif cfg.exchange == "binance_futures":
-            from rxconnector.streams.accounts.listen_key import futures_user_stream
-
-            private = _required_url(self.venue.private_ws_url, "private_ws_url")
-            protocol, url = futures_user_stream(
-                self._require_rest(), private, self.scheduler, fast_executions=cfg.fast_executions
-            )
-        else:
-            raise NotSupportedError(cfg.exchange, "account streams")
+        protocol, url = self.venue.make_account(self._require_rest(), self.now, self.scheduler)
         session = self._sessions.get()
         self._accounts = AccountStreams(
             protocol,
@@ -530,11 +516,12 @@ class Connector(RestCalls):
 
     # -- account hooks of the REST calls -----------------------------------------------
 
-    def _positions_fetcher(self, protocol: Any) -> Callable[[], Observable[list[Position]]] | None:
+    def _positions_fetcher(
+        self, protocol: PrivateProtocol
+    ) -> Callable[[], Observable[list[Position]]] | None:
         """Positions to reconcile with, where the account has them (not Binance Spot,
         not a Bybit ``spot`` connector: its REST has no positions to ask for)."""
-        cfg = self.config
-        if "positions" not in protocol.feeds or (cfg.exchange, cfg.category) == ("bybit", "spot"):
+        if "positions" not in protocol.feeds or not self.venue.positions_over_rest:
             return None
         return lambda: self.open_positions()
 
@@ -562,22 +549,24 @@ class Connector(RestCalls):
     def _resync_clock(self) -> Observable[Any]:
         return self._runtime.resync_clock()
 
-    def _spec(self, feed: str, *args: Any) -> FeedSpec:
+    def _spec(self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec]) -> FeedSpec:
+        """The venue's spec of ``feed`` (``spec_of`` asks the catalog for it), once
+        ``feed`` is known to exist there."""
         if feed not in self.venue.supported_feeds:
             raise NotSupportedError(self.venue.name, feed, _instead(feed, self.venue))
-        spec: FeedSpec = getattr(self.venue.feeds, feed)(*args)
+        spec = spec_of(self.venue.feeds)
         # Several feeds may share one wire topic (Bybit tickers.X serves ticker,
         # mini_ticker and mark_price); their sequence keys agree, so the first is kept.
         self._specs.setdefault(spec.topic, spec)
         return spec
 
-    def _book_topic_args(self, depth: int) -> tuple[Any, ...]:
-        return (depth,) if self.venue.name == "bybit" else ()
-
-    def _public(self, feed: str, *args: Any) -> Observable[Any]:
-        spec = self._spec(feed, *args)
-        # args[0] is the symbol (any case): the topic already normalizes it.
-        return self._view(self._parsed(spec, (feed, spec.topic, *args[1:]), keep_restarts=False))
+    def _public(
+        self, feed: str, spec_of: Callable[[FeedCatalog], FeedSpec], *options: Any
+    ) -> Observable[Any]:
+        """A public feed parsed and shared; keyed by ``feed``, its topic (which holds the
+        normalized symbol) and the ``options`` after the symbol (a depth's levels)."""
+        spec = self._spec(feed, spec_of)
+        return self._view(self._parsed(spec, (feed, spec.topic, *options), keep_restarts=False))
 
     def _view(self, feed: Observable[_T]) -> Observable[_T]:
         """A feed as handed out: through the ``feed_view`` seam, if one was given."""
@@ -607,7 +596,7 @@ class Connector(RestCalls):
         return feed
 
     def _gapless(self, feed: str, symbol: str) -> Observable[Trade]:
-        spec = self._spec(feed, symbol)
+        spec = self._spec(feed, lambda f: _TRADE_SPECS[feed](f, symbol))
         key = ("gapless", feed, spec.topic)
         cached = self._feeds.get(key)
         if cached is not None:
@@ -700,6 +689,12 @@ class Connector(RestCalls):
         return hub
 
 
+#: The trade feeds :meth:`Connector._gapless` serves, by name.
+_TRADE_SPECS: Final[dict[str, Callable[[FeedCatalog, str], FeedSpec]]] = {
+    "trades": lambda feeds, symbol: feeds.trades(symbol),
+    "agg_trades": lambda feeds, symbol: feeds.agg_trades(symbol),
+}
+
 #: What to use when a venue lacks a feed: a feed of the same venue, if it has it...
 _SAME_VENUE_INSTEAD: Final = {
     "trades": "agg_trades",
@@ -721,13 +716,6 @@ def _instead(feed: str, venue: Venue) -> str:
     if alternative is not None and alternative in venue.supported_feeds:
         return alternative
     return _OTHER_VENUE_INSTEAD.get(feed, "")
-
-
-def _required_url(url: str | None, field: str) -> str:
-    """``url``, or a ConfigError naming the Config field that would set it."""
-    if url is None:
-        raise ConfigError(field, "must be set to use account feeds with these URL overrides")
-    return url
 
 
 def _parse_messages(
@@ -801,3 +789,10 @@ def _message_parser(
         return on_next
 
     return step
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: Connector) -> ConnectorFeeds:
+        """mypy checks here that the Connector serves every declared feed."""
+        return conn

@@ -114,7 +114,10 @@ class RestRuntime:
         cfg = self._config
         limiter = (
             documented_limiter(
-                cfg.exchange, cfg.rate_limit.max_weight_per_minute, scheduler=scheduler
+                self._venue.weight_per_minute,
+                cfg.rate_limit.max_weight_per_minute,
+                exchange=cfg.exchange,
+                scheduler=scheduler,
             )
             if cfg.rate_limit.enabled
             else None
@@ -160,8 +163,8 @@ class RestRuntime:
         client = self._client  # None when the rest_factory never built the venue's own
         if client is None or client.limiter is None or not hasattr(rest, "request_weight_limit"):
             return
-        if self._venue.name == "bybit":
-            return  # Bybit's exchange info has no rate limits
+        if not self._venue.rate_limits_in_exchange_info:
+            return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def finish(_: object = None) -> None:

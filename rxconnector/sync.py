@@ -53,6 +53,7 @@ from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 from rxconnector.config import Config
 from rxconnector.connector import Connector
 from rxconnector.errors import RxConnectorError
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
 from rxconnector.models import BreakerState, ClockOffset, ConnectionEvent
 
 __all__ = ["Iteration", "SyncConnector", "connect", "iterate", "take"]
@@ -180,7 +181,7 @@ class _Health(Generic[_T]):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class SyncConnector:
+class SyncConnector(ConnectorFeeds):
     """A :class:`~rxconnector.Connector` driven from blocking code (see the module doc).
 
     REST methods block and return the value (``kline_history`` returns the list of
@@ -380,25 +381,7 @@ class SyncConnector:
     open_orders = _Blocking(Connector.open_orders)
     open_positions = _Blocking(Connector.open_positions)
 
-    # -- feeds (Observables) ------------------------------------------------------------
-
-    ticker = _Feed(Connector.ticker)
-    mini_ticker = _Feed(Connector.mini_ticker)
-    book_ticker = _Feed(Connector.book_ticker)
-    klines = _Feed(Connector.klines)
-    depth = _Feed(Connector.depth)
-    avg_price = _Feed(Connector.avg_price)
-    mark_price = _Feed(Connector.mark_price)
-    liquidations = _Feed(Connector.liquidations)
-    diff_depth = _Feed(Connector.diff_depth)
-    trades = _Feed(Connector.trades)
-    agg_trades = _Feed(Connector.agg_trades)
-    order_book = _Feed(Connector.order_book)
-    orders = _Feed(Connector.orders)
-    balances = _Feed(Connector.balances)
-    executions = _Feed(Connector.executions)
-    positions = _Feed(Connector.positions)
-    account_events = _Feed(Connector.account_events)
+    # -- feeds (Observables): one _Feed per name in FEED_METHODS, installed below -------
 
     # -- health -------------------------------------------------------------------------
 
@@ -406,6 +389,58 @@ class SyncConnector:
     errors: _Health[Exception] = _Health(lambda c: c.errors)
     clock: _Health[ClockOffset] = _Health(lambda c: c.clock)
     breaker_state: _Health[BreakerState] = _Health(lambda c: c.breaker_state)
+
+
+# The feeds are the Connector's, wrapped: their names come from the one declaration of the
+# feed surface (SyncConnector derives its types from it, ConnectorFeeds).
+for _name in FEED_METHODS:
+    setattr(SyncConnector, _name, _Feed(getattr(Connector, _name)))
+del _name
+
+
+class _LoopSubscription(Generic[_T]):
+    """One subscription made and ended on the connector's loop, whatever thread asks.
+
+    ``disposed`` is read and written on the loop's thread only, so an ``attach`` that
+    runs after a ``detach`` (both queued from another thread) subscribes nothing.
+    """
+
+    def __init__(
+        self,
+        source: Observable[_T],
+        observer: abc.ObserverBase[_T],
+        loop: asyncio.AbstractEventLoop,
+        thread: threading.Thread,
+    ) -> None:
+        self._source = source
+        self._observer = observer
+        self._loop = loop
+        self._thread = thread
+        self._inner = SingleAssignmentDisposable()
+        self._disposed = False
+
+    def attach(self) -> None:
+        if not self._disposed:
+            self._inner.disposable = self._source.subscribe(self._observer)
+
+    def detach(self) -> None:
+        self._disposed = True
+        self._inner.dispose()
+
+    def on_loop(self, action: Callable[[], None]) -> bool:
+        """Run ``action`` on the loop's thread (now, if this is it); False if the loop
+        is closed."""
+        if threading.current_thread() is self._thread:
+            action()
+            return True
+        try:
+            self._loop.call_soon_threadsafe(action)
+        except RuntimeError:  # the loop is closed: the connection was closed
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.on_loop(self.detach)
 
 
 def _on_loop(
@@ -416,36 +451,11 @@ def _on_loop(
     def subscribe(
         observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        inner = SingleAssignmentDisposable()
-        disposed = False  # read and written on the loop's thread only
-
-        def attach() -> None:
-            if not disposed:
-                inner.disposable = source.subscribe(observer)
-
-        def detach() -> None:
-            nonlocal disposed
-            disposed = True
-            inner.dispose()
-
-        def on_loop(action: Callable[[], None]) -> bool:
-            if threading.current_thread() is thread:
-                action()
-                return True
-            try:
-                loop.call_soon_threadsafe(action)
-            except RuntimeError:  # the loop is closed: the connection was closed
-                return False
-            return True
-
-        if not on_loop(attach):
+        run = _LoopSubscription(source, observer, loop, thread)
+        if not run.on_loop(run.attach):
             observer.on_error(RxConnectorError("this connection is closed"))
             return Disposable()
-
-        def dispose() -> None:
-            on_loop(detach)
-
-        return Disposable(dispose)
+        return Disposable(run.dispose)
 
     return reactivex.create(subscribe)
 

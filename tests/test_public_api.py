@@ -26,6 +26,9 @@ EXPECTED_TOP_LEVEL = {
     "connect", "SyncConnector",
     # derivatives account notices (margin calls, leverage changes)
     "AccountEvent",
+    # the feed surface every connector satisfies (Connector, FakeConnector, ReplayConnector,
+    # RemoteConnector): strategies are typed against it
+    "MarketData",
     # sub-modules
     "bus", "notebook", "operators", "replay", "sync", "testing", "__version__",
 }  # fmt: skip

@@ -11,7 +11,9 @@ import zstandard
 
 from rxconnector.config import Config
 from rxconnector.errors import RecordingError
-from rxconnector.recording import RecordingHeader, RecordingReader, RecordingWriter
+from rxconnector.recording import RecordingHeader
+from rxconnector.replay.reader import RecordingReader
+from rxconnector.replay.writer import RecordingWriter
 
 T0 = 1_700_000_000_000.0
 

@@ -18,9 +18,10 @@ import rxconnector.replay as rxreplay
 from rxconnector.config import Config
 from rxconnector.errors import NotSupportedError, RecordingError, RxConnectorError
 from rxconnector.models import ConnectionEvent, ConnectionState, Ticker, Trade
-from rxconnector.recording import RecordingHeader, RecordingWriter
+from rxconnector.recording import RecordingHeader
 from rxconnector.replay import ReplayConnector
 from rxconnector.replay.recorder import _StepClock
+from rxconnector.replay.writer import RecordingWriter
 
 T0 = 1_700_000_000_000.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

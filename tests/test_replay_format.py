@@ -24,14 +24,13 @@ from rxconnector.recording import (
     FORMAT_VERSION,
     Kind,
     RecordingHeader,
-    RecordingReader,
-    RecordingWriter,
     config_from_dict,
     config_to_dict,
     decode_value,
     encode_value,
-    peek_header,
 )
+from rxconnector.replay.reader import RecordingReader, peek_header
+from rxconnector.replay.writer import RecordingWriter
 
 T0 = 1_700_000_000_000.0
 

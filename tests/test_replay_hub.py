@@ -16,11 +16,13 @@ from reactivex.scheduler import HistoricalScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ParseError, RecordingError
 from rxconnector.models import OrderBook, Trade
-from rxconnector.recording import Kind, RecordingHeader, RecordingReader, RecordingWriter
+from rxconnector.recording import Kind, RecordingHeader
 from rxconnector.replay import ReplayHub, ReplayRest
 from rxconnector.replay.calls import key_id
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.replay.recorder import _DeliveryTap, _RecordingRest
 from rxconnector.replay.rest import RestLedger
+from rxconnector.replay.writer import RecordingWriter
 from rxconnector.streams.messages import StreamRestart
 
 T0 = 1_700_000_000_000.0

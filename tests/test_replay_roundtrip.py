@@ -15,8 +15,9 @@ import rxconnector.replay as rxreplay
 from rxconnector.config import Config
 from rxconnector.errors import FeedGapError, RateLimitError, RecordingError
 from rxconnector.models import OrderBook, Ticker, Trade
-from rxconnector.recording import Kind, RecordingReader
+from rxconnector.recording import Kind
 from rxconnector.replay import RecordingConnector
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.testing.simulator import ExchangeSimulator
 
 SYM = "BTCUSDT"

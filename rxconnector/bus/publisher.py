@@ -76,6 +76,7 @@ from rxconnector.connector import Connector
 from rxconnector.errors import FeedGapError, RxConnectorError
 from rxconnector.log import get_logger
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.venues import key_name
 
 __all__ = [
     "DEFAULT_LEASE_MS",
@@ -94,9 +95,7 @@ EVENTS_MAXLEN = 1_000
 
 def default_venue_name(config: Config) -> str:
     """The key name of a Config's venue: binance, binance-futures, bybit, bybit-linear."""
-    if config.exchange == "bybit":
-        return "bybit" if config.category == "spot" else f"bybit-{config.category}"
-    return normalize_venue(config.exchange)
+    return key_name(config)
 
 
 class Publisher:
@@ -294,14 +293,12 @@ class Publisher:
 
     def _topic_of(self, slot: StreamSlot) -> str:
         """The wire topic of a slot's feed (what the connector's FeedGapErrors name)."""
-        venue = self._connector.venue
-        target = slot.target
-        if target.feed == "order_book":
-            args = (target.args[0],) if venue.name == "bybit" and target.args else ()
-            topic: str = venue.feeds.diff_depth(target.symbol, *args).topic
-        else:
-            topic = getattr(venue.feeds, target.feed)(target.symbol, *target.args).topic
-        return topic
+        feeds, target = self._connector.venue.feeds, slot.target
+        if target.feed != "order_book":
+            return str(getattr(feeds, target.feed)(target.symbol, *target.args).topic)
+        if target.args:
+            return feeds.book_diffs(target.symbol, int(target.args[0])).topic
+        return feeds.diff_depth(target.symbol).topic
 
     def _on_connector_error(self, error: Exception) -> None:
         if isinstance(error, FeedGapError):

@@ -38,7 +38,7 @@ import os
 import re
 import socket
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -58,6 +58,7 @@ from rxconnector.bus.reader import Route, Stopped, StreamReader, as_text, until_
 from rxconnector.bus.tape import TradeTape, consecutive_trade_ids
 from rxconnector.errors import ParseError, RxConnectorError
 from rxconnector.log import get_logger
+from rxconnector.market_data import MarketData
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -491,3 +492,10 @@ def _positive(name: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: RemoteConnector) -> MarketData:
+        """mypy checks here that the published feeds read back as the Connector's."""
+        return conn

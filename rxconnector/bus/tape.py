@@ -21,13 +21,15 @@ Bybit's trade ids are not consecutive (UUIDs on linear): not checked there.
 from __future__ import annotations
 
 from rxconnector.errors import FeedGapError
+from rxconnector.venues import trade_ids_consecutive
 
 __all__ = ["TradeTape", "consecutive_trade_ids"]
 
 
 def consecutive_trade_ids(venue: str) -> bool:
-    """Whether a venue's published trade ids are consecutive integers (Binance's)."""
-    return venue.split("-", 1)[0] == "binance"
+    """Whether a venue's published trade ids are consecutive integers (Binance's), as
+    the venue registry says (:func:`rxconnector.venues.trade_ids_consecutive`)."""
+    return trade_ids_consecutive(venue)
 
 
 class TradeTape:

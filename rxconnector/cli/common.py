@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
 from rxconnector.arguments import UsageError
 from rxconnector.models import ConnectionEvent, ConnectionState
+from rxconnector.terminal import describe
 
 if TYPE_CHECKING:
     from rxconnector.connector import Connector
@@ -25,6 +26,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "ConnectionReport",
+    "ModelPrinter",
     "add_urls",
     "check_output",
     "examples",
@@ -133,6 +135,19 @@ class ConnectionReport:
             f"received nothing: {failure.url} could not be reached after "
             f"{self.attempts} attempt(s): {failure.reason}"
         )
+
+
+class ModelPrinter:
+    """An observer's ``on_next`` that prints each model on its own line (``describe``)
+    and counts them; ``stream`` None: ``sys.stdout`` at each print."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.count = 0
+        self._stream = stream
+
+    def __call__(self, model: Any) -> None:
+        self.count += 1
+        (self._stream or sys.stdout).write(describe(model) + "\n")
 
 
 def examples(*lines: str) -> str:

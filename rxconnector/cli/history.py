@@ -97,37 +97,11 @@ async def _download_history(
 
     progress = ProgressLine(sys.stdout)
     started = time.monotonic()
-    span = end - start
-    rows = 0
     partial = args.output + ".part"  # renamed on success: no half file under the real name
 
     with _csv_file(partial) as writer:
         writer.writerow(_CSV_COLUMNS)
-
-        def on_kline(kline: Kline) -> None:
-            nonlocal rows
-            rows += 1
-            writer.writerow(
-                (
-                    kline.open_time,
-                    kline.close_time,
-                    kline.open,
-                    kline.high,
-                    kline.low,
-                    kline.close,
-                    kline.volume,
-                    kline.quote_volume,
-                    kline.trades,
-                )
-            )
-            done = min(span, max(0, kline.close_time + 1 - start))
-            elapsed = time.monotonic() - started
-            eta = estimate_eta(done, span, elapsed)
-            progress.update(
-                f"{progress_bar(done / span)} {100 * done / span:5.1f}%  {rows} candles  "
-                f"ETA {format_duration(eta)}"
-            )
-
+        on_kline = _CsvRows(writer, progress, start, end, started)
         async with running(Connector(config)) as conn:
             # --end is exclusive; the REST walk includes a candle opening at its end
             candles: Observable[Kline] = conn.kline_history(symbol, args.interval, start, end - 1)
@@ -146,6 +120,44 @@ async def _download_history(
         f"{format_duration(time.monotonic() - started)}"
     )
     return EXIT_OK
+
+
+class _CsvRows:
+    """Writes each candle as a CSV row and redraws the progress line (share of the
+    range done, rows written, ETA)."""
+
+    def __init__(
+        self, writer: Any, progress: ProgressLine, start: int, end: int, started: float
+    ) -> None:
+        self._writer = writer
+        self._progress = progress
+        self._start = start
+        self._span = end - start
+        self._started = started
+        self.rows = 0
+
+    def __call__(self, kline: Kline) -> None:
+        self.rows += 1
+        self._writer.writerow(
+            (
+                kline.open_time,
+                kline.close_time,
+                kline.open,
+                kline.high,
+                kline.low,
+                kline.close,
+                kline.volume,
+                kline.quote_volume,
+                kline.trades,
+            )
+        )
+        span = self._span
+        done = min(span, max(0, kline.close_time + 1 - self._start))
+        eta = estimate_eta(done, span, time.monotonic() - self._started)
+        self._progress.update(
+            f"{progress_bar(done / span)} {100 * done / span:5.1f}%  {self.rows} candles  "
+            f"ETA {format_duration(eta)}"
+        )
 
 
 class _EmptyHistory(RxConnectorError):

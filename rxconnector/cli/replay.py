@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rxconnector.arguments import FeedRequest, UsageError, parse_feed, positive_float
-from rxconnector.cli.common import EXIT_OK, examples, out
+from rxconnector.cli.common import EXIT_OK, ModelPrinter, examples, out
 from rxconnector.errors import RecordingError
-from rxconnector.terminal import describe
 
 if TYPE_CHECKING:
     from rxconnector.replay import ReplayConnector
@@ -64,13 +63,8 @@ async def _replay(args: argparse.Namespace) -> int:
     except UsageError:
         replay.close()
         raise
-    count = 0
     stdout = sys.stdout
-
-    def show(model: Any) -> None:
-        nonlocal count
-        count += 1
-        stdout.write(describe(model) + "\n")
+    show = ModelPrinter(stdout)
 
     def problem(error: Exception) -> None:
         out(sys.stderr, f"! {type(error).__name__}: {error}")
@@ -89,7 +83,7 @@ async def _replay(args: argparse.Namespace) -> int:
     # a file cut short is not repeated here: the reader said so once (a warning with the line)
     out(
         sys.stderr,
-        f"replayed {header.exchange} recording of {when}: {stats.frames} frames, {count} "
+        f"replayed {header.exchange} recording of {when}: {stats.frames} frames, {show.count} "
         f"model(s) printed, {stats.recorded_ms / 1000:.1f}s of recording in "
         f"{stats.wall_seconds:.2f}s ({stats.speedup:.0f}x)",
     )

@@ -19,6 +19,7 @@ from rxconnector.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     ConnectionReport,
+    ModelPrinter,
     add_urls,
     examples,
     out,
@@ -27,7 +28,6 @@ from rxconnector.cli.common import (
 )
 from rxconnector.config import Config
 from rxconnector.errors import SubscriptionError
-from rxconnector.terminal import describe
 
 __all__ = ["add_parser", "prepare", "watch"]
 
@@ -69,14 +69,9 @@ def prepare(args: argparse.Namespace) -> Callable[[], Coroutine[Any, Any, int]]:
 async def watch(args: argparse.Namespace, config: Config, feed: FeedRequest, symbol: str) -> int:
     from rxconnector.connector import Connector
 
-    count = 0
+    printed = ModelPrinter()
     loop = asyncio.get_running_loop()
     done: asyncio.Future[BaseException | None] = loop.create_future()
-
-    def on_next(model: Any) -> None:
-        nonlocal count
-        count += 1
-        out(sys.stdout, describe(model))
 
     def on_error(error: Exception) -> None:
         if not done.done():
@@ -95,7 +90,7 @@ async def watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sym
     async with running(Connector(config)) as conn:
         errors = conn.errors.subscribe(on_problem)
         states = conn.connection_state.subscribe(report.on_event)
-        subscription = feed.open(conn, symbol).subscribe(on_next, on_error, on_completed)
+        subscription = feed.open(conn, symbol).subscribe(printed, on_error, on_completed)
         try:
             await run_for(args.seconds, sys.stdout.flush, done)
         finally:
@@ -107,9 +102,9 @@ async def watch(args: argparse.Namespace, config: Config, feed: FeedRequest, sym
     if error is not None:
         out(sys.stderr, f"rxconnector watch: {feed.label} {symbol} failed: {error}")
         return EXIT_FAILURE
-    why = report.why_nothing() if count == 0 else None
+    why = report.why_nothing() if printed.count == 0 else None
     if why is not None:
         out(sys.stderr, f"rxconnector watch: {feed.label} {symbol}: {why}")
         return EXIT_FAILURE
-    out(sys.stderr, f"{count} {feed.label} message(s) from {config.exchange} {symbol}")
+    out(sys.stderr, f"{printed.count} {feed.label} message(s) from {config.exchange} {symbol}")
     return EXIT_OK

@@ -1,1 +1,39 @@
-"""See the package docstring of rxconnector for the layout."""
+"""Venue knowledge as pure, I/O-free code: one sub-package per venue.
+
+``exchanges/<venue>/`` holds what only that venue knows - WebSocket protocol facts, wire
+parsers, REST endpoint specs and reply parsers, signing, filters, book-sync rules - and
+imports nothing but the base layer and ``exchanges/``. The generic machinery (transport,
+hub, REST engine, order book, connector) reaches it only through the seams in
+:mod:`rxconnector.exchanges.base` and the registry, :mod:`rxconnector.venues`.
+
+Adding a venue (``acme``)
+-------------------------
+1. ``exchanges/acme/ws_protocol.py``: a :class:`~rxconnector.exchanges.base.WsProtocol`
+   (limits, topics, subscribe/unsubscribe frames, ``route``/``control``), each constant
+   citing the venue's document.
+2. ``exchanges/acme/parsers.py``: wire payload -> models (``Decimal`` prices, event and
+   receive time); a payload it cannot read raises ``ParseError``.
+3. ``exchanges/acme/feeds.py``: a :class:`~rxconnector.exchanges.base.FeedCatalog` - one
+   method per feed (a feed the venue lacks raises ``NotSupportedError``), its
+   ``supported_feeds`` table and ``book_diffs``.
+4. REST: endpoint specs (method, path, weight, doc citation), request builders, reply
+   parsers, the error dialect, signing and the documented weight budget
+   (``WEIGHT_PER_MINUTE``), in ``exchanges/acme/``; then the venue's client in
+   ``rest/acme.py``: the :class:`~rxconnector.rest.api.RestApi` methods composed from
+   those specs over the shared engine (:class:`~rxconnector.rest.client.RestClient`,
+   ``rest/paging.py``, ``rest/gates.py``) - mypy checks it satisfies ``RestApi``.
+5. The order-book sync rule (``exchanges/acme/book_sync.py``) and, for accounts, the
+   private-stream protocol (an ``exchanges.account_protocol.PrivateProtocol``).
+6. One entry in :data:`rxconnector.venues.REGISTRY`: a ``VenueSpec`` with the name,
+   default and derived URLs, CLI names, Config factory and the assembler that wires the
+   pieces above into a ``Venue`` (importing them lazily).
+7. ``config.py``, the vocabulary a Config is written in: the name in ``ExchangeName``
+   (and any new category in ``Category``), its categories in ``VENUE_CATEGORIES``, and a
+   ``Config.acme()`` factory; the README's venue table.
+8. Tests: parsers against recorded payloads, the protocol against the simulator (or a
+   scripted server), and the registry test (every venue's entry assembles and its feed
+   catalog satisfies ``FeedCatalog``).
+
+Nothing in the connector, hub, REST engine, CLI or bus changes: none of them names a
+venue (``tests/test_architecture.py`` checks that).
+"""

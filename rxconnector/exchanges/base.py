@@ -9,7 +9,7 @@ below, so adding a venue never touches them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -17,6 +17,7 @@ import attrs
 __all__ = [
     "Control",
     "ControlKind",
+    "FeedCatalog",
     "FeedSpec",
     "Parser",
     "WsProtocol",
@@ -67,6 +68,39 @@ class FeedSpec:
     many: bool = False
     sequence: Callable[[Any], int | None] | None = None
     parse_frame: Parser | None = None
+
+
+class FeedCatalog(Protocol):
+    """A venue's public feeds: one method per connector feed, each returning the
+    :class:`FeedSpec` (wire topic + parser + sequence key) that serves it.
+
+    Every venue offers every method; a feed the venue lacks raises
+    :class:`~rxconnector.errors.NotSupportedError` (``supported_feeds`` lists what it
+    has, feed name -> wire topic pattern). Arguments are validated here, once, with
+    messages that list what is valid. A venue may accept more (Binance's ``speed_ms``);
+    the connector passes only what is declared below.
+    """
+
+    #: Feed name -> wire topic pattern, for what this venue (and category) has.
+    supported_feeds: Mapping[str, str]
+
+    def ticker(self, symbol: str) -> FeedSpec: ...
+    def mini_ticker(self, symbol: str) -> FeedSpec: ...
+    def book_ticker(self, symbol: str) -> FeedSpec: ...
+    def trades(self, symbol: str) -> FeedSpec: ...
+    def agg_trades(self, symbol: str) -> FeedSpec: ...
+    def klines(self, symbol: str, interval: str) -> FeedSpec: ...
+    def depth(self, symbol: str, levels: int = 20) -> FeedSpec: ...
+    def diff_depth(self, symbol: str) -> FeedSpec: ...
+    def avg_price(self, symbol: str) -> FeedSpec: ...
+    def mark_price(self, symbol: str) -> FeedSpec: ...
+    def liquidations(self, symbol: str) -> FeedSpec: ...
+
+    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
+        """The diff stream a local book of ``depth`` levels is maintained from: the
+        plain diff-depth stream (Binance), or the smallest book topic holding ``depth``
+        levels (Bybit ``orderbook.{1|50|200|1000}``)."""
+        ...
 
 
 class WsProtocol(Protocol):

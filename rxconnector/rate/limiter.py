@@ -55,7 +55,6 @@ from rxconnector.errors import ConfigError, RateLimitError
 from rxconnector.log import get_logger
 
 __all__ = [
-    "DOCUMENTED_WEIGHT_LIMITS",
     "LimiterState",
     "Priority",
     "RequestWeightLimiter",
@@ -69,30 +68,18 @@ __all__ = [
 #: minute boundary (PROTOCOL.md §A2.3, "1 MINUTE resets each minute").
 WINDOW_MS = 60_000
 
-#: The venues' documented request-weight limits per minute, the default budget until
-#: ``exchangeInfo`` says otherwise (PROTOCOL.md §A2.3: Binance Spot ``REQUEST_WEIGHT``
-#: 6,000 per minute; §B USD-M 2,400; §C3 Bybit 600 requests per 5 s per IP, every
-#: route weighing 1, i.e. 7,200 per minute; its 5-second rule is paced separately).
-DOCUMENTED_WEIGHT_LIMITS: Mapping[str, int] = {
-    "binance": 6000,
-    "binance_futures": 2400,
-    "bybit": 7200,
-}
-
 
 def documented_limiter(
-    exchange: str,
+    documented: int,
     cap: int | None,
     *,
+    exchange: str = "",
     scheduler: abc.SchedulerBase | None = None,
 ) -> RequestWeightLimiter:
-    """A limiter at ``exchange``'s documented limit, never above ``cap`` (the Config)."""
-    return RequestWeightLimiter(
-        DOCUMENTED_WEIGHT_LIMITS.get(exchange, 1200),
-        cap=cap,
-        scheduler=scheduler,
-        exchange=exchange,
-    )
+    """A limiter at the venue's ``documented`` weight per minute (the venue registry's
+    figure, the default until ``exchangeInfo`` says otherwise), never above ``cap``
+    (the Config's ``max_weight_per_minute``)."""
+    return RequestWeightLimiter(documented, cap=cap, scheduler=scheduler, exchange=exchange)
 
 
 #: Share of each window that recovery traffic may never spend: kept for user calls.

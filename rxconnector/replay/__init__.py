@@ -26,7 +26,16 @@ continuity, sharing); only the subscription hub is replaced by a :class:`ReplayH
 from the file, and the REST API by :class:`ReplayRest`, which answers with what the live
 connector's REST calls returned. Time is a ``HistoricalScheduler`` (any
 ``VirtualTimeScheduler`` may be passed) advanced to each entry's recorded time before
-the entry is applied.
+the entry is applied. Both connectors are built through the Connector's declared
+construction seams (:mod:`rxconnector.seams`: ``rest_factory``, ``hub_factory``,
+``feed_view``, ``start_offline``), never by overriding its internals.
+
+Where things are: :mod:`~rxconnector.replay.recorder` (the recording connector and
+its taps), :mod:`~rxconnector.replay.writer` and :mod:`~rxconnector.replay.reader`
+(the file; its format is :mod:`rxconnector.recording`),
+:mod:`~rxconnector.replay.replayer` (the replay connector and its clock),
+:mod:`~rxconnector.replay.hub` and :mod:`~rxconnector.replay.rest` (the stand-ins),
+:mod:`~rxconnector.replay.calls` (how a live and a replayed REST call are matched).
 
 **Reproduced exactly**
 

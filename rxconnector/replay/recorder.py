@@ -25,11 +25,9 @@ from reactivex.disposable import SerialDisposable
 from rxconnector.config import Config
 from rxconnector.connector import Connector
 from rxconnector.errors import RecordingError
-from rxconnector.recording import (
-    RecordingHeader,
-    RecordingWriter,
-)
+from rxconnector.recording import RecordingHeader
 from rxconnector.replay.calls import segment
+from rxconnector.replay.writer import RecordingWriter
 from rxconnector.seams import TopicHub
 from rxconnector.streams.messages import StreamRestart, TopicMessage
 

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import reactivex
@@ -25,6 +25,7 @@ from reactivex.subject import Subject
 from rxconnector._scheduling import now_ms
 from rxconnector.connector import Connector
 from rxconnector.errors import NotSupportedError, RecordingError, RxConnectorError
+from rxconnector.market_data import ConnectorFeeds
 from rxconnector.models import (
     AccountEvent,
     Balance,
@@ -34,14 +35,10 @@ from rxconnector.models import (
     OrderUpdate,
     Position,
 )
-from rxconnector.recording import (
-    Kind,
-    RecordingHeader,
-    RecordingReader,
-    decode_value,
-)
+from rxconnector.recording import Kind, RecordingHeader, decode_value
 from rxconnector.replay.calls import key_id
 from rxconnector.replay.hub import ReplayHub
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.replay.rest import ReplayRest, RestLedger
 from rxconnector.seams import TopicHub
 
@@ -442,3 +439,10 @@ def open(
 ) -> ReplayConnector:
     """Open a recording for replay (see :class:`ReplayConnector`)."""
     return ReplayConnector(path, scheduler=scheduler)
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: ReplayConnector) -> ConnectorFeeds:
+        """mypy checks here that a replay serves every feed a Connector declares."""
+        return conn

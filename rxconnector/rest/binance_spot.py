@@ -79,13 +79,17 @@ def binance_spot_client(
     retry: Operator | None = None,
     on_timestamp_rejected: Callable[[], Observable[Any]] | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    weight_per_minute: int = ep.WEIGHT_PER_MINUTE,
 ) -> RestClient:
     """A :class:`RestClient` wired the Binance way: Binance's error vocabulary and, when
-    ``config.rate_limit.enabled``, a weight limiter at the venue's documented limit
-    capped by ``max_weight_per_minute``."""
+    ``config.rate_limit.enabled``, a weight limiter at ``weight_per_minute`` (default
+    Spot's documented budget) capped by ``max_weight_per_minute``."""
     limiter = (
         documented_limiter(
-            config.exchange, config.rate_limit.max_weight_per_minute, scheduler=scheduler
+            weight_per_minute,
+            config.rate_limit.max_weight_per_minute,
+            exchange=config.exchange,
+            scheduler=scheduler,
         )
         if config.rate_limit.enabled
         else None

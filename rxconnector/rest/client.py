@@ -33,7 +33,7 @@ import asyncio
 import email.utils
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 import reactivex
@@ -184,17 +184,14 @@ class RestClient:
             # Built per subscription: ``sent`` belongs to this call only.
             if self._closed:
                 return reactivex.throw(ConnectorStoppedError(what))
-            sent = False
-
-            async def send() -> RestReply:
-                nonlocal sent
-                sent = True
-                return await self._send(
+            sending = _Sending(
+                lambda: self._send(
                     method, path, frozen, weight, signer, idempotent, client_order_id
                 )
+            )
 
             def attempt() -> Observable[RestReply]:
-                request = _from_coroutine(send)
+                request = _from_coroutine(sending.send)
                 if self._limiter is None:
                     return request
                 return self._limiter.acquire(weight, priority).pipe(ops.flat_map(lambda _: request))
@@ -207,7 +204,7 @@ class RestClient:
                 pipeline = self._retry(pipeline)
 
             def stopped(_: Any) -> Observable[RestReply]:
-                if not idempotent and sent:
+                if not idempotent and sending.sent:
                     return reactivex.throw(
                         OrderStatusUnknownError(
                             f"{what}: connector stopped while the request was in flight",
@@ -453,6 +450,53 @@ def _excerpt(response: HttpResponse) -> str:
     return text or f"HTTP {response.status} with an empty body"
 
 
+class _Sending:
+    """One subscription of a REST call: whether its request has left (``sent``), which
+    decides how a stop mid-call is reported (an order that may have been placed)."""
+
+    def __init__(self, request: Callable[[], Coroutine[Any, Any, RestReply]]) -> None:
+        self._request = request
+        self.sent = False
+
+    async def send(self) -> RestReply:
+        self.sent = True
+        return await self._request()
+
+
+class _TaskRun(Generic[_T]):
+    """A task owned by one subscription: disposal cancels it; its done-callback delivers
+    the result or the error, so no exception is ever left unretrieved."""
+
+    def __init__(self, task: asyncio.Task[_T], observer: abc.ObserverBase[_T]) -> None:
+        self._task = task
+        self._observer = observer
+        self._disposed = False
+        task.add_done_callback(self._done)
+
+    def _done(self, finished: asyncio.Task[_T]) -> None:
+        if finished.cancelled():
+            return
+        exc = finished.exception()
+        if self._disposed:
+            # The subscriber left; the outcome (retrieved above) is moot, but say so.
+            if exc is not None:
+                _module_log.debug("rest.error_after_dispose", error=repr(exc))
+            return
+        try:
+            if exc is not None:
+                self._observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                return
+            self._observer.on_next(finished.result())
+            self._observer.on_completed()
+        except Exception:
+            # A subscriber without on_error raised: report it, never lose it.
+            _module_log.exception("rest.subscriber_raised")
+
+    def dispose(self) -> None:
+        self._disposed = True
+        self._task.cancel()
+
+
 def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observable[_T]:
     """A cold Observable running ``factory()`` as a task per subscription.
 
@@ -463,35 +507,7 @@ def _from_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> Observabl
     def subscribe(
         observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        task = asyncio.get_running_loop().create_task(factory())
-        disposed = False
-
-        def done(finished: asyncio.Task[_T]) -> None:
-            if finished.cancelled():
-                return
-            exc = finished.exception()
-            if disposed:
-                # The subscriber left; the outcome (retrieved above) is moot, but say so.
-                if exc is not None:
-                    _module_log.debug("rest.error_after_dispose", error=repr(exc))
-                return
-            try:
-                if exc is not None:
-                    observer.on_error(exc if isinstance(exc, Exception) else RuntimeError(exc))
-                    return
-                observer.on_next(finished.result())
-                observer.on_completed()
-            except Exception:
-                # A subscriber without on_error raised: report it, never lose it.
-                _module_log.exception("rest.subscriber_raised")
-
-        task.add_done_callback(done)
-
-        def dispose() -> None:
-            nonlocal disposed
-            disposed = True
-            task.cancel()
-
-        return Disposable(dispose)
+        run = _TaskRun(asyncio.get_running_loop().create_task(factory()), observer)
+        return Disposable(run.dispose)
 
     return reactivex.create(subscribe)

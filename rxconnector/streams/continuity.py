@@ -192,8 +192,7 @@ class _GaplessRun:
         self.first_check.add(trade)
 
     def first_verdict(self, genuine: bool, below: list[Trade]) -> None:
-        head = self.first_id
-        self.first_id = None  # checked: never again
+        head, self.first_id, self.first_check = self.first_id, None, None  # checked
         if genuine or self.stopped:
             return  # the trades below it were duplicates after all
         self.settings.tell(

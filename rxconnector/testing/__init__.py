@@ -35,7 +35,8 @@ from rxconnector.testing.factories import (
     make_ticker,
     make_trade,
 )
-from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
+from rxconnector.testing.fake import FEEDS, FakeConnector
+from rxconnector.testing.fake_rest import REST_METHODS, Call
 from rxconnector.testing.marbles import MarbleRun, cold, emitted, exp, expected, hot
 from rxconnector.testing.model_marbles import book_tickers, books, stamped, ticks, trades_from
 from rxconnector.testing.simulator import ExchangeSimulator, SimulatorConfig

@@ -30,11 +30,9 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import attrs
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -46,30 +44,15 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError, RxConnectorError
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
 from rxconnector.models import (
-    AccountEvent,
-    AvgPrice,
-    Balance,
-    BookTicker,
     BreakerState,
     ClockOffset,
     ConnectionEvent,
     ConnectionState,
-    DepthUpdate,
-    Execution,
-    Kline,
-    Liquidation,
-    MarkPrice,
-    MiniTicker,
-    Order,
-    OrderBook,
-    OrderUpdate,
-    Position,
-    SymbolInfo,
-    Ticker,
-    Trade,
 )
 from rxconnector.testing.factories import make_clock_offset, make_connection_event
+from rxconnector.testing.fake_rest import ScriptedRest
 from rxconnector.testing.marbles import (
     CREATED,
     DISPOSED,
@@ -79,75 +62,17 @@ from rxconnector.testing.marbles import (
     hot,
 )
 
-__all__ = ["FEEDS", "REST_METHODS", "Call", "FakeConnector"]
+__all__ = ["FEEDS", "FakeConnector"]
 
 _T = TypeVar("_T")
 
-#: Feed methods of the Connector surface, in the order of the contract.
-FEEDS = (
-    "ticker",
-    "mini_ticker",
-    "book_ticker",
-    "trades",
-    "agg_trades",
-    "klines",
-    "depth",
-    "order_book",
-    "avg_price",
-    "mark_price",
-    "liquidations",
-    "diff_depth",
-    "orders",
-    "balances",
-    "executions",
-    "positions",
-    "account_events",
-)
+#: Feed methods of the Connector surface, in the order of the contract
+#: (:data:`rxconnector.market_data.FEED_METHODS`).
+FEEDS = FEED_METHODS
 
-#: REST methods of the Connector surface.
-REST_METHODS = (
-    "ping",
-    "server_time",
-    "exchange_info",
-    "depth_snapshot",
-    "recent_trades",
-    "kline_history",
-    "ticker_24h",
-    "account",
-    "place_order",
-    "test_order",
-    "cancel_order",
-    "get_order",
-    "open_orders",
-    "open_positions",
-)
-
-#: REST calls that emit many items (one per candle) rather than one answer.
-_MANY = frozenset({"kline_history"})
 _FAKE_ID = "fake-1"
 _FAKE_URL = "wss://fake.invalid/ws"
 _FeedKey = tuple[str, tuple[Any, ...]]
-
-
-@attrs.frozen
-class Call:
-    """One REST call the strategy made: which method, its arguments, when (virtual s).
-
-    ``time`` is the virtual time of the *subscription*, when a real connector would
-    have sent the request.
-    """
-
-    method: str
-    kwargs: dict[str, Any] = attrs.field(eq=True, hash=False)
-    time: float
-
-
-@attrs.define
-class _Response:
-    result: Any
-    error: Exception | None
-    delay: float
-    remaining: int | None
 
 
 def _replaying(subject: Subject[_T], latest: Callable[[], list[_T]]) -> Observable[_T]:
@@ -174,7 +99,7 @@ def _hint_args(args: tuple[Any, ...]) -> str:
     return "".join(f", {arg!r}" for arg in args)
 
 
-class FakeConnector:
+class FakeConnector(ScriptedRest, ConnectorFeeds):
     """The Connector's feeds, REST calls and health streams, scripted by a test.
 
     Args:
@@ -197,16 +122,14 @@ class FakeConnector:
     ) -> None:
         if origin <= 0:
             raise ValueError("origin must be a positive virtual time")
-        self._scheduler = scheduler if scheduler is not None else TestScheduler()
-        self.strict = strict
+        ScriptedRest.__init__(
+            self, scheduler if scheduler is not None else TestScheduler(), strict=strict
+        )
         self.timespan = timespan
         self.origin = origin
         self._feeds: dict[_FeedKey, Observable[Any]] = {}
         self._feed_subscriptions: dict[_FeedKey, list[Subscription]] = {}
         self._connections: list[abc.DisposableBase] = []
-        self._defaults: dict[str, _Response] = {}
-        self._queued: dict[str, list[_Response]] = {}
-        self._log: list[Call] = []
         self._connection_state: Subject[ConnectionEvent] = Subject()
         self._latest_states: dict[str, ConnectionEvent] = {}
         self._errors: Subject[Exception] = Subject()
@@ -414,304 +337,9 @@ class FakeConnector:
 
         return Observable(subscribe)
 
-    def ticker(self, symbol: str) -> Observable[Ticker]:
-        """24 h rolling ticker of ``symbol``."""
-        return self._feed("ticker", symbol)
-
-    def mini_ticker(self, symbol: str) -> Observable[MiniTicker]:
-        """24 h rolling OHLC of ``symbol``."""
-        return self._feed("mini_ticker", symbol)
-
-    def book_ticker(self, symbol: str) -> Observable[BookTicker]:
-        """Best bid/ask of ``symbol``."""
-        return self._feed("book_ticker", symbol)
-
-    def trades(self, symbol: str) -> Observable[Trade]:
-        """Trades of ``symbol``."""
-        return self._feed("trades", symbol)
-
-    def agg_trades(self, symbol: str) -> Observable[Trade]:
-        """Aggregate trades of ``symbol``."""
-        return self._feed("agg_trades", symbol)
-
-    def klines(self, symbol: str, interval: str) -> Observable[Kline]:
-        """Candles of ``symbol`` at ``interval``."""
-        return self._feed("klines", symbol, interval)
-
-    def depth(self, symbol: str, levels: int = 20) -> Observable[OrderBook]:
-        """Partial book snapshots of ``symbol``."""
-        return self._feed("depth", symbol, levels)
-
-    def order_book(self, symbol: str, depth: int = 20) -> Observable[OrderBook]:
-        """Locally maintained book of ``symbol``."""
-        return self._feed("order_book", symbol, depth)
-
-    def avg_price(self, symbol: str) -> Observable[AvgPrice]:
-        """Average price of ``symbol``."""
-        return self._feed("avg_price", symbol)
-
-    def mark_price(self, symbol: str) -> Observable[MarkPrice]:
-        """Futures mark price of ``symbol``."""
-        return self._feed("mark_price", symbol)
-
-    def liquidations(self, symbol: str) -> Observable[Liquidation]:
-        """Forced liquidations of ``symbol``."""
-        return self._feed("liquidations", symbol)
-
-    def diff_depth(self, symbol: str) -> Observable[DepthUpdate]:
-        """Raw diff-depth events of ``symbol``."""
-        return self._feed("diff_depth", symbol)
-
-    def orders(self) -> Observable[OrderUpdate]:
-        """Our order updates."""
-        return self._feed("orders")
-
-    def balances(self) -> Observable[Balance]:
-        """Our balance updates."""
-        return self._feed("balances")
-
-    def executions(self) -> Observable[Execution]:
-        """Our fills."""
-        return self._feed("executions")
-
-    def positions(self) -> Observable[Position]:
-        """Our derivatives positions."""
-        return self._feed("positions")
-
-    def account_events(self) -> Observable[AccountEvent]:
-        """Margin calls and leverage / account-setting changes."""
-        return self._feed("account_events")
-
-    # --------------------------------------------------------------------------------
-    # scripting REST
-    # --------------------------------------------------------------------------------
-    def script(
-        self,
-        method: str,
-        *,
-        result: Any = None,
-        error: Exception | None = None,
-        delay: float = 0.0,
-        times: int | None = None,
-    ) -> None:
-        """Say how REST ``method`` answers.
-
-        Args:
-            method: A REST method name, e.g. ``"place_order"``.
-            result: The value to emit, or a callable that receives the call's
-                arguments as keywords and returns it (or raises: that becomes the
-                error), e.g. ``lambda **req: make_order(status="FILLED", **req)``.
-            error: Fail the call with this exception instead.
-            delay: Virtual seconds between the call and the answer.
-            times: Answer this way for the next ``times`` calls only. Such answers
-                are used first, in the order scripted; after them (or with
-                ``times=None``) the method's standing answer, which each
-                ``times=None`` script replaces.
-        """
-        if method not in REST_METHODS:
-            raise ValueError(f"unknown REST method {method!r}; methods are {REST_METHODS}")
-        if result is not None and error is not None:
-            raise ValueError("script a result or an error, not both")
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, got {delay}")
-        if times is not None and times < 1:
-            raise ValueError(f"times must be >= 1, got {times}")
-        response = _Response(result, error, delay, times)
-        if times is None:
-            self._defaults[method] = response
-        else:
-            self._queued.setdefault(method, []).append(response)
-
-    def calls(self, method: str) -> list[dict[str, Any]]:
-        """The arguments of every call of ``method`` so far, in order (copies)."""
-        if method not in REST_METHODS:
-            raise ValueError(f"unknown REST method {method!r}; methods are {REST_METHODS}")
-        return [dict(call.kwargs) for call in self._log if call.method == method]
-
-    @property
-    def call_log(self) -> list[Call]:
-        """Every REST call so far, all methods, in order, with its virtual time."""
-        return list(self._log)
-
-    def _take_response(self, method: str) -> _Response | None:
-        queue = self._queued.get(method)
-        if queue:
-            response = queue[0]
-            assert response.remaining is not None
-            response.remaining -= 1
-            if response.remaining == 0:
-                queue.pop(0)
-            return response
-        return self._defaults.get(method)
-
-    def _unscripted(self, method: str, kwargs: Mapping[str, Any]) -> tuple[Any, Exception | None]:
-        if method == "ping":
-            return None, None
-        if method == "server_time":
-            return self.now(), None
-        return None, NotScriptedError(
-            method,
-            f"FakeConnector has no answer for {method}"
-            f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})",
-            f'fake.script("{method}", result=...) or error=...',
-        )
-
-    def _rest(self, method: str, **kwargs: Any) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            self._log.append(Call(method, dict(kwargs), self._scheduler.clock))
-            response = self._take_response(method)
-            delay = 0.0
-            if response is None:
-                value, error = self._unscripted(method, kwargs)
-                if error is not None and not self.strict:
-                    return Disposable()  # never answers
-            else:
-                delay, value, error = response.delay, response.result, response.error
-                if error is None and callable(value):
-                    try:
-                        value = value(**kwargs)
-                    except Exception as exc:
-                        value, error = None, exc
-
-            def answer(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
-                if error is not None:
-                    observer.on_error(error)
-                    return
-                if method in _MANY and isinstance(value, list | tuple):
-                    for item in value:
-                        observer.on_next(item)
-                else:
-                    observer.on_next(value)
-                observer.on_completed()
-
-            if delay > 0:
-                return self._scheduler.schedule_relative(delay, answer)
-            answer()
-            return Disposable()
-
-        return Observable(subscribe)
-
-    # --------------------------------------------------------------------------------
-    # REST (the Connector surface)
-    # --------------------------------------------------------------------------------
-    def ping(self) -> Observable[None]:
-        """Connectivity check; answers ``None`` unless scripted."""
-        return self._rest("ping")
-
-    def server_time(self) -> Observable[int]:
-        """Exchange time in ms; answers :meth:`now` unless scripted."""
-        return self._rest("server_time")
-
-    def exchange_info(
-        self, symbols: Sequence[str] | None = None
-    ) -> Observable[dict[str, SymbolInfo]]:
-        """Trading rules per symbol (script a ``{symbol: SymbolInfo}`` dict)."""
-        return self._rest("exchange_info", symbols=symbols)
-
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
-        """A REST book snapshot."""
-        return self._rest("depth_snapshot", symbol=symbol, limit=limit)
-
-    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
-        """The latest trades."""
-        return self._rest("recent_trades", symbol=symbol, limit=limit)
-
-    def kline_history(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        *,
-        limit: int | None = None,
-    ) -> Observable[Kline]:
-        """Candles from ``start`` (ms) or the last ``limit``: a scripted list is emitted
-        item by item, as the real call walks the pages (``limit`` is recorded with the
-        call, not applied: script the candles you want)."""
-        return self._rest(
-            "kline_history", symbol=symbol, interval=interval, start=start, end=end, limit=limit
-        )
-
-    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
-        """The 24 h ticker over REST."""
-        return self._rest("ticker_24h", symbol=symbol)
-
-    def account(self) -> Observable[Any]:
-        """Account information (balances)."""
-        return self._rest("account")
-
-    def place_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,  # same name as the Connector's parameter
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        **extra: Any,
-    ) -> Observable[Order]:
-        """Place an order (recorded with any ``extra`` venue parameters; answered by the
-        script)."""
-        return self._rest(
-            "place_order",
-            symbol=symbol,
-            side=side,
-            type=type,
-            quantity=quantity,
-            price=price,
-            time_in_force=time_in_force,
-            client_order_id=client_order_id,
-            **extra,
-        )
-
-    def test_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,  # same name as the Connector's parameter
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        time_in_force: str | None = None,
-        **extra: Any,
-    ) -> Observable[Any]:
-        """Validate an order without placing it (recorded; answered by the script)."""
-        return self._rest(
-            "test_order",
-            symbol=symbol,
-            side=side,
-            type=type,
-            quantity=quantity,
-            price=price,
-            time_in_force=time_in_force,
-            **extra,
-        )
-
-    def cancel_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Cancel an order (recorded; answered by the script)."""
-        return self._rest(
-            "cancel_order", symbol=symbol, order_id=order_id, client_order_id=client_order_id
-        )
-
-    def get_order(
-        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
-    ) -> Observable[Order]:
-        """Look an order up (recorded; answered by the script)."""
-        return self._rest(
-            "get_order", symbol=symbol, order_id=order_id, client_order_id=client_order_id
-        )
-
-    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
-        """Our open orders (recorded; answered by the script)."""
-        return self._rest("open_orders", symbol=symbol)
-
-    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
-        """Our derivatives positions over REST (recorded; answered by the script)."""
-        return self._rest("open_positions", symbol=symbol)
+    # The feed methods themselves (ticker ... account_events) are not written here:
+    # one per name in FEED_METHODS is made from its declaration below the class, so the
+    # fake's signatures are the Connector's by construction.
 
     # --------------------------------------------------------------------------------
     # health
@@ -874,3 +502,33 @@ class FakeConnector:
         self._connections.clear()
         for subject in (self._connection_state, self._errors, self._clock, self._breaker):
             subject.on_completed()
+
+
+def _scripted_feed(name: str) -> Callable[..., Observable[Any]]:
+    """``FakeConnector.<name>``: the scripted source of ``name(*args)`` (what
+    :meth:`FakeConnector.set_feed` said), with the declared signature and doc."""
+    declared = getattr(ConnectorFeeds, name)
+    signature = inspect.signature(declared)
+
+    def feed(self: FakeConnector, *args: Any, **kwargs: Any) -> Observable[Any]:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return self._feed(name, *tuple(bound.arguments.values())[1:])
+
+    feed.__name__ = name
+    feed.__qualname__ = f"FakeConnector.{name}"
+    feed.__doc__ = declared.__doc__
+    setattr(feed, "__signature__", signature)  # noqa: B010 - help() and binding read it
+    return feed
+
+
+for _name in FEED_METHODS:
+    setattr(FakeConnector, _name, _scripted_feed(_name))
+del _name
+
+
+if TYPE_CHECKING:
+
+    def _satisfies(conn: FakeConnector) -> ConnectorFeeds:
+        """mypy checks here that the fake serves every feed a Connector declares."""
+        return conn

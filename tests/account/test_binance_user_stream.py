@@ -269,11 +269,11 @@ class TestSubscribeRequest:
 
     def test_ping_frame_and_urls(self) -> None:
         assert us.BinanceUserStream.ping_message(stream()) == '{"id":"ping","method":"ping"}'
-        # the module's constants name the same endpoints the Connector resolves
-        urls = [resolve_endpoints(Config.binance(testnet=t)).ws_api_url for t in (False, True)]
-        assert urls == [us.WS_API_URL, us.WS_API_TESTNET_URL]
-        assert us.WS_API_URL == "wss://ws-api.binance.com:443/ws-api/v3"
-        assert us.WS_API_TESTNET_URL == "wss://ws-api.testnet.binance.vision/ws-api/v3"
+        # the default endpoints are the venue registry's (§A5.1, alt port 9443)
+        api_url = resolve_endpoints(Config.binance()).ws_api_url
+        assert api_url == "wss://ws-api.binance.com:443/ws-api/v3"
+        testnet_url = resolve_endpoints(Config.binance(testnet=True)).ws_api_url
+        assert testnet_url == "wss://ws-api.testnet.binance.vision/ws-api/v3"
 
 
 class TestSessionAnswers:

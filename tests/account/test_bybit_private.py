@@ -317,11 +317,11 @@ class TestAuth:
 
     def test_ping_frame_and_urls(self) -> None:
         assert stream().ping_message() == '{"op":"ping"}'
-        # the module's constants name the same endpoints the Connector resolves
-        urls = [resolve_endpoints(Config.bybit(testnet=t)).private_ws_url for t in (False, True)]
-        assert urls == [pv.PRIVATE_URL, pv.PRIVATE_TESTNET_URL]
-        assert pv.PRIVATE_URL == "wss://stream.bybit.com/v5/private"
-        assert pv.PRIVATE_TESTNET_URL == "wss://stream-testnet.bybit.com/v5/private"
+        # the default endpoints are the venue registry's (§C2)
+        private = resolve_endpoints(Config.bybit()).private_ws_url
+        assert private == "wss://stream.bybit.com/v5/private"
+        testnet = resolve_endpoints(Config.bybit(testnet=True)).private_ws_url
+        assert testnet == "wss://stream-testnet.bybit.com/v5/private"
 
 
 class TestData:

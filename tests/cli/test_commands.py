@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rxconnector.cli import EXIT_INTERRUPTED, EXIT_OK, main
-from rxconnector.recording import RecordingReader
+from rxconnector.replay.reader import RecordingReader
 from rxconnector.testing.simulator import ExchangeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]

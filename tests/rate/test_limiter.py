@@ -333,12 +333,19 @@ class TestPriorities:
         assert limiter.limit == 500
 
     def test_documented_limits(self) -> None:
+        """The registry carries each venue's documented budget; the Config caps it."""
+        from rxconnector.config import Config
         from rxconnector.rate.limiter import documented_limiter
+        from rxconnector.venues import venue_for
 
-        assert documented_limiter("binance", None).limit == 6000
-        assert documented_limiter("binance_futures", None).limit == 2400
-        assert documented_limiter("bybit", None).limit == 7200
-        assert documented_limiter("binance", 1200).limit == 1200
+        def budget(config: Config) -> int:
+            return documented_limiter(venue_for(config).weight_per_minute, None).limit
+
+        assert budget(Config.binance()) == 6000
+        assert budget(Config.binance_futures()) == 2400
+        assert budget(Config.bybit()) == 7200
+        assert budget(Config.bybit("linear")) == 7200
+        assert documented_limiter(6000, 1200).limit == 1200
 
     def test_backfills_stop_at_their_share_snapshots_and_users_go_on(self) -> None:
         from rxconnector.rate.limiter import BACKFILL_SHARE, Priority

@@ -20,7 +20,8 @@ from rxconnector.errors import ExchangeError, FeedGapError, RateLimitError
 from rxconnector.exchanges.book_rules import BookRule
 from rxconnector.models import DepthUpdate, Level, OrderBook
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.streams.orderbook import SnapshotGate, maintain_order_book
+from rxconnector.streams.orderbook import maintain_order_book
+from rxconnector.streams.snapshot_gate import SnapshotGate
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error

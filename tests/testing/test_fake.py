@@ -16,7 +16,8 @@ from rxconnector.errors import NotScriptedError, RateLimitError, RxConnectorErro
 from rxconnector.models import BreakerState, ClockOffset, ConnectionEvent, ConnectionState, Order
 from rxconnector.testing.account_factories import make_order
 from rxconnector.testing.factories import make_kline, make_trade
-from rxconnector.testing.fake import FEEDS, REST_METHODS, Call, FakeConnector
+from rxconnector.testing.fake import FEEDS, FakeConnector
+from rxconnector.testing.fake_rest import REST_METHODS, Call
 from rxconnector.testing.marbles import emitted, expected
 from rxconnector.testing.model_marbles import ticks
 

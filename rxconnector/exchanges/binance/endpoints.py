@@ -131,6 +131,11 @@ KLINE_INTERVALS: Final = (
 _DEPTH_WEIGHTS: Final = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 
 
+#: The documented request-weight budget per minute (PROTOCOL.md §A2.3: ``REQUEST_WEIGHT``
+#: 6,000 per minute since 2023), the default until ``exchangeInfo`` says otherwise.
+WEIGHT_PER_MINUTE: Final = 6000
+
+
 def depth_weight(limit: int) -> int:
     """Request weight of a depth snapshot of ``limit`` levels (1-100: 5, 101-500: 25,
     501-1000: 50, 1001-5000: 250)."""

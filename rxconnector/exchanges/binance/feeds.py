@@ -231,6 +231,10 @@ class BinanceSpotFeeds(_BinanceFeeds):
             sequence=_BY_FINAL_UPDATE_ID,
         )
 
+    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
+        """The diff stream of a local book: every level changes here, whatever ``depth``."""
+        return self.diff_depth(symbol)
+
 
 class BinanceFuturesFeeds(_BinanceFeeds):
     """Binance USD-M futures market streams (PROTOCOL.md §B).
@@ -265,6 +269,10 @@ class BinanceFuturesFeeds(_BinanceFeeds):
             p.parse_depth_update,
             sequence=_BY_FINAL_UPDATE_ID,
         )
+
+    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
+        """The diff stream of a local book: every level changes here, whatever ``depth``."""
+        return self.diff_depth(symbol)
 
     def mark_price(self, symbol: str, every_second: bool = True) -> FeedSpec:
         """Mark price + funding every second (``every_second``) or every 3 s."""

@@ -43,6 +43,9 @@ __all__ = [
     "klines_weight",
 ]
 
+#: The documented request-weight budget per minute (PROTOCOL.md §B: 2,400).
+WEIGHT_PER_MINUTE: Final = 2400
+
 #: The venue name errors carry.
 VENUE: Final = "binance_futures"
 

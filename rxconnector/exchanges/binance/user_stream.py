@@ -61,8 +61,6 @@ __all__ = [
     "MAX_MESSAGES_PER_SECOND",
     "STALE_AFTER",
     "SUBSCRIBE_METHOD",
-    "WS_API_TESTNET_URL",
-    "WS_API_URL",
     "BinanceUserStream",
     "parse_account_position",
     "parse_balance_delta",
@@ -71,9 +69,6 @@ __all__ = [
     "parse_user_event",
 ]
 
-#: §A5.1: the WebSocket API base (alt port 9443) and its testnet.
-WS_API_URL: Final = "wss://ws-api.binance.com:443/ws-api/v3"
-WS_API_TESTNET_URL: Final = "wss://ws-api.testnet.binance.vision/ws-api/v3"
 #: §A5.1 option 2: no session logon needed, any key type (HMAC, RSA, Ed25519).
 SUBSCRIBE_METHOD: Final = "userDataStream.subscribe.signature"
 #: Binance documents no per-message cap for WS-API connections; we keep the market

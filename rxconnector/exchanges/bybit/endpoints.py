@@ -133,6 +133,10 @@ IP_REQUEST_LIMIT: Final = 600
 IP_WINDOW_SECONDS: Final = 5.0
 #: Breaking the IP limit answers HTTP 403 "access too frequent": wait at least 10 minutes.
 IP_BAN_SECONDS: Final = 600.0
+#: The IP budget as a weight per minute: 600 requests per 5 s, every route weighing 1
+#: (PROTOCOL.md §C3), i.e. 7,200 per minute; the 5-second rule is paced separately.
+WEIGHT_PER_MINUTE: Final = 7200
+
 #: Per-UID, per-endpoint limit headers on every answer.
 LIMIT_STATUS_HEADER: Final = "x-bapi-limit-status"
 LIMIT_HEADER: Final = "x-bapi-limit"

@@ -219,6 +219,11 @@ class BybitFeeds:
             sequence=_seq_key,
         )
 
+    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
+        """The stream of a local book of ``depth`` levels: the smallest
+        ``orderbook.{1|50|200|1000}`` holding them (its snapshot starts the book)."""
+        return self.diff_depth(symbol, depth)
+
     def full_depth(self, symbol: str) -> FeedSpec:
         """Delta-only ``orderbook.full`` (Spot) → :class:`~rxconnector.models.DepthUpdate`.
 

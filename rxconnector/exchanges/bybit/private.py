@@ -68,8 +68,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_EXPIRES_AFTER_MS",
     "ORDER_STATUS",
-    "PRIVATE_TESTNET_URL",
-    "PRIVATE_URL",
     "STALE_AFTER",
     "TOPICS",
     "BybitPrivateStream",
@@ -79,9 +77,6 @@ __all__ = [
     "parse_wallet",
 ]
 
-#: §C2: the private endpoint and its testnet.
-PRIVATE_URL: Final = "wss://stream.bybit.com/v5/private"
-PRIVATE_TESTNET_URL: Final = "wss://stream-testnet.bybit.com/v5/private"
 #: §C2 all-in-one topics: every category in one subscription.
 TOPICS: Final = ("order", "execution", "wallet", "position")
 #: §C2: ``expires`` must be later than Bybit's clock when the frame arrives; the docs'

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from rxconnector.config import VENUE_CATEGORIES
 from rxconnector.errors import excerpt
 from rxconnector.exchanges.base import Control, ControlKind
 from rxconnector.exchanges.symbols import MAX_BYBIT_SYMBOL_LENGTH
@@ -45,8 +46,9 @@ __all__ = [
     "STALE_AFTER",
 ]
 
-#: The public categories this library speaks (option and spread are out of scope).
-BYBIT_CATEGORIES: Final = ("spot", "linear", "inverse")
+#: The public categories this library speaks (option and spread are out of scope): the
+#: venue vocabulary of :data:`rxconnector.config.VENUE_CATEGORIES`.
+BYBIT_CATEGORIES: Final = VENUE_CATEGORIES["bybit"]
 
 #: §C1 Limits: "Spot: ≤ 10 args per subscribe request". Linear/inverse have "no args
 #: limit for now"; we use 10 everywhere anyway: "for now" may change without notice
