@@ -16,8 +16,9 @@ documented shapes) is taken from bytes to the model the connector emits:
   ``msgspec.Raw``, then the payload's own decoder: what a hub that picks the decoder
   from the stream name would pay.
 
-Both must produce equal models (asserted). msgspec is only measured here: it is not a
-dependency of the library (see benchmarks/RESULTS.md, "Hot path", for the decision).
+Both must produce equal models (asserted). The library decodes trade, aggTrade and
+bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); depth stays
+on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12): trades and the Rx edge").
 """
 
 from __future__ import annotations
