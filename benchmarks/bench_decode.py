@@ -11,10 +11,14 @@ documented shapes) is taken from bytes to the model the connector emits:
   per number through ``to_decimal``: finite, exponent within 1e±50), the attrs model;
 * **msgspec**: one ``msgspec.json.Decoder`` pass into a Struct for the wrapper with the
   payload Struct inside (numbers decoded to ``Decimal`` in C), then the same finite-
-  number check and the same model built from the Struct's fields.
+  number check and the same model built from the Struct's fields;
+* **msgspec 2-pass** (trade, bookTicker): the wrapper first with ``data`` kept as
+  ``msgspec.Raw``, then the payload's own decoder: what a hub that picks the decoder
+  from the stream name would pay.
 
-Both must produce equal models (asserted). msgspec is only measured here: it is not a
-dependency of the library (see benchmarks/RESULTS.md, "Hot path", for the decision).
+Both must produce equal models (asserted). The library decodes trade, aggTrade and
+bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); depth stays
+on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12): trades and the Rx edge").
 """
 
 from __future__ import annotations
@@ -113,6 +117,14 @@ class DepthFrame(msgspec.Struct):
     data: DepthS
 
 
+class RawFrame(msgspec.Struct):
+    """The wrapper only: what a hub that does not know the topic yet could decode first,
+    keeping ``data`` as raw bytes for a per-topic decoder (the two-pass design)."""
+
+    stream: str
+    data: msgspec.Raw
+
+
 _finite = Decimal.is_finite
 _adjusted = Decimal.adjusted
 _LIMIT = MAX_DECIMAL_EXPONENT
@@ -138,6 +150,19 @@ def main() -> None:
     trade_dec = msgspec.json.Decoder(TradeFrame)
     ticker_dec = msgspec.json.Decoder(BookTickerFrame)
     depth_dec = msgspec.json.Decoder(DepthFrame)
+    raw_dec = msgspec.json.Decoder(RawFrame)
+    trade_data_dec = msgspec.json.Decoder(TradeS)
+    ticker_data_dec = msgspec.json.Decoder(BookTickerS)
+
+    def two_pass_trade() -> Trade:
+        d = trade_data_dec.decode(raw_dec.decode(TRADE).data)
+        _check(d.p, d.q)
+        return _Trade(d.s, d.t, d.p, d.q, "sell" if d.m else "buy", d.T, d.E, 0.0)
+
+    def two_pass_ticker() -> BookTicker:
+        d = ticker_data_dec.decode(raw_dec.decode(BOOK_TICKER).data)
+        _check(d.b, d.B, d.a, d.A)
+        return _BookTicker(d.s, d.b, d.B, d.a, d.A, d.u, 0, 0.0)
 
     def ms_trade() -> Trade:
         d = trade_dec.decode(TRADE).data
@@ -172,11 +197,24 @@ def main() -> None:
         f"msgspec {msgspec.__version__}, orjson {orjson.__version__}, best of {args.repeat} x "
         f"{args.number:,}, load average {os.getloadavg()[0]:.2f}"
     )
-    print(f"  {'feed':26s} {'orjson+parse µs':>16s} {'msgspec µs':>11s} {'decode only':>12s}")
+    two_pass: dict[str, Callable[[], Any]] = {
+        "trade": two_pass_trade,
+        "bookTicker": two_pass_ticker,
+    }
+    print(
+        f"  {'feed':26s} {'orjson+parse µs':>16s} {'msgspec µs':>11s} {'decode only':>12s}"
+        f" {'msgspec 2-pass µs':>18s}"
+    )
     for name, today, typed in cases:
         want = today()
         got = typed()
         assert got == want, (got, want)
+        second = two_pass.get(name)
+        t_two = "-"
+        if second is not None:
+            assert second() == want
+            best = min(timeit.repeat(second, number=args.number, repeat=args.repeat))
+            t_two = f"{best / args.number * 1e6:.2f}"
         raw = {"trade": TRADE, "bookTicker": BOOK_TICKER}.get(name, DEPTH)
         t_today = min(timeit.repeat(today, number=args.number, repeat=args.repeat))
         t_typed = min(timeit.repeat(typed, number=args.number, repeat=args.repeat))
@@ -186,6 +224,7 @@ def main() -> None:
         print(
             f"  {name:26s} {t_today / args.number * 1e6:16.2f} "
             f"{t_typed / args.number * 1e6:11.2f} {t_loads / args.number * 1e6:12.2f}"
+            f" {t_two:>18s}"
         )
 
 

@@ -398,6 +398,51 @@ for _name in FEED_METHODS:
 del _name
 
 
+class _LoopSubscription(Generic[_T]):
+    """One subscription made and ended on the connector's loop, whatever thread asks.
+
+    ``disposed`` is read and written on the loop's thread only, so an ``attach`` that
+    runs after a ``detach`` (both queued from another thread) subscribes nothing.
+    """
+
+    def __init__(
+        self,
+        source: Observable[_T],
+        observer: abc.ObserverBase[_T],
+        loop: asyncio.AbstractEventLoop,
+        thread: threading.Thread,
+    ) -> None:
+        self._source = source
+        self._observer = observer
+        self._loop = loop
+        self._thread = thread
+        self._inner = SingleAssignmentDisposable()
+        self._disposed = False
+
+    def attach(self) -> None:
+        if not self._disposed:
+            self._inner.disposable = self._source.subscribe(self._observer)
+
+    def detach(self) -> None:
+        self._disposed = True
+        self._inner.dispose()
+
+    def on_loop(self, action: Callable[[], None]) -> bool:
+        """Run ``action`` on the loop's thread (now, if this is it); False if the loop
+        is closed."""
+        if threading.current_thread() is self._thread:
+            action()
+            return True
+        try:
+            self._loop.call_soon_threadsafe(action)
+        except RuntimeError:  # the loop is closed: the connection was closed
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.on_loop(self.detach)
+
+
 def _on_loop(
     source: Observable[_T], loop: asyncio.AbstractEventLoop, thread: threading.Thread
 ) -> Observable[_T]:
@@ -406,36 +451,11 @@ def _on_loop(
     def subscribe(
         observer: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        inner = SingleAssignmentDisposable()
-        disposed = False  # read and written on the loop's thread only
-
-        def attach() -> None:
-            if not disposed:
-                inner.disposable = source.subscribe(observer)
-
-        def detach() -> None:
-            nonlocal disposed
-            disposed = True
-            inner.dispose()
-
-        def on_loop(action: Callable[[], None]) -> bool:
-            if threading.current_thread() is thread:
-                action()
-                return True
-            try:
-                loop.call_soon_threadsafe(action)
-            except RuntimeError:  # the loop is closed: the connection was closed
-                return False
-            return True
-
-        if not on_loop(attach):
+        run = _LoopSubscription(source, observer, loop, thread)
+        if not run.on_loop(run.attach):
             observer.on_error(RxConnectorError("this connection is closed"))
             return Disposable()
-
-        def dispose() -> None:
-            on_loop(detach)
-
-        return Disposable(dispose)
+        return Disposable(run.dispose)
 
     return reactivex.create(subscribe)
 

@@ -128,20 +128,16 @@ VENUE_NAME_ALLOWED_PREFIXES = (
     "rxconnector.venues",
     "rxconnector.testing.simulator",
 )
-KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset({})
+KNOWN_VENUE_BRANCHES: frozenset[str] = frozenset()
 
 # (d) modules over MAX_MODULE_LINES without a "Long module:" reason.
-KNOWN_LONG_MODULES: frozenset[str] = frozenset({})
+KNOWN_LONG_MODULES: frozenset[str] = frozenset()
 
 # (e) "module:qualified.function" over MAX_FUNCTION_LINES.
 KNOWN_LONG_FUNCTIONS: frozenset[str] = frozenset()
 
 # (g) "module:function" places that use ``nonlocal``.
-KNOWN_NONLOCAL: frozenset[str] = frozenset(
-    {
-        "rxconnector.sync:_on_loop.subscribe.detach",
-    }
-)
+KNOWN_NONLOCAL: frozenset[str] = frozenset()
 
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
 KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset()

@@ -79,28 +79,6 @@ __all__ = ["RemoteConnector"]
 _ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 
 
-class _Stopped(Exception):
-    """The reader was asked to stop while waiting."""
-
-
-class _Changed(Exception):
-    """The subscribed streams changed while a read was waiting."""
-
-
-class _Route:
-    """One subscribed stream: where its entries go and where reading resumes."""
-
-    __slots__ = ("claim_from", "group_ready", "key", "last_id", "observer", "pending")
-
-    def __init__(self, key: str, observer: abc.ObserverBase[Any]) -> None:
-        self.key = key
-        self.observer = observer
-        self.last_id: str | None = None  # the last entry delivered (either mode)
-        self.group_ready = False
-        self.pending = True  # group mode: our own unacknowledged entries first
-        self.claim_from: str | None = "0-0"  # group mode: then other consumers' stale ones
-
-
 def _safe_url(url: str) -> str:
     """The Redis URL without its password (for events and logs)."""
     parts = urlsplit(url)

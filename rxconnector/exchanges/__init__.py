@@ -16,10 +16,14 @@ Adding a venue (``acme``)
 3. ``exchanges/acme/feeds.py``: a :class:`~rxconnector.exchanges.base.FeedCatalog` - one
    method per feed (a feed the venue lacks raises ``NotSupportedError``), its
    ``supported_feeds`` table and ``book_diffs``.
-4. REST: endpoint specs (method, path, weight, doc citation), reply parsers, the error
-   dialect and signing, in ``exchanges/acme/``.
+4. REST: endpoint specs (method, path, weight, doc citation), request builders, reply
+   parsers, the error dialect, signing and the documented weight budget
+   (``WEIGHT_PER_MINUTE``), in ``exchanges/acme/``; then the venue's client in
+   ``rest/acme.py``: the :class:`~rxconnector.rest.api.RestApi` methods composed from
+   those specs over the shared engine (:class:`~rxconnector.rest.client.RestClient`,
+   ``rest/paging.py``, ``rest/gates.py``) - mypy checks it satisfies ``RestApi``.
 5. The order-book sync rule (``exchanges/acme/book_sync.py``) and, for accounts, the
-   private-stream protocol (a ``streams.account.PrivateProtocol``).
+   private-stream protocol (an ``exchanges.account_protocol.PrivateProtocol``).
 6. One entry in :data:`rxconnector.venues.REGISTRY`: a ``VenueSpec`` with the name,
    default and derived URLs, CLI names, Config factory and the assembler that wires the
    pieces above into a ``Venue`` (importing them lazily).
@@ -31,5 +35,5 @@ Adding a venue (``acme``)
    catalog satisfies ``FeedCatalog``).
 
 Nothing in the connector, hub, REST engine, CLI or bus changes: none of them names a
-venue.
+venue (``tests/test_architecture.py`` checks that).
 """

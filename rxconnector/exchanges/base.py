@@ -58,12 +58,16 @@ class FeedSpec:
     ``sequence`` extracts a per-topic monotonic key (trade id, update id, event time)
     used to drop duplicates while two connections overlap during a make-before-break
     rotation; ``None`` means "cannot tell", and then nothing is dropped.
+    ``parse_frame`` (optional) parses a whole raw frame of the topic in one pass (typed
+    decoding, where it is faster than ``orjson`` + ``parse``): a hub that knows it may
+    hand the topic's frames over undecoded; ``sequence`` then accepts raw frames too.
     """
 
     topic: str
     parse: Parser
     many: bool = False
     sequence: Callable[[Any], int | None] | None = None
+    parse_frame: Parser | None = None
 
 
 class FeedCatalog(Protocol):

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from rxconnector.log import get_logger
 
-__all__ = ["isolate_", "share_"]
+__all__ = ["isolate_", "share_", "shared_deferred"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 
 _log = get_logger(component="share")
 
@@ -130,13 +131,17 @@ class _Hub(Generic[_T]):
                 _safe_report(self._report, exc)
 
 
+#: Connects a fresh :class:`_Hub` to its upstream; returns the upstream subscription.
+_Connect = Callable[[_Hub[_T], abc.SchedulerBase | None], abc.DisposableBase]
+
+
 class _SharedSource(Generic[_T]):
-    """Ref-counted access to ``source`` through at most one live :class:`_Hub`."""
+    """Ref-counted access to an upstream through at most one live :class:`_Hub`."""
 
-    __slots__ = ("_hub", "_lock", "_report", "_source")
+    __slots__ = ("_connect", "_hub", "_lock", "_report")
 
-    def __init__(self, source: Observable[_T], report: Callable[[Exception], None]) -> None:
-        self._source = source
+    def __init__(self, connect: _Connect[_T], report: Callable[[Exception], None]) -> None:
+        self._connect = connect
         self._report = report
         self._lock = threading.RLock()
         self._hub: _Hub[_T] | None = None
@@ -159,9 +164,7 @@ class _SharedSource(Generic[_T]):
             # connect reach the first subscriber.
             hub.add(observer)
         if connect:
-            hub.upstream.disposable = self._source.subscribe(
-                hub.on_next, hub.on_error, hub.on_completed, scheduler=scheduler
-            )
+            hub.upstream.disposable = self._connect(hub, scheduler)
         return Disposable(lambda: hub.remove(observer))
 
 
@@ -171,9 +174,58 @@ def share_(
     report = on_subscriber_error or _log_subscriber_error
 
     def _share(source: Observable[_T]) -> Observable[_T]:
-        return Observable(_SharedSource(source, report).subscribe)
+        def connect(hub: _Hub[_T], scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
+            return source.subscribe(
+                hub.on_next, hub.on_error, hub.on_completed, scheduler=scheduler
+            )
+
+        return Observable(_SharedSource(connect, report).subscribe)
 
     return _share
+
+
+def shared_deferred(
+    factory: Callable[[abc.SchedulerBase | None], Observable[_S]],
+    on_subscriber_error: Callable[[Exception], None] | None = None,
+    step: Callable[[Callable[[_T], None]], Callable[[_S], None]] | None = None,
+) -> Observable[_T]:
+    """``defer(factory).pipe(<step>, share())`` with two Rx hops fewer per value.
+
+    .. marble::
+        :alt: shared_deferred
+
+        factory() ->  --a--b--c--|
+        [ shared_deferred(factory, step=x -> x, x) ]
+        sub 1:        --a-a-b-b-c-c--|
+
+    ``factory`` is called when the first subscriber connects (again after a terminal
+    event, like :func:`share_`), with that subscriber's scheduler; if it raises, the
+    subscribers get ``on_error``. ``step`` (optional) receives the multicast's own
+    ``on_next`` and returns the ``on_next`` given to the upstream: a synchronous
+    transformation emitting zero or more values per upstream value (a parser), run
+    once per value for all subscribers. It must not raise (report and drop instead):
+    an exception escapes into the upstream, whose contract then ends the stream.
+
+    Why it is faster: ``defer`` and every ``pipe`` step subscribe through
+    ``Observable.subscribe``, which wraps the observer in an ``AutoDetachObserver``
+    (one extra call per value each). Here the upstream is subscribed once, through its
+    own ``Observable.subscribe`` (so it keeps that wrapper and its guarantees: nothing
+    after a terminal event, disposal on termination), and ``step`` feeds the
+    multicast directly. Serialisation is unchanged: values arrive on the upstream's
+    thread, one at a time, and the multicast isolates each subscriber as :func:`share_`.
+    """
+    report = on_subscriber_error or _log_subscriber_error
+
+    def connect(hub: _Hub[_T], scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
+        try:
+            source = factory(scheduler)
+        except Exception as exc:  # like ``reactivex.defer``: the error goes downstream
+            hub.on_error(exc)
+            return Disposable()
+        on_next: Callable[[Any], None] = hub.on_next if step is None else step(hub.on_next)
+        return source.subscribe(on_next, hub.on_error, hub.on_completed, scheduler=scheduler)
+
+    return Observable(_SharedSource(connect, report).subscribe)
 
 
 class _IsolatedObserver(Generic[_T]):

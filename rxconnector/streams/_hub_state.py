@@ -122,6 +122,7 @@ class TopicState:
         "new_seen",
         "observers",
         "overlap",
+        "raw",
         "restart",
         "shard",
         "slow",
@@ -139,6 +140,8 @@ class TopicState:
         self.restart: str | None = None
         self.last_key: int | None = None
         self.last_payload: Any = None
+        #: Messages carry the raw frame (the subscribers decode it in one typed pass).
+        self.raw = False
 
     def refresh(self) -> None:
         """Recompute the hot path's ``slow`` flag."""

@@ -87,6 +87,7 @@ from rxconnector.streams._hub_state import (
     Conn,
     ConnectionInfo,
     PendingRequest,
+    TopicState,
 )
 from rxconnector.streams.hub_connections import ConnectionLifecycle, SocketLimits
 from rxconnector.streams.hub_core import HubCore
@@ -159,6 +160,11 @@ class SubscriptionHub:
             ``None`` (or a ``None`` key) means "cannot tell": then the old connection's
             messages are used until the new one delivers, which may repeat one message.
         on_frame: Recorder hook, called with every raw frame before decoding.
+        undecoded: Topics whose subscribers parse the raw frame themselves in one typed
+            pass (``FeedSpec.parse_frame``): when the protocol can name a frame's topic
+            without decoding it (``peek_topic``), such a topic's messages carry the raw
+            frame (``bytes``; a text frame is decoded as before) as payload instead of the
+            decoded data. ``None``: every frame decoded.
         ack_timeout: Seconds to wait for an answer to a request before reporting.
         idle_close_after: Seconds a connection without topics stays open (a feed that is
             re-subscribed soon reuses it instead of spending a connection attempt).
@@ -180,6 +186,7 @@ class SubscriptionHub:
         report_state: Callable[[ConnectionEvent], None],
         sequence_of: Callable[[str, Any], int | None] | None = None,
         on_frame: Callable[[str, float, str | bytes], None] | None = None,
+        undecoded: Callable[[str], bool] | None = None,
         ack_timeout: float = 10.0,
         idle_close_after: float = 10.0,
         rotation_overlap: float = 10.0,
@@ -194,6 +201,12 @@ class SubscriptionHub:
         self._on_frame_hook = on_frame
         self._report_error = core.report_error
         topics = self._refcounts = TopicRefCounts(core, endpoint)
+        peek = getattr(protocol, "peek_topic", None)
+        if undecoded is not None and callable(peek):
+            topics.undecoded = undecoded
+            self._peek: Callable[[bytes | str], str | None] | None = peek
+        else:
+            self._peek = None
         delivery = self._delivery = Delivery(core, sequence_of)
         # bound once: the hot path looks them up per frame
         self._deliver_slow = delivery.deliver_slow
@@ -327,6 +340,16 @@ class SubscriptionHub:
                 hook(conn.id, received_at, data)
             except Exception as exc:
                 self._report_error(exc)
+        peek = self._peek
+        if peek is not None and type(data) is bytes:
+            # A topic with a typed one-pass decoder gets the frame undecoded (bytes, which
+            # no decoded payload can be: its parser tells them apart by that). The name
+            # is a hint read off the first bytes; the topic's parser checks it again.
+            raw_topic = self._topics.get(peek(data))  # type: ignore[arg-type]
+            if raw_topic is not None and raw_topic.raw:
+                conn.data_count += 1
+                self._deliver(conn, raw_topic, received_at, data)
+                return
         try:
             message = _loads(data)
         except _JSONDecodeError:
@@ -352,6 +375,19 @@ class SubscriptionHub:
         if topic is None:  # unsubscribed a moment ago
             return
         payload = routed[1]
+        if topic.slow or topic.conn is not conn:  # as _deliver, inline: the common path
+            self._deliver_slow(conn, topic, received_at, payload)
+            return
+        topic.last_payload = payload
+        value = (received_at, payload)
+        for observer in topic.observers:
+            try:
+                observer.on_next(value)
+            except Exception as exc:
+                self._observer_failed(topic, observer, exc)
+
+    def _deliver(self, conn: Conn, topic: TopicState, received_at: float, payload: Any) -> None:
+        """The plain case inline (one connection, nothing pending), else :class:`Delivery`."""
         if topic.slow or topic.conn is not conn:
             self._deliver_slow(conn, topic, received_at, payload)
             return

@@ -9,6 +9,7 @@ A shard left without topics starts its idle timer (:class:`~.hub_shards.ShardPoo
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from reactivex import abc
@@ -39,6 +40,8 @@ class TopicRefCounts:
     def __init__(self, core: HubCore, endpoint: str | None) -> None:
         self.core = core
         self.endpoint = endpoint
+        #: Which topics get raw frames (the hub's ``undecoded``); decided once per topic.
+        self.undecoded: Callable[[str], bool] | None = None
 
     def attach(self, name: str, observer: abc.ObserverBase[TopicMessage]) -> TopicState:
         """One more observer of ``name``; the first one subscribes the topic."""
@@ -58,6 +61,8 @@ class TopicRefCounts:
             )
         shard = self.shards.with_room(endpoint)
         topic = TopicState(name, shard)
+        if self.undecoded is not None:
+            topic.raw = self.undecoded(name)
         if shard.replacement is not None:  # joins a rotation in progress: dedupe it too
             topic.overlap = topic.slow = True
             shard.unseen += 1

@@ -15,6 +15,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector.operators import isolate, share
+from rxconnector.operators._share import shared_deferred
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -361,3 +362,119 @@ class TestReactivexInternalsPinned:
         # The late subscriber gets the stale error at once and never a value.
         assert [on_error(300, lambda e: isinstance(e, ConnectionError))] == late.messages
         assert src.subscriptions[-1] == Subscription(300, 300)  # connected, dropped at once
+
+
+class TestSharedDeferred:
+    """shared_deferred(factory, report, step) = defer(factory).pipe(step, share()), fewer hops."""
+
+    @staticmethod
+    def _doubling(emit: Any) -> Any:
+        def on_next(value: Any) -> None:
+            emit(value)
+            emit(value)
+
+        return on_next
+
+    def test_factory_runs_at_first_subscribe_with_its_scheduler_and_again_after_the_end(
+        self,
+    ) -> None:
+        scheduler = TestScheduler()
+        src = scheduler.create_cold_observable(on_next(1, "a"), on_completed(3))
+        calls: list[Any] = []
+
+        def factory(s: abc.SchedulerBase | None) -> Any:
+            calls.append(s)
+            return src
+
+        shared = shared_deferred(factory)
+        assert calls == []  # lazy, like defer
+        late = scheduler.create_observer()
+        _at(scheduler, 200, lambda: shared.subscribe(scheduler=scheduler))
+        _at(scheduler, 201, lambda: shared.subscribe(scheduler=scheduler))  # same connection
+        _at(scheduler, 250, lambda: shared.subscribe(late, scheduler=scheduler))
+        scheduler.start()
+        assert calls == [scheduler, scheduler]
+        assert src.subscriptions == [Subscription(200, 203), Subscription(250, 253)]
+        assert late.messages == [on_next(251, "a"), on_completed(253)]
+
+    def test_step_runs_once_per_value_for_every_subscriber(self) -> None:
+        scheduler = TestScheduler()
+        src = scheduler.create_hot_observable(on_next(210, 1), on_next(220, 2), on_completed(230))
+        seen: list[int] = []
+
+        def step(emit: Any) -> Any:
+            def on_next_(value: int) -> None:
+                seen.append(value)
+                emit(value * 10)
+
+            return on_next_
+
+        shared = shared_deferred(lambda _s: src, step=step)
+        a, b = scheduler.create_observer(), scheduler.create_observer()
+        _at(scheduler, 200, lambda: shared.subscribe(a, scheduler=scheduler))
+        _at(scheduler, 200, lambda: shared.subscribe(b, scheduler=scheduler))
+        scheduler.start()
+        assert seen == [1, 2]
+        expected = [on_next(210, 10), on_next(220, 20), on_completed(230)]
+        assert a.messages == expected
+        assert b.messages == expected
+
+    def test_a_step_may_emit_several_values(self) -> None:
+        got: list[int] = []
+        shared_deferred(lambda _s: reactivex.of(1, 2), step=self._doubling).subscribe(got.append)
+        assert got == [1, 1, 2, 2]
+
+    def test_a_raising_factory_errors_the_subscriber_and_a_later_one_retries(self) -> None:
+        attempts: list[int] = []
+
+        def factory(_s: abc.SchedulerBase | None) -> Any:
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise ConnectionError("not running")
+            return reactivex.of("ok")
+
+        shared = shared_deferred(factory)
+        errors: list[Exception] = []
+        shared.subscribe(on_error=errors.append)
+        got: list[str] = []
+        shared.subscribe(got.append)
+        assert [type(e) for e in errors] == [ConnectionError]
+        assert got == ["ok"]
+
+    def test_last_dispose_disconnects_and_nothing_arrives_after_it(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = shared_deferred(lambda _s: subject)
+        got: list[int] = []
+        sub = shared.subscribe(got.append)
+        subject.on_next(1)
+        sub.dispose()
+        subject.on_next(2)
+        assert got == [1]
+        assert not subject.observers  # the upstream subscription is gone
+
+    def test_a_faulty_subscriber_is_detached_and_reported_the_others_go_on(self) -> None:
+        subject: Subject[int] = Subject()
+        reported: list[Exception] = []
+        shared = shared_deferred(lambda _s: subject, reported.append, step=self._doubling)
+        good: list[int] = []
+
+        def bad(value: int) -> None:
+            raise Boom(value)
+
+        shared.subscribe(bad)
+        shared.subscribe(good.append)
+        subject.on_next(1)
+        subject.on_next(2)
+        assert good == [1, 1, 2, 2]
+        assert [type(e) for e in reported] == [Boom]
+        assert len(subject.observers) == 1  # still connected for the good one
+
+    def test_error_reaches_every_subscriber_and_disconnects(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = shared_deferred(lambda _s: subject)
+        errors: list[Exception] = []
+        shared.subscribe(on_error=errors.append)
+        shared.subscribe(on_error=errors.append)
+        subject.on_error(ValueError("down"))
+        subject.on_next(3)  # a misbehaving source after its error: ignored
+        assert [str(e) for e in errors] == ["down", "down"]

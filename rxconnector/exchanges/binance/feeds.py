@@ -26,6 +26,7 @@ from typing import Any, Final
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.exchanges.binance import parsers as p
+from rxconnector.exchanges.binance import wire as w
 from rxconnector.exchanges.symbols import binance_interval, normalize_symbol, validate_choice
 
 __all__ = [
@@ -93,9 +94,26 @@ def _key(field: str) -> Callable[[Any], int | None]:
     return key
 
 
-_BY_TRADE_ID: Final = _key("t")
-_BY_AGG_ID: Final = _key("a")
 _BY_FINAL_UPDATE_ID: Final = _key("u")
+
+
+def _payload_or_frame_key(field: str) -> Callable[[Any], int | None]:
+    """The key ``field`` of a decoded payload (a dict) or of a raw frame (a topic with a
+    typed ``parse_frame``, handed over undecoded by the hub)."""
+    of_payload, of_frame = _key(field), w.frame_sequence(field)
+
+    def key(message: Any) -> int | None:
+        if type(message) is bytes:
+            return of_frame(message)
+        return of_payload(message)
+
+    key.__name__ = f"key_{field}"
+    return key
+
+
+_TYPED_BY_TRADE_ID: Final = _payload_or_frame_key("t")
+_TYPED_BY_AGG_ID: Final = _payload_or_frame_key("a")
+_TYPED_BY_FINAL_UPDATE_ID: Final = _payload_or_frame_key("u")
 _BY_LAST_UPDATE_ID: Final = _key("lastUpdateId")
 _BY_EVENT_TIME: Final = _key("E")
 
@@ -129,17 +147,33 @@ class _BinanceFeeds:
 
     def book_ticker(self, symbol: str) -> FeedSpec:
         """Best bid/ask on every change → :class:`~rxconnector.models.BookTicker`."""
+        topic = f"{self._sym(symbol)}@bookTicker"
         return FeedSpec(
-            f"{self._sym(symbol)}@bookTicker", p.parse_book_ticker, sequence=_BY_FINAL_UPDATE_ID
+            topic,
+            p.parse_book_ticker,
+            sequence=_TYPED_BY_FINAL_UPDATE_ID,
+            parse_frame=w.book_ticker_frame_parser(topic),
         )
 
     def trades(self, symbol: str) -> FeedSpec:
         """Every trade → :class:`~rxconnector.models.Trade` (``side`` = taker side)."""
-        return FeedSpec(f"{self._sym(symbol)}@trade", p.parse_trade, sequence=_BY_TRADE_ID)
+        topic = f"{self._sym(symbol)}@trade"
+        return FeedSpec(
+            topic,
+            p.parse_trade,
+            sequence=_TYPED_BY_TRADE_ID,
+            parse_frame=w.trade_frame_parser(topic),
+        )
 
     def agg_trades(self, symbol: str) -> FeedSpec:
         """Aggregate trades → :class:`~rxconnector.models.Trade` with the trade id range."""
-        return FeedSpec(f"{self._sym(symbol)}@aggTrade", p.parse_agg_trade, sequence=_BY_AGG_ID)
+        topic = f"{self._sym(symbol)}@aggTrade"
+        return FeedSpec(
+            topic,
+            p.parse_agg_trade,
+            sequence=_TYPED_BY_AGG_ID,
+            parse_frame=w.agg_trade_frame_parser(topic),
+        )
 
     def klines(self, symbol: str, interval: str) -> FeedSpec:
         """Candles of ``interval`` (``1m`` ... ``1M``) → :class:`~rxconnector.models.Kline`."""
