@@ -10,6 +10,13 @@ step waits until its frames are handed to the sockets: the client's reading is t
 back-pressure). The rate is exact over the run; within it trades come a tick at a time
 (about one trade per symbol per tick), as from the simulator's own clock.
 
+``--quiet-gc`` keeps Python's cyclic collector out of the paced window: ``go`` collects
+once, freezes what survives and disables the collector; ``stop`` enables it again. The
+simulator keeps every trade of its tapes, so its full collections grow with the run
+(measured at 10,000 trades/s: pauses of 55-99 ms every ~1.4 s); during one the market
+stands still and the pacing then steps the whole backlog at once (up to ~1,000 trades
+in a burst). Without the flag the child behaves as before.
+
 Protocol over stdin/stdout, one line each:
 
 * at start it prints ``{"rest": URL, "ws": URL}``;
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 import orjson
@@ -57,7 +65,7 @@ async def _pace(sim: ExchangeSimulator, names: list[str], rate: float, stop: asy
     return produced - first
 
 
-async def main(names: list[str]) -> None:
+async def main(names: list[str], quiet_gc: bool) -> None:
     loop = asyncio.get_running_loop()
     async with ExchangeSimulator(symbols=names, seed=1, autostart_market=False) as sim:
         # a tape's first id is random: tick until every symbol has one (before any client)
@@ -75,12 +83,17 @@ async def main(names: list[str]) -> None:
                     return
                 continue
             if words[0] == "go":
+                if quiet_gc:
+                    gc.collect()
+                    gc.freeze()
+                    gc.disable()
                 stop.clear()
                 started = loop.time()
                 pacing = loop.create_task(_pace(sim, names, float(words[1]), stop))
             elif words[0] == "stop" and pacing is not None:
                 stop.set()
                 trades = await pacing
+                gc.enable()
                 reply = {"trades": trades, "seconds": loop.time() - started}
                 print(orjson.dumps(reply).decode(), flush=True)
             elif words[0] == "streams":
@@ -91,4 +104,6 @@ async def main(names: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=20)
-    asyncio.run(main([f"S{i}USDT" for i in range(parser.parse_args().symbols)]))
+    parser.add_argument("--quiet-gc", action="store_true", help="no collector while pacing")
+    args = parser.parse_args()
+    asyncio.run(main([f"S{i}USDT" for i in range(args.symbols)], args.quiet_gc))

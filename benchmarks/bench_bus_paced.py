@@ -53,11 +53,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 class PacedSim:
     """``_pacedsim.py`` in a child process (its stdin/stdout protocol)."""
 
-    def __init__(self, symbols: int) -> None:
+    def __init__(self, symbols: int, quiet_gc: bool = False) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = bench_bus.ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "_pacedsim.py"), "--symbols", str(symbols)],
+            [sys.executable, os.path.join(HERE, "_pacedsim.py"), "--symbols", str(symbols)]
+            + (["--quiet-gc"] if quiet_gc else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         urls = self._read()
@@ -247,9 +248,15 @@ def _row(label: str, rate: float, figures: dict[str, Any]) -> str:
 
 
 def paced(
-    url: str, redis_pid: int, rates: list[float], symbols: int, seconds: float, runs: int
+    url: str,
+    redis_pid: int,
+    rates: list[float],
+    symbols: int,
+    seconds: float,
+    runs: int,
+    sim_gc: str = "on",
 ) -> None:
-    sim = PacedSim(symbols)
+    sim = PacedSim(symbols, quiet_gc=sim_gc == "off")
     try:
         for run in range(runs):
             for rate in rates:
@@ -350,9 +357,18 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=20, help="simulated symbols")
     parser.add_argument("--seconds", type=float, default=10.0, help="per paced run")
     parser.add_argument("--runs", type=int, default=1, help="alternating repetitions")
+    parser.add_argument(
+        "--sim-gc",
+        choices=("on", "off"),
+        default="on",
+        help="off: the paced simulator's collector is off while it paces (--quiet-gc)",
+    )
     parser.add_argument("--firehose", type=int, default=200_000, help="frames (0 = skip)")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} (1 min) at start", flush=True)
+    print(
+        f"load average {os.getloadavg()[0]:.2f} (1 min) at start; simulator GC {args.sim_gc}",
+        flush=True,
+    )
     port = bench_bus.free_port()
     folder = tempfile.mkdtemp(prefix="bench-bus-paced-")
     server = bench_bus.start_redis(port, folder)
@@ -360,7 +376,7 @@ def main() -> None:
     try:
         rates = [float(text) for text in filter(None, args.rates.split(","))]
         if rates:
-            paced(url, server.pid, rates, args.symbols, args.seconds, args.runs)
+            paced(url, server.pid, rates, args.symbols, args.seconds, args.runs, args.sim_gc)
         if args.firehose > 0:
             firehose(url, args.firehose, args.runs)
         print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
