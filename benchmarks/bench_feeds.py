@@ -294,7 +294,9 @@ async def client_ws_source(port: int, n: int) -> Meter:
 
     from rxconnector.config import ConnectionConfig
     from rxconnector.models import ConnectionEvent
-    from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, websocket
+    from rxconnector.transport.tasks import OwnedTasks
+    from rxconnector.transport.ws import websocket
+    from rxconnector.transport.ws_types import Connected, SocketSpec
 
     loads = orjson.loads
     meter = Meter(n)
@@ -466,7 +468,7 @@ def _fake_connect(
     from reactivex.disposable import Disposable
 
     from rxconnector.models import ConnectionEvent, ConnectionState
-    from rxconnector.transport.ws import Connected
+    from rxconnector.transport.ws_types import Connected
 
     def connect(spec: Any, _session: Any, _tasks: Any) -> Observable[Any]:
         def subscribe(observer: Any, _scheduler: Any = None) -> Any:
@@ -518,7 +520,9 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
     from rxconnector.connector import Connector
     from rxconnector.models import ConnectionEvent
     from rxconnector.streams.hub import SubscriptionHub
-    from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, websocket
+    from rxconnector.transport.tasks import OwnedTasks
+    from rxconnector.transport.ws import websocket
+    from rxconnector.transport.ws_types import Connected, SocketSpec
 
     timings: list[tuple[float, float]] = []
     finished = asyncio.Event()

@@ -46,7 +46,7 @@ from rxconnector.errors import (
     TransportError,
     WebSocketClosedError,
 )
-from rxconnector.market_data import MarketData
+from rxconnector.market_data import MarketData, Trading
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -103,6 +103,7 @@ __all__ = [
     "Liquidation",
     "MarkPrice",
     "MarketData",
+    "Trading",
     "MiniTicker",
     "NotSupportedError",
     "Order",

@@ -48,7 +48,7 @@ from rxconnector.exchanges.base import FeedCatalog, FeedSpec
 from rxconnector.exchanges.book_rules import snapshot_limit_for
 from rxconnector.health import Health
 from rxconnector.log import get_logger
-from rxconnector.market_data import ConnectorFeeds
+from rxconnector.market_data import ConnectorFeeds, Trading
 from rxconnector.models import (
     AccountEvent,
     AvgPrice,
@@ -795,4 +795,8 @@ if TYPE_CHECKING:
 
     def _satisfies(conn: Connector) -> ConnectorFeeds:
         """mypy checks here that the Connector serves every declared feed."""
+        return conn
+
+    def _trades(conn: Connector) -> Trading:
+        """mypy checks here that the Connector answers every declared REST call."""
         return conn

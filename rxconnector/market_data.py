@@ -23,7 +23,9 @@ explicitly, and mypy would call such a class abstract if the bodies were empty.
 from __future__ import annotations
 
 import inspect
-from typing import Final, NoReturn, Protocol
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final, NoReturn, Protocol
 
 from reactivex import Observable
 
@@ -39,14 +41,24 @@ from rxconnector.models import (
     Liquidation,
     MarkPrice,
     MiniTicker,
+    Order,
     OrderBook,
     OrderUpdate,
     Position,
+    SymbolInfo,
     Ticker,
     Trade,
 )
 
-__all__ = ["FEED_METHODS", "AccountFeeds", "ConnectorFeeds", "MarketData", "feed_methods"]
+__all__ = [
+    "FEED_METHODS",
+    "TRADING_METHODS",
+    "AccountFeeds",
+    "ConnectorFeeds",
+    "MarketData",
+    "Trading",
+    "feed_methods",
+]
 
 
 def _declared(method: str) -> NoReturn:
@@ -148,6 +160,106 @@ class ConnectorFeeds(MarketData, AccountFeeds, Protocol):
         _declared("diff_depth")
 
 
+class Trading(Protocol):
+    """The connector's REST calls - market data on request and trading - declared once.
+
+    :class:`~rxconnector.Connector` (and so :class:`~rxconnector.replay.ReplayConnector`)
+    and :class:`~rxconnector.testing.FakeConnector` satisfy it (mypy checks, see the
+    ``_trades`` checks next to each class), so a strategy that places orders, typed
+    against ``MarketData`` and ``Trading``, runs unchanged on a live, replayed or scripted
+    connector. Every call is a cold Observable: subscribing sends the request.
+    """
+
+    def ping(self) -> Observable[None]:
+        """Round trip to the REST API."""
+        _declared("ping")
+
+    def server_time(self) -> Observable[int]:
+        """The exchange's clock, ms."""
+        _declared("server_time")
+
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> Observable[dict[str, SymbolInfo]]:
+        """Trading rules per symbol (tick size, step size, min notional...)."""
+        _declared("exchange_info")
+
+    def depth_snapshot(self, symbol: str, limit: int = 100) -> Observable[OrderBook]:
+        """A REST order-book snapshot."""
+        _declared("depth_snapshot")
+
+    def recent_trades(self, symbol: str, limit: int = 500) -> Observable[list[Trade]]:
+        """The most recent trades over REST."""
+        _declared("recent_trades")
+
+    def kline_history(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        limit: int | None = None,
+    ) -> Observable[Kline]:
+        """Candles, oldest first, from ``start`` (ms) or the last ``limit``."""
+        _declared("kline_history")
+
+    def ticker_24h(self, symbol: str) -> Observable[Ticker]:
+        """The 24 h ticker over REST."""
+        _declared("ticker_24h")
+
+    def account(self) -> Observable[Any]:
+        """Balances and permissions (signed)."""
+        _declared("account")
+
+    def place_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+        **extra: Any,
+    ) -> Observable[Order]:
+        """Place an order (signed, never retried blindly)."""
+        _declared("place_order")
+
+    def test_order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        time_in_force: str | None = None,
+        **extra: Any,
+    ) -> Observable[Any]:
+        """Validate an order at the exchange without placing it."""
+        _declared("test_order")
+
+    def cancel_order(
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Cancel one order by exchange id or client order id."""
+        _declared("cancel_order")
+
+    def get_order(
+        self, symbol: str, order_id: str | int | None = None, client_order_id: str | None = None
+    ) -> Observable[Order]:
+        """Look an order up (resolves an OrderStatusUnknownError)."""
+        _declared("get_order")
+
+    def open_orders(self, symbol: str | None = None) -> Observable[list[Order]]:
+        """Open orders, of one symbol or all."""
+        _declared("open_orders")
+
+    def open_positions(self, symbol: str | None = None) -> Observable[list[Position]]:
+        """Derivatives positions over REST, of one symbol or all."""
+        _declared("open_positions")
+
+
 def feed_methods(protocol: type) -> tuple[str, ...]:
     """The feed methods ``protocol`` itself declares (not inherited ones, not the health
     properties), in declaration order."""
@@ -163,3 +275,6 @@ def feed_methods(protocol: type) -> tuple[str, ...]:
 FEED_METHODS: Final = (
     feed_methods(MarketData) + feed_methods(ConnectorFeeds) + feed_methods(AccountFeeds)
 )
+
+#: The REST calls every connector answers, in the order of the contract.
+TRADING_METHODS: Final = feed_methods(Trading)

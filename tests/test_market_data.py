@@ -17,9 +17,11 @@ from rxconnector.bus.remote import RemoteConnector
 from rxconnector.connector import Connector
 from rxconnector.market_data import (
     FEED_METHODS,
+    TRADING_METHODS,
     AccountFeeds,
     ConnectorFeeds,
     MarketData,
+    Trading,
     feed_methods,
 )
 from rxconnector.replay import ReplayConnector
@@ -60,6 +62,25 @@ def test_every_declared_feed_has_the_declared_signature(protocol: type, cls: typ
         method = getattr(cls, name, None)
         assert method is not None, f"{cls.__name__} has no {name}"
         assert _shape(method) == _shape(getattr(protocol, name)), f"{cls.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    "cls", [Connector, FakeConnector, ReplayConnector], ids=lambda x: x.__name__
+)
+def test_every_declared_rest_call_has_the_declared_signature(cls: type) -> None:
+    """The REST/trading half of the surface (``Trading``): same names, parameters,
+    defaults and annotations on every connector that trades."""
+    for name in feed_methods(Trading):
+        method = getattr(cls, name, None)
+        assert method is not None, f"{cls.__name__} has no {name}"
+        assert _shape(method) == _shape(getattr(Trading, name)), f"{cls.__name__}.{name}"
+
+
+def test_the_rest_call_list_is_derived_from_the_declaration() -> None:
+    from rxconnector.testing import REST_METHODS
+
+    assert REST_METHODS == TRADING_METHODS == tuple(feed_methods(Trading))
+    assert "place_order" in TRADING_METHODS and "open_positions" in TRADING_METHODS
 
 
 @pytest.mark.parametrize(("protocol", "cls"), _SATISFIERS, ids=lambda x: x.__name__)

@@ -29,6 +29,8 @@ EXPECTED_TOP_LEVEL = {
     # the feed surface every connector satisfies (Connector, FakeConnector, ReplayConnector,
     # RemoteConnector): strategies are typed against it
     "MarketData",
+    # the REST/trading calls Connector, FakeConnector and ReplayConnector answer
+    "Trading",
     # sub-modules
     "bus", "notebook", "operators", "replay", "sync", "testing", "__version__",
 }  # fmt: skip

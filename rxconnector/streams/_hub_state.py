@@ -18,7 +18,7 @@ from reactivex import abc
 from rxconnector.errors import WebSocketClosedError
 from rxconnector.models import ConnectionEvent
 from rxconnector.streams.messages import TopicMessage
-from rxconnector.transport.ws import Connected, ControlSender, Frame, SocketSpec, WsItem
+from rxconnector.transport.ws_types import Connected, ControlSender, Frame, SocketSpec, WsItem
 
 __all__ = [
     "Conn",

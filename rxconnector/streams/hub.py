@@ -97,7 +97,8 @@ from rxconnector.streams.hub_rotation import Rotation
 from rxconnector.streams.hub_shards import ShardPool
 from rxconnector.streams.hub_topics import TopicRefCounts
 from rxconnector.streams.messages import TopicMessage
-from rxconnector.transport.ws import ConnectFn, Frame, SessionFactory, connect_once
+from rxconnector.transport.ws import ConnectFn, connect_once
+from rxconnector.transport.ws_types import Frame, SessionFactory
 
 __all__ = [
     "ConnectionInfo",

@@ -24,15 +24,14 @@ from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.rate.attempts import AttemptLimiter, shared_attempt_limiter
 from rxconnector.streams._hub_state import Conn, Shard
 from rxconnector.streams.hub_core import HubCore
-from rxconnector.transport.ws import (
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import ConnectFn, websocket
+from rxconnector.transport.ws_types import (
     Connected,
-    ConnectFn,
     Frame,
-    OwnedTasks,
     SessionFactory,
     SocketSpec,
     describe_error,
-    websocket,
 )
 
 if TYPE_CHECKING:

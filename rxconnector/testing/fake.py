@@ -44,7 +44,7 @@ from reactivex.testing.subscription import Subscription
 
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError, RxConnectorError
-from rxconnector.market_data import FEED_METHODS, ConnectorFeeds
+from rxconnector.market_data import FEED_METHODS, ConnectorFeeds, Trading
 from rxconnector.models import (
     BreakerState,
     ClockOffset,
@@ -531,4 +531,8 @@ if TYPE_CHECKING:
 
     def _satisfies(conn: FakeConnector) -> ConnectorFeeds:
         """mypy checks here that the fake serves every feed a Connector declares."""
+        return conn
+
+    def _trades(conn: FakeConnector) -> Trading:
+        """mypy checks here that the fake answers every REST call a Connector declares."""
         return conn

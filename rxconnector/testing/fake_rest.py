@@ -19,27 +19,14 @@ from reactivex.testing import TestScheduler
 
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import NotScriptedError
+from rxconnector.market_data import TRADING_METHODS
 from rxconnector.models import Kline, Order, OrderBook, Position, SymbolInfo, Ticker, Trade
 
 __all__ = ["REST_METHODS", "Call", "ScriptedRest"]
 
-#: REST methods of the Connector surface.
-REST_METHODS = (
-    "ping",
-    "server_time",
-    "exchange_info",
-    "depth_snapshot",
-    "recent_trades",
-    "kline_history",
-    "ticker_24h",
-    "account",
-    "place_order",
-    "test_order",
-    "cancel_order",
-    "get_order",
-    "open_orders",
-    "open_positions",
-)
+#: REST methods of the Connector surface (the :class:`~rxconnector.market_data.Trading`
+#: protocol's, in its order).
+REST_METHODS = TRADING_METHODS
 
 #: REST calls that emit many items (one per candle) rather than one answer.
 _MANY = frozenset({"kline_history"})

@@ -65,7 +65,6 @@ from rxconnector.transport.tasks import OwnedTasks
 from rxconnector.transport.ws_link import WsLink
 from rxconnector.transport.ws_types import (
     Connected,
-    ControlSender,
     Frame,
     SessionFactory,
     SocketSpec,
@@ -75,19 +74,7 @@ from rxconnector.transport.ws_types import (
 )
 from rxconnector.transport.ws_watchdog import stale_watchdog
 
-__all__ = [
-    "ConnectFn",
-    "Connected",
-    "ControlSender",
-    "Frame",
-    "OwnedTasks",
-    "SessionFactory",
-    "SocketSpec",
-    "WsItem",
-    "connect_once",
-    "describe_error",
-    "websocket",
-]
+__all__ = ["ConnectFn", "connect_once", "websocket"]
 
 _log = get_logger(component="ws")
 

@@ -18,7 +18,8 @@ from reactivex.disposable import Disposable
 from rxconnector._scheduling import now_ms
 from rxconnector.errors import ConnectError, WebSocketClosedError
 from rxconnector.models import ConnectionEvent, ConnectionState
-from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 
 from .helpers import API_KEY, SECRET, binance_ws_payload, hmac_hex
 

@@ -28,7 +28,7 @@ from rxconnector.streams.accounts.listen_key import LeasedProtocol
 from rxconnector.streams.accounts.reconcile import Fetchers, Reconciliation
 from rxconnector.streams.accounts.view import FINISHED_MEMORY, AccountView
 from rxconnector.testing.account_factories import make_balance, make_order, make_order_update
-from rxconnector.transport.ws import SocketSpec
+from rxconnector.transport.ws_types import SocketSpec
 
 D = Decimal
 

@@ -36,8 +36,9 @@ from rxconnector.models import (
     Position,
 )
 from rxconnector.streams.accounts.account_streams import AccountStreams
-from rxconnector.transport.ws import Connected, OwnedTasks
+from rxconnector.transport.tasks import OwnedTasks
 from rxconnector.transport.ws_link import WsLink
+from rxconnector.transport.ws_types import Connected
 
 from .helpers import API_KEY, SECRET, ScriptedRest, balance, order
 from .scripted import ScriptedBinance, ScriptedBybit

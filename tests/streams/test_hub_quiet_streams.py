@@ -23,7 +23,8 @@ from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
 from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
 from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.streams.hub import SubscriptionHub
-from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 
 LIQUIDATIONS = "btcusdt@forceOrder"
 TRADES = "btcusdt@aggTrade"

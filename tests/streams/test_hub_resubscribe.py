@@ -40,7 +40,8 @@ from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart, TopicMessage
 from rxconnector.streams.orderbook import maintain_order_book
 from rxconnector.testing.simulator import ExchangeSimulator
-from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 
 CONFIG = ConnectionConfig(reconnect_delay=1.0, reconnect_jitter=0.0, stale_after=1000.0)
 BOOK = "orderbook.50.BTCUSDT"

@@ -36,7 +36,8 @@ from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.rate.pacing import Pacer, RollingWindow
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
-from rxconnector.transport.ws import Connected, OwnedTasks, SocketSpec, WsItem
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 
 CONFIG = ConnectionConfig(reconnect_delay=1.0, reconnect_jitter=0.0, stale_after=1000.0)
 

@@ -25,14 +25,9 @@ from rxconnector.errors import (
     WebSocketClosedError,
 )
 from rxconnector.models import ConnectionEvent, ConnectionState
-from rxconnector.transport.ws import (
-    Connected,
-    OwnedTasks,
-    SocketSpec,
-    WsItem,
-    connect_once,
-    websocket,
-)
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import connect_once, websocket
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 
 
 @pytest.fixture

@@ -19,13 +19,9 @@ from rxconnector.config import ConnectionConfig
 from rxconnector.errors import RateLimitError, StaleConnectionError, WebSocketClosedError
 from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.rate.attempts import AttemptLimiter
-from rxconnector.transport.ws import (
-    Connected,
-    OwnedTasks,
-    SocketSpec,
-    WsItem,
-    websocket,
-)
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import websocket
+from rxconnector.transport.ws_types import Connected, SocketSpec, WsItem
 from rxconnector.transport.ws_watchdog import stale_watchdog
 
 on_next, on_error = ReactiveTest.on_next, ReactiveTest.on_error

@@ -67,13 +67,9 @@ from rxconnector.rate.attempts import AttemptLimiter
 from rxconnector.streams.accounts.reconcile import Fetchers
 from rxconnector.streams.accounts.run import AccountRun, RunSettings
 from rxconnector.streams.messages import RawMessage
-from rxconnector.transport.ws import (
-    ConnectFn,
-    OwnedTasks,
-    SessionFactory,
-    connect_once,
-    describe_error,
-)
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import ConnectFn, connect_once
+from rxconnector.transport.ws_types import SessionFactory, describe_error
 
 __all__ = ["AccountStreams"]
 

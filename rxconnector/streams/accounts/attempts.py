@@ -33,7 +33,9 @@ from reactivex.disposable import (
 )
 
 from rxconnector.errors import RxConnectorError
-from rxconnector.transport.ws import ConnectFn, OwnedTasks, SessionFactory, SocketSpec, WsItem
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import ConnectFn
+from rxconnector.transport.ws_types import SessionFactory, SocketSpec, WsItem
 
 __all__ = ["AttemptSlot", "UrlLease", "login_attempt", "url_attempt"]
 

@@ -34,7 +34,7 @@ from rxconnector._scheduling import now_ms
 from rxconnector.errors import FeedGapError
 from rxconnector.models import Balance, Order, Position
 from rxconnector.streams.accounts.view import AccountView
-from rxconnector.transport.ws import describe_error
+from rxconnector.transport.ws_types import describe_error
 
 __all__ = ["Fetchers", "Reconciliation"]
 

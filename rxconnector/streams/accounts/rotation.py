@@ -39,7 +39,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from rxconnector.errors import ParseError
 from rxconnector.models import ConnectionEvent, ConnectionState
 from rxconnector.streams.accounts.attempts import AttemptSlot
-from rxconnector.transport.ws import Connected, ControlSender, SocketSpec, WsItem
+from rxconnector.transport.ws_types import Connected, ControlSender, SocketSpec, WsItem
 
 if TYPE_CHECKING:
     from rxconnector.exchanges.account_protocol import PrivateSession

@@ -38,16 +38,15 @@ from rxconnector.streams.accounts.reconcile import Fetchers, Reconciliation
 from rxconnector.streams.accounts.rotation import Replacement, Rotation
 from rxconnector.streams.accounts.view import AccountView
 from rxconnector.streams.hub import PACING_MARGIN
-from rxconnector.transport.ws import (
+from rxconnector.transport.tasks import OwnedTasks
+from rxconnector.transport.ws import ConnectFn, websocket
+from rxconnector.transport.ws_types import (
     Connected,
-    ConnectFn,
     ControlSender,
-    OwnedTasks,
     SessionFactory,
     SocketSpec,
     WsItem,
     describe_error,
-    websocket,
 )
 
 __all__ = ["AccountRun", "RunSettings"]
