@@ -14,8 +14,8 @@ back-pressure). The rate is exact over the run; within it trades come a tick at 
 once, freezes what survives and disables the collector; ``stop`` enables it again. The
 simulator keeps every trade of its tapes, so its full collections grow with the run
 (measured at 10,000 trades/s: pauses of 55-99 ms every ~1.4 s); during one the market
-stands still and the pacing then steps the whole backlog at once (up to ~1,000 trades
-in a burst). Without the flag the child behaves as before.
+stands still and the pacing then steps the whole backlog at once (~10 trades per ms of
+pause at that rate). Without the flag the child behaves as before.
 
 Protocol over stdin/stdout, one line each:
 
