@@ -13,7 +13,15 @@ import pytest
 from rxconnector.config import Category, Config, ExchangeName
 from rxconnector.errors import ConfigError
 from rxconnector.exchanges.base import FeedCatalog
-from rxconnector.venues import REGISTRY, cli_venues, resolve_endpoints, venue_for, venue_spec
+from rxconnector.venues import (
+    REGISTRY,
+    cli_venues,
+    key_name,
+    resolve_endpoints,
+    trade_ids_consecutive,
+    venue_for,
+    venue_spec,
+)
 
 _ENTRIES = [(name, category) for name, spec in REGISTRY.items() for category in spec.categories]
 
@@ -109,3 +117,37 @@ class TestCliNames:
         config = cli_venues()[name](rest_url="http://127.0.0.1:1")
         assert (config.exchange, config.category) == (exchange, category)
         assert config == Config(exchange=exchange, category=category, rest_url="http://127.0.0.1:1")  # type: ignore[arg-type]
+
+
+class TestBusNames:
+    """The names the Redis bus keys streams by, and what a reader may assume of them."""
+
+    @pytest.mark.parametrize(
+        ("config", "name"),
+        [
+            (Config.binance(), "binance"),
+            (Config.binance_futures(), "binance-futures"),
+            (Config.bybit(), "bybit"),
+            (Config.bybit("linear"), "bybit-linear"),
+        ],
+    )
+    def test_key_name_is_the_hyphenated_cli_name(self, config: Config, name: str) -> None:
+        assert key_name(config) == name
+        assert name in cli_venues()  # the same name the command line takes
+
+    @pytest.mark.parametrize(
+        ("name", "consecutive"),
+        [
+            ("binance", True),
+            ("binance-futures", True),
+            ("Binance_Futures", True),
+            ("binance-eu", True),  # a custom name counts as its first part
+            ("bybit", False),
+            ("bybit-linear", False),
+            ("acme", False),  # unknown to the registry: no id check
+        ],
+    )
+    def test_consecutive_trade_ids_follow_the_venues_trade_continuity(
+        self, name: str, consecutive: bool
+    ) -> None:
+        assert trade_ids_consecutive(name) is consecutive
