@@ -113,9 +113,10 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--weight-limit", type=int, default=None)
+    parser.add_argument("--fill-model", default="binance_spot")
     args = parser.parse_args(argv)
     symbols = symbols_for(args.symbols)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"fill_model": args.fill_model}
     if args.weight_limit is not None:
         extra["weight_limit"] = args.weight_limit
     async with ExchangeSimulator(seed=7, symbols=tuple(symbols), **extra) as sim:

@@ -204,7 +204,7 @@ def _fmt(seconds: float | None) -> str:
 
 async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     extra = [] if args.weight_limit is None else ["--weight-limit", str(args.weight_limit)]
-    sim, urls = await Sim.start(args.symbols, extra)
+    sim, urls = await Sim.start(args.symbols, [*extra, "--fill-model", args.fill_model])
     symbols = [f"S{i:04d}USDT" for i in range(args.symbols)]
     tracker = Tracker(symbols)
     results: list[dict[str, Any]] = []
@@ -271,7 +271,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     f"books {_fmt(row['books'])}  REST {row['rest_calls']} calls / "
                     f"{row['rest_weight']} weight  peak {row['peak_minute_weight']}/{row['limit']}"
                     f"  lost ids {row['lost_ids']}  user call {row['user_call']:.2f} s "
-                    f"({user_attempts} tries)  statuses {row['statuses']}"
+                    f"({user_attempts} tries)  statuses {row['statuses']}  "
+                    f"load {os.getloadavg()[0]:.1f}\n    calls by path {row['paths']}"
                     + (f"  NOT BACK {row['missing']}" if not tracker.complete() else ""),
                     flush=True,
                 )
@@ -300,11 +301,18 @@ def main() -> None:
     parser.add_argument(
         "--weight-limit", type=int, default=None, help="simulator REST weight limit per minute"
     )
+    parser.add_argument(
+        "--fill-model",
+        default="binance_spot",
+        help="the simulator's market: binance_spot (recorded fills, default), binance_usdm, "
+        "stress (the original uniform 1..3 fills per aggregate)",
+    )
     args = parser.parse_args()
     args.faults = args.faults.split(",")
     print(
         f"bench_recovery: {args.symbols} symbols x (trades, order_book(20), ticker), "
-        f"rxconnector {rxc.__version__}, load {os.getloadavg()[0]:.1f}",
+        f"fill model {args.fill_model}, rxconnector {rxc.__version__}, "
+        f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         flush=True,
     )
     asyncio.run(measure(args))

@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from rxconnector.testing.simulator.fills import FillModel, fill_model
+
 __all__ = ["SimulatorConfig", "SymbolSpec", "symbol_spec"]
 
 #: Quote assets recognised when splitting a bare symbol such as ``"ETHBTC"``.
@@ -161,6 +163,10 @@ class SimulatorConfig:
     book_levels: int = attrs.field(default=50, validator=_positive)
     book_history: int = attrs.field(default=100_000, validator=_positive)
     trade_history: int = attrs.field(default=1_000_000, validator=_positive)
+    #: fills per aggregate trade: a name from ``fills.FILL_MODELS`` ("binance_spot",
+    #: recorded on Binance Spot, the default; "binance_usdm"; "stress", the original
+    #: uniform 1..3) or a :class:`~rxconnector.testing.simulator.fills.FillModel`
+    fill_model: FillModel = attrs.field(default=fill_model("binance_spot"), converter=fill_model)
 
     def symbol_specs(self) -> tuple[SymbolSpec, ...]:
         """The listed symbols as specs (bare names resolved with :func:`symbol_spec`)."""
