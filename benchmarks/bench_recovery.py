@@ -204,7 +204,9 @@ def _fmt(seconds: float | None) -> str:
 
 async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     extra = [] if args.weight_limit is None else ["--weight-limit", str(args.weight_limit)]
-    sim, urls = await Sim.start(args.symbols, [*extra, "--fill-model", args.fill_model])
+    extra += ["--fill-model", args.fill_model, "--quiet", str(args.quiet)]
+    extra += ["--quiet-activity", str(args.quiet_activity)]
+    sim, urls = await Sim.start(args.symbols, extra)
     symbols = [f"S{i:04d}USDT" for i in range(args.symbols)]
     tracker = Tracker(symbols)
     results: list[dict[str, Any]] = []
@@ -263,6 +265,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "resubscribed": resubscribed,
                     "user_call": user_s,
                     "user_attempts": user_attempts,
+                    # where in the exchange's fixed weight minute the fault fell
+                    "minute_phase": (marks["server_time"] % 60_000) / 1000.0,
                 }
                 results.append(row)
                 print(
@@ -272,7 +276,9 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     f"{row['rest_weight']} weight  peak {row['peak_minute_weight']}/{row['limit']}"
                     f"  lost ids {row['lost_ids']}  user call {row['user_call']:.2f} s "
                     f"({user_attempts} tries)  statuses {row['statuses']}  "
-                    f"load {os.getloadavg()[0]:.1f}\n    calls by path {row['paths']}"
+                    f"load {os.getloadavg()[0]:.1f}\n    calls by path {row['paths']}, "
+                    f"recovery from {row['minute_phase']:.1f} s into the weight minute\n"
+                    f"    weight by second after the first call {rest.get('timeline')}"
                     + (f"  NOT BACK {row['missing']}" if not tracker.complete() else ""),
                     flush=True,
                 )
@@ -307,11 +313,25 @@ def main() -> None:
         help="the simulator's market: binance_spot (recorded fills, default), binance_usdm, "
         "stress (the original uniform 1..3 fills per aggregate)",
     )
+    parser.add_argument(
+        "--quiet",
+        type=int,
+        default=0,
+        help="make the last N symbols quiet (a scenario: the simulator's symbols are "
+        "otherwise all as busy as BTCUSDT)",
+    )
+    parser.add_argument(
+        "--quiet-activity",
+        type=float,
+        default=0.03,
+        help="their activity (share of ticks with takers; 0.03 = about 0.5 aggregates/s)",
+    )
     args = parser.parse_args()
     args.faults = args.faults.split(",")
     print(
         f"bench_recovery: {args.symbols} symbols x (trades, order_book(20), ticker), "
-        f"fill model {args.fill_model}, rxconnector {rxc.__version__}, "
+        f"fill model {args.fill_model}, quiet {args.quiet} at activity {args.quiet_activity}, "
+        f"rxconnector {rxc.__version__}, "
         f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         flush=True,
     )

@@ -1,4 +1,4 @@
-"""The fill model: how many fills an aggregate trade holds, per named model.
+"""The fill model (fills per aggregate trade, per named model) and symbol activity.
 
 The numbers of ``binance_spot``/``binance_usdm`` are measured (``bench_agg_fills.py``);
 these tests pin that the market draws from them, that ``stress`` is the original
@@ -13,6 +13,7 @@ import random
 from collections import Counter
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from rxconnector.testing.simulator import ExchangeSimulator, SimulatorConfig
@@ -135,3 +136,26 @@ def test_tape_and_book_stay_consistent(name: str) -> None:
         bids1, asks1 = (dict(s) for s in m.book_at(agg.update_id))
         before, after = (bids0, bids1) if agg.buyer_is_maker else (asks0, asks1)
         assert after.get(agg.price, Decimal(0)) == before[agg.price] - agg.qty
+
+
+class TestActivity:
+    """``SymbolSpec.activity``: a quiet symbol trades on a share of the ticks only."""
+
+    def test_quiet_symbol_trades_at_its_share_of_the_busy_rate(self) -> None:
+        busy_spec = symbol_spec("S0001USDT", 7)
+        quiet_spec = attrs.evolve(busy_spec, activity=0.05)
+        busy = SymbolMarket(busy_spec, 7, 0)
+        quiet = SymbolMarket(quiet_spec, 7, 0)
+        first_id = quiet.book.update_id
+        for tick in range(4000):
+            busy.tick(tick * 100)
+            quiet.tick(tick * 100)
+        ratio = len(quiet.tape.aggs) / len(busy.tape.aggs)
+        assert 0.03 < ratio < 0.07
+        # the book still moves every tick (one diff event per tick at least)
+        assert quiet.book.update_id - first_id >= 4000
+
+    @pytest.mark.parametrize("bad", [0.0, -0.1, 1.5, float("nan")])
+    def test_activity_outside_0_1_is_refused(self, bad: float) -> None:
+        with pytest.raises(ValueError, match="activity"):
+            attrs.evolve(symbol_spec("BTCUSDT"), activity=bad)

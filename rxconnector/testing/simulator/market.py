@@ -11,7 +11,8 @@ One tick of one symbol, each step consuming one book update id when it changes t
 
 1. the pivot price walks; levels on the wrong side of it are pulled and, if the spread
    opened up, a level is placed next to the pivot (bids <= pivot < asks: never crossed);
-2. 0..3 taker orders sweep up to 4 levels from the best; each swept level yields one
+2. 0..3 taker orders (none on most ticks of a symbol whose ``activity`` is below 1)
+   sweep up to 4 levels from the best; each swept level yields one
    aggregate trade of one or more fills (trades, one per maker order), how many drawn
    from the fill model (``fills.py``: by default the distribution recorded on Binance
    Spot, 28 % multi-fill; ``stress`` = the original uniform 1..3, 67 %);
@@ -84,6 +85,7 @@ class SymbolMarket:
     ) -> None:
         self.spec = spec
         self._fills = fills
+        self._activity = spec.activity
         self.symbol = spec.symbol
         self.seed = seed
         self.start_ms = start_ms
@@ -253,7 +255,10 @@ class SymbolMarket:
                     net[(side, price)] = qty
 
         commit(self._walk())
-        for _ in range(rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]):
+        # a quiet symbol (activity < 1) skips the takers of most ticks; at 1 no draw is
+        # spent here, so a busy symbol's market is what it was before activity existed
+        quiet = self._activity < 1.0 and rng.random() >= self._activity
+        for _ in range(0 if quiet else rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]):
             commit(self._take(now, trades, aggs))
         for _ in range(rng.randint(1, 3)):
             commit(self._make())
