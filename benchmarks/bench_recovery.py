@@ -282,6 +282,10 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     + (f"  NOT BACK {row['missing']}" if not tracker.complete() else ""),
                     flush=True,
                 )
+                late = [s for s in symbols if s not in tracker.done["trades"]][:5]
+                for s in late:  # which tapes, and how far they got
+                    got, want = tracker.trade_id[s], marks["symbols"][s]["trade_id"]
+                    print(f"    tape {s}: delivered up to {got}, needed {want}", flush=True)
             for sub in subs:
                 sub.dispose()
             print(
