@@ -96,6 +96,8 @@ def _rest(sim: ExchangeSimulator, since: int) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in statuses.items()},
         "paths": dict(paths),
         "max_minute_weight": _PEAK[0],
+        "used": sim.rest_weight_used(),
+        "server_time": sim.server_time_ms(),
         "limit": sim._spot_rest.limiter.limit,
     }
 

@@ -192,6 +192,18 @@ async def user_call(conn: rxc.Connector) -> tuple[float, int]:
             return float("inf"), attempts
 
 
+async def _at_phase(sim: Sim, phase: float) -> None:
+    """Wait until ``phase`` seconds into a weight minute (the exchange's fixed window)
+    in which less than a tenth of the limit is spent: the fault then starts from a
+    fresh budget at a known point of the minute."""
+    while True:
+        state = await sim.ask(cmd="rest", since=0)
+        past = ((state["server_time"] % 60_000) / 1000.0 - phase) % 60.0
+        if past < 1.0 and state["used"] < state["limit"] // 10:
+            return
+        await asyncio.sleep(60.0 - past if past >= 1.0 else 1.0)
+
+
 async def _first(obs: Any) -> Any:
     from reactivex import operators as ops
 
@@ -225,6 +237,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             for name in faults:
                 if name != "startup":
                     await asyncio.sleep(args.settle)
+                    if args.phase is not None:
+                        await _at_phase(sim, args.phase)
                     rest_index = (await sim.ask(cmd="rest", since=0))["index"]
                     lost_before = tracker.lost_ids
                     # times count from the fault (a stall: from its end, 5 s later)
@@ -316,6 +330,13 @@ def main() -> None:
         default="binance_spot",
         help="the simulator's market: binance_spot (recorded fills, default), binance_usdm, "
         "stress (the original uniform 1..3 fills per aggregate)",
+    )
+    parser.add_argument(
+        "--phase",
+        type=float,
+        default=None,
+        help="start each fault this many seconds into a weight minute whose budget is "
+        "still unspent (default: whenever the settle pause ends)",
     )
     parser.add_argument(
         "--quiet",
