@@ -339,9 +339,10 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.binance import feeds as bfeeds
     from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
     from rxconnector.exchanges.binance.futures_endpoints import WEIGHT_PER_MINUTE
+    from rxconnector.exchanges.binance.futures_plans import BinanceFuturesPlans
+    from rxconnector.exchanges.binance.signing import rest_signer
     from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
     from rxconnector.exchanges.book_rules import BookRule
-    from rxconnector.rest.binance_futures import BinanceFuturesRest
 
     def make_account(
         rest: Any, _now: Callable[[], int], scheduler: abc.SchedulerBase
@@ -357,7 +358,8 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BinanceFuturesWsProtocol(),
         feeds=bfeeds.BinanceFuturesFeeds(),
-        make_rest=BinanceFuturesRest,
+        make_plans=BinanceFuturesPlans,
+        make_signer=rest_signer,
         make_dialect=bep.binance_dialect,
         book_rule=BookRule.BINANCE_USDM,
         trade_continuity="ids",

@@ -184,3 +184,14 @@ def binance_spot_rest(client: Any, config: Any, clock: Any, **plan_options: Any)
     from rxconnector.rest.planned import PlannedRest
 
     return PlannedRest(client, BinanceSpotPlans(config, **plan_options), rest_signer(config), clock)
+
+
+def binance_futures_rest(client: Any, config: Any, clock: Any, **plan_options: Any) -> Any:
+    """Binance USD-M's REST API as the connector builds it: its plans on the generic client."""
+    from rxconnector.exchanges.binance.futures_plans import BinanceFuturesPlans
+    from rxconnector.exchanges.binance.signing import rest_signer
+    from rxconnector.rest.planned import PlannedRest
+
+    return PlannedRest(
+        client, BinanceFuturesPlans(config, **plan_options), rest_signer(config), clock
+    )

@@ -30,7 +30,6 @@ from reactivex.testing import TestScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges.bybit.endpoints import bybit_dialect
-from rxconnector.rest.binance_futures import BinanceFuturesRest
 from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.planned import PlannedRest
@@ -43,6 +42,7 @@ from .conftest import (
     Reply,
     StepClock,
     binance_client,
+    binance_futures_rest,
     binance_spot_rest,
     rules_known,
 )
@@ -121,7 +121,7 @@ def _spot(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest
     return rules_known(binance_spot_rest(client, cfg, StepClock(NOW)))
 
 
-def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceFuturesRest:
+def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.binance_futures(
         api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url, rate_limit=UNLIMITED
     )
@@ -129,7 +129,7 @@ def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceF
     client = binance_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return rules_known(BinanceFuturesRest(client, cfg, StepClock(NOW)))
+    return rules_known(binance_futures_rest(client, cfg, StepClock(NOW)))
 
 
 def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:

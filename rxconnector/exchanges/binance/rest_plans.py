@@ -181,24 +181,28 @@ def forgetting_rules(symbol: str, plan: Plan[_T]) -> Plan[_T]:
 @attrs.frozen
 class ExchangeInfo:
     """What one ``exchangeInfo`` answer says: rules by symbol, the weight budget, and
-    the raw symbol rows (USD-M reads more of them)."""
+    what else a venue reads from it by symbol (USD-M's futures-only filters)."""
 
     infos: dict[str, SymbolInfo]
     weight_limit: int | None
-    rows: list[Mapping[str, Any]]
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def parse_exchange_info(reply: RestReply) -> ExchangeInfo:
     data = reply.data
-    rows = list(data["symbols"])
-    infos = {info.symbol: info for info in (rp.symbol_info(row) for row in rows)}
-    return ExchangeInfo(infos, rq.weight_limit(data), rows)
+    infos = {info.symbol: info for info in (rp.symbol_info(row) for row in data["symbols"])}
+    return ExchangeInfo(infos, rq.weight_limit(data))
 
 
-def exchange_info_plan(endpoint: Endpoint, params: Mapping[str, Any]) -> Plan[ExchangeInfo]:
+def exchange_info_plan(
+    endpoint: Endpoint,
+    params: Mapping[str, Any],
+    parse: Callable[[RestReply], ExchangeInfo] = parse_exchange_info,
+) -> Plan[ExchangeInfo]:
     """``exchangeInfo``: the rules are cached (``Remember``) and an announced
-    ``REQUEST_WEIGHT`` per minute sets the limiter (``WeightBudget``)."""
-    answer: ExchangeInfo = yield call(endpoint, params, parse_exchange_info)
+    ``REQUEST_WEIGHT`` per minute sets the limiter (``WeightBudget``). A malformed
+    answer (``parse`` included) is ``ParseError``."""
+    answer: ExchangeInfo = yield call(endpoint, params, parse)
     yield Remember(answer.infos)
     if answer.weight_limit is not None:
         yield WeightBudget(answer.weight_limit)
