@@ -187,6 +187,15 @@ class _PlanRun(Generic[_T]):
             self.stop()
             self._observer.on_error(error)
             return
+        if isinstance(step, Emit):
+            try:
+                self._deliver(step)
+            except Exception:
+                # The subscriber's own on_next raised: not the plan's business (it is not
+                # thrown in), but the walk ends; the error goes up as Rx reports it.
+                self.stop()
+                raise
+            return
         try:
             self._take(step)
         except Exception as error:  # the host refused the step (a bad argument...)
@@ -197,8 +206,6 @@ class _PlanRun(Generic[_T]):
         host = self._host
         if isinstance(step, Call):
             self._await(host.send(step))
-        elif isinstance(step, Emit):
-            self._deliver(step)
         elif isinstance(step, RulesFor):
             self._await(host.rules_for(step.symbol))
         elif isinstance(step, Now):

@@ -233,6 +233,27 @@ class TestDisposal:
         assert result.messages == [ReactiveTest.on_next(201, 0), ReactiveTest.on_completed(201)]
         assert [what for _t, what in host.log] == ["send /page {'from': 0}"]
 
+    def test_a_subscriber_that_raises_ends_the_walk_without_reaching_the_plan(self) -> None:
+        scheduler = TestScheduler()
+        host = ScriptedHost(scheduler, {"/page": _pages})
+        caught: list[BaseException] = []
+
+        def walk() -> Plan[None]:
+            try:
+                yield from _walk(0)
+            except BaseException as error:  # GeneratorExit only: the plan is closed
+                caught.append(error)
+                raise
+
+        def on_next(_item: int) -> None:
+            raise RuntimeError("a bug in the subscriber")
+
+        run_plan(walk, host).subscribe(on_next, on_error=lambda _e: None)
+        with pytest.raises(RuntimeError, match="bug in the subscriber"):
+            scheduler.start()
+        assert [type(e) for e in caught] == [GeneratorExit]
+        assert [what for _t, what in host.log] == ["send /page {'from': 0}"]
+
     def test_each_subscription_runs_a_fresh_plan(self) -> None:
         scheduler = TestScheduler()
         host = ScriptedHost(scheduler, {"/main": lambda _p: "ok"})
