@@ -140,6 +140,30 @@ def socket_limits(protocol: WsProtocol, config: ConnectionConfig) -> SocketLimit
     )
 
 
+class _TopicFeed(Observable[TopicMessage]):
+    """A topic's feed. Besides ``subscribe`` it offers ``subscribe_unwrapped``
+    (:data:`rxconnector.operators._share.UNWRAPPED_SUBSCRIBE`): the observer is attached
+    as given, without the ``AutoDetachObserver`` that ``Observable.subscribe`` adds,
+    because the hub keeps that wrapper's guarantees itself: an observer is detached
+    before it is told about a terminal event (rejected topic, dead shard, hub closed,
+    its own ``on_next`` raised), a detached observer is never delivered to (the fan-out
+    re-checks membership when an earlier observer changed it), and an attach that
+    raises becomes the observer's ``on_error``.
+    """
+
+    def subscribe_unwrapped(
+        self,
+        observer: abc.ObserverBase[TopicMessage],
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Attach ``observer`` itself (see the class docstring)."""
+        try:
+            return self._subscribe_core(observer, scheduler)
+        except Exception as exc:
+            observer.on_error(exc)
+            return Disposable()
+
+
 class SubscriptionHub:
     """Shares WebSocket connections among topic feeds; see the module docstring.
 
@@ -272,7 +296,7 @@ class SubscriptionHub:
 
             return Disposable(dispose)
 
-        return Observable(subscribe)
+        return _TopicFeed(subscribe)
 
     def resubscribe(self, topic: str) -> None:
         """Take ``topic`` off its connection and subscribe it again, keeping its observers.
@@ -381,7 +405,12 @@ class SubscriptionHub:
             return
         topic.last_payload = payload
         value = (received_at, payload)
-        for observer in topic.observers:
+        observers = topic.observers
+        for observer in observers:
+            # An earlier observer may have detached this one (or ended the topic):
+            # never deliver to a detached observer (they have no AutoDetachObserver).
+            if topic.observers is not observers and observer not in topic.observers:
+                continue
             try:
                 observer.on_next(value)
             except Exception as exc:
@@ -394,7 +423,12 @@ class SubscriptionHub:
             return
         topic.last_payload = payload
         value = (received_at, payload)
-        for observer in topic.observers:
+        observers = topic.observers
+        for observer in observers:
+            # An earlier observer may have detached this one (or ended the topic):
+            # never deliver to a detached observer (they have no AutoDetachObserver).
+            if topic.observers is not observers and observer not in topic.observers:
+                continue
             try:
                 observer.on_next(value)
             except Exception as exc:
