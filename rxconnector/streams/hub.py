@@ -226,12 +226,12 @@ class SubscriptionHub:
         self._on_frame_hook = on_frame
         self._report_error = core.report_error
         topics = self._refcounts = TopicRefCounts(core, endpoint)
-        peek = getattr(protocol, "peek_topic", None)
-        if undecoded is not None and callable(peek):
+        prefix = getattr(protocol, "data_frame_prefix", None)
+        self._raw_topics = core.raw_topics  # the undecoded fast path's lookup
+        self._raw_prefix: bytes = prefix if isinstance(prefix, bytes) else b""
+        self._raw_start = len(self._raw_prefix)
+        if undecoded is not None and self._raw_start:
             topics.undecoded = undecoded
-            self._peek: Callable[[bytes | str], str | None] | None = peek
-        else:
-            self._peek = None
         delivery = self._delivery = Delivery(core, sequence_of)
         # bound once: the hot path looks them up per frame
         self._deliver_slow = delivery.deliver_slow
@@ -356,8 +356,8 @@ class SubscriptionHub:
     # ================================================================ frames
 
     def _on_frame(self, conn: Conn, frame: Frame) -> None:
-        """The hot path: decode, route, look the topic up, fan out (see the module
-        docstring); anything unusual goes to :class:`Delivery` or :meth:`_on_control`."""
+        """The hot path: a raw topic's frame is fanned out here undecoded; any other
+        frame goes to :meth:`_on_decoded` (see the module docstring)."""
         received_at, data = frame
         hook = self._on_frame_hook
         if hook is not None:
@@ -365,16 +365,40 @@ class SubscriptionHub:
                 hook(conn.id, received_at, data)
             except Exception as exc:
                 self._report_error(exc)
-        peek = self._peek
-        if peek is not None and type(data) is bytes:
+        raw_topics = self._raw_topics
+        if raw_topics and type(data) is bytes:
             # A topic with a typed one-pass decoder gets the frame undecoded (bytes, which
-            # no decoded payload can be: its parser tells them apart by that). The name
-            # is a hint read off the first bytes; the topic's parser checks it again.
-            raw_topic = self._topics.get(peek(data))  # type: ignore[arg-type]
-            if raw_topic is not None and raw_topic.raw:
-                conn.data_count += 1
-                self._deliver(conn, raw_topic, received_at, data)
-                return
+            # no decoded payload can be: its parser tells them apart by that). The topic
+            # is looked up by the bytes of its name, read off the frame's first bytes
+            # (the protocol's ``data_frame_prefix``, then the name up to ``"``): no
+            # decode. Only a hint: the topic's parser checks the name again.
+            start = self._raw_start
+            if data[:start] == self._raw_prefix:
+                topic = raw_topics.get(data[start : data.find(b'"', start)])
+                if topic is not None:
+                    conn.data_count += 1
+                    if topic.slow or topic.conn is not conn:
+                        self._deliver_slow(conn, topic, received_at, data)
+                        return
+                    topic.last_payload = data
+                    value = (received_at, data)
+                    observers = topic.observers
+                    for observer in observers:
+                        # An earlier observer may have detached this one (or ended the
+                        # topic): never deliver to a detached observer (they may be
+                        # unwrapped: see ``_TopicFeed``).
+                        if topic.observers is not observers and observer not in topic.observers:
+                            continue
+                        try:
+                            observer.on_next(value)
+                        except Exception as exc:
+                            self._observer_failed(topic, observer, exc)
+                    return
+        self._on_decoded(conn, received_at, data)
+
+    def _on_decoded(self, conn: Conn, received_at: float, data: bytes | str) -> None:
+        """Decode, route, look the topic up, fan out; anything unusual goes to
+        :class:`Delivery` or :meth:`_on_control`."""
         try:
             message = _loads(data)
         except _JSONDecodeError:
@@ -400,24 +424,6 @@ class SubscriptionHub:
         if topic is None:  # unsubscribed a moment ago
             return
         payload = routed[1]
-        if topic.slow or topic.conn is not conn:  # as _deliver, inline: the common path
-            self._deliver_slow(conn, topic, received_at, payload)
-            return
-        topic.last_payload = payload
-        value = (received_at, payload)
-        observers = topic.observers
-        for observer in observers:
-            # An earlier observer may have detached this one (or ended the topic):
-            # never deliver to a detached observer (they have no AutoDetachObserver).
-            if topic.observers is not observers and observer not in topic.observers:
-                continue
-            try:
-                observer.on_next(value)
-            except Exception as exc:
-                self._observer_failed(topic, observer, exc)
-
-    def _deliver(self, conn: Conn, topic: TopicState, received_at: float, payload: Any) -> None:
-        """The plain case inline (one connection, nothing pending), else :class:`Delivery`."""
         if topic.slow or topic.conn is not conn:
             self._deliver_slow(conn, topic, received_at, payload)
             return
@@ -425,10 +431,8 @@ class SubscriptionHub:
         value = (received_at, payload)
         observers = topic.observers
         for observer in observers:
-            # An earlier observer may have detached this one (or ended the topic):
-            # never deliver to a detached observer (they have no AutoDetachObserver).
             if topic.observers is not observers and observer not in topic.observers:
-                continue
+                continue  # detached by an earlier observer (as in _on_frame)
             try:
                 observer.on_next(value)
             except Exception as exc:
