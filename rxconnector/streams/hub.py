@@ -87,7 +87,6 @@ from rxconnector.streams._hub_state import (
     Conn,
     ConnectionInfo,
     PendingRequest,
-    TopicState,
 )
 from rxconnector.streams.hub_connections import ConnectionLifecycle, SocketLimits
 from rxconnector.streams.hub_core import HubCore
