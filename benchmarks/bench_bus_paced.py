@@ -174,12 +174,14 @@ async def _window(
     while len(tally.times) < produced["trades"] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     after = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
+    collections = pauses.summary()  # the window's own (the pass after enable() is not)
     gc.enable()
     await asyncio.sleep(0.2)  # a duplicate would arrive now
     summary = bench_bus._summary(tally.latencies, tally.times)
     summary["e2e"] = percentiles(tally.end_to_end)
     summary["bus_only"] = percentiles(tally.latencies)
     entries = max(len(tally.times), 1)
+    summary["gc"] = collections
     summary["cpu"] = "; ".join(
         f"{name} {(after[name][0] - before[name][0]) * 1e3 / entries:.1f} us run + "
         f"{(after[name][1] - before[name][1]) * 1e3 / entries:.1f} us waiting"
@@ -224,7 +226,7 @@ async def bus_run(
             after = await _calls(url)
             entries = max(result["n"], 1)
             result["gc"] = (
-                pauses.summary()
+                result["gc"]
                 + "; Redis calls per 1,000 entries: "
                 + ", ".join(
                     f"{name} {(after[name] - before.get(name, 0)) * 1000 / entries:.1f}"
@@ -262,7 +264,6 @@ async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any
         for name in sim.names:
             conn.trades(name).subscribe(tally.on_next)
         result = await _window(sim, tally, rate, seconds, {}, pauses)
-        result["gc"] = pauses.summary()
     return result
 
 
