@@ -8,7 +8,9 @@ computes how many trades are due at the asked rate since ``go`` and steps the ma
 until the tape holds at least that many. At rate 0 it steps as fast as it can (each
 step waits until its frames are handed to the sockets: the client's reading is the
 back-pressure). The rate is exact over the run; within it trades come a tick at a time
-(about one trade per symbol per tick), as from the simulator's own clock.
+(one step of 20 symbols makes ~67 trades: measured 65-69 per step on average), as
+from the simulator's own clock; every trade of a step carries the step's start time
+and reaches the sockets when the whole step is done.
 
 ``--quiet-gc`` keeps Python's cyclic collector out of the paced window: ``go`` collects
 once, freezes what survives and disables the collector; ``stop`` enables it again. The
