@@ -15,13 +15,13 @@ from typing import Any, Final
 import attrs
 import orjson
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import ExchangeError, RateLimitError
 from rxconnector.exchanges._args import OrderArgs, positive_decimal
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.query import encode_query, format_param
-from rxconnector.exchanges.rest_spec import SignedRequest
+from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest, Signer
 from rxconnector.exchanges.symbols import normalize_symbol
 from rxconnector.models import Order
 
@@ -32,6 +32,7 @@ __all__ = [
     "cancel_lookup_error",
     "order_body",
     "order_ref",
+    "request_signer",
     "scopes",
     "signed_request",
 ]
@@ -157,6 +158,25 @@ def signed_request(
     headers = rest_headers(api_key, secret, timestamp, body, recv_window)
     headers["Content-Type"] = "application/json"
     return SignedRequest(query="", headers=headers, body=body)
+
+
+def request_signer(
+    config: Config, now_ms: Callable[[], int | float]
+) -> Callable[[Endpoint], Signer]:
+    """How the engine signs a SIGNED route's request at send time: the timestamp is read
+    from ``now_ms`` (the synced exchange clock) when the request leaves, after any
+    limiter or pacing wait, with the Config's keys and ``recv_window``."""
+    api_key, secret, recv_window = config.api_key, config.api_secret, config.recv_window
+
+    def for_endpoint(endpoint: Endpoint) -> Signer:
+        method = endpoint.method
+
+        def sign(params: Mapping[str, Any]) -> SignedRequest:
+            return signed_request(method, params, api_key, secret, int(now_ms()), recv_window)
+
+        return sign
+
+    return for_endpoint
 
 
 def after_cancel(order: Order) -> Order:
