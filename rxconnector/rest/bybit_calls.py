@@ -18,7 +18,6 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
-from rxconnector._scheduling import resolve_scheduler
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, ExchangeError
 from rxconnector.exchanges._args import default_client_order_ids
@@ -30,9 +29,8 @@ from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, 
 from rxconnector.log import get_logger
 from rxconnector.models import Kline, Order, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rate.pacing import RollingWindow
 from rxconnector.rest.client import RestClient
-from rxconnector.rest.gates import BanGate, EndpointPacer
+from rxconnector.rest.gates import RequestGates
 from rxconnector.rest.symbol_rules import SymbolRules
 
 __all__ = ["BybitCalls"]
@@ -83,21 +81,21 @@ class BybitCalls(ABC):
             lambda sym: self.exchange_info([sym]), scheduler=scheduler or client.scheduler
         )
         self._symbols: dict[str, SymbolInfo] = self._rules.infos
-        if not 1 <= ip_requests_per_window <= ep.IP_REQUEST_LIMIT:
-            raise ConfigError(
-                "ip_requests_per_window",
-                f"must be 1..{ep.IP_REQUEST_LIMIT} (Bybit's IP limit per 5 s)",
-                ip_requests_per_window,
-            )
         self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
-        self._gate = BanGate(ep.IP_BAN, now_ms, client.limiter, exchange=ep.VENUE, log=self._log)
-        self._pacer = EndpointPacer(
-            ep.ENDPOINT_LIMITS,
-            RollingWindow(ip_requests_per_window, ep.IP_WINDOW.seconds),
+        self._gates = RequestGates(
             now_ms,
+            client.limiter,
             exchange=ep.VENUE,
             log=self._log,
+            ip_ban=ep.IP_BAN,
+            endpoint_limits=ep.ENDPOINT_LIMITS,
+            ip_window=ep.IP_WINDOW,
+            ip_requests_per_window=ip_requests_per_window,
+            scheduler=scheduler,
         )
+        window = self._gates.window
+        assert window is not None
+        self._window = window
 
     def __repr__(self) -> str:
         return f"BybitRest(category={self._category!r}, base_url={self._client.base_url!r})"
@@ -109,11 +107,11 @@ class BybitCalls(ABC):
     @property
     def ip_requests_per_window(self) -> int:
         """Requests this object sends at most in any :attr:`ip_window_seconds`."""
-        return self._pacer.window.limit
+        return self._window.limit
 
     @property
     def ip_window_seconds(self) -> float:
-        return self._pacer.window.window
+        return self._window.window
 
     @property
     def limiter(self) -> RequestWeightLimiter | None:
@@ -143,39 +141,24 @@ class BybitCalls(ABC):
         """One call: ban gate → pacing wait → RestClient pipeline → envelope → model."""
         frozen = dict(params)
 
-        def start(scheduler_: abc.SchedulerBase | None) -> Observable[_T]:
-            refusal = self._gate.refusal()
-            if refusal is not None:
-                return reactivex.throw(refusal)
-            request: Observable[RestReply] = self._client.request(
-                endpoint.method,
-                endpoint.path,
-                frozen,
-                weight=endpoint.weight,
-                signer=self._signer(endpoint.method) if signed else None,
-                idempotent=idempotent,
-                client_order_id=client_order_id,
-            )
-            sched = resolve_scheduler(self._scheduler, scheduler_)
-            wait = self._pacer.wait(endpoint.path, sched)
-            sent = request
-            if wait > 0:
-                sent = reactivex.timer(wait, scheduler=sched).pipe(ops.flat_map(lambda _: request))
+        request: Observable[RestReply] = self._client.request(
+            endpoint.method,
+            endpoint.path,
+            frozen,
+            weight=endpoint.weight,
+            signer=self._signer(endpoint.method) if signed else None,
+            idempotent=idempotent,
+            client_order_id=client_order_id,
+        )
 
-            def interpret(reply: RestReply) -> _T:
-                return self._interpret(endpoint.path, reply, parse)
+        def interpret(reply: RestReply) -> _T:
+            data = reply.data
+            try:
+                return parse(reply, data["result"])
+            except MALFORMED as exc:
+                raise_malformed(ep.VENUE, endpoint.path, data, exc)
 
-            return sent.pipe(ops.catch(self._gate.on_error), ops.map(interpret))
-
-        return reactivex.defer(start)
-
-    def _interpret(self, path: str, reply: RestReply, parse: Callable[[RestReply, Any], _T]) -> _T:
-        self._pacer.observe(path, reply)
-        data = reply.data
-        try:
-            return parse(reply, data["result"])
-        except MALFORMED as exc:
-            raise_malformed(ep.VENUE, path, data, exc)
+        return self._gates.around(endpoint.path, request).pipe(ops.map(interpret))
 
     def _require_credentials(self) -> None:
         if not self._config.has_credentials:

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 import reactivex
+from reactivex.scheduler import ImmediateScheduler
 from reactivex.testing import TestScheduler
 
-from rxconnector.errors import ExchangeError, RateLimitError
-from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule
+from rxconnector.errors import ConfigError, ExchangeError, RateLimitError
+from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RequestWindow
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.log import get_logger
 from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rate.pacing import RollingWindow
-from rxconnector.rest.gates import BanGate, EndpointPacer
+from rxconnector.rest.gates import BanGate, EndpointPacer, RequestGates
 
 BAN = IpBanRule(status=451, seconds=30.0, venue_title="Somewhere")
 LIMITS = EndpointLimitRule(
@@ -105,3 +106,104 @@ class TestEndpointPacer:
         scheduler = TestScheduler()
         waits = [pacer.wait("/a", scheduler) for _ in range(3)]
         assert waits == [0.0, 0.0, pytest.approx(1.0)]
+
+
+WINDOW = RequestWindow(limit=2, seconds=1.0)
+#: Answers come at once; only the gates' waits take (virtual) time.
+IMMEDIATE = ImmediateScheduler()
+
+
+class Requests:
+    """A cold request that counts its subscriptions (each one is a request sent)."""
+
+    def __init__(self, outcome: RestReply | Exception) -> None:
+        self.sent = 0
+        self._outcome = outcome
+
+    def observable(self) -> reactivex.Observable[RestReply]:
+        def send(_scheduler: Any) -> reactivex.Observable[RestReply]:
+            self.sent += 1
+            if isinstance(self._outcome, Exception):
+                return reactivex.throw(self._outcome, scheduler=IMMEDIATE)
+            return reactivex.just(self._outcome, scheduler=IMMEDIATE)
+
+        return reactivex.defer(send)
+
+
+def _outcomes(
+    observable: reactivex.Observable[RestReply], scheduler: TestScheduler | None = None
+) -> list[Any]:
+    seen: list[Any] = []
+    observable.subscribe(seen.append, seen.append, scheduler=scheduler)
+    return seen
+
+
+class TestRequestGates:
+    def test_no_rules_no_gates(self) -> None:
+        gates = RequestGates(Clock(), None, exchange="x", log=LOG)
+        request = Requests(_reply({})).observable()
+        assert gates.around("/a", request) is request and gates.window is None
+
+    def test_a_ban_refuses_later_requests_without_sending(self) -> None:
+        clock = Clock()
+        forbidden = Requests(ExchangeError("slow down", exchange="x", status=451))
+        gates = RequestGates(clock, None, exchange="x", log=LOG, ip_ban=BAN)
+        scheduler = None  # a ban gate alone takes no time
+        (error,) = _outcomes(gates.around("/a", forbidden.observable()), scheduler)
+        assert isinstance(error, RateLimitError) and error.banned and error.retry_after == 30.0
+        fine = Requests(_reply({}))
+        (refused,) = _outcomes(gates.around("/b", fine.observable()), scheduler)
+        assert isinstance(refused, RateLimitError) and refused.banned and fine.sent == 0
+        clock.now += 30_000
+        assert len(_outcomes(gates.around("/b", fine.observable()), scheduler)) == 1
+        assert fine.sent == 1
+
+    def test_the_window_paces_requests_in_virtual_time(self) -> None:
+        gates = RequestGates(
+            Clock(), None, exchange="x", log=LOG, endpoint_limits=LIMITS, ip_window=WINDOW
+        )
+        scheduler = TestScheduler()
+        requests = Requests(_reply({"code": 0}))
+        results = [_outcomes(gates.around("/a", requests.observable()), scheduler) for _ in "abc"]
+        assert requests.sent == 2 and [len(r) for r in results] == [1, 1, 0]
+        scheduler.advance_by(0.99)
+        assert requests.sent == 2
+        scheduler.advance_by(0.01)
+        assert requests.sent == 3 and len(results[2]) == 1
+
+    def test_the_budget_broken_code_is_a_rate_limit_error_and_holds_the_endpoint(self) -> None:
+        gates = RequestGates(
+            Clock(), None, exchange="x", log=LOG, endpoint_limits=LIMITS, ip_window=WINDOW
+        )
+        scheduler = TestScheduler()
+        busy = Requests(_reply({"code": 77, "message": "busy"}, **{"x-reset": "1000500"}))
+        (error,) = _outcomes(gates.around("/a", busy.observable()), scheduler)
+        assert isinstance(error, RateLimitError) and error.retry_after == pytest.approx(0.5)
+        fine = Requests(_reply({"code": 0}))
+        held = _outcomes(gates.around("/a", fine.observable()), scheduler)
+        assert held == [] and fine.sent == 0
+        scheduler.advance_by(0.5)
+        assert len(held) == 1 and fine.sent == 1
+
+    def test_the_share_of_the_window_is_checked(self) -> None:
+        def gates(share: Any, window: RequestWindow | None = WINDOW) -> RequestGates:
+            limits = LIMITS if window is not None else None
+            return RequestGates(
+                Clock(),
+                None,
+                exchange="x",
+                log=LOG,
+                endpoint_limits=limits,
+                ip_window=window,
+                ip_requests_per_window=share,
+            )
+
+        window = gates(1).window
+        assert window is not None and (window.limit, window.window) == (1, 1.0)
+        for bad in (0, 3, True, 1.5):
+            with pytest.raises(ConfigError, match="ip_requests_per_window"):
+                gates(bad)
+        with pytest.raises(ConfigError, match="ip_requests_per_window"):
+            gates(1, window=None)
+        with pytest.raises(ValueError, match="together"):
+            RequestGates(Clock(), None, exchange="x", log=LOG, ip_window=WINDOW)
