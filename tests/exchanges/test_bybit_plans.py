@@ -29,7 +29,7 @@ from rxconnector.errors import (
 )
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.rest_parsers import InResult
-from rxconnector.exchanges.bybit.rest_requests import request_signer
+from rxconnector.exchanges.bybit.rest_requests import rest_signer
 from rxconnector.exchanges.bybit.trade_plans import BybitPlans
 from rxconnector.exchanges.rest_plan import Call, Emit, Now, RulesFor, Step
 from rxconnector.exchanges.rest_spec import RestReply
@@ -74,7 +74,9 @@ class Drive:
     def calls(self) -> list[Call[Any]]:
         return [s for s in self.steps if isinstance(s, Call)]
 
-    def run(self, plan: Generator[Step, Any, Any]) -> Any:
+    def run(self, factory: Callable[[], Generator[Step, Any, Any]]) -> Any:
+        """A fresh plan from ``factory``, run to its end: its result."""
+        plan = factory()
         send: Any = None
         error: BaseException | None = None
         while True:
@@ -128,6 +130,23 @@ def _row(**overrides: Any) -> dict[str, Any]:
     return row
 
 
+def _order(
+    plans: BybitPlans,
+    symbol: str,
+    side: str,
+    type: str,
+    quantity: Any = None,
+    price: Any = None,
+    time_in_force: str | None = None,
+    client_order_id: str | None = None,
+    **extra: Any,
+) -> Callable[[], Generator[Step, Any, Order]]:
+    """``place_order`` as the client calls it (``extra`` gathered into a mapping)."""
+    return plans.place_order(
+        symbol, side, type, quantity, price, time_in_force, client_order_id, extra
+    )
+
+
 def _rules(**overrides: Any) -> SymbolInfo:
     values: dict[str, Any] = {
         "symbol": "BTCUSDT",
@@ -158,12 +177,12 @@ class TestChecksAtTheCall:
             lambda p: p.klines("BTCUSDT", "1h", limit=1001),
             lambda p: p.klines_history("BTCUSDT", "1m", 10, 5),
             lambda p: p.klines_history("BTCUSDT", "1m", "0"),
-            lambda p: p.place_order("BTCUSDT", "hold", "LIMIT", "1", "1"),
-            lambda p: p.place_order("BTCUSDT", "buy", "LIMIT", "1", None),
-            lambda p: p.place_order("BTCUSDT", "buy", "LIMIT", "1", "1", qty="2"),
-            lambda p: p.place_order("BTCUSDT", "buy", "LIMIT", "1", "1", client_order_id="a b"),
-            lambda p: p.get_order("BTCUSDT"),
-            lambda p: p.cancel_order("BTCUSDT"),
+            lambda p: _order(p, "BTCUSDT", "hold", "LIMIT", "1", "1"),
+            lambda p: _order(p, "BTCUSDT", "buy", "LIMIT", "1", None),
+            lambda p: _order(p, "BTCUSDT", "buy", "LIMIT", "1", "1", qty="2"),
+            lambda p: _order(p, "BTCUSDT", "buy", "LIMIT", "1", "1", client_order_id="a b"),
+            lambda p: p.get_order("BTCUSDT", None, None),
+            lambda p: p.cancel_order("BTCUSDT", None, None),
         ],
     )
     def test_value_errors(self, call: Callable[[BybitPlans], Any]) -> None:
@@ -177,7 +196,7 @@ class TestChecksAtTheCall:
             lambda p: p.avg_price("BTCUSDT"),
             lambda p: p.trades_between("trades", "BTCUSDT", 1, 2),
             lambda p: p.trades_after("BTCUSDT", 1, 0),
-            lambda p: p.test_order("BTCUSDT", "buy", "LIMIT", "1", "1"),
+            lambda p: p.test_order("BTCUSDT", "buy", "LIMIT", "1", "1", None, None, {}),
             lambda p: p.trade_backfill("agg_trades", "BTCUSDT"),
             lambda p: p.positions(),
             lambda p: p.set_position_mode(True),
@@ -191,18 +210,18 @@ class TestChecksAtTheCall:
         plans = BybitPlans(Config.bybit("linear"))
         for call in (
             plans.account,
-            lambda: plans.place_order("BTCUSDT", "buy", "MARKET", "1"),
+            lambda: _order(plans, "BTCUSDT", "buy", "MARKET", "1"),
             plans.open_orders,
             plans.positions,
-            lambda: plans.get_order("BTCUSDT", order_id="1"),
-            lambda: plans.cancel_order("BTCUSDT", order_id="1"),
+            lambda: plans.get_order("BTCUSDT", "1", None),
+            lambda: plans.cancel_order("BTCUSDT", "1", None),
             lambda: plans.set_position_mode(False),
         ):
             with pytest.raises(ConfigError, match="api_key"):
                 call()
 
     def test_public_calls_need_no_keys(self) -> None:
-        call = next(BybitPlans(Config.bybit()).server_time())
+        call = next(BybitPlans(Config.bybit()).server_time()())
         assert isinstance(call, Call) and call.endpoint == ep.TIME
 
 
@@ -223,6 +242,10 @@ class TestMarketData:
             99,
             ((Decimal(1), Decimal(2)),),
         )
+
+    def test_a_book_resyncing_asks_at_recovery_urgency(self) -> None:
+        call = next(_plans().depth_snapshot("BTCUSDT", 200, "recovery")())
+        assert isinstance(call, Call) and call.urgency == "recovery"
 
     def test_a_result_of_the_wrong_shape_is_a_parse_error_naming_the_route(self) -> None:
         with pytest.raises(ParseError, match="/v5/market/orderbook"):
@@ -266,7 +289,7 @@ class TestMarketData:
 
     def test_exchange_info_of_one_symbol_is_one_request(self) -> None:
         drive = Drive(_script({"list": [], "nextPageCursor": ""}))
-        assert drive.run(_plans().exchange_info("btcusdt")) == {}  # type: ignore[arg-type]
+        assert drive.run(_plans().exchange_info("btcusdt")) == {}
         assert drive.calls[0].params == {"category": "spot", "symbol": "BTCUSDT", "cursor": None}
 
     def test_ticker_inverse_volumes_are_swapped_back(self) -> None:
@@ -329,12 +352,12 @@ class TestKlines:
         assert len(drive.calls) == 2 and len(drive.emitted) == 1
 
     def test_history_starting_after_now_fails_when_run(self) -> None:
-        plan = _plans().klines_history("BTCUSDT", "1m", NOW + 60_000)  # no error yet
+        plan = _plans().klines_history("BTCUSDT", "1m", NOW + 60_000)  # no error yet: a factory
         with pytest.raises(ValueError, match="start"):
             Drive(_script()).run(plan)
 
     def test_disposing_stops_the_walk(self) -> None:
-        plan = _plans().klines_history("BTCUSDT", "1m", 0, 2_499 * 60_000)
+        plan = _plans().klines_history("BTCUSDT", "1m", 0, 2_499 * 60_000)()
         call = next(plan)
         assert isinstance(call, Call)
         emit = plan.send(call.parse(_reply(_candles(call))))  # (a Now step first)
@@ -366,7 +389,7 @@ class TestOrders:
         drive = Drive(_script({"orderId": "77", "orderLinkId": "c-1"}), rules=_rules())
         plans = _plans("linear", client_order_id_factory=lambda: "never-used")
         order = drive.run(
-            plans.place_order("btcusdt", "buy", "limit", "0.01", "100", client_order_id="c-1")
+            _order(plans, "btcusdt", "buy", "limit", "0.01", "100", client_order_id="c-1")
         )
         assert drive.steps[0] == RulesFor("BTCUSDT")
         (call,) = drive.calls
@@ -377,7 +400,7 @@ class TestOrders:
 
     def test_an_order_breaking_cached_rules_is_never_sent(self) -> None:
         drive = Drive(_script(), rules=_rules())
-        plan = _plans().place_order("BTCUSDT", "buy", "LIMIT", "0.01", "100.05")
+        plan = _order(_plans(), "BTCUSDT", "buy", "LIMIT", "0.01", "100.05")
         with pytest.raises(OrderRejectedError) as info:
             drive.run(plan)
         assert info.value.filter == "PRICE_FILTER" and drive.calls == []
@@ -385,23 +408,25 @@ class TestOrders:
     def test_unknown_rules_let_the_exchange_decide(self) -> None:
         drive = Drive(_script({"orderId": "1", "orderLinkId": ""}), rules=None)
         order = drive.run(
-            _plans(client_order_id_factory=lambda: "gen-1").place_order(
-                "BTCUSDT", "sell", "MARKET", "5"
+            _order(
+                _plans(client_order_id_factory=lambda: "gen-1"), "BTCUSDT", "sell", "MARKET", "5"
             )
         )
         assert order.client_order_id == "gen-1" and order.price == 0
         assert "price" in drive.calls[0].params and drive.calls[0].params["price"] is None
 
-    def test_the_link_id_is_fixed_at_the_call(self) -> None:
+    def test_the_link_id_is_fixed_at_the_call_and_every_run_sends_it(self) -> None:
         ids = iter(["first", "second"])
-        plan_factory = _plans(client_order_id_factory=lambda: next(ids))
-        plan = plan_factory.place_order("BTCUSDT", "buy", "MARKET", "1")
-        drive = Drive(_script({"orderId": "1", "orderLinkId": ""}))
-        assert drive.run(plan).client_order_id == "first"
+        plans = _plans(client_order_id_factory=lambda: next(ids))
+        placing = _order(plans, "BTCUSDT", "buy", "MARKET", "1")
+        drive = Drive(lambda _call: {"orderId": "1", "orderLinkId": ""})
+        assert drive.run(placing).client_order_id == "first"
+        assert drive.run(placing).client_order_id == "first"  # a second subscription
+        assert [c.params["orderLinkId"] for c in drive.calls] == ["first", "first"]
 
     def test_get_order_falls_back_to_history(self) -> None:
         drive = Drive(_script({"list": []}, {"list": [_row(orderStatus="Filled")]}))
-        order = drive.run(_plans("linear").get_order("ethusdt", order_id="fd43"))
+        order = drive.run(_plans("linear").get_order("ethusdt", "fd43", None))
         assert order.status == "FILLED"
         assert [c.endpoint for c in drive.calls] == [ep.ORDER_REALTIME, ep.ORDER_HISTORY]
         assert drive.calls[1].params == {
@@ -413,11 +438,11 @@ class TestOrders:
     def test_get_order_found_nowhere_is_an_exchange_error(self) -> None:
         drive = Drive(_script({"list": []}, {"list": []}))
         with pytest.raises(ExchangeError, match="not found"):
-            drive.run(_plans().get_order("ETHUSDT", client_order_id="x"))
+            drive.run(_plans().get_order("ETHUSDT", None, "x"))
 
     def test_cancel_then_lookup(self) -> None:
         drive = Drive(_script({"orderId": "fd43", "orderLinkId": ""}, {"list": [_row()]}))
-        order: Order = drive.run(_plans().cancel_order("ETHUSDT", client_order_id="link-5"))
+        order: Order = drive.run(_plans().cancel_order("ETHUSDT", None, "link-5"))
         assert order.status == "PENDING_CANCEL"  # still open right after the ack
         cancel, lookup = drive.calls
         assert cancel.params == {"category": "spot", "symbol": "ETHUSDT", "orderLinkId": "link-5"}
@@ -426,7 +451,7 @@ class TestOrders:
     def test_cancel_ack_without_id_looks_up_by_link_id(self) -> None:
         cancelled = _row(orderStatus="Cancelled")
         drive = Drive(_script({"orderId": "", "orderLinkId": ""}, {"list": [cancelled]}))
-        order = drive.run(_plans().cancel_order("ETHUSDT", client_order_id="link-5"))
+        order = drive.run(_plans().cancel_order("ETHUSDT", None, "link-5"))
         assert order.status == "CANCELED"
         assert drive.calls[1].params["orderLinkId"] == "link-5"
 
@@ -434,21 +459,21 @@ class TestOrders:
         refused = ExchangeError("params error", exchange="bybit", status=200, code=10001)
         drive = Drive(_script({"orderId": "1"}, refused))
         with pytest.raises(ExchangeError, match="cancel was accepted") as info:
-            drive.run(_plans().cancel_order("BTCUSDT", order_id="1"))
+            drive.run(_plans().cancel_order("BTCUSDT", "1", None))
         assert info.value.code == 10001 and info.value.__cause__ is refused
 
     def test_a_transport_failure_of_the_lookup_keeps_its_type_and_gains_a_note(self) -> None:
         lost = TransportError("connection reset")
         drive = Drive(_script({"orderId": "1"}, lost))
         with pytest.raises(TransportError) as info:
-            drive.run(_plans().cancel_order("BTCUSDT", order_id="1"))
+            drive.run(_plans().cancel_order("BTCUSDT", "1", None))
         assert info.value is lost and "cancel was accepted" in " ".join(lost.__notes__)
 
     def test_a_failed_cancel_is_not_looked_up(self) -> None:
         refused = ExchangeError("order not exists", exchange="bybit", status=200, code=110001)
         drive = Drive(_script(refused))
         with pytest.raises(ExchangeError) as info:
-            drive.run(_plans().cancel_order("BTCUSDT", order_id="1"))
+            drive.run(_plans().cancel_order("BTCUSDT", "1", None))
         assert info.value is refused and len(drive.calls) == 1
 
 
@@ -515,6 +540,17 @@ class TestListings:
         )
         assert drive.calls[0].params == {"accountType": "UNIFIED"}
 
+    def test_account_without_zero_balances(self) -> None:
+        coins = [
+            {"coin": "BTC", "walletBalance": "1", "locked": "0"},
+            {"coin": "ETH", "walletBalance": "0", "locked": "0"},
+        ]
+        body = {"list": [{"accountType": "UNIFIED", "coin": coins}]}
+        every = Drive(_script(body)).run(_plans().account())
+        kept = Drive(_script(body)).run(_plans().account(omit_zero_balances=True))
+        assert [b.asset for b in every] == ["BTC", "ETH"]
+        assert [b.asset for b in kept] == ["BTC"]
+
 
 class TestEnvelopeAndSigning:
     def test_in_result_hands_the_result_to_the_parser(self) -> None:
@@ -525,10 +561,10 @@ class TestEnvelopeAndSigning:
 
     def test_get_is_signed_over_the_query_and_post_over_the_body(self) -> None:
         config = Config.bybit(api_key=KEY, api_secret=SECRET, recv_window=7000)
-        sign = request_signer(config, lambda: NOW)
-        got = sign(ep.WALLET_BALANCE)({"accountType": "UNIFIED"})
+        signer = rest_signer(config)
+        got = signer.sign(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, NOW)
         assert got.query == "accountType=UNIFIED" and got.body is None
-        posted = sign(ep.ORDER_CANCEL)({"category": "spot", "orderId": "1", "x": None})
+        posted = signer.sign(ep.ORDER_CANCEL, {"category": "spot", "orderId": "1", "x": None}, NOW)
         assert posted.query == "" and orjson.loads(posted.body or "") == {
             "category": "spot",
             "orderId": "1",
@@ -540,3 +576,11 @@ class TestEnvelopeAndSigning:
             text = f"{NOW}{KEY}7000{payload}"
             expected = hmac.new(SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
             assert headers["X-BAPI-SIGN"] == expected
+
+    def test_the_signer_keeps_its_secret(self) -> None:
+        signer = rest_signer(Config.bybit(api_key=KEY, api_secret=SECRET))
+        assert SECRET not in repr(signer)
+        with pytest.raises(TypeError):
+            __import__("pickle").dumps(signer)
+        with pytest.raises(ValueError, match="signs every keyed request"):
+            signer.key_only(ep.TIME, {})

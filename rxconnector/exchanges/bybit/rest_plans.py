@@ -10,10 +10,11 @@ kline windows, the order lookups and their fallbacks.
 
 Every method checks its arguments *at the call* (``ValueError``, ``ConfigError`` for
 missing keys, ``NotSupportedError`` for what Bybit lacks) and only then returns the
-plan, which runs when subscribed::
+factory of its plan; the engine starts a fresh plan from it per subscription::
 
     plans = BybitPlans(Config.bybit("linear"))
-    plan = plans.depth_snapshot("btcusdt", 50)     # checked now
+    factory = plans.depth_snapshot("btcusdt", 50)  # checked now
+    plan = factory()                               # one run (one per subscription)
     call = next(plan)                              # Call(ORDERBOOK, {...}, parser)
     plan.send(call.parse(reply))                   # StopIteration(value=OrderBook)
 
@@ -24,7 +25,8 @@ are added by :class:`~rxconnector.exchanges.bybit.trade_plans.BybitPlans`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, TypeAlias, TypeVar
 
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, NotSupportedError
@@ -37,16 +39,29 @@ from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 from rxconnector.models import Kline, OrderBook, SymbolInfo, Ticker, Trade
 
-__all__ = ["BACKFILL_URGENCY", "BybitMarketPlans", "RecentTradesPlan"]
+__all__ = ["BACKFILL_URGENCY", "BybitMarketPlans", "PlanFactory", "RecentTradesPlan", "single"]
+
+_T = TypeVar("_T")
+
+#: A plan function's result once its arguments are checked: a fresh plan per call (the
+#: engine starts one per subscription, so a resubscribed order sends the same id).
+PlanFactory: TypeAlias = Callable[[], Plan[_T]]
+
+
+def single(call: Call[_T]) -> Plan[_T]:
+    """The plan of one request: its parsed reply is the result."""
+    result: _T = yield call
+    return result
+
 
 #: Trade backfills (a trade feed healing after a reconnect) fill the budget the user's
 #: calls leave (:data:`rxconnector.exchanges.rest_plan.URGENCIES`).
 BACKFILL_URGENCY: Final = "backfill"
 
 #: What :meth:`BybitMarketPlans.trade_backfill` returns: ``backfill(from_id)`` (the
-#: id-gap contract) or ``backfill()`` (the overlap contract) → the plan of the most
-#: recent trades; ``from_id`` is ignored (Bybit cannot look trades up by id).
-RecentTradesPlan = Callable[..., Plan[list[Trade]]]
+#: id-gap contract) or ``backfill()`` (the overlap contract) → the plan factory of the
+#: most recent trades; ``from_id`` is ignored (Bybit cannot look trades up by id).
+RecentTradesPlan = Callable[..., PlanFactory[list[Trade]]]
 
 
 def _no_result(_reply: RestReply, _result: Any) -> None:
@@ -75,15 +90,17 @@ class BybitMarketPlans:
 
     # -- general ------------------------------------------------------------------------
 
-    def ping(self) -> Plan[None]:
+    def ping(self) -> PlanFactory[None]:
         """``GET /v5/market/time`` (Bybit has no ping route): ``None`` when the API answers."""
-        return self._one(Call(ep.TIME, {}, rp.InResult(ep.TIME.path, _no_result)))
+        return partial(single, Call(ep.TIME, {}, rp.InResult(ep.TIME.path, _no_result)))
 
-    def server_time(self) -> Plan[int]:
+    def server_time(self) -> PlanFactory[int]:
         """``GET /v5/market/time``: the server's clock in ms (from ``timeNano`` when present)."""
-        return self._one(Call(ep.TIME, {}, rp.InResult(ep.TIME.path, rp.server_time)))
+        return partial(single, Call(ep.TIME, {}, rp.InResult(ep.TIME.path, rp.server_time)))
 
-    def exchange_info(self, symbols: Sequence[str] | None = None) -> Plan[dict[str, SymbolInfo]]:
+    def exchange_info(
+        self, symbols: Sequence[str] | None = None
+    ) -> PlanFactory[dict[str, SymbolInfo]]:
         """``GET /v5/market/instruments-info``: trading rules by symbol.
 
         One symbol is one request; several (or ``None``, every symbol) walk all pages
@@ -97,7 +114,7 @@ class BybitMarketPlans:
             base["symbol"] = names[0]
         elif self._category != "spot":  # spot has no pagination: limit/cursor invalid
             base["limit"] = ep.INSTRUMENTS_PAGE_LIMIT
-        return self._instruments(base, set(names) if names is not None else None)
+        return partial(self._instruments, base, set(names) if names is not None else None)
 
     def _instruments(
         self, base: dict[str, Any], wanted: set[str] | None
@@ -117,15 +134,19 @@ class BybitMarketPlans:
 
     # -- market data --------------------------------------------------------------------
 
-    def depth_snapshot(self, symbol: str, limit: int = 100) -> Plan[OrderBook]:
+    def depth_snapshot(
+        self, symbol: str, limit: int = 100, urgency: str = "user"
+    ) -> PlanFactory[OrderBook]:
         """``GET /v5/market/orderbook``: ``limit`` levels a side (1-1000). ``update_id`` is
-        ``u`` (the 1000-level stream's update id), ``event_time`` is ``ts``."""
+        ``u`` (the 1000-level stream's update id), ``event_time`` is ``ts``. ``urgency``
+        ``"recovery"`` for a book resyncing itself."""
         sym = normalize_symbol(symbol, ep.VENUE)
         int_in("limit", limit, 1, ep.ORDERBOOK_MAX_LIMIT[self._category])
         params = {"category": self._category, "symbol": sym, "limit": limit}
-        return self._one(Call(ep.ORDERBOOK, params, rp.InResult(ep.ORDERBOOK.path, rp.order_book)))
+        parse = rp.InResult(ep.ORDERBOOK.path, rp.order_book)
+        return partial(single, Call(ep.ORDERBOOK, params, parse, urgency=urgency))
 
-    def recent_trades(self, symbol: str, limit: int = 500) -> Plan[list[Trade]]:
+    def recent_trades(self, symbol: str, limit: int = 500) -> PlanFactory[list[Trade]]:
         """``GET /v5/market/recent-trade``: the latest trades, oldest first.
 
         ``limit`` is capped at the category's maximum (spot 60, others 1000), so the
@@ -134,7 +155,7 @@ class BybitMarketPlans:
         sym = normalize_symbol(symbol, ep.VENUE)
         int_in("limit", limit, 1, 10**9)
         capped = min(limit, ep.RECENT_TRADE_MAX_LIMIT[self._category])
-        return _recent_trades(self._category, sym, capped, "user")
+        return partial(_recent_trades, self._category, sym, capped, "user")
 
     def klines(
         self,
@@ -143,7 +164,7 @@ class BybitMarketPlans:
         start: int | None = None,
         end: int | None = None,
         limit: int = 500,
-    ) -> Plan[list[Kline]]:
+    ) -> PlanFactory[list[Kline]]:
         """``GET /v5/market/kline``: up to ``limit`` (1-1000) candles, **oldest first**
         (Bybit sends them newest first). ``interval`` in either spelling (``"1h"`` or
         ``"60"``); ``Kline.interval`` is the canonical one. Bybit reports no trade
@@ -152,7 +173,7 @@ class BybitMarketPlans:
         sym = normalize_symbol(symbol, ep.VENUE)
         native = bybit_interval(interval)
         int_in("limit", limit, 1, ep.KLINE_MAX_LIMIT)
-        return self._klines(sym, native, start, end, limit)
+        return partial(self._klines, sym, native, start, end, limit)
 
     def _klines(
         self, symbol: str, native: str, start: int | None, end: int | None, limit: int
@@ -175,7 +196,7 @@ class BybitMarketPlans:
 
     def klines_history(
         self, symbol: str, interval: str, start: int, end: int | None = None
-    ) -> Plan[None]:
+    ) -> PlanFactory[None]:
         """Every candle opening in ``start``..``end`` (ms; ``end=None``: now), in order.
 
         .. marble::
@@ -195,7 +216,7 @@ class BybitMarketPlans:
             raise ValueError(f"start must be an integer (ms), got {start!r}")
         if end is not None and start > end:
             raise ValueError(f"start ({start}) must be <= end ({end})")
-        return self._kline_windows(sym, native, start, end)
+        return partial(self._kline_windows, sym, native, start, end)
 
     def _kline_windows(self, symbol: str, native: str, start: int, end: int | None) -> Plan[None]:
         last = end if end is not None else int((yield Now()))
@@ -222,15 +243,17 @@ class BybitMarketPlans:
         start: int | None = None,
         end: int | None = None,
         limit: int = 500,
-    ) -> Plan[list[Trade]]:
+    ) -> PlanFactory[list[Trade]]:
         """Bybit has no aggregate trades."""
         raise NotSupportedError(ep.VENUE, "agg_trades")
 
-    def avg_price(self, symbol: str) -> Plan[Any]:
+    def avg_price(self, symbol: str) -> PlanFactory[Any]:
         """Bybit has no average-price endpoint."""
         raise NotSupportedError(ep.VENUE, "avg_price")
 
-    def trades_between(self, feed: str, symbol: str, first_id: int, last_id: int) -> Plan[None]:
+    def trades_between(
+        self, feed: str, symbol: str, first_id: int, last_id: int, urgency: str = "user"
+    ) -> PlanFactory[None]:
         """Bybit cannot fetch trades by id range; see :meth:`trade_backfill`."""
         raise NotSupportedError(ep.VENUE, "trades_between (trades by id range)")
 
@@ -239,19 +262,19 @@ class BybitMarketPlans:
         symbol: str,
         from_id: int,
         since: int,
-        *,
-        priority: Any = None,
+        urgency: str = "user",
         continuation: float | None = None,
-    ) -> Plan[list[Trade]]:
+    ) -> PlanFactory[list[Trade]]:
         """Bybit cannot fetch trades by id; see :meth:`trade_backfill`."""
         raise NotSupportedError(ep.VENUE, "trades_after (trades by id)")
 
-    def ticker_24h(self, symbol: str) -> Plan[Ticker]:
+    def ticker_24h(self, symbol: str) -> PlanFactory[Ticker]:
         """``GET /v5/market/tickers`` for one symbol; ``open`` is ``prevPrice24h``, volumes
         are base / quote on every category (inverse's are swapped back)."""
         sym = normalize_symbol(symbol, ep.VENUE)
         parse = rp.InResult(ep.TICKERS.path, _FirstTicker(self._category == "inverse"))
-        return self._one(Call(ep.TICKERS, {"category": self._category, "symbol": sym}, parse))
+        params = {"category": self._category, "symbol": sym}
+        return partial(single, Call(ep.TICKERS, params, parse))
 
     def trade_backfill(self, feed: str, symbol: str) -> RecentTradesPlan:
         """What the gapless trade feed calls after a reconnect: ``(from_id) → trades``.
@@ -268,14 +291,6 @@ class BybitMarketPlans:
             raise NotSupportedError(ep.VENUE, f"trade_backfill({feed!r})")
         return _RecentTrades(self._category, normalize_symbol(symbol, ep.VENUE))
 
-    # -- plumbing -------------------------------------------------------------------------
-
-    @staticmethod
-    def _one(call: Call[Any]) -> Plan[Any]:
-        """The plan of a single call: its parsed reply is the result."""
-        result = yield call
-        return result
-
 
 def _recent_trades(category: str, symbol: str, limit: int, urgency: str) -> Plan[list[Trade]]:
     params = {"category": category, "symbol": symbol, "limit": limit}
@@ -291,7 +306,10 @@ class _RecentTrades:
         self._category = category
         self._symbol = symbol
 
-    def __call__(self, _from_id: int | None = None, /) -> Plan[list[Trade]]:
+    def __call__(self, _from_id: int | None = None, /) -> PlanFactory[list[Trade]]:
+        return self._plan
+
+    def _plan(self) -> Plan[list[Trade]]:
         limit = ep.RECENT_TRADE_MAX_LIMIT[self._category]
         trades = yield from _recent_trades(self._category, self._symbol, limit, BACKFILL_URGENCY)
         return rp.mark_backfilled(trades)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 import orjson
@@ -21,7 +21,7 @@ from rxconnector.exchanges._args import OrderArgs, positive_decimal
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.query import encode_query, format_param
-from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest, Signer
+from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest
 from rxconnector.exchanges.symbols import normalize_symbol
 from rxconnector.models import Order
 
@@ -32,7 +32,8 @@ __all__ = [
     "cancel_lookup_error",
     "order_body",
     "order_ref",
-    "request_signer",
+    "BybitRestSigner",
+    "rest_signer",
     "scopes",
     "signed_request",
 ]
@@ -160,23 +161,39 @@ def signed_request(
     return SignedRequest(query="", headers=headers, body=body)
 
 
-def request_signer(
-    config: Config, now_ms: Callable[[], int | float]
-) -> Callable[[Endpoint], Signer]:
-    """How the engine signs a SIGNED route's request at send time: the timestamp is read
-    from ``now_ms`` (the synced exchange clock) when the request leaves, after any
-    limiter or pacing wait, with the Config's keys and ``recv_window``."""
-    api_key, secret, recv_window = config.api_key, config.api_secret, config.recv_window
+class BybitRestSigner:
+    """How Bybit REST requests are signed (PROTOCOL.md §C3 "Signing"), as the engine
+    calls it when a request leaves: GET over the exact query string, POST over the
+    exact JSON body, ``timestamp`` being the synced exchange clock at that moment."""
 
-    def for_endpoint(endpoint: Endpoint) -> Signer:
-        method = endpoint.method
+    __slots__ = ("_api_key", "_api_secret", "_recv_window")
 
-        def sign(params: Mapping[str, Any]) -> SignedRequest:
-            return signed_request(method, params, api_key, secret, int(now_ms()), recv_window)
+    def __init__(self, api_key: str, api_secret: Secret, recv_window: int) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._recv_window = recv_window
 
-        return sign
+    def sign(self, endpoint: Endpoint, params: Mapping[str, Any], timestamp: int) -> SignedRequest:
+        return signed_request(
+            endpoint.method, params, self._api_key, self._api_secret, timestamp, self._recv_window
+        )
 
-    return for_endpoint
+    def key_only(self, endpoint: Endpoint, params: Mapping[str, Any]) -> SignedRequest:
+        """Bybit has no route sent with the key but unsigned: every private route is
+        signed."""
+        raise ValueError(f"{endpoint.method} {endpoint.path}: Bybit signs every keyed request")
+
+    def __repr__(self) -> str:
+        shown = f"{self._api_key[:4]}…" if self._api_key else ""
+        return f"BybitRestSigner(api_key={shown!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("BybitRestSigner holds a secret and cannot be pickled")
+
+
+def rest_signer(config: Config) -> BybitRestSigner:
+    """The REST signer of ``config``'s keys and ``recv_window``."""
+    return BybitRestSigner(config.api_key, config.api_secret, config.recv_window)
 
 
 def after_cancel(order: Order) -> Order:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from rxconnector.config import Config
@@ -26,7 +27,7 @@ from rxconnector.exchanges._args import OrderArgs, default_client_order_ids
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
-from rxconnector.exchanges.bybit.rest_plans import BybitMarketPlans
+from rxconnector.exchanges.bybit.rest_plans import BybitMarketPlans, PlanFactory, single
 from rxconnector.exchanges.filters import check_order
 from rxconnector.exchanges.rest_plan import Call, Plan, RulesFor
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
@@ -55,28 +56,29 @@ class BybitPlans(BybitMarketPlans):
         self._new_link_id = client_order_id_factory or default_client_order_ids()
         self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
 
-    def account(self) -> Plan[tuple[Balance, ...]]:
+    def account(self, omit_zero_balances: bool = False) -> PlanFactory[tuple[Balance, ...]]:
         """``GET /v5/account/wallet-balance?accountType=UNIFIED`` (signed): one Balance per
         coin. ``locked`` is what open spot orders hold; ``free`` is what the account owns
         (wallet net of ``borrowAmount``) minus ``locked``; ``borrowed`` / ``interest`` /
         ``equity`` as Bybit reports them (:mod:`~rxconnector.exchanges.bybit.account_rows`).
         (On a unified account, margin for derivatives is shared across coins and is not
-        reflected per coin.)"""
+        reflected per coin.) ``omit_zero_balances``: leave out coins with a zero total."""
         self._require_credentials()
         parse = rp.InResult(ep.WALLET_BALANCE.path, rp.balances)
-        return self._one(Call(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, parse))
+        call = Call(ep.WALLET_BALANCE, {"accountType": "UNIFIED"}, parse)
+        return partial(_balances, call, omit_zero_balances)
 
     def place_order(
         self,
         symbol: str,
         side: str,
         type: str,
-        quantity: Amount = None,
-        price: Amount = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        **extra: Any,
-    ) -> Plan[Order]:
+        quantity: Amount,
+        price: Amount,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> PlanFactory[Order]:
         """``POST /v5/order/create`` (signed, JSON body): place a Limit or Market order.
 
         Results in an Order built from what was sent plus Bybit's ack (``orderId``,
@@ -96,7 +98,7 @@ class BybitPlans(BybitMarketPlans):
             self._new_link_id,
         )
         self._require_credentials()
-        return self._place(order, side)
+        return partial(self._place, order, side)
 
     def _place(self, order: rq.BybitOrder, side: str) -> Plan[Order]:
         info: SymbolInfo | None = yield RulesFor(order.symbol)
@@ -121,19 +123,20 @@ class BybitPlans(BybitMarketPlans):
         symbol: str,
         side: str,
         type: str,
-        quantity: Amount = None,
-        price: Amount = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        **extra: Any,
-    ) -> Plan[dict[str, Any]]:
+        quantity: Amount,
+        price: Amount,
+        time_in_force: str | None,
+        client_order_id: str | None,
+        extra: Mapping[str, Any],
+        compute_commission_rates: bool = False,
+    ) -> PlanFactory[dict[str, Any]]:
         """Bybit has no order-validation endpoint (``/v5/order/pre-check`` computes margin
         changes for unified accounts; it does not validate an order like Binance's test)."""
         raise NotSupportedError(ep.VENUE, "test_order")
 
     def cancel_order(
-        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
-    ) -> Plan[Order]:
+        self, symbol: str, order_id: int | str | None, client_order_id: str | None
+    ) -> PlanFactory[Order]:
         """``POST /v5/order/cancel`` (signed), then the order as Bybit reports it.
 
         Bybit only acknowledges a cancel (``{orderId, orderLinkId}``) and applies it
@@ -146,7 +149,7 @@ class BybitPlans(BybitMarketPlans):
         """
         ref = rq.order_ref(symbol, order_id, client_order_id)
         self._require_credentials()
-        return self._cancel(ref)
+        return partial(self._cancel, ref)
 
     def _cancel(self, ref: dict[str, Any]) -> Plan[Order]:
         body = {"category": self._category, **ref}
@@ -164,14 +167,14 @@ class BybitPlans(BybitMarketPlans):
         return rq.after_cancel(order)
 
     def get_order(
-        self, symbol: str, order_id: int | str | None = None, client_order_id: str | None = None
-    ) -> Plan[Order]:
+        self, symbol: str, order_id: int | str | None, client_order_id: str | None
+    ) -> PlanFactory[Order]:
         """``GET /v5/order/realtime`` (signed) by ``orderId`` or ``orderLinkId``; when the
         order is no longer there (older than Bybit's 500 recent closed orders),
         ``GET /v5/order/history``. An order found in neither is an ``ExchangeError``."""
         ref = rq.order_ref(symbol, order_id, client_order_id)
         self._require_credentials()
-        return self._get_order(ref)
+        return partial(self._get_order, ref)
 
     def _get_order(self, ref: Mapping[str, Any]) -> Plan[Order]:
         params = {"category": self._category, **ref}
@@ -189,7 +192,7 @@ class BybitPlans(BybitMarketPlans):
         order: Order = found
         return order
 
-    def open_orders(self, symbol: str | None = None) -> Plan[list[Order]]:
+    def open_orders(self, symbol: str | None = None) -> PlanFactory[list[Order]]:
         """``GET /v5/order/realtime`` (signed): open orders of one symbol or all, every
         page (50 a page). Linear requires a symbol or a settle coin: without a symbol,
         USDT- and USDC-settled orders are fetched one after the other."""
@@ -199,11 +202,10 @@ class BybitPlans(BybitMarketPlans):
             "openOnly": 0,
             "limit": ep.OPEN_ORDERS_PAGE_LIMIT,
         }
-        return self._listing(
-            ep.ORDER_REALTIME, base, rq.scopes(symbol, self._category), _order_page
-        )
+        scopes = rq.scopes(symbol, self._category)
+        return partial(_listing, ep.ORDER_REALTIME, base, scopes, _order_page)
 
-    def positions(self, symbol: str | None = None) -> Plan[list[Position]]:
+    def positions(self, symbol: str | None = None) -> PlanFactory[list[Position]]:
         """``GET /v5/position/list`` (signed): open positions of one symbol or all, every
         page (200 a page); flat entries are left out. Linear without a symbol asks
         USDT- then USDC-settled positions. Spot has no positions (NotSupportedError)."""
@@ -211,31 +213,12 @@ class BybitPlans(BybitMarketPlans):
         if self._category == "spot":
             raise NotSupportedError(ep.VENUE, "positions on category=spot")
         base: dict[str, Any] = {"category": self._category, "limit": ep.POSITIONS_PAGE_LIMIT}
-        return self._listing(
-            ep.POSITION_LIST, base, rq.scopes(symbol, self._category), rp.position_page
-        )
-
-    def _listing(
-        self,
-        endpoint: Endpoint,
-        base: Mapping[str, Any],
-        scopes: list[dict[str, Any]],
-        page: Callable[[RestReply, Any, str], tuple[list[Any], str | None]],
-    ) -> Plan[list[Any]]:
-        """Every page of every scope, in order, collected into one list."""
-        items: list[Any] = []
-        for scope in scopes:
-            cursor: str | None = ""
-            while cursor is not None:
-                params = {**base, **scope, "cursor": cursor or None}
-                parse = rp.InResult(endpoint.path, _Page(page, cursor))
-                found, cursor = yield Call(endpoint, params, parse)
-                items.extend(found)
-        return items
+        scopes = rq.scopes(symbol, self._category)
+        return partial(_listing, ep.POSITION_LIST, base, scopes, rp.position_page)
 
     def set_position_mode(
         self, hedge: bool, symbol: str | None = None, coin: str = "USDT"
-    ) -> Plan[None]:
+    ) -> PlanFactory[None]:
         """``POST /v5/position/switch-mode`` (signed, linear/inverse): hedge mode (``True``:
         a buy side ``positionIdx=1`` and a sell side ``positionIdx=2`` per symbol) or
         one-way (``False``, ``positionIdx=0``), for ``symbol`` or every symbol settled in
@@ -249,11 +232,34 @@ class BybitPlans(BybitMarketPlans):
         else:
             body["coin"] = coin
         parse = rp.InResult(ep.POSITION_SWITCH_MODE.path, _nothing)
-        return self._one(Call(ep.POSITION_SWITCH_MODE, body, parse))
+        return partial(single, Call(ep.POSITION_SWITCH_MODE, body, parse))
 
     def _require_credentials(self) -> None:
         if not self._config.has_credentials:
             raise ConfigError("api_key", "and api_secret are required for signed requests", "")
+
+
+def _listing(
+    endpoint: Endpoint,
+    base: Mapping[str, Any],
+    scopes: list[dict[str, Any]],
+    page: Callable[[RestReply, Any, str], tuple[list[Any], str | None]],
+) -> Plan[list[Any]]:
+    """Every page of every scope, in order, collected into one list."""
+    items: list[Any] = []
+    for scope in scopes:
+        cursor: str | None = ""
+        while cursor is not None:
+            params = {**base, **scope, "cursor": cursor or None}
+            parse = rp.InResult(endpoint.path, _Page(page, cursor))
+            found, cursor = yield Call(endpoint, params, parse)
+            items.extend(found)
+    return items
+
+
+def _balances(call: Call[tuple[Balance, ...]], omit_zero: bool) -> Plan[tuple[Balance, ...]]:
+    balances = yield call
+    return tuple(b for b in balances if b.total != 0) if omit_zero else balances
 
 
 class _Acked:
