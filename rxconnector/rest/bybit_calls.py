@@ -25,6 +25,7 @@ from rxconnector.exchanges._parsing import MALFORMED, raise_malformed
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
+from rxconnector.exchanges.dialect import RestLimits
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest, Signer
 from rxconnector.log import get_logger
 from rxconnector.models import Kline, Order, SymbolInfo
@@ -82,19 +83,11 @@ class BybitCalls(ABC):
         )
         self._symbols: dict[str, SymbolInfo] = self._rules.infos
         self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
+        window = ep.IP_WINDOW.share(ip_requests_per_window)
+        limits = RestLimits(ip_ban=ep.IP_BAN, endpoint_limits=ep.ENDPOINT_LIMITS, ip_window=window)
         self._gates = RequestGates(
-            now_ms,
-            client.limiter,
-            exchange=ep.VENUE,
-            log=self._log,
-            ip_ban=ep.IP_BAN,
-            endpoint_limits=ep.ENDPOINT_LIMITS,
-            ip_window=ep.IP_WINDOW,
-            ip_requests_per_window=ip_requests_per_window,
-            scheduler=scheduler,
+            limits, now_ms, client.limiter, exchange=ep.VENUE, log=self._log, scheduler=scheduler
         )
-        window = self._gates.window
-        assert window is not None
         self._window = window
 
     def __repr__(self) -> str:
@@ -111,7 +104,7 @@ class BybitCalls(ABC):
 
     @property
     def ip_window_seconds(self) -> float:
-        return self._window.window
+        return self._window.seconds
 
     @property
     def limiter(self) -> RequestWeightLimiter | None:

@@ -29,8 +29,8 @@ from reactivex import operators as ops
 
 from rxconnector._scheduling import now_ms as scheduler_now_ms
 from rxconnector._scheduling import resolve_scheduler
-from rxconnector.errors import ConfigError, ExchangeError, RateLimitError
-from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RequestWindow
+from rxconnector.errors import ExchangeError, RateLimitError
+from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RestLimits
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rate.pacing import RollingWindow
@@ -182,13 +182,13 @@ class EndpointPacer:
 
 
 class RequestGates:
-    """A venue's declared REST limits, applied around every request it sends.
+    """A venue's declared REST limits (:class:`~rxconnector.exchanges.dialect.RestLimits`),
+    applied around every request it sends.
 
-    ``ip_ban`` (a :class:`BanGate`), ``endpoint_limits`` and ``ip_window`` (together, an
-    :class:`EndpointPacer`) are the venue's rules, each optional. ``ip_requests_per_window``
-    lowers the share of the IP window this client may use (several processes on one
-    IP): 1 up to the window's limit. ``scheduler`` times the pacing waits (default: the
-    one given at subscription, else the running loop's)::
+    ``limits.ip_ban`` becomes a :class:`BanGate`; ``limits.endpoint_limits`` with
+    ``limits.ip_window`` an :class:`EndpointPacer`; a venue without them passes every
+    request unchanged. ``scheduler`` times the pacing waits (default: the one given at
+    subscription, else the running loop's)::
 
         around(path, request), subscribed:
           during a ban             -#                          refused, nothing sent
@@ -199,45 +199,30 @@ class RequestGates:
 
     def __init__(
         self,
+        limits: RestLimits,
         now_ms: Callable[[], int | float],
         limiter: RequestWeightLimiter | None,
         *,
         exchange: str,
         log: Any,
-        ip_ban: IpBanRule | None = None,
-        endpoint_limits: EndpointLimitRule | None = None,
-        ip_window: RequestWindow | None = None,
-        ip_requests_per_window: int | None = None,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
         self._scheduler = scheduler
+        ban, endpoints, window = limits.ip_ban, limits.endpoint_limits, limits.ip_window
         self._ban = (
-            BanGate(ip_ban, now_ms, limiter, exchange=exchange, log=log)
-            if ip_ban is not None
+            BanGate(ban, now_ms, limiter, exchange=exchange, log=log) if ban is not None else None
+        )
+        self._pacer = (
+            EndpointPacer(
+                endpoints,
+                RollingWindow(window.limit, window.seconds),
+                now_ms,
+                exchange=exchange,
+                log=log,
+            )
+            if endpoints is not None and window is not None
             else None
         )
-        self._pacer: EndpointPacer | None = None
-        if (endpoint_limits is None) != (ip_window is None):
-            raise ValueError("endpoint_limits and ip_window are paced together: give both")
-        if endpoint_limits is None or ip_window is None:
-            if ip_requests_per_window is not None:
-                raise ConfigError(
-                    "ip_requests_per_window", "needs a venue with an IP request window"
-                )
-            return
-        limit = ip_window.limit if ip_requests_per_window is None else ip_requests_per_window
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= ip_window.limit
-        ):
-            raise ConfigError(
-                "ip_requests_per_window",
-                f"must be 1..{ip_window.limit} (the venue's IP limit per {ip_window.seconds:g} s)",
-                limit,
-            )
-        window = RollingWindow(limit, ip_window.seconds)
-        self._pacer = EndpointPacer(endpoint_limits, window, now_ms, exchange=exchange, log=log)
 
     @property
     def window(self) -> RollingWindow | None:

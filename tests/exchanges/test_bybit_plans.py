@@ -31,6 +31,7 @@ from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.rest_parsers import InResult
 from rxconnector.exchanges.bybit.rest_requests import rest_signer
 from rxconnector.exchanges.bybit.trade_plans import BybitPlans
+from rxconnector.exchanges.dialect import RequestWindow, RestLimits
 from rxconnector.exchanges.rest_plan import Call, Emit, Now, RulesFor, Step
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.models import Kline, Order, SymbolInfo
@@ -219,6 +220,17 @@ class TestChecksAtTheCall:
         ):
             with pytest.raises(ConfigError, match="api_key"):
                 call()
+
+    def test_limits_for_the_engine_and_a_share_of_the_ip_window(self) -> None:
+        plans = _plans()
+        assert plans.limits == RestLimits(
+            ip_ban=ep.IP_BAN, endpoint_limits=ep.ENDPOINT_LIMITS, ip_window=ep.IP_WINDOW
+        )
+        assert (plans.ip_requests_per_window, plans.ip_window_seconds) == (600, 5.0)
+        assert _plans(ip_requests_per_window=2).limits.ip_window == RequestWindow(2, 5.0)
+        for bad in (0, 601):
+            with pytest.raises(ConfigError, match="ip_requests_per_window"):
+                _plans(ip_requests_per_window=bad)
 
     def test_public_calls_need_no_keys(self) -> None:
         call = next(BybitPlans(Config.bybit()).server_time()())

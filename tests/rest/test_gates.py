@@ -14,7 +14,7 @@ from reactivex.scheduler import ImmediateScheduler
 from reactivex.testing import TestScheduler
 
 from rxconnector.errors import ConfigError, ExchangeError, RateLimitError
-from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RequestWindow
+from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RequestWindow, RestLimits
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.log import get_logger
 from rxconnector.rate.limiter import RequestWeightLimiter
@@ -109,6 +109,7 @@ class TestEndpointPacer:
 
 
 WINDOW = RequestWindow(limit=2, seconds=1.0)
+PACED = RestLimits(endpoint_limits=LIMITS, ip_window=WINDOW)
 #: Answers come at once; only the gates' waits take (virtual) time.
 IMMEDIATE = ImmediateScheduler()
 
@@ -140,28 +141,25 @@ def _outcomes(
 
 class TestRequestGates:
     def test_no_rules_no_gates(self) -> None:
-        gates = RequestGates(Clock(), None, exchange="x", log=LOG)
+        gates = RequestGates(RestLimits(), Clock(), None, exchange="x", log=LOG)
         request = Requests(_reply({})).observable()
         assert gates.around("/a", request) is request and gates.window is None
 
     def test_a_ban_refuses_later_requests_without_sending(self) -> None:
         clock = Clock()
         forbidden = Requests(ExchangeError("slow down", exchange="x", status=451))
-        gates = RequestGates(clock, None, exchange="x", log=LOG, ip_ban=BAN)
-        scheduler = None  # a ban gate alone takes no time
-        (error,) = _outcomes(gates.around("/a", forbidden.observable()), scheduler)
+        gates = RequestGates(RestLimits(ip_ban=BAN), clock, None, exchange="x", log=LOG)
+        (error,) = _outcomes(gates.around("/a", forbidden.observable()))
         assert isinstance(error, RateLimitError) and error.banned and error.retry_after == 30.0
         fine = Requests(_reply({}))
-        (refused,) = _outcomes(gates.around("/b", fine.observable()), scheduler)
+        (refused,) = _outcomes(gates.around("/b", fine.observable()))
         assert isinstance(refused, RateLimitError) and refused.banned and fine.sent == 0
         clock.now += 30_000
-        assert len(_outcomes(gates.around("/b", fine.observable()), scheduler)) == 1
+        assert len(_outcomes(gates.around("/b", fine.observable()))) == 1
         assert fine.sent == 1
 
     def test_the_window_paces_requests_in_virtual_time(self) -> None:
-        gates = RequestGates(
-            Clock(), None, exchange="x", log=LOG, endpoint_limits=LIMITS, ip_window=WINDOW
-        )
+        gates = RequestGates(PACED, Clock(), None, exchange="x", log=LOG)
         scheduler = TestScheduler()
         requests = Requests(_reply({"code": 0}))
         results = [_outcomes(gates.around("/a", requests.observable()), scheduler) for _ in "abc"]
@@ -172,9 +170,7 @@ class TestRequestGates:
         assert requests.sent == 3 and len(results[2]) == 1
 
     def test_the_budget_broken_code_is_a_rate_limit_error_and_holds_the_endpoint(self) -> None:
-        gates = RequestGates(
-            Clock(), None, exchange="x", log=LOG, endpoint_limits=LIMITS, ip_window=WINDOW
-        )
+        gates = RequestGates(PACED, Clock(), None, exchange="x", log=LOG)
         scheduler = TestScheduler()
         busy = Requests(_reply({"code": 77, "message": "busy"}, **{"x-reset": "1000500"}))
         (error,) = _outcomes(gates.around("/a", busy.observable()), scheduler)
@@ -185,25 +181,21 @@ class TestRequestGates:
         scheduler.advance_by(0.5)
         assert len(held) == 1 and fine.sent == 1
 
-    def test_the_share_of_the_window_is_checked(self) -> None:
-        def gates(share: Any, window: RequestWindow | None = WINDOW) -> RequestGates:
-            limits = LIMITS if window is not None else None
-            return RequestGates(
-                Clock(),
-                None,
-                exchange="x",
-                log=LOG,
-                endpoint_limits=limits,
-                ip_window=window,
-                ip_requests_per_window=share,
-            )
+    def test_the_window_is_the_declared_one(self) -> None:
+        gates = RequestGates(PACED, Clock(), None, exchange="x", log=LOG)
+        assert gates.window is not None
+        assert (gates.window.limit, gates.window.window) == (2, 1.0)
 
-        window = gates(1).window
-        assert window is not None and (window.limit, window.window) == (1, 1.0)
+
+class TestRestLimits:
+    def test_a_share_of_the_window(self) -> None:
+        assert WINDOW.share(1) == RequestWindow(limit=1, seconds=1.0)
         for bad in (0, 3, True, 1.5):
             with pytest.raises(ConfigError, match="ip_requests_per_window"):
-                gates(bad)
-        with pytest.raises(ConfigError, match="ip_requests_per_window"):
-            gates(1, window=None)
+                WINDOW.share(bad)  # type: ignore[arg-type]
+
+    def test_endpoint_budgets_and_the_window_come_together(self) -> None:
         with pytest.raises(ValueError, match="together"):
-            RequestGates(Clock(), None, exchange="x", log=LOG, ip_window=WINDOW)
+            RestLimits(ip_window=WINDOW)
+        with pytest.raises(ValueError, match="together"):
+            RestLimits(endpoint_limits=LIMITS)

@@ -34,6 +34,7 @@ from rxconnector.exchanges._args import int_in
 from rxconnector.exchanges._parsing import MALFORMED, raise_malformed
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
+from rxconnector.exchanges.dialect import RestLimits
 from rxconnector.exchanges.rest_plan import Call, Emit, Now, Plan
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
@@ -73,17 +74,46 @@ class BybitMarketPlans:
 
     ``config.category`` (``spot``, ``linear`` or ``inverse``) is sent with every call;
     another category is a :class:`~rxconnector.errors.ConfigError` here.
+    ``ip_requests_per_window`` lowers the share of Bybit's 600-requests-per-5-s IP
+    budget the client running these plans may use (several processes on one IP).
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, *, ip_requests_per_window: int = ep.IP_REQUEST_LIMIT
+    ) -> None:
         if config.category not in ep.CATEGORIES:
             raise ConfigError("category", f"must be one of {', '.join(ep.CATEGORIES)}", config)
         self._config = config
         self._category: str = config.category
+        self._limits = RestLimits(
+            ip_ban=ep.IP_BAN,
+            endpoint_limits=ep.ENDPOINT_LIMITS,
+            ip_window=ep.IP_WINDOW.share(ip_requests_per_window),
+        )
 
     @property
     def category(self) -> str:
         return self._category
+
+    @property
+    def limits(self) -> RestLimits:
+        """Bybit's limits beyond request weight, for the engine's gates: the 403 ban,
+        the per-endpoint ``X-Bapi-Limit-*`` budgets and this client's share of the IP
+        window (:mod:`~rxconnector.exchanges.bybit.endpoints`)."""
+        return self._limits
+
+    @property
+    def ip_requests_per_window(self) -> int:
+        """Requests the client sends at most in any :attr:`ip_window_seconds`."""
+        window = self._limits.ip_window
+        assert window is not None
+        return window.limit
+
+    @property
+    def ip_window_seconds(self) -> float:
+        window = self._limits.ip_window
+        assert window is not None
+        return window.seconds
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(category={self._category!r})"

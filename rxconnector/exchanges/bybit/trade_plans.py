@@ -50,9 +50,13 @@ class BybitPlans(BybitMarketPlans):
     """
 
     def __init__(
-        self, config: Config, *, client_order_id_factory: Callable[[], str] | None = None
+        self,
+        config: Config,
+        *,
+        client_order_id_factory: Callable[[], str] | None = None,
+        ip_requests_per_window: int = ep.IP_REQUEST_LIMIT,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, ip_requests_per_window=ip_requests_per_window)
         self._new_link_id = client_order_id_factory or default_client_order_ids()
         self._log = get_logger(component="rest", exchange=ep.VENUE, category=self._category)
 
