@@ -354,14 +354,14 @@ class TestKlines:
         kinds = [type(s).__name__ for s in drive.steps if not isinstance(s, Now)]
         assert kinds == ["Call", "Emit", "Call", "Emit", "Call", "Emit"]
 
-    def test_history_without_end_runs_to_now_and_skips_empty_windows(self) -> None:
+    def test_history_without_end_runs_to_now_through_empty_windows(self) -> None:
         drive = Drive(
             _script({"list": []}, {"list": [["1000000000000", "1", "1", "1", "1", "1", "1"]]}),
             now=1_000_000_000_000,
         )
         drive.run(_plans().klines_history("BTCUSDT", "1m", 1_000_000_000_000 - 60_000_000))
         assert isinstance(drive.steps[0], Now)
-        assert len(drive.calls) == 2 and len(drive.emitted) == 1
+        assert len(drive.calls) == 2 and [len(batch) for batch in drive.emitted] == [0, 1]
 
     def test_history_starting_after_now_fails_when_run(self) -> None:
         plan = _plans().klines_history("BTCUSDT", "1m", NOW + 60_000)  # no error yet: a factory

@@ -238,7 +238,7 @@ class BybitMarketPlans:
         which end of a longer range it keeps, so the range is cut into windows that hold
         at most 1000 candles each; each window is one :class:`Emit`, asked for only
         after the previous one was delivered. A window before the symbol was listed is
-        simply empty (nothing emitted for it).
+        simply empty.
         """
         sym = normalize_symbol(symbol, ep.VENUE)
         native = bybit_interval(interval)
@@ -259,9 +259,8 @@ class BybitMarketPlans:
             candles = yield from self._klines(
                 symbol, native, cursor, window_end, ep.KLINE_MAX_LIMIT
             )
-            inside = [k for k in candles if cursor <= k.open_time <= window_end]
-            if inside:
-                yield Emit(inside)
+            # every window is emitted, an empty one too: a walk is a plan that emits
+            yield Emit([k for k in candles if cursor <= k.open_time <= window_end])
             if window_end >= last:
                 return None
             cursor = window_end + 1
