@@ -335,7 +335,7 @@ class Connector(RestCalls):
 
     @property
     def rest(self) -> RestApi:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        """The venue's full REST API object (e.g. a ``PlannedRest``), typed by the
         calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
         rest: RestApi = self._require_rest()
         return rest

@@ -1,9 +1,8 @@
 """The REST calls every venue's client answers, declared once as a typed protocol.
 
-:class:`~rxconnector.rest.binance_spot.BinanceSpotRest`,
-:class:`~rxconnector.rest.binance_futures.BinanceFuturesRest` and
-:class:`~rxconnector.rest.bybit.BybitRest` all satisfy :class:`RestApi` (mypy checks
-it where each is defined), and :attr:`rxconnector.Connector.rest` is typed by it, so
+:class:`~rxconnector.rest.planned.PlannedRest` (every venue written as plans: Binance
+Spot and USD-M) and :class:`~rxconnector.rest.bybit.BybitRest` satisfy :class:`RestApi`
+(mypy checks it where each is defined), and :attr:`rxconnector.Connector.rest` is typed by it, so
 code written against ``conn.rest`` runs on any venue. A venue may take more than the
 protocol names (Binance's ``priority=`` on snapshots and backfills, Spot's
 ``compute_commission_rates=``, Bybit's ``set_position_mode(symbol=, coin=)``): those
