@@ -15,11 +15,14 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.errors import ConfigError, ExchangeError, RateLimitError
 from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RequestWindow, RestLimits
-from rxconnector.exchanges.rest_spec import RestReply
+from rxconnector.exchanges.rest_plan import Call
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply
+from rxconnector.exchanges.venue_plans import VenuePlans
 from rxconnector.log import get_logger
 from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rate.pacing import RollingWindow
 from rxconnector.rest.gates import BanGate, EndpointPacer, RequestGates
+from rxconnector.rest.planned import PlannedRest
 
 BAN = IpBanRule(status=451, seconds=30.0, venue_title="Somewhere")
 LIMITS = EndpointLimitRule(
@@ -199,3 +202,53 @@ class TestRestLimits:
             RestLimits(ip_window=WINDOW)
         with pytest.raises(ValueError, match="together"):
             RestLimits(endpoint_limits=LIMITS)
+
+
+class _CountingClient:
+    """Stands in for RestClient: answers every request with ``outcome``, counting them."""
+
+    scheduler = None
+    limiter = None
+    base_url = "http://127.0.0.1:1"
+
+    def __init__(self, outcome: RestReply | Exception) -> None:
+        self._requests = Requests(outcome)
+
+    @property
+    def sent(self) -> int:
+        return self._requests.sent
+
+    def request(self, method: str, path: str, params: Any, **options: Any) -> Any:
+        return self._requests.observable()
+
+
+class _BanningPlans(VenuePlans):
+    """A made-up venue that declares an IP ban rule and nothing else."""
+
+    venue = "somewhere"
+
+    @property
+    def limits(self) -> RestLimits:
+        return RestLimits(ip_ban=BAN)
+
+
+class TestPlannedRestAppliesTheVenuesGates:
+    """The generic client puts the gates its plans declare around every request."""
+
+    def test_a_declared_ban_refuses_the_next_call_without_sending(self) -> None:
+        client = _CountingClient(ExchangeError("slow down", exchange="somewhere", status=451))
+        rest = PlannedRest(client, _BanningPlans(), None, Clock())  # type: ignore[arg-type]
+        call = Call(Endpoint("GET", "/a", 1), {}, lambda reply: reply.data)
+        (banned,) = _outcomes(rest.send(call))
+        (refused,) = _outcomes(rest.send(call))
+        assert isinstance(banned, RateLimitError) and banned.banned
+        assert isinstance(refused, RateLimitError) and refused.banned
+        assert client.sent == 1
+
+    def test_a_venue_without_limits_is_not_gated(self) -> None:
+        client = _CountingClient(ExchangeError("slow down", exchange="somewhere", status=451))
+        rest = PlannedRest(client, VenuePlans(), None, Clock())  # type: ignore[arg-type]
+        call = Call(Endpoint("GET", "/a", 1), {}, lambda reply: reply.data)
+        errors = _outcomes(rest.send(call)) + _outcomes(rest.send(call))
+        assert [type(e) for e in errors] == [ExchangeError, ExchangeError]
+        assert client.sent == 2 and VenuePlans().limits == RestLimits()
