@@ -32,7 +32,7 @@ from rxconnector.exchanges.bybit.rest_parsers import InResult
 from rxconnector.exchanges.bybit.rest_requests import rest_signer
 from rxconnector.exchanges.bybit.trade_plans import BybitPlans
 from rxconnector.exchanges.dialect import RequestWindow, RestLimits
-from rxconnector.exchanges.rest_plan import Call, Emit, Now, RulesFor, Step
+from rxconnector.exchanges.rest_plan import Call, Emit, Now, Remember, RulesFor, Step
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.models import Kline, Order, SymbolInfo
 
@@ -56,7 +56,7 @@ def _reply(result: Any, time: int = NOW + 1) -> RestReply:
 class Drive:
     """Runs a plan the way the engine does: each Call is answered by ``answer(call)``
     (a result to parse, or an exception thrown into the plan), ``Now`` by ``now``,
-    ``RulesFor`` by ``rules``; every step and every emitted batch is kept."""
+    ``RulesFor`` by ``rules``; every step, emitted batch and remembered rule is kept."""
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class Drive:
         self.rules = rules
         self.steps: list[Step] = []
         self.emitted: list[list[Any]] = []
+        self.remembered: dict[str, SymbolInfo] = {}
 
     @property
     def calls(self) -> list[Call[Any]]:
@@ -100,6 +101,9 @@ class Drive:
             return self.rules, None
         if isinstance(step, Emit):
             self.emitted.append(list(step.items))
+            return None, None
+        if isinstance(step, Remember):
+            self.remembered.update(step.infos)
             return None, None
         raise AssertionError(f"unexpected step {step!r}")
 
@@ -294,6 +298,8 @@ class TestMarketData:
         )
         infos = drive.run(_plans("linear").exchange_info(["solusdt", "BTCUSDT"]))
         assert sorted(infos) == ["BTCUSDT", "SOLUSDT"]
+        assert drive.remembered == infos  # the engine caches them for orders
+        assert isinstance(drive.steps[-1], Remember)
         assert [c.params for c in drive.calls] == [
             {"category": "linear", "limit": 1000, "cursor": None},
             {"category": "linear", "limit": 1000, "cursor": "next=2"},
@@ -535,11 +541,13 @@ class TestListings:
 
     def test_position_mode(self) -> None:
         drive = Drive(_script({}))
-        assert drive.run(_plans("linear").set_position_mode(True, "btcusdt")) is None
+        assert drive.run(_plans("linear").set_position_mode(True, symbol="btcusdt")) is None
         assert drive.calls[0].params == {"category": "linear", "mode": 3, "symbol": "BTCUSDT"}
         drive = Drive(_script({}))
         drive.run(_plans("linear").set_position_mode(False, coin="USDC"))
         assert drive.calls[0].params == {"category": "linear", "mode": 0, "coin": "USDC"}
+        with pytest.raises(TypeError, match="leverage"):
+            _plans("linear").set_position_mode(True, leverage=3)
 
     def test_account(self) -> None:
         coin = {"coin": "BTC", "walletBalance": "1", "locked": "0.25"}

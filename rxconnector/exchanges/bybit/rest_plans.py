@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final
 
 from rxconnector.config import Config
 from rxconnector.errors import ConfigError, NotSupportedError
@@ -35,25 +35,13 @@ from rxconnector.exchanges._parsing import MALFORMED, raise_malformed
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.dialect import RestLimits
-from rxconnector.exchanges.rest_plan import Call, Emit, Now, Plan
+from rxconnector.exchanges.rest_plan import Call, Emit, Now, Plan, PlanFactory, Remember, single
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
+from rxconnector.exchanges.venue_plans import VenuePlans
 from rxconnector.models import Kline, OrderBook, SymbolInfo, Ticker, Trade
 
-__all__ = ["BACKFILL_URGENCY", "BybitMarketPlans", "PlanFactory", "RecentTradesPlan", "single"]
-
-_T = TypeVar("_T")
-
-#: A plan function's result once its arguments are checked: a fresh plan per call (the
-#: engine starts one per subscription, so a resubscribed order sends the same id).
-PlanFactory: TypeAlias = Callable[[], Plan[_T]]
-
-
-def single(call: Call[_T]) -> Plan[_T]:
-    """The plan of one request: its parsed reply is the result."""
-    result: _T = yield call
-    return result
-
+__all__ = ["BACKFILL_URGENCY", "BybitMarketPlans", "RecentTradesPlan"]
 
 #: Trade backfills (a trade feed healing after a reconnect) fill the budget the user's
 #: calls leave (:data:`rxconnector.exchanges.rest_plan.URGENCIES`).
@@ -69,7 +57,7 @@ def _no_result(_reply: RestReply, _result: Any) -> None:
     return None
 
 
-class BybitMarketPlans:
+class BybitMarketPlans(VenuePlans):
     """Bybit v5 public REST calls (PROTOCOL.md §C3) as plans, for one ``category``.
 
     ``config.category`` (``spot``, ``linear`` or ``inverse``) is sent with every call;
@@ -77,6 +65,8 @@ class BybitMarketPlans:
     ``ip_requests_per_window`` lowers the share of Bybit's 600-requests-per-5-s IP
     budget the client running these plans may use (several processes on one IP).
     """
+
+    venue = ep.VENUE
 
     def __init__(
         self, config: Config, *, ip_requests_per_window: int = ep.IP_REQUEST_LIMIT
@@ -131,7 +121,8 @@ class BybitMarketPlans:
     def exchange_info(
         self, symbols: Sequence[str] | None = None
     ) -> PlanFactory[dict[str, SymbolInfo]]:
-        """``GET /v5/market/instruments-info``: trading rules by symbol.
+        """``GET /v5/market/instruments-info``: trading rules by symbol, also cached for
+        order checks.
 
         One symbol is one request; several (or ``None``, every symbol) walk all pages
         (linear/inverse page with ``cursor``, 1000 per page) and keep the ones asked for.
@@ -160,6 +151,7 @@ class BybitMarketPlans:
                 rp.InResult(ep.INSTRUMENTS.path, _InstrumentPage(category, cursor)),
             )
             found.update((i.symbol, i) for i in infos if wanted is None or i.symbol in wanted)
+        yield Remember(found)  # cached for the orders' filter checks and symbol_info
         return found
 
     # -- market data --------------------------------------------------------------------

@@ -27,9 +27,9 @@ from rxconnector.exchanges._args import OrderArgs, default_client_order_ids
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit import rest_parsers as rp
 from rxconnector.exchanges.bybit import rest_requests as rq
-from rxconnector.exchanges.bybit.rest_plans import BybitMarketPlans, PlanFactory, single
+from rxconnector.exchanges.bybit.rest_plans import BybitMarketPlans
 from rxconnector.exchanges.filters import check_order
-from rxconnector.exchanges.rest_plan import Call, Plan, RulesFor
+from rxconnector.exchanges.rest_plan import Call, Plan, PlanFactory, RulesFor, single
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.symbols import normalize_symbol
 from rxconnector.log import get_logger
@@ -220,21 +220,24 @@ class BybitPlans(BybitMarketPlans):
         scopes = rq.scopes(symbol, self._category)
         return partial(_listing, ep.POSITION_LIST, base, scopes, rp.position_page)
 
-    def set_position_mode(
-        self, hedge: bool, symbol: str | None = None, coin: str = "USDT"
-    ) -> PlanFactory[None]:
+    def set_position_mode(self, hedge: bool, **options: Any) -> PlanFactory[None]:
         """``POST /v5/position/switch-mode`` (signed, linear/inverse): hedge mode (``True``:
         a buy side ``positionIdx=1`` and a sell side ``positionIdx=2`` per symbol) or
-        one-way (``False``, ``positionIdx=0``), for ``symbol`` or every symbol settled in
-        ``coin``. Orders then name their side with ``positionIdx`` (an ``extra``)."""
+        one-way (``False``, ``positionIdx=0``), for ``symbol=`` or every symbol settled
+        in ``coin=`` (default ``"USDT"``), the two options Bybit takes. Orders then name
+        their side with ``positionIdx`` (an ``extra``)."""
+        unknown = sorted(set(options) - {"symbol", "coin"})
+        if unknown:
+            raise TypeError(f"set_position_mode() got unexpected options: {', '.join(unknown)}")
         self._require_credentials()
         if self._category == "spot":
             raise NotSupportedError(ep.VENUE, "position modes on category=spot")
         body: dict[str, Any] = {"category": self._category, "mode": 3 if hedge else 0}
+        symbol: str | None = options.get("symbol")
         if symbol is not None:
             body["symbol"] = normalize_symbol(symbol, ep.VENUE)
         else:
-            body["coin"] = coin
+            body["coin"] = options.get("coin", "USDT")
         parse = rp.InResult(ep.POSITION_SWITCH_MODE.path, _nothing)
         return partial(single, Call(ep.POSITION_SWITCH_MODE, body, parse))
 
