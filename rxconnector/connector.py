@@ -625,6 +625,9 @@ class Connector(RestCalls):
             # A venue that can prove plain trades from aggregates (Binance Spot's
             # ``trades_after``) backfills the trade feed at a lower weight.
             cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+            offers = getattr(rest, "offers", None)  # the generic client has every call
+            if offers is not None and not offers("trades_after"):
+                cheaper = None
 
             def backfill_since(
                 from_id: int, since: int, share: float | None

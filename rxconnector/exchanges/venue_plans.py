@@ -43,6 +43,12 @@ class VenuePlans:
     #: The venue's name, as errors report it (``Config.exchange``).
     venue: str = "?"
 
+    def offers(self, call: str) -> bool:
+        """Whether this venue answers ``call`` (its class overrides the refusal here),
+        so a caller can choose another way before calling instead of catching."""
+        own = getattr(type(self), call, None)
+        return callable(own) and own is not getattr(VenuePlans, call, None)
+
     def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
         return NotSupportedError(self.venue, feature, instead)
 
