@@ -131,7 +131,7 @@ class VenuePlans:
         urgency: str = "user",
         continuation: float | None = None,
     ) -> PlanFactory[list[Trade]]:
-        raise self._unsupported("trades_after")
+        raise self._unsupported("trades_after", "trades_between")
 
     # -- account and trading -----------------------------------------------------------
 
