@@ -8,7 +8,9 @@ computes how many trades are due at the asked rate since ``go`` and steps the ma
 until the tape holds at least that many. At rate 0 it steps as fast as it can (each
 step waits until its frames are handed to the sockets: the client's reading is the
 back-pressure). The rate is exact over the run; within it trades come a tick at a time
-(about one trade per symbol per tick), as from the simulator's own clock.
+(one step of 20 symbols makes ~67 trades: measured 65-69 per step on average), as
+from the simulator's own clock; every trade of a step carries the step's start time
+and reaches the sockets when the whole step is done.
 
 ``--quiet-gc`` keeps Python's cyclic collector out of the paced window: ``go`` collects
 once, freezes what survives and disables the collector; ``stop`` enables it again. The
@@ -21,8 +23,9 @@ Protocol over stdin/stdout, one line each:
 
 * at start it prints ``{"rest": URL, "ws": URL}``;
 * ``go RATE`` starts pacing (answers nothing);
-* ``stop`` stops pacing and answers ``{"trades": N, "seconds": S}`` (what was produced
-  since ``go``);
+* ``stop`` stops pacing and answers ``{"trades": N, "seconds": S, "sent_lag": {...}}``
+  (what was produced since ``go``, and p50/p99/p999 over those trades of the tick's
+  time -> its frames handed to the sockets, ms);
 * ``streams`` answers ``{"streams": N}``: the active trade streams (subscribed clients);
 * EOF ends the process.
 """
@@ -33,6 +36,7 @@ import argparse
 import asyncio
 import gc
 import sys
+import time
 
 import orjson
 
@@ -47,22 +51,68 @@ def _produced(sim: ExchangeSimulator, names: list[str]) -> int:
     return total
 
 
+#: per step: (trades it made, wall ms when its frames were handed to the sockets minus
+#: the tick's own time): the simulator's share of the end-to-end latency
+SENT_LAG: list[tuple[int, float]] = []
+
+
+#: per step: its wall time (ms) and trades
+STEPS: list[tuple[float, int]] = []
+
+
+async def _step(sim: ExchangeSimulator, names: list[str], before: int) -> int:
+    started = time.perf_counter()
+    await sim.step(1)
+    produced = _produced(sim, names)
+    SENT_LAG.append((produced - before, time.time() * 1000 - sim.market[names[0]].now_ms))
+    STEPS.append(((time.perf_counter() - started) * 1000, produced - before))
+    return produced
+
+
 async def _pace(sim: ExchangeSimulator, names: list[str], rate: float, stop: asyncio.Event) -> int:
     loop = asyncio.get_running_loop()
     first = _produced(sim, names)
     started = loop.time()
     produced = first
+    SENT_LAG.clear()
+    STEPS.clear()
     while not stop.is_set():
         if rate <= 0:
-            await sim.step(1)
-            produced = _produced(sim, names)
+            produced = await _step(sim, names, produced)
             continue
         due = first + rate * (loop.time() - started)
         while produced < due and not stop.is_set():
-            await sim.step(1)
-            produced = _produced(sim, names)
+            produced = await _step(sim, names, produced)
         await asyncio.sleep(0.001)
     return produced - first
+
+
+def _steps() -> str:
+    """Steps made, trades per step, and the median / p99 wall time of one step (ms)."""
+    if not STEPS:
+        return "-"
+    times = sorted(ms for ms, _n in STEPS)
+    trades = sum(n for _ms, n in STEPS)
+    return (
+        f"{len(STEPS)} steps, {trades / len(STEPS):.1f} trades each, "
+        f"p50 {times[len(times) // 2]:.2f} p99 {times[int(len(times) * 0.99)]:.2f} ms each"
+    )
+
+
+def _sent_lag() -> dict[str, float]:
+    """p50 / p99 over trades of "tick time -> frames handed to the sockets" (ms; the
+    tick time is whole ms, so this reads up to 1 ms long)."""
+    lags = sorted((lag, count) for count, lag in SENT_LAG if count)
+    total = sum(count for _lag, count in lags)
+    out: dict[str, float] = {}
+    for name, share in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999)):
+        seen = 0
+        for lag, count in lags:
+            seen += count
+            if seen >= share * total:
+                out[name] = round(lag, 2)
+                break
+    return out
 
 
 async def main(names: list[str], quiet_gc: bool) -> None:
@@ -94,7 +144,12 @@ async def main(names: list[str], quiet_gc: bool) -> None:
                 stop.set()
                 trades = await pacing
                 gc.enable()
-                reply = {"trades": trades, "seconds": loop.time() - started}
+                reply = {
+                    "trades": trades,
+                    "seconds": loop.time() - started,
+                    "sent_lag": _sent_lag(),
+                    "steps": _steps(),
+                }
                 print(orjson.dumps(reply).decode(), flush=True)
             elif words[0] == "streams":
                 active = [s for s in sim.active_streams() if s.endswith("@trade")]

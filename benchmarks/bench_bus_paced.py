@@ -102,15 +102,42 @@ class PacedSim:
 
 
 class Tally:
-    """What one subscriber saw: latencies (ms) and delivery times."""
+    """What one subscriber saw: latencies (ms) and delivery times.
+
+    ``latencies``: from the trade's ``received_at`` (the publisher's socket receive for
+    the bus: the **bus-only** latency; the connector's own receive for local).
+    ``end_to_end``: from the exchange's event time (the simulator's clock when it made
+    the trade, integer ms, so this reads up to 1 ms long, never short): simulator send,
+    socket, publisher, Redis, reader, ``on_next``.
+    """
 
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.end_to_end: list[float] = []
         self.times: list[float] = []
 
     def on_next(self, trade: Any) -> None:
-        self.latencies.append(time.time() * 1000 - trade.received_at)
+        now = time.time() * 1000
+        self.latencies.append(now - trade.received_at)
+        self.end_to_end.append(now - (trade.event_time or trade.time))
         self.times.append(time.perf_counter())
+
+    def clear(self) -> None:
+        self.latencies.clear()
+        self.end_to_end.clear()
+        self.times.clear()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 / p99 / p999 / max of ``values`` (ms)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    return {
+        "p50": ordered[n // 2],
+        "p99": ordered[max(int(n * 0.99) - 1, 0)],
+        "p999": ordered[max(int(n * 0.999) - 1, 0)],
+        "max": ordered[-1],
+    }
 
 
 async def _window(
@@ -129,8 +156,7 @@ async def _window(
             raise RuntimeError("the client never subscribed every trade stream")
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
-    tally.latencies.clear()
-    tally.times.clear()
+    tally.clear()
     # This process has run earlier windows and keeps every latency: its own objects
     # must not put the collector's passes into this window's latency (either side). The
     # readers make no cyclic garbage (a RemoteConnector reading 100,000 entries: 0
@@ -148,15 +174,21 @@ async def _window(
     while len(tally.times) < produced["trades"] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     after = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
+    collections = pauses.summary()  # the window's own (the pass after enable() is not)
     gc.enable()
     await asyncio.sleep(0.2)  # a duplicate would arrive now
     summary = bench_bus._summary(tally.latencies, tally.times)
+    summary["e2e"] = percentiles(tally.end_to_end)
+    summary["bus_only"] = percentiles(tally.latencies)
     entries = max(len(tally.times), 1)
+    summary["gc"] = collections
     summary["cpu"] = "; ".join(
         f"{name} {(after[name][0] - before[name][0]) * 1e3 / entries:.1f} us run + "
         f"{(after[name][1] - before[name][1]) * 1e3 / entries:.1f} us waiting"
         for name in pids
     )
+    summary["sent_lag"] = produced.get("sent_lag", {})
+    summary["steps"] = produced.get("steps", "-")
     summary["offered"] = produced["trades"] / produced["seconds"]
     summary["produced"] = produced["trades"]
     return summary
@@ -194,7 +226,7 @@ async def bus_run(
             after = await _calls(url)
             entries = max(result["n"], 1)
             result["gc"] = (
-                pauses.summary()
+                result["gc"]
                 + "; Redis calls per 1,000 entries: "
                 + ", ".join(
                     f"{name} {(after[name] - before.get(name, 0)) * 1000 / entries:.1f}"
@@ -232,18 +264,26 @@ async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any
         for name in sim.names:
             conn.trades(name).subscribe(tally.on_next)
         result = await _window(sim, tally, rate, seconds, {}, pauses)
-        result["gc"] = pauses.summary()
     return result
 
 
 def _row(label: str, rate: float, figures: dict[str, Any]) -> str:
     offered = "max" if rate == 0 else f"{rate:,.0f}/s"
     lost = figures["produced"] - figures["n"]
+    e2e, recv = figures["e2e"], figures["bus_only"]
+    since = "publisher receive" if label == "bus" else "socket receive"
     return (
         f"{label:6s} {offered:>9} offered {figures['offered']:>9,.0f}/s delivered "
-        f"{figures['rate']:>9,.0f}/s  p50 {figures['p50']:7.2f}  p99 {figures['p99']:7.2f}  "
-        f"max {figures['max']:7.2f} ms  (n={figures['n']:,}, produced-delivered={lost}; "
-        f"{figures['gc']}; load {os.getloadavg()[0]:.2f})\n         per entry: {figures['cpu']}"
+        f"{figures['rate']:>9,.0f}/s  (n={figures['n']:,}, produced-delivered={lost}; "
+        f"load {os.getloadavg()[0]:.2f})\n"
+        f"         end-to-end (exchange event time -> on_next) p50 {e2e['p50']:6.2f}  "
+        f"p99 {e2e['p99']:7.2f}  p999 {e2e['p999']:7.2f}  max {e2e['max']:7.2f} ms\n"
+        f"         from {since} -> on_next{' (bus only)' if label == 'bus' else ''}: "
+        f"p50 {recv['p50']:6.2f}  p99 {recv['p99']:7.2f}  p999 {recv['p999']:7.2f}  "
+        f"max {recv['max']:7.2f} ms\n"
+        f"         simulator: tick -> frames handed to the sockets {figures['sent_lag']} ms; "
+        f"{figures['steps']}\n"
+        f"         {figures['gc']}\n         per entry: {figures['cpu']}"
     )
 
 

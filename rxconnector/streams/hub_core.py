@@ -45,6 +45,9 @@ class HubCore:
         self._report_state_cb = report_state
         #: topics with at least one subscriber
         self.topics: dict[str, TopicState] = {}
+        #: the topics of ``topics`` that take raw frames, by the bytes of their name
+        #: (the hub's undecoded fast path looks them up without decoding the frame)
+        self.raw_topics: dict[bytes, TopicState] = {}
         #: endpoint → its shards, each one connection's worth of topics
         self.shards: dict[str, list[Shard]] = {}
         self.closed = False
@@ -83,6 +86,13 @@ class HubCore:
             self._sync_pending = True
             self.sched.schedule(self._sync)
 
+    def drop_topic(self, name: str) -> TopicState | None:
+        """Take ``name`` out of the registries; returns its state, if it was there."""
+        topic = self.topics.pop(name, None)
+        if topic is not None and topic.raw:
+            self.raw_topics.pop(name.encode(), None)
+        return topic
+
     def forget(self, shard: Shard) -> None:
         """``shard`` is gone: nothing to reconcile there any more."""
         self._dirty.pop(shard, None)
@@ -94,6 +104,7 @@ class HubCore:
         topics = list(self.topics.values())
         self.shards.clear()
         self.topics.clear()
+        self.raw_topics.clear()
         self._dirty.clear()
         return shards, topics
 

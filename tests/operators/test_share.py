@@ -9,13 +9,19 @@ import pytest
 import reactivex
 from reactivex import abc
 from reactivex import operators as ops
+from reactivex.disposable import Disposable
 from reactivex.observer.autodetachobserver import AutoDetachObserver
 from reactivex.subject import BehaviorSubject, Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector.operators import isolate, share
-from rxconnector.operators._share import shared_deferred
+from rxconnector.operators._share import (
+    StageObserver,
+    shared_deferred,
+    shared_stage,
+    subscribe_observer,
+)
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -478,3 +484,111 @@ class TestSharedDeferred:
         subject.on_error(ValueError("down"))
         subject.on_next(3)  # a misbehaving source after its error: ignored
         assert [str(e) for e in errors] == ["down", "down"]
+
+
+class _Counting:
+    """A stage that emits every value twice and counts what it owns being disposed."""
+
+    def __init__(self) -> None:
+        self.built: list[abc.SchedulerBase | None] = []
+        self.disposed = 0
+
+    def __call__(
+        self, downstream: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None
+    ) -> tuple[StageObserver[Any], abc.DisposableBase]:
+        self.built.append(scheduler)
+
+        def on_next_(value: Any) -> None:
+            downstream.on_next(value)
+            downstream.on_next(value)
+
+        def on_disposed() -> None:
+            self.disposed += 1
+
+        return (
+            StageObserver(on_next_, downstream.on_error, downstream.on_completed),
+            Disposable(on_disposed),
+        )
+
+
+class TestSharedStage:
+    """shared_stage(factory, stage): a per-connection stage between upstream and multicast."""
+
+    def test_the_stage_is_built_per_connection_and_its_disposable_goes_with_it(self) -> None:
+        subject: Subject[int] = Subject()
+        stage = _Counting()
+        shared = shared_stage(lambda _s: subject, stage)
+        got: list[int] = []
+        first = shared.subscribe(got.append)
+        second = shared.subscribe(got.append)
+        subject.on_next(1)
+        first.dispose()
+        assert stage.disposed == 0  # one subscriber is left
+        subject.on_next(2)
+        second.dispose()
+        subject.on_next(3)
+        assert got == [1, 1, 1, 1, 2, 2]
+        assert stage.built == [None] and stage.disposed == 1
+        assert not subject.observers
+        shared.subscribe(got.append)  # a new connection, a new stage
+        assert len(stage.built) == 2
+
+    def test_the_subscribers_scheduler_reaches_factory_and_stage(self) -> None:
+        scheduler = TestScheduler()
+        stage = _Counting()
+        seen: list[Any] = []
+
+        def factory(s: abc.SchedulerBase | None) -> Any:
+            seen.append(s)
+            return reactivex.never()
+
+        shared_stage(factory, stage).subscribe(scheduler=scheduler)
+        assert seen == [scheduler] and stage.built == [scheduler]
+
+    def test_a_stage_that_raises_while_built_errors_the_subscriber(self) -> None:
+        def stage(_d: Any, _s: Any) -> Any:
+            raise RuntimeError("no REST client")
+
+        errors: list[Exception] = []
+        shared_stage(lambda _s: reactivex.never(), stage).subscribe(on_error=errors.append)
+        assert [str(e) for e in errors] == ["no REST client"]
+
+    def test_a_faulty_subscriber_is_isolated(self) -> None:
+        subject: Subject[int] = Subject()
+        reported: list[Exception] = []
+        shared = shared_stage(lambda _s: subject, _Counting(), reported.append)
+        good: list[int] = []
+
+        def bad(value: int) -> None:
+            raise Boom(value)
+
+        shared.subscribe(bad)
+        shared.subscribe(good.append)
+        subject.on_next(1)
+        assert good == [1, 1]
+        assert [type(e) for e in reported] == [Boom]
+
+    def test_an_ordinary_upstream_keeps_its_auto_detach_observer(self) -> None:
+        subject: Subject[int] = Subject()
+        shared_stage(lambda _s: subject, _Counting()).subscribe()
+        (observer,) = subject.observers
+        assert isinstance(observer, AutoDetachObserver)
+
+    def test_an_upstream_offering_unwrapped_subscribe_gets_the_stage_observer(self) -> None:
+        attached: list[Any] = []
+
+        class Unwrapping(reactivex.Observable[int]):
+            def subscribe_unwrapped(self, observer: Any, scheduler: Any = None) -> Any:
+                attached.append(observer)
+                return Disposable()
+
+        shared_stage(lambda _s: Unwrapping(), _Counting()).subscribe()
+        (observer,) = attached
+        assert isinstance(observer, StageObserver)
+
+    def test_subscribe_observer_without_the_hook_subscribes_normally(self) -> None:
+        got: list[int] = []
+        subscribe_observer(
+            reactivex.of(1, 2), StageObserver(got.append, lambda e: None, lambda: None), None
+        )
+        assert got == [1, 2]

@@ -195,6 +195,59 @@ class TestConnectionLimits:
             assert await wait_closed(ws) == 1008
         assert conn.close_reason.startswith("Slow consumer")
 
+    async def test_client_that_stops_reading_is_closed(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        """Frames are written in runs (one socket write per run); once the socket's
+        buffers are full the writer still waits for them to drain, so the queue of a
+        client that reads nothing grows to the limit and the connection is closed."""
+        async with (
+            ExchangeSimulator(max_pending_frames=50, autostart_market=False) as sim,
+            session.ws_connect(f"{sim.ws_url}/ws") as ws,
+        ):
+            await sim.wait_for_connections(1)
+            conn = sim.connections[0]
+            big = "x" * 100_000
+            for _ in range(400):  # 40 MB, far more than loopback socket buffers hold
+                if conn.closing:
+                    break
+                for _ in range(5):
+                    conn.send_text(big)
+                await asyncio.sleep(0.001)
+            assert conn.closing
+            assert conn.close_reason.startswith("Slow consumer")
+            assert conn.frames_sent < 400 * 5
+            await ws.close()
+
+    async def test_runs_of_frames_arrive_whole_and_in_order(
+        self, sim: ExchangeSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        """Text frames of every header size, a ping between them, then a close: each
+        arrives as sent, in order."""
+        async with session.ws_connect(f"{sim.ws_url}/ws", autoping=False) as ws:
+            await sim.wait_for_connections(1)
+            conn = sim.connections[0]
+            texts = ["a", "b" * 125, "c" * 126, "d" * 65_535, "e" * 65_536, "é€😀"]
+            for text in texts[:3]:
+                conn.send_text(text)
+            conn.send_ping(b"between")
+            for text in texts[3:]:
+                conn.send_text(text)
+            conn.close_after_pending(1000, "done")
+            got: list[tuple[aiohttp.WSMsgType, object]] = []
+            while True:
+                msg = await ws.receive(timeout=2.0)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+                got.append((msg.type, msg.data))
+        assert got == [
+            *((aiohttp.WSMsgType.TEXT, t) for t in texts[:3]),
+            (aiohttp.WSMsgType.PING, b"between"),
+            *((aiohttp.WSMsgType.TEXT, t) for t in texts[3:]),
+        ]
+        assert ws.close_code == 1000
+        assert conn.frames_sent == len(texts) + 1
+
     async def test_recv_until_helper_sees_only_matching(
         self, sim: ExchangeSimulator, session: aiohttp.ClientSession
     ) -> None:

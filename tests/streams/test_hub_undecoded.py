@@ -118,6 +118,40 @@ class TestUndecodedTopics:
         kinds: list[Any] = [type(m) if isinstance(m, StreamRestart) else type(m[1]) for m in trades]
         assert kinds == [bytes, StreamRestart, bytes]
 
+    def test_the_raw_lookup_follows_subscribe_release_reject_and_close(self) -> None:
+        """The fast path looks raw topics up by their encoded name in a registry of its
+        own: it must hold exactly the live raw topics at every step."""
+        rig = Rig(undecoded=raw_only)
+        rig.transport.reject.add("bad@trade")
+        first, _e, sub = rig.collect("btcusdt@trade")
+        rig.collect("btcusdt@depth")  # decoded: never in the raw registry
+        _got, bad_errors, _s = rig.collect("bad@trade")
+        rig.run(1.0)
+        core = rig.hub._core
+        assert set(core.raw_topics) == {b"btcusdt@trade"} and len(bad_errors) == 1
+        assert core.raw_topics[b"btcusdt@trade"] is core.topics["btcusdt@trade"]
+        sub.dispose()
+        assert core.raw_topics == {}
+        second, _e2, _s2 = rig.collect("btcusdt@trade")  # a new state for the same name
+        rig.run(3.0)
+        assert core.raw_topics[b"btcusdt@trade"] is core.topics["btcusdt@trade"]
+        rig.transport.live[0].data("btcusdt@trade", TRADE)
+        assert first == [] and [type(m[1]) for m in second] == [bytes]
+        core.close()
+        assert core.raw_topics == {} and core.topics == {}
+
+    def test_the_raw_lookup_is_by_the_exact_name_and_prefix(self) -> None:
+        rig = Rig(undecoded=raw_only)
+        trades, _e, _s = rig.collect("btcusdt@trade")
+        rig.run(1.0)
+        socket = rig.transport.live[0]
+        socket.push(b'{"stream":"btcusdt@trade-x","data":{"t":4}}')  # a longer name
+        socket.push(b'{"xtream":"btcusdt@trade","data":{"t":5}}')  # another key
+        socket.push(b'{"stream":"btcusdt@trade')  # no closing quote: decoded, ParseError
+        rig.run(2.0)
+        assert trades == []
+        assert [type(e) for e in rig.errors] == [ParseError, ParseError]
+
 
 class TestTheFeedsParseStep:
     """The connector's parse step: raw frames through ``parse_frame``, payloads as before."""

@@ -125,6 +125,9 @@ class _BinanceWsProtocol:
     quiet_markers: tuple[str, ...] = ()
     #: Binance pings us (protocol ping frames); we only answer. No application ping.
     client_ping_interval: float | None = None
+    #: How every combined-stream data frame starts: ``{"stream":"<name>",...`` (the hub
+    #: reads a raw topic's name off the bytes after it, up to the next ``"``).
+    data_frame_prefix: bytes = _STREAM_PREFIX
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -16,6 +16,7 @@ matched to the pings they answer.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,22 @@ class ConnectionPolicy:
     lifetime: float
     max_pending_frames: int
     close_timeout: float
+
+
+def _text_frame(text: str | bytes) -> bytes:
+    """One unmasked, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
+    payload = text.encode() if isinstance(text, str) else text
+    size = len(payload)
+    if size < 126:
+        return _HEADER_SHORT(0x81, size) + payload
+    if size < 65536:
+        return _HEADER_16(0x81, 126, size) + payload
+    return _HEADER_64(0x81, 127, size) + payload
+
+
+_HEADER_SHORT = struct.Struct("!BB").pack
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
 
 
 def _report(task: asyncio.Task[Any]) -> None:
@@ -222,11 +239,16 @@ class SimConnection:
 
     async def _writer(self) -> None:
         ws = self._ws
+        queue = self._queue
         while True:
-            while not self._queue:
+            while not queue:
                 self._wake.clear()
                 await self._wake.wait()
-            kind, data, code = self._queue.popleft()
+            if len(queue) > 1 and queue[0][0] == "text" and not ws.compress:
+                if not await self._write_texts():
+                    return
+                continue
+            kind, data, code = queue.popleft()
             try:
                 if kind == "text":
                     await ws.send_str(data)  # type: ignore[arg-type]
@@ -242,6 +264,34 @@ class SimConnection:
             except (ConnectionError, RuntimeError):
                 return  # the socket went away under us; the reader will notice
             self.frames_sent += 1
+
+    async def _write_texts(self) -> bool:
+        """Write the run of text frames at the head of the queue with one socket write
+        (False: the socket went away).
+
+        A market tick queues a frame per trade; written one by one that is a ``send``
+        system call each (measured: 14 % of the simulator's time at 10,000 trades/s).
+        The bytes are the same frames aiohttp would write (server frames are unmasked;
+        never used with permessage-deflate), and the wait while the socket's buffer is
+        over its limit is aiohttp's own, so a client that stops reading still sees the
+        queue grow to ``max_pending_frames``.
+        """
+        queue = self._queue
+        frames: list[bytes] = []
+        while queue and queue[0][0] == "text":
+            frames.append(_text_frame(queue.popleft()[1]))
+        transport = self._request.transport
+        if self._ws.closed or transport is None or transport.is_closing():
+            return False  # as send_str would fail: nothing after a close frame
+        transport.write(b"".join(frames))
+        self.frames_sent += len(frames)
+        protocol = self._request.protocol
+        if protocol.writing_paused:
+            try:
+                await protocol._drain_helper()  # what aiohttp's frame writer awaits
+            except (ConnectionError, RuntimeError):
+                return False
+        return True
 
     # -- receiving --------------------------------------------------------------------
 
