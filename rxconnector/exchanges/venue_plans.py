@@ -43,14 +43,14 @@ class VenuePlans:
     #: The venue's name, as errors report it (``Config.exchange``).
     venue: str = "?"
 
+    def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
+        return NotSupportedError(self.venue, feature, instead)
+
     def offers(self, call: str) -> bool:
         """Whether this venue answers ``call`` (its class overrides the refusal here),
         so a caller can choose another way before calling instead of catching."""
         own = getattr(type(self), call, None)
         return callable(own) and own is not getattr(VenuePlans, call, None)
-
-    def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
-        return NotSupportedError(self.venue, feature, instead)
 
     # -- general and market data -----------------------------------------------------
 
