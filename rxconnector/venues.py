@@ -378,8 +378,9 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.book_rules import BookRule
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
+    from rxconnector.exchanges.bybit.rest_requests import rest_signer
+    from rxconnector.exchanges.bybit.trade_plans import BybitPlans
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
-    from rxconnector.rest.bybit import BybitRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -395,7 +396,8 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
-        make_rest=BybitRest,
+        make_plans=BybitPlans,
+        make_signer=rest_signer,
         make_dialect=yep.bybit_dialect,
         weight_per_minute=yep.WEIGHT_PER_MINUTE,
         book_rule=BookRule.BYBIT_DEPTH,

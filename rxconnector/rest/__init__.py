@@ -16,9 +16,8 @@
   cancellable Observable;
 * :mod:`~rxconnector.rest.planned` — :class:`~rxconnector.rest.planned.PlannedRest`, the
   one client of every venue written as plans: it is given the venue's plan functions
-  (``exchanges/<venue>/``), its signer and its error dialect, all explicitly;
-* a venue not yet written as plans keeps a client of its own here
-  (:mod:`~rxconnector.rest.bybit` on :mod:`~rxconnector.rest.bybit_calls`).
+  (``exchanges/<venue>/``), its signer and its error dialect, all explicitly, and
+  applies the limits its plans declare through :mod:`~rxconnector.rest.gates`.
 
 Nothing here imports a venue's modules: which plans, signer and dialect a venue uses is
 said by its entry in :mod:`rxconnector.venues` (``tests/test_architecture.py`` checks it).
