@@ -121,6 +121,20 @@ class _GaplessRun(abc.DisposableBase):
     # -- events of the live stream ---------------------------------------------------
 
     def on_next(self, item: Trade | StreamRestart) -> None:
+        last = self.last
+        if type(item) is Trade and last is not None and not self.backfilling:
+            tid = item.trade_id
+            if tid == last + 1:  # the hot path, first: the next trade in order
+                self.last = tid
+                self.last_time = item.time
+                if tid & 7 < 2:
+                    self.fills.sample(item)
+                self.observer.on_next(item)
+                return
+        self._on_other(item)
+
+    def _on_other(self, item: Trade | StreamRestart) -> None:
+        """Everything but the next trade in order (same rules, the full check)."""
         if isinstance(item, StreamRestart):
             if self.last is not None and not self.backfilling:
                 self.backfilling = True  # fetch what the outage missed, now
