@@ -665,7 +665,10 @@ class Connector(RestCalls):
                 scheduler=self.scheduler,
                 backfill_since=backfill_since if cheaper is not None else None,
             )(downstream, scheduler_)
-            return StageObserver(parse(run.on_next), run.on_error, run.on_completed), run
+            on_next = parse(run.on_next)
+            if spec.parse_frame is not None and not spec.many:  # one model per frame
+                on_next = run.frame_feeder(spec.parse_frame, on_next)
+            return StageObserver(on_next, run.on_error, run.on_completed), run
 
         return stage
 
