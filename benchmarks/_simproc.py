@@ -125,6 +125,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--fill-model", default="binance_spot")
     parser.add_argument("--quiet", type=int, default=0, help="the last N symbols are quiet")
     parser.add_argument("--quiet-activity", type=float, default=0.03)
+    parser.add_argument("--quiet-fill-model", default="binance_spot_quiet")
     args = parser.parse_args(argv)
     symbols = symbols_for(args.symbols)
     extra: dict[str, Any] = {"fill_model": args.fill_model}
@@ -133,7 +134,9 @@ async def main(argv: list[str]) -> None:
     specs = [symbol_spec(s, 7) for s in symbols]
     quiet_from = len(specs) - args.quiet
     specs = [
-        attrs.evolve(spec, activity=args.quiet_activity) if i >= quiet_from else spec
+        attrs.evolve(spec, activity=args.quiet_activity, fill_model=args.quiet_fill_model)
+        if i >= quiet_from
+        else spec
         for i, spec in enumerate(specs)
     ]
     async with ExchangeSimulator(seed=7, symbols=tuple(specs), **extra) as sim:

@@ -218,6 +218,7 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     extra = [] if args.weight_limit is None else ["--weight-limit", str(args.weight_limit)]
     extra += ["--fill-model", args.fill_model, "--quiet", str(args.quiet)]
     extra += ["--quiet-activity", str(args.quiet_activity)]
+    extra += ["--quiet-fill-model", args.quiet_fill_model]
     sim, urls = await Sim.start(args.symbols, extra)
     symbols = [f"S{i:04d}USDT" for i in range(args.symbols)]
     tracker = Tracker(symbols)
@@ -351,11 +352,17 @@ def main() -> None:
         default=0.03,
         help="their activity (share of ticks with takers; 0.03 = about 0.5 aggregates/s)",
     )
+    parser.add_argument(
+        "--quiet-fill-model",
+        default="binance_spot_quiet",
+        help="their fill model (default: as recorded on quiet Binance Spot symbols)",
+    )
     args = parser.parse_args()
     args.faults = args.faults.split(",")
     print(
         f"bench_recovery: {args.symbols} symbols x (trades, order_book(20), ticker), "
-        f"fill model {args.fill_model}, quiet {args.quiet} at activity {args.quiet_activity}, "
+        f"fill model {args.fill_model}, quiet {args.quiet} at activity {args.quiet_activity} "
+        f"({args.quiet_fill_model}), "
         f"rxconnector {rxc.__version__}, "
         f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         flush=True,

@@ -56,6 +56,12 @@ class VenuePlans:
     def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
         return NotSupportedError(self.venue, feature, instead)
 
+    def offers(self, call: str) -> bool:
+        """Whether this venue answers ``call`` (its class overrides the refusal here),
+        so a caller can choose another way before calling instead of catching."""
+        own = getattr(type(self), call, None)
+        return callable(own) and own is not getattr(VenuePlans, call, None)
+
     # -- general and market data -----------------------------------------------------
 
     def ping(self) -> PlanFactory[None]:
@@ -135,7 +141,7 @@ class VenuePlans:
         urgency: str = "user",
         continuation: float | None = None,
     ) -> PlanFactory[list[Trade]]:
-        raise self._unsupported("trades_after")
+        raise self._unsupported("trades_after", "trades_between")
 
     # -- account and trading -----------------------------------------------------------
 

@@ -150,6 +150,11 @@ class PlannedRest:
         """The request weight per minute the venue last announced (``None``: never)."""
         return self._request_weight_limit
 
+    def offers(self, call: str) -> bool:
+        """Whether the venue answers ``call`` (every method exists here; one the venue's
+        plans do not offer raises ``NotSupportedError`` at the call)."""
+        return self._plans.offers(call)
+
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""
         return self._rules.infos.get(symbol.upper())

@@ -186,7 +186,7 @@ class SubscriptionHub:
         on_frame: Recorder hook, called with every raw frame before decoding.
         undecoded: Topics whose subscribers parse the raw frame themselves in one typed
             pass (``FeedSpec.parse_frame``): when the protocol can name a frame's topic
-            without decoding it (``peek_topic``), such a topic's messages carry the raw
+            without decoding it (``data_frame_head``), such a topic's messages carry the raw
             frame (``bytes``; a text frame is decoded as before) as payload instead of the
             decoded data. ``None``: every frame decoded.
         ack_timeout: Seconds to wait for an answer to a request before reporting.
@@ -225,11 +225,9 @@ class SubscriptionHub:
         self._on_frame_hook = on_frame
         self._report_error = core.report_error
         topics = self._refcounts = TopicRefCounts(core, endpoint)
-        prefix = getattr(protocol, "data_frame_prefix", None)
-        self._raw_topics = core.raw_topics  # the undecoded fast path's lookup
-        self._raw_prefix: bytes = prefix if isinstance(prefix, bytes) else b""
-        self._raw_start = len(self._raw_prefix)
-        if undecoded is not None and self._raw_start:
+        self._raw_topics = core.raw_topics  # the undecoded fast path's lookups
+        self._raw_lengths = core.raw_lengths
+        if undecoded is not None and callable(getattr(protocol, "data_frame_head", None)):
             topics.undecoded = undecoded
         delivery = self._delivery = Delivery(core, sequence_of)
         # bound once: the hot path looks them up per frame
@@ -367,32 +365,32 @@ class SubscriptionHub:
         raw_topics = self._raw_topics
         if raw_topics and type(data) is bytes:
             # A topic with a typed one-pass decoder gets the frame undecoded (bytes, which
-            # no decoded payload can be: its parser tells them apart by that). The topic
-            # is looked up by the bytes of its name, read off the frame's first bytes
-            # (the protocol's ``data_frame_prefix``, then the name up to ``"``): no
-            # decode. Only a hint: the topic's parser checks the name again.
-            start = self._raw_start
-            if data[:start] == self._raw_prefix:
-                topic = raw_topics.get(data[start : data.find(b'"', start)])
-                if topic is not None:
-                    conn.data_count += 1
-                    if topic.slow or topic.conn is not conn:
-                        self._deliver_slow(conn, topic, received_at, data)
-                        return
-                    topic.last_payload = data
-                    value = (received_at, data)
-                    observers = topic.observers
-                    for observer in observers:
-                        # An earlier observer may have detached this one (or ended the
-                        # topic): never deliver to a detached observer (they may be
-                        # unwrapped: see ``_TopicFeed``).
-                        if topic.observers is not observers and observer not in topic.observers:
-                            continue
-                        try:
-                            observer.on_next(value)
-                        except Exception as exc:
-                            self._observer_failed(topic, observer, exc)
+            # no decoded payload can be: its parser tells them apart by that). It is found
+            # by the bytes its frames start with (the protocol's ``data_frame_head``,
+            # which ends with the name's closing quote): one slice and one lookup per
+            # distinct head length, no decode. Its parser checks the frame again.
+            for length in self._raw_lengths:
+                topic = raw_topics.get(data[:length])
+                if topic is None:
+                    continue
+                conn.data_count += 1
+                if topic.slow or topic.conn is not conn:
+                    self._deliver_slow(conn, topic, received_at, data)
                     return
+                topic.last_payload = data
+                value = (received_at, data)
+                observers = topic.observers
+                for observer in observers:
+                    # An earlier observer may have detached this one (or ended the
+                    # topic): never deliver to a detached observer (they may be
+                    # unwrapped: see ``_TopicFeed``).
+                    if topic.observers is not observers and observer not in topic.observers:
+                        continue
+                    try:
+                        observer.on_next(value)
+                    except Exception as exc:
+                        self._observer_failed(topic, observer, exc)
+                return
         self._on_decoded(conn, received_at, data)
 
     def _on_decoded(self, conn: Conn, received_at: float, data: bytes | str) -> None:

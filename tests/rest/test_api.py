@@ -60,3 +60,13 @@ def test_the_limiter_is_the_clients(make: Any, config: Config, dialect: object) 
         ).limiter
         is None
     )
+
+
+def test_the_cheaper_trade_backfill_is_offered_where_it_exists() -> None:
+    """The connector closes Spot trade gaps with ``trades_after`` (aggregates first)
+    only where the venue's plans offer it: Binance Spot, not USD-M."""
+    client = RestClient(lambda: None, base_url="http://x", exchange="x", dialect=BINANCE_ERRORS)
+    spot = binance_spot_rest(client, Config.binance(), StepClock())
+    futures = binance_futures_rest(client, Config.binance_futures(), StepClock())
+    assert spot.offers("trades_after") and not futures.offers("trades_after")
+    assert futures.offers("positions") and not spot.offers("positions")

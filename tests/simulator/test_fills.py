@@ -59,7 +59,12 @@ class TestModels:
 
     @pytest.mark.parametrize(
         ("name", "multi", "tolerance"),
-        [("binance_spot", 0.284, 0.02), ("binance_usdm", 0.374, 0.02), ("stress", 0.666, 0.02)],
+        [
+            ("binance_spot", 0.284, 0.02),
+            ("binance_usdm", 0.374, 0.02),
+            ("binance_spot_quiet", 0.056, 0.015),
+            ("stress", 0.666, 0.02),
+        ],
     )
     def test_market_draws_the_models_distribution(
         self, name: str, multi: float, tolerance: float
@@ -102,6 +107,14 @@ class TestConfig:
     def test_bad_weights_are_refused(self, weights: tuple[float, ...]) -> None:
         with pytest.raises(ValueError, match="weights"):
             FillModel("bad", weights)
+
+    def test_a_symbol_can_have_its_own_model(self) -> None:
+        quiet = attrs.evolve(symbol_spec("ETHUSDT"), fill_model="binance_spot_quiet")
+        sim = ExchangeSimulator(symbols=("BTCUSDT", quiet), fill_model="stress")
+        assert sim.symbol("BTCUSDT").fill_model is FILL_MODELS["stress"]
+        assert sim.symbol("ETHUSDT").fill_model is FILL_MODELS["binance_spot_quiet"]
+        with pytest.raises(ValueError, match="fill_model must be one of"):
+            attrs.evolve(symbol_spec("ETHUSDT"), fill_model="quiet")
 
     def test_simulator_market_uses_the_configured_model(self) -> None:
         sim = ExchangeSimulator(symbols=("BTCUSDT", "ETHUSDT"), fill_model="stress")

@@ -59,10 +59,15 @@ class SymbolSpec:
     #: share of market ticks with taker orders (1.0: about 17 aggregate trades per
     #: second, as busy as BTCUSDT; 0.03: about 0.5 per second, a quiet altcoin)
     activity: float = 1.0
+    #: this symbol's fill model by name (``fills.FILL_MODELS``), instead of the
+    #: simulator's ``SimulatorConfig.fill_model``
+    fill_model: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.activity <= 1:
             raise ValueError(f"activity must be in (0, 1], got {self.activity!r}")
+        if self.fill_model is not None:
+            fill_model(self.fill_model)  # a clear error for an unknown name, now
         if self.symbol != self.symbol.upper() or not self.symbol.isalnum():
             raise ValueError(f"symbol must be upper-case alphanumeric, got {self.symbol!r}")
         _exponent(self.tick_size, "tick_size")

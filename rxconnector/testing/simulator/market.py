@@ -30,7 +30,7 @@ import attrs
 
 from rxconnector.testing.simulator.book import ASK, BID, LevelChange, SimBook
 from rxconnector.testing.simulator.config import SymbolSpec
-from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel
+from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel, fill_model
 from rxconnector.testing.simulator.klines import (
     KlineAgg,
     KlineTracker,
@@ -84,7 +84,7 @@ class SymbolMarket:
         fills: FillModel = FILL_MODELS["binance_spot"],
     ) -> None:
         self.spec = spec
-        self._fills = fills
+        self._fills = fill_model(spec.fill_model) if spec.fill_model is not None else fills
         self._activity = spec.activity
         self.symbol = spec.symbol
         self.seed = seed
