@@ -211,6 +211,15 @@ class TestChecksAtTheCall:
         with pytest.raises(NotSupportedError):
             call(_plans())
 
+    def test_refusals_say_what_to_use_on_bybit_and_offers_tells_the_truth(self) -> None:
+        plans = _plans("linear")
+        with pytest.raises(NotSupportedError, match="use trade_backfill"):
+            plans.trades_after("BTCUSDT", 1, 0)
+        with pytest.raises(NotSupportedError, match="use recent_trades"):
+            plans.agg_trades("BTCUSDT")
+        assert not plans.offers("trades_after") and not plans.offers("test_order")
+        assert plans.offers("trade_backfill") and plans.offers("positions")
+
     def test_signed_calls_need_keys(self) -> None:
         plans = BybitPlans(Config.bybit("linear"))
         for call in (

@@ -53,6 +53,14 @@ BACKFILL_URGENCY: Final = "backfill"
 RecentTradesPlan = Callable[..., PlanFactory[list[Trade]]]
 
 
+#: What to use on Bybit instead of a call it does not offer.
+_INSTEAD: Final = {
+    "agg_trades": "recent_trades (Bybit has no aggregate trades)",
+    "trades_between": "trade_backfill (Bybit cannot look trades up by id)",
+    "trades_after": "trade_backfill (Bybit cannot look trades up by id)",
+}
+
+
 def _no_result(_reply: RestReply, _result: Any) -> None:
     return None
 
@@ -107,6 +115,12 @@ class BybitMarketPlans(VenuePlans):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(category={self._category!r})"
+
+    def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
+        """The refusal of a call Bybit does not offer (``agg_trades``, ``avg_price``,
+        ``trades_between``, ``trades_after``, ``test_order``: not overridden here, so
+        :meth:`offers` says no), with what to use instead on Bybit."""
+        return NotSupportedError(self.venue, feature, _INSTEAD.get(feature, instead))
 
     # -- general ------------------------------------------------------------------------
 
@@ -256,38 +270,6 @@ class BybitMarketPlans(VenuePlans):
             if window_end >= last:
                 return None
             cursor = window_end + 1
-
-    def agg_trades(
-        self,
-        symbol: str,
-        from_id: int | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int = 500,
-    ) -> PlanFactory[list[Trade]]:
-        """Bybit has no aggregate trades."""
-        raise NotSupportedError(ep.VENUE, "agg_trades")
-
-    def avg_price(self, symbol: str) -> PlanFactory[Any]:
-        """Bybit has no average-price endpoint."""
-        raise NotSupportedError(ep.VENUE, "avg_price")
-
-    def trades_between(
-        self, feed: str, symbol: str, first_id: int, last_id: int, urgency: str = "user"
-    ) -> PlanFactory[None]:
-        """Bybit cannot fetch trades by id range; see :meth:`trade_backfill`."""
-        raise NotSupportedError(ep.VENUE, "trades_between (trades by id range)")
-
-    def trades_after(
-        self,
-        symbol: str,
-        from_id: int,
-        since: int,
-        urgency: str = "user",
-        continuation: float | None = None,
-    ) -> PlanFactory[list[Trade]]:
-        """Bybit cannot fetch trades by id; see :meth:`trade_backfill`."""
-        raise NotSupportedError(ep.VENUE, "trades_after (trades by id)")
 
     def ticker_24h(self, symbol: str) -> PlanFactory[Ticker]:
         """``GET /v5/market/tickers`` for one symbol; ``open`` is ``prevPrice24h``, volumes

@@ -122,22 +122,6 @@ class BybitPlans(BybitMarketPlans):
         )
         return placed
 
-    def test_order(
-        self,
-        symbol: str,
-        side: str,
-        type: str,
-        quantity: Amount,
-        price: Amount,
-        time_in_force: str | None,
-        client_order_id: str | None,
-        extra: Mapping[str, Any],
-        compute_commission_rates: bool = False,
-    ) -> PlanFactory[dict[str, Any]]:
-        """Bybit has no order-validation endpoint (``/v5/order/pre-check`` computes margin
-        changes for unified accounts; it does not validate an order like Binance's test)."""
-        raise NotSupportedError(ep.VENUE, "test_order")
-
     def cancel_order(
         self, symbol: str, order_id: int | str | None, client_order_id: str | None
     ) -> PlanFactory[Order]:
