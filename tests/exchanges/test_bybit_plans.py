@@ -219,6 +219,9 @@ class TestChecksAtTheCall:
             plans.agg_trades("BTCUSDT")
         assert not plans.offers("trades_after") and not plans.offers("test_order")
         assert plans.offers("trade_backfill") and plans.offers("positions")
+        spot = _plans("spot")
+        assert not spot.offers("positions") and not spot.offers("set_position_mode")
+        assert spot.offers("open_orders")
 
     def test_signed_calls_need_keys(self) -> None:
         plans = BybitPlans(Config.bybit("linear"))

@@ -53,6 +53,9 @@ BACKFILL_URGENCY: Final = "backfill"
 RecentTradesPlan = Callable[..., PlanFactory[list[Trade]]]
 
 
+#: Calls only the derivatives categories answer.
+_DERIVATIVES_ONLY: Final = frozenset({"positions", "set_position_mode"})
+
 #: What to use on Bybit instead of a call it does not offer.
 _INSTEAD: Final = {
     "agg_trades": "recent_trades (Bybit has no aggregate trades)",
@@ -115,6 +118,12 @@ class BybitMarketPlans(VenuePlans):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(category={self._category!r})"
+
+    def offers(self, call: str) -> bool:
+        """As :meth:`VenuePlans.offers`, and spot has no positions (nor position modes)."""
+        if self._category == "spot" and call in _DERIVATIVES_ONLY:
+            return False
+        return super().offers(call)
 
     def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
         """The refusal of a call Bybit does not offer (``agg_trades``, ``avg_price``,
