@@ -23,9 +23,11 @@ import collections
 import sys
 from typing import Any
 
+import attrs
 import orjson
 
 from rxconnector.testing import ExchangeSimulator
+from rxconnector.testing.simulator.config import symbol_spec
 
 FAULTS = ("disconnect", "stall5", "disconnect_429", "ban418", "shutdown", "none")
 
@@ -82,13 +84,20 @@ def _rest(sim: ExchangeSimulator, since: int) -> dict[str, Any]:
     statuses: collections.Counter[int] = collections.Counter(r.status for r in log)
     paths: collections.Counter[str] = collections.Counter(r.path for r in log)
     weight = sum(r.weight for r in log)
+    # when the weight went: per whole second after the first call, per path
+    timeline: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for r in log:
+        timeline[int(r.at - log[0].at)][r.path.rsplit("/", 1)[-1]] += r.weight
     return {
+        "timeline": {str(k): dict(v) for k, v in sorted(timeline.items())},
         "index": len(sim.rest_log),
         "calls": len(log),
         "weight": weight,
         "statuses": {str(k): v for k, v in statuses.items()},
         "paths": dict(paths),
         "max_minute_weight": _PEAK[0],
+        "used": sim.rest_weight_used(),
+        "server_time": sim.server_time_ms(),
         "limit": sim._spot_rest.limiter.limit,
     }
 
@@ -113,12 +122,24 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--weight-limit", type=int, default=None)
+    parser.add_argument("--fill-model", default="binance_spot")
+    parser.add_argument("--quiet", type=int, default=0, help="the last N symbols are quiet")
+    parser.add_argument("--quiet-activity", type=float, default=0.03)
+    parser.add_argument("--quiet-fill-model", default="binance_spot_quiet")
     args = parser.parse_args(argv)
     symbols = symbols_for(args.symbols)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"fill_model": args.fill_model}
     if args.weight_limit is not None:
         extra["weight_limit"] = args.weight_limit
-    async with ExchangeSimulator(seed=7, symbols=tuple(symbols), **extra) as sim:
+    specs = [symbol_spec(s, 7) for s in symbols]
+    quiet_from = len(specs) - args.quiet
+    specs = [
+        attrs.evolve(spec, activity=args.quiet_activity, fill_model=args.quiet_fill_model)
+        if i >= quiet_from
+        else spec
+        for i, spec in enumerate(specs)
+    ]
+    async with ExchangeSimulator(seed=7, symbols=tuple(specs), **extra) as sim:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -567,7 +567,7 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
             raise AssertionError(f"{count} of {len(frames)}")
         return timings[0]
 
-    if mode == "hub":
+    if mode in ("hub", "hub-raw"):
         errors: list[Exception] = []
         hub = SubscriptionHub(
             _protocol(),
@@ -577,6 +577,8 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
             report_error=errors.append,
             report_state=lambda _e: None,
             connect=connect,
+            # hub-raw: the trade topic takes raw frames, as conn.trades' topic does
+            undecoded=(lambda _topic: True) if mode == "hub-raw" else None,
         )
         sub = hub.feed(TRADE_STREAM).subscribe(counted)
         await finished.wait()
@@ -619,32 +621,41 @@ def _protocol() -> Any:
     return BinanceSpotWsProtocol()
 
 
-PIPELINE_MODES = ("decode", "ws-source", "hub", "book-ticker", "trades-plain", "trades")
+PIPELINE_MODES = (
+    "decode",
+    "ws-source",
+    "hub",
+    "hub-raw",
+    "book-ticker",
+    "trades-plain",
+    "trades",
+)
 PIPELINE_LABELS = {
     "decode": "orjson.loads + receive stamp (the floor)",
     "ws-source": "transport.ws.websocket, frames in band",
     "hub": "hub: frame_sink, route, fan-out",
+    "hub-raw": "hub: frame_sink, raw topic lookup, fan-out",
     "book-ticker": "(c) conn.book_ticker",
     "trades-plain": "parsed trades, no gapless operator",
     "trades": "(b) conn.trades",
 }
 
 
-def bench_pipeline(frames: int, runs: int) -> list[str]:
+def bench_pipeline(frames: int, runs: int, modes: tuple[str, ...] = PIPELINE_MODES) -> list[str]:
     """Per-message CPU cost of each stage with a fake socket: best of ``runs``."""
     trades = trade_payloads(frames)
     tickers = book_ticker_payloads(frames)
     best: dict[str, float] = {}
     gc.collect()
     for _ in range(runs):
-        for mode in PIPELINE_MODES:
+        for mode in modes:
             data = tickers if mode == "book-ticker" else trades
             cpu, _wall = asyncio.run(_pipeline_once(mode, data))
             best[mode] = min(best.get(mode, cpu), cpu)
     lines = [
         f"{'stage (fake socket, best of ' + str(runs) + ')':44s} {'us/msg':>8s} {'msgs/s':>11s}"
     ]
-    for mode in PIPELINE_MODES:
+    for mode in modes:
         per = best[mode] / frames
         lines.append(f"{PIPELINE_LABELS[mode]:44s} {per * 1e6:8.2f} {1 / per:>11,.0f}")
     return lines
@@ -991,6 +1002,11 @@ def main() -> None:
     parser.add_argument("--skip-symbols", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--only-pipeline", action="store_true")
+    parser.add_argument(
+        "--pipeline-modes",
+        default=",".join(PIPELINE_MODES),
+        help=f"in-process stages to run (default all: {','.join(PIPELINE_MODES)})",
+    )
     parser.add_argument("--only-symbols", action="store_true")
     parser.add_argument("--profile", metavar="MODE", help="cProfile one run of MODE instead")
     parser.add_argument("--top", type=int, default=30)
@@ -1034,7 +1050,10 @@ def main() -> None:
     )
     if not args.only_symbols and not args.skip_pipeline:
         print(f"\n== in-process pipeline: {args.frames:,} frames, fake socket, CPU time")
-        print("\n".join(bench_pipeline(args.frames, args.runs)))
+        stages = tuple(m for m in args.pipeline_modes.split(",") if m)
+        if set(stages) - set(PIPELINE_MODES):
+            parser.error(f"unknown pipeline modes; known: {', '.join(PIPELINE_MODES)}")
+        print("\n".join(bench_pipeline(args.frames, args.runs, stages)))
     if args.only_pipeline:
         return
     if not args.only_symbols:

@@ -192,6 +192,18 @@ async def user_call(conn: rxc.Connector) -> tuple[float, int]:
             return float("inf"), attempts
 
 
+async def _at_phase(sim: Sim, phase: float) -> None:
+    """Wait until ``phase`` seconds into a weight minute (the exchange's fixed window)
+    in which less than a tenth of the limit is spent: the fault then starts from a
+    fresh budget at a known point of the minute."""
+    while True:
+        state = await sim.ask(cmd="rest", since=0)
+        past = ((state["server_time"] % 60_000) / 1000.0 - phase) % 60.0
+        if past < 1.0 and state["used"] < state["limit"] // 10:
+            return
+        await asyncio.sleep(60.0 - past if past >= 1.0 else 1.0)
+
+
 async def _first(obs: Any) -> Any:
     from reactivex import operators as ops
 
@@ -204,6 +216,9 @@ def _fmt(seconds: float | None) -> str:
 
 async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     extra = [] if args.weight_limit is None else ["--weight-limit", str(args.weight_limit)]
+    extra += ["--fill-model", args.fill_model, "--quiet", str(args.quiet)]
+    extra += ["--quiet-activity", str(args.quiet_activity)]
+    extra += ["--quiet-fill-model", args.quiet_fill_model]
     sim, urls = await Sim.start(args.symbols, extra)
     symbols = [f"S{i:04d}USDT" for i in range(args.symbols)]
     tracker = Tracker(symbols)
@@ -223,6 +238,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             for name in faults:
                 if name != "startup":
                     await asyncio.sleep(args.settle)
+                    if args.phase is not None:
+                        await _at_phase(sim, args.phase)
                     rest_index = (await sim.ask(cmd="rest", since=0))["index"]
                     lost_before = tracker.lost_ids
                     # times count from the fault (a stall: from its end, 5 s later)
@@ -263,6 +280,8 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "resubscribed": resubscribed,
                     "user_call": user_s,
                     "user_attempts": user_attempts,
+                    # where in the exchange's fixed weight minute the fault fell
+                    "minute_phase": (marks["server_time"] % 60_000) / 1000.0,
                 }
                 results.append(row)
                 print(
@@ -271,10 +290,17 @@ async def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     f"books {_fmt(row['books'])}  REST {row['rest_calls']} calls / "
                     f"{row['rest_weight']} weight  peak {row['peak_minute_weight']}/{row['limit']}"
                     f"  lost ids {row['lost_ids']}  user call {row['user_call']:.2f} s "
-                    f"({user_attempts} tries)  statuses {row['statuses']}"
+                    f"({user_attempts} tries)  statuses {row['statuses']}  "
+                    f"load {os.getloadavg()[0]:.1f}\n    calls by path {row['paths']}, "
+                    f"recovery from {row['minute_phase']:.1f} s into the weight minute\n"
+                    f"    weight by second after the first call {rest.get('timeline')}"
                     + (f"  NOT BACK {row['missing']}" if not tracker.complete() else ""),
                     flush=True,
                 )
+                late = [s for s in symbols if s not in tracker.done["trades"]][:5]
+                for s in late:  # which tapes, and how far they got
+                    got, want = tracker.trade_id[s], marks["symbols"][s]["trade_id"]
+                    print(f"    tape {s}: delivered up to {got}, needed {want}", flush=True)
             for sub in subs:
                 sub.dispose()
             print(
@@ -300,11 +326,45 @@ def main() -> None:
     parser.add_argument(
         "--weight-limit", type=int, default=None, help="simulator REST weight limit per minute"
     )
+    parser.add_argument(
+        "--fill-model",
+        default="binance_spot",
+        help="the simulator's market: binance_spot (recorded fills, default), binance_usdm, "
+        "stress (the original uniform 1..3 fills per aggregate)",
+    )
+    parser.add_argument(
+        "--phase",
+        type=float,
+        default=None,
+        help="start each fault this many seconds into a weight minute whose budget is "
+        "still unspent (default: whenever the settle pause ends)",
+    )
+    parser.add_argument(
+        "--quiet",
+        type=int,
+        default=0,
+        help="make the last N symbols quiet (a scenario: the simulator's symbols are "
+        "otherwise all as busy as BTCUSDT)",
+    )
+    parser.add_argument(
+        "--quiet-activity",
+        type=float,
+        default=0.03,
+        help="their activity (share of ticks with takers; 0.03 = about 0.5 aggregates/s)",
+    )
+    parser.add_argument(
+        "--quiet-fill-model",
+        default="binance_spot_quiet",
+        help="their fill model (default: as recorded on quiet Binance Spot symbols)",
+    )
     args = parser.parse_args()
     args.faults = args.faults.split(",")
     print(
         f"bench_recovery: {args.symbols} symbols x (trades, order_book(20), ticker), "
-        f"rxconnector {rxc.__version__}, load {os.getloadavg()[0]:.1f}",
+        f"fill model {args.fill_model}, quiet {args.quiet} at activity {args.quiet_activity} "
+        f"({args.quiet_fill_model}), "
+        f"rxconnector {rxc.__version__}, "
+        f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         flush=True,
     )
     asyncio.run(measure(args))

@@ -63,7 +63,7 @@ def rss_mib() -> float:
 
 async def soak(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
-    sim, urls = await Sim.start(args.symbols)
+    sim, urls = await Sim.start(args.symbols, ["--fill-model", args.fill_model])
     symbols = [f"S{i:04d}USDT" for i in range(args.symbols)]
     last_book = dict.fromkeys(symbols, 0.0)
     last_resync = dict.fromkeys(symbols, 0.0)
@@ -216,6 +216,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--fill-model", default="binance_spot", help="the simulator's market (see bench_recovery)"
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="where memory grew")
     parser.add_argument(
         "--census",

@@ -75,14 +75,14 @@ from rxconnector.operators import (
     conflate,
     share,
 )
-from rxconnector.operators._share import shared_deferred
+from rxconnector.operators._share import Stage, StageObserver, shared_deferred, shared_stage
 from rxconnector.rate.limiter import Priority
 from rxconnector.rest.api import RestApi
 from rxconnector.rest_calls import DERIVATIVES, RestCalls
 from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
 from rxconnector.streams.accounts.account_streams import AccountStreams
-from rxconnector.streams.continuity import gapless_trades
+from rxconnector.streams.continuity import gapless_stage
 from rxconnector.streams.hub import SubscriptionHub
 from rxconnector.streams.messages import StreamRestart
 from rxconnector.streams.orderbook import maintain_order_book
@@ -335,7 +335,7 @@ class Connector(RestCalls):
 
     @property
     def rest(self) -> RestApi:
-        """The venue's full REST API object (e.g. ``BinanceSpotRest``), typed by the
+        """The venue's full REST API object (e.g. a ``PlannedRest``), typed by the
         calls every venue answers (:class:`~rxconnector.rest.api.RestApi`)."""
         rest: RestApi = self._require_rest()
         return rest
@@ -601,13 +601,13 @@ class Connector(RestCalls):
         cached = self._feeds.get(key)
         if cached is not None:
             return self._view(cached)
-        live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
         norm = symbol.upper()
+        result: Observable[Trade]
+        if self.venue.trade_continuity == "overlap":
+            live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
 
-        def build(_: abc.SchedulerBase | None) -> Observable[Trade]:
-            rest = self._require_rest()
-            if self.venue.trade_continuity == "overlap":
-                recent = rest.trade_backfill(feed, norm)
+            def build(_: abc.SchedulerBase | None) -> Observable[Trade]:
+                recent = self._require_rest().trade_backfill(feed, norm)
                 return gapless_trades_by_overlap(
                     live,
                     lambda: recent(),
@@ -615,6 +615,26 @@ class Connector(RestCalls):
                     report=self._report,
                     scheduler=self.scheduler,
                 )
+
+            result = shared_deferred(build, self._report)
+        else:
+            # hub -> parse -> id check -> multicast in one fan-out (no Rx hop in between)
+            result = shared_stage(
+                lambda _: self._hub_for(spec.topic).feed(spec.topic),
+                self._gapless_stage(spec, feed, norm),
+                self._report,
+            )
+        self._feeds[key] = result
+        return self._view(result)
+
+    def _gapless_stage(self, spec: FeedSpec, feed: str, norm: str) -> Stage[Trade]:
+        """Parse + :func:`gapless_stage` for venues with consecutive trade ids."""
+        parse = _message_parser(spec, self._report, keep_restarts=True)
+
+        def stage(
+            downstream: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None
+        ) -> tuple[StageObserver[Any], abc.DisposableBase]:
+            rest = self._require_rest()
 
             def backfill(from_id: int) -> Observable[list[Trade]]:
                 page: Observable[Trade] = rest.trades_between(
@@ -625,6 +645,9 @@ class Connector(RestCalls):
             # A venue that can prove plain trades from aggregates (Binance Spot's
             # ``trades_after``) backfills the trade feed at a lower weight.
             cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+            offers = getattr(rest, "offers", None)  # the generic client has every call
+            if offers is not None and not offers("trades_after"):
+                cheaper = None
 
             def backfill_since(
                 from_id: int, since: int, share: float | None
@@ -635,18 +658,19 @@ class Connector(RestCalls):
                 )
                 return page
 
-            return gapless_trades(
-                live,
+            run = gapless_stage(
                 backfill,
                 topic=spec.topic,
                 report=self._report,
                 scheduler=self.scheduler,
                 backfill_since=backfill_since if cheaper is not None else None,
-            )
+            )(downstream, scheduler_)
+            on_next = parse(run.on_next)
+            if spec.parse_frame is not None and not spec.many:  # one model per frame
+                on_next = run.frame_feeder(spec.parse_frame, on_next)
+            return StageObserver(on_next, run.on_error, run.on_completed), run
 
-        result: Observable[Trade] = shared_deferred(build, self._report)
-        self._feeds[key] = result
-        return self._view(result)
+        return stage
 
     def _hub_for(self, topic: str) -> TopicHub:
         """The hub serving ``topic``: the ``hub_factory``'s choice, else :meth:`_live_hub`."""

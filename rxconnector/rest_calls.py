@@ -200,7 +200,12 @@ class RestCalls:
             positions = getattr(rest, "positions", None)
             if positions is None:  # not an AttributeError from inside the library
                 raise NotSupportedError(self.venue.name, "positions", DERIVATIVES)
-            listed: Observable[list[Position]] = positions(symbol)
+            try:
+                listed: Observable[list[Position]] = positions(symbol)
+            except NotSupportedError as error:  # the generic client has every call
+                if error.instead:
+                    raise
+                raise NotSupportedError(self.venue.name, "positions", DERIVATIVES) from None
             return listed
 
         return self._call(make)

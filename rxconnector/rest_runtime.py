@@ -25,6 +25,7 @@ from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
+    ConfigError,
     ConnectError,
     RateLimitError,
     RequestTimeoutError,
@@ -39,6 +40,7 @@ from rxconnector.operators import (
 )
 from rxconnector.rate.limiter import documented_limiter
 from rxconnector.rest.client import RestClient
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.seams import RestFactory
 from rxconnector.transport.session import SessionOwner
 from rxconnector.venues import Venue
@@ -147,7 +149,13 @@ class RestRuntime:
             log=self._log.bind(component="rest"),
         )
         self._client = client
-        return self._venue.make_rest(client, cfg, now)
+        venue = self._venue
+        if venue.make_plans is not None:
+            signer = venue.make_signer(cfg) if venue.make_signer is not None else None
+            return PlannedRest(client, venue.make_plans(cfg), signer, now)
+        if venue.make_rest is None:
+            raise ConfigError("exchange", "has neither REST plans nor a REST client", cfg.exchange)
+        return venue.make_rest(client, cfg, now)
 
     def resync_clock(self) -> Observable[Any]:
         """Measure the clock again now (a request was rejected for its timestamp)."""

@@ -78,8 +78,6 @@ class Venue:
     ws_url: str
     protocol: WsProtocol
     feeds: FeedCatalog
-    #: ``make_rest(client, config, now_ms)`` builds the venue's REST API object.
-    make_rest: Callable[..., Any]
     #: ``make_dialect()`` returns the REST error dialect (how error bodies look).
     make_dialect: Callable[[], Any]
     #: The documented order-book procedure (``exchanges.book_rules.BookRule``, or any
@@ -111,6 +109,16 @@ class Venue:
     #: cites it): the limiter's default until ``exchangeInfo`` or the used-weight
     #: headers say otherwise; ``Config.rate_limit.max_weight_per_minute`` caps it.
     weight_per_minute: int = attrs.field(kw_only=True)
+    #: ``make_plans(config)``: the venue's REST plan functions
+    #: (:class:`~rxconnector.exchanges.venue_plans.VenuePlans`, pure), which the one
+    #: generic client (:class:`~rxconnector.rest.planned.PlannedRest`) runs.
+    make_plans: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
+    #: ``make_signer(config)``: how the venue signs REST requests
+    #: (:class:`~rxconnector.exchanges.rest_plan.PlanSigner`, pure).
+    make_signer: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
+    #: ``make_rest(client, config, now_ms)``: a venue REST object of its own, for a
+    #: venue not (yet) written as plans; ``make_plans`` wins when both are set.
+    make_rest: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -290,9 +298,10 @@ def _required_url(url: str | None, field: str) -> str:
 def _binance_spot(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.binance import endpoints as bep
     from rxconnector.exchanges.binance import feeds as bfeeds
+    from rxconnector.exchanges.binance.signing import rest_signer
+    from rxconnector.exchanges.binance.spot_plans import BinanceSpotPlans
     from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
     from rxconnector.exchanges.book_rules import BookRule
-    from rxconnector.rest.binance_spot import BinanceSpotRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -310,7 +319,8 @@ def _binance_spot(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BinanceSpotWsProtocol(),
         feeds=bfeeds.BinanceSpotFeeds(),
-        make_rest=BinanceSpotRest,
+        make_plans=BinanceSpotPlans,
+        make_signer=rest_signer,
         make_dialect=bep.binance_dialect,
         book_rule=BookRule.BINANCE_SPOT,
         trade_continuity="ids",
@@ -329,9 +339,10 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.binance import feeds as bfeeds
     from rxconnector.exchanges.binance.futures_endpoints import TIME as FUTURES_TIME
     from rxconnector.exchanges.binance.futures_endpoints import WEIGHT_PER_MINUTE
+    from rxconnector.exchanges.binance.futures_plans import BinanceFuturesPlans
+    from rxconnector.exchanges.binance.signing import rest_signer
     from rxconnector.exchanges.binance.ws_protocol import BinanceFuturesWsProtocol
     from rxconnector.exchanges.book_rules import BookRule
-    from rxconnector.rest.binance_futures import BinanceFuturesRest
 
     def make_account(
         rest: Any, _now: Callable[[], int], scheduler: abc.SchedulerBase
@@ -347,7 +358,8 @@ def _binance_futures(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BinanceFuturesWsProtocol(),
         feeds=bfeeds.BinanceFuturesFeeds(),
-        make_rest=BinanceFuturesRest,
+        make_plans=BinanceFuturesPlans,
+        make_signer=rest_signer,
         make_dialect=bep.binance_dialect,
         book_rule=BookRule.BINANCE_USDM,
         trade_continuity="ids",
@@ -366,8 +378,9 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.book_rules import BookRule
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
+    from rxconnector.exchanges.bybit.rest_requests import rest_signer
+    from rxconnector.exchanges.bybit.trade_plans import BybitPlans
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
-    from rxconnector.rest.bybit import BybitRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -383,7 +396,8 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
-        make_rest=BybitRest,
+        make_plans=BybitPlans,
+        make_signer=rest_signer,
         make_dialect=yep.bybit_dialect,
         weight_per_minute=yep.WEIGHT_PER_MINUTE,
         book_rule=BookRule.BYBIT_DEPTH,

@@ -17,7 +17,11 @@ checked the moment it exists. The rules:
 (g) no ``nonlocal``: state that outlives a call lives in a small named class (attributes,
     one method per event), not in a closure;
 (f) every module under ``exchanges/`` imports in a fresh interpreter where ``aiohttp``
-    and ``reactivex`` cannot be imported (venue code is pure: data, parsers, rules).
+    and ``reactivex`` cannot be imported (venue code is pure: data, parsers, rules);
+(h) ``rest/`` is the one REST engine, not a home for venue clients: no module under it
+    imports a venue's package (``rxconnector.exchanges.<venue>``); a venue's REST
+    surface is pure plans in ``exchanges/<venue>/`` that the registry hands the generic
+    client (``rest/planned.py``).
 
 Today's tree breaks these rules in many places; each current breach is listed in the
 ``KNOWN_*`` set of its rule. The test fails on any breach NOT in its set (a new one: fix
@@ -141,6 +145,9 @@ KNOWN_NONLOCAL: frozenset[str] = frozenset()
 
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
 KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset()
+
+# (h) rest/ modules that import a venue's package.
+KNOWN_VENUE_REST_MODULES: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------
@@ -549,6 +556,41 @@ def test_exchanges_import_without_aiohttp_or_reactivex() -> None:
         KNOWN_IMPURE_EXCHANGE_MODULES,
         "exchanges/ holds pure data and rules: move Observables, sessions and I/O to "
         "streams/, rest/ or transport/, and import nothing from them here.",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# (h) no venue code in the REST engine
+# ---------------------------------------------------------------------------------------
+def _venue_packages() -> set[str]:
+    """``rxconnector.exchanges.<venue>``: every sub-package of exchanges/ (read from the tree)."""
+    return {
+        module
+        for module in _sources()
+        if module.startswith("rxconnector.exchanges.")
+        and module.count(".") == 2
+        and _is_package(module)
+    }
+
+
+def test_rest_holds_no_venue_module() -> None:
+    venues = _venue_packages()
+    assert {"rxconnector.exchanges.binance", "rxconnector.exchanges.bybit"} <= venues
+    found: dict[str, str] = {}
+    for module in _sources():
+        if module != "rxconnector.rest" and not module.startswith("rxconnector.rest."):
+            continue
+        for target, line in _imports(module):
+            venue = next((v for v in venues if target == v or target.startswith(v + ".")), None)
+            if venue is not None:
+                found.setdefault(module, f"{_rel(module)}:{line} imports {target}")
+    _check(
+        "venue code in rest/",
+        found,
+        KNOWN_VENUE_REST_MODULES,
+        "rest/ is the one REST engine: write the venue's REST calls as plans in "
+        "exchanges/<venue>/ (a VenuePlans subclass, its signer and error dialect) and name "
+        "them in the venue's registry entry (venues.py); PlannedRest runs them.",
     )
 
 

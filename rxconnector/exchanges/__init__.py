@@ -17,16 +17,24 @@ Adding a venue (``acme``)
    method per feed (a feed the venue lacks raises ``NotSupportedError``), its
    ``supported_feeds`` table and ``book_diffs``.
 4. REST: endpoint specs (method, path, weight, doc citation), request builders, reply
-   parsers, the error dialect, signing and the documented weight budget
-   (``WEIGHT_PER_MINUTE``), in ``exchanges/acme/``; then the venue's client in
-   ``rest/acme.py``: the :class:`~rxconnector.rest.api.RestApi` methods composed from
-   those specs over the shared engine (:class:`~rxconnector.rest.client.RestClient`,
-   ``rest/paging.py``, ``rest/gates.py``) - mypy checks it satisfies ``RestApi``.
+   parsers, the error dialect, the documented weight budget (``WEIGHT_PER_MINUTE``) and
+   a signer (a :class:`~rxconnector.exchanges.rest_plan.PlanSigner`) in
+   ``exchanges/acme/``; then the REST calls as plans
+   (:mod:`rxconnector.exchanges.rest_plan`): a
+   :class:`~rxconnector.exchanges.venue_plans.VenuePlans` subclass whose methods check
+   their arguments and return plan factories (pages, fallbacks, rule checks are plain
+   generator code). Limits beyond request weight (an IP ban status, per-endpoint budgets,
+   a requests-per-window IP budget) are data too: its ``limits``
+   (:class:`~rxconnector.exchanges.dialect.RestLimits`, Bybit's in
+   ``exchanges/bybit/rest_plans.py``). No engine code: the one generic client
+   (:class:`~rxconnector.rest.planned.PlannedRest`) runs them and applies the limits;
+   test them by sending answers by hand.
 5. The order-book sync rule (``exchanges/acme/book_sync.py``) and, for accounts, the
    private-stream protocol (an ``exchanges.account_protocol.PrivateProtocol``).
 6. One entry in :data:`rxconnector.venues.REGISTRY`: a ``VenueSpec`` with the name,
    default and derived URLs, CLI names, Config factory and the assembler that wires the
-   pieces above into a ``Venue`` (importing them lazily).
+   pieces above into a ``Venue`` (importing them lazily; ``make_plans``,
+   ``make_signer`` and ``make_dialect`` for REST).
 7. ``config.py``, the vocabulary a Config is written in: the name in ``ExchangeName``
    (and any new category in ``Category``), its categories in ``VENUE_CATEGORIES``, and a
    ``Config.acme()`` factory; the README's venue table.

@@ -31,18 +31,38 @@ The engine's contract when it runs a plan:
 - ``yield WeightBudget(n)`` tells the engine the venue announced ``n`` request weight per
   minute (``exchangeInfo`` ``rateLimits``); the engine sets its limiter to it, capped by
   the user's ``Config``.
+- ``yield Remember(infos)`` hands the engine trading rules just fetched (an
+  exchange-info answer), so :class:`RulesFor` and ``symbol_info`` find them.
 - The plan's ``return`` value is the Observable's single item (a plan that only emits
-  returns ``None`` and the engine completes after the last ``Emit``).
+  returns ``None`` and the engine completes after the last ``Emit``). The rule is by
+  what the plan did: a plan that yielded at least one ``Emit`` ends the Observable when
+  it returns (a walk should yield ``Emit`` for every page, empty ones too); any other
+  plan's return value, ``None`` included (``ping``), is emitted.
+
+Arguments are checked *at the call*, before anything is subscribed, and an Observable is
+cold (each subscription runs the flow anew, with the same arguments: a retried order
+sends the same client order id). A generator function checks nothing until it runs and
+runs only once, so a venue's plan function checks its arguments and returns a
+:data:`PlanFactory` (``functools.partial`` of its generator function and the checked
+arguments) from which the engine starts a fresh plan per subscription::
+
+    def klines(self, symbol: str, interval: str) -> PlanFactory[list[Kline]]:
+        check_interval(interval)                      # ValueError now
+        return partial(self._klines, symbol.upper(), interval)
+
+Signed calls are signed by the venue's :class:`PlanSigner`, which the engine is given
+explicitly and calls when the request leaves (after any wait for weight).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import attrs
 
-from rxconnector.exchanges.rest_spec import Endpoint, RestReply
+from rxconnector.exchanges.rest_spec import Endpoint, RestReply, SignedRequest
+from rxconnector.models import SymbolInfo
 
 __all__ = [
     "Call",
@@ -50,10 +70,14 @@ __all__ = [
     "ForgetRules",
     "Now",
     "Plan",
+    "PlanFactory",
+    "PlanSigner",
+    "Remember",
     "RulesFor",
     "Step",
     "URGENCIES",
     "WeightBudget",
+    "single",
 ]
 
 _T = TypeVar("_T")
@@ -73,6 +97,8 @@ class Call(Generic[_T]):
     never retried, and a lost answer becomes
     :class:`~rxconnector.errors.OrderStatusUnknownError` carrying ``client_order_id``.
     Signed when ``endpoint.signed``; the engine signs when the request leaves.
+    ``keyed=True``: not signed, but sent with the API key (Binance's USER_STREAM
+    security, the listenKey routes): :meth:`PlanSigner.key_only`.
     """
 
     endpoint: Endpoint
@@ -82,6 +108,7 @@ class Call(Generic[_T]):
     urgency: str = "user"
     idempotent: bool = True
     client_order_id: str | None = None
+    keyed: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.urgency not in URGENCIES:
@@ -121,8 +148,40 @@ class WeightBudget:
     per_minute: int
 
 
+@attrs.frozen
+class Remember:
+    """Trading rules just fetched (an exchange-info answer), by symbol: the engine
+    caches them for :class:`RulesFor` and ``symbol_info``."""
+
+    infos: Mapping[str, SymbolInfo]
+
+
 #: What a plan may yield.
-Step: TypeAlias = Call[Any] | Emit[Any] | RulesFor | ForgetRules | Now | WeightBudget
+Step: TypeAlias = Call[Any] | Emit[Any] | RulesFor | ForgetRules | Now | WeightBudget | Remember
 
 #: A REST flow: yields steps, receives their answers, returns its result.
 Plan: TypeAlias = Generator[Step, Any, _T]
+
+#: What a venue's plan function returns once its arguments are checked: a fresh plan
+#: per call (the engine starts one per subscription).
+PlanFactory: TypeAlias = Callable[[], Plan[_T]]
+
+
+def single(call: Call[_T]) -> Plan[_T]:
+    """The plan of one request: its parsed reply is the result
+    (``partial(single, Call(...))`` is a ready :data:`PlanFactory`)."""
+    result: _T = yield call
+    return result
+
+
+class PlanSigner(Protocol):
+    """How a venue signs, as the engine calls it when a request leaves.
+
+    Pure: ``timestamp`` (ms, the synced exchange clock) is given, nothing is read.
+    """
+
+    def sign(self, endpoint: Endpoint, params: Mapping[str, Any], timestamp: int) -> SignedRequest:
+        """The signed request for ``params`` of a SIGNED ``endpoint``."""
+
+    def key_only(self, endpoint: Endpoint, params: Mapping[str, Any]) -> SignedRequest:
+        """The request for ``params`` sent with the API key but no signature."""

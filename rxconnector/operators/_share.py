@@ -23,11 +23,21 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable, SingleAssignmentDisposable
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.observer.autodetachobserver import AutoDetachObserver as _AutoDetachObserver
 
 from rxconnector.log import get_logger
 
-__all__ = ["isolate_", "share_", "shared_deferred"]
+__all__ = [
+    "UNWRAPPED_SUBSCRIBE",
+    "Stage",
+    "StageObserver",
+    "isolate_",
+    "share_",
+    "shared_deferred",
+    "shared_stage",
+    "subscribe_observer",
+]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -46,7 +56,7 @@ def _safe_report(report: Callable[[Exception], None], error: Exception) -> None:
         _log.exception("on_subscriber_error raised", original=repr(error))
 
 
-class _Hub(Generic[_T]):
+class _Hub(abc.ObserverBase[_T]):
     """One upstream connection and the observers currently attached to it.
 
     ``observers`` is a tuple replaced on every change (copy-on-write), so delivery
@@ -105,7 +115,16 @@ class _Hub(Generic[_T]):
     def on_next(self, value: _T) -> None:
         for observer in self.observers:
             try:
-                observer.on_next(value)
+                if type(observer) is _AutoDetachObserver:
+                    # ``AutoDetachObserver.on_next`` inlined (one Python call less per
+                    # value and subscriber): exactly its body, pinned by
+                    # tests/operators/test_share.py::TestReactivexInternalsPinned. Its
+                    # ``is_stopped`` is what keeps a subscriber disposed meanwhile (by
+                    # an earlier one, during this value) from getting it.
+                    if not observer.is_stopped:
+                        observer._on_next(value)
+                else:
+                    observer.on_next(value)
             except Exception as exc:
                 self._detach_faulty(observer, exc)
 
@@ -184,12 +203,68 @@ def share_(
     return _share
 
 
+#: The method name by which an Observable vouches for ``AutoDetachObserver``'s guarantees
+#: itself (see :func:`subscribe_observer`): ``source.<name>(observer, scheduler)``.
+UNWRAPPED_SUBSCRIBE = "subscribe_unwrapped"
+
+
+class StageObserver(Generic[_T]):
+    """An observer made of three callables, called directly (no wrapper, no checks).
+
+    Only for upstreams that keep the observer contract themselves (values serialised,
+    nothing after a terminal event or after disposal): see :func:`subscribe_observer`.
+    """
+
+    __slots__ = ("on_completed", "on_error", "on_next")
+
+    def __init__(
+        self,
+        on_next: Callable[[_T], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        self.on_next = on_next
+        self.on_error = on_error
+        self.on_completed = on_completed
+
+
+def subscribe_observer(
+    source: Observable[_T], observer: StageObserver[_T], scheduler: abc.SchedulerBase | None
+) -> abc.DisposableBase:
+    """Subscribe ``observer`` to ``source``, without an ``AutoDetachObserver`` when the
+    source vouches for its guarantees.
+
+    ``Observable.subscribe`` wraps every observer in an ``AutoDetachObserver``: one more
+    Python call per value, to make sure nothing arrives after a terminal event or after
+    disposal and that a failing subscribe becomes ``on_error``. A source that already
+    guarantees all of that (the subscription hub's topic feeds: they take an observer
+    out before telling it about a terminal event, never deliver to a detached observer,
+    and route a failing attach to ``on_error``) offers :data:`UNWRAPPED_SUBSCRIBE`; any
+    other source is subscribed the ordinary way.
+    """
+    unwrapped = getattr(source, UNWRAPPED_SUBSCRIBE, None)
+    if unwrapped is not None:
+        subscription: abc.DisposableBase = unwrapped(observer, scheduler)
+        return subscription
+    return source.subscribe(
+        observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+    )
+
+
+#: ``stage(multicast, scheduler) -> (upstream observer, extra disposable or None)``: builds,
+#: per connection, the synchronous processing between the upstream and the multicast.
+Stage = Callable[
+    [abc.ObserverBase[_T], "abc.SchedulerBase | None"],
+    "tuple[StageObserver[Any], abc.DisposableBase | None]",
+]
+
+
 def shared_deferred(
     factory: Callable[[abc.SchedulerBase | None], Observable[_S]],
     on_subscriber_error: Callable[[Exception], None] | None = None,
     step: Callable[[Callable[[_T], None]], Callable[[_S], None]] | None = None,
 ) -> Observable[_T]:
-    """``defer(factory).pipe(<step>, share())`` with two Rx hops fewer per value.
+    """``defer(factory).pipe(<step>, share())`` with up to three Rx hops fewer per value.
 
     .. marble::
         :alt: shared_deferred
@@ -208,22 +283,58 @@ def shared_deferred(
 
     Why it is faster: ``defer`` and every ``pipe`` step subscribe through
     ``Observable.subscribe``, which wraps the observer in an ``AutoDetachObserver``
-    (one extra call per value each). Here the upstream is subscribed once, through its
-    own ``Observable.subscribe`` (so it keeps that wrapper and its guarantees: nothing
-    after a terminal event, disposal on termination), and ``step`` feeds the
+    (one extra call per value each). Here the upstream is subscribed once, through
+    :func:`subscribe_observer` (its own ``Observable.subscribe``, keeping that wrapper
+    and its guarantees, unless the upstream keeps them itself), and ``step`` feeds the
     multicast directly. Serialisation is unchanged: values arrive on the upstream's
     thread, one at a time, and the multicast isolates each subscriber as :func:`share_`.
+    """
+
+    def stage(
+        hub: abc.ObserverBase[_T], _scheduler: abc.SchedulerBase | None
+    ) -> tuple[StageObserver[Any], abc.DisposableBase | None]:
+        on_next: Callable[[Any], None] = hub.on_next if step is None else step(hub.on_next)
+        return StageObserver(on_next, hub.on_error, hub.on_completed), None
+
+    return shared_stage(factory, stage, on_subscriber_error)
+
+
+def shared_stage(
+    factory: Callable[[abc.SchedulerBase | None], Observable[_S]],
+    stage: Stage[_T],
+    on_subscriber_error: Callable[[Exception], None] | None = None,
+) -> Observable[_T]:
+    """:func:`shared_deferred` with a whole synchronous stage between the upstream and
+    the multicast: ``stage(multicast, scheduler)`` is called per connection and returns
+    the observer to subscribe to ``factory(scheduler)`` (its ``on_next``,
+    ``on_error``, ``on_completed`` are called directly) and a disposable to dispose with
+    the connection (timers or requests the stage owns), or ``None``.
+
+    .. marble::
+        :alt: shared_stage
+
+        factory() ->  --a--b--R--c--|
+        [ shared_stage(factory, stage: a stateful operator, e.g. gap filling) ]
+        sub 1:        --a--b--(xy)--c--|
+
+    This is how a stateful operator (the trade feeds' gap filling) runs inside the
+    connection's fan-out instead of as another subscribed Observable with its own
+    multicast: the values pass the stage once, for every subscriber, and reach them
+    through one isolating multicast. A stage must not raise from ``on_next`` (report
+    and drop instead); an exception raised while building it goes to the subscribers'
+    ``on_error``, like a raising ``factory``.
     """
     report = on_subscriber_error or _log_subscriber_error
 
     def connect(hub: _Hub[_T], scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
         try:
             source = factory(scheduler)
+            upstream, owned = stage(hub, scheduler)
         except Exception as exc:  # like ``reactivex.defer``: the error goes downstream
             hub.on_error(exc)
             return Disposable()
-        on_next: Callable[[Any], None] = hub.on_next if step is None else step(hub.on_next)
-        return source.subscribe(on_next, hub.on_error, hub.on_completed, scheduler=scheduler)
+        subscription = subscribe_observer(source, upstream, scheduler)
+        return subscription if owned is None else CompositeDisposable(subscription, owned)
 
     return Observable(_SharedSource(connect, report).subscribe)
 

@@ -11,10 +11,14 @@
 * :mod:`~rxconnector.rest.symbol_rules` — the trading rules orders are checked against;
 * :mod:`~rxconnector.rest.api` — :class:`~rxconnector.rest.api.RestApi`, the calls
   every venue's client answers, declared once;
-* the venue clients, thin compositions of the above with the pure venue code
-  (endpoint specs, request builders, reply parsers, signing) under
-  :mod:`rxconnector.exchanges`: :mod:`~rxconnector.rest.binance_spot`,
-  :mod:`~rxconnector.rest.binance_futures` (both on
-  :mod:`~rxconnector.rest.binance_calls`) and :mod:`~rxconnector.rest.bybit` (on
-  :mod:`~rxconnector.rest.bybit_calls`).
+* :mod:`~rxconnector.rest.plan_runner` — runs a venue's REST *plan* (the pure flows
+  of :mod:`rxconnector.exchanges.rest_plan`: calls, pages, fallbacks) as a cold,
+  cancellable Observable;
+* :mod:`~rxconnector.rest.planned` — :class:`~rxconnector.rest.planned.PlannedRest`, the
+  one client of every venue written as plans: it is given the venue's plan functions
+  (``exchanges/<venue>/``), its signer and its error dialect, all explicitly, and
+  applies the limits its plans declare through :mod:`~rxconnector.rest.gates`.
+
+Nothing here imports a venue's modules: which plans, signer and dialect a venue uses is
+said by its entry in :mod:`rxconnector.venues` (``tests/test_architecture.py`` checks it).
 """

@@ -10,12 +10,13 @@ Bounds (per subscription): held live trades ≤ ``max_held`` (default
 :data:`DEFAULT_MAX_HELD`) plus one backfill page, packed
 (:class:`~rxconnector.streams.held_trades.HeldTrades`, ≈ 150 bytes each); ids being
 confirmed: only held ones. State lives in small classes, one method per event:
-:class:`_GaplessRun`, with :class:`_PageFetch` and :class:`_IdLookup` for its requests.
+:class:`_GaplessRun`, with :class:`~rxconnector.streams.gapless_requests.PageFetch` and
+:class:`~rxconnector.streams.gapless_requests.IdLookup` for its requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -27,6 +28,7 @@ from rxconnector.errors import FeedGapError, ParseError
 from rxconnector.log import get_logger
 from rxconnector.models import Trade
 from rxconnector.streams.first_trade import FillSampler, FirstTradeCheck
+from rxconnector.streams.gapless_requests import CONFIRM_ATTEMPTS, IdLookup, PageFetch
 from rxconnector.streams.held_trades import HeldTrades
 from rxconnector.streams.messages import StreamRestart
 
@@ -35,6 +37,7 @@ __all__ = [
     "DEFAULT_MAX_HELD",
     "BackfillSince",
     "backfill_retry_delay",
+    "gapless_stage",
     "gapless_trades",
     "report_or_log",
 ]
@@ -51,9 +54,6 @@ DEFAULT_MAX_BACKFILL = 100_000
 #: Live trades held (per feed) while a backfill runs: ≈ 3 MB at ≈ 150 bytes each. Past
 #: it the missing range is given up (reported with its exact ids), the held released.
 DEFAULT_MAX_HELD = 20_000
-
-#: Lookups of a far id before it is rejected (REST can lag the stream by a moment).
-CONFIRM_ATTEMPTS = 3
 
 
 def backfill_retry_delay(attempt: int) -> float:
@@ -92,7 +92,7 @@ class _GaplessSettings:
     backfill_since: BackfillSince | None = None
 
 
-class _GaplessRun:
+class _GaplessRun(abc.DisposableBase):
     """One subscription of :func:`gapless_trades` (held trades, request, retry timer)."""
 
     def __init__(
@@ -121,6 +121,57 @@ class _GaplessRun:
     # -- events of the live stream ---------------------------------------------------
 
     def on_next(self, item: Trade | StreamRestart) -> None:
+        last = self.last
+        if type(item) is Trade and last is not None and not self.backfilling:
+            tid = item.trade_id
+            if tid == last + 1:  # the hot path, first: the next trade in order
+                self.last = tid
+                self.last_time = item.time
+                if tid & 7 < 2:
+                    self.fills.sample(item)
+                self.observer.on_next(item)
+                return
+        self._on_other(item)
+
+    def frame_feeder(
+        self, parse_frame: Callable[[bytes, float], Trade], fallback: Callable[[Any], None]
+    ) -> Callable[[Any], None]:
+        """The ``on_next`` for hub messages (``(received_at, frame)`` or a marker) that
+        parses a raw frame with ``parse_frame`` and handles the next trade in order
+        right there, as :meth:`on_next` does (one Python call less per trade, on the
+        connector's trade feeds). Anything else - a marker, a decoded payload, a frame
+        ``parse_frame`` refuses - goes to ``fallback``, the parse step that feeds
+        :meth:`on_next` (which parses a refused frame again and reports it its way)."""
+        emit = self.observer.on_next
+        sample = self.fills.sample
+
+        def on_next(message: Any) -> None:
+            if type(message) is tuple:
+                payload = message[1]
+                if type(payload) is bytes:
+                    try:
+                        trade = parse_frame(payload, message[0])
+                    except Exception:
+                        fallback(message)
+                        return
+                    last = self.last
+                    if type(trade) is Trade and last is not None and not self.backfilling:
+                        tid = trade.trade_id
+                        if tid == last + 1:  # as on_next's hot path
+                            self.last = tid
+                            self.last_time = trade.time
+                            if tid & 7 < 2:
+                                sample(trade)
+                            emit(trade)
+                            return
+                    self._on_other(trade)
+                    return
+            fallback(message)
+
+        return on_next
+
+    def _on_other(self, item: Trade | StreamRestart) -> None:
+        """Everything but the next trade in order (same rules, the full check)."""
         if isinstance(item, StreamRestart):
             if self.last is not None and not self.backfilling:
                 self.backfilling = True  # fetch what the outage missed, now
@@ -165,6 +216,10 @@ class _GaplessRun:
             self.last_time = trade.time
             self.observer.on_next(trade)
         self.observer.on_completed()
+
+    def dispose(self) -> None:
+        """The subscription ended: stop (requests, timers, the first-trade check)."""
+        self.stop()
 
     def stop(self) -> None:
         self.stopped = True
@@ -295,11 +350,11 @@ class _GaplessRun:
     def fetch(self) -> None:
         """Request the page from the id after the last delivered one."""
         assert self.last is not None
-        _PageFetch(self, self.last + 1).start()
+        PageFetch(self, self.last + 1).start()
 
     def confirm(self, head: int, proceed: Callable[[], None]) -> None:
         """Ask the venue whether ``head`` (the held trade beyond a gap) exists."""
-        _IdLookup(self, head, proceed).start()
+        IdLookup(self, head, proceed).start()
 
     def reject(self, head: int) -> None:
         """``head`` is not a trade the venue has: this frame's ParseError; the
@@ -342,158 +397,6 @@ class _GaplessRun:
     def _retry(self, _: abc.SchedulerBase, __: Any = None) -> None:
         if not self.stopped:
             self.fetch()
-
-
-class _PageFetch:
-    """One backfill page request of a :class:`_GaplessRun`, from id ``start``."""
-
-    def __init__(self, run: _GaplessRun, start: int) -> None:
-        self.run = run
-        self.start_id = start
-        self.progress = False  # the page let something be emitted
-        self.finished = False
-        self.count = 0  # trades the page brought
-
-    def start(self) -> None:
-        run = self.run
-        current = SingleAssignmentDisposable()
-        run.request.disposable = current
-        since = run.settings.backfill_since
-        try:
-            if since is not None:
-                page_request = since(self.start_id, run.last_time, run.fills.share())
-            else:
-                page_request = run.settings.backfill(self.start_id)
-        except Exception as exc:
-            self.finished = True
-            run.failed(self.start_id, exc)
-            return
-        current.disposable = page_request.subscribe(
-            self.on_page, self.on_error, self.on_completed, scheduler=run.scheduler_
-        )
-
-    def on_page(self, page: Iterable[Trade]) -> None:
-        """Merge the page (up to the newest held id; all of it when nothing is held)
-        with the held trades (a live copy wins) and emit what follows on."""
-        run = self.run
-        if self.finished or run.stopped:
-            return
-        trades = sorted(page, key=_trade_id)
-        self.count += len(trades)
-        if not trades:
-            return
-        assert run.last is not None
-        held = run.held
-        if held:
-            newest = held.newest()
-            trades = [t for t in trades if t.trade_id <= newest]
-            if not trades:
-                return
-        for trade in trades:
-            if trade.trade_id > run.last and trade.trade_id not in held:
-                held.add(attrs.evolve(trade, backfilled=True))
-        before = run.last
-        run.emit_following(upto=trades[-1].trade_id)
-        if run.last > before:
-            self.progress = True
-
-    def on_error(self, error: Exception) -> None:
-        if self.finished or self.run.stopped:
-            return
-        self.finished = True
-        self.run.failed(self.start_id, error)
-
-    def on_completed(self) -> None:
-        run = self.run
-        if self.finished or run.stopped:
-            return
-        self.finished = True
-        assert run.last is not None
-        if not run.held:  # after a restart: fetch until the present is reached
-            if self.progress and self.count >= run.settings.page_size:
-                run.failures = 0
-                run.fetch()
-            else:
-                run.release()
-        elif self.progress or run.last + 1 >= run.held.first():
-            run.release()  # the next hole (or page), checked against max_backfill
-        elif run.held.first() not in run.confirmed:
-            # nothing new before the trade beyond the gap: does the venue have it?
-            run.confirm(run.held.first(), run.fetch)
-        else:
-            run.failed(self.start_id, None)
-
-
-class _IdLookup:
-    """Whether the venue has trade ``head``: found (or a live ``head + 1`` came) ->
-    ``proceed()``; not found :data:`CONFIRM_ATTEMPTS` times (per id) -> rejected."""
-
-    def __init__(self, run: _GaplessRun, head: int, proceed: Callable[[], None]) -> None:
-        self.run = run
-        self.head = head
-        self.proceed = proceed
-        self.found = False
-        self.finished = False
-
-    def start(self) -> None:
-        run = self.run
-        current = SingleAssignmentDisposable()
-        run.request.disposable = current
-        try:
-            lookup = run.settings.backfill(self.head)
-        except Exception as exc:
-            self.on_error(exc)  # (it used to be swallowed here: the lookup then hung)
-            return
-        current.disposable = lookup.subscribe(
-            self.on_page, self.on_error, self.on_completed, scheduler=run.scheduler_
-        )
-
-    def on_page(self, page: Iterable[Trade]) -> None:
-        self.found = self.found or any(trade.trade_id >= self.head for trade in page)
-
-    def on_error(self, error: Exception) -> None:
-        run = self.run
-        if self.finished or run.stopped:
-            return
-        self.finished = True
-        _log.info(
-            "trade id lookup failed",
-            topic=run.settings.topic,
-            trade_id=self.head,
-            error=repr(error),
-        )
-        self.later(run.misses.get(self.head, 0) + 1)  # says nothing about the id: not a miss
-
-    def on_completed(self) -> None:
-        run, head = self.run, self.head
-        if self.finished or run.stopped:
-            return
-        self.finished = True
-        if self.found or head + 1 in run.held:
-            run.misses.pop(head, None)
-            run.confirmed.add(head)
-            self.proceed()
-            return
-        run.misses[head] = missed = run.misses.get(head, 0) + 1
-        if missed >= CONFIRM_ATTEMPTS:
-            run.misses.pop(head, None)
-            run.reject(head)
-        else:
-            self.later(missed)
-
-    def later(self, attempt: int) -> None:
-        run = self.run
-        delay = run.settings.retry_delay(attempt)
-        run.timer.disposable = run.clock().schedule_relative(delay, self._again)
-
-    def _again(self, _: abc.SchedulerBase, __: Any = None) -> None:
-        run = self.run
-        if run.stopped or run.last is None:
-            return
-        if run.held and run.held.first() == self.head:
-            run.confirm(self.head, self.proceed)
-        else:
-            run.release()  # live trades came before it meanwhile: go on from there
 
 
 def gapless_trades(
@@ -568,17 +471,13 @@ def gapless_trades(
     Returns:
         An Observable of trades in id order.
     """
-    if max_backfill < 0:
-        raise ValueError(f"max_backfill must be >= 0, got {max_backfill}")
-    if max_held < 1 or page_size < 1:
-        raise ValueError(f"max_held and page_size must be >= 1, got {max_held}, {page_size}")
-    settings = _GaplessSettings(
+    settings = _settings(
         backfill,
         topic,
         max_backfill,
         retries,
         retry_delay,
-        report_or_log(report),
+        report,
         scheduler,
         max_held,
         page_size,
@@ -593,6 +492,92 @@ def gapless_trades(
         return CompositeDisposable(source, run.request, run.timer)
 
     return Observable(subscribe)
+
+
+#: What :func:`gapless_stage` returns: ``attach(downstream, scheduler_)`` -> the run, an
+#: observer of the live trades (and markers) that is also the disposable of its state.
+GaplessAttach = Callable[[abc.ObserverBase[Trade], "abc.SchedulerBase | None"], _GaplessRun]
+
+
+def gapless_stage(
+    backfill: Callable[[int], Observable[list[Trade]]],
+    *,
+    topic: str,
+    max_backfill: int = DEFAULT_MAX_BACKFILL,
+    retries: int | None = None,
+    retry_delay: Callable[[int], float] = backfill_retry_delay,
+    report: Callable[[Exception], None] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    max_held: int = DEFAULT_MAX_HELD,
+    page_size: int = 1000,
+    backfill_since: BackfillSince | None = None,
+) -> GaplessAttach:
+    """:func:`gapless_trades` as a stage, without an Observable of its own: the same
+    arguments (but no ``live``), and ``attach(downstream, scheduler_)`` returns one
+    subscription's state (the very object :func:`gapless_trades` subscribes to ``live``)
+    whose ``on_next``/``on_error``/``on_completed`` the caller feeds the live trades and
+    markers, which emits into ``downstream``, and whose ``dispose()`` ends it.
+
+    .. marble::
+        :alt: gapless_stage
+
+        fed:       -1-2-R--6-7--8----|      R = StreamRestart; 3..5 were lost
+        [ attach(downstream) with backfill(3) -> (3,4,5) ]
+        downstream: -1-2----(3',4',5',6,7)-8-|
+
+    Why: the connector runs it inside the trade feed's fan-out
+    (:func:`rxconnector.operators._share.shared_stage`), so a trade in order costs one
+    method call here instead of two more subscribed Observables and a multicast.
+    """
+    settings = _settings(
+        backfill,
+        topic,
+        max_backfill,
+        retries,
+        retry_delay,
+        report,
+        scheduler,
+        max_held,
+        page_size,
+        backfill_since,
+    )
+
+    def attach(
+        downstream: abc.ObserverBase[Trade], scheduler_: abc.SchedulerBase | None
+    ) -> _GaplessRun:
+        return _GaplessRun(settings, downstream, scheduler_)
+
+    return attach
+
+
+def _settings(
+    backfill: Callable[[int], Observable[list[Trade]]],
+    topic: str,
+    max_backfill: int,
+    retries: int | None,
+    retry_delay: Callable[[int], float],
+    report: Callable[[Exception], None] | None,
+    scheduler: abc.SchedulerBase | None,
+    max_held: int,
+    page_size: int,
+    backfill_since: BackfillSince | None,
+) -> _GaplessSettings:
+    if max_backfill < 0:
+        raise ValueError(f"max_backfill must be >= 0, got {max_backfill}")
+    if max_held < 1 or page_size < 1:
+        raise ValueError(f"max_held and page_size must be >= 1, got {max_held}, {page_size}")
+    return _GaplessSettings(
+        backfill,
+        topic,
+        max_backfill,
+        retries,
+        retry_delay,
+        report_or_log(report),
+        scheduler,
+        max_held,
+        page_size,
+        backfill_since,
+    )
 
 
 def _trade_id(trade: Trade) -> int:

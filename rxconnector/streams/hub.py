@@ -87,7 +87,6 @@ from rxconnector.streams._hub_state import (
     Conn,
     ConnectionInfo,
     PendingRequest,
-    TopicState,
 )
 from rxconnector.streams.hub_connections import ConnectionLifecycle, SocketLimits
 from rxconnector.streams.hub_core import HubCore
@@ -140,6 +139,30 @@ def socket_limits(protocol: WsProtocol, config: ConnectionConfig) -> SocketLimit
     )
 
 
+class _TopicFeed(Observable[TopicMessage]):
+    """A topic's feed. Besides ``subscribe`` it offers ``subscribe_unwrapped``
+    (:data:`rxconnector.operators._share.UNWRAPPED_SUBSCRIBE`): the observer is attached
+    as given, without the ``AutoDetachObserver`` that ``Observable.subscribe`` adds,
+    because the hub keeps that wrapper's guarantees itself: an observer is detached
+    before it is told about a terminal event (rejected topic, dead shard, hub closed,
+    its own ``on_next`` raised), a detached observer is never delivered to (the fan-out
+    re-checks membership when an earlier observer changed it), and an attach that
+    raises becomes the observer's ``on_error``.
+    """
+
+    def subscribe_unwrapped(
+        self,
+        observer: abc.ObserverBase[TopicMessage],
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Attach ``observer`` itself (see the class docstring)."""
+        try:
+            return self._subscribe_core(observer, scheduler)
+        except Exception as exc:
+            observer.on_error(exc)
+            return Disposable()
+
+
 class SubscriptionHub:
     """Shares WebSocket connections among topic feeds; see the module docstring.
 
@@ -163,7 +186,7 @@ class SubscriptionHub:
         on_frame: Recorder hook, called with every raw frame before decoding.
         undecoded: Topics whose subscribers parse the raw frame themselves in one typed
             pass (``FeedSpec.parse_frame``): when the protocol can name a frame's topic
-            without decoding it (``peek_topic``), such a topic's messages carry the raw
+            without decoding it (``data_frame_head``), such a topic's messages carry the raw
             frame (``bytes``; a text frame is decoded as before) as payload instead of the
             decoded data. ``None``: every frame decoded.
         ack_timeout: Seconds to wait for an answer to a request before reporting.
@@ -202,12 +225,10 @@ class SubscriptionHub:
         self._on_frame_hook = on_frame
         self._report_error = core.report_error
         topics = self._refcounts = TopicRefCounts(core, endpoint)
-        peek = getattr(protocol, "peek_topic", None)
-        if undecoded is not None and callable(peek):
+        self._raw_topics = core.raw_topics  # the undecoded fast path's lookups
+        self._raw_lengths = core.raw_lengths
+        if undecoded is not None and callable(getattr(protocol, "data_frame_head", None)):
             topics.undecoded = undecoded
-            self._peek: Callable[[bytes | str], str | None] | None = peek
-        else:
-            self._peek = None
         delivery = self._delivery = Delivery(core, sequence_of)
         # bound once: the hot path looks them up per frame
         self._deliver_slow = delivery.deliver_slow
@@ -272,7 +293,7 @@ class SubscriptionHub:
 
             return Disposable(dispose)
 
-        return Observable(subscribe)
+        return _TopicFeed(subscribe)
 
     def resubscribe(self, topic: str) -> None:
         """Take ``topic`` off its connection and subscribe it again, keeping its observers.
@@ -332,8 +353,8 @@ class SubscriptionHub:
     # ================================================================ frames
 
     def _on_frame(self, conn: Conn, frame: Frame) -> None:
-        """The hot path: decode, route, look the topic up, fan out (see the module
-        docstring); anything unusual goes to :class:`Delivery` or :meth:`_on_control`."""
+        """The hot path: a raw topic's frame is fanned out here undecoded; any other
+        frame goes to :meth:`_on_decoded` (see the module docstring)."""
         received_at, data = frame
         hook = self._on_frame_hook
         if hook is not None:
@@ -341,16 +362,40 @@ class SubscriptionHub:
                 hook(conn.id, received_at, data)
             except Exception as exc:
                 self._report_error(exc)
-        peek = self._peek
-        if peek is not None and type(data) is bytes:
+        raw_topics = self._raw_topics
+        if raw_topics and type(data) is bytes:
             # A topic with a typed one-pass decoder gets the frame undecoded (bytes, which
-            # no decoded payload can be: its parser tells them apart by that). The name
-            # is a hint read off the first bytes; the topic's parser checks it again.
-            raw_topic = self._topics.get(peek(data))  # type: ignore[arg-type]
-            if raw_topic is not None and raw_topic.raw:
+            # no decoded payload can be: its parser tells them apart by that). It is found
+            # by the bytes its frames start with (the protocol's ``data_frame_head``,
+            # which ends with the name's closing quote): one slice and one lookup per
+            # distinct head length, no decode. Its parser checks the frame again.
+            for length in self._raw_lengths:
+                topic = raw_topics.get(data[:length])
+                if topic is None:
+                    continue
                 conn.data_count += 1
-                self._deliver(conn, raw_topic, received_at, data)
+                if topic.slow or topic.conn is not conn:
+                    self._deliver_slow(conn, topic, received_at, data)
+                    return
+                topic.last_payload = data
+                value = (received_at, data)
+                observers = topic.observers
+                for observer in observers:
+                    # An earlier observer may have detached this one (or ended the
+                    # topic): never deliver to a detached observer (they may be
+                    # unwrapped: see ``_TopicFeed``).
+                    if topic.observers is not observers and observer not in topic.observers:
+                        continue
+                    try:
+                        observer.on_next(value)
+                    except Exception as exc:
+                        self._observer_failed(topic, observer, exc)
                 return
+        self._on_decoded(conn, received_at, data)
+
+    def _on_decoded(self, conn: Conn, received_at: float, data: bytes | str) -> None:
+        """Decode, route, look the topic up, fan out; anything unusual goes to
+        :class:`Delivery` or :meth:`_on_control`."""
         try:
             message = _loads(data)
         except _JSONDecodeError:
@@ -376,25 +421,15 @@ class SubscriptionHub:
         if topic is None:  # unsubscribed a moment ago
             return
         payload = routed[1]
-        if topic.slow or topic.conn is not conn:  # as _deliver, inline: the common path
-            self._deliver_slow(conn, topic, received_at, payload)
-            return
-        topic.last_payload = payload
-        value = (received_at, payload)
-        for observer in topic.observers:
-            try:
-                observer.on_next(value)
-            except Exception as exc:
-                self._observer_failed(topic, observer, exc)
-
-    def _deliver(self, conn: Conn, topic: TopicState, received_at: float, payload: Any) -> None:
-        """The plain case inline (one connection, nothing pending), else :class:`Delivery`."""
         if topic.slow or topic.conn is not conn:
             self._deliver_slow(conn, topic, received_at, payload)
             return
         topic.last_payload = payload
         value = (received_at, payload)
-        for observer in topic.observers:
+        observers = topic.observers
+        for observer in observers:
+            if topic.observers is not observers and observer not in topic.observers:
+                continue  # detached by an earlier observer (as in _on_frame)
             try:
                 observer.on_next(value)
             except Exception as exc:

@@ -97,8 +97,12 @@ class Delivery:
         self.fan_out(topic, marker)
 
     def fan_out(self, topic: TopicState, value: TopicMessage) -> None:
-        """``value`` to every observer of ``topic``, each isolated from the others."""
-        for observer in topic.observers:
+        """``value`` to every observer of ``topic``, each isolated from the others, and
+        none that an earlier one detached meanwhile (observers may be unwrapped)."""
+        observers = topic.observers
+        for observer in observers:
+            if topic.observers is not observers and observer not in topic.observers:
+                continue
             try:
                 observer.on_next(value)
             except Exception as exc:

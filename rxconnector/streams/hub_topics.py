@@ -68,6 +68,8 @@ class TopicRefCounts:
             shard.unseen += 1
         shard.topics[name] = topic
         self.core.topics[name] = topic
+        if topic.raw:
+            self.core.add_raw(topic)
         self.core.touch(shard)
         return topic
 
@@ -82,13 +84,13 @@ class TopicRefCounts:
 
     def release(self, topic: TopicState) -> None:
         """Nobody listens to ``topic`` any more: take it off its shard."""
-        del self.core.topics[topic.name]
+        self.core.drop_topic(topic.name)
         shard = self._take_off(topic)
         self._after_removal(shard)
 
     def fail(self, name: str, error: SubscriptionError) -> None:
         """The exchange rejected ``name``: report it, end its observers with ``error``."""
-        topic = self.core.topics.pop(name, None)
+        topic = self.core.drop_topic(name)
         if topic is None:
             return
         shard = self._take_off(topic)
@@ -102,7 +104,7 @@ class TopicRefCounts:
     def fail_shard(self, shard: Shard, error: Exception) -> None:
         """Nothing is left to carry ``shard``'s topics: their feeds end with ``error``."""
         for name in list(shard.topics):
-            topic = self.core.topics.pop(name, None)
+            topic = self.core.drop_topic(name)
             if topic is None:
                 continue
             observers, topic.observers = topic.observers, ()

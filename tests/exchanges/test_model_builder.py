@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+import weakref
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rxconnector.exchanges._parsing import model_builder
 from rxconnector.exchanges.binance import parsers as p
@@ -248,3 +252,91 @@ class TestFallsBackToTheClass:
         assert build(1) == Plain(1)
         assert build(1, "x") == Plain(1, "x")
         assert build(b="y", a=2) == Plain(b="y", a=2)
+
+
+_decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None)
+_ints = st.integers(min_value=-(2**63), max_value=2**64)
+
+
+class TestWritableTwin:
+    """The fast path (a private writable subclass switched back to the model's class) is
+    taken for every shipped model, and what it builds is the model itself."""
+
+    @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])
+    def test_the_shipped_models_use_the_class_switch(self, model: type) -> None:
+        assert "__class__" in model_builder(model).__code__.co_names
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        symbol=st.text(max_size=12),
+        trade_id=_ints,
+        price=_decimals,
+        quantity=_decimals,
+        side=st.sampled_from(["buy", "sell"]),
+        time=_ints,
+        event_time=_ints,
+        received_at=st.floats(allow_nan=False),
+        first=st.none() | _ints,
+        last=st.none() | _ints,
+        backfilled=st.booleans(),
+    )
+    def test_trade_equals_the_class_built_one(
+        self,
+        symbol: str,
+        trade_id: int,
+        price: Decimal,
+        quantity: Decimal,
+        side: str,
+        time: int,
+        event_time: int,
+        received_at: float,
+        first: int | None,
+        last: int | None,
+        backfilled: bool,
+    ) -> None:
+        args = (symbol, trade_id, price, quantity, side, time, event_time, received_at)
+        extra = (first, last, backfilled)
+        build: Any = model_builder(Trade)
+        for built, expected in (
+            (build(*args, *extra), Trade(*args, *extra)),  # type: ignore[arg-type]
+            (build(*args), Trade(*args)),  # type: ignore[arg-type]
+        ):
+            assert type(built) is Trade
+            assert built == expected
+            assert (built != expected) is False
+            assert hash(built) == hash(expected)
+            assert repr(built) == repr(expected)
+            assert attrs.astuple(built, recurse=False) == attrs.astuple(expected, recurse=False)
+            again = pickle.loads(pickle.dumps(built))
+            assert type(again) is Trade and again == expected
+            assert attrs.evolve(built, backfilled=not built.backfilled) == attrs.evolve(
+                expected, backfilled=not expected.backfilled
+            )
+            assert weakref.ref(built)() is built
+            assert not hasattr(built, "__dict__")
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                built.price = price  # type: ignore[misc]
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                del built.symbol
+
+    @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])
+    def test_the_twin_never_escapes(self, model: type) -> None:
+        build: Any = model_builder(model)
+        for value in attrs.fields(model):
+            assert value.name in build.__code__.co_varnames
+        twin = build.__globals__["_twin"]
+        assert twin is not model and issubclass(twin, model)
+        assert twin.__slots__ == () and twin.__basicsize__ == model.__basicsize__
+
+    def test_a_layout_the_switch_refuses_falls_back_to_descriptors(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The interpreter refusing the class switch (a layout it cannot prove equal) is
+        # simulated; the descriptor path must still build the same objects.
+        from rxconnector.exchanges import _parsing
+
+        monkeypatch.setattr(_parsing, "_writable_twin", lambda model: None)
+        build = model_builder(Trade)
+        assert "__class__" not in build.__code__.co_names
+        assert build(**_trade_kwargs()) == Trade(**_trade_kwargs())
+        assert type(build(**_trade_kwargs())) is Trade

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import textwrap
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import abc
 from reactivex import operators as ops
+from reactivex.disposable import Disposable
 from reactivex.observer.autodetachobserver import AutoDetachObserver
 from reactivex.subject import BehaviorSubject, Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector.operators import isolate, share
-from rxconnector.operators._share import shared_deferred
+from rxconnector.operators._share import (
+    StageObserver,
+    shared_deferred,
+    shared_stage,
+    subscribe_observer,
+)
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -329,6 +337,13 @@ class TestReactivexInternalsPinned:
         assert all(isinstance(o, AutoDetachObserver) for o in seen)
         assert seen[0] is not seen[1]  # identity removal in the hub is safe
 
+    def test_autodetach_on_next_is_what_the_multicast_inlines(self) -> None:
+        """``_Hub.on_next`` inlines this body for speed; a reactivex that changes it
+        must fail here (then the inlined copy must change with it)."""
+        source = textwrap.dedent(inspect.getsource(AutoDetachObserver.on_next))
+        body = [line.strip() for line in source.splitlines()[1:] if line.strip()]
+        assert body == ["if self.is_stopped:", "return", "self._on_next(value)"]
+
     def test_disposed_autodetach_observer_ignores_values(self) -> None:
         got: list[int] = []
         observer = AutoDetachObserver(got.append)
@@ -478,3 +493,153 @@ class TestSharedDeferred:
         subject.on_error(ValueError("down"))
         subject.on_next(3)  # a misbehaving source after its error: ignored
         assert [str(e) for e in errors] == ["down", "down"]
+
+
+class _Counting:
+    """A stage that emits every value twice and counts what it owns being disposed."""
+
+    def __init__(self) -> None:
+        self.built: list[abc.SchedulerBase | None] = []
+        self.disposed = 0
+
+    def __call__(
+        self, downstream: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None
+    ) -> tuple[StageObserver[Any], abc.DisposableBase]:
+        self.built.append(scheduler)
+
+        def on_next_(value: Any) -> None:
+            downstream.on_next(value)
+            downstream.on_next(value)
+
+        def on_disposed() -> None:
+            self.disposed += 1
+
+        return (
+            StageObserver(on_next_, downstream.on_error, downstream.on_completed),
+            Disposable(on_disposed),
+        )
+
+
+class TestSharedStage:
+    """shared_stage(factory, stage): a per-connection stage between upstream and multicast."""
+
+    def test_the_stage_is_built_per_connection_and_its_disposable_goes_with_it(self) -> None:
+        subject: Subject[int] = Subject()
+        stage = _Counting()
+        shared = shared_stage(lambda _s: subject, stage)
+        got: list[int] = []
+        first = shared.subscribe(got.append)
+        second = shared.subscribe(got.append)
+        subject.on_next(1)
+        first.dispose()
+        assert stage.disposed == 0  # one subscriber is left
+        subject.on_next(2)
+        second.dispose()
+        subject.on_next(3)
+        assert got == [1, 1, 1, 1, 2, 2]
+        assert stage.built == [None] and stage.disposed == 1
+        assert not subject.observers
+        shared.subscribe(got.append)  # a new connection, a new stage
+        assert len(stage.built) == 2
+
+    def test_the_subscribers_scheduler_reaches_factory_and_stage(self) -> None:
+        scheduler = TestScheduler()
+        stage = _Counting()
+        seen: list[Any] = []
+
+        def factory(s: abc.SchedulerBase | None) -> Any:
+            seen.append(s)
+            return reactivex.never()
+
+        shared_stage(factory, stage).subscribe(scheduler=scheduler)
+        assert seen == [scheduler] and stage.built == [scheduler]
+
+    def test_a_stage_that_raises_while_built_errors_the_subscriber(self) -> None:
+        def stage(_d: Any, _s: Any) -> Any:
+            raise RuntimeError("no REST client")
+
+        errors: list[Exception] = []
+        shared_stage(lambda _s: reactivex.never(), stage).subscribe(on_error=errors.append)
+        assert [str(e) for e in errors] == ["no REST client"]
+
+    def test_a_faulty_subscriber_is_isolated(self) -> None:
+        subject: Subject[int] = Subject()
+        reported: list[Exception] = []
+        shared = shared_stage(lambda _s: subject, _Counting(), reported.append)
+        good: list[int] = []
+
+        def bad(value: int) -> None:
+            raise Boom(value)
+
+        shared.subscribe(bad)
+        shared.subscribe(good.append)
+        subject.on_next(1)
+        assert good == [1, 1]
+        assert [type(e) for e in reported] == [Boom]
+
+    def test_an_ordinary_upstream_keeps_its_auto_detach_observer(self) -> None:
+        subject: Subject[int] = Subject()
+        shared_stage(lambda _s: subject, _Counting()).subscribe()
+        (observer,) = subject.observers
+        assert isinstance(observer, AutoDetachObserver)
+
+    def test_an_upstream_offering_unwrapped_subscribe_gets_the_stage_observer(self) -> None:
+        attached: list[Any] = []
+
+        class Unwrapping(reactivex.Observable[int]):
+            def subscribe_unwrapped(self, observer: Any, scheduler: Any = None) -> Any:
+                attached.append(observer)
+                return Disposable()
+
+        shared_stage(lambda _s: Unwrapping(), _Counting()).subscribe()
+        (observer,) = attached
+        assert isinstance(observer, StageObserver)
+
+    def test_subscribe_observer_without_the_hook_subscribes_normally(self) -> None:
+        got: list[int] = []
+        subscribe_observer(
+            reactivex.of(1, 2), StageObserver(got.append, lambda e: None, lambda: None), None
+        )
+        assert got == [1, 2]
+
+
+class TestMulticastDelivery:
+    """The isolating multicast calls subscribers' AutoDetachObservers' bodies directly:
+    their guarantees must hold exactly."""
+
+    def test_a_subscriber_disposed_by_an_earlier_one_gets_nothing_more(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        later: list[int] = []
+        subs: list[Any] = []
+
+        def first(value: int) -> None:
+            if value == 2:
+                subs[0].dispose()
+
+        shared.subscribe(first)
+        subs.append(shared.subscribe(later.append))
+        for value in (1, 2, 3):
+            subject.on_next(value)
+        assert later == [1]
+
+    def test_a_stopped_autodetach_observer_gets_nothing(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        got: list[int] = []
+        sub = shared.subscribe(got.append)
+        subject.on_next(1)
+        sub.dispose()
+        subject.on_next(2)
+        assert got == [1]
+
+    def test_take_completes_inside_delivery_and_is_told_once(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        events: list[Any] = []
+        shared.pipe(ops.take(2)).subscribe(events.append, events.append, lambda: events.append("|"))
+        other: list[int] = []
+        shared.subscribe(other.append)
+        for value in (1, 2, 3):
+            subject.on_next(value)
+        assert events == [1, 2, "|"] and other == [1, 2, 3]

@@ -157,3 +157,51 @@ def rules_known(rest: Any, symbols: tuple[str, ...] = ORDER_SYMBOLS) -> Any:
         }
     )
     return rest
+
+
+def binance_client(
+    transport_factory: Callable[[], Any], config: Any, *, base_url: str, **options: Any
+) -> Any:
+    """A RestClient wired the Binance way (its error dialect, a weight limiter at Spot's
+    documented budget capped by the Config): what the connector builds."""
+    from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS, WEIGHT_PER_MINUTE
+    from rxconnector.rest.planned import limited_client
+
+    return limited_client(
+        transport_factory,
+        config,
+        base_url=base_url,
+        dialect=BINANCE_ERRORS,
+        weight_per_minute=options.pop("weight_per_minute", WEIGHT_PER_MINUTE),
+        **options,
+    )
+
+
+def binance_spot_rest(client: Any, config: Any, clock: Any, **plan_options: Any) -> Any:
+    """Binance Spot's REST API as the connector builds it: its plans on the generic client."""
+    from rxconnector.exchanges.binance.signing import rest_signer
+    from rxconnector.exchanges.binance.spot_plans import BinanceSpotPlans
+    from rxconnector.rest.planned import PlannedRest
+
+    return PlannedRest(client, BinanceSpotPlans(config, **plan_options), rest_signer(config), clock)
+
+
+def binance_futures_rest(client: Any, config: Any, clock: Any, **plan_options: Any) -> Any:
+    """Binance USD-M's REST API as the connector builds it: its plans on the generic client."""
+    from rxconnector.exchanges.binance.futures_plans import BinanceFuturesPlans
+    from rxconnector.exchanges.binance.signing import rest_signer
+    from rxconnector.rest.planned import PlannedRest
+
+    return PlannedRest(
+        client, BinanceFuturesPlans(config, **plan_options), rest_signer(config), clock
+    )
+
+
+def bybit_rest(client: Any, config: Any, clock: Any, **plan_options: Any) -> Any:
+    """Bybit's REST API as the connector builds it: its plans on the generic client
+    (``plan_options``: ``client_order_id_factory``, ``ip_requests_per_window``)."""
+    from rxconnector.exchanges.bybit.rest_requests import rest_signer
+    from rxconnector.exchanges.bybit.trade_plans import BybitPlans
+    from rxconnector.rest.planned import PlannedRest
+
+    return PlannedRest(client, BybitPlans(config, **plan_options), rest_signer(config), clock)

@@ -1,4 +1,4 @@
-"""BinanceSpotRest against the exchanges' documented payloads (examples.json), served on
+"""Binance Spot's REST plans against the exchanges' documented payloads (examples.json), served on
 127.0.0.1, through the real transport, limiter and signing."""
 
 from __future__ import annotations
@@ -20,10 +20,20 @@ from rxconnector.errors import ConfigError, ExchangeError, OrderRejectedError
 from rxconnector.exchanges.binance.endpoints import KLINE_INTERVALS, depth_weight
 from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
+from .conftest import (
+    API_KEY,
+    SECRET,
+    FakeExchange,
+    Reply,
+    Seen,
+    StepClock,
+    binance_client,
+    binance_spot_rest,
+    rules_known,
+)
 
 NOW = 1_700_000_000_000
 
@@ -36,19 +46,19 @@ def _rest(
     scheduler: TestScheduler | None = None,
     clock: StepClock | None = None,
     **config: Any,
-) -> BinanceSpotRest:
+) -> PlannedRest:
     settings: dict[str, Any] = {"api_key": API_KEY, "api_secret": SECRET, **config}
     cfg = Config.binance(
         rest_url=exchange.base_url, rate_limit={"max_weight_per_minute": limit}, **settings
     )
     transport = HttpTransport(session, timeout=2.0)
-    client = binance_spot_client(
+    client = binance_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=scheduler or TestScheduler()
     )
-    return rules_known(BinanceSpotRest(client, cfg, clock or StepClock(NOW)))
+    return rules_known(binance_spot_rest(client, cfg, clock or StepClock(NOW)))
 
 
-def _limiter(rest: BinanceSpotRest) -> RequestWeightLimiter:
+def _limiter(rest: PlannedRest) -> RequestWeightLimiter:
     limiter = rest._client.limiter
     assert limiter is not None
     return limiter
@@ -646,8 +656,11 @@ class TestClientOrderIds:
         exchange.json("POST", "/api/v3/order/test", {})
         base = _rest(exchange, session)
         rest = rules_known(
-            BinanceSpotRest(
-                base._client, base._config, StepClock(), client_order_id_factory=lambda: "fixed-id"
+            binance_spot_rest(
+                base._client,
+                base.plans._config,
+                StepClock(),
+                client_order_id_factory=lambda: "fixed-id",
             )
         )
         await rest.test_order("BTCUSDT", "buy", "LIMIT", "1", "1")

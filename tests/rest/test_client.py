@@ -29,11 +29,19 @@ from rxconnector.exchanges.binance.endpoints import BINANCE_ERRORS
 from rxconnector.exchanges.rest_spec import SignedRequest
 from rxconnector.operators import CircuitBreaker, breaker
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rest.binance_spot import BinanceSpotRest
 from rxconnector.rest.client import RestClient
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpResponse, HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
+from .conftest import (
+    API_KEY,
+    SECRET,
+    FakeExchange,
+    Reply,
+    StepClock,
+    binance_spot_rest,
+    rules_known,
+)
 
 ORDER_PATH = "/api/v3/order"
 
@@ -62,9 +70,9 @@ def _client(
     )
 
 
-def _rest(client: RestClient, clock: Callable[[], int] | None = None) -> BinanceSpotRest:
+def _rest(client: RestClient, clock: Callable[[], int] | None = None) -> PlannedRest:
     config = Config.binance(api_key=API_KEY, api_secret=SECRET)
-    return rules_known(BinanceSpotRest(client, config, clock or StepClock()))
+    return rules_known(binance_spot_rest(client, config, clock or StepClock()))
 
 
 def _retry3(source: Observable[Any]) -> Observable[Any]:

@@ -1,4 +1,4 @@
-"""BinanceFuturesRest (USD-M) against documented payloads, served on 127.0.0.1, through the
+"""Binance USD-M's REST plans against documented payloads, served on 127.0.0.1, through the
 real transport, weight limiter and HMAC signing.
 
 Bodies not in examples.json follow the USD-M docs' response examples (developers.binance.com
@@ -34,13 +34,25 @@ from rxconnector.exchanges.binance.futures_endpoints import (
     depth_weight,
     klines_weight,
 )
+from rxconnector.exchanges.binance.futures_plans import BinanceFuturesPlans
+from rxconnector.exchanges.binance.spot_plans import BinanceSpotPlans
+from rxconnector.exchanges.rest_plan import Call
 from rxconnector.models import Order, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rest.binance_futures import BinanceFuturesRest
-from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
+from .conftest import (
+    API_KEY,
+    SECRET,
+    FakeExchange,
+    Reply,
+    Seen,
+    StepClock,
+    binance_client,
+    binance_futures_rest,
+    rules_known,
+)
 
 NOW = 1_700_000_000_000
 D = Decimal
@@ -185,20 +197,20 @@ def _rest(
     *,
     clock: StepClock | None = None,
     on_timestamp_rejected: Any = None,
-) -> BinanceFuturesRest:
+) -> PlannedRest:
     config = Config.binance_futures(api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
     transport = HttpTransport(session, timeout=2.0)
-    client = binance_spot_client(
+    client = binance_client(
         lambda: transport,
         config,
         base_url=exchange.base_url,
         scheduler=TestScheduler(),
         on_timestamp_rejected=on_timestamp_rejected,
     )
-    return rules_known(BinanceFuturesRest(client, config, clock or StepClock(NOW)))
+    return rules_known(binance_futures_rest(client, config, clock or StepClock(NOW)))
 
 
-def _limiter(rest: BinanceFuturesRest) -> RequestWeightLimiter:
+def _limiter(rest: PlannedRest) -> RequestWeightLimiter:
     limiter = rest._client.limiter
     assert limiter is not None
     return limiter
@@ -729,18 +741,23 @@ class TestSigned:
 
 
 class TestNoSpotRouteLeaks:
-    """Every public Spot method is overridden, so none can call a Spot path on /fapi."""
+    """Every call Spot's plans make is USD-M's own plan (or refused), so none can call a
+    Spot path on /fapi."""
 
     def test_every_public_spot_method_is_overridden(self) -> None:
-        path_free = {"symbol_info", "request_weight_limit", "limiter"}
         spot = {
             name
-            for name, member in inspect.getmembers(BinanceSpotRest)
-            if not name.startswith("_") and name not in path_free
+            for name, member in inspect.getmembers(BinanceSpotPlans)
+            if not name.startswith("_") and callable(member) and name in vars(BinanceSpotPlans)
         }
-        not_overridden = {name for name in spot if name not in vars(BinanceFuturesRest)}
-        assert not_overridden == set()
-        # the one protected hook that picks a route itself (the others take the endpoint)
-        assert "_klines_route" in vars(BinanceFuturesRest)
-        route, weight = BinanceFuturesRest.__new__(BinanceFuturesRest)._klines_route(1000)
-        assert (route.path, weight) == ("/fapi/v1/klines", 5)
+        assert BinanceSpotPlans not in BinanceFuturesPlans.__mro__
+        plans = BinanceFuturesPlans(Config.binance_futures())
+        not_overridden = {name for name in spot if name not in vars(BinanceFuturesPlans)}
+        # what USD-M does not define, it refuses (NotSupportedError at the call)
+        assert not_overridden == {"avg_price", "trades_after"}
+        assert not any(plans.offers(name) for name in not_overridden)
+        # the walk picks its route and weight itself
+        plan = BinanceFuturesPlans(Config.binance_futures()).klines_history("BTCUSDT", "1m", 0, 1)()
+        route = next(plan)
+        assert isinstance(route, Call)
+        assert (route.endpoint.path, route.weight) == ("/fapi/v1/klines", 5)

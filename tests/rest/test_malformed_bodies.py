@@ -30,13 +30,22 @@ from reactivex.testing import TestScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges.bybit.endpoints import bybit_dialect
-from rxconnector.rest.binance_futures import BinanceFuturesRest
-from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
-from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, StepClock, rules_known
+from .conftest import (
+    API_KEY,
+    SECRET,
+    FakeExchange,
+    Reply,
+    StepClock,
+    binance_client,
+    binance_futures_rest,
+    binance_spot_rest,
+    bybit_rest,
+    rules_known,
+)
 from .test_bybit_rest import OPEN_ORDER, SPOT_BTC
 from .test_futures_rest import BALANCE, EXCHANGE_INFO, NEW_ORDER_RESPONSE, QUERY_ORDER_RESPONSE
 
@@ -101,44 +110,44 @@ def malformed_bodies(body: Any) -> Iterator[tuple[str, bytes]]:
 # ----------------------------------------------------------------------- the venues
 
 
-def _spot(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceSpotRest:
+def _spot(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.binance(
         api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url, rate_limit=UNLIMITED
     )
     transport = HttpTransport(session, timeout=2.0)
-    client = binance_spot_client(
+    client = binance_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return rules_known(BinanceSpotRest(client, cfg, StepClock(NOW)))
+    return rules_known(binance_spot_rest(client, cfg, StepClock(NOW)))
 
 
-def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> BinanceFuturesRest:
+def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.binance_futures(
         api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url, rate_limit=UNLIMITED
     )
     transport = HttpTransport(session, timeout=2.0)
-    client = binance_spot_client(
+    client = binance_client(
         lambda: transport, cfg, base_url=exchange.base_url, scheduler=TestScheduler()
     )
-    return rules_known(BinanceFuturesRest(client, cfg, StepClock(NOW)))
+    return rules_known(binance_futures_rest(client, cfg, StepClock(NOW)))
 
 
-def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
+def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.bybit("spot", api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
     transport = HttpTransport(session, timeout=2.0)
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return rules_known(BybitRest(client, cfg, StepClock(NOW)))
+    return rules_known(bybit_rest(client, cfg, StepClock(NOW)))
 
 
-def _bybit_linear(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
+def _bybit_linear(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.bybit("linear", api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
     transport = HttpTransport(session, timeout=2.0)
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return BybitRest(client, cfg, StepClock(NOW))
+    return bybit_rest(client, cfg, StepClock(NOW))
 
 
 #: A USD-M position (GET /fapi/v3/positionRisk row; the docs' V3 example's fields).

@@ -1,4 +1,4 @@
-"""BinanceSpotRest end to end against the ExchangeSimulator on 127.0.0.1.
+"""Binance Spot's REST plans end to end against the ExchangeSimulator on 127.0.0.1.
 
 The simulator checks what a real client must get right (signature over the exact query,
 timestamps, unknown parameters -1104, weights), so these tests catch wire-level mistakes
@@ -21,11 +21,11 @@ from reactivex.testing import TestScheduler
 
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, RateLimitError
-from rxconnector.rest.binance_spot import BinanceSpotRest, binance_spot_client
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.testing.simulator import ExchangeSimulator
 from rxconnector.transport.http import HttpTransport
 
-from .conftest import API_KEY, SECRET
+from .conftest import API_KEY, SECRET, binance_client, binance_spot_rest
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def _rest(
     limit: int = 1200,
     resync: Any = None,
     scheduler: TestScheduler | None = None,
-) -> BinanceSpotRest:
+) -> PlannedRest:
     config = Config.binance(
         api_key=API_KEY,
         api_secret=SECRET,
@@ -52,14 +52,14 @@ def _rest(
         rate_limit={"max_weight_per_minute": limit},
     )
     transport = HttpTransport(session, timeout=2.0)
-    client = binance_spot_client(
+    client = binance_client(
         lambda: transport,
         config,
         base_url=sim.rest_url,
         on_timestamp_rejected=resync,
         scheduler=scheduler or TestScheduler(),
     )
-    return BinanceSpotRest(client, config, sim.server_time_ms)
+    return binance_spot_rest(client, config, sim.server_time_ms)
 
 
 class TestMarketDataAgainstSimulator:
@@ -142,9 +142,9 @@ class TestSignedAgainstSimulator:
         sim.add_api_key("other-key", "other-secret")
         config = Config.binance(api_key="other-key", api_secret=SECRET, rest_url=sim.rest_url)
         transport = HttpTransport(session, timeout=2.0)
-        client = binance_spot_client(lambda: transport, config, base_url=sim.rest_url)
+        client = binance_client(lambda: transport, config, base_url=sim.rest_url)
         with pytest.raises(ExchangeError) as info:
-            await BinanceSpotRest(client, config, sim.server_time_ms).account()
+            await binance_spot_rest(client, config, sim.server_time_ms).account()
         assert info.value.code == -1022
         assert SECRET not in str(info.value)
 

@@ -23,11 +23,12 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import ConfigError
-from rxconnector.exchanges.query import format_param
+from rxconnector.exchanges.query import encode_query, format_param
+from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest
 
-__all__ = ["BinanceSigner", "KeyType", "ws_signature_payload"]
+__all__ = ["BinanceRestSigner", "BinanceSigner", "KeyType", "rest_signer", "ws_signature_payload"]
 
 KeyType = Literal["hmac", "ed25519", "rsa"]
 
@@ -111,6 +112,47 @@ class BinanceSigner:
         raise TypeError("BinanceSigner holds a secret and cannot be pickled")
 
 
+class BinanceRestSigner:
+    """How Binance REST requests are signed (PROTOCOL.md §A3), as the engine calls it
+    when a request leaves (a :class:`~rxconnector.exchanges.rest_plan.PlanSigner`).
+
+    SIGNED: ``recvWindow`` and ``timestamp`` appended, the exact query string signed,
+    the key in ``X-MBX-APIKEY``. USER_STREAM (listenKey): the key header only. The
+    :class:`BinanceSigner` holding the secret is made on the first signed request.
+    """
+
+    __slots__ = ("_api_key", "_api_secret", "_recv_window", "_signer")
+
+    def __init__(self, api_key: str, api_secret: Secret, recv_window: int) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._recv_window = recv_window
+        self._signer: BinanceSigner | None = None
+
+    def sign(self, endpoint: Endpoint, params: Mapping[str, Any], timestamp: int) -> SignedRequest:
+        signer = self._signer
+        if signer is None:
+            signer = self._signer = BinanceSigner(self._api_key, self._api_secret)
+        pairs = [*params.items(), ("recvWindow", self._recv_window), ("timestamp", timestamp)]
+        query = encode_query(pairs)
+        return SignedRequest(
+            query=f"{query}&{signer.sign_query(query)}",
+            headers={"X-MBX-APIKEY": signer.api_key},
+        )
+
+    def key_only(self, endpoint: Endpoint, params: Mapping[str, Any]) -> SignedRequest:
+        return SignedRequest(
+            query=encode_query(list(params.items())), headers={"X-MBX-APIKEY": self._api_key}
+        )
+
+    def __repr__(self) -> str:
+        shown = f"{self._api_key[:4]}…" if self._api_key else ""
+        return f"BinanceRestSigner(api_key={shown!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("BinanceRestSigner holds a secret and cannot be pickled")
+
+
 def _load_private_key(pem: str) -> ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
@@ -126,3 +168,8 @@ def _load_private_key(pem: str) -> ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
     raise ConfigError(
         "api_secret", "must be an Ed25519 or RSA private key for Binance", type(key).__name__
     )
+
+
+def rest_signer(config: Config) -> BinanceRestSigner:
+    """The REST signer of ``config``'s keys (Spot and USD-M sign alike)."""
+    return BinanceRestSigner(config.api_key, config.api_secret, config.recv_window)

@@ -44,7 +44,7 @@ from rxconnector.exchanges.binance.futures_user_stream import (
 
 if TYPE_CHECKING:
     from rxconnector.exchanges.account_protocol import PrivateProtocol
-    from rxconnector.rest.binance_futures import BinanceFuturesRest
+    from rxconnector.rest.planned import PlannedRest
     from rxconnector.streams.accounts.attempts import UrlLease
 
 __all__ = ["KEEPALIVE_INTERVAL", "LeasedProtocol", "ListenKeyLease", "futures_user_stream"]
@@ -192,7 +192,7 @@ class LeasedProtocol:
 
 
 def futures_user_stream(
-    rest: BinanceFuturesRest,
+    rest: PlannedRest,
     private_base: str,
     scheduler: abc.SchedulerBase | None,
     *,

@@ -1,10 +1,12 @@
 """A local exchange for tests: ``ExchangeSimulator`` (Binance Spot, USD-M futures, Bybit v5).
 
-Layout (one job per module): ``config`` (settings), ``market`` with ``book``, ``tape``
-and ``klines`` (the venue-agnostic seeded market), ``connection`` (one server-side
-WebSocket with keepalive and limits), ``state`` (what dialects share), ``faults``,
-``weights`` (REST weight limiter), ``accounts`` (keys, balances, signature checks) and
-``matching`` (the matching engine behind both venues' trading endpoints).
+Layout (one job per module): ``config`` (settings), ``market`` with ``book``, ``tape``,
+``klines`` and ``fills`` (the venue-agnostic seeded market; ``fills`` draws how many
+trades one aggregate trade holds from distributions recorded on Binance),
+``connection`` (one server-side WebSocket with keepalive and limits), ``state`` (what
+dialects share), ``faults``, ``weights`` (REST weight limiter), ``accounts`` (keys,
+balances, signature checks) and ``matching`` (the matching engine behind both venues'
+trading endpoints).
 
 Dialects on top of the one market: Binance Spot — ``binance_streams`` (stream names),
 ``binance_control`` (live-subscription protocol), ``binance_payloads`` (wire shapes),
@@ -22,6 +24,7 @@ from rxconnector.testing.simulator.accounts import BalanceChange
 from rxconnector.testing.simulator.book import BookHistoryError
 from rxconnector.testing.simulator.config import SimulatorConfig, SymbolSpec, symbol_spec
 from rxconnector.testing.simulator.connection import Received, SimConnection
+from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel
 from rxconnector.testing.simulator.market import Levels, TickEvents
 from rxconnector.testing.simulator.matching import MatchingEngine
 from rxconnector.testing.simulator.orders import OrderRequest, Rejection, SimOrder, SimPosition
@@ -30,10 +33,12 @@ from rxconnector.testing.simulator.state import ControlRecord
 from rxconnector.testing.simulator.tape import SimAggTrade, SimTrade
 
 __all__ = [
+    "FILL_MODELS",
     "BalanceChange",
     "BookHistoryError",
     "ControlRecord",
     "ExchangeSimulator",
+    "FillModel",
     "Levels",
     "MatchingEngine",
     "OrderRequest",

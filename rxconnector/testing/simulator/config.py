@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from rxconnector.testing.simulator.fills import FillModel, fill_model
+
 __all__ = ["SimulatorConfig", "SymbolSpec", "symbol_spec"]
 
 #: Quote assets recognised when splitting a bare symbol such as ``"ETHBTC"``.
@@ -54,8 +56,18 @@ class SymbolSpec:
     initial_price: Decimal = attrs.field(converter=Decimal)
     tick_size: Decimal = attrs.field(converter=Decimal)
     step_size: Decimal = attrs.field(converter=Decimal)
+    #: share of market ticks with taker orders (1.0: about 17 aggregate trades per
+    #: second, as busy as BTCUSDT; 0.03: about 0.5 per second, a quiet altcoin)
+    activity: float = 1.0
+    #: this symbol's fill model by name (``fills.FILL_MODELS``), instead of the
+    #: simulator's ``SimulatorConfig.fill_model``
+    fill_model: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        if not 0 < self.activity <= 1:
+            raise ValueError(f"activity must be in (0, 1], got {self.activity!r}")
+        if self.fill_model is not None:
+            fill_model(self.fill_model)  # a clear error for an unknown name, now
         if self.symbol != self.symbol.upper() or not self.symbol.isalnum():
             raise ValueError(f"symbol must be upper-case alphanumeric, got {self.symbol!r}")
         _exponent(self.tick_size, "tick_size")
@@ -87,8 +99,8 @@ def symbol_spec(symbol: str, seed: int = 0) -> SymbolSpec:
     symbol = symbol.upper()
     base, quote = _split(symbol)
     if symbol in _KNOWN:
-        known = [Decimal(v) for v in _KNOWN[symbol]]
-        return SymbolSpec(symbol, base, quote, *known)
+        price, tick, step = (Decimal(v) for v in _KNOWN[symbol])
+        return SymbolSpec(symbol, base, quote, price, tick, step)
     rng = random.Random(f"spec:{seed}:{symbol}")
     magnitude = rng.randint(0, 3)  # 1 .. 9999
     price = Decimal(rng.randint(100, 999)).scaleb(magnitude - 2)
@@ -161,6 +173,10 @@ class SimulatorConfig:
     book_levels: int = attrs.field(default=50, validator=_positive)
     book_history: int = attrs.field(default=100_000, validator=_positive)
     trade_history: int = attrs.field(default=1_000_000, validator=_positive)
+    #: fills per aggregate trade: a name from ``fills.FILL_MODELS`` ("binance_spot",
+    #: recorded on Binance Spot, the default; "binance_usdm"; "stress", the original
+    #: uniform 1..3) or a :class:`~rxconnector.testing.simulator.fills.FillModel`
+    fill_model: FillModel = attrs.field(default=fill_model("binance_spot"), converter=fill_model)
 
     def symbol_specs(self) -> tuple[SymbolSpec, ...]:
         """The listed symbols as specs (bare names resolved with :func:`symbol_spec`)."""

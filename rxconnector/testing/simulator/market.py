@@ -11,8 +11,11 @@ One tick of one symbol, each step consuming one book update id when it changes t
 
 1. the pivot price walks; levels on the wrong side of it are pulled and, if the spread
    opened up, a level is placed next to the pivot (bids <= pivot < asks: never crossed);
-2. 0..3 taker orders sweep up to 4 levels from the best; each swept level yields 1..3
-   fills (trades, one per maker order) grouped into one aggregate trade;
+2. 0..3 taker orders (none on most ticks of a symbol whose ``activity`` is below 1)
+   sweep up to 4 levels from the best; each swept level yields one
+   aggregate trade of one or more fills (trades, one per maker order), how many drawn
+   from the fill model (``fills.py``: by default the distribution recorded on Binance
+   Spot, 28 % multi-fill; ``stress`` = the original uniform 1..3, 67 %);
 3. 1..3 maker actions modify, add or cancel levels, mostly near the top;
 4. the book is topped up or trimmed back to ``book_levels`` per side.
 """
@@ -27,6 +30,7 @@ import attrs
 
 from rxconnector.testing.simulator.book import ASK, BID, LevelChange, SimBook
 from rxconnector.testing.simulator.config import SymbolSpec
+from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel, fill_model
 from rxconnector.testing.simulator.klines import (
     KlineAgg,
     KlineTracker,
@@ -77,8 +81,11 @@ class SymbolMarket:
         book_levels: int = 50,
         book_history: int = 100_000,
         trade_history: int = 1_000_000,
+        fills: FillModel = FILL_MODELS["binance_spot"],
     ) -> None:
         self.spec = spec
+        self._fills = fill_model(spec.fill_model) if spec.fill_model is not None else fills
+        self._activity = spec.activity
         self.symbol = spec.symbol
         self.seed = seed
         self.start_ms = start_ms
@@ -148,7 +155,7 @@ class SymbolMarket:
         uid = self.book.update_id + 1  # a sweep always changes the book: one update
         for price, level_qty in self.book.levels(side, 4):
             fill = min(remaining, level_qty)
-            parts = rng.randint(1, min(3, fill))
+            parts = self._fills.draw(rng, fill)
             cuts = sorted(rng.sample(range(1, fill), parts - 1)) if parts > 1 else []
             sizes = [b - a for a, b in zip([0, *cuts], [*cuts, fill], strict=True)]
             agg_id = self._next_agg_id
@@ -248,7 +255,10 @@ class SymbolMarket:
                     net[(side, price)] = qty
 
         commit(self._walk())
-        for _ in range(rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]):
+        # a quiet symbol (activity < 1) skips the takers of most ticks; at 1 no draw is
+        # spent here, so a busy symbol's market is what it was before activity existed
+        quiet = self._activity < 1.0 and rng.random() >= self._activity
+        for _ in range(0 if quiet else rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]):
             commit(self._take(now, trades, aggs))
         for _ in range(rng.randint(1, 3)):
             commit(self._make())
@@ -280,6 +290,11 @@ class SymbolMarket:
                 tracker.add(trade)
 
     # -- queries --------------------------------------------------------------------
+
+    @property
+    def fill_model(self) -> FillModel:
+        """How many fills one aggregate trade of this symbol holds (``fills.py``)."""
+        return self._fills
 
     @property
     def now_ms(self) -> int:
@@ -371,6 +386,7 @@ class Market:
         book_levels: int = 50,
         book_history: int = 100_000,
         trade_history: int = 1_000_000,
+        fills: FillModel = FILL_MODELS["binance_spot"],
     ) -> None:
         self.seed = seed
         self._clock = clock
@@ -383,6 +399,7 @@ class Market:
                 book_levels=book_levels,
                 book_history=book_history,
                 trade_history=trade_history,
+                fills=fills,
             )
             for spec in specs
         }

@@ -59,6 +59,7 @@ class SimState:
             book_levels=config.book_levels,
             book_history=config.book_history,
             trade_history=config.trade_history,
+            fills=config.fill_model,
         )
         self.connections: dict[int, SimConnection] = {}
         self.history: deque[SimConnection] = deque(maxlen=10_000)
