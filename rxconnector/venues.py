@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rxconnector.exchanges.account_protocol import PrivateProtocol
     from rxconnector.exchanges.base import FeedCatalog, WsProtocol
     from rxconnector.exchanges.book_sync import BookSyncRule
+    from rxconnector.exchanges.rest_plan import PlanSigner
+    from rxconnector.exchanges.venue_plans import VenuePlans
 
 __all__ = [
     "REGISTRY",
@@ -112,13 +114,11 @@ class Venue:
     #: ``make_plans(config)``: the venue's REST plan functions
     #: (:class:`~rxconnector.exchanges.venue_plans.VenuePlans`, pure), which the one
     #: generic client (:class:`~rxconnector.rest.planned.PlannedRest`) runs.
-    make_plans: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
+    make_plans: Callable[[Config], VenuePlans] = attrs.field(kw_only=True)
     #: ``make_signer(config)``: how the venue signs REST requests
-    #: (:class:`~rxconnector.exchanges.rest_plan.PlanSigner`, pure).
-    make_signer: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
-    #: ``make_rest(client, config, now_ms)``: a venue REST object of its own, for a
-    #: venue not (yet) written as plans; ``make_plans`` wins when both are set.
-    make_rest: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
+    #: (:class:`~rxconnector.exchanges.rest_plan.PlanSigner`, pure); ``None``: the
+    #: venue has no signed calls.
+    make_signer: Callable[[Config], PlanSigner] | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen

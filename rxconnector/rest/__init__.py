@@ -7,7 +7,6 @@
 * :mod:`~rxconnector.rest.gates` — limits the weight limiter cannot express (an IP ban
   answered with a plain status, per-endpoint budgets, a requests-per-window IP
   budget), driven by rules a venue declares as data;
-* :mod:`~rxconnector.rest.paging` — page after page, in order, cancellable;
 * :mod:`~rxconnector.rest.symbol_rules` — the trading rules orders are checked against;
 * :mod:`~rxconnector.rest.api` — :class:`~rxconnector.rest.api.RestApi`, the calls
   every venue's client answers, declared once;
