@@ -645,6 +645,9 @@ class Connector(RestCalls):
             # A venue that can prove plain trades from aggregates (Binance Spot's
             # ``trades_after``) backfills the trade feed at a lower weight.
             cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+            offers = getattr(rest, "offers", None)  # the generic client has every call
+            if offers is not None and not offers("trades_after"):
+                cheaper = None
 
             def backfill_since(
                 from_id: int, since: int, share: float | None
@@ -662,7 +665,10 @@ class Connector(RestCalls):
                 scheduler=self.scheduler,
                 backfill_since=backfill_since if cheaper is not None else None,
             )(downstream, scheduler_)
-            return StageObserver(parse(run.on_next), run.on_error, run.on_completed), run
+            on_next = parse(run.on_next)
+            if spec.parse_frame is not None and not spec.many:  # one model per frame
+                on_next = run.frame_feeder(spec.parse_frame, on_next)
+            return StageObserver(on_next, run.on_error, run.on_completed), run
 
         return stage
 

@@ -25,7 +25,6 @@ from rxconnector.clock import ClockSync
 from rxconnector.config import Config
 from rxconnector.errors import (
     CircuitOpenError,
-    ConfigError,
     ConnectError,
     RateLimitError,
     RequestTimeoutError,
@@ -150,12 +149,8 @@ class RestRuntime:
         )
         self._client = client
         venue = self._venue
-        if venue.make_plans is not None:
-            signer = venue.make_signer(cfg) if venue.make_signer is not None else None
-            return PlannedRest(client, venue.make_plans(cfg), signer, now)
-        if venue.make_rest is None:
-            raise ConfigError("exchange", "has neither REST plans nor a REST client", cfg.exchange)
-        return venue.make_rest(client, cfg, now)
+        signer = venue.make_signer(cfg) if venue.make_signer is not None else None
+        return PlannedRest(client, venue.make_plans(cfg), signer, now)
 
     def resync_clock(self) -> Observable[Any]:
         """Measure the clock again now (a request was rejected for its timestamp)."""

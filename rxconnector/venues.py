@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rxconnector.exchanges.account_protocol import PrivateProtocol
     from rxconnector.exchanges.base import FeedCatalog, WsProtocol
     from rxconnector.exchanges.book_sync import BookSyncRule
+    from rxconnector.exchanges.rest_plan import PlanSigner
+    from rxconnector.exchanges.venue_plans import VenuePlans
 
 __all__ = [
     "REGISTRY",
@@ -112,13 +114,11 @@ class Venue:
     #: ``make_plans(config)``: the venue's REST plan functions
     #: (:class:`~rxconnector.exchanges.venue_plans.VenuePlans`, pure), which the one
     #: generic client (:class:`~rxconnector.rest.planned.PlannedRest`) runs.
-    make_plans: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
+    make_plans: Callable[[Config], VenuePlans] = attrs.field(kw_only=True)
     #: ``make_signer(config)``: how the venue signs REST requests
-    #: (:class:`~rxconnector.exchanges.rest_plan.PlanSigner`, pure).
-    make_signer: Callable[[Config], Any] | None = attrs.field(default=None, kw_only=True)
-    #: ``make_rest(client, config, now_ms)``: a venue REST object of its own, for a
-    #: venue not (yet) written as plans; ``make_plans`` wins when both are set.
-    make_rest: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
+    #: (:class:`~rxconnector.exchanges.rest_plan.PlanSigner`, pure); ``None``: the
+    #: venue has no signed calls.
+    make_signer: Callable[[Config], PlanSigner] | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -378,8 +378,9 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
     from rxconnector.exchanges.book_rules import BookRule
     from rxconnector.exchanges.bybit import endpoints as yep
     from rxconnector.exchanges.bybit import feeds as yfeeds
+    from rxconnector.exchanges.bybit.rest_requests import rest_signer
+    from rxconnector.exchanges.bybit.trade_plans import BybitPlans
     from rxconnector.exchanges.bybit.ws_protocol import BybitWsProtocol
-    from rxconnector.rest.bybit import BybitRest
 
     def make_account(
         _rest: Any, now: Callable[[], int], _scheduler: abc.SchedulerBase
@@ -395,7 +396,8 @@ def _bybit(config: Config, urls: Endpoints) -> Venue:
         ws_url=urls.ws_url,
         protocol=BybitWsProtocol(config.category),
         feeds=yfeeds.BybitFeeds(config.category),
-        make_rest=BybitRest,
+        make_plans=BybitPlans,
+        make_signer=rest_signer,
         make_dialect=yep.bybit_dialect,
         weight_per_minute=yep.WEIGHT_PER_MINUTE,
         book_rule=BookRule.BYBIT_DEPTH,

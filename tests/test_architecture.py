@@ -146,11 +146,8 @@ KNOWN_NONLOCAL: frozenset[str] = frozenset()
 # (f) exchanges/ modules that cannot be imported without aiohttp/reactivex.
 KNOWN_IMPURE_EXCHANGE_MODULES: frozenset[str] = frozenset()
 
-# (h) rest/ modules that import a venue's package. Bybit's own client is being rewritten
-# as plans (issue 11, another branch); these two entries go when it lands.
-KNOWN_VENUE_REST_MODULES: frozenset[str] = frozenset(
-    {"rxconnector.rest.bybit", "rxconnector.rest.bybit_calls"}
-)
+# (h) rest/ modules that import a venue's package.
+KNOWN_VENUE_REST_MODULES: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import attrs
 import orjson
 
 from rxconnector.errors import FeedGapError, ParseError, excerpt
+from rxconnector.exchanges._parsing import model_builder
 from rxconnector.models import (
     AvgPrice,
     BookTicker,
@@ -99,6 +100,12 @@ FEED_TYPES: dict[str, str] = {
 }
 
 _TYPE_OF: dict[type[Any], str] = {cls: name for name, cls in MODEL_TYPES.items()}
+#: entry ``type`` -> the models' cheaper constructor, the one the exchange parsers use:
+#: the very same frozen object for ~0.3 instead of ~1.8 µs a trade (a fifth of what a
+#: RemoteConnector spends per entry); the class itself for a model with validators
+_BUILDERS: dict[str, Callable[..., Any]] = {
+    name: model_builder(cls) for name, cls in MODEL_TYPES.items()
+}
 
 
 def _decimal_default(value: object) -> str:
@@ -354,8 +361,8 @@ def _decode_data(topic: str, kind: str, raw: Any) -> object:
             first_missing=data.get("first_missing"),
             last_missing=data.get("last_missing"),
         )
-    cls = MODEL_TYPES.get(kind)
-    if cls is None:
+    build = _BUILDERS.get(kind)
+    if build is None:
         raise ParseError(f"{topic}: unknown entry type {kind!r}", _text(raw))
     try:
         if isinstance(data, dict) and tuple(data) == _FIELD_NAMES[kind]:
@@ -367,11 +374,11 @@ def _decode_data(topic: str, kind: str, raw: Any) -> object:
             for index in _IDS_AT[kind]:
                 if type(values[index]) is str:
                     values[index] = int(values[index])
-            return cls(*values)
+            return build(*values)
         for name, convert in _CONVERTERS[kind].items():
             if name in data:
                 data[name] = convert(data[name])
-        return cls(**data)
+        return build(**data)
     except Exception as exc:
         raise ParseError(f"{topic}: bad {kind} entry: {exc!r}", _text(raw)) from exc
 

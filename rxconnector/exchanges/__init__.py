@@ -23,9 +23,12 @@ Adding a venue (``acme``)
    (:mod:`rxconnector.exchanges.rest_plan`): a
    :class:`~rxconnector.exchanges.venue_plans.VenuePlans` subclass whose methods check
    their arguments and return plan factories (pages, fallbacks, rule checks are plain
-   generator code). No engine code: the one generic client
-   (:class:`~rxconnector.rest.planned.PlannedRest`) runs them; test them by sending
-   answers by hand.
+   generator code). Limits beyond request weight (an IP ban status, per-endpoint budgets,
+   a requests-per-window IP budget) are data too: its ``limits``
+   (:class:`~rxconnector.exchanges.dialect.RestLimits`, Bybit's in
+   ``exchanges/bybit/rest_plans.py``). No engine code: the one generic client
+   (:class:`~rxconnector.rest.planned.PlannedRest`) runs them and applies the limits;
+   test them by sending answers by hand.
 5. The order-book sync rule (``exchanges/acme/book_sync.py``) and, for accounts, the
    private-stream protocol (an ``exchanges.account_protocol.PrivateProtocol``).
 6. One entry in :data:`rxconnector.venues.REGISTRY`: a ``VenueSpec`` with the name,

@@ -17,11 +17,14 @@ from typing import Any
 
 import attrs
 
+from rxconnector.errors import ConfigError
+
 __all__ = [
     "EndpointLimitRule",
     "ErrorDialect",
     "IpBanRule",
     "RequestWindow",
+    "RestLimits",
     "code_msg_error",
 ]
 
@@ -109,3 +112,31 @@ class RequestWindow:
 
     limit: int
     seconds: float
+
+    def share(self, limit: int) -> RequestWindow:
+        """This window with at most ``limit`` requests (1 up to this one's): the part of
+        an IP budget one client may use when several processes share the IP."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= self.limit:
+            raise ConfigError(
+                "ip_requests_per_window",
+                f"must be 1..{self.limit} (the venue's IP limit per {self.seconds:g} s)",
+                limit,
+            )
+        return RequestWindow(limit=limit, seconds=self.seconds)
+
+
+@attrs.frozen
+class RestLimits:
+    """Every REST limit of a venue beyond the weight limiter, as data for the engine's
+    gates (:class:`~rxconnector.rest.gates.RequestGates`); each is optional, and a
+    venue that declares none is limited by request weight alone.
+    ``endpoint_limits`` and ``ip_window`` are paced together (declare both or neither).
+    """
+
+    ip_ban: IpBanRule | None = None
+    endpoint_limits: EndpointLimitRule | None = None
+    ip_window: RequestWindow | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.endpoint_limits is None) != (self.ip_window is None):
+            raise ValueError("endpoint_limits and ip_window are paced together: give both")

@@ -21,6 +21,7 @@ from typing import Any
 
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges._args import Amount
+from rxconnector.exchanges.dialect import RestLimits
 from rxconnector.exchanges.rest_plan import PlanFactory
 from rxconnector.models import (
     AvgPrice,
@@ -36,6 +37,8 @@ from rxconnector.models import (
 
 __all__ = ["VenuePlans"]
 
+_NO_LIMITS = RestLimits()
+
 
 class VenuePlans:
     """The plan functions of one venue; every one raises ``NotSupportedError`` here."""
@@ -43,8 +46,21 @@ class VenuePlans:
     #: The venue's name, as errors report it (``Config.exchange``).
     venue: str = "?"
 
+    @property
+    def limits(self) -> RestLimits:
+        """The venue's REST limits beyond request weight (an IP ban status, per-endpoint
+        budgets, an IP request window), which the client applies around every request
+        (:class:`~rxconnector.rest.gates.RequestGates`); none here."""
+        return _NO_LIMITS
+
     def _unsupported(self, feature: str, instead: str = "") -> NotSupportedError:
         return NotSupportedError(self.venue, feature, instead)
+
+    def offers(self, call: str) -> bool:
+        """Whether this venue answers ``call`` (its class overrides the refusal here),
+        so a caller can choose another way before calling instead of catching."""
+        own = getattr(type(self), call, None)
+        return callable(own) and own is not getattr(VenuePlans, call, None)
 
     # -- general and market data -----------------------------------------------------
 
@@ -125,7 +141,7 @@ class VenuePlans:
         urgency: str = "user",
         continuation: float | None = None,
     ) -> PlanFactory[list[Trade]]:
-        raise self._unsupported("trades_after")
+        raise self._unsupported("trades_after", "trades_between")
 
     # -- account and trading -----------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.observer.autodetachobserver import AutoDetachObserver as _AutoDetachObserver
 
 from rxconnector.log import get_logger
 
@@ -114,7 +115,16 @@ class _Hub(abc.ObserverBase[_T]):
     def on_next(self, value: _T) -> None:
         for observer in self.observers:
             try:
-                observer.on_next(value)
+                if type(observer) is _AutoDetachObserver:
+                    # ``AutoDetachObserver.on_next`` inlined (one Python call less per
+                    # value and subscriber): exactly its body, pinned by
+                    # tests/operators/test_share.py::TestReactivexInternalsPinned. Its
+                    # ``is_stopped`` is what keeps a subscriber disposed meanwhile (by
+                    # an earlier one, during this value) from getting it.
+                    if not observer.is_stopped:
+                        observer._on_next(value)
+                else:
+                    observer.on_next(value)
             except Exception as exc:
                 self._detach_faulty(observer, exc)
 

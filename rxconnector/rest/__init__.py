@@ -7,7 +7,6 @@
 * :mod:`~rxconnector.rest.gates` — limits the weight limiter cannot express (an IP ban
   answered with a plain status, per-endpoint budgets, a requests-per-window IP
   budget), driven by rules a venue declares as data;
-* :mod:`~rxconnector.rest.paging` — page after page, in order, cancellable;
 * :mod:`~rxconnector.rest.symbol_rules` — the trading rules orders are checked against;
 * :mod:`~rxconnector.rest.api` — :class:`~rxconnector.rest.api.RestApi`, the calls
   every venue's client answers, declared once;
@@ -16,9 +15,8 @@
   cancellable Observable;
 * :mod:`~rxconnector.rest.planned` — :class:`~rxconnector.rest.planned.PlannedRest`, the
   one client of every venue written as plans: it is given the venue's plan functions
-  (``exchanges/<venue>/``), its signer and its error dialect, all explicitly;
-* a venue not yet written as plans keeps a client of its own here
-  (:mod:`~rxconnector.rest.bybit` on :mod:`~rxconnector.rest.bybit_calls`).
+  (``exchanges/<venue>/``), its signer and its error dialect, all explicitly, and
+  applies the limits its plans declare through :mod:`~rxconnector.rest.gates`.
 
 Nothing here imports a venue's modules: which plans, signer and dialect a venue uses is
 said by its entry in :mod:`rxconnector.venues` (``tests/test_architecture.py`` checks it).

@@ -1,14 +1,14 @@
 """The REST calls every venue's client answers, declared once as a typed protocol.
 
-:class:`~rxconnector.rest.planned.PlannedRest` (every venue written as plans: Binance
-Spot and USD-M) and :class:`~rxconnector.rest.bybit.BybitRest` satisfy :class:`RestApi`
-(mypy checks it where each is defined), and :attr:`rxconnector.Connector.rest` is typed by it, so
+:class:`~rxconnector.rest.planned.PlannedRest`, the one client of every venue (Binance
+Spot and USD-M, Bybit: each written as plans), satisfies :class:`RestApi` (mypy checks
+it where it is defined), and :attr:`rxconnector.Connector.rest` is typed by it, so
 code written against ``conn.rest`` runs on any venue. A venue may take more than the
-protocol names (Binance's ``priority=`` on snapshots and backfills, Spot's
+protocol names (``priority=`` on snapshots and backfills, Spot's
 ``compute_commission_rates=``, Bybit's ``set_position_mode(symbol=, coin=)``): those
-extras are reached on the concrete class. A call a venue cannot make raises
-:class:`~rxconnector.errors.NotSupportedError` at the call (Bybit's ``agg_trades``, USD-M's
-``avg_price``).
+extras are reached on :class:`~rxconnector.rest.planned.PlannedRest`. A call a venue
+cannot make raises :class:`~rxconnector.errors.NotSupportedError` at the call (Bybit's
+``agg_trades``, USD-M's ``avg_price``).
 
 :class:`DerivativesRestApi` adds what the derivatives clients (USD-M, Bybit) have.
 """

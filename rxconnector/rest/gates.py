@@ -13,7 +13,9 @@ name:
   time, and every request is paced by the IP's rolling request window.
 
 Both read ``now_ms``, the clock-synced exchange time, because the venue's reset and
-ban times are in exchange time.
+ban times are in exchange time. :class:`RequestGates` puts whichever of them a venue
+declared around each request, so the REST engine applies a venue's limits from its
+data alone (an empty set of rules: every request passes unchanged).
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from typing import Any
 
 import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 
 from rxconnector._scheduling import now_ms as scheduler_now_ms
+from rxconnector._scheduling import resolve_scheduler
 from rxconnector.errors import ExchangeError, RateLimitError
-from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule
+from rxconnector.exchanges.dialect import EndpointLimitRule, IpBanRule, RestLimits
 from rxconnector.exchanges.rest_spec import RestReply
 from rxconnector.rate.limiter import RequestWeightLimiter
 from rxconnector.rate.pacing import RollingWindow
 
-__all__ = ["BanGate", "EndpointPacer"]
+__all__ = ["BanGate", "EndpointPacer", "RequestGates"]
 
 
 class BanGate:
@@ -175,6 +179,96 @@ class EndpointPacer:
             status=reply.status,
             code=rule.code,
         )
+
+
+class RequestGates:
+    """A venue's declared REST limits (:class:`~rxconnector.exchanges.dialect.RestLimits`),
+    applied around every request it sends.
+
+    ``limits.ip_ban`` becomes a :class:`BanGate`; ``limits.endpoint_limits`` with
+    ``limits.ip_window`` an :class:`EndpointPacer`; a venue without them passes every
+    request unchanged. ``scheduler`` times the pacing waits (default: the one given at
+    subscription, else the running loop's)::
+
+        around(path, request), subscribed:
+          during a ban             -#                          refused, nothing sent
+          budget spent / window    --(wait)--request--reply|   paced on the scheduler
+          reply: "budget broken"   --request--#                RateLimitError until reset
+          the venue's ban status   --request--#                banned; the ban starts
+    """
+
+    def __init__(
+        self,
+        limits: RestLimits,
+        now_ms: Callable[[], int | float],
+        limiter: RequestWeightLimiter | None,
+        *,
+        exchange: str,
+        log: Any,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        self._scheduler = scheduler
+        ban, endpoints, window = limits.ip_ban, limits.endpoint_limits, limits.ip_window
+        self._ban = (
+            BanGate(ban, now_ms, limiter, exchange=exchange, log=log) if ban is not None else None
+        )
+        self._pacer = (
+            EndpointPacer(
+                endpoints,
+                RollingWindow(window.limit, window.seconds),
+                now_ms,
+                exchange=exchange,
+                log=log,
+            )
+            if endpoints is not None and window is not None
+            else None
+        )
+
+    @property
+    def window(self) -> RollingWindow | None:
+        """The IP request window every request is paced by (``None``: not paced)."""
+        return self._pacer.window if self._pacer is not None else None
+
+    def around(self, path: str, request: Observable[RestReply]) -> Observable[RestReply]:
+        """``request`` (one call to ``path``, cold) behind the venue's gates: refused at
+        once during a ban, sent after the pacing wait, its reply's budget read."""
+        if self._ban is None and self._pacer is None:
+            return request
+        return reactivex.defer(lambda scheduler_: self._gated(path, request, scheduler_))
+
+    def _gated(
+        self, path: str, request: Observable[RestReply], scheduler_: abc.SchedulerBase | None
+    ) -> Observable[RestReply]:
+        ban, pacer = self._ban, self._pacer
+        if ban is not None:
+            refusal = ban.refusal()
+            if refusal is not None:
+                return reactivex.throw(refusal)
+        sent = request
+        if pacer is not None:
+            scheduler = resolve_scheduler(self._scheduler, scheduler_)
+            wait = pacer.wait(path, scheduler)
+            if wait > 0:
+                sent = reactivex.timer(wait, scheduler=scheduler).pipe(
+                    ops.flat_map(lambda _: request)
+                )
+        if ban is not None:
+            sent = sent.pipe(ops.catch(ban.on_error))
+        if pacer is not None:
+            sent = sent.pipe(ops.map(_Observed(pacer, path)))
+        return sent
+
+
+class _Observed:
+    """Reads a reply's budget headers (raising on the venue's "budget broken" code)."""
+
+    def __init__(self, pacer: EndpointPacer, path: str) -> None:
+        self._pacer = pacer
+        self._path = path
+
+    def __call__(self, reply: RestReply) -> RestReply:
+        self._pacer.observe(self._path, reply)
+        return reply
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

@@ -35,6 +35,7 @@ from rxconnector.exchanges.dialect import ErrorDialect
 from rxconnector.exchanges.rest_plan import Call, PlanFactory, PlanSigner
 from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest, Signer
 from rxconnector.exchanges.venue_plans import VenuePlans
+from rxconnector.log import get_logger
 from rxconnector.models import (
     AvgPrice,
     Balance,
@@ -49,6 +50,7 @@ from rxconnector.models import (
 from rxconnector.rate.limiter import Priority, RequestWeightLimiter, documented_limiter
 from rxconnector.rest.api import Amount, DerivativesRestApi
 from rxconnector.rest.client import Operator, RestClient
+from rxconnector.rest.gates import RequestGates
 from rxconnector.rest.plan_runner import URGENCY_PRIORITY, run_plan
 from rxconnector.rest.symbol_rules import SymbolRules
 from rxconnector.transport.http import Transport
@@ -117,6 +119,15 @@ class PlannedRest:
         self._plans = plans
         self._signer = signer
         self._now_ms = now_ms
+        #: the venue's limits beyond request weight (ban, endpoint budgets, IP window)
+        self._gates = RequestGates(
+            plans.limits,
+            now_ms,
+            client.limiter,
+            exchange=plans.venue,
+            log=get_logger(component="rest", exchange=plans.venue),
+            scheduler=client.scheduler,
+        )
         #: the trading rules orders are checked against (fetched on the first order)
         self._rules = SymbolRules(lambda sym: self.exchange_info([sym]), scheduler=client.scheduler)
         self._request_weight_limit: int | None = None
@@ -139,6 +150,11 @@ class PlannedRest:
         """The request weight per minute the venue last announced (``None``: never)."""
         return self._request_weight_limit
 
+    def offers(self, call: str) -> bool:
+        """Whether the venue answers ``call`` (every method exists here; one the venue's
+        plans do not offer raises ``NotSupportedError`` at the call)."""
+        return self._plans.offers(call)
+
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The cached trading rules of ``symbol`` (after :meth:`exchange_info`)."""
         return self._rules.infos.get(symbol.upper())
@@ -146,9 +162,12 @@ class PlannedRest:
     # -- the plan host (what plan steps need) -------------------------------------------
 
     def send(self, call: Call[Any]) -> Observable[Any]:
-        """One request of a plan through the pipeline; emits the parsed reply."""
+        """One request of a plan through the pipeline, behind the venue's gates
+        (:attr:`VenuePlans.limits <rxconnector.exchanges.venue_plans.VenuePlans.limits>`:
+        refused during an IP ban, paced by endpoint budgets and the IP window); emits
+        the parsed reply."""
         endpoint = call.endpoint
-        reply = self._client.request(
+        request = self._client.request(
             endpoint.method,
             endpoint.path,
             call.params,
@@ -158,7 +177,7 @@ class PlannedRest:
             client_order_id=call.client_order_id,
             priority=URGENCY_PRIORITY[call.urgency],
         )
-        return reply.pipe(ops.map(call.parse))
+        return self._gates.around(endpoint.path, request).pipe(ops.map(call.parse))
 
     def rules_for(self, symbol: str) -> Observable[SymbolInfo | None]:
         return self._rules.rules_for(symbol)

@@ -121,6 +121,57 @@ class _GaplessRun(abc.DisposableBase):
     # -- events of the live stream ---------------------------------------------------
 
     def on_next(self, item: Trade | StreamRestart) -> None:
+        last = self.last
+        if type(item) is Trade and last is not None and not self.backfilling:
+            tid = item.trade_id
+            if tid == last + 1:  # the hot path, first: the next trade in order
+                self.last = tid
+                self.last_time = item.time
+                if tid & 7 < 2:
+                    self.fills.sample(item)
+                self.observer.on_next(item)
+                return
+        self._on_other(item)
+
+    def frame_feeder(
+        self, parse_frame: Callable[[bytes, float], Trade], fallback: Callable[[Any], None]
+    ) -> Callable[[Any], None]:
+        """The ``on_next`` for hub messages (``(received_at, frame)`` or a marker) that
+        parses a raw frame with ``parse_frame`` and handles the next trade in order
+        right there, as :meth:`on_next` does (one Python call less per trade, on the
+        connector's trade feeds). Anything else - a marker, a decoded payload, a frame
+        ``parse_frame`` refuses - goes to ``fallback``, the parse step that feeds
+        :meth:`on_next` (which parses a refused frame again and reports it its way)."""
+        emit = self.observer.on_next
+        sample = self.fills.sample
+
+        def on_next(message: Any) -> None:
+            if type(message) is tuple:
+                payload = message[1]
+                if type(payload) is bytes:
+                    try:
+                        trade = parse_frame(payload, message[0])
+                    except Exception:
+                        fallback(message)
+                        return
+                    last = self.last
+                    if type(trade) is Trade and last is not None and not self.backfilling:
+                        tid = trade.trade_id
+                        if tid == last + 1:  # as on_next's hot path
+                            self.last = tid
+                            self.last_time = trade.time
+                            if tid & 7 < 2:
+                                sample(trade)
+                            emit(trade)
+                            return
+                    self._on_other(trade)
+                    return
+            fallback(message)
+
+        return on_next
+
+    def _on_other(self, item: Trade | StreamRestart) -> None:
+        """Everything but the next trade in order (same rules, the full check)."""
         if isinstance(item, StreamRestart):
             if self.last is not None and not self.backfilling:
                 self.backfilling = True  # fetch what the outage missed, now

@@ -46,7 +46,11 @@ The hot path per frame: the socket hands the frame straight to :meth:`_on_frame`
 layer in between, see ``SocketSpec.frame_sink``); one ``orjson.loads``,
 ``protocol.route`` (one dict lookup), one dict lookup topic → state, one tuple per
 delivered message; no logging (about 1.5 µs per frame with one subscriber, including
-the decode; ``benchmarks/bench_feeds.py`` measures it).
+the decode; ``benchmarks/bench_feeds.py`` measures it). A topic whose subscribers decode
+frames themselves (``undecoded``) skips the decode: its frames are recognised by their
+first bytes (one slice, one lookup: about 0.5 µs per frame). Observers may be attached
+without ``AutoDetachObserver`` (``feed(topic).subscribe_unwrapped``, the connector's
+fused feed stages): the fan-out keeps that wrapper's guarantees itself.
 
 The hub composes small parts, one job each, which share a
 :class:`~rxconnector.streams.hub_core.HubCore` (protocol, config, scheduler, registries,
@@ -87,6 +91,7 @@ from rxconnector.streams._hub_state import (
     Conn,
     ConnectionInfo,
     PendingRequest,
+    TopicState,
 )
 from rxconnector.streams.hub_connections import ConnectionLifecycle, SocketLimits
 from rxconnector.streams.hub_core import HubCore
@@ -186,7 +191,7 @@ class SubscriptionHub:
         on_frame: Recorder hook, called with every raw frame before decoding.
         undecoded: Topics whose subscribers parse the raw frame themselves in one typed
             pass (``FeedSpec.parse_frame``): when the protocol can name a frame's topic
-            without decoding it (``peek_topic``), such a topic's messages carry the raw
+            without decoding it (``data_frame_head``), such a topic's messages carry the raw
             frame (``bytes``; a text frame is decoded as before) as payload instead of the
             decoded data. ``None``: every frame decoded.
         ack_timeout: Seconds to wait for an answer to a request before reporting.
@@ -225,11 +230,9 @@ class SubscriptionHub:
         self._on_frame_hook = on_frame
         self._report_error = core.report_error
         topics = self._refcounts = TopicRefCounts(core, endpoint)
-        prefix = getattr(protocol, "data_frame_prefix", None)
-        self._raw_topics = core.raw_topics  # the undecoded fast path's lookup
-        self._raw_prefix: bytes = prefix if isinstance(prefix, bytes) else b""
-        self._raw_start = len(self._raw_prefix)
-        if undecoded is not None and self._raw_start:
+        self._raw_topics = core.raw_topics  # the undecoded fast path's lookups
+        self._raw_lengths = core.raw_lengths
+        if undecoded is not None and callable(getattr(protocol, "data_frame_head", None)):
             topics.undecoded = undecoded
         delivery = self._delivery = Delivery(core, sequence_of)
         # bound once: the hot path looks them up per frame
@@ -355,8 +358,15 @@ class SubscriptionHub:
     # ================================================================ frames
 
     def _on_frame(self, conn: Conn, frame: Frame) -> None:
-        """The hot path: a raw topic's frame is fanned out here undecoded; any other
-        frame goes to :meth:`_on_decoded` (see the module docstring)."""
+        """The hot path (see the module docstring): find the topic - a raw topic by the
+        frame's first bytes, any other by decoding and routing - and fan out; anything
+        unusual goes to :class:`Delivery` or :meth:`_on_control`.
+
+        A topic with a typed one-pass decoder gets its frames undecoded (bytes, which no
+        decoded payload can be: its parser tells them apart by that), found by the bytes
+        they start with (the protocol's ``data_frame_head``, closing quote included):
+        one slice and one lookup per distinct head length. Its parser checks the frame.
+        """
         received_at, data = frame
         hook = self._on_frame_hook
         if hook is not None:
@@ -364,65 +374,42 @@ class SubscriptionHub:
                 hook(conn.id, received_at, data)
             except Exception as exc:
                 self._report_error(exc)
+        topic: TopicState | None = None
         raw_topics = self._raw_topics
         if raw_topics and type(data) is bytes:
-            # A topic with a typed one-pass decoder gets the frame undecoded (bytes, which
-            # no decoded payload can be: its parser tells them apart by that). The topic
-            # is looked up by the bytes of its name, read off the frame's first bytes
-            # (the protocol's ``data_frame_prefix``, then the name up to ``"``): no
-            # decode. Only a hint: the topic's parser checks the name again.
-            start = self._raw_start
-            if data[:start] == self._raw_prefix:
-                topic = raw_topics.get(data[start : data.find(b'"', start)])
+            for length in self._raw_lengths:
+                topic = raw_topics.get(data[:length])
                 if topic is not None:
-                    conn.data_count += 1
-                    if topic.slow or topic.conn is not conn:
-                        self._deliver_slow(conn, topic, received_at, data)
-                        return
-                    topic.last_payload = data
-                    value = (received_at, data)
-                    observers = topic.observers
-                    for observer in observers:
-                        # An earlier observer may have detached this one (or ended the
-                        # topic): never deliver to a detached observer (they may be
-                        # unwrapped: see ``_TopicFeed``).
-                        if topic.observers is not observers and observer not in topic.observers:
-                            continue
-                        try:
-                            observer.on_next(value)
-                        except Exception as exc:
-                            self._observer_failed(topic, observer, exc)
-                    return
-        self._on_decoded(conn, received_at, data)
-
-    def _on_decoded(self, conn: Conn, received_at: float, data: bytes | str) -> None:
-        """Decode, route, look the topic up, fan out; anything unusual goes to
-        :class:`Delivery` or :meth:`_on_control`."""
-        try:
-            message = _loads(data)
-        except _JSONDecodeError:
-            self._report_error(ParseError(f"undecodable frame on {conn.id}", data))
-            return
-        try:
-            routed = self._route(message)
-            if routed is not None:
-                # The topic lookup is part of routing: a hostile "stream" (a list, an
-                # object) must be this frame's ParseError, not an exception that tears
-                # the socket down and resyncs every book on it.
-                name = routed[0]
-                if type(name) is not str:
-                    raise TypeError(f"routing key is a {type(name).__name__}, not a string")
-                topic = self._topics.get(name)
-        except Exception as exc:
-            self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
-            return
-        if routed is None:
-            self._on_control(conn, message, data)
-            return
+                    break
+        if topic is not None:
+            payload: Any = data
+        else:
+            try:
+                message = _loads(data)
+            except _JSONDecodeError:
+                self._report_error(ParseError(f"undecodable frame on {conn.id}", data))
+                return
+            try:
+                routed = self._route(message)
+                if routed is not None:
+                    # The topic lookup is part of routing: a hostile "stream" (a list, an
+                    # object) must be this frame's ParseError, not an exception that tears
+                    # the socket down and resyncs every book on it.
+                    name = routed[0]
+                    if type(name) is not str:
+                        raise TypeError(f"routing key is a {type(name).__name__}, not a string")
+                    topic = self._topics.get(name)
+            except Exception as exc:
+                self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
+                return
+            if routed is None:
+                self._on_control(conn, message, data)
+                return
+            if topic is None:  # unsubscribed a moment ago
+                conn.data_count += 1
+                return
+            payload = routed[1]
         conn.data_count += 1
-        if topic is None:  # unsubscribed a moment ago
-            return
-        payload = routed[1]
         if topic.slow or topic.conn is not conn:
             self._deliver_slow(conn, topic, received_at, payload)
             return
@@ -430,8 +417,10 @@ class SubscriptionHub:
         value = (received_at, payload)
         observers = topic.observers
         for observer in observers:
+            # An earlier observer may have detached this one (or ended the topic): never
+            # deliver to a detached observer (they may be unwrapped: see _TopicFeed).
             if topic.observers is not observers and observer not in topic.observers:
-                continue  # detached by an earlier observer (as in _on_frame)
+                continue
             try:
                 observer.on_next(value)
             except Exception as exc:

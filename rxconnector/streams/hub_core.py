@@ -45,9 +45,11 @@ class HubCore:
         self._report_state_cb = report_state
         #: topics with at least one subscriber
         self.topics: dict[str, TopicState] = {}
-        #: the topics of ``topics`` that take raw frames, by the bytes of their name
-        #: (the hub's undecoded fast path looks them up without decoding the frame)
+        #: the topics of ``topics`` that take raw frames, by the bytes their frames start
+        #: with (``protocol.data_frame_head``): the hub's undecoded fast path looks a
+        #: frame's first ``n`` bytes up, for each ``n`` in ``raw_lengths``
         self.raw_topics: dict[bytes, TopicState] = {}
+        self.raw_lengths: list[int] = []
         #: endpoint → its shards, each one connection's worth of topics
         self.shards: dict[str, list[Shard]] = {}
         self.closed = False
@@ -86,12 +88,26 @@ class HubCore:
             self._sync_pending = True
             self.sched.schedule(self._sync)
 
+    def add_raw(self, topic: TopicState) -> None:
+        """Register ``topic`` (which takes raw frames) for the undecoded fast path."""
+        self.raw_topics[self._head(topic.name)] = topic
+        self._raw_changed()
+
     def drop_topic(self, name: str) -> TopicState | None:
         """Take ``name`` out of the registries; returns its state, if it was there."""
         topic = self.topics.pop(name, None)
         if topic is not None and topic.raw:
-            self.raw_topics.pop(name.encode(), None)
+            self.raw_topics.pop(self._head(name), None)
+            self._raw_changed()
         return topic
+
+    def _head(self, name: str) -> bytes:
+        head: bytes = self.protocol.data_frame_head(name)  # type: ignore[attr-defined]
+        return head
+
+    def _raw_changed(self) -> None:
+        # in place: the hub holds this very list
+        self.raw_lengths[:] = sorted({len(head) for head in self.raw_topics})
 
     def forget(self, shard: Shard) -> None:
         """``shard`` is gone: nothing to reconcile there any more."""
@@ -105,6 +121,7 @@ class HubCore:
         self.shards.clear()
         self.topics.clear()
         self.raw_topics.clear()
+        self.raw_lengths.clear()
         self._dirty.clear()
         return shards, topics
 

@@ -69,7 +69,7 @@ class TopicRefCounts:
         shard.topics[name] = topic
         self.core.topics[name] = topic
         if topic.raw:
-            self.core.raw_topics[name.encode()] = topic
+            self.core.add_raw(topic)
         self.core.touch(shard)
         return topic
 

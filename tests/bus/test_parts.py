@@ -11,6 +11,7 @@ import typing
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from reactivex.testing import TestScheduler
@@ -93,6 +94,20 @@ class TestCodec:
         assert decode_fields("k", other) == model
         with pytest.raises(rxc.ParseError):
             decode_fields("k", [b"type", kind.encode(), b"v", b"2", *flat[4:], b"ts", b"0"])
+
+    @pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+    def test_decoded_models_are_the_frozen_model_class(self, model: object) -> None:
+        """Decoding builds through the parsers' cheaper constructor: the object must be
+        the very model (same class, frozen, equal hash), on both decoding paths."""
+        kind, seq, data, ts = encode_model(model)
+        flat = [b"type", kind.encode(), b"v", b"1", b"seq", seq.encode(), b"data", data]
+        shuffled = orjson.dumps(dict(reversed(list(orjson.loads(data).items()))))
+        by_name = decode_entry("k", {"type": kind, "v": "1", "data": shuffled})
+        for decoded in (decode_fields("k", [*flat, b"ts", ts.encode()]), by_name):
+            assert type(decoded) is type(model)
+            assert decoded == model and hash(decoded) == hash(model)
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                decoded.symbol = "OTHER"  # type: ignore[attr-defined]
 
     def test_fields_out_of_order_still_decode_by_name(self) -> None:
         trade = self.MODELS[0]

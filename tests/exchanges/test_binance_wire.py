@@ -190,27 +190,29 @@ class TestSequenceKeys:
             wire.frame_sequence("x")
 
 
-class TestPeekTopic:
-    peek = staticmethod(BinanceSpotWsProtocol().peek_topic)
+class TestDataFrameHead:
+    """The bytes the hub finds a raw topic's frames by (no decode)."""
 
-    def test_names_a_combined_stream_frame(self) -> None:
-        assert self.peek(frame("btcusdt@trade", TRADE)) == "btcusdt@trade"
-        assert self.peek(frame("btcusdt@trade", TRADE).decode()) == "btcusdt@trade"
+    head = staticmethod(BinanceSpotWsProtocol().data_frame_head)
+
+    def test_every_frame_of_the_topic_starts_with_it(self) -> None:
+        head = self.head("btcusdt@trade")
+        assert head == b'{"stream":"btcusdt@trade"'
+        assert frame("btcusdt@trade", TRADE).startswith(head)
+
+    def test_it_includes_the_closing_quote(self) -> None:
+        """So a longer name sharing the prefix is another topic's frame."""
+        assert not frame("btcusdt@trade_x", TRADE).startswith(self.head("btcusdt@trade"))
 
     @pytest.mark.parametrize(
         "raw",
         [
             b"",
             b'{"result":null,"id":1}',
-            b'{"stream":""}',
-            b'{"stream":"unterminated',
             b'{ "stream":"btcusdt@trade","data":{}}',
             b'{"data":{},"stream":"btcusdt@trade"}',
-            b"[1]",
+            b'{"stream":"ethusdt@trade","data":{}}',
         ],
     )
-    def test_anything_else_is_none(self, raw: bytes) -> None:
-        assert self.peek(raw) is None
-
-    def test_odd_bytes_never_raise(self) -> None:
-        assert self.peek(b'{"stream":"\xff\xfe","data":{}}') == "\xff\xfe"
+    def test_other_frames_do_not_start_with_it(self, raw: bytes) -> None:
+        assert not raw.startswith(self.head("btcusdt@trade"))

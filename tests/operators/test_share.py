@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import textwrap
 from typing import Any
 
 import pytest
@@ -335,6 +337,13 @@ class TestReactivexInternalsPinned:
         assert all(isinstance(o, AutoDetachObserver) for o in seen)
         assert seen[0] is not seen[1]  # identity removal in the hub is safe
 
+    def test_autodetach_on_next_is_what_the_multicast_inlines(self) -> None:
+        """``_Hub.on_next`` inlines this body for speed; a reactivex that changes it
+        must fail here (then the inlined copy must change with it)."""
+        source = textwrap.dedent(inspect.getsource(AutoDetachObserver.on_next))
+        body = [line.strip() for line in source.splitlines()[1:] if line.strip()]
+        assert body == ["if self.is_stopped:", "return", "self._on_next(value)"]
+
     def test_disposed_autodetach_observer_ignores_values(self) -> None:
         got: list[int] = []
         observer = AutoDetachObserver(got.append)
@@ -592,3 +601,45 @@ class TestSharedStage:
             reactivex.of(1, 2), StageObserver(got.append, lambda e: None, lambda: None), None
         )
         assert got == [1, 2]
+
+
+class TestMulticastDelivery:
+    """The isolating multicast calls subscribers' AutoDetachObservers' bodies directly:
+    their guarantees must hold exactly."""
+
+    def test_a_subscriber_disposed_by_an_earlier_one_gets_nothing_more(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        later: list[int] = []
+        subs: list[Any] = []
+
+        def first(value: int) -> None:
+            if value == 2:
+                subs[0].dispose()
+
+        shared.subscribe(first)
+        subs.append(shared.subscribe(later.append))
+        for value in (1, 2, 3):
+            subject.on_next(value)
+        assert later == [1]
+
+    def test_a_stopped_autodetach_observer_gets_nothing(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        got: list[int] = []
+        sub = shared.subscribe(got.append)
+        subject.on_next(1)
+        sub.dispose()
+        subject.on_next(2)
+        assert got == [1]
+
+    def test_take_completes_inside_delivery_and_is_told_once(self) -> None:
+        subject: Subject[int] = Subject()
+        shared = subject.pipe(share())
+        events: list[Any] = []
+        shared.pipe(ops.take(2)).subscribe(events.append, events.append, lambda: events.append("|"))
+        other: list[int] = []
+        shared.subscribe(other.append)
+        for value in (1, 2, 3):
+            subject.on_next(value)
+        assert events == [1, 2, "|"] and other == [1, 2, 3]

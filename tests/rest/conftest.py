@@ -195,3 +195,13 @@ def binance_futures_rest(client: Any, config: Any, clock: Any, **plan_options: A
     return PlannedRest(
         client, BinanceFuturesPlans(config, **plan_options), rest_signer(config), clock
     )
+
+
+def bybit_rest(client: Any, config: Any, clock: Any, **plan_options: Any) -> Any:
+    """Bybit's REST API as the connector builds it: its plans on the generic client
+    (``plan_options``: ``client_order_id_factory``, ``ip_requests_per_window``)."""
+    from rxconnector.exchanges.bybit.rest_requests import rest_signer
+    from rxconnector.exchanges.bybit.trade_plans import BybitPlans
+    from rxconnector.rest.planned import PlannedRest
+
+    return PlannedRest(client, BybitPlans(config, **plan_options), rest_signer(config), clock)

@@ -1,5 +1,6 @@
-"""BybitRest against Bybit's documented payloads (examples.json, BY ``docs/v5``), served on
-127.0.0.1, through the real transport, RestClient pipeline and signing."""
+"""Bybit's REST plans on the generic client (PlannedRest) against Bybit's documented
+payloads (examples.json, BY ``docs/v5``), served on 127.0.0.1, through the real
+transport, RestClient pipeline, the venue's gates and signing."""
 
 from __future__ import annotations
 
@@ -33,11 +34,21 @@ from rxconnector.exchanges.bybit.endpoints import bybit_dialect, bybit_error
 from rxconnector.exchanges.bybit.rest_parsers import order_status
 from rxconnector.models import Kline, SymbolInfo
 from rxconnector.rate.limiter import RequestWeightLimiter
-from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
+from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpTransport
+from rxconnector.venues import venue_for
 
-from .conftest import API_KEY, SECRET, FakeExchange, Reply, Seen, StepClock, rules_known
+from .conftest import (
+    API_KEY,
+    SECRET,
+    FakeExchange,
+    Reply,
+    Seen,
+    StepClock,
+    bybit_rest,
+    rules_known,
+)
 
 NOW = 1_700_000_000_000
 TIME = "/v5/market/time"
@@ -69,7 +80,7 @@ def _rest(
     scheduler: TestScheduler | None = None,
     timeout: float = 2.0,
     **kwargs: Any,
-) -> BybitRest:
+) -> PlannedRest:
     config = Config.bybit(
         category,  # type: ignore[arg-type]
         api_key=API_KEY,
@@ -85,10 +96,9 @@ def _rest(
         retry=retry,
         on_timestamp_rejected=on_timestamp_rejected,
         dialect=bybit_dialect(),
+        scheduler=scheduler,
     )
-    return rules_known(
-        BybitRest(client, config, clock or StepClock(NOW), scheduler=scheduler, **kwargs)
-    )
+    return rules_known(bybit_rest(client, config, clock or StepClock(NOW), **kwargs))
 
 
 def _ok(result: Any, time: int = 1_700_000_000_500) -> dict[str, Any]:
@@ -723,7 +733,7 @@ class TestPacing:
         self, exchange: FakeExchange, session: aiohttp.ClientSession
     ) -> None:
         rest = _rest(exchange, session)
-        assert (rest.ip_requests_per_window, rest.ip_window_seconds) == (600, 5.0)
+        assert (rest.plans.ip_requests_per_window, rest.plans.ip_window_seconds) == (600, 5.0)
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -791,7 +801,7 @@ class TestSigning:
         client = RestClient(
             lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
         )
-        await BybitRest(client, config, StepClock(NOW)).account()
+        await bybit_rest(client, config, StepClock(NOW)).account()
         assert exchange.seen[0].headers["x-bapi-recv-window"] == "20000"
         assert _signature_ok(exchange.seen[0], exchange.seen[0].query)
 
@@ -802,7 +812,7 @@ class TestSigning:
         client = RestClient(
             lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
         )
-        rest = BybitRest(client, Config.bybit(), StepClock(NOW))
+        rest = bybit_rest(client, Config.bybit(), StepClock(NOW))
         for call in (
             rest.account,
             lambda: rest.place_order("BTCUSDT", "buy", "MARKET", "1"),
@@ -1078,18 +1088,28 @@ class TestTradeBackfill:
 
 
 class TestSpotShape:
-    """Every public method of the Spot REST class exists here; the ones Bybit lacks say so."""
+    """Every public method of the Spot plans exists here; the ones Bybit lacks say so."""
 
     def test_same_method_names_as_binance_spot(self) -> None:
         from rxconnector.exchanges.binance.spot_plans import BinanceSpotPlans
+        from rxconnector.exchanges.bybit.trade_plans import BybitPlans
 
-        # the Spot REST API: its plans' calls and what the generic client adds
+        # the Spot REST API: its plans' calls and what the generic client adds; Bybit's
+        # plans offer each of them but the ones Bybit has no route for
         spot = {
             name
             for name, member in vars(BinanceSpotPlans).items()
             if not name.startswith("_") and callable(member)
-        } | {"symbol_info", "limiter", "request_weight_limit"}
-        assert spot - set(dir(BybitRest)) == set()
+        }
+        plans = BybitPlans(Config.bybit())
+        assert {name for name in spot if not plans.offers(name)} == {
+            "agg_trades",
+            "avg_price",
+            "trades_between",
+            "trades_after",
+            "test_order",
+        }
+        assert {"symbol_info", "limiter", "request_weight_limit"} <= set(dir(PlannedRest))
 
     def test_missing_features_raise_not_supported(
         self, exchange: FakeExchange, session: aiohttp.ClientSession
@@ -1172,6 +1192,11 @@ class TestDialect:
             exchange="bybit",
             dialect=bybit_dialect(),
         )
-        rest = BybitRest(client, config, StepClock(NOW))  # venues: make_rest(client, config, now)
-        assert rest.category == "linear"
-        assert repr(rest) == "BybitRest(category='linear', base_url='https://api.bybit.com')"
+        venue = venue_for(config)  # the registry's plans and signer, as rest_runtime builds them
+        assert venue.make_plans is not None and venue.make_signer is not None
+        rest = PlannedRest(
+            client, venue.make_plans(config), venue.make_signer(config), StepClock(NOW)
+        )
+        assert rest.plans.category == "linear"
+        assert repr(rest) == "PlannedRest(venue='bybit', base_url='https://api.bybit.com')"
+        assert repr(rest.plans) == "BybitPlans(category='linear')"

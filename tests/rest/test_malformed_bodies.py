@@ -30,7 +30,6 @@ from reactivex.testing import TestScheduler
 from rxconnector.config import Config
 from rxconnector.errors import ExchangeError, ParseError
 from rxconnector.exchanges.bybit.endpoints import bybit_dialect
-from rxconnector.rest.bybit import BybitRest
 from rxconnector.rest.client import RestClient
 from rxconnector.rest.planned import PlannedRest
 from rxconnector.transport.http import HttpTransport
@@ -44,6 +43,7 @@ from .conftest import (
     binance_client,
     binance_futures_rest,
     binance_spot_rest,
+    bybit_rest,
     rules_known,
 )
 from .test_bybit_rest import OPEN_ORDER, SPOT_BTC
@@ -132,22 +132,22 @@ def _futures(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedR
     return rules_known(binance_futures_rest(client, cfg, StepClock(NOW)))
 
 
-def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
+def _bybit(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.bybit("spot", api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
     transport = HttpTransport(session, timeout=2.0)
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return rules_known(BybitRest(client, cfg, StepClock(NOW)))
+    return rules_known(bybit_rest(client, cfg, StepClock(NOW)))
 
 
-def _bybit_linear(exchange: FakeExchange, session: aiohttp.ClientSession) -> BybitRest:
+def _bybit_linear(exchange: FakeExchange, session: aiohttp.ClientSession) -> PlannedRest:
     cfg = Config.bybit("linear", api_key=API_KEY, api_secret=SECRET, rest_url=exchange.base_url)
     transport = HttpTransport(session, timeout=2.0)
     client = RestClient(
         lambda: transport, base_url=exchange.base_url, exchange="bybit", dialect=bybit_dialect()
     )
-    return BybitRest(client, cfg, StepClock(NOW))
+    return bybit_rest(client, cfg, StepClock(NOW))
 
 
 #: A USD-M position (GET /fapi/v3/positionRisk row; the docs' V3 example's fields).

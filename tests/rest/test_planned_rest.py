@@ -201,3 +201,8 @@ class TestAnyVenue:
             rest.set_leverage("X", 2)
         with pytest.raises(NotSupportedError, match="acme does not support positions"):
             rest.positions()
+
+    def test_what_a_venue_offers_can_be_asked_before_calling(self, rest: PlannedRest) -> None:
+        assert rest.offers("server_time") and rest.offers("account")
+        assert not rest.offers("trades_after") and not rest.offers("positions")
+        assert not rest.offers("no_such_call")

@@ -1,7 +1,7 @@
 """The hub hands a topic with a typed one-pass decoder its raw frames (issue #12).
 
 ``SubscriptionHub(undecoded=...)``: frames whose topic the protocol can name from their
-first bytes (``peek_topic``) and that belong to such a topic skip ``orjson.loads`` and
+first bytes (``data_frame_head``) and that belong to such a topic skip ``orjson.loads`` and
 reach the subscribers as ``bytes``; everything else - other topics, control answers, a
 frame the peek cannot name - goes the decoded path as before.
 """
@@ -128,28 +128,34 @@ class TestUndecodedTopics:
         _got, bad_errors, _s = rig.collect("bad@trade")
         rig.run(1.0)
         core = rig.hub._core
-        assert set(core.raw_topics) == {b"btcusdt@trade"} and len(bad_errors) == 1
-        assert core.raw_topics[b"btcusdt@trade"] is core.topics["btcusdt@trade"]
+        head = b'{"stream":"btcusdt@trade"'
+        assert set(core.raw_topics) == {head} and len(bad_errors) == 1
+        assert core.raw_topics[head] is core.topics["btcusdt@trade"]
+        assert core.raw_lengths == [len(head)]
         sub.dispose()
-        assert core.raw_topics == {}
+        assert core.raw_topics == {} and core.raw_lengths == []
         second, _e2, _s2 = rig.collect("btcusdt@trade")  # a new state for the same name
         rig.run(3.0)
-        assert core.raw_topics[b"btcusdt@trade"] is core.topics["btcusdt@trade"]
+        assert core.raw_topics[head] is core.topics["btcusdt@trade"]
         rig.transport.live[0].data("btcusdt@trade", TRADE)
         assert first == [] and [type(m[1]) for m in second] == [bytes]
         core.close()
-        assert core.raw_topics == {} and core.topics == {}
+        assert core.raw_topics == {} and core.topics == {} and core.raw_lengths == []
 
     def test_the_raw_lookup_is_by_the_exact_name_and_prefix(self) -> None:
-        rig = Rig(undecoded=raw_only)
+        rig = Rig(undecoded=lambda topic: "@trade" in topic)
         trades, _e, _s = rig.collect("btcusdt@trade")
+        longer, _e2, _s2 = rig.collect("btcusdt@trade_x")  # another head length
         rig.run(1.0)
         socket = rig.transport.live[0]
         socket.push(b'{"stream":"btcusdt@trade-x","data":{"t":4}}')  # a longer name
         socket.push(b'{"xtream":"btcusdt@trade","data":{"t":5}}')  # another key
         socket.push(b'{"stream":"btcusdt@trade')  # no closing quote: decoded, ParseError
+        socket.push(b'{"stream":"btcusdt@trade_x","data":{"t":6}}')
         rig.run(2.0)
         assert trades == []
+        assert [type(m[1]) for m in longer] == [bytes]
+        assert rig.hub._core.raw_lengths == [25, 27]
         assert [type(e) for e in rig.errors] == [ParseError, ParseError]
 
 

@@ -18,7 +18,9 @@ What differs from Spot (PROTOCOL.md §B; BPY ``market_data_api.py``, ``trade_api
 * ``aggTrades`` weighs 20 and ``trades`` 5; there is no trade stream on USD-M, so trade
   backfill exists for ``agg_trades`` only (exact, by ``fromId``);
 * balances come from ``GET /fapi/v3/balance``; orders live under ``/fapi/v1/order``
-  and answer with ``avgPrice`` and ``updateTime``; there is no ``avgPrice`` endpoint;
+  and answer with ``avgPrice`` and ``updateTime``; there is no ``avgPrice`` endpoint
+  and no ``trades_after`` (no trade stream): both are refused at the call, as every
+  call a venue does not offer (:class:`~rxconnector.exchanges.venue_plans.VenuePlans`);
 * a LIMIT order on a symbol with ``PERCENT_PRICE`` is checked against the mark price
   (``GET /fapi/v1/premiumIndex``), fetched just before sending;
 * derivatives calls: positions (``GET /fapi/v3/positionRisk``), leverage, margin type,
@@ -67,7 +69,6 @@ from rxconnector.exchanges.rest_plan import Call, Plan, PlanFactory, RulesFor, s
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.symbols import binance_interval
 from rxconnector.models import (
-    AvgPrice,
     Balance,
     Kline,
     Order,
@@ -200,10 +201,6 @@ class BinanceFuturesPlans(BinancePlans):
         )
         return partial(single, ticker)
 
-    def avg_price(self, symbol: str) -> PlanFactory[AvgPrice]:
-        """USD-M has no average-price endpoint."""
-        raise NotSupportedError(fep.VENUE, "avg_price")
-
     def mark_price_now(self, symbol: str) -> PlanFactory[Decimal]:
         """``GET /fapi/v1/premiumIndex`` (weight 1): the mark price of ``symbol`` now."""
         return partial(single, _mark_price(rq.symbol(symbol)))
@@ -230,18 +227,6 @@ class BinanceFuturesPlans(BinancePlans):
         if feed != "agg_trades":
             raise NotSupportedError(fep.VENUE, f"trade backfill of {feed!r} (only 'agg_trades')")
         return lambda first_id, last_id: self.trades_between(feed, sym, first_id, last_id)
-
-    def trades_after(
-        self,
-        symbol: str,
-        from_id: int,
-        since: int,
-        urgency: str = "user",
-        continuation: float | None = None,
-    ) -> PlanFactory[list[Trade]]:
-        """USD-M has no trade stream to backfill: use :meth:`trades_between` with
-        ``"agg_trades"``."""
-        raise NotSupportedError(fep.VENUE, "trades_after (only agg_trades backfill)")
 
     # -- account and trading (SIGNED) ---------------------------------------------------
 

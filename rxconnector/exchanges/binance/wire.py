@@ -6,7 +6,8 @@ straight to typed fields (the numbers to ``Decimal`` in C), which is cheaper tha
 ``orjson.loads`` + dict reads + ``Decimal(str)`` (benchmarks/bench_decode.py: trade
 1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs; slower for depth, which keeps the dict
 parsers). The hub hands such a topic's frames over undecoded
-(:meth:`~rxconnector.exchanges.binance.ws_protocol.BinanceWsProtocol.peek_topic`) and
+(by the bytes its frames start with, :meth:`~rxconnector.exchanges.binance.ws_protocol.
+BinanceSpotWsProtocol.data_frame_head`) and
 the feed's ``parse_frame`` (built here) decodes them.
 
 The same rules as the dict parsers of :mod:`.parsers`: every number finite and within
@@ -42,7 +43,12 @@ __all__ = [
 FrameParser = Callable[[Any, float], Any]
 
 
-class TradeData(msgspec.Struct):
+# ``gc=False``: these hold only strings, numbers and each other, so they can never be
+# part of a reference cycle; untracked, they cost the collector nothing (one trade
+# allocates two of them).
+
+
+class TradeData(msgspec.Struct, gc=False):
     """``<symbol>@trade`` payload (PROTOCOL.md §A1.3): the fields the model needs."""
 
     E: int
@@ -54,7 +60,7 @@ class TradeData(msgspec.Struct):
     m: bool
 
 
-class AggTradeData(msgspec.Struct):
+class AggTradeData(msgspec.Struct, gc=False):
     """``<symbol>@aggTrade`` payload (Spot and USD-M)."""
 
     E: int
@@ -68,7 +74,7 @@ class AggTradeData(msgspec.Struct):
     m: bool
 
 
-class BookTickerData(msgspec.Struct):
+class BookTickerData(msgspec.Struct, gc=False):
     """``<symbol>@bookTicker`` payload (Spot; USD-M adds ``E``/``T``, read when present)."""
 
     u: int
@@ -80,17 +86,17 @@ class BookTickerData(msgspec.Struct):
     E: int = 0
 
 
-class _TradeFrame(msgspec.Struct):
+class _TradeFrame(msgspec.Struct, gc=False):
     stream: str
     data: TradeData
 
 
-class _AggTradeFrame(msgspec.Struct):
+class _AggTradeFrame(msgspec.Struct, gc=False):
     stream: str
     data: AggTradeData
 
 
-class _BookTickerFrame(msgspec.Struct):
+class _BookTickerFrame(msgspec.Struct, gc=False):
     stream: str
     data: BookTickerData
 

@@ -89,10 +89,8 @@ _SHUTDOWN_EVENT: Final = "serverShutdown"
 #: USD-M streams served by ``/public`` (§B); everything else is on ``/market``.
 _FUTURES_PUBLIC_MARKERS: Final = ("@depth", "@bookTicker", "@rpiDepth")
 
-#: How a combined-stream data frame starts (:meth:`_BinanceWsProtocol.peek_topic`).
+#: How a combined-stream data frame starts (:meth:`_BinanceWsProtocol.data_frame_head`).
 _STREAM_PREFIX: Final = b'{"stream":"'
-_STREAM_PREFIX_TEXT: Final = '{"stream":"'
-_PREFIX_LENGTH: Final = len(_STREAM_PREFIX)
 
 
 def _request(method: str, topics: Sequence[str], request_id: int) -> str:
@@ -125,9 +123,6 @@ class _BinanceWsProtocol:
     quiet_markers: tuple[str, ...] = ()
     #: Binance pings us (protocol ping frames); we only answer. No application ping.
     client_ping_interval: float | None = None
-    #: How every combined-stream data frame starts: ``{"stream":"<name>",...`` (the hub
-    #: reads a raw topic's name off the bytes after it, up to the next ``"``).
-    data_frame_prefix: bytes = _STREAM_PREFIX
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -148,23 +143,12 @@ class _BinanceWsProtocol:
         """Whether ``topic`` may stay silent for minutes (USD-M liquidation streams)."""
         return any(marker in topic for marker in self.quiet_markers)
 
-    def peek_topic(self, frame: bytes | str) -> str | None:
-        """The stream name of an undecoded combined-stream frame, read off its first bytes
-        (``{"stream":"<name>",``: how Binance writes every data frame); ``None`` when the
-        frame does not start that way. Only a hint: the hub uses it to hand a topic with
-        a typed one-pass decoder its raw frame, and that decoder checks the name again.
-        """
-        if type(frame) is bytes:
-            if frame[:_PREFIX_LENGTH] == _STREAM_PREFIX:  # cheaper than startswith
-                end = frame.find(b'"', _PREFIX_LENGTH)
-                if end > _PREFIX_LENGTH:
-                    return frame[_PREFIX_LENGTH:end].decode("latin-1")
-            return None
-        if type(frame) is str and frame[:_PREFIX_LENGTH] == _STREAM_PREFIX_TEXT:
-            end = frame.find('"', _PREFIX_LENGTH)
-            if end > _PREFIX_LENGTH:
-                return frame[_PREFIX_LENGTH:end]
-        return None
+    def data_frame_head(self, topic: str) -> bytes:
+        """The exact bytes every data frame of ``topic`` starts with:
+        ``{"stream":"<topic>"`` (how Binance writes combined-stream frames). The hub finds
+        a raw topic's frames by these bytes, without decoding them; a frame written
+        otherwise (spaces, another key order) is decoded and routed as usual."""
+        return _STREAM_PREFIX + topic.encode() + b'"'
 
     def route(self, message: Any) -> tuple[str, Any] | None:
         """``(stream, data)`` for a combined-stream event; ``None`` for anything else.

@@ -6,8 +6,11 @@ per-endpoint pages under BY ``docs/v5/market``, ``docs/v5/order`` and
 ``docs/v5/account``; each constant names its page.
 
 Bybit has no request *weights*: its IP budget counts requests (600 per 5 s across all
-endpoints), so every route weighs 1 in the weight limiter, and the 5-second rule is
-enforced separately by the REST object (see :mod:`rxconnector.rest.bybit`).
+endpoints), so every route weighs 1 in the weight limiter, and the 5-second rule, the
+per-endpoint budgets and the 403 ban are declared below as data (:data:`IP_WINDOW`,
+:data:`ENDPOINT_LIMITS`, :data:`IP_BAN`), which the REST engine's gates enforce
+(:mod:`rxconnector.rest.gates`, given them by
+:attr:`BybitPlans.limits <rxconnector.exchanges.bybit.rest_plans.BybitMarketPlans.limits>`).
 """
 
 from __future__ import annotations
@@ -179,9 +182,10 @@ def bybit_error(status: int, data: Any) -> tuple[int, str] | None:
     Bybit answers most errors with HTTP 200 and ``retCode != 0``. One code is left to
     the caller: a 2xx answer with retCode 10006 (per-endpoint rate limit) is passed
     through as a reply, because its ``X-Bapi-Limit-Reset-Timestamp`` header says how
-    long to wait and the pipeline's error path keeps no headers. The REST object turns
-    it into :class:`~rxconnector.errors.RateLimitError` (so code using this dialect
-    without :class:`~rxconnector.rest.bybit.BybitRest` must check ``retCode``).
+    long to wait and the pipeline's error path keeps no headers. The engine's gates
+    (:class:`~rxconnector.rest.gates.RequestGates`, from :data:`ENDPOINT_LIMITS`) turn it
+    into :class:`~rxconnector.errors.RateLimitError` (so code using this dialect without
+    them must check ``retCode``).
     """
     if not isinstance(data, dict):
         return None
@@ -208,6 +212,6 @@ def bybit_dialect() -> ErrorDialect:
 
     ``retCode != 0`` is an error (10002 → clock re-sync and one retry; 10016, 10019 and
     retCode 429 retryable; 10016 on an order → status unknown). 10006 on HTTP 200 is
-    left to the Bybit client, which reads its reset header (see :func:`bybit_error`).
+    left to the engine's gates, which read its reset header (see :func:`bybit_error`).
     """
     return BYBIT_ERRORS

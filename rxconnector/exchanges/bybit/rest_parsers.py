@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import unquote
 
 import attrs
 
 from rxconnector.exchanges._args import ACK_STATUS
-from rxconnector.exchanges._parsing import json_str, parse_levels, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_str,
+    parse_levels,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.bybit.account_rows import coin_balance, position_row
 from rxconnector.exchanges.bybit.parsers import bybit_trade_id
 from rxconnector.exchanges.rest_spec import RestReply
@@ -38,6 +44,7 @@ from rxconnector.models import (
 
 __all__ = [
     "INTERVAL_MS",
+    "InResult",
     "MODEL_SIDES",
     "ORDER_STATUS",
     "acked_order",
@@ -59,7 +66,31 @@ __all__ = [
 ]
 
 
+_T = TypeVar("_T")
+
 MODEL_SIDES: Final[dict[str, Side]] = {"Buy": "buy", "Sell": "sell"}
+
+
+@attrs.frozen
+class InResult(Generic[_T]):
+    """A plan's reply parser: Bybit's envelope unwrapped, then ``parse(reply, result)``.
+
+    Every Bybit answer is ``{"retCode", "retMsg", "result", "time", ...}``; the error
+    dialect already turned ``retCode != 0`` into errors, so what is left is reading
+    ``result``. A body that does not have the documented shape becomes
+    :class:`~rxconnector.errors.ParseError` naming the route (``path``), never a bare
+    ``KeyError`` from deep inside a parser.
+    """
+
+    path: str
+    parse: Callable[[RestReply, Any], _T]
+
+    def __call__(self, reply: RestReply) -> _T:
+        data = reply.data
+        try:
+            return self.parse(reply, data["result"])
+        except MALFORMED as exc:
+            raise_malformed("bybit", self.path, data, exc)
 
 
 #: Bybit order status → the Binance spelling every model uses (BY ``enum.mdx``

@@ -10,18 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 import orjson
 
-from rxconnector.config import Secret
+from rxconnector.config import Config, Secret
 from rxconnector.errors import ExchangeError, RateLimitError
 from rxconnector.exchanges._args import OrderArgs, positive_decimal
 from rxconnector.exchanges.bybit import endpoints as ep
 from rxconnector.exchanges.bybit.signing import rest_headers
 from rxconnector.exchanges.query import encode_query, format_param
-from rxconnector.exchanges.rest_spec import SignedRequest
+from rxconnector.exchanges.rest_spec import Endpoint, SignedRequest
 from rxconnector.exchanges.symbols import normalize_symbol
 from rxconnector.models import Order
 
@@ -32,6 +32,8 @@ __all__ = [
     "cancel_lookup_error",
     "order_body",
     "order_ref",
+    "BybitRestSigner",
+    "rest_signer",
     "scopes",
     "signed_request",
 ]
@@ -157,6 +159,41 @@ def signed_request(
     headers = rest_headers(api_key, secret, timestamp, body, recv_window)
     headers["Content-Type"] = "application/json"
     return SignedRequest(query="", headers=headers, body=body)
+
+
+class BybitRestSigner:
+    """How Bybit REST requests are signed (PROTOCOL.md §C3 "Signing"), as the engine
+    calls it when a request leaves: GET over the exact query string, POST over the
+    exact JSON body, ``timestamp`` being the synced exchange clock at that moment."""
+
+    __slots__ = ("_api_key", "_api_secret", "_recv_window")
+
+    def __init__(self, api_key: str, api_secret: Secret, recv_window: int) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._recv_window = recv_window
+
+    def sign(self, endpoint: Endpoint, params: Mapping[str, Any], timestamp: int) -> SignedRequest:
+        return signed_request(
+            endpoint.method, params, self._api_key, self._api_secret, timestamp, self._recv_window
+        )
+
+    def key_only(self, endpoint: Endpoint, params: Mapping[str, Any]) -> SignedRequest:
+        """Bybit has no route sent with the key but unsigned: every private route is
+        signed."""
+        raise ValueError(f"{endpoint.method} {endpoint.path}: Bybit signs every keyed request")
+
+    def __repr__(self) -> str:
+        shown = f"{self._api_key[:4]}…" if self._api_key else ""
+        return f"BybitRestSigner(api_key={shown!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("BybitRestSigner holds a secret and cannot be pickled")
+
+
+def rest_signer(config: Config) -> BybitRestSigner:
+    """The REST signer of ``config``'s keys and ``recv_window``."""
+    return BybitRestSigner(config.api_key, config.api_secret, config.recv_window)
 
 
 def after_cancel(order: Order) -> Order:
