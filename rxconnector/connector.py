@@ -78,7 +78,6 @@ from rxconnector.operators import (
 from rxconnector.operators._share import Stage, StageObserver, shared_deferred, shared_stage
 from rxconnector.rate.limiter import Priority
 from rxconnector.rest.api import RestApi
-from rxconnector.rest.planned import PlannedRest
 from rxconnector.rest_calls import DERIVATIVES, RestCalls
 from rxconnector.rest_runtime import RestRuntime
 from rxconnector.seams import FeedView, HubFactory, RestFactory, TopicHub
@@ -645,14 +644,10 @@ class Connector(RestCalls):
 
             # A venue that can prove plain trades from aggregates (Binance Spot's
             # ``trades_after``) backfills the trade feed at a lower weight.
-            # (another REST object, from a rest_factory, backfills by id)
-            cheaper = (
-                rest.trades_after
-                if feed == "trades"
-                and isinstance(rest, PlannedRest)
-                and rest.offers("trades_after")
-                else None
-            )
+            cheaper = getattr(rest, "trades_after", None) if feed == "trades" else None
+            offers = getattr(rest, "offers", None)  # the generic client has every call
+            if offers is not None and not offers("trades_after"):
+                cheaper = None
 
             def backfill_since(
                 from_id: int, since: int, share: float | None
