@@ -52,6 +52,21 @@ class RestCalls:
         delivered as ``on_error`` at subscription, like every other failure."""
         return reactivex.defer(lambda _: make(self._require_rest()))
 
+    def _call_once(self, make: Callable[[Any], Observable[_T]]) -> Observable[_T]:
+        """:meth:`_call`, except that the venue's Observable is made once, by the first
+        subscription that finds the connector started, and every later subscription
+        subscribes to that same one. For an order: its client order id is fixed when the
+        venue's ``place_order`` is called, so one Observable must not call it again (a
+        retried or re-awaited order would go out under a new id: a second order)."""
+        made: list[Observable[_T]] = []
+
+        def once(_: Any) -> Observable[_T]:
+            if not made:
+                made.append(make(self._require_rest()))
+            return made[0]
+
+        return reactivex.defer(once)
+
     def ping(self) -> Observable[None]:
         """Round trip to the REST API."""
         return self._call(lambda rest: rest.ping())
@@ -131,9 +146,11 @@ class RestCalls:
 
         The placed order is announced to the account streams, so that if the private
         stream is down and the order ends before it is back, reconciliation still looks
-        it up and :meth:`orders` emits its outcome.
+        it up and :meth:`orders` emits its outcome. Every subscription sends the same
+        client order id (generated once when not given), so resubscribing cannot place
+        a second order.
         """
-        return self._call(
+        return self._call_once(
             lambda rest: rest.place_order(
                 symbol,
                 side,

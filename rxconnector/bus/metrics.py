@@ -123,10 +123,10 @@ class PublisherMetrics:
             self.lag.labels(stats.key).set(stats.lag_ms)
             self.holding.labels(stats.key).set(1 if stats.holding else 0)
         self.redis_up.set(1 if self._publisher.redis_up else 0)
-        # The venue REST object keeps its engine (and the engine its weight limiter)
-        # private; read it defensively: no limiter (disabled) leaves the gauge at 0.
-        rest = getattr(self._publisher.connector, "_rest", None)
-        limiter = getattr(getattr(rest, "_client", None), "limiter", None)
+        # The REST API's public limiter (RestApi.limiter); none (not started, or rate
+        # limiting disabled) leaves the gauge at 0.
+        conn = self._publisher.connector
+        limiter = conn.rest.limiter if conn.started else None
         used = getattr(limiter, "used", None)
         if isinstance(used, int):
             self.weight.set(used)

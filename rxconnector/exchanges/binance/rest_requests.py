@@ -175,7 +175,8 @@ def check_futures_filters(
 
 
 def weight_limit(exchange_info: Mapping[str, Any]) -> int | None:
-    """The ``REQUEST_WEIGHT`` per 1 minute an ``exchangeInfo`` answer announces."""
+    """The ``REQUEST_WEIGHT`` per 1 minute an ``exchangeInfo`` answer announces (a limit
+    below 1 is a malformed answer, not a budget to apply)."""
     limit: int | None = None
     for rule in exchange_info.get("rateLimits") or ():
         if (
@@ -185,6 +186,8 @@ def weight_limit(exchange_info: Mapping[str, Any]) -> int | None:
             and rule.get("intervalNum") == 1
         ):
             limit = int(rule["limit"])
+            if limit < 1:  # malformed (ValueError: ParseError in the reply parser)
+                raise ValueError(f"REQUEST_WEIGHT limit must be >= 1, got {limit}")
     return limit
 
 
