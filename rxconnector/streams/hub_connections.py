@@ -142,6 +142,8 @@ class ConnectionLifecycle:
         conn.disposed = True
         if conn.subscription is not None:
             conn.subscription.dispose()
+        if self.stalls is not None:
+            self.stalls.forget(conn)
         conn.reset_socket()
         self.core.report_state(
             ConnectionEvent(
@@ -216,6 +218,8 @@ class ConnectionLifecycle:
             return
         previously = set(conn.wanted)
         conn.disposed = True
+        if self.stalls is not None:
+            self.stalls.forget(conn)
         conn.reset_socket()
         self.core.report_error(error)
         shard = conn.shard

@@ -52,7 +52,7 @@ class _Watch:
     """One socket's watch: the data count last seen, since when it has not moved, and
     the topics whose stall marker is pending."""
 
-    __slots__ = ("count", "epoch", "pending", "quiet_since", "reason", "started")
+    __slots__ = ("count", "epoch", "pending", "quiet_since", "reason", "started", "timer")
 
     def __init__(self, epoch: int, count: int, now: float) -> None:
         self.epoch = epoch
@@ -63,6 +63,7 @@ class _Watch:
         self.started = False
         self.pending: list[TopicState] = []
         self.reason: str | None = None  # the pending markers' reason (identity tells ours)
+        self.timer: abc.DisposableBase | None = None
 
 
 class StallHeal:
@@ -82,10 +83,19 @@ class StallHeal:
 
     def watch(self, conn: Conn) -> None:
         """Watch ``conn``'s new socket (called when it connected)."""
+        self.forget(conn)
         sched = self.core.sched
         watch = _Watch(conn.epoch, conn.data_count, scheduler_seconds(sched))
         self.watches[conn] = watch
-        sched.schedule_relative(self.period, functools.partial(self._check, conn, watch))
+        watch.timer = sched.schedule_relative(
+            self.period, functools.partial(self._check, conn, watch)
+        )
+
+    def forget(self, conn: Conn) -> None:
+        """Stop watching ``conn`` (closed, failed, or a new socket's watch follows)."""
+        watch = self.watches.pop(conn, None)
+        if watch is not None and watch.timer is not None:
+            watch.timer.dispose()
 
     def _check(self, conn: Conn, watch: _Watch, _s: abc.SchedulerBase, _state: Any = None) -> None:
         if self.watches.get(conn) is not watch:
@@ -106,7 +116,9 @@ class StallHeal:
             and now - watch.quiet_since >= self.heal_after - 1e-9
         ):
             self._stall(conn, watch, now)
-        sched.schedule_relative(self.period, functools.partial(self._check, conn, watch))
+        watch.timer = sched.schedule_relative(
+            self.period, functools.partial(self._check, conn, watch)
+        )
 
     def _stall(self, conn: Conn, watch: _Watch, now: float) -> None:
         """No data for the threshold: make the healed topics' markers pending."""

@@ -129,3 +129,14 @@ class TestStallHeal:
         flow(rig, "busy@ticker", 2, 5)
         flow(rig, "busy@ticker", 12, 13)
         assert not rig.states_of(ConnectionState.STALE)
+
+    def test_a_closed_connection_is_no_longer_watched(self) -> None:
+        rig = Rig(config=HEAL, heals_after_stall=TRADES.__contains__)
+        _got, _e, sub = rig.collect("quiet@trade")
+        rig.run(1.0)
+        stalls = rig.hub._delivery.stalls
+        assert stalls is not None and len(stalls.watches) == 1
+        sub.dispose()
+        rig.run(20.0)  # unsubscribed, then the idle socket closes (10 s)
+        assert rig.transport.sockets[0].disposed
+        assert stalls.watches == {}
