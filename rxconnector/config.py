@@ -209,6 +209,16 @@ class ConnectionConfig:
     #: benchmarks/RESULTS.md). A socket that worked for 5 s is evidence the venue is up;
     #: the venue's connection budget is still enforced by the attempt limiter.
     healthy_after: float = attrs.field(default=5.0, validator=_positive("connection"))
+    #: Seconds without any data on a connection after which its trade feeds check for
+    #: missed trades as soon as data resumes, as after a reconnect (a stall shorter than
+    #: ``stale_after`` reconnects nothing; issue 16). 3 s: the streams that push on a
+    #: clock (ticker and depth every 1 s, klines every 2 s) and busy trade streams are
+    #: never that silent on a working socket, and a 3-s pause is short enough that a
+    #: quiet symbol's missed trades come within about a second of the resumption, not
+    #: at its next trade. A false alarm (a connection carrying only quiet trade streams)
+    #: costs one cheap REST page per trade feed (Binance Spot ``aggTrades``, weight 4).
+    #: ``None``: never (missed trades then wait for each feed's next trade).
+    stall_heal_after: float | None = attrs.field(default=3.0, validator=_positive("connection"))
     connection_lifetime: float = attrs.field(default=23.5 * 3600, validator=_positive("connection"))
     #: Largest WebSocket frame accepted (bytes). A bigger one cannot be skipped (the
     #: socket is closed with code 1009 and reconnected) and is reported on ``errors``.

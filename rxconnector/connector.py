@@ -162,6 +162,9 @@ class Connector(RestCalls):
         self._hubs: dict[str, SubscriptionHub] = {}
         self._specs: dict[str, FeedSpec] = {}
         self._feeds: dict[tuple[Any, ...], Observable[Any]] = {}
+        #: topics of the gapless trade feeds: told when their connection resumes after a
+        #: stall (``ConnectionConfig.stall_heal_after``), to check for missed trades
+        self._gapless_topics: set[str] = set()
         self._breaker = CircuitBreaker(
             f"{config.exchange}-rest", config.breaker, scheduler=scheduler
         )
@@ -602,6 +605,7 @@ class Connector(RestCalls):
         if cached is not None:
             return self._view(cached)
         norm = symbol.upper()
+        self._gapless_topics.add(spec.topic)
         result: Observable[Trade]
         if self.venue.trade_continuity == "overlap":
             live = self._parsed(spec, (feed, spec.topic), keep_restarts=True)
@@ -708,6 +712,7 @@ class Connector(RestCalls):
                 sequence_of=sequence_of,
                 on_frame=self._on_frame,
                 undecoded=lambda topic: getattr(specs.get(topic), "parse_frame", None) is not None,
+                heals_after_stall=self._gapless_topics.__contains__,
             )
             self._hubs[endpoint] = hub
         return hub

@@ -42,6 +42,9 @@ class PageFetch:
         self.progress = False  # the page let something be emitted
         self.finished = False
         self.count = 0  # trades the page brought
+        #: the page reached a held live trade: the present was reached (issue 16: a
+        #: page that waited for budget is full because its trades also came live)
+        self.joined = False
 
     def start(self) -> None:
         run = self.run
@@ -74,6 +77,7 @@ class PageFetch:
         assert run.last is not None
         held = run.held
         if held:
+            self.joined = self.joined or trades[-1].trade_id >= held.first()
             newest = held.newest()
             trades = [t for t in trades if t.trade_id <= newest]
             if not trades:
@@ -99,7 +103,7 @@ class PageFetch:
         self.finished = True
         assert run.last is not None
         if not run.held:  # after a restart: fetch until the present is reached
-            if self.progress and self.count >= run.settings.page_size:
+            if self.progress and self.count >= run.settings.page_size and not self.joined:
                 run.failures = 0
                 run.fetch()
             else:

@@ -99,6 +99,7 @@ from rxconnector.streams.hub_delivery import Delivery
 from rxconnector.streams.hub_requests import ControlRequests
 from rxconnector.streams.hub_rotation import Rotation
 from rxconnector.streams.hub_shards import ShardPool
+from rxconnector.streams.hub_stalls import install_stall_heal
 from rxconnector.streams.hub_topics import TopicRefCounts
 from rxconnector.streams.messages import TopicMessage
 from rxconnector.transport.ws import ConnectFn, connect_once
@@ -189,6 +190,10 @@ class SubscriptionHub:
             ``None`` (or a ``None`` key) means "cannot tell": then the old connection's
             messages are used until the new one delivers, which may repeat one message.
         on_frame: Recorder hook, called with every raw frame before decoding.
+        heals_after_stall: Topics (the connector's gapless trade feeds) told with a
+            :class:`StreamRestart` marker when their connection's data resumes after
+            ``config.stall_heal_after`` seconds of silence
+            (:mod:`~rxconnector.streams.hub_stalls`); ``None``: none.
         undecoded: Topics whose subscribers parse the raw frame themselves in one typed
             pass (``FeedSpec.parse_frame``): when the protocol can name a frame's topic
             without decoding it (``data_frame_head``), such a topic's messages carry the raw
@@ -216,6 +221,7 @@ class SubscriptionHub:
         sequence_of: Callable[[str, Any], int | None] | None = None,
         on_frame: Callable[[str, float, str | bytes], None] | None = None,
         undecoded: Callable[[str], bool] | None = None,
+        heals_after_stall: Callable[[str], bool] | None = None,
         ack_timeout: float = 10.0,
         idle_close_after: float = 10.0,
         rotation_overlap: float = 10.0,
@@ -260,6 +266,7 @@ class SubscriptionHub:
         )
         shards.connections = connections
         connections.shards, connections.rotation, connections.topics = shards, rotation, topics
+        install_stall_heal(core, heals_after_stall, delivery, connections)
 
     def __repr__(self) -> str:
         return (

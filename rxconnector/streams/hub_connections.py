@@ -37,6 +37,7 @@ from rxconnector.transport.ws_types import (
 if TYPE_CHECKING:
     from rxconnector.streams.hub_rotation import Rotation
     from rxconnector.streams.hub_shards import ShardPool
+    from rxconnector.streams.hub_stalls import StallHeal
     from rxconnector.streams.hub_topics import TopicRefCounts
 
 __all__ = ["ConnectionLifecycle", "SocketLimits"]
@@ -63,6 +64,8 @@ class ConnectionLifecycle:
     shards: ShardPool
     rotation: Rotation
     topics: TopicRefCounts
+    #: set when the hub heals stalls (:mod:`~rxconnector.streams.hub_stalls`)
+    stalls: StallHeal | None = None
 
     def __init__(
         self,
@@ -139,6 +142,8 @@ class ConnectionLifecycle:
         conn.disposed = True
         if conn.subscription is not None:
             conn.subscription.dispose()
+        if self.stalls is not None:
+            self.stalls.forget(conn)
         conn.reset_socket()
         self.core.report_state(
             ConnectionEvent(
@@ -179,6 +184,8 @@ class ConnectionLifecycle:
         conn.lifetime_timer = core.sched.schedule_relative(
             core.config.connection_lifetime, lifetime_reached
         )
+        if self.stalls is not None:
+            self.stalls.watch(conn)
         core.touch(conn.shard)
 
     def on_conn_event(self, conn: Conn, event: ConnectionEvent) -> None:
@@ -211,6 +218,8 @@ class ConnectionLifecycle:
             return
         previously = set(conn.wanted)
         conn.disposed = True
+        if self.stalls is not None:
+            self.stalls.forget(conn)
         conn.reset_socket()
         self.core.report_error(error)
         shard = conn.shard

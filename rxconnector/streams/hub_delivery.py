@@ -23,6 +23,7 @@ from rxconnector.streams.messages import StreamRestart, TopicMessage
 
 if TYPE_CHECKING:
     from rxconnector.streams.hub_rotation import Rotation
+    from rxconnector.streams.hub_stalls import StallHeal
 
 __all__ = ["Delivery"]
 
@@ -36,6 +37,8 @@ class Delivery:
 
     rotation: Rotation
     detach: Callable[[TopicState, abc.ObserverBase[TopicMessage]], None]
+    #: set when the hub heals stalls: a marked topic's frame says the data resumed
+    stalls: StallHeal | None = None
 
     def __init__(self, core: HubCore, sequence_of: Callable[[str, Any], int | None] | None) -> None:
         self.core = core
@@ -48,6 +51,8 @@ class Delivery:
             return
         if conn is not topic.conn:
             return
+        if topic.restart is not None and self.stalls is not None:
+            self.stalls.resumed(conn)  # a stall's markers, to every marked topic at once
         if topic.catching_up:
             key = self.key(topic, payload)
             if key is not None and topic.last_key is not None and key <= topic.last_key:

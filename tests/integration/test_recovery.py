@@ -7,10 +7,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
+import attrs
 import pytest
 
 import rxconnector as rxc
 from rxconnector.testing import ExchangeSimulator
+from rxconnector.testing.simulator.config import symbol_spec
 
 FAST = {
     "reconnect_delay": 0.05,
@@ -116,3 +118,63 @@ class TestBanDuringResync:
             assert conn.breaker.current is rxc.BreakerState.OPEN
             await asyncio.sleep(info.value.retry_after + 0.05)
             assert isinstance(await conn.server_time(), int)
+
+
+class TestTradesAfterAStall:
+    async def test_a_quiet_symbols_tape_completes_without_its_next_live_trade(self) -> None:
+        """Issue 16: a 5-s stall reconnects nothing. A quiet symbol traded during it and
+        not after it: its feed is told when the connection's data resumes (another
+        symbol's frames) and fetches the missed trades at once, instead of waiting for
+        its own next live trade (here: never, the market is paused)."""
+        specs = (
+            attrs.evolve(symbol_spec("BTCUSDT", 9), activity=0.05),
+            symbol_spec("ETHUSDT", 9),
+        )
+        connection = {**FAST, "stale_after": 60.0, "stall_heal_after": 0.3}
+        async with (
+            ExchangeSimulator(seed=9, symbols=specs, tick_interval=0.01) as sim,
+            rxc.Connector(
+                rxc.Config.binance(
+                    rest_url=sim.rest_url,
+                    ws_url=sim.ws_url,
+                    connection=connection,
+                    clock_sync={"enabled": False},
+                )
+            ) as conn,
+        ):
+            quiet: list[rxc.Trade] = []
+            busy: list[rxc.Trade] = []
+            states: list[rxc.ConnectionEvent] = []
+            errors: list[Exception] = []
+            conn.errors.subscribe(errors.append)
+            conn.connection_state.subscribe(states.append)
+            subs = [
+                conn.trades("BTCUSDT").subscribe(quiet.append),
+                conn.trades("ETHUSDT").subscribe(busy.append),
+            ]
+            await until(lambda: len(quiet) >= 3 and len(busy) >= 3)
+            sim.pause()
+            await sim.flush()
+            await asyncio.sleep(0.1)
+            sim.stall(60.0)
+            before = sim.trades("BTCUSDT")[-1].id
+            while sim.trades("BTCUSDT")[-1].id < before + 5:
+                await sim.step(5)  # traded during the stall: never sent
+            last = sim.trades("BTCUSDT")[-1].id
+            await asyncio.sleep(0.8)  # the silence passes stall_heal_after
+            sim.unstall()
+            eth = sim.trades("ETHUSDT")[-1].id
+            while sim.trades("ETHUSDT")[-1].id == eth:
+                await sim.step(1)  # data resumes: the busy symbol trades again...
+            assert sim.trades("BTCUSDT")[-1].id == last  # ...and the quiet one does not
+            await until(lambda: bool(quiet) and quiet[-1].trade_id >= last, within=5.0)
+            await asyncio.sleep(0.2)
+            for sub in subs:
+                sub.dispose()
+            ids = [t.trade_id for t in quiet]
+            assert ids == list(range(ids[0], last + 1))  # in order, exactly once, complete
+            assert all(t.backfilled for t in quiet if t.trade_id > before)
+            assert [e.state for e in states if "stalled" in e.reason] == [rxc.ConnectionState.STALE]
+            assert any("data resumed" in e.reason for e in states)
+            assert not any(e.state is rxc.ConnectionState.RECONNECTING for e in states)
+            assert not [e for e in errors if isinstance(e, rxc.FeedGapError)]

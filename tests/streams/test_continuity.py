@@ -178,6 +178,42 @@ class TestBackfill:
         assert calls == [3, 7, 11]  # full pages continue; the short (empty) one ends it
         assert [m.time for m in result.messages][2:] == [235] * 4 + [240] * 4
 
+    def test_a_full_page_that_joins_the_held_trades_is_the_last(self) -> None:
+        """Issue 16 (RESULTS, "wasted pages"): the page waited for budget while the
+        trades it brings also came live and were held. It is full, but it reached a held
+        live trade: the present was reached, so no second page is fetched."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)),
+            on_next(220, tr(2)),
+            on_next(230, RESTART),
+            *(on_next(240 + i, tr(i)) for i in range(5, 10)),
+            on_next(400, tr(10)),
+        )
+        # what the exchange has when the page is answered (t=230+100): ids 1..9
+        backfill, calls = pages(s, [tr(i) for i in range(1, 10)], page_size=4, delay=100)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t", page_size=4))
+        assert values(result.messages) == [(1, False), (2, False), (3, True), (4, True)] + [
+            (i, False) for i in range(5, 11)
+        ]
+        assert calls == [3]  # the full page 3..6 joined the held 5..9: nothing after it
+        assert [m.time for m in result.messages][2:] == [330] * 7 + [400]
+
+    def test_a_full_page_short_of_the_held_trades_fetches_on(self) -> None:
+        """The same wait, but the page ends before the first held trade: the next page
+        follows from where it ended (the hole before the held trades is still open)."""
+        s = TestScheduler()
+        live = s.create_hot_observable(
+            on_next(210, tr(1)),
+            on_next(220, tr(2)),
+            on_next(230, RESTART),
+            *(on_next(240 + i, tr(i)) for i in range(9, 12)),
+        )
+        backfill, calls = pages(s, [tr(i) for i in range(1, 12)], page_size=4, delay=100)
+        result = s.start(lambda: gapless_trades(live, backfill, topic="t", page_size=4))
+        assert ids(result.messages) == list(range(1, 12))
+        assert calls == [3, 7]
+
     def test_backfill_never_gives_up_while_the_exchange_has_the_data(self) -> None:
         s = TestScheduler()
         live = s.create_hot_observable(
