@@ -162,8 +162,32 @@ class TestHostileFrames:
         smuggled = b'{"stream":"btcusdt@trade","stream":"ethusdt@trade","data":' + (
             orjson.dumps(TRADE) + b"}"
         )
-        with pytest.raises(ParseError):
+        with pytest.raises(ParseError, match="not this feed's topic"):
             parse(smuggled, 0.0)
+
+    @pytest.mark.parametrize(
+        "make",
+        [wire.trade_frame_parser, wire.agg_trade_frame_parser, wire.book_ticker_frame_parser],
+    )
+    def test_a_huge_foreign_stream_gives_a_bounded_message(self, make: Any) -> None:
+        """The decoder quotes a refused stream whole: the error message stays short."""
+        hostile = b'{"stream":"' + b"x" * 1_000_000 + b'","data":{}}'
+        with pytest.raises(ParseError, match="not this feed's topic") as caught:
+            make("btcusdt@trade")(hostile, 0.0)
+        assert len(str(caught.value)) < 1000
+        assert len(caught.value.excerpt) <= ParseError.MAX_EXCERPT
+
+    def test_each_topic_checks_its_own_stream(self) -> None:
+        """Parsers of two topics share no schema: each accepts only its own frames."""
+        btc, eth = (
+            wire.trade_frame_parser("btcusdt@trade"),
+            wire.trade_frame_parser("ethusdt@trade"),
+        )
+        assert btc(frame("btcusdt@trade", TRADE), 0.0).trade_id == 12345
+        assert eth(frame("ethusdt@trade", TRADE), 0.0).trade_id == 12345
+        for parse, other in ((btc, "ethusdt@trade"), (eth, "btcusdt@trade")):
+            with pytest.raises(ParseError, match="not this feed's topic"):
+                parse(frame(other, TRADE), 0.0)
 
 
 class TestSequenceKeys:
