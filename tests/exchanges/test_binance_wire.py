@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT
 from rxconnector.exchanges.binance import parsers as bp
 from rxconnector.exchanges.binance import wire
 from rxconnector.exchanges.binance.feeds import BinanceFuturesFeeds, BinanceSpotFeeds
@@ -90,6 +91,29 @@ class TestSameModelsAsTheDictParsers:
         data = {"X": [1, {"y": None}], **dict(reversed(list(TRADE.items())))}
         raw = b'{"data":' + orjson.dumps(data) + b',"stream":"btcusdt@trade","extra":1}'
         assert wire.trade_frame_parser("btcusdt@trade")(raw, 0.0) == bp.parse_trade(TRADE, 0.0)
+
+
+class TestExponentBounds:
+    """The typed parsers accept exactly what the dict parsers accept at 1e±MAX."""
+
+    @pytest.mark.parametrize(("stream", "data", "typed", "plain"), CASES)
+    @pytest.mark.parametrize("edge", [0, 1])
+    def test_the_edges_agree_with_the_dict_parsers(
+        self, stream: str, data: Any, typed: Any, plain: Any, edge: int
+    ) -> None:
+        top = MAX_DECIMAL_EXPONENT + edge
+        for field in NUMBER_FIELDS[kind_of(stream)]:
+            for value in (f"9.99e{top}", f"1e-{top}", f"-1.5e{top}", "0", "0E-60"):
+                edged = {**data, field: value}
+                try:
+                    expected = plain(edged, 0.0)
+                except ParseError:
+                    with pytest.raises(ParseError):
+                        typed(stream)(frame(stream, edged), 0.0)
+                    assert edge == 1 or value.startswith("0")
+                else:
+                    assert typed(stream)(frame(stream, edged), 0.0) == expected
+                    assert edge == 0 or value.startswith("0")
 
 
 def hostile_variants(data: dict[str, Any], kind: str) -> list[tuple[str, Any]]:
