@@ -99,16 +99,19 @@ class _Attempt:
     them; a frame sink has no such layer).
     """
 
-    __slots__ = ("heard", "live", "ws")
+    __slots__ = ("heard_at", "live", "ws")
 
     def __init__(self) -> None:
         self.live = True
         self.ws: aiohttp.ClientWebSocketResponse[Any] | None = None
-        #: frames of any kind received (pings included): the link's liveness
-        self.heard = 0
+        #: when the last frame of any kind arrived (pings included; epoch ms, the data
+        #: frames' own receive stamp): the link's liveness. A stamp, not a counter: the
+        #: read loop stores the time it computes anyway instead of counting (one store
+        #: per frame, no read-add-write).
+        self.heard_at = 0.0
 
-    def heard_count(self) -> int:
-        return self.heard
+    def heard(self) -> float:
+        return self.heard_at
 
 
 def _loop_running() -> bool:
@@ -158,7 +161,7 @@ async def _run_socket(
             link = WsLink(ws, spec, scheduler, tasks)
             try:
                 connected = socket_event(scheduler, spec, ConnectionState.CONNECTED)
-                observer.on_next(Connected(connected, link, heard=attempt.heard_count))
+                observer.on_next(Connected(connected, link, heard=attempt.heard))
                 await _read_frames(ws, link, spec, spec.frame_sink or observer.on_next, attempt)
             finally:
                 link.close()
@@ -204,18 +207,28 @@ async def _read_frames(
     attempt: _Attempt,
 ) -> None:
     """The read loop (the hot path: locals only): data frames go to ``deliver`` stamped
-    with the receive time, pings are answered; anything else ends the socket."""
+    with the receive time, pings are answered; anything else ends the socket.
+
+    Per data frame: one clock read, one liveness check (the attempt may have been
+    disposed while ``receive()`` returned buffered frames without suspending), one
+    store of the stamp (the link's liveness, see :class:`_Attempt`), one tuple.
+    """
     clock, receive = time.time, ws.receive
     text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     ping, pong = aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG
-    while attempt.live:
+    while True:
         msg = await receive()
-        attempt.heard += 1
         kind = msg.type
         if kind is text or kind is binary:
-            if attempt.live:
-                deliver((clock() * 1000.0, msg.data))
-        elif kind is ping:
+            if not attempt.live:
+                return
+            attempt.heard_at = now = clock() * 1000.0
+            deliver((now, msg.data))
+            continue
+        attempt.heard_at = clock() * 1000.0
+        if not attempt.live:
+            return
+        if kind is ping:
             link.pong(msg.data)
         elif kind is not pong:
             raise _socket_ended(ws, link, spec, msg)

@@ -47,14 +47,16 @@ class ControlSender(Protocol):
 class Connected:
     """A socket opened: report ``event``; write on this socket through ``link``.
 
-    ``heard()`` counts every frame received on the socket so far - data, control
+    ``heard()`` changes whenever a frame arrives on the socket - data, control
     messages, and protocol pings and pongs, which never travel as items - so the stale
-    watchdog can tell a quiet but alive link from a dead one (``None``: not counted).
+    watchdog can tell a quiet but alive link from a dead one (``None``: not watched).
+    Any value that changes per frame will do: a count, or the socket's stamp of its
+    last frame (what :mod:`.ws` gives, the cheapest on the read loop).
     """
 
     event: ConnectionEvent
     link: ControlSender
-    heard: Callable[[], int] | None = None
+    heard: Callable[[], float] | None = None
 
 
 #: What the source emits: a data frame, a state change, or an opened socket.

@@ -51,10 +51,11 @@ def stale_watchdog(
     as liquidations) data silence is normal and not measured.
 
     ``link_stale_after`` guards the link itself, whatever it carries: when
-    :class:`Connected` brings a ``heard()`` count (every frame, protocol pings and pongs
-    included) and it does not move for that long, the connection is dead too. So a
-    connection with only quiet streams stays up as long as the server pings it (USD-M:
-    every 3 minutes) or answers our pings (Bybit), and still fails when it goes silent.
+    :class:`Connected` brings a ``heard()`` value (it changes with every frame, protocol
+    pings and pongs included) and it does not change for that long, the connection is
+    dead too. So a connection with only quiet streams stays up as long as the server
+    pings it (USD-M: every 3 minutes) or answers our pings (Bybit), and still fails when
+    it goes silent.
 
     Checks run a quarter of the shorter threshold apart on the scheduler - no timer per
     message - so a stall is detected between ``stale_after`` and ``1.25 * stale_after``
@@ -111,8 +112,8 @@ class _StaleWatch:
         self.is_active: Callable[[], bool] = active if active is not None else _always_active
         self.last_count = 0
         self.quiet_since = 0.0
-        self.heard: Callable[[], int] | None = None
-        self.last_heard = 0
+        self.heard: Callable[[], float] | None = None
+        self.last_heard = 0.0
         self.unheard_since = 0.0
         self.watching = False
 
@@ -127,13 +128,13 @@ class _StaleWatch:
             self.watching = True
             self.last_count, self.quiet_since = self.count(), scheduler_seconds(self.sched)
             self.heard = heard = item.heard
-            self.last_heard = heard() if heard else 0
+            self.last_heard = heard() if heard else 0.0
             self.unheard_since = self.quiet_since
             self.timer.disposable = self.sched.schedule_relative(self.period, self.check)
         self.observer.on_next(item)
 
     def check(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-        """One periodic look at the data count and the link's frame count."""
+        """One periodic look at the data count and the link's last-frame value."""
         now = scheduler_seconds(self.sched)
         current = self.count()
         if current != self.last_count or not self.is_active():

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT
 from rxconnector.exchanges.binance import parsers as bp
 from rxconnector.exchanges.binance import wire
 from rxconnector.exchanges.binance.feeds import BinanceFuturesFeeds, BinanceSpotFeeds
@@ -92,6 +93,29 @@ class TestSameModelsAsTheDictParsers:
         assert wire.trade_frame_parser("btcusdt@trade")(raw, 0.0) == bp.parse_trade(TRADE, 0.0)
 
 
+class TestExponentBounds:
+    """The typed parsers accept exactly what the dict parsers accept at 1e±MAX."""
+
+    @pytest.mark.parametrize(("stream", "data", "typed", "plain"), CASES)
+    @pytest.mark.parametrize("edge", [0, 1])
+    def test_the_edges_agree_with_the_dict_parsers(
+        self, stream: str, data: Any, typed: Any, plain: Any, edge: int
+    ) -> None:
+        top = MAX_DECIMAL_EXPONENT + edge
+        for field in NUMBER_FIELDS[kind_of(stream)]:
+            for value in (f"9.99e{top}", f"1e-{top}", f"-1.5e{top}", "0", "0E-60"):
+                edged = {**data, field: value}
+                try:
+                    expected = plain(edged, 0.0)
+                except ParseError:
+                    with pytest.raises(ParseError):
+                        typed(stream)(frame(stream, edged), 0.0)
+                    assert edge == 1 or value.startswith("0")
+                else:
+                    assert typed(stream)(frame(stream, edged), 0.0) == expected
+                    assert edge == 0 or value.startswith("0")
+
+
 def hostile_variants(data: dict[str, Any], kind: str) -> list[tuple[str, Any]]:
     variants: list[tuple[str, Any]] = []
     for field in NUMBER_FIELDS[kind]:
@@ -162,8 +186,32 @@ class TestHostileFrames:
         smuggled = b'{"stream":"btcusdt@trade","stream":"ethusdt@trade","data":' + (
             orjson.dumps(TRADE) + b"}"
         )
-        with pytest.raises(ParseError):
+        with pytest.raises(ParseError, match="not this feed's topic"):
             parse(smuggled, 0.0)
+
+    @pytest.mark.parametrize(
+        "make",
+        [wire.trade_frame_parser, wire.agg_trade_frame_parser, wire.book_ticker_frame_parser],
+    )
+    def test_a_huge_foreign_stream_gives_a_bounded_message(self, make: Any) -> None:
+        """The decoder quotes a refused stream whole: the error message stays short."""
+        hostile = b'{"stream":"' + b"x" * 1_000_000 + b'","data":{}}'
+        with pytest.raises(ParseError, match="not this feed's topic") as caught:
+            make("btcusdt@trade")(hostile, 0.0)
+        assert len(str(caught.value)) < 1000
+        assert len(caught.value.excerpt) <= ParseError.MAX_EXCERPT
+
+    def test_each_topic_checks_its_own_stream(self) -> None:
+        """Parsers of two topics share no schema: each accepts only its own frames."""
+        btc, eth = (
+            wire.trade_frame_parser("btcusdt@trade"),
+            wire.trade_frame_parser("ethusdt@trade"),
+        )
+        assert btc(frame("btcusdt@trade", TRADE), 0.0).trade_id == 12345
+        assert eth(frame("ethusdt@trade", TRADE), 0.0).trade_id == 12345
+        for parse, other in ((btc, "ethusdt@trade"), (eth, "btcusdt@trade")):
+            with pytest.raises(ParseError, match="not this feed's topic"):
+                parse(frame(other, TRADE), 0.0)
 
 
 class TestSequenceKeys:

@@ -155,6 +155,33 @@ class TestConnectOnce:
         sub.dispose()
         await tasks.wait()
 
+    async def test_the_link_liveness_moves_with_data_frames_and_pings(
+        self, server: FakeBinanceServer, session: aiohttp.ClientSession
+    ) -> None:
+        """``Connected.heard()`` (what the link watchdog compares) changes with every
+        frame, data or protocol ping; for data it is that frame's own receive stamp."""
+        tasks = OwnedTasks()
+        out = Collector()
+        sub = await open_socket(
+            connect_once(spec_for(server.url + "/stream"), lambda: session, tasks), out
+        )
+        connected = out.items[0]
+        assert isinstance(connected, Connected) and connected.heard is not None
+        heard = connected.heard
+        assert heard() == 0.0  # nothing received yet
+        conn = server.connections[0]
+        await server.send_raw(conn, '{"stream":"a@trade","data":{}}')
+        await out.wait(lambda: bool(out.frames))
+        assert heard() == out.frames[0][0]
+        after_data = heard()
+        await asyncio.sleep(0.002)  # the wall clock moves on before the ping
+        await server.ping(conn, b"p")
+        await server.wait_until(lambda: len(conn.pongs) == 1)
+        assert heard() > after_data
+        assert len(out.frames) == 1  # a ping is not a frame
+        sub.dispose()
+        await tasks.wait()
+
     async def test_writes_are_paced_by_the_window(
         self, server: FakeBinanceServer, session: aiohttp.ClientSession
     ) -> None:
