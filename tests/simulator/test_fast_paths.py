@@ -15,9 +15,11 @@ import random
 from decimal import Decimal
 
 import attrs
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxconnector.testing.simulator.binance_payloads import SpotPayloads
 from rxconnector.testing.simulator.book import ASK, BID, SimBook
 from rxconnector.testing.simulator.config import symbol_spec
 from rxconnector.testing.simulator.fills import FILL_MODELS
@@ -100,3 +102,21 @@ class TestBookReads:
 DEFAULT = "83c8471e012f43431429c6b5ececea48808564b11f565feae283f7020d76ae59"
 USDM_QUIET = "5717d29f0b57d9b26cb8dfdbf6ead3fd015b28273c6bd66051195bd2d3053ee5"
 STRESS = "84f142f4287d82e9161657d5d8140c7c1376f555428ad2d589b9644cd59a3804"
+
+
+class TestTradeFrame:
+    def test_trade_json_is_the_encoded_trade_payload(self) -> None:
+        specs = [symbol_spec("BTCUSDT", 1), symbol_spec("S7USDT", 1), symbol_spec("ETHBTC", 1)]
+        clock = [1_700_000_000_000]
+        market = Market(specs, 3, lambda: clock[0])
+        payloads = SpotPayloads()
+        seen = {False: 0, True: 0}
+        for _ in range(200):
+            clock[0] += 7
+            for ev in market.tick():
+                m = market[ev.symbol]
+                for t in ev.trades:
+                    want = orjson.dumps(payloads.trade(m, t, ev.time + 1))
+                    assert payloads.trade_json(m, t, ev.time + 1) == want
+                    seen[t.buyer_is_maker] += 1
+        assert seen[False] > 100 and seen[True] > 100

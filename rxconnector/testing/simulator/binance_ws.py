@@ -289,13 +289,19 @@ class BinanceStreamServer:
             for name, (key, conns) in list(subs.items()):
                 if not self._serves(key):
                     continue
+                if key.kind == "trade":  # the busiest stream: encoded without a dict
+                    for t in ev.trades:
+                        self._send_raw(name, self._payloads.trade_json(m, t, ev.time), conns)
+                    continue
                 for payload in self._build(key, m, ev, periodic, lost, slow):
                     self._send(name, payload, conns)
 
     def _send(self, name: str, payload: dict[str, Any], conns: set[SimConnection]) -> None:
+        self._send_raw(name, orjson.dumps(payload), conns)
+
+    def _send_raw(self, name: str, raw: bytes, conns: set[SimConnection]) -> None:
         # encoded once and shared by every subscriber; kept as bytes (the socket's
         # type), not decoded to ``str`` only to be encoded again by the writer
-        raw = orjson.dumps(payload)
         wrapped: bytes | None = None
         for conn in conns:
             if conn.combined:

@@ -29,6 +29,7 @@ from decimal import Decimal
 
 import attrs
 
+from rxconnector.exchanges._parsing import model_builder
 from rxconnector.testing.simulator.book import ASK, BID, LevelChange, SimBook
 from rxconnector.testing.simulator.config import SymbolSpec
 from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel, fill_model
@@ -56,6 +57,12 @@ _TAKERS_CUM = (30, 70, 90, 100)
 _AVG_PRICE_MS = 5 * 60_000
 
 
+#: the tape's records, built the cheap way the exchange parsers build their models (the
+#: very same frozen objects; one per fill, per aggregate and per symbol tick)
+_new_trade = model_builder(SimTrade)
+_new_agg = model_builder(SimAggTrade)
+
+
 @attrs.frozen(slots=True)
 class TickEvents:
     """What one tick did to one symbol (integer units; see ``config``)."""
@@ -70,6 +77,9 @@ class TickEvents:
     trades: tuple[SimTrade, ...]
     aggs: tuple[SimAggTrade, ...]
     top_changed: bool
+
+
+_new_tick_events = model_builder(TickEvents)
 
 
 class SymbolMarket:
@@ -167,7 +177,7 @@ class SymbolMarket:
             p_dec = to_decimal(price, self.price_exp)
             for size in sizes:
                 trades.append(
-                    SimTrade(
+                    _new_trade(
                         self.symbol,
                         self._next_trade_id,
                         p_dec,
@@ -182,7 +192,7 @@ class SymbolMarket:
                 )
                 self._next_trade_id += 1
             aggs.append(
-                SimAggTrade(
+                _new_agg(
                     self.symbol,
                     agg_id,
                     p_dec,
@@ -277,7 +287,7 @@ class SymbolMarket:
         self._record(trades, aggs)
         bids = sorted(((p, q) for (s, p), q in net.items() if s == BID), reverse=True)
         asks = sorted((p, q) for (s, p), q in net.items() if s == ASK)
-        return TickEvents(
+        return _new_tick_events(
             self.symbol,
             now,
             first_uid,
