@@ -31,11 +31,25 @@ class BookHistoryError(LookupError):
 class SimBook:
     """Bids and asks keyed by integer price, with a bounded undo history."""
 
-    __slots__ = ("_asks", "_bids", "_history", "_history_max", "first_update_id", "update_id")
+    __slots__ = (
+        "_ask_keys",
+        "_asks",
+        "_bid_keys",
+        "_bids",
+        "_history",
+        "_history_max",
+        "first_update_id",
+        "update_id",
+    )
 
     def __init__(self, update_id: int, history: int) -> None:
         self._bids: SortedDict = SortedDict()  # ascending; best bid is the last key
         self._asks: SortedDict = SortedDict()  # ascending; best ask is the first key
+        # live sorted views of the prices: indexing one is a list lookup, where
+        # ``peekitem`` adds a call and a dict lookup (the best prices are read on every
+        # update: the market's hottest read)
+        self._bid_keys = self._bids.keys()
+        self._ask_keys = self._asks.keys()
         self.update_id = update_id
         #: oldest update id the book can still be rebuilt at
         self.first_update_id = update_id
@@ -48,24 +62,27 @@ class SimBook:
         return self._bids if side == BID else self._asks
 
     def best_bid(self) -> int | None:
-        return self._bids.peekitem(-1)[0] if self._bids else None
+        return self._bid_keys[-1] if self._bids else None
 
     def best_ask(self) -> int | None:
-        return self._asks.peekitem(0)[0] if self._asks else None
+        return self._ask_keys[0] if self._asks else None
 
     def top(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """((best bid, qty) or None, (best ask, qty) or None)."""
-        bid = tuple(self._bids.peekitem(-1)) if self._bids else None
-        ask = tuple(self._asks.peekitem(0)) if self._asks else None
+        bids, asks = self._bids, self._asks
+        bid = (p := self._bid_keys[-1], bids[p]) if bids else None
+        ask = (p := self._ask_keys[0], asks[p]) if asks else None
         return bid, ask
 
     def levels(self, side: int, limit: int | None = None) -> list[tuple[int, int]]:
         """Up to ``limit`` levels of ``side``, best first."""
         book = self.side(side)
         n = len(book) if limit is None else min(limit, len(book))
+        if n <= 0:
+            return []
         if side == BID:
-            return [book.peekitem(-1 - i) for i in range(n)]
-        return [book.peekitem(i) for i in range(n)]
+            return [(p, book[p]) for p in reversed(self._bid_keys[-n:])]
+        return [(p, book[p]) for p in self._ask_keys[:n]]
 
     def apply(self, changes: Iterable[LevelChange]) -> int:
         """Apply one update (one new update id) and return that id.
@@ -87,8 +104,7 @@ class SimBook:
                 del book[price]
             else:
                 book[price] = qty
-        bid, ask = self.best_bid(), self.best_ask()
-        if bid is not None and ask is not None and bid >= ask:
+        if self._bids and self._asks and (bid := self._bid_keys[-1]) >= (ask := self._ask_keys[0]):
             self._undo(undo)
             raise ValueError(f"update would cross the book: bid {bid} >= ask {ask}")
         self.update_id += 1

@@ -185,8 +185,9 @@ class SimConnection:
         self._queue.append(item)
         self._wake.set()
 
-    def send_text(self, text: str) -> None:
-        """Queue a text frame (dropped once the connection is closing)."""
+    def send_text(self, text: str | bytes) -> None:
+        """Queue a text frame (dropped once the connection is closing); ``bytes`` must
+        be UTF-8 (the market's frames are encoded once and shared by subscribers)."""
         self._enqueue(("text", text, 0))
 
     def send_binary(self, data: bytes) -> None:
@@ -251,7 +252,7 @@ class SimConnection:
             kind, data, code = queue.popleft()
             try:
                 if kind == "text":
-                    await ws.send_str(data)  # type: ignore[arg-type]
+                    await ws.send_str(data if isinstance(data, str) else data.decode())
                 elif kind == "binary":
                     await ws.send_bytes(data)  # type: ignore[arg-type]
                 elif kind == "ping":

@@ -22,12 +22,14 @@ One tick of one symbol, each step consuming one book update id when it changes t
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 import attrs
 
+from rxconnector.exchanges._parsing import model_builder
 from rxconnector.testing.simulator.book import ASK, BID, LevelChange, SimBook
 from rxconnector.testing.simulator.config import SymbolSpec
 from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel, fill_model
@@ -50,7 +52,15 @@ __all__ = ["Levels", "Market", "SymbolMarket", "TickEvents"]
 Levels = list[tuple[Decimal, Decimal]]
 
 _DAY_MS = 86_400_000
+#: taker orders per tick: 0, 1, 2, 3 with weights 30, 40, 20, 10, as cumulative weights
+_TAKERS_CUM = (30, 70, 90, 100)
 _AVG_PRICE_MS = 5 * 60_000
+
+
+#: the tape's records, built the cheap way the exchange parsers build their models (the
+#: very same frozen objects; one per fill, per aggregate and per symbol tick)
+_new_trade = model_builder(SimTrade)
+_new_agg = model_builder(SimAggTrade)
 
 
 @attrs.frozen(slots=True)
@@ -67,6 +77,9 @@ class TickEvents:
     trades: tuple[SimTrade, ...]
     aggs: tuple[SimAggTrade, ...]
     top_changed: bool
+
+
+_new_tick_events = model_builder(TickEvents)
 
 
 class SymbolMarket:
@@ -164,7 +177,7 @@ class SymbolMarket:
             p_dec = to_decimal(price, self.price_exp)
             for size in sizes:
                 trades.append(
-                    SimTrade(
+                    _new_trade(
                         self.symbol,
                         self._next_trade_id,
                         p_dec,
@@ -179,7 +192,7 @@ class SymbolMarket:
                 )
                 self._next_trade_id += 1
             aggs.append(
-                SimAggTrade(
+                _new_agg(
                     self.symbol,
                     agg_id,
                     p_dec,
@@ -247,8 +260,10 @@ class SymbolMarket:
         trades: list[SimTrade] = []
         aggs: list[SimAggTrade] = []
 
+        sides = (book.side(BID), book.side(ASK))  # indexed by BID (0) / ASK (1)
+
         def commit(changes: Iterable[LevelChange]) -> None:
-            real = [c for c in changes if book.side(c[0]).get(c[1], 0) != c[2]]
+            real = [c for c in changes if sides[c[0]].get(c[1], 0) != c[2]]
             if real:
                 book.apply(real)
                 for side, price, qty in real:
@@ -258,7 +273,10 @@ class SymbolMarket:
         # a quiet symbol (activity < 1) skips the takers of most ticks; at 1 no draw is
         # spent here, so a busy symbol's market is what it was before activity existed
         quiet = self._activity < 1.0 and rng.random() >= self._activity
-        for _ in range(0 if quiet else rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]):
+        # the draw of ``rng.choices((0, 1, 2, 3), (30, 40, 20, 10))[0]`` (one ``random()``,
+        # the same bisection) without its per-call set-up
+        takers = 0 if quiet else bisect.bisect(_TAKERS_CUM, rng.random() * 100.0, 0, 3)
+        for _ in range(takers):
             commit(self._take(now, trades, aggs))
         for _ in range(rng.randint(1, 3)):
             commit(self._make())
@@ -269,7 +287,7 @@ class SymbolMarket:
         self._record(trades, aggs)
         bids = sorted(((p, q) for (s, p), q in net.items() if s == BID), reverse=True)
         asks = sorted((p, q) for (s, p), q in net.items() if s == ASK)
-        return TickEvents(
+        return _new_tick_events(
             self.symbol,
             now,
             first_uid,
