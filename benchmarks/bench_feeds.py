@@ -24,6 +24,8 @@ Configurations (the letters match RESULTS.md):
                        ``orjson.loads`` -- the baseline.
 (a') ``aiohttp-raw``   the same loop as the library reads: ``decode_text=False``,
                        ``await ws.receive()``.
+     ``read-loop``     (in process only) the transport's read loop alone, over a fake
+                       socket whose ``receive()`` returns ready messages: our loop's cost.
      ``ws-source``     :func:`rxconnector.transport.ws.websocket` (reconnecting source,
                        stale watchdog, paced writes) + ``orjson.loads`` in the subscriber.
      ``hub``           :class:`~rxconnector.streams.hub.SubscriptionHub` ``feed(topic)``:
@@ -540,6 +542,9 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
         nonlocal count
         count += 1
 
+    if mode == "read-loop":
+        return await _read_loop_once(frames)
+
     if mode == "ws-source":
         tasks = OwnedTasks()
         spec = SocketSpec("ws://fake/stream", "fake#1", 5, 1.2)
@@ -615,6 +620,55 @@ async def _pipeline_once(mode: str, frames: list[bytes]) -> tuple[float, float]:
         connector_module.SubscriptionHub = original  # type: ignore[attr-defined]
 
 
+async def _read_loop_once(frames: list[bytes]) -> tuple[float, float]:
+    """The transport's read loop alone (``transport.ws._read_frames``: liveness, receive
+    stamp, frame tuple, hand-off) over a fake socket whose ``receive()`` is a coroutine
+    returning ready aiohttp messages - what aiohttp does for frames already buffered -
+    into a sink that only counts. So: our loop's per-frame cost plus one awaited call."""
+    import aiohttp
+
+    from rxconnector.errors import WebSocketClosedError
+    from rxconnector.transport import ws as ws_module
+    from rxconnector.transport.ws_types import SocketSpec
+
+    binary = aiohttp.WSMsgType.BINARY
+    messages = [aiohttp.WSMessage(binary, frame, None) for frame in frames]
+    messages.append(aiohttp.WSMessage(aiohttp.WSMsgType.CLOSED, None, None))
+    following = iter(messages).__next__
+
+    class FakeSocket:
+        close_code = 1000
+
+        async def receive(self) -> Any:
+            return following()
+
+    class FakeLink:
+        write_error = None
+
+        def pong(self, _data: Any) -> None:
+            raise AssertionError("no pings here")
+
+    count = [0]
+
+    def sink(_frame: Any) -> None:
+        count[0] += 1
+
+    spec = SocketSpec("ws://fake/stream", "fake#1", 5, 1.2)
+    cpu, wall = time.process_time(), time.perf_counter()
+    with contextlib.suppress(WebSocketClosedError):  # the CLOSED message ends the loop
+        await ws_module._read_frames(
+            FakeSocket(),  # type: ignore[arg-type]
+            FakeLink(),  # type: ignore[arg-type]
+            spec,
+            sink,
+            ws_module._Attempt(),
+        )
+    timing = time.process_time() - cpu, time.perf_counter() - wall
+    if count[0] != len(frames):
+        raise AssertionError(f"{count[0]} of {len(frames)}")
+    return timing
+
+
 def _protocol() -> Any:
     from rxconnector.exchanges.binance.ws_protocol import BinanceSpotWsProtocol
 
@@ -623,6 +677,7 @@ def _protocol() -> Any:
 
 PIPELINE_MODES = (
     "decode",
+    "read-loop",
     "ws-source",
     "hub",
     "hub-raw",
@@ -632,6 +687,7 @@ PIPELINE_MODES = (
 )
 PIPELINE_LABELS = {
     "decode": "orjson.loads + receive stamp (the floor)",
+    "read-loop": "transport read loop alone (fake receive)",
     "ws-source": "transport.ws.websocket, frames in band",
     "hub": "hub: frame_sink, route, fan-out",
     "hub-raw": "hub: frame_sink, raw topic lookup, fan-out",
