@@ -325,33 +325,24 @@ class BinanceFuturesPlans(BinancePlans):
     ) -> PlanFactory[Order]:
         """``DELETE /fapi/v1/order`` (signed, weight 1): cancel by id or client order id.
         Safe to retry (a retry after a lost success gets ``-2011``)."""
-        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
-        self._require_keys()
-        cancel = call(fep.CANCEL_ORDER, params, lambda reply: rp.futures_order(reply.data, params))
-        return partial(single, cancel)
+        return self._order_by_ref(
+            fep.CANCEL_ORDER, rp.futures_order, symbol, order_id, client_order_id
+        )
 
     def get_order(
         self, symbol: str, order_id: int | str | None, client_order_id: str | None
     ) -> PlanFactory[Order]:
         """``GET /fapi/v1/order`` (signed, weight 1): one order's current state."""
-        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
-        self._require_keys()
-        query = call(fep.QUERY_ORDER, params, lambda reply: rp.futures_order(reply.data, params))
-        return partial(single, query)
+        return self._order_by_ref(
+            fep.QUERY_ORDER, rp.futures_order, symbol, order_id, client_order_id
+        )
 
     def open_orders(self, symbol: str | None = None) -> PlanFactory[list[Order]]:
         """``GET /fapi/v1/openOrders`` (signed): open orders of one symbol (weight 1) or of
         every symbol (weight 40)."""
-        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
-        weight = fep.OPEN_ORDERS.weight if symbol is not None else fep.OPEN_ORDERS_ALL_WEIGHT
-        self._require_keys()
-        orders = call(
-            fep.OPEN_ORDERS,
-            params,
-            lambda reply: [rp.futures_order(row) for row in reply.data],
-            weight=weight,
+        return self._open_orders(
+            fep.OPEN_ORDERS, fep.OPEN_ORDERS_ALL_WEIGHT, rp.futures_order, symbol
         )
-        return partial(single, orders)
 
     # -- derivatives (SIGNED) -----------------------------------------------------------
 

@@ -13,6 +13,7 @@ order ids, the credentials check); the routes are the subclasses'
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import attrs
@@ -30,9 +31,11 @@ from rxconnector.exchanges.rest_plan import (
     ForgetRules,
     Now,
     Plan,
+    PlanFactory,
     Remember,
     RulesFor,
     WeightBudget,
+    single,
 )
 from rxconnector.exchanges.rest_spec import Endpoint, RestReply
 from rxconnector.exchanges.venue_plans import VenuePlans
@@ -209,6 +212,11 @@ def exchange_info_plan(
     return answer
 
 
+#: A Binance order answer (and the request it answers, if any) → :class:`Order`
+#: (:func:`~rxconnector.exchanges.binance.rest_parsers.order` or ``futures_order``).
+OrderParser = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Order]
+
+
 class BinancePlans(VenuePlans):
     """The parts of a Binance venue's plans that do not depend on its routes.
 
@@ -229,6 +237,36 @@ class BinancePlans(VenuePlans):
         if not self._keys_checked:
             BinanceSigner(self._config.api_key, self._config.api_secret)
             self._keys_checked = True
+
+    def _order_by_ref(
+        self,
+        endpoint: Endpoint,
+        to_order: OrderParser,
+        symbol: str,
+        order_id: int | str | None,
+        client_order_id: str | None,
+    ) -> PlanFactory[Order]:
+        """One signed call on one order named by exchange id or client order id (a query
+        or a cancel): the same shape on Spot and USD-M, only route and parser differ."""
+        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
+        self._require_keys()
+        return partial(single, call(endpoint, params, lambda reply: to_order(reply.data, params)))
+
+    def _open_orders(
+        self, endpoint: Endpoint, all_weight: int, to_order: OrderParser, symbol: str | None
+    ) -> PlanFactory[list[Order]]:
+        """Open orders of one symbol (the route's weight) or of every symbol
+        (``all_weight``)."""
+        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
+        weight = endpoint.weight if symbol is not None else all_weight
+        self._require_keys()
+        orders = call(
+            endpoint,
+            params,
+            lambda reply: [to_order(row, None) for row in reply.data],
+            weight=weight,
+        )
+        return partial(single, orders)
 
     def _new_order(
         self,

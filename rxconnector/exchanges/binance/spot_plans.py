@@ -311,35 +311,18 @@ class BinanceSpotPlans(BinancePlans):
     ) -> PlanFactory[Order]:
         """``DELETE /api/v3/order`` (signed): cancel by exchange id or client order id.
         Safe to repeat, so retried; a retry after a lost success gets -2011."""
-        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
-        self._require_keys()
-        return partial(
-            single, call(ep.CANCEL_ORDER, params, lambda reply: rp.order(reply.data, params))
-        )
+        return self._order_by_ref(ep.CANCEL_ORDER, rp.order, symbol, order_id, client_order_id)
 
     def get_order(
         self, symbol: str, order_id: int | str | None, client_order_id: str | None
     ) -> PlanFactory[Order]:
         """``GET /api/v3/order`` (signed, weight 4): one order's current state."""
-        params = rq.order_ref(symbol, order_id, client_order_id, "origClientOrderId")
-        self._require_keys()
-        return partial(
-            single, call(ep.QUERY_ORDER, params, lambda reply: rp.order(reply.data, params))
-        )
+        return self._order_by_ref(ep.QUERY_ORDER, rp.order, symbol, order_id, client_order_id)
 
     def open_orders(self, symbol: str | None = None) -> PlanFactory[list[Order]]:
         """``GET /api/v3/openOrders`` (signed): open orders of one symbol (weight 6) or of
         every symbol (weight 80)."""
-        params = {"symbol": rq.symbol(symbol)} if symbol is not None else {}
-        weight = ep.OPEN_ORDERS.weight if symbol is not None else ep.OPEN_ORDERS_ALL_WEIGHT
-        self._require_keys()
-        orders = call(
-            ep.OPEN_ORDERS,
-            params,
-            lambda reply: [rp.order(row) for row in reply.data],
-            weight=weight,
-        )
-        return partial(single, orders)
+        return self._open_orders(ep.OPEN_ORDERS, ep.OPEN_ORDERS_ALL_WEIGHT, rp.order, symbol)
 
 
 def recent_trades(endpoint: Endpoint, symbol: str, limit: int) -> PlanFactory[list[Trade]]:
