@@ -54,8 +54,20 @@ static PyObject *str_restore;      /* interned "_restore" */
 typedef struct {
     u128 coef;
     int exp;
+    int sig; /* significant digits of coef (0 for zero) */
     int negative;
 } Num;
+
+static int
+digits64(uint64_t v)
+{
+    int d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
 
 /* Strict wire grammar: digits ['.' digits], nothing else. At most 18 fractional
  * digits and 38 significant digits, so that the parse_levels finite/exponent rule
@@ -65,39 +77,56 @@ static int
 parse_plain(const char *s, Py_ssize_t len, Num *out)
 {
     Py_ssize_t i = 0;
-    u128 coef = 0;
-    int sig = 0, frac = 0, int_digits = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') {
-        int d = s[i] - '0';
-        if (sig || d) {
-            if (++sig > MAX_COEF_DIGITS)
+    uint64_t small = 0; /* the first 19 digits: 64-bit arithmetic, the usual case */
+    u128 coef;
+    int used = 0, sig, frac = 0, int_digits = 0, in_frac = 0;
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (used == 19)
+                break;
+            small = small * 10 + (uint64_t)(c - '0');
+            used++;
+            if (in_frac)
+                frac++;
+            else
+                int_digits++;
+        }
+        else if (c == '.' && !in_frac) {
+            if (int_digits == 0)
                 return 0;
+            in_frac = 1;
         }
-        coef = coef * 10 + (u128)d;
-        int_digits++;
-        i++;
-    }
-    if (int_digits == 0)
-        return 0;
-    if (i < len) {
-        if (s[i] != '.')
+        else {
             return 0;
-        i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            int d = s[i] - '0';
-            if (sig || d) {
-                if (++sig > MAX_COEF_DIGITS)
-                    return 0;
-            }
+        }
+    }
+    coef = small;
+    sig = small ? digits64(small) : 0;
+    for (; i < len; i++) { /* more than 19 digits: 128-bit, at most 38 significant */
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            int d = c - '0';
+            if ((sig || d) && ++sig > MAX_COEF_DIGITS)
+                return 0;
             coef = coef * 10 + (u128)d;
-            frac++;
-            i++;
+            if (in_frac)
+                frac++;
+            else
+                int_digits++;
         }
-        if (frac == 0 || i != len || frac > SCALE_DIGITS)
+        else if (c == '.' && !in_frac) {
+            in_frac = 1;
+        }
+        else {
             return 0;
+        }
     }
+    if (int_digits == 0 || (in_frac && frac == 0) || frac > SCALE_DIGITS)
+        return 0;
     out->coef = coef;
     out->exp = -frac;
+    out->sig = sig;
     out->negative = 0;
     return 1;
 }
@@ -143,17 +172,9 @@ parse_decimal_text(const char *s, Py_ssize_t len, Num *out)
         return 0;
     out->coef = n.coef;
     out->exp = (int)e;
+    out->sig = n.sig;
     out->negative = negative;
     return 1;
-}
-
-static int
-digit_count(u128 v)
-{
-    int d = 1;
-    while (d <= MAX_COEF_DIGITS && v >= POW10[d])
-        d++;
-    return d;
 }
 
 /* The price's key (value x 10^18) if the price is representable: not negative, at
@@ -169,7 +190,7 @@ price_key(const Num *n, i128 *key)
     shift = SCALE_DIGITS + n->exp;
     if (shift < 0)
         return 0;
-    if (n->coef != 0 && digit_count(n->coef) + shift > MAX_COEF_DIGITS)
+    if (n->coef != 0 && n->sig + shift > MAX_COEF_DIGITS)
         return 0;
     if (shift > MAX_COEF_DIGITS)
         return n->coef == 0 ? (*key = 0, 1) : 0;
@@ -185,10 +206,17 @@ make_decimal(u128 coef, int exp)
     char digits[48], buf[96];
     int nd = 0, pos = 0;
     PyObject *text, *result;
-    do {
+    while (coef > UINT64_MAX) {
         digits[nd++] = (char)('0' + (int)(coef % 10));
         coef /= 10;
-    } while (coef);
+    }
+    {
+        uint64_t small = (uint64_t)coef;
+        do {
+            digits[nd++] = (char)('0' + (int)(small % 10));
+            small /= 10;
+        } while (small);
+    }
     if (exp >= 0) {
         while (nd)
             buf[pos++] = digits[--nd];
@@ -773,11 +801,13 @@ side_top(Side *s, Py_ssize_t n)
     return t;
 }
 
-/* Apply one absolute level (quantity 0 removes). */
+/* Apply one absolute level (quantity 0 removes). pobj/tobj: the caller's price and
+ * level tuple to cache (levels applied as Decimal tuples), or NULL (packed levels). */
 static int
-side_apply(Side *s, const Entry *e, int bounded, i128 bound)
+side_apply(Side *s, i128 key, u128 qty, int pexp, int qexp, PyObject *pobj, PyObject *tobj,
+           int bounded, i128 bound)
 {
-    i128 k = s->neg ? -e->key : e->key;
+    i128 k = s->neg ? -key : key;
     Py_ssize_t i;
     BLevel *L;
     if (bounded && k < bound)
@@ -785,26 +815,26 @@ side_apply(Side *s, const Entry *e, int bounded, i128 bound)
     i = side_search(s, k);
     if (i < s->n && s->lv[i].key == k) {
         L = &s->lv[i];
-        if (e->qty == 0) {
+        if (qty == 0) {
             level_release(L);
             memmove(L, L + 1, (size_t)(s->n - i - 1) * sizeof(BLevel));
             s->n--;
             return 0;
         }
         Py_CLEAR(L->level);
-        if (e->tobj != NULL) {
-            Py_XSETREF(L->price, Py_NewRef(e->pobj));
-            L->level = Py_NewRef(e->tobj);
+        if (tobj != NULL) {
+            Py_XSETREF(L->price, Py_NewRef(pobj));
+            L->level = Py_NewRef(tobj);
         }
-        else if (L->pexp != e->pexp) {
-            Py_CLEAR(L->price);
+        else if (L->pexp != pexp) {
+            Py_CLEAR(L->price); /* same price, other notation: "10.0" -> "10.00" */
         }
-        L->pexp = e->pexp;
-        L->qty = e->qty;
-        L->qexp = e->qexp;
+        L->pexp = (int8_t)pexp;
+        L->qty = qty;
+        L->qexp = (int8_t)qexp;
         return 0;
     }
-    if (e->qty == 0)
+    if (qty == 0)
         return 0; /* removing a level we never knew is normal */
     if (side_reserve(s, s->n + 1) < 0)
         return -1;
@@ -812,11 +842,11 @@ side_apply(Side *s, const Entry *e, int bounded, i128 bound)
     memmove(L + 1, L, (size_t)(s->n - i) * sizeof(BLevel));
     s->n++;
     L->key = k;
-    L->qty = e->qty;
-    L->pexp = e->pexp;
-    L->qexp = e->qexp;
-    L->price = e->tobj != NULL ? Py_NewRef(e->pobj) : NULL;
-    L->level = e->tobj != NULL ? Py_NewRef(e->tobj) : NULL;
+    L->qty = qty;
+    L->pexp = (int8_t)pexp;
+    L->qexp = (int8_t)qexp;
+    L->price = tobj != NULL ? Py_NewRef(pobj) : NULL;
+    L->level = tobj != NULL ? Py_NewRef(tobj) : NULL;
     return 0;
 }
 
@@ -1019,15 +1049,25 @@ CBook_apply(CBookObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 {
     static const char *const names[] = {"bids", "asks"};
     PyObject *arg[2], *fast[2] = {NULL, NULL}, *result = NULL;
+    PackedObject *packed[2] = {NULL, NULL};
     Entry *entries[2] = {NULL, NULL};
     Py_ssize_t count[2] = {0, 0};
     int ok = 1;
-    if (get_args("apply", args, nargs, kwnames, names, 2, 2, 2, arg) < 0)
+    if (nargs == 2 && kwnames == NULL) {
+        arg[0] = args[0];
+        arg[1] = args[1];
+    }
+    else if (get_args("apply", args, nargs, kwnames, names, 2, 2, 2, arg) < 0)
         return NULL;
     if (self->py != NULL)
         return PyObject_CallMethod(self->py, "apply", "OO", arg[0], arg[1]);
     for (int k = 0; k < 2 && ok == 1; k++) {
-        int truth = PyObject_IsTrue(arg[k]); /* LocalBook: `if bids:` */
+        int truth;
+        if (Py_TYPE(arg[k]) == &Packed_Type) {
+            packed[k] = (PackedObject *)arg[k]; /* borrowed: the caller holds it */
+            continue;
+        }
+        truth = PyObject_IsTrue(arg[k]); /* LocalBook: `if bids:` */
         if (truth < 0) {
             ok = -1;
             break;
@@ -1036,17 +1076,27 @@ CBook_apply(CBookObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
             ok = convert_side(arg[k], &fast[k], &entries[k], &count[k]);
     }
     if (ok == 1) {
-        for (int k = 0; k < 2 && ok == 1; k++)
-            for (Py_ssize_t i = 0; i < count[k]; i++)
-                if (side_apply(&self->side[k], &entries[k][i], self->bounded[k],
-                               self->bound[k]) < 0) {
+        for (int k = 0; k < 2 && ok == 1; k++) {
+            Side *s = &self->side[k];
+            if (packed[k] != NULL) { /* straight from the wire: no conversion */
+                const PLevel *p = packed[k]->items;
+                for (Py_ssize_t i = 0; i < packed[k]->n && ok == 1; i++)
+                    if (side_apply(s, p[i].key, p[i].qty, p[i].pexp, p[i].qexp, NULL, NULL,
+                                   self->bounded[k], self->bound[k]) < 0)
+                        ok = -1;
+                continue;
+            }
+            for (Py_ssize_t i = 0; i < count[k] && ok == 1; i++) {
+                const Entry *e = &entries[k][i];
+                if (side_apply(s, e->key, e->qty, e->pexp, e->qexp, e->pobj, e->tobj,
+                               self->bounded[k], self->bound[k]) < 0)
                     ok = -1;
-                    break;
-                }
+            }
+        }
         if (ok == 1)
             result = Py_NewRef(Py_None);
     }
-    else if (ok == 0 && switch_to_python(self) == 0) {
+    else if (ok == 0 && switch_to_python(self) == 0) { /* before anything was applied */
         result = PyObject_CallMethod(self->py, "apply", "OO", fast[0] ? fast[0] : arg[0],
                                      fast[1] ? fast[1] : arg[1]);
     }
