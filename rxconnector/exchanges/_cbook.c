@@ -232,9 +232,10 @@ make_decimal(u128 coef, int exp)
                 buf[pos++] = '.';
         }
     }
-    text = PyUnicode_FromStringAndSize(buf, pos);
+    text = PyUnicode_New(pos, 127); /* ASCII: no UTF-8 decoding needed */
     if (text == NULL)
         return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(text), buf, (size_t)pos);
     result = PyObject_CallOneArg(DecimalType, text);
     Py_DECREF(text);
     return result;
