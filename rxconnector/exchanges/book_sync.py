@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
+from rxconnector.exchanges._parsing import model_builder
 from rxconnector.exchanges.book import LocalBook
 from rxconnector.exchanges.depth_events import DiffEvent, levels_in
 from rxconnector.log import get_logger
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 _log = get_logger(component="orderbook")
+#: ``OrderBook(...)`` without attrs' per-field ``object.__setattr__``: the view is built
+#: after every applied event (≈0.35 µs of ≈1.1 µs per view, measured).
+_OrderBook = model_builder(OrderBook)
 
 
 # =====================================================================================
@@ -194,7 +198,7 @@ class BookSync:
         book = self.book
         depth = self.depth
         if last is not None:
-            return OrderBook(
+            return _OrderBook(
                 last.symbol,
                 book.top_bids(depth),
                 book.top_asks(depth),
@@ -204,7 +208,7 @@ class BookSync:
             )
         snap = self._snapshot
         assert snap is not None, "view() of a book that was never synced"
-        return OrderBook(
+        return _OrderBook(
             snap.symbol,
             book.top_bids(depth),
             book.top_asks(depth),
