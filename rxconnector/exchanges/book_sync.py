@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol
 import attrs
 
 from rxconnector.exchanges._parsing import model_builder
-from rxconnector.exchanges.book import LocalBook
+from rxconnector.exchanges.book import new_local_book
 from rxconnector.exchanges.depth_events import DiffEvent, levels_in
 from rxconnector.log import get_logger
 from rxconnector.models import OrderBook
@@ -146,7 +146,7 @@ class BookSync:
         self.depth = depth
         self.snapshot_limit = snapshot_limit
         self.max_buffer = max_buffer
-        self.book = LocalBook()
+        self.book = new_local_book()
         #: True while the book is consistent and may be shown.
         self.live = False
         #: The update id the book is at (the last applied ``u``, or the snapshot's).
