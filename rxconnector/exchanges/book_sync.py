@@ -27,7 +27,7 @@ import attrs
 
 from rxconnector.exchanges._parsing import model_builder
 from rxconnector.exchanges.book import new_local_book
-from rxconnector.exchanges.depth_events import DiffEvent, levels_in
+from rxconnector.exchanges.depth_events import DiffEvent
 from rxconnector.log import get_logger
 from rxconnector.models import OrderBook
 
@@ -339,9 +339,9 @@ class BookSync:
                 drop += 1
         if drop == 0 and len(buffer) % 64:
             return  # the memory bound is checked every 64 events (the sum is O(n))
-        levels = sum(map(levels_in, buffer[drop:]))
+        levels = sum(len(e.bids) + len(e.asks) for e in buffer[drop:])
         while levels > MAX_BUFFER_LEVELS and drop < len(buffer) - 1:
-            levels -= levels_in(buffer[drop])
+            levels -= len(buffer[drop].bids) + len(buffer[drop].asks)
             drop += 1
         if drop:
             del buffer[:drop]

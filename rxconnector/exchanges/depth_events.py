@@ -14,25 +14,20 @@ part of the public API (the connector's ``order_book`` still emits ``OrderBook``
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from rxconnector.exchanges.wire_levels import PackedLevels
 
-__all__ = ["WIRE_BYTES_PER_LEVEL", "DiffEvent", "PackedDepthUpdate", "levels_in"]
-
-#: What a Binance level takes on the wire, ``["30000.01","0.12345678"],``: 23-32 bytes.
-#: A packed event estimates its level count from its levels' wire size with it (counting
-#: exactly would cost a copy of the text per frame); only the pre-snapshot buffer's
-#: memory bound reads the count.
-WIRE_BYTES_PER_LEVEL: Final = 24
+__all__ = ["DiffEvent", "PackedDepthUpdate"]
 
 
 class DiffEvent(Protocol):
     """What a book-sync rule reads from a diff event (Binance's names: ``U``, ``u``,
     ``pu``). ``bids``/``asks`` are whatever the book's ``apply`` takes: ``Decimal``
-    level tuples (:class:`~rxconnector.models.DepthUpdate`) or packed levels."""
+    level tuples (:class:`~rxconnector.models.DepthUpdate`) or packed levels; both have
+    a length, the number of levels (the pre-snapshot buffer's bound counts them)."""
 
     @property
     def symbol(self) -> str: ...
@@ -56,9 +51,8 @@ class PackedDepthUpdate(msgspec.Struct, gc=False):
     """A diff-depth event straight from the wire: the ids and times of
     :class:`~rxconnector.models.DepthUpdate`, the levels packed for the book.
 
-    ``level_count`` estimates how many levels the event holds (see
-    :data:`WIRE_BYTES_PER_LEVEL`). ``gc=False``: it holds strings, numbers and packed
-    levels, none of which can point back at it, so the collector need not track it.
+    ``gc=False``: it holds strings, numbers and packed levels, none of which can point
+    back at it, so the collector need not track it.
     """
 
     symbol: str
@@ -69,11 +63,3 @@ class PackedDepthUpdate(msgspec.Struct, gc=False):
     event_time: int
     received_at: float
     prev_final_update_id: int | None = None
-    level_count: int = 0
-
-
-def levels_in(event: DiffEvent) -> int:
-    """How many levels ``event`` holds (a packed event's estimate, see above)."""
-    if type(event) is PackedDepthUpdate:
-        return event.level_count
-    return len(event.bids) + len(event.asks)

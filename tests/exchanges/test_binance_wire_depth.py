@@ -21,7 +21,7 @@ from rxconnector.exchanges.binance import wire
 from rxconnector.exchanges.binance.book_sync import BinanceFuturesSync, BinanceSpotSync
 from rxconnector.exchanges.binance.feeds import BinanceFuturesFeeds, BinanceSpotFeeds
 from rxconnector.exchanges.book_sync import APPLIED, BUFFERED
-from rxconnector.exchanges.depth_events import PackedDepthUpdate, levels_in
+from rxconnector.exchanges.depth_events import PackedDepthUpdate
 from rxconnector.models import DepthUpdate, OrderBook
 
 TOPIC = "btcusdt@depth@100ms"
@@ -109,12 +109,20 @@ class TestValidFrames:
         event = parse(text, 0.0)
         assert (event.first_update_id, event.final_update_id) == (5, 5)
 
-    def test_level_count_estimate_follows_the_wire_size(self) -> None:
+    def test_the_packed_sides_count_their_levels(self) -> None:
+        """The pre-snapshot buffer's bound counts levels with ``len``."""
         many = {**SPOT, "b": [[f"{30000 - i}.01", "0.12345678"] for i in range(200)], "a": []}
         event = parse(frame(many), 0.0)
-        assert 150 <= levels_in(event) <= 250  # 200 levels, estimated from ~26 B each
-        plain = bp.parse_depth_update(many, 0.0)
-        assert levels_in(plain) == 200
+        assert (len(event.bids), len(event.asks)) == (200, 0)
+
+    def test_numbers_outside_the_fast_grammar_still_parse(self) -> None:
+        """Valid but unusual numbers (exponents, a plus sign, no integer digits) give
+        the dict parser's levels, whichever pack_levels runs."""
+        odd = {**SPOT, "b": [["1E+3", "2"], [".5", "1e-2"]], "a": [["30001", "+1.5"]]}
+        event = parse(frame(odd), 0.0)
+        reference = bp.parse_depth_update(odd, 0.0)
+        assert tuple(event.bids) == reference.bids
+        assert tuple(event.asks) == reference.asks
 
 
 def _without(key: str) -> dict[str, Any]:

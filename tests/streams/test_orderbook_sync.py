@@ -733,8 +733,8 @@ class TestBufferBounds:
         assert sync.buffered < n
 
     def test_levels_bound_on_the_wire_path(self) -> None:
-        """Packed events count their levels by their wire size: the bound holds too, and
-        the kept (gap-free) tail still syncs with a snapshot."""
+        """Packed events count their levels too: the bound holds, and the kept (gap-free)
+        tail still syncs with a snapshot."""
         from rxconnector.exchanges.book_sync import MAX_BUFFER_LEVELS
 
         sync = BinanceSpotSync(2)
@@ -742,7 +742,7 @@ class TestBufferBounds:
         n = MAX_BUFFER_LEVELS // 100 + 200
         for i in range(1, n + 1):
             sync.on_update(packed(upd(i, i, wide)))
-        assert sync.buffered * 100 <= MAX_BUFFER_LEVELS * 1.2 + 64 * 100
+        assert sync.buffered * 100 <= MAX_BUFFER_LEVELS + 64 * 100
         assert sync.buffered < n
         first_kept = n - sync.buffered + 1
         assert sync.on_snapshot(snap(first_kept, BIDS, ASKS)) is APPLIED

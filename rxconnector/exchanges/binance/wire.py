@@ -32,7 +32,7 @@ import orjson
 from rxconnector.errors import ParseError
 from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
 from rxconnector.exchanges.binance.parsers import parse_depth_update
-from rxconnector.exchanges.depth_events import WIRE_BYTES_PER_LEVEL, PackedDepthUpdate
+from rxconnector.exchanges.depth_events import PackedDepthUpdate
 from rxconnector.exchanges.wire_levels import pack_levels
 from rxconnector.models import BookTicker, DepthUpdate, Trade
 
@@ -323,6 +323,8 @@ def depth_frame_parser(topic: str) -> FrameParser:
         first, final = d.U, d.u
         if first > final:
             raise _malformed("depthUpdate", frame, f"first update id {first} > final {final}")
+        # memoryviews, not the Raw objects: a compiled pack_levels hands numbers outside
+        # its fast grammar ("1E+3") to the pure-Python one, whose orjson reads buffers
         bids_raw, asks_raw = memoryview(d.b), memoryview(d.a)
         if bids_raw[0] != _ARRAY_START or asks_raw[0] != _ARRAY_START:
             raise _malformed("depthUpdate", frame, "the levels are not JSON arrays")
@@ -330,8 +332,7 @@ def depth_frame_parser(topic: str) -> FrameParser:
             bids, asks = pack_levels(bids_raw), pack_levels(asks_raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise _malformed("depthUpdate", frame, _levels_reason(exc)) from exc
-        count = (len(bids_raw) + len(asks_raw)) // WIRE_BYTES_PER_LEVEL
-        return _PackedDepthUpdate(d.s, first, final, bids, asks, d.E, received_at, d.pu, count)
+        return _PackedDepthUpdate(d.s, first, final, bids, asks, d.E, received_at, d.pu)
 
     return parse_depth_frame
 
