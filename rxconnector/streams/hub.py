@@ -401,10 +401,14 @@ class SubscriptionHub:
                     report_error(exc)
             topic: TopicState | None = None
             if raw_topics and type(data) is bytes:
-                for length in raw_lengths:
-                    topic = raw_topics.get(data[:length])
-                    if topic is not None:
-                        break
+                # the first head length without a loop (most hubs have one); the others
+                # (symbols of other lengths) only when it missed
+                topic = raw_topics.get(data[: raw_lengths[0]])
+                if topic is None and len(raw_lengths) > 1:
+                    for length in raw_lengths:
+                        topic = raw_topics.get(data[:length])
+                        if topic is not None:
+                            break
             payload: Any = data
             if topic is None:
                 found = decoded(conn, data)
