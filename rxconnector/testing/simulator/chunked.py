@@ -59,8 +59,16 @@ class ChunkedLog(Generic[T]):
             self._seal()
 
     def extend(self, items: Iterable[T]) -> None:
-        for item in items:
-            self.append(item)
+        batch = items if isinstance(items, list | tuple) else list(items)
+        done, total = 0, len(batch)
+        while done < total:
+            room = CHUNK - len(self._open)
+            part = batch[done : done + room]
+            self._open.extend(part)
+            self._size += len(part)
+            done += len(part)
+            if len(self._open) == CHUNK:
+                self._seal()
 
     def _seal(self) -> None:
         self._chunks.append(tuple(self._open))

@@ -1,6 +1,8 @@
 """The trade tape: every trade and aggregate trade the market produced, in order.
 
 Trade ids and aggregate ids are contiguous, so a lookup by id is an index computation.
+Records and logs are kept out of the cyclic collector's work (``gc=False`` structs in
+:class:`~rxconnector.testing.simulator.chunked.ChunkedLog`; see there why).
 The tape is bounded (``trade_history``) so a long-running simulator does not grow
 without limit; tests are far below the bound and see the full tape.
 :class:`RollingWindow` keeps the statistics of the last N milliseconds of trades
