@@ -470,7 +470,12 @@ def _fake_connect(
     from reactivex.disposable import Disposable
 
     from rxconnector.models import ConnectionEvent, ConnectionState
+    from rxconnector.transport import ws_types
     from rxconnector.transport.ws_types import Connected
+
+    # A frame sink takes (received_at, data) as two arguments since FrameSink exists
+    # (this file also runs against older trees, whose sink takes the tuple).
+    two_argument_sink = hasattr(ws_types, "FrameSink")
 
     def connect(spec: Any, _session: Any, _tasks: Any) -> Observable[Any]:
         def subscribe(observer: Any, _scheduler: Any = None) -> Any:
@@ -485,12 +490,18 @@ def _fake_connect(
                 if request["method"] != "SUBSCRIBE":
                     return
                 # as _run_socket: the spec's frame sink if any, and a liveness check
-                deliver = getattr(spec, "frame_sink", None) or observer.on_next
+                sink = getattr(spec, "frame_sink", None)
                 clock = time.time
                 cpu, wall = time.process_time(), time.perf_counter()
-                for frame in frames:
-                    if alive[0]:
-                        deliver((clock() * 1000.0, frame))
+                if sink is not None and two_argument_sink:
+                    for frame in frames:
+                        if alive[0]:
+                            sink(clock() * 1000.0, frame)
+                else:  # in band, or a tree whose sink takes the (received_at, data) tuple
+                    deliver = sink or observer.on_next
+                    for frame in frames:
+                        if alive[0]:
+                            deliver((clock() * 1000.0, frame))
                 timings.append((time.process_time() - cpu, time.perf_counter() - wall))
                 finished.set()
 
@@ -650,7 +661,7 @@ async def _read_loop_once(frames: list[bytes]) -> tuple[float, float]:
 
     count = [0]
 
-    def sink(_frame: Any) -> None:
+    def sink(*_frame: Any) -> None:  # (received_at, data), or the older trees' tuple
         count[0] += 1
 
     spec = SocketSpec("ws://fake/stream", "fake#1", 5, 1.2)
