@@ -758,23 +758,31 @@ static PyObject *
 side_level(Side *s, Py_ssize_t i, int cache)
 {
     BLevel *L = &s->lv[i];
+    BLevel was = *L; /* the level as it was before any allocation below */
     PyObject *price, *qty, *t;
     if (L->level != NULL)
         return Py_NewRef(L->level);
     price = L->price != NULL ? Py_NewRef(L->price) : side_price(s, L);
     if (price == NULL)
         return NULL;
-    qty = make_decimal(L->qty, L->qexp);
+    qty = make_decimal(was.qty, was.qexp);
     if (qty == NULL) {
         Py_DECREF(price);
         return NULL;
     }
     t = PyTuple_Pack(2, price, qty);
     Py_DECREF(qty);
-    if (t != NULL && cache) {
-        if (L->price == NULL)
-            L->price = Py_NewRef(price);
-        L->level = Py_NewRef(t);
+    /* Allocating a tuple may run the garbage collector, and with it any finalizer,
+     * which could (absurdly, but legally) change this book: cache only into the very
+     * level we read, found again by index and content. */
+    if (t != NULL && cache && i < s->n) {
+        L = &s->lv[i];
+        if (L->key == was.key && L->qty == was.qty && L->pexp == was.pexp &&
+            L->qexp == was.qexp && L->level == NULL) {
+            if (L->price == NULL)
+                L->price = Py_NewRef(price);
+            L->level = Py_NewRef(t);
+        }
     }
     Py_DECREF(price);
     return t;
@@ -792,7 +800,13 @@ side_top(Side *s, Py_ssize_t n)
     if (t == NULL)
         return NULL;
     for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *lv = side_level(s, s->n - 1 - j, 1);
+        PyObject *lv;
+        if (s->n - 1 - j < 0) { /* the book shrank under a finalizer (see side_level) */
+            if (_PyTuple_Resize(&t, j) < 0)
+                return NULL;
+            break;
+        }
+        lv = side_level(s, s->n - 1 - j, 1);
         if (lv == NULL) {
             Py_DECREF(t);
             return NULL;
@@ -924,8 +938,16 @@ side_list(Side *s)
     PyObject *list = PyList_New(s->n);
     if (list == NULL)
         return NULL;
-    for (Py_ssize_t j = 0; j < s->n; j++) {
-        PyObject *lv = side_level(s, s->n - 1 - j, 0);
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(list); j++) {
+        PyObject *lv;
+        if (s->n - 1 - j < 0) { /* shrank under a finalizer: hand over what is left */
+            if (PyList_SetSlice(list, j, PyList_GET_SIZE(list), NULL) < 0) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            break;
+        }
+        lv = side_level(s, s->n - 1 - j, 0);
         if (lv == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -1174,10 +1196,10 @@ set_edge(CBookObject *self, int k, PyObject *limit)
     len = PyLong_FromSsize_t(s->n);
     if (len == NULL)
         return -1;
-    ge = PyObject_RichCompareBool(len, limit, Py_GE);
+    ge = PyObject_RichCompareBool(len, limit, Py_GE); /* any number type, as in Python */
     Py_DECREF(len);
-    if (ge <= 0)
-        return ge;
+    if (ge <= 0 || s->n == 0) /* (a limit object's comparison could have cleared us) */
+        return ge < 0 ? -1 : 0;
     self->bounded[k] = 1;
     self->bound[k] = s->lv[0].key;
     self->edge[k] = side_price(s, &s->lv[0]);
