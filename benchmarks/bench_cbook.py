@@ -8,7 +8,8 @@ Run::
 1. **Per frame** (in process, best of ``--runs``, interleaved): Binance ``depthUpdate``
    frames of the "5-20 levels per side" profile of issue #12 (``make_market`` of
    ``bench_orderbook.py``), their ``b``/``a`` arrays cut out as raw JSON text beforehand
-   (``msgspec.Raw``, as a one-pass decoder hands them over). Timed per frame: pack both
+   (``msgspec.Raw``, as the one-pass decoder of ``exchanges/binance/wire.py`` hands them
+   over). Timed per frame: pack both
    sides (``pack_levels``) + ``book.apply`` + a top-20 view of both sides, for
 
    * pure Python: ``wire_levels.pack_levels_py`` (``parse_levels(orjson.loads(...))``)
@@ -61,9 +62,15 @@ class _Sides(msgspec.Struct):
     a: msgspec.Raw
 
 
+class _Wrapped(msgspec.Struct):
+    """A combined-stream frame (``{"stream": ..., "data": {...}}``)."""
+
+    data: _Sides
+
+
 def raw_sides(frames: list[bytes]) -> list[tuple[bytes, bytes]]:
-    decode = msgspec.json.Decoder(_Sides).decode
-    return [(bytes(s.b), bytes(s.a)) for s in map(decode, frames)]
+    decode = msgspec.json.Decoder(_Wrapped).decode
+    return [(bytes(w.data.b), bytes(w.data.a)) for w in map(decode, frames)]
 
 
 def snapshot_levels(payload: dict[str, Any]) -> tuple[Any, Any]:
@@ -182,7 +189,8 @@ def main() -> None:
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
     snapshot, frames = make_market(args.events, (5, 20))
-    changes = sum(len(u["b"]) + len(u["a"]) for u in map(orjson.loads, frames)) / len(frames)
+    changes = sum(len(pack_levels_py(b)) + len(pack_levels_py(a)) for b, a in raw_sides(frames))
+    changes /= len(frames)
     print(
         f"\n-- 1. per frame: {len(frames):,} frames, {changes:.1f} level changes per frame, "
         f"book {SNAPSHOT_LEVELS} levels/side, top {DEPTH} (best of {args.runs})"
