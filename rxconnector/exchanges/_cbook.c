@@ -310,7 +310,7 @@ level_tuple(const PLevel *lv)
 static void
 Packed_dealloc(PackedObject *self)
 {
-    PyMem_Free(self->items);
+    /* the items live in the object's own allocation (packed_new) */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -473,14 +473,49 @@ skip_ws(const char *p, const char *end)
 }
 
 /* One JSON string holding a plain number; returns the position after the closing
- * quote, or NULL if it is not in the fast grammar. */
+ * quote, or NULL if it is not in the fast grammar. One pass over the usual number (at
+ * most 19 digits); longer ones go through parse_plain. */
 static const char *
 scan_number(const char *p, const char *end, Num *n)
 {
     const char *start;
+    uint64_t small = 0;
+    int used = 0, sig = 0, frac = 0, int_digits = 0, in_frac = 0;
     if (p >= end || *p != '"')
         return NULL;
     start = ++p;
+    for (; p < end; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (d < 10) {
+            if (used == 19)
+                goto long_number;
+            if (small != 0 || d != 0)
+                sig++;
+            small = small * 10 + d;
+            used++;
+            if (in_frac)
+                frac++;
+            else
+                int_digits++;
+        }
+        else if (*p == '.' && !in_frac && int_digits) {
+            in_frac = 1;
+        }
+        else if (*p == '"') {
+            if (int_digits == 0 || (in_frac && frac == 0) || frac > SCALE_DIGITS)
+                return NULL;
+            n->coef = small;
+            n->exp = -frac;
+            n->sig = sig;
+            n->negative = 0;
+            return p + 1;
+        }
+        else {
+            return NULL;
+        }
+    }
+    return NULL;
+long_number:
     while (p < end && *p != '"')
         p++;
     if (p >= end || !parse_plain(start, p - start, n))
@@ -490,13 +525,35 @@ scan_number(const char *p, const char *end, Num *n)
 
 /* 1: parsed into *out (new reference); 0: not in the fast grammar (no exception);
  * -1: exception (memory). */
+/* A PackedLevels object holding a copy of items[0..n), in one allocation. */
+static PackedObject *
+packed_new(const PLevel *items, Py_ssize_t n)
+{
+    size_t head = (sizeof(PackedObject) + 15) & ~(size_t)15; /* items 16-byte aligned */
+    PackedObject *obj = PyObject_Malloc(head + (size_t)n * sizeof(PLevel));
+    if (obj == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    PyObject_Init((PyObject *)obj, &Packed_Type);
+    obj->n = n;
+    obj->items = (PLevel *)((char *)obj + head);
+    if (n)
+        memcpy(obj->items, items, (size_t)n * sizeof(PLevel));
+    return obj;
+}
+
+/* 1: parsed into *out (new reference); 0: not in the fast grammar (no exception);
+ * -1: exception (memory). Levels are parsed into a stack buffer (a heap one past 64
+ * levels) and copied once into the object. */
 static int
 pack_fast(const char *p, Py_ssize_t len, PackedObject **out)
 {
     const char *end = p + len;
-    Py_ssize_t n = 0, cap = 16;
-    PLevel *items = NULL;
-    PackedObject *obj;
+    PLevel stack[64];
+    PLevel *items = stack;
+    Py_ssize_t n = 0, cap = 64;
+    int result = 0;
     p = skip_ws(p, end);
     if (p >= end || *p != '[')
         return 0;
@@ -505,40 +562,35 @@ pack_fast(const char *p, Py_ssize_t len, PackedObject **out)
         p++;
         goto done;
     }
-    items = PyMem_Malloc(cap * sizeof(PLevel));
-    if (items == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
     for (;;) {
         Num price, qty;
         i128 key;
         if (p >= end || *p != '[')
-            goto decline;
+            goto finish;
         p = scan_number(skip_ws(p + 1, end), end, &price);
         if (p == NULL)
-            goto decline;
+            goto finish;
         p = skip_ws(p, end);
         if (p >= end || *p != ',')
-            goto decline;
+            goto finish;
         p = scan_number(skip_ws(p + 1, end), end, &qty);
         if (p == NULL)
-            goto decline;
+            goto finish;
         p = skip_ws(p, end);
-        if (p >= end || *p != ']')
-            goto decline;
-        if (!price_key(&price, &key))
-            goto decline;
+        if (p >= end || *p != ']' || !price_key(&price, &key))
+            goto finish;
         if (n == cap) {
-            PLevel *bigger;
-            cap *= 2;
-            bigger = PyMem_Realloc(items, cap * sizeof(PLevel));
+            PLevel *bigger = PyMem_Malloc((size_t)cap * 2 * sizeof(PLevel));
             if (bigger == NULL) {
-                PyMem_Free(items);
                 PyErr_NoMemory();
-                return -1;
+                result = -1;
+                goto finish;
             }
+            memcpy(bigger, items, (size_t)n * sizeof(PLevel));
+            if (items != stack)
+                PyMem_Free(items);
             items = bigger;
+            cap *= 2;
         }
         items[n].key = key;
         items[n].qty = qty.coef;
@@ -554,24 +606,18 @@ pack_fast(const char *p, Py_ssize_t len, PackedObject **out)
             p++;
             break;
         }
-        goto decline;
+        goto finish;
     }
 done:
     p = skip_ws(p, end);
     if (p != end)
-        goto decline;
-    obj = PyObject_New(PackedObject, &Packed_Type);
-    if (obj == NULL) {
+        goto finish;
+    *out = packed_new(items, n);
+    result = *out == NULL ? -1 : 1;
+finish:
+    if (items != stack)
         PyMem_Free(items);
-        return -1;
-    }
-    obj->n = n;
-    obj->items = items;
-    *out = obj;
-    return 1;
-decline:
-    PyMem_Free(items);
-    return 0;
+    return result;
 }
 
 static PyObject *
