@@ -198,6 +198,28 @@ price_key(const Num *n, i128 *key)
     return 1;
 }
 
+/* Decimal(text), calling the type's tp_new directly with a reused 1-tuple: the same
+ * constructor Decimal(text) runs, without the generic call machinery (~30-40 ns of
+ * ~150). The tuple is reused only while nothing else holds it. */
+static PyObject *args1; /* (None,) or (text,) between calls; owned by the module */
+
+static PyObject *
+decimal_from_text(PyObject *text)
+{
+    PyObject *result;
+    PyTypeObject *type = (PyTypeObject *)DecimalType;
+    if (args1 == NULL || Py_REFCNT(args1) != 1) {
+        Py_XDECREF(args1);
+        args1 = PyTuple_Pack(1, Py_None);
+        if (args1 == NULL)
+            return NULL;
+    }
+    Py_SETREF(PyTuple_GET_ITEM(args1, 0), Py_NewRef(text));
+    result = type->tp_new(type, args1, NULL);
+    Py_SETREF(PyTuple_GET_ITEM(args1, 0), Py_NewRef(Py_None));
+    return result;
+}
+
 /* Text of coef * 10^exp exactly as Decimal writes it back: "150" / "1.50" / "0.005" /
  * "1E+3". Decimal(text) then has exactly this coefficient and exponent. */
 static PyObject *
@@ -236,7 +258,7 @@ make_decimal(u128 coef, int exp)
     if (text == NULL)
         return NULL;
     memcpy(PyUnicode_1BYTE_DATA(text), buf, (size_t)pos);
-    result = PyObject_CallOneArg(DecimalType, text);
+    result = decimal_from_text(text);
     Py_DECREF(text);
     return result;
 }
