@@ -39,7 +39,6 @@ typedef unsigned __int128 u128;
 
 #define SCALE_DIGITS 18       /* keys are prices x 10^18 */
 #define MAX_COEF_DIGITS 38    /* 10^38 - 1 < 2^127: every coefficient fits an i128 */
-#define MAX_PRICE_INT_DIGITS 20 /* prices below 10^20: key < 10^38 */
 
 static u128 POW10[MAX_COEF_DIGITS + 1];
 
