@@ -140,6 +140,14 @@ class TestFastPath:
         with pytest.raises(TypeError):
             _cbook.pack_levels(12)
 
+    @pytest.mark.parametrize("count", [63, 64, 65, 129, 1000])
+    def test_long_sides(self, count: int) -> None:
+        """Past the parser's stack buffer (64 levels) the heap takes over."""
+        raw = orjson.dumps([[f"{30000 + i}.{i % 100:02d}", f"{i}.5"] for i in range(count)])
+        assert type(_cbook.pack_levels(raw)) is _cbook.PackedLevels
+        assert_same(raw)
+        assert_same(raw[:-1] + b',["1E+3","1"]]')  # declined at the very end
+
     def test_what_the_fast_grammar_declines_goes_to_python(self) -> None:
         """An exponent form is valid: the Python path returns plain tuples for it."""
         assert _cbook.pack_levels(b'[["1E+3","1"]]') == ((Decimal("1E+3"), Decimal(1)),)
