@@ -174,8 +174,8 @@ async def main(names: list[str], quiet_gc: bool) -> None:
             elif words[0] == "stop" and pacing is not None:
                 stop.set()
                 trades = await pacing
+                passes = gc_log.summary()  # before enable(): its first pass is not the run's
                 gc.enable()
-                passes = gc_log.summary()
                 reply = {
                     "trades": trades,
                     "seconds": loop.time() - started,
