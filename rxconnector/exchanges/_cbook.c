@@ -390,6 +390,9 @@ Packed_as_tuple(PackedObject *self, PyObject *Py_UNUSED(ignored))
     return t;
 }
 
+/* a OP b == b SWAPPED_OP[OP] a, for Py_LT, Py_LE, Py_EQ, Py_NE, Py_GT, Py_GE */
+static const int SWAPPED_OP[] = {Py_GT, Py_GE, Py_EQ, Py_NE, Py_LT, Py_LE};
+
 static PyObject *
 Packed_richcompare(PyObject *a, PyObject *b, int op)
 {
@@ -398,7 +401,7 @@ Packed_richcompare(PyObject *a, PyObject *b, int op)
         PyObject *x = a;
         a = b;
         b = x;
-        op = _Py_SwappedOp[op];
+        op = SWAPPED_OP[op];
     }
     if (!(Py_TYPE(b) == &Packed_Type || PyTuple_Check(b)))
         Py_RETURN_NOTIMPLEMENTED;
@@ -869,9 +872,9 @@ side_top(Side *s, Py_ssize_t n)
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *lv;
         if (s->n - 1 - j < 0) { /* the book shrank under a finalizer (see side_level) */
-            if (_PyTuple_Resize(&t, j) < 0)
-                return NULL;
-            break;
+            PyObject *shorter = PyTuple_GetSlice(t, 0, j);
+            Py_DECREF(t); /* (its unset slots are NULL, which tuple dealloc skips) */
+            return shorter;
         }
         lv = side_level(s, s->n - 1 - j, 1);
         if (lv == NULL) {
