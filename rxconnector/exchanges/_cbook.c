@@ -1485,6 +1485,120 @@ CBook_sizeof(CBookObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(size);
 }
 
+/* ---- copy and pickle: (rxconnector.exchanges._cbook._restore, (bids, asks, floor,
+ * ceiling)), the levels as Decimal tuples best first, as LocalBook._restore takes them */
+
+static PyObject *
+side_levels_list(CBookObject *self, int k)
+{
+    PyObject *it, *list;
+    if (self->py == NULL)
+        return side_list(&self->side[k]);
+    it = PyObject_CallMethod(self->py, k ? "asks" : "bids", NULL);
+    if (it == NULL)
+        return NULL;
+    list = PySequence_List(it);
+    Py_DECREF(it);
+    return list;
+}
+
+static PyObject *
+CBook_reduce(CBookObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *mod, *restore, *bids = NULL, *asks = NULL, *edge[2] = {NULL, NULL}, *r = NULL;
+    mod = PyImport_ImportModule("rxconnector.exchanges._cbook");
+    if (mod == NULL)
+        return NULL;
+    restore = PyObject_GetAttr(mod, str_restore);
+    Py_DECREF(mod);
+    if (restore == NULL)
+        return NULL;
+    for (int k = 0; k < 2; k++) {
+        if (self->py != NULL)
+            edge[k] = PyObject_GetAttrString(self->py, k ? "ask_ceiling" : "bid_floor");
+        else
+            edge[k] = Py_NewRef(self->edge[k] ? self->edge[k] : Py_None);
+        if (edge[k] == NULL)
+            goto done;
+    }
+    bids = side_levels_list(self, 0);
+    if (bids != NULL)
+        asks = side_levels_list(self, 1);
+    if (asks != NULL)
+        r = Py_BuildValue("(O(OOOO))", restore, bids, asks, edge[0], edge[1]);
+done:
+    Py_DECREF(restore);
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    Py_XDECREF(edge[0]);
+    Py_XDECREF(edge[1]);
+    return r;
+}
+
+/* A boundary Decimal as this book's key; 0 if the book cannot hold it exactly. */
+static int
+edge_key(PyObject *edge, int neg, i128 *bound)
+{
+    Num n;
+    i128 key;
+    int ok = decimal_num(edge, &n);
+    if (ok != 1)
+        return ok;
+    if (!price_key(&n, &key))
+        return 0;
+    *bound = neg ? -key : key;
+    return 1;
+}
+
+static PyObject *
+cbook_restore(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *bids, *asks, *edge[2], *r, *mod, *cls;
+    CBookObject *book;
+    int ok = 1;
+    if (!PyArg_ParseTuple(args, "OOOO:_restore", &bids, &asks, &edge[0], &edge[1]))
+        return NULL;
+    book = (CBookObject *)CBook_Type.tp_alloc(&CBook_Type, 0);
+    if (book == NULL)
+        return NULL;
+    book->side[1].neg = 1;
+    r = PyObject_CallMethod((PyObject *)book, "load_snapshot", "OO", bids, asks);
+    if (r == NULL) {
+        Py_DECREF(book);
+        return NULL;
+    }
+    Py_DECREF(r);
+    for (int k = 0; k < 2 && ok == 1 && book->py == NULL; k++) {
+        if (edge[k] == Py_None)
+            continue;
+        ok = edge_key(edge[k], k, &book->bound[k]);
+        if (ok == 1) {
+            book->bounded[k] = 1;
+            book->edge[k] = Py_NewRef(edge[k]);
+        }
+    }
+    if (ok == 1 && book->py == NULL)
+        return (PyObject *)book;
+    if (ok < 0) {
+        Py_DECREF(book);
+        return NULL;
+    }
+    /* a level or a boundary the layout cannot hold: the LocalBook takes all of it */
+    mod = PyImport_ImportModule("rxconnector.exchanges.book");
+    cls = mod ? PyObject_GetAttr(mod, str_local_book) : NULL;
+    Py_XDECREF(mod);
+    r = cls ? PyObject_CallMethodObjArgs(cls, str_restore, bids, asks, edge[0], edge[1], NULL)
+            : NULL;
+    Py_XDECREF(cls);
+    if (r == NULL) {
+        Py_DECREF(book);
+        return NULL;
+    }
+    book_clear_state(book);
+    Py_XSETREF(book->py, r);
+    return (PyObject *)book;
+}
+
 /* ---- properties */
 
 #define DELEGATE_GET(name)                                                             \
@@ -1601,6 +1715,8 @@ static PyMethodDef CBook_methods[] = {
     {"is_consistent", (PyCFunction)CBook_is_consistent, METH_O,
      "Not crossed and covers(n)."},
     {"__sizeof__", (PyCFunction)CBook_sizeof, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)CBook_reduce, METH_NOARGS,
+     "Copies and pickles hold the levels and coverage boundaries."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1641,6 +1757,8 @@ static PyTypeObject CBook_Type = {
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef cbook_methods[] = {
+    {"_restore", (PyCFunction)cbook_restore, METH_VARARGS,
+     "A CBook holding these levels and boundaries (what CBook.__reduce__ returns)."},
     {"pack_levels", (PyCFunction)cbook_pack_levels, METH_O,
      "JSON text of one side's [[price, qty], ...] -> PackedLevels (or, when the fast "
      "grammar does not accept it, whatever the pure-Python pack_levels_py returns or "

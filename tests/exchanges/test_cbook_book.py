@@ -6,6 +6,8 @@ layout cannot hold exactly switch it to a LocalBook without changing any answer.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +162,13 @@ class TestEquivalence:
             assert (book.bid_count, book.ask_count) == (ref.bid_count, ref.ask_count)
         assert whole_state(book) == whole_state(ref)
         assert "LocalBook" in repr(book)
+        # copies and pickles carry the levels and the coverage boundaries
+        deep = [(Decimal("0.5"), Decimal(1)), (Decimal("7.25"), Decimal(2))]
+        ref.apply(deep, deep)
+        for clone in (copy.copy(book), copy.deepcopy(book), pickle.loads(pickle.dumps(book))):
+            assert type(clone) is _cbook.CBook
+            clone.apply(deep, deep)
+            assert whole_state(clone) == whole_state(ref)
 
     @settings(max_examples=150, deadline=None)
     @given(st.lists(st.tuples(sides(COMMON_PRICE, QTY), sides(COMMON_PRICE, QTY)), max_size=30))

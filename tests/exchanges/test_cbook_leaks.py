@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import pickle
 import sys
 import tracemalloc
 from decimal import Decimal
@@ -66,6 +67,7 @@ def _workload(rounds: int) -> None:
             _ = (book.best_bid, book.best_ask, book.bid_floor, book.ask_ceiling, repr(book))
             book.is_consistent(10)
         book.trim(30)
+        pickle.loads(pickle.dumps(book))
         if i % 5 == 0:  # the switch to Python and everything after it
             book.apply([(Decimal("-1"), Decimal("1"))], [])
             book.top_bids(3)
