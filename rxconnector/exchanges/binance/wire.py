@@ -4,8 +4,10 @@ For the small, hot payloads (``trade``, ``aggTrade``, ``bookTicker``) a
 :class:`msgspec.Struct` decoder takes the raw frame ``{"stream": ..., "data": {...}}``
 straight to typed fields (the numbers to ``Decimal`` in C), which is cheaper than
 ``orjson.loads`` + dict reads + ``Decimal(str)`` (benchmarks/bench_decode.py: trade
-1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs; slower for depth, which keeps the dict
-parsers). The hub hands such a topic's frames over undecoded
+1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs). Depth levels decoded to ``Decimal`` this
+way are slower than the dict parser; the maintained order book's depth frames are read
+differently instead (the levels kept as raw text and packed for the book: see
+:func:`depth_frame_parser` at the end). The hub hands such a topic's frames over undecoded
 (by the bytes its frames start with, :meth:`~rxconnector.exchanges.binance.ws_protocol.
 BinanceSpotWsProtocol.data_frame_head`) and
 the feed's ``parse_frame`` (built here) decodes them.
