@@ -18,7 +18,7 @@ setup(
             "rxconnector.exchanges._cbook",
             ["rxconnector/exchanges/_cbook.c"],
             optional=True,
-            extra_compile_args=["-std=c99", "-O2", "-Wall"] if _GCC_LIKE else [],
+            extra_compile_args=["-std=c99"] if _GCC_LIKE else [],
         )
     ]
 )

@@ -8,7 +8,8 @@ Run::
 1. **Per frame** (in process, best of ``--runs``, interleaved): Binance ``depthUpdate``
    frames of the "5-20 levels per side" profile of issue #12 (``make_market`` of
    ``bench_orderbook.py``), their ``b``/``a`` arrays cut out as raw JSON text beforehand
-   (``msgspec.Raw``, as a one-pass decoder hands them over). Timed per frame: pack both
+   (``msgspec.Raw``, as the one-pass decoder of ``exchanges/binance/wire.py`` hands them
+   over). Timed per frame: pack both
    sides (``pack_levels``) + ``book.apply`` + a top-20 view of both sides, for
 
    * pure Python: ``wire_levels.pack_levels_py`` (``parse_levels(orjson.loads(...))``)
@@ -16,7 +17,9 @@ Run::
    * compiled: ``_cbook.pack_levels`` into ``_cbook.CBook``.
 
    The bare ``orjson.loads`` of the whole frame is timed in the same rounds as the
-   yardstick the issue's ratios use.
+   yardstick the issue's ratios use. Two more rows apply the same levels already parsed
+   into ``Decimal`` tuples (the form Bybit's parser and the public ``diff_depth`` hand
+   the book): apply + view only, ``LocalBook`` vs ``CBook``.
 2. **Memory** (a fresh process per implementation): 1,000 books x 1,000 levels per side
    loaded from Decimal snapshots (what the REST snapshot parser hands the book), then
    after 200 frames of updates and a top-20 read per book; RSS growth and total RSS.
@@ -61,9 +64,15 @@ class _Sides(msgspec.Struct):
     a: msgspec.Raw
 
 
+class _Wrapped(msgspec.Struct):
+    """A combined-stream frame (``{"stream": ..., "data": {...}}``)."""
+
+    data: _Sides
+
+
 def raw_sides(frames: list[bytes]) -> list[tuple[bytes, bytes]]:
-    decode = msgspec.json.Decoder(_Sides).decode
-    return [(bytes(s.b), bytes(s.a)) for s in map(decode, frames)]
+    decode = msgspec.json.Decoder(_Wrapped).decode
+    return [(bytes(w.data.b), bytes(w.data.a)) for w in map(decode, frames)]
 
 
 def snapshot_levels(payload: dict[str, Any]) -> tuple[Any, Any]:
@@ -92,11 +101,17 @@ def per_frame(snapshot: dict[str, Any], frames: list[bytes], runs: int) -> list[
 
         return go
 
+    parsed = {b: pack_levels_py(b) for pair in sides for b in pair}
+
     names = ["bare orjson.loads (yardstick)", "pure Python (LocalBook)"]
     fns = [bare, run(LocalBook, pack_levels_py)]
     if _cbook is not None:
         names.append("compiled (CBook)")
         fns.append(run(_cbook.CBook, _cbook.pack_levels))
+        # Levels that arrive as Decimal tuples (Bybit, the public diff_depth path): the
+        # parse is done beforehand, only apply + view are timed.
+        names += ["Decimal tuples: LocalBook", "Decimal tuples: CBook"]
+        fns += [run(LocalBook, parsed.__getitem__), run(_cbook.CBook, parsed.__getitem__)]
     best = [float("inf")] * len(fns)
     for _ in range(runs):
         for k, fn in enumerate(fns):
@@ -107,7 +122,7 @@ def per_frame(snapshot: dict[str, Any], frames: list[bytes], runs: int) -> list[
     lines = [
         f"  {name:<34} {t / n * 1e6:7.2f} us/frame" for name, t in zip(names, best, strict=True)
     ]
-    if len(best) == 3:
+    if len(best) == 5:
         lines.append(
             f"  compiled vs pure: {best[1] / best[2]:.1f}x faster; pack+apply+view per frame "
             f"= {best[2] / best[0]:.2f}x (compiled) vs {best[1] / best[0]:.2f}x (pure) "
@@ -182,7 +197,8 @@ def main() -> None:
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
     snapshot, frames = make_market(args.events, (5, 20))
-    changes = sum(len(u["b"]) + len(u["a"]) for u in map(orjson.loads, frames)) / len(frames)
+    changes = sum(len(pack_levels_py(b)) + len(pack_levels_py(a)) for b, a in raw_sides(frames))
+    changes /= len(frames)
     print(
         f"\n-- 1. per frame: {len(frames):,} frames, {changes:.1f} level changes per frame, "
         f"book {SNAPSHOT_LEVELS} levels/side, top {DEPTH} (best of {args.runs})"

@@ -4,6 +4,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, overload
 
+import msgspec
+
 from rxconnector.exchanges.book import LocalBook
 
 Level = tuple[Decimal, Decimal]
@@ -19,7 +21,7 @@ class PackedLevels(Sequence[Level]):
     def as_tuple(self) -> tuple[Level, ...]: ...
     def __hash__(self) -> int: ...
 
-def pack_levels(raw: bytes | bytearray | memoryview) -> Any: ...
+def pack_levels(raw: bytes | bytearray | memoryview | msgspec.Raw) -> Any: ...
 
 class CBook:
     """LocalBook's interface and semantics over scaled integers."""

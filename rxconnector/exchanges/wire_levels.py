@@ -28,25 +28,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from rxconnector.exchanges._compiled import cbook
 from rxconnector.exchanges._parsing import parse_levels
 
-__all__ = ["PackedLevels", "pack_levels", "pack_levels_py"]
+__all__ = ["PackedLevels", "RawLevels", "pack_levels", "pack_levels_py"]
 
 #: Opaque to everything but the book that applies them (see the module docstring).
 PackedLevels = Any
 
 
-def pack_levels_py(raw: bytes | bytearray | memoryview) -> PackedLevels:
-    """JSON text of one side's ``[[price, qty], ...]`` → packed levels (pure Python)."""
+#: What :func:`pack_levels` reads: JSON text in any buffer.
+RawLevels = bytes | bytearray | memoryview | msgspec.Raw
+
+
+_ORJSON_INPUTS = frozenset([bytes, bytearray, memoryview, str])
+
+
+def pack_levels_py(raw: RawLevels) -> PackedLevels:
+    """JSON text of one side's ``[[price, qty], ...]`` → packed levels (pure Python).
+
+    Any buffer is read (``msgspec.Raw`` through a ``memoryview``, which orjson takes);
+    anything else raises ``TypeError``, as ``orjson.loads`` would.
+    """
+    if type(raw) not in _ORJSON_INPUTS:
+        raw = memoryview(raw)
     return parse_levels(orjson.loads(raw))
 
 
 #: JSON text of one side's ``[[price, qty], ...]`` → packed levels: the compiled parser
 #: when the compiled core runs, else :func:`pack_levels_py` (see the module docstring).
 #: Accepts ``bytes``, ``bytearray``, ``memoryview`` and ``msgspec.Raw``.
-pack_levels: Callable[[bytes | bytearray | memoryview], PackedLevels] = (
+pack_levels: Callable[[RawLevels], PackedLevels] = (
     cbook.pack_levels if cbook is not None else pack_levels_py
 )

@@ -112,8 +112,9 @@ class TopicState:
     ``observers`` is a tuple replaced on every change (copy-on-write), always through
     :meth:`set_observers`, which also keeps ``sole``: when the topic has exactly one
     observer and it offers ``on_message(received_at, payload)`` (the connector's fused
-    feed stages, attached unwrapped), that callable, which the hot path calls instead of
-    building a ``(received_at, payload)`` tuple for ``on_next``; else ``None``.
+    feed stages, attached unwrapped), the pair ``(on_message, observer)``: the hot path
+    calls ``on_message`` instead of building a ``(received_at, payload)`` tuple for
+    ``on_next`` (and names ``observer`` if it raises); else ``None``.
     """
 
     __slots__ = (
@@ -130,7 +131,6 @@ class TopicState:
         "shard",
         "slow",
         "sole",
-        "sole_observer",
     )
 
     def __init__(self, name: str, shard: Shard) -> None:
@@ -138,8 +138,7 @@ class TopicState:
         self.shard = shard
         self.conn: Conn | None = shard.primary
         self.observers: tuple[abc.ObserverBase[TopicMessage], ...] = ()
-        self.sole: Callable[[float, Any], None] | None = None
-        self.sole_observer: abc.ObserverBase[TopicMessage] | None = None
+        self.sole: tuple[Callable[[float, Any], None], abc.ObserverBase[TopicMessage]] | None = None
         self.slow = False
         self.overlap = False
         self.new_seen = False
@@ -158,10 +157,7 @@ class TopicState:
         """Replace the observers (copy-on-write) and recompute ``sole``."""
         self.observers = observers
         entry = getattr(observers[0], "on_message", None) if len(observers) == 1 else None
-        if callable(entry):
-            self.sole, self.sole_observer = entry, observers[0]
-        else:
-            self.sole = self.sole_observer = None
+        self.sole = (entry, observers[0]) if callable(entry) else None
 
 
 class Shard:

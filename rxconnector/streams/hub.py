@@ -422,10 +422,11 @@ class SubscriptionHub:
             topic.last_payload = payload
             sole = topic.sole
             if sole is not None:
+                on_message, observer = sole
                 try:
-                    sole(received_at, payload)
+                    on_message(received_at, payload)
                 except Exception as exc:
-                    observer_failed(topic, topic.sole_observer, exc)  # type: ignore[arg-type]
+                    observer_failed(topic, observer, exc)
                 return
             value = (received_at, payload)
             observers = topic.observers

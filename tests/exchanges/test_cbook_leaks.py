@@ -91,3 +91,44 @@ def test_a_long_workload_does_not_grow_memory() -> None:
     # 400 rounds allocate ~100 MB in total; a leak of one object per call would show
     # as megabytes here.
     assert second - first < 64 * 1024, (first, second)
+
+
+class _ClearsOnCollection:
+    """Cyclic garbage whose finalizer changes the book while the book is reading."""
+
+    def __init__(self, book: object, action: str) -> None:
+        self.me = self
+        self.book = book
+        self.action = action
+
+    def __del__(self) -> None:
+        if self.action == "clear":
+            self.book.clear()  # type: ignore[attr-defined]
+        else:
+            self.book.apply([(Decimal("-1"), Decimal(1))], [])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("action", ["clear", "switch"])
+@pytest.mark.parametrize("read", ["top_bids", "python"])
+def test_a_finalizer_changing_the_book_mid_read_is_survived(action: str, read: str) -> None:
+    """Reads allocate tuples, which may run the collector and any finalizer; a book
+    changed under a read hands out what it read and stays consistent (no crash)."""
+    book = _cbook.CBook()
+    pack = _cbook.pack_levels
+    book.load_snapshot(pack(b"[" + b",".join(b'["%d","1"]' % p for p in range(1, 200)) + b"]"), [])
+    old = gc.get_threshold()
+    gc.collect()
+    _ClearsOnCollection(book, action)
+    gc.set_threshold(1)
+    try:
+        if read == "top_bids":
+            got = book.top_bids(150)
+        else:  # the handover to Python reads every level
+            book.apply([(Decimal("1E+30"), Decimal(1))], [])
+            got = book.top_bids(150)
+    finally:
+        gc.set_threshold(*old)
+    assert len(got) <= 150
+    assert all(type(level) is tuple and len(level) == 2 for level in got)
+    list(book.bids())
+    assert book.bid_count >= 0

@@ -130,6 +130,24 @@ class TestFastPath:
         assert isinstance(packed, _cbook.PackedLevels)
         assert packed == ((Decimal("10.5"), Decimal("1")),)
 
+    @pytest.mark.parametrize("raw", [b'[["1E+3","1"]]', b'[["1","x"]]', b"[", b'[["5","1"]]'])
+    def test_msgspec_raw_on_both_paths(self, raw: bytes) -> None:
+        """The Python path reads a ``msgspec.Raw`` too (through a memoryview)."""
+        assert _outcome(_cbook.pack_levels, msgspec.Raw(raw)) == _outcome(pack_levels_py, raw)
+        assert _outcome(pack_levels_py, msgspec.Raw(raw)) == _outcome(pack_levels_py, raw)
+        with pytest.raises(TypeError):
+            pack_levels_py(12)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            _cbook.pack_levels(12)
+
+    @pytest.mark.parametrize("count", [63, 64, 65, 129, 1000])
+    def test_long_sides(self, count: int) -> None:
+        """Past the parser's stack buffer (64 levels) the heap takes over."""
+        raw = orjson.dumps([[f"{30000 + i}.{i % 100:02d}", f"{i}.5"] for i in range(count)])
+        assert type(_cbook.pack_levels(raw)) is _cbook.PackedLevels
+        assert_same(raw)
+        assert_same(raw[:-1] + b',["1E+3","1"]]')  # declined at the very end
+
     def test_what_the_fast_grammar_declines_goes_to_python(self) -> None:
         """An exponent form is valid: the Python path returns plain tuples for it."""
         assert _cbook.pack_levels(b'[["1E+3","1"]]') == ((Decimal("1E+3"), Decimal(1)),)

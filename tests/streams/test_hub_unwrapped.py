@@ -259,13 +259,31 @@ class TestTwoArgumentHandOff:
         assert [m[1]["t"] for m in other] == [4]
         assert sum(isinstance(e, RuntimeError) for e in rig.errors) == 1
 
+    def test_one_that_detaches_itself_and_then_raises_is_still_reported(self) -> None:
+        rig = Rig()
+        rec = TwoArgumentRecorder()
+        subs: list[Any] = []
+
+        def on_message(_received_at: float, _payload: Any) -> None:
+            subs[0].dispose()  # the topic's sole entry is gone by the time it raises
+            raise RuntimeError("subscriber bug")
+
+        assert rec.observer.on_message is not None
+        rec.observer.on_message = on_message
+        subs.append(_attach(rig, rec))
+        rig.run(1.0)
+        _trade(rig, 1)
+        _trade(rig, 2)
+        assert [k for k, _ in rec.events] == ["error"]
+        assert [type(e) for e in rig.errors] == [RuntimeError]
+
     def test_it_is_forgotten_when_the_topic_ends(self) -> None:
         rig = Rig()
         rig.transport.reject.add(TOPIC)
         rec = TwoArgumentRecorder()
         _attach(rig, rec)
         topic = rig.hub._core.topics[TOPIC]
-        assert topic.sole is not None and topic.sole_observer is rec.observer
+        assert topic.sole is not None and topic.sole[1] is rec.observer
         rig.run(5.0)
         assert [k for k, _ in rec.events] == ["error"]
-        assert topic.sole is None and topic.sole_observer is None and topic.observers == ()
+        assert topic.sole is None and topic.observers == ()

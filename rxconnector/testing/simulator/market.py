@@ -27,9 +27,8 @@ import random
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-import attrs
+import msgspec
 
-from rxconnector.exchanges._parsing import model_builder
 from rxconnector.testing.simulator.book import ASK, BID, LevelChange, SimBook
 from rxconnector.testing.simulator.config import SymbolSpec
 from rxconnector.testing.simulator.fills import FILL_MODELS, FillModel, fill_model
@@ -62,9 +61,14 @@ _new_trade = SimTrade
 _new_agg = SimAggTrade
 
 
-@attrs.frozen(slots=True)
-class TickEvents:
-    """What one tick did to one symbol (integer units; see ``config``)."""
+class TickEvents(msgspec.Struct, frozen=True, gc=False):
+    """What one tick did to one symbol (integer units; see ``config``).
+
+    Untracked by the cyclic collector (``gc=False``; its fields are atoms and tuples of
+    them, never a cycle): the 1000-ms ``@depth`` stream keeps a period's ticks, and as
+    tracked objects they were promoted to the oldest generation by the thousand and
+    triggered its full passes (``chunked.py`` says why those matter).
+    """
 
     symbol: str
     time: int
@@ -78,7 +82,7 @@ class TickEvents:
     top_changed: bool
 
 
-_new_tick_events = model_builder(TickEvents)
+_new_tick_events = TickEvents
 
 
 class SymbolMarket:
