@@ -670,9 +670,11 @@ class Connector(RestCalls):
                 backfill_since=backfill_since if cheaper is not None else None,
             )(downstream, scheduler_)
             on_next = parse(run.on_next)
+            on_message = None
             if spec.parse_frame is not None and not spec.many:  # one model per frame
+                on_message = run.message_feeder(spec.parse_frame, on_next)
                 on_next = run.frame_feeder(spec.parse_frame, on_next)
-            return StageObserver(on_next, run.on_error, run.on_completed), run
+            return StageObserver(on_next, run.on_error, run.on_completed, on_message), run
 
         return stage
 

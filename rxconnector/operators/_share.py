@@ -213,19 +213,24 @@ class StageObserver(Generic[_T]):
 
     Only for upstreams that keep the observer contract themselves (values serialised,
     nothing after a terminal event or after disposal): see :func:`subscribe_observer`.
+    ``on_message`` (optional): the same as ``on_next`` for a ``(received_at, payload)``
+    message, taking it as two arguments; an upstream that knows it (the subscription
+    hub's topic feeds) may call it instead of building the tuple.
     """
 
-    __slots__ = ("on_completed", "on_error", "on_next")
+    __slots__ = ("on_completed", "on_error", "on_message", "on_next")
 
     def __init__(
         self,
         on_next: Callable[[_T], None],
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
+        on_message: Callable[[float, Any], None] | None = None,
     ) -> None:
         self.on_next = on_next
         self.on_error = on_error
         self.on_completed = on_completed
+        self.on_message = on_message
 
 
 def subscribe_observer(

@@ -18,7 +18,7 @@ from reactivex import abc
 from rxconnector.errors import WebSocketClosedError
 from rxconnector.models import ConnectionEvent
 from rxconnector.streams.messages import TopicMessage
-from rxconnector.transport.ws_types import Connected, ControlSender, Frame, SocketSpec, WsItem
+from rxconnector.transport.ws_types import Connected, ControlSender, FrameSink, SocketSpec, WsItem
 
 __all__ = [
     "Conn",
@@ -35,9 +35,6 @@ __all__ = [
 
 class ConnOwner(Protocol):
     """What a :class:`Conn` reports to: its source's items and its granted write slots."""
-
-    @property
-    def on_frame(self) -> Callable[[Conn, Frame], None]: ...
 
     @property
     def next_request(self) -> Callable[[Conn], str | None]: ...
@@ -111,6 +108,13 @@ class TopicState:
     ``slow`` is the one flag the hot path tests: set while a restart marker is pending,
     a rotation overlap needs deduplication, or the new connection of a finished rotation
     still lags behind what the old one delivered (``catching_up``).
+
+    ``observers`` is a tuple replaced on every change (copy-on-write), always through
+    :meth:`set_observers`, which also keeps ``sole``: when the topic has exactly one
+    observer and it offers ``on_message(received_at, payload)`` (the connector's fused
+    feed stages, attached unwrapped), the pair ``(on_message, observer)``: the hot path
+    calls ``on_message`` instead of building a ``(received_at, payload)`` tuple for
+    ``on_next`` (and names ``observer`` if it raises); else ``None``.
     """
 
     __slots__ = (
@@ -126,6 +130,7 @@ class TopicState:
         "restart",
         "shard",
         "slow",
+        "sole",
     )
 
     def __init__(self, name: str, shard: Shard) -> None:
@@ -133,6 +138,7 @@ class TopicState:
         self.shard = shard
         self.conn: Conn | None = shard.primary
         self.observers: tuple[abc.ObserverBase[TopicMessage], ...] = ()
+        self.sole: tuple[Callable[[float, Any], None], abc.ObserverBase[TopicMessage]] | None = None
         self.slow = False
         self.overlap = False
         self.new_seen = False
@@ -146,6 +152,12 @@ class TopicState:
     def refresh(self) -> None:
         """Recompute the hot path's ``slow`` flag."""
         self.slow = self.overlap or self.catching_up or self.restart is not None
+
+    def set_observers(self, observers: tuple[abc.ObserverBase[TopicMessage], ...]) -> None:
+        """Replace the observers (copy-on-write) and recompute ``sole``."""
+        self.observers = observers
+        entry = getattr(observers[0], "on_message", None) if len(observers) == 1 else None
+        self.sole = (entry, observers[0]) if callable(entry) else None
 
 
 class Shard:
@@ -194,11 +206,16 @@ class Conn:
         "retry_batches",
         "retrying",
         "shard",
+        "sink",
         "slot_queued",
         "spec",
         "subscription",
         "wanted",
     )
+
+    #: The hub's frame handler for this connection (set by the owner right after
+    #: construction): the socket's ``frame_sink``, and where in-band frames go.
+    sink: FrameSink
 
     def __init__(self, owner: ConnOwner, shard: Shard, spec: SocketSpec) -> None:
         self.owner = owner
@@ -224,7 +241,7 @@ class Conn:
 
     def on_next(self, item: WsItem) -> None:
         if type(item) is tuple:
-            self.owner.on_frame(self, item)
+            self.sink(item[0], item[1])
         elif type(item) is Connected:
             self.owner.on_connected(self, item)
         elif isinstance(item, ConnectionEvent):

@@ -136,39 +136,55 @@ class _GaplessRun(abc.DisposableBase):
     def frame_feeder(
         self, parse_frame: Callable[[bytes, float], Trade], fallback: Callable[[Any], None]
     ) -> Callable[[Any], None]:
-        """The ``on_next`` for hub messages (``(received_at, frame)`` or a marker) that
-        parses a raw frame with ``parse_frame`` and handles the next trade in order
-        right there, as :meth:`on_next` does (one Python call less per trade, on the
-        connector's trade feeds). Anything else - a marker, a decoded payload, a frame
-        ``parse_frame`` refuses - goes to ``fallback``, the parse step that feeds
-        :meth:`on_next` (which parses a refused frame again and reports it its way)."""
-        emit = self.observer.on_next
-        sample = self.fills.sample
+        """The ``on_next`` for hub messages (``(received_at, frame)`` or a marker): a
+        message goes to :meth:`message_feeder`'s entry, anything else (a marker) to
+        ``fallback``."""
+        on_message = self.message_feeder(parse_frame, fallback)
 
         def on_next(message: Any) -> None:
             if type(message) is tuple:
-                payload = message[1]
-                if type(payload) is bytes:
-                    try:
-                        trade = parse_frame(payload, message[0])
-                    except Exception:
-                        fallback(message)
-                        return
-                    last = self.last
-                    if type(trade) is Trade and last is not None and not self.backfilling:
-                        tid = trade.trade_id
-                        if tid == last + 1:  # as on_next's hot path
-                            self.last = tid
-                            self.last_time = trade.time
-                            if tid & 7 < 2:
-                                sample(trade)
-                            emit(trade)
-                            return
-                    self._on_other(trade)
-                    return
-            fallback(message)
+                on_message(message[0], message[1])
+            else:
+                fallback(message)
 
         return on_next
+
+    def message_feeder(
+        self, parse_frame: Callable[[bytes, float], Trade], fallback: Callable[[Any], None]
+    ) -> Callable[[float, Any], None]:
+        """``on_message(received_at, payload)`` for a hub message taken as two
+        arguments (the hub's fast hand-off, ``StageObserver.on_message``): it parses a
+        raw frame with ``parse_frame`` and handles the next trade in order right there,
+        as :meth:`on_next` does (one Python call less per trade, on the connector's
+        trade feeds). Anything else - a decoded payload, a frame ``parse_frame``
+        refuses - goes to ``fallback`` as the ``(received_at, payload)`` message, the
+        parse step that feeds :meth:`on_next` (which parses a refused frame again and
+        reports it its way)."""
+        emit = self.observer.on_next
+        sample = self.fills.sample
+
+        def on_message(received_at: float, payload: Any) -> None:
+            if type(payload) is not bytes:
+                fallback((received_at, payload))
+                return
+            try:
+                trade = parse_frame(payload, received_at)
+            except Exception:
+                fallback((received_at, payload))
+                return
+            last = self.last
+            if type(trade) is Trade and last is not None and not self.backfilling:
+                tid = trade.trade_id
+                if tid == last + 1:  # as on_next's hot path
+                    self.last = tid
+                    self.last_time = trade.time
+                    if tid & 7 < 2:
+                        sample(trade)
+                    emit(trade)
+                    return
+            self._on_other(trade)
+
+        return on_message
 
     def _on_other(self, item: Trade | StreamRestart) -> None:
         """Everything but the next trade in order (same rules, the full check)."""

@@ -42,15 +42,17 @@ base URL. ``hub.feed(topic)`` is a cold Observable of
   the others and the connection carry on. Undecodable and unknown frames are reported
   as :class:`~rxconnector.errors.ParseError` and never end a feed.
 
-The hot path per frame: the socket hands the frame straight to :meth:`_on_frame` (no Rx
-layer in between, see ``SocketSpec.frame_sink``); one ``orjson.loads``,
-``protocol.route`` (one dict lookup), one dict lookup topic → state, one tuple per
-delivered message; no logging (about 1.5 µs per frame with one subscriber, including
-the decode; ``benchmarks/bench_feeds.py`` measures it). A topic whose subscribers decode
-frames themselves (``undecoded``) skips the decode: its frames are recognised by their
-first bytes (one slice, one lookup: about 0.5 µs per frame). Observers may be attached
+The hot path per frame: the socket hands the frame straight to the connection's frame
+handler (:meth:`SubscriptionHub._frame_sink`; no Rx layer in between, see
+``SocketSpec.frame_sink``) as two arguments; one ``orjson.loads``, ``protocol.route``
+(one dict lookup), one dict lookup topic → state, one tuple per delivered message; no
+logging (about 1.5 µs per frame with one subscriber, including the decode;
+``benchmarks/bench_feeds.py`` measures it). A topic whose subscribers decode frames
+themselves (``undecoded``) skips the decode: its frames are recognised by their first
+bytes (one slice, one lookup: about 0.5 µs per frame). Observers may be attached
 without ``AutoDetachObserver`` (``feed(topic).subscribe_unwrapped``, the connector's
-fused feed stages): the fan-out keeps that wrapper's guarantees itself.
+fused feed stages): the fan-out keeps that wrapper's guarantees itself, and a topic's
+only such observer may take its messages as two arguments (``on_message``: no tuple).
 
 The hub composes small parts, one job each, which share a
 :class:`~rxconnector.streams.hub_core.HubCore` (protocol, config, scheduler, registries,
@@ -103,7 +105,7 @@ from rxconnector.streams.hub_stalls import install_stall_heal
 from rxconnector.streams.hub_topics import TopicRefCounts
 from rxconnector.streams.messages import TopicMessage
 from rxconnector.transport.ws import ConnectFn, connect_once
-from rxconnector.transport.ws_types import Frame, SessionFactory
+from rxconnector.transport.ws_types import FrameSink, SessionFactory
 
 __all__ = [
     "ConnectionInfo",
@@ -154,6 +156,13 @@ class _TopicFeed(Observable[TopicMessage]):
     its own ``on_next`` raised), a detached observer is never delivered to (the fan-out
     re-checks membership when an earlier observer changed it), and an attach that
     raises becomes the observer's ``on_error``.
+
+    An observer attached this way may also offer ``on_message(received_at, payload)``:
+    while it is its topic's only observer, the hub hands it each data message that way
+    (no ``(received_at, payload)`` tuple per frame); markers and messages of the
+    hub's slow path (rotation overlap, a pending marker) still come to ``on_next`` as
+    usual, all in order on the loop's thread. If ``on_message`` raises, the observer
+    is detached and told, as if ``on_next`` had raised.
     """
 
     def subscribe_unwrapped(
@@ -241,7 +250,7 @@ class SubscriptionHub:
         if undecoded is not None and callable(getattr(protocol, "data_frame_head", None)):
             topics.undecoded = undecoded
         delivery = self._delivery = Delivery(core, sequence_of)
-        # bound once: the hot path looks them up per frame
+        # bound once: every connection's frame handler keeps them
         self._deliver_slow = delivery.deliver_slow
         self._observer_failed = delivery.observer_failed
         requests = self._requests = ControlRequests(core, ack_timeout)
@@ -251,7 +260,7 @@ class SubscriptionHub:
             core,
             session,
             socket_limits(protocol, config),
-            on_frame=self._on_frame,
+            frame_sink=self._frame_sink,
             next_request=requests.next_request,
             attempt_limiter=attempt_limiter,
             connect=connect,
@@ -364,74 +373,105 @@ class SubscriptionHub:
 
     # ================================================================ frames
 
-    def _on_frame(self, conn: Conn, frame: Frame) -> None:
-        """The hot path (see the module docstring): find the topic - a raw topic by the
-        frame's first bytes, any other by decoding and routing - and fan out; anything
-        unusual goes to :class:`Delivery` or :meth:`_on_control`.
+    def _frame_sink(self, conn: Conn) -> FrameSink:
+        """The hot path (see the module docstring): ``conn``'s frame handler, called
+        with each frame as ``(received_at, data)``. It finds the topic - a raw topic by
+        the frame's first bytes, any other through :meth:`_decoded` - and fans out;
+        anything unusual goes to :class:`Delivery`.
 
         A topic with a typed one-pass decoder gets its frames undecoded (bytes, which no
         decoded payload can be: its parser tells them apart by that), found by the bytes
         they start with (the protocol's ``data_frame_head``, closing quote included):
         one slice and one lookup per distinct head length. Its parser checks the frame.
+        A topic's only observer that offers ``on_message`` (``TopicState.sole``) gets
+        the message as two arguments; otherwise each observer gets the
+        ``(received_at, payload)`` tuple. A closure per connection: the hub's parts are
+        cells, not attributes looked up per frame.
         """
-        received_at, data = frame
-        hook = self._on_frame_hook
-        if hook is not None:
-            try:
-                hook(conn.id, received_at, data)
-            except Exception as exc:
-                self._report_error(exc)
-        topic: TopicState | None = None
-        raw_topics = self._raw_topics
-        if raw_topics and type(data) is bytes:
-            for length in self._raw_lengths:
-                topic = raw_topics.get(data[:length])
-                if topic is not None:
-                    break
-        if topic is not None:
+        hook, report_error = self._on_frame_hook, self._report_error
+        raw_topics, raw_lengths = self._raw_topics, self._raw_lengths
+        decoded, deliver_slow = self._decoded, self._deliver_slow
+        observer_failed = self._observer_failed
+
+        def on_frame(received_at: float, data: bytes | str) -> None:
+            if hook is not None:
+                try:
+                    hook(conn.id, received_at, data)
+                except Exception as exc:
+                    report_error(exc)
+            topic: TopicState | None = None
+            if raw_topics and type(data) is bytes:
+                # the first head length without a loop (most hubs have one); the others
+                # (symbols of other lengths) only when it missed
+                topic = raw_topics.get(data[: raw_lengths[0]])
+                if topic is None and len(raw_lengths) > 1:
+                    for length in raw_lengths:
+                        topic = raw_topics.get(data[:length])
+                        if topic is not None:
+                            break
             payload: Any = data
-        else:
-            try:
-                message = _loads(data)
-            except _JSONDecodeError:
-                self._report_error(ParseError(f"undecodable frame on {conn.id}", data))
+            if topic is None:
+                found = decoded(conn, data)
+                if found is None:
+                    return
+                topic, payload = found
+            conn.data_count += 1
+            if topic.slow or topic.conn is not conn:
+                deliver_slow(conn, topic, received_at, payload)
                 return
-            try:
-                routed = self._route(message)
-                if routed is not None:
-                    # The topic lookup is part of routing: a hostile "stream" (a list, an
-                    # object) must be this frame's ParseError, not an exception that tears
-                    # the socket down and resyncs every book on it.
-                    name = routed[0]
-                    if type(name) is not str:
-                        raise TypeError(f"routing key is a {type(name).__name__}, not a string")
-                    topic = self._topics.get(name)
-            except Exception as exc:
-                self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
+            topic.last_payload = payload
+            sole = topic.sole
+            if sole is not None:
+                on_message, observer = sole
+                try:
+                    on_message(received_at, payload)
+                except Exception as exc:
+                    observer_failed(topic, observer, exc)
                 return
-            if routed is None:
-                self._on_control(conn, message, data)
-                return
-            if topic is None:  # unsubscribed a moment ago
-                conn.data_count += 1
-                return
-            payload = routed[1]
-        conn.data_count += 1
-        if topic.slow or topic.conn is not conn:
-            self._deliver_slow(conn, topic, received_at, payload)
-            return
-        topic.last_payload = payload
-        value = (received_at, payload)
-        observers = topic.observers
-        for observer in observers:
-            # An earlier observer may have detached this one (or ended the topic): never
-            # deliver to a detached observer (they may be unwrapped: see _TopicFeed).
-            if topic.observers is not observers and observer not in topic.observers:
-                continue
-            try:
-                observer.on_next(value)
-            except Exception as exc:
-                self._observer_failed(topic, observer, exc)
+            value = (received_at, payload)
+            observers = topic.observers
+            for observer in observers:
+                # An earlier observer may have detached this one (or ended the topic):
+                # never deliver to a detached observer (they may be unwrapped: see
+                # _TopicFeed).
+                if topic.observers is not observers and observer not in topic.observers:
+                    continue
+                try:
+                    observer.on_next(value)
+                except Exception as exc:
+                    observer_failed(topic, observer, exc)
+
+        return on_frame
+
+    def _decoded(self, conn: Conn, data: bytes | str) -> tuple[TopicState, Any] | None:
+        """A frame no raw topic claimed: decode and route it; its topic and payload, or
+        ``None`` when it was a control message, undecodable (reported) or for a topic
+        unsubscribed a moment ago (counted as data)."""
+        try:
+            message = _loads(data)
+        except _JSONDecodeError:
+            self._report_error(ParseError(f"undecodable frame on {conn.id}", data))
+            return None
+        try:
+            routed = self._route(message)
+            if routed is not None:
+                # The topic lookup is part of routing: a hostile "stream" (a list, an
+                # object) must be this frame's ParseError, not an exception that tears
+                # the socket down and resyncs every book on it.
+                name = routed[0]
+                if type(name) is not str:
+                    raise TypeError(f"routing key is a {type(name).__name__}, not a string")
+                topic = self._topics.get(name)
+        except Exception as exc:
+            self._report_error(ParseError(f"cannot route frame on {conn.id} ({exc!r})", data))
+            return None
+        if routed is None:
+            self._on_control(conn, message, data)
+            return None
+        if topic is None:  # unsubscribed a moment ago
+            conn.data_count += 1
+            return None
+        return topic, routed[1]
 
     def _on_control(self, conn: Conn, message: Any, raw: bytes | str) -> None:
         """A frame that is not topic data: an answer, an error, a shutdown notice."""

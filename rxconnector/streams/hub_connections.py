@@ -28,7 +28,7 @@ from rxconnector.transport.tasks import OwnedTasks
 from rxconnector.transport.ws import ConnectFn, websocket
 from rxconnector.transport.ws_types import (
     Connected,
-    Frame,
+    FrameSink,
     SessionFactory,
     SocketSpec,
     describe_error,
@@ -56,7 +56,8 @@ class SocketLimits:
 class ConnectionLifecycle:
     """Opens the hub's connections and handles their events (the :class:`Conn` owner).
 
-    ``on_frame`` (the hub's hot path, for frames a ``connect`` emits in band) and
+    ``frame_sink`` (builds a connection's frame handler, the hub's hot path: the
+    socket's ``frame_sink``, and where frames a ``connect`` emits in band go) and
     ``next_request`` (a granted write slot) are given; ``shards``, ``rotation`` and
     ``topics`` are wired by the hub.
     """
@@ -73,7 +74,7 @@ class ConnectionLifecycle:
         session: SessionFactory,
         limits: SocketLimits,
         *,
-        on_frame: Callable[[Conn, Frame], None],
+        frame_sink: Callable[[Conn], FrameSink],
         next_request: Callable[[Conn], str | None],
         attempt_limiter: AttemptLimiter | None,
         connect: ConnectFn,
@@ -81,7 +82,7 @@ class ConnectionLifecycle:
         self.core = core
         self.session = session
         self.limits = limits
-        self.on_frame = on_frame
+        self.frame_sink = frame_sink
         self.next_request = next_request
         self.attempt_limiter = attempt_limiter
         self.connect = connect
@@ -109,7 +110,8 @@ class ConnectionLifecycle:
         conn = Conn(self, shard, spec)
         # Frames skip the source's Rx layers and come straight to the hub (see
         # SocketSpec); a ``connect`` that emits them in band (tests, replay) works too.
-        conn.spec = spec = attrs.evolve(spec, frame_sink=functools.partial(self.on_frame, conn))
+        conn.sink = sink = self.frame_sink(conn)
+        conn.spec = spec = attrs.evolve(spec, frame_sink=sink)
         if self.attempt_limiter is None:
             self.attempt_limiter = shared_attempt_limiter(
                 protocol.name,

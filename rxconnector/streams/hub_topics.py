@@ -48,7 +48,7 @@ class TopicRefCounts:
         state = self.core.topics.get(name)
         if state is None:
             state = self.add(name)
-        state.observers = (*state.observers, observer)
+        state.set_observers((*state.observers, observer))
         return state
 
     def add(self, name: str) -> TopicState:
@@ -78,7 +78,7 @@ class TopicRefCounts:
         observers = topic.observers
         if observer not in observers:
             return
-        topic.observers = tuple(o for o in observers if o is not observer)
+        topic.set_observers(tuple(o for o in observers if o is not observer))
         if not topic.observers and self.core.topics.get(topic.name) is topic:
             self.release(topic)
 
@@ -94,7 +94,8 @@ class TopicRefCounts:
         if topic is None:
             return
         shard = self._take_off(topic)
-        observers, topic.observers = topic.observers, ()
+        observers = topic.observers
+        topic.set_observers(())
         self.core.report_error(error)
         for observer in observers:
             with contextlib.suppress(Exception):  # a default on_error re-raises
@@ -107,7 +108,8 @@ class TopicRefCounts:
             topic = self.core.drop_topic(name)
             if topic is None:
                 continue
-            observers, topic.observers = topic.observers, ()
+            observers = topic.observers
+            topic.set_observers(())
             for observer in observers:
                 with contextlib.suppress(Exception):
                     observer.on_error(error)
@@ -116,7 +118,8 @@ class TopicRefCounts:
     def complete(self, topics: list[TopicState]) -> None:
         """The hub closed: complete every observer of ``topics``."""
         for topic in topics:
-            observers, topic.observers = topic.observers, ()
+            observers = topic.observers
+            topic.set_observers(())
             for observer in observers:
                 try:
                     observer.on_completed()

@@ -22,6 +22,7 @@ __all__ = [
     "Connected",
     "ControlSender",
     "Frame",
+    "FrameSink",
     "SessionFactory",
     "SocketSpec",
     "WsItem",
@@ -31,6 +32,9 @@ __all__ = [
 
 #: ``(received_at_ms, data)``: one data frame, stamped with the local epoch time (ms).
 Frame: TypeAlias = tuple[float, bytes | str]
+#: ``sink(received_at_ms, data)``: takes one data frame as two arguments (no tuple is
+#: built per frame on the hot path; see :attr:`SocketSpec.frame_sink`).
+FrameSink: TypeAlias = Callable[[float, bytes | str], None]
 SessionFactory: TypeAlias = Callable[[], aiohttp.ClientSession]
 
 
@@ -86,10 +90,12 @@ class SocketSpec:
     #: before the attempt ends, so they reach ``Connector.errors``.
     report: Callable[[Exception], None] | None = attrs.field(default=None, eq=False, repr=False)
     #: Receives every data frame instead of the source's ``on_next`` (the hot path: no
-    #: Rx layer per frame). Frames stop when the attempt is disposed, exactly as they
-    #: would in band. A stale watchdog then cannot count frames itself: give
+    #: Rx layer per frame), as ``sink(received_at_ms, data)``: two arguments, not a
+    #: :data:`Frame` tuple (one tuple less to build and take apart per frame). Frames
+    #: stop when the attempt is disposed, exactly as they would in band. A stale
+    #: watchdog then cannot count frames itself: give
     #: :func:`~rxconnector.transport.ws.websocket` a ``data_count``.
-    frame_sink: Callable[[Frame], None] | None = attrs.field(default=None, eq=False, repr=False)
+    frame_sink: FrameSink | None = attrs.field(default=None, eq=False, repr=False)
     #: What connection events, logs and error messages show instead of ``url``, when
     #: ``url`` carries a credential (Binance USD-M's ``?listenKey=``, which lets anyone
     #: read the account's stream); ``None``: ``url`` itself.

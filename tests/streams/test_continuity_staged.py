@@ -126,7 +126,8 @@ def test_the_swap_is_effective() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The connector's fused entry: _GaplessRun.frame_feeder == parse step + run.on_next
+# The connector's fused entries: _GaplessRun.frame_feeder and .message_feeder (the hub
+# calls the latter with a message's two parts) == parse step + run.on_next
 # ---------------------------------------------------------------------------------------
 
 _TOPIC = "btcusdt@trade"
@@ -167,7 +168,10 @@ def _message(kind: str, value: int) -> Any:
     return (1.0, _raw(4).replace(b"btcusdt@trade", b"ethusdt@trade"))
 
 
-def _run_path(fused: bool, messages: list[Any]) -> tuple[list[Any], list[str]]:
+def _run_path(fused: bool | str, messages: list[Any]) -> tuple[list[Any], list[str]]:
+    """``fused``: False the parse step, True ``frame_feeder``, ``"message"``
+    ``message_feeder`` for tuples (as the hub hands them over) and the parse step for
+    markers (which the hub sends to ``on_next``)."""
     from rxconnector.connector import _message_parser
     from rxconnector.exchanges.binance.feeds import BinanceSpotFeeds
 
@@ -189,10 +193,14 @@ def _run_path(fused: bool, messages: list[Any]) -> tuple[list[Any], list[str]]:
     )
     run = attach(downstream, None)  # type: ignore[arg-type]
     on_next = _message_parser(spec, report, True)(run.on_next)
-    if fused:
+    on_message = run.message_feeder(spec.parse_frame, on_next)
+    if fused is True:
         on_next = run.frame_feeder(spec.parse_frame, on_next)
     for message in messages:
-        on_next(message)
+        if fused == "message" and type(message) is tuple:
+            on_message(*message)
+        else:
+            on_next(message)
     run.on_completed()
     return [(t.trade_id, t.backfilled) if isinstance(t, Trade) else t for t in got], reports
 
@@ -202,12 +210,15 @@ class TestFrameFeeder:
     @given(st.lists(_MESSAGES, max_size=40))
     def test_same_output_and_reports_as_the_parse_step(self, items: list[Any]) -> None:
         messages = [_message(kind, value) for kind, value in items]
-        assert _run_path(True, messages) == _run_path(False, messages)
+        expected = _run_path(False, messages)
+        assert _run_path(True, messages) == expected
+        assert _run_path("message", messages) == expected
 
     def test_the_examples_cover_every_branch(self) -> None:
         messages = [_message(k, v) for k, v in [("raw", 1), ("raw", 2), ("raw", 2), ("raw", 5)]]
         messages += [_message("garbage", 0), _message("restart", 0), _message("decoded", 9)]
-        got, reports = _run_path(True, messages)
-        assert [t for t in got if t != "|"][:2] == [(1, False), (2, False)]
-        assert (3, True) in got and (5, False) in got
-        assert any(r.startswith("ParseError") for r in reports)
+        for fused in (True, "message"):
+            got, reports = _run_path(fused, messages)
+            assert [t for t in got if t != "|"][:2] == [(1, False), (2, False)]
+            assert (3, True) in got and (5, False) in got
+            assert any(r.startswith("ParseError") for r in reports)

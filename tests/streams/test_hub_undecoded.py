@@ -152,8 +152,9 @@ class TestUndecodedTopics:
         socket.push(b'{"xtream":"btcusdt@trade","data":{"t":5}}')  # another key
         socket.push(b'{"stream":"btcusdt@trade')  # no closing quote: decoded, ParseError
         socket.push(b'{"stream":"btcusdt@trade_x","data":{"t":6}}')
+        socket.push(b'{"stream":"btcusdt@trade","data":{"t":7}}')  # the first length
         rig.run(2.0)
-        assert trades == []
+        assert [m[1] for m in trades] == [b'{"stream":"btcusdt@trade","data":{"t":7}}']
         assert [type(m[1]) for m in longer] == [bytes]
         assert rig.hub._core.raw_lengths == [25, 27]
         assert [type(e) for e in rig.errors] == [ParseError, ParseError]

@@ -143,3 +143,147 @@ class TestUnwrappedObservers:
         (observer,) = rig.hub._core.topics[TOPIC].observers
         assert observer is rec.observer  # no AutoDetachObserver in between
         assert isinstance(rig.hub, SubscriptionHub)
+
+
+class TwoArgumentRecorder(Recorder):
+    """An unwrapped observer that also offers ``on_message(received_at, payload)``; it
+    records which entry each message came through."""
+
+    def __init__(self, *, fail_on: int | None = None) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+
+        def on_message(received_at: float, payload: Any) -> None:
+            if payload["t"] == self.fail_on:
+                raise RuntimeError("subscriber bug")
+            self.events.append(("message", (received_at, payload)))
+
+        self.observer = StageObserver(
+            lambda v: self.events.append(("next", v)),
+            lambda e: self.events.append(("error", e)),
+            lambda: self.events.append(("completed", None)),
+            on_message,
+        )
+
+    def entries(self) -> list[tuple[str, int]]:
+        """(entry, trade id) of every data message, in order."""
+        return [(k, v[1]["t"]) for k, v in self.events if k in ("next", "message")]
+
+
+class TestTwoArgumentHandOff:
+    """A topic's only observer offering ``on_message`` gets data messages as two
+    arguments (no tuple per frame); everything else keeps the ``on_next`` contract."""
+
+    def test_the_only_observer_gets_messages_as_two_arguments(self) -> None:
+        rig = Rig()
+        rec = TwoArgumentRecorder()
+        _attach(rig, rec)
+        rig.run(1.0)
+        _trade(rig, 1)
+        _trade(rig, 2)
+        assert rec.entries() == [("message", 1), ("message", 2)]
+        received_at, payload = rec.events[0][1]
+        assert isinstance(received_at, float) and payload == {"e": "trade", "t": 1}
+
+    def test_a_second_observer_turns_it_off_and_its_leaving_turns_it_on(self) -> None:
+        rig = Rig()
+        first, second = TwoArgumentRecorder(), TwoArgumentRecorder()
+        _attach(rig, first)
+        rig.run(1.0)
+        _trade(rig, 1)
+        sub = _attach(rig, second)
+        _trade(rig, 2)
+        sub.dispose()
+        _trade(rig, 3)
+        assert first.entries() == [("message", 1), ("next", 2), ("message", 3)]
+        assert second.entries() == [("next", 2)]
+
+    def test_an_observer_without_it_or_a_wrapped_one_gets_tuples(self) -> None:
+        rig = Rig()
+        plain = Recorder()
+        _attach(rig, plain)
+        rig.run(1.0)
+        _trade(rig, 1)
+        assert plain.events == [("next", (1000.0, {"e": "trade", "t": 1}))]
+        assert rig.hub._core.topics[TOPIC].sole is None
+        got, _errors, _sub = rig.collect("ethusdt@trade")
+        rig.run(2.0)
+        _trade(rig, 7, "ethusdt@trade")
+        assert got == [(2000.0, {"e": "trade", "t": 7})]
+
+    def test_markers_still_come_to_on_next(self) -> None:
+        rig = Rig()
+        rec = TwoArgumentRecorder()
+        _attach(rig, rec)
+        rig.run(1.0)
+        _trade(rig, 1)
+        rig.transport.live[0].fail()  # reconnects after 1 s, resubscribes
+        rig.run(3.0)
+        _trade(rig, 2)
+        kinds = [(k, type(v).__name__) for k, v in rec.events]
+        assert kinds == [("message", "tuple"), ("next", "StreamRestart"), ("message", "tuple")]
+
+    def test_the_slow_path_delivers_through_on_next(self) -> None:
+        """During a rotation overlap (deduplicated by key) and until the new socket is
+        past the overlap's last key, messages take the hub's slow path, to ``on_next``;
+        then the two-argument entry again."""
+        rig = Rig(sequence_of=lambda _t, p: p["t"])
+        rec = TwoArgumentRecorder()
+        _attach(rig, rec)
+        rig.run(1.0)
+        old = rig.transport.sockets[0]
+        _trade(rig, 1)
+        old.push({"e": "serverShutdown"})
+        rig.run(1.005)  # the replacement subscribed, not answered yet
+        new = rig.transport.sockets[1]
+        old.data(TOPIC, {"e": "trade", "t": 2})
+        new.data(TOPIC, {"e": "trade", "t": 2})  # duplicate: dropped
+        rig.run(2.0)  # answered: the old socket closes
+        assert old.disposed
+        new.data(TOPIC, {"e": "trade", "t": 3})  # checked against the overlap's last key
+        new.data(TOPIC, {"e": "trade", "t": 4})
+        assert rec.entries() == [("message", 1), ("next", 2), ("next", 3), ("message", 4)]
+
+    def test_a_raising_on_message_detaches_that_observer_only_once(self) -> None:
+        rig = Rig()
+        rec = TwoArgumentRecorder(fail_on=2)
+        other, _errors, _sub = rig.collect("ethusdt@trade")
+        _attach(rig, rec)
+        rig.run(1.0)
+        _trade(rig, 1)
+        _trade(rig, 2)
+        _trade(rig, 3)
+        _trade(rig, 4, "ethusdt@trade")
+        assert [k for k, _ in rec.events] == ["message", "error"]
+        assert TOPIC not in rig.hub.topics  # its only observer left: unsubscribed
+        assert [m[1]["t"] for m in other] == [4]
+        assert sum(isinstance(e, RuntimeError) for e in rig.errors) == 1
+
+    def test_one_that_detaches_itself_and_then_raises_is_still_reported(self) -> None:
+        rig = Rig()
+        rec = TwoArgumentRecorder()
+        subs: list[Any] = []
+
+        def on_message(_received_at: float, _payload: Any) -> None:
+            subs[0].dispose()  # the topic's sole entry is gone by the time it raises
+            raise RuntimeError("subscriber bug")
+
+        assert rec.observer.on_message is not None
+        rec.observer.on_message = on_message
+        subs.append(_attach(rig, rec))
+        rig.run(1.0)
+        _trade(rig, 1)
+        _trade(rig, 2)
+        assert [k for k, _ in rec.events] == ["error"]
+        assert [type(e) for e in rig.errors] == [RuntimeError]
+
+    def test_it_is_forgotten_when_the_topic_ends(self) -> None:
+        rig = Rig()
+        rig.transport.reject.add(TOPIC)
+        rec = TwoArgumentRecorder()
+        _attach(rig, rec)
+        topic = rig.hub._core.topics[TOPIC]
+        assert topic.sole is not None and topic.sole[1] is rec.observer
+        rig.run(5.0)
+        assert [k for k, _ in rec.events] == ["error"]
+        assert topic.sole is None and topic.observers == ()

@@ -254,7 +254,7 @@ class TestFrameSink:
         tasks = OwnedTasks()
         out = Collector()
         got: list[tuple[float, Any]] = []
-        spec = spec_for(server.url + "/stream", frame_sink=got.append)
+        spec = spec_for(server.url + "/stream", frame_sink=lambda at, data: got.append((at, data)))
         sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
         assert isinstance(out.items[0], Connected)
         conn = server.connections[0]
@@ -278,8 +278,8 @@ class TestFrameSink:
         got: list[tuple[float, Any]] = []
         subscription: list[Any] = []
 
-        def sink(frame: tuple[float, Any]) -> None:
-            got.append(frame)
+        def sink(received_at: float, data: Any) -> None:
+            got.append((received_at, data))
             subscription[0].dispose()
 
         spec = spec_for(server.url + "/stream", frame_sink=sink)
@@ -293,7 +293,7 @@ class TestFrameSink:
         assert out.error is None
 
     def test_a_sink_with_a_self_counting_watchdog_is_refused(self) -> None:
-        spec = spec_for("ws://127.0.0.1:1/stream", frame_sink=lambda _frame: None)
+        spec = spec_for("ws://127.0.0.1:1/stream", frame_sink=lambda _at, _data: None)
         with pytest.raises(ValueError, match="data_count"):
             websocket(spec, lambda: None, ConnectionConfig(), tasks=OwnedTasks(), stale_after=5)  # type: ignore[arg-type,return-value]
         websocket(  # fine with a data_count, or without a watchdog
@@ -397,7 +397,9 @@ class TestCleanClose:
             tasks = OwnedTasks()
             out = Collector()
             got: list[Any] = []
-            spec = spec_for(server.url, frame_sink=got.append if sink else None)
+            spec = spec_for(
+                server.url, frame_sink=(lambda at, data: got.append(data)) if sink else None
+            )
             sub = await open_socket(connect_once(spec, lambda: session, tasks), out)
             out.link.send(lambda: "hello")
             await out.wait(lambda: bool(got or out.frames))
