@@ -28,7 +28,8 @@ on a shared machine disturbs far less than wall time):
    (``orjson.loads``, the baseline) → the library's frame reader (decode + parse/pack;
    on a one-pass reader also its decoder alone) → + sync rule and book update → + a
    top-20 :class:`OrderBook` per update → the same through ``maintain_order_book`` with a
-   subscriber. The stage costs are the differences (printed per stage).
+   subscriber → the same through the chain ``Connector.order_book`` builds behind the
+   hub (:func:`connector_chain`). The stage costs are the differences (printed).
 2. **Key types** (``--layouts``): parsed updates applied to alternative book layouts, to
    back the choice documented in ``rxconnector/exchanges/book.py``.
 3. **Memory** (fresh subprocess): 1,000 books of 1,000 levels per side, tracemalloc and
@@ -343,6 +344,9 @@ def pipeline_stages(
         assert not problems and seen.count == n + 1, (problems, seen.count)
         return n
 
+    def connector() -> int:
+        return connector_chain(snapshot, frames)
+
     stages = [("decode", "decode only: orjson.loads (the baseline)", decode)]
     if decoder is not None:
         stages.append(("libdecode", "the reader's decoder alone (msgspec)", library_decode))
@@ -351,8 +355,62 @@ def pipeline_stages(
         ("apply", "+ sync rule + book update", apply),
         ("view", "+ top-20 OrderBook per update", view),
         ("rx", "same, through maintain_order_book (Rx)", through_rx),
+        ("connector", "same, through conn.order_book's chain (see connector_chain)", connector),
     ]
     return stages
+
+
+#: The first diff event as the hub hands a decoded one over: buffered, then the
+#: snapshot (lastUpdateId 1000 >= its U) is accepted and the frames (from 1001) apply.
+WARM_PAYLOAD = {"e": "depthUpdate", "E": 0, "s": SYMBOL, "U": 1000, "u": 1000, "b": [], "a": []}
+
+
+def connector_chain(snapshot: OrderBook, frames: list[bytes]) -> int:
+    """The frames through what ``Connector.order_book`` builds behind the hub: the parse
+    step's multicast (``shared_deferred`` with the connector's own ``_message_parser`` of
+    the book's spec), ``maintain_order_book``, ``conflate()`` and ``share()``, to a
+    subscriber. Two stand-ins: a ``Subject`` for the hub (fed what the hub hands over:
+    the raw frame for a topic with a ``parse_frame``, else the decoded ``data`` - so the
+    hub's ``orjson.loads`` is counted for such a tree), and an immediate scheduler for
+    ``conflate`` (in the connector it delivers on the loop, once per loop pass)."""
+    from reactivex.scheduler import ImmediateScheduler
+
+    from rxconnector.connector import _message_parser
+    from rxconnector.operators import conflate, share
+    from rxconnector.operators._share import shared_deferred
+
+    spec = BinanceSpotFeeds().book_diffs(SYMBOL, DEPTH)
+    undecoded = getattr(spec, "parse_frame", None) is not None
+    loads = orjson.loads
+    hub: Subject[Any] = Subject()
+    problems: list[Exception] = []
+    diffs: Any = shared_deferred(
+        lambda _: hub, problems.append, _message_parser(spec, problems.append, True)
+    )
+
+    def build(_: Any) -> Any:
+        return maintain_order_book(
+            diffs,
+            lambda: reactivex.of(snapshot),
+            BookRule.BINANCE_SPOT,
+            DEPTH,
+            topic=spec.topic,
+            snapshot_limit=SNAPSHOT_LEVELS,
+            report=problems.append,
+        )
+
+    seen = Counter()
+    reactivex.defer(build).pipe(conflate(ImmediateScheduler()), share()).subscribe(seen)
+    push = hub.on_next
+    push((0.0, WARM_PAYLOAD))
+    if undecoded:
+        for frame in frames:
+            push((0.0, frame))
+    else:
+        for frame in frames:
+            push((0.0, loads(frame)["data"]))
+    assert not problems and seen.count == len(frames) + 1, (problems, seen.count)
+    return len(frames)
 
 
 def pipeline(snapshot_payload: dict[str, Any], frames: list[bytes], runs: int) -> dict[str, float]:
@@ -372,6 +430,8 @@ def stage_costs(us: dict[str, float]) -> list[tuple[str, float]]:
         ("view", us["view"] - us["apply"]),
         ("Rx", us["rx"] - us["view"]),
         ("total", us["rx"]),
+        ("connector chain extra", us["connector"] - us["rx"]),
+        ("total, connector chain", us["connector"]),
     ]
 
 

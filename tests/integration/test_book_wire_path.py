@@ -120,6 +120,29 @@ class TestWirePath:
         assert seen_events.count(PackedDepthUpdate) >= 40
         assert set(seen_events) <= {PackedDepthUpdate, rxc.DepthUpdate}
 
+    async def test_diff_depth_subscribed_first_leaves_the_book_on_the_wire_path(
+        self,
+        venue: tuple[str, Callable[..., rxc.Config], type[Any]],
+        sim: ExchangeSimulator,
+        seen_events: list[type],
+    ) -> None:
+        """Whichever feed of the topic comes first, the topic is handed over undecoded
+        and each feed reads the frames with its own parser."""
+        config = venue[1](rest_url=sim.rest_url, ws_url=sim.ws_url, connection=CONNECTION)
+        books: list[rxc.OrderBook] = []
+        diffs: list[rxc.DepthUpdate] = []
+        errors: list[Exception] = []
+        async with rxc.Connector(config) as conn:
+            conn.errors.subscribe(errors.append)
+            conn.diff_depth(SYMBOL).subscribe(diffs.append)
+            await until(lambda: len(diffs) >= 3)
+            conn.order_book(SYMBOL, depth=DEPTH).subscribe(books.append)
+            await until(lambda: len(books) >= 30)
+        assert errors == []
+        assert_true_books(sim, books)
+        assert all(type(d) is rxc.DepthUpdate for d in diffs)
+        assert seen_events.count(PackedDepthUpdate) >= 30
+
     async def test_hostile_frames_are_reported_and_lost_events_resync(
         self,
         venue: tuple[str, Callable[..., rxc.Config], type[Any]],

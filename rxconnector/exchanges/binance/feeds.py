@@ -148,6 +148,8 @@ class _BinanceFeeds:
         return NotSupportedError(self.venue, feed)
 
     def diff_depth(self, symbol: str, speed_ms: int = 100) -> FeedSpec:
+        """Each venue's own (Spot and USD-M offer different speeds); named here for
+        :meth:`book_diffs`, which both share."""
         raise NotImplementedError
 
     def book_diffs(self, symbol: str, depth: int) -> FeedSpec:

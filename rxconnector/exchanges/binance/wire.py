@@ -4,8 +4,10 @@ For the small, hot payloads (``trade``, ``aggTrade``, ``bookTicker``) a
 :class:`msgspec.Struct` decoder takes the raw frame ``{"stream": ..., "data": {...}}``
 straight to typed fields (the numbers to ``Decimal`` in C), which is cheaper than
 ``orjson.loads`` + dict reads + ``Decimal(str)`` (benchmarks/bench_decode.py: trade
-1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs; slower for depth, which keeps the dict
-parsers). The hub hands such a topic's frames over undecoded
+1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs). Depth levels decoded to ``Decimal`` this
+way are slower than the dict parser; the maintained order book's depth frames are read
+differently instead (the levels kept as raw text and packed for the book: see
+:func:`depth_frame_parser` at the end). The hub hands such a topic's frames over undecoded
 (by the bytes its frames start with, :meth:`~rxconnector.exchanges.binance.ws_protocol.
 BinanceSpotWsProtocol.data_frame_head`) and
 the feed's ``parse_frame`` (built here) decodes them.
@@ -297,6 +299,12 @@ _PackedDepthUpdate = PackedDepthUpdate
 _ARRAY_START: Final = ord("[")
 
 
+def _arrays(*sides: msgspec.Raw) -> bool:
+    """Whether each side's raw JSON text is an array (its first byte, as msgspec keeps
+    a value's text from its first byte)."""
+    return all(memoryview(side)[0] == _ARRAY_START for side in sides)
+
+
 def _levels_reason(exc: Exception) -> str:
     reason = f"bad level: {exc}"
     return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
@@ -323,15 +331,14 @@ def depth_frame_parser(topic: str) -> FrameParser:
         first, final = d.U, d.u
         if first > final:
             raise _malformed("depthUpdate", frame, f"first update id {first} > final {final}")
-        # memoryviews, not the Raw objects: a compiled pack_levels hands numbers outside
-        # its fast grammar ("1E+3") to the pure-Python one, whose orjson reads buffers
-        bids_raw, asks_raw = memoryview(d.b), memoryview(d.a)
-        if bids_raw[0] != _ARRAY_START or asks_raw[0] != _ARRAY_START:
-            raise _malformed("depthUpdate", frame, "the levels are not JSON arrays")
         try:
-            bids, asks = pack_levels(bids_raw), pack_levels(asks_raw)
+            bids, asks = pack_levels(d.b), pack_levels(d.a)
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise _malformed("depthUpdate", frame, _levels_reason(exc)) from exc
+        # Only the pure-Python packer (tuples: no compiled core, or a number outside its
+        # fast grammar) would take any JSON iterable - a string, an object - for levels.
+        if (type(bids) is tuple or type(asks) is tuple) and not _arrays(d.b, d.a):
+            raise _malformed("depthUpdate", frame, "the levels are not JSON arrays")
         return _PackedDepthUpdate(d.s, first, final, bids, asks, d.E, received_at, d.pu)
 
     return parse_depth_frame

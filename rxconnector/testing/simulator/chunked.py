@@ -9,10 +9,10 @@ it (clients measure the simulator's pauses as network or exchange latency).
 
 :class:`ChunkedLog` keeps its items in sealed tuples of :data:`CHUNK` items plus one
 open list for the newest. A tuple whose items the collector does not track is untracked
-itself by a pass that sees it (by the pass after its items' at the latest: a full pass
-looks at the youngest objects first), so a full pass visits one object per
+itself by a pass that sees it (by the pass after its items' at the latest: a pass does
+not always look at a tuple's items before the tuple), so a full pass visits one object per
 :data:`CHUNK` records instead of every record. That holds for records that are not
-tracked: ints, strings, Decimals, tuples of those, ``gc=False`` msgspec structs. (Other
+tracked: ints, strings, Decimals, flat tuples of those, ``gc=False`` msgspec structs. (Other
 records work the same, only without the saving.)
 
 It supports what the histories need: append at the end, drop from the front, the
