@@ -16,7 +16,10 @@ install_into_venv() {
     fi
   fi
   local stamp=".venv/.rxc-installed${extras}"
-  if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+  # Reinstall when the metadata or the C extension's source changed (the editable
+  # install builds rxconnector/exchanges/_cbook in place).
+  if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ rxconnector/exchanges/_cbook.c -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e ".${extras}"
     touch "$stamp"

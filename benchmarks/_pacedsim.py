@@ -13,19 +13,24 @@ from the simulator's own clock; every trade of a step carries the step's start t
 and reaches the sockets when the whole step is done.
 
 ``--quiet-gc`` keeps Python's cyclic collector out of the paced window: ``go`` collects
-once, freezes what survives and disables the collector; ``stop`` enables it again. The
-simulator keeps every trade of its tapes, so its full collections grow with the run
-(measured at 10,000 trades/s: pauses of 55-99 ms every ~1.4 s); during one the market
-stands still and the pacing then steps the whole backlog at once (~10 trades per ms of
-pause at that rate). Without the flag the child behaves as before.
+once, freezes what survives and disables the collector; ``stop`` enables it again. It
+is not the default and not what the goal is measured with. Until the simulator kept its
+histories out of the collector (``rxconnector/testing/simulator/chunked.py``) its full
+passes grew with the run (measured at 10,000 trades/s: 42-287 ms, 5-7 per 10 s); now
+its process has one pass of its own modules (~68,000 objects) every few tens of
+seconds. During a pause the market stands still and the pacing then steps the backlog
+as fast as it can.
 
 Protocol over stdin/stdout, one line each:
 
 * at start it prints ``{"rest": URL, "ws": URL}``;
-* ``go RATE`` starts pacing (answers nothing);
-* ``stop`` stops pacing and answers ``{"trades": N, "seconds": S, "sent_lag": {...}}``
-  (what was produced since ``go``, and p50/p99/p999 over those trades of the tick's
-  time -> its frames handed to the sockets, ms);
+* ``go RATE [AFTER_S STALL_MS]`` starts pacing (answers nothing); with the two extra
+  words the process blocks once, AFTER_S into the run, for STALL_MS (a synthetic stall:
+  what a long pass of the collector does) and then steps the backlog at once;
+* ``stop`` stops pacing and answers ``{"trades": N, "seconds": S, "sent_lag": {...},
+  "gc": ..., "tracked": ...}`` (what was produced since ``go``; p50/p99/p999 over those
+  trades of the tick's time -> its frames handed to the sockets, ms; the collector's
+  passes since ``go``, and what it tracks at ``stop``: see ``_gclog.py``);
 * ``streams`` answers ``{"streams": N}``: the active trade streams (subscribed clients);
 * EOF ends the process.
 """
@@ -39,6 +44,7 @@ import sys
 import time
 
 import orjson
+from _gclog import GcLog, tracked_census
 
 from rxconnector.testing import ExchangeSimulator
 
@@ -69,20 +75,41 @@ async def _step(sim: ExchangeSimulator, names: list[str], before: int) -> int:
     return produced
 
 
-async def _pace(sim: ExchangeSimulator, names: list[str], rate: float, stop: asyncio.Event) -> int:
+#: the synthetic stall of the last run, wall ms: [start, end, catch-up done] (empty: none)
+STALL: list[float] = []
+
+
+async def _pace(
+    sim: ExchangeSimulator,
+    names: list[str],
+    rate: float,
+    stop: asyncio.Event,
+    stall: tuple[float, float] = (0.0, 0.0),
+) -> int:
+    """Step at ``rate`` trades/s until ``stop``; ``stall`` = (after s, for ms): block the
+    whole process once for that long (``time.sleep``: what a long collector pass does),
+    then catch up at once as after any pause."""
     loop = asyncio.get_running_loop()
     first = _produced(sim, names)
     started = loop.time()
     produced = first
     SENT_LAG.clear()
     STEPS.clear()
+    STALL.clear()
+    stall_at, stall_ms = stall
     while not stop.is_set():
         if rate <= 0:
             produced = await _step(sim, names, produced)
             continue
+        if stall_ms > 0 and not STALL and loop.time() - started >= stall_at:
+            STALL.append(time.time() * 1000)
+            time.sleep(stall_ms / 1000)  # noqa: ASYNC251 - the point: block the loop
+            STALL.append(time.time() * 1000)
         due = first + rate * (loop.time() - started)
         while produced < due and not stop.is_set():
             produced = await _step(sim, names, produced)
+        if len(STALL) == 2:
+            STALL.append(time.time() * 1000)  # the backlog is out
         await asyncio.sleep(0.001)
     return produced - first
 
@@ -117,6 +144,8 @@ def _sent_lag() -> dict[str, float]:
 
 async def main(names: list[str], quiet_gc: bool) -> None:
     loop = asyncio.get_running_loop()
+    gc_log = GcLog()
+    gc_log.start()
     async with ExchangeSimulator(symbols=names, seed=1, autostart_market=False) as sim:
         # a tape's first id is random: tick until every symbol has one (before any client)
         while any(sim.market[name].tape.last_trade is None for name in names):
@@ -139,16 +168,22 @@ async def main(names: list[str], quiet_gc: bool) -> None:
                     gc.disable()
                 stop.clear()
                 started = loop.time()
-                pacing = loop.create_task(_pace(sim, names, float(words[1]), stop))
+                gc_log.passes.clear()
+                stall = (float(words[2]), float(words[3])) if len(words) > 3 else (0.0, 0.0)
+                pacing = loop.create_task(_pace(sim, names, float(words[1]), stop, stall))
             elif words[0] == "stop" and pacing is not None:
                 stop.set()
                 trades = await pacing
+                passes = gc_log.summary()  # before enable(): its first pass is not the run's
                 gc.enable()
                 reply = {
                     "trades": trades,
                     "seconds": loop.time() - started,
                     "sent_lag": _sent_lag(),
                     "steps": _steps(),
+                    "gc": passes,
+                    "stall": STALL,
+                    "tracked": tracked_census(),
                 }
                 print(orjson.dumps(reply).decode(), flush=True)
             elif words[0] == "streams":

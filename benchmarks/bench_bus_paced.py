@@ -46,6 +46,7 @@ from typing import Any
 import bench_bus
 import bench_feeds
 import orjson
+from _gclog import GcLog, summarize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,7 +54,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 class PacedSim:
     """``_pacedsim.py`` in a child process (its stdin/stdout protocol)."""
 
-    def __init__(self, symbols: int, quiet_gc: bool = False) -> None:
+    def __init__(
+        self, symbols: int, quiet_gc: bool = False, stall: tuple[float, float] | None = None
+    ) -> None:
+        #: (after s, ms): one synthetic stall of the simulator per window (``_pacedsim``)
+        self.stall = stall
         env = dict(os.environ)
         env["PYTHONPATH"] = bench_bus.ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
@@ -80,7 +85,8 @@ class PacedSim:
         self.proc.stdin.flush()
 
     def go(self, rate: float) -> None:
-        self._send(f"go {rate}")
+        stall = self.stall
+        self._send(f"go {rate}" + (f" {stall[0]} {stall[1]}" if stall else ""))
 
     def stop(self) -> dict[str, Any]:
         self._send("stop")
@@ -115,17 +121,48 @@ class Tally:
         self.latencies: list[float] = []
         self.end_to_end: list[float] = []
         self.times: list[float] = []
+        #: (wall ms at on_next, event time ms) per trade
+        self.walls: list[float] = []
+        self.events: list[int] = []
 
     def on_next(self, trade: Any) -> None:
         now = time.time() * 1000
+        event = trade.event_time or trade.time
         self.latencies.append(now - trade.received_at)
-        self.end_to_end.append(now - (trade.event_time or trade.time))
+        self.end_to_end.append(now - event)
         self.times.append(time.perf_counter())
+        self.walls.append(now)
+        self.events.append(event)
 
     def clear(self) -> None:
         self.latencies.clear()
         self.end_to_end.clear()
         self.times.clear()
+        self.walls.clear()
+        self.events.clear()
+
+    def drain(self, stall: list[float]) -> str:
+        """After a synthetic stall ``[start, end, backlog out]`` (wall ms): the backlog
+        (trades whose event time is from the stall's end to the backlog being out), when
+        its last trade arrived after the stall's end, and at what rate it drained."""
+        if len(stall) < 3:
+            return "no stall"
+        _start, end, out = stall
+        burst = [
+            (wall, wall - event)
+            for wall, event in zip(self.walls, self.events, strict=True)
+            if end - 1 <= event <= out
+        ]
+        if not burst:
+            return f"stall {end - _start:.0f} ms: no trade in its backlog"
+        last = max(wall for wall, _lag in burst) - end
+        lags = sorted(lag for _wall, lag in burst)
+        return (
+            f"stall {end - _start:.0f} ms: backlog of {len(burst):,} trades stepped out by "
+            f"+{out - end:.0f} ms, all delivered by +{last:.0f} ms "
+            f"({len(burst) / max(last, 1e-3) * 1000:,.0f} trades/s); their end-to-end "
+            f"p50 {lags[len(lags) // 2]:.1f} max {lags[-1]:.1f} ms"
+        )
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -146,7 +183,7 @@ async def _window(
     rate: float,
     seconds: float,
     pids: dict[str, int],
-    pauses: bench_bus.GcPauses,
+    pauses: GcLog,
 ) -> dict[str, Any]:
     """Subscribed already: wait for every stream, pace for ``seconds``, drain, summarize
     (with each process's CPU time and CPU wait per delivered entry, from schedstat)."""
@@ -157,16 +194,13 @@ async def _window(
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
     tally.clear()
-    # This process has run earlier windows and keeps every latency: its own objects
-    # must not put the collector's passes into this window's latency (either side). The
-    # readers make no cyclic garbage (a RemoteConnector reading 100,000 entries: 0
-    # objects collected, 0 full passes), so nothing of theirs piles up meanwhile.
+    # The reader's collector stays on, as in a user's process; the garbage of the
+    # earlier windows is collected first so that no pass of theirs falls into this one.
     gc.collect()
-    gc.freeze()
-    gc.disable()
     pauses.clear()
     pids = {**pids, "simulator": sim.proc.pid, "reader": os.getpid()}
     before = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
+    window = [time.time() * 1000]
     sim.go(rate)
     await asyncio.sleep(seconds)
     produced = await asyncio.to_thread(sim.stop)
@@ -174,14 +208,20 @@ async def _window(
     while len(tally.times) < produced["trades"] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     after = {name: bench_bus._cpu_ms(pid) for name, pid in pids.items()}
-    collections = pauses.summary()  # the window's own (the pass after enable() is not)
-    gc.enable()
+    window.append(time.time() * 1000)
     await asyncio.sleep(0.2)  # a duplicate would arrive now
     summary = bench_bus._summary(tally.latencies, tally.times)
     summary["e2e"] = percentiles(tally.end_to_end)
     summary["bus_only"] = percentiles(tally.latencies)
     entries = max(len(tally.times), 1)
-    summary["gc"] = collections
+    summary["window"] = window
+    summary["gc"] = (
+        f"GC passes in the window: simulator {produced.get('gc', '?')}; "
+        f"reader {pauses.summary(*window)}"
+    )
+    summary["tracked"] = produced.get("tracked", "?")
+    if sim.stall:
+        summary["drain"] = tally.drain(produced.get("stall", []))
     summary["cpu"] = "; ".join(
         f"{name} {(after[name][0] - before[name][0]) * 1e3 / entries:.1f} us run + "
         f"{(after[name][1] - before[name][1]) * 1e3 / entries:.1f} us waiting"
@@ -206,8 +246,10 @@ async def bus_run(
     await admin.aclose()
     env = dict(os.environ)
     env["PYTHONPATH"] = bench_bus.ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    gc_out = os.path.join(tempfile.mkdtemp(prefix="bench-bus-gc-"), "publisher.json")
     pub = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
+        sys.executable, os.path.join(HERE, "_gclog.py"), gc_out,  # its collector's passes
+        "-m", "rxconnector", "publish", "binance", "--feeds", "trades",
         "--symbols", ",".join(sim.names), "--redis", url, "--rest-url", sim.rest_url,
         "--ws-url", sim.ws_url, "--status-every", "60",
         stdout=asyncio.subprocess.DEVNULL, env=env,
@@ -216,7 +258,7 @@ async def bus_run(
     try:
         async with (
             RemoteConnector(url, venue="binance", block_ms=100) as remote,
-            bench_bus.GcPauses() as pauses,
+            GcLog() as pauses,
         ):
             for name in sim.names:
                 remote.trades(name).subscribe(tally.on_next)
@@ -225,18 +267,23 @@ async def bus_run(
             result = await _window(sim, tally, rate, seconds, pids, pauses)
             after = await _calls(url)
             entries = max(result["n"], 1)
-            result["gc"] = (
-                result["gc"]
-                + "; Redis calls per 1,000 entries: "
-                + ", ".join(
-                    f"{name} {(after[name] - before.get(name, 0)) * 1000 / entries:.1f}"
-                    for name in sorted(after)
-                )
+            result["calls"] = "Redis calls per 1,000 entries: " + ", ".join(
+                f"{name} {(after[name] - before.get(name, 0)) * 1000 / entries:.1f}"
+                for name in sorted(after)
             )
     finally:
         pub.send_signal(signal.SIGTERM)
         await pub.wait()
+    since, until = result["window"]
+    logged = orjson.loads(await asyncio.to_thread(_read_bytes, gc_out))
+    passes = [p for p in logged if since <= p[0] <= until]
+    result["gc"] += f"; publisher {summarize(passes)}"
     return result
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 async def _calls(url: str) -> dict[str, int]:
@@ -260,7 +307,7 @@ async def local_run(sim: PacedSim, rate: float, seconds: float) -> dict[str, Any
 
     tally = Tally()
     config = rxc.Config.binance(rest_url=sim.rest_url, ws_url=sim.ws_url)
-    async with rxc.Connector(config) as conn, bench_bus.GcPauses() as pauses:
+    async with rxc.Connector(config) as conn, GcLog() as pauses:
         for name in sim.names:
             conn.trades(name).subscribe(tally.on_next)
         result = await _window(sim, tally, rate, seconds, {}, pauses)
@@ -283,7 +330,10 @@ def _row(label: str, rate: float, figures: dict[str, Any]) -> str:
         f"max {recv['max']:7.2f} ms\n"
         f"         simulator: tick -> frames handed to the sockets {figures['sent_lag']} ms; "
         f"{figures['steps']}\n"
-        f"         {figures['gc']}\n         per entry: {figures['cpu']}"
+        f"         {figures['gc']}\n         simulator at stop: {figures['tracked']}\n"
+        + (f"         {figures['calls']}\n" if "calls" in figures else "")
+        + (f"         {figures['drain']}\n" if "drain" in figures else "")
+        + f"         per entry: {figures['cpu']}"
     )
 
 
@@ -295,8 +345,9 @@ def paced(
     seconds: float,
     runs: int,
     sim_gc: str = "on",
+    stall: tuple[float, float] | None = None,
 ) -> None:
-    sim = PacedSim(symbols, quiet_gc=sim_gc == "off")
+    sim = PacedSim(symbols, quiet_gc=sim_gc == "off", stall=stall)
     try:
         for run in range(runs):
             for rate in rates:
@@ -403,6 +454,12 @@ def main() -> None:
         default="on",
         help="off: the paced simulator's collector is off while it paces (--quiet-gc)",
     )
+    parser.add_argument(
+        "--stall",
+        default="",
+        help="AFTER_S,MS: block the simulator once per window (a synthetic stall) and "
+        "report how fast each side delivers the backlog after it",
+    )
     parser.add_argument("--firehose", type=int, default=200_000, help="frames (0 = skip)")
     args = parser.parse_args()
     print(
@@ -416,7 +473,11 @@ def main() -> None:
     try:
         rates = [float(text) for text in filter(None, args.rates.split(","))]
         if rates:
-            paced(url, server.pid, rates, args.symbols, args.seconds, args.runs, args.sim_gc)
+            stall = tuple(float(v) for v in args.stall.split(",")) if args.stall else None
+            paced(
+                url, server.pid, rates, args.symbols, args.seconds, args.runs, args.sim_gc,
+                (stall[0], stall[1]) if stall else None,
+            )  # fmt: skip
         if args.firehose > 0:
             firehose(url, args.firehose, args.runs)
         print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")

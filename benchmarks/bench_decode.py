@@ -17,8 +17,14 @@ documented shapes) is taken from bytes to the model the connector emits:
   from the stream name would pay.
 
 Both must produce equal models (asserted). The library decodes trade, aggTrade and
-bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); depth stays
-on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12): trades and the Rx edge").
+bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); the public
+``diff_depth`` feed stays on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12):
+trades and the Rx edge").
+
+Last, the order book's own reader (``wire.depth_frame_parser``: the frame decoded in one
+pass with ids typed and the level arrays kept as raw text, then packed for the book by
+``wire_levels.pack_levels``, no ``DepthUpdate``): its decoder alone, the packing of both
+sides, and the whole reader, against today's ``orjson.loads`` + ``parse_depth_update``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from rxconnector.exchanges.binance.parsers import (
     parse_depth_update,
     parse_trade,
 )
+from rxconnector.exchanges.binance.wire import DepthUpdateData, depth_frame_parser
+from rxconnector.exchanges.wire_levels import pack_levels
 from rxconnector.models import BookTicker, DepthUpdate, Trade
 
 TRADE = (
@@ -226,6 +234,33 @@ def main() -> None:
             f"{t_typed / args.number * 1e6:11.2f} {t_loads / args.number * 1e6:12.2f}"
             f" {t_two:>18s}"
         )
+    book_reader(args.number, args.repeat)
+
+
+def book_reader(number: int, repeat: int) -> None:
+    """The order book's one-pass reader against the dict path, on the same frame."""
+    topic = "btcusdt@depth@100ms"
+    read = depth_frame_parser(topic)
+    decode = msgspec.json.Decoder(
+        msgspec.defstruct("Frame", [("stream", str), ("data", DepthUpdateData)])
+    ).decode
+    data = decode(DEPTH).data
+    bids, asks = memoryview(data.b), memoryview(data.a)
+    event, want = read(DEPTH, 0.0), parse_depth_update(orjson.loads(DEPTH)["data"], 0.0)
+    assert (event.first_update_id, event.final_update_id) == (want.first_update_id, 160)
+    packed_type = type(pack_levels(bids)).__name__
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("today: orjson.loads + parse_depth_update", lambda: parse_depth_update(
+            orjson.loads(DEPTH)["data"], 0.0)),
+        ("msgspec decode (ids typed, levels raw)", lambda: decode(DEPTH)),
+        (f"pack_levels of both sides ({packed_type})", lambda: (pack_levels(bids),
+                                                              pack_levels(asks))),
+        ("depth_frame_parser (all of it)", lambda: read(DEPTH, 0.0)),
+    ]  # fmt: skip
+    print(f"  order book reader, depthUpdate 12+13 levels (pack_levels: {pack_levels.__module__})")
+    for name, fn in cases:
+        best = min(timeit.repeat(fn, number=number, repeat=repeat))
+        print(f"    {name:52s} {best / number * 1e6:6.2f} µs")
 
 
 if __name__ == "__main__":

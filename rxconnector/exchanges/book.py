@@ -49,10 +49,12 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from itertools import chain
+from typing import Protocol
 
+from rxconnector.exchanges._compiled import cbook
 from rxconnector.models import Level
 
-__all__ = ["LocalBook"]
+__all__ = ["BookStore", "LocalBook", "new_local_book"]
 
 #: Levels next to the touch searched first. Most changes land there, and a bisect over
 #: 32 Decimal keys costs about a quarter of one over 1000 (Decimal comparisons are the
@@ -236,6 +238,26 @@ class LocalBook:
                 self._ask_ceiling = ask_list[0][0]
                 self._ask_ceiling_key = self._ask_ceiling.copy_negate()
 
+    @classmethod
+    def _restore(
+        cls,
+        bids: Iterable[Level],
+        asks: Iterable[Level],
+        bid_floor: Decimal | None,
+        ask_ceiling: Decimal | None,
+    ) -> LocalBook:
+        """A book holding these levels and coverage boundaries (no ``limit`` rule).
+
+        How the compiled book hands its state over when it meets a number it cannot
+        represent exactly (``_cbook.c``): the levels become this book's cold tier.
+        """
+        book = cls()
+        book.load_snapshot(bids, asks)
+        book._bid_floor = bid_floor
+        book._ask_ceiling = ask_ceiling
+        book._ask_ceiling_key = None if ask_ceiling is None else ask_ceiling.copy_negate()
+        return book
+
     # ------------------------------------------------------------------ updates
     def apply(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
         """Apply absolute level updates (quantity 0 removes) to both sides.
@@ -344,3 +366,50 @@ class LocalBook:
             f"<LocalBook bids={len(self._bids)} asks={len(self._asks)} "
             f"best={bid[0] if bid else None}/{ask[0] if ask else None}>"
         )
+
+
+class BookStore(Protocol):
+    """The interface of a local book: :class:`LocalBook`'s, which the compiled book
+    (``_cbook.CBook``) implements too. Typed against this, code runs with either."""
+
+    def clear(self) -> None: ...
+    def load_snapshot(
+        self, bids: Iterable[Level], asks: Iterable[Level], *, limit: int | None = None
+    ) -> None: ...
+    def apply(self, bids: Sequence[Level], asks: Sequence[Level]) -> None: ...
+    def trim(self, max_levels: int) -> None: ...
+    def top_bids(self, n: int) -> tuple[Level, ...]: ...
+    def top_asks(self, n: int) -> tuple[Level, ...]: ...
+    def bids(self) -> Iterator[Level]: ...
+    def asks(self) -> Iterator[Level]: ...
+    @property
+    def best_bid(self) -> Level | None: ...
+    @property
+    def best_ask(self) -> Level | None: ...
+    @property
+    def bid_count(self) -> int: ...
+    @property
+    def ask_count(self) -> int: ...
+    def __len__(self) -> int: ...
+    @property
+    def is_crossed(self) -> bool: ...
+    def is_consistent(self, n: int) -> bool: ...
+    def covers(self, n: int) -> bool: ...
+    @property
+    def bid_floor(self) -> Decimal | None: ...
+    @property
+    def ask_ceiling(self) -> Decimal | None: ...
+
+
+def new_local_book() -> BookStore:
+    """A new empty local book: the compiled one when the compiled core runs (see
+    :mod:`~rxconnector.exchanges._compiled`), else :class:`LocalBook`.
+
+    Both behave identically (same levels, same ``Decimal`` digits and exponents, same
+    coverage rules); the compiled book keeps levels as scaled integers and switches
+    itself to a :class:`LocalBook` if it ever meets a number it cannot hold exactly.
+    """
+    if cbook is not None and hasattr(cbook, "CBook"):
+        book: BookStore = cbook.CBook()
+        return book
+    return LocalBook()

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from rxconnector.exchanges.book import LocalBook
+from rxconnector.exchanges._parsing import model_builder
+from rxconnector.exchanges.book import new_local_book
+from rxconnector.exchanges.depth_events import DiffEvent
 from rxconnector.log import get_logger
-from rxconnector.models import DepthUpdate, OrderBook
+from rxconnector.models import OrderBook
 
 __all__ = [
     "APPLIED",
@@ -48,6 +50,9 @@ __all__ = [
 ]
 
 _log = get_logger(component="orderbook")
+#: ``OrderBook(...)`` without attrs' per-field ``object.__setattr__``: the view is built
+#: after every applied event (≈0.35 µs of ≈1.1 µs per view, measured).
+_OrderBook = model_builder(OrderBook)
 
 
 # =====================================================================================
@@ -141,15 +146,15 @@ class BookSync:
         self.depth = depth
         self.snapshot_limit = snapshot_limit
         self.max_buffer = max_buffer
-        self.book = LocalBook()
+        self.book = new_local_book()
         #: True while the book is consistent and may be shown.
         self.live = False
         #: The update id the book is at (the last applied ``u``, or the snapshot's).
         self.update_id = 0
         #: The symbol of the first event or snapshot seen (kept across resyncs).
         self.symbol = ""
-        self._buffer: list[DepthUpdate] = []
-        self._last: DepthUpdate | None = None  # last applied event: time and symbol
+        self._buffer: list[DiffEvent] = []
+        self._last: DiffEvent | None = None  # last applied event: time and symbol
         self._snapshot: OrderBook | None = None  # snapshot the book was built from
 
     # ---------------------------------------------------------------- interface
@@ -163,8 +168,11 @@ class BookSync:
         """How many events wait for a snapshot."""
         return len(self._buffer)
 
-    def on_update(self, update: DepthUpdate) -> Outcome:
-        """Feed one diff event."""
+    def on_update(self, update: Any) -> Outcome:
+        """Feed one diff event (each rule names the events it reads: a
+        :class:`~rxconnector.exchanges.depth_events.DiffEvent` for Binance, whose wire
+        path hands over packed levels, a :class:`~rxconnector.models.DepthUpdate`
+        for Bybit)."""
         raise NotImplementedError
 
     def on_snapshot(self, snapshot: OrderBook) -> Outcome:
@@ -190,7 +198,7 @@ class BookSync:
         book = self.book
         depth = self.depth
         if last is not None:
-            return OrderBook(
+            return _OrderBook(
                 last.symbol,
                 book.top_bids(depth),
                 book.top_asks(depth),
@@ -200,7 +208,7 @@ class BookSync:
             )
         snap = self._snapshot
         assert snap is not None, "view() of a book that was never synced"
-        return OrderBook(
+        return _OrderBook(
             snap.symbol,
             book.top_bids(depth),
             book.top_asks(depth),
@@ -216,7 +224,7 @@ class BookSync:
         self._last = None
         self._snapshot = None
 
-    def _restart_with(self, update: DepthUpdate, reason: str) -> Resync:
+    def _restart_with(self, update: DiffEvent, reason: str) -> Resync:
         """Drop the book and start buffering again from ``update`` (which revealed a gap)."""
         self._drop()
         self._buffer.clear()
@@ -224,7 +232,7 @@ class BookSync:
             self._buffer.append(update)
         return Resync(reason)
 
-    def _behind(self, update: DepthUpdate) -> Outcome:
+    def _behind(self, update: DiffEvent) -> Outcome:
         """A live event behind the book's update id although the book was already in
         step with the stream (an event was applied since the snapshot).
 
@@ -244,7 +252,7 @@ class BookSync:
             "stream had moved it",
         )
 
-    def _implausible(self, update: DepthUpdate) -> Outcome:
+    def _implausible(self, update: DiffEvent) -> Outcome:
         """An event that would move the book's id more than :data:`MAX_EVENT_ADVANCE`
         at once: not applied (its levels are not shown even once), the book resyncs
         from the next real event."""
@@ -254,7 +262,7 @@ class BookSync:
             "real event (hostile or corrupt), not applied"
         )
 
-    def _tail_ahead(self, update: DepthUpdate) -> Resync:
+    def _tail_ahead(self, update: DiffEvent) -> Resync:
         """While buffering: ``update`` goes back behind the buffer's last event. On one
         ordered socket only an event far ahead (hostile or corrupt) can precede it;
         trusting that one made every real event "old" and every snapshot "too old" - a
@@ -299,7 +307,7 @@ class BookSync:
             )
         return APPLIED
 
-    def _buffer_event(self, update: DepthUpdate) -> None:
+    def _buffer_event(self, update: DiffEvent) -> None:
         if len(self._buffer) >= self.max_buffer:
             _log.warning(
                 "order book buffer full; restarting sync",
@@ -311,7 +319,7 @@ class BookSync:
         self.symbol = self.symbol or update.symbol
         self._trim_buffer(update)
 
-    def _trim_buffer(self, newest: DepthUpdate) -> None:
+    def _trim_buffer(self, newest: DiffEvent) -> None:
         """Bound the pre-snapshot buffer by age and memory too, not only by count.
 
         Events older than :data:`MAX_BUFFER_AGE_MS` before the newest one, and the
@@ -339,7 +347,7 @@ class BookSync:
             del buffer[:drop]
 
 
-def same_ids(a: DepthUpdate, b: DepthUpdate) -> bool:
+def same_ids(a: DiffEvent, b: DiffEvent) -> bool:
     """The same event again (a repeated frame), by its update ids."""
     return a.first_update_id == b.first_update_id and a.final_update_id == b.final_update_id
 

@@ -56,8 +56,9 @@ from rxconnector.exchanges.book_sync import (
     Refetch,
     Resync,
 )
+from rxconnector.exchanges.depth_events import DiffEvent
 from rxconnector.log import get_logger
-from rxconnector.models import DepthUpdate, OrderBook
+from rxconnector.models import OrderBook
 from rxconnector.streams.book_resubscribe import ResubscribeWatchdog, resubscribe_retry_delay
 from rxconnector.streams.book_snapshots import SnapshotFetcher, snapshot_retry_delay
 from rxconnector.streams.messages import StreamRestart
@@ -69,7 +70,7 @@ _log = get_logger(component="orderbook")
 
 
 def maintain_order_book(
-    diffs: Observable[DepthUpdate | StreamRestart],
+    diffs: Observable[DiffEvent | StreamRestart],
     fetch_snapshot: Callable[[], Observable[OrderBook]] | None,
     rule: BookSyncRule,
     depth: int,
@@ -99,7 +100,8 @@ def maintain_order_book(
                    d is buffered, a new snapshot is fetched and the book resumes at E
 
     Args:
-        diffs: Parsed diff events of one symbol, with ``StreamRestart`` markers.
+        diffs: Parsed diff events of one symbol (:class:`~rxconnector.models.DepthUpdate`,
+            or on Binance's wire path a packed one), with ``StreamRestart`` markers.
         fetch_snapshot: A cold REST snapshot request of ``snapshot_limit`` levels.
         rule: The venue procedure (the venue registry's ``Venue.book_rule``).
         depth: Levels per side in each emitted book.
@@ -127,7 +129,7 @@ def maintain_order_book(
 
 
 def _subscribe(
-    diffs: Observable[DepthUpdate | StreamRestart],
+    diffs: Observable[DiffEvent | StreamRestart],
     new_sync: Callable[[], BookSync],
     fetch_snapshot: Callable[[], Observable[OrderBook]] | None,
     request_resubscribe: Callable[[], None] | None,
@@ -214,7 +216,7 @@ class _BookRun:
                 subscribe_scheduler=self._scheduler_,
             )
 
-    def start(self, diffs: Observable[DepthUpdate | StreamRestart]) -> abc.DisposableBase:
+    def start(self, diffs: Observable[DiffEvent | StreamRestart]) -> abc.DisposableBase:
         """Subscribe to the diffs (a WebSocket-snapshot book starts waiting for one)."""
         if self._watchdog is not None:
             self._watchdog.wait()  # for the snapshot the subscription brings
@@ -225,7 +227,7 @@ class _BookRun:
         return CompositeDisposable(source, Disposable(self.stop))
 
     # ---------------------------------------------------------------- diff stream
-    def on_next(self, item: DepthUpdate | StreamRestart) -> None:
+    def on_next(self, item: DiffEvent | StreamRestart) -> None:
         """A diff event (the hot path: applied and emitted) or a restart marker."""
         sync = self._sync
         restarted = False

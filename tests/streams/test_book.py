@@ -1,14 +1,34 @@
-"""LocalBook: the sorted level store behind every maintained order book."""
+"""LocalBook: the sorted level store behind every maintained order book.
+
+Every test here runs twice: against the pure-Python ``LocalBook`` and against the
+compiled book (``_cbook.CBook``, skipped where the extension is not built), which must
+behave identically (``tests/exchanges/test_cbook_book.py`` compares them directly).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rxconnector.exchanges.book import LocalBook
 from rxconnector.models import Level
+
+
+@pytest.fixture(scope="module", autouse=True, params=["python", "compiled"])
+def implementation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``LocalBook`` in this module means each implementation in turn."""
+    if request.param == "python":
+        yield
+        return
+    cbook = pytest.importorskip("rxconnector.exchanges._cbook")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(f"{__name__}.LocalBook", cbook.CBook)
+    yield
+    patch.undo()
 
 
 def lv(price: str, qty: str) -> Level:

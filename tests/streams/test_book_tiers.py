@@ -4,9 +4,11 @@ for prices a float cannot tell apart."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +42,21 @@ def _digits(levels: Any) -> list[tuple[Any, Any]]:
     return [(p.as_tuple(), q.as_tuple()) for p, q in levels]
 
 
+@pytest.fixture(scope="class", params=["python", "compiled"])
+def implementation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``LocalBook`` means each implementation in turn (the compiled book has no cold
+    tier, but must give the same answers)."""
+    if request.param == "python":
+        yield
+        return
+    cbook = pytest.importorskip("rxconnector.exchanges._cbook")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(f"{__name__}.LocalBook", cbook.CBook)
+    yield
+    patch.undo()
+
+
+@pytest.mark.usefixtures("implementation")
 class TestAgainstAReference:
     @settings(max_examples=400, deadline=None)
     @given(

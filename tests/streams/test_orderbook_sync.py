@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rxconnector.exchanges.binance.book_sync import BinanceFuturesSync, BinanceSpotSync
+from rxconnector.exchanges.binance.wire import depth_frame_parser
 from rxconnector.exchanges.book_rules import BookRule, make_sync, snapshot_limit_for
 from rxconnector.exchanges.book_sync import APPLIED, BUFFERED, IGNORED, BookSync, Refetch, Resync
 from rxconnector.exchanges.bybit.book_sync import BybitDepthSync, BybitFullSync
@@ -489,9 +491,33 @@ def assert_views_were_checked(checked: list[int]) -> None:
     assert sum(1 for n in checked if n) >= len(checked) // 3, checked
 
 
-def check_binance_rule(rule: type[BinanceSpotSync | BinanceFuturesSync], holes: bool) -> None:
+_parse_depth_frame = depth_frame_parser("btcusdt@depth@100ms")
+
+
+def packed(event: DepthUpdate) -> Any:
+    """``event`` as the book's wire path hands it over: written as Binance writes the
+    frame, parsed by the one-pass depth parser (ids typed, levels packed)."""
+    data: dict[str, Any] = {
+        "e": "depthUpdate",
+        "E": event.event_time,
+        "s": event.symbol,
+        "U": event.first_update_id,
+        "u": event.final_update_id,
+        "b": [[str(p), str(q)] for p, q in event.bids],
+        "a": [[str(p), str(q)] for p, q in event.asks],
+    }
+    if event.prev_final_update_id is not None:
+        data["pu"] = event.prev_final_update_id
+    frame = orjson.dumps({"stream": "btcusdt@depth@100ms", "data": data})
+    return _parse_depth_frame(frame, event.received_at)
+
+
+def check_binance_rule(
+    rule: type[BinanceSpotSync | BinanceFuturesSync], holes: bool, wire: bool = False
+) -> None:
     """Run a Binance REST rule over generated faulty streams (``holes``: ids may skip
-    inside an event, as on USD-M) and require that views were really compared."""
+    inside an event, as on USD-M) and require that views were really compared. With
+    ``wire`` the events take the book's wire path (packed levels) first."""
     checked: list[int] = []
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -507,6 +533,8 @@ def check_binance_rule(rule: type[BinanceSpotSync | BinanceFuturesSync], holes: 
         depth = 2
         sync = rule(depth, snapshot_limit=limit)
         stream = deliver(events, actions, picks)
+        if wire:
+            stream = [packed(event) for event in stream]
         final_id = events[-1].final_update_id
         checked.append(run_rest_rule(sync, truth, stream, data, limit, depth, final_id))
 
@@ -522,6 +550,13 @@ class TestNeverWrong:
 
     def test_binance_futures(self) -> None:
         check_binance_rule(BinanceFuturesSync, holes=True)
+
+    def test_binance_spot_wire_path(self) -> None:
+        """The same with the events the maintained book really gets (packed levels)."""
+        check_binance_rule(BinanceSpotSync, holes=False, wire=True)
+
+    def test_binance_futures_wire_path(self) -> None:
+        check_binance_rule(BinanceFuturesSync, holes=True, wire=True)
 
     def test_bybit_full(self) -> None:
         checked: list[int] = []
@@ -696,3 +731,19 @@ class TestBufferBounds:
             sync.on_update(upd(i, i, wide))
         assert sync.buffered * 100 <= MAX_BUFFER_LEVELS + 64 * 100
         assert sync.buffered < n
+
+    def test_levels_bound_on_the_wire_path(self) -> None:
+        """Packed events count their levels too: the bound holds, and the kept (gap-free)
+        tail still syncs with a snapshot."""
+        from rxconnector.exchanges.book_sync import MAX_BUFFER_LEVELS
+
+        sync = BinanceSpotSync(2)
+        wide = tuple(lv(f"5.{k:02d}", "1.12345678") for k in range(100))  # under the bids
+        n = MAX_BUFFER_LEVELS // 100 + 200
+        for i in range(1, n + 1):
+            sync.on_update(packed(upd(i, i, wide)))
+        assert sync.buffered * 100 <= MAX_BUFFER_LEVELS + 64 * 100
+        assert sync.buffered < n
+        first_kept = n - sync.buffered + 1
+        assert sync.on_snapshot(snap(first_kept, BIDS, ASKS)) is APPLIED
+        assert sync.live and sync.update_id == n

@@ -31,7 +31,8 @@ from rxconnector.exchanges.book_sync import (
     SyncRule,
     same_ids,
 )
-from rxconnector.models import DepthUpdate, OrderBook
+from rxconnector.exchanges.depth_events import DiffEvent
+from rxconnector.models import OrderBook
 
 __all__ = [
     "BINANCE_SPOT_SNAPSHOT_LIMITS",
@@ -69,7 +70,7 @@ class BinanceSpotSync(BookSync):
 
     __slots__ = ()
 
-    def on_update(self, update: DepthUpdate) -> Outcome:
+    def on_update(self, update: DiffEvent) -> Outcome:
         if self.live:
             final = update.final_update_id
             local = self.update_id
@@ -149,7 +150,7 @@ class BinanceFuturesSync(BookSync):
         super().__init__(depth, snapshot_limit=snapshot_limit, max_buffer=max_buffer)
         self._first_pending = False
 
-    def on_update(self, update: DepthUpdate) -> Outcome:
+    def on_update(self, update: DiffEvent) -> Outcome:
         if self.live:
             final = update.final_update_id
             local = self.update_id

@@ -118,6 +118,18 @@ _BY_LAST_UPDATE_ID: Final = _key("lastUpdateId")
 _BY_EVENT_TIME: Final = _key("E")
 
 
+def _diff_depth_spec(topic: str) -> FeedSpec:
+    """The public ``diff_depth`` feed of ``topic``: :class:`~rxconnector.models.DepthUpdate`
+    by the dict parser. It has a ``parse_frame`` too, because the book's spec of the
+    same topic makes the hub hand the topic's frames over undecoded."""
+    return FeedSpec(
+        topic,
+        p.parse_depth_update,
+        sequence=_TYPED_BY_FINAL_UPDATE_ID,
+        parse_frame=w.depth_update_frame_parser(topic),
+    )
+
+
 def _depth_suffix(speed_ms: int, default_ms: int) -> str:
     return "" if speed_ms == default_ms else f"@{speed_ms}ms"
 
@@ -134,6 +146,27 @@ class _BinanceFeeds:
 
     def _unsupported(self, feed: str) -> NotSupportedError:
         return NotSupportedError(self.venue, feed)
+
+    def diff_depth(self, symbol: str, speed_ms: int = 100) -> FeedSpec:
+        """Each venue's own (Spot and USD-M offer different speeds); named here for
+        :meth:`book_diffs`, which both share."""
+        raise NotImplementedError
+
+    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
+        """The diff stream of a local book: every level changes here, whatever ``depth``.
+
+        The ``diff_depth`` topic, read by the book's own one-pass frame parser
+        (:func:`~rxconnector.exchanges.binance.wire.depth_frame_parser`: ids typed,
+        levels packed for the book, no ``Decimal`` per level); a frame the hub decoded
+        (written otherwise than Binance writes them) takes the dict parser.
+        """
+        topic = self.diff_depth(symbol).topic
+        return FeedSpec(
+            topic,
+            p.parse_depth_update,
+            sequence=_TYPED_BY_FINAL_UPDATE_ID,
+            parse_frame=w.depth_frame_parser(topic),
+        )
 
     def ticker(self, symbol: str) -> FeedSpec:
         """24 h rolling ticker, every 1000 ms → :class:`~rxconnector.models.Ticker`."""
@@ -225,15 +258,7 @@ class BinanceSpotFeeds(_BinanceFeeds):
         → :class:`~rxconnector.models.DepthUpdate` every ``speed_ms`` (100 or 1000).
         """
         validate_choice("speed_ms", speed_ms, SPOT_DEPTH_SPEEDS_MS)
-        return FeedSpec(
-            f"{self._sym(symbol)}@depth{_depth_suffix(speed_ms, 1000)}",
-            p.parse_depth_update,
-            sequence=_BY_FINAL_UPDATE_ID,
-        )
-
-    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
-        """The diff stream of a local book: every level changes here, whatever ``depth``."""
-        return self.diff_depth(symbol)
+        return _diff_depth_spec(f"{self._sym(symbol)}@depth{_depth_suffix(speed_ms, 1000)}")
 
 
 class BinanceFuturesFeeds(_BinanceFeeds):
@@ -264,15 +289,7 @@ class BinanceFuturesFeeds(_BinanceFeeds):
     def diff_depth(self, symbol: str, speed_ms: int = 100) -> FeedSpec:
         """Raw diff depth (with ``pu``) every ``speed_ms`` (100, 250 or 500)."""
         validate_choice("speed_ms", speed_ms, FUTURES_DEPTH_SPEEDS_MS)
-        return FeedSpec(
-            f"{self._sym(symbol)}@depth{_depth_suffix(speed_ms, 250)}",
-            p.parse_depth_update,
-            sequence=_BY_FINAL_UPDATE_ID,
-        )
-
-    def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
-        """The diff stream of a local book: every level changes here, whatever ``depth``."""
-        return self.diff_depth(symbol)
+        return _diff_depth_spec(f"{self._sym(symbol)}@depth{_depth_suffix(speed_ms, 250)}")
 
     def mark_price(self, symbol: str, every_second: bool = True) -> FeedSpec:
         """Mark price + funding every second (``every_second``) or every 3 s."""

@@ -4,8 +4,10 @@ For the small, hot payloads (``trade``, ``aggTrade``, ``bookTicker``) a
 :class:`msgspec.Struct` decoder takes the raw frame ``{"stream": ..., "data": {...}}``
 straight to typed fields (the numbers to ``Decimal`` in C), which is cheaper than
 ``orjson.loads`` + dict reads + ``Decimal(str)`` (benchmarks/bench_decode.py: trade
-1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs; slower for depth, which keeps the dict
-parsers). The hub hands such a topic's frames over undecoded
+1.71 vs 2.46 µs, bookTicker 1.94 vs 2.49 µs). Depth levels decoded to ``Decimal`` this
+way are slower than the dict parser; the maintained order book's depth frames are read
+differently instead (the levels kept as raw text and packed for the book: see
+:func:`depth_frame_parser` at the end). The hub hands such a topic's frames over undecoded
 (by the bytes its frames start with, :meth:`~rxconnector.exchanges.binance.ws_protocol.
 BinanceSpotWsProtocol.data_frame_head`) and
 the feed's ``parse_frame`` (built here) decodes them.
@@ -24,13 +26,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, Literal, cast
+from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
+import orjson
 
 from rxconnector.errors import ParseError
 from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
-from rxconnector.models import BookTicker, Trade
+from rxconnector.exchanges.binance.parsers import parse_depth_update
+from rxconnector.exchanges.depth_events import PackedDepthUpdate
+from rxconnector.exchanges.wire_levels import pack_levels
+from rxconnector.models import BookTicker, DepthUpdate, Trade
 
 __all__ = [
     "AggTradeData",
@@ -249,3 +255,114 @@ def frame_sequence(field: str) -> Callable[[Any], int | None]:
 
     key.__name__ = f"frame_key_{field}"
     return key
+
+
+# =====================================================================================
+# Diff depth for the maintained order book (issue #12): ids typed, levels packed
+# =====================================================================================
+#
+# Kept apart from the trade parsers above (and below them, so the two evolve without
+# touching each other). A ``depthUpdate`` frame of the book's topic is decoded in one
+# pass; its two level arrays are kept as raw JSON text (``msgspec.Raw``: the decoder
+# only validates and slices them) and packed for the book by
+# :func:`~rxconnector.exchanges.wire_levels.pack_levels`, so no ``Decimal`` is built per
+# level here; the book builds them only for the levels a shown ``OrderBook`` holds.
+
+__all__ += [  # the depth names, kept here so the trade part above stays untouched
+    "DepthUpdateData",
+    "MAX_UPDATE_ID",
+    "depth_frame_parser",
+    "depth_update_frame_parser",
+]
+
+#: The largest update id a frame may carry: Binance's ids are 64-bit signed; anything
+#: beyond is no id (and a negative one neither: ``Meta(ge=0)`` below).
+MAX_UPDATE_ID: Final = 2**63 - 1
+
+_UInt63 = Annotated[int, msgspec.Meta(ge=0, le=MAX_UPDATE_ID)]
+
+
+class DepthUpdateData(msgspec.Struct, gc=False):
+    """``<symbol>@depth[@100ms]`` payload (Spot §A1.4; USD-M adds ``pu``, §B): ids and
+    times typed, the levels as the raw JSON text of each side."""
+
+    E: _UInt63
+    s: str
+    U: _UInt63
+    u: _UInt63
+    b: msgspec.Raw
+    a: msgspec.Raw
+    pu: int | None = None
+
+
+_PackedDepthUpdate = PackedDepthUpdate
+_ARRAY_START: Final = ord("[")
+
+
+def _arrays(*sides: msgspec.Raw) -> bool:
+    """Whether each side's raw JSON text is an array (its first byte, as msgspec keeps
+    a value's text from its first byte)."""
+    return all(memoryview(side)[0] == _ARRAY_START for side in sides)
+
+
+def _levels_reason(exc: Exception) -> str:
+    reason = f"bad level: {exc}"
+    return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
+
+
+def depth_frame_parser(topic: str) -> FrameParser:
+    """``parse_frame`` of the maintained book's ``topic`` (``<symbol>@depth[@100ms]``):
+    raw frame → :class:`~rxconnector.exchanges.depth_events.PackedDepthUpdate`.
+
+    Refused as one :class:`ParseError` (the frame is skipped; the book notices the
+    missing update ids at the next event and resyncs, as for any lost event): a frame
+    of another stream, a missing key, a field of the wrong type, an id that is not an
+    integer in 0..2^63-1 or a first id ``U`` after the final id ``u``, a side that is
+    not a JSON array, and any level :func:`~rxconnector.exchanges._parsing.parse_levels`
+    refuses.
+    """
+    decode = _frame_decoder(DepthUpdateData, topic)
+
+    def parse_depth_frame(frame: Any, received_at: float) -> PackedDepthUpdate:
+        try:
+            d = decode(frame).data
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise _undecodable("depthUpdate", frame, exc) from exc
+        first, final = d.U, d.u
+        if first > final:
+            raise _malformed("depthUpdate", frame, f"first update id {first} > final {final}")
+        try:
+            bids, asks = pack_levels(d.b), pack_levels(d.a)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise _malformed("depthUpdate", frame, _levels_reason(exc)) from exc
+        # Only the pure-Python packer (tuples: no compiled core, or a number outside its
+        # fast grammar) would take any JSON iterable - a string, an object - for levels.
+        if (type(bids) is tuple or type(asks) is tuple) and not _arrays(d.b, d.a):
+            raise _malformed("depthUpdate", frame, "the levels are not JSON arrays")
+        return _PackedDepthUpdate(d.s, first, final, bids, asks, d.E, received_at, d.pu)
+
+    return parse_depth_frame
+
+
+def depth_update_frame_parser(topic: str) -> FrameParser:
+    """``parse_frame`` of the public ``diff_depth`` feed on ``topic``: raw frame →
+    :class:`~rxconnector.models.DepthUpdate` by the dict parser
+    (:func:`~rxconnector.exchanges.binance.parsers.parse_depth_update`, unchanged).
+
+    The book's topic is handed over undecoded (see :func:`depth_frame_parser`); a
+    ``diff_depth`` subscriber of the same topic then gets raw frames too, and reads them
+    here: the frame is decoded, its ``stream`` checked, and its ``data`` parsed as before.
+    """
+
+    def parse_depth_update_frame(frame: Any, received_at: float) -> DepthUpdate:
+        try:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise _malformed("depthUpdate", frame, "not JSON") from exc
+        if type(message) is not dict or "data" not in message:
+            raise _malformed("depthUpdate", frame, "not a combined-stream frame")
+        if message.get("stream") != topic:
+            raise _malformed("depthUpdate", frame, "the stream is not this feed's topic")
+        return parse_depth_update(message["data"], received_at)
+
+    return parse_depth_update_frame

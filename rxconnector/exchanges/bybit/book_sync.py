@@ -9,7 +9,7 @@ no time.
 from __future__ import annotations
 
 from collections import deque
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rxconnector.exchanges.book_sync import (
     APPLIED,
@@ -245,7 +245,7 @@ class BybitFullSync(BookSync):
             return self._check()
         buffer = self._buffer
         if buffer:
-            previous = buffer[-1]
+            previous = cast(DepthUpdate, buffer[-1])  # this rule buffers only its own events
             if (
                 update.sequence is not None
                 and previous.sequence is not None
@@ -272,7 +272,7 @@ class BybitFullSync(BookSync):
         for event in remaining:
             if outcome is not APPLIED:
                 return outcome
-            outcome = self.on_update(event)
+            outcome = self.on_update(cast(DepthUpdate, event))
         return outcome
 
 

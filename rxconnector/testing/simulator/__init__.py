@@ -16,6 +16,14 @@ endpoints) and ``binance_wsapi`` (the WebSocket API user-data stream); USD-M fut
 ``bybit_topics``, ``bybit_payloads``, ``bybit_books``, ``bybit_market``, ``bybit_ws``
 (public streams), ``bybit_rest`` (market REST), ``bybit_trading`` and ``bybit_private``
 (signed REST and the private stream).
+
+No pauses of its own: a real venue does not stop for garbage collection, so the
+simulator must not either (its clients would measure its pauses as exchange or network
+latency). Its long histories (trade tape, statistics windows, the book's undo log) are
+kept as records the cyclic collector does not track (``gc=False`` structs, tuples of
+ints) in ``chunked.ChunkedLog``, so the collector's passes do not grow with them; the
+simulator never touches the collector's settings (``gc.freeze``/``disable`` would
+change the whole test process).
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ of changes, not with book size times history length.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from sortedcontainers import SortedDict
+
+from rxconnector.testing.simulator.chunked import ChunkedLog
 
 __all__ = ["ASK", "BID", "BookHistoryError", "LevelChange", "SimBook"]
 
@@ -53,8 +54,11 @@ class SimBook:
         self.update_id = update_id
         #: oldest update id the book can still be rebuilt at
         self.first_update_id = update_id
-        # (update id, ((side, price, old qty), ...)) per applied update
-        self._history: deque[tuple[int, tuple[tuple[int, int, int], ...]]] = deque()
+        # (update id, side, price, old qty, side, price, old qty, ...) per applied
+        # update: flat tuples of ints, which the collector untracks at its first pass
+        # (a nested tuple could stay tracked, measured: ~45 % of them did), in a
+        # ChunkedLog, whose sealed chunks it then skips as well (see chunked.py)
+        self._history: ChunkedLog[tuple[int, ...]] = ChunkedLog()
         self._history_max = history
 
     def side(self, side: int) -> SortedDict:
@@ -91,7 +95,7 @@ class SimBook:
         generator must never produce a crossed book, and failing loudly keeps a bug in
         it from silently teaching clients that crossed books are normal.
         """
-        undo: list[tuple[int, int, int]] = []
+        undo: list[int] = []  # side, price, old quantity of each touched level, flat
         for side, price, qty in changes:
             book = self._bids if side == BID else self._asks
             old = book.get(price, 0)
@@ -99,7 +103,7 @@ class SimBook:
                 raise ValueError(f"negative quantity {qty} at {price}")
             if qty == old:
                 continue
-            undo.append((side, price, old))
+            undo += (side, price, old)
             if qty == 0:
                 del book[price]
             else:
@@ -108,14 +112,14 @@ class SimBook:
             self._undo(undo)
             raise ValueError(f"update would cross the book: bid {bid} >= ask {ask}")
         self.update_id += 1
-        self._history.append((self.update_id, tuple(undo)))
+        self._history.append((self.update_id, *undo))
         if len(self._history) > self._history_max:
-            oldest, _ = self._history.popleft()
-            self.first_update_id = oldest
+            self.first_update_id = self._history.popleft()[0]
         return self.update_id
 
-    def _undo(self, undo: Iterable[tuple[int, int, int]]) -> None:
-        for side, price, old in reversed(list(undo)):
+    def _undo(self, undo: list[int]) -> None:
+        for i in range(len(undo) - 3, -1, -3):
+            side, price, old = undo[i], undo[i + 1], undo[i + 2]
             book = self._bids if side == BID else self._asks
             if old == 0:
                 book.pop(price, None)
@@ -131,10 +135,11 @@ class SimBook:
             )
         bids: dict[int, int] = dict(self._bids)
         asks: dict[int, int] = dict(self._asks)
-        for uid, undo in reversed(self._history):
-            if uid <= update_id:
+        for entry in reversed(self._history):
+            if entry[0] <= update_id:
                 break
-            for side, price, old in reversed(undo):
+            for i in range(len(entry) - 3, 0, -3):
+                side, price, old = entry[i], entry[i + 1], entry[i + 2]
                 book = bids if side == BID else asks
                 if old == 0:
                     book.pop(price, None)
