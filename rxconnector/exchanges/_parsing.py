@@ -112,11 +112,18 @@ def parse_levels(raw: Any) -> tuple[Level, ...]:
     Both venues send book levels in this shape; ``Decimal`` straight from the strings,
     never via float. Every number obeys :func:`to_decimal`'s rule; the check runs over
     the built tuple in one loop (cheaper than a call per number on the book's hot path).
+
+    The side and each level must be JSON arrays (lists; tuples for callers in code):
+    unpacking alone would read ``{"12": 1}`` or ``["12"]`` as the level ``(1, 2)`` (a
+    dict iterates its keys, a two-character string its characters), a made-up level
+    from a hostile or broken frame.
     """
     D = Decimal
+    if type(raw) is not list and type(raw) is not tuple:
+        raise TypeError(f"expected a JSON array of levels, got {type(raw).__name__}")
     levels = tuple([(D(p), D(q)) for p, q in raw])
     low, high = -MAX_DECIMAL_EXPONENT, MAX_DECIMAL_EXPONENT
-    for price, quantity in levels:
+    for level, (price, quantity) in zip(raw, levels, strict=True):
         if not (
             _is_finite(price)
             and _is_finite(quantity)
@@ -124,6 +131,9 @@ def parse_levels(raw: Any) -> tuple[Level, ...]:
             and low <= _adjusted(quantity) <= high
         ):
             raise _not_a_number(price if not _is_finite(price) else quantity)
+        kind = type(level)
+        if kind is not list and kind is not tuple:
+            raise TypeError(f"expected a [price, quantity] array, got {kind.__name__}")
     return levels
 
 

@@ -158,3 +158,44 @@ class TestTheSharedHelper:
         assert to_decimal(good) == Decimal(good)
         assert str(to_decimal(good)) == str(Decimal(good))
         assert parse_levels([[good, good]]) == ((Decimal(good), Decimal(good)),)
+
+
+class TestLevelShapes:
+    """A side and each level must be arrays: unpacking alone turned ``{"12": 1}`` and
+    ``["12"]`` into the made-up level (1, 2)."""
+
+    @pytest.mark.parametrize(
+        "side",
+        [
+            {"12": 1},
+            ["12"],
+            [{"12": 1}],
+            "12",
+            [["1.0", "2.0"], "34"],
+            [["1.0", "2.0"], {"3": 4, "5": 6}],
+        ],
+        ids=[
+            "dict-side",
+            "string-level",
+            "dict-level",
+            "string-side",
+            "string-after-good",
+            "dict-after-good",
+        ],
+    )
+    def test_non_array_shapes_refuse(self, side: Any) -> None:
+        with pytest.raises((TypeError, ValueError)):  # both are reported as ParseError
+            parse_levels(side)
+
+    def test_arrays_and_tuples_pass(self) -> None:
+        expected = ((Decimal("1.0"), Decimal("2.0")), (Decimal("3"), Decimal("4")))
+        assert parse_levels([["1.0", "2.0"], ["3", "4"]]) == expected
+        assert parse_levels((("1.0", "2.0"), ("3", "4"))) == expected
+
+    def test_the_depth_parser_reports_it_as_a_parse_error(self) -> None:
+        from rxconnector.errors import ParseError
+        from rxconnector.exchanges.binance.parsers import parse_depth_update
+
+        payload = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": ["12"], "a": []}
+        with pytest.raises(ParseError, match="depthUpdate"):
+            parse_depth_update(payload, 0.0)
