@@ -219,10 +219,146 @@ decimal_from_text(PyObject *text)
     return result;
 }
 
+/* Direct Decimal construction. Decimal(text) costs ~150 ns, most of it the text
+ * itself and its parse; a shown book of 20 levels a side builds ~20 of them per frame,
+ * which made the view the largest stage of the maintained book (RESULTS.md, issue #12).
+ * CPython's C decimal object is a fixed struct (Modules/_decimal/_decimal.c: PyDecObject
+ * = header, cached hash, an mpd_t and four inline 64-bit words; unchanged since 3.3),
+ * so a positive finite number whose coefficient fits one word (< 10^19, the 64-bit
+ * libmpdec radix) can be built by filling that struct exactly as its own constructor
+ * does. That layout is private, so it is CHECKED at import (decimal_layout_check):
+ * the fields of Decimals built by Decimal(text) must read back as expected, and
+ * directly built ones must equal Decimal(text) in value, digits and exponent for a
+ * set of samples. If anything differs (another CPython, the pure-Python decimal, a
+ * 32-bit build) the direct path stays off and every Decimal is built from text. */
+typedef struct {
+    uint8_t flags;
+    int64_t exp;
+    int64_t digits;
+    int64_t len;
+    int64_t alloc;
+    uint64_t *data;
+} MpdLayout;
+
+typedef struct {
+    PyObject_HEAD
+    Py_hash_t hash;
+    MpdLayout dec;
+    uint64_t data[4];
+} DecLayout;
+
+#define MPD_STATIC_FLAGS 48 /* MPD_STATIC | MPD_STATIC_DATA: positive, finite, inline */
+#define ONE_WORD_LIMIT 10000000000000000000ULL /* 10^19 */
+
+static int direct_decimals; /* 1 once decimal_layout_check passed */
+
+static int
+decimal_digit_count(uint64_t coef)
+{
+    int n = 1;
+    while (coef >= 10) {
+        coef /= 10;
+        n++;
+    }
+    return n;
+}
+
+static PyObject *
+decimal_direct(uint64_t coef, int exp)
+{
+    PyTypeObject *type = (PyTypeObject *)DecimalType;
+    DecLayout *dec = (DecLayout *)type->tp_alloc(type, 0);
+    if (dec == NULL)
+        return NULL;
+    dec->hash = -1;
+    dec->dec.flags = MPD_STATIC_FLAGS;
+    dec->dec.exp = exp;
+    dec->dec.digits = decimal_digit_count(coef);
+    dec->dec.len = 1;
+    dec->dec.alloc = 4;
+    dec->dec.data = dec->data;
+    dec->data[0] = coef;
+    return (PyObject *)dec;
+}
+
+static PyObject *make_decimal_text(u128 coef, int exp);
+
+/* 1 if a Decimal built by Decimal(text) has the fields this file expects. */
+static int
+decimal_fields_are(PyObject *obj, uint64_t coef, int exp, int digits)
+{
+    DecLayout *dec = (DecLayout *)obj;
+    return Py_TYPE(obj)->tp_basicsize == (Py_ssize_t)sizeof(DecLayout) &&
+           dec->hash == -1 && dec->dec.flags == MPD_STATIC_FLAGS && dec->dec.exp == exp &&
+           dec->dec.digits == digits && dec->dec.len == 1 && dec->dec.alloc == 4 &&
+           dec->dec.data == dec->data && dec->data[0] == coef;
+}
+
+/* Turn the direct path on only if the layout reads back right and direct Decimals
+ * equal Decimal(text) (value, str, as_tuple) for every sample. */
+static int
+decimal_layout_check(void)
+{
+    static const struct { uint64_t coef; int exp; } samples[] = {
+        {12345, -2}, {0, -8}, {0, 0}, {1, 0}, {150, -2}, {5, -3}, {7, 3},
+        {9999999999999999999ULL, -18}, {1234567890123456789ULL, 0}, {100000000, -8},
+    };
+    size_t n = sizeof(samples) / sizeof(samples[0]);
+    direct_decimals = 0;
+    if (sizeof(void *) != 8 || PyType_IS_GC((PyTypeObject *)DecimalType))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *by_text, *direct, *t1 = NULL, *t2 = NULL, *s1 = NULL, *s2 = NULL;
+        int same;
+        by_text = make_decimal_text(samples[i].coef, samples[i].exp);
+        if (by_text == NULL)
+            return -1;
+        if (!decimal_fields_are(by_text, samples[i].coef, samples[i].exp,
+                                decimal_digit_count(samples[i].coef))) {
+            Py_DECREF(by_text);
+            return 0;
+        }
+        direct = decimal_direct(samples[i].coef, samples[i].exp);
+        if (direct == NULL) {
+            Py_DECREF(by_text);
+            return -1;
+        }
+        same = PyObject_RichCompareBool(by_text, direct, Py_EQ);
+        if (same == 1) {
+            s1 = PyObject_Str(by_text);
+            s2 = PyObject_Str(direct);
+            t1 = PyObject_CallMethod(by_text, "as_tuple", NULL);
+            t2 = PyObject_CallMethod(direct, "as_tuple", NULL);
+            same = (s1 && s2 && t1 && t2) ? PyObject_RichCompareBool(s1, s2, Py_EQ) : -1;
+            if (same == 1)
+                same = PyObject_RichCompareBool(t1, t2, Py_EQ);
+        }
+        Py_XDECREF(s1);
+        Py_XDECREF(s2);
+        Py_XDECREF(t1);
+        Py_XDECREF(t2);
+        Py_DECREF(by_text);
+        Py_DECREF(direct);
+        if (same != 1)
+            return same < 0 ? -1 : 0;
+    }
+    direct_decimals = 1;
+    return 0;
+}
+
+/* Decimal of coef * 10^exp (coef >= 0): direct when checked and it fits one word. */
+static PyObject *
+make_decimal(u128 coef, int exp)
+{
+    if (direct_decimals && coef < ONE_WORD_LIMIT)
+        return decimal_direct((uint64_t)coef, exp);
+    return make_decimal_text(coef, exp);
+}
+
 /* Text of coef * 10^exp exactly as Decimal writes it back: "150" / "1.50" / "0.005" /
  * "1E+3". Decimal(text) then has exactly this coefficient and exponent. */
 static PyObject *
-make_decimal(u128 coef, int exp)
+make_decimal_text(u128 coef, int exp)
 {
     char digits[48], buf[96];
     int nd = 0, pos = 0;
@@ -1780,6 +1916,8 @@ cbook_exec(PyObject *module)
     Py_DECREF(decimal_mod);
     if (DecimalType == NULL)
         return -1;
+    if (decimal_layout_check() < 0)
+        return -1;
     str_pack_py = PyUnicode_InternFromString("pack_levels_py");
     str_local_book = PyUnicode_InternFromString("LocalBook");
     str_restore = PyUnicode_InternFromString("_restore");
@@ -1792,6 +1930,9 @@ cbook_exec(PyObject *module)
     if (PyModule_AddObjectRef(module, "PackedLevels", (PyObject *)&Packed_Type) < 0)
         return -1;
     if (PyModule_AddObjectRef(module, "CBook", (PyObject *)&CBook_Type) < 0)
+        return -1;
+    /* 1 when Decimals are built directly (the layout check passed), 0: from text */
+    if (PyModule_AddIntConstant(module, "DIRECT_DECIMALS", direct_decimals) < 0)
         return -1;
     return 0;
 }

@@ -21,6 +21,9 @@ class PackedLevels(Sequence[Level]):
     def as_tuple(self) -> tuple[Level, ...]: ...
     def __hash__(self) -> int: ...
 
+#: 1 when Decimals are built directly (the import-time layout check passed), 0: from text
+DIRECT_DECIMALS: int
+
 def pack_levels(raw: bytes | bytearray | memoryview | msgspec.Raw) -> Any: ...
 
 class CBook:
