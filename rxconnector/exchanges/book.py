@@ -409,7 +409,7 @@ def new_local_book() -> BookStore:
     coverage rules); the compiled book keeps levels as scaled integers and switches
     itself to a :class:`LocalBook` if it ever meets a number it cannot hold exactly.
     """
-    if cbook is not None and hasattr(cbook, "CBook"):
+    if cbook is not None:
         book: BookStore = cbook.CBook()
         return book
     return LocalBook()

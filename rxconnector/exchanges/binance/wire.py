@@ -296,13 +296,6 @@ class DepthUpdateData(msgspec.Struct, gc=False):
 
 
 _PackedDepthUpdate = PackedDepthUpdate
-_ARRAY_START: Final = ord("[")
-
-
-def _arrays(*sides: msgspec.Raw) -> bool:
-    """Whether each side's raw JSON text is an array (its first byte, as msgspec keeps
-    a value's text from its first byte)."""
-    return all(memoryview(side)[0] == _ARRAY_START for side in sides)
 
 
 def _levels_reason(exc: Exception) -> str:
@@ -335,10 +328,6 @@ def depth_frame_parser(topic: str) -> FrameParser:
             bids, asks = pack_levels(d.b), pack_levels(d.a)
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise _malformed("depthUpdate", frame, _levels_reason(exc)) from exc
-        # Only the pure-Python packer (tuples: no compiled core, or a number outside its
-        # fast grammar) would take any JSON iterable - a string, an object - for levels.
-        if (type(bids) is tuple or type(asks) is tuple) and not _arrays(d.b, d.a):
-            raise _malformed("depthUpdate", frame, "the levels are not JSON arrays")
         return _PackedDepthUpdate(d.s, first, final, bids, asks, d.E, received_at, d.pu)
 
     return parse_depth_frame
