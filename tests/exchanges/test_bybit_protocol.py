@@ -233,3 +233,46 @@ class TestControl:
             {"success": True, "ret_msg": "", "req_id": "abc", "op": "subscribe"}
         )
         assert control.request_id == "abc"
+
+
+class TestDataFrameHead:
+    """The bytes the hub finds a raw topic's frames by (no decode): Bybit writes
+    ``topic`` first in every public data frame (PROTOCOL.md §C1 verbatim heads)."""
+
+    head = staticmethod(BybitWsProtocol("linear").data_frame_head)
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "bybit.v5.ws.orderbook.snapshot",
+            "bybit.v5.ws.orderbook.delta",
+            "bybit.v5.ws.orderbook_full.delta",
+            "bybit.v5.ws.publicTrade",
+            "bybit.v5.ws.kline",
+            "bybit.v5.ws.tickers.linear_perpetual",
+            "bybit.v5.ws.tickers.spot",
+        ],
+    )
+    def test_documented_frames_start_with_it(self, name: str, examples: dict[str, Any]) -> None:
+        message = examples[name]
+        raw = orjson.dumps(message)
+        assert raw.startswith(self.head(message["topic"]))
+
+    def test_it_includes_the_closing_quote(self) -> None:
+        """So a longer name sharing the prefix is another topic's frame."""
+        assert self.head("orderbook.1.BTCUSDT") == b'{"topic":"orderbook.1.BTCUSDT"'
+        raw = b'{"topic":"orderbook.1.BTCUSDTX","data":{}}'
+        assert not raw.startswith(self.head("orderbook.1.BTCUSDT"))
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b"",
+            b'{"op":"ping","success":true}',
+            b'{ "topic":"publicTrade.BTCUSDT","data":[]}',
+            b'{"data":[],"topic":"publicTrade.BTCUSDT"}',
+            b'{"topic":"publicTrade.ETHUSDT","data":[]}',
+        ],
+    )
+    def test_other_frames_do_not_start_with_it(self, raw: bytes) -> None:
+        assert not raw.startswith(self.head("publicTrade.BTCUSDT"))

@@ -80,6 +80,9 @@ CONNECTION_ATTEMPT_WINDOW: Final = 300.0
 
 #: §C1 Heartbeat: a ``{"op":"ping"}`` is "recommended every 20 s".
 CLIENT_PING_INTERVAL: Final = 20.0
+#: How a public data frame starts (:meth:`BybitWsProtocol.data_frame_head`): Bybit
+#: writes ``topic`` first in every public data frame (PROTOCOL.md §C1 verbatim heads).
+_TOPIC_PREFIX: Final = b'{"topic":"'
 
 #: Not documented. Kline topics push every 1-60 s (§C1 Topics) and are the slowest
 #: data we subscribe, so a connection silent for 90 s is not merely quiet.
@@ -215,6 +218,14 @@ class BybitWsProtocol:
         return _PING
 
     # ----------------------------------------------------------------- incoming
+
+    def data_frame_head(self, topic: str) -> bytes:
+        """The exact bytes every public data frame of ``topic`` starts with:
+        ``{"topic":"<topic>"`` (Bybit writes ``topic`` first). The hub finds a raw
+        topic's frames by these bytes, without decoding them, when the topic's feed has
+        a typed ``parse_frame``; a frame written otherwise (spaces, another key order)
+        is decoded and routed as usual, so the head is only a fast path."""
+        return _TOPIC_PREFIX + topic.encode() + b'"'
 
     def route(self, message: Any) -> tuple[str, Any] | None:
         """Data messages carry ``topic``; the whole message is the payload (the parsers
