@@ -413,12 +413,31 @@ class BybitBookMerger:
     def apply(self, message: Any, received_at: float, levels: int) -> OrderBook:
         """Apply one snapshot or delta message; return the top ``levels`` of each side."""
         data = message["data"]
-        symbol = data["s"]
         u = int(data["u"])
-        event_time = int(message["ts"])
-        bids = parse_levels(data["b"])
-        asks = parse_levels(data["a"])
-        if message["type"] == "snapshot" or u == 1:
+        return self.apply_levels(
+            data["s"],
+            u,
+            int(message["ts"]),
+            message["type"] == "snapshot" or u == 1,
+            parse_levels(data["b"]),
+            parse_levels(data["a"]),
+            received_at,
+            levels,
+        )
+
+    def apply_levels(
+        self,
+        symbol: str,
+        u: int,
+        event_time: int,
+        snapshot: bool,
+        bids: Sequence[Level],
+        asks: Sequence[Level],
+        received_at: float,
+        levels: int,
+    ) -> OrderBook:
+        """:meth:`apply` of a message read already (``snapshot``: or ``u == 1``)."""
+        if snapshot:
             self._bids = dict(bids)
             self._asks = dict(asks)
             self._synced = True
@@ -454,7 +473,7 @@ class BybitBookMerger:
         return parse
 
 
-def _apply_side(side: dict[Decimal, Decimal], levels: tuple[Level, ...]) -> None:
+def _apply_side(side: dict[Decimal, Decimal], levels: Sequence[Level]) -> None:
     for price, qty in levels:
         if qty:
             side[price] = qty
