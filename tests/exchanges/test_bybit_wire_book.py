@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rxconnector.errors import ParseError
+from rxconnector.exchanges._compiled import cbook
+from rxconnector.exchanges.base import FeedSpec
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit import wire_book as w
 from rxconnector.exchanges.bybit.feeds import BybitFeeds
@@ -428,24 +430,39 @@ LAX_IN_THE_DICT_PARSER = frozenset(
 # ------------------------------------------------------------------------------------
 
 
+def book_specs(feeds: BybitFeeds) -> dict[str, FeedSpec]:
+    """Every spec built on an ``orderbook.*`` topic, by feed."""
+    specs = {
+        "book_ticker": feeds.book_ticker("BTCUSDT"),
+        "depth(1)": feeds.depth("BTCUSDT", 1),
+        "diff_depth(1)": feeds.diff_depth("BTCUSDT", 1),
+        "book_diffs(1)": feeds.book_diffs("BTCUSDT", 1),
+        "depth(20)": feeds.depth("BTCUSDT", 20),
+        "diff_depth(20)": feeds.diff_depth("BTCUSDT", 20),
+        "book_diffs(20)": feeds.book_diffs("BTCUSDT", 20),
+        "book_diffs(200)": feeds.book_diffs("BTCUSDT", 200),
+        "depth(1000)": feeds.depth("BTCUSDT", 1000),
+    }
+    if feeds.category == "spot":
+        specs["full_depth"] = feeds.full_depth("BTCUSDT")
+    return specs
+
+
 class TestFeedSpecs:
+    def test_the_typed_readers_are_used_exactly_with_the_compiled_packer(self) -> None:
+        """The measured choice (RESULTS.md): typed with ``_cbook``'s packer, the dict
+        parsers with the pure-Python one - for every spec of every book topic alike."""
+        assert w.TYPED_IS_FASTER is (cbook is not None)
+        for name, spec in book_specs(BybitFeeds("spot")).items():
+            assert (spec.parse_frame is not None) is w.TYPED_IS_FASTER, name
+
     @pytest.mark.parametrize("category", ["spot", "linear", "inverse"])
-    def test_every_feed_of_a_book_topic_reads_raw_frames(self, category: str) -> None:
+    def test_every_feed_of_a_book_topic_reads_raw_frames(
+        self, category: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(w, "TYPED_IS_FASTER", True)  # as with the compiled core
         feeds = BybitFeeds(category)
-        specs = {
-            "book_ticker": feeds.book_ticker("BTCUSDT"),
-            "depth(1)": feeds.depth("BTCUSDT", 1),
-            "diff_depth(1)": feeds.diff_depth("BTCUSDT", 1),
-            "book_diffs(1)": feeds.book_diffs("BTCUSDT", 1),
-            "depth(20)": feeds.depth("BTCUSDT", 20),
-            "diff_depth(20)": feeds.diff_depth("BTCUSDT", 20),
-            "book_diffs(20)": feeds.book_diffs("BTCUSDT", 20),
-            "book_diffs(200)": feeds.book_diffs("BTCUSDT", 200),
-            "depth(1000)": feeds.depth("BTCUSDT", 1000),
-        }
-        if category == "spot":
-            specs["full_depth"] = feeds.full_depth("BTCUSDT")
-        for name, spec in specs.items():
+        for name, spec in book_specs(feeds).items():
             assert spec.parse_frame is not None, name
             message = {**SNAPSHOT, "topic": spec.topic}
             frame = raw(message)

@@ -47,7 +47,13 @@ async def sim() -> AsyncIterator[ExchangeSimulator]:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Frames read by each typed reader (the feeds build them through the module)."""
+    """Frames read by each typed reader (the feeds build them through the module).
+
+    The feeds use them with the compiled core only (the measured choice,
+    ``wire_book.TYPED_IS_FASTER``); forced here, so that a pure-Python run
+    (``RXC_PURE_PYTHON=1``) checks the typed path on that core too.
+    """
+    monkeypatch.setattr(wire_book, "TYPED_IS_FASTER", True)
     counts = dict.fromkeys(READERS, 0)
 
     def counting(name: str) -> Callable[..., Any]:

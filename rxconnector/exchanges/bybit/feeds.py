@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from rxconnector.errors import NotSupportedError
-from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.base import FeedSpec, Parser
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit import wire_book as wb
 from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
@@ -100,6 +100,14 @@ def _ts_key(message: Any) -> int | None:
     except (KeyError, TypeError, IndexError):
         return None
     return value if type(value) is int else None
+
+
+def _book_reader(reader: Parser) -> Parser | None:
+    """``reader`` as an order-book spec's ``parse_frame`` where the typed readers are the
+    faster path (:data:`~rxconnector.exchanges.bybit.wire_book.TYPED_IS_FASTER`), else
+    ``None``: the topic's frames are then decoded and read by the dict parsers. Every
+    spec of a topic decides alike (the hub hands a raw topic's frames to all of them)."""
+    return reader if wb.TYPED_IS_FASTER else None
 
 
 def _seq_key(message: Any) -> int | None:
@@ -198,7 +206,7 @@ class BybitFeeds:
         topic = f"orderbook.1.{self._sym(symbol)}"
         merger = self._book_merger(topic)
         parse = p.book_ticker_parser(merger)
-        parse_frame = wb.book_ticker_frame_parser(topic, merger)
+        parse_frame = _book_reader(wb.book_ticker_frame_parser(topic, merger))
         return FeedSpec(topic, parse, many=True, sequence=_seq_key, parse_frame=parse_frame)
 
     def depth(self, symbol: str, levels: int = 20) -> FeedSpec:
@@ -210,7 +218,7 @@ class BybitFeeds:
         """
         topic = f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}"
         merger = self._book_merger(topic)
-        parse_frame = wb.merged_book_frame_parser(topic, merger, levels)
+        parse_frame = _book_reader(wb.merged_book_frame_parser(topic, merger, levels))
         return FeedSpec(topic, merger.parser(levels), sequence=_seq_key, parse_frame=parse_frame)
 
     def diff_depth(self, symbol: str, levels: int = 200) -> FeedSpec:
@@ -222,7 +230,7 @@ class BybitFeeds:
         ``is_snapshot=True`` and replace the book (the order-book engine's input).
         """
         topic = f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}"
-        parse_frame = wb.depth_update_frame_parser(topic)
+        parse_frame = _book_reader(wb.depth_update_frame_parser(topic))
         return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
@@ -234,7 +242,7 @@ class BybitFeeds:
         per level); a frame the hub decoded takes the dict parser (``DepthUpdate``).
         """
         topic = self.diff_depth(symbol, depth).topic
-        parse_frame = wb.book_frame_parser(topic)
+        parse_frame = _book_reader(wb.book_frame_parser(topic))
         return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     def full_depth(self, symbol: str) -> FeedSpec:
@@ -244,7 +252,7 @@ class BybitFeeds:
         """
         self._require("full_depth")
         topic = f"orderbook.full.{self._sym(symbol)}"
-        parse_frame = wb.depth_update_frame_parser(topic)
+        parse_frame = _book_reader(wb.depth_update_frame_parser(topic))
         return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     # ----------------------------------------------------------------- trades, klines

@@ -47,11 +47,12 @@ from rxconnector.errors import ParseError
 from rxconnector.exchanges._parsing import MALFORMED, model_builder
 from rxconnector.exchanges.bybit.parsers import BybitBookMerger, _top_of_book
 from rxconnector.exchanges.depth_events import PackedDepthUpdate
-from rxconnector.exchanges.wire_levels import PackedLevels, pack_levels
+from rxconnector.exchanges.wire_levels import PackedLevels, pack_levels, pack_levels_py
 from rxconnector.models import BookTicker, DepthUpdate, Level, OrderBook
 
 __all__ = [
     "MAX_ID",
+    "TYPED_IS_FASTER",
     "BookData",
     "book_frame_parser",
     "book_ticker_frame_parser",
@@ -62,6 +63,14 @@ __all__ = [
 ]
 
 FrameParser = Callable[[Any, float], Any]
+
+#: Whether the feeds use these readers (``exchanges/bybit/feeds.py``): only with the
+#: compiled core's packer. With it, every order-book feed reads a frame 1.2-11x faster
+#: than ``orjson`` + the dict parser; with the pure-Python packer (``RXC_PURE_PYTHON``,
+#: or no compiler at install time), which is ``orjson.loads`` + ``parse_levels`` of each
+#: side, the extra decoder pass makes them 2-17 % slower, so the dict parsers stay
+#: (benchmarks/RESULTS.md, "Typed decoding on Bybit order books (seventh session)").
+TYPED_IS_FASTER: bool = pack_levels is not pack_levels_py
 
 #: The largest ``u``/``seq``/``ts`` a frame may carry (64-bit signed, as everywhere).
 MAX_ID: Final = 2**63 - 1
