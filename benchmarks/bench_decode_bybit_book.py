@@ -40,18 +40,23 @@ import statistics
 import sys
 import timeit
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rxconnector.exchanges._parsing import model_builder, parse_levels
 from rxconnector.exchanges.book_sync import APPLIED
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit import wire_book as w
 from rxconnector.exchanges.bybit.book_sync import BybitDepthSync
 from rxconnector.exchanges.wire_levels import pack_levels
+from rxconnector.models import OrderBook
+
+_OrderBook = model_builder(OrderBook)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "examples.json"
 SYMBOL = "BTCUSDT"
@@ -189,10 +194,62 @@ def order_book_paths(
     return run(lambda f: parse(loads(f), 1.0)), run(lambda f: typed(f, 1.0))
 
 
-def merged_paths(frames: list[bytes], levels: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
-    """bytes → merged OrderBook cut at ``levels`` (the ``depth`` feed)."""
+class MainMerger:
+    """``BybitBookMerger`` as on main before this work (b0f4bd7): a dict per side,
+    the whole side sorted after every message; the "before" of the merged feeds."""
+
+    def __init__(self) -> None:
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._synced = False
+
+    def apply(self, message: Any, received_at: float, levels: int) -> OrderBook:
+        data = message["data"]
+        symbol = data["s"]
+        u = int(data["u"])
+        event_time = int(message["ts"])
+        bids = parse_levels(data["b"])
+        asks = parse_levels(data["a"])
+        if message["type"] == "snapshot" or u == 1:
+            self._bids = dict(bids)
+            self._asks = dict(asks)
+            self._synced = True
+        elif not self._synced:
+            raise ValueError(f"orderbook delta for {symbol} before any snapshot")
+        else:
+            _apply_side(self._bids, bids)
+            _apply_side(self._asks, asks)
+        return _OrderBook(
+            symbol=symbol,
+            bids=tuple(sorted(self._bids.items(), reverse=True)[:levels]),
+            asks=tuple(sorted(self._asks.items())[:levels]),
+            update_id=u,
+            event_time=event_time,
+            received_at=received_at,
+        )
+
+    def parser(self, levels: int) -> Callable[[Any, float], OrderBook]:
+        def parse(message: Any, received_at: float) -> OrderBook:
+            return self.apply(message, received_at, levels)
+
+        return parse
+
+
+def _apply_side(side: dict[Decimal, Decimal], levels: Any) -> None:
+    for price, qty in levels:
+        if qty:
+            side[price] = qty
+        else:
+            side.pop(price, None)
+
+
+def merged_paths(
+    frames: list[bytes], levels: int, main: bool = False
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """bytes → merged OrderBook cut at ``levels`` (the ``depth`` feed); the dict path
+    on today's merger, or with ``main`` on main's (:class:`MainMerger`)."""
     topic = _topic(frames[0])
-    dict_parse = p.BybitBookMerger().parser(levels)
+    dict_parse = (MainMerger() if main else p.BybitBookMerger()).parser(levels)
     typed = w.merged_book_frame_parser(topic, p.BybitBookMerger(), levels)
     loads = orjson.loads
     for frame in frames:
@@ -209,10 +266,12 @@ def merged_paths(frames: list[bytes], levels: int) -> tuple[Callable[[], Any], C
     return dict_path, typed_path
 
 
-def book_ticker_paths(frames: list[bytes]) -> tuple[Callable[[], Any], Callable[[], Any]]:
-    """``orderbook.1`` bytes → BookTicker (merged)."""
+def book_ticker_paths(
+    frames: list[bytes], main: bool = False
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """``orderbook.1`` bytes → BookTicker (merged; ``main``: the dict path as on main)."""
     topic = _topic(frames[0])
-    dict_parse = p.book_ticker_parser(p.BybitBookMerger())
+    dict_parse = p.book_ticker_parser(cast(Any, MainMerger() if main else p.BybitBookMerger()))
     typed = w.book_ticker_frame_parser(topic, p.BybitBookMerger())
     loads = orjson.loads
     for frame in frames:
@@ -272,7 +331,7 @@ def row(name: str, frames: int, paths: Paths, args: Any) -> None:
     calls = max(1, args.number // frames)
     a, b, median = interleaved(*paths, calls, args.repeat)
     per = calls * frames
-    print(f"  {name:44s} {a / per * 1e6:9.2f} {b / per * 1e6:9.2f} {a / b:6.2f} {median:7.2f}")
+    print(f"  {name:50s} {a / per * 1e6:9.2f} {b / per * 1e6:9.2f} {a / b:6.2f} {median:7.2f}")
 
 
 def main() -> None:
@@ -285,7 +344,7 @@ def main() -> None:
         f"pack_levels from {core}; {args.repeat} rounds x {args.number:,} frames; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    print(f"  {'feed / frames':44s} {'dict µs':>9s} {'typed µs':>9s} {'ratio':>6s} {'median':>7s}")
+    print(f"  {'feed / frames':50s} {'dict µs':>9s} {'typed µs':>9s} {'ratio':>6s} {'median':>7s}")
     docs = documented()
     snap, delta, full = docs.values()
     row("diff_depth: documented snapshot (2+2)", 1, depth_update_paths([snap]), args)
@@ -293,9 +352,12 @@ def main() -> None:
     row("full_depth: documented orderbook.full (5+0)", 1, depth_update_paths([full]), args)
     row("book_diffs event: documented delta (5+7)", 1, book_event_paths([delta]), args)
     row("order_book: documented snapshot", 1, order_book_paths([snap], 2, 50), args)
-    row("depth(20): documented snapshot + delta", 2, merged_paths([snap, delta], 20), args)
-    ticker = level1_stream(50)
-    row("book_ticker: orderbook.1 snapshots (1+1)", len(ticker), book_ticker_paths(ticker), args)
+    for main, before in ((True, "main's dict"), (False, "dict now")):
+        docs_pair = merged_paths([snap, delta], 20, main)
+        row(f"depth(20): documented snap + delta, {before}", 2, docs_pair, args)
+        ticker = level1_stream(50)
+        ticker_paths = book_ticker_paths(ticker, main)
+        row(f"book_ticker: orderbook.1 (1+1), {before}", len(ticker), ticker_paths, args)
     for changed in (1, 5, 20, 50, 200):
         frames = stream(changed, 40)
         deltas = frames[1:]
@@ -304,7 +366,8 @@ def main() -> None:
         row(f"book_diffs event: deltas {label}", len(deltas), book_event_paths(deltas), args)
         n = len(frames)
         row(f"order_book: snapshot + 40 deltas {label}", n, order_book_paths(frames), args)
-        row(f"depth(20): snapshot + 40 deltas {label}", n, merged_paths(frames, 20), args)
+        row(f"depth(20): 40 deltas {label}, main's dict", n, merged_paths(frames, 20, True), args)
+        row(f"depth(20): 40 deltas {label}, dict now", n, merged_paths(frames, 20), args)
     row("diff_depth: snapshot of 200+200", 1, depth_update_paths(stream(1, 0)), args)
 
 

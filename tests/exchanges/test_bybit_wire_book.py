@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 from rxconnector.errors import ParseError
 from rxconnector.exchanges._compiled import cbook
 from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.book import LocalBook
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit import wire_book as w
 from rxconnector.exchanges.bybit.feeds import BybitFeeds
+from rxconnector.exchanges.bybit.merged_book import DictBook, MergedBook, new_merged_book
 from rxconnector.exchanges.depth_events import PackedDepthUpdate
-from rxconnector.models import DepthUpdate
+from rxconnector.models import DepthUpdate, Level
 
 TOPIC = "orderbook.50.BTCUSDT"
 SNAPSHOT = {
@@ -489,3 +491,38 @@ class TestFeedSpecs:
         assert decode is w._frame_decoder(TOPIC)
         with pytest.raises(msgspec.ValidationError):
             decode(raw({**SNAPSHOT, "topic": "orderbook.50.ETHUSDT"}))
+
+
+# ------------------------------------------------------------------------------------
+# The merger's store: the compiled book and the dict book keep the same levels
+# ------------------------------------------------------------------------------------
+
+_price = st.integers(1, 40).map(lambda t: Decimal(t) / 4)
+_size = st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(1), Decimal("2.25")])
+_side = st.lists(st.tuples(_price, _size), max_size=12)
+
+
+class TestMergedBookStores:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(st.booleans(), _side, _side), min_size=1, max_size=10))
+    def test_dict_and_compiled_stores_agree(
+        self, messages: list[tuple[bool, list[Level], list[Level]]]
+    ) -> None:
+        stores: list[MergedBook] = [DictBook(), LocalBook()]
+        if cbook is not None:
+            stores.append(cbook.CBook())
+        for snapshot, bids, asks in messages:
+            for store in stores:
+                if snapshot:
+                    store.load_snapshot(bids, asks)
+                else:
+                    store.apply(bids, asks)
+            tops = {(s.top_bids(5), s.top_asks(5), s.top_bids(100)) for s in stores}
+            assert len(tops) == 1, tops
+            (top,) = tops
+            assert all(qty for _, qty in top[2])  # a zero size is never a level
+
+    def test_the_merger_uses_the_compiled_book_where_it_runs(self) -> None:
+        book = p.BybitBookMerger()._book
+        assert type(book) is (DictBook if cbook is None else cbook.CBook)
+        assert type(new_merged_book()) is type(book)

@@ -47,6 +47,7 @@ from rxconnector.exchanges._parsing import (
     raise_malformed,
     to_decimal,
 )
+from rxconnector.exchanges.bybit.merged_book import new_merged_book
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
     BookTicker,
@@ -400,14 +401,14 @@ class BybitBookMerger:
     A malformed message is rejected before it changes anything. Applying a message
     twice is harmless (sizes are absolute), so feeds of one topic can share a merger,
     each cutting the book at its own ``levels``. Not thread-safe: owned by one feed set
-    on one event loop.
+    on one event loop. The levels live in :func:`~rxconnector.exchanges.bybit.
+    merged_book.new_merged_book` (the compiled core's sorted book where it runs).
     """
 
-    __slots__ = ("_asks", "_bids", "_synced")
+    __slots__ = ("_book", "_synced")
 
     def __init__(self) -> None:
-        self._bids: dict[Decimal, Decimal] = {}
-        self._asks: dict[Decimal, Decimal] = {}
+        self._book = new_merged_book()
         self._synced = False
 
     def apply(self, message: Any, received_at: float, levels: int) -> OrderBook:
@@ -437,19 +438,18 @@ class BybitBookMerger:
         levels: int,
     ) -> OrderBook:
         """:meth:`apply` of a message read already (``snapshot``: or ``u == 1``)."""
+        book = self._book
         if snapshot:
-            self._bids = dict(bids)
-            self._asks = dict(asks)
+            book.load_snapshot(bids, asks)
             self._synced = True
         elif not self._synced:
             raise ValueError(f"orderbook delta for {symbol} before any snapshot")
         else:
-            _apply_side(self._bids, bids)
-            _apply_side(self._asks, asks)
+            book.apply(bids, asks)
         return _OrderBook(
             symbol=symbol,
-            bids=_top(self._bids, levels, descending=True),
-            asks=_top(self._asks, levels, descending=False),
+            bids=book.top_bids(levels),
+            asks=book.top_asks(levels),
             update_id=u,
             event_time=event_time,
             received_at=received_at,
@@ -457,8 +457,7 @@ class BybitBookMerger:
 
     def reset(self) -> None:
         """Forget the book: the next message must be a snapshot."""
-        self._bids = {}
-        self._asks = {}
+        self._book.clear()
         self._synced = False
 
     def parser(self, levels: int) -> Callable[[Any, float], OrderBook]:
@@ -471,18 +470,6 @@ class BybitBookMerger:
                 raise_malformed("bybit", "orderbook", message, exc)
 
         return parse
-
-
-def _apply_side(side: dict[Decimal, Decimal], levels: Sequence[Level]) -> None:
-    for price, qty in levels:
-        if qty:
-            side[price] = qty
-        else:
-            side.pop(price, None)
-
-
-def _top(side: dict[Decimal, Decimal], n: int, descending: bool) -> tuple[Level, ...]:
-    return tuple(sorted(side.items(), reverse=descending)[:n])
 
 
 # --------------------------------------------------------------------------- trades
