@@ -70,9 +70,12 @@ def _levels(rng: random.Random, prices: list[int], fresh: bool) -> list[list[str
     return out
 
 
-def stream(changed: int, deltas: int, depth: int = 200, seed: int = 7) -> list[bytes]:
+def stream(
+    changed: int | tuple[int, int], deltas: int, depth: int = 200, seed: int = 7
+) -> list[bytes]:
     """A simulator-shaped ``orderbook.{depth}`` stream: snapshot, then ``deltas`` deltas
-    of ``changed`` levels per side (sizes set or ``"0"``), ``u`` and ``seq`` growing."""
+    of ``changed`` levels per side (or a number drawn from the ``(low, high)`` range per
+    delta; sizes set or ``"0"``), ``u`` and ``seq`` growing."""
     rng = random.Random(seed)
     topic = f"orderbook.{depth}.{SYMBOL}"
     mid = 300_000  # 30000.0 in ticks of 0.1
@@ -90,7 +93,7 @@ def stream(changed: int, deltas: int, depth: int = 200, seed: int = 7) -> list[b
         u += 1
         seq += rng.randrange(1, 50)
         ts += 20
-        n = min(changed, depth)
+        n = min(changed if isinstance(changed, int) else rng.randint(*changed), depth)
         frames.append(
             message(
                 "delta",
