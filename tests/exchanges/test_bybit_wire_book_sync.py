@@ -304,3 +304,57 @@ class TestFullBook:
                 books.append(sync.view())
             assert books[0] == books[1]
             assert books[0].update_id == 11
+
+
+def book_frame(kind: str, u: int, seq: int, bids: Any = (), asks: Any = ()) -> bytes:
+    data = {"s": SYMBOL, "b": list(bids), "a": list(asks), "u": u, "seq": seq}
+    message = {"topic": f"orderbook.50.{SYMBOL}", "type": kind, "ts": u, "data": data}
+    return orjson.dumps(message)
+
+
+SNAP = book_frame("snapshot", 100, 1000, [["10.0", "1"], ["9.5", "2"]], [["11.0", "3"]])
+#: (frame, outcome) of each ``u``/``seq`` case after ``SNAP``: what the rule documents.
+ID_CASES: list[tuple[str, list[bytes], list[str]]] = [
+    ("u + 1", [book_frame("delta", 101, 1001, [["10.0", "4"]])], ["applied"]),
+    ("the same delta twice", [book_frame("delta", 101, 1001)] * 2, ["applied", "ignored"]),
+    ("seq going back", [book_frame("delta", 101, 999, [["10.0", "4"]])], ["ignored"]),
+    ("u not above the book's", [book_frame("delta", 100, 1001, [["10.0", "4"]])], ["ignored"]),
+    (
+        "an old snapshot replayed",
+        [book_frame("snapshot", 90, 900, [["1.0", "1"]], [["99.0", "1"]])],
+        ["ignored"],
+    ),
+    ("u == 1: a restart overwrites", [book_frame("delta", 1, 5, [["8.0", "1"]])], ["applied"]),
+    (
+        "deltas behind the book after one far ahead",
+        [book_frame("delta", 10**6, 10**9)]
+        + [book_frame("delta", 101 + i, 1001 + i) for i in range(3)],
+        ["applied", "ignored", "ignored", "resync"],
+    ),
+    ("a crossed book", [book_frame("delta", 101, 1001, [["12.0", "1"]])], ["resync"]),
+]
+
+
+def _name(outcome: Any) -> str:
+    return "resync" if isinstance(outcome, Resync) else str(outcome.value)
+
+
+@pytest.mark.parametrize("core_name", CORES)
+@pytest.mark.parametrize(("case", "frames", "want"), ID_CASES, ids=[c for c, _, _ in ID_CASES])
+def test_u_and_seq_rules_read_packed_events_as_dict_ones(
+    core_name: str, case: str, frames: list[bytes], want: list[str]
+) -> None:
+    with core(core_name):
+        typed = wire_book.book_frame_parser(f"orderbook.50.{SYMBOL}")
+        fast, slow = BybitDepthSync(2, window=50), BybitDepthSync(2, window=50)
+        assert fast.on_update(typed(SNAP, 0.0)) is APPLIED
+        assert slow.on_update(p.parse_depth(orjson.loads(SNAP), 0.0)) is APPLIED
+        got = []
+        for frame in frames:
+            a = fast.on_update(typed(frame, 0.0))
+            b = slow.on_update(p.parse_depth(orjson.loads(frame), 0.0))
+            assert _name(a) == _name(b), case
+            got.append(_name(a))
+            if a is APPLIED:
+                assert fast.view() == slow.view()
+        assert got == want, case
