@@ -196,6 +196,26 @@ class TestValidFrames:
         event = readers.book(text, 0.0)
         assert (event.final_update_id, event.sequence, event.event_time) == (7, 9, 3)
 
+    def test_duplicate_keys_mean_what_they_mean_to_the_dict_parser(self) -> None:
+        """The last of a repeated key wins in both decoders (``type``, ``u``, ``b``,
+        ``seq`` here), so a frame repeating keys cannot read two ways."""
+        text = (
+            b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
+            b'"u":5,"b":[["1","2"]],"a":[],"u":7,"seq":3,"b":[["3","4"]],"seq":9},'
+            b'"type":"delta"}'
+        )
+        readers = Readers(TOPIC)
+        readers.check(SNAPSHOT)  # synced, so the delta merges
+        reference = p.parse_depth(orjson.loads(text), 0.0)
+        assert readers.depth_update(text, 0.0) == reference
+        assert (reference.final_update_id, reference.sequence, reference.is_snapshot) == (
+            7,
+            9,
+            False,
+        )
+        assert_event_equals(readers.book(text, 0.0), reference)
+        readers.check_merged(text, 0.0)
+
     def test_numbers_outside_the_fast_grammar(self) -> None:
         odd = with_data(b=[["1E+3", "2"], [".5", "1e-2"]], a=[["30001", "+1.5"]])
         Readers(TOPIC).check(odd)
