@@ -19,7 +19,8 @@ book state and the emitted view), both ways:
 Feeds: ``diff_depth`` / ``full_depth`` (bytes → ``DepthUpdate``), ``book_diffs`` alone
 (bytes → the event the maintained book reads), ``order_book`` (bytes → event →
 ``BybitDepthSync.on_update`` → the view it emits, window trimmed), ``depth(levels=20)``
-(bytes → merged ``OrderBook``) and ``book_ticker`` (``orderbook.1`` → ``BookTicker``).
+(bytes → merged ``OrderBook``; also ``depth(200)``/``depth(1000)`` on their own topics)
+and ``book_ticker`` (``orderbook.1`` → ``BookTicker``).
 
 Frames: the documented examples (``bybit.v5.ws.orderbook.snapshot`` / ``.delta`` /
 ``orderbook_full.delta`` of ``tests/fixtures/examples.json``) and simulator-shaped
@@ -372,6 +373,10 @@ def main() -> None:
         row(f"depth(20): 40 deltas {label}, main's dict", n, merged_paths(frames, 20, True), args)
         row(f"depth(20): 40 deltas {label}, dict now", n, merged_paths(frames, 20), args)
     row("diff_depth: snapshot of 200+200", 1, depth_update_paths(stream(1, 0)), args)
+    for depth, levels in ((200, 200), (1000, 1000)):
+        frames = stream(5, 40, depth=depth)
+        name = f"depth({levels}) on orderbook.{depth}: 40 deltas k=5, main's dict"
+        row(name, len(frames), merged_paths(frames, levels, True), args)
 
 
 if __name__ == "__main__":
