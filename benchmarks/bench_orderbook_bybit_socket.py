@@ -4,6 +4,7 @@ the typed wire path and on the dict path, against plain aiohttp + ``orjson.loads
 Run::
 
     .venv/bin/python benchmarks/bench_orderbook_bybit_socket.py --frames 50000 --runs 5
+    LOOP=uvloop .venv/bin/python benchmarks/bench_orderbook_bybit_socket.py ...  # clients on uvloop
 
 A child process serves Bybit's public WebSocket on 127.0.0.1 (``/v5/public/spot``: it
 acknowledges ``subscribe``/``unsubscribe`` as Bybit Spot does, answers pings, and on a
@@ -173,11 +174,20 @@ async def client_connector(port: int, frames: int, typed: bool) -> tuple[float, 
     return result
 
 
+def _run_loop(coro: Any) -> Any:
+    """``asyncio.run``, or ``uvloop.run`` with ``LOOP=uvloop`` (the clients only)."""
+    if os.environ.get("LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
 def client(mode: str, port: int, frames: int) -> None:
     if mode == "aiohttp":
-        wall, cpu = asyncio.run(client_aiohttp(port, frames))
+        wall, cpu = _run_loop(client_aiohttp(port, frames))
     else:
-        wall, cpu = asyncio.run(client_connector(port, frames, mode == "typed"))
+        wall, cpu = _run_loop(client_connector(port, frames, mode == "typed"))
     print(json.dumps({"wall": wall, "cpu": cpu}))
 
 
@@ -211,7 +221,8 @@ def main() -> None:
         server.wait(30)
     print(
         f"Bybit {TOPIC} -> order_book({20}) through a loopback socket, {args.frames:,} frames "
-        f"(5-20 changed levels per side), median of {args.runs}; load average "
+        f"(5-20 changed levels per side), median of {args.runs}, LOOP="
+        f"{os.environ.get('LOOP', 'asyncio')}; load average "
         f"{os.getloadavg()[0]:.2f}"
     )
     base = statistics.median(args.frames / r["wall"] for r in results["aiohttp"])
