@@ -41,7 +41,6 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
-import orjson
 
 from rxconnector.errors import ParseError
 from rxconnector.exchanges._parsing import MALFORMED, model_builder
@@ -56,7 +55,6 @@ __all__ = [
     "BookData",
     "book_frame_parser",
     "book_ticker_frame_parser",
-    "decoded_frame_parser",
     "depth_update_frame_parser",
     "frame_seq",
     "merged_book_frame_parser",
@@ -256,25 +254,6 @@ def book_ticker_frame_parser(topic: str, merger: BybitBookMerger) -> FrameParser
         )
 
     return parse_book_ticker_frame
-
-
-def decoded_frame_parser(
-    topic: str, parse: Callable[[Any, float], Any], kind: str = "orderbook"
-) -> FrameParser:
-    """``parse_frame`` that decodes the frame with ``orjson``, checks its ``topic`` and
-    hands the message to the dict parser ``parse``: for a feed of a raw topic where the
-    dict parser is the faster one."""
-
-    def parse_decoded_frame(frame: Any, received_at: float) -> Any:
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise _malformed(kind, frame, "not JSON") from exc
-        if type(message) is not dict or message.get("topic") != topic:
-            raise _malformed(kind, frame, "the topic is not this feed's")
-        return parse(message, received_at)
-
-    return parse_decoded_frame
 
 
 class _SeqData(msgspec.Struct):
