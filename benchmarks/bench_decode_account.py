@@ -294,9 +294,7 @@ EXAMPLE_KEYS = (
 )
 
 
-def _best_interleaved(
-    paths: list[Callable[[], Any]], number: int, repeat: int
-) -> list[float]:
+def _best_interleaved(paths: list[Callable[[], Any]], number: int, repeat: int) -> list[float]:
     """Best time of each path over ``repeat`` rounds, all timed one after the other in
     every round: on a loaded machine a slow spell then hits every path, not one."""
     best = [float("inf")] * len(paths)
