@@ -15,15 +15,17 @@ stream emits, three ways, on the same frame:
 * **typed**: ``orjson.loads`` of the frame as well - the account stream emits every
   event decoded (``raw_events``, ``events``) and the rotation de-dupe fingerprints it,
   so this decode stays - then the typed reader of the event kind
-  (``binance/user_wire.py``, ``binance/futures_user_wire.py``, ``bybit/private_wire.py``:
+  (``benchmarks/_wire_spot.py``, ``_wire_usdm.py``, ``_wire_bybit.py``:
   one ``msgspec`` pass into Structs of the fields the dict parser reads, numbers to
   ``Decimal`` in C, the same finite-number checks and the same model constructors);
   this is what adopting it costs per frame;
-* **reader alone**: the typed reader without the ``orjson.loads`` (what a stream that
-  did not emit the decoded event would pay; shown for the decoder's own cost).
+* **dict parser alone** / **reader alone**: the dict parser on the already decoded event
+  against the typed reader on the bytes, without the ``orjson.loads`` both paths share:
+  what a stream that did not need the decoded event would gain (second ``ratio``).
 
-``ratio`` is today's time over typed's (above 1: typed faster), the two timed
-alternately in every round (best of ``--repeat`` rounds of ``--number`` calls each).
+``ratio`` is today's time over typed's (above 1: typed faster); all four paths are timed
+one after the other in every round (best of ``--repeat`` rounds of ``--number`` calls,
+process CPU time, so the time the loaded machine spends on other jobs is left out).
 Every case asserts that the typed reader's models equal the dict parser's.
 
 Frames: the documented examples of ``/work/shared/reference/examples.json`` (keys
@@ -40,32 +42,43 @@ import argparse
 import json
 import os
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rxconnector.exchanges.binance import futures_user_wire, user_wire
+import _wire_bybit as private_wire
+import _wire_spot as user_wire
+import _wire_usdm as futures_user_wire
+from _account_wire import all_sane
+
+from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.futures_user_stream import (
     parse_futures_user_event,
     parse_trade_lite,
 )
-from rxconnector.exchanges.binance.user_stream import parse_user_event
-from rxconnector.exchanges.bybit import private_wire
+from rxconnector.exchanges.binance.user_stream import (
+    parse_execution,
+    parse_execution_report,
+    parse_user_event,
+)
 from rxconnector.exchanges.bybit.private import (
     parse_executions,
     parse_orders,
     parse_positions,
     parse_wallet,
 )
+from rxconnector.models import OrderUpdate
 
 EXAMPLES = Path("/work/shared/reference/examples.json")
 
-Case = tuple[str, bytes, Callable[[], Any], Callable[[], Any], Callable[[], Any]]
+Case = tuple[str, bytes, Callable[[], Any], Callable[[], Any], Callable[[], Any], Callable[[], Any]]
 
 # --------------------------------------------------------------------------- frames
 
@@ -210,7 +223,8 @@ def spot_case(name: str, message: dict[str, Any]) -> Case:
         decoded = orjson.loads(frame)
         return user_wire.READERS[decoded["event"]["e"]](frame, 1.0)
 
-    return name, frame, today, typed, lambda: read(frame, 1.0)
+    event = orjson.loads(frame)["event"]
+    return name, frame, today, typed, lambda: read(frame, 1.0), lambda: parse_user_event(event, 1.0)
 
 
 def usdm_case(name: str, message: dict[str, Any]) -> Case:
@@ -227,7 +241,8 @@ def usdm_case(name: str, message: dict[str, Any]) -> Case:
         decoded = orjson.loads(frame)
         return futures_user_wire.READERS[decoded["e"]](frame, 1.0)
 
-    return name, frame, today, typed, lambda: read(frame, 1.0)
+    decoded = orjson.loads(frame)
+    return name, frame, today, typed, lambda: read(frame, 1.0), lambda: parse(decoded)
 
 
 _BYBIT_PARSERS: dict[str, Callable[[Any, float], Any]] = {
@@ -251,8 +266,8 @@ def bybit_case(name: str, message: dict[str, Any]) -> Case:
         decoded = orjson.loads(frame)
         return private_wire.READERS[decoded["topic"].split(".", 1)[0]](frame, 1.0)
 
-    assert parse is not None
-    return name, frame, today, typed, lambda: read(frame, 1.0)
+    decoded = orjson.loads(frame)
+    return name, frame, today, typed, lambda: read(frame, 1.0), lambda: parse(decoded, 1.0)
 
 
 def cases(examples: dict[str, Any]) -> list[Case]:
@@ -295,12 +310,14 @@ EXAMPLE_KEYS = (
 
 
 def _best_interleaved(paths: list[Callable[[], Any]], number: int, repeat: int) -> list[float]:
-    """Best time of each path over ``repeat`` rounds, all timed one after the other in
-    every round: on a loaded machine a slow spell then hits every path, not one."""
+    """Best CPU time (``time.process_time``: time this process was descheduled by the
+    other engineers' jobs does not count) of each path over ``repeat`` rounds, all timed
+    one after the other in every round: a slow spell then hits every path, not one."""
     best = [float("inf")] * len(paths)
     for _ in range(repeat):
         for i, path in enumerate(paths):
-            best[i] = min(best[i], timeit.timeit(path, number=number))
+            timer = timeit.Timer(path, timer=time.process_time)
+            best[i] = min(best[i], timer.timeit(number=number))
     return best
 
 
@@ -316,17 +333,45 @@ def main() -> None:
     print("[ex] documented example, [ex*] the documented executionReport made a fill, "
           "[sim] simulator-shaped")  # fmt: skip
     print(f"  {'event (frame bytes)':42s} {'today µs':>9s} {'typed µs':>9s} {'ratio':>6s} "
-          f"{'reader alone µs':>16s}")  # fmt: skip
-    for name, frame, today, typed, alone in cases(examples):
+          f"{'dict parser alone':>18s} {'reader alone':>13s} {'ratio':>6s}")  # fmt: skip
+    for name, frame, today, typed, alone, parser in cases(examples):
         want, got = today(), typed()
         assert got is not None, f"{name}: the typed reader refused a valid frame"
         assert list(want) == list(got), f"{name}: models differ\n{want}\n{got}"
-        t_today, t_typed, t_alone = _best_interleaved(
-            [today, typed, alone], args.number, args.repeat
+        t_today, t_typed, t_alone, t_parser = _best_interleaved(
+            [today, typed, alone, parser], args.number, args.repeat
         )
         per = 1e6 / args.number
         print(f"  {name + f' ({len(frame)})':42s} {t_today * per:9.2f} {t_typed * per:9.2f} "
-              f"{t_today / t_typed:6.2f} {t_alone * per:16.2f}")  # fmt: skip
+              f"{t_today / t_typed:6.2f} {t_parser * per:18.2f} {t_alone * per:13.2f} "
+              f"{t_parser / t_alone:6.2f}")  # fmt: skip
+    breakdown(args.number, args.repeat)
+
+
+def breakdown(number: int, repeat: int) -> None:
+    """Where a Spot fill's time goes on each path (the same frame, the same rounds)."""
+    frame = orjson.dumps(sim_spot_trade())
+    event = orjson.loads(frame)["event"]
+    decode = user_wire._decode_report
+    data = decode(frame).event
+    update, fill = parse_user_event(event, 1.0)
+    numbers = [event[k] for k in ("p", "q", "z", "Z", "L", "l", "n")]
+    fields = {f: getattr(update, f) for f in attrs.fields_dict(OrderUpdate)}
+    paths: list[tuple[str, Callable[[], Any]]] = [
+        ("orjson.loads of the frame (both paths)", lambda: orjson.loads(frame)),
+        ("msgspec decode into the Struct (typed)", lambda: decode(frame)),
+        ("7 x to_decimal (dict parser)", lambda: [to_decimal(n) for n in numbers]),
+        ("all_sane of the 7 Decimals (typed)", lambda: all_sane(
+            (data.p, data.q, data.z, data.Z, data.L, data.l, data.n))),
+        ("OrderUpdate(**17 fields) (both)", lambda: OrderUpdate(**fields)),
+        ("parse_execution_report (dict)", lambda: parse_execution_report(event, 1.0)),
+        ("parse_execution (dict)", lambda: parse_execution(event, 1.0)),
+    ]  # fmt: skip
+    assert fill is not None
+    best = _best_interleaved([path for _name, path in paths], number, repeat)
+    print("  where a Spot fill's time goes (executionReport TRADE [sim]):")
+    for (name, _path), seconds in zip(paths, best, strict=True):
+        print(f"    {name:44s} {seconds / number * 1e6:6.2f} µs")
 
 
 if __name__ == "__main__":

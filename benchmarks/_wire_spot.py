@@ -1,4 +1,5 @@
-"""Binance Spot user data frames read in one typed pass (issue #12; no I/O).
+"""Binance Spot user data frames read in one typed pass (measured by
+``bench_decode_account.py``; not used by the library, see :mod:`_account_wire`).
 
 The typed counterparts of the dict parsers of :mod:`.user_stream` for the events that
 carry models: ``executionReport`` (:class:`OrderUpdate`, plus the :class:`Execution`
@@ -8,10 +9,9 @@ WebSocket-API frame ``{"subscriptionId": n, "event": {...}}`` with a Struct of o
 fields the dict parser reads, the event's ``e`` a ``Literal`` of its kind, and builds
 the models with the same constructors and the same rules.
 
-The contract is :mod:`rxconnector.exchanges.account_wire`'s: a reader returns the models
-the dict parser would return for the frame's event, or ``None`` and the session lets the
-dict parser decide (it reports the malformed ones, as always). The session picks a
-reader from the event kind it already decoded (:data:`READERS`); ``listStatus``,
+The contract is :mod:`_account_wire`'s: a reader returns the models the dict parser
+would return for the frame's event, or ``None`` (the dict parser would decide). A
+reader is picked by the event kind (:data:`READERS`); ``listStatus``,
 ``eventStreamTerminated`` and unknown kinds have none.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any, Final, Literal
 
 import msgspec
+from _account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 
-from rxconnector.exchanges.account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Binance USD-M user data frames read in one typed pass (issue #12; no I/O).
+"""Binance USD-M user data frames read in one typed pass (measured by
+``bench_decode_account.py``; not used by the library, see :mod:`_account_wire`).
 
 The typed counterparts of the dict parsers of :mod:`.futures_user_stream` for the
 frequent events: ``ORDER_TRADE_UPDATE`` (:class:`OrderUpdate`, plus the
@@ -8,7 +9,7 @@ and ``ACCOUNT_UPDATE`` (Balances, then Positions). The frames are unwrapped
 ``listenKeyExpired`` and unknown kinds have no reader: they are rare, and the dict
 parser reads them.
 
-The contract is :mod:`rxconnector.exchanges.account_wire`'s: models equal to the dict
+The contract is :mod:`_account_wire`'s: models equal to the dict
 parser's, or ``None`` (the dict parser decides). ``E`` sent as a string (seen on
 ``listenKeyExpired``) is such a ``None``: the dict parser reads it with ``int()``.
 """
@@ -19,8 +20,8 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 import msgspec
+from _account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 
-from rxconnector.exchanges.account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 from rxconnector.exchanges.binance.futures_user_stream import usdm_balance
 from rxconnector.models import Balance, Execution, OrderUpdate, Position, Side
 

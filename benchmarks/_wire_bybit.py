@@ -1,4 +1,5 @@
-"""Bybit v5 private topic frames read in one typed pass (issue #12; no I/O).
+"""Bybit v5 private topic frames read in one typed pass (measured by
+``bench_decode_account.py``; not used by the library, see :mod:`_account_wire`).
 
 The typed counterparts of the dict parsers of :mod:`.private` (``order``,
 ``execution`` / ``execution.fast``, ``wallet``, ``position``; categorised topics such as
@@ -6,7 +7,7 @@ The typed counterparts of the dict parsers of :mod:`.private` (``order``,
 with a Struct of only the fields the dict parser reads and the models are built with the
 same constructors and rules (:mod:`.account_rows` for the wallet and position mapping).
 
-The contract is :mod:`rxconnector.exchanges.account_wire`'s: models equal to the dict
+The contract is :mod:`_account_wire`'s: models equal to the dict
 parser's, or ``None`` (the dict parser decides). Bybit writes ``""`` for "not
 applicable" in number fields (``decimal_or_zero`` / ``opt_decimal`` read it as 0 or
 ``None``); such a frame is not a ``Decimal`` for the Struct, so it is one of those
@@ -19,8 +20,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
+from _account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 
-from rxconnector.exchanges.account_wire import READ_FAILED, TypedReader, WireNumber, all_sane
 from rxconnector.exchanges.bybit.private import ORDER_STATUS
 from rxconnector.models import Balance, Execution, OrderUpdate, Position, Side
 

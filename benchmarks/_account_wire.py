@@ -1,22 +1,20 @@
-"""What the typed readers of account (private) frames share: the number type, the checks.
+"""Typed readers of account (private) frames, measured by ``bench_decode_account.py``.
 
-An account data frame is read twice on its way in: ``orjson.loads`` gives the decoded
-event that every event is emitted as first (``raw_events``, ``events``) and that the
-rotation de-dupe fingerprints; the models are then built from it by the dict parsers
-(``exchanges/binance/user_stream.py``, ``futures_user_stream.py``,
-``exchanges/bybit/private.py``). A *typed reader* (``binance/user_wire.py``,
-``binance/futures_user_wire.py``, ``bybit/private_wire.py``) builds the same models
-from the frame's bytes instead, in one ``msgspec`` pass into Structs of only the fields
-the dict parser reads (numbers to ``Decimal`` in C), which measured faster for the
-kinds it is used on (benchmarks/RESULTS.md, "Typed decoding on account feeds").
+Not used by the library: on every account event type they measured slower than (or,
+on fill events, level with) today's ``orjson.loads`` + dict parsing, so the account
+streams keep the dict parsers (benchmarks/RESULTS.md, "Typed decoding on account feeds
+(seventh session)"). They live here so the measurement can be repeated.
 
-A typed reader never decides that a frame is bad. It returns ``None`` whenever it cannot
-read the frame exactly as the dict parser would - a missing key, another type, a JSON
+This module holds what the readers share (:mod:`_wire_spot`, :mod:`_wire_usdm`,
+:mod:`_wire_bybit`: one ``msgspec`` pass over the frame's bytes into Structs of only the
+fields the dict parser reads, numbers to ``Decimal`` in C, then the models built with
+the same constructors and rules).
+
+A typed reader never decides that a frame is bad: it returns ``None`` whenever it cannot
+read the frame exactly as the dict parser would (a missing key, another type, a JSON
 number where the venue sends a string, ``""`` for a number, an unknown side, a number
-that is not finite or is out of range - and the session then runs the dict parser on
-the decoded event, which accepts it or reports the one :class:`~rxconnector.errors.
-ParseError` it always reported. So every frame the typed reader reads gives models
-equal to the dict parser's, and every other frame behaves exactly as before.
+that is not finite or out of range), and a stream using it would then run the dict
+parser, which accepts the frame or reports the one ``ParseError`` it always reported.
 
 Numbers are typed :data:`WireNumber` (``Decimal | float``): the venues send numbers as
 strings, which decode to ``Decimal``; a bare JSON number decodes to ``float``, which
