@@ -168,6 +168,32 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
         raise_malformed("binance_futures", "ORDER_TRADE_UPDATE", event, exc)
 
 
+def _fill_of(update: OrderUpdate, event: Any, received_at: float) -> Execution:
+    """:func:`parse_order_execution` of an ``ORDER_TRADE_UPDATE`` whose
+    :class:`OrderUpdate` was just parsed from it: the fields both read come from
+    ``update`` (already converted and checked), only ``o.t``, ``o.m`` and ``o.T`` are
+    read here (the same model, and the same ParseError for a malformed one, in the same
+    order), so a fill's numbers are not converted twice."""
+    try:
+        o = event["o"]
+        return Execution(
+            symbol=update.symbol,
+            order_id=update.order_id,
+            client_order_id=update.client_order_id,
+            execution_id=str(o["t"]),
+            side=update.side,
+            price=update.last_fill_price,
+            quantity=update.last_fill_quantity,
+            fee=update.fee,
+            fee_asset=update.fee_asset,
+            is_maker=json_flag(o["m"]),
+            time=int(o["T"]),
+            received_at=received_at,
+        )
+    except MALFORMED as exc:
+        raise_malformed("binance_futures", "ORDER_TRADE_UPDATE", event, exc)
+
+
 def parse_trade_lite(event: Any, received_at: float) -> Execution:
     """``TRADE_LITE`` → :class:`Execution`. The event carries no fee: ``fee`` and
     ``fee_asset`` are ``None`` (unknown, not zero - :class:`~rxconnector.models.Execution`;
@@ -320,8 +346,9 @@ def parse_futures_user_event(event: Any, received_at: float) -> list[Any]:
     kind = event.get("e") if isinstance(event, dict) else None
     if kind == "ORDER_TRADE_UPDATE":
         update = parse_order_trade_update(event, received_at)
-        execution = parse_order_execution(event, received_at)
-        return [update] if execution is None else [update, execution]
+        if update.execution_type != "TRADE":
+            return [update]
+        return [update, _fill_of(update, event, received_at)]
     if kind == "ACCOUNT_UPDATE":
         return list(parse_account_update(event, received_at))
     if kind == "MARGIN_CALL":

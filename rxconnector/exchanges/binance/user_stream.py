@@ -173,6 +173,34 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
     return fill if fill.quantity else None
 
 
+def _fill_of(update: OrderUpdate, event: Any, received_at: float) -> Execution | None:
+    """:func:`parse_execution` of an ``executionReport`` whose :class:`OrderUpdate` was
+    just parsed from it: the fields both read (symbol, ids, side, ``L``, ``l``, ``n``,
+    ``N``) come from ``update``, already converted and checked, so only ``t``, ``m``
+    and ``T`` are read here (the same model, and for a malformed ``t``/``m``/``T`` the
+    same ParseError, in the same order). Why: converting the fill's numbers a second
+    time was ≈2.8 µs of a fill's ≈7.6 µs parse (benchmarks/RESULTS.md, "Typed decoding
+    on account feeds (seventh session)")."""
+    try:
+        fill = Execution(
+            symbol=update.symbol,
+            order_id=update.order_id,
+            client_order_id=update.client_order_id,
+            execution_id=str(event["t"]),
+            side=update.side,
+            price=update.last_fill_price,
+            quantity=update.last_fill_quantity,
+            fee=update.fee,
+            fee_asset=update.fee_asset,
+            is_maker=json_flag(event["m"]),
+            time=int(event["T"]),
+            received_at=received_at,
+        )
+    except MALFORMED as exc:
+        raise_malformed("binance", "executionReport", event, exc)
+    return fill if fill.quantity else None
+
+
 def parse_account_position(event: Any, received_at: float) -> list[Balance]:
     """``outboundAccountPosition`` → one :class:`Balance` per changed asset (``B``)."""
     try:
@@ -215,7 +243,9 @@ def parse_user_event(event: Any, received_at: float) -> list[Any]:
     kind = event.get("e") if isinstance(event, dict) else None
     if kind == "executionReport":
         update = parse_execution_report(event, received_at)
-        execution = parse_execution(event, received_at)
+        if update.execution_type != "TRADE":
+            return [update]
+        execution = _fill_of(update, event, received_at)
         return [update] if execution is None else [update, execution]
     if kind == "outboundAccountPosition":
         return list(parse_account_position(event, received_at))
