@@ -32,8 +32,14 @@ Frames: the documented examples of ``/work/shared/reference/examples.json`` (key
 printed; ``--examples PATH`` to point elsewhere) and frames shaped as the simulator
 writes them (``rxconnector/testing/simulator/binance_wsapi.py`` ``execution_report``,
 ``binance_futures_user.py`` ``_order_update`` / ``_trade_lite`` / ``_account_update``,
-``bybit_private.py`` / ``bybit_rows.py``). examples.json has no USD-M user data
-example, so USD-M is measured on simulator-shaped frames only.
+``bybit_private.py`` / ``bybit_rows.py``). The shared examples.json has no USD-M user
+data; the repository's ``tests/fixtures/examples.json`` (``--fixtures``) has the
+documented ``ORDER_TRADE_UPDATE`` and recorded ``ORDER_TRADE_UPDATE`` / ``TRADE_LITE``
+/ ``ACCOUNT_UPDATE`` payloads, measured as well.
+
+Last, the dict path of a fill before and after it stopped parsing the fill twice
+(``parse_execution_report`` + ``parse_execution``, as ``parse_user_event`` did until
+this session, against today's ``parse_user_event``; USD-M likewise).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ from _account_wire import all_sane
 from rxconnector.exchanges._parsing import to_decimal
 from rxconnector.exchanges.binance.futures_user_stream import (
     parse_futures_user_event,
+    parse_order_execution,
+    parse_order_trade_update,
     parse_trade_lite,
 )
 from rxconnector.exchanges.binance.user_stream import (
@@ -77,6 +85,9 @@ from rxconnector.exchanges.bybit.private import (
 from rxconnector.models import OrderUpdate
 
 EXAMPLES = Path("/work/shared/reference/examples.json")
+#: The repository's copy of the examples, which adds USD-M user data (documented and
+#: recorded payloads, sources in ``examples_sources.json``).
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "examples.json"
 
 Case = tuple[str, bytes, Callable[[], Any], Callable[[], Any], Callable[[], Any], Callable[[], Any]]
 
@@ -270,9 +281,10 @@ def bybit_case(name: str, message: dict[str, Any]) -> Case:
     return name, frame, today, typed, lambda: read(frame, 1.0), lambda: parse(decoded, 1.0)
 
 
-def cases(examples: dict[str, Any]) -> list[Case]:
+def cases(examples: dict[str, Any], fixtures: dict[str, Any]) -> list[Case]:
     execution_report = examples["binance.spot.uds.executionReport"]
     position = examples["binance.spot.uds.outboundAccountPosition"]
+    usdm = "binance.usdm.uds"
     fill = {**execution_report, "event": _spot_fill(execution_report["event"])}
     return [
         spot_case("spot executionReport NEW [ex]", execution_report),
@@ -282,9 +294,14 @@ def cases(examples: dict[str, Any]) -> list[Case]:
         spot_case("spot outboundAccountPos [sim]", sim_spot_position()),
         spot_case("spot balanceUpdate [ex]", examples["binance.spot.uds.balanceUpdate"]),
         spot_case("spot externalLockUpdate [ex]", examples["binance.spot.uds.externalLockUpdate"]),
+        usdm_case("usdm ORDER_TRADE_UPDATE NEW [fx]", fixtures[f"{usdm}.ORDER_TRADE_UPDATE"]),
+        usdm_case("usdm ORDER_TRADE_UPDATE NEW [rec]",
+                  fixtures[f"{usdm}.ORDER_TRADE_UPDATE.recorded"]),
         usdm_case("usdm ORDER_TRADE_UPDATE NEW [sim]", _usdm_order("NEW", fill=False)),
         usdm_case("usdm ORDER_TRADE_UPDATE TRADE [sim]", _usdm_order("TRADE", fill=True)),
+        usdm_case("usdm TRADE_LITE [rec]", fixtures[f"{usdm}.TRADE_LITE.recorded"]),
         usdm_case("usdm TRADE_LITE [sim]", sim_usdm_trade_lite()),
+        usdm_case("usdm ACCOUNT_UPDATE [rec]", fixtures[f"{usdm}.ACCOUNT_UPDATE.recorded"]),
         usdm_case("usdm ACCOUNT_UPDATE [sim]", sim_usdm_account_update()),
         bybit_case("bybit order [ex]", examples["bybit.v5.ws.private.order"]),
         bybit_case("bybit order [sim]", sim_bybit_order()),
@@ -307,6 +324,12 @@ EXAMPLE_KEYS = (
     "bybit.v5.ws.private.wallet",
     "bybit.v5.ws.private.position",
 )
+FIXTURE_KEYS = (
+    "binance.usdm.uds.ORDER_TRADE_UPDATE",
+    "binance.usdm.uds.ORDER_TRADE_UPDATE.recorded",
+    "binance.usdm.uds.TRADE_LITE.recorded",
+    "binance.usdm.uds.ACCOUNT_UPDATE.recorded",
+)
 
 
 def _best_interleaved(paths: list[Callable[[], Any]], number: int, repeat: int) -> list[float]:
@@ -326,15 +349,19 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--examples", type=Path, default=EXAMPLES)
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     args = parser.parse_args()
     examples = json.loads(args.examples.read_text())
+    fixtures = json.loads(args.fixtures.read_text())
     print(f"load: {os.getloadavg()}; best of {args.repeat} x {args.number}, alternated")
     print("examples.json keys: " + ", ".join(EXAMPLE_KEYS))
+    print("tests/fixtures/examples.json keys: " + ", ".join(FIXTURE_KEYS))
     print("[ex] documented example, [ex*] the documented executionReport made a fill, "
+          "[fx] documented (tests/fixtures), [rec] recorded (tests/fixtures), "
           "[sim] simulator-shaped")  # fmt: skip
     print(f"  {'event (frame bytes)':42s} {'today µs':>9s} {'typed µs':>9s} {'ratio':>6s} "
           f"{'dict parser alone':>18s} {'reader alone':>13s} {'ratio':>6s}")  # fmt: skip
-    for name, frame, today, typed, alone, parser in cases(examples):
+    for name, frame, today, typed, alone, parser in cases(examples, fixtures):
         want, got = today(), typed()
         assert got is not None, f"{name}: the typed reader refused a valid frame"
         assert list(want) == list(got), f"{name}: models differ\n{want}\n{got}"
@@ -346,6 +373,7 @@ def main() -> None:
               f"{t_today / t_typed:6.2f} {t_parser * per:18.2f} {t_alone * per:13.2f} "
               f"{t_parser / t_alone:6.2f}")  # fmt: skip
     breakdown(args.number, args.repeat)
+    fills_before_after(examples, args.number, args.repeat)
 
 
 def breakdown(number: int, repeat: int) -> None:
@@ -372,6 +400,54 @@ def breakdown(number: int, repeat: int) -> None:
     print("  where a Spot fill's time goes (executionReport TRADE [sim]):")
     for (name, _path), seconds in zip(paths, best, strict=True):
         print(f"    {name:44s} {seconds / number * 1e6:6.2f} µs")
+
+
+def _spot_two_parses(event: Any) -> list[Any]:
+    """``parse_user_event`` of an executionReport as it was: the fill parsed again."""
+    update, fill = parse_execution_report(event, 1.0), parse_execution(event, 1.0)
+    return [update] if fill is None else [update, fill]
+
+
+def _usdm_two_parses(event: Any) -> list[Any]:
+    update, fill = parse_order_trade_update(event, 1.0), parse_order_execution(event, 1.0)
+    return [update] if fill is None else [update, fill]
+
+
+def fills_before_after(examples: dict[str, Any], number: int, repeat: int) -> None:
+    """The dict path of a fill: parsed twice (before) and once (now), same frames."""
+    report = examples["binance.spot.uds.executionReport"]
+    fill = {**report, "event": _spot_fill(report["event"])}
+    spot = [("spot executionReport TRADE [ex*]", fill), ("spot executionReport TRADE [sim]",
+             sim_spot_trade())]  # fmt: skip
+    print("  dict path of a fill (orjson.loads + parser): before (fill parsed twice) / now")
+    for name, message in spot:
+        frame = orjson.dumps(message)
+
+        def before(frame: bytes = frame) -> Any:
+            return _spot_two_parses(orjson.loads(frame)["event"])
+
+        def now(frame: bytes = frame) -> Any:
+            return parse_user_event(orjson.loads(frame)["event"], 1.0)
+
+        _print_before_after(name, before, now, number, repeat)
+    frame = orjson.dumps(_usdm_order("TRADE", fill=True))
+    _print_before_after(
+        "usdm ORDER_TRADE_UPDATE TRADE [sim]",
+        lambda: _usdm_two_parses(orjson.loads(frame)),
+        lambda: parse_futures_user_event(orjson.loads(frame), 1.0),
+        number,
+        repeat,
+    )
+
+
+def _print_before_after(
+    name: str, before: Callable[[], Any], now: Callable[[], Any], number: int, repeat: int
+) -> None:
+    assert before() == now(), name
+    t_before, t_now = _best_interleaved([before, now], number, repeat)
+    per = 1e6 / number
+    print(f"    {name:42s} {t_before * per:6.2f} -> {t_now * per:6.2f} µs "
+          f"({t_before / t_now:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
