@@ -51,10 +51,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from rxconnector.errors import ExchangeError, ParseError
+from rxconnector.errors import ExchangeError, ParseError, excerpt
 from rxconnector.exchanges._parsing import (
     MALFORMED,
     json_flag,
+    json_str,
     opt_decimal,
     raise_malformed,
     to_decimal,
@@ -106,8 +107,8 @@ def private_stream_url(private_base: str, listen_key: str) -> str:
 
 def _side(value: Any) -> Side:
     side = _SIDES.get(value)
-    if side is None:
-        raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
+    if side is None:  # the value quoted cut short: a hostile frame's may be megabytes
+        raise ValueError(f"unknown side {excerpt(value, 40)!r}, expected BUY or SELL")
     return side
 
 
@@ -122,7 +123,7 @@ def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
         o = event["o"]
         average = to_decimal(o["ap"])
         return OrderUpdate(
-            symbol=o["s"],
+            symbol=json_str(o["s"]),
             order_id=str(o["i"]),
             client_order_id=o["c"],
             side=_side(o["S"]),
@@ -151,7 +152,7 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
         if o["x"] != "TRADE":
             return None
         return Execution(
-            symbol=o["s"],
+            symbol=json_str(o["s"]),
             order_id=str(o["i"]),
             client_order_id=o["c"],
             execution_id=str(o["t"]),
@@ -200,7 +201,7 @@ def parse_trade_lite(event: Any, received_at: float) -> Execution:
     the fee comes on the order update)."""
     try:
         return Execution(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=event["c"],
             execution_id=str(event["t"]),
@@ -232,7 +233,7 @@ def position_from_row(
     amount = to_decimal(row["pa"])
     side = "long" if amount > 0 else "short" if amount < 0 else "flat"
     return Position(
-        symbol=row["s"],
+        symbol=json_str(row["s"]),
         side=side,
         size=abs(amount),
         entry_price=to_decimal(row.get("ep") or 0),
@@ -289,7 +290,7 @@ def parse_account_update(event: Any, received_at: float) -> list[Balance | Posit
         models: list[Balance | Position] = []
         for row in update.get("B") or ():
             wallet, cross = to_decimal(row["wb"]), to_decimal(row["cw"])
-            models.append(usdm_balance(row["a"], wallet, cross, event_time, received_at))
+            models.append(usdm_balance(json_str(row["a"]), wallet, cross, event_time, received_at))
         for row in update.get("P") or ():
             models.append(position_from_row(row, event_time, received_at))
         return models
@@ -324,7 +325,7 @@ def parse_account_config_update(event: Any, received_at: float) -> AccountEvent:
                 kind="leverage",
                 event_time=event_time,
                 received_at=received_at,
-                symbol=leverage["s"],
+                symbol=json_str(leverage["s"]),
                 leverage=to_decimal(leverage["l"]),
             )
         config = event["ai"]

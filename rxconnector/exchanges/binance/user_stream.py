@@ -47,7 +47,13 @@ from rxconnector.errors import (
     WebSocketClosedError,
     excerpt,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_flag,
+    json_str,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
@@ -99,8 +105,8 @@ _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
 
 def _side(value: Any) -> Side:
     side = _SIDES.get(value)
-    if side is None:
-        raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
+    if side is None:  # the value quoted cut short: a hostile frame's may be megabytes
+        raise ValueError(f"unknown side {excerpt(value, 40)!r}, expected BUY or SELL")
     return side
 
 
@@ -119,7 +125,7 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
         average = D(event["Z"]) / filled if filled else None
         original = event.get("C")
         return OrderUpdate(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
             side=_side(event["S"]),
@@ -155,7 +161,7 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
             return None
         original = event.get("C")
         fill = Execution(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
             execution_id=str(event["t"]),
@@ -208,7 +214,7 @@ def parse_account_position(event: Any, received_at: float) -> list[Balance]:
         event_time = int(event["E"])
         return [
             Balance(
-                asset=row["a"],
+                asset=json_str(row["a"]),
                 free=D(row["f"]),
                 locked=D(row["l"]),
                 event_time=event_time,
@@ -226,7 +232,7 @@ def parse_balance_delta(event: Any, received_at: float) -> BalanceDelta:
     try:
         kind = "balance" if event["e"] == "balanceUpdate" else "external_lock"
         return BalanceDelta(
-            asset=event["a"],
+            asset=json_str(event["a"]),
             delta=to_decimal(event["d"]),
             kind=kind,
             time=int(event["T"]),
