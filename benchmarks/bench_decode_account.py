@@ -30,7 +30,9 @@ Every case asserts that the typed reader's models equal the dict parser's.
 
 Frames: the documented examples of ``/work/shared/reference/examples.json`` (keys
 printed; ``--examples PATH`` to point elsewhere) and frames shaped as the simulator
-writes them (``rxconnector/testing/simulator/binance_wsapi.py`` ``execution_report``,
+writes them (written here with the key sets of frames captured from a simulator run
+through the Connector; ``rxconnector/testing/simulator/binance_wsapi.py``
+``execution_report``,
 ``binance_futures_user.py`` ``_order_update`` / ``_trade_lite`` / ``_account_update``,
 ``bybit_private.py`` / ``bybit_rows.py``). The shared examples.json has no USD-M user
 data; the repository's ``tests/fixtures/examples.json`` (``--fixtures``) has the
@@ -152,10 +154,11 @@ def sim_usdm_account_update() -> dict[str, Any]:
 
 
 def sim_bybit_order() -> dict[str, Any]:
-    """``bybit_rows.bybit_order_row`` of a partly filled limit order on the topic."""
+    """``bybit_private._order_row`` (``bybit_rows.bybit_order_row`` without
+    ``isLeverage``, plus the topic's own fields) of a partly filled limit order."""
     row = {"orderId": "1700000000000041", "orderLinkId": "rx-77", "blockTradeId": "",
            "symbol": "BTCUSDT", "price": "30000.0", "qty": "0.020", "side": "Buy",
-           "isLeverage": "", "positionIdx": 0, "orderStatus": "PartiallyFilled",
+           "positionIdx": 0, "orderStatus": "PartiallyFilled",
            "cancelType": "UNKNOWN", "rejectReason": "EC_NoError", "avgPrice": "30000",
            "leavesQty": "0.010", "leavesValue": "300", "cumExecQty": "0.010",
            "cumExecValue": "300", "cumExecFee": "0.165", "timeInForce": "GTC",
@@ -165,7 +168,9 @@ def sim_bybit_order() -> dict[str, Any]:
            "reduceOnly": False, "closeOnTrigger": False, "smpType": "None", "smpGroup": 0,
            "smpOrderId": "", "tpslMode": "", "tpLimitPrice": "", "slLimitPrice": "",
            "placeType": "", "createdTime": "1700000000001", "updatedTime": "1700000000123",
-           "category": "linear"}  # fmt: skip
+           "closedPnl": "0", "category": "linear", "feeCurrency": "USDT",
+           "cumFeeDetail": {"USDT": "0.165"}, "rpiTakerAccess": False,
+           "rpiMatchedQty": "0"}  # fmt: skip
     return {"id": "sim-1", "topic": "order", "creationTime": 1700000000123, "data": [row]}
 
 
