@@ -36,6 +36,11 @@ Last, the order book's own reader (``wire.depth_frame_parser``: the frame decode
 pass with ids typed and the level arrays kept as raw text, then packed for the book by
 ``wire_levels.pack_levels``, no ``DepthUpdate``): its decoder alone, the packing of both
 sides, and the whole reader, against today's ``orjson.loads`` + ``parse_depth_update``.
+
+Then the library's own typed parsers of the remaining market feeds (24hrTicker,
+miniTicker, kline, avgPrice, partial depth, markPriceUpdate, forceOrder:
+``binance/wire_market.py``) against the dict path, on reference and simulator-shaped
+frames (:mod:`bench_decode_market`, which also runs alone).
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ import msgspec
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_decode_market  # the remaining market feeds, the library's typed parsers
 
 from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
 from rxconnector.exchanges.binance.parsers import (
@@ -545,6 +552,7 @@ def main() -> None:
             f" {t_loads / args.number * 1e6:16.2f} {t_two:>18s}"
         )
     book_reader(args.number, args.repeat)
+    bench_decode_market.run(args.number, args.repeat)
 
 
 def _best_interleaved(
