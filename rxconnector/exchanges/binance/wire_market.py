@@ -32,7 +32,7 @@ import msgspec
 import orjson
 
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import model_builder, to_decimal
+from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder, to_decimal
 from rxconnector.exchanges.binance import parsers as p
 
 # The frame decoder and the error helpers are the trade parsers' (one set of rules).
@@ -84,7 +84,7 @@ _Liquidation = model_builder(Liquidation)
 _OrderBook = model_builder(OrderBook)
 _is_finite = Decimal.is_finite
 _adjusted = Decimal.adjusted
-_MAX_EXPONENT = 50  # checked against MAX_DECIMAL_EXPONENT by the tests
+_MAX_EXPONENT = MAX_DECIMAL_EXPONENT
 
 
 def _sane(*numbers: Decimal | None) -> bool:
