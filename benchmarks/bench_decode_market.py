@@ -4,6 +4,8 @@ dict path (``orjson.loads`` + the venue parser), frame by frame (issue #12).
 Run (alone, or as the last part of ``bench_decode.py``)::
 
     .venv/bin/python benchmarks/bench_decode_market.py --number 2000 --repeat 30
+    # the dict path as it was before this work (parsers.py of main at b0f4bd7):
+    .venv/bin/python benchmarks/bench_decode_market.py --number 2000 --repeat 30 --dict-from b0f4bd7
 
 For every feed of ``rxconnector/exchanges/binance/wire_market.py`` - 24hrTicker,
 24hrMiniTicker, kline, avgPrice, Spot and USD-M partial depth, USD-M markPriceUpdate
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import timeit
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -235,8 +239,10 @@ _FUTURES_DECIMALS = _decoder("FuturesPartialDecimals", FuturesPartialDepthDecima
 # ------------------------------------------------------------------ the cases
 
 
-def cases() -> list[Case]:
-    """(feed, frame, dict path, typed parser, alternative or the typed parser again)."""
+def cases(plain_parsers: ModuleType = p) -> list[Case]:
+    """(feed, frame, dict path, typed parser, alternative or the typed parser again);
+    the dict path uses ``plain_parsers`` (the library's ``binance.parsers`` unless
+    ``--dict-from`` names another revision)."""
     loads = orjson.loads
 
     def dict_path(parse: Callable[[Any, float], Any]) -> Callable[[bytes], Any]:
@@ -252,41 +258,47 @@ def cases() -> list[Case]:
         fast = typed(parser)
         out.append((name, _frame(topic, data), dict_path(plain), fast, alt or fast))
 
-    add("24hrTicker (example)", "bnbbtc@ticker", EX_TICKER, p.parse_ticker,
+    add("24hrTicker (example)", "bnbbtc@ticker", EX_TICKER, plain_parsers.parse_ticker,
         wm.ticker_frame_parser("bnbbtc@ticker"))  # fmt: skip
     for futures in (False, True):
         label = "USD-M" if futures else "Spot"
         add(f"24hrTicker (sim, {label})", "btcusdt@ticker", _sim_ticker(futures),
-            p.parse_ticker, wm.ticker_frame_parser("btcusdt@ticker"))  # fmt: skip
+            plain_parsers.parse_ticker, wm.ticker_frame_parser("btcusdt@ticker"))  # fmt: skip
     for name, data in (("example", EX_MINI), ("sim", SIM_MINI)):
         topic = f"{data['s'].lower()}@miniTicker"
-        add(f"24hrMiniTicker ({name})", topic, data, p.parse_mini_ticker,
+        add(f"24hrMiniTicker ({name})", topic, data, plain_parsers.parse_mini_ticker,
             wm.mini_ticker_frame_parser(topic))  # fmt: skip
     for name, data in (("example", EX_KLINE), ("sim", SIM_KLINE)):
         topic = f"{data['s'].lower()}@kline_1m"
-        add(f"kline ({name})", topic, data, p.parse_kline, wm.kline_frame_parser(topic))
+        add(f"kline ({name})", topic, data, plain_parsers.parse_kline, wm.kline_frame_parser(topic))
     for name, data in (("example", EX_AVG), ("sim", SIM_AVG)):
         topic = f"{data['s'].lower()}@avgPrice"
-        add(f"avgPrice ({name})", topic, data, p.parse_avg_price, wm.avg_price_frame_parser(topic))
+        add(
+            f"avgPrice ({name})",
+            topic,
+            data,
+            plain_parsers.parse_avg_price,
+            wm.avg_price_frame_parser(topic),
+        )
     for name, data in (("perpetual", EX_MARK), ("delivery", EX_MARK_DELIVERY)):
         topic = "btcusdt@markPrice@1s"
-        add(f"markPriceUpdate ({name})", topic, data, p.parse_mark_price,
+        add(f"markPriceUpdate ({name})", topic, data, plain_parsers.parse_mark_price,
             wm.mark_price_frame_parser(topic), mark_price_decimal_r(topic))  # fmt: skip
-    add("forceOrder (example)", "btcusdt@forceOrder", EX_FORCE, p.parse_force_order,
+    add("forceOrder (example)", "btcusdt@forceOrder", EX_FORCE, plain_parsers.parse_force_order,
         wm.force_order_frame_parser("btcusdt@forceOrder"))  # fmt: skip
     spot = [("example, 1+1", EX_PARTIAL, "bnbbtc", "BNBBTC")] + [
         (f"sim, {n}+{n}", _sim_partial(n), "btcusdt", "BTCUSDT") for n in (5, 10, 20)
     ]
     for name, data, sym, symbol in spot:
         topic = f"{sym}@depth20@100ms"
-        add(f"Spot partial depth ({name})", topic, data, p.partial_depth_parser(symbol),
+        add(f"Spot partial depth ({name})", topic, data, plain_parsers.partial_depth_parser(symbol),
             wm.partial_depth_frame_parser(topic, symbol), partial_decimals(symbol))  # fmt: skip
     usdm = [("example, 1+1", EX_USDM_PARTIAL)] + [
         (f"sim, {n}+{n}", _sim_usdm_partial(n)) for n in (5, 10, 20)
     ]
     for name, data in usdm:
         topic = "btcusdt@depth20@100ms"
-        add(f"USD-M partial depth ({name})", topic, data, p.parse_futures_partial_depth,
+        add(f"USD-M partial depth ({name})", topic, data, plain_parsers.parse_futures_partial_depth,
             wm.futures_partial_depth_frame_parser(topic), futures_partial_decimals)  # fmt: skip
     return out
 
@@ -300,7 +312,7 @@ def _alternating(fns: list[Callable[[], Any]], number: int, repeat: int) -> list
     return best
 
 
-def run(number: int, repeat: int) -> None:
+def run(number: int, repeat: int, plain_parsers: ModuleType = p) -> None:
     print(
         f"  typed parse_frame of the remaining Binance market feeds (wire_market), best of "
         f"{repeat} x {number:,}, alternated; pack_levels: {pack_levels.__module__}, "
@@ -310,7 +322,7 @@ def run(number: int, repeat: int) -> None:
         f"  {'feed':38s} {'dict µs':>8s} {'typed µs':>9s} {'ratio':>6s} {'alt µs':>7s}"
         f" {'alt ratio':>9s}"
     )
-    for name, raw, plain, fast, alt in cases():
+    for name, raw, plain, fast, alt in cases(plain_parsers):
         want = plain(raw)
         assert fast(raw) == want, (name, fast(raw), want)
         assert alt(raw) == want, (name, alt(raw), want)
@@ -331,9 +343,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument(
+        "--dict-from",
+        metavar="REV",
+        help="time the dict path with binance/parsers.py of this git revision (a 'before')",
+    )
     args = parser.parse_args()
     print(f"msgspec {msgspec.__version__}, orjson {orjson.__version__}")
-    run(args.number, args.repeat)
+    plain = p if args.dict_from is None else parsers_of(args.dict_from)
+    print(f"  dict path: binance/parsers.py of {args.dict_from or 'this tree'}")
+    run(args.number, args.repeat, plain)
+
+
+def parsers_of(revision: str) -> ModuleType:
+    """``rxconnector/exchanges/binance/parsers.py`` as it was at ``revision`` (git)."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{revision}:rxconnector/exchanges/binance/parsers.py"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    module = ModuleType(f"parsers_at_{revision}")
+    module.__dict__["__name__"] = module.__name__
+    exec(compile(source, f"<parsers.py at {revision}>", "exec"), module.__dict__)
+    return module
 
 
 if __name__ == "__main__":
