@@ -265,14 +265,14 @@ def cases(plain_parsers: ModuleType = p) -> list[Case]:
         add(f"24hrTicker (sim, {label})", "btcusdt@ticker", _sim_ticker(futures),
             plain_parsers.parse_ticker, wm.ticker_frame_parser("btcusdt@ticker"))  # fmt: skip
     for name, data in (("example", EX_MINI), ("sim", SIM_MINI)):
-        topic = f"{data['s'].lower()}@miniTicker"
+        topic = f"{str(data['s']).lower()}@miniTicker"
         add(f"24hrMiniTicker ({name})", topic, data, plain_parsers.parse_mini_ticker,
             wm.mini_ticker_frame_parser(topic))  # fmt: skip
     for name, data in (("example", EX_KLINE), ("sim", SIM_KLINE)):
-        topic = f"{data['s'].lower()}@kline_1m"
+        topic = f"{str(data['s']).lower()}@kline_1m"
         add(f"kline ({name})", topic, data, plain_parsers.parse_kline, wm.kline_frame_parser(topic))
     for name, data in (("example", EX_AVG), ("sim", SIM_AVG)):
-        topic = f"{data['s'].lower()}@avgPrice"
+        topic = f"{str(data['s']).lower()}@avgPrice"
         add(
             f"avgPrice ({name})",
             topic,

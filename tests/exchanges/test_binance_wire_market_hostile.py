@@ -93,13 +93,14 @@ def hostile(feed: Feed, data: dict[str, Any]) -> list[tuple[str, bytes]]:
     ]  # fmt: skip
     for key in required:
         cases.append((f"missing {key}", frame(topic, _without(data, where, key))))
-        for name, bad in (("a list", [1]), ("an object", {"a": 1}), ("null", None)):
+        wrong: list[tuple[str, Any]] = [("a list", [1]), ("an object", {"a": 1}), ("null", None)]
+        for name, bad in wrong:
             cases.append((f"{key} {name}", frame(topic, _with(data, where, key, bad))))
     for key in numbers:
-        for bad in BAD_NUMBERS:
-            if bad == "" and (feed.name, key) in OPTIONAL_NUMBERS:
+        for number in BAD_NUMBERS:
+            if number == "" and (feed.name, key) in OPTIONAL_NUMBERS:
                 continue  # "" is "not applicable" there (a delivery contract's funding)
-            cases.append((f"{key}={bad[:12]!r}", frame(topic, _with(data, where, key, bad))))
+            cases.append((f"{key}={number[:12]!r}", frame(topic, _with(data, where, key, number))))
         raw = frame(topic, _with(data, where, key, 123456789))
         cases.append((f"{key} a JSON number 1e999", raw.replace(b"123456789", b"1e999")))
         # duplicate key: the last one counts, for orjson and msgspec alike
@@ -111,7 +112,7 @@ def hostile(feed: Feed, data: dict[str, Any]) -> list[tuple[str, bytes]]:
     for key in integers:
         cases.append((f"{key} a word", frame(topic, _with(data, where, key, "abc"))))
     for side in LEVEL_SIDES.get(feed.name, ()):
-        for name, bad in (
+        bad_sides: list[tuple[str, Any]] = [
             ("a string", "30000.01"),
             ("an object", {"12": 1}),
             ("null", None),
@@ -125,7 +126,8 @@ def hostile(feed: Feed, data: dict[str, Any]) -> list[tuple[str, bytes]]:
             ("a tiny exponent", [["30000", "1e-99"]]),
             ("a price that is a list", [[["30000"], "1"]]),
             ("a price that is no number", [["abc", "1"]]),
-        ):
+        ]
+        for name, bad in bad_sides:
             cases.append((f"{side} {name}", frame(topic, {**data, side: bad})))
     if feed.name == "kline":
         cases.append(("x a string", frame(topic, _with(data, "k", "x", "false"))))
