@@ -12,6 +12,12 @@ seen"): trade id (``t``), aggregate id (``a``), diff depth final id (``u``), boo
 Every key function returns ``None`` instead of raising for a payload it cannot read; the
 parser reports the malformed payload.
 
+Every market feed has a typed ``parse_frame`` too (:mod:`.wire` for trades, aggregate
+trades, book tickers and the book's diffs; :mod:`.wire_market` for the rest; partial
+depth only with the compiled level packer, where it is the faster path): the hub then
+hands the topic's frames over undecoded, so each key function reads raw frames as well
+as decoded payloads.
+
 Both classes offer every feed method name of the connector; a feed the venue does not
 have raises :class:`~rxconnector.errors.NotSupportedError` (``SUPPORTED_FEEDS`` lists
 what each venue does have, with its wire stream).
