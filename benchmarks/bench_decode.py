@@ -28,9 +28,10 @@ schema, so it falls back to the dict parser after the failed decode (both measur
 (above 1: msgspec faster).
 
 Both must produce equal models (asserted). The library decodes trade, aggTrade and
-bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); the public
-``diff_depth`` feed stays on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12):
-trades and the Rx edge").
+bookTicker frames this way (``rxconnector/exchanges/binance/wire.py``), and every other
+Binance market feed with its own schemas (``binance/wire_market.py``, measured by the
+last part below); the public ``diff_depth`` feed stays on orjson (see
+benchmarks/RESULTS.md, "Hot path (issue #12): trades and the Rx edge").
 
 Last, the order book's own reader (``wire.depth_frame_parser``: the frame decoded in one
 pass with ids typed and the level arrays kept as raw text, then packed for the book by
