@@ -44,7 +44,7 @@ from typing import Any, Final
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.exchanges.bybit import parsers as p
-from rxconnector.exchanges.bybit import wire
+from rxconnector.exchanges.bybit import wire, wire_tickers
 from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 
@@ -129,7 +129,7 @@ class BybitFeeds:
         self.category = category
         self.supported_feeds: Mapping[str, str] = BYBIT_SUPPORTED_FEEDS[category]
         self._inverse = category == "inverse"
-        self._ticker_frames: dict[str, wire.TickerFrames] = {}
+        self._ticker_frames: dict[str, wire_tickers.TickerFrames] = {}
         self._tickers: dict[str, p.BybitTickerMerger] = {}
         self._books: dict[str, p.BybitBookMerger] = {}
 
@@ -153,11 +153,11 @@ class BybitFeeds:
             merger = self._tickers[topic] = p.BybitTickerMerger()
         return merger
 
-    def _ticker_reader(self, topic: str) -> wire.TickerFrames:
+    def _ticker_reader(self, topic: str) -> wire_tickers.TickerFrames:
         """The typed reader of ``topic``, on the topic's merger (shared by its feeds)."""
         frames = self._ticker_frames.get(topic)
         if frames is None:
-            frames = self._ticker_frames[topic] = wire.TickerFrames(
+            frames = self._ticker_frames[topic] = wire_tickers.TickerFrames(
                 self._ticker_merger(topic), topic
             )
         return frames
@@ -180,9 +180,9 @@ class BybitFeeds:
         parse = p.ticker_parser(frames.merger, inverse=self._inverse)
         return FeedSpec(
             topic,
-            wire.forgetting(frames, parse),
+            wire_tickers.forgetting(frames, parse),
             sequence=_ts_key,
-            parse_frame=wire.ticker_frame_parser(frames, inverse=self._inverse),
+            parse_frame=wire_tickers.ticker_frame_parser(frames, inverse=self._inverse),
         )
 
     def mini_ticker(self, symbol: str) -> FeedSpec:
@@ -192,9 +192,9 @@ class BybitFeeds:
         parse = p.mini_ticker_parser(frames.merger, inverse=self._inverse)
         return FeedSpec(
             topic,
-            wire.forgetting(frames, parse),
+            wire_tickers.forgetting(frames, parse),
             sequence=_ts_key,
-            parse_frame=wire.mini_ticker_frame_parser(frames, inverse=self._inverse),
+            parse_frame=wire_tickers.mini_ticker_frame_parser(frames, inverse=self._inverse),
         )
 
     def mark_price(self, symbol: str) -> FeedSpec:
@@ -208,10 +208,10 @@ class BybitFeeds:
         parse = p.mark_price_parser(frames.merger)
         return FeedSpec(
             topic,
-            wire.forgetting(frames, parse),
+            wire_tickers.forgetting(frames, parse),
             many=True,
             sequence=_ts_key,
-            parse_frame=wire.mark_price_frame_parser(frames),
+            parse_frame=wire_tickers.mark_price_frame_parser(frames),
         )
 
     # ----------------------------------------------------------------- book

@@ -1,6 +1,6 @@
 """Bybit v5 public frames decoded in one pass into typed wire schemas (issue #12).
 
-For ``publicTrade``, ``kline`` and ``allLiquidation`` (and ``tickers``, below) a
+For ``publicTrade``, ``kline`` and ``allLiquidation`` (``tickers``: :mod:`.wire_tickers`) a
 per-topic :class:`msgspec.json.Decoder` takes the raw frame
 ``{"topic": ..., "ts": ..., "data": ...}`` straight to typed fields (the numbers to
 ``Decimal`` in C); the models are built from those fields. That is cheaper than
@@ -39,16 +39,10 @@ import msgspec
 import orjson
 
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import (
-    MALFORMED,
-    MAX_DECIMAL_EXPONENT,
-    model_builder,
-    raise_malformed,
-    to_decimal,
-)
+from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.symbols import canonical_interval
-from rxconnector.models import Kline, Liquidation, MarkPrice, MiniTicker, Side, Ticker, Trade
+from rxconnector.models import Kline, Liquidation, Side, Trade
 
 __all__ = [
     "KlineEntry",
@@ -111,10 +105,10 @@ class LiquidationEntry(msgspec.Struct, gc=False):
 
 #: Per-topic frame decoders kept (a feed built again for a topic reuses its schema);
 #: bounded, as a long-lived process may see many symbols come and go.
-_DECODERS_KEPT: Final = 4096
+DECODERS_KEPT: Final = 4096
 
 
-@functools.lru_cache(maxsize=_DECODERS_KEPT)
+@functools.lru_cache(maxsize=DECODERS_KEPT)
 def _frame_decoder(data: Any, topic: str) -> Callable[[Any], Any]:
     """``decode`` of ``{"topic": <topic>, "ts": int, "data": <data>}`` frames: ``topic``
     is the ``Literal`` ``topic``, so a frame of any other topic (or a repeated
@@ -132,7 +126,7 @@ _EXPONENTS: Final = frozenset(range(-MAX_DECIMAL_EXPONENT, MAX_DECIMAL_EXPONENT 
 #: What the fast path raises for a frame it does not take whole (the dict parser then
 #: decides): a decode or schema failure, a float number (``TypeError`` in the finite
 #: check), an unknown side or interval (``KeyError``), a bad trade id (``ValueError``).
-_NOT_TYPED: Final = (msgspec.DecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError)
+NOT_TYPED: Final = (msgspec.DecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError)
 
 
 class _NotANumber(ValueError):
@@ -197,7 +191,7 @@ def trades_frame_parser(topic: str) -> FrameParser:
                 )
                 for t in message.data
             ]
-        except _NOT_TYPED:
+        except NOT_TYPED:
             pass
         result: Sequence[Trade] = by_dict(frame, received_at)
         return result
@@ -241,7 +235,7 @@ def kline_frame_parser(topic: str, symbol: str, *, inverse: bool = False) -> Fra
                     )
                 )
             return out
-        except _NOT_TYPED:
+        except NOT_TYPED:
             pass
         result: Sequence[Kline] = by_dict(frame, received_at)
         return result
@@ -275,7 +269,7 @@ def liquidations_frame_parser(topic: str) -> FrameParser:
                 )
                 for x in message.data
             ]
-        except _NOT_TYPED:
+        except NOT_TYPED:
             pass
         result: Sequence[Liquidation] = by_dict(frame, received_at)
         return result
@@ -298,272 +292,3 @@ def frame_ts(frame: bytes | str) -> int | None:
         return _decode_ts(frame).ts
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-
-
-# =====================================================================================
-# tickers.{symbol}: ticker, mini_ticker and mark_price share one topic and one merger
-# =====================================================================================
-#
-# The three feeds of a ``tickers`` topic share its :class:`~rxconnector.exchanges.bybit.
-# parsers.BybitTickerMerger` (linear/inverse send a snapshot, then deltas of the changed
-# fields). A raw topic hands every feed of it the same ``bytes`` object per frame, so the
-# topic's :class:`TickerFrames` decodes and merges a frame once and the other feeds read
-# that result (the merge is idempotent: reading it again is what merging again gives).
-#
-# Here the frame's ``data`` decodes to a ``dict`` of strings, not to ``Decimal`` fields:
-# msgspec builds a ``Decimal`` at about twice the cost of ``Decimal(str)`` (≈0.26 µs per
-# number, bench_decode_bybit), and a ticker frame carries many numbers a feed never reads
-# (open interest, 24 h change...). The merger then holds exactly what the dict parsers
-# put there (the frame's strings), with its rules unchanged (a snapshot replaces, a delta
-# updates, a delta before any snapshot is refused). Numbers are read where a feed reads
-# them, with :func:`~rxconnector.exchanges._parsing.to_decimal`'s rule, and kept per field
-# (the topic's :class:`TickerFrames` remembers the last string it turned into a
-# ``Decimal`` per field), so an unchanged field of a delta - most of them - and the second
-# and third feed of a topic cost a lookup, not a conversion. A bad number is refused where
-# it is read (never remembered), so it poisons only the feeds reading that field, as on
-# the dict path; a value that is not a string (a JSON number, ``null``, a list) sends the
-# frame to the dict path.
-
-__all__ += [
-    "TickerFrames",
-    "forgetting",
-    "mark_price_frame_parser",
-    "mini_ticker_frame_parser",
-    "ticker_frame_parser",
-]
-
-
-@functools.lru_cache(maxsize=_DECODERS_KEPT)
-def _ticker_decoder(topic: str) -> Callable[[Any], Any]:
-    """``decode`` of a ``tickers`` frame of ``topic`` (``type`` absent = a snapshot, as
-    the dict parsers read it; every ``data`` value a JSON string)."""
-    topic_type = cast(Any, Literal)[topic]
-    frame = msgspec.defstruct(
-        "_TickerFrame",
-        [
-            ("topic", topic_type),
-            ("ts", Int),
-            ("data", dict[str, str]),
-            ("type", str, "snapshot"),
-        ],
-        gc=False,
-    )
-    return msgspec.json.Decoder(frame).decode
-
-
-#: (is a snapshot, ts, the frame's own ``data``, the merged ticker) of one frame.
-TickerRead = tuple[bool, int, dict[str, str], dict[str, Any]]
-
-
-class TickerFrames:
-    """One ``tickers`` topic's typed reader: the topic's merger, the last frame read and
-    the last ``Decimal`` read per field.
-
-    :meth:`read` decodes a raw frame and merges it, or returns the result of the frame
-    it read last when given that very frame again (the next feed of the topic). A
-    message merged by a dict parser makes it forget that result (:meth:`forget`): the
-    merger's state moved on without it. One per topic, on the event loop's thread.
-    """
-
-    __slots__ = ("_decode", "_frame", "_read", "decimals", "merger", "topic")
-
-    def __init__(self, merger: p.BybitTickerMerger, topic: str) -> None:
-        self.merger = merger
-        self.topic = topic
-        #: field -> (the string last read, its Decimal): strings only, checked numbers only
-        self.decimals: dict[str, tuple[str, Decimal]] = {}
-        self._decode = _ticker_decoder(topic)
-        self._frame: Any = None
-        self._read: TickerRead | None = None
-
-    def read(self, frame: Any) -> TickerRead:
-        """Decode and merge ``frame`` (once); raises one of the fast path's exceptions
-        (``msgspec.DecodeError``, ``ValueError`` for a delta before any snapshot) when
-        the dict path must judge it."""
-        if frame is self._frame and self._read is not None:
-            return self._read
-        message = self._decode(frame)
-        data = message.data
-        kind = message.type
-        merged = self.merger.merge({"type": kind, "data": data})
-        read = self._read = (kind != "delta", message.ts, data, merged)
-        self._frame = frame
-        return read
-
-    def forget(self) -> None:
-        """Drop the last frame's result (a dict parser merged another message)."""
-        self._frame = self._read = None
-
-
-def _readers(
-    decimals: dict[str, tuple[str, Decimal]],
-) -> tuple[Callable[[dict[str, Any], str], Decimal], Callable[[Any, str], Decimal | None]]:
-    """``(number, optional)``: a merged field as ``to_decimal`` / ``opt_decimal`` read
-    it, through the topic's per-field memory ``decimals``."""
-    remembered = decimals.get
-
-    def number(t: dict[str, Any], name: str) -> Decimal:
-        raw = t[name]
-        hit = remembered(name)
-        if hit is not None and hit[0] == raw:
-            return hit[1]
-        value = to_decimal(raw)
-        if type(raw) is str:
-            decimals[name] = (raw, value)
-        return value
-
-    def optional(get: Any, name: str) -> Decimal | None:
-        raw = get(name)
-        if raw is None or raw == "":
-            return None
-        hit = remembered(name)
-        if hit is not None and hit[0] == raw:
-            return hit[1]
-        value = to_decimal(raw)
-        if type(raw) is str:
-            decimals[name] = (raw, value)
-        return value
-
-    return number, optional
-
-
-_Ticker = model_builder(Ticker)
-_MiniTicker = model_builder(MiniTicker)
-_MarkPrice = model_builder(MarkPrice)
-
-
-def forgetting(frames: TickerFrames, parse: FrameParser) -> FrameParser:
-    """``parse`` (a dict parser of the topic, for decoded messages) that makes ``frames``
-    forget its last read first: the message moves the merger on without it."""
-    forget = frames.forget
-
-    def parse_decoded(message: Any, received_at: float) -> Any:
-        forget()
-        return parse(message, received_at)
-
-    return parse_decoded
-
-
-def _by_dict(frames: TickerFrames, parse: FrameParser) -> FrameParser:
-    """The dict path for a raw frame of the topic the typed path did not take."""
-    return forgetting(frames, dict_parser_of("tickers", frames.topic, parse))
-
-
-def ticker_frame_parser(frames: TickerFrames, *, inverse: bool = False) -> FrameParser:
-    """``parse_frame`` of ``ticker`` on ``frames.topic``: raw frame → the :class:`Ticker`
-    of :func:`~rxconnector.exchanges.bybit.parsers.ticker_parser` on the same merger."""
-    by_dict = _by_dict(frames, p.ticker_parser(frames.merger, inverse=inverse))
-    read = frames.read
-    number, optional = _readers(frames.decimals)
-
-    def parse_ticker_frame(frame: Any, received_at: float) -> Ticker:
-        try:
-            _snapshot, ts, _data, t = read(frame)
-        except _NOT_TYPED:
-            result: Ticker = by_dict(frame, received_at)
-            return result
-        try:
-            get = t.get
-            volume, quote_volume = number(t, "volume24h"), number(t, "turnover24h")
-            if inverse:
-                volume, quote_volume = quote_volume, volume
-            return _Ticker(
-                t["symbol"],
-                number(t, "lastPrice"),
-                optional(get, "bid1Price"),
-                optional(get, "bid1Size"),
-                optional(get, "ask1Price"),
-                optional(get, "ask1Size"),
-                number(t, "prevPrice24h"),
-                number(t, "highPrice24h"),
-                number(t, "lowPrice24h"),
-                volume,
-                quote_volume,
-                ts,
-                received_at,
-            )
-        except MALFORMED as exc:
-            raise_malformed("bybit", "tickers", frame, exc)
-
-    return parse_ticker_frame
-
-
-def mini_ticker_frame_parser(frames: TickerFrames, *, inverse: bool = False) -> FrameParser:
-    """``parse_frame`` of ``mini_ticker`` on ``frames.topic``: raw frame → the
-    :class:`MiniTicker` of :func:`~rxconnector.exchanges.bybit.parsers.mini_ticker_parser`."""
-    by_dict = _by_dict(frames, p.mini_ticker_parser(frames.merger, inverse=inverse))
-    read = frames.read
-    number, _optional = _readers(frames.decimals)
-
-    def parse_mini_ticker_frame(frame: Any, received_at: float) -> MiniTicker:
-        try:
-            _snapshot, ts, _data, t = read(frame)
-        except _NOT_TYPED:
-            result: MiniTicker = by_dict(frame, received_at)
-            return result
-        try:
-            volume, quote_volume = number(t, "volume24h"), number(t, "turnover24h")
-            if inverse:
-                volume, quote_volume = quote_volume, volume
-            return _MiniTicker(
-                t["symbol"],
-                number(t, "lastPrice"),
-                number(t, "prevPrice24h"),
-                number(t, "highPrice24h"),
-                number(t, "lowPrice24h"),
-                volume,
-                quote_volume,
-                ts,
-                received_at,
-            )
-        except MALFORMED as exc:
-            raise_malformed("bybit", "tickers", frame, exc)
-
-    return parse_mini_ticker_frame
-
-
-#: The fields whose change in a delta makes ``mark_price`` emit (as the dict parser).
-_MARK_FIELDS: Final = (
-    "markPrice",
-    "indexPrice",
-    "fundingRate",
-    "nextFundingTime",
-    "predictedDeliveryPrice",
-)
-
-
-def mark_price_frame_parser(frames: TickerFrames) -> FrameParser:
-    """``parse_frame`` of ``mark_price`` on ``frames.topic``: raw frame → the
-    :class:`MarkPrice` tuple of :func:`~rxconnector.exchanges.bybit.parsers.mark_price_parser`
-    (nothing for a delta that touches none of its fields)."""
-    by_dict = _by_dict(frames, p.mark_price_parser(frames.merger))
-    read = frames.read
-    number, optional = _readers(frames.decimals)
-    opt_int = p._opt_int
-
-    def parse_mark_price_frame(frame: Any, received_at: float) -> Sequence[MarkPrice]:
-        try:
-            snapshot, ts, data, t = read(frame)
-        except _NOT_TYPED:
-            result: Sequence[MarkPrice] = by_dict(frame, received_at)
-            return result
-        if not snapshot and not any(f in data for f in _MARK_FIELDS):
-            return ()
-        try:
-            get = t.get
-            return (
-                _MarkPrice(
-                    t["symbol"],
-                    number(t, "markPrice"),
-                    optional(get, "indexPrice"),
-                    optional(get, "predictedDeliveryPrice"),
-                    optional(get, "fundingRate"),
-                    opt_int(get("nextFundingTime")),
-                    ts,
-                    received_at,
-                ),
-            )
-        except MALFORMED as exc:
-            raise_malformed("bybit", "tickers", frame, exc)
-
-    return parse_mark_price_frame
