@@ -235,13 +235,14 @@ class TestSequences:
             spec.parse_frame(raw, 0.0)
         assert len(calls) == 1
         fresh = bytes(bytearray(raw))  # the next frame is another object: decoded again
-        specs[0].parse_frame(fresh, 0.0)  # type: ignore[misc]
+        assert specs[0].parse_frame is not None
+        specs[0].parse_frame(fresh, 0.0)
         assert len(calls) == 2
 
 
 # ------------------------------------------------------------------------ hypothesis
 
-_value = st.one_of(
+_value: st.SearchStrategy[Any] = st.one_of(
     st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=0,
                 max_value=10**9).map(str),
     st.sampled_from(["0", "", "NaN", "-Infinity", "1e51", "1e-51", "abc", " 3 ", "1_0"]),
@@ -356,7 +357,8 @@ class TestRemembering:
         frames = wire_tickers.TickerFrames(p.BybitTickerMerger(), TOPIC)
         assert frames.number("1.50") == Decimal("1.50")
         assert frames.number("1.50") is frames.number("1.50")
-        for bad in ("NaN", "1e999", "", [], 1.5):
+        bads: tuple[Any, ...] = ("NaN", "1e999", "", [], 1.5)
+        for bad in bads:
             for _ in range(2):  # raises every time, never remembered
                 if bad == 1.5:
                     assert frames.number(bad) == Decimal(bad)
