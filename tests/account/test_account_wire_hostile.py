@@ -144,6 +144,7 @@ TARGETS: list[Target] = [
      bybit("order", BYBIT_ORDER), lambda f: f),
 ]  # fmt: skip
 
+
 def cases() -> list[Any]:
     out = []
     for name, protocol, frame, pick in TARGETS:
