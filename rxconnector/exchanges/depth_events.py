@@ -3,7 +3,8 @@ packed form the maintained book's wire path produces.
 
 The public :class:`~rxconnector.models.DepthUpdate` carries its levels as ``Decimal``
 tuples, built for whoever subscribes to ``diff_depth``. The maintained order book does
-not need them: its wire path (``exchanges/binance/wire.py``) decodes a frame in one pass
+not need them: its wire path (``exchanges/binance/wire.py``, ``exchanges/bybit/
+wire_book.py``) decodes a frame in one pass
 and hands the sync rule a :class:`PackedDepthUpdate`, whose levels are
 :data:`~rxconnector.exchanges.wire_levels.PackedLevels` that only the local book reads.
 ``Decimal`` objects are then built only for the levels a shown book holds (the view).
@@ -20,7 +21,7 @@ import msgspec
 
 from rxconnector.exchanges.wire_levels import PackedLevels
 
-__all__ = ["DiffEvent", "PackedDepthUpdate"]
+__all__ = ["BybitDiffEvent", "DiffEvent", "PackedDepthUpdate"]
 
 
 class DiffEvent(Protocol):
@@ -47,6 +48,18 @@ class DiffEvent(Protocol):
     def received_at(self) -> float: ...
 
 
+class BybitDiffEvent(DiffEvent, Protocol):
+    """What Bybit's rules read besides :class:`DiffEvent`: ``sequence`` (Bybit's
+    cross sequence ``seq``) and ``is_snapshot`` (the message replaces the book). Both
+    :class:`~rxconnector.models.DepthUpdate` and :class:`PackedDepthUpdate` (from
+    ``exchanges/bybit/wire_book.py``) have them."""
+
+    @property
+    def sequence(self) -> int | None: ...
+    @property
+    def is_snapshot(self) -> bool: ...
+
+
 class PackedDepthUpdate(msgspec.Struct, gc=False):
     """A diff-depth event straight from the wire: the ids and times of
     :class:`~rxconnector.models.DepthUpdate`, the levels packed for the book.
@@ -63,3 +76,7 @@ class PackedDepthUpdate(msgspec.Struct, gc=False):
     event_time: int
     received_at: float
     prev_final_update_id: int | None = None
+    #: Bybit's ``seq`` (cross sequence); ``None`` on Binance, as in ``DepthUpdate``.
+    sequence: int | None = None
+    #: Bybit: a snapshot message (or ``u == 1``), which replaces the book.
+    is_snapshot: bool = False

@@ -5,16 +5,24 @@ consumer that cannot keep up makes its latency grow for hours (PEERS.md §3 pain
 dropping the socket because of it is worse. ``conflate`` keeps exactly one slot: a value
 that arrives while a delivery is pending overwrites the slot, so memory stays constant
 and the consumer always sees the freshest state next.
+
+On the running loop's ``AsyncIOScheduler`` (the default) a delivery is one
+``loop.call_soon`` with its handle kept for cancelling: exactly what that scheduler's
+``schedule`` does, without the four disposables it builds around it per call (measured:
+``benchmarks/bench_conflate.py``). Any other scheduler (``TestScheduler``, a thread's)
+is used through ``schedule``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxconnector._scheduling import resolve_scheduler
 
@@ -23,6 +31,16 @@ __all__ = ["conflate_"]
 _T = TypeVar("_T")
 
 _NOTHING: Any = object()
+
+
+def _loop_of(sched: abc.SchedulerBase) -> asyncio.AbstractEventLoop | None:
+    """The loop an exact ``AsyncIOScheduler`` schedules on (its ``_loop``, pinned by
+    ``tests/operators/test_conflate.py``), else ``None``: a subclass may schedule
+    otherwise, so only the exact class takes the direct path."""
+    if type(sched) is AsyncIOScheduler:
+        loop: asyncio.AbstractEventLoop = sched._loop  # reactivex 6.1; pinned by a test
+        return loop
+    return None
 
 
 class _ConflateRun(Generic[_T]):
@@ -37,16 +55,45 @@ class _ConflateRun(Generic[_T]):
     def __init__(self, observer: abc.ObserverBase[_T], sched: abc.SchedulerBase) -> None:
         self._observer = observer
         self._sched = sched
+        loop = _loop_of(sched)
+        self._call_soon = None if loop is None else loop.call_soon
         self._lock = threading.Lock()
         self.upstream = SingleAssignmentDisposable()
-        self._delivery = SerialDisposable()
-        self.disposable = CompositeDisposable(self.upstream, self._delivery)
+        #: Cancels the scheduled delivery (a no-op once it ran).
+        self._cancel: Callable[[], None] | None = None
+        self._disposed = False
+        self.disposable = CompositeDisposable(self.upstream, Disposable(self._dispose_delivery))
         self._latest: Any = _NOTHING
         self._pending = False
         self._terminal: Callable[[], None] | None = None
 
+    def _dispose_delivery(self) -> None:
+        with self._lock:
+            self._disposed = True
+            cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
+
+    def _schedule(self) -> None:
+        """Schedule :meth:`_deliver` (never after disposal)."""
+        call_soon = self._call_soon
+        if call_soon is not None:
+            cancel = call_soon(self._deliver_soon).cancel
+        else:
+            cancel = self._sched.schedule(self._deliver).dispose
+        with self._lock:
+            if not self._disposed:
+                self._cancel = cancel
+                return
+        cancel()
+
+    def _deliver_soon(self) -> None:
+        self._deliver(self._sched)
+
     def _deliver(self, _: abc.SchedulerBase, __: Any = None) -> None:
         with self._lock:
+            if self._disposed:
+                return
             value, self._latest = self._latest, _NOTHING
         if value is not _NOTHING:
             try:
@@ -63,7 +110,7 @@ class _ConflateRun(Generic[_T]):
                 self._pending = False
                 finish, self._terminal = self._terminal, None
         if again:
-            self._delivery.disposable = self._sched.schedule(self._deliver)
+            self._schedule()
         elif finish is not None:
             finish()
 
@@ -73,7 +120,7 @@ class _ConflateRun(Generic[_T]):
             if self._pending:
                 return
             self._pending = True
-        self._delivery.disposable = self._sched.schedule(self._deliver)
+        self._schedule()
 
     def _on_terminal(self, finish: Callable[[], None]) -> None:
         with self._lock:

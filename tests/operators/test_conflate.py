@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from reactivex import operators as ops
 from reactivex.scheduler import EventLoopScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxconnector.operators import conflate
+from rxconnector.operators._conflate import _loop_of
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -159,3 +162,66 @@ class TestOnTheLoop:
         subject.on_next(100)
         await asyncio.sleep(0)
         assert got == [99, 100]
+
+    async def test_dispose_cancels_the_pending_delivery(self) -> None:
+        subject: Subject[int] = Subject()
+        got: list[int] = []
+        subscription = subject.pipe(conflate()).subscribe(got.append)
+        subject.on_next(1)
+        subscription.dispose()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert got == []
+        subject.on_next(2)  # nothing is scheduled after disposal either
+        await asyncio.sleep(0)
+        assert got == []
+
+    async def test_values_pushed_during_delivery_get_the_next_tick(self) -> None:
+        subject: Subject[int] = Subject()
+        got: list[int] = []
+
+        def busy(value: int) -> None:
+            got.append(value)
+            if value == 1:
+                subject.on_next(2)
+                subject.on_next(3)
+
+        subject.pipe(conflate()).subscribe(busy)
+        subject.on_next(1)
+        await asyncio.sleep(0)
+        assert got == [1]
+        await asyncio.sleep(0)
+        assert got == [1, 3]
+
+    async def test_completion_after_pending_value_on_the_loop(self) -> None:
+        subject: Subject[int] = Subject()
+        events: list[object] = []
+        subject.pipe(conflate()).subscribe(events.append, on_completed=lambda: events.append("|"))
+        subject.on_next(1)
+        subject.on_completed()
+        assert events == []
+        await asyncio.sleep(0)
+        assert events == [1, "|"]
+
+    async def test_the_loop_scheduler_internal_is_pinned(self) -> None:
+        """The direct path reads ``AsyncIOScheduler._loop`` (reactivex 6.1): it must be
+        the loop that scheduler's ``schedule`` uses."""
+        loop = asyncio.get_running_loop()
+        assert AsyncIOScheduler(loop)._loop is loop
+        assert _loop_of(AsyncIOScheduler(loop)) is loop
+
+    async def test_a_scheduler_subclass_is_used_through_schedule(self) -> None:
+        calls: list[object] = []
+
+        class Counting(AsyncIOScheduler):
+            def schedule(self, action: Any, state: Any = None) -> Any:
+                calls.append(action)
+                return super().schedule(action, state)
+
+        assert _loop_of(Counting(asyncio.get_running_loop())) is None
+        subject: Subject[int] = Subject()
+        got: list[int] = []
+        subject.pipe(conflate(Counting(asyncio.get_running_loop()))).subscribe(got.append)
+        subject.on_next(7)
+        await asyncio.sleep(0)
+        assert got == [7] and len(calls) == 1

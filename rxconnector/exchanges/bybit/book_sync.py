@@ -4,6 +4,14 @@
 ``orderbook.{depth}`` streams bring their own snapshots on the WebSocket (no REST);
 ``orderbook.full`` is kept in step with ``GET /v5/market/full_orderbook``. Pure: no I/O,
 no time.
+
+Both rules read their events through
+:class:`~rxconnector.exchanges.depth_events.BybitDiffEvent`: the maintained book's wire
+path hands them :class:`~rxconnector.exchanges.depth_events.PackedDepthUpdate` (from
+:func:`~rxconnector.exchanges.bybit.wire_book.book_frame_parser`: levels packed for the
+book, no ``Decimal`` per level); a frame the hub decoded itself (written otherwise than
+Bybit writes them, or a topic another feed left decoded) comes as the dict parser's
+:class:`~rxconnector.models.DepthUpdate`. Same fields, same meaning, same book.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from rxconnector.exchanges.book_sync import (
     Refetch,
     SyncRule,
 )
-from rxconnector.models import DepthUpdate, OrderBook
+from rxconnector.exchanges.depth_events import BybitDiffEvent
+from rxconnector.models import OrderBook
 
 __all__ = [
     "BEHIND_RUN_LIMIT",
@@ -123,7 +132,7 @@ class BybitDepthSync(BookSync):
         #: copy of one of them from a real delta that arrives behind the book.
         self._recent: deque[int] = deque(maxlen=RECENT_UPDATE_IDS)
 
-    def on_update(self, update: DepthUpdate) -> Outcome:
+    def on_update(self, update: BybitDiffEvent) -> Outcome:
         book = self.book
         sequence = update.sequence
         final = update.final_update_id
@@ -163,7 +172,7 @@ class BybitDepthSync(BookSync):
             book.trim(self.window)
         return self._check()
 
-    def _stale_delta(self, update: DepthUpdate) -> Outcome:
+    def _stale_delta(self, update: BybitDiffEvent) -> Outcome:
         """A delta whose ``u`` or ``seq`` is not above the live book's.
 
         A late copy of a delta already applied changes nothing: ignored. So is one or
@@ -229,7 +238,7 @@ class BybitFullSync(BookSync):
 
     __slots__ = ()
 
-    def on_update(self, update: DepthUpdate) -> Outcome:
+    def on_update(self, update: BybitDiffEvent) -> Outcome:
         final = update.final_update_id
         if self.live:
             if final == 1:
@@ -245,7 +254,7 @@ class BybitFullSync(BookSync):
             return self._check()
         buffer = self._buffer
         if buffer:
-            previous = cast(DepthUpdate, buffer[-1])  # this rule buffers only its own events
+            previous = cast(BybitDiffEvent, buffer[-1])  # this rule buffers only its own events
             if (
                 update.sequence is not None
                 and previous.sequence is not None
@@ -272,7 +281,7 @@ class BybitFullSync(BookSync):
         for event in remaining:
             if outcome is not APPLIED:
                 return outcome
-            outcome = self.on_update(cast(DepthUpdate, event))
+            outcome = self.on_update(cast(BybitDiffEvent, event))
         return outcome
 
 

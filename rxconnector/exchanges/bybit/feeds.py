@@ -33,6 +33,12 @@ Sequence keys (make-before-break de-duplication): ``data.seq`` (cross sequence) 
 order books, ``ts`` for tickers and klines. ``publicTrade`` has none (``None``):
 a burst of more than 1024 fills is split over several messages with the SAME ``seq``
 (PROTOCOL.md §C1), so no field of a trade message strictly increases.
+
+Typed reading (issue #12): ``trades``, ``klines`` and ``liquidations``
+(:mod:`~rxconnector.exchanges.bybit.wire`) and the three feeds of a ``tickers`` topic
+(:mod:`~rxconnector.exchanges.bybit.wire_tickers`, sharing the topic's merger) have a
+``parse_frame``, so the hub hands their topics' frames over undecoded; the ``ts`` key
+reads raw frames too. A frame the typed schema does not take is read by the dict parser.
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from rxconnector.errors import NotSupportedError
-from rxconnector.exchanges.base import FeedSpec
+from rxconnector.exchanges.base import FeedSpec, Parser
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit import wire, wire_tickers
+from rxconnector.exchanges.bybit import wire_book as wb
 from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
 
@@ -104,7 +111,19 @@ def _ts_key(message: Any) -> int | None:
     return value if type(value) is int else None
 
 
+def _book_reader(reader: Parser) -> Parser | None:
+    """``reader`` as an order-book spec's ``parse_frame`` where the typed readers are the
+    faster path (:data:`~rxconnector.exchanges.bybit.wire_book.TYPED_IS_FASTER`), else
+    ``None``: the topic's frames are then decoded and read by the dict parsers. Every
+    spec of a topic decides alike (the hub hands a raw topic's frames to all of them)."""
+    return reader if wb.TYPED_IS_FASTER else None
+
+
 def _seq_key(message: Any) -> int | None:
+    """``data.seq`` of a decoded message, or of a raw frame (an order-book topic read by
+    the typed parsers of :mod:`~rxconnector.exchanges.bybit.wire_book`)."""
+    if type(message) is bytes:
+        return wb.frame_seq(message)
     try:
         value = message["data"]["seq"]
     except (KeyError, TypeError, IndexError):
@@ -223,8 +242,10 @@ class BybitFeeds:
         into the topic's book (:func:`~rxconnector.exchanges.bybit.parsers.book_ticker_parser`).
         """
         topic = f"orderbook.1.{self._sym(symbol)}"
-        parse = p.book_ticker_parser(self._book_merger(topic))
-        return FeedSpec(topic, parse, many=True, sequence=_seq_key)
+        merger = self._book_merger(topic)
+        parse = p.book_ticker_parser(merger)
+        parse_frame = _book_reader(wb.book_ticker_frame_parser(topic, merger))
+        return FeedSpec(topic, parse, many=True, sequence=_seq_key, parse_frame=parse_frame)
 
     def depth(self, symbol: str, levels: int = 20) -> FeedSpec:
         """Top ``levels`` (1..1000) of the book → :class:`~rxconnector.models.OrderBook`.
@@ -234,8 +255,9 @@ class BybitFeeds:
         to ``levels`` per side.
         """
         topic = f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}"
-        parse = self._book_merger(topic).parser(levels)
-        return FeedSpec(topic, parse, sequence=_seq_key)
+        merger = self._book_merger(topic)
+        parse_frame = _book_reader(wb.merged_book_frame_parser(topic, merger, levels))
+        return FeedSpec(topic, merger.parser(levels), sequence=_seq_key, parse_frame=parse_frame)
 
     def diff_depth(self, symbol: str, levels: int = 200) -> FeedSpec:
         """Raw snapshot/delta stream for a local book of ``levels`` (1..1000).
@@ -245,16 +267,21 @@ class BybitFeeds:
         ``diff_depth(s, 20)`` subscribes ``orderbook.50``. Snapshots have
         ``is_snapshot=True`` and replace the book (the order-book engine's input).
         """
-        return FeedSpec(
-            f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}",
-            p.parse_depth,
-            sequence=_seq_key,
-        )
+        topic = f"orderbook.{topic_depth(levels)}.{self._sym(symbol)}"
+        parse_frame = _book_reader(wb.depth_update_frame_parser(topic))
+        return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     def book_diffs(self, symbol: str, depth: int) -> FeedSpec:
         """The stream of a local book of ``depth`` levels: the smallest
-        ``orderbook.{1|50|200|1000}`` holding them (its snapshot starts the book)."""
-        return self.diff_depth(symbol, depth)
+        ``orderbook.{1|50|200|1000}`` holding them (its snapshot starts the book).
+
+        Raw frames are read in one typed pass into packed events
+        (:func:`~rxconnector.exchanges.bybit.wire_book.book_frame_parser`: no ``Decimal``
+        per level); a frame the hub decoded takes the dict parser (``DepthUpdate``).
+        """
+        topic = self.diff_depth(symbol, depth).topic
+        parse_frame = _book_reader(wb.book_frame_parser(topic))
+        return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     def full_depth(self, symbol: str) -> FeedSpec:
         """Delta-only ``orderbook.full`` (Spot) → :class:`~rxconnector.models.DepthUpdate`.
@@ -262,7 +289,9 @@ class BybitFeeds:
         Needs the REST ``/v5/market/full_orderbook`` snapshot to start (PROTOCOL.md §C1).
         """
         self._require("full_depth")
-        return FeedSpec(f"orderbook.full.{self._sym(symbol)}", p.parse_depth, sequence=_seq_key)
+        topic = f"orderbook.full.{self._sym(symbol)}"
+        parse_frame = _book_reader(wb.depth_update_frame_parser(topic))
+        return FeedSpec(topic, p.parse_depth, sequence=_seq_key, parse_frame=parse_frame)
 
     # ----------------------------------------------------------------- trades, klines
 

@@ -47,6 +47,7 @@ from rxconnector.exchanges._parsing import (
     raise_malformed,
     to_decimal,
 )
+from rxconnector.exchanges.bybit.merged_book import new_merged_book
 from rxconnector.exchanges.symbols import canonical_interval
 from rxconnector.models import (
     BookTicker,
@@ -400,37 +401,55 @@ class BybitBookMerger:
     A malformed message is rejected before it changes anything. Applying a message
     twice is harmless (sizes are absolute), so feeds of one topic can share a merger,
     each cutting the book at its own ``levels``. Not thread-safe: owned by one feed set
-    on one event loop.
+    on one event loop. The levels live in :func:`~rxconnector.exchanges.bybit.
+    merged_book.new_merged_book` (the compiled core's sorted book where it runs).
     """
 
-    __slots__ = ("_asks", "_bids", "_synced")
+    __slots__ = ("_book", "_synced")
 
     def __init__(self) -> None:
-        self._bids: dict[Decimal, Decimal] = {}
-        self._asks: dict[Decimal, Decimal] = {}
+        self._book = new_merged_book()
         self._synced = False
 
     def apply(self, message: Any, received_at: float, levels: int) -> OrderBook:
         """Apply one snapshot or delta message; return the top ``levels`` of each side."""
         data = message["data"]
-        symbol = data["s"]
         u = int(data["u"])
-        event_time = int(message["ts"])
-        bids = parse_levels(data["b"])
-        asks = parse_levels(data["a"])
-        if message["type"] == "snapshot" or u == 1:
-            self._bids = dict(bids)
-            self._asks = dict(asks)
+        return self.apply_levels(
+            data["s"],
+            u,
+            int(message["ts"]),
+            message["type"] == "snapshot" or u == 1,
+            parse_levels(data["b"]),
+            parse_levels(data["a"]),
+            received_at,
+            levels,
+        )
+
+    def apply_levels(
+        self,
+        symbol: str,
+        u: int,
+        event_time: int,
+        snapshot: bool,
+        bids: Sequence[Level],
+        asks: Sequence[Level],
+        received_at: float,
+        levels: int,
+    ) -> OrderBook:
+        """:meth:`apply` of a message read already (``snapshot``: or ``u == 1``)."""
+        book = self._book
+        if snapshot:
+            book.load_snapshot(bids, asks)
             self._synced = True
         elif not self._synced:
             raise ValueError(f"orderbook delta for {symbol} before any snapshot")
         else:
-            _apply_side(self._bids, bids)
-            _apply_side(self._asks, asks)
+            book.apply(bids, asks)
         return _OrderBook(
             symbol=symbol,
-            bids=_top(self._bids, levels, descending=True),
-            asks=_top(self._asks, levels, descending=False),
+            bids=book.top_bids(levels),
+            asks=book.top_asks(levels),
             update_id=u,
             event_time=event_time,
             received_at=received_at,
@@ -438,8 +457,7 @@ class BybitBookMerger:
 
     def reset(self) -> None:
         """Forget the book: the next message must be a snapshot."""
-        self._bids = {}
-        self._asks = {}
+        self._book.clear()
         self._synced = False
 
     def parser(self, levels: int) -> Callable[[Any, float], OrderBook]:
@@ -452,18 +470,6 @@ class BybitBookMerger:
                 raise_malformed("bybit", "orderbook", message, exc)
 
         return parse
-
-
-def _apply_side(side: dict[Decimal, Decimal], levels: tuple[Level, ...]) -> None:
-    for price, qty in levels:
-        if qty:
-            side[price] = qty
-        else:
-            side.pop(price, None)
-
-
-def _top(side: dict[Decimal, Decimal], n: int, descending: bool) -> tuple[Level, ...]:
-    return tuple(sorted(side.items(), reverse=descending)[:n])
 
 
 # --------------------------------------------------------------------------- trades
