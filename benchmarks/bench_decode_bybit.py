@@ -10,9 +10,11 @@ ways, both with the library's own code:
 * **today**: ``orjson.loads`` of the frame, then the dict parser of
   :mod:`rxconnector.exchanges.bybit.parsers` (``Decimal`` per number through
   ``to_decimal``, tickers merged by ``BybitTickerMerger``);
-* **typed**: the feed's ``parse_frame`` of :mod:`rxconnector.exchanges.bybit.wire`
-  (one ``msgspec`` pass into Structs, numbers to ``Decimal`` in C, the same checks, the
-  same model builders; a frame the schema does not take goes to the dict parser).
+* **typed**: the feed's ``parse_frame`` (:mod:`rxconnector.exchanges.bybit.wire`: one
+  ``msgspec`` pass into Structs, numbers to ``Decimal`` in C, the same checks, the same
+  model builders; :mod:`~rxconnector.exchanges.bybit.wire_tickers`: one pass with
+  ``data`` as strings into the same merger, each feed converting only what a delta
+  changed; a frame the schema does not take goes to the dict parser).
 
 Frames: the documented examples (``bybit.v5.ws.publicTrade``, ``.kline``,
 ``.tickers.*``; ``allLiquidation`` from Bybit's docs) and frames of the simulator's
@@ -21,9 +23,12 @@ fields the simulator changes per tick, a small bid/ask-only delta, inverse). The
 ``tickers`` rows run the feeds of one topic the way the connector does: today one
 ``orjson.loads`` shared by every feed's dict parser; typed every feed's ``parse_frame``
 on the same ``bytes`` object (the topic's reader decodes and merges it once). Each call
-gets a fresh frame object (two copies alternate), so the reader's one-frame memory never
-carries over from one call to the next. Deltas run against a merged snapshot (applying
-a delta again is what the merger allows: idempotent).
+gets a fresh frame object (two frames alternate), so the reader's one-frame memory never
+carries over from one call to the next; for tickers the second frame has other values
+where a real next frame has them (last price, volumes, bid/ask, mark/index; every number
+of a delta), so remembered conversions help only where real frames repeat a value.
+Deltas run against a merged snapshot (applying a delta again is what the merger allows:
+idempotent).
 
 Both paths must produce equal models (asserted). ``ratio`` is today's time over the
 typed time, the two timed alternately in every round (a loaded spell hits both): above

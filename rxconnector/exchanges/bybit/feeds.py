@@ -33,6 +33,12 @@ Sequence keys (make-before-break de-duplication): ``data.seq`` (cross sequence) 
 order books, ``ts`` for tickers and klines. ``publicTrade`` has none (``None``):
 a burst of more than 1024 fills is split over several messages with the SAME ``seq``
 (PROTOCOL.md §C1), so no field of a trade message strictly increases.
+
+Typed reading (issue #12): ``trades``, ``klines`` and ``liquidations``
+(:mod:`~rxconnector.exchanges.bybit.wire`) and the three feeds of a ``tickers`` topic
+(:mod:`~rxconnector.exchanges.bybit.wire_tickers`, sharing the topic's merger) have a
+``parse_frame``, so the hub hands their topics' frames over undecoded; the ``ts`` key
+reads raw frames too. A frame the typed schema does not take is read by the dict parser.
 """
 
 from __future__ import annotations

@@ -38,7 +38,13 @@ from typing import Any, Final, Literal, cast
 
 import msgspec
 
-from rxconnector.exchanges._parsing import MALFORMED, model_builder, raise_malformed, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    MAX_DECIMAL_EXPONENT,
+    model_builder,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.bybit import parsers as p
 from rxconnector.exchanges.bybit.wire import (
     DECODERS_KEPT,
@@ -108,7 +114,9 @@ class TickerFrames:
         the dict path must judge it."""
         if frame is self._frame and self._read is not None:
             return self._read
-        self.forget()  # from here on the merger's state is not the last read's
+        # from here on the merger's state is not the last read's (forget(), inlined)
+        self._frame = self._read = None
+        self.version += 1
         message = self._decode(frame)
         data = message.data
         kind = message.type
@@ -124,6 +132,11 @@ class TickerFrames:
         self.version += 1
 
 
+_is_finite = Decimal.is_finite
+_adjusted = Decimal.adjusted
+#: The allowed ``Decimal.adjusted()`` values (to_decimal's rule): one set lookup.
+_EXPONENTS: Final = frozenset(range(-MAX_DECIMAL_EXPONENT, MAX_DECIMAL_EXPONENT + 1))
+
 #: Strings remembered per topic with their ``Decimal`` (then forgotten all at once): a
 #: ticker frame repeats most of its numbers (a snapshot resends every field, and the
 #: topic's other feeds read the same ones).
@@ -133,17 +146,20 @@ _REMEMBERED: Final = 256
 def _remembering() -> tuple[Callable[[Any], Decimal], Callable[[Any], Decimal | None]]:
     """``(to_decimal, opt_decimal)`` that remember the strings they converted (only
     strings, only numbers that passed the rule: a bad one raises every time)."""
-    known: dict[Any, Decimal] = {}
+    known: dict[str, Decimal] = {}
     recall = known.get
 
     def number(raw: Any) -> Decimal:
-        value = recall(raw) if type(raw) is str else None
+        if type(raw) is not str:
+            return to_decimal(raw)  # what a dict parser merged: read as it reads it
+        value = recall(raw)
         if value is None:
-            value = to_decimal(raw)
-            if type(raw) is str:
-                if len(known) >= _REMEMBERED:
-                    known.clear()
-                known[raw] = value
+            value = Decimal(raw)  # to_decimal's rule, without its call on the hot path
+            if not (_is_finite(value) and _adjusted(value) in _EXPONENTS):
+                return to_decimal(raw)  # raises its error
+            if len(known) >= _REMEMBERED:
+                known.clear()
+            known[raw] = value
         return value
 
     def optional(raw: Any) -> Decimal | None:
@@ -190,20 +206,12 @@ class _FeedNumbers:
                 convert(get(name)) if optional else convert(merged[name])
                 for name, convert, optional in self._fields
             ]
-        elif len(data) <= len(values):  # the shorter loop: over the delta's fields...
+        else:  # only the feed's fields this delta carries (a set intersection, in C)
             values = values.copy()
-            index, converters = self._index.get, self._convert
-            for name, raw in data.items():
-                at = index(name)
-                if at is not None:
-                    values[at] = converters[at](raw)
-        else:  # ...or over the feed's
-            values = values.copy()
-            carried = data.get
-            for at, (name, convert, _optional) in enumerate(self._fields):
-                changed = carried(name)
-                if changed is not None:
-                    values[at] = convert(changed)
+            index, converters = self._index, self._convert
+            for name in data.keys() & index.keys():
+                at = index[name]
+                values[at] = converters[at](data[name])
         self._values, self._version, self._symbol = values, version, symbol
         return values
 
@@ -260,12 +268,8 @@ def _mark_price_fields(frames: TickerFrames) -> tuple[FieldRead, ...]:
 
 
 #: The fields whose change in a delta makes ``mark_price`` emit (as the dict parser).
-_MARK_FIELDS: Final = (
-    "markPrice",
-    "indexPrice",
-    "predictedDeliveryPrice",
-    "fundingRate",
-    "nextFundingTime",
+_MARK_FIELDS: Final = frozenset(
+    {"markPrice", "indexPrice", "predictedDeliveryPrice", "fundingRate", "nextFundingTime"}
 )
 
 # built from a feed's number list (``*numbers``): typed as taking any arguments
@@ -350,7 +354,7 @@ def mark_price_frame_parser(frames: TickerFrames) -> FrameParser:
             return plain
         if not result[0]:
             data = result[2]
-            if not any(f in data for f in _MARK_FIELDS):
+            if data.keys().isdisjoint(_MARK_FIELDS):
                 unchanged(result)
                 return ()
         try:
