@@ -28,14 +28,20 @@ schema, so it falls back to the dict parser after the failed decode (both measur
 (above 1: msgspec faster).
 
 Both must produce equal models (asserted). The library decodes trade, aggTrade and
-bookTicker frames this way since (``rxconnector/exchanges/binance/wire.py``); the public
-``diff_depth`` feed stays on orjson (see benchmarks/RESULTS.md, "Hot path (issue #12):
-trades and the Rx edge").
+bookTicker frames this way (``rxconnector/exchanges/binance/wire.py``), and every other
+Binance market feed with its own schemas (``binance/wire_market.py``, measured by the
+last part below); the public ``diff_depth`` feed stays on orjson (see
+benchmarks/RESULTS.md, "Hot path (issue #12): trades and the Rx edge").
 
 Last, the order book's own reader (``wire.depth_frame_parser``: the frame decoded in one
 pass with ids typed and the level arrays kept as raw text, then packed for the book by
 ``wire_levels.pack_levels``, no ``DepthUpdate``): its decoder alone, the packing of both
 sides, and the whole reader, against today's ``orjson.loads`` + ``parse_depth_update``.
+
+Then the library's own typed parsers of the remaining market feeds (24hrTicker,
+miniTicker, kline, avgPrice, partial depth, markPriceUpdate, forceOrder:
+``binance/wire_market.py``) against the dict path, on reference and simulator-shaped
+frames (:mod:`bench_decode_market`, which also runs alone).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ import msgspec
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_decode_market  # the remaining market feeds, the library's typed parsers
 
 from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
 from rxconnector.exchanges.binance.parsers import (
@@ -545,6 +553,7 @@ def main() -> None:
             f" {t_loads / args.number * 1e6:16.2f} {t_two:>18s}"
         )
     book_reader(args.number, args.repeat)
+    bench_decode_market.run(args.number, args.repeat)
 
 
 def _best_interleaved(

@@ -61,7 +61,8 @@ def json_flag(value: Any) -> bool:
     """
     if value is True or value is False:
         return value
-    raise ValueError(f"expected a JSON boolean, got {value!r}")
+    # an excerpt, not the value's repr: a hostile flag may be megabytes or deeply nested
+    raise ValueError(f"expected a JSON boolean, got {excerpt(value)}")
 
 
 #: Largest decimal exponent (``Decimal.adjusted()``, either sign) a venue number may

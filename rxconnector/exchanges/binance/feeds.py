@@ -12,6 +12,12 @@ seen"): trade id (``t``), aggregate id (``a``), diff depth final id (``u``), boo
 Every key function returns ``None`` instead of raising for a payload it cannot read; the
 parser reports the malformed payload.
 
+Every market feed has a typed ``parse_frame`` too (:mod:`.wire` for trades, aggregate
+trades, book tickers and the book's diffs; :mod:`.wire_market` for the rest; partial
+depth only with the compiled level packer, where it is the faster path): the hub then
+hands the topic's frames over undecoded, so each key function reads raw frames as well
+as decoded payloads.
+
 Both classes offer every feed method name of the connector; a feed the venue does not
 have raises :class:`~rxconnector.errors.NotSupportedError` (``SUPPORTED_FEEDS`` lists
 what each venue does have, with its wire stream).
@@ -27,6 +33,7 @@ from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.base import FeedSpec
 from rxconnector.exchanges.binance import parsers as p
 from rxconnector.exchanges.binance import wire as w
+from rxconnector.exchanges.binance import wire_market as wm
 from rxconnector.exchanges.symbols import binance_interval, normalize_symbol, validate_choice
 
 __all__ = [
@@ -94,9 +101,6 @@ def _key(field: str) -> Callable[[Any], int | None]:
     return key
 
 
-_BY_FINAL_UPDATE_ID: Final = _key("u")
-
-
 def _payload_or_frame_key(field: str) -> Callable[[Any], int | None]:
     """The key ``field`` of a decoded payload (a dict) or of a raw frame (a topic with a
     typed ``parse_frame``, handed over undecoded by the hub)."""
@@ -114,8 +118,8 @@ def _payload_or_frame_key(field: str) -> Callable[[Any], int | None]:
 _TYPED_BY_TRADE_ID: Final = _payload_or_frame_key("t")
 _TYPED_BY_AGG_ID: Final = _payload_or_frame_key("a")
 _TYPED_BY_FINAL_UPDATE_ID: Final = _payload_or_frame_key("u")
-_BY_LAST_UPDATE_ID: Final = _key("lastUpdateId")
-_BY_EVENT_TIME: Final = _key("E")
+_TYPED_BY_LAST_UPDATE_ID: Final = _payload_or_frame_key("lastUpdateId")
+_TYPED_BY_EVENT_TIME: Final = _payload_or_frame_key("E")
 
 
 def _diff_depth_spec(topic: str) -> FeedSpec:
@@ -170,12 +174,22 @@ class _BinanceFeeds:
 
     def ticker(self, symbol: str) -> FeedSpec:
         """24 h rolling ticker, every 1000 ms → :class:`~rxconnector.models.Ticker`."""
-        return FeedSpec(f"{self._sym(symbol)}@ticker", p.parse_ticker, sequence=_BY_EVENT_TIME)
+        topic = f"{self._sym(symbol)}@ticker"
+        return FeedSpec(
+            topic,
+            p.parse_ticker,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.ticker_frame_parser(topic),
+        )
 
     def mini_ticker(self, symbol: str) -> FeedSpec:
         """24 h OHLC + volume, every 1000 ms → :class:`~rxconnector.models.MiniTicker`."""
+        topic = f"{self._sym(symbol)}@miniTicker"
         return FeedSpec(
-            f"{self._sym(symbol)}@miniTicker", p.parse_mini_ticker, sequence=_BY_EVENT_TIME
+            topic,
+            p.parse_mini_ticker,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.mini_ticker_frame_parser(topic),
         )
 
     def book_ticker(self, symbol: str) -> FeedSpec:
@@ -211,15 +225,25 @@ class _BinanceFeeds:
     def klines(self, symbol: str, interval: str) -> FeedSpec:
         """Candles of ``interval`` (``1m`` ... ``1M``) → :class:`~rxconnector.models.Kline`."""
         checked = binance_interval(interval, futures=self._futures)
+        topic = f"{self._sym(symbol)}@kline_{checked}"
         return FeedSpec(
-            f"{self._sym(symbol)}@kline_{checked}", p.parse_kline, sequence=_BY_EVENT_TIME
+            topic,
+            p.parse_kline,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.kline_frame_parser(topic),
         )
 
     def avg_price(self, symbol: str) -> FeedSpec:
         """Spot's rolling average price → :class:`~rxconnector.models.AvgPrice`."""
         if self._futures:
             raise self._unsupported("avg_price")
-        return FeedSpec(f"{self._sym(symbol)}@avgPrice", p.parse_avg_price, sequence=_BY_EVENT_TIME)
+        topic = f"{self._sym(symbol)}@avgPrice"
+        return FeedSpec(
+            topic,
+            p.parse_avg_price,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.avg_price_frame_parser(topic),
+        )
 
     def mark_price(self, symbol: str, every_second: bool = True) -> FeedSpec:
         """Futures mark price (not on Spot: raises :class:`NotSupportedError`)."""
@@ -246,10 +270,13 @@ class BinanceSpotFeeds(_BinanceFeeds):
         validate_choice("levels", levels, PARTIAL_DEPTH_LEVELS)
         validate_choice("speed_ms", speed_ms, SPOT_DEPTH_SPEEDS_MS)
         sym = self._sym(symbol)
+        topic = f"{sym}@depth{levels}{_depth_suffix(speed_ms, 1000)}"
+        typed = wm.partial_depth_frame_parser(topic, sym.upper())
         return FeedSpec(
-            f"{sym}@depth{levels}{_depth_suffix(speed_ms, 1000)}",
+            topic,
             p.partial_depth_parser(sym.upper()),
-            sequence=_BY_LAST_UPDATE_ID,
+            sequence=_TYPED_BY_LAST_UPDATE_ID,
+            parse_frame=typed if wm.TYPED_PARTIAL_DEPTH else None,
         )
 
     def diff_depth(self, symbol: str, speed_ms: int = 100) -> FeedSpec:
@@ -280,10 +307,13 @@ class BinanceFuturesFeeds(_BinanceFeeds):
         """Top ``levels`` (5, 10, 20) every ``speed_ms`` (100, 250 or 500)."""
         validate_choice("levels", levels, PARTIAL_DEPTH_LEVELS)
         validate_choice("speed_ms", speed_ms, FUTURES_DEPTH_SPEEDS_MS)
+        topic = f"{self._sym(symbol)}@depth{levels}{_depth_suffix(speed_ms, 250)}"
+        typed = wm.futures_partial_depth_frame_parser(topic)
         return FeedSpec(
-            f"{self._sym(symbol)}@depth{levels}{_depth_suffix(speed_ms, 250)}",
+            topic,
             p.parse_futures_partial_depth,
-            sequence=_BY_FINAL_UPDATE_ID,
+            sequence=_TYPED_BY_FINAL_UPDATE_ID,
+            parse_frame=typed if wm.TYPED_PARTIAL_DEPTH else None,
         )
 
     def diff_depth(self, symbol: str, speed_ms: int = 100) -> FeedSpec:
@@ -294,12 +324,20 @@ class BinanceFuturesFeeds(_BinanceFeeds):
     def mark_price(self, symbol: str, every_second: bool = True) -> FeedSpec:
         """Mark price + funding every second (``every_second``) or every 3 s."""
         suffix = "@1s" if every_second else ""
+        topic = f"{self._sym(symbol)}@markPrice{suffix}"
         return FeedSpec(
-            f"{self._sym(symbol)}@markPrice{suffix}", p.parse_mark_price, sequence=_BY_EVENT_TIME
+            topic,
+            p.parse_mark_price,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.mark_price_frame_parser(topic),
         )
 
     def liquidations(self, symbol: str) -> FeedSpec:
         """Forced liquidations (at most the latest one per symbol per second)."""
+        topic = f"{self._sym(symbol)}@forceOrder"
         return FeedSpec(
-            f"{self._sym(symbol)}@forceOrder", p.parse_force_order, sequence=_BY_EVENT_TIME
+            topic,
+            p.parse_force_order,
+            sequence=_TYPED_BY_EVENT_TIME,
+            parse_frame=wm.force_order_frame_parser(topic),
         )

@@ -51,10 +51,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from rxconnector.errors import ExchangeError, ParseError
+from rxconnector.errors import ExchangeError, ParseError, excerpt
 from rxconnector.exchanges._parsing import (
     MALFORMED,
     json_flag,
+    json_str,
     opt_decimal,
     raise_malformed,
     to_decimal,
@@ -106,8 +107,8 @@ def private_stream_url(private_base: str, listen_key: str) -> str:
 
 def _side(value: Any) -> Side:
     side = _SIDES.get(value)
-    if side is None:
-        raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
+    if side is None:  # the value quoted cut short: a hostile frame's may be megabytes
+        raise ValueError(f"unknown side {excerpt(value, 40)!r}, expected BUY or SELL")
     return side
 
 
@@ -122,7 +123,7 @@ def parse_order_trade_update(event: Any, received_at: float) -> OrderUpdate:
         o = event["o"]
         average = to_decimal(o["ap"])
         return OrderUpdate(
-            symbol=o["s"],
+            symbol=json_str(o["s"]),
             order_id=str(o["i"]),
             client_order_id=o["c"],
             side=_side(o["S"]),
@@ -151,7 +152,7 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
         if o["x"] != "TRADE":
             return None
         return Execution(
-            symbol=o["s"],
+            symbol=json_str(o["s"]),
             order_id=str(o["i"]),
             client_order_id=o["c"],
             execution_id=str(o["t"]),
@@ -168,13 +169,39 @@ def parse_order_execution(event: Any, received_at: float) -> Execution | None:
         raise_malformed("binance_futures", "ORDER_TRADE_UPDATE", event, exc)
 
 
+def _fill_of(update: OrderUpdate, event: Any, received_at: float) -> Execution:
+    """:func:`parse_order_execution` of an ``ORDER_TRADE_UPDATE`` whose
+    :class:`OrderUpdate` was just parsed from it: the fields both read come from
+    ``update`` (already converted and checked), only ``o.t``, ``o.m`` and ``o.T`` are
+    read here (the same model, and the same ParseError for a malformed one, in the same
+    order), so a fill's numbers are not converted twice."""
+    try:
+        o = event["o"]
+        return Execution(
+            symbol=update.symbol,
+            order_id=update.order_id,
+            client_order_id=update.client_order_id,
+            execution_id=str(o["t"]),
+            side=update.side,
+            price=update.last_fill_price,
+            quantity=update.last_fill_quantity,
+            fee=update.fee,
+            fee_asset=update.fee_asset,
+            is_maker=json_flag(o["m"]),
+            time=int(o["T"]),
+            received_at=received_at,
+        )
+    except MALFORMED as exc:
+        raise_malformed("binance_futures", "ORDER_TRADE_UPDATE", event, exc)
+
+
 def parse_trade_lite(event: Any, received_at: float) -> Execution:
     """``TRADE_LITE`` → :class:`Execution`. The event carries no fee: ``fee`` and
     ``fee_asset`` are ``None`` (unknown, not zero - :class:`~rxconnector.models.Execution`;
     the fee comes on the order update)."""
     try:
         return Execution(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=event["c"],
             execution_id=str(event["t"]),
@@ -206,7 +233,7 @@ def position_from_row(
     amount = to_decimal(row["pa"])
     side = "long" if amount > 0 else "short" if amount < 0 else "flat"
     return Position(
-        symbol=row["s"],
+        symbol=json_str(row["s"]),
         side=side,
         size=abs(amount),
         entry_price=to_decimal(row.get("ep") or 0),
@@ -263,7 +290,7 @@ def parse_account_update(event: Any, received_at: float) -> list[Balance | Posit
         models: list[Balance | Position] = []
         for row in update.get("B") or ():
             wallet, cross = to_decimal(row["wb"]), to_decimal(row["cw"])
-            models.append(usdm_balance(row["a"], wallet, cross, event_time, received_at))
+            models.append(usdm_balance(json_str(row["a"]), wallet, cross, event_time, received_at))
         for row in update.get("P") or ():
             models.append(position_from_row(row, event_time, received_at))
         return models
@@ -298,7 +325,7 @@ def parse_account_config_update(event: Any, received_at: float) -> AccountEvent:
                 kind="leverage",
                 event_time=event_time,
                 received_at=received_at,
-                symbol=leverage["s"],
+                symbol=json_str(leverage["s"]),
                 leverage=to_decimal(leverage["l"]),
             )
         config = event["ai"]
@@ -320,8 +347,9 @@ def parse_futures_user_event(event: Any, received_at: float) -> list[Any]:
     kind = event.get("e") if isinstance(event, dict) else None
     if kind == "ORDER_TRADE_UPDATE":
         update = parse_order_trade_update(event, received_at)
-        execution = parse_order_execution(event, received_at)
-        return [update] if execution is None else [update, execution]
+        if update.execution_type != "TRADE":
+            return [update]
+        return [update, _fill_of(update, event, received_at)]
     if kind == "ACCOUNT_UPDATE":
         return list(parse_account_update(event, received_at))
     if kind == "MARGIN_CALL":

@@ -9,7 +9,11 @@ Safety comes from one ``try`` per parser (free in CPython 3.11 until something r
 a missing key, a wrong type or a non-numeric price becomes a
 :class:`~rxconnector.errors.ParseError` carrying an excerpt of the payload, never a bare
 ``KeyError`` that would tear down a feed. Booleans are checked strictly (``"false"`` is
-a truthy string, so ``bool(...)`` would silently invert a trade's side).
+a truthy string, so ``bool(...)`` would silently invert a trade's side), and so are the
+names the tickers, klines, avgPrice, mark price, liquidations and USD-M partial depth
+carry (symbol, interval, order type and status: :func:`json_str`, so ``"s": null`` or
+a list is malformed, not a model whose symbol is ``None``; the typed frame parsers of
+``wire_market`` refuse them too).
 
 Payload keys follow PROTOCOL.md §A1.4 (Spot) and §B (USD-M); the same parser serves
 both venues wherever the payloads agree (futures add keys we do not need, such as ``T``).
@@ -30,6 +34,7 @@ from typing import Any, Final
 from rxconnector.exchanges._parsing import (
     MALFORMED,
     json_flag,
+    json_str,
     model_builder,
     opt_decimal,
     parse_levels,
@@ -110,7 +115,7 @@ def parse_ticker(payload: Any, received_at: float) -> Ticker:
         ask = get("a")
         ask_qty = get("A")
         return _Ticker(
-            symbol=payload["s"],
+            symbol=json_str(payload["s"]),
             last=D(payload["c"]),
             bid=None if bid is None else D(bid),
             bid_qty=None if bid_qty is None else D(bid_qty),
@@ -133,7 +138,7 @@ def parse_mini_ticker(payload: Any, received_at: float) -> MiniTicker:
     try:
         D = to_decimal
         return _MiniTicker(
-            symbol=payload["s"],
+            symbol=json_str(payload["s"]),
             close=D(payload["c"]),
             open=D(payload["o"]),
             high=D(payload["h"]),
@@ -173,8 +178,8 @@ def parse_avg_price(payload: Any, received_at: float) -> AvgPrice:
     """``avgPrice`` (``<symbol>@avgPrice``, Spot only) → :class:`AvgPrice`."""
     try:
         return _AvgPrice(
-            symbol=payload["s"],
-            interval=payload["i"],
+            symbol=json_str(payload["s"]),
+            interval=json_str(payload["i"]),
             price=to_decimal(payload["w"]),
             last_trade_time=int(payload["T"]),
             event_time=int(payload["E"]),
@@ -240,8 +245,8 @@ def parse_kline(payload: Any, received_at: float) -> Kline:
         D = to_decimal
         k = payload["k"]
         return _Kline(
-            symbol=payload["s"],
-            interval=k["i"],
+            symbol=json_str(payload["s"]),
+            interval=json_str(k["i"]),
             open_time=int(k["t"]),
             close_time=int(k["T"]),
             open=D(k["o"]),
@@ -325,7 +330,7 @@ def parse_futures_partial_depth(payload: Any, received_at: float) -> OrderBook:
     """
     try:
         return _OrderBook(
-            symbol=payload["s"],
+            symbol=json_str(payload["s"]),
             bids=_best_first(parse_levels(payload["b"]), descending=True),
             asks=_best_first(parse_levels(payload["a"]), descending=False),
             update_id=int(payload["u"]),
@@ -364,7 +369,7 @@ def parse_mark_price(payload: Any, received_at: float) -> MarkPrice:
     try:
         get = payload.get
         return _MarkPrice(
-            symbol=payload["s"],
+            symbol=json_str(payload["s"]),
             mark_price=to_decimal(payload["p"]),
             index_price=opt_decimal(get("i")),
             estimated_settle_price=opt_decimal(get("P")),
@@ -385,13 +390,13 @@ def parse_force_order(payload: Any, received_at: float) -> Liquidation:
     try:
         o = payload["o"]
         return _Liquidation(
-            symbol=o["s"],
+            symbol=json_str(o["s"]),
             side=_order_side(o["S"]),
-            order_type=o["o"],
+            order_type=json_str(o["o"]),
             price=to_decimal(o["p"]),
             quantity=to_decimal(o["q"]),
             average_price=opt_decimal(o.get("ap")),
-            status=o["X"],
+            status=json_str(o["X"]),
             time=int(o["T"]),
             event_time=int(payload["E"]),
             received_at=received_at,

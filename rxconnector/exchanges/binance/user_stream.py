@@ -47,7 +47,13 @@ from rxconnector.errors import (
     WebSocketClosedError,
     excerpt,
 )
-from rxconnector.exchanges._parsing import MALFORMED, json_flag, raise_malformed, to_decimal
+from rxconnector.exchanges._parsing import (
+    MALFORMED,
+    json_flag,
+    json_str,
+    raise_malformed,
+    to_decimal,
+)
 from rxconnector.exchanges.binance.signing import BinanceSigner
 from rxconnector.models import Balance, BalanceDelta, Execution, OrderUpdate, Side
 
@@ -99,8 +105,8 @@ _SIDES: Final[dict[str, Side]] = {"BUY": "buy", "SELL": "sell"}
 
 def _side(value: Any) -> Side:
     side = _SIDES.get(value)
-    if side is None:
-        raise ValueError(f"unknown side {value!r}, expected BUY or SELL")
+    if side is None:  # the value quoted cut short: a hostile frame's may be megabytes
+        raise ValueError(f"unknown side {excerpt(value, 40)!r}, expected BUY or SELL")
     return side
 
 
@@ -119,7 +125,7 @@ def parse_execution_report(event: Any, received_at: float) -> OrderUpdate:
         average = D(event["Z"]) / filled if filled else None
         original = event.get("C")
         return OrderUpdate(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
             side=_side(event["S"]),
@@ -155,7 +161,7 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
             return None
         original = event.get("C")
         fill = Execution(
-            symbol=event["s"],
+            symbol=json_str(event["s"]),
             order_id=str(event["i"]),
             client_order_id=original or event["c"],
             execution_id=str(event["t"]),
@@ -173,6 +179,34 @@ def parse_execution(event: Any, received_at: float) -> Execution | None:
     return fill if fill.quantity else None
 
 
+def _fill_of(update: OrderUpdate, event: Any, received_at: float) -> Execution | None:
+    """:func:`parse_execution` of an ``executionReport`` whose :class:`OrderUpdate` was
+    just parsed from it: the fields both read (symbol, ids, side, ``L``, ``l``, ``n``,
+    ``N``) come from ``update``, already converted and checked, so only ``t``, ``m``
+    and ``T`` are read here (the same model, and for a malformed ``t``/``m``/``T`` the
+    same ParseError, in the same order). Why: parsing the fill again cost ≈2.9 µs;
+    building it from the update makes a fill frame's bytes → models ≈1.1x faster
+    (benchmarks/RESULTS.md, "Typed decoding on account feeds (seventh session)")."""
+    try:
+        fill = Execution(
+            symbol=update.symbol,
+            order_id=update.order_id,
+            client_order_id=update.client_order_id,
+            execution_id=str(event["t"]),
+            side=update.side,
+            price=update.last_fill_price,
+            quantity=update.last_fill_quantity,
+            fee=update.fee,
+            fee_asset=update.fee_asset,
+            is_maker=json_flag(event["m"]),
+            time=int(event["T"]),
+            received_at=received_at,
+        )
+    except MALFORMED as exc:
+        raise_malformed("binance", "executionReport", event, exc)
+    return fill if fill.quantity else None
+
+
 def parse_account_position(event: Any, received_at: float) -> list[Balance]:
     """``outboundAccountPosition`` → one :class:`Balance` per changed asset (``B``)."""
     try:
@@ -180,7 +214,7 @@ def parse_account_position(event: Any, received_at: float) -> list[Balance]:
         event_time = int(event["E"])
         return [
             Balance(
-                asset=row["a"],
+                asset=json_str(row["a"]),
                 free=D(row["f"]),
                 locked=D(row["l"]),
                 event_time=event_time,
@@ -198,7 +232,7 @@ def parse_balance_delta(event: Any, received_at: float) -> BalanceDelta:
     try:
         kind = "balance" if event["e"] == "balanceUpdate" else "external_lock"
         return BalanceDelta(
-            asset=event["a"],
+            asset=json_str(event["a"]),
             delta=to_decimal(event["d"]),
             kind=kind,
             time=int(event["T"]),
@@ -215,7 +249,9 @@ def parse_user_event(event: Any, received_at: float) -> list[Any]:
     kind = event.get("e") if isinstance(event, dict) else None
     if kind == "executionReport":
         update = parse_execution_report(event, received_at)
-        execution = parse_execution(event, received_at)
+        if update.execution_type != "TRADE":
+            return [update]
+        execution = _fill_of(update, event, received_at)
         return [update] if execution is None else [update, execution]
     if kind == "outboundAccountPosition":
         return list(parse_account_position(event, received_at))

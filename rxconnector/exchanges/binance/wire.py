@@ -106,12 +106,22 @@ class _UpdateId(msgspec.Struct):
     u: int | None = None
 
 
+class _EventTime(msgspec.Struct):
+    E: int | None = None
+
+
+class _LastUpdateId(msgspec.Struct):
+    lastUpdateId: int | None = None
+
+
 # Only what overlap dedupe needs (the slow path): one id field per schema, because the
 # same letter means another thing elsewhere (``a`` is bookTicker's ask price).
 _SEQUENCE_SCHEMAS: Final[dict[str, type[msgspec.Struct]]] = {
     "t": _TradeId,
     "a": _AggregateId,
     "u": _UpdateId,
+    "E": _EventTime,
+    "lastUpdateId": _LastUpdateId,
 }
 
 
@@ -238,8 +248,9 @@ def book_ticker_frame_parser(topic: str) -> FrameParser:
 
 
 def frame_sequence(field: str) -> Callable[[Any], int | None]:
-    """The overlap-dedupe key ``field`` (``t``, ``a`` or ``u``) of a raw frame; ``None``
-    when it cannot be read. Only the hub's slow path (rotations) calls it."""
+    """The overlap-dedupe key ``field`` (``t``, ``a``, ``u``, ``E`` or ``lastUpdateId``)
+    of a raw frame; ``None`` when it cannot be read. Only the hub's slow path
+    (rotations) calls it."""
     schema = _SEQUENCE_SCHEMAS.get(field)
     if schema is None:
         raise ValueError(f"no sequence field {field!r} in the typed frames")

@@ -28,7 +28,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-from rxconnector.exchanges._parsing import opt_decimal, to_decimal
+from rxconnector.errors import excerpt
+from rxconnector.exchanges._parsing import json_str, opt_decimal, to_decimal
 from rxconnector.models import Balance, Position
 
 __all__ = ["coin_balance", "decimal_or_zero", "position_row"]
@@ -46,6 +47,15 @@ def decimal_or_zero(value: Any) -> Decimal:
     return _ZERO if value == "" or value is None else to_decimal(value)
 
 
+def _position_side(value: Any) -> str:
+    """``Buy`` / ``Sell`` / ``""`` → ``long`` / ``short`` / ``flat``; anything else is
+    malformed, quoted cut short (a hostile frame's value may be megabytes)."""
+    side = _POSITION_SIDES.get(value) if type(value) is str else None
+    if side is None:
+        raise ValueError(f"unknown position side {excerpt(value, 40)!r}")
+    return side
+
+
 def coin_balance(coin: Any, event_time: int, received_at: float) -> Balance:
     """One ``coin`` entry of a wallet → :class:`Balance` (mapping: module docstring)."""
     wallet = decimal_or_zero(coin["walletBalance"])
@@ -54,7 +64,7 @@ def coin_balance(coin: Any, event_time: int, received_at: float) -> Balance:
     equity = opt_decimal(coin.get("equity"))
     owned = equity if equity is not None else wallet - borrowed
     return Balance(
-        asset=coin["coin"],
+        asset=json_str(coin["coin"]),
         free=max(min(wallet, owned) - locked, _ZERO),
         locked=locked,
         event_time=event_time,
@@ -73,8 +83,8 @@ def position_row(row: Any, event_time: int, received_at: float) -> Position:
     liquidation = opt_decimal(row.get("liqPrice"))
     mode = row.get("tradeMode")
     return Position(
-        symbol=row["symbol"],
-        side=_POSITION_SIDES[row["side"]],
+        symbol=json_str(row["symbol"]),
+        side=_position_side(row["side"]),
         size=decimal_or_zero(row["size"]),
         entry_price=decimal_or_zero(entry),
         mark_price=opt_decimal(row.get("markPrice")),

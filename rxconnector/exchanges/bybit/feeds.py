@@ -33,6 +33,12 @@ Sequence keys (make-before-break de-duplication): ``data.seq`` (cross sequence) 
 order books, ``ts`` for tickers and klines. ``publicTrade`` has none (``None``):
 a burst of more than 1024 fills is split over several messages with the SAME ``seq``
 (PROTOCOL.md §C1), so no field of a trade message strictly increases.
+
+Typed reading (issue #12): ``trades``, ``klines`` and ``liquidations``
+(:mod:`~rxconnector.exchanges.bybit.wire`) and the three feeds of a ``tickers`` topic
+(:mod:`~rxconnector.exchanges.bybit.wire_tickers`, sharing the topic's merger) have a
+``parse_frame``, so the hub hands their topics' frames over undecoded; the ``ts`` key
+reads raw frames too. A frame the typed schema does not take is read by the dict parser.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import Any, Final
 from rxconnector.errors import NotSupportedError
 from rxconnector.exchanges.base import FeedSpec, Parser
 from rxconnector.exchanges.bybit import parsers as p
+from rxconnector.exchanges.bybit import wire, wire_tickers
 from rxconnector.exchanges.bybit import wire_book as wb
 from rxconnector.exchanges.bybit.ws_protocol import BYBIT_CATEGORIES
 from rxconnector.exchanges.symbols import bybit_interval, normalize_symbol
@@ -95,6 +102,8 @@ def topic_depth(levels: int) -> int:
 
 
 def _ts_key(message: Any) -> int | None:
+    if type(message) is bytes:  # a raw frame of a typed feed (wire.py)
+        return wire.frame_ts(message)
     try:
         value = message["ts"]
     except (KeyError, TypeError, IndexError):
@@ -139,6 +148,7 @@ class BybitFeeds:
         self.category = category
         self.supported_feeds: Mapping[str, str] = BYBIT_SUPPORTED_FEEDS[category]
         self._inverse = category == "inverse"
+        self._ticker_frames: dict[str, wire_tickers.TickerFrames] = {}
         self._tickers: dict[str, p.BybitTickerMerger] = {}
         self._books: dict[str, p.BybitBookMerger] = {}
 
@@ -162,6 +172,15 @@ class BybitFeeds:
             merger = self._tickers[topic] = p.BybitTickerMerger()
         return merger
 
+    def _ticker_reader(self, topic: str) -> wire_tickers.TickerFrames:
+        """The typed reader of ``topic``, on the topic's merger (shared by its feeds)."""
+        frames = self._ticker_frames.get(topic)
+        if frames is None:
+            frames = self._ticker_frames[topic] = wire_tickers.TickerFrames(
+                self._ticker_merger(topic), topic
+            )
+        return frames
+
     def _book_merger(self, topic: str) -> p.BybitBookMerger:
         merger = self._books.get(topic)
         if merger is None:
@@ -176,14 +195,26 @@ class BybitFeeds:
         Spot tickers have no best bid/ask (``None``); use :meth:`book_ticker` for those.
         """
         topic = f"tickers.{self._sym(symbol)}"
-        parse = p.ticker_parser(self._ticker_merger(topic), inverse=self._inverse)
-        return FeedSpec(topic, parse, sequence=_ts_key)
+        frames = self._ticker_reader(topic)
+        parse = p.ticker_parser(frames.merger, inverse=self._inverse)
+        return FeedSpec(
+            topic,
+            wire_tickers.forgetting(frames, parse),
+            sequence=_ts_key,
+            parse_frame=wire_tickers.ticker_frame_parser(frames, inverse=self._inverse),
+        )
 
     def mini_ticker(self, symbol: str) -> FeedSpec:
         """24 h OHLC and volumes from the ticker → :class:`~rxconnector.models.MiniTicker`."""
         topic = f"tickers.{self._sym(symbol)}"
-        parse = p.mini_ticker_parser(self._ticker_merger(topic), inverse=self._inverse)
-        return FeedSpec(topic, parse, sequence=_ts_key)
+        frames = self._ticker_reader(topic)
+        parse = p.mini_ticker_parser(frames.merger, inverse=self._inverse)
+        return FeedSpec(
+            topic,
+            wire_tickers.forgetting(frames, parse),
+            sequence=_ts_key,
+            parse_frame=wire_tickers.mini_ticker_frame_parser(frames, inverse=self._inverse),
+        )
 
     def mark_price(self, symbol: str) -> FeedSpec:
         """Mark/index price and funding (linear/inverse) → :class:`~rxconnector.models.MarkPrice`.
@@ -192,8 +223,15 @@ class BybitFeeds:
         """
         self._require("mark_price")
         topic = f"tickers.{self._sym(symbol)}"
-        parse = p.mark_price_parser(self._ticker_merger(topic))
-        return FeedSpec(topic, parse, many=True, sequence=_ts_key)
+        frames = self._ticker_reader(topic)
+        parse = p.mark_price_parser(frames.merger)
+        return FeedSpec(
+            topic,
+            wire_tickers.forgetting(frames, parse),
+            many=True,
+            sequence=_ts_key,
+            parse_frame=wire_tickers.mark_price_frame_parser(frames),
+        )
 
     # ----------------------------------------------------------------- book
 
@@ -259,7 +297,9 @@ class BybitFeeds:
 
     def trades(self, symbol: str) -> FeedSpec:
         """Every public trade → :class:`~rxconnector.models.Trade` (``side`` = taker side)."""
-        return FeedSpec(f"publicTrade.{self._sym(symbol)}", p.parse_trades, many=True)
+        topic = f"publicTrade.{self._sym(symbol)}"
+        parse_frame = wire.trades_frame_parser(topic)
+        return FeedSpec(topic, p.parse_trades, many=True, parse_frame=parse_frame)
 
     def agg_trades(self, symbol: str) -> FeedSpec:
         """Bybit has no aggregate trades: raises ``NotSupportedError``."""
@@ -272,8 +312,10 @@ class BybitFeeds:
         """
         native = bybit_interval(interval)
         sym = self._sym(symbol)
+        topic = f"kline.{native}.{sym}"
         parse = p.kline_parser(sym, inverse=self._inverse)
-        return FeedSpec(f"kline.{native}.{sym}", parse, many=True, sequence=_ts_key)
+        parse_frame = wire.kline_frame_parser(topic, sym, inverse=self._inverse)
+        return FeedSpec(topic, parse, many=True, sequence=_ts_key, parse_frame=parse_frame)
 
     def avg_price(self, symbol: str) -> FeedSpec:
         """Binance-only: raises ``NotSupportedError``."""
@@ -282,6 +324,8 @@ class BybitFeeds:
     def liquidations(self, symbol: str) -> FeedSpec:
         """Liquidations (linear/inverse, 500 ms) → :class:`~rxconnector.models.Liquidation`."""
         self._require("liquidations")
+        topic = f"allLiquidation.{self._sym(symbol)}"
+        parse_frame = wire.liquidations_frame_parser(topic)
         return FeedSpec(
-            f"allLiquidation.{self._sym(symbol)}", p.parse_liquidations, many=True, sequence=_ts_key
+            topic, p.parse_liquidations, many=True, sequence=_ts_key, parse_frame=parse_frame
         )

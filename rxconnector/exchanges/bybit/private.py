@@ -49,6 +49,7 @@ from rxconnector.errors import (
 from rxconnector.exchanges._parsing import (
     MALFORMED,
     json_flag,
+    json_str,
     opt_decimal,
     raise_malformed,
     to_decimal,
@@ -120,6 +121,15 @@ _SUBSCRIBE_ID: Final = "subscribe"
 # --------------------------------------------------------------------------- parsers
 
 
+def _side(value: Any) -> Side:
+    """``Buy`` / ``Sell`` → ``buy`` / ``sell``; anything else is malformed, quoted cut
+    short (a hostile frame's value may be megabytes)."""
+    side = _SIDES.get(value) if type(value) is str else None
+    if side is None:
+        raise ValueError(f"unknown side {excerpt(value, 40)!r}, expected Buy or Sell")
+    return side
+
+
 def _average(value: Any) -> Decimal | None:
     """``avgPrice`` is ``""`` or ``"0"`` until something was filled."""
     average = opt_decimal(value)
@@ -140,10 +150,10 @@ def parse_orders(message: Any, received_at: float) -> list[OrderUpdate]:
             status = ORDER_STATUS.get(raw_status, raw_status)
             updates.append(
                 OrderUpdate(
-                    symbol=row["symbol"],
+                    symbol=json_str(row["symbol"]),
                     order_id=str(row["orderId"]),
                     client_order_id=row["orderLinkId"],
-                    side=_SIDES[row["side"]],
+                    side=_side(row["side"]),
                     type=str(row["orderType"]).upper(),
                     status=status,
                     execution_type=_EXECUTION_TYPE.get(status, status),
@@ -180,11 +190,11 @@ def parse_executions(message: Any, received_at: float) -> list[Execution]:
                 continue
             fills.append(
                 Execution(
-                    symbol=row["symbol"],
+                    symbol=json_str(row["symbol"]),
                     order_id=str(row["orderId"]),
                     client_order_id=row["orderLinkId"],
                     execution_id=str(row["execId"]),
-                    side=_SIDES[row["side"]],
+                    side=_side(row["side"]),
                     price=to_decimal(row["execPrice"]),
                     quantity=to_decimal(row["execQty"]),
                     fee=None if fast else decimal_or_zero(row["execFee"]),
