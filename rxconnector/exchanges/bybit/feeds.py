@@ -39,6 +39,9 @@ Typed reading (issue #12): ``trades``, ``klines`` and ``liquidations``
 (:mod:`~rxconnector.exchanges.bybit.wire_tickers`, sharing the topic's merger) have a
 ``parse_frame``, so the hub hands their topics' frames over undecoded; the ``ts`` key
 reads raw frames too. A frame the typed schema does not take is read by the dict parser.
+The order-book feeds (``book_ticker``, ``depth``, ``diff_depth``, ``book_diffs``,
+``full_depth``) read theirs through :mod:`~rxconnector.exchanges.bybit.wire_book` where
+that is the faster path (with the compiled book core); the ``seq`` key reads raw frames.
 """
 
 from __future__ import annotations
