@@ -7,10 +7,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from rxconnector.errors import ParseError
 from rxconnector.exchanges.bybit import parsers as p
+from rxconnector.exchanges.bybit.feeds import BybitFeeds
 from rxconnector.models import BookTicker, DepthUpdate, Kline, Liquidation, MarkPrice, Trade
 
 from .helpers import assert_parses_or_parse_error
@@ -492,3 +494,54 @@ class TestMalformed:
         }
         covered = {key for key, _ in CASES}
         assert data_keys - covered == NOT_PARSED
+
+
+class TestSymbolMustBeAString:
+    """A symbol is a key everywhere downstream (books, views, the bus): a number, a
+    list or null there is a malformed message on every path, typed or dict, not a model
+    whose ``symbol`` breaks something later."""
+
+    @pytest.mark.parametrize("bad", [5, None, ["BTCUSDT"], {"s": "BTCUSDT"}, True])
+    @pytest.mark.parametrize(
+        ("name", "feed", "where"),
+        [
+            ("bybit.v5.ws.publicTrade", "trades", lambda m: m["data"][0]),
+            ("bybit.v5.ws.orderbook.snapshot", "diff_depth", lambda m: m["data"]),
+            ("bybit.v5.ws.orderbook.snapshot", "depth", lambda m: m["data"]),
+            ("bybit.v5.ws.orderbook.snapshot", "order_book", lambda m: m["data"]),
+            ("bybit.v5.ws.tickers.spot", "ticker", lambda m: m["data"]),
+        ],
+    )
+    def test_refused_by_the_dict_and_the_typed_reader(
+        self, examples: dict[str, Any], name: str, feed: str, where: Any, bad: Any
+    ) -> None:
+        message = copy.deepcopy(examples[name])
+        target = where(message)
+        target["s" if "s" in target else "symbol"] = bad
+        symbol = message["topic"].rsplit(".", 1)[1]
+        feeds = BybitFeeds("spot")
+        spec = {
+            "trades": lambda: feeds.trades(symbol),
+            "diff_depth": lambda: feeds.diff_depth(symbol, 50),
+            "depth": lambda: feeds.depth(symbol, 50),
+            "order_book": lambda: feeds.book_diffs(symbol, 50),
+            "ticker": lambda: feeds.ticker(symbol),
+        }[feed]()
+        if spec.topic != message["topic"]:
+            message["topic"] = spec.topic
+        with pytest.raises(ParseError):
+            spec.parse(copy.deepcopy(message), 1.0)
+        if spec.parse_frame is not None:
+            with pytest.raises(ParseError):
+                spec.parse_frame(orjson.dumps(message), 1.0)
+
+    @pytest.mark.parametrize("bad", [5, None, ["BTCUSDT"]])
+    def test_liquidations(self, bad: Any) -> None:
+        message = {
+            "topic": "allLiquidation.BTCUSDT",
+            "type": "snapshot",
+            "ts": 1,
+            "data": [{"T": 1, "s": bad, "S": "Buy", "v": "0.1", "p": "100"}],
+        }
+        with pytest.raises(ParseError):
+            p.parse_liquidations(message, 1.0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -380,3 +380,65 @@ class TestRemembering:
             assert frames.number(str(n)) == n
             assert len(memory) <= wire_tickers._REMEMBERED
         assert frames.optional("") is None and frames.optional(None) is None
+
+
+class TestTickerTypeIsRequired:
+    """A ``tickers`` message must say ``snapshot`` or ``delta``. One without a ``type``
+    used to count as a snapshot and REPLACE a linear ticker with the few fields it
+    carried: every later delta then lacked fields and all three feeds failed until the
+    next snapshot, which Bybit sends only after a resubscription."""
+
+    SNAPSHOT: ClassVar[dict[str, Any]] = {
+        "topic": TOPIC,
+        "type": "snapshot",
+        "ts": 1,
+        "cs": 1,
+        "data": {
+            "symbol": "BTCUSDT",
+            "lastPrice": "100.5",
+            "prevPrice24h": "99",
+            "highPrice24h": "101",
+            "lowPrice24h": "98",
+            "volume24h": "10",
+            "turnover24h": "1000",
+            "markPrice": "100.4",
+            "indexPrice": "100.3",
+            "fundingRate": "0.0001",
+            "nextFundingTime": "1700000000000",
+        },
+    }
+
+    @pytest.mark.parametrize("kind", [None, "Snapshot", "", ["delta"], {"a": 1}, 7])
+    @pytest.mark.parametrize("raw", [True, False], ids=["raw", "decoded"])
+    def test_a_frame_without_snapshot_or_delta_is_refused_and_changes_nothing(
+        self, kind: Any, raw: bool
+    ) -> None:
+        feeds = BybitFeeds("linear")
+        specs = [feeds.ticker("BTCUSDT"), feeds.mini_ticker("BTCUSDT"), feeds.mark_price("BTCUSDT")]
+
+        def read(spec: FeedSpec, message: Any) -> Any:
+            if raw:
+                assert spec.parse_frame is not None
+                return spec.parse_frame(frame(message), 1.0)
+            return spec.parse(message, 1.0)
+
+        for spec in specs:
+            read(spec, self.SNAPSHOT)
+        hostile = {"topic": TOPIC, "ts": 2, "data": {"symbol": "BTCUSDT", "lastPrice": "1"}}
+        if kind is not None:
+            hostile["type"] = kind
+        for spec in specs:
+            with pytest.raises(ParseError, match="snapshot"):
+                read(spec, hostile)
+        delta = {
+            "topic": TOPIC,
+            "type": "delta",
+            "ts": 3,
+            "data": {"symbol": "BTCUSDT", "lastPrice": "102", "markPrice": "101.9"},
+        }
+        ticker = read(specs[0], delta)
+        assert ticker.last == Decimal("102")
+        assert ticker.volume == Decimal("10")  # from the snapshot: not replaced
+        assert read(specs[1], delta).close == Decimal("102")
+        (mark,) = read(specs[2], delta)
+        assert mark.mark_price == Decimal("101.9") and mark.index_price == Decimal("100.3")

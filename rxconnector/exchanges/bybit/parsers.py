@@ -39,8 +39,10 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from rxconnector.errors import excerpt
 from rxconnector.exchanges._parsing import (
     MALFORMED,
+    json_str,
     model_builder,
     opt_decimal,
     parse_levels,
@@ -106,10 +108,24 @@ def _opt_int(value: Any) -> int | None:
     return int(value)
 
 
+#: A ``tickers`` message's ``type`` → whether it replaces the ticker (PROTOCOL.md §C1:
+#: Spot sends ``snapshot`` only, linear/inverse a ``snapshot`` then ``delta``s).
+_TICKER_KINDS: Final[dict[str, bool]] = {"snapshot": True, "delta": False}
+
+
 def _is_snapshot(message: Any) -> bool:
-    # Spot/option tickers and trades are snapshot-only; a missing type means "whole".
-    kind: object = message.get("type", "snapshot")
-    return kind != "delta"
+    """Whether a ``tickers`` message replaces the ticker; anything but ``snapshot`` or
+    ``delta`` is malformed. Read before the merger changes anything: a message with no
+    ``type`` (or another one) taken as a snapshot would replace a linear ticker with
+    whatever fields it carries, and every later delta would then lack fields until the
+    next snapshot, which Bybit sends only after a resubscription: a silenced feed."""
+    kind: Any = message.get("type")
+    try:
+        return _TICKER_KINDS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"ticker type must be 'snapshot' or 'delta', got {excerpt(kind)}"
+        ) from None
 
 
 #: The models the parsers build, through :func:`model_builder` (hot path).
@@ -153,7 +169,7 @@ class BybitTickerMerger:
         The message itself is never mutated (other feeds may be reading it).
         """
         data = message["data"]
-        symbol = data["symbol"]
+        symbol = json_str(data["symbol"])
         if _is_snapshot(message):
             full = dict(data)
             self._last[symbol] = full
@@ -300,7 +316,7 @@ def parse_depth(message: Any, received_at: float) -> DepthUpdate:
         data = message["data"]
         u = int(data["u"])
         return _DepthUpdate(
-            symbol=data["s"],
+            symbol=json_str(data["s"]),
             first_update_id=u,
             final_update_id=u,
             bids=parse_levels(data["b"]),
@@ -329,7 +345,12 @@ def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
             return ()
         data = message["data"]
         return _top_of_book(
-            data["s"], data["b"], data["a"], int(data["u"]), int(message["ts"]), received_at
+            json_str(data["s"]),
+            data["b"],
+            data["a"],
+            int(data["u"]),
+            int(message["ts"]),
+            received_at,
         )
     except MALFORMED as exc:
         raise_malformed("bybit", "orderbook.1", message, exc)
@@ -416,7 +437,7 @@ class BybitBookMerger:
         data = message["data"]
         u = int(data["u"])
         return self.apply_levels(
-            data["s"],
+            json_str(data["s"]),
             u,
             int(message["ts"]),
             message["type"] == "snapshot" or u == 1,
@@ -487,7 +508,7 @@ def parse_trades(message: Any, received_at: float) -> Sequence[Trade]:
         event_time = int(message["ts"])
         return [
             _Trade(
-                symbol=t["s"],
+                symbol=json_str(t["s"]),
                 trade_id=bybit_trade_id(t["i"]),
                 price=D(t["p"]),
                 quantity=D(t["v"]),
@@ -517,7 +538,7 @@ def parse_liquidations(message: Any, received_at: float) -> Sequence[Liquidation
         event_time = int(message["ts"])
         return [
             _Liquidation(
-                symbol=x["s"],
+                symbol=json_str(x["s"]),
                 side=sides[x["S"]],
                 order_type="",
                 price=D(x["p"]),

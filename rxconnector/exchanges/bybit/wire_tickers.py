@@ -66,8 +66,8 @@ __all__ = [
 
 @functools.lru_cache(maxsize=DECODERS_KEPT)
 def _ticker_decoder(topic: str) -> Callable[[Any], Any]:
-    """``decode`` of a ``tickers`` frame of ``topic`` (``type`` absent = a snapshot, as
-    the dict parsers read it; every ``data`` value a JSON string)."""
+    """``decode`` of a ``tickers`` frame of ``topic`` (``type`` ``snapshot`` or
+    ``delta``, as the dict parsers require; every ``data`` value a JSON string)."""
     topic_type = cast(Any, Literal)[topic]
     frame = msgspec.defstruct(
         "_TickerFrame",
@@ -75,7 +75,7 @@ def _ticker_decoder(topic: str) -> Callable[[Any], Any]:
             ("topic", topic_type),
             ("ts", Int),
             ("data", dict[str, str]),
-            ("type", str, "snapshot"),
+            ("type", Literal["snapshot", "delta"]),
         ],
         gc=False,
     )
