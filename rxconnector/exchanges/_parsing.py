@@ -125,16 +125,17 @@ def parse_levels(raw: Any) -> tuple[Level, ...]:
     levels = tuple([(D(p), D(q)) for p, q in raw])
     low, high = -MAX_DECIMAL_EXPONENT, MAX_DECIMAL_EXPONENT
     for level, (price, quantity) in zip(raw, levels, strict=True):
+        kind = type(level)
+        if kind is not list and kind is not tuple:
+            raise TypeError(f"expected a [price, quantity] array, got {kind.__name__}")
         if not (
             _is_finite(price)
             and _is_finite(quantity)
             and low <= _adjusted(price) <= high
             and low <= _adjusted(quantity) <= high
         ):
-            raise _not_a_number(price if not _is_finite(price) else quantity)
-        kind = type(level)
-        if kind is not list and kind is not tuple:
-            raise TypeError(f"expected a [price, quantity] array, got {kind.__name__}")
+            price_ok = _is_finite(price) and low <= _adjusted(price) <= high
+            raise _not_a_number(level[1] if price_ok else level[0])  # as the wire wrote it
     return levels
 
 

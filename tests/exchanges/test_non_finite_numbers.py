@@ -199,3 +199,17 @@ class TestLevelShapes:
         payload = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": ["12"], "a": []}
         with pytest.raises(ParseError, match="depthUpdate"):
             parse_depth_update(payload, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("level", "named"),
+    [
+        (["1e99", "1"], "1e99"),  # finite price out of range: the price is named
+        (["NaN", "1"], "NaN"),
+        (["1", "1e-99"], "1e-99"),
+        (["1", "Infinity"], "Infinity"),
+    ],
+)
+def test_a_bad_level_names_the_bad_number(level: list[str], named: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(named))):
+        parse_levels([level])
