@@ -344,14 +344,8 @@ def parse_book_ticker(message: Any, received_at: float) -> Sequence[BookTicker]:
         if message["type"] == "delta":
             return ()
         data = message["data"]
-        return _top_of_book(
-            json_str(data["s"]),
-            data["b"],
-            data["a"],
-            int(data["u"]),
-            int(message["ts"]),
-            received_at,
-        )
+        symbol, u, ts = json_str(data["s"]), int(data["u"]), int(message["ts"])
+        return _top_of_book(symbol, data["b"], data["a"], u, ts, received_at)
     except MALFORMED as exc:
         raise_malformed("bybit", "orderbook.1", message, exc)
 
