@@ -99,6 +99,17 @@ def to_decimal(value: Any) -> Decimal:
     raise _not_a_number(value)
 
 
+#: A typed decoder's refusal is cut to this many characters in a ParseError's message:
+#: msgspec quotes a refused ``Literal`` value whole, and a hostile frame's ``stream`` or
+#: ``topic`` may be megabytes.
+MAX_REASON: Final = 160
+
+
+def bounded_reason(reason: str) -> str:
+    """``reason`` cut to :data:`MAX_REASON` characters (marked ``...`` where cut)."""
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
+
+
 def json_str(value: Any) -> str:
     """A JSON string, strictly: a name the library uses as a key (a symbol, an asset)
     must not be a list or an object, which would fail later, far from the parse."""

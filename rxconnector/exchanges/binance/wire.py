@@ -32,7 +32,7 @@ import msgspec
 import orjson
 
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, model_builder
+from rxconnector.exchanges._parsing import MAX_DECIMAL_EXPONENT, bounded_reason, model_builder
 from rxconnector.exchanges.binance.parsers import parse_depth_update
 from rxconnector.exchanges.depth_events import PackedDepthUpdate
 from rxconnector.exchanges.wire_levels import pack_levels
@@ -159,16 +159,10 @@ def _malformed(kind: str, frame: Any, reason: str) -> ParseError:
     return ParseError(f"malformed binance {kind} frame ({reason})", frame)
 
 
-#: The decoder's reason is cut to this many characters: msgspec quotes a refused
-#: ``Literal`` value whole, and a hostile frame's ``stream`` may be megabytes.
-_MAX_REASON = 160
-
-
 def _undecodable(kind: str, frame: Any, error: Exception) -> ParseError:
     reason = str(error)
     wrong_stream = reason.endswith("`$.stream`")
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
+    reason = bounded_reason(reason)
     if wrong_stream:
         return _malformed(kind, frame, f"the stream is not this feed's topic: {reason}")
     return _malformed(kind, frame, reason)
@@ -310,8 +304,7 @@ _PackedDepthUpdate = PackedDepthUpdate
 
 
 def _levels_reason(exc: Exception) -> str:
-    reason = f"bad level: {exc}"
-    return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
+    return bounded_reason(f"bad level: {exc}")
 
 
 def depth_frame_parser(topic: str) -> FrameParser:

@@ -46,6 +46,7 @@ from rxconnector.exchanges.binance import parsers as p
 from rxconnector.exchanges.binance.wire import (
     FrameParser,
     _frame_decoder,
+    _levels_reason,
     _malformed,
     _not_a_number,
     _undecodable,
@@ -454,7 +455,7 @@ TYPED_PARTIAL_DEPTH: Final = pack_levels is not pack_levels_py
 
 
 def _bad_level(kind: str, frame: Any, error: Exception) -> ParseError:
-    return _malformed(kind, frame, f"bad level: {str(error)[:120]}")
+    return _malformed(kind, frame, _levels_reason(error))
 
 
 def partial_depth_frame_parser(topic: str, symbol: str) -> FrameParser:

@@ -46,8 +46,9 @@ from typing import Annotated, Any, Final, Literal, cast
 import msgspec
 
 from rxconnector.errors import ParseError
-from rxconnector.exchanges._parsing import MALFORMED, model_builder
+from rxconnector.exchanges._parsing import MALFORMED, bounded_reason, model_builder
 from rxconnector.exchanges.bybit.parsers import BybitBookMerger, _top_of_book
+from rxconnector.exchanges.bybit.wire import DECODERS_KEPT
 from rxconnector.exchanges.depth_events import PackedDepthUpdate
 from rxconnector.exchanges.wire_levels import PackedLevels, pack_levels, pack_levels_py
 from rxconnector.models import BookTicker, DepthUpdate, Level, OrderBook
@@ -94,12 +95,8 @@ class BookData(msgspec.Struct, gc=False):
 
 _Kind = Literal["snapshot", "delta"]
 
-#: Per-topic decoders kept (a feed built again for a topic reuses its schema); bounded,
-#: as a long-lived process may see many symbols come and go.
-_DECODERS_KEPT: Final = 4096
 
-
-@functools.lru_cache(maxsize=_DECODERS_KEPT)
+@functools.lru_cache(maxsize=DECODERS_KEPT)
 def _frame_decoder(topic: str) -> Callable[[Any], Any]:
     """``decode`` of ``{"topic": <topic>, "type": ..., "ts": ..., "data": BookData}``."""
     topic_type = cast(Any, Literal)[topic]
@@ -111,23 +108,14 @@ def _frame_decoder(topic: str) -> Callable[[Any], Any]:
     return msgspec.json.Decoder(frame).decode
 
 
-#: The decoder's reason is cut to this many characters: msgspec quotes a refused
-#: ``Literal`` value whole, and a hostile frame's ``topic`` may be megabytes.
-_MAX_REASON = 160
-
-
-def _bounded(reason: str) -> str:
-    return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
-
-
 def _malformed(kind: str, frame: Any, reason: str) -> ParseError:
-    return ParseError(f"malformed bybit {kind} frame ({_bounded(reason)})", frame)
+    return ParseError(f"malformed bybit {kind} frame ({bounded_reason(reason)})", frame)
 
 
 def _undecodable(kind: str, frame: Any, error: Exception) -> ParseError:
     reason = str(error)
     if reason.endswith("`$.topic`"):
-        reason = f"the topic is not this feed's: {_bounded(reason)}"
+        reason = f"the topic is not this feed's: {bounded_reason(reason)}"
     return _malformed(kind, frame, reason)
 
 

@@ -295,46 +295,45 @@ def _by_dict(frames: TickerFrames, parse: FrameParser) -> FrameParser:
     return forgetting(frames, dict_parser_of("tickers", frames.topic, parse))
 
 
-def ticker_frame_parser(frames: TickerFrames, *, inverse: bool = False) -> FrameParser:
-    """``parse_frame`` of ``ticker`` on ``frames.topic``: raw frame → the :class:`Ticker`
-    of :func:`~rxconnector.exchanges.bybit.parsers.ticker_parser` on the same merger."""
-    by_dict = _by_dict(frames, p.ticker_parser(frames.merger, inverse=inverse))
+def _whole_ticker_parser(
+    frames: TickerFrames,
+    dict_parse: FrameParser,
+    fields: tuple[FieldRead, ...],
+    build: Callable[..., Any],
+) -> FrameParser:
+    """A feed that emits one model per frame from the symbol, its ``fields`` in the
+    model's order and ``ts`` (``ticker``, ``mini_ticker``); ``dict_parse`` reads the
+    frames the typed path does not take."""
+    by_dict = _by_dict(frames, dict_parse)
     read = frames.read
-    numbers = _FeedNumbers(_ticker_fields(frames, inverse)).read
+    numbers = _FeedNumbers(fields).read
 
-    def parse_ticker_frame(frame: Any, received_at: float) -> Ticker:
+    def parse_frame(frame: Any, received_at: float) -> Any:
         try:
             result = read(frame)
         except NOT_TYPED:
-            plain: Ticker = by_dict(frame, received_at)
-            return plain
+            return by_dict(frame, received_at)
         try:
-            return _Ticker(result[3]["symbol"], *numbers(result), result[1], received_at)
+            return build(result[3]["symbol"], *numbers(result), result[1], received_at)
         except MALFORMED as exc:
             raise_malformed("bybit", "tickers", frame, exc)
 
-    return parse_ticker_frame
+    return parse_frame
+
+
+def ticker_frame_parser(frames: TickerFrames, *, inverse: bool = False) -> FrameParser:
+    """``parse_frame`` of ``ticker`` on ``frames.topic``: raw frame → the :class:`Ticker`
+    of :func:`~rxconnector.exchanges.bybit.parsers.ticker_parser` on the same merger."""
+    dict_parse = p.ticker_parser(frames.merger, inverse=inverse)
+    return _whole_ticker_parser(frames, dict_parse, _ticker_fields(frames, inverse), _Ticker)
 
 
 def mini_ticker_frame_parser(frames: TickerFrames, *, inverse: bool = False) -> FrameParser:
     """``parse_frame`` of ``mini_ticker`` on ``frames.topic``: raw frame → the
     :class:`MiniTicker` of :func:`~rxconnector.exchanges.bybit.parsers.mini_ticker_parser`."""
-    by_dict = _by_dict(frames, p.mini_ticker_parser(frames.merger, inverse=inverse))
-    read = frames.read
-    numbers = _FeedNumbers(_mini_ticker_fields(frames, inverse)).read
-
-    def parse_mini_ticker_frame(frame: Any, received_at: float) -> MiniTicker:
-        try:
-            result = read(frame)
-        except NOT_TYPED:
-            plain: MiniTicker = by_dict(frame, received_at)
-            return plain
-        try:
-            return _MiniTicker(result[3]["symbol"], *numbers(result), result[1], received_at)
-        except MALFORMED as exc:
-            raise_malformed("bybit", "tickers", frame, exc)
-
-    return parse_mini_ticker_frame
+    dict_parse = p.mini_ticker_parser(frames.merger, inverse=inverse)
+    fields = _mini_ticker_fields(frames, inverse)
+    return _whole_ticker_parser(frames, dict_parse, fields, _MiniTicker)
 
 
 def mark_price_frame_parser(frames: TickerFrames) -> FrameParser:
